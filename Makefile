@@ -1,0 +1,104 @@
+# yibao-gateway: build, test and run.  `make help` lists the targets.
+
+SHELL := /bin/bash
+NGX_SRC     ?= /usr/share/nginx/src
+BUILD       := $(CURDIR)/build
+PYTHON      := /usr/bin/python3
+CC          ?= cc
+
+PURE_SRCS   := $(sort $(wildcard adapters/*.c mappings/*.c))
+PURE_HDRS   := $(sort $(wildcard adapters/*.h mappings/*.h))
+GLUE_SRCS   := $(sort $(wildcard module/*.c))
+GLUE_HDRS   := $(sort $(wildcard module/*.h))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+MODULE_SO   := $(BUILD)/ngx_http_yibao_module.so
+
+UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
+               -Wmissing-prototypes -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -Iadapters -Imappings -Itests/unit
+UNIT_LIBS   := -lcmocka -ljansson -lcrypto
+
+NGX_CC_OPT  := -g -O2 -fPIC -fstack-protector-strong -Wformat \
+               -Werror=format-security -D_FORTIFY_SOURCE=2 -Wextra
+NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
+
+PYTEST      := $(PYTHON) -m pytest -q -p no:cacheprovider
+
+.PHONY: help all deps module smoke unit integration test run bench lint clean
+
+all: module
+
+help:
+	@echo "make deps         install the Debian packages (root)"
+	@echo "make module       build $(notdir $(MODULE_SO)) against nginx-dev"
+	@echo "make unit         cmocka unit tests under ASan/UBSan"
+	@echo "make integration  real nginx + simulator (+ redis) tests"
+	@echo "make test         deps, lint, unit, module, smoke, integration"
+	@echo "make run          start the demo gateway and simulator"
+	@echo "make bench        benchmarks"
+	@echo "make lint         style and boundary checks"
+
+deps:
+	@sh tools/deps.sh
+
+# configure is slow (~40 s): rerun it only when config or the set of
+# source files changes.
+$(BUILD)/srclist: FORCE
+	@mkdir -p $(BUILD)
+	@echo $(PURE_SRCS) $(GLUE_SRCS) $(PURE_HDRS) $(GLUE_HDRS) > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@
+	@rm -f $@.tmp
+
+$(BUILD)/nginx/Makefile: config $(BUILD)/srclist
+	@mkdir -p $(BUILD)/nginx
+	@echo "configure: nginx-dev in $(NGX_SRC), build folder $(BUILD)/nginx"
+	cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(BUILD)/nginx \
+	    > $(BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+
+module: $(MODULE_SO)
+
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_HDRS) \
+              $(GLUE_SRCS) $(GLUE_HDRS)
+	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
+	cp $(BUILD)/nginx/ngx_http_yibao_module.so $@
+
+smoke: module
+	@sh tests/lint/smoke.sh $(MODULE_SO)
+
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PURE_HDRS) \
+                 $(wildcard tests/unit/*.h)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) $(UNIT_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do \
+	    echo "== $$(basename $$t)"; \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 \
+	    YIBAO_TEST_DATA=$(CURDIR)/tests/unit/data $$t; \
+	done
+
+integration: module
+	$(PYTEST) tests/integration
+
+lint:
+	@sh tests/lint/style.sh
+
+test: deps lint unit smoke integration
+
+run: deps module
+	@sh tools/run-demo.sh
+
+bench: deps module
+	@sh tests/bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:

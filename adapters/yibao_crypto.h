@@ -1,0 +1,53 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _YIBAO_CRYPTO_H_INCLUDED_
+#define _YIBAO_CRYPTO_H_INCLUDED_
+
+
+#include "yibao_types.h"
+
+
+/*
+ * Thin wrappers over OpenSSL's libcrypto: every hash, HMAC and cipher
+ * of the project goes through here.  Output buffers are the caller's.
+ */
+
+typedef enum {
+    YIBAO_MD_SHA1 = 0,
+    YIBAO_MD_SHA256,
+    YIBAO_MD_SM3
+} yibao_md_e;
+
+
+#define YIBAO_MD_MAX_SIZE  64
+
+
+/* Digest of data; *out_len receives the digest size.  YIBAO_OK or
+ * YIBAO_ERR_CRYPTO. */
+int yibao_digest(yibao_md_e md, const unsigned char *data, size_t len,
+    unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len);
+
+/* HMAC over data with key; *out_len receives the MAC size.  YIBAO_OK or
+ * YIBAO_ERR_CRYPTO. */
+int yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
+    const unsigned char *data, size_t len,
+    unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len);
+
+/* Writes 2 * len hex digits and a NUL to out (lower or upper case). */
+void yibao_hex_encode(const unsigned char *in, size_t len, char *out,
+    int upper);
+
+/* Writes the Base64 (RFC 4648, padded) of in and a NUL to out, which
+ * must hold 4 * ((len + 2) / 3) + 1 bytes; returns the length. */
+size_t yibao_base64_encode(const unsigned char *in, size_t len, char *out);
+
+/* Constant-time comparison of two equal-length buffers: 0 if equal.
+ * Different lengths compare unequal without reading past either. */
+int yibao_secure_compare(const unsigned char *a, size_t a_len,
+    const unsigned char *b, size_t b_len);
+
+
+#endif /* _YIBAO_CRYPTO_H_INCLUDED_ */

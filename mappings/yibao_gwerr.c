@@ -1,0 +1,96 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "yibao_gwerr.h"
+
+
+static const yibao_gwerr_t  yibao_gwerr_table[] = {
+
+    { YIBAO_GWERR_BODY_EMPTY, 400, "body_empty",
+      "request body is empty" },
+    { YIBAO_GWERR_BODY_TOO_LARGE, 413, "body_too_large",
+      "request body is too large" },
+    { YIBAO_GWERR_JSON_INVALID, 400, "json_invalid",
+      "request body is not valid JSON" },
+    { YIBAO_GWERR_JSON_TOO_DEEP, 400, "json_too_deep",
+      "request JSON is nested too deeply" },
+    { YIBAO_GWERR_ENVELOPE_NOT_OBJECT, 400, "envelope_not_object",
+      "request body is not a JSON object" },
+    { YIBAO_GWERR_FIELD_MISSING, 400, "field_missing",
+      "envelope field is missing" },
+    { YIBAO_GWERR_FIELD_INVALID, 400, "field_invalid",
+      "envelope field is malformed" },
+    { YIBAO_GWERR_INPUT_NOT_OBJECT, 400, "input_not_object",
+      "envelope field \"input\" is not a JSON object" },
+    { YIBAO_GWERR_CONTENT_TYPE, 415, "content_type",
+      "unsupported Content-Type" },
+    { YIBAO_GWERR_METHOD, 405, "method",
+      "method not allowed" },
+    { YIBAO_GWERR_BAD_REQUEST, 400, "bad_request",
+      "malformed HTTP request" },
+    { YIBAO_GWERR_JSON_TOO_MANY, 400, "json_too_many",
+      "request JSON has too many values" },
+
+    { YIBAO_GWERR_AUTH_MISSING, 401, "auth_missing",
+      "caller authentication header is missing" },
+    { YIBAO_GWERR_AUTH_UNKNOWN_CALLER, 401, "auth_unknown_caller",
+      "unknown caller" },
+    { YIBAO_GWERR_AUTH_SIGNATURE, 401, "auth_signature",
+      "caller signature does not match" },
+    { YIBAO_GWERR_AUTH_TIMESTAMP, 401, "auth_timestamp",
+      "caller timestamp outside the allowed window" },
+    { YIBAO_GWERR_AUTH_NONCE_FORMAT, 401, "auth_nonce_format",
+      "caller nonce is malformed" },
+    { YIBAO_GWERR_AUTH_REPLAY, 401, "auth_replay",
+      "caller nonce was already used" },
+    { YIBAO_GWERR_AUTH_CERT, 401, "auth_cert",
+      "client certificate missing or not verified" },
+    { YIBAO_GWERR_DENIED_CLINIC, 403, "denied_clinic",
+      "caller may not act for this clinic" },
+    { YIBAO_GWERR_DENIED_INFNO, 403, "denied_infno",
+      "caller may not use this transaction" },
+
+    { YIBAO_GWERR_CLINIC_UNKNOWN, 403, "clinic_unknown",
+      "clinic is not in the registry" },
+    { YIBAO_GWERR_NO_ROUTE, 404, "no_route",
+      "transaction has no upstream route" },
+
+    { YIBAO_GWERR_INTERNAL, 500, "internal",
+      "gateway internal error" },
+    { YIBAO_GWERR_SIGN_FAILED, 500, "sign_failed",
+      "signing the upstream request failed" },
+    { YIBAO_GWERR_MSGID_EXHAUSTED, 503, "msgid_exhausted",
+      "msgid sequence exhausted for this second" },
+    { YIBAO_GWERR_NONCE_STORE_FULL, 503, "nonce_store_full",
+      "nonce store is full" },
+
+    { YIBAO_GWERR_UPSTREAM_UNREACHABLE, 502, "upstream_unreachable",
+      "platform unreachable" },
+    { YIBAO_GWERR_UPSTREAM_TIMEOUT, 504, "upstream_timeout",
+      "platform did not answer in time" },
+    { YIBAO_GWERR_UPSTREAM_STATUS, 502, "upstream_status",
+      "platform answered with an HTTP error" },
+    { YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE, 502, "upstream_not_envelope",
+      "platform answer is not a national envelope" },
+    { YIBAO_GWERR_UPSTREAM_TOO_LARGE, 502, "upstream_too_large",
+      "platform answer is too large" },
+
+    { 0, 0, NULL, NULL }
+};
+
+
+const yibao_gwerr_t *
+yibao_gwerr_find(int code)
+{
+    const yibao_gwerr_t  *e;
+
+    for (e = yibao_gwerr_table; e->code != 0; e++) {
+        if (e->code == code) {
+            return e;
+        }
+    }
+
+    return yibao_gwerr_find(YIBAO_GWERR_INTERNAL);
+}

@@ -1,0 +1,84 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _YIBAO_GWERR_H_INCLUDED_
+#define _YIBAO_GWERR_H_INCLUDED_
+
+
+#include "yibao_types.h"
+
+
+/*
+ * Gateway error codes.  Every rejection the gateway makes is answered
+ * in the national envelope (infcode -1) with err_msg starting "YBnnnn",
+ * and with the HTTP status of this table.  The ranges:
+ *
+ *   YB1xxx  the request body or envelope is malformed       (4xx)
+ *   YB2xxx  caller authentication and authorization         (401/403)
+ *   YB3xxx  registry, routing, policy                       (4xx)
+ *   YB5xxx  the gateway itself failed                       (5xx)
+ *   YB6xxx  the platform could not be reached or misbehaved (502/504)
+ *
+ * Codes are never reused: operations search logs by them.
+ */
+
+typedef enum {
+    YIBAO_GWERR_NONE = 0,
+
+    YIBAO_GWERR_BODY_EMPTY = 1001,
+    YIBAO_GWERR_BODY_TOO_LARGE = 1002,
+    YIBAO_GWERR_JSON_INVALID = 1003,
+    YIBAO_GWERR_JSON_TOO_DEEP = 1004,
+    YIBAO_GWERR_ENVELOPE_NOT_OBJECT = 1005,
+    YIBAO_GWERR_FIELD_MISSING = 1006,
+    YIBAO_GWERR_FIELD_INVALID = 1007,
+    YIBAO_GWERR_INPUT_NOT_OBJECT = 1008,
+    YIBAO_GWERR_CONTENT_TYPE = 1009,
+    YIBAO_GWERR_METHOD = 1010,
+    YIBAO_GWERR_BAD_REQUEST = 1011,
+    YIBAO_GWERR_JSON_TOO_MANY = 1012,
+
+    YIBAO_GWERR_AUTH_MISSING = 2001,
+    YIBAO_GWERR_AUTH_UNKNOWN_CALLER = 2002,
+    YIBAO_GWERR_AUTH_SIGNATURE = 2003,
+    YIBAO_GWERR_AUTH_TIMESTAMP = 2004,
+    YIBAO_GWERR_AUTH_NONCE_FORMAT = 2005,
+    YIBAO_GWERR_AUTH_REPLAY = 2006,
+    YIBAO_GWERR_AUTH_CERT = 2007,
+    YIBAO_GWERR_DENIED_CLINIC = 2101,
+    YIBAO_GWERR_DENIED_INFNO = 2102,
+
+    YIBAO_GWERR_CLINIC_UNKNOWN = 3001,
+    YIBAO_GWERR_NO_ROUTE = 3002,
+
+    YIBAO_GWERR_INTERNAL = 5001,
+    YIBAO_GWERR_SIGN_FAILED = 5002,
+    YIBAO_GWERR_MSGID_EXHAUSTED = 5003,
+    YIBAO_GWERR_NONCE_STORE_FULL = 5004,
+
+    YIBAO_GWERR_UPSTREAM_UNREACHABLE = 6001,
+    YIBAO_GWERR_UPSTREAM_TIMEOUT = 6002,
+    YIBAO_GWERR_UPSTREAM_STATUS = 6003,
+    YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE = 6004,
+    YIBAO_GWERR_UPSTREAM_TOO_LARGE = 6005
+} yibao_gwerr_e;
+
+
+typedef struct {
+    int                   code;
+    int                   http_status;
+    const char           *name;
+    const char           *text;
+} yibao_gwerr_t;
+
+
+/*
+ * Returns the table row of a code; an unknown code yields the row of
+ * YIBAO_GWERR_INTERNAL, so the result is never NULL.
+ */
+const yibao_gwerr_t *yibao_gwerr_find(int code);
+
+
+#endif /* _YIBAO_GWERR_H_INCLUDED_ */
