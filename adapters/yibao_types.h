@@ -53,6 +53,20 @@ typedef enum {
 } yibao_rc_e;
 
 
+/* Broken-down local time, passed in by the caller (pure code has no
+ * clock): year 4 digits, mon 1..12, mday 1..31, msec 0..999. */
+
+typedef struct {
+    int                   year;
+    int                   mon;
+    int                   mday;
+    int                   hour;
+    int                   min;
+    int                   sec;
+    int                   msec;
+} yibao_tm_t;
+
+
 #define YIBAO_ERR_MSG_LEN  512
 
 

@@ -1,0 +1,897 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "yibao_envelope.h"
+#include "yibao_codes.h"
+#include "yibao_gwerr.h"
+
+
+#define YIBAO_ENVELOPE_ECHO_MAX  40
+
+
+typedef int (*yibao_envelope_shape_pt)(const unsigned char *p, size_t len);
+
+
+typedef struct {
+    const char               *name;
+    size_t                    offset;
+    unsigned                  required:1;
+    unsigned                  echo:1;
+    size_t                    max_chars;
+    yibao_envelope_shape_pt   shape;
+    const char               *shape_text;
+} yibao_envelope_field_t;
+
+
+typedef struct {
+    unsigned char            *p;        /* NULL: count only */
+    size_t                    len;
+} yibao_envelope_out_t;
+
+
+static int yibao_envelope_walk(json_t *v, size_t depth,
+    const yibao_envelope_limits_t *limits, size_t *nvalues,
+    yibao_err_t *err);
+static int yibao_envelope_check_field(json_t *doc,
+    const yibao_envelope_field_t *f, yibao_envelope_t *env,
+    yibao_err_t *err);
+static size_t yibao_envelope_chars(const unsigned char *p, size_t len);
+static void yibao_envelope_echo(char *buf, size_t size,
+    const unsigned char *p, size_t len);
+static int yibao_envelope_shape_msgid(const unsigned char *p, size_t len);
+static int yibao_envelope_shape_insuplc(const unsigned char *p,
+    size_t len);
+static int yibao_envelope_shape_opter_type(const unsigned char *p,
+    size_t len);
+static int yibao_envelope_shape_clinic(const unsigned char *p, size_t len);
+static int yibao_envelope_shape_nonempty(const unsigned char *p,
+    size_t len);
+static void yibao_envelope_put(yibao_envelope_out_t *o, const void *s,
+    size_t n);
+static void yibao_envelope_put_string(yibao_envelope_out_t *o,
+    const unsigned char *s, size_t n);
+static void yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v);
+static size_t yibao_envelope_format_real(double d, char *buf, size_t size);
+static void yibao_envelope_refresh(yibao_envelope_t *env);
+
+
+#define yibao_envelope_field(name)                                           \
+    #name, offsetof(yibao_envelope_t, name)
+#define YIBAO_ENVELOPE_NO_FIELD  ((size_t) -1)
+
+
+static const yibao_envelope_field_t  yibao_envelope_fields[] = {
+
+    { yibao_envelope_field(infno), 1, 1, 5, yibao_code_is_infno,
+      "4 digits with an optional letter" },
+    { yibao_envelope_field(msgid), 1, 1, 64, yibao_envelope_shape_msgid,
+      "1 to 64 letters and digits" },
+    { yibao_envelope_field(mdtrtarea_admvs), 1, 1, 6, yibao_code_is_admdvs,
+      "6 digits" },
+    { yibao_envelope_field(insuplc_admdvs), 0, 1, 6,
+      yibao_envelope_shape_insuplc, "empty or 6 digits" },
+    { "recer_sys_code", YIBAO_ENVELOPE_NO_FIELD, 1, 1, 10,
+      yibao_envelope_shape_nonempty, "not empty" },
+    { "dev_no", YIBAO_ENVELOPE_NO_FIELD, 0, 0, 100, NULL, NULL },
+    { "dev_safe_info", YIBAO_ENVELOPE_NO_FIELD, 0, 0, 2000, NULL, NULL },
+    { "cainfo", YIBAO_ENVELOPE_NO_FIELD, 0, 0, 1024, NULL, NULL },
+    { "signtype", YIBAO_ENVELOPE_NO_FIELD, 0, 1, 10, NULL, NULL },
+    { "infver", YIBAO_ENVELOPE_NO_FIELD, 1, 1, 6,
+      yibao_envelope_shape_nonempty, "not empty" },
+    { "opter_type", YIBAO_ENVELOPE_NO_FIELD, 1, 1, 3,
+      yibao_envelope_shape_opter_type, "\"1\", \"2\" or \"3\"" },
+    { yibao_envelope_field(opter), 1, 1, 30, yibao_envelope_shape_nonempty,
+      "not empty" },
+    { "opter_name", YIBAO_ENVELOPE_NO_FIELD, 1, 0, 50,
+      yibao_envelope_shape_nonempty, "not empty" },
+    { yibao_envelope_field(inf_time), 1, 1, 19, yibao_code_is_datetime,
+      "\"yyyy-MM-dd HH:mm:ss\", a real date and time" },
+    { yibao_envelope_field(fixmedins_code), 1, 1, 22,
+      yibao_envelope_shape_clinic,
+      "a 12-char national code (H + 11 digits) or a 22-char health "
+      "organisation code" },
+    { yibao_envelope_field(fixmedins_name), 0, 0, 200, NULL, NULL },
+    { yibao_envelope_field(sign_no), 0, 1, 30, NULL, NULL },
+
+    { NULL, 0, 0, 0, 0, NULL, NULL }
+};
+
+
+int
+yibao_envelope_parse(const unsigned char *data, size_t len,
+    const yibao_envelope_limits_t *limits, yibao_envelope_t *env,
+    yibao_err_t *err)
+{
+    int                            rc;
+    size_t                         i, nvalues;
+    json_t                        *doc, *input;
+    json_error_t                   jerr;
+    const yibao_envelope_field_t  *f;
+
+    memset(env, 0, sizeof(yibao_envelope_t));
+
+    for (i = 0; i < len; i++) {
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r'
+            && data[i] != '\n')
+        {
+            break;
+        }
+    }
+
+    if (i == len) {
+        yibao_err_set(err, YIBAO_GWERR_BODY_EMPTY,
+                      "request body is empty: a national envelope "
+                      "(JSON object) is required");
+        return YIBAO_ERR_INVALID;
+    }
+
+    doc = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (doc == NULL) {
+        yibao_err_set(err, YIBAO_GWERR_JSON_INVALID,
+                      "request body is not valid JSON at line %d column %d "
+                      "(byte %d): %s", jerr.line, jerr.column,
+                      jerr.position, jerr.text);
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        yibao_err_set(err, YIBAO_GWERR_ENVELOPE_NOT_OBJECT,
+                      "request body must be a JSON object (the national "
+                      "envelope), got %s",
+                      json_is_array(doc) ? "an array" : "a scalar");
+        return YIBAO_ERR_INVALID;
+    }
+
+    nvalues = 0;
+
+    rc = yibao_envelope_walk(doc, 1, limits, &nvalues, err);
+    if (rc != YIBAO_OK) {
+        json_decref(doc);
+        return rc;
+    }
+
+    for (f = yibao_envelope_fields; f->name != NULL; f++) {
+        rc = yibao_envelope_check_field(doc, f, env, err);
+        if (rc != YIBAO_OK) {
+            json_decref(doc);
+            memset(env, 0, sizeof(yibao_envelope_t));
+            return rc;
+        }
+    }
+
+    input = json_object_get(doc, "input");
+
+    if (input == NULL || json_is_null(input)) {
+        json_decref(doc);
+        memset(env, 0, sizeof(yibao_envelope_t));
+        yibao_err_set(err, YIBAO_GWERR_FIELD_MISSING,
+                      "envelope field \"input\" is missing");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (!json_is_object(input)) {
+        json_decref(doc);
+        memset(env, 0, sizeof(yibao_envelope_t));
+        yibao_err_set(err, YIBAO_GWERR_INPUT_NOT_OBJECT,
+                      "envelope field \"input\" must be a JSON object, "
+                      "got %s", json_is_string(input) ? "a string"
+                                : json_is_array(input) ? "an array"
+                                : "a scalar");
+        return YIBAO_ERR_INVALID;
+    }
+
+    env->doc = doc;
+
+    return YIBAO_OK;
+}
+
+
+void
+yibao_envelope_free(yibao_envelope_t *env)
+{
+    if (env->doc != NULL) {
+        json_decref((json_t *) env->doc);
+        env->doc = NULL;
+    }
+}
+
+
+static int
+yibao_envelope_walk(json_t *v, size_t depth,
+    const yibao_envelope_limits_t *limits, size_t *nvalues, yibao_err_t *err)
+{
+    int          rc;
+    size_t       i;
+    json_t      *child;
+    const char  *key;
+
+    if (++*nvalues > limits->max_values) {
+        yibao_err_set(err, YIBAO_GWERR_JSON_TOO_MANY,
+                      "request JSON has more than %zu values",
+                      limits->max_values);
+        return YIBAO_ERR_TOO_LARGE;
+    }
+
+    if (!json_is_object(v) && !json_is_array(v)) {
+        return YIBAO_OK;
+    }
+
+    if (depth > limits->max_depth) {
+        yibao_err_set(err, YIBAO_GWERR_JSON_TOO_DEEP,
+                      "request JSON is nested deeper than %zu levels",
+                      limits->max_depth);
+        return YIBAO_ERR_TOO_LARGE;
+    }
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child) {
+            rc = yibao_envelope_walk(child, depth + 1, limits, nvalues, err);
+            if (rc != YIBAO_OK) {
+                return rc;
+            }
+        }
+
+        return YIBAO_OK;
+    }
+
+    json_array_foreach(v, i, child) {
+        rc = yibao_envelope_walk(child, depth + 1, limits, nvalues, err);
+        if (rc != YIBAO_OK) {
+            return rc;
+        }
+    }
+
+    return YIBAO_OK;
+}
+
+
+static int
+yibao_envelope_check_field(json_t *doc, const yibao_envelope_field_t *f,
+    yibao_envelope_t *env, yibao_err_t *err)
+{
+    char                  echo[YIBAO_ENVELOPE_ECHO_MAX * 4 + 8];
+    size_t                len, nchars;
+    json_t               *v;
+    yibao_str_t          *dst;
+    const unsigned char  *p;
+
+    v = json_object_get(doc, f->name);
+
+    if (v == NULL || json_is_null(v)) {
+        if (f->required) {
+            yibao_err_set(err, YIBAO_GWERR_FIELD_MISSING,
+                          "envelope field \"%s\" is missing", f->name);
+            return YIBAO_ERR_INVALID;
+        }
+
+        return YIBAO_OK;
+    }
+
+    if (!json_is_string(v)) {
+        yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
+                      "envelope field \"%s\" must be a JSON string",
+                      f->name);
+        return YIBAO_ERR_INVALID;
+    }
+
+    p = (const unsigned char *) json_string_value(v);
+    len = json_string_length(v);
+    nchars = yibao_envelope_chars(p, len);
+
+    if (nchars > f->max_chars) {
+        yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
+                      "envelope field \"%s\" is longer than %zu "
+                      "characters (%zu)", f->name, f->max_chars, nchars);
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (f->shape != NULL && !f->shape(p, len)) {
+
+        if (f->echo) {
+            yibao_envelope_echo(echo, sizeof(echo), p, len);
+            yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
+                          "envelope field \"%s\" must be %s, got \"%s\"",
+                          f->name, f->shape_text, echo);
+
+        } else {
+            yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
+                          "envelope field \"%s\" must be %s",
+                          f->name, f->shape_text);
+        }
+
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (f->offset != YIBAO_ENVELOPE_NO_FIELD) {
+        dst = (yibao_str_t *) ((char *) env + f->offset);
+        dst->data = p;
+        dst->len = len;
+    }
+
+    return YIBAO_OK;
+}
+
+
+static size_t
+yibao_envelope_chars(const unsigned char *p, size_t len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Copies at most YIBAO_ENVELOPE_ECHO_MAX characters of a value for an
+ * error message, with quotes, backslashes and control characters
+ * replaced, so that the message stays one readable line.
+ */
+
+static void
+yibao_envelope_echo(char *buf, size_t size, const unsigned char *p,
+    size_t len)
+{
+    size_t  i, n, chars;
+
+    n = 0;
+    chars = 0;
+
+    for (i = 0; i < len && n + 5 < size; i++) {
+
+        if ((p[i] & 0xc0) != 0x80 && ++chars > YIBAO_ENVELOPE_ECHO_MAX) {
+            buf[n++] = '.';
+            buf[n++] = '.';
+            buf[n++] = '.';
+            break;
+        }
+
+        buf[n++] = (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') ? '?'
+                                                               : (char) p[i];
+    }
+
+    buf[n] = '\0';
+}
+
+
+static int
+yibao_envelope_shape_msgid(const unsigned char *p, size_t len)
+{
+    return yibao_code_is_alnum(p, len, 64);
+}
+
+
+static int
+yibao_envelope_shape_insuplc(const unsigned char *p, size_t len)
+{
+    return len == 0 || yibao_code_is_admdvs(p, len);
+}
+
+
+static int
+yibao_envelope_shape_opter_type(const unsigned char *p, size_t len)
+{
+    return len == 1 && (p[0] == '1' || p[0] == '2' || p[0] == '3');
+}
+
+
+static int
+yibao_envelope_shape_clinic(const unsigned char *p, size_t len)
+{
+    return yibao_code_is_fixmedins(p, len) || yibao_code_is_org(p, len);
+}
+
+
+static int
+yibao_envelope_shape_nonempty(const unsigned char *p, size_t len)
+{
+    return len > 0;
+}
+
+
+int
+yibao_envelope_msgid_plan(const yibao_envelope_t *env,
+    const yibao_str_t *entity_code, yibao_err_t *err)
+{
+    char  echo[YIBAO_ENVELOPE_ECHO_MAX * 4 + 8];
+
+    if (env->fixmedins_code.len != entity_code->len
+        || memcmp(env->fixmedins_code.data, entity_code->data,
+                  entity_code->len) != 0)
+    {
+        return 1;
+    }
+
+    if (yibao_code_is_msgid(env->msgid.data, env->msgid.len)
+        && memcmp(env->msgid.data, entity_code->data, entity_code->len) == 0)
+    {
+        return 0;
+    }
+
+    yibao_envelope_echo(echo, sizeof(echo), env->msgid.data, env->msgid.len);
+
+    yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
+                  "envelope field \"msgid\" must be fixmedins_code %.*s + "
+                  "yyyyMMddHHmmss + 4 digits (30 characters), got \"%s\"",
+                  (int) entity_code->len, (const char *) entity_code->data,
+                  echo);
+
+    return YIBAO_ERR_INVALID;
+}
+
+
+int
+yibao_envelope_set_entity(yibao_envelope_t *env, const yibao_str_t *code,
+    const yibao_str_t *name, const yibao_str_t *msgid)
+{
+    json_t  *doc;
+
+    doc = env->doc;
+
+    if (json_object_set_new(doc, "fixmedins_code",
+                            json_stringn((const char *) code->data,
+                                         code->len))
+        != 0
+        || json_object_set_new(doc, "fixmedins_name",
+                               json_stringn((const char *) name->data,
+                                            name->len))
+           != 0)
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    if (msgid != NULL
+        && json_object_set_new(doc, "msgid",
+                               json_stringn((const char *) msgid->data,
+                                            msgid->len))
+           != 0)
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    yibao_envelope_refresh(env);
+
+    return YIBAO_OK;
+}
+
+
+static void
+yibao_envelope_refresh(yibao_envelope_t *env)
+{
+    json_t                        *v;
+    yibao_str_t                   *dst;
+    const yibao_envelope_field_t  *f;
+
+    for (f = yibao_envelope_fields; f->name != NULL; f++) {
+
+        if (f->offset == YIBAO_ENVELOPE_NO_FIELD) {
+            continue;
+        }
+
+        v = json_object_get(env->doc, f->name);
+        dst = (yibao_str_t *) ((char *) env + f->offset);
+
+        if (json_is_string(v)) {
+            dst->data = (const unsigned char *) json_string_value(v);
+            dst->len = json_string_length(v);
+        }
+    }
+}
+
+
+int
+yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    unsigned char         *p;
+    yibao_envelope_out_t   o;
+
+    o.p = NULL;
+    o.len = 0;
+    yibao_envelope_put_value(&o, env->doc);
+
+    p = yibao_alloc(a, o.len);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    o.p = p;
+    o.len = 0;
+    yibao_envelope_put_value(&o, env->doc);
+
+    out->data = p;
+    out->len = o.len;
+
+    return YIBAO_OK;
+}
+
+
+static void
+yibao_envelope_put(yibao_envelope_out_t *o, const void *s, size_t n)
+{
+    if (o->p != NULL) {
+        memcpy(o->p + o->len, s, n);
+    }
+
+    o->len += n;
+}
+
+
+static void
+yibao_envelope_put_string(yibao_envelope_out_t *o, const unsigned char *s,
+    size_t n)
+{
+    char           esc[8];
+    size_t         i, start;
+    unsigned char  c;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    yibao_envelope_put(o, "\"", 1);
+
+    start = 0;
+
+    for (i = 0; i < n; i++) {
+        c = s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+
+        yibao_envelope_put(o, s + start, i - start);
+        start = i + 1;
+
+        esc[0] = '\\';
+
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char) c;
+            yibao_envelope_put(o, esc, 2);
+            break;
+        case '\n':
+            yibao_envelope_put(o, "\\n", 2);
+            break;
+        case '\r':
+            yibao_envelope_put(o, "\\r", 2);
+            break;
+        case '\t':
+            yibao_envelope_put(o, "\\t", 2);
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0x0f];
+            yibao_envelope_put(o, esc, 6);
+            break;
+        }
+    }
+
+    yibao_envelope_put(o, s + start, n - start);
+    yibao_envelope_put(o, "\"", 1);
+}
+
+
+static void
+yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v)
+{
+    char         buf[64];
+    size_t       i, n;
+    json_t      *child;
+    const char  *key;
+
+    switch (json_typeof(v)) {
+
+    case JSON_OBJECT:
+        yibao_envelope_put(o, "{", 1);
+        n = 0;
+
+        json_object_foreach(v, key, child) {
+            if (n++) {
+                yibao_envelope_put(o, ",", 1);
+            }
+
+            yibao_envelope_put_string(o, (const unsigned char *) key,
+                                      strlen(key));
+            yibao_envelope_put(o, ":", 1);
+            yibao_envelope_put_value(o, child);
+        }
+
+        yibao_envelope_put(o, "}", 1);
+        break;
+
+    case JSON_ARRAY:
+        yibao_envelope_put(o, "[", 1);
+
+        json_array_foreach(v, i, child) {
+            if (i) {
+                yibao_envelope_put(o, ",", 1);
+            }
+
+            yibao_envelope_put_value(o, child);
+        }
+
+        yibao_envelope_put(o, "]", 1);
+        break;
+
+    case JSON_STRING:
+        yibao_envelope_put_string(o,
+                                  (const unsigned char *) json_string_value(v),
+                                  json_string_length(v));
+        break;
+
+    case JSON_INTEGER:
+        n = (size_t) snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                              json_integer_value(v));
+        yibao_envelope_put(o, buf, n);
+        break;
+
+    case JSON_REAL:
+        n = yibao_envelope_format_real(json_real_value(v), buf, sizeof(buf));
+        yibao_envelope_put(o, buf, n);
+        break;
+
+    case JSON_TRUE:
+        yibao_envelope_put(o, "true", 4);
+        break;
+
+    case JSON_FALSE:
+        yibao_envelope_put(o, "false", 5);
+        break;
+
+    default:
+        yibao_envelope_put(o, "null", 4);
+        break;
+    }
+}
+
+
+/*
+ * The shortest of %.15g, %.16g and %.17g that reads back to the same
+ * double.  %g drops trailing zeros, so any decimal of up to 15
+ * significant digits (every amount the platform defines) comes out as
+ * written, less trailing zeros, in one try.
+ */
+
+static size_t
+yibao_envelope_format_real(double d, char *buf, size_t size)
+{
+    int  prec, n;
+
+    n = 0;
+
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, d);
+
+        if (strtod(buf, NULL) == d) {
+            break;
+        }
+    }
+
+    return (size_t) n;
+}
+
+
+int
+yibao_answer_inspect(const unsigned char *data, size_t len,
+    yibao_answer_t *ans)
+{
+    size_t                 i, n;
+    json_t                *doc, *v, *code, *msg;
+    const char            *s;
+    json_error_t           jerr;
+    yibao_envelope_out_t   o;
+    unsigned char          tmp[200];
+
+    memset(ans, 0, sizeof(yibao_answer_t));
+
+    doc = json_loadb((const char *) data, len, 0, &jerr);
+
+    if (doc == NULL) {
+        n = len < 60 ? len : 60;
+        o.p = tmp;
+        o.len = 0;
+
+        for (i = 0; i < n; i++) {
+            tmp[o.len++] = (data[i] >= 0x20 && data[i] < 0x7f
+                            && data[i] != '"' && data[i] != '\\')
+                           ? data[i] : '?';
+        }
+
+        snprintf(ans->summary, sizeof(ans->summary),
+                 "%zu bytes of non-JSON starting \"%.*s\"",
+                 len, (int) o.len, (const char *) tmp);
+        return YIBAO_OK;
+    }
+
+    ans->is_json = 1;
+
+    if (!json_is_object(doc)) {
+        snprintf(ans->summary, sizeof(ans->summary),
+                 "a JSON %s instead of an envelope",
+                 json_is_array(doc) ? "array" : "scalar");
+        json_decref(doc);
+        return YIBAO_OK;
+    }
+
+    v = json_object_get(doc, "infcode");
+
+    if (json_is_integer(v)) {
+        ans->is_envelope = 1;
+        ans->infcode = (int) json_integer_value(v);
+
+    } else if (json_is_string(v)) {
+        s = json_string_value(v);
+
+        if (strcmp(s, "0") == 0 || strcmp(s, "-1") == 0) {
+            ans->is_envelope = 1;
+            ans->infcode = atoi(s);
+        }
+    }
+
+    if (ans->is_envelope) {
+        msg = json_object_get(doc, "err_msg");
+        s = json_is_string(msg) ? json_string_value(msg) : "";
+        yibao_envelope_echo(ans->summary, sizeof(ans->summary),
+                            (const unsigned char *) s, strlen(s));
+        json_decref(doc);
+        return YIBAO_OK;
+    }
+
+    code = json_object_get(doc, "code");
+    msg = json_object_get(doc, "message");
+
+    if (msg == NULL) {
+        msg = json_object_get(doc, "msg");
+    }
+
+    if (msg == NULL) {
+        msg = json_object_get(doc, "err_msg");
+    }
+
+    s = json_is_string(msg) ? json_string_value(msg) : "";
+    yibao_envelope_echo((char *) tmp, sizeof(tmp), (const unsigned char *) s,
+                        strlen(s));
+
+    if (json_is_integer(code)) {
+        snprintf(ans->summary, sizeof(ans->summary),
+                 "code %" JSON_INTEGER_FORMAT " message \"%s\"",
+                 json_integer_value(code), (const char *) tmp);
+
+    } else {
+        snprintf(ans->summary, sizeof(ans->summary),
+                 "a JSON object without infcode, message \"%s\"",
+                 (const char *) tmp);
+    }
+
+    json_decref(doc);
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_answer_replace_token(const unsigned char *data, size_t len,
+    const yibao_str_t *from, const yibao_str_t *to, yibao_alloc_t *a,
+    yibao_str_t *out, size_t *count)
+{
+    size_t          i, n;
+    unsigned char  *p;
+
+    n = 0;
+
+    for (i = 0; i + from->len + 2 <= len; i++) {
+        if (data[i] == '"' && data[i + from->len + 1] == '"'
+            && memcmp(data + i + 1, from->data, from->len) == 0)
+        {
+            n++;
+            i += from->len + 1;
+        }
+    }
+
+    *count = n;
+
+    p = yibao_alloc(a, len - n * from->len + n * to->len + 1);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    out->data = p;
+
+    for (i = 0; i < len; /* void */) {
+        if (n && i + from->len + 2 <= len && data[i] == '"'
+            && data[i + from->len + 1] == '"'
+            && memcmp(data + i + 1, from->data, from->len) == 0)
+        {
+            *p++ = '"';
+            memcpy(p, to->data, to->len);
+            p += to->len;
+            *p++ = '"';
+            i += from->len + 2;
+            continue;
+        }
+
+        *p++ = data[i++];
+    }
+
+    out->len = (size_t) (p - out->data);
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_envelope_error(int gwerr, const char *text, const yibao_tm_t *now,
+    yibao_alloc_t *a, yibao_str_t *out)
+{
+    int                     n;
+    char                    head[256], msg[YIBAO_ERR_MSG_LEN + 16];
+    unsigned char          *p;
+    yibao_envelope_out_t    o;
+    const yibao_gwerr_t    *e;
+
+    e = yibao_gwerr_find(gwerr);
+
+    n = snprintf(msg, sizeof(msg), "YB%04d %s", e->code,
+                 text != NULL ? text : e->text);
+    if (n < 0) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    if ((size_t) n >= sizeof(msg)) {
+        n = sizeof(msg) - 1;
+    }
+
+    n = snprintf(head, sizeof(head),
+                 "{\"infcode\":-1,\"inf_refmsgid\":null,"
+                 "\"refmsg_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
+                 "\"respond_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
+                 "\"err_msg\":",
+                 now->year, now->mon, now->mday, now->hour, now->min,
+                 now->sec, now->msec,
+                 now->year, now->mon, now->mday, now->hour, now->min,
+                 now->sec, now->msec);
+
+    o.p = NULL;
+    o.len = 0;
+    yibao_envelope_put_string(&o, (unsigned char *) msg, (size_t) n);
+
+    p = yibao_alloc(a, strlen(head) + o.len
+                       + sizeof(",\"warn_msg\":null,\"cainfo\":null,"
+                                "\"signtype\":null,\"output\":null}"));
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    o.p = p;
+    o.len = 0;
+    yibao_envelope_put(&o, head, strlen(head));
+    yibao_envelope_put_string(&o, (unsigned char *) msg, (size_t) n);
+    yibao_envelope_put(&o, ",\"warn_msg\":null,\"cainfo\":null,"
+                           "\"signtype\":null,\"output\":null}",
+                       sizeof(",\"warn_msg\":null,\"cainfo\":null,"
+                              "\"signtype\":null,\"output\":null}") - 1);
+
+    out->data = p;
+    out->len = o.len;
+
+    return YIBAO_OK;
+}
