@@ -401,6 +401,8 @@ yibao_envelope_shape_clinic(const unsigned char *p, size_t len)
 static int
 yibao_envelope_shape_nonempty(const unsigned char *p, size_t len)
 {
+    (void) p;
+
     return len > 0;
 }
 

@@ -3,7 +3,6 @@
  */
 
 
-#include <stdio.h>
 #include <string.h>
 
 #include "yibao_msgid.h"
@@ -11,6 +10,9 @@
 
 #define YIBAO_MSGID_SEQ_BITS  14
 #define YIBAO_MSGID_SEQ_MASK  ((1 << YIBAO_MSGID_SEQ_BITS) - 1)
+
+
+static void yibao_msgid_digits(char *p, unsigned v, int n);
 
 
 int
@@ -51,10 +53,26 @@ yibao_msgid_format(const yibao_str_t *entity, const yibao_tm_t *tm,
 
     memcpy(out, entity->data, 12);
 
-    snprintf(out + 12, YIBAO_MSGID_LEN + 1 - 12,
-             "%04d%02d%02d%02d%02d%02d%04u",
-             tm->year % 10000, tm->mon % 100, tm->mday % 100,
-             tm->hour % 100, tm->min % 100, tm->sec % 100, seq);
+    yibao_msgid_digits(out + 12, (unsigned) tm->year, 4);
+    yibao_msgid_digits(out + 16, (unsigned) tm->mon, 2);
+    yibao_msgid_digits(out + 18, (unsigned) tm->mday, 2);
+    yibao_msgid_digits(out + 20, (unsigned) tm->hour, 2);
+    yibao_msgid_digits(out + 22, (unsigned) tm->min, 2);
+    yibao_msgid_digits(out + 24, (unsigned) tm->sec, 2);
+    yibao_msgid_digits(out + 26, seq, 4);
+    out[YIBAO_MSGID_LEN] = '\0';
 
     return YIBAO_OK;
+}
+
+
+/* Writes the n low decimal digits of v, zero-padded. */
+
+static void
+yibao_msgid_digits(char *p, unsigned v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char) ('0' + v % 10);
+        v /= 10;
+    }
 }

@@ -1,0 +1,529 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+
+
+/*
+ * Everything a gateway location answers is a national envelope.  The
+ * header filter:
+ *
+ *   - renders the envelope of a rejection recorded by the handler, or of
+ *     an error nginx raised itself (413 from client_max_body_size, 502
+ *     when the platform is unreachable, 504 on its timeout, ...);
+ *   - lets a platform file download (application/octet-stream) through;
+ *   - otherwise holds the header back: the body filter collects the
+ *     platform's answer, checks that it is an envelope, gives the caller
+ *     its own msgid back, and only then sends header and body.
+ */
+
+
+static ngx_int_t ngx_http_yibao_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_yibao_answer(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_collect(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_chain_t *in, ngx_uint_t *last);
+static void ngx_http_yibao_classify(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_error_output(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_uint_t send_body);
+static ngx_int_t ngx_http_yibao_send_body(ngx_http_request_t *r,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_yibao_msgid_headers(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_consume(ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_yibao_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_yibao_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_yibao_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                  *type;
+    ngx_http_yibao_ctx_t       *ctx;
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    if (!glcf->enable || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_yibao_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->gwerr == 0 && r->headers_out.status >= NGX_HTTP_BAD_REQUEST
+        && (r->upstream == NULL || r->upstream->headers_in.status_n == 0))
+    {
+        ngx_http_yibao_classify(r, ctx);
+    }
+
+    if (ctx->gwerr) {
+        return ngx_http_yibao_error_output(r, ctx, 0);
+    }
+
+    type = &r->headers_out.content_type;
+
+    if (r->headers_out.status == NGX_HTTP_OK
+        && type->len >= 24
+        && ngx_strncasecmp(type->data, (u_char *) "application/octet-stream",
+                           24) == 0)
+    {
+        ctx->passthrough = 1;
+
+        if (ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->header_only) {
+        ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
+        ctx->detail = "platform answered without a body";
+        return ngx_http_yibao_error_output(r, ctx, 0);
+    }
+
+    ctx->header_delayed = 1;
+    r->filter_need_in_memory = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_int_t              rc;
+    ngx_uint_t             last;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
+
+    if (ctx == NULL || r != r->main || ctx->passthrough) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->response_done) {
+        ngx_http_yibao_consume(in);
+        return NGX_OK;
+    }
+
+    if (ctx->gwerr && !ctx->header_delayed) {
+        /* the envelope of a rejection: its header is already out */
+        ngx_http_yibao_consume(in);
+        ctx->response_done = 1;
+
+        return ngx_http_yibao_send_body(r, ctx->resp, ctx->resp_len);
+    }
+
+    if (!ctx->header_delayed) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    rc = ngx_http_yibao_collect(r, ctx, in, &last);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        /* too large or not in memory: refuse it now, drop the rest */
+        ctx->response_done = 1;
+        return ngx_http_yibao_error_output(r, ctx, 1);
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->response_done = 1;
+
+    return ngx_http_yibao_answer(r, ctx);
+}
+
+
+/*
+ * Appends the buffers of in to ctx->resp.  NGX_DECLINED (with
+ * ctx->gwerr set) when the answer exceeds yibao_response_max or was
+ * spilled to a temporary file.
+ */
+
+static ngx_int_t
+ngx_http_yibao_collect(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_chain_t *in, ngx_uint_t *last)
+{
+    size_t                      size, need;
+    u_char                     *p;
+    ngx_buf_t                  *b;
+    ngx_chain_t                *cl;
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    for (cl = in; cl != NULL; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            *last = 1;
+        }
+
+        if (b->in_file && !ngx_buf_in_memory(b)) {
+            ngx_http_yibao_consume(in);
+            ctx->gwerr = YIBAO_GWERR_UPSTREAM_TOO_LARGE;
+            ctx->detail = "platform answer did not fit in memory "
+                          "(set proxy_max_temp_file_size 0)";
+            return NGX_DECLINED;
+        }
+
+        size = b->last - b->pos;
+
+        if (size == 0) {
+            continue;
+        }
+
+        need = ctx->resp_len + size;
+
+        if (need > glcf->response_max) {
+            ngx_http_yibao_consume(in);
+            ctx->gwerr = YIBAO_GWERR_UPSTREAM_TOO_LARGE;
+            ctx->detail = "platform answer exceeds yibao_response_max";
+            return NGX_DECLINED;
+        }
+
+        if (need > ctx->resp_size) {
+            ctx->resp_size = ngx_max(need, ngx_max(2 * ctx->resp_size, 4096));
+
+            p = ngx_pnalloc(r->pool, ctx->resp_size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ctx->resp_len) {
+                ngx_memcpy(p, ctx->resp, ctx->resp_len);
+            }
+
+            ctx->resp = p;
+        }
+
+        ngx_memcpy(ctx->resp + ctx->resp_len, b->pos, size);
+        ctx->resp_len += size;
+        b->pos = b->last;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    u_char                *p;
+    size_t                 n;
+    ngx_int_t              rc;
+    yibao_str_t            from, to, out;
+    yibao_alloc_t          a;
+    yibao_answer_t         ans;
+
+    if (yibao_answer_inspect(ctx->resp, ctx->resp_len, &ans) != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    if (r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope) {
+        p = ngx_pnalloc(r->pool, YIBAO_ERR_MSG_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (r->headers_out.status != NGX_HTTP_OK) {
+            ctx->gwerr = YIBAO_GWERR_UPSTREAM_STATUS;
+            *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
+                          "platform answered HTTP %ui: %s",
+                          r->headers_out.status, ans.summary) = '\0';
+
+        } else {
+            ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
+            *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
+                          "platform answer is not a national envelope: %s",
+                          ans.summary) = '\0';
+        }
+
+        ctx->detail = (char *) p;
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: infno %V entity %V: %s", &ctx->infno,
+                      &ctx->entity, p);
+
+        return ngx_http_yibao_error_output(r, ctx, 1);
+    }
+
+    ctx->infcode = ans.infcode;
+
+    p = ctx->resp;
+    n = ctx->resp_len;
+
+    if (ctx->upstream_msgid.len && ctx->msgid.len
+        && (ctx->upstream_msgid.len != ctx->msgid.len
+            || ngx_strncmp(ctx->upstream_msgid.data, ctx->msgid.data,
+                           ctx->msgid.len) != 0))
+    {
+        from.data = ctx->upstream_msgid.data;
+        from.len = ctx->upstream_msgid.len;
+        to.data = ctx->msgid.data;
+        to.len = ctx->msgid.len;
+
+        ngx_http_yibao_alloc_init(&a, r->pool);
+
+        if (yibao_answer_replace_token(p, n, &from, &to, &a, &out, &n)
+            != YIBAO_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = (u_char *) out.data;
+        n = out.len;
+    }
+
+    r->headers_out.content_length_n = n;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_etag(r);
+
+    if (ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_yibao_send_body(r, p, n);
+}
+
+
+/*
+ * An error status that nginx raised itself, before or instead of the
+ * platform's answer, mapped to its gateway error.
+ */
+
+static void
+ngx_http_yibao_classify(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    u_char  *p;
+
+    switch (r->headers_out.status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ctx->gwerr = YIBAO_GWERR_BODY_TOO_LARGE;
+        ctx->detail = "request body exceeds client_max_body_size";
+        return;
+
+    case NGX_HTTP_BAD_GATEWAY:
+        ctx->gwerr = YIBAO_GWERR_UPSTREAM_UNREACHABLE;
+        ctx->detail = "platform could not be reached (connection refused "
+                      "or reset, or an invalid HTTP answer); the request "
+                      "may not have been received";
+        return;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        ctx->gwerr = YIBAO_GWERR_UPSTREAM_TIMEOUT;
+        ctx->detail = "platform did not answer in time; the outcome is "
+                      "unknown";
+        return;
+
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        ctx->gwerr = YIBAO_GWERR_BAD_REQUEST;
+        ctx->detail = "malformed or incomplete HTTP request";
+        return;
+
+    default:
+        ctx->gwerr = YIBAO_GWERR_INTERNAL;
+
+        p = ngx_pnalloc(r->pool, 64);
+        if (p == NULL) {
+            ctx->detail = NULL;
+            return;
+        }
+
+        *ngx_snprintf(p, 63, "gateway error, HTTP %ui",
+                      r->headers_out.status) = '\0';
+        ctx->detail = (char *) p;
+        return;
+    }
+}
+
+
+/*
+ * Sends the header of the error envelope for ctx->gwerr; with send_body
+ * (the answer was held back) the body too, otherwise the body filter
+ * sends it in place of nginx's error page.
+ */
+
+static ngx_int_t
+ngx_http_yibao_error_output(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_uint_t send_body)
+{
+    ngx_int_t              rc;
+    yibao_tm_t             tm;
+    ngx_time_t            *tp;
+    yibao_str_t            out;
+    yibao_alloc_t          a;
+    const yibao_gwerr_t   *e;
+
+    e = yibao_gwerr_find(ctx->gwerr);
+
+    tp = ngx_timeofday();
+    ngx_http_yibao_localtime((ngx_msec_t) tp->sec * 1000 + tp->msec, &tm);
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_envelope_error(e->code, ctx->detail, &tm, &a, &out)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->resp = (u_char *) out.data;
+    ctx->resp_len = out.len;
+    ctx->header_delayed = send_body;
+
+    if (e->code != YIBAO_GWERR_INTERNAL || r->headers_out.status < 400) {
+        r->headers_out.status = e->http_status;
+    }
+
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_length_n = out.len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    if (r->headers_out.content_encoding) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    ngx_str_set(&r->headers_out.content_type,
+                "application/json;charset=utf-8");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    if (ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (!send_body || rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_yibao_send_body(r, ctx->resp, ctx->resp_len);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_send_body(ngx_http_request_t *r, u_char *data, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = (len > 0);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/* X-Yibao-Msgid: the caller's msgid; X-Yibao-Upstream-Msgid: the one sent */
+
+static ngx_int_t
+ngx_http_yibao_msgid_headers(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_table_elt_t  *h;
+
+    if (ctx->msgid.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Yibao-Msgid");
+        h->value = ctx->msgid;
+    }
+
+    if (ctx->upstream_msgid.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Yibao-Upstream-Msgid");
+        h->value = ctx->upstream_msgid;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_consume(ngx_chain_t *in)
+{
+    for ( /* void */ ; in != NULL; in = in->next) {
+        in->buf->pos = in->buf->last;
+
+        if (in->buf->in_file) {
+            in->buf->file_pos = in->buf->file_last;
+        }
+    }
+}

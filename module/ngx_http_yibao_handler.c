@@ -1,0 +1,1072 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+#include "yibao_auth.h"
+#include "yibao_msgid.h"
+
+#include <openssl/rand.h>
+
+
+typedef struct {
+    ngx_str_t                  caller;
+    ngx_str_t                  timestamp;
+    ngx_str_t                  nonce;
+    ngx_str_t                  signature;
+} ngx_http_yibao_auth_headers_t;
+
+
+static void ngx_http_yibao_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_process(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_content_type_ok(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_read_body(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_str_t *body);
+static ngx_int_t ngx_http_yibao_authenticate(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_str_t *body,
+    const yibao_caller_t **caller);
+static ngx_int_t ngx_http_yibao_client_cert(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_str_t *cn);
+static ngx_int_t ngx_http_yibao_route_uri(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf);
+static ngx_int_t ngx_http_yibao_issue_msgid(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, const yibao_clinic_t *clinic);
+static ngx_int_t ngx_http_yibao_sign_request(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    const yibao_clinic_t *clinic, yibao_str_t *body,
+    yibao_sign_out_t *out);
+static ngx_int_t ngx_http_yibao_replace_request(ngx_http_request_t *r,
+    ngx_http_yibao_loc_conf_t *glcf, yibao_str_t *body,
+    yibao_sign_out_t *sign);
+static ngx_int_t ngx_http_yibao_push_header(ngx_http_request_t *r,
+    ngx_list_t *list, u_char *name, size_t name_len, u_char *value,
+    size_t value_len, ngx_table_elt_t **out);
+static void ngx_http_yibao_env_cleanup(void *data);
+static ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
+    yibao_str_t *src);
+static void ngx_http_yibao_printable(u_char *dst, ngx_str_t *src,
+    size_t max);
+
+
+#define NGX_HTTP_YIBAO_ECHO_MAX  64
+
+
+ngx_int_t
+ngx_http_yibao_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_yibao_ctx_t       *ctx;
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    if (!glcf->enable || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_yibao_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->started) {
+        /* re-entered: NGX_DONE while the body is read, then the result */
+        return ctx->status;
+    }
+
+    ctx->started = 1;
+
+    if (r->method != NGX_HTTP_POST) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_METHOD,
+                              "only POST is allowed");
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (ngx_http_yibao_content_type_ok(r) != NGX_OK) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_CONTENT_TYPE,
+                              "Content-Type must be application/json or "
+                              "text/plain");
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+
+    ctx->status = NGX_DONE;
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_yibao_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /* the post handler may already have run and the phases moved on */
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_yibao_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
+
+    ctx->status = ngx_http_yibao_process(r, ctx);
+    ctx->done = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * The request path of design.md, steps 1 to 6, on a completely read
+ * body.  Returns NGX_DECLINED to let the phases go on to proxy_pass, or
+ * an HTTP status after ngx_http_yibao_reject(): the header filter then
+ * answers in the national envelope.
+ */
+
+static ngx_int_t
+ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    int                          plan;
+    ngx_int_t                    rc;
+    yibao_str_t                  body, out, code, name;
+    yibao_err_t                  err;
+    yibao_alloc_t                a;
+    yibao_sign_out_t             sign;
+    ngx_pool_cleanup_t          *cln;
+    const yibao_clinic_t        *clinic;
+    const yibao_caller_t        *caller;
+    yibao_envelope_limits_t      limits;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    rc = ngx_http_yibao_read_body(r, ctx, &body);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_yibao_authenticate(r, ctx, &body, &caller);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* [2] parse and validate the envelope */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    limits.max_depth = glcf->json_max_depth;
+    limits.max_values = glcf->json_max_values;
+
+    if (yibao_envelope_parse(body.data, body.len, &limits, &ctx->env, &err)
+        != YIBAO_OK)
+    {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        return yibao_gwerr_find(err.gwerr)->http_status;
+    }
+
+    cln->handler = ngx_http_yibao_env_cleanup;
+    cln->data = &ctx->env;
+
+    if (ngx_http_yibao_copy_str(r->pool, &ctx->infno, &ctx->env.infno)
+           != NGX_OK
+        || ngx_http_yibao_copy_str(r->pool, &ctx->msgid, &ctx->env.msgid)
+           != NGX_OK
+        || ngx_http_yibao_copy_str(r->pool, &ctx->clinic,
+                                   &ctx->env.fixmedins_code)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* [3] resolve the clinic to its contracting entity, authorize */
+
+    clinic = yibao_clinics_find(gmcf->clinics, ctx->clinic.data,
+                                ctx->clinic.len);
+    if (clinic == NULL) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_CLINIC_UNKNOWN,
+                              "clinic \"%V\" (envelope field "
+                              "\"fixmedins_code\") is not in the gateway's "
+                              "clinics registry", &ctx->clinic);
+        return yibao_gwerr_find(YIBAO_GWERR_CLINIC_UNKNOWN)->http_status;
+    }
+
+    ctx->clinic.data = (u_char *) clinic->org_code.data;
+    ctx->clinic.len = clinic->org_code.len;
+    ctx->entity.data = (u_char *) clinic->entity_code.data;
+    ctx->entity.len = clinic->entity_code.len;
+
+    if (yibao_caller_allowed(caller, clinic, ctx->infno.data, ctx->infno.len,
+                             &err)
+        != YIBAO_OK)
+    {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        return yibao_gwerr_find(err.gwerr)->http_status;
+    }
+
+    rc = ngx_http_yibao_route_uri(r, ctx, glcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* [5] the entity's identity, and a msgid of its own when it changed */
+
+    plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code, &err);
+
+    if (plan < 0) {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        return yibao_gwerr_find(err.gwerr)->http_status;
+    }
+
+    if (plan == 1) {
+        rc = ngx_http_yibao_issue_msgid(r, ctx, clinic);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else {
+        ctx->upstream_msgid = ctx->msgid;
+    }
+
+    code = clinic->entity_code;
+    name = clinic->entity_name;
+    out.data = ctx->upstream_msgid.data;
+    out.len = ctx->upstream_msgid.len;
+
+    if (yibao_envelope_set_entity(&ctx->env, &code, &name, &out) != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* [6] serialize, sign over the exact bytes sent */
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_envelope_serialize(&ctx->env, &a, &out) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yibao_envelope_free(&ctx->env);
+
+    rc = ngx_http_yibao_sign_request(r, ctx, glcf, clinic, &out, &sign);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_yibao_replace_request(r, glcf, &out, &sign) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yibao: infno %V clinic %V entity %V msgid %V -> %V",
+                   &ctx->infno, &ctx->clinic, &ctx->entity, &ctx->msgid,
+                   &ctx->upstream_msgid);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_content_type_ok(ngx_http_request_t *r)
+{
+    size_t       n;
+    u_char      *p;
+    ngx_uint_t   i;
+
+    static ngx_str_t  types[] = {
+        ngx_string("application/json"),
+        ngx_string("text/plain")
+    };
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.content_type->value.data;
+    n = r->headers_in.content_type->value.len;
+
+    for (i = 0; i < sizeof(types) / sizeof(ngx_str_t); i++) {
+
+        if (n < types[i].len
+            || ngx_strncasecmp(p, types[i].data, types[i].len) != 0)
+        {
+            continue;
+        }
+
+        if (n == types[i].len || p[types[i].len] == ';'
+            || p[types[i].len] == ' ')
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The body must be in memory: reading a temporary file would block the
+ * worker, so a body larger than client_body_buffer_size is refused.
+ */
+
+static ngx_int_t
+ngx_http_yibao_read_body(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_str_t *body)
+{
+    size_t                     len;
+    u_char                    *p;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    body->data = NULL;
+    body->len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_BODY_EMPTY,
+                              "request body is empty: a national envelope "
+                              "(JSON object) is required");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl != NULL; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || r->request_body->temp_file != NULL) {
+            clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_BODY_TOO_LARGE,
+                                  "request body is larger than %uz bytes "
+                                  "(client_body_buffer_size)",
+                                  clcf->client_body_buffer_size);
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        body->data = cl->buf->pos;
+        body->len = len;
+
+    } else {
+        p = ngx_pnalloc(r->pool, len ? len : 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        body->data = p;
+        body->len = len;
+
+        for ( /* void */ ; cl != NULL; cl = cl->next) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    if (len == 0) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_BODY_EMPTY,
+                              "request body is empty: a national envelope "
+                              "(JSON object) is required");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * [1] Who is calling: the X-Yibao-* HMAC headers, a verified client
+ * certificate, or both.  The nonce is recorded only after the signature
+ * matched, so nobody can burn another caller's nonces.
+ */
+
+static ngx_int_t
+ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_str_t *body, const yibao_caller_t **caller)
+{
+    u_char                         echo[NGX_HTTP_YIBAO_ECHO_MAX + 4];
+    int64_t                        ts;
+    ngx_int_t                      rc;
+    ngx_str_t                      cn, *id;
+    ngx_uint_t                     i;
+    yibao_str_t                    secret, sig;
+    yibao_err_t                    err;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t               *h;
+    yibao_auth_request_t           req;
+    ngx_http_yibao_loc_conf_t     *glcf;
+    ngx_http_yibao_main_conf_t    *gmcf;
+    ngx_http_yibao_auth_headers_t  hdr;
+
+    static struct {
+        ngx_str_t   name;
+        size_t      offset;
+    } names[] = {
+        { ngx_string("X-Yibao-Caller"),
+          offsetof(ngx_http_yibao_auth_headers_t, caller) },
+        { ngx_string("X-Yibao-Timestamp"),
+          offsetof(ngx_http_yibao_auth_headers_t, timestamp) },
+        { ngx_string("X-Yibao-Nonce"),
+          offsetof(ngx_http_yibao_auth_headers_t, nonce) },
+        { ngx_string("X-Yibao-Signature"),
+          offsetof(ngx_http_yibao_auth_headers_t, signature) }
+    };
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+    ngx_memzero(&hdr, sizeof(ngx_http_yibao_auth_headers_t));
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (rc = 0; rc < 4; rc++) {
+            if (h[i].key.len == names[rc].name.len
+                && ngx_strncasecmp(h[i].key.data, names[rc].name.data,
+                                   names[rc].name.len) == 0)
+            {
+                *(ngx_str_t *) ((u_char *) &hdr + names[rc].offset) =
+                                                                  h[i].value;
+            }
+        }
+    }
+
+    ngx_str_null(&cn);
+
+    if (glcf->auth & NGX_HTTP_YIBAO_AUTH_MTLS) {
+        rc = ngx_http_yibao_client_cert(r, ctx, &cn);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (glcf->auth & NGX_HTTP_YIBAO_AUTH_HMAC) {
+
+        for (i = 0; i < 4; i++) {
+            id = (ngx_str_t *) ((u_char *) &hdr + names[i].offset);
+
+            if (id->len == 0) {
+                ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_MISSING,
+                                      "header %V is missing",
+                                      &names[i].name);
+                return NGX_HTTP_UNAUTHORIZED;
+            }
+        }
+
+        if (cn.len && (cn.len != hdr.caller.len
+                       || ngx_strncmp(cn.data, hdr.caller.data, cn.len)
+                          != 0))
+        {
+            ngx_http_yibao_printable(echo, &hdr.caller,
+                                     NGX_HTTP_YIBAO_ECHO_MAX);
+            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
+                                  "X-Yibao-Caller \"%s\" is not the client "
+                                  "certificate's subject \"%V\"", echo, &cn);
+            return NGX_HTTP_UNAUTHORIZED;
+        }
+
+        id = &hdr.caller;
+
+    } else {
+        id = &cn;
+    }
+
+    *caller = yibao_callers_find(gmcf->callers, id->data, id->len);
+
+    if (*caller == NULL) {
+        ngx_http_yibao_printable(echo, id, NGX_HTTP_YIBAO_ECHO_MAX);
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_UNKNOWN_CALLER,
+                              "caller \"%s\" is not known to the gateway",
+                              echo);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    ctx->caller.data = (u_char *) yibao_caller_id(*caller)->data;
+    ctx->caller.len = yibao_caller_id(*caller)->len;
+
+    if (!(glcf->auth & NGX_HTTP_YIBAO_AUTH_HMAC)) {
+        return NGX_OK;
+    }
+
+    req.method.data = r->method_name.data;
+    req.method.len = r->method_name.len;
+    req.path.data = r->uri.data;
+    req.path.len = r->uri.len;
+    req.timestamp.data = hdr.timestamp.data;
+    req.timestamp.len = hdr.timestamp.len;
+    req.nonce.data = hdr.nonce.data;
+    req.nonce.len = hdr.nonce.len;
+    req.body = *body;
+
+    if (yibao_auth_check_fresh(&req, (int64_t) ngx_time(), glcf->auth_window,
+                               &ts, &err)
+        != YIBAO_OK)
+    {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    secret = *yibao_caller_secret(*caller);
+    sig.data = hdr.signature.data;
+    sig.len = hdr.signature.len;
+
+    if (yibao_auth_verify(&secret, &req, &sig, &err) != YIBAO_OK) {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    rc = ngx_http_yibao_nonce_record(gmcf->shm_zone, &ctx->caller,
+                                     &hdr.nonce, ngx_time(),
+                                     (time_t) ts + glcf->auth_window);
+    if (rc == NGX_DECLINED) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_REPLAY,
+                              "X-Yibao-Nonce was already used by caller "
+                              "\"%V\" within the last %T s (a replay)",
+                              &ctx->caller, glcf->auth_window * 2);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: zone \"yibao\" is full of unexpired nonces, "
+                      "request refused: increase yibao_zone");
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NONCE_STORE_FULL,
+                              "the gateway's nonce store is full; retry "
+                              "later");
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_client_cert(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_str_t *cn)
+{
+#if (NGX_HTTP_SSL)
+
+    int         n;
+    X509       *cert;
+    X509_NAME  *name;
+
+    if (r->connection->ssl == NULL) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
+                              "the request did not arrive over TLS with a "
+                              "client certificate");
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (SSL_get_verify_result(r->connection->ssl->connection) != X509_V_OK) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
+                              "the client certificate was not verified "
+                              "(ssl_verify_client, ssl_client_certificate)");
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    cert = SSL_get_peer_certificate(r->connection->ssl->connection);
+
+    if (cert == NULL) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
+                              "no client certificate was presented");
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    name = X509_get_subject_name(cert);
+
+    cn->data = ngx_pnalloc(r->pool, 256);
+    if (cn->data == NULL) {
+        X509_free(cert);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = (name != NULL)
+        ? X509_NAME_get_text_by_NID(name, NID_commonName, (char *) cn->data,
+                                    256)
+        : -1;
+
+    X509_free(cert);
+
+    if (n <= 0) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
+                              "the client certificate has no common name");
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    cn->len = n;
+
+    return NGX_OK;
+
+#else
+
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
+                          "this nginx has no TLS support");
+    return NGX_HTTP_UNAUTHORIZED;
+
+#endif
+}
+
+
+static ngx_int_t
+ngx_http_yibao_route_uri(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_loc_conf_t *glcf)
+{
+    u_char                  *p;
+    ngx_uint_t               i;
+    ngx_http_yibao_route_t  *route;
+
+    switch (glcf->route_type) {
+
+    case NGX_HTTP_YIBAO_ROUTE_PREFIX:
+        p = ngx_pnalloc(r->pool, glcf->route_path.len + ctx->infno.len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->upstream_uri.data = p;
+        p = ngx_cpymem(p, glcf->route_path.data, glcf->route_path.len);
+        p = ngx_cpymem(p, ctx->infno.data, ctx->infno.len);
+        ctx->upstream_uri.len = p - ctx->upstream_uri.data;
+
+        return NGX_OK;
+
+    case NGX_HTTP_YIBAO_ROUTE_TABLE:
+        route = glcf->routes->elts;
+
+        for (i = 0; i < glcf->routes->nelts; i++) {
+            if (route[i].infno.len == ctx->infno.len
+                && ngx_strncmp(route[i].infno.data, ctx->infno.data,
+                               ctx->infno.len) == 0)
+            {
+                ctx->upstream_uri = route[i].path;
+                return NGX_OK;
+            }
+        }
+
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NO_ROUTE,
+                              "infno %V has no upstream path in the route "
+                              "table", &ctx->infno);
+
+        return yibao_gwerr_find(YIBAO_GWERR_NO_ROUTE)->http_status;
+
+    default: /* NGX_HTTP_YIBAO_ROUTE_SINGLE */
+        ctx->upstream_uri = glcf->route_path;
+        return NGX_OK;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_yibao_issue_msgid(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    const yibao_clinic_t *clinic)
+{
+    u_char                      *p;
+    unsigned                     seq;
+    uint64_t                     sec;
+    yibao_tm_t                   tm;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, ngx_time(), &sec, &seq)
+        != NGX_OK)
+    {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_MSGID_EXHAUSTED,
+                              "10000 msgids were issued within this second; "
+                              "retry");
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    p = ngx_pnalloc(r->pool, YIBAO_MSGID_LEN + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_yibao_localtime((ngx_msec_t) sec * 1000, &tm);
+
+    if (yibao_msgid_format(&clinic->entity_code, &tm, seq, (char *) p)
+        != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->upstream_msgid.data = p;
+    ctx->upstream_msgid.len = YIBAO_MSGID_LEN;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic,
+    yibao_str_t *body, yibao_sign_out_t *out)
+{
+    u_char              nonce[32];
+    ngx_uint_t          i;
+    ngx_time_t         *tp;
+    yibao_err_t         err;
+    yibao_alloc_t       a;
+    yibao_sign_key_t    key;
+    yibao_sign_input_t  in;
+
+    static u_char  alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "abcdefghijklmnopqrstuvwxyz0123456789";
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+    ngx_memzero(out, sizeof(yibao_sign_out_t));
+
+    if (glcf->sign.scheme == YIBAO_SIGN_NONE) {
+        return NGX_OK;
+    }
+
+    in.nonce.data = NULL;
+    in.nonce.len = 0;
+
+    if (glcf->sign.scheme == YIBAO_SIGN_TIF) {
+        if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "yibao: RAND_bytes() failed");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < sizeof(nonce); i++) {
+            nonce[i] = alnum[nonce[i] % (sizeof(alnum) - 1)];
+        }
+
+        in.nonce.data = nonce;
+        in.nonce.len = sizeof(nonce);
+    }
+
+    tp = ngx_timeofday();
+
+    key.ak = clinic->key->ak;
+    key.sk = clinic->key->sk;
+    in.infno.data = ctx->infno.data;
+    in.infno.len = ctx->infno.len;
+    in.body = *body;
+    in.now_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_sign_headers(&glcf->sign, &key, &in, &a, out, &err) != YIBAO_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: signing for entity %V with key \"%*s\" "
+                      "failed: %s", &ctx->entity, clinic->key->id.len,
+                      clinic->key->id.data, err.msg);
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_SIGN_FAILED,
+                              "the gateway could not sign the request for "
+                              "entity %V", &ctx->entity);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The upstream request: the new body, and the client's headers less the
+ * caller's X-Yibao-* credentials and its framing, plus the platform's
+ * Content-Type and the signature headers.  proxy_pass sends
+ * Content-Length from content_length_n.
+ */
+
+static ngx_int_t
+ngx_http_yibao_replace_request(ngx_http_request_t *r,
+    ngx_http_yibao_loc_conf_t *glcf, yibao_str_t *body,
+    yibao_sign_out_t *sign)
+{
+    ngx_buf_t        *b;
+    ngx_uint_t        i, n;
+    ngx_list_t        list;
+    ngx_chain_t      *cl;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->start = (u_char *) body->data;
+    b->pos = b->start;
+    b->last = b->start + body->len;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->headers_in.content_length_n = body->len;
+    r->headers_in.chunked = 0;
+
+    n = 0;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&list, r->pool, n + 2 + YIBAO_SIGN_MAX_HEADERS,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if ((h[i].key.len > 8
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Yibao-", 8)
+                == 0)
+            || (h[i].key.len == 12
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                                   12) == 0)
+            || (h[i].key.len == 14
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "Content-Length", 14) == 0)
+            || (h[i].key.len == 17
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "Transfer-Encoding", 17) == 0))
+        {
+            continue;
+        }
+
+        nh = ngx_list_push(&list);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    if (ngx_http_yibao_push_header(r, &list, (u_char *) "Content-Type", 12,
+                                   glcf->upstream_content_type.data,
+                                   glcf->upstream_content_type.len, &nh)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_in.content_type = nh;
+    r->headers_in.content_length = NULL;
+    r->headers_in.transfer_encoding = NULL;
+
+    for (i = 0; i < sign->nheaders; i++) {
+        if (ngx_http_yibao_push_header(r, &list,
+                                       (u_char *) sign->headers[i].name.data,
+                                       sign->headers[i].name.len,
+                                       (u_char *) sign->headers[i].value.data,
+                                       sign->headers[i].value.len, &nh)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    r->headers_in.headers = list;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_push_header(ngx_http_request_t *r, ngx_list_t *list,
+    u_char *name, size_t name_len, u_char *value, size_t value_len,
+    ngx_table_elt_t **out)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(list);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = name;
+    h->key.len = name_len;
+    h->value.data = value;
+    h->value.len = value_len;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, name_len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, name, name_len);
+
+    *out = h;
+
+    return NGX_OK;
+}
+
+
+ngx_http_yibao_ctx_t *
+ngx_http_yibao_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
+
+    if (ctx != NULL) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ctx->gwerr = 0;
+     *     ctx->detail = NULL;
+     *     ctx->caller = { 0, NULL };
+     *     ...
+     *     ctx->resp = NULL;
+     *     ctx->started = 0;
+     */
+
+    ctx->infcode = NGX_CONF_UNSET;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_yibao_module);
+
+    return ctx;
+}
+
+
+/*
+ * Records why the request is refused; the header filter renders it in
+ * the national envelope.  The text names what is wrong and where and
+ * never carries a secret or personal data.
+ */
+
+void
+ngx_http_yibao_reject(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_uint_t gwerr, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    ctx->gwerr = gwerr;
+
+    p = ngx_pnalloc(r->pool, YIBAO_ERR_MSG_LEN);
+    if (p == NULL) {
+        ctx->detail = NULL;
+        return;
+    }
+
+    va_start(args, fmt);
+    *ngx_vslprintf(p, p + YIBAO_ERR_MSG_LEN - 1, fmt, args) = '\0';
+    va_end(args);
+
+    ctx->detail = (char *) p;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "yibao: rejected YB%04ui: %s", gwerr, p);
+}
+
+
+static void
+ngx_http_yibao_env_cleanup(void *data)
+{
+    yibao_envelope_free(data);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst, yibao_str_t *src)
+{
+    dst->data = ngx_pnalloc(pool, src->len ? src->len : 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src->data, src->len);
+    dst->len = src->len;
+
+    return NGX_OK;
+}
+
+
+/* A header value fit for an error message: letters, digits and ._-: */
+
+static void
+ngx_http_yibao_printable(u_char *dst, ngx_str_t *src, size_t max)
+{
+    size_t  i;
+    u_char  c;
+
+    for (i = 0; i < src->len && i < max; i++) {
+        c = src->data[i];
+        dst[i] = ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
+                  || (c >= 'a' && c <= 'z') || c == '.' || c == '_'
+                  || c == '-' || c == ':') ? c : '?';
+    }
+
+    *ngx_cpymem(dst + i, (u_char *) (src->len > max ? "..." : ""),
+                src->len > max ? 3 : 0) = '\0';
+}

@@ -1,0 +1,789 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+
+
+static ngx_int_t ngx_http_yibao_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_yibao_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_yibao_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_yibao_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_yibao_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_callers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_sign(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_uint_t secret, ngx_str_t *out);
+static void *ngx_http_yibao_pool_alloc(void *ctx, size_t size);
+static char *ngx_http_yibao_file_error(ngx_conf_t *cf, ngx_str_t *file,
+    yibao_err_t *err);
+
+
+static ngx_conf_num_bounds_t  ngx_http_yibao_depth_bounds = {
+    ngx_conf_check_num_bounds, 2, 1000
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_yibao_values_bounds = {
+    ngx_conf_check_num_bounds, 16, 10000000
+};
+
+
+static ngx_command_t  ngx_http_yibao_commands[] = {
+
+    { ngx_string("yibao_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_keys,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_clinics"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_clinics,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_callers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_callers,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_gateway"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("yibao_sign"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_sign,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_route"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_yibao_route,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_yibao_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_auth_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, auth_window),
+      NULL },
+
+    { ngx_string("yibao_json_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, json_max_depth),
+      &ngx_http_yibao_depth_bounds },
+
+    { ngx_string("yibao_json_max_values"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, json_max_values),
+      &ngx_http_yibao_values_bounds },
+
+    { ngx_string("yibao_response_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, response_max),
+      NULL },
+
+    { ngx_string("yibao_upstream_content_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, upstream_content_type),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_yibao_module_ctx = {
+    ngx_http_yibao_preconfiguration,       /* preconfiguration */
+    ngx_http_yibao_postconfiguration,      /* postconfiguration */
+
+    ngx_http_yibao_create_main_conf,       /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_yibao_create_loc_conf,        /* create location configuration */
+    ngx_http_yibao_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_yibao_module = {
+    NGX_MODULE_V1,
+    &ngx_http_yibao_module_ctx,            /* module context */
+    ngx_http_yibao_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_yibao_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_yibao_variables_add(cf);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_yibao_handler;
+
+    return ngx_http_yibao_filter_init(cf);
+}
+
+
+static void *
+ngx_http_yibao_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_main_conf_t));
+    if (gmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     gmcf->keys = NULL;
+     *     gmcf->clinics = NULL;
+     *     gmcf->callers = NULL;
+     *     gmcf->shm_zone = NULL;
+     */
+
+    return gmcf;
+}
+
+
+static void *
+ngx_http_yibao_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_loc_conf_t));
+    if (glcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     glcf->sign = { YIBAO_SIGN_NONE, ... };
+     *     glcf->sign_set = 0;
+     *     glcf->route_type = 0;
+     *     glcf->route_path = { 0, NULL };
+     *     glcf->auth = 0;
+     *     glcf->upstream_content_type = { 0, NULL };
+     */
+
+    glcf->enable = NGX_CONF_UNSET;
+    glcf->routes = NGX_CONF_UNSET_PTR;
+    glcf->auth_window = NGX_CONF_UNSET;
+    glcf->json_max_depth = NGX_CONF_UNSET_UINT;
+    glcf->json_max_values = NGX_CONF_UNSET_UINT;
+    glcf->response_max = NGX_CONF_UNSET_SIZE;
+
+    return glcf;
+}
+
+
+static char *
+ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_yibao_loc_conf_t *prev = parent;
+    ngx_http_yibao_loc_conf_t *conf = child;
+
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (!conf->sign_set) {
+        conf->sign = prev->sign;
+        conf->sign_set = prev->sign_set;
+    }
+
+    if (conf->route_type == 0) {
+        conf->route_type = prev->route_type;
+        conf->route_path = prev->route_path;
+        conf->routes = prev->routes;
+    }
+
+    if (conf->route_type == 0) {
+        conf->route_type = NGX_HTTP_YIBAO_ROUTE_SINGLE;
+        ngx_str_set(&conf->route_path,
+                    "/fsi/api/rsfComIfsService/callService");
+        conf->routes = NULL;
+    }
+
+    if (conf->auth == 0) {
+        conf->auth = prev->auth ? prev->auth : NGX_HTTP_YIBAO_AUTH_HMAC;
+    }
+
+    ngx_conf_merge_sec_value(conf->auth_window, prev->auth_window, 300);
+    ngx_conf_merge_uint_value(conf->json_max_depth, prev->json_max_depth,
+                              32);
+    ngx_conf_merge_uint_value(conf->json_max_values, prev->json_max_values,
+                              100000);
+    ngx_conf_merge_size_value(conf->response_max, prev->response_max,
+                              8 * 1024 * 1024);
+    ngx_conf_merge_str_value(conf->upstream_content_type,
+                             prev->upstream_content_type,
+                             "application/json;charset=utf-8");
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yibao_module);
+
+    if (gmcf->clinics == NULL || gmcf->shm_zone == NULL
+        || ((conf->auth & NGX_HTTP_YIBAO_AUTH_HMAC) && gmcf->callers == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yibao_gateway on\" needs \"yibao_keys\", "
+                           "\"yibao_clinics\", \"yibao_callers\" and "
+                           "\"yibao_zone\" at the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    yibao_err_t     err;
+    yibao_alloc_t   a;
+
+    if (gmcf->keys != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_yibao_read_file(cf, &value[1], 1, &data) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_yibao_alloc_init(&a, cf->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    gmcf->keys = yibao_keys_parse(data.data, data.len, &a, &err);
+    if (gmcf->keys == NULL) {
+        return ngx_http_yibao_file_error(cf, &value[1], &err);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                  "yibao: %uz platform keys loaded from \"%V\"",
+                  yibao_keys_count(gmcf->keys), &value[1]);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    ngx_msec_t      start;
+    yibao_err_t     err;
+    yibao_alloc_t   a;
+
+    if (gmcf->clinics != NULL) {
+        return "is duplicate";
+    }
+
+    if (gmcf->keys == NULL) {
+        return "must follow \"yibao_keys\": clinics name their keys";
+    }
+
+    value = cf->args->elts;
+
+    ngx_time_update();
+    start = ngx_current_msec;
+
+    if (ngx_http_yibao_read_file(cf, &value[1], 0, &data) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_yibao_alloc_init(&a, cf->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    gmcf->clinics = yibao_clinics_parse(data.data, data.len, gmcf->keys, &a,
+                                        &err);
+    if (gmcf->clinics == NULL) {
+        return ngx_http_yibao_file_error(cf, &value[1], &err);
+    }
+
+    ngx_time_update();
+
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                  "yibao: %uz clinics loaded from \"%V\" in %M ms",
+                  yibao_clinics_count(gmcf->clinics), &value[1],
+                  ngx_current_msec - start);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_callers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    yibao_err_t     err;
+    yibao_alloc_t   a;
+
+    if (gmcf->callers != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_yibao_read_file(cf, &value[1], 1, &data) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_yibao_alloc_init(&a, cf->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    gmcf->callers = yibao_callers_parse(data.data, data.len, &a, &err);
+    if (gmcf->callers == NULL) {
+        return ngx_http_yibao_file_error(cf, &value[1], &err);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                  "yibao: %uz callers loaded from \"%V\"",
+                  yibao_callers_count(gmcf->callers), &value[1]);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (gmcf->shm_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_yibao_shm_add(cf, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_loc_conf_t *glcf = conf;
+
+    ngx_str_t    *value, v;
+    ngx_uint_t    i;
+
+    if (glcf->sign_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (yibao_sign_scheme_parse(value[1].data, value[1].len,
+                                &glcf->sign.scheme)
+        != YIBAO_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid signing scheme \"%V\": expected "
+                           "\"none\", \"csb\", \"tif\" or \"zj-sm3\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (glcf->sign.scheme == YIBAO_SIGN_CSB
+            && ngx_strncmp(value[i].data, "api_version=", 12) == 0)
+        {
+            v.data = value[i].data + 12;
+            v.len = value[i].len - 12;
+
+            if (v.len == 0) {
+                goto invalid;
+            }
+
+            glcf->sign.api_version.data = v.data;
+            glcf->sign.api_version.len = v.len;
+            continue;
+        }
+
+        if (glcf->sign.scheme == YIBAO_SIGN_CSB
+            && ngx_strncmp(value[i].data, "api_name_prefix=", 16) == 0)
+        {
+            glcf->sign.api_name_prefix.data = value[i].data + 16;
+            glcf->sign.api_name_prefix.len = value[i].len - 16;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    glcf->sign_set = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" for scheme \"%V\"",
+                       &value[i], &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_loc_conf_t *glcf = conf;
+
+    u_char                  *p, *last, *line, *tab, *end;
+    ngx_str_t               *value, data;
+    ngx_uint_t               lineno;
+    ngx_http_yibao_route_t  *route;
+
+    if (glcf->route_type != 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "single") == 0
+        || ngx_strcmp(value[1].data, "prefix") == 0)
+    {
+        if (value[2].len == 0 || value[2].data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "route path \"%V\" must start with \"/\"",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        glcf->route_type = (value[1].data[0] == 's')
+                           ? NGX_HTTP_YIBAO_ROUTE_SINGLE
+                           : NGX_HTTP_YIBAO_ROUTE_PREFIX;
+        glcf->route_path = value[2];
+        glcf->routes = NULL;
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "table") != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid route layout \"%V\": expected "
+                           "\"single\", \"prefix\" or \"table\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_yibao_read_file(cf, &value[2], 0, &data) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->routes = ngx_array_create(cf->pool, 64,
+                                    sizeof(ngx_http_yibao_route_t));
+    if (glcf->routes == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = data.data;
+    last = data.data + data.len;
+
+    for (lineno = 1; p < last; lineno++) {
+        line = p;
+        end = ngx_strlchr(p, last, '\n');
+
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end + 1;
+
+        if (end > line && end[-1] == '\r') {
+            end--;
+        }
+
+        if (end == line || line[0] == '#') {
+            continue;
+        }
+
+        tab = ngx_strlchr(line, end, '\t');
+
+        if (tab == NULL || !yibao_code_is_infno(line, tab - line)
+            || tab + 1 >= end || tab[1] != '/')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "route table \"%V\" line %ui: expected "
+                               "\"infno<TAB>/path\"", &value[2], lineno);
+            return NGX_CONF_ERROR;
+        }
+
+        route = ngx_array_push(glcf->routes);
+        if (route == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        route->infno.data = line;
+        route->infno.len = tab - line;
+        route->path.data = tab + 1;
+        route->path.len = end - tab - 1;
+    }
+
+    glcf->route_type = NGX_HTTP_YIBAO_ROUTE_TABLE;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_loc_conf_t *glcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (glcf->auth != 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "hmac") == 0) {
+            glcf->auth |= NGX_HTTP_YIBAO_AUTH_HMAC;
+
+        } else if (ngx_strcmp(value[i].data, "mtls") == 0) {
+            glcf->auth |= NGX_HTTP_YIBAO_AUTH_MTLS;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid caller authentication \"%V\": "
+                               "expected \"hmac\" and/or \"mtls\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Reads a whole data file at configuration time (the master process,
+ * before the workers exist, so blocking I/O is fine here).  A file that
+ * holds secrets must not be accessible by group or others.
+ */
+
+static ngx_int_t
+ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t secret,
+    ngx_str_t *out)
+{
+    off_t             size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a regular file", name);
+        goto failed;
+    }
+
+    if (secret && (fi.st_mode & (S_IRWXG|S_IRWXO))) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds secrets but is accessible by "
+                           "group or others (mode %04uo): chmod 600 it",
+                           name, (ngx_uint_t) (fi.st_mode & 07777));
+        goto failed;
+    }
+
+    size = ngx_file_size(&fi);
+
+    out->data = ngx_pnalloc(cf->temp_pool, size ? size : 1);
+    if (out->data == NULL) {
+        goto failed;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = *name;
+    file.log = cf->log;
+
+    n = (size > 0) ? ngx_read_file(&file, out->data, size, 0) : 0;
+
+    if (n == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" changed while it was read", name);
+        goto failed;
+    }
+
+    out->len = size;
+
+    ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(fd);
+
+    return NGX_ERROR;
+}
+
+
+static char *
+ngx_http_yibao_file_error(ngx_conf_t *cf, ngx_str_t *file, yibao_err_t *err)
+{
+    if (err->line) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                           file, err->line, err->msg);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s",
+                           file, err->msg);
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+static void *
+ngx_http_yibao_pool_alloc(void *ctx, size_t size)
+{
+    return ngx_palloc((ngx_pool_t *) ctx, size);
+}
+
+
+void
+ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool)
+{
+    a->alloc = ngx_http_yibao_pool_alloc;
+    a->ctx = pool;
+}
+
+
+void
+ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm)
+{
+    ngx_tm_t  t;
+
+    ngx_localtime((time_t) (ms / 1000), &t);
+
+    tm->year = t.ngx_tm_year;
+    tm->mon = t.ngx_tm_mon;
+    tm->mday = t.ngx_tm_mday;
+    tm->hour = t.ngx_tm_hour;
+    tm->min = t.ngx_tm_min;
+    tm->sec = t.ngx_tm_sec;
+    tm->msec = (int) (ms % 1000);
+}

@@ -1,0 +1,112 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_
+#define _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "yibao_types.h"
+#include "yibao_envelope.h"
+#include "yibao_sign.h"
+#include "yibao_registry.h"
+#include "yibao_gwerr.h"
+#include "yibao_codes.h"
+
+
+#define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
+#define NGX_HTTP_YIBAO_ROUTE_PREFIX  2
+#define NGX_HTTP_YIBAO_ROUTE_TABLE   3
+
+#define NGX_HTTP_YIBAO_AUTH_HMAC     0x01
+#define NGX_HTTP_YIBAO_AUTH_MTLS     0x02
+
+
+typedef struct {
+    ngx_str_t                  infno;
+    ngx_str_t                  path;
+} ngx_http_yibao_route_t;
+
+
+typedef struct {
+    yibao_keys_t              *keys;
+    yibao_clinics_t           *clinics;
+    yibao_callers_t           *callers;
+    ngx_shm_zone_t            *shm_zone;
+} ngx_http_yibao_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+
+    yibao_sign_conf_t          sign;
+    ngx_uint_t                 sign_set;   /* unsigned  sign_set:1; */
+
+    ngx_uint_t                 route_type;
+    ngx_str_t                  route_path;
+    ngx_array_t               *routes;     /* ngx_http_yibao_route_t */
+
+    ngx_uint_t                 auth;
+    time_t                     auth_window;
+    ngx_uint_t                 json_max_depth;
+    ngx_uint_t                 json_max_values;
+    size_t                     response_max;
+    ngx_str_t                  upstream_content_type;
+} ngx_http_yibao_loc_conf_t;
+
+
+typedef struct {
+    ngx_int_t                  status;
+    ngx_uint_t                 gwerr;
+    char                      *detail;
+
+    yibao_envelope_t           env;
+
+    ngx_str_t                  caller;
+    ngx_str_t                  clinic;
+    ngx_str_t                  entity;
+    ngx_str_t                  infno;
+    ngx_str_t                  msgid;
+    ngx_str_t                  upstream_msgid;
+    ngx_str_t                  upstream_uri;
+    ngx_int_t                  infcode;
+
+    u_char                    *resp;
+    size_t                     resp_len;
+    size_t                     resp_size;
+
+    unsigned                   started:1;
+    unsigned                   done:1;
+    unsigned                   header_delayed:1;
+    unsigned                   passthrough:1;
+    unsigned                   error_sent:1;
+    unsigned                   response_done:1;
+} ngx_http_yibao_ctx_t;
+
+
+extern ngx_module_t  ngx_http_yibao_module;
+
+
+ngx_int_t ngx_http_yibao_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_yibao_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_yibao_variables_add(ngx_conf_t *cf);
+
+ngx_http_yibao_ctx_t *ngx_http_yibao_get_ctx(ngx_http_request_t *r);
+void ngx_http_yibao_reject(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_uint_t gwerr, const char *fmt, ...);
+void ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool);
+void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
+
+ngx_int_t ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size);
+ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
+    ngx_str_t *nonce, time_t now, time_t expire);
+ngx_int_t ngx_http_yibao_msgid_next(ngx_shm_zone_t *zone, time_t now,
+    uint64_t *sec, unsigned *seq);
+
+
+#endif /* _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_ */

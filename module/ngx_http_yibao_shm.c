@@ -1,0 +1,293 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+#include "yibao_msgid.h"
+
+
+/*
+ * The yibao shared zone: the msgid sequence of this node and the nonces
+ * of caller requests seen within the authentication window.  Nonces sit
+ * in an rbtree keyed by "caller:nonce" and in a queue in arrival order,
+ * so the oldest are expired first.
+ */
+
+typedef struct {
+    ngx_str_node_t             sn;
+    ngx_queue_t                queue;
+    time_t                     expire;
+    u_char                     data[1];
+} ngx_http_yibao_nonce_t;
+
+
+typedef struct {
+    ngx_atomic_t               msgid_state;
+    ngx_rbtree_t               rbtree;
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                queue;
+    ngx_atomic_t               nonces;
+} ngx_http_yibao_shctx_t;
+
+
+typedef struct {
+    ngx_http_yibao_shctx_t    *sh;
+    ngx_slab_pool_t           *shpool;
+} ngx_http_yibao_zone_t;
+
+
+static ngx_int_t ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_yibao_nonce_expire(ngx_http_yibao_zone_t *zone,
+    time_t now, ngx_uint_t n);
+
+
+#define NGX_HTTP_YIBAO_NONCE_KEY_MAX  160
+
+
+ngx_int_t
+ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size)
+{
+    ssize_t                      n;
+    ngx_str_t                    name;
+    ngx_http_yibao_zone_t       *zone;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    n = ngx_parse_size(size);
+
+    if (n == NGX_ERROR || n < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\": at least %uz bytes",
+                           size, 8 * ngx_pagesize);
+        return NGX_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_zone_t));
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&name, "yibao");
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yibao_module);
+
+    gmcf->shm_zone = ngx_shared_memory_add(cf, &name, n,
+                                           &ngx_http_yibao_module);
+    if (gmcf->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (gmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared zone \"yibao\" is already used");
+        return NGX_ERROR;
+    }
+
+    gmcf->shm_zone->init = ngx_http_yibao_shm_init;
+    gmcf->shm_zone->data = zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_yibao_zone_t  *ozone = data;
+
+    size_t                  len;
+    ngx_http_yibao_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* reload: keep the sequence and the nonces already seen */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_yibao_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_queue_init(&zone->sh->queue);
+    zone->sh->msgid_state = 0;
+    zone->sh->nonces = 0;
+
+    len = sizeof(" in yibao zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in yibao zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Records caller's nonce until expire.  NGX_OK: first use; NGX_DECLINED:
+ * seen before and not yet expired (a replay); NGX_BUSY: the zone is full
+ * of nonces that may not be forgotten yet.
+ */
+
+ngx_int_t
+ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
+    ngx_str_t *nonce, time_t now, time_t expire)
+{
+    size_t                   size;
+    u_char                   key[NGX_HTTP_YIBAO_NONCE_KEY_MAX], *p;
+    uint32_t                 hash;
+    ngx_str_t                k;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_nonce_t  *n;
+
+    if (caller->len + 1 + nonce->len > NGX_HTTP_YIBAO_NONCE_KEY_MAX) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_cpymem(key, caller->data, caller->len);
+    *p++ = ':';
+    p = ngx_cpymem(p, nonce->data, nonce->len);
+
+    k.data = key;
+    k.len = p - key;
+    hash = ngx_crc32_short(k.data, k.len);
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_yibao_nonce_expire(zone, now, 2);
+
+    n = (ngx_http_yibao_nonce_t *) ngx_str_rbtree_lookup(&zone->sh->rbtree,
+                                                         &k, hash);
+    if (n != NULL) {
+
+        if (n->expire >= now) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        n->expire = expire;
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    size = offsetof(ngx_http_yibao_nonce_t, data) + k.len;
+
+    n = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (n == NULL) {
+        ngx_http_yibao_nonce_expire(zone, now, 0);
+        n = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (n == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    ngx_memcpy(n->data, k.data, k.len);
+    n->sn.str.data = n->data;
+    n->sn.str.len = k.len;
+    n->sn.node.key = hash;
+    n->expire = expire;
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &n->sn.node);
+    ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
+    zone->sh->nonces++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Frees expired nonces from the oldest: at most n of them, or all that
+ * have expired when n is 0.  The caller holds the zone mutex.
+ */
+
+static void
+ngx_http_yibao_nonce_expire(ngx_http_yibao_zone_t *zone, time_t now,
+    ngx_uint_t n)
+{
+    ngx_uint_t               i;
+    ngx_queue_t             *q;
+    ngx_http_yibao_nonce_t  *node;
+
+    for (i = 0; n == 0 || i < n; i++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_head(&zone->sh->queue);
+        node = ngx_queue_data(q, ngx_http_yibao_nonce_t, queue);
+
+        if (node->expire >= now) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&zone->sh->rbtree, &node->sn.node);
+        ngx_slab_free_locked(zone->shpool, node);
+        zone->sh->nonces--;
+    }
+}
+
+
+/*
+ * Draws the next msgid sequence number of this node: shared by all
+ * workers, lock-free.  NGX_BUSY when the second's numbers are used up.
+ */
+
+ngx_int_t
+ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, time_t now,
+    uint64_t *sec, unsigned *seq)
+{
+    uint64_t                next;
+    ngx_atomic_uint_t       old;
+    ngx_http_yibao_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    for ( ;; ) {
+        old = zone->sh->msgid_state;
+
+        if (yibao_msgid_advance(old, (uint64_t) now, &next, sec, seq)
+            != YIBAO_OK)
+        {
+            return NGX_BUSY;
+        }
+
+        if (ngx_atomic_cmp_set(&zone->sh->msgid_state, old,
+                               (ngx_atomic_uint_t) next))
+        {
+            return NGX_OK;
+        }
+    }
+}

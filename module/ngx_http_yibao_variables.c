@@ -1,0 +1,163 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+
+
+/*
+ * $yibao_* variables for access_log (log_format escape=json) and for
+ * proxy_pass ($yibao_upstream_uri).  None of them carries a secret or
+ * personal data.
+ */
+
+static ngx_int_t ngx_http_yibao_variable_str(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_error(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_yibao_vars[] = {
+
+    { ngx_string("yibao_caller"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, caller), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_clinic"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, clinic), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_entity"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, entity), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_infno"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, infno), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_msgid"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, msgid), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_upstream_msgid"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, upstream_msgid),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_upstream_uri"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, upstream_uri),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_error"), NULL, ngx_http_yibao_variable_error,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_infcode"), NULL, ngx_http_yibao_variable_infcode,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_yibao_variables_add(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_yibao_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_variable_str(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t             *s;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((u_char *) ctx + data);
+
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_variable_error(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                *p;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->gwerr == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "YB%04ui", ctx->gwerr) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                *p;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->infcode == NGX_CONF_UNSET) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%i", ctx->infcode) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
