@@ -90,10 +90,11 @@ integration: module
 lint:
 	@sh tests/lint/style.sh
 
-test: deps lint unit smoke integration
+test: deps
+	@$(MAKE) --no-print-directory lint unit smoke integration
 
 run: deps module
-	@sh tools/run-demo.sh
+	@$(PYTHON) tools/run-demo.py
 
 bench: deps module
 	@sh tests/bench/run.sh

@@ -143,11 +143,11 @@ yibao_envelope_parse(const unsigned char *data, size_t len,
     }
 
     if (!json_is_object(doc)) {
-        json_decref(doc);
         yibao_err_set(err, YIBAO_GWERR_ENVELOPE_NOT_OBJECT,
                       "request body must be a JSON object (the national "
                       "envelope), got %s",
                       json_is_array(doc) ? "an array" : "a scalar");
+        json_decref(doc);
         return YIBAO_ERR_INVALID;
     }
 
@@ -179,13 +179,13 @@ yibao_envelope_parse(const unsigned char *data, size_t len,
     }
 
     if (!json_is_object(input)) {
-        json_decref(doc);
-        memset(env, 0, sizeof(yibao_envelope_t));
         yibao_err_set(err, YIBAO_GWERR_INPUT_NOT_OBJECT,
                       "envelope field \"input\" must be a JSON object, "
                       "got %s", json_is_string(input) ? "a string"
                                 : json_is_array(input) ? "an array"
                                 : "a scalar");
+        json_decref(doc);
+        memset(env, 0, sizeof(yibao_envelope_t));
         return YIBAO_ERR_INVALID;
     }
 
@@ -862,7 +862,7 @@ yibao_envelope_error(int gwerr, const char *text, const yibao_tm_t *now,
         n = sizeof(msg) - 1;
     }
 
-    n = snprintf(head, sizeof(head),
+    (void) snprintf(head, sizeof(head),
                  "{\"infcode\":-1,\"inf_refmsgid\":null,"
                  "\"refmsg_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
                  "\"respond_time\":\"%04d%02d%02d%02d%02d%02d%03d\","

@@ -1,0 +1,52 @@
+"""The integration harness, in the spirit of nginx-tests' Test::Nginx:
+a generated nginx.conf per test with free ports, the real Debian nginx
+loading our module, the platform simulator (and, where a test needs it,
+a real redis-server) on loopback, and an error-log check at teardown.
+"""
+
+import json
+import os
+import re
+import sys
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import yibao_stack  # noqa: E402
+from yibao_stack import Stack, free_port  # noqa: E402,F401
+
+ENDPOINT = "/fsi/api/rsfComIfsService/callService"
+
+# Every integration test fails when nginx logs one of these.
+FATAL_LOG = re.compile(r"\[(alert|crit|emerg)\]|AddressSanitizer|"
+                       r"LeakSanitizer|runtime error:|exited on signal")
+
+
+def log_problems(path):
+    """Lines of an nginx error log that fail any test."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [line.rstrip() for line in f if FATAL_LOG.search(line)]
+
+
+def sim_get(stack, what):
+    with urllib.request.urlopen(stack.sim_url + "/__sim/" + what,
+                                timeout=10) as r:
+        return json.loads(r.read())
+
+
+def sim_post(stack, what, payload=None, method="POST"):
+    data = json.dumps(payload or {}).encode()
+    req = urllib.request.Request(stack.sim_url + "/__sim/" + what, data=data,
+                                 method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def error_log_text(stack):
+    with open(stack.error_log, encoding="utf-8", errors="replace") as f:
+        return f.read()

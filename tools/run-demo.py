@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""`make run`: the demo gateway on 127.0.0.1:8080 in front of the platform
+simulator on 127.0.0.1:9080, until Ctrl-C.
+
+  YIBAO_SIGN=csb|tif|zj-sm3   the province's signing scheme (default csb)
+  YIBAO_UPSTREAM=http://host:port   another platform instead of the
+                                    simulator
+  YIBAO_PORT, YIBAO_SIM_PORT  other ports
+"""
+
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import yibao_stack  # noqa: E402
+
+
+def port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def main():
+    scheme = os.environ.get("YIBAO_SIGN", "csb")
+    upstream = os.environ.get("YIBAO_UPSTREAM") or None
+    port = int(os.environ.get("YIBAO_PORT", "8080"))
+    sim_port = int(os.environ.get("YIBAO_SIM_PORT", "9080"))
+
+    if scheme not in yibao_stack.SCHEMES:
+        sys.exit("make run: YIBAO_SIGN must be one of %s"
+                 % ", ".join(yibao_stack.SCHEMES))
+
+    for p in [port] + ([] if upstream else [sim_port]):
+        if not port_free(p):
+            sys.exit("make run: port %d on 127.0.0.1 is in use; stop what "
+                     "uses it or set YIBAO_PORT / YIBAO_SIM_PORT" % p)
+
+    workdir = os.path.join(yibao_stack.ROOT, "build", "demo")
+    stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,
+                              listen=port, sim_port=sim_port)
+
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    stack.start()
+
+    callers = yibao_stack.read_tsv(stack.path("data", "callers.tsv"))
+    clinics = yibao_stack.read_tsv(stack.path("data", "clinics.tsv"))
+    clinic = next(c for c in clinics if c[3] == "township")
+    client = os.path.join(yibao_stack.ROOT, "tools", "yibao-client")
+
+    print("""
+yibao-gateway demo is running (signing scheme: %(scheme)s)
+
+  gateway     %(url)s/fsi/api/rsfComIfsService/callService
+  platform    %(upstream)s
+  nginx conf  %(conf)s
+  logs        %(logs)s/error.log, access.log (one JSON line per transaction)
+  data        %(data)s (keys, clinics, callers)
+
+demo callers (id / secret):
+%(callers)s
+
+send a whole outpatient flow (9001 1101 2201 2203 2204 2206 2207) for a
+village clinic that settles through its township hospital:
+
+  %(client)s --gateway %(url)s --caller %(c0)s --secret %(s0)s \\
+      flow --clinic %(org)s --name %(name)s --admdvs %(admdvs)s
+
+Ctrl-C stops everything.
+""" % {
+        "scheme": scheme, "url": stack.url,
+        "upstream": upstream or stack.sim_url + " (simulator)",
+        "conf": stack.path("nginx.conf"), "logs": stack.path("logs"),
+        "data": stack.path("data"),
+        "callers": "\n".join("  %-20s %s" % (c[0], c[1]) for c in callers),
+        "client": os.path.relpath(client), "c0": callers[0][0],
+        "s0": callers[0][1], "org": clinic[0], "name": clinic[1],
+        "admdvs": clinic[2]}, flush=True)
+
+    try:
+        while not stopping:
+            if stack.nginx.poll() is not None:
+                print("make run: nginx exited; see %s"
+                      % stack.error_log, file=sys.stderr)
+                return 1
+            if stack.sim is not None and stack.sim.poll() is not None:
+                print("make run: the simulator exited; see %s"
+                      % stack.path("logs", "sim.log"), file=sys.stderr)
+                return 1
+            time.sleep(0.3)
+    finally:
+        stack.stop()
+        print("make run: stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Start and stop a gateway stack: the platform simulator and nginx with
+the yibao module, rendered from conf/gateway.conf.template.
+
+One piece of code for `make run` (tools/run-demo.py) and for the
+integration tests (tests/integration/harness.py).  Standard library only.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATE = os.path.join(ROOT, "conf", "gateway.conf.template")
+DEMO_DATA = os.path.join(ROOT, "conf", "demo")
+MODULE = os.path.join(ROOT, "build", "ngx_http_yibao_module.so")
+SIMULATOR = os.path.join(ROOT, "tools", "yibao_sim.py")
+PYTHON = "/usr/bin/python3"
+
+SCHEMES = ("csb", "tif", "zj-sm3", "none")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0, proc=None, what="server"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("%s exited with %s before listening on %d"
+                               % (what, proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s did not listen on port %d within %.0f s"
+                       % (what, port, timeout))
+
+
+def read_tsv(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            if not line or line.startswith("#"):
+                continue
+            rows.append(line.split("\t"))
+    return rows
+
+
+def institutions(clinics_path, keys_path):
+    """The platform's view of the registry: one row per contracting
+    entity, fixmedins_code name admdvs ak sk."""
+    keys = {r[0]: (r[1], r[2]) for r in read_tsv(keys_path)}
+    entities = {}
+    for org, name, admdvs, mode, code, ename, key in read_tsv(clinics_path):
+        if mode == "own" or code not in entities:
+            entities[code] = (ename, admdvs, keys[key])
+    return [(code, ename, admdvs, ak, sk)
+            for code, (ename, admdvs, (ak, sk)) in sorted(entities.items())]
+
+
+class Stack:
+    """A simulator and an nginx gateway in one working directory.
+
+    scheme: csb | tif | zj-sm3 | none; route: ("single", path) |
+    ("prefix", prefix) | ("table", {infno: path}).  upstream: host:port
+    of another platform (then no simulator is started).  The *_extra
+    strings are inserted into the nginx configuration as they are.
+    """
+
+    def __init__(self, workdir, scheme="csb", route=None, data_dir=None,
+                 listen=None, upstream=None, workers=2, log_level="info",
+                 read_timeout="10s", csb_api_version="1.0.0",
+                 csb_api_name_prefix="", http_extra="", server_extra="",
+                 location_extra="", sim_args=(), module=None,
+                 sim_port=None):
+        if scheme not in SCHEMES:
+            raise ValueError("scheme must be one of %s" % (SCHEMES,))
+        self.workdir = os.path.abspath(workdir)
+        self.scheme = scheme
+        self.route = route or ("single",
+                               "/fsi/api/rsfComIfsService/callService")
+        self.data_dir = data_dir or DEMO_DATA
+        self.port = listen or free_port()
+        self.external_upstream = upstream
+        self.sim_port = None if upstream else (sim_port or free_port())
+        self.workers = workers
+        self.log_level = log_level
+        self.read_timeout = read_timeout
+        self.csb_api_version = csb_api_version
+        self.csb_api_name_prefix = csb_api_name_prefix
+        self.http_extra = http_extra
+        self.server_extra = server_extra
+        self.location_extra = location_extra
+        self.sim_args = list(sim_args)
+        self.module = module or MODULE
+        self.sim = None
+        self.nginx = None
+        self.sim_log = None
+
+    # paths
+
+    def path(self, *parts):
+        return os.path.join(self.workdir, *parts)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def sim_url(self):
+        return "http://127.0.0.1:%d" % self.sim_port
+
+    @property
+    def error_log(self):
+        return self.path("logs", "error.log")
+
+    @property
+    def access_log(self):
+        return self.path("logs", "access.log")
+
+    # files
+
+    def write_files(self):
+        for d in ("", "logs", "tmp", "data"):
+            os.makedirs(self.path(d), exist_ok=True)
+        for name in ("keys.tsv", "clinics.tsv", "callers.tsv"):
+            dst = self.path("data", name)
+            shutil.copyfile(os.path.join(self.data_dir, name), dst)
+            os.chmod(dst, 0o600 if name != "clinics.tsv" else 0o644)
+        with open(self.path("data", "institutions.tsv"), "w",
+                  encoding="utf-8") as f:
+            f.write("# fixmedins_code\tname\tadmdvs\tak\tsk\n")
+            for row in institutions(self.path("data", "clinics.tsv"),
+                                    self.path("data", "keys.tsv")):
+                f.write("\t".join(row) + "\n")
+        os.chmod(self.path("data", "institutions.tsv"), 0o600)
+
+        kind, arg = self.route
+        if kind == "table":
+            with open(self.path("data", "routes.tsv"), "w") as f:
+                for infno, p in sorted(arg.items()):
+                    f.write("%s\t%s\n" % (infno, p))
+            route = "table %s" % self.path("data", "routes.tsv")
+        else:
+            route = "%s %s" % (kind, arg)
+
+        sign = self.scheme
+        if self.scheme == "csb":
+            sign = "csb api_version=%s" % self.csb_api_version
+            if self.csb_api_name_prefix:
+                sign += " api_name_prefix=%s" % self.csb_api_name_prefix
+
+        upstream = self.external_upstream or "127.0.0.1:%d" % self.sim_port
+        scheme = "http"
+        if "://" in upstream:
+            scheme, upstream = upstream.split("://", 1)
+            upstream = upstream.rstrip("/")
+
+        with open(TEMPLATE, encoding="utf-8") as f:
+            template = string.Template(f.read())
+        conf = template.substitute(
+            module=self.module,
+            user_line="user root;" if os.geteuid() == 0 else "",
+            workers=self.workers,
+            prefix=self.workdir,
+            log_level=self.log_level,
+            keys=self.path("data", "keys.tsv"),
+            clinics=self.path("data", "clinics.tsv"),
+            callers=self.path("data", "callers.tsv"),
+            http_extra=self.http_extra,
+            server_extra=self.server_extra,
+            location_extra=self.location_extra,
+            upstream=upstream,
+            upstream_scheme=scheme,
+            listen="127.0.0.1:%d" % self.port,
+            sign=sign,
+            route=route,
+            read_timeout=self.read_timeout)
+        with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
+            f.write(conf)
+        return self.path("nginx.conf")
+
+    def sim_route_arg(self):
+        kind, arg = self.route
+        if kind == "table":
+            return "table:" + self.path("data", "routes.tsv")
+        return "%s:%s" % (kind, arg)
+
+    # processes
+
+    def start_sim(self):
+        if self.external_upstream:
+            return
+        self.sim_log = open(self.path("logs", "sim.log"), "w")
+        cmd = [PYTHON, SIMULATOR, "--host", "127.0.0.1",
+               "--port", str(self.sim_port), "--scheme", self.scheme,
+               "--institutions", self.path("data", "institutions.tsv"),
+               "--route", self.sim_route_arg(),
+               "--csb-api-version", self.csb_api_version,
+               "--csb-api-name-prefix", self.csb_api_name_prefix]
+        cmd += self.sim_args
+        self.sim = subprocess.Popen(cmd, stdout=self.sim_log,
+                                    stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        wait_port(self.sim_port, proc=self.sim, what="simulator")
+
+    def nginx_cmd(self, *extra):
+        return ["nginx", "-p", self.workdir, "-c", self.path("nginx.conf"),
+                "-e", self.error_log] + list(extra)
+
+    def test_config(self):
+        """nginx -t: (exit code, output)."""
+        p = subprocess.run(self.nginx_cmd("-t"), capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout + p.stderr
+
+    def start_nginx(self):
+        self.nginx_out = open(self.path("logs", "nginx.out"), "w")
+        self.nginx = subprocess.Popen(self.nginx_cmd(),
+                                      stdout=self.nginx_out,
+                                      stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.nginx, what="nginx")
+
+    def reload(self):
+        self.nginx.send_signal(signal.SIGHUP)
+
+    def start(self):
+        self.write_files()
+        self.start_sim()
+        try:
+            self.start_nginx()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for proc, sig in ((self.nginx, signal.SIGQUIT),
+                          (self.sim, signal.SIGTERM)):
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.nginx = None
+        self.sim = None
+        if self.sim_log:
+            self.sim_log.close()
+            self.sim_log = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+if __name__ == "__main__":
+    sys.exit("use tools/run-demo.py or the integration tests")
