@@ -27,7 +27,7 @@ static char *ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_uint_t secret, ngx_str_t *out);
+    ngx_uint_t secret, ngx_pool_t *pool, ngx_str_t *out);
 static void *ngx_http_yibao_pool_alloc(void *ctx, size_t size);
 static char *ngx_http_yibao_file_error(ngx_conf_t *cf, ngx_str_t *file,
     yibao_err_t *err);
@@ -330,7 +330,9 @@ ngx_http_yibao_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_yibao_read_file(cf, &value[1], 1, &data) != NGX_OK) {
+    if (ngx_http_yibao_read_file(cf, &value[1], 1, cf->temp_pool, &data)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -373,7 +375,9 @@ ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_time_update();
     start = ngx_current_msec;
 
-    if (ngx_http_yibao_read_file(cf, &value[1], 0, &data) != NGX_OK) {
+    if (ngx_http_yibao_read_file(cf, &value[1], 0, cf->temp_pool, &data)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -412,7 +416,9 @@ ngx_http_yibao_callers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_yibao_read_file(cf, &value[1], 1, &data) != NGX_OK) {
+    if (ngx_http_yibao_read_file(cf, &value[1], 1, cf->temp_pool, &data)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -561,7 +567,11 @@ ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_yibao_read_file(cf, &value[2], 0, &data) != NGX_OK) {
+    /* the routes point into the data: it lives as long as the conf */
+
+    if (ngx_http_yibao_read_file(cf, &value[2], 0, cf->pool, &data)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -663,9 +673,10 @@ ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 static ngx_int_t
 ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t secret,
-    ngx_str_t *out)
+    ngx_pool_t *pool, ngx_str_t *out)
 {
     off_t             size;
+    u_char            mode[4];
     ssize_t           n;
     ngx_fd_t          fd;
     ngx_file_t        file;
@@ -696,16 +707,21 @@ ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t secret,
     }
 
     if (secret && (fi.st_mode & (S_IRWXG|S_IRWXO))) {
+        mode[0] = '0' + ((fi.st_mode >> 9) & 7);
+        mode[1] = '0' + ((fi.st_mode >> 6) & 7);
+        mode[2] = '0' + ((fi.st_mode >> 3) & 7);
+        mode[3] = '0' + (fi.st_mode & 7);
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" holds secrets but is accessible by "
-                           "group or others (mode %04uo): chmod 600 it",
-                           name, (ngx_uint_t) (fi.st_mode & 07777));
+                           "group or others (mode %*s): chmod 600 it",
+                           name, (size_t) 4, mode);
         goto failed;
     }
 
     size = ngx_file_size(&fi);
 
-    out->data = ngx_pnalloc(cf->temp_pool, size ? size : 1);
+    out->data = ngx_pnalloc(pool, size ? size : 1);
     if (out->data == NULL) {
         goto failed;
     }

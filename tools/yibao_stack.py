@@ -9,7 +9,7 @@ import os
 import shutil
 import signal
 import socket
-import string
+import re
 import subprocess
 import sys
 import time
@@ -67,6 +67,14 @@ def institutions(clinics_path, keys_path):
             entities[code] = (ename, admdvs, keys[key])
     return [(code, ename, admdvs, ak, sk)
             for code, (ename, admdvs, (ak, sk)) in sorted(entities.items())]
+
+
+def render(path, values):
+    """The template with every ${name} replaced; nginx's own $variables
+    are left alone.  An unknown name is an error."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return re.sub(r"\$\{(\w+)\}", lambda m: str(values[m.group(1)]), text)
 
 
 class Stack:
@@ -167,9 +175,7 @@ class Stack:
             scheme, upstream = upstream.split("://", 1)
             upstream = upstream.rstrip("/")
 
-        with open(TEMPLATE, encoding="utf-8") as f:
-            template = string.Template(f.read())
-        conf = template.substitute(
+        conf = render(TEMPLATE, dict(
             module=self.module,
             user_line="user root;" if os.geteuid() == 0 else "",
             workers=self.workers,
@@ -186,7 +192,7 @@ class Stack:
             listen="127.0.0.1:%d" % self.port,
             sign=sign,
             route=route,
-            read_timeout=self.read_timeout)
+            read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)
         return self.path("nginx.conf")
@@ -221,8 +227,10 @@ class Stack:
 
     def test_config(self):
         """nginx -t: (exit code, output)."""
-        p = subprocess.run(self.nginx_cmd("-t"), capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL)
+        cmd = self.nginx_cmd("-t")
+        cmd[cmd.index("-e") + 1] = self.path("logs", "nginx-t.log")
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
         return p.returncode, p.stdout + p.stderr
 
     def start_nginx(self):
