@@ -12,12 +12,17 @@ static void *ngx_http_yibao_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_yibao_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_yibao_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_yibao_data_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_yibao_callers(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static void *ngx_http_yibao_parse_keys(ngx_http_yibao_main_conf_t *gmcf,
+    const u_char *data, size_t len, yibao_alloc_t *a, yibao_err_t *err);
+static void *ngx_http_yibao_parse_clinics(ngx_http_yibao_main_conf_t *gmcf,
+    const u_char *data, size_t len, yibao_alloc_t *a, yibao_err_t *err);
+static void *ngx_http_yibao_parse_callers(ngx_http_yibao_main_conf_t *gmcf,
+    const u_char *data, size_t len, yibao_alloc_t *a, yibao_err_t *err);
+static size_t ngx_http_yibao_count_keys(void *p);
+static size_t ngx_http_yibao_count_clinics(void *p);
+static size_t ngx_http_yibao_count_callers(void *p);
 static char *ngx_http_yibao_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_yibao_sign(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -29,8 +34,36 @@ static char *ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_uint_t secret, ngx_pool_t *pool, ngx_str_t *out);
 static void *ngx_http_yibao_pool_alloc(void *ctx, size_t size);
-static char *ngx_http_yibao_file_error(ngx_conf_t *cf, ngx_str_t *file,
-    yibao_err_t *err);
+
+
+typedef struct {
+    size_t                     offset;
+    ngx_uint_t                 secret;
+    ngx_uint_t                 needs_keys;
+    void                    *(*parse)(ngx_http_yibao_main_conf_t *gmcf,
+                                      const u_char *data, size_t len,
+                                      yibao_alloc_t *a, yibao_err_t *err);
+    size_t                   (*count)(void *p);
+    const char                *what;
+} ngx_http_yibao_data_file_t;
+
+
+static ngx_http_yibao_data_file_t  ngx_http_yibao_keys_file = {
+    offsetof(ngx_http_yibao_main_conf_t, keys), 1, 0,
+    ngx_http_yibao_parse_keys, ngx_http_yibao_count_keys, "platform keys"
+};
+
+
+static ngx_http_yibao_data_file_t  ngx_http_yibao_clinics_file = {
+    offsetof(ngx_http_yibao_main_conf_t, clinics), 0, 1,
+    ngx_http_yibao_parse_clinics, ngx_http_yibao_count_clinics, "clinics"
+};
+
+
+static ngx_http_yibao_data_file_t  ngx_http_yibao_callers_file = {
+    offsetof(ngx_http_yibao_main_conf_t, callers), 1, 0,
+    ngx_http_yibao_parse_callers, ngx_http_yibao_count_callers, "callers"
+};
 
 
 static ngx_conf_num_bounds_t  ngx_http_yibao_depth_bounds = {
@@ -47,24 +80,24 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
 
     { ngx_string("yibao_keys"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_yibao_keys,
+      ngx_http_yibao_data_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_yibao_keys_file },
 
     { ngx_string("yibao_clinics"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_yibao_clinics,
+      ngx_http_yibao_data_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_yibao_clinics_file },
 
     { ngx_string("yibao_callers"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_yibao_callers,
+      ngx_http_yibao_data_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_yibao_callers_file },
 
     { ngx_string("yibao_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -301,8 +334,8 @@ ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yibao_module);
 
-    if (gmcf->clinics == NULL || gmcf->shm_zone == NULL
-        || ((conf->auth & NGX_HTTP_YIBAO_AUTH_HMAC) && gmcf->callers == NULL))
+    if (gmcf->clinics == NULL || gmcf->callers == NULL
+        || gmcf->shm_zone == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"yibao_gateway on\" needs \"yibao_keys\", "
@@ -315,59 +348,33 @@ ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/*
+ * yibao_keys, yibao_clinics, yibao_callers: read the file, parse it with
+ * the pure parser of the directive's ngx_http_yibao_data_file_t, and
+ * keep the result in the main conf.
+ */
+
 static char *
-ngx_http_yibao_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_yibao_data_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    ngx_str_t      *value, data;
-    yibao_err_t     err;
-    yibao_alloc_t   a;
+    void                        **field;
+    ngx_str_t                    *value, data;
+    ngx_msec_t                    start;
+    yibao_err_t                   err;
+    yibao_alloc_t                 a;
+    ngx_http_yibao_data_file_t   *df;
 
-    if (gmcf->keys != NULL) {
+    df = cmd->post;
+    field = (void **) ((char *) gmcf + df->offset);
+
+    if (*field != NULL) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
-    if (ngx_http_yibao_read_file(cf, &value[1], 1, cf->temp_pool, &data)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_http_yibao_alloc_init(&a, cf->pool);
-    ngx_memzero(&err, sizeof(yibao_err_t));
-
-    gmcf->keys = yibao_keys_parse(data.data, data.len, &a, &err);
-    if (gmcf->keys == NULL) {
-        return ngx_http_yibao_file_error(cf, &value[1], &err);
-    }
-
-    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
-                  "yibao: %uz platform keys loaded from \"%V\"",
-                  yibao_keys_count(gmcf->keys), &value[1]);
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_yibao_main_conf_t *gmcf = conf;
-
-    ngx_str_t      *value, data;
-    ngx_msec_t      start;
-    yibao_err_t     err;
-    yibao_alloc_t   a;
-
-    if (gmcf->clinics != NULL) {
-        return "is duplicate";
-    }
-
-    if (gmcf->keys == NULL) {
-        return "must follow \"yibao_keys\": clinics name their keys";
+    if (df->needs_keys && gmcf->keys == NULL) {
+        return "must follow \"yibao_keys\": its rows name keys";
     }
 
     value = cf->args->elts;
@@ -375,7 +382,8 @@ ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_time_update();
     start = ngx_current_msec;
 
-    if (ngx_http_yibao_read_file(cf, &value[1], 0, cf->temp_pool, &data)
+    if (ngx_http_yibao_read_file(cf, &value[1], df->secret, cf->temp_pool,
+                                 &data)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -384,57 +392,74 @@ ngx_http_yibao_clinics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_yibao_alloc_init(&a, cf->pool);
     ngx_memzero(&err, sizeof(yibao_err_t));
 
-    gmcf->clinics = yibao_clinics_parse(data.data, data.len, gmcf->keys, &a,
-                                        &err);
-    if (gmcf->clinics == NULL) {
-        return ngx_http_yibao_file_error(cf, &value[1], &err);
+    *field = df->parse(gmcf, data.data, data.len, &a, &err);
+
+    if (*field == NULL) {
+        if (err.line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                               &value[1], err.line, err.msg);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s",
+                               &value[1], err.msg);
+        }
+
+        return NGX_CONF_ERROR;
     }
 
     ngx_time_update();
 
     ngx_log_error(NGX_LOG_INFO, cf->log, 0,
-                  "yibao: %uz clinics loaded from \"%V\" in %M ms",
-                  yibao_clinics_count(gmcf->clinics), &value[1],
+                  "yibao: %uz %s loaded from \"%V\" in %M ms",
+                  df->count(*field), df->what, &value[1],
                   ngx_current_msec - start);
 
     return NGX_CONF_OK;
 }
 
 
-static char *
-ngx_http_yibao_callers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static void *
+ngx_http_yibao_parse_keys(ngx_http_yibao_main_conf_t *gmcf,
+    const u_char *data, size_t len, yibao_alloc_t *a, yibao_err_t *err)
 {
-    ngx_http_yibao_main_conf_t *gmcf = conf;
+    return yibao_keys_parse(data, len, a, err);
+}
 
-    ngx_str_t      *value, data;
-    yibao_err_t     err;
-    yibao_alloc_t   a;
 
-    if (gmcf->callers != NULL) {
-        return "is duplicate";
-    }
+static void *
+ngx_http_yibao_parse_clinics(ngx_http_yibao_main_conf_t *gmcf,
+    const u_char *data, size_t len, yibao_alloc_t *a, yibao_err_t *err)
+{
+    return yibao_clinics_parse(data, len, gmcf->keys, a, err);
+}
 
-    value = cf->args->elts;
 
-    if (ngx_http_yibao_read_file(cf, &value[1], 1, cf->temp_pool, &data)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
+static void *
+ngx_http_yibao_parse_callers(ngx_http_yibao_main_conf_t *gmcf,
+    const u_char *data, size_t len, yibao_alloc_t *a, yibao_err_t *err)
+{
+    return yibao_callers_parse(data, len, a, err);
+}
 
-    ngx_http_yibao_alloc_init(&a, cf->pool);
-    ngx_memzero(&err, sizeof(yibao_err_t));
 
-    gmcf->callers = yibao_callers_parse(data.data, data.len, &a, &err);
-    if (gmcf->callers == NULL) {
-        return ngx_http_yibao_file_error(cf, &value[1], &err);
-    }
+static size_t
+ngx_http_yibao_count_keys(void *p)
+{
+    return yibao_keys_count(p);
+}
 
-    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
-                  "yibao: %uz callers loaded from \"%V\"",
-                  yibao_callers_count(gmcf->callers), &value[1]);
 
-    return NGX_CONF_OK;
+static size_t
+ngx_http_yibao_count_clinics(void *p)
+{
+    return yibao_clinics_count(p);
+}
+
+
+static size_t
+ngx_http_yibao_count_callers(void *p)
+{
+    return yibao_callers_count(p);
 }
 
 
@@ -754,22 +779,6 @@ failed:
     ngx_close_file(fd);
 
     return NGX_ERROR;
-}
-
-
-static char *
-ngx_http_yibao_file_error(ngx_conf_t *cf, ngx_str_t *file, yibao_err_t *err)
-{
-    if (err->line) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
-                           file, err->line, err->msg);
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s",
-                           file, err->msg);
-    }
-
-    return NGX_CONF_ERROR;
 }
 
 
