@@ -57,6 +57,17 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
     { YIBAO_GWERR_NO_ROUTE, 404, "no_route",
       "transaction has no upstream route" },
 
+    { YIBAO_GWERR_UNMAPPED, 422, "unmapped",
+      "codes without a national mapping" },
+    { YIBAO_GWERR_CODE_INVALID, 422, "code_invalid",
+      "codes without the national shape" },
+    { YIBAO_GWERR_ID_NUMBER, 422, "id_number",
+      "invalid ID number" },
+    { YIBAO_GWERR_FEE_AMOUNT, 422, "fee_amount",
+      "fee amount is not count times price" },
+    { YIBAO_GWERR_FEEDETL_SN, 422, "feedetl_sn",
+      "feedetl_sn is not 1 to 15 digits" },
+
     { YIBAO_GWERR_INTERNAL, 500, "internal",
       "gateway internal error" },
     { YIBAO_GWERR_SIGN_FAILED, 500, "sign_failed",

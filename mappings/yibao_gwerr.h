@@ -18,6 +18,7 @@
  *   YB1xxx  the request body or envelope is malformed       (4xx)
  *   YB2xxx  caller authentication and authorization         (401/403)
  *   YB3xxx  registry, routing, policy                       (4xx)
+ *   YB4xxx  code translation and business checks            (422)
  *   YB5xxx  the gateway itself failed                       (5xx)
  *   YB6xxx  the platform could not be reached or misbehaved (502/504)
  *
@@ -52,6 +53,12 @@ typedef enum {
 
     YIBAO_GWERR_CLINIC_UNKNOWN = 3001,
     YIBAO_GWERR_NO_ROUTE = 3002,
+
+    YIBAO_GWERR_UNMAPPED = 4001,
+    YIBAO_GWERR_CODE_INVALID = 4002,
+    YIBAO_GWERR_ID_NUMBER = 4003,
+    YIBAO_GWERR_FEE_AMOUNT = 4004,
+    YIBAO_GWERR_FEEDETL_SN = 4005,
 
     YIBAO_GWERR_INTERNAL = 5001,
     YIBAO_GWERR_SIGN_FAILED = 5002,
