@@ -57,7 +57,11 @@ static void yibao_envelope_put(yibao_envelope_out_t *o, const void *s,
     size_t n);
 static void yibao_envelope_put_string(yibao_envelope_out_t *o,
     const unsigned char *s, size_t n);
+static void yibao_envelope_put_escaped(yibao_envelope_out_t *o,
+    const unsigned char *s, size_t n);
 static void yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v);
+static void yibao_envelope_put_error(yibao_envelope_out_t *o,
+    const char *head, const char *code, const char *text);
 static size_t yibao_envelope_format_real(double d, char *buf, size_t size);
 static void yibao_envelope_refresh(yibao_envelope_t *env);
 
@@ -539,13 +543,21 @@ static void
 yibao_envelope_put_string(yibao_envelope_out_t *o, const unsigned char *s,
     size_t n)
 {
+    yibao_envelope_put(o, "\"", 1);
+    yibao_envelope_put_escaped(o, s, n);
+    yibao_envelope_put(o, "\"", 1);
+}
+
+
+static void
+yibao_envelope_put_escaped(yibao_envelope_out_t *o, const unsigned char *s,
+    size_t n)
+{
     char           esc[8];
     size_t         i, start;
     unsigned char  c;
 
     static const char  hex[] = "0123456789abcdef";
-
-    yibao_envelope_put(o, "\"", 1);
 
     start = 0;
 
@@ -588,7 +600,6 @@ yibao_envelope_put_string(yibao_envelope_out_t *o, const unsigned char *s,
     }
 
     yibao_envelope_put(o, s + start, n - start);
-    yibao_envelope_put(o, "\"", 1);
 }
 
 
@@ -844,56 +855,65 @@ int
 yibao_envelope_error(int gwerr, const char *text, const yibao_tm_t *now,
     yibao_alloc_t *a, yibao_str_t *out)
 {
-    int                     n;
-    char                    head[256], msg[YIBAO_ERR_MSG_LEN + 16];
+    char                    head[256], code[16];
     unsigned char          *p;
     yibao_envelope_out_t    o;
     const yibao_gwerr_t    *e;
 
     e = yibao_gwerr_find(gwerr);
 
-    n = snprintf(msg, sizeof(msg), "YB%04d %s", e->code,
-                 text != NULL ? text : e->text);
-    if (n < 0) {
-        return YIBAO_ERR_INVALID;
-    }
+    snprintf(code, sizeof(code), "YB%04d ", e->code % 10000);
 
-    if ((size_t) n >= sizeof(msg)) {
-        n = sizeof(msg) - 1;
-    }
+    snprintf(head, sizeof(head),
+             "{\"infcode\":-1,\"inf_refmsgid\":null,"
+             "\"refmsg_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
+             "\"respond_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
+             "\"err_msg\":",
+             now->year % 10000, now->mon % 100, now->mday % 100,
+             now->hour % 100, now->min % 100, now->sec % 100,
+             now->msec % 1000,
+             now->year % 10000, now->mon % 100, now->mday % 100,
+             now->hour % 100, now->min % 100, now->sec % 100,
+             now->msec % 1000);
 
-    (void) snprintf(head, sizeof(head),
-                 "{\"infcode\":-1,\"inf_refmsgid\":null,"
-                 "\"refmsg_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
-                 "\"respond_time\":\"%04d%02d%02d%02d%02d%02d%03d\","
-                 "\"err_msg\":",
-                 now->year, now->mon, now->mday, now->hour, now->min,
-                 now->sec, now->msec,
-                 now->year, now->mon, now->mday, now->hour, now->min,
-                 now->sec, now->msec);
+    if (text == NULL) {
+        text = e->text;
+    }
 
     o.p = NULL;
     o.len = 0;
-    yibao_envelope_put_string(&o, (unsigned char *) msg, (size_t) n);
+    yibao_envelope_put_error(&o, head, code, text);
 
-    p = yibao_alloc(a, strlen(head) + o.len
-                       + sizeof(",\"warn_msg\":null,\"cainfo\":null,"
-                                "\"signtype\":null,\"output\":null}"));
+    p = yibao_alloc(a, o.len);
     if (p == NULL) {
         return YIBAO_ERR_NOMEM;
     }
 
     o.p = p;
     o.len = 0;
-    yibao_envelope_put(&o, head, strlen(head));
-    yibao_envelope_put_string(&o, (unsigned char *) msg, (size_t) n);
-    yibao_envelope_put(&o, ",\"warn_msg\":null,\"cainfo\":null,"
-                           "\"signtype\":null,\"output\":null}",
-                       sizeof(",\"warn_msg\":null,\"cainfo\":null,"
-                              "\"signtype\":null,\"output\":null}") - 1);
+    yibao_envelope_put_error(&o, head, code, text);
 
     out->data = p;
     out->len = o.len;
 
     return YIBAO_OK;
+}
+
+
+/* The error envelope; err_msg is code and text, of any length. */
+
+static void
+yibao_envelope_put_error(yibao_envelope_out_t *o, const char *head,
+    const char *code, const char *text)
+{
+    static const char  tail[] = ",\"warn_msg\":null,\"cainfo\":null,"
+                                "\"signtype\":null,\"output\":null}";
+
+    yibao_envelope_put(o, head, strlen(head));
+    yibao_envelope_put(o, "\"", 1);
+    yibao_envelope_put(o, code, strlen(code));
+    yibao_envelope_put_escaped(o, (const unsigned char *) text,
+                               strlen(text));
+    yibao_envelope_put(o, "\"", 1);
+    yibao_envelope_put(o, tail, sizeof(tail) - 1);
 }

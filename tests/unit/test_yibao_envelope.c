@@ -491,6 +491,7 @@ test_replace_token(void **state)
 static void
 test_error_envelope(void **state)
 {
+    char                 big[3000];
     json_t              *doc;
     yibao_str_t          out;
     yibao_alloc_t        a;
@@ -526,6 +527,21 @@ test_error_envelope(void **state)
                      YIBAO_OK);
     assert_non_null(memmem(out.data, out.len,
                            "YB6002 platform did not answer in time", 38));
+
+    /* a long list of problems is kept whole */
+    memset(big, 'x', sizeof(big) - 2);
+    big[sizeof(big) - 2] = 'Z';
+    big[sizeof(big) - 1] = '\0';
+
+    assert_int_equal(yibao_envelope_error(YIBAO_GWERR_UNMAPPED, big, &tm, &a,
+                                          &out),
+                     YIBAO_OK);
+    doc = json_loadb((const char *) out.data, out.len, 0, &jerr);
+    assert_non_null(doc);
+    assert_int_equal(strlen(json_string_value(json_object_get(doc,
+                                                              "err_msg"))),
+                     7 + sizeof(big) - 1);
+    json_decref(doc);
 
     yibao_test_arena_fail_at(&arena, 1);
     assert_int_equal(yibao_envelope_error(YIBAO_GWERR_INTERNAL, "x", &tm, &a,
