@@ -18,7 +18,10 @@ gateways answer:
   2202, 2203(A), 2204, 2205, 2206(A), 2207(A), 2208, 2601, 5201, 5203,
   3201, plus read-only infnos answered with empty outputs;
 * a control API under /__sim/ (unsigned JSON) for fault injection and
-  for inspecting what arrived and what was settled.
+  for inspecting what arrived and what was settled;
+* optionally TLS (--tls-cert, --tls-key) on the same port, for the
+  business and the control requests alike; every logged request then
+  says which TLS version and cipher it came over (and the SNI name).
 
 Times are local wall-clock times (the platform runs on Beijing time; the
 gateway and the simulator are expected to share a clock and zone).
@@ -40,6 +43,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -693,7 +697,9 @@ class Platform:
     @staticmethod
     def _new_stats():
         return {"connections": 0, "requests": 0, "control_requests": 0,
-                "by_infno": {}, "by_error": {}, "faults": {}}
+                "tls_handshakes": 0, "tls_failed_handshakes": 0,
+                "tls_resumed": 0, "by_infno": {}, "by_error": {},
+                "faults": {}}
 
     # ---------------------------------------------------------------- misc
 
@@ -717,9 +723,11 @@ class Platform:
             self.faults = []
             self.requests.clear()
             self.nonces = {}
-            conns = self.stats["connections"]
+            kept = {k: self.stats[k] for k in
+                    ("connections", "tls_handshakes",
+                     "tls_failed_handshakes", "tls_resumed")}
             self.stats = self._new_stats()
-            self.stats["connections"] = conns
+            self.stats.update(kept)
         self.save_state()
 
     def _next(self, name):
@@ -2006,8 +2014,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        with self.server.platform.lock:
-            self.server.platform.stats["connections"] += 1
+        p = self.server.platform
+        with p.lock:
+            p.stats["connections"] += 1
+            self.conn_no = p.stats["connections"]
+        self.tls = None
+        if isinstance(self.connection, ssl.SSLSocket):
+            # the handshake runs here, in the connection's own thread,
+            # not in the accepting one: a slow or failing client cannot
+            # hold up the others
+            try:
+                self.connection.do_handshake()
+            except (OSError, ValueError):
+                with p.lock:
+                    p.stats["tls_failed_handshakes"] += 1
+                raise
+            c = self.connection
+            self.tls = {"version": c.version(), "cipher": c.cipher()[0],
+                        "sni": getattr(c, "yibao_sni", None),
+                        "resumed": c.session_reused}
+            with p.lock:
+                p.stats["tls_handshakes"] += 1
+                if c.session_reused:
+                    p.stats["tls_resumed"] += 1
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -2098,7 +2127,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                   SIGN_HEADERS if self.headers.get(k)
                                   is not None},
                  "body_len": len(body), "envelope": None, "status": None,
-                 "infcode": None, "err_msg": None, "fault": None}
+                 "infcode": None, "err_msg": None, "fault": None,
+                 "conn": self.conn_no, "tls": self.tls}
         try:
             text = body.decode("utf-8")
             sniff = json.loads(text, parse_float=Decimal)
@@ -2195,7 +2225,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(200, {"ok": True, "scheme": p.scheme,
                                  "route": p.route.describe(),
                                  "sm3": "hashlib" if SM3_FROM_HASHLIB
-                                 else "pure"})
+                                 else "pure",
+                                 "tls": self.server.tls is not None})
             else:
                 self._send(404, {"ok": False, "error": "no control endpoint "
                                  "%s %s" % (m, path)})
@@ -2209,10 +2240,23 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, addr, platform, verbose=False):
+    def __init__(self, addr, platform, verbose=False, tls=None):
         self.platform = platform
         self.verbose = verbose
+        self.tls = tls
         super().__init__(addr, Handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            # the handshake is done by Handler.setup, in the new thread
+            try:
+                sock = self.tls.wrap_socket(sock, server_side=True,
+                                            do_handshake_on_connect=False)
+            except (OSError, ValueError):
+                sock.close()
+                raise
+        return sock, addr
 
     def handle_error(self, request, client_address):
         if self.verbose:
@@ -2241,8 +2285,30 @@ def build_parser():
                          "inf_time may differ from the clock")
     ap.add_argument("--state-file", metavar="FILE",
                     help="load state from and save it to FILE")
+    ap.add_argument("--tls-cert", metavar="FILE",
+                    help="serve HTTPS with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", metavar="FILE",
+                    help="the PEM private key of --tls-cert")
     ap.add_argument("--verbose", action="store_true")
     return ap
+
+
+def tls_context(cert, key):
+    """The server-side TLS context: TLS 1.2 or 1.3, HTTP/1.1 only, the
+    SNI name the client sent is remembered on its socket."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+
+    def on_sni(sock, name, context):
+        try:
+            sock.yibao_sni = name
+        except AttributeError:
+            pass
+        return None
+    ctx.sni_callback = on_sni
+    return ctx
 
 
 def main(argv=None):
@@ -2259,8 +2325,20 @@ def main(argv=None):
                         csb_api_name_prefix=args.csb_api_name_prefix,
                         clock_window=args.clock_window,
                         state_file=args.state_file)
+    tls = None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        sys.stderr.write("yibao-sim: --tls-cert and --tls-key go "
+                         "together\n")
+        return 2
+    if args.tls_cert:
+        try:
+            tls = tls_context(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            sys.stderr.write("yibao-sim: cannot use %s / %s: %s\n"
+                             % (args.tls_cert, args.tls_key, e))
+            return 2
     try:
-        server = Server((args.host, args.port), platform, args.verbose)
+        server = Server((args.host, args.port), platform, args.verbose, tls)
     except OSError as e:
         sys.stderr.write("yibao-sim: cannot listen on %s:%d: %s\n"
                          % (args.host, args.port, e))
@@ -2275,8 +2353,9 @@ def main(argv=None):
                          kwargs={"poll_interval": 0.2}, daemon=True)
     t.start()
     host, port = server.server_address[:2]
-    sys.stdout.write("yibao-sim listening on http://%s:%d scheme=%s\n"
-                     % (host, port, args.scheme))
+    sys.stdout.write("yibao-sim listening on %s://%s:%d scheme=%s\n"
+                     % ("https" if tls else "http", host, port,
+                        args.scheme))
     sys.stdout.flush()
     while not stop.wait(0.5):
         pass

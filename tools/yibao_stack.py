@@ -23,6 +23,9 @@ PYTHON = "/usr/bin/python3"
 
 SCHEMES = ("csb", "tif", "zj-sm3", "none")
 
+# what an https platform is verified against when no CA is named
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
@@ -69,6 +72,31 @@ def institutions(clinics_path, keys_path):
             for code, (ename, admdvs, (ak, sk)) in sorted(entities.items())]
 
 
+def upstream_tls_lines(ca, name):
+    """The proxy_ssl_* lines for an https platform.  Verification is
+    always on: there is deliberately no way to render it off."""
+    return "\n".join("            " + line for line in (
+        "proxy_ssl_verify on;",
+        "proxy_ssl_verify_depth 2;",
+        "proxy_ssl_protocols TLSv1.2 TLSv1.3;",
+        "proxy_ssl_trusted_certificate %s;" % ca,
+        "proxy_ssl_name %s;" % name,
+        "proxy_ssl_server_name on;",
+        "proxy_ssl_session_reuse on;")) + "\n"
+
+
+def listen_tls_lines(cert, key, client_ca=None, verify_client=None):
+    """The ssl_* lines of a gateway listening with TLS; with client_ca,
+    callers may present a certificate (yibao_auth mtls)."""
+    lines = ["ssl_certificate %s;" % cert,
+             "ssl_certificate_key %s;" % key,
+             "ssl_protocols TLSv1.2 TLSv1.3;"]
+    if client_ca:
+        lines += ["ssl_client_certificate %s;" % client_ca,
+                  "ssl_verify_client %s;" % (verify_client or "optional_no_ca")]
+    return "\n".join("        " + line for line in lines) + "\n"
+
+
 def render(path, values):
     """The template with every ${name} replaced; nginx's own $variables
     are left alone.  An unknown name is an error."""
@@ -84,6 +112,15 @@ class Stack:
     ("prefix", prefix) | ("table", {infno: path}).  upstream: host:port
     of another platform (then no simulator is started).  The *_extra
     strings are inserted into the nginx configuration as they are.
+
+    upstream_tls: dict(ca=, cert=, key=, name="localhost"): the
+    simulator serves HTTPS with cert/key and nginx verifies it against
+    ca and name (always: proxy_ssl_verify on).  For an external
+    https://host:port upstream, ca defaults to the system's CA bundle
+    and name to host.
+    listen_tls: dict(cert=, key=, client_ca=None, verify_client=
+    "optional_no_ca"): the gateway listens with TLS; with client_ca callers
+    may present certificates (for yibao_auth mtls, in location_extra).
     """
 
     def __init__(self, workdir, scheme="csb", route=None, data_dir=None,
@@ -91,7 +128,7 @@ class Stack:
                  read_timeout="10s", csb_api_version="1.0.0",
                  csb_api_name_prefix="", http_extra="", server_extra="",
                  location_extra="", sim_args=(), module=None,
-                 sim_port=None):
+                 sim_port=None, upstream_tls=None, listen_tls=None):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -112,6 +149,13 @@ class Stack:
         self.location_extra = location_extra
         self.sim_args = list(sim_args)
         self.module = module or MODULE
+        self.upstream_tls = dict(upstream_tls) if upstream_tls else None
+        self.listen_tls = dict(listen_tls) if listen_tls else None
+        if self.upstream_tls and not upstream:
+            for k in ("ca", "cert", "key"):
+                if not self.upstream_tls.get(k):
+                    raise ValueError("upstream_tls needs %s for the "
+                                     "simulator" % k)
         self.sim = None
         self.nginx = None
         self.sim_log = None
@@ -123,11 +167,13 @@ class Stack:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.listen_tls else "http",
+                                      self.port)
 
     @property
     def sim_url(self):
-        return "http://127.0.0.1:%d" % self.sim_port
+        return "%s://127.0.0.1:%d" % ("https" if self.upstream_tls
+                                      else "http", self.sim_port)
 
     @property
     def error_log(self):
@@ -170,10 +216,25 @@ class Stack:
                 sign += " api_name_prefix=%s" % self.csb_api_name_prefix
 
         upstream = self.external_upstream or "127.0.0.1:%d" % self.sim_port
-        scheme = "http"
+        scheme = "https" if self.upstream_tls else "http"
         if "://" in upstream:
             scheme, upstream = upstream.split("://", 1)
             upstream = upstream.rstrip("/")
+        upstream_tls = ""
+        if scheme == "https":
+            tls = self.upstream_tls or {}
+            host = upstream.rsplit(":", 1)[0].strip("[]")
+            upstream_tls = upstream_tls_lines(
+                tls.get("ca") or SYSTEM_CA,
+                tls.get("name") or ("localhost" if self.sim_port else host))
+        elif self.upstream_tls:
+            raise ValueError("upstream_tls with a plain http upstream")
+
+        listen = "127.0.0.1:%d" % self.port
+        listen_tls = ""
+        if self.listen_tls:
+            listen += " ssl"
+            listen_tls = listen_tls_lines(**self.listen_tls)
 
         conf = render(TEMPLATE, dict(
             module=self.module,
@@ -189,7 +250,9 @@ class Stack:
             location_extra=self.location_extra,
             upstream=upstream,
             upstream_scheme=scheme,
-            listen="127.0.0.1:%d" % self.port,
+            upstream_tls=upstream_tls,
+            listen=listen,
+            listen_tls=listen_tls,
             sign=sign,
             route=route,
             read_timeout=self.read_timeout))
@@ -215,6 +278,9 @@ class Stack:
                "--route", self.sim_route_arg(),
                "--csb-api-version", self.csb_api_version,
                "--csb-api-name-prefix", self.csb_api_name_prefix]
+        if self.upstream_tls:
+            cmd += ["--tls-cert", self.upstream_tls["cert"],
+                    "--tls-key", self.upstream_tls["key"]]
         cmd += self.sim_args
         self.sim = subprocess.Popen(cmd, stdout=self.sim_log,
                                     stderr=subprocess.STDOUT,
