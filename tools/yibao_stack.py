@@ -17,6 +17,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(ROOT, "conf", "gateway.conf.template")
 DEMO_DATA = os.path.join(ROOT, "conf", "demo")
+TRANSLATE_RULES = os.path.join(ROOT, "conf", "translate-rules.tsv")
 MODULE = os.path.join(ROOT, "build", "ngx_http_yibao_module.so")
 SIMULATOR = os.path.join(ROOT, "tools", "yibao_sim.py")
 PYTHON = "/usr/bin/python3"
@@ -128,7 +129,8 @@ class Stack:
                  read_timeout="10s", csb_api_version="1.0.0",
                  csb_api_name_prefix="", http_extra="", server_extra="",
                  location_extra="", sim_args=(), module=None,
-                 sim_port=None, upstream_tls=None, listen_tls=None):
+                 sim_port=None, translate=True, upstream_tls=None,
+                 listen_tls=None):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -139,6 +141,7 @@ class Stack:
         self.port = listen or free_port()
         self.external_upstream = upstream
         self.sim_port = None if upstream else (sim_port or free_port())
+        self.translate = translate
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -192,6 +195,15 @@ class Stack:
             dst = self.path("data", name)
             shutil.copyfile(os.path.join(self.data_dir, name), dst)
             os.chmod(dst, 0o600 if name != "clinics.tsv" else 0o644)
+
+        # mapping tables: the data set's own, else the demo's
+        maps = os.path.join(self.data_dir, "mappings")
+        if not os.path.isdir(maps):
+            maps = os.path.join(DEMO_DATA, "mappings")
+        shutil.rmtree(self.path("data", "mappings"), ignore_errors=True)
+        shutil.copytree(maps, self.path("data", "mappings"))
+        shutil.copyfile(TRANSLATE_RULES, self.path("data",
+                                                   "translate-rules.tsv"))
         with open(self.path("data", "institutions.tsv"), "w",
                   encoding="utf-8") as f:
             f.write("# fixmedins_code\tname\tadmdvs\tak\tsk\n")
@@ -255,6 +267,12 @@ class Stack:
             listen_tls=listen_tls,
             sign=sign,
             route=route,
+            mappings=" ".join(sorted(
+                os.path.join(self.path("data", "mappings"), f)
+                for f in os.listdir(self.path("data", "mappings"))
+                if f.endswith(".tsv"))),
+            translate_rules=self.path("data", "translate-rules.tsv"),
+            translate="on" if self.translate else "off",
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)
