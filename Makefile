@@ -74,7 +74,8 @@ smoke: module
 $(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PURE_HDRS) \
                  $(wildcard tests/unit/*.h)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) $(UNIT_LIBS)
+	@echo "cc $(notdir $@)"
+	@$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) $(UNIT_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \

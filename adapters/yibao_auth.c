@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "yibao_auth.h"
+#include "yibao_codes.h"
 #include "yibao_crypto.h"
 #include "yibao_gwerr.h"
 
@@ -74,18 +75,13 @@ yibao_auth_check_fresh(const yibao_auth_request_t *req, int64_t now_sec,
         return YIBAO_ERR_INVALID;
     }
 
-    for (i = 0; i < req->nonce.len; i++) {
-        c = req->nonce.data[i];
+    i = yibao_code_alnum_span(req->nonce.data, req->nonce.len);
 
-        if (!((c >= '0' && c <= '9')
-              || (c >= 'A' && c <= 'Z')
-              || (c >= 'a' && c <= 'z')))
-        {
-            yibao_err_set(err, YIBAO_GWERR_AUTH_NONCE_FORMAT,
-                          "X-Yibao-Nonce must be characters of [A-Za-z0-9] "
-                          "only, byte %zu is not", i + 1);
-            return YIBAO_ERR_INVALID;
-        }
+    if (i != req->nonce.len) {
+        yibao_err_set(err, YIBAO_GWERR_AUTH_NONCE_FORMAT,
+                      "X-Yibao-Nonce must be characters of [A-Za-z0-9] "
+                      "only, byte %zu is not", i + 1);
+        return YIBAO_ERR_INVALID;
     }
 
     /* v is in 0..10^12 - 1: the distance fits in a uint64_t */

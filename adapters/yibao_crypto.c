@@ -24,23 +24,53 @@
 static const unsigned char  yibao_crypto_empty[1];
 
 
+/* The digest md names; NULL if none or larger than YIBAO_MD_MAX_SIZE. */
+
 static const EVP_MD *
 yibao_crypto_md(yibao_md_e md)
 {
+    const EVP_MD  *type;
+
     switch (md) {
 
     case YIBAO_MD_SHA1:
-        return EVP_sha1();
+        type = EVP_sha1();
+        break;
 
     case YIBAO_MD_SHA256:
-        return EVP_sha256();
+        type = EVP_sha256();
+        break;
 
     case YIBAO_MD_SM3:
-        return EVP_sm3();
+        type = EVP_sm3();
+        break;
 
     default:
         return NULL;
     }
+
+    if (type == NULL || EVP_MD_get_size(type) > YIBAO_MD_MAX_SIZE) {
+        return NULL;
+    }
+
+    return type;
+}
+
+
+/*
+ * The bytes p[0..len) as OpenSSL wants them, a valid pointer even when
+ * there are none: p, or yibao_crypto_empty for NULL with length 0.  NULL
+ * for NULL with a length.
+ */
+
+static const unsigned char *
+yibao_crypto_bytes(const unsigned char *p, size_t len)
+{
+    if (p != NULL) {
+        return p;
+    }
+
+    return (len == 0) ? yibao_crypto_empty : NULL;
 }
 
 
@@ -52,16 +82,10 @@ yibao_digest(yibao_md_e md, const unsigned char *data, size_t len,
     unsigned int   n;
 
     type = yibao_crypto_md(md);
-    if (type == NULL || EVP_MD_get_size(type) > YIBAO_MD_MAX_SIZE) {
+    data = yibao_crypto_bytes(data, len);
+
+    if (type == NULL || data == NULL) {
         return YIBAO_ERR_CRYPTO;
-    }
-
-    if (data == NULL) {
-        if (len != 0) {
-            return YIBAO_ERR_CRYPTO;
-        }
-
-        data = yibao_crypto_empty;
     }
 
     n = 0;
@@ -85,28 +109,11 @@ yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
     unsigned int   n;
 
     type = yibao_crypto_md(md);
-    if (type == NULL || EVP_MD_get_size(type) > YIBAO_MD_MAX_SIZE) {
+    key = yibao_crypto_bytes(key, key_len);
+    data = yibao_crypto_bytes(data, len);
+
+    if (type == NULL || key_len > INT_MAX || key == NULL || data == NULL) {
         return YIBAO_ERR_CRYPTO;
-    }
-
-    if (key_len > INT_MAX) {
-        return YIBAO_ERR_CRYPTO;
-    }
-
-    if (key == NULL) {
-        if (key_len != 0) {
-            return YIBAO_ERR_CRYPTO;
-        }
-
-        key = yibao_crypto_empty;
-    }
-
-    if (data == NULL) {
-        if (len != 0) {
-            return YIBAO_ERR_CRYPTO;
-        }
-
-        data = yibao_crypto_empty;
     }
 
     n = 0;

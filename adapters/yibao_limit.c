@@ -10,10 +10,10 @@
 
 
 /*
- * KEYS[1..n] the limits, KEYS[n + 1] the nonce (when ARGV[2n + 3] > 0).
+ * KEYS[1..n] the limits, KEYS[n + 1] the nonce (when ARGV[2n + 2] > 0).
  * ARGV[1] n, ARGV[2i], ARGV[2i + 1] interval_ms and burst of limit i,
- * ARGV[2n + 2] "1" for a dry run, ARGV[2n + 3] the nonce's lifetime in
- * ms or "0".  Answer: now_ms, nonce_fresh, then per limit allowed,
+ * ARGV[2n + 2] the nonce's lifetime in ms or "0".  Answer: now_ms,
+ * nonce_fresh, then per limit allowed,
  * remaining, retry_after_ms, reset_ms.  A replayed nonce consumes no
  * quota; a refusal by any limit consumes none of the others.
  */
@@ -22,8 +22,7 @@ const char  yibao_limit_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local n = tonumber(ARGV[1])\n"
-    "local dry = ARGV[2 * n + 2] == '1'\n"
-    "local nttl = tonumber(ARGV[2 * n + 3])\n"
+    "local nttl = tonumber(ARGV[2 * n + 2])\n"
     "if nttl > 0 then\n"
     "  if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', nttl) then\n"
     "    return {now, 0}\n"
@@ -52,7 +51,7 @@ const char  yibao_limit_script[] =
     "  end\n"
     "  tats[i] = new\n"
     "end\n"
-    "if ok and not dry then\n"
+    "if ok then\n"
     "  for i = 1, n do\n"
     "    redis.call('SET', KEYS[i], tats[i], 'PX', tats[i] - now)\n"
     "  end\n"

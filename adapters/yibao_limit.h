@@ -101,12 +101,14 @@ int yibao_limit_headers(const yibao_limit_policy_t *policy,
     char *limit_out, size_t limit_size);
 
 /*
- * The Redis script: KEYS are the keys of the limits, ARGV[1] the number
- * of limits, then for each limit its interval_ms and burst, then
- * ARGV[2 + 2n] "1" to only look (dry run).  It takes the time from
- * Redis (TIME) and answers an array: now_ms, then for each limit
- * allowed (0/1), remaining, retry_after_ms, reset_ms.  All limits of a
- * request are decided together: when one refuses, none is consumed.
+ * The Redis script: KEYS are the keys of the limits and then, when
+ * ARGV[2n + 2] > 0, the nonce's; ARGV[1] is the number of limits n, then
+ * for each limit its interval_ms and burst, then the nonce's lifetime in
+ * ms ("0": no nonce).  It takes the time from Redis (TIME) and answers
+ * an array: now_ms, nonce_fresh (0: a replay, nothing else done), then
+ * for each limit allowed (0/1), remaining, retry_after_ms, reset_ms.
+ * All limits of a request are decided together: when one refuses, none
+ * is consumed.  A dry run is decided by the caller: it counts the same.
  */
 extern const char  yibao_limit_script[];
 

@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "yibao_codes.h"
 #include "yibao_crypto.h"
 #include "yibao_gwerr.h"
 #include "yibao_sign.h"
@@ -311,28 +312,10 @@ yibao_sign_check(const yibao_sign_conf_t *conf, const yibao_sign_key_t *key,
 static int
 yibao_sign_nonce_valid(const yibao_str_t *nonce)
 {
-    size_t         i;
-    unsigned char  c;
-
-    if (nonce->len < YIBAO_SIGN_NONCE_MIN
-        || nonce->len > YIBAO_SIGN_NONCE_MAX
-        || nonce->data == NULL)
-    {
-        return 0;
-    }
-
-    for (i = 0; i < nonce->len; i++) {
-        c = nonce->data[i];
-
-        if (!((c >= '0' && c <= '9')
-              || (c >= 'A' && c <= 'Z')
-              || (c >= 'a' && c <= 'z')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
+    return nonce->len >= YIBAO_SIGN_NONCE_MIN
+           && nonce->data != NULL
+           && yibao_code_is_alnum(nonce->data, nonce->len,
+                                  YIBAO_SIGN_NONCE_MAX);
 }
 
 

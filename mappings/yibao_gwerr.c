@@ -56,6 +56,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "clinic is not in the registry" },
     { YIBAO_GWERR_NO_ROUTE, 404, "no_route",
       "transaction has no upstream route" },
+    { YIBAO_GWERR_RATE_LIMITED, 429, "rate_limited",
+      "rate limit reached" },
 
     { YIBAO_GWERR_UNMAPPED, 422, "unmapped",
       "codes without a national mapping" },
@@ -76,6 +78,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "msgid sequence exhausted for this second" },
     { YIBAO_GWERR_NONCE_STORE_FULL, 503, "nonce_store_full",
       "nonce store is full" },
+    { YIBAO_GWERR_STORE_DOWN, 503, "store_down",
+      "the shared store is down and the limit policy is closed" },
 
     { YIBAO_GWERR_UPSTREAM_UNREACHABLE, 502, "upstream_unreachable",
       "platform unreachable" },

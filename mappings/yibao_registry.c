@@ -90,7 +90,23 @@ typedef struct {
     size_t                max;       /* an upper bound of the records */
     yibao_tsv_t           tsv;
     yibao_err_t          *err;
+    char                 *records;   /* see yibao_registry_records() */
+    size_t                size;      /* of a record */
+    yibao_hash_t         *index;
 } yibao_registry_file_t;
+
+
+/* the comma list columns of the callers file */
+
+typedef int (*yibao_registry_item_pt)(yibao_registry_file_t *f, void *elt,
+    const yibao_str_t *item);
+
+typedef struct {
+    int                      col;
+    const char              *name;
+    size_t                   size;   /* of an element */
+    yibao_registry_item_pt   item;   /* checks an item into an element */
+} yibao_registry_list_t;
 
 
 static int yibao_registry_open(yibao_registry_file_t *f,
@@ -98,6 +114,11 @@ static int yibao_registry_open(yibao_registry_file_t *f,
     yibao_err_t *err);
 static int yibao_registry_fields(yibao_registry_file_t *f,
     yibao_str_t *fields, size_t n);
+static void *yibao_registry_records(yibao_registry_file_t *f, size_t size,
+    size_t codes, yibao_alloc_t *a);
+static int yibao_registry_index(yibao_registry_file_t *f,
+    const yibao_str_t *code, void *record, int col, const char *name,
+    const char *what);
 static size_t yibao_registry_record_line(yibao_registry_file_t *f,
     size_t index);
 static void *yibao_registry_nomem(yibao_err_t *err);
@@ -108,10 +129,8 @@ static void yibao_registry_error(yibao_err_t *err, size_t line,
 #endif
     ;
 static const char *yibao_registry_quote(char *buf, const yibao_str_t *v);
-static int yibao_registry_check_id(yibao_registry_file_t *f, int col,
-    const char *name, const yibao_str_t *v);
-static int yibao_registry_check_secret(yibao_registry_file_t *f, int col,
-    const char *name, const yibao_str_t *v, size_t min);
+static int yibao_registry_check_ascii(yibao_registry_file_t *f, int col,
+    const char *name, const yibao_str_t *v, size_t min, size_t max);
 static int yibao_registry_check_name(yibao_registry_file_t *f, int col,
     const char *name, const yibao_str_t *v);
 static int yibao_registry_check_code(yibao_registry_file_t *f, int col,
@@ -119,17 +138,16 @@ static int yibao_registry_check_code(yibao_registry_file_t *f, int col,
     int (*check)(const unsigned char *p, size_t len), const char *shape);
 static int yibao_registry_clinic_line(yibao_registry_file_t *f,
     yibao_clinic_t *clinic, const yibao_keys_t *keys);
-static int yibao_registry_clinic_index(yibao_registry_file_t *f,
-    yibao_clinics_t *clinics, yibao_clinic_t *clinic);
-static int yibao_registry_caller_clinics(yibao_registry_file_t *f,
-    yibao_caller_t *caller, const yibao_str_t *v, yibao_alloc_t *a);
-static int yibao_registry_caller_infnos(yibao_registry_file_t *f,
-    yibao_caller_t *caller, const yibao_str_t *v, yibao_alloc_t *a);
+static int yibao_registry_list(yibao_registry_file_t *f,
+    const yibao_registry_list_t *list, const yibao_str_t *v, void **elts,
+    size_t *n, yibao_alloc_t *a);
+static int yibao_registry_clinic_item(yibao_registry_file_t *f, void *elt,
+    const yibao_str_t *item);
+static int yibao_registry_infno_item(yibao_registry_file_t *f, void *elt,
+    const yibao_str_t *item);
 static size_t yibao_registry_items(const yibao_str_t *v);
 static int yibao_registry_next_item(const yibao_str_t *v,
     const unsigned char **pos, yibao_str_t *item);
-static unsigned yibao_registry_number(const unsigned char *p, size_t n);
-static int yibao_registry_digits(const unsigned char *p, size_t n);
 static int yibao_registry_clinic_match(const yibao_caller_t *caller,
     const yibao_clinic_t *clinic);
 static int yibao_registry_infno_match(const yibao_caller_t *caller,
@@ -138,16 +156,23 @@ static int yibao_registry_str_eq(const yibao_str_t *s,
     const unsigned char *p, size_t len);
 
 
+static const yibao_registry_list_t  yibao_registry_clinics_list = {
+    3, "clinics", sizeof(yibao_caller_clinic_t), yibao_registry_clinic_item
+};
+
+static const yibao_registry_list_t  yibao_registry_infnos_list = {
+    4, "infnos", sizeof(yibao_caller_infno_t), yibao_registry_infno_item
+};
+
+
 yibao_keys_t *
 yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_err_t *err)
 {
     int                     rc;
-    size_t                  line;
     yibao_str_t             fields[YIBAO_KEYS_FIELDS];
     yibao_key_t            *key;
     yibao_keys_t           *keys;
-    const yibao_key_t      *prev;
     yibao_registry_file_t   f;
 
     if (yibao_registry_open(&f, data, len, a, err) != YIBAO_OK) {
@@ -160,11 +185,11 @@ yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     }
 
     keys->nkeys = 0;
-    keys->keys = yibao_alloc(a, (f.max ? f.max : 1) * sizeof(yibao_key_t));
-    keys->index = yibao_hash_create(f.max, a);
+    keys->keys = yibao_registry_records(&f, sizeof(yibao_key_t), 1, a);
+    keys->index = f.index;
 
-    if (keys->keys == NULL || keys->index == NULL) {
-        return yibao_registry_nomem(err);
+    if (keys->keys == NULL) {
+        return NULL;
     }
 
     for ( ;; ) {
@@ -178,10 +203,14 @@ yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
             return NULL;
         }
 
-        if (yibao_registry_check_id(&f, 1, "key_id", &fields[0]) != YIBAO_OK
-            || yibao_registry_check_secret(&f, 2, "ak", &fields[1], 1)
+        if (yibao_registry_check_ascii(&f, 1, "key_id", &fields[0], 1,
+                                       YIBAO_REGISTRY_ID_MAX)
+            != YIBAO_OK
+            || yibao_registry_check_ascii(&f, 2, "ak", &fields[1], 1,
+                                          YIBAO_REGISTRY_SECRET_MAX)
                != YIBAO_OK
-            || yibao_registry_check_secret(&f, 3, "sk", &fields[2], 1)
+            || yibao_registry_check_ascii(&f, 3, "sk", &fields[2], 1,
+                                          YIBAO_REGISTRY_SECRET_MAX)
                != YIBAO_OK)
         {
             return NULL;
@@ -192,16 +221,10 @@ yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
         key->ak = fields[1];
         key->sk = fields[2];
 
-        if (yibao_hash_insert(keys->index, key->id.data, key->id.len, key)
+        if (yibao_registry_index(&f, &key->id, key, 1, "key_id",
+                                 "a duplicate of")
             != YIBAO_OK)
         {
-            prev = yibao_hash_find(keys->index, key->id.data, key->id.len);
-            line = yibao_registry_record_line(&f, prev - keys->keys);
-
-            yibao_registry_error(err, f.tsv.line,
-                                 "column 1 \"key_id\": \"%.*s\" is "
-                                 "a duplicate of line %zu",
-                                 (int) key->id.len, key->id.data, line);
             return NULL;
         }
 
@@ -230,7 +253,6 @@ yibao_clinics_parse(const unsigned char *data, size_t len,
     const yibao_keys_t *keys, yibao_alloc_t *a, yibao_err_t *err)
 {
     int                     rc;
-    size_t                  size;
     yibao_clinic_t         *clinic;
     yibao_clinics_t        *clinics;
     yibao_registry_file_t   f;
@@ -246,14 +268,13 @@ yibao_clinics_parse(const unsigned char *data, size_t len,
 
     /* an org code per clinic, and an entity code per "own" clinic */
 
-    size = (f.max ? f.max : 1) * sizeof(yibao_clinic_t);
-
     clinics->nclinics = 0;
-    clinics->clinics = yibao_alloc(a, size);
-    clinics->index = yibao_hash_create(f.max * 2, a);
+    clinics->clinics = yibao_registry_records(&f, sizeof(yibao_clinic_t), 2,
+                                              a);
+    clinics->index = f.index;
 
-    if (clinics->clinics == NULL || clinics->index == NULL) {
-        return yibao_registry_nomem(err);
+    if (clinics->clinics == NULL) {
+        return NULL;
     }
 
     for ( ;; ) {
@@ -269,7 +290,15 @@ yibao_clinics_parse(const unsigned char *data, size_t len,
             return NULL;
         }
 
-        if (yibao_registry_clinic_index(&f, clinics, clinic) != YIBAO_OK) {
+        if (yibao_registry_index(&f, &clinic->org_code, clinic, 1,
+                                 "org_code", "a duplicate of")
+            != YIBAO_OK
+            || (clinic->mode == YIBAO_SETTLE_OWN
+                && yibao_registry_index(&f, &clinic->entity_code, clinic, 5,
+                                        "entity_code", "already the code "
+                                        "of the \"own\" clinic of")
+                   != YIBAO_OK))
+        {
             return NULL;
         }
 
@@ -300,11 +329,10 @@ yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_err_t *err)
 {
     int                     rc;
-    size_t                  line;
+    void                   *clinics, *infnos;
     yibao_str_t             fields[YIBAO_CALLERS_FIELDS];
     yibao_caller_t         *caller;
     yibao_callers_t        *callers;
-    const yibao_caller_t   *prev;
     yibao_registry_file_t   f;
 
     if (yibao_registry_open(&f, data, len, a, err) != YIBAO_OK) {
@@ -317,12 +345,12 @@ yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     }
 
     callers->ncallers = 0;
-    callers->callers = yibao_alloc(a, (f.max ? f.max : 1)
-                                      * sizeof(yibao_caller_t));
-    callers->index = yibao_hash_create(f.max, a);
+    callers->callers = yibao_registry_records(&f, sizeof(yibao_caller_t), 1,
+                                              a);
+    callers->index = f.index;
 
-    if (callers->callers == NULL || callers->index == NULL) {
-        return yibao_registry_nomem(err);
+    if (callers->callers == NULL) {
+        return NULL;
     }
 
     for ( ;; ) {
@@ -339,14 +367,18 @@ yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
         caller = &callers->callers[callers->ncallers];
         memset(caller, 0, sizeof(yibao_caller_t));
 
-        if (yibao_registry_check_id(&f, 1, "caller_id", &fields[0])
+        if (yibao_registry_check_ascii(&f, 1, "caller_id", &fields[0], 1,
+                                       YIBAO_REGISTRY_ID_MAX)
             != YIBAO_OK
-            || yibao_registry_check_secret(&f, 2, "secret", &fields[1],
-                                           YIBAO_REGISTRY_SECRET_MIN)
+            || yibao_registry_check_ascii(&f, 2, "secret", &fields[1],
+                                          YIBAO_REGISTRY_SECRET_MIN,
+                                          YIBAO_REGISTRY_SECRET_MAX)
                != YIBAO_OK
-            || yibao_registry_caller_clinics(&f, caller, &fields[2], a)
+            || yibao_registry_list(&f, &yibao_registry_clinics_list,
+                                   &fields[2], &clinics, &caller->nclinics, a)
                != YIBAO_OK
-            || yibao_registry_caller_infnos(&f, caller, &fields[3], a)
+            || yibao_registry_list(&f, &yibao_registry_infnos_list,
+                                   &fields[3], &infnos, &caller->ninfnos, a)
                != YIBAO_OK)
         {
             return NULL;
@@ -354,20 +386,15 @@ yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
 
         caller->id = fields[0];
         caller->secret = fields[1];
+        caller->clinics = clinics;
+        caller->all_clinics = (clinics == NULL);
+        caller->infnos = infnos;
+        caller->all_infnos = (infnos == NULL);
 
-        if (yibao_hash_insert(callers->index, caller->id.data,
-                              caller->id.len, caller)
+        if (yibao_registry_index(&f, &caller->id, caller, 1, "caller_id",
+                                 "a duplicate of")
             != YIBAO_OK)
         {
-            prev = yibao_hash_find(callers->index, caller->id.data,
-                                   caller->id.len);
-            line = yibao_registry_record_line(&f, prev - callers->callers);
-
-            yibao_registry_error(err, f.tsv.line,
-                                 "column 1 \"caller_id\": \"%.*s\" is "
-                                 "a duplicate of line %zu",
-                                 (int) caller->id.len, caller->id.data,
-                                 line);
             return NULL;
         }
 
@@ -528,6 +555,58 @@ yibao_registry_fields(yibao_registry_file_t *f, yibao_str_t *fields,
 
 
 /*
+ * Allocates the records of the file: an array of f->max records (at
+ * least one) of size bytes, and an index of f->max * codes codes.
+ * Returns the array, or NULL (err set) if out of memory.
+ */
+
+static void *
+yibao_registry_records(yibao_registry_file_t *f, size_t size, size_t codes,
+    yibao_alloc_t *a)
+{
+    f->size = size;
+    f->records = yibao_alloc(a, (f->max ? f->max : 1) * size);
+    f->index = yibao_hash_create(f->max * codes, a);
+
+    if (f->records == NULL || f->index == NULL) {
+        return yibao_registry_nomem(f->err);
+    }
+
+    return f->records;
+}
+
+
+/*
+ * Indexes record, one of the records, under code.  If an earlier record
+ * has the code: YIBAO_ERR_INVALID, and err says
+ * column <col> "<name>": "<code>" is <what> line <its line>.
+ */
+
+static int
+yibao_registry_index(yibao_registry_file_t *f, const yibao_str_t *code,
+    void *record, int col, const char *name, const char *what)
+{
+    size_t       line;
+    const char  *prev;
+
+    if (yibao_hash_insert(f->index, code->data, code->len, record)
+        == YIBAO_OK)
+    {
+        return YIBAO_OK;
+    }
+
+    prev = yibao_hash_find(f->index, code->data, code->len);
+    line = yibao_registry_record_line(f, (size_t) (prev - f->records)
+                                         / f->size);
+
+    yibao_registry_error(f->err, f->tsv.line,
+                         "column %d \"%s\": \"%.*s\" is %s line %zu",
+                         col, name, (int) code->len, code->data, what, line);
+    return YIBAO_ERR_INVALID;
+}
+
+
+/*
  * The line number of record number index (0-based).  Only error paths
  * need it, so it reads the file again rather than keeping a line
  * number per record.
@@ -642,46 +721,14 @@ yibao_registry_quote(char *buf, const yibao_str_t *v)
 }
 
 
-/* 1..64 bytes of printable ASCII without space; the value is not shown */
+/*
+ * min..max bytes of printable ASCII without space: an id, a key or a
+ * secret.  The value is never shown.
+ */
 
 static int
-yibao_registry_check_id(yibao_registry_file_t *f, int col, const char *name,
-    const yibao_str_t *v)
-{
-    size_t  i;
-
-    if (v->len == 0) {
-        yibao_registry_error(f->err, f->tsv.line,
-                             "column %d \"%s\" is empty", col, name);
-        return YIBAO_ERR_INVALID;
-    }
-
-    if (v->len > YIBAO_REGISTRY_ID_MAX) {
-        yibao_registry_error(f->err, f->tsv.line,
-                             "column %d \"%s\" is longer than %d bytes",
-                             col, name, YIBAO_REGISTRY_ID_MAX);
-        return YIBAO_ERR_INVALID;
-    }
-
-    for (i = 0; i < v->len; i++) {
-        if (v->data[i] <= 0x20 || v->data[i] >= 0x7f) {
-            yibao_registry_error(f->err, f->tsv.line,
-                                 "column %d \"%s\" has a byte that is not "
-                                 "printable ASCII (byte %zu)",
-                                 col, name, i + 1);
-            return YIBAO_ERR_INVALID;
-        }
-    }
-
-    return YIBAO_OK;
-}
-
-
-/* like an id, min..512 bytes; the value is never shown */
-
-static int
-yibao_registry_check_secret(yibao_registry_file_t *f, int col,
-    const char *name, const yibao_str_t *v, size_t min)
+yibao_registry_check_ascii(yibao_registry_file_t *f, int col,
+    const char *name, const yibao_str_t *v, size_t min, size_t max)
 {
     size_t  i;
 
@@ -698,10 +745,10 @@ yibao_registry_check_secret(yibao_registry_file_t *f, int col,
         return YIBAO_ERR_INVALID;
     }
 
-    if (v->len > YIBAO_REGISTRY_SECRET_MAX) {
+    if (v->len > max) {
         yibao_registry_error(f->err, f->tsv.line,
-                             "column %d \"%s\" is longer than %d bytes",
-                             col, name, YIBAO_REGISTRY_SECRET_MAX);
+                             "column %d \"%s\" is longer than %zu bytes",
+                             col, name, max);
         return YIBAO_ERR_INVALID;
     }
 
@@ -858,210 +905,155 @@ yibao_registry_clinic_line(yibao_registry_file_t *f,
 }
 
 
+/*
+ * Reads a comma list column: "*" alone (*elts NULL and *n 0: every
+ * value), or items, none empty, each checked by list->item() into the
+ * next of *n elements of a new array *elts.
+ */
+
 static int
-yibao_registry_clinic_index(yibao_registry_file_t *f,
-    yibao_clinics_t *clinics, yibao_clinic_t *clinic)
+yibao_registry_list(yibao_registry_file_t *f,
+    const yibao_registry_list_t *list, const yibao_str_t *v, void **elts,
+    size_t *n, yibao_alloc_t *a)
 {
-    size_t                 line;
-    const yibao_clinic_t  *prev;
+    int                   rc;
+    char                 *p;
+    yibao_str_t           item;
+    const unsigned char  *pos;
 
-    if (yibao_hash_insert(clinics->index, clinic->org_code.data,
-                          clinic->org_code.len, clinic)
-        != YIBAO_OK)
-    {
-        prev = yibao_hash_find(clinics->index, clinic->org_code.data,
-                               clinic->org_code.len);
-        line = yibao_registry_record_line(f, prev - clinics->clinics);
+    *elts = NULL;
+    *n = 0;
 
-        yibao_registry_error(f->err, f->tsv.line,
-                             "column 1 \"org_code\": \"%.*s\" is a "
-                             "duplicate of line %zu",
-                             (int) clinic->org_code.len,
-                             clinic->org_code.data, line);
+    if (v->len == 0) {
+        yibao_registry_error(f->err, f->tsv.line, "column %d \"%s\" is empty",
+                             list->col, list->name);
         return YIBAO_ERR_INVALID;
     }
 
-    if (clinic->mode != YIBAO_SETTLE_OWN) {
+    if (yibao_registry_str_eq(v, (const unsigned char *) "*", 1)) {
         return YIBAO_OK;
     }
 
-    if (yibao_hash_insert(clinics->index, clinic->entity_code.data,
-                          clinic->entity_code.len, clinic)
-        != YIBAO_OK)
-    {
-        prev = yibao_hash_find(clinics->index, clinic->entity_code.data,
-                               clinic->entity_code.len);
-        line = yibao_registry_record_line(f, prev - clinics->clinics);
+    p = yibao_alloc(a, yibao_registry_items(v) * list->size);
+    if (p == NULL) {
+        yibao_registry_nomem(f->err);
+        return YIBAO_ERR_NOMEM;
+    }
 
-        yibao_registry_error(f->err, f->tsv.line,
-                             "column 5 \"entity_code\": \"%.*s\" is "
-                             "already the code of the \"own\" clinic of "
-                             "line %zu",
-                             (int) clinic->entity_code.len,
-                             clinic->entity_code.data, line);
-        return YIBAO_ERR_INVALID;
+    *elts = p;
+    pos = v->data;
+
+    while (yibao_registry_next_item(v, &pos, &item)) {
+        if (item.len == 0) {
+            yibao_registry_error(f->err, f->tsv.line,
+                                 "column %d \"%s\": item %zu is empty",
+                                 list->col, list->name, *n + 1);
+            return YIBAO_ERR_INVALID;
+        }
+
+        rc = list->item(f, p + *n * list->size, &item);
+        if (rc != YIBAO_OK) {
+            return rc;
+        }
+
+        (*n)++;
     }
 
     return YIBAO_OK;
 }
 
 
+/* an item of the clinics column into a yibao_caller_clinic_t */
+
 static int
-yibao_registry_caller_clinics(yibao_registry_file_t *f,
-    yibao_caller_t *caller, const yibao_str_t *v, yibao_alloc_t *a)
+yibao_registry_clinic_item(yibao_registry_file_t *f, void *elt,
+    const yibao_str_t *item)
 {
     char                    buf[YIBAO_REGISTRY_QUOTE_LEN];
-    size_t                  n;
-    yibao_str_t             item;
-    const unsigned char    *pos;
     yibao_caller_clinic_t  *c;
 
-    if (v->len == 0) {
-        yibao_registry_error(f->err, f->tsv.line,
-                             "column 3 \"clinics\" is empty");
-        return YIBAO_ERR_INVALID;
-    }
+    c = elt;
 
-    if (yibao_registry_str_eq(v, (const unsigned char *) "*", 1)) {
-        caller->all_clinics = 1;
-        return YIBAO_OK;
-    }
+    if (item->len >= 7 && memcmp(item->data, "admdvs:", 7) == 0) {
+        c->kind = YIBAO_CALLER_ADMDVS;
+        c->code.data = item->data + 7;
+        c->code.len = item->len - 7;
 
-    n = yibao_registry_items(v);
-
-    caller->clinics = yibao_alloc(a, n * sizeof(yibao_caller_clinic_t));
-    if (caller->clinics == NULL) {
-        yibao_registry_nomem(f->err);
-        return YIBAO_ERR_NOMEM;
-    }
-
-    pos = v->data;
-
-    while (yibao_registry_next_item(v, &pos, &item)) {
-        c = &caller->clinics[caller->nclinics];
-
-        if (item.len == 0) {
-            yibao_registry_error(f->err, f->tsv.line,
-                                 "column 3 \"clinics\": item %zu is empty",
-                                 caller->nclinics + 1);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (item.len >= 7 && memcmp(item.data, "admdvs:", 7) == 0) {
-            c->kind = YIBAO_CALLER_ADMDVS;
-            c->code.data = item.data + 7;
-            c->code.len = item.len - 7;
-
-            if (c->code.len > 6
-                || !yibao_registry_digits(c->code.data, c->code.len))
-            {
-                yibao_registry_error(f->err, f->tsv.line,
-                                     "column 3 \"clinics\": item %s is not "
-                                     "admdvs:<1 to 6 digits>",
-                                     yibao_registry_quote(buf, &item));
-                return YIBAO_ERR_INVALID;
-            }
-
-        } else if (yibao_code_is_org(item.data, item.len)) {
-            c->kind = YIBAO_CALLER_ORG;
-            c->code = item;
-
-        } else if (yibao_code_is_fixmedins(item.data, item.len)) {
-            c->kind = YIBAO_CALLER_ENTITY;
-            c->code = item;
-
-        } else {
+        if (c->code.len > 6
+            || !yibao_code_is_digits(c->code.data, c->code.len))
+        {
             yibao_registry_error(f->err, f->tsv.line,
                                  "column 3 \"clinics\": item %s is not "
-                                 "\"*\" alone, an org code, a national "
-                                 "code or admdvs:<prefix>",
-                                 yibao_registry_quote(buf, &item));
+                                 "admdvs:<1 to 6 digits>",
+                                 yibao_registry_quote(buf, item));
             return YIBAO_ERR_INVALID;
         }
 
-        caller->nclinics++;
+    } else if (yibao_code_is_org(item->data, item->len)) {
+        c->kind = YIBAO_CALLER_ORG;
+        c->code = *item;
+
+    } else if (yibao_code_is_fixmedins(item->data, item->len)) {
+        c->kind = YIBAO_CALLER_ENTITY;
+        c->code = *item;
+
+    } else {
+        yibao_registry_error(f->err, f->tsv.line,
+                             "column 3 \"clinics\": item %s is not "
+                             "\"*\" alone, an org code, a national "
+                             "code or admdvs:<prefix>",
+                             yibao_registry_quote(buf, item));
+        return YIBAO_ERR_INVALID;
     }
 
     return YIBAO_OK;
 }
 
 
+/* an item of the infnos column into a yibao_caller_infno_t */
+
 static int
-yibao_registry_caller_infnos(yibao_registry_file_t *f,
-    yibao_caller_t *caller, const yibao_str_t *v, yibao_alloc_t *a)
+yibao_registry_infno_item(yibao_registry_file_t *f, void *elt,
+    const yibao_str_t *item)
 {
     char                   buf[YIBAO_REGISTRY_QUOTE_LEN];
-    size_t                 n;
-    yibao_str_t            item;
-    const unsigned char   *pos;
+    const unsigned char   *p;
     yibao_caller_infno_t  *in;
 
-    if (v->len == 0) {
+    in = elt;
+    p = item->data;
+
+    if (memchr(p, '-', item->len) != NULL) {
+
+        if (item->len != 9 || p[4] != '-'
+            || !yibao_code_is_digits(p, 4)
+            || !yibao_code_is_digits(p + 5, 4)
+            || yibao_code_number(p, 4) > yibao_code_number(p + 5, 4))
+        {
+            yibao_registry_error(f->err, f->tsv.line,
+                                 "column 4 \"infnos\": range %s is not "
+                                 "<4 digits>-<4 digits>, low to high",
+                                 yibao_registry_quote(buf, item));
+            return YIBAO_ERR_INVALID;
+        }
+
+        in->code.data = NULL;
+        in->code.len = 0;
+        in->lo = yibao_code_number(p, 4);
+        in->hi = yibao_code_number(p + 5, 4);
+
+    } else if (yibao_code_is_infno(p, item->len)) {
+        in->code = *item;
+        in->lo = 0;
+        in->hi = 0;
+
+    } else {
         yibao_registry_error(f->err, f->tsv.line,
-                             "column 4 \"infnos\" is empty");
+                             "column 4 \"infnos\": item %s is not "
+                             "\"*\" alone, an infno (4 digits and an "
+                             "optional letter) or a range",
+                             yibao_registry_quote(buf, item));
         return YIBAO_ERR_INVALID;
-    }
-
-    if (yibao_registry_str_eq(v, (const unsigned char *) "*", 1)) {
-        caller->all_infnos = 1;
-        return YIBAO_OK;
-    }
-
-    n = yibao_registry_items(v);
-
-    caller->infnos = yibao_alloc(a, n * sizeof(yibao_caller_infno_t));
-    if (caller->infnos == NULL) {
-        yibao_registry_nomem(f->err);
-        return YIBAO_ERR_NOMEM;
-    }
-
-    pos = v->data;
-
-    while (yibao_registry_next_item(v, &pos, &item)) {
-        in = &caller->infnos[caller->ninfnos];
-
-        if (item.len == 0) {
-            yibao_registry_error(f->err, f->tsv.line,
-                                 "column 4 \"infnos\": item %zu is empty",
-                                 caller->ninfnos + 1);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (memchr(item.data, '-', item.len) != NULL) {
-
-            if (item.len != 9 || item.data[4] != '-'
-                || !yibao_registry_digits(item.data, 4)
-                || !yibao_registry_digits(item.data + 5, 4)
-                || yibao_registry_number(item.data, 4)
-                   > yibao_registry_number(item.data + 5, 4))
-            {
-                yibao_registry_error(f->err, f->tsv.line,
-                                     "column 4 \"infnos\": range %s is not "
-                                     "<4 digits>-<4 digits>, low to high",
-                                     yibao_registry_quote(buf, &item));
-                return YIBAO_ERR_INVALID;
-            }
-
-            in->code.data = NULL;
-            in->code.len = 0;
-            in->lo = yibao_registry_number(item.data, 4);
-            in->hi = yibao_registry_number(item.data + 5, 4);
-
-        } else if (yibao_code_is_infno(item.data, item.len)) {
-            in->code = item;
-            in->lo = 0;
-            in->hi = 0;
-
-        } else {
-            yibao_registry_error(f->err, f->tsv.line,
-                                 "column 4 \"infnos\": item %s is not "
-                                 "\"*\" alone, an infno (4 digits and an "
-                                 "optional letter) or a range",
-                                 yibao_registry_quote(buf, &item));
-            return YIBAO_ERR_INVALID;
-        }
-
-        caller->ninfnos++;
     }
 
     return YIBAO_OK;
@@ -1117,43 +1109,6 @@ yibao_registry_next_item(const yibao_str_t *v, const unsigned char **pos,
     } else {
         item->len = comma - p;
         *pos = comma + 1;
-    }
-
-    return 1;
-}
-
-
-static unsigned
-yibao_registry_number(const unsigned char *p, size_t n)
-{
-    size_t    i;
-    unsigned  v;
-
-    v = 0;
-
-    for (i = 0; i < n; i++) {
-        v = v * 10 + (p[i] - '0');
-    }
-
-    return v;
-}
-
-
-/* 1 if p[0..n) is 1 or more digits */
-
-static int
-yibao_registry_digits(const unsigned char *p, size_t n)
-{
-    size_t  i;
-
-    if (n == 0) {
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return 0;
-        }
     }
 
     return 1;
@@ -1221,7 +1176,7 @@ yibao_registry_infno_match(const yibao_caller_t *caller,
         return 0;
     }
 
-    n = yibao_registry_number(infno, 4);
+    n = yibao_code_number(infno, 4);
 
     for (i = 0; i < caller->ninfnos; i++) {
         in = &caller->infnos[i];

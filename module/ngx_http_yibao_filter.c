@@ -241,12 +241,15 @@ ngx_http_yibao_collect(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 static ngx_int_t
 ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                *p;
-    size_t                 n;
-    ngx_int_t              rc;
-    yibao_str_t            from, to, out;
-    yibao_alloc_t          a;
-    yibao_answer_t         ans;
+    u_char                      *p;
+    size_t                       n;
+    ngx_int_t                    rc;
+    yibao_str_t                  from, to, out;
+    yibao_alloc_t                a;
+    yibao_answer_t               ans;
+    yibao_map_scope_t            scope;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
 
     if (yibao_answer_inspect(ctx->resp, ctx->resp_len, &ans) != YIBAO_OK) {
         return NGX_ERROR;
@@ -285,6 +288,28 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     p = ctx->resp;
     n = ctx->resp_len;
 
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (glcf->translate && ctx->registry_clinic != NULL) {
+        ngx_http_yibao_map_scope(ctx->registry_clinic, &scope);
+
+        from.data = ctx->infno.data;
+        from.len = ctx->infno.len;
+
+        if (yibao_translate_answer(p, n, &from, gmcf->rules, gmcf->map,
+                                   &scope, &a, &out)
+            == YIBAO_ERR_NOMEM)
+        {
+            return NGX_ERROR;
+        }
+
+        p = (u_char *) out.data;
+        n = out.len;
+    }
+
     if (ctx->upstream_msgid.len && ctx->msgid.len
         && (ctx->upstream_msgid.len != ctx->msgid.len
             || ngx_strncmp(ctx->upstream_msgid.data, ctx->msgid.data,
@@ -294,8 +319,6 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         from.len = ctx->upstream_msgid.len;
         to.data = ctx->msgid.data;
         to.len = ctx->msgid.len;
-
-        ngx_http_yibao_alloc_init(&a, r->pool);
 
         if (yibao_answer_replace_token(p, n, &from, &to, &a, &out, &n)
             != YIBAO_OK)
@@ -483,7 +506,10 @@ ngx_http_yibao_send_body(ngx_http_request_t *r, u_char *data, size_t len)
 }
 
 
-/* X-Yibao-Msgid: the caller's msgid; X-Yibao-Upstream-Msgid: the one sent */
+/*
+ * X-Yibao-Msgid: the caller's msgid; X-Yibao-Upstream-Msgid: the one
+ * sent; the rate-limit fields.
+ */
 
 static ngx_int_t
 ngx_http_yibao_msgid_headers(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
@@ -510,6 +536,45 @@ ngx_http_yibao_msgid_headers(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         h->hash = 1;
         ngx_str_set(&h->key, "X-Yibao-Upstream-Msgid");
         h->value = ctx->upstream_msgid;
+    }
+
+    /* the IETF RateLimit fields of the tightest limit, and Retry-After */
+
+    if (ctx->ratelimit_policy.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "RateLimit-Policy");
+        h->value = ctx->ratelimit_policy;
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "RateLimit");
+        h->value = ctx->ratelimit;
+    }
+
+    if (ctx->retry_after && ctx->gwerr) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.len = ngx_sprintf(h->value.data, "%T", ctx->retry_after)
+                       - h->value.data;
     }
 
     return NGX_OK;

@@ -21,6 +21,8 @@ typedef struct {
 static void ngx_http_yibao_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_process(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_process_upstream(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_content_type_ok(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_read_body(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_str_t *body);
@@ -31,6 +33,9 @@ static ngx_int_t ngx_http_yibao_client_cert(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_str_t *cn);
 static ngx_int_t ngx_http_yibao_route_uri(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf);
+static ngx_int_t ngx_http_yibao_translate(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    const yibao_clinic_t *clinic);
 static ngx_int_t ngx_http_yibao_issue_msgid(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, const yibao_clinic_t *clinic);
 static ngx_int_t ngx_http_yibao_sign_request(ngx_http_request_t *r,
@@ -124,15 +129,50 @@ ngx_http_yibao_handler(ngx_http_request_t *r)
 static void
 ngx_http_yibao_body_handler(ngx_http_request_t *r)
 {
+    ngx_int_t              rc;
     ngx_http_yibao_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
 
-    ctx->status = ngx_http_yibao_process(r, ctx);
+    rc = ngx_http_yibao_process(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        /* waiting for the store; ctx->status stays NGX_DONE */
+        return;
+    }
+
+    ctx->status = rc;
     ctx->done = 1;
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * The store answered (in the Redis connection's event): finish the
+ * request's path and let the phases go on.
+ */
+
+void
+ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_yibao_process_upstream(r, ctx);
+    }
+
+    ctx->status = rc;
+    ctx->done = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -146,12 +186,9 @@ ngx_http_yibao_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    int                          plan;
     ngx_int_t                    rc;
-    yibao_str_t                  body, out, code, name;
+    yibao_str_t                  body;
     yibao_err_t                  err;
-    yibao_alloc_t                a;
-    yibao_sign_out_t             sign;
     ngx_pool_cleanup_t          *cln;
     const yibao_clinic_t        *clinic;
     const yibao_caller_t        *caller;
@@ -233,6 +270,52 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     rc = ngx_http_yibao_route_uri(r, ctx, glcf);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    ctx->registry_clinic = clinic;
+
+    /* [4] the store round trip: nonce and rate limits */
+
+    rc = ngx_http_yibao_store_check(r, ctx);
+
+    if (rc != NGX_OK) {
+        /* NGX_AGAIN: Redis answers in ngx_http_yibao_resume() */
+        return rc;
+    }
+
+    return ngx_http_yibao_process_upstream(r, ctx);
+}
+
+
+/*
+ * Steps 5 and 6: translate, identity and msgid, serialize and sign.
+ */
+
+static ngx_int_t
+ngx_http_yibao_process_upstream(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    int                          plan;
+    ngx_int_t                    rc;
+    yibao_str_t                  out, code, name;
+    yibao_err_t                  err;
+    yibao_alloc_t                a;
+    yibao_sign_out_t             sign;
+    const yibao_clinic_t        *clinic;
+    ngx_http_yibao_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    clinic = ctx->registry_clinic;
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    /* [5] local codes to national ones; nothing untranslatable is sent */
+
+    if (glcf->translate) {
+        rc = ngx_http_yibao_translate(r, ctx, glcf, clinic);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     /* [5] the entity's identity, and a msgid of its own when it changed */
@@ -558,26 +641,13 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         return NGX_HTTP_UNAUTHORIZED;
     }
 
-    rc = ngx_http_yibao_nonce_record(gmcf->shm_zone, &ctx->caller,
-                                     &hdr.nonce, ngx_time(),
-                                     (time_t) ts + glcf->auth_window);
-    if (rc == NGX_DECLINED) {
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_REPLAY,
-                              "X-Yibao-Nonce was already used by caller "
-                              "\"%V\" within the last %T s (a replay)",
-                              &ctx->caller, glcf->auth_window * 2);
-        return NGX_HTTP_UNAUTHORIZED;
-    }
+    /*
+     * The nonce is recorded with the store round trip (in Redis, shared
+     * by the nodes, or in the zone), only now that the signature matched.
+     */
 
-    if (rc == NGX_BUSY) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yibao: zone \"yibao\" is full of unexpired nonces, "
-                      "request refused: increase yibao_zone");
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NONCE_STORE_FULL,
-                              "the gateway's nonce store is full; retry "
-                              "later");
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
+    ctx->auth_ts = ts;
+    ctx->nonce = hdr.nonce;
 
     return NGX_OK;
 }
@@ -696,6 +766,87 @@ ngx_http_yibao_route_uri(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         ctx->upstream_uri = glcf->route_path;
         return NGX_OK;
     }
+}
+
+
+static ngx_int_t
+ngx_http_yibao_translate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_int_t                    rc;
+    yibao_err_t                  err;
+    yibao_alloc_t                a;
+    yibao_map_scope_t            scope;
+    yibao_translate_opts_t       opts;
+    yibao_translate_result_t     res;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+    ngx_memzero(&res, sizeof(yibao_translate_result_t));
+    ngx_memzero(&opts, sizeof(yibao_translate_opts_t));
+
+    ngx_http_yibao_map_scope(clinic, &scope);
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    opts.passthrough = glcf->passthrough;
+    opts.feedetl_sn_digits = glcf->feedetl_sn_digits ? 1 : 0;
+
+    rc = yibao_translate_request(&ctx->env, gmcf->rules, gmcf->map, &scope,
+                                 &opts, &a, &res, &err);
+
+    if (rc == YIBAO_ERR_NOMEM) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->translated = res.translated;
+
+    if (rc == YIBAO_OK) {
+        return NGX_OK;
+    }
+
+    /* one error listing every problem: may be longer than a reject */
+
+    ctx->unmapped.data = (u_char *) res.list.data;
+    ctx->unmapped.len = res.list.len;
+
+    len = ngx_strlen(err.msg) + 2 + res.list.len + 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->gwerr = err.gwerr;
+    ctx->detail = (char *) p;
+
+    p = ngx_cpymem(p, err.msg, ngx_strlen(err.msg));
+
+    if (res.list.len) {
+        *p++ = ':';
+        *p++ = ' ';
+        p = ngx_cpymem(p, res.list.data, res.list.len);
+    }
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "yibao: rejected YB%04ui: %s", ctx->gwerr, ctx->detail);
+
+    return yibao_gwerr_find(err.gwerr)->http_status;
+}
+
+
+void
+ngx_http_yibao_map_scope(const yibao_clinic_t *clinic,
+    yibao_map_scope_t *scope)
+{
+    scope->org_code = clinic->org_code;
+    scope->entity_code = clinic->entity_code;
+    scope->admdvs = clinic->admdvs;
 }
 
 

@@ -9,6 +9,13 @@
 static ngx_int_t ngx_http_yibao_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yibao_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_yibao_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_yibao_mappings(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_translate_rules(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_yibao_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_http_yibao_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -169,6 +176,62 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       offsetof(ngx_http_yibao_loc_conf_t, upstream_content_type),
       NULL },
 
+    { ngx_string("yibao_mappings"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_mappings,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_translate_rules"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_translate_rules,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_translate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, translate),
+      NULL },
+
+    { ngx_string("yibao_translate_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_passthrough,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_limit_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, limit_dry_run),
+      NULL },
+
+    { ngx_string("yibao_feedetl_sn_digits"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, feedetl_sn_digits),
+      NULL },
+
       ngx_null_command
 };
 
@@ -178,7 +241,7 @@ static ngx_http_module_t  ngx_http_yibao_module_ctx = {
     ngx_http_yibao_postconfiguration,      /* postconfiguration */
 
     ngx_http_yibao_create_main_conf,       /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_yibao_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -195,10 +258,10 @@ ngx_module_t  ngx_http_yibao_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_yibao_store_init_process,     /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_yibao_store_exit_process,     /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -280,6 +343,10 @@ ngx_http_yibao_create_loc_conf(ngx_conf_t *cf)
     glcf->json_max_depth = NGX_CONF_UNSET_UINT;
     glcf->json_max_values = NGX_CONF_UNSET_UINT;
     glcf->response_max = NGX_CONF_UNSET_SIZE;
+    glcf->translate = NGX_CONF_UNSET;
+    glcf->passthrough = NGX_CONF_UNSET_UINT;
+    glcf->feedetl_sn_digits = NGX_CONF_UNSET;
+    glcf->limit_dry_run = NGX_CONF_UNSET;
 
     return glcf;
 }
@@ -328,11 +395,23 @@ ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              prev->upstream_content_type,
                              "application/json;charset=utf-8");
 
+    ngx_conf_merge_value(conf->translate, prev->translate, 0);
+    ngx_conf_merge_uint_value(conf->passthrough, prev->passthrough, 0);
+    ngx_conf_merge_value(conf->feedetl_sn_digits, prev->feedetl_sn_digits, 0);
+    ngx_conf_merge_value(conf->limit_dry_run, prev->limit_dry_run, 0);
+
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yibao_module);
+
+    if (conf->translate && (gmcf->map == NULL || gmcf->rules == NULL)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yibao_translate on\" needs \"yibao_mappings\" "
+                           "and \"yibao_translate_rules\" at the http level");
+        return NGX_CONF_ERROR;
+    }
 
     if (gmcf->clinics == NULL || gmcf->callers == NULL
         || gmcf->shm_zone == NULL)
@@ -684,6 +763,176 @@ ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                &value[i]);
             return NGX_CONF_ERROR;
         }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_msec_t   start;
+    yibao_err_t  err;
+
+    if (gmcf->map_builder == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_time_update();
+    start = ngx_current_msec;
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    gmcf->map = yibao_map_build(gmcf->map_builder, &err);
+
+    if (gmcf->map == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "yibao_mappings: %s",
+                           err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_time_update();
+
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "yibao: %uz code mappings indexed in %M ms, %uz bytes",
+                  yibao_map_rows(gmcf->map), ngx_current_msec - start,
+                  yibao_map_bytes(gmcf->map));
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * yibao_mappings file ...: the rows are copied into the builder (from
+ * cf->pool), the indexes are built once all files are read.
+ */
+
+static char *
+ngx_http_yibao_mappings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    ngx_uint_t      i;
+    yibao_err_t     err;
+
+    value = cf->args->elts;
+
+    if (gmcf->map_builder == NULL) {
+        ngx_http_yibao_alloc_init(&gmcf->map_alloc, cf->pool);
+
+        gmcf->map_builder = yibao_map_builder_create(&gmcf->map_alloc);
+        if (gmcf->map_builder == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_yibao_read_file(cf, &value[i], 0, cf->temp_pool, &data)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&err, sizeof(yibao_err_t));
+
+        if (yibao_map_builder_add(gmcf->map_builder, data.data, data.len,
+                                  &err)
+            != YIBAO_OK)
+        {
+            if (err.line) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" line %uz: %s", &value[i],
+                                   err.line, err.msg);
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s",
+                                   &value[i], err.msg);
+            }
+
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_translate_rules(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    yibao_err_t     err;
+    yibao_alloc_t   a;
+
+    if (gmcf->rules != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_yibao_read_file(cf, &value[1], 0, cf->temp_pool, &data)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_yibao_alloc_init(&a, cf->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    gmcf->rules = yibao_rules_parse(data.data, data.len, &a, &err);
+
+    if (gmcf->rules == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                           &value[1], err.line, err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_loc_conf_t *glcf = conf;
+
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    yibao_str_t    dict;
+    yibao_kind_e   kind;
+
+    if (glcf->passthrough != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    glcf->passthrough = 0;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "none") == 0) {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (yibao_kind_parse(value[i].data, value[i].len, &kind, &dict)
+            != YIBAO_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid kind \"%V\": expected drug, item, "
+                               "consumable, diagnosis, operation, chronic, "
+                               "staff, dept, dict or none", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        glcf->passthrough |= 1u << kind;
     }
 
     return NGX_CONF_OK;

@@ -17,6 +17,9 @@
 #include "yibao_registry.h"
 #include "yibao_gwerr.h"
 #include "yibao_codes.h"
+#include "yibao_map.h"
+#include "yibao_translate.h"
+#include "yibao_limit.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -27,6 +30,18 @@
 #define NGX_HTTP_YIBAO_AUTH_MTLS     0x02
 
 
+#define NGX_HTTP_YIBAO_STORE_LOCAL    1   /* no Redis: the zone */
+#define NGX_HTTP_YIBAO_STORE_REDIS    2
+#define NGX_HTTP_YIBAO_STORE_DOWN     3   /* Redis configured, down */
+
+#define NGX_HTTP_YIBAO_LIMIT_PASSED   1
+#define NGX_HTTP_YIBAO_LIMIT_REJECTED 2
+#define NGX_HTTP_YIBAO_LIMIT_DRY_RUN  3
+#define NGX_HTTP_YIBAO_LIMIT_BYPASSED 4
+#define NGX_HTTP_YIBAO_LIMIT_LOCAL    5
+#define NGX_HTTP_YIBAO_LIMIT_ERROR    6
+
+
 typedef struct {
     ngx_str_t                  infno;
     ngx_str_t                  path;
@@ -34,10 +49,30 @@ typedef struct {
 
 
 typedef struct {
+    yibao_limit_policy_t       policy;     /* shared, in Redis */
+    yibao_limit_policy_t       local;      /* this node's share */
+    yibao_callers_t           *infnos;     /* the infno class, or NULL */
+    const yibao_caller_t      *class;
+} ngx_http_yibao_limit_t;
+
+
+typedef struct ngx_http_yibao_redis_conf_s  ngx_http_yibao_redis_conf_t;
+typedef struct ngx_http_yibao_redis_op_s    ngx_http_yibao_redis_op_t;
+
+
+typedef struct {
     yibao_keys_t              *keys;
     yibao_clinics_t           *clinics;
     yibao_callers_t           *callers;
     ngx_shm_zone_t            *shm_zone;
+
+    yibao_map_builder_t       *map_builder;
+    yibao_alloc_t              map_alloc;  /* the builder keeps it */
+    yibao_map_t               *map;
+    yibao_rules_t             *rules;
+
+    ngx_http_yibao_redis_conf_t  *redis;
+    ngx_array_t               *limits;     /* ngx_http_yibao_limit_t */
 } ngx_http_yibao_main_conf_t;
 
 
@@ -57,6 +92,11 @@ typedef struct {
     ngx_uint_t                 json_max_values;
     size_t                     response_max;
     ngx_str_t                  upstream_content_type;
+
+    ngx_flag_t                 translate;
+    ngx_uint_t                 passthrough;    /* bit (1 << yibao_kind_e) */
+    ngx_flag_t                 feedetl_sn_digits;
+    ngx_flag_t                 limit_dry_run;
 } ngx_http_yibao_loc_conf_t;
 
 
@@ -74,7 +114,20 @@ typedef struct {
     ngx_str_t                  msgid;
     ngx_str_t                  upstream_msgid;
     ngx_str_t                  upstream_uri;
+    ngx_str_t                  unmapped;
+    ngx_uint_t                 translated;
     ngx_int_t                  infcode;
+
+    const yibao_clinic_t      *registry_clinic;
+
+    int64_t                    auth_ts;
+    ngx_str_t                  nonce;
+    ngx_http_yibao_redis_op_t *op;
+    ngx_uint_t                 store;
+    ngx_uint_t                 limit_status;
+    ngx_str_t                  ratelimit_policy;
+    ngx_str_t                  ratelimit;
+    time_t                     retry_after;
 
     u_char                    *resp;
     size_t                     resp_len;
@@ -99,6 +152,8 @@ ngx_int_t ngx_http_yibao_variables_add(ngx_conf_t *cf);
 ngx_http_yibao_ctx_t *ngx_http_yibao_get_ctx(ngx_http_request_t *r);
 void ngx_http_yibao_reject(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_uint_t gwerr, const char *fmt, ...);
+void ngx_http_yibao_map_scope(const yibao_clinic_t *clinic,
+    yibao_map_scope_t *scope);
 void ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool);
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
 
@@ -107,6 +162,20 @@ ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
     ngx_str_t *nonce, time_t now, time_t expire);
 ngx_int_t ngx_http_yibao_msgid_next(ngx_shm_zone_t *zone, time_t now,
     uint64_t *sec, unsigned *seq);
+void ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
+    ngx_str_t *keys, yibao_limit_policy_t **policies,
+    yibao_limit_decision_t *d);
+
+char *ngx_http_yibao_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_yibao_store_init_process(ngx_cycle_t *cycle);
+void ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_int_t rc);
 
 
 #endif /* _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_ */

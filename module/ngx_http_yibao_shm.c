@@ -8,18 +8,20 @@
 
 
 /*
- * The yibao shared zone: the msgid sequence of this node and the nonces
- * of caller requests seen within the authentication window.  Nonces sit
- * in an rbtree keyed by "caller:nonce" and in a queue in arrival order,
- * so the oldest are expired first.
+ * The yibao shared zone: the msgid sequence of this node, and the
+ * embedded store: the nonces of caller requests seen within the
+ * authentication window and the rate-limit states, each an entry with
+ * an expiry, in an rbtree keyed by its key and in a queue in the order
+ * of last use, so that the oldest are expired first.
  */
 
 typedef struct {
     ngx_str_node_t             sn;
     ngx_queue_t                queue;
-    time_t                     expire;
+    uint64_t                   expire;     /* ms */
+    uint64_t                   value;
     u_char                     data[1];
-} ngx_http_yibao_nonce_t;
+} ngx_http_yibao_entry_t;
 
 
 typedef struct {
@@ -27,7 +29,7 @@ typedef struct {
     ngx_rbtree_t               rbtree;
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                queue;
-    ngx_atomic_t               nonces;
+    ngx_atomic_t               entries;
 } ngx_http_yibao_shctx_t;
 
 
@@ -39,8 +41,13 @@ typedef struct {
 
 static ngx_int_t ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_yibao_nonce_expire(ngx_http_yibao_zone_t *zone,
-    time_t now, ngx_uint_t n);
+static void ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone,
+    uint64_t now, ngx_uint_t n);
+static ngx_http_yibao_entry_t *ngx_http_yibao_shm_lookup(
+    ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash);
+static ngx_http_yibao_entry_t *ngx_http_yibao_shm_insert(
+    ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash,
+    uint64_t now);
 
 
 #define NGX_HTTP_YIBAO_NONCE_KEY_MAX  160
@@ -126,7 +133,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&zone->sh->queue);
     zone->sh->msgid_state = 0;
-    zone->sh->nonces = 0;
+    zone->sh->entries = 0;
 
     len = sizeof(" in yibao zone \"\"") + shm_zone->shm.name.len;
 
@@ -154,12 +161,11 @@ ngx_int_t
 ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
     ngx_str_t *nonce, time_t now, time_t expire)
 {
-    size_t                   size;
     u_char                   key[NGX_HTTP_YIBAO_NONCE_KEY_MAX], *p;
     uint32_t                 hash;
     ngx_str_t                k;
     ngx_http_yibao_zone_t   *zone;
-    ngx_http_yibao_nonce_t  *n;
+    ngx_http_yibao_entry_t  *n;
 
     if (caller->len + 1 + nonce->len > NGX_HTTP_YIBAO_NONCE_KEY_MAX) {
         return NGX_DECLINED;
@@ -177,48 +183,28 @@ ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    ngx_http_yibao_nonce_expire(zone, now, 2);
+    ngx_http_yibao_shm_expire(zone, (uint64_t) now * 1000, 2);
 
-    n = (ngx_http_yibao_nonce_t *) ngx_str_rbtree_lookup(&zone->sh->rbtree,
-                                                         &k, hash);
-    if (n != NULL) {
+    n = ngx_http_yibao_shm_lookup(zone, &k, hash);
 
-        if (n->expire >= now) {
+    if (n != NULL && n->expire >= (uint64_t) now * 1000) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (n == NULL) {
+        n = ngx_http_yibao_shm_insert(zone, &k, hash, (uint64_t) now * 1000);
+
+        if (n == NULL) {
+            /* forgetting a live nonce would admit a replay: refuse */
             ngx_shmtx_unlock(&zone->shpool->mutex);
-            return NGX_DECLINED;
+            return NGX_BUSY;
         }
-
-        n->expire = expire;
-        ngx_queue_remove(&n->queue);
-        ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_OK;
     }
 
-    size = offsetof(ngx_http_yibao_nonce_t, data) + k.len;
-
-    n = ngx_slab_alloc_locked(zone->shpool, size);
-
-    if (n == NULL) {
-        ngx_http_yibao_nonce_expire(zone, now, 0);
-        n = ngx_slab_alloc_locked(zone->shpool, size);
-    }
-
-    if (n == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_BUSY;
-    }
-
-    ngx_memcpy(n->data, k.data, k.len);
-    n->sn.str.data = n->data;
-    n->sn.str.len = k.len;
-    n->sn.node.key = hash;
-    n->expire = expire;
-
-    ngx_rbtree_insert(&zone->sh->rbtree, &n->sn.node);
+    n->expire = (uint64_t) expire * 1000;
+    ngx_queue_remove(&n->queue);
     ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
-    zone->sh->nonces++;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -227,17 +213,132 @@ ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
 
 
 /*
- * Frees expired nonces from the oldest: at most n of them, or all that
- * have expired when n is 0.  The caller holds the zone mutex.
+ * The embedded rate limiter: all the limits of a request decided under
+ * one lock, none consumed when one refuses (as the Redis script).  When
+ * the zone is full, the least recently used limit state is forgotten:
+ * that admits a little more than the limit, never less.
+ */
+
+void
+ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
+    ngx_str_t *keys, yibao_limit_policy_t **policies,
+    yibao_limit_decision_t *d)
+{
+    uint32_t                 hash[8];
+    uint64_t                 now;
+    ngx_uint_t               i, allowed;
+    ngx_time_t              *tp;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e[8];
+
+    zone = shm_zone->data;
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    allowed = 1;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_yibao_shm_expire(zone, now, 2);
+
+    for (i = 0; i < n && i < 8; i++) {
+        hash[i] = ngx_crc32_short(keys[i].data, keys[i].len);
+        e[i] = ngx_http_yibao_shm_lookup(zone, &keys[i], hash[i]);
+
+        yibao_limit_decide(policies[i],
+                           (e[i] != NULL && e[i]->expire >= now)
+                           ? e[i]->value : 0,
+                           now, &d[i]);
+
+        if (!d[i].allowed) {
+            allowed = 0;
+        }
+    }
+
+    if (allowed) {
+        for (i = 0; i < n && i < 8; i++) {
+
+            if (e[i] == NULL) {
+                e[i] = ngx_http_yibao_shm_insert(zone, &keys[i], hash[i],
+                                                 now);
+                if (e[i] == NULL) {
+                    continue;
+                }
+            }
+
+            e[i]->value = d[i].tat_ms;
+            e[i]->expire = d[i].tat_ms;
+            ngx_queue_remove(&e[i]->queue);
+            ngx_queue_insert_tail(&zone->sh->queue, &e[i]->queue);
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static ngx_http_yibao_entry_t *
+ngx_http_yibao_shm_lookup(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
+    uint32_t hash)
+{
+    return (ngx_http_yibao_entry_t *) ngx_str_rbtree_lookup(
+                                             &zone->sh->rbtree, key, hash);
+}
+
+
+/*
+ * A new entry (expire and value 0), or NULL when the zone is full even
+ * after every expired entry is freed.  The caller holds the mutex.
+ */
+
+static ngx_http_yibao_entry_t *
+ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
+    uint32_t hash, uint64_t now)
+{
+    size_t                   size;
+    ngx_http_yibao_entry_t  *n;
+
+    size = offsetof(ngx_http_yibao_entry_t, data) + key->len;
+
+    n = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (n == NULL) {
+        ngx_http_yibao_shm_expire(zone, now, 0);
+        n = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n->data, key->data, key->len);
+    n->sn.str.data = n->data;
+    n->sn.str.len = key->len;
+    n->sn.node.key = hash;
+    n->expire = 0;
+    n->value = 0;
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &n->sn.node);
+    ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
+    zone->sh->entries++;
+
+    return n;
+}
+
+
+/*
+ * Frees expired entries from the least recently used: at most n of
+ * them, or all that have expired when n is 0.  The caller holds the
+ * zone mutex.
  */
 
 static void
-ngx_http_yibao_nonce_expire(ngx_http_yibao_zone_t *zone, time_t now,
+ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone, uint64_t now,
     ngx_uint_t n)
 {
     ngx_uint_t               i;
     ngx_queue_t             *q;
-    ngx_http_yibao_nonce_t  *node;
+    ngx_http_yibao_entry_t  *node;
 
     for (i = 0; n == 0 || i < n; i++) {
 
@@ -246,7 +347,7 @@ ngx_http_yibao_nonce_expire(ngx_http_yibao_zone_t *zone, time_t now,
         }
 
         q = ngx_queue_head(&zone->sh->queue);
-        node = ngx_queue_data(q, ngx_http_yibao_nonce_t, queue);
+        node = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
 
         if (node->expire >= now) {
             return;
@@ -255,7 +356,7 @@ ngx_http_yibao_nonce_expire(ngx_http_yibao_zone_t *zone, time_t now,
         ngx_queue_remove(q);
         ngx_rbtree_delete(&zone->sh->rbtree, &node->sn.node);
         ngx_slab_free_locked(zone->shpool, node);
-        zone->sh->nonces--;
+        zone->sh->entries--;
     }
 }
 

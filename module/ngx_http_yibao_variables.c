@@ -18,6 +18,29 @@ static ngx_int_t ngx_http_yibao_variable_error(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_name(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* names of ctx->limit_status and ctx->store values, by offset */
+
+static ngx_str_t  ngx_http_yibao_limit_names[] = {
+    ngx_null_string,
+    ngx_string("PASSED"),
+    ngx_string("REJECTED"),
+    ngx_string("DRY_RUN"),
+    ngx_string("BYPASSED"),
+    ngx_string("LOCAL"),
+    ngx_string("ERROR")
+};
+
+
+static ngx_str_t  ngx_http_yibao_store_names[] = {
+    ngx_null_string,
+    ngx_string("local"),
+    ngx_string("redis"),
+    ngx_string("down")
+};
 
 
 static ngx_http_variable_t  ngx_http_yibao_vars[] = {
@@ -45,11 +68,22 @@ static ngx_http_variable_t  ngx_http_yibao_vars[] = {
       offsetof(ngx_http_yibao_ctx_t, upstream_uri),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("yibao_unmapped"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, unmapped), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("yibao_error"), NULL, ngx_http_yibao_variable_error,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("yibao_infcode"), NULL, ngx_http_yibao_variable_infcode,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_ratelimit_status"), NULL,
+      ngx_http_yibao_variable_name,
+      offsetof(ngx_http_yibao_ctx_t, limit_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_store"), NULL, ngx_http_yibao_variable_name,
+      offsetof(ngx_http_yibao_ctx_t, store), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -158,6 +192,44 @@ ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_variable_name(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t             *names, *name;
+    ngx_uint_t             n, value;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (data == offsetof(ngx_http_yibao_ctx_t, store)) {
+        names = ngx_http_yibao_store_names;
+        n = sizeof(ngx_http_yibao_store_names) / sizeof(ngx_str_t);
+
+    } else {
+        names = ngx_http_yibao_limit_names;
+        n = sizeof(ngx_http_yibao_limit_names) / sizeof(ngx_str_t);
+    }
+
+    value = (ctx != NULL) ? *(ngx_uint_t *) ((u_char *) ctx + data) : 0;
+
+    if (value == 0 || value >= n) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    name = &names[value];
+
+    v->len = name->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = name->data;
 
     return NGX_OK;
 }

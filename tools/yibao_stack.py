@@ -98,6 +98,55 @@ def listen_tls_lines(cert, key, client_ca=None, verify_client=None):
     return "\n".join("        " + line for line in lines) + "\n"
 
 
+class Redis:
+    """A real redis-server on a free loopback port, without persistence."""
+
+    def __init__(self, workdir, port=None):
+        self.workdir = os.path.abspath(workdir)
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.workdir, exist_ok=True)
+        self.log = open(os.path.join(self.workdir, "redis.log"), "a")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind",
+             "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.workdir, "--daemonize", "no"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc, what="redis-server")
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+
+DEFAULT_LIMITS = (
+    "yibao_limit name=entity-quota by=entity rate=6000r/m burst=600;",
+    "yibao_limit name=clinic by=clinic rate=1200r/m burst=300;",
+)
+
+
 def render(path, values):
     """The template with every ${name} replaced; nginx's own $variables
     are left alone.  An unknown name is an error."""
@@ -130,7 +179,8 @@ class Stack:
                  csb_api_name_prefix="", http_extra="", server_extra="",
                  location_extra="", sim_args=(), module=None,
                  sim_port=None, translate=True, upstream_tls=None,
-                 listen_tls=None):
+                 listen_tls=None, redis=None, redis_options="",
+                 limits=DEFAULT_LIMITS, status_port=None):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -139,9 +189,13 @@ class Stack:
                                "/fsi/api/rsfComIfsService/callService")
         self.data_dir = data_dir or DEMO_DATA
         self.port = listen or free_port()
+        self.status_port = status_port or free_port()
         self.external_upstream = upstream
         self.sim_port = None if upstream else (sim_port or free_port())
         self.translate = translate
+        self.redis = redis            # a Redis (started by the caller)
+        self.redis_options = redis_options
+        self.limits = limits
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -172,6 +226,11 @@ class Stack:
     def url(self):
         return "%s://127.0.0.1:%d" % ("https" if self.listen_tls else "http",
                                       self.port)
+
+    @property
+    def status_url(self):
+        """The status server (yibao_status, yibao_metrics, the page)."""
+        return "http://127.0.0.1:%d" % self.status_port
 
     @property
     def sim_url(self):
@@ -265,6 +324,7 @@ class Stack:
             upstream_tls=upstream_tls,
             listen=listen,
             listen_tls=listen_tls,
+            status_listen="127.0.0.1:%d" % self.status_port,
             sign=sign,
             route=route,
             mappings=" ".join(sorted(
@@ -273,6 +333,10 @@ class Stack:
                 if f.endswith(".tsv"))),
             translate_rules=self.path("data", "translate-rules.tsv"),
             translate="on" if self.translate else "off",
+            redis=("    yibao_redis 127.0.0.1:%d %s;"
+                   % (self.redis.port, self.redis_options)
+                   if self.redis else ""),
+            limits="\n".join("    " + line for line in self.limits),
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)

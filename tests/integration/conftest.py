@@ -30,3 +30,21 @@ def make_stack(tmp_path):
         stack.stop()
         problems += harness.log_problems(stack.error_log)
     assert not problems, "nginx error log:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def make_redis(tmp_path):
+    """make_redis() starts a real redis-server on a free loopback port;
+    all are stopped at teardown."""
+    servers = []
+
+    def make():
+        server = harness.yibao_stack.Redis(
+            os.path.join(str(tmp_path), "redis%d" % len(servers)))
+        servers.append(server)
+        return server.start()
+
+    yield make
+
+    for server in servers:
+        server.stop()

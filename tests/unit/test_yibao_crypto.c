@@ -19,103 +19,91 @@
 #define S(s)  (const unsigned char *) (s), sizeof(s) - 1
 
 
-/* Digest or HMAC of data, as lower-case hex, or "error". */
+/* A test vector: the md digest of data is md_len bytes, hex in hex. */
+
+typedef struct {
+    yibao_md_e            md;
+    const unsigned char  *data;
+    size_t                len;
+    size_t                md_len;
+    const char           *hex;
+} test_vector_t;
+
+
+/* An HMAC test vector: with key, in upper-case hex if upper. */
+
+typedef struct {
+    const unsigned char  *key;
+    size_t                key_len;
+    int                   upper;
+    test_vector_t         mac;
+} test_hmac_t;
+
+
+/* The result of computing v: rc, and md[0..len). */
 
 static void
-test_hex_of(int rc, const unsigned char *md, size_t len, char *out)
+test_check(const test_vector_t *v, int rc, const unsigned char *md,
+    size_t len, int upper)
 {
-    if (rc != YIBAO_OK) {
-        strcpy(out, "error");
-        return;
+    char  hex[2 * YIBAO_MD_MAX_SIZE + 1];
+
+    assert_int_equal(rc, YIBAO_OK);
+    assert_int_equal(len, v->md_len);
+    yibao_hex_encode(md, len, hex, upper);
+    assert_string_equal(hex, v->hex);
+}
+
+
+static void
+test_hmac_vector(const test_hmac_t *h)
+{
+    int                   rc;
+    size_t                len;
+    unsigned char         mac[YIBAO_MD_MAX_SIZE];
+    const test_vector_t  *v;
+
+    v = &h->mac;
+
+    rc = yibao_hmac(v->md, h->key, h->key_len, v->data, v->len, mac, &len);
+    test_check(v, rc, mac, len, h->upper);
+}
+
+
+static void
+test_digest_vectors(void **state)
+{
+    int                          rc;
+    size_t                       i, len;
+    unsigned char                md[YIBAO_MD_MAX_SIZE];
+    const test_vector_t         *v;
+    static const test_vector_t   vectors[] = {
+        { YIBAO_MD_SHA1, S("abc"), 20,
+          "a9993e364706816aba3e25717850c26c9cd0d89d" },
+        { YIBAO_MD_SHA256, S("abc"), 32,
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+
+        /* research/insurance-interface.md 2.4-C, sanity vector */
+        { YIBAO_MD_SM3, S("abc"), 32,
+          "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0" },
+
+        /* NULL with length 0 is the empty message */
+        { YIBAO_MD_SHA256, NULL, 0, 32,
+          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { YIBAO_MD_SM3, S(""), 32,
+          "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b" },
+        { YIBAO_MD_SHA1, NULL, 0, 20,
+          "da39a3ee5e6b4b0d3255bfef95601890afd80709" },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        v = &vectors[i];
+
+        rc = yibao_digest(v->md, v->data, v->len, md, &len);
+        test_check(v, rc, md, len, 0);
     }
-
-    yibao_hex_encode(md, len, out, 0);
-}
-
-
-static void
-test_digest_sha1(void **state)
-{
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  md[YIBAO_MD_MAX_SIZE];
-
-    (void) state;
-
-    rc = yibao_digest(YIBAO_MD_SHA1, S("abc"), md, &len);
-    assert_int_equal(rc, YIBAO_OK);
-    assert_int_equal(len, 20);
-    test_hex_of(rc, md, len, hex);
-    assert_string_equal(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
-}
-
-
-static void
-test_digest_sha256(void **state)
-{
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  md[YIBAO_MD_MAX_SIZE];
-
-    (void) state;
-
-    rc = yibao_digest(YIBAO_MD_SHA256, S("abc"), md, &len);
-    assert_int_equal(rc, YIBAO_OK);
-    assert_int_equal(len, 32);
-    test_hex_of(rc, md, len, hex);
-    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
-                             "b00361a396177a9cb410ff61f20015ad");
-}
-
-
-/* research/insurance-interface.md 2.4-C, sanity vector */
-
-static void
-test_digest_sm3_abc(void **state)
-{
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  md[YIBAO_MD_MAX_SIZE];
-
-    (void) state;
-
-    rc = yibao_digest(YIBAO_MD_SM3, S("abc"), md, &len);
-    assert_int_equal(rc, YIBAO_OK);
-    assert_int_equal(len, 32);
-    test_hex_of(rc, md, len, hex);
-    assert_string_equal(hex, "66c7f0f462eeedd9d1f2d46bdc10e4e2"
-                             "4167c4875cf2f7a2297da02b8f4ba8e0");
-}
-
-
-static void
-test_digest_empty(void **state)
-{
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  md[YIBAO_MD_MAX_SIZE];
-
-    (void) state;
-
-    /* NULL with length 0 is the empty message */
-
-    rc = yibao_digest(YIBAO_MD_SHA256, NULL, 0, md, &len);
-    test_hex_of(rc, md, len, hex);
-    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb924"
-                             "27ae41e4649b934ca495991b7852b855");
-
-    rc = yibao_digest(YIBAO_MD_SM3, (const unsigned char *) "", 0, md, &len);
-    test_hex_of(rc, md, len, hex);
-    assert_string_equal(hex, "1ab21d8355cfa17f8e61194831e81a8f"
-                             "22bec8c728fefb747ed035eb5082aa2b");
-
-    rc = yibao_digest(YIBAO_MD_SHA1, NULL, 0, md, &len);
-    test_hex_of(rc, md, len, hex);
-    assert_string_equal(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
 }
 
 
@@ -141,30 +129,39 @@ test_digest_errors(void **state)
 }
 
 
-/* RFC 2202 test case 2 and RFC 4231 test case 2 */
-
 static void
-test_hmac_rfc_jefe(void **state)
+test_hmac_vectors(void **state)
 {
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  mac[YIBAO_MD_MAX_SIZE];
+    size_t                     i;
+    static const test_hmac_t   vectors[] = {
+
+        /* RFC 2202 test case 2 and RFC 4231 test case 2 */
+        { S("Jefe"), 0,
+          { YIBAO_MD_SHA1, S("what do ya want for nothing?"), 20,
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79" } },
+        { S("Jefe"), 0,
+          { YIBAO_MD_SHA256, S("what do ya want for nothing?"), 32,
+            "5bdcc146bf60754e6a042426089575c7"
+            "5a003f089d2739839dec58b964ec3843" } },
+
+        /* research/insurance-interface.md 2.4-C: the Zhejiang MAC */
+        { S("TESTSECRET"), 1,
+          { YIBAO_MD_SM3, S("1700000000\n{\"infno\":\"9001\"}"), 32,
+            "E4C9E2F1F9D82A2E8650B29715E1AD41"
+            "6F877B5D79C7A076BC050F5CA2DE71F2" } },
+
+        /* an empty key over an empty message */
+        { NULL, 0, 0,
+          { YIBAO_MD_SHA256, NULL, 0, 32,
+            "b613679a0814d9ec772f95d778c35fc5"
+            "ff1697c493715653c6c712144292c5ad" } },
+    };
 
     (void) state;
 
-    rc = yibao_hmac(YIBAO_MD_SHA1, S("Jefe"),
-                    S("what do ya want for nothing?"), mac, &len);
-    assert_int_equal(len, 20);
-    test_hex_of(rc, mac, len, hex);
-    assert_string_equal(hex, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
-
-    rc = yibao_hmac(YIBAO_MD_SHA256, S("Jefe"),
-                    S("what do ya want for nothing?"), mac, &len);
-    assert_int_equal(len, 32);
-    test_hex_of(rc, mac, len, hex);
-    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c7"
-                             "5a003f089d2739839dec58b964ec3843");
+    for (i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        test_hmac_vector(&vectors[i]);
+    }
 }
 
 
@@ -173,63 +170,20 @@ test_hmac_rfc_jefe(void **state)
 static void
 test_hmac_rfc_long_key(void **state)
 {
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
     unsigned char  key[131];
-    unsigned char  mac[YIBAO_MD_MAX_SIZE];
+    test_hmac_t    h = {
+        key, sizeof(key), 0,
+        { YIBAO_MD_SHA256,
+          S("Test Using Larger Than Block-Size Key - Hash Key First"), 32,
+          "60e431591ee0b67f0d8a26aacbf5b77f"
+          "8e0bc6213728c5140546040f0ee37f54" }
+    };
 
     (void) state;
 
     memset(key, 0xaa, sizeof(key));
 
-    rc = yibao_hmac(YIBAO_MD_SHA256, key, sizeof(key),
-                    S("Test Using Larger Than Block-Size Key - "
-                      "Hash Key First"), mac, &len);
-    test_hex_of(rc, mac, len, hex);
-    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f"
-                             "8e0bc6213728c5140546040f0ee37f54");
-}
-
-
-/* research/insurance-interface.md 2.4-C: the Zhejiang MAC */
-
-static void
-test_hmac_sm3_zj(void **state)
-{
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  mac[YIBAO_MD_MAX_SIZE];
-
-    (void) state;
-
-    rc = yibao_hmac(YIBAO_MD_SM3, S("TESTSECRET"),
-                    S("1700000000\n{\"infno\":\"9001\"}"), mac, &len);
-    assert_int_equal(rc, YIBAO_OK);
-    assert_int_equal(len, 32);
-    yibao_hex_encode(mac, len, hex, 1);
-    assert_string_equal(hex, "E4C9E2F1F9D82A2E8650B29715E1AD41"
-                             "6F877B5D79C7A076BC050F5CA2DE71F2");
-}
-
-
-static void
-test_hmac_empty(void **state)
-{
-    int            rc;
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         len;
-    unsigned char  mac[YIBAO_MD_MAX_SIZE];
-
-    (void) state;
-
-    /* HMAC-SHA256 with an empty key over an empty message */
-
-    rc = yibao_hmac(YIBAO_MD_SHA256, NULL, 0, NULL, 0, mac, &len);
-    test_hex_of(rc, mac, len, hex);
-    assert_string_equal(hex, "b613679a0814d9ec772f95d778c35fc5"
-                             "ff1697c493715653c6c712144292c5ad");
+    test_hmac_vector(&h);
 }
 
 
@@ -391,15 +345,10 @@ int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_digest_sha1),
-        cmocka_unit_test(test_digest_sha256),
-        cmocka_unit_test(test_digest_sm3_abc),
-        cmocka_unit_test(test_digest_empty),
+        cmocka_unit_test(test_digest_vectors),
         cmocka_unit_test(test_digest_errors),
-        cmocka_unit_test(test_hmac_rfc_jefe),
+        cmocka_unit_test(test_hmac_vectors),
         cmocka_unit_test(test_hmac_rfc_long_key),
-        cmocka_unit_test(test_hmac_sm3_zj),
-        cmocka_unit_test(test_hmac_empty),
         cmocka_unit_test(test_hmac_errors),
         cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_base64_rfc4648),

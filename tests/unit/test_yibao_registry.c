@@ -77,8 +77,7 @@
 
 
 typedef struct {
-    yibao_test_arena_t    arena;
-    yibao_alloc_t         alloc;
+    yibao_test_ctx_t      base;
     yibao_err_t           err;
     yibao_keys_t         *keys;
     yibao_clinics_t      *clinics;
@@ -86,61 +85,42 @@ typedef struct {
 } test_ctx_t;
 
 
+typedef enum {
+    TEST_KEYS = 0,
+    TEST_CLINICS,
+    TEST_CALLERS
+} test_file_e;
+
+
+/* A parse that fails at line with exactly msg. */
+
+typedef struct {
+    const char           *data;
+    size_t                line;
+    const char           *msg;
+} test_failure_t;
+
+
+/* May caller act for clinic with infno?  gwerr 0: yes, else msg. */
+
+typedef struct {
+    const char           *caller;
+    const char           *clinic;
+    const char           *infno;
+    int                   gwerr;
+    const char           *msg;
+} test_permission_t;
+
+#define CLINIC_DENIED   YIBAO_GWERR_DENIED_CLINIC
+#define INFNO_DENIED    YIBAO_GWERR_DENIED_INFNO
+
+#define TEST_NCASES(a)  (sizeof(a) / sizeof((a)[0]))
+
+
 static int
 test_setup(void **state)
 {
-    test_ctx_t  *t;
-
-    t = calloc(1, sizeof(test_ctx_t));
-    if (t == NULL) {
-        return -1;
-    }
-
-    yibao_test_arena_init(&t->arena, &t->alloc);
-    *state = t;
-
-    return 0;
-}
-
-
-/* The setup plus the good keys, clinics and callers files. */
-
-static int
-test_setup_all(void **state)
-{
-    test_ctx_t  *t;
-
-    if (test_setup(state) != 0) {
-        return -1;
-    }
-
-    t = *state;
-
-    t->keys = yibao_keys_parse(U(KEYS_GOOD), strlen(KEYS_GOOD), &t->alloc,
-                               &t->err);
-    t->clinics = yibao_clinics_parse(U(CLINICS_GOOD), strlen(CLINICS_GOOD),
-                                     t->keys, &t->alloc, &t->err);
-    t->callers = yibao_callers_parse(U(CALLERS_GOOD), strlen(CALLERS_GOOD),
-                                     &t->alloc, &t->err);
-
-    if (t->keys == NULL || t->clinics == NULL || t->callers == NULL) {
-        print_error("setup: %s\n", t->err.msg);
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static int
-test_teardown(void **state)
-{
-    test_ctx_t  *t = *state;
-
-    yibao_test_arena_free(&t->arena);
-    free(t);
-
-    return 0;
+    return yibao_test_ctx_setup(state, sizeof(test_ctx_t));
 }
 
 
@@ -152,31 +132,102 @@ test_err_reset(test_ctx_t *t)
 }
 
 
+/* Parses data (NUL-terminated) as a which file, err reset first. */
+
+static void *
+test_parse(test_ctx_t *t, test_file_e which, const char *data)
+{
+    size_t  len;
+
+    test_err_reset(t);
+    len = strlen(data);
+
+    switch (which) {
+
+    case TEST_KEYS:
+        return yibao_keys_parse(U(data), len, &t->base.alloc, &t->err);
+
+    case TEST_CLINICS:
+        return yibao_clinics_parse(U(data), len, t->keys, &t->base.alloc,
+                                   &t->err);
+
+    default: /* TEST_CALLERS */
+        return yibao_callers_parse(U(data), len, &t->base.alloc, &t->err);
+    }
+}
+
+
 static yibao_keys_t *
 test_keys(test_ctx_t *t, const char *data)
 {
-    test_err_reset(t);
-
-    return yibao_keys_parse(U(data), strlen(data), &t->alloc, &t->err);
+    return test_parse(t, TEST_KEYS, data);
 }
 
 
 static yibao_clinics_t *
 test_clinics(test_ctx_t *t, const char *data)
 {
-    test_err_reset(t);
-
-    return yibao_clinics_parse(U(data), strlen(data), t->keys, &t->alloc,
-                               &t->err);
+    return test_parse(t, TEST_CLINICS, data);
 }
 
 
 static yibao_callers_t *
 test_callers(test_ctx_t *t, const char *data)
 {
-    test_err_reset(t);
+    return test_parse(t, TEST_CALLERS, data);
+}
 
-    return yibao_callers_parse(U(data), strlen(data), &t->alloc, &t->err);
+
+/*
+ * Parses the three files into t->keys, t->clinics and t->callers.
+ * Returns NULL, or the name of the file that failed (t->err says why).
+ */
+
+static const char *
+test_load(test_ctx_t *t, const char *keys, const char *clinics,
+    const char *callers)
+{
+    t->keys = test_keys(t, keys);
+    if (t->keys == NULL) {
+        return "keys";
+    }
+
+    t->clinics = test_clinics(t, clinics);
+    if (t->clinics == NULL) {
+        return "clinics";
+    }
+
+    t->callers = test_callers(t, callers);
+    if (t->callers == NULL) {
+        return "callers";
+    }
+
+    return NULL;
+}
+
+
+/* The setup plus the good keys, clinics and callers files. */
+
+static int
+test_setup_all(void **state)
+{
+    test_ctx_t  *t;
+    const char  *failed;
+
+    if (test_setup(state) != 0) {
+        return -1;
+    }
+
+    t = *state;
+
+    failed = test_load(t, KEYS_GOOD, CLINICS_GOOD, CALLERS_GOOD);
+
+    if (failed != NULL) {
+        print_error("setup: %s: %s\n", failed, t->err.msg);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -189,6 +240,19 @@ test_failed(test_ctx_t *t, const void *result, size_t line, const char *msg)
     assert_string_equal(t->err.msg, msg);
     assert_int_equal(t->err.line, line);
     assert_int_equal(t->err.gwerr, YIBAO_GWERR_NONE);
+}
+
+
+static void
+test_failures(test_ctx_t *t, test_file_e which, const test_failure_t *cases,
+    size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        test_failed(t, test_parse(t, which, cases[i].data), cases[i].line,
+                    cases[i].msg);
+    }
 }
 
 
@@ -232,7 +296,7 @@ test_hash_basic(void **state)
     size_t         i;
     yibao_hash_t  *h;
 
-    h = yibao_hash_create(1000, &t->alloc);
+    h = yibao_hash_create(1000, &t->base.alloc);
     assert_non_null(h);
     assert_int_equal(yibao_hash_count(h), 0);
 
@@ -275,7 +339,7 @@ test_hash_duplicate(void **state)
     int            a, b;
     yibao_hash_t  *h;
 
-    h = yibao_hash_create(4, &t->alloc);
+    h = yibao_hash_create(4, &t->base.alloc);
     assert_non_null(h);
 
     assert_int_equal(yibao_hash_insert(h, U("k1"), 2, &a), YIBAO_OK);
@@ -305,13 +369,13 @@ test_hash_sizes(void **state)
     int            a;
     yibao_hash_t  *h;
 
-    h = yibao_hash_create(0, &t->alloc);
+    h = yibao_hash_create(0, &t->base.alloc);
     assert_non_null(h);
     assert_null(yibao_hash_find(h, U("k"), 1));
     assert_int_equal(yibao_hash_insert(h, U("k"), 1, &a),
                      YIBAO_ERR_TOO_LARGE);
 
-    h = yibao_hash_create(1, &t->alloc);
+    h = yibao_hash_create(1, &t->base.alloc);
     assert_non_null(h);
     assert_int_equal(yibao_hash_insert(h, U("k"), 1, &a), YIBAO_OK);
     assert_int_equal(yibao_hash_insert(h, U("j"), 1, &a),
@@ -320,9 +384,9 @@ test_hash_sizes(void **state)
     assert_null(yibao_hash_find(h, U("j"), 1));
 
     /* refused before any allocation */
-    t->arena.calls = 0;
-    assert_null(yibao_hash_create(((size_t) 1 << 30) + 1, &t->alloc));
-    assert_int_equal(t->arena.calls, 0);
+    t->base.arena.calls = 0;
+    assert_null(yibao_hash_create(((size_t) 1 << 30) + 1, &t->base.alloc));
+    assert_int_equal(t->base.arena.calls, 0);
 }
 
 
@@ -343,7 +407,7 @@ test_hash_similar_keys(void **state)
     keys = malloc(n * 22);
     assert_non_null(keys);
 
-    h = yibao_hash_create(n, &t->alloc);
+    h = yibao_hash_create(n, &t->base.alloc);
     assert_non_null(h);
 
     for (i = 0; i < n; i++) {
@@ -383,15 +447,15 @@ test_hash_nomem(void **state)
     size_t       n;
 
     for (n = 1; n <= 3; n++) {
-        yibao_test_arena_fail_at(&t->arena, n);
-        assert_null(yibao_hash_create(10, &t->alloc));
-        assert_int_equal(t->arena.failed, 1);
-        t->arena.failed = 0;
+        yibao_test_arena_fail_at(&t->base.arena, n);
+        assert_null(yibao_hash_create(10, &t->base.alloc));
+        assert_int_equal(t->base.arena.failed, 1);
+        t->base.arena.failed = 0;
     }
 
-    yibao_test_arena_fail_at(&t->arena, 4);
-    assert_non_null(yibao_hash_create(10, &t->alloc));
-    assert_int_equal(t->arena.calls, 3);
+    yibao_test_arena_fail_at(&t->base.arena, 4);
+    assert_non_null(yibao_hash_create(10, &t->base.alloc));
+    assert_int_equal(t->base.arena.calls, 3);
 }
 
 
@@ -597,7 +661,7 @@ test_keys_empty(void **state)
     assert_non_null(keys);
     assert_int_equal(yibao_keys_count(keys), 0);
 
-    keys = yibao_keys_parse(NULL, 0, &t->alloc, &t->err);
+    keys = yibao_keys_parse(NULL, 0, &t->base.alloc, &t->err);
     assert_non_null(keys);
     assert_int_equal(yibao_keys_count(keys), 0);
 }
@@ -606,35 +670,32 @@ test_keys_empty(void **state)
 static void
 test_keys_errors(void **state)
 {
-    test_ctx_t  *t = *state;
+    test_ctx_t                   *t = *state;
 
-    char         buf[1024];
+    char                          buf[1024];
+    static const test_failure_t   cases[] = {
+        { "# k\nk1\tak\n", 2, "expected 3 TAB-separated fields, got 2" },
+        { "k1\tak\tsk\textra\n", 1,
+          "expected 3 TAB-separated fields, got 4" },
+        { "k1\tak\tsk\t\n", 1, "expected 3 TAB-separated fields, got 4" },
+        { "k1 ak sk\n", 1, "expected 3 TAB-separated fields, got 1" },
+        { "k0\ta\ts\n\tak\tsk\n", 2, "column 1 \"key_id\" is empty" },
+        { "k 1\tak\tsk\n", 1,
+          "column 1 \"key_id\" has a byte that is not printable ASCII "
+          "(byte 2)" },
+        { "k1\t\tsk\n", 1, "column 2 \"ak\" is empty" },
+        { "k1\tak\t\n", 1, "column 3 \"sk\" is empty" },
+        { "k1\tak\tmy secret\n", 1,
+          "column 3 \"sk\" has a byte that is not printable ASCII "
+          "(byte 3)" },
+        { "k1\tak\tsk\xc3\xa9\n", 1,
+          "column 3 \"sk\" has a byte that is not printable ASCII "
+          "(byte 3)" },
+        { "# keys\nk1\ta\ts\n\nk2\ta\ts\nk1\tb\tt\n", 5,
+          "column 1 \"key_id\": \"k1\" is a duplicate of line 2" },
+    };
 
-    test_failed(t, test_keys(t, "# k\nk1\tak\n"), 2,
-                "expected 3 TAB-separated fields, got 2");
-    test_failed(t, test_keys(t, "k1\tak\tsk\textra\n"), 1,
-                "expected 3 TAB-separated fields, got 4");
-    test_failed(t, test_keys(t, "k1\tak\tsk\t\n"), 1,
-                "expected 3 TAB-separated fields, got 4");
-    test_failed(t, test_keys(t, "k1 ak sk\n"), 1,
-                "expected 3 TAB-separated fields, got 1");
-    test_failed(t, test_keys(t, "k0\ta\ts\n\tak\tsk\n"), 2,
-                "column 1 \"key_id\" is empty");
-    test_failed(t, test_keys(t, "k 1\tak\tsk\n"), 1,
-                "column 1 \"key_id\" has a byte that is not printable "
-                "ASCII (byte 2)");
-    test_failed(t, test_keys(t, "k1\t\tsk\n"), 1,
-                "column 2 \"ak\" is empty");
-    test_failed(t, test_keys(t, "k1\tak\t\n"), 1,
-                "column 3 \"sk\" is empty");
-    test_failed(t, test_keys(t, "k1\tak\tmy secret\n"), 1,
-                "column 3 \"sk\" has a byte that is not printable ASCII "
-                "(byte 3)");
-    test_failed(t, test_keys(t, "k1\tak\tsk\xc3\xa9\n"), 1,
-                "column 3 \"sk\" has a byte that is not printable ASCII "
-                "(byte 3)");
-    test_failed(t, test_keys(t, "# keys\nk1\ta\ts\n\nk2\ta\ts\nk1\tb\tt\n"),
-                5, "column 1 \"key_id\": \"k1\" is a duplicate of line 2");
+    test_failures(t, TEST_KEYS, cases, TEST_NCASES(cases));
 
     memset(buf, 'k', 65);
     memcpy(buf + 65, "\tak\tsk\n", 8);
@@ -774,7 +835,7 @@ test_clinics_copy(void **state)
     assert_non_null(data);
     memcpy(data, CLINICS_GOOD, len);
 
-    clinics = yibao_clinics_parse(data, len, t->keys, &t->alloc, &t->err);
+    clinics = yibao_clinics_parse(data, len, t->keys, &t->base.alloc, &t->err);
     assert_non_null(clinics);
 
     memset(data, 'x', len);
@@ -791,111 +852,93 @@ test_clinics_copy(void **state)
 static void
 test_clinics_errors(void **state)
 {
-    test_ctx_t  *t = *state;
+    test_ctx_t                   *t = *state;
 
-    test_failed(t, test_clinics(t, CLINICS_HEAD ROW_ORG4
-                                ORG1 "\tname\t370102\town\tH37010200001\n"),
-                3, "expected 7 TAB-separated fields, got 5");
+    static const test_failure_t   cases[] = {
+        { CLINICS_HEAD ROW_ORG4
+          ORG1 "\tname\t370102\town\tH37010200001\n",
+          3, "expected 7 TAB-separated fields, got 5" },
 
-    test_failed(t, test_clinics(t, ROW_ORG4 ROW_ORG1
-                                ORG2 "\tx\t370102\town\tH37010200003\tx"
-                                "\tk-H37010200001\t\n"),
-                3, "expected 7 TAB-separated fields, got 8");
+        { ROW_ORG4 ROW_ORG1
+          ORG2 "\tx\t370102\town\tH37010200003\tx\tk-H37010200001\t\n",
+          3, "expected 7 TAB-separated fields, got 8" },
 
-    test_failed(t, test_clinics(t, ROW7("PDY60134132080312D600", "x",
-                                        "370102", "own", "H37010200001",
-                                        "x", "k-H37010200001")),
-                1, "column 1 \"org_code\": \"PDY60134132080312D600\" is "
-                "not a 22-character org code of [0-9A-Z]");
+        { ROW7("PDY60134132080312D600", "x", "370102", "own",
+               "H37010200001", "x", "k-H37010200001"),
+          1, "column 1 \"org_code\": \"PDY60134132080312D600\" is not a "
+          "22-character org code of [0-9A-Z]" },
 
-    test_failed(t, test_clinics(t, ROW7("pdy60134132080312d6001", "x",
-                                        "370102", "own", "H37010200001",
-                                        "x", "k-H37010200001")),
-                1, "column 1 \"org_code\": \"pdy60134132080312d6001\" is "
-                "not a 22-character org code of [0-9A-Z]");
+        { ROW7("pdy60134132080312d6001", "x", "370102", "own",
+               "H37010200001", "x", "k-H37010200001"),
+          1, "column 1 \"org_code\": \"pdy60134132080312d6001\" is not a "
+          "22-character org code of [0-9A-Z]" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "", "370102", "own",
-                                        "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 2 \"name\" is empty");
+        { ROW7(ORG1, "", "370102", "own", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 2 \"name\" is empty" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "bad \xe6\x9f", "370102",
-                                        "own", "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 2 \"name\" is not valid UTF-8");
+        { ROW7(ORG1, "bad \xe6\x9f", "370102", "own", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 2 \"name\" is not valid UTF-8" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "\xed\xa0\x80", "370102",
-                                        "own", "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 2 \"name\" is not valid UTF-8");
+        { ROW7(ORG1, "\xed\xa0\x80", "370102", "own", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 2 \"name\" is not valid UTF-8" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "a\x01" "b", "370102",
-                                        "own", "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 2 \"name\" has a control character (byte 2)");
+        { ROW7(ORG1, "a\x01" "b", "370102", "own", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 2 \"name\" has a control character (byte 2)" },
 
-    test_failed(t, test_clinics(t, CLINICS_HEAD
-                                ROW7(ORG1, "x", "37010", "own",
-                                     "H37010200001", "x",
-                                     "k-H37010200001")),
-                2, "column 3 \"admdvs\": \"37010\" is not 6 digits");
+        { CLINICS_HEAD
+          ROW7(ORG1, "x", "37010", "own", "H37010200001", "x",
+               "k-H37010200001"),
+          2, "column 3 \"admdvs\": \"37010\" is not 6 digits" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "37O102", "own",
-                                        "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 3 \"admdvs\": \"37O102\" is not 6 digits");
+        { ROW7(ORG1, "x", "37O102", "own", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 3 \"admdvs\": \"37O102\" is not 6 digits" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "Own",
-                                        "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 4 \"mode\": \"Own\" is not \"own\" or "
-                "\"township\"");
+        { ROW7(ORG1, "x", "370102", "Own", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 4 \"mode\": \"Own\" is not \"own\" or \"township\"" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "自己",
-                                        "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 4 \"mode\": \"自己\" is not \"own\" or "
-                "\"township\"");
+        { ROW7(ORG1, "x", "370102", "自己", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 4 \"mode\": \"自己\" is not \"own\" or \"township\"" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "",
-                                        "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 4 \"mode\": \"\" is not \"own\" or "
-                "\"township\"");
+        { ROW7(ORG1, "x", "370102", "", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 4 \"mode\": \"\" is not \"own\" or \"township\"" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "township",
-                                        "X37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 5 \"entity_code\": \"X37010200001\" is not a "
-                "national code ('H' or 'P' and 11 digits)");
+        { ROW7(ORG1, "x", "370102", "township", "X37010200001", "x",
+               "k-H37010200001"),
+          1, "column 5 \"entity_code\": \"X37010200001\" is not a "
+          "national code ('H' or 'P' and 11 digits)" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "township",
-                                        "H37010200001", "",
-                                        "k-H37010200001")),
-                1, "column 6 \"entity_name\" is empty");
+        { ROW7(ORG1, "x", "370102", "township", "H37010200001", "",
+               "k-H37010200001"),
+          1, "column 6 \"entity_name\" is empty" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "township",
-                                        "H37010200001", "\xff",
-                                        "k-H37010200001")),
-                1, "column 6 \"entity_name\" is not valid UTF-8");
+        { ROW7(ORG1, "x", "370102", "township", "H37010200001", "\xff",
+               "k-H37010200001"),
+          1, "column 6 \"entity_name\" is not valid UTF-8" },
 
-    test_failed(t, test_clinics(t, CLINICS_HEAD ROW_ORG4 "\n"
-                                ROW7(ORG1, "x", "370102", "township",
-                                     "H37010200001", "x", "k1")),
-                4, "column 7 \"key_id\": key \"k1\" is not in the keys "
-                "file");
+        { CLINICS_HEAD ROW_ORG4 "\n"
+          ROW7(ORG1, "x", "370102", "township", "H37010200001", "x", "k1"),
+          4, "column 7 \"key_id\": key \"k1\" is not in the keys file" },
 
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "township",
-                                        "H37010200001", "x", "")),
-                1, "column 7 \"key_id\": key \"\" is not in the keys "
-                "file");
+        { ROW7(ORG1, "x", "370102", "township", "H37010200001", "x", ""),
+          1, "column 7 \"key_id\": key \"\" is not in the keys file" },
 
-    /* a value in a message is escaped */
-    test_failed(t, test_clinics(t, ROW7(ORG1, "x", "370102", "own\x01\"",
-                                        "H37010200001", "x",
-                                        "k-H37010200001")),
-                1, "column 4 \"mode\": \"own\\x01\\\"\" is not \"own\" or "
-                "\"township\"");
+        /* a value in a message is escaped */
+
+        { ROW7(ORG1, "x", "370102", "own\x01\"", "H37010200001", "x",
+               "k-H37010200001"),
+          1, "column 4 \"mode\": \"own\\x01\\\"\" is not \"own\" or "
+          "\"township\"" },
+    };
+
+    test_failures(t, TEST_CLINICS, cases, TEST_NCASES(cases));
 }
 
 
@@ -998,95 +1041,93 @@ test_callers_good(void **state)
 static void
 test_callers_errors(void **state)
 {
-    test_ctx_t  *t = *state;
+    test_ctx_t                   *t = *state;
 
 #define CALLER_OK   "c0\tsecret-secret-0000\t*\t*\n"
 #define SECRET16    "secret-secret-16"
 
-    test_failed(t, test_callers(t, "# callers\n" CALLER_OK
-                                "c1\t" SECRET16 "\t*\n"),
-                3, "expected 4 TAB-separated fields, got 3");
-    test_failed(t, test_callers(t, "\t" SECRET16 "\t*\t*\n"),
-                1, "column 1 \"caller_id\" is empty");
-    test_failed(t, test_callers(t, "c\xc3\xa9\t" SECRET16 "\t*\t*\n"),
-                1, "column 1 \"caller_id\" has a byte that is not "
-                "printable ASCII (byte 2)");
-    test_failed(t, test_callers(t, "c1\t\t*\t*\n"),
-                1, "column 2 \"secret\" is empty");
-    test_failed(t, test_callers(t, "c1\tsecret-secret-1\t*\t*\n"),
-                1, "column 2 \"secret\" is shorter than 16 characters");
-    test_failed(t, test_callers(t, "c1\tsecret secret 16\t*\t*\n"),
-                1, "column 2 \"secret\" has a byte that is not printable "
-                "ASCII (byte 7)");
-    test_failed(t, test_callers(t, CALLER_OK CALLER_OK),
-                2, "column 1 \"caller_id\": \"c0\" is a duplicate of "
-                "line 1");
+    static const test_failure_t   cases[] = {
+        { "# callers\n" CALLER_OK "c1\t" SECRET16 "\t*\n",
+          3, "expected 4 TAB-separated fields, got 3" },
+        { "\t" SECRET16 "\t*\t*\n",
+          1, "column 1 \"caller_id\" is empty" },
+        { "c\xc3\xa9\t" SECRET16 "\t*\t*\n",
+          1, "column 1 \"caller_id\" has a byte that is not printable "
+          "ASCII (byte 2)" },
+        { "c1\t\t*\t*\n",
+          1, "column 2 \"secret\" is empty" },
+        { "c1\tsecret-secret-1\t*\t*\n",
+          1, "column 2 \"secret\" is shorter than 16 characters" },
+        { "c1\tsecret secret 16\t*\t*\n",
+          1, "column 2 \"secret\" has a byte that is not printable ASCII "
+          "(byte 7)" },
+        { CALLER_OK CALLER_OK,
+          2, "column 1 \"caller_id\": \"c0\" is a duplicate of line 1" },
 
-    /* clinics */
+        /* clinics */
 
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t\t*\n"),
-                1, "column 3 \"clinics\" is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t" ORG1 ",," ORG2
-                                "\t*\n"),
-                1, "column 3 \"clinics\": item 2 is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t" ORG1 ",\t*\n"),
-                1, "column 3 \"clinics\": item 2 is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t,\t*\n"),
-                1, "column 3 \"clinics\": item 1 is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*," ORG1 "\t*\n"),
-                1, "column 3 \"clinics\": item \"*\" is not \"*\" alone, "
-                "an org code, a national code or admdvs:<prefix>");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\tclinic-1\t*\n"),
-                1, "column 3 \"clinics\": item \"clinic-1\" is not \"*\" "
-                "alone, an org code, a national code or admdvs:<prefix>");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t " ORG1 "\t*\n"),
-                1, "column 3 \"clinics\": item \" " ORG1 "\" is not \"*\" "
-                "alone, an org code, a national code or admdvs:<prefix>");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\tadmdvs:\t*\n"),
-                1, "column 3 \"clinics\": item \"admdvs:\" is not "
-                "admdvs:<1 to 6 digits>");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\tadmdvs:37a\t*\n"),
-                1, "column 3 \"clinics\": item \"admdvs:37a\" is not "
-                "admdvs:<1 to 6 digits>");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\tadmdvs:3701020\t*\n"),
-                1, "column 3 \"clinics\": item \"admdvs:3701020\" is not "
-                "admdvs:<1 to 6 digits>");
+        { "c1\t" SECRET16 "\t\t*\n",
+          1, "column 3 \"clinics\" is empty" },
+        { "c1\t" SECRET16 "\t" ORG1 ",," ORG2 "\t*\n",
+          1, "column 3 \"clinics\": item 2 is empty" },
+        { "c1\t" SECRET16 "\t" ORG1 ",\t*\n",
+          1, "column 3 \"clinics\": item 2 is empty" },
+        { "c1\t" SECRET16 "\t,\t*\n",
+          1, "column 3 \"clinics\": item 1 is empty" },
+        { "c1\t" SECRET16 "\t*," ORG1 "\t*\n",
+          1, "column 3 \"clinics\": item \"*\" is not \"*\" alone, an org "
+          "code, a national code or admdvs:<prefix>" },
+        { "c1\t" SECRET16 "\tclinic-1\t*\n",
+          1, "column 3 \"clinics\": item \"clinic-1\" is not \"*\" alone, "
+          "an org code, a national code or admdvs:<prefix>" },
+        { "c1\t" SECRET16 "\t " ORG1 "\t*\n",
+          1, "column 3 \"clinics\": item \" " ORG1 "\" is not \"*\" alone, "
+          "an org code, a national code or admdvs:<prefix>" },
+        { "c1\t" SECRET16 "\tadmdvs:\t*\n",
+          1, "column 3 \"clinics\": item \"admdvs:\" is not "
+          "admdvs:<1 to 6 digits>" },
+        { "c1\t" SECRET16 "\tadmdvs:37a\t*\n",
+          1, "column 3 \"clinics\": item \"admdvs:37a\" is not "
+          "admdvs:<1 to 6 digits>" },
+        { "c1\t" SECRET16 "\tadmdvs:3701020\t*\n",
+          1, "column 3 \"clinics\": item \"admdvs:3701020\" is not "
+          "admdvs:<1 to 6 digits>" },
 
-    /* infnos */
+        /* infnos */
 
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t\n"),
-                1, "column 4 \"infnos\" is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t1101,,2201\n"),
-                1, "column 4 \"infnos\": item 2 is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t1101,\n"),
-                1, "column 4 \"infnos\": item 2 is empty");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t1101,22O1\n"),
-                1, "column 4 \"infnos\": item \"22O1\" is not \"*\" "
-                "alone, an infno (4 digits and an optional letter) or a "
-                "range");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t2203a\n"),
-                1, "column 4 \"infnos\": item \"2203a\" is not \"*\" "
-                "alone, an infno (4 digits and an optional letter) or a "
-                "range");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t1101,*\n"),
-                1, "column 4 \"infnos\": item \"*\" is not \"*\" "
-                "alone, an infno (4 digits and an optional letter) or a "
-                "range");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t2208-2201\n"),
-                1, "column 4 \"infnos\": range \"2208-2201\" is not "
-                "<4 digits>-<4 digits>, low to high");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t2201-22\n"),
-                1, "column 4 \"infnos\": range \"2201-22\" is not "
-                "<4 digits>-<4 digits>, low to high");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t2201A-2208\n"),
-                1, "column 4 \"infnos\": range \"2201A-2208\" is not "
-                "<4 digits>-<4 digits>, low to high");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t-\n"),
-                1, "column 4 \"infnos\": range \"-\" is not "
-                "<4 digits>-<4 digits>, low to high");
-    test_failed(t, test_callers(t, "c1\t" SECRET16 "\t*\t2201-2208-2209\n"),
-                1, "column 4 \"infnos\": range \"2201-2208-2209\" is not "
-                "<4 digits>-<4 digits>, low to high");
+        { "c1\t" SECRET16 "\t*\t\n",
+          1, "column 4 \"infnos\" is empty" },
+        { "c1\t" SECRET16 "\t*\t1101,,2201\n",
+          1, "column 4 \"infnos\": item 2 is empty" },
+        { "c1\t" SECRET16 "\t*\t1101,\n",
+          1, "column 4 \"infnos\": item 2 is empty" },
+        { "c1\t" SECRET16 "\t*\t1101,22O1\n",
+          1, "column 4 \"infnos\": item \"22O1\" is not \"*\" alone, an "
+          "infno (4 digits and an optional letter) or a range" },
+        { "c1\t" SECRET16 "\t*\t2203a\n",
+          1, "column 4 \"infnos\": item \"2203a\" is not \"*\" alone, an "
+          "infno (4 digits and an optional letter) or a range" },
+        { "c1\t" SECRET16 "\t*\t1101,*\n",
+          1, "column 4 \"infnos\": item \"*\" is not \"*\" alone, an "
+          "infno (4 digits and an optional letter) or a range" },
+        { "c1\t" SECRET16 "\t*\t2208-2201\n",
+          1, "column 4 \"infnos\": range \"2208-2201\" is not "
+          "<4 digits>-<4 digits>, low to high" },
+        { "c1\t" SECRET16 "\t*\t2201-22\n",
+          1, "column 4 \"infnos\": range \"2201-22\" is not "
+          "<4 digits>-<4 digits>, low to high" },
+        { "c1\t" SECRET16 "\t*\t2201A-2208\n",
+          1, "column 4 \"infnos\": range \"2201A-2208\" is not "
+          "<4 digits>-<4 digits>, low to high" },
+        { "c1\t" SECRET16 "\t*\t-\n",
+          1, "column 4 \"infnos\": range \"-\" is not "
+          "<4 digits>-<4 digits>, low to high" },
+        { "c1\t" SECRET16 "\t*\t2201-2208-2209\n",
+          1, "column 4 \"infnos\": range \"2201-2208-2209\" is not "
+          "<4 digits>-<4 digits>, low to high" },
+    };
+
+    test_failures(t, TEST_CALLERS, cases, TEST_NCASES(cases));
 
 #undef CALLER_OK
 #undef SECRET16
@@ -1167,20 +1208,40 @@ test_denied(test_ctx_t *t, const char *caller, const char *clinic,
 
 
 static void
+test_permissions(test_ctx_t *t, const test_permission_t *cases, size_t n)
+{
+    size_t                    i;
+    const test_permission_t  *c;
+
+    for (i = 0; i < n; i++) {
+        c = &cases[i];
+
+        if (c->gwerr == 0) {
+            assert_int_equal(test_allowed(t, c->caller, c->clinic, c->infno),
+                             YIBAO_OK);
+
+        } else {
+            test_denied(t, c->caller, c->clinic, c->infno, c->gwerr, c->msg);
+        }
+    }
+}
+
+
+static void
 test_allowed_all(void **state)
 {
-    test_ctx_t  *t = *state;
+    test_ctx_t                      *t = *state;
 
-    assert_int_equal(test_allowed(t, "village-subsystem", ORG1, "1101"),
-                     YIBAO_OK);
-    assert_int_equal(test_allowed(t, "village-subsystem", ORG3, "2207A"),
-                     YIBAO_OK);
-    assert_int_equal(test_allowed(t, "village-subsystem", ORG5, "9999"),
-                     YIBAO_OK);
+    static const test_permission_t   cases[] = {
+        { "village-subsystem", ORG1, "1101", 0, NULL },
+        { "village-subsystem", ORG3, "2207A", 0, NULL },
+        { "village-subsystem", ORG5, "9999", 0, NULL },
 
-    /* "*" admits anything: the envelope checks come elsewhere */
-    assert_int_equal(test_allowed(t, "village-subsystem", ORG4, "x"),
-                     YIBAO_OK);
+        /* "*" admits anything: the envelope checks come elsewhere */
+        { "village-subsystem", ORG4, "x", 0, NULL },
+    };
+
+    test_permissions(t, cases, TEST_NCASES(cases));
 
     /* nothing written on success */
     assert_int_equal(t->err.line, 12345);
@@ -1191,85 +1252,94 @@ test_allowed_all(void **state)
 static void
 test_allowed_admdvs(void **state)
 {
-    test_ctx_t  *t = *state;
+    test_ctx_t                      *t = *state;
 
     /* his-a: admdvs:370102, 1101,2201-2208,2601,5203,9001 */
 
-    assert_int_equal(test_allowed(t, "his-a", ORG1, "1101"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG2, "2201"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG4, "2208"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG1, "2207"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG1, "2207A"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG1, "2203A"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG1, "2601"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-a", ORG1, "9001"), YIBAO_OK);
+    static const test_permission_t   cases[] = {
+        { "his-a", ORG1, "1101", 0, NULL },
+        { "his-a", ORG2, "2201", 0, NULL },
+        { "his-a", ORG4, "2208", 0, NULL },
+        { "his-a", ORG1, "2207", 0, NULL },
+        { "his-a", ORG1, "2207A", 0, NULL },
+        { "his-a", ORG1, "2203A", 0, NULL },
+        { "his-a", ORG1, "2601", 0, NULL },
+        { "his-a", ORG1, "9001", 0, NULL },
 
-    test_denied(t, "his-a", ORG3, "1101", YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-a\" may not act for clinic " ORG3
-                " (三村卫生室)");
-    test_denied(t, "his-a", ORG5, "1101", YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-a\" may not act for clinic " ORG5
-                " (五村卫生室)");
-    test_denied(t, "his-a", ORG1, "2209", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno 2209");
-    test_denied(t, "his-a", ORG1, "2200", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno 2200");
-    test_denied(t, "his-a", ORG1, "1101A", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno 1101A");
-    test_denied(t, "his-a", ORG1, "2600", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno 2600");
-    test_denied(t, "his-a", ORG1, "2207a", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno \"2207a\"");
-    test_denied(t, "his-a", ORG1, "", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno \"\"");
-    test_denied(t, "his-a", ORG1, "22\n\"x", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-a\" may not use infno \"22\\x0a\\\"x\"");
+        { "his-a", ORG3, "1101", CLINIC_DENIED,
+          "caller \"his-a\" may not act for clinic " ORG3
+          " (三村卫生室)" },
+        { "his-a", ORG5, "1101", CLINIC_DENIED,
+          "caller \"his-a\" may not act for clinic " ORG5
+          " (五村卫生室)" },
+        { "his-a", ORG1, "2209", INFNO_DENIED,
+          "caller \"his-a\" may not use infno 2209" },
+        { "his-a", ORG1, "2200", INFNO_DENIED,
+          "caller \"his-a\" may not use infno 2200" },
+        { "his-a", ORG1, "1101A", INFNO_DENIED,
+          "caller \"his-a\" may not use infno 1101A" },
+        { "his-a", ORG1, "2600", INFNO_DENIED,
+          "caller \"his-a\" may not use infno 2600" },
+        { "his-a", ORG1, "2207a", INFNO_DENIED,
+          "caller \"his-a\" may not use infno \"2207a\"" },
+        { "his-a", ORG1, "", INFNO_DENIED,
+          "caller \"his-a\" may not use infno \"\"" },
+        { "his-a", ORG1, "22\n\"x", INFNO_DENIED,
+          "caller \"his-a\" may not use infno \"22\\x0a\\\"x\"" },
 
-    /* the clinic is checked first */
-    test_denied(t, "his-a", ORG3, "2209", YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-a\" may not act for clinic " ORG3
-                " (三村卫生室)");
+        /* the clinic is checked first */
+        { "his-a", ORG3, "2209", CLINIC_DENIED,
+          "caller \"his-a\" may not act for clinic " ORG3
+          " (三村卫生室)" },
 
-    /* his-c: admdvs:37,admdvs:4 - short prefixes */
-    assert_int_equal(test_allowed(t, "his-c", ORG3, "9001"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-c", ORG5, "9001"), YIBAO_OK);
+        /* his-c: admdvs:37,admdvs:4 - short prefixes */
+        { "his-c", ORG3, "9001", 0, NULL },
+        { "his-c", ORG5, "9001", 0, NULL },
+    };
+
+    test_permissions(t, cases, TEST_NCASES(cases));
 }
 
 
 static void
 test_allowed_list(void **state)
 {
-    test_ctx_t  *t = *state;
+    test_ctx_t                      *t = *state;
 
-    /* his-ro: ORG1 only, 1101 only */
+    static const test_permission_t   cases[] = {
 
-    assert_int_equal(test_allowed(t, "his-ro", ORG1, "1101"), YIBAO_OK);
-    test_denied(t, "his-ro", ORG2, "1101", YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-ro\" may not act for clinic " ORG2
-                " (二村卫生室)");
-    test_denied(t, "his-ro", ORG4, "1101", YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-ro\" may not act for clinic " ORG4
-                " (某镇卫生院)");
-    test_denied(t, "his-ro", ORG1, "2207", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-ro\" may not use infno 2207");
+        /* his-ro: ORG1 only, 1101 only */
 
-    /* his-b: ORG3 and entity H37010200001; 2203A exact, 2204-2204 */
+        { "his-ro", ORG1, "1101", 0, NULL },
+        { "his-ro", ORG2, "1101", CLINIC_DENIED,
+          "caller \"his-ro\" may not act for clinic " ORG2
+          " (二村卫生室)" },
+        { "his-ro", ORG4, "1101", CLINIC_DENIED,
+          "caller \"his-ro\" may not act for clinic " ORG4
+          " (某镇卫生院)" },
+        { "his-ro", ORG1, "2207", INFNO_DENIED,
+          "caller \"his-ro\" may not use infno 2207" },
 
-    assert_int_equal(test_allowed(t, "his-b", ORG3, "2203A"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-b", ORG1, "2204"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-b", ORG2, "2204A"), YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-b", ORG4, "2204"), YIBAO_OK);
-    test_denied(t, "his-b", ORG5, "2204", YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-b\" may not act for clinic " ORG5
-                " (五村卫生室)");
-    test_denied(t, "his-b", ORG3, "2203", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-b\" may not use infno 2203");
-    test_denied(t, "his-b", ORG3, "2203B", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-b\" may not use infno 2203B");
-    test_denied(t, "his-b", ORG3, "2205", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-b\" may not use infno 2205");
-    test_denied(t, "his-b", ORG3, "2203A ", YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-b\" may not use infno \"2203A \"");
+        /* his-b: ORG3 and entity H37010200001; 2203A exact, 2204-2204 */
+
+        { "his-b", ORG3, "2203A", 0, NULL },
+        { "his-b", ORG1, "2204", 0, NULL },
+        { "his-b", ORG2, "2204A", 0, NULL },
+        { "his-b", ORG4, "2204", 0, NULL },
+        { "his-b", ORG5, "2204", CLINIC_DENIED,
+          "caller \"his-b\" may not act for clinic " ORG5
+          " (五村卫生室)" },
+        { "his-b", ORG3, "2203", INFNO_DENIED,
+          "caller \"his-b\" may not use infno 2203" },
+        { "his-b", ORG3, "2203B", INFNO_DENIED,
+          "caller \"his-b\" may not use infno 2203B" },
+        { "his-b", ORG3, "2205", INFNO_DENIED,
+          "caller \"his-b\" may not use infno 2205" },
+        { "his-b", ORG3, "2203A ", INFNO_DENIED,
+          "caller \"his-b\" may not use infno \"2203A \"" },
+    };
+
+    test_permissions(t, cases, TEST_NCASES(cases));
 }
 
 
@@ -1299,13 +1369,13 @@ test_allowed_no_err(void **state)
 
 
 /*
- * Reads conf/demo/<name> into a malloc()ed buffer; the directory is
- * found from YIBAO_TEST_DATA (tests/unit/data, which need not exist) or
- * the working directory.  NULL if it cannot be read.
+ * Reads conf/demo/<name> into a malloc()ed, NUL-terminated buffer; the
+ * directory is found from YIBAO_TEST_DATA (tests/unit/data, which need
+ * not exist) or the working directory.  NULL if it cannot be read.
  */
 
 static char *
-test_demo_file(const char *name, size_t *len)
+test_demo_file(const char *name)
 {
     long         n;
     char        *data, path[4096];
@@ -1354,7 +1424,7 @@ test_demo_file(const char *name, size_t *len)
 
     fclose(f);
 
-    *len = n;
+    data[n] = '\0';
 
     return data;
 }
@@ -1363,15 +1433,25 @@ test_demo_file(const char *name, size_t *len)
 static void
 test_demo(void **state)
 {
-    test_ctx_t            *t = *state;
+    test_ctx_t                      *t = *state;
 
-    char                  *keys, *clinics, *callers;
-    size_t                 klen, clen, alen;
-    const yibao_clinic_t  *c;
+    char                            *keys, *clinics, *callers;
+    const char                      *failed;
+    const yibao_clinic_t            *c;
+    static const test_permission_t   cases[] = {
+        { "village-subsystem", "PDY60134132080312D6004", "2207", 0, NULL },
+        { "his-vendor-a", "PDY60134132080312D6002", "2207A", 0, NULL },
+        { "his-vendor-a", "PDY60134132080312D6002", "2401", INFNO_DENIED,
+          "caller \"his-vendor-a\" may not use infno 2401" },
+        { "his-readonly", "PDY60134132080312D6001", "1101", 0, NULL },
+        { "his-readonly", "PDY60134132080312D6002", "1101", CLINIC_DENIED,
+          "caller \"his-readonly\" may not act for clinic "
+          "PDY60134132080312D6002 (东村卫生室)" },
+    };
 
-    keys = test_demo_file("keys.tsv", &klen);
-    clinics = test_demo_file("clinics.tsv", &clen);
-    callers = test_demo_file("callers.tsv", &alen);
+    keys = test_demo_file("keys.tsv");
+    clinics = test_demo_file("clinics.tsv");
+    callers = test_demo_file("callers.tsv");
 
     if (keys == NULL || clinics == NULL || callers == NULL) {
         free(keys);
@@ -1380,20 +1460,15 @@ test_demo(void **state)
         skip();
     }
 
-    t->keys = yibao_keys_parse(U(keys), klen, &t->alloc, &t->err);
-    assert_non_null(t->keys);
-    t->clinics = yibao_clinics_parse(U(clinics), clen, t->keys, &t->alloc,
-                                     &t->err);
-    if (t->clinics == NULL) {
-        fail_msg("clinics.tsv:%zu: %s", t->err.line, t->err.msg);
-    }
-
-    t->callers = yibao_callers_parse(U(callers), alen, &t->alloc, &t->err);
-    assert_non_null(t->callers);
+    failed = test_load(t, keys, clinics, callers);
 
     free(keys);
     free(clinics);
     free(callers);
+
+    if (failed != NULL) {
+        fail_msg("%s.tsv:%zu: %s", failed, t->err.line, t->err.msg);
+    }
 
     assert_int_equal(yibao_keys_count(t->keys), 3);
     assert_int_equal(yibao_clinics_count(t->clinics), 7);
@@ -1417,22 +1492,7 @@ test_demo(void **state)
                                                         "village-subsystem")),
                    "demo-village-subsystem-secret-0001");
 
-    assert_int_equal(test_allowed(t, "village-subsystem",
-                                  "PDY60134132080312D6004", "2207"),
-                     YIBAO_OK);
-    assert_int_equal(test_allowed(t, "his-vendor-a",
-                                  "PDY60134132080312D6002", "2207A"),
-                     YIBAO_OK);
-    test_denied(t, "his-vendor-a", "PDY60134132080312D6002", "2401",
-                YIBAO_GWERR_DENIED_INFNO,
-                "caller \"his-vendor-a\" may not use infno 2401");
-    assert_int_equal(test_allowed(t, "his-readonly",
-                                  "PDY60134132080312D6001", "1101"),
-                     YIBAO_OK);
-    test_denied(t, "his-readonly", "PDY60134132080312D6002", "1101",
-                YIBAO_GWERR_DENIED_CLINIC,
-                "caller \"his-readonly\" may not act for clinic "
-                "PDY60134132080312D6002 (东村卫生室)");
+    test_permissions(t, cases, TEST_NCASES(cases));
 }
 
 
@@ -1446,7 +1506,7 @@ test_demo(void **state)
  */
 
 static size_t
-test_nomem_sweep(test_ctx_t *t, int which, const char *data)
+test_nomem_sweep(test_ctx_t *t, test_file_e which, const char *data)
 {
     void    *r;
     size_t   n;
@@ -1454,34 +1514,21 @@ test_nomem_sweep(test_ctx_t *t, int which, const char *data)
     r = NULL;
 
     for (n = 1; n < 100; n++) {
-        test_err_reset(t);
-        yibao_test_arena_fail_at(&t->arena, n);
+        yibao_test_arena_fail_at(&t->base.arena, n);
 
-        switch (which) {
-        case 0:
-            r = yibao_keys_parse(U(data), strlen(data), &t->alloc, &t->err);
-            break;
-        case 1:
-            r = yibao_clinics_parse(U(data), strlen(data), t->keys,
-                                    &t->alloc, &t->err);
-            break;
-        default:
-            r = yibao_callers_parse(U(data), strlen(data), &t->alloc,
-                                    &t->err);
-        }
-
+        r = test_parse(t, which, data);
         if (r != NULL) {
             break;
         }
 
-        assert_int_equal(t->arena.failed, 1);
+        assert_int_equal(t->base.arena.failed, 1);
         assert_string_equal(t->err.msg, "out of memory");
         assert_int_equal(t->err.line, 0);
-        t->arena.failed = 0;
+        t->base.arena.failed = 0;
     }
 
     assert_non_null(r);
-    yibao_test_arena_fail_at(&t->arena, 0);
+    yibao_test_arena_fail_at(&t->base.arena, 0);
 
     return n - 1;
 }
@@ -1493,21 +1540,18 @@ test_nomem(void **state)
     test_ctx_t  *t = *state;
 
     /* copy, object, records, hash (3) */
-    assert_int_equal(test_nomem_sweep(t, 0, KEYS_GOOD), 6);
-    assert_int_equal(test_nomem_sweep(t, 1, CLINICS_GOOD), 6);
+    assert_int_equal(test_nomem_sweep(t, TEST_KEYS, KEYS_GOOD), 6);
+    assert_int_equal(test_nomem_sweep(t, TEST_CLINICS, CLINICS_GOOD), 6);
 
     /* plus a list per caller and per column that is not "*" */
-    assert_int_equal(test_nomem_sweep(t, 2, CALLERS_GOOD), 6 + 8);
+    assert_int_equal(test_nomem_sweep(t, TEST_CALLERS, CALLERS_GOOD), 6 + 8);
 
     /* with everything failing, still no crash */
-    yibao_test_arena_fail_from(&t->arena, 1);
-    assert_null(yibao_keys_parse(U(KEYS_GOOD), strlen(KEYS_GOOD), &t->alloc,
-                                 &t->err));
-    assert_null(yibao_clinics_parse(U(CLINICS_GOOD), strlen(CLINICS_GOOD),
-                                    t->keys, &t->alloc, &t->err));
-    assert_null(yibao_callers_parse(U(CALLERS_GOOD), strlen(CALLERS_GOOD),
-                                    &t->alloc, &t->err));
-    assert_null(yibao_hash_create(1, &t->alloc));
+    yibao_test_arena_fail_from(&t->base.arena, 1);
+    assert_null(test_keys(t, KEYS_GOOD));
+    assert_null(test_clinics(t, CLINICS_GOOD));
+    assert_null(test_callers(t, CALLERS_GOOD));
+    assert_null(yibao_hash_create(1, &t->base.alloc));
 }
 
 
@@ -1527,17 +1571,18 @@ test_too_many_lines(void **state)
     memset(data, '\n', len);
 
     test_err_reset(t);
-    assert_null(yibao_keys_parse(U(data), len, &t->alloc, &t->err));
+    assert_null(yibao_keys_parse(U(data), len, &t->base.alloc, &t->err));
     assert_string_equal(t->err.msg, "the file has more than 16777216 lines");
     assert_int_equal(t->err.line, 0);
 
-    assert_null(yibao_clinics_parse(U(data), len, t->keys, &t->alloc,
+    assert_null(yibao_clinics_parse(U(data), len, t->keys, &t->base.alloc,
                                     &t->err));
-    assert_null(yibao_callers_parse(U(data), len, &t->alloc, &t->err));
-    assert_int_equal(t->arena.calls, 0);
+    assert_null(yibao_callers_parse(U(data), len, &t->base.alloc, &t->err));
+    assert_int_equal(t->base.arena.calls, 0);
 
     /* 2^24 lines are allowed */
-    assert_non_null(yibao_keys_parse(U(data), len - 1, &t->alloc, &t->err));
+    assert_non_null(yibao_keys_parse(U(data), len - 1, &t->base.alloc,
+                                     &t->err));
 
     free(data);
 }
@@ -1643,66 +1688,49 @@ test_clinics_large(void **state)
 }
 
 
+/* the tests with an arena, and with the good files parsed into t too */
+
+#define TEST_ARENA(f)                                                        \
+    cmocka_unit_test_setup_teardown(f, test_setup, yibao_test_ctx_teardown)
+#define TEST_FILES(f)                                                        \
+    cmocka_unit_test_setup_teardown(f, test_setup_all,                       \
+                                    yibao_test_ctx_teardown)
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
-        cmocka_unit_test_setup_teardown(test_hash_basic, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_hash_duplicate, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_hash_sizes, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_hash_similar_keys, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_hash_nomem, test_setup,
-                                        test_teardown),
+        TEST_ARENA(test_hash_basic),
+        TEST_ARENA(test_hash_duplicate),
+        TEST_ARENA(test_hash_sizes),
+        TEST_ARENA(test_hash_similar_keys),
+        TEST_ARENA(test_hash_nomem),
         cmocka_unit_test(test_tsv_lines),
         cmocka_unit_test(test_tsv_edges),
         cmocka_unit_test(test_tsv_split),
         cmocka_unit_test(test_tsv_max_lines),
-        cmocka_unit_test_setup_teardown(test_keys_good, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_keys_empty, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_keys_errors, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_good, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_find_by_entity,
-                                        test_setup_all, test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_crlf_comments,
-                                        test_setup_all, test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_copy, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_errors, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_names, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_duplicates,
-                                        test_setup_all, test_teardown),
-        cmocka_unit_test_setup_teardown(test_callers_good, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_callers_errors, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_no_secret_in_messages,
-                                        test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_allowed_all, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_allowed_admdvs, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_allowed_list, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_allowed_no_err, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_demo, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_nomem, test_setup_all,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_too_many_lines, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_clinics_large, test_setup,
-                                        test_teardown),
+        TEST_ARENA(test_keys_good),
+        TEST_ARENA(test_keys_empty),
+        TEST_ARENA(test_keys_errors),
+        TEST_FILES(test_clinics_good),
+        TEST_FILES(test_clinics_find_by_entity),
+        TEST_FILES(test_clinics_crlf_comments),
+        TEST_FILES(test_clinics_copy),
+        TEST_FILES(test_clinics_errors),
+        TEST_FILES(test_clinics_names),
+        TEST_FILES(test_clinics_duplicates),
+        TEST_FILES(test_callers_good),
+        TEST_ARENA(test_callers_errors),
+        TEST_ARENA(test_no_secret_in_messages),
+        TEST_FILES(test_allowed_all),
+        TEST_FILES(test_allowed_admdvs),
+        TEST_FILES(test_allowed_list),
+        TEST_FILES(test_allowed_no_err),
+        TEST_ARENA(test_demo),
+        TEST_FILES(test_nomem),
+        TEST_ARENA(test_too_many_lines),
+        TEST_ARENA(test_clinics_large),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -190,4 +190,59 @@ yibao_test_arena_contains(yibao_test_arena_t *arena, const void *s,
 }
 
 
+/*
+ * cmocka fixtures for a test context on the heap whose first member is
+ * a yibao_test_ctx_t: the setup zeroes the context and readies the
+ * arena, the teardown releases the arena and the context.
+ *
+ *     typedef struct {
+ *         yibao_test_ctx_t    base;
+ *         ...
+ *     } test_ctx_t;
+ *
+ *     static int
+ *     test_setup(void **state)
+ *     {
+ *         return yibao_test_ctx_setup(state, sizeof(test_ctx_t));
+ *     }
+ *
+ *     cmocka_unit_test_setup_teardown(test_x, test_setup,
+ *                                     yibao_test_ctx_teardown)
+ */
+
+typedef struct {
+    yibao_test_arena_t    arena;
+    yibao_alloc_t         alloc;
+} yibao_test_ctx_t;
+
+
+static inline int
+yibao_test_ctx_setup(void **state, size_t size)
+{
+    yibao_test_ctx_t  *ctx;
+
+    ctx = calloc(1, size);
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    yibao_test_arena_init(&ctx->arena, &ctx->alloc);
+    *state = ctx;
+
+    return 0;
+}
+
+
+static inline int
+yibao_test_ctx_teardown(void **state)
+{
+    yibao_test_ctx_t  *ctx = *state;
+
+    yibao_test_arena_free(&ctx->arena);
+    free(ctx);
+
+    return 0;
+}
+
+
 #endif /* _YIBAO_TEST_ALLOC_H_INCLUDED_ */

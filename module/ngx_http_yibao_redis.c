@@ -1,0 +1,884 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <sys/ioctl.h>
+
+#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_redis.h"
+#include "yibao_limit.h"
+#include "yibao_crypto.h"
+
+
+#define NGX_HTTP_YIBAO_REDIS_DOWN_STATE   0
+#define NGX_HTTP_YIBAO_REDIS_CONNECTING   1
+#define NGX_HTTP_YIBAO_REDIS_READY        2
+
+#define NGX_HTTP_YIBAO_REDIS_BACKOFF_MIN  100
+#define NGX_HTTP_YIBAO_REDIS_BACKOFF_MAX  5000
+
+
+/* The worker's connection: one per worker process, set in init_process. */
+
+typedef struct {
+    ngx_http_yibao_redis_conf_t  *conf;
+    redisAsyncContext            *ac;
+    ngx_connection_t             *c;
+    ngx_uint_t                    state;
+    ngx_uint_t                    was_up;
+    ngx_event_t                   reconnect;
+    ngx_event_t                   handshake;
+    ngx_msec_t                    backoff;
+    ngx_log_t                    *log;
+    char                          sha[41];
+    ngx_uint_t                    exiting;
+} ngx_http_yibao_redis_t;
+
+
+struct ngx_http_yibao_redis_op_s {
+    ngx_http_yibao_redis_handler_pt  handler;
+    void                            *data;
+    ngx_event_t                      timer;
+    ngx_uint_t                       pending;
+    ngx_uint_t                       argc;
+    const char                     **argv;
+    size_t                          *argvlen;
+    unsigned                         done:1;
+    unsigned                         retried:1;
+};
+
+
+static void ngx_http_yibao_redis_connect(void);
+static void ngx_http_yibao_redis_fail(const char *why);
+static void ngx_http_yibao_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_yibao_redis_handshake_handler(ngx_event_t *ev);
+static void ngx_http_yibao_redis_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_yibao_redis_disconnected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_yibao_redis_handshake_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_yibao_redis_add_read(void *privdata);
+static void ngx_http_yibao_redis_del_read(void *privdata);
+static void ngx_http_yibao_redis_add_write(void *privdata);
+static void ngx_http_yibao_redis_del_write(void *privdata);
+static void ngx_http_yibao_redis_cleanup(void *privdata);
+static void ngx_http_yibao_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_yibao_redis_write_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_yibao_redis_send(ngx_http_yibao_redis_op_t *op,
+    ngx_uint_t with_sha);
+static void ngx_http_yibao_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_yibao_redis_op_timeout(ngx_event_t *ev);
+static void ngx_http_yibao_redis_op_finish(ngx_http_yibao_redis_op_t *op,
+    redisReply *reply, ngx_uint_t status);
+static void ngx_http_yibao_redis_op_release(ngx_http_yibao_redis_op_t *op);
+
+
+static ngx_http_yibao_redis_t  ngx_http_yibao_redis;
+
+
+/*
+ * yibao_redis address [password=file:PATH|password=VALUE] [db=N]
+ *     [timeout=T] [connect_timeout=T];   address: IP:port or unix:PATH.
+ * A host name is resolved here, at configuration time, so that no
+ * worker ever blocks in a resolver.
+ */
+
+char *
+ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
+{
+    u_char      *p;
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_url_t    u;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    rcf->timeout = 100;
+    rcf->connect_timeout = 1000;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        rcf->host = value[1];
+        rcf->port = 0;
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[1];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid Redis address \"%V\": %s",
+                               &value[1], u.err ? u.err : "unknown error");
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.naddrs == 0 || u.addrs[0].sockaddr->sa_family != AF_INET) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "Redis address \"%V\" must resolve to an "
+                               "IPv4 address", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->host.data = ngx_pnalloc(cf->pool, NGX_INET_ADDRSTRLEN + 1);
+        if (rcf->host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                      u.addrs[0].socklen, rcf->host.data,
+                                      NGX_INET_ADDRSTRLEN, 0);
+        rcf->host.data[rcf->host.len] = '\0';
+        rcf->port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR || n > 255) {
+                goto invalid;
+            }
+
+            rcf->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            rcf->timeout = ngx_parse_time(&s, 0);
+            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+            rcf->connect_timeout = ngx_parse_time(&s, 0);
+            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rcf->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rcf->password.data = value[i].data + 9;
+            rcf->password.len = value[i].len - 9;
+
+            if (rcf->password.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (rcf->password.len) {
+        p = ngx_pnalloc(cf->pool, rcf->password.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, rcf->password.data, rcf->password.len);
+        p[rcf->password.len] = '\0';
+        rcf->password.data = p;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    /* the name only: the value may be the password */
+
+    p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%*s\"",
+                       (size_t) (p ? p - value[i].data : (int) value[i].len),
+                       value[i].data);
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_yibao_redis_conf_t *rcf)
+{
+    size_t          len;
+    u_char          digest[YIBAO_MD_MAX_SIZE];
+    ngx_uint_t      i;
+    yibao_md_e      md;
+    static u_char   hex[] = "0123456789abcdef";
+
+    ngx_memzero(&ngx_http_yibao_redis, sizeof(ngx_http_yibao_redis_t));
+
+    ngx_http_yibao_redis.conf = rcf;
+    ngx_http_yibao_redis.log = cycle->log;
+    ngx_http_yibao_redis.backoff = NGX_HTTP_YIBAO_REDIS_BACKOFF_MIN;
+
+    /* the script's SHA-1, for EVALSHA; Redis checks it at SCRIPT LOAD */
+
+    md = YIBAO_MD_SHA1;
+
+    if (yibao_digest(md, (const unsigned char *) yibao_limit_script,
+                     ngx_strlen(yibao_limit_script), digest, &len)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        ngx_http_yibao_redis.sha[2 * i] = hex[digest[i] >> 4];
+        ngx_http_yibao_redis.sha[2 * i + 1] = hex[digest[i] & 0x0f];
+    }
+
+    ngx_http_yibao_redis.reconnect.handler =
+                                       ngx_http_yibao_redis_reconnect_handler;
+    ngx_http_yibao_redis.reconnect.log = cycle->log;
+    ngx_http_yibao_redis.reconnect.data = &ngx_http_yibao_redis;
+    ngx_http_yibao_redis.reconnect.cancelable = 1;
+
+    ngx_http_yibao_redis.handshake.handler =
+                                       ngx_http_yibao_redis_handshake_handler;
+    ngx_http_yibao_redis.handshake.log = cycle->log;
+    ngx_http_yibao_redis.handshake.data = &ngx_http_yibao_redis;
+    ngx_http_yibao_redis.handshake.cancelable = 1;
+
+    ngx_http_yibao_redis_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_yibao_redis_exit_process(ngx_cycle_t *cycle)
+{
+    redisAsyncContext  *ac;
+
+    if (ngx_http_yibao_redis.conf == NULL) {
+        return;
+    }
+
+    ngx_http_yibao_redis.exiting = 1;
+
+    if (ngx_http_yibao_redis.reconnect.timer_set) {
+        ngx_del_timer(&ngx_http_yibao_redis.reconnect);
+    }
+
+    if (ngx_http_yibao_redis.handshake.timer_set) {
+        ngx_del_timer(&ngx_http_yibao_redis.handshake);
+    }
+
+    ac = ngx_http_yibao_redis.ac;
+
+    if (ac != NULL) {
+        ngx_http_yibao_redis.ac = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_yibao_redis_up(void)
+{
+    return ngx_http_yibao_redis.state == NGX_HTTP_YIBAO_REDIS_READY;
+}
+
+
+static void
+ngx_http_yibao_redis_connect(void)
+{
+    redisAsyncContext            *ac;
+    ngx_http_yibao_redis_conf_t  *rcf;
+
+    rcf = ngx_http_yibao_redis.conf;
+
+    if (rcf->port == 0) {
+        ac = redisAsyncConnectUnix((char *) rcf->host.data + 5);
+
+    } else {
+        ac = redisAsyncConnect((char *) rcf->host.data, rcf->port);
+    }
+
+    if (ac == NULL) {
+        ngx_http_yibao_redis_fail("out of memory");
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_DEBUG, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_yibao_redis_fail("connect failed");
+        return;
+    }
+
+    ngx_http_yibao_redis.c = ngx_get_connection(ac->c.fd,
+                                                ngx_http_yibao_redis.log);
+    if (ngx_http_yibao_redis.c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_yibao_redis_fail("no free connection (worker_connections)");
+        return;
+    }
+
+    ngx_http_yibao_redis.ac = ac;
+    ngx_http_yibao_redis.state = NGX_HTTP_YIBAO_REDIS_CONNECTING;
+
+    ngx_http_yibao_redis.c->data = ac;
+    ngx_http_yibao_redis.c->read->handler = ngx_http_yibao_redis_read_handler;
+    ngx_http_yibao_redis.c->write->handler =
+                                          ngx_http_yibao_redis_write_handler;
+    ngx_http_yibao_redis.c->read->log = ngx_http_yibao_redis.log;
+    ngx_http_yibao_redis.c->write->log = ngx_http_yibao_redis.log;
+
+    ac->ev.data = ngx_http_yibao_redis.c;
+    ac->ev.addRead = ngx_http_yibao_redis_add_read;
+    ac->ev.delRead = ngx_http_yibao_redis_del_read;
+    ac->ev.addWrite = ngx_http_yibao_redis_add_write;
+    ac->ev.delWrite = ngx_http_yibao_redis_del_write;
+    ac->ev.cleanup = ngx_http_yibao_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_yibao_redis_connected);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_yibao_redis_disconnected);
+
+    /* the whole handshake, connect to SCRIPT LOAD, within the timeout */
+
+    ngx_add_timer(&ngx_http_yibao_redis.handshake,
+                  ngx_http_yibao_redis.conf->connect_timeout);
+
+    /* the connect completes on the first write event */
+
+    ngx_http_yibao_redis_add_write(ngx_http_yibao_redis.c);
+}
+
+
+/*
+ * The store is down: log it once, drop the connection (every pending
+ * command is answered DOWN), and probe again after the backoff.
+ */
+
+static void
+ngx_http_yibao_redis_fail(const char *why)
+{
+    ngx_msec_t          delay;
+    redisAsyncContext  *ac;
+
+    if (ngx_http_yibao_redis.was_up
+        || ngx_http_yibao_redis.state != NGX_HTTP_YIBAO_REDIS_DOWN_STATE)
+    {
+        if (ngx_http_yibao_redis.was_up) {
+            ngx_log_error(NGX_LOG_WARN, ngx_http_yibao_redis.log, 0,
+                          "yibao: redis %V is down (%s): limits and nonces "
+                          "fall back to their configured policy",
+                          &ngx_http_yibao_redis.conf->host, why);
+        }
+
+        ngx_http_yibao_redis.was_up = 0;
+    }
+
+    ngx_http_yibao_redis.state = NGX_HTTP_YIBAO_REDIS_DOWN_STATE;
+
+    if (ngx_http_yibao_redis.handshake.timer_set) {
+        ngx_del_timer(&ngx_http_yibao_redis.handshake);
+    }
+
+    ac = ngx_http_yibao_redis.ac;
+
+    if (ac != NULL) {
+        ngx_http_yibao_redis.ac = NULL;
+        redisAsyncFree(ac);
+    }
+
+    if (ngx_http_yibao_redis.exiting
+        || ngx_http_yibao_redis.reconnect.timer_set)
+    {
+        return;
+    }
+
+    delay = ngx_http_yibao_redis.backoff;
+    delay += ngx_random() % (delay / 5 + 1);
+
+    ngx_add_timer(&ngx_http_yibao_redis.reconnect, delay);
+
+    ngx_http_yibao_redis.backoff = ngx_min(ngx_http_yibao_redis.backoff * 2,
+                                           NGX_HTTP_YIBAO_REDIS_BACKOFF_MAX);
+}
+
+
+static void
+ngx_http_yibao_redis_reconnect_handler(ngx_event_t *ev)
+{
+    if (ngx_http_yibao_redis.exiting || ngx_exiting || ngx_quit) {
+        return;
+    }
+
+    ngx_http_yibao_redis_connect();
+}
+
+
+static void
+ngx_http_yibao_redis_handshake_handler(ngx_event_t *ev)
+{
+    ngx_http_yibao_redis_fail("no answer within connect_timeout");
+}
+
+
+static void
+ngx_http_yibao_redis_connected(const redisAsyncContext *cac, int status)
+{
+    char               db[16];
+    redisAsyncContext *ac = (redisAsyncContext *) cac;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        ngx_http_yibao_redis.ac = NULL;
+        ngx_http_yibao_redis_fail("connect failed");
+        return;
+    }
+
+    if (ngx_http_yibao_redis.conf->password.len) {
+        redisAsyncCommand(ac, ngx_http_yibao_redis_handshake_reply, NULL,
+                          "AUTH %s",
+                          ngx_http_yibao_redis.conf->password.data);
+    }
+
+    if (ngx_http_yibao_redis.conf->db) {
+        ngx_sprintf((u_char *) db, "%ui%Z", ngx_http_yibao_redis.conf->db);
+        redisAsyncCommand(ac, ngx_http_yibao_redis_handshake_reply, NULL,
+                          "SELECT %s", db);
+    }
+
+    redisAsyncCommand(ac, ngx_http_yibao_redis_script_loaded, NULL,
+                      "SCRIPT LOAD %s", yibao_limit_script);
+}
+
+
+static void
+ngx_http_yibao_redis_handshake_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply  *reply = r;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V refused the connection setup: %*s",
+                      &ngx_http_yibao_redis.conf->host, reply->len,
+                      reply->str);
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply  *reply = r;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || reply->len != 40
+        || ngx_strncmp(reply->str, ngx_http_yibao_redis.sha, 40) != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V did not load the limit script: %*s",
+                      &ngx_http_yibao_redis.conf->host,
+                      reply->str ? reply->len : 0,
+                      reply->str ? reply->str : "");
+        return;
+    }
+
+    if (ngx_http_yibao_redis.handshake.timer_set) {
+        ngx_del_timer(&ngx_http_yibao_redis.handshake);
+    }
+
+    ngx_http_yibao_redis.state = NGX_HTTP_YIBAO_REDIS_READY;
+    ngx_http_yibao_redis.backoff = NGX_HTTP_YIBAO_REDIS_BACKOFF_MIN;
+
+    if (!ngx_http_yibao_redis.was_up) {
+        ngx_http_yibao_redis.was_up = 1;
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V is up",
+                      &ngx_http_yibao_redis.conf->host);
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_disconnected(const redisAsyncContext *ac, int status)
+{
+    /* hiredis frees the context after this callback */
+
+    if (ngx_http_yibao_redis.ac == ac) {
+        ngx_http_yibao_redis.ac = NULL;
+        ngx_http_yibao_redis_fail(status == REDIS_OK ? "closed"
+                                                     : "connection lost");
+    }
+}
+
+
+/* hiredis event hooks; idempotent, as hiredis requires */
+
+static void
+ngx_http_yibao_redis_add_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT,
+                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "yibao: redis add read event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_del_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_add_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT,
+                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "yibao: redis add write event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_del_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/*
+ * hiredis frees the context: release the nginx connection but let
+ * hiredis close the descriptor itself.
+ */
+
+static void
+ngx_http_yibao_redis_cleanup(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    if (ngx_http_yibao_redis.c == c) {
+        ngx_http_yibao_redis.c = NULL;
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+}
+
+
+static void
+ngx_http_yibao_redis_read_handler(ngx_event_t *ev)
+{
+    int                 n;
+    ngx_socket_t        fd;
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    c = ev->data;
+    ac = c->data;
+    fd = c->fd;
+
+    /*
+     * hiredis reads at most 16 KB a call: with edge-triggered events the
+     * rest would wait for more data, so drain the socket.  The context
+     * may be freed inside the call.
+     */
+
+    for ( ;; ) {
+        redisAsyncHandleRead(ac);
+
+        if (ngx_http_yibao_redis.ac != ac) {
+            return;
+        }
+
+        if (ioctl(fd, FIONREAD, &n) != 0 || n <= 0) {
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+ngx_http_yibao_redis_op_t *
+ngx_http_yibao_redis_eval(ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs,
+    ngx_str_t *args, ngx_http_yibao_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    u_char                     *p;
+    size_t                      size;
+    ngx_uint_t                  i, argc;
+    ngx_http_yibao_redis_op_t  *op;
+
+    if (!ngx_http_yibao_redis_up()) {
+        return NULL;
+    }
+
+    /* EVALSHA sha numkeys keys... args...: one block on the worker heap */
+
+    argc = 3 + nkeys + nargs;
+    size = sizeof(ngx_http_yibao_redis_op_t)
+           + argc * (sizeof(char *) + sizeof(size_t)) + 64;
+
+    for (i = 0; i < nkeys; i++) {
+        size += keys[i].len + 1;
+    }
+
+    for (i = 0; i < nargs; i++) {
+        size += args[i].len + 1;
+    }
+
+    op = ngx_calloc(size, log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->handler = handler;
+    op->data = data;
+    op->argc = argc;
+    op->argv = (const char **) (op + 1);
+    op->argvlen = (size_t *) (op->argv + argc);
+
+    p = (u_char *) (op->argvlen + argc);
+
+    op->argv[0] = "EVALSHA";
+    op->argvlen[0] = 7;
+    op->argv[1] = ngx_http_yibao_redis.sha;
+    op->argvlen[1] = 40;
+
+    op->argv[2] = (char *) p;
+    p = ngx_sprintf(p, "%ui", nkeys);
+    op->argvlen[2] = p - (u_char *) op->argv[2];
+    *p++ = '\0';
+
+    for (i = 0; i < nkeys + nargs; i++) {
+        ngx_str_t  *s = (i < nkeys) ? &keys[i] : &args[i - nkeys];
+
+        op->argv[3 + i] = (char *) p;
+        op->argvlen[3 + i] = s->len;
+        p = ngx_cpymem(p, s->data, s->len);
+        *p++ = '\0';
+    }
+
+    op->timer.handler = ngx_http_yibao_redis_op_timeout;
+    op->timer.data = op;
+    op->timer.log = log;
+
+    if (ngx_http_yibao_redis_send(op, 1) != NGX_OK) {
+        ngx_free(op);
+        return NULL;
+    }
+
+    ngx_add_timer(&op->timer, ngx_http_yibao_redis.conf->timeout);
+
+    return op;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_redis_send(ngx_http_yibao_redis_op_t *op, ngx_uint_t with_sha)
+{
+    if (ngx_http_yibao_redis.ac == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!with_sha) {
+        op->argv[0] = "EVAL";
+        op->argvlen[0] = 4;
+        op->argv[1] = yibao_limit_script;
+        op->argvlen[1] = ngx_strlen(yibao_limit_script);
+    }
+
+    if (redisAsyncCommandArgv(ngx_http_yibao_redis.ac,
+                              ngx_http_yibao_redis_reply, op,
+                              (int) op->argc, op->argv, op->argvlen)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    op->pending++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_http_yibao_redis_op_t  *op = privdata;
+
+    op->pending--;
+
+    if (reply == NULL) {
+        /* the connection is gone */
+        ngx_http_yibao_redis_op_finish(op, NULL, NGX_HTTP_YIBAO_REDIS_DOWN);
+        ngx_http_yibao_redis_op_release(op);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+        && !op->retried && !op->done)
+    {
+        /* Redis restarted or flushed its scripts: EVAL loads it again */
+
+        op->retried = 1;
+
+        if (ngx_http_yibao_redis_send(op, 0) == NGX_OK) {
+            return;
+        }
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (!op->done) {
+            ngx_log_error(NGX_LOG_ERR, op->timer.log, 0,
+                          "yibao: redis %V: %*s",
+                          &ngx_http_yibao_redis.conf->host, reply->len,
+                          reply->str);
+        }
+
+        ngx_http_yibao_redis_op_finish(op, NULL, NGX_HTTP_YIBAO_REDIS_ERROR);
+
+    } else {
+        ngx_http_yibao_redis_op_finish(op, reply, NGX_HTTP_YIBAO_REDIS_OK);
+    }
+
+    ngx_http_yibao_redis_op_release(op);
+}
+
+
+static void
+ngx_http_yibao_redis_op_timeout(ngx_event_t *ev)
+{
+    ngx_http_yibao_redis_op_t  *op = ev->data;
+
+    ngx_http_yibao_redis_op_finish(op, NULL, NGX_HTTP_YIBAO_REDIS_TIMEOUT);
+
+    /*
+     * A slow store is a down store: open the circuit so that no other
+     * request waits for it; this answers the pending commands DOWN and
+     * ends with the release of this op through its hiredis callback.
+     */
+
+    ngx_http_yibao_redis_fail("a command timed out");
+}
+
+
+static void
+ngx_http_yibao_redis_op_finish(ngx_http_yibao_redis_op_t *op,
+    redisReply *reply, ngx_uint_t status)
+{
+    void  *data;
+
+    if (op->done) {
+        return;
+    }
+
+    op->done = 1;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    data = op->data;
+    op->data = NULL;
+
+    if (data != NULL) {
+        op->handler(data, reply, status);
+    }
+}
+
+
+static void
+ngx_http_yibao_redis_op_release(ngx_http_yibao_redis_op_t *op)
+{
+    if (op->pending == 0 && op->done) {
+        ngx_free(op);
+    }
+}
+
+
+void
+ngx_http_yibao_redis_orphan(ngx_http_yibao_redis_op_t *op)
+{
+    op->data = NULL;
+    op->done = 1;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    ngx_http_yibao_redis_op_release(op);
+}

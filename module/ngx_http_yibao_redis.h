@@ -1,0 +1,77 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_YIBAO_REDIS_H_INCLUDED_
+#define _NGX_HTTP_YIBAO_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_yibao_module.h"
+
+
+/*
+ * One asynchronous Redis connection per worker (hiredis 0.14 bound to
+ * nginx's events).  Commands from all requests are pipelined on it; each
+ * has its own timer (hiredis 0.14 has none).  A connection that fails or
+ * a command that times out opens the circuit: the store is "down", no
+ * request waits on it, and a reconnect with exponential backoff and
+ * jitter probes it; every change of state is logged once.
+ */
+
+struct ngx_http_yibao_redis_conf_s {
+    ngx_str_t                  host;       /* IP address or unix: path */
+    in_port_t                  port;
+    ngx_str_t                  password;
+    ngx_uint_t                 db;
+    ngx_msec_t                 timeout;
+    ngx_msec_t                 connect_timeout;
+};
+
+
+#define NGX_HTTP_YIBAO_REDIS_OK       0
+#define NGX_HTTP_YIBAO_REDIS_TIMEOUT  1
+#define NGX_HTTP_YIBAO_REDIS_DOWN     2
+#define NGX_HTTP_YIBAO_REDIS_ERROR    3
+
+
+/*
+ * Called once per command: status OK with the reply (valid during the
+ * call only), or TIMEOUT, DOWN or ERROR with reply NULL (ERROR: a Redis
+ * error reply, logged).  Not called after ngx_http_yibao_redis_orphan().
+ */
+typedef void (*ngx_http_yibao_redis_handler_pt)(void *data,
+    redisReply *reply, ngx_uint_t status);
+
+
+char *ngx_http_yibao_redis_parse(ngx_conf_t *cf,
+    ngx_http_yibao_redis_conf_t *rcf);
+ngx_int_t ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_yibao_redis_conf_t *rcf);
+void ngx_http_yibao_redis_exit_process(ngx_cycle_t *cycle);
+
+/* 1 when commands may be sent now, 0 when the circuit is open */
+ngx_uint_t ngx_http_yibao_redis_up(void);
+
+/*
+ * Runs the limit script with EVALSHA (EVAL after a NOSCRIPT) on the
+ * given keys and arguments, which are copied.  Returns the operation,
+ * or NULL when the store is down or on allocation failure: the caller
+ * then decides without Redis, at once.
+ */
+ngx_http_yibao_redis_op_t *ngx_http_yibao_redis_eval(ngx_uint_t nkeys,
+    ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log);
+
+/* The requester is gone: the reply, when it comes, is dropped. */
+void ngx_http_yibao_redis_orphan(ngx_http_yibao_redis_op_t *op);
+
+
+#endif /* _NGX_HTTP_YIBAO_REDIS_H_INCLUDED_ */

@@ -1,0 +1,737 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_redis.h"
+
+
+/*
+ * The store round trip of a request (design.md step 4): the caller's
+ * nonce and every rate limit that applies, decided together in one
+ * Redis script call, or in the shared-memory zone when there is no
+ * Redis.  While Redis is down each limit follows its on_error policy
+ * (this node's share locally, open, or closed) and nonces are kept
+ * locally.
+ */
+
+
+#define NGX_HTTP_YIBAO_LIMIT_MAX  8
+
+
+typedef struct {
+    ngx_http_request_t          *r;
+    ngx_http_yibao_ctx_t        *ctx;
+    ngx_uint_t                   n;
+    ngx_http_yibao_limit_t      *limits[NGX_HTTP_YIBAO_LIMIT_MAX];
+} ngx_http_yibao_store_req_t;
+
+
+static ngx_int_t ngx_http_yibao_store_local(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr);
+static ngx_int_t ngx_http_yibao_store_nonce_local(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_store_reply(void *data, redisReply *reply,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_yibao_store_decide(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr,
+    yibao_limit_decision_t *d, ngx_uint_t local);
+static void ngx_http_yibao_store_cleanup(void *data);
+static ngx_int_t ngx_http_yibao_store_copy(ngx_pool_t *pool, ngx_str_t *dst,
+    const char *src);
+
+
+char *
+ngx_http_yibao_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    if (gmcf->redis != NULL) {
+        return "is duplicate";
+    }
+
+    gmcf->redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_redis_conf_t));
+    if (gmcf->redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_yibao_redis_parse(cf, gmcf->redis);
+}
+
+
+/*
+ * yibao_limit name=N by=caller|clinic|entity|all rate=600r/m
+ *     [burst=B] [infno=LIST] [on_error=local|open|closed] [nodes=K];
+ * infno takes the callers file's syntax: 1101,2201-2208.
+ */
+
+char *
+ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    u_char                  *p;
+    ngx_int_t                n;
+    ngx_str_t               *value, v, infno;
+    ngx_uint_t               i;
+    yibao_err_t              err;
+    yibao_alloc_t            a;
+    yibao_limit_policy_t    *policy;
+    ngx_http_yibao_limit_t  *limit, *l;
+
+    if (gmcf->limits == NULL) {
+        gmcf->limits = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_yibao_limit_t));
+        if (gmcf->limits == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (gmcf->limits->nelts == NGX_HTTP_YIBAO_LIMIT_MAX) {
+        return "is repeated more than 8 times";
+    }
+
+    limit = ngx_array_push(gmcf->limits);
+    if (limit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(limit, sizeof(ngx_http_yibao_limit_t));
+
+    policy = &limit->policy;
+    policy->nodes = 1;
+    policy->on_error = YIBAO_LIMIT_FAIL_LOCAL;
+
+    ngx_str_null(&infno);
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        p = (u_char *) ngx_strchr(value[i].data, '=');
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        v.data = p + 1;
+        v.len = value[i].data + value[i].len - v.data;
+
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            for (n = 0; n < (ngx_int_t) v.len; n++) {
+                if (!((v.data[n] >= 'a' && v.data[n] <= 'z')
+                      || (v.data[n] >= '0' && v.data[n] <= '9')
+                      || v.data[n] == '-' || v.data[n] == '_'))
+                {
+                    goto invalid;
+                }
+            }
+
+            policy->name.data = v.data;
+            policy->name.len = v.len;
+
+        } else if (ngx_strncmp(value[i].data, "by=", 3) == 0) {
+            if (ngx_strcmp(v.data, "caller") == 0) {
+                policy->by = YIBAO_LIMIT_BY_CALLER;
+
+            } else if (ngx_strcmp(v.data, "clinic") == 0) {
+                policy->by = YIBAO_LIMIT_BY_CLINIC;
+
+            } else if (ngx_strcmp(v.data, "entity") == 0) {
+                policy->by = YIBAO_LIMIT_BY_ENTITY;
+
+            } else if (ngx_strcmp(v.data, "all") == 0) {
+                policy->by = YIBAO_LIMIT_BY_ALL;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            if (yibao_limit_parse_rate(v.data, v.len, &policy->rate,
+                                       &policy->period_s)
+                != YIBAO_OK)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n > 1000000) {
+                goto invalid;
+            }
+
+            policy->burst = n;
+
+        } else if (ngx_strncmp(value[i].data, "nodes=", 6) == 0) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            policy->nodes = n;
+
+        } else if (ngx_strncmp(value[i].data, "on_error=", 9) == 0) {
+            if (ngx_strcmp(v.data, "local") == 0) {
+                policy->on_error = YIBAO_LIMIT_FAIL_LOCAL;
+
+            } else if (ngx_strcmp(v.data, "open") == 0) {
+                policy->on_error = YIBAO_LIMIT_FAIL_OPEN;
+
+            } else if (ngx_strcmp(v.data, "closed") == 0) {
+                policy->on_error = YIBAO_LIMIT_FAIL_CLOSED;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "infno=", 6) == 0) {
+            infno = v;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (policy->name.len == 0 || policy->by == 0 || policy->rate == 0) {
+        return "needs name=, by= and rate=";
+    }
+
+    l = gmcf->limits->elts;
+
+    for (n = 0; n < (ngx_int_t) gmcf->limits->nelts - 1; n++) {
+        if (l[n].policy.name.len == policy->name.len
+            && ngx_strncmp(l[n].policy.name.data, policy->name.data,
+                           policy->name.len) == 0)
+        {
+            return "repeats a name";
+        }
+    }
+
+    limit->local = *policy;
+    yibao_limit_policy_init(policy, 0);
+    yibao_limit_policy_init(&limit->local, 1);
+
+    if (infno.len) {
+
+        /*
+         * The class of transactions: parsed by the callers file's own
+         * parser, as the infnos column of a caller allowed everywhere.
+         */
+
+        v.len = sizeof("limit\t0123456789abcdef\t*\t\n") - 1 + infno.len;
+        v.data = ngx_pnalloc(cf->temp_pool, v.len);
+        if (v.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(v.data, "limit\t0123456789abcdef\t*\t%V\n", &infno);
+
+        ngx_http_yibao_alloc_init(&a, cf->pool);
+        ngx_memzero(&err, sizeof(yibao_err_t));
+
+        limit->infnos = yibao_callers_parse(v.data, v.len, &a, &err);
+        if (limit->infnos == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid infno class \"%V\": %s", &infno,
+                               err.msg);
+            return NGX_CONF_ERROR;
+        }
+
+        limit->class = yibao_callers_find(limit->infnos,
+                                          (u_char *) "limit", 5);
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_yibao_store_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
+
+    if (gmcf == NULL || gmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_yibao_redis_init_process(cycle, gmcf->redis);
+}
+
+
+void
+ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_yibao_redis_exit_process(cycle);
+}
+
+
+/*
+ * NGX_OK: decided, go on; NGX_AGAIN: waiting for Redis, which resumes
+ * the request through ngx_http_yibao_resume(); otherwise an HTTP status
+ * (the rejection is recorded in ctx).
+ */
+
+ngx_int_t
+ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    u_char                      *p;
+    ngx_str_t                   *keys, *args;
+    ngx_uint_t                   i, n, nargs;
+    yibao_str_t                 *key, caller, clinic, entity;
+    yibao_alloc_t                a;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_yibao_limit_t      *limits;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+    ngx_http_yibao_store_req_t  *sr;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    sr = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_store_req_t));
+    keys = ngx_palloc(r->pool, (NGX_HTTP_YIBAO_LIMIT_MAX + 1)
+                               * sizeof(ngx_str_t));
+    args = ngx_palloc(r->pool, (2 * NGX_HTTP_YIBAO_LIMIT_MAX + 2)
+                               * sizeof(ngx_str_t));
+
+    if (sr == NULL || keys == NULL || args == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sr->r = r;
+    sr->ctx = ctx;
+
+    caller.data = ctx->caller.data;
+    caller.len = ctx->caller.len;
+    clinic.data = ctx->clinic.data;
+    clinic.len = ctx->clinic.len;
+    entity.data = ctx->entity.data;
+    entity.len = ctx->entity.len;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    n = gmcf->limits ? gmcf->limits->nelts : 0;
+    limits = gmcf->limits ? gmcf->limits->elts : NULL;
+
+    for (i = 0; i < n; i++) {
+
+        if (limits[i].class != NULL
+            && yibao_caller_allowed(limits[i].class, ctx->registry_clinic,
+                                    ctx->infno.data, ctx->infno.len, NULL)
+               != YIBAO_OK)
+        {
+            continue;
+        }
+
+        key = yibao_limit_key(&limits[i].policy, &caller, &clinic, &entity,
+                              &a);
+        if (key == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        keys[sr->n].data = (u_char *) key->data;
+        keys[sr->n].len = key->len;
+        sr->limits[sr->n++] = &limits[i];
+    }
+
+    if (gmcf->redis == NULL || !ngx_http_yibao_redis_up()) {
+        ctx->store = (gmcf->redis == NULL) ? NGX_HTTP_YIBAO_STORE_LOCAL
+                                           : NGX_HTTP_YIBAO_STORE_DOWN;
+        return ngx_http_yibao_store_local(r, ctx, sr);
+    }
+
+    /* one script call: the limits and the nonce */
+
+    nargs = 0;
+
+    p = ngx_pnalloc(r->pool, (2 * sr->n + 3) * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[nargs].data = p;
+    p = ngx_sprintf(p, "%ui", sr->n);
+    args[nargs].len = p - args[nargs].data;
+    nargs++;
+
+    for (i = 0; i < sr->n; i++) {
+        args[nargs].data = p;
+        p = ngx_sprintf(p, "%uL", sr->limits[i]->policy.interval_ms);
+        args[nargs].len = p - args[nargs].data;
+        nargs++;
+
+        args[nargs].data = p;
+        p = ngx_sprintf(p, "%uL", sr->limits[i]->policy.burst);
+        args[nargs].len = p - args[nargs].data;
+        nargs++;
+    }
+
+    args[nargs].data = p;
+
+    if (ctx->nonce.len) {
+        /* remembered until the timestamp leaves the window, plus 1 s */
+        p = ngx_sprintf(p, "%T", (ctx->auth_ts + glcf->auth_window
+                                  - ngx_time() + 1) * 1000);
+
+        keys[sr->n].len = sizeof("yibao:{}:nonce::") - 1 + entity.len
+                          + ctx->caller.len + ctx->nonce.len;
+        keys[sr->n].data = ngx_pnalloc(r->pool, keys[sr->n].len);
+        if (keys[sr->n].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(keys[sr->n].data, "yibao:{%V}:nonce:%V:%V",
+                    &ctx->entity, &ctx->caller, &ctx->nonce);
+
+    } else {
+        *p++ = '0';
+    }
+
+    args[nargs].len = p - args[nargs].data;
+    nargs++;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->op = ngx_http_yibao_redis_eval(sr->n + (ctx->nonce.len ? 1 : 0),
+                                        keys, nargs, args,
+                                        ngx_http_yibao_store_reply, sr,
+                                        r->connection->log);
+
+    if (ctx->op == NULL) {
+        ctx->store = NGX_HTTP_YIBAO_STORE_DOWN;
+        return ngx_http_yibao_store_local(r, ctx, sr);
+    }
+
+    ctx->store = NGX_HTTP_YIBAO_STORE_REDIS;
+
+    cln->handler = ngx_http_yibao_store_cleanup;
+    cln->data = ctx;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yibao_store_cleanup(void *data)
+{
+    ngx_http_yibao_ctx_t  *ctx = data;
+
+    if (ctx->op != NULL) {
+        ngx_http_yibao_redis_orphan(ctx->op);
+        ctx->op = NULL;
+    }
+}
+
+
+/*
+ * The Redis answer: [now_ms, nonce_fresh, (allowed, remaining,
+ * retry_after_ms, reset_ms) per limit].  Runs in the Redis connection's
+ * event; resumes the request.
+ */
+
+static void
+ngx_http_yibao_store_reply(void *data, redisReply *reply, ngx_uint_t status)
+{
+    ngx_http_yibao_store_req_t *sr = data;
+
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    redisReply             **e;
+    ngx_http_request_t      *r;
+    ngx_http_yibao_ctx_t    *ctx;
+    yibao_limit_decision_t   d[NGX_HTTP_YIBAO_LIMIT_MAX];
+
+    r = sr->r;
+    ctx = sr->ctx;
+    ctx->op = NULL;
+
+    if (status != NGX_HTTP_YIBAO_REDIS_OK
+        || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2 + (reply->element[1]->integer ? 4 * sr->n
+                                                              : 0))
+    {
+        ctx->store = NGX_HTTP_YIBAO_STORE_DOWN;
+        rc = ngx_http_yibao_store_local(r, ctx, sr);
+        ngx_http_yibao_resume(r, ctx, rc);
+        return;
+    }
+
+    e = reply->element;
+
+    if (e[1]->integer == 0) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_REPLAY,
+                              "X-Yibao-Nonce was already used by caller "
+                              "\"%V\" (a replay)", &ctx->caller);
+        ngx_http_yibao_resume(r, ctx, NGX_HTTP_UNAUTHORIZED);
+        return;
+    }
+
+    for (i = 0; i < sr->n; i++) {
+        ngx_memzero(&d[i], sizeof(yibao_limit_decision_t));
+        d[i].allowed = e[2 + 4 * i]->integer ? 1 : 0;
+        d[i].remaining = (uint64_t) e[3 + 4 * i]->integer;
+        d[i].retry_after_ms = (uint64_t) e[4 + 4 * i]->integer;
+        d[i].reset_ms = (uint64_t) e[5 + 4 * i]->integer;
+    }
+
+    rc = ngx_http_yibao_store_decide(r, ctx, sr, d, 0);
+
+    ngx_http_yibao_resume(r, ctx, rc);
+}
+
+
+/*
+ * Without Redis: the nonce in the zone (unless the script took it) and
+ * each limit by its policy, locally under one lock.
+ */
+
+static ngx_int_t
+ngx_http_yibao_store_local(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_store_req_t *sr)
+{
+    ngx_int_t                    rc, at[NGX_HTTP_YIBAO_LIMIT_MAX];
+    ngx_uint_t                   i, n, local;
+    yibao_str_t                 *key, caller, clinic, entity;
+    yibao_alloc_t                a;
+    ngx_str_t                    keys[NGX_HTTP_YIBAO_LIMIT_MAX];
+    yibao_limit_policy_t        *policies[NGX_HTTP_YIBAO_LIMIT_MAX];
+    yibao_limit_decision_t       d[NGX_HTTP_YIBAO_LIMIT_MAX];
+    yibao_limit_decision_t       dl[NGX_HTTP_YIBAO_LIMIT_MAX];
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    rc = ngx_http_yibao_store_nonce_local(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* with Redis down only "local" limits are counted, at the node share */
+
+    local = (ctx->store == NGX_HTTP_YIBAO_STORE_DOWN);
+
+    caller.data = ctx->caller.data;
+    caller.len = ctx->caller.len;
+    clinic.data = ctx->clinic.data;
+    clinic.len = ctx->clinic.len;
+    entity.data = ctx->entity.data;
+    entity.len = ctx->entity.len;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    n = 0;
+
+    for (i = 0; i < sr->n; i++) {
+
+        if (local
+            && sr->limits[i]->policy.on_error != YIBAO_LIMIT_FAIL_LOCAL)
+        {
+            ngx_memzero(&d[i], sizeof(yibao_limit_decision_t));
+            d[i].allowed = 1;
+            at[i] = -1;
+            continue;
+        }
+
+        key = yibao_limit_key(&sr->limits[i]->policy, &caller, &clinic,
+                              &entity, &a);
+        if (key == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        keys[n].data = (u_char *) key->data;
+        keys[n].len = key->len;
+        policies[n] = local ? &sr->limits[i]->local
+                            : &sr->limits[i]->policy;
+        at[i] = n++;
+    }
+
+    if (n) {
+        ngx_http_yibao_shm_limit(gmcf->shm_zone, n, keys, policies, dl);
+    }
+
+    for (i = 0; i < sr->n; i++) {
+        if (at[i] >= 0) {
+            d[i] = dl[at[i]];
+        }
+    }
+
+    return ngx_http_yibao_store_decide(r, ctx, sr, d, local);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_store_nonce_local(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    if (ctx->nonce.len == 0) {
+        return NGX_OK;
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    rc = ngx_http_yibao_nonce_record(gmcf->shm_zone, &ctx->caller,
+                                     &ctx->nonce, ngx_time(),
+                                     (time_t) ctx->auth_ts
+                                     + glcf->auth_window);
+    if (rc == NGX_DECLINED) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_REPLAY,
+                              "X-Yibao-Nonce was already used by caller "
+                              "\"%V\" (a replay)", &ctx->caller);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: zone \"yibao\" is full of unexpired nonces, "
+                      "request refused: increase yibao_zone");
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NONCE_STORE_FULL,
+                              "the gateway's nonce store is full; retry "
+                              "later");
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * From the decisions of the limits to the request's fate: the first
+ * refusal (or, in a dry run, only a log line), a closed policy while
+ * the store is down, and the RateLimit headers of the tightest limit.
+ */
+
+static ngx_int_t
+ngx_http_yibao_store_decide(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_store_req_t *sr, yibao_limit_decision_t *d,
+    ngx_uint_t local)
+{
+    char                         pol[128], lim[128];
+    ngx_uint_t                   i, tight;
+    yibao_limit_policy_t        *policy;
+    ngx_http_yibao_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    if (sr->n == 0) {
+        return NGX_OK;
+    }
+
+    ctx->limit_status = local ? NGX_HTTP_YIBAO_LIMIT_LOCAL
+                              : NGX_HTTP_YIBAO_LIMIT_PASSED;
+
+    tight = 0;
+
+    for (i = 0; i < sr->n; i++) {
+
+        policy = &sr->limits[i]->policy;
+
+        if (local && policy->on_error == YIBAO_LIMIT_FAIL_CLOSED) {
+            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
+                                  "rate limit \"%*s\" cannot be checked: "
+                                  "the shared store is down; retry later",
+                                  policy->name.len, policy->name.data);
+            ctx->limit_status = NGX_HTTP_YIBAO_LIMIT_ERROR;
+            ctx->retry_after = 1;
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        if (local && policy->on_error == YIBAO_LIMIT_FAIL_OPEN) {
+            ctx->limit_status = NGX_HTTP_YIBAO_LIMIT_BYPASSED;
+            continue;
+        }
+
+        if (!d[i].allowed) {
+            tight = i;
+            break;
+        }
+
+        if (d[i].remaining < d[tight].remaining) {
+            tight = i;
+        }
+    }
+
+    policy = &sr->limits[tight]->policy;
+
+    if (yibao_limit_headers(policy, &d[tight], pol, sizeof(pol), lim,
+                            sizeof(lim))
+        == YIBAO_OK)
+    {
+        if (ngx_http_yibao_store_copy(r->pool, &ctx->ratelimit_policy, pol)
+            != NGX_OK
+            || ngx_http_yibao_store_copy(r->pool, &ctx->ratelimit, lim)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (i == sr->n) {
+        return NGX_OK;
+    }
+
+    ctx->retry_after = (time_t) ((d[tight].retry_after_ms + 999) / 1000);
+
+    if (glcf->limit_dry_run) {
+        ctx->limit_status = NGX_HTTP_YIBAO_LIMIT_DRY_RUN;
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "yibao: dry run: rate limit \"%*s\" would refuse "
+                      "caller \"%V\" clinic %V", policy->name.len,
+                      policy->name.data, &ctx->caller, &ctx->clinic);
+        return NGX_OK;
+    }
+
+    ctx->limit_status = NGX_HTTP_YIBAO_LIMIT_REJECTED;
+
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RATE_LIMITED,
+                          "rate limit \"%*s\" (%uL requests per %uL s, "
+                          "burst %uL) reached for %s; retry after %T s",
+                          policy->name.len, policy->name.data,
+                          policy->rate, policy->period_s, policy->burst,
+                          policy->by == YIBAO_LIMIT_BY_CALLER ? "this caller"
+                          : policy->by == YIBAO_LIMIT_BY_CLINIC
+                            ? "this clinic"
+                          : policy->by == YIBAO_LIMIT_BY_ENTITY
+                            ? "the contracting entity's platform key"
+                          : "all requests",
+                          ctx->retry_after);
+
+    return NGX_HTTP_TOO_MANY_REQUESTS;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_store_copy(ngx_pool_t *pool, ngx_str_t *dst, const char *src)
+{
+    dst->len = ngx_strlen(src);
+
+    dst->data = ngx_pnalloc(pool, dst->len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, dst->len);
+
+    return NGX_OK;
+}

@@ -1,0 +1,194 @@
+"""The store (issue 4): rate limits and nonces in Redis shared by the
+gateway nodes, or in the embedded shared-memory store; Redis down, paused
+and back as normal modes."""
+
+import concurrent.futures
+import json
+import time
+
+import pytest
+import redis as redis_client
+
+import harness
+
+import yibao_client as client
+from test_gateway_core import (CALLER, SECRET, assert_rejected, envelope,
+                               raw, ready_clinic, send, signed)
+
+LIMIT = "yibao_limit name=t1 by=clinic rate=60r/m burst=2 infno=1101%s;"
+
+
+def access(stack):
+    time.sleep(0.2)
+    with open(stack.access_log, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def burst(stack, clinic, n):
+    return [send(stack, envelope(clinic)) for _ in range(n)]
+
+
+def wait_store(stack, clinic, want, tries=50):
+    """Requests until the access log shows the store in state want."""
+    for _ in range(tries):
+        send(stack, envelope(clinic, infno="9001", inp={"signIn": {
+            "opter_no": "001", "mac": "m", "ip": "127.0.0.1"}}))
+        if access(stack)[-1].get("store") == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError("store never became %s" % want)
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_limit_by_clinic(make_stack, make_redis, use_redis):
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="none", redis=server, limits=(LIMIT % "",))
+    clinic = ready_clinic(stack)
+    if use_redis:
+        wait_store(stack, clinic, "redis")
+
+    got = burst(stack, clinic, 4)
+    assert [r.status for r in got[:3]] == [200, 200, 200]
+    r = got[3]
+    assert_rejected(r.status, r.body, 429, 3101, "\"t1\"", "this clinic")
+    assert int(r.headers["Retry-After"]) >= 1
+    assert r.headers["RateLimit-Policy"] == '"t1";q=62;w=60'
+    assert r.headers["RateLimit"].startswith('"t1";r=0;t=')
+    assert got[0].headers["RateLimit"].startswith('"t1";r=')
+
+    lines = [x for x in access(stack) if x["infno"] == "1101"]
+    assert [x["ratelimit"] for x in lines][-4:] == [
+        "PASSED", "PASSED", "PASSED", "REJECTED"]
+    assert lines[-1]["store"] == ("redis" if use_redis else "local")
+
+    # a refused request never reached the platform
+    seen = harness.sim_get(stack, "requests?n=100")
+    seen = seen["requests"] if isinstance(seen, dict) else seen
+    assert sum(1 for x in seen if x["envelope"]["infno"] == "1101") == 3
+
+    # another clinic has its own quota
+    other = dict(clinic, org="PDY60134132080312D6002", name="东村卫生室")
+    r = send(stack, envelope(other))
+    assert r.status == 200, r.body
+
+
+def test_dry_run_counts_but_admits(make_stack):
+    stack = make_stack(scheme="none", limits=(LIMIT % "",),
+                       location_extra="yibao_limit_dry_run on;")
+    clinic = ready_clinic(stack)
+    got = burst(stack, clinic, 5)
+    assert all(r.status == 200 for r in got)
+    assert "DRY_RUN" in [x["ratelimit"] for x in access(stack)]
+    assert "would refuse" in harness.error_log_text(stack)
+
+
+def test_two_nodes_share_one_limit_and_nonces(make_stack, make_redis):
+    server = make_redis()
+    policy = ("yibao_limit name=g by=entity rate=60r/m burst=9 "
+              "infno=1101;",)
+    a = make_stack(scheme="none", redis=server, limits=policy)
+    b = make_stack(scheme="none", redis=server, limits=policy,
+                   upstream="127.0.0.1:%d" % a.sim_port)
+    clinic = ready_clinic(a)
+    wait_store(a, clinic, "redis")
+    wait_store(b, clinic, "redis")
+
+    def one(i):
+        stack = a if i % 2 else b
+        return send(stack, envelope(clinic)).status
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, range(30)))
+
+    # exactly the burst + 1 across both nodes, whoever got them
+    assert statuses.count(200) == 10, statuses
+    assert statuses.count(429) == 20
+
+    # a request replayed at the other node is refused
+    body = client.encode(envelope(clinic, infno="9001", inp={"signIn": {
+        "opter_no": "001", "mac": "m", "ip": "127.0.0.1"}}))
+    h = signed(body)
+    status, answer = raw(a, body, h)
+    assert status == 200, answer
+    assert_rejected(*raw(b, body, h), 401, 2006, "replay")
+
+
+@pytest.mark.parametrize("policy,want_status,want", [
+    ("local", 200, "LOCAL"),
+    ("open", 200, "BYPASSED"),
+    ("closed", 503, "ERROR"),
+])
+def test_redis_killed_policy_then_back(make_stack, make_redis, policy,
+                                       want_status, want):
+    server = make_redis()
+    stack = make_stack(scheme="none", redis=server,
+                       limits=(LIMIT % (" on_error=" + policy),))
+    clinic = ready_clinic(stack)
+    wait_store(stack, clinic, "redis")
+
+    server.stop()
+    r = send(stack, envelope(clinic), timeout=10)
+    assert r.status == want_status, r.body
+    if policy == "closed":
+        assert_rejected(r.status, r.body, 503, 5005, "\"t1\"")
+        assert r.headers["Retry-After"] == "1"
+    line = access(stack)[-1]
+    assert line["store"] == "down" and line["ratelimit"] == want
+
+    server.start()
+    wait_store(stack, clinic, "redis")
+    logs = harness.error_log_text(stack)
+    assert logs.count("is down") >= 1
+    assert "is up" in logs
+
+
+def test_redis_paused_no_hung_request(make_stack, make_redis):
+    server = make_redis()
+    stack = make_stack(scheme="none", redis=server,
+                       redis_options="timeout=200ms connect_timeout=300ms",
+                       limits=(LIMIT % "",))
+    clinic = ready_clinic(stack)
+    wait_store(stack, clinic, "redis")
+
+    server.pause()
+    try:
+        got = [send(stack, envelope(clinic), timeout=10)
+               for _ in range(3)]
+        assert [r.status for r in got] == [200, 200, 200]
+        states = [x["store"] for x in access(stack)[-3:]]
+        assert states == ["down", "down", "down"]
+    finally:
+        server.resume()
+
+    wait_store(stack, clinic, "redis")
+
+
+def test_noscript_recovered(make_stack, make_redis):
+    server = make_redis()
+    stack = make_stack(scheme="none", redis=server, limits=(LIMIT % "",))
+    clinic = ready_clinic(stack)
+    wait_store(stack, clinic, "redis")
+
+    redis_client.Redis(port=server.port).script_flush()
+    r = send(stack, envelope(clinic))
+    assert r.status == 200, r.body
+    assert access(stack)[-1]["store"] == "redis"
+    keys = redis_client.Redis(port=server.port).keys("yibao:{H*}:rl:t1:*")
+    assert keys, "the limit state is in Redis"
+
+
+def test_limit_config_errors(make_stack):
+    for bad, word in [
+            ("yibao_limit name=x by=clinic rate=10r/q;", "rate=10r/q"),
+            ("yibao_limit name=x by=nobody rate=10r/s;", "by=nobody"),
+            ("yibao_limit by=clinic rate=10r/s;", "needs name="),
+            ("yibao_limit name=x by=clinic rate=1r/s infno=22O1;", "22O1")]:
+        stack = make_stack(start=False, limits=(bad,))
+        rc, out = stack.test_config()
+        assert rc != 0 and word in out and "nginx.conf:" in out, out
+
+    stack = make_stack(start=False, limits=(),
+                       http_extra="yibao_redis 127.0.0.1:1 password=s3cr3t "
+                                  "bogus=1;")
+    rc, out = stack.test_config()
+    assert rc != 0 and "bogus" in out and "s3cr3t" not in out, out
