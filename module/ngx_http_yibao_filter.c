@@ -247,6 +247,7 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     yibao_str_t                  from, to, out;
     yibao_alloc_t                a;
     yibao_answer_t               ans;
+    yibao_fields_t               fields;
     yibao_map_scope_t            scope;
     ngx_http_yibao_loc_conf_t   *glcf;
     ngx_http_yibao_main_conf_t  *gmcf;
@@ -284,6 +285,37 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     ctx->infcode = ans.infcode;
+
+    /* for the log: the ids of the answer, the platform's message */
+
+    ngx_memzero(&fields, sizeof(yibao_fields_t));
+    fields.mdtrt_id.data = ctx->mdtrt_id.data;
+    fields.mdtrt_id.len = ctx->mdtrt_id.len;
+    fields.setl_id.data = ctx->setl_id.data;
+    fields.setl_id.len = ctx->setl_id.len;
+    fields.psn_no.len = ctx->psn_no.len;
+    fields.psn_no.data = ctx->psn_no.data;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_fields_find_text(ctx->resp, ctx->resp_len, &fields, &a)
+        != YIBAO_OK
+        || ngx_http_yibao_keep_fields(r, ctx, &fields) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_strlen(ans.summary);
+
+    if (ans.infcode != 0 && n) {
+        ctx->platform_msg.data = ngx_pnalloc(r->pool, n);
+        if (ctx->platform_msg.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        yibao_mask_digits((u_char *) ans.summary, n, ctx->platform_msg.data);
+        ctx->platform_msg.len = n;
+    }
 
     p = ctx->resp;
     n = ctx->resp_len;

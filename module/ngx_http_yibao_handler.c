@@ -189,6 +189,8 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_int_t                    rc;
     yibao_str_t                  body;
     yibao_err_t                  err;
+    yibao_alloc_t                a;
+    yibao_fields_t               fields;
     ngx_pool_cleanup_t          *cln;
     const yibao_clinic_t        *clinic;
     const yibao_caller_t        *caller;
@@ -230,6 +232,17 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     cln->handler = ngx_http_yibao_env_cleanup;
     cln->data = &ctx->env;
+
+    /* the ids that tie the visit together, for the log */
+
+    ngx_memzero(&fields, sizeof(yibao_fields_t));
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_fields_find(ctx->env.doc, &fields, &a) != YIBAO_OK
+        || ngx_http_yibao_keep_fields(r, ctx, &fields) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (ngx_http_yibao_copy_str(r->pool, &ctx->infno, &ctx->env.infno)
            != NGX_OK
@@ -837,6 +850,43 @@ ngx_http_yibao_translate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                   "yibao: rejected YB%04ui: %s", ctx->gwerr, ctx->detail);
 
     return yibao_gwerr_find(err.gwerr)->http_status;
+}
+
+
+/*
+ * Copies the ids found into the request's pool (the document they point
+ * into is released before the request ends); psn_no masked.
+ */
+
+ngx_int_t
+ngx_http_yibao_keep_fields(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_fields_t *f)
+{
+    if (ctx->mdtrt_id.len == 0 && f->mdtrt_id.len
+        && ngx_http_yibao_copy_str(r->pool, &ctx->mdtrt_id, &f->mdtrt_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->setl_id.len == 0 && f->setl_id.len
+        && ngx_http_yibao_copy_str(r->pool, &ctx->setl_id, &f->setl_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->psn_no.len == 0 && f->psn_no.len) {
+        ctx->psn_no.data = ngx_pnalloc(r->pool, f->psn_no.len);
+        if (ctx->psn_no.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        yibao_mask_psn_no(f->psn_no.data, f->psn_no.len, ctx->psn_no.data);
+        ctx->psn_no.len = f->psn_no.len;
+    }
+
+    return NGX_OK;
 }
 
 

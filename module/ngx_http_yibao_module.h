@@ -20,6 +20,7 @@
 #include "yibao_map.h"
 #include "yibao_translate.h"
 #include "yibao_limit.h"
+#include "yibao_fields.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -115,6 +116,10 @@ typedef struct {
     ngx_str_t                  upstream_msgid;
     ngx_str_t                  upstream_uri;
     ngx_str_t                  unmapped;
+    ngx_str_t                  mdtrt_id;
+    ngx_str_t                  setl_id;
+    ngx_str_t                  psn_no;         /* masked */
+    ngx_str_t                  platform_msg;   /* masked */
     ngx_uint_t                 translated;
     ngx_int_t                  infcode;
 
@@ -154,6 +159,8 @@ void ngx_http_yibao_reject(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_uint_t gwerr, const char *fmt, ...);
 void ngx_http_yibao_map_scope(const yibao_clinic_t *clinic,
     yibao_map_scope_t *scope);
+ngx_int_t ngx_http_yibao_keep_fields(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_fields_t *f);
 void ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool);
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
 

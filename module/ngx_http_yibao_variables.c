@@ -20,6 +20,10 @@ static ngx_int_t ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_name(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_detail(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_clinic(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 /* names of ctx->limit_status and ctx->store values, by offset */
@@ -70,6 +74,28 @@ static ngx_http_variable_t  ngx_http_yibao_vars[] = {
 
     { ngx_string("yibao_unmapped"), NULL, ngx_http_yibao_variable_str,
       offsetof(ngx_http_yibao_ctx_t, unmapped), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_mdtrt_id"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, mdtrt_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_setl_id"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, setl_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_psn_no"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, psn_no), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_platform_msg"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, platform_msg),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_error_detail"), NULL,
+      ngx_http_yibao_variable_detail, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_clinic_name"), NULL, ngx_http_yibao_variable_clinic,
+      offsetof(yibao_clinic_t, name), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_entity_name"), NULL, ngx_http_yibao_variable_clinic,
+      offsetof(yibao_clinic_t, entity_name), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("yibao_error"), NULL, ngx_http_yibao_variable_error,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -230,6 +256,66 @@ ngx_http_yibao_variable_name(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = name->data;
+
+    return NGX_OK;
+}
+
+
+/* the gateway's error text, ID-number-like digit runs masked */
+
+static ngx_int_t
+ngx_http_yibao_variable_detail(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    size_t                 len;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->gwerr == 0 || ctx->detail == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    len = ngx_strlen(ctx->detail);
+
+    v->data = ngx_pnalloc(r->pool, len ? len : 1);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    yibao_mask_digits((u_char *) ctx->detail, len, v->data);
+
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_variable_clinic(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    yibao_str_t           *s;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->registry_clinic == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (yibao_str_t *) ((u_char *) ctx->registry_clinic + data);
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = (u_char *) s->data;
 
     return NGX_OK;
 }

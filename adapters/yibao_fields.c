@@ -1,0 +1,198 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "yibao_fields.h"
+
+
+#define YIBAO_FIELDS_DEPTH  8
+
+
+static int yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
+    yibao_alloc_t *a);
+static int yibao_fields_take(json_t *v, yibao_str_t *dst, yibao_alloc_t *a);
+
+
+int
+yibao_fields_find(const void *doc, yibao_fields_t *f, yibao_alloc_t *a)
+{
+    return yibao_fields_walk((json_t *) doc, 0, f, a);
+}
+
+
+int
+yibao_fields_find_text(const unsigned char *data, size_t len,
+    yibao_fields_t *f, yibao_alloc_t *a)
+{
+    int             rc;
+    size_t          i;
+    json_t         *doc;
+    yibao_str_t    *s[3];
+    json_error_t    jerr;
+    unsigned char  *p;
+
+    doc = json_loadb((const char *) data, len, 0, &jerr);
+    if (doc == NULL) {
+        return YIBAO_OK;
+    }
+
+    s[0] = f->mdtrt_id.len ? NULL : &f->mdtrt_id;
+    s[1] = f->setl_id.len ? NULL : &f->setl_id;
+    s[2] = f->psn_no.len ? NULL : &f->psn_no;
+
+    rc = yibao_fields_walk(doc, 0, f, a);
+
+    for (i = 0; rc == YIBAO_OK && i < 3; i++) {
+        if (s[i] == NULL || s[i]->len == 0) {
+            continue;
+        }
+
+        p = yibao_alloc(a, s[i]->len);
+        if (p == NULL) {
+            rc = YIBAO_ERR_NOMEM;
+            break;
+        }
+
+        memcpy(p, s[i]->data, s[i]->len);
+        s[i]->data = p;
+    }
+
+    json_decref(doc);
+
+    return rc;
+}
+
+
+static int
+yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
+    yibao_alloc_t *a)
+{
+    size_t       i;
+    json_t      *child;
+    const char  *key;
+
+    if (depth > YIBAO_FIELDS_DEPTH
+        || (f->mdtrt_id.len && f->setl_id.len && f->psn_no.len))
+    {
+        return YIBAO_OK;
+    }
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child) {
+
+            if (f->mdtrt_id.len == 0 && strcmp(key, "mdtrt_id") == 0) {
+                if (yibao_fields_take(child, &f->mdtrt_id, a) != YIBAO_OK) {
+                    return YIBAO_ERR_NOMEM;
+                }
+
+            } else if (f->setl_id.len == 0 && strcmp(key, "setl_id") == 0) {
+                if (yibao_fields_take(child, &f->setl_id, a) != YIBAO_OK) {
+                    return YIBAO_ERR_NOMEM;
+                }
+
+            } else if (f->psn_no.len == 0 && strcmp(key, "psn_no") == 0) {
+                if (yibao_fields_take(child, &f->psn_no, a) != YIBAO_OK) {
+                    return YIBAO_ERR_NOMEM;
+                }
+
+            } else if (yibao_fields_walk(child, depth + 1, f, a)
+                       != YIBAO_OK)
+            {
+                return YIBAO_ERR_NOMEM;
+            }
+        }
+
+        return YIBAO_OK;
+    }
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child) {
+            if (yibao_fields_walk(child, depth + 1, f, a) != YIBAO_OK) {
+                return YIBAO_ERR_NOMEM;
+            }
+        }
+    }
+
+    return YIBAO_OK;
+}
+
+
+static int
+yibao_fields_take(json_t *v, yibao_str_t *dst, yibao_alloc_t *a)
+{
+    int             n;
+    char            buf[32];
+    unsigned char  *p;
+
+    if (json_is_string(v)) {
+        dst->data = (const unsigned char *) json_string_value(v);
+        dst->len = json_string_length(v);
+        return YIBAO_OK;
+    }
+
+    if (!json_is_integer(v)) {
+        return YIBAO_OK;
+    }
+
+    n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+
+    p = yibao_alloc(a, (size_t) n);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    memcpy(p, buf, (size_t) n);
+    dst->data = p;
+    dst->len = (size_t) n;
+
+    return YIBAO_OK;
+}
+
+
+void
+yibao_mask_digits(const unsigned char *in, size_t len, unsigned char *out)
+{
+    size_t  i, j, run;
+
+    memcpy(out, in, len);
+
+    for (i = 0; i < len; i = j) {
+
+        for (j = i; j < len && in[j] >= '0' && in[j] <= '9'; j++) {
+            /* void */
+        }
+
+        if (j < len && j > i && (in[j] == 'X' || in[j] == 'x')) {
+            j++;
+        }
+
+        run = j - i;
+
+        if (run >= 15 && run <= 18) {
+            memset(out + i + 4, '*', run - 8);
+        }
+
+        if (j == i) {
+            j++;
+        }
+    }
+}
+
+
+void
+yibao_mask_psn_no(const unsigned char *in, size_t len, unsigned char *out)
+{
+    if (len <= 8) {
+        memset(out, '*', len);
+        return;
+    }
+
+    memcpy(out, in, len);
+    memset(out + 4, '*', len - 8);
+}

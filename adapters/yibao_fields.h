@@ -1,0 +1,60 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _YIBAO_FIELDS_H_INCLUDED_
+#define _YIBAO_FIELDS_H_INCLUDED_
+
+
+#include "yibao_types.h"
+
+
+/*
+ * What operations need of a transaction for its log line: the ids that
+ * tie a visit together (mdtrt_id, setl_id, psn_no), found wherever the
+ * transaction carries them, and masking of personal data.
+ */
+
+typedef struct {
+    yibao_str_t           mdtrt_id;
+    yibao_str_t           setl_id;
+    yibao_str_t           psn_no;
+} yibao_fields_t;
+
+
+/*
+ * Fills the fields still empty in f with the first string (or number,
+ * as its decimal text) of that name in doc (a json_t *), depth first,
+ * at most 8 levels down.  The strings point into doc (or, for numbers,
+ * into memory from a).  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_fields_find(const void *doc, yibao_fields_t *f, yibao_alloc_t *a);
+
+/*
+ * The same over a JSON text (a platform answer): the strings found are
+ * copied into memory from a, since the parsed document is released
+ * before returning.  YIBAO_OK (also for text that is not JSON: nothing
+ * found) or YIBAO_ERR_NOMEM.
+ */
+int yibao_fields_find_text(const unsigned char *data, size_t len,
+    yibao_fields_t *f, yibao_alloc_t *a);
+
+/*
+ * Copies text with every run of 15 to 18 digits (an ID number, the last
+ * character may be X) kept only as its first 4 and last 4 characters,
+ * e.g. 370102195603152017 -> 3701**********2017.  out has len bytes.
+ */
+void yibao_mask_digits(const unsigned char *in, size_t len,
+    unsigned char *out);
+
+/*
+ * psn_no partly: the first 4 and the last 4 characters kept, the rest
+ * '*' (values of 8 characters or fewer are fully starred).  out has len
+ * bytes.
+ */
+void yibao_mask_psn_no(const unsigned char *in, size_t len,
+    unsigned char *out);
+
+
+#endif /* _YIBAO_FIELDS_H_INCLUDED_ */

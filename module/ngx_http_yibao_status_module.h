@@ -1,0 +1,49 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_YIBAO_STATUS_MODULE_H_INCLUDED_
+#define _NGX_HTTP_YIBAO_STATUS_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "yibao_status.h"
+
+
+extern ngx_module_t  ngx_http_yibao_status_module;
+
+/* module/status_page.html, see ngx_http_yibao_status_page.c */
+extern const u_char  ngx_http_yibao_status_page[];
+extern const size_t  ngx_http_yibao_status_page_len;
+
+
+/*
+ * Hooks for the other parts of the gateway.  Each takes the cycle (so
+ * it can be called without a request, e.g. from a Redis callback or
+ * init_process), is lock-free, and does nothing when no
+ * yibao_status_zone is configured or the zone is not initialized yet.
+ *
+ * ngx_http_yibao_status_store(): the state store in use
+ * (YIBAO_STATUS_STORE_EMBEDDED or _REDIS), whether it is usable, and
+ * whether the gateway runs degraded on a fallback.  The zone starts as
+ * "embedded, up, not degraded"; the state is shared by all workers and
+ * the last report wins, so report transitions (connected, lost,
+ * fallback), not one state per worker.
+ *
+ * ngx_http_yibao_status_store_error(): one failed store operation.
+ *
+ * ngx_http_yibao_status_event(): one rate-limit decision or cache
+ * lookup (yibao_status_event_e).
+ */
+
+void ngx_http_yibao_status_store(ngx_cycle_t *cycle, ngx_uint_t backend,
+    ngx_uint_t up, ngx_uint_t degraded);
+void ngx_http_yibao_status_store_error(ngx_cycle_t *cycle);
+void ngx_http_yibao_status_event(ngx_cycle_t *cycle, ngx_uint_t event);
+
+
+#endif /* _NGX_HTTP_YIBAO_STATUS_MODULE_H_INCLUDED_ */

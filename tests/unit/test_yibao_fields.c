@@ -1,0 +1,121 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "yibao_fields.h"
+#include "yibao_test_alloc.h"
+
+
+static void
+test_find(void **state)
+{
+    json_t              *doc;
+    yibao_alloc_t        a;
+    json_error_t         jerr;
+    yibao_fields_t       f;
+    yibao_test_arena_t   arena;
+
+    static const char  body[] =
+        "{\"output\":{\"setlinfo\":{\"mdtrt_id\":\"M1\",\"psn_no\":12345,"
+        "\"x\":{\"setl_id\":\"S9\"}},\"mdtrt_id\":\"later\"}}";
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+    memset(&f, 0, sizeof(yibao_fields_t));
+
+    doc = json_loads(body, 0, &jerr);
+    assert_non_null(doc);
+
+    assert_int_equal(yibao_fields_find(doc, &f, &a), YIBAO_OK);
+    assert_int_equal(f.mdtrt_id.len, 2);
+    assert_memory_equal(f.mdtrt_id.data, "M1", 2);
+    assert_memory_equal(f.setl_id.data, "S9", 2);
+    assert_int_equal(f.psn_no.len, 5);
+    assert_memory_equal(f.psn_no.data, "12345", 5);
+
+    /* fields already known are kept */
+    f.mdtrt_id.data = (const unsigned char *) "KEEP";
+    f.mdtrt_id.len = 4;
+    assert_int_equal(yibao_fields_find(doc, &f, &a), YIBAO_OK);
+    assert_memory_equal(f.mdtrt_id.data, "KEEP", 4);
+
+    /* a number needs memory */
+    memset(&f, 0, sizeof(yibao_fields_t));
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_fields_find(doc, &f, &a), YIBAO_ERR_NOMEM);
+
+    json_decref(doc);
+
+    /* from text: copies that outlive the document */
+    memset(&f, 0, sizeof(yibao_fields_t));
+    assert_int_equal(yibao_fields_find_text((const unsigned char *) body,
+                                            sizeof(body) - 1, &f, &a),
+                     YIBAO_OK);
+    assert_memory_equal(f.setl_id.data, "S9", 2);
+    assert_true(yibao_test_arena_contains(&arena, "S9", 2));
+
+    memset(&f, 0, sizeof(yibao_fields_t));
+    assert_int_equal(yibao_fields_find_text((const unsigned char *) "<x>",
+                                            3, &f, &a),
+                     YIBAO_OK);
+    assert_int_equal(f.mdtrt_id.len, 0);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
+test_mask(void **state)
+{
+    size_t          i;
+    unsigned char   out[128];
+
+    static const struct {
+        const char  *in;
+        const char  *out;
+    } digits[] = {
+        { "370102195603152017", "3701**********2017" },
+        { "id 11010519491231002X ok", "id 1101**********002X ok" },
+        { "short 12345678901234", "short 12345678901234" },
+        { "fifteen 123456789012345.", "fifteen 1234*******2345." },
+        { "nineteen 1234567890123456789", "nineteen 1234567890123456789" },
+        { "", "" },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(digits) / sizeof(digits[0]); i++) {
+        yibao_mask_digits((const unsigned char *) digits[i].in,
+                          strlen(digits[i].in), out);
+        assert_memory_equal(out, digits[i].out, strlen(digits[i].out));
+    }
+
+    yibao_mask_psn_no((const unsigned char *) "37000000000000000000123456",
+                      26, out);
+    assert_memory_equal(out, "3700******************3456", 26);
+
+    yibao_mask_psn_no((const unsigned char *) "12345678", 8, out);
+    assert_memory_equal(out, "********", 8);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_mask),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
