@@ -38,6 +38,16 @@ static ngx_int_t ngx_http_yibao_msgid_headers(ngx_http_request_t *r,
 static void ngx_http_yibao_consume(ngx_chain_t *in);
 
 
+ngx_str_t  ngx_http_yibao_cache_names[] = {
+    ngx_null_string,
+    ngx_string("MISS"),
+    ngx_string("HIT"),
+    ngx_string("EXPIRED"),
+    ngx_string("STALE"),
+    ngx_string("BYPASS")
+};
+
+
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
@@ -77,6 +87,23 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
         && (r->upstream == NULL || r->upstream->headers_in.status_n == 0))
     {
         ngx_http_yibao_classify(r, ctx);
+    }
+
+    if (ctx->gwerr >= YIBAO_GWERR_UPSTREAM_UNREACHABLE
+        && ctx->gwerr <= YIBAO_GWERR_UPSTREAM_TOO_LARGE
+        && ctx->cache_stale.len)
+    {
+        /* the platform fails: the stale answer, marked, in its place */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: infno %V: %s; serving the stale cached answer",
+                      &ctx->infno, ctx->detail);
+
+        ctx->gwerr = 0;
+        ctx->detail = NULL;
+        ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
+        ctx->stale_swap = 1;
+        r->headers_out.status = NGX_HTTP_OK;
     }
 
     if (ctx->gwerr) {
@@ -252,8 +279,34 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_http_yibao_loc_conf_t   *glcf;
     ngx_http_yibao_main_conf_t  *gmcf;
 
+    if (ctx->stale_swap) {
+        ctx->resp = ctx->cache_stale.data;
+        ctx->resp_len = ctx->cache_stale.len;
+        r->headers_out.status = NGX_HTTP_OK;
+        r->headers_out.status_line.len = 0;
+        ngx_str_set(&r->headers_out.content_type,
+                    "application/json;charset=utf-8");
+        r->headers_out.content_type_len = sizeof("application/json") - 1;
+        r->headers_out.content_type_lowcase = NULL;
+        r->headers_out.charset.len = 0;
+    }
+
     if (yibao_answer_inspect(ctx->resp, ctx->resp_len, &ans) != YIBAO_OK) {
         return NGX_ERROR;
+    }
+
+    if ((r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope)
+        && ctx->cache_stale.len && !ctx->stale_swap)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: infno %V: platform answered HTTP %ui: %s; "
+                      "serving the stale cached answer", &ctx->infno,
+                      r->headers_out.status, ans.summary);
+
+        ctx->stale_swap = 1;
+        ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
+
+        return ngx_http_yibao_answer(r, ctx);
     }
 
     if (r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope) {
@@ -285,6 +338,10 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     ctx->infcode = ans.infcode;
+
+    if (ans.infcode == 0 && !ctx->stale_swap) {
+        ngx_http_yibao_cache_store(r, ctx, ctx->resp, ctx->resp_len);
+    }
 
     /* for the log: the ids of the answer, the platform's message */
 
@@ -568,6 +625,17 @@ ngx_http_yibao_msgid_headers(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         h->hash = 1;
         ngx_str_set(&h->key, "X-Yibao-Upstream-Msgid");
         h->value = ctx->upstream_msgid;
+    }
+
+    if (ctx->cache_status) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Yibao-Cache");
+        h->value = ngx_http_yibao_cache_names[ctx->cache_status];
     }
 
     /* the IETF RateLimit fields of the tightest limit, and Retry-After */

@@ -77,6 +77,13 @@ ngx_http_yibao_handler(ngx_http_request_t *r)
     }
 
     if (ctx->started) {
+
+        if (ctx->status == NGX_HTTP_YIBAO_SERVE_CACHED) {
+            ctx->status = NGX_DONE;
+            ngx_http_finalize_request(r, ngx_http_yibao_cache_send(r, ctx));
+            return NGX_DONE;
+        }
+
         /* re-entered: NGX_DONE while the body is read, then the result */
         return ctx->status;
     }
@@ -322,13 +329,29 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
 
     ngx_memzero(&err, sizeof(yibao_err_t));
 
-    /* [5] local codes to national ones; nothing untranslatable is sent */
+    if (ctx->stage == 0) {
+        ctx->stage = 1;
 
-    if (glcf->translate) {
-        rc = ngx_http_yibao_translate(r, ctx, glcf, clinic);
+        /* [5] local codes to national ones; nothing untranslatable is sent */
+
+        if (glcf->translate) {
+            rc = ngx_http_yibao_translate(r, ctx, glcf, clinic);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        /* a read-only query may be answered from the cache */
+
+        rc = ngx_http_yibao_cache_lookup(r, ctx);
         if (rc != NGX_OK) {
+            /* NGX_AGAIN: resumed by the store's answer */
             return rc;
         }
+    }
+
+    if (ctx->cache_serve) {
+        return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
     /* [5] the entity's identity, and a msgid of its own when it changed */

@@ -57,6 +57,25 @@ typedef struct {
 } ngx_http_yibao_limit_t;
 
 
+#define NGX_HTTP_YIBAO_CACHE_MISS     1
+#define NGX_HTTP_YIBAO_CACHE_HIT      2
+#define NGX_HTTP_YIBAO_CACHE_EXPIRED  3
+#define NGX_HTTP_YIBAO_CACHE_STALE    4
+#define NGX_HTTP_YIBAO_CACHE_BYPASS   5
+
+/* the phase handler's status: serve the cached answer */
+#define NGX_HTTP_YIBAO_SERVE_CACHED   1000
+
+
+typedef struct {
+    yibao_callers_t           *infnos;
+    const yibao_caller_t      *class;
+    ngx_msec_t                 ttl;
+    ngx_msec_t                 stale;
+    size_t                     max_size;
+} ngx_http_yibao_cache_t;
+
+
 typedef struct ngx_http_yibao_redis_conf_s  ngx_http_yibao_redis_conf_t;
 typedef struct ngx_http_yibao_redis_op_s    ngx_http_yibao_redis_op_t;
 
@@ -74,6 +93,7 @@ typedef struct {
 
     ngx_http_yibao_redis_conf_t  *redis;
     ngx_array_t               *limits;     /* ngx_http_yibao_limit_t */
+    ngx_array_t               *caches;     /* ngx_http_yibao_cache_t */
 } ngx_http_yibao_main_conf_t;
 
 
@@ -134,6 +154,13 @@ typedef struct {
     ngx_str_t                  ratelimit;
     time_t                     retry_after;
 
+    ngx_http_yibao_cache_t    *cache;
+    ngx_str_t                  cache_key;
+    ngx_uint_t                 cache_status;
+    ngx_str_t                  cache_answer;   /* to serve */
+    ngx_str_t                  cache_stale;    /* while the platform fails */
+    ngx_uint_t                 stage;
+
     u_char                    *resp;
     size_t                     resp_len;
     size_t                     resp_size;
@@ -144,6 +171,8 @@ typedef struct {
     unsigned                   passthrough:1;
     unsigned                   error_sent:1;
     unsigned                   response_done:1;
+    unsigned                   cache_serve:1;
+    unsigned                   stale_swap:1;
 } ngx_http_yibao_ctx_t;
 
 
@@ -183,6 +212,26 @@ ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 void ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_int_t rc);
+
+char *ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_cache_purge_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_yibao_cache_lookup(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+ngx_int_t ngx_http_yibao_cache_send(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_cache_store(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len);
+ngx_int_t ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
+void ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value, uint64_t expire);
+ngx_int_t ngx_http_yibao_shm_cache_purge(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *pattern);
+
+extern ngx_str_t  ngx_http_yibao_star;
+extern ngx_str_t  ngx_http_yibao_cache_names[];
 
 
 #endif /* _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_ */

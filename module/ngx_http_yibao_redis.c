@@ -675,27 +675,54 @@ ngx_http_yibao_redis_eval(ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs,
     ngx_str_t *args, ngx_http_yibao_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
+    ngx_str_t   argv[3 + 2 * 16];
+    ngx_uint_t  i;
+
+    if (nkeys + nargs > 2 * 16) {
+        return NULL;
+    }
+
+    /* EVALSHA sha numkeys keys... args...; EVAL after a NOSCRIPT */
+
+    ngx_str_set(&argv[0], "EVALSHA");
+    argv[1].data = (u_char *) ngx_http_yibao_redis.sha;
+    argv[1].len = 40;
+    ngx_str_null(&argv[2]);
+
+    for (i = 0; i < nkeys + nargs; i++) {
+        argv[3 + i] = (i < nkeys) ? keys[i] : args[i - nkeys];
+    }
+
+    return ngx_http_yibao_redis_run(3 + nkeys + nargs, argv, nkeys, 1,
+                                    handler, data, log);
+}
+
+
+/*
+ * Sends a command (argv copied into the op); with script set, argv[0]
+ * is EVALSHA of the limit script, argv[2] is filled with nkeys, and a
+ * NOSCRIPT answer is retried once with EVAL.
+ */
+
+ngx_http_yibao_redis_op_t *
+ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
+    ngx_uint_t script, ngx_http_yibao_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
     u_char                     *p;
     size_t                      size;
-    ngx_uint_t                  i, argc;
+    ngx_uint_t                  i;
     ngx_http_yibao_redis_op_t  *op;
 
     if (!ngx_http_yibao_redis_up()) {
         return NULL;
     }
 
-    /* EVALSHA sha numkeys keys... args...: one block on the worker heap */
-
-    argc = 3 + nkeys + nargs;
     size = sizeof(ngx_http_yibao_redis_op_t)
-           + argc * (sizeof(char *) + sizeof(size_t)) + 64;
+           + argc * (sizeof(char *) + sizeof(size_t)) + NGX_INT_T_LEN + 1;
 
-    for (i = 0; i < nkeys; i++) {
-        size += keys[i].len + 1;
-    }
-
-    for (i = 0; i < nargs; i++) {
-        size += args[i].len + 1;
+    for (i = 0; i < argc; i++) {
+        size += argv[i].len + 1;
     }
 
     op = ngx_calloc(size, log);
@@ -706,27 +733,23 @@ ngx_http_yibao_redis_eval(ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs,
     op->handler = handler;
     op->data = data;
     op->argc = argc;
+    op->retried = script ? 0 : 1;
     op->argv = (const char **) (op + 1);
     op->argvlen = (size_t *) (op->argv + argc);
 
     p = (u_char *) (op->argvlen + argc);
 
-    op->argv[0] = "EVALSHA";
-    op->argvlen[0] = 7;
-    op->argv[1] = ngx_http_yibao_redis.sha;
-    op->argvlen[1] = 40;
+    for (i = 0; i < argc; i++) {
+        op->argv[i] = (char *) p;
 
-    op->argv[2] = (char *) p;
-    p = ngx_sprintf(p, "%ui", nkeys);
-    op->argvlen[2] = p - (u_char *) op->argv[2];
-    *p++ = '\0';
+        if (script && i == 2) {
+            p = ngx_sprintf(p, "%ui", nkeys);
 
-    for (i = 0; i < nkeys + nargs; i++) {
-        ngx_str_t  *s = (i < nkeys) ? &keys[i] : &args[i - nkeys];
+        } else {
+            p = ngx_cpymem(p, argv[i].data, argv[i].len);
+        }
 
-        op->argv[3 + i] = (char *) p;
-        op->argvlen[3 + i] = s->len;
-        p = ngx_cpymem(p, s->data, s->len);
+        op->argvlen[i] = p - (u_char *) op->argv[i];
         *p++ = '\0';
     }
 

@@ -70,6 +70,14 @@ ngx_http_yibao_redis_op_t *ngx_http_yibao_redis_eval(ngx_uint_t nkeys,
     ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
     ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log);
 
+/*
+ * Any command, e.g. GET or EVAL of a short script; argv is copied.  NULL
+ * when the store is down or on allocation failure.
+ */
+ngx_http_yibao_redis_op_t *ngx_http_yibao_redis_run(ngx_uint_t argc,
+    ngx_str_t *argv, ngx_uint_t nkeys, ngx_uint_t script,
+    ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log);
+
 /* The requester is gone: the reply, when it comes, is dropped. */
 void ngx_http_yibao_redis_orphan(ngx_http_yibao_redis_op_t *op);
 

@@ -15,12 +15,19 @@
  * of last use, so that the oldest are expired first.
  */
 
+#define NGX_HTTP_YIBAO_ENTRY_NONCE  1   /* never evicted before expiry */
+#define NGX_HTTP_YIBAO_ENTRY_LIMIT  2
+#define NGX_HTTP_YIBAO_ENTRY_CACHE  3
+
+
 typedef struct {
     ngx_str_node_t             sn;
     ngx_queue_t                queue;
     uint64_t                   expire;     /* ms */
     uint64_t                   value;
-    u_char                     data[1];
+    size_t                     vlen;       /* cache: the answer's length */
+    ngx_uint_t                 type;
+    u_char                     data[1];    /* the key, then the answer */
 } ngx_http_yibao_entry_t;
 
 
@@ -47,10 +54,17 @@ static ngx_http_yibao_entry_t *ngx_http_yibao_shm_lookup(
     ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static ngx_http_yibao_entry_t *ngx_http_yibao_shm_insert(
     ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash,
-    uint64_t now);
+    uint64_t now, size_t vlen, ngx_uint_t type);
+static void ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
+    ngx_http_yibao_entry_t *e);
+static ngx_uint_t ngx_http_yibao_shm_match(u_char *p, u_char *pend,
+    u_char *s, u_char *send);
 
 
 #define NGX_HTTP_YIBAO_NONCE_KEY_MAX  160
+
+
+ngx_str_t  ngx_http_yibao_star = ngx_string("*");
 
 
 ngx_int_t
@@ -193,7 +207,8 @@ ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
     }
 
     if (n == NULL) {
-        n = ngx_http_yibao_shm_insert(zone, &k, hash, (uint64_t) now * 1000);
+        n = ngx_http_yibao_shm_insert(zone, &k, hash, (uint64_t) now * 1000,
+                                      0, NGX_HTTP_YIBAO_ENTRY_NONCE);
 
         if (n == NULL) {
             /* forgetting a live nonce would admit a replay: refuse */
@@ -260,7 +275,8 @@ ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
 
             if (e[i] == NULL) {
                 e[i] = ngx_http_yibao_shm_insert(zone, &keys[i], hash[i],
-                                                 now);
+                                                 now, 0,
+                                                 NGX_HTTP_YIBAO_ENTRY_LIMIT);
                 if (e[i] == NULL) {
                     continue;
                 }
@@ -288,22 +304,40 @@ ngx_http_yibao_shm_lookup(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
 
 /*
  * A new entry (expire and value 0), or NULL when the zone is full even
- * after every expired entry is freed.  The caller holds the mutex.
+ * after every expired entry, and every cache and limit entry, is freed
+ * from the least recently used: a nonce is never forgotten before its
+ * time.  The caller holds the mutex.
  */
 
 static ngx_http_yibao_entry_t *
 ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
-    uint32_t hash, uint64_t now)
+    uint32_t hash, uint64_t now, size_t vlen, ngx_uint_t type)
 {
     size_t                   size;
-    ngx_http_yibao_entry_t  *n;
+    ngx_queue_t             *q, *next;
+    ngx_http_yibao_entry_t  *n, *old;
 
-    size = offsetof(ngx_http_yibao_entry_t, data) + key->len;
+    size = offsetof(ngx_http_yibao_entry_t, data) + key->len + vlen;
 
     n = ngx_slab_alloc_locked(zone->shpool, size);
 
     if (n == NULL) {
         ngx_http_yibao_shm_expire(zone, now, 0);
+        n = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         n == NULL && q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        old = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+
+        if (old->type == NGX_HTTP_YIBAO_ENTRY_NONCE) {
+            continue;
+        }
+
+        ngx_http_yibao_shm_free(zone, old);
         n = ngx_slab_alloc_locked(zone->shpool, size);
     }
 
@@ -317,12 +351,178 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     n->sn.node.key = hash;
     n->expire = 0;
     n->value = 0;
+    n->vlen = vlen;
+    n->type = type;
 
     ngx_rbtree_insert(&zone->sh->rbtree, &n->sn.node);
     ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
     zone->sh->entries++;
 
     return n;
+}
+
+
+static void
+ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
+    ngx_http_yibao_entry_t *e)
+{
+    ngx_queue_remove(&e->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &e->sn.node);
+    ngx_slab_free_locked(zone->shpool, e);
+    zone->sh->entries--;
+}
+
+
+/*
+ * The embedded response cache.  get copies the value into pool;
+ * NGX_DECLINED when there is none (or it has expired).
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    uint64_t                 now;
+    ngx_time_t              *tp;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key,
+                                  ngx_crc32_short(key->data, key->len));
+
+    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_CACHE
+        || e->expire < now)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
+    if (value->data == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(value->data, e->data + e->sn.str.len, e->vlen);
+    value->len = e->vlen;
+
+    ngx_queue_remove(&e->queue);
+    ngx_queue_insert_tail(&zone->sh->queue, &e->queue);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value, uint64_t expire)
+{
+    uint32_t                 hash;
+    uint64_t                 now;
+    ngx_time_t              *tp;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key, hash);
+
+    if (e != NULL) {
+        ngx_http_yibao_shm_free(zone, e);
+    }
+
+    e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
+                                  NGX_HTTP_YIBAO_ENTRY_CACHE);
+    if (e != NULL) {
+        ngx_memcpy(e->data + key->len, value->data, value->len);
+        e->expire = expire;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Drops the cache entries whose key matches pattern, a key with "*"
+ * standing for any run of characters.  Returns the number dropped.
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_cache_purge(ngx_shm_zone_t *shm_zone, ngx_str_t *pattern)
+{
+    ngx_int_t                n;
+    ngx_queue_t             *q, *next;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+
+        if (e->type == NGX_HTTP_YIBAO_ENTRY_CACHE
+            && ngx_http_yibao_shm_match(pattern->data,
+                                        pattern->data + pattern->len,
+                                        e->sn.str.data,
+                                        e->sn.str.data + e->sn.str.len))
+        {
+            ngx_http_yibao_shm_free(zone, e);
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+/* glob with '*' only */
+
+static ngx_uint_t
+ngx_http_yibao_shm_match(u_char *p, u_char *pend, u_char *s, u_char *send)
+{
+    while (p < pend) {
+
+        if (*p == '*') {
+            for ( /* void */ ; s <= send; s++) {
+                if (ngx_http_yibao_shm_match(p + 1, pend, s, send)) {
+                    return 1;
+                }
+            }
+
+            return 0;
+        }
+
+        if (s == send || *p != *s) {
+            return 0;
+        }
+
+        p++;
+        s++;
+    }
+
+    return s == send;
 }
 
 
@@ -353,10 +553,7 @@ ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone, uint64_t now,
             return;
         }
 
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&zone->sh->rbtree, &node->sn.node);
-        ngx_slab_free_locked(zone->shpool, node);
-        zone->sh->entries--;
+        ngx_http_yibao_shm_free(zone, node);
     }
 }
 

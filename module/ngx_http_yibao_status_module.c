@@ -115,6 +115,8 @@ static ngx_int_t ngx_http_yibao_status_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_int_t ngx_http_yibao_status_log_handler(ngx_http_request_t *r);
 static ngx_http_yibao_status_minute_t *ngx_http_yibao_status_minute(
     ngx_http_yibao_status_shctx_t *sh, ngx_atomic_uint_t minute);
+static void ngx_http_yibao_status_store_seen(
+    ngx_http_yibao_status_shctx_t *sh, ngx_http_yibao_ctx_t *ctx);
 static ngx_uint_t ngx_http_yibao_status_answered(
     ngx_http_yibao_ctx_t *ctx);
 static void ngx_http_yibao_status_failure(ngx_http_request_t *r,
@@ -457,7 +459,7 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
 
-    if (glcf == NULL || !glcf->enable) {
+    if (!glcf->enable) {
         return NGX_OK;
     }
 
@@ -546,6 +548,10 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
                                     (ngx_atomic_int_t) ms);
     }
 
+    if (ctx != NULL) {
+        ngx_http_yibao_status_store_seen(sh, ctx);
+    }
+
     switch (cls) {
 
     case YIBAO_STATUS_OK:
@@ -631,6 +637,95 @@ ngx_http_yibao_status_minute(ngx_http_yibao_status_shctx_t *sh,
     }
 
     return m;
+}
+
+
+/*
+ * The rate-limit decision of the request, and the state of the store as
+ * the request found it: the last request's view is the zone's.  The
+ * state is only written when it changed, so that the workers do not
+ * keep writing the same cache line.
+ */
+
+static void
+ngx_http_yibao_status_store_seen(ngx_http_yibao_status_shctx_t *sh,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_uint_t  ev, backend, up, degraded;
+
+    switch (ctx->limit_status) {
+
+    case NGX_HTTP_YIBAO_LIMIT_PASSED:
+        ev = YIBAO_STATUS_EV_RATELIMIT_PASSED;
+        break;
+
+    case NGX_HTTP_YIBAO_LIMIT_REJECTED:
+        ev = YIBAO_STATUS_EV_RATELIMIT_REJECTED;
+        break;
+
+    case NGX_HTTP_YIBAO_LIMIT_DRY_RUN:
+        ev = YIBAO_STATUS_EV_RATELIMIT_DRY_RUN;
+        break;
+
+    case NGX_HTTP_YIBAO_LIMIT_BYPASSED:
+        ev = YIBAO_STATUS_EV_RATELIMIT_BYPASSED;
+        break;
+
+    case NGX_HTTP_YIBAO_LIMIT_LOCAL:
+        ev = YIBAO_STATUS_EV_RATELIMIT_LOCAL;
+        break;
+
+    case NGX_HTTP_YIBAO_LIMIT_ERROR:
+        ev = YIBAO_STATUS_EV_RATELIMIT_ERROR;
+        break;
+
+    default: /* no rate limit applied */
+        ev = YIBAO_STATUS_EVENTS;
+        break;
+    }
+
+    if (ev < YIBAO_STATUS_EVENTS) {
+        (void) ngx_atomic_fetch_add(&sh->events[ev], 1);
+    }
+
+    switch (ctx->store) {
+
+    case NGX_HTTP_YIBAO_STORE_LOCAL:
+        backend = YIBAO_STATUS_STORE_EMBEDDED;
+        up = 1;
+        degraded = 0;
+        break;
+
+    case NGX_HTTP_YIBAO_STORE_REDIS:
+        backend = YIBAO_STATUS_STORE_REDIS;
+        up = 1;
+        degraded = 0;
+        break;
+
+    case NGX_HTTP_YIBAO_STORE_DOWN:
+        /* degraded: served without the store; not when refused for it */
+        backend = YIBAO_STATUS_STORE_REDIS;
+        up = 0;
+        degraded = (ctx->gwerr != YIBAO_GWERR_STORE_DOWN);
+
+        (void) ngx_atomic_fetch_add(&sh->store_errors, 1);
+        break;
+
+    default: /* the request did not reach the store */
+        return;
+    }
+
+    if (sh->store != backend) {
+        sh->store = backend;
+    }
+
+    if (sh->store_up != up) {
+        sh->store_up = up;
+    }
+
+    if (sh->store_degraded != degraded) {
+        sh->store_degraded = degraded;
+    }
 }
 
 

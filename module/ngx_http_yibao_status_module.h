@@ -22,10 +22,13 @@ extern const size_t  ngx_http_yibao_status_page_len;
 
 
 /*
- * Hooks for the other parts of the gateway.  Each takes the cycle (so
- * it can be called without a request, e.g. from a Redis callback or
- * init_process), is lock-free, and does nothing when no
- * yibao_status_zone is configured or the zone is not initialized yet.
+ * Hooks for the other parts of the gateway, for what no request
+ * reports: the log-phase handler already counts each request's
+ * ctx->limit_status and takes the store state from its ctx->store.
+ * Each hook takes the cycle (so it can be called without a request,
+ * e.g. from a Redis callback or init_process), is lock-free, and does
+ * nothing when no yibao_status_zone is configured or the zone is not
+ * initialized yet.
  *
  * ngx_http_yibao_status_store(): the state store in use
  * (YIBAO_STATUS_STORE_EMBEDDED or _REDIS), whether it is usable, and

@@ -108,6 +108,10 @@ static ngx_http_variable_t  ngx_http_yibao_vars[] = {
       offsetof(ngx_http_yibao_ctx_t, limit_status),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("yibao_cache_status"), NULL, ngx_http_yibao_variable_name,
+      offsetof(ngx_http_yibao_ctx_t, cache_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("yibao_store"), NULL, ngx_http_yibao_variable_name,
       offsetof(ngx_http_yibao_ctx_t, store), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
@@ -236,6 +240,10 @@ ngx_http_yibao_variable_name(ngx_http_request_t *r,
     if (data == offsetof(ngx_http_yibao_ctx_t, store)) {
         names = ngx_http_yibao_store_names;
         n = sizeof(ngx_http_yibao_store_names) / sizeof(ngx_str_t);
+
+    } else if (data == offsetof(ngx_http_yibao_ctx_t, cache_status)) {
+        names = ngx_http_yibao_cache_names;
+        n = NGX_HTTP_YIBAO_CACHE_BYPASS + 1;
 
     } else {
         names = ngx_http_yibao_limit_names;

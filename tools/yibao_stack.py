@@ -147,6 +147,11 @@ DEFAULT_LIMITS = (
 )
 
 
+DEFAULT_CACHES = (
+    "yibao_cache infno=1201,1301-1319,1901,5101,5102 ttl=1h stale=24h;",
+)
+
+
 def render(path, values):
     """The template with every ${name} replaced; nginx's own $variables
     are left alone.  An unknown name is an error."""
@@ -180,7 +185,8 @@ class Stack:
                  location_extra="", sim_args=(), module=None,
                  sim_port=None, translate=True, upstream_tls=None,
                  listen_tls=None, redis=None, redis_options="",
-                 limits=DEFAULT_LIMITS, status_port=None):
+                 limits=DEFAULT_LIMITS, status_port=None,
+                 caches=DEFAULT_CACHES):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -196,6 +202,7 @@ class Stack:
         self.redis = redis            # a Redis (started by the caller)
         self.redis_options = redis_options
         self.limits = limits
+        self.caches = caches
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -337,6 +344,7 @@ class Stack:
                    % (self.redis.port, self.redis_options)
                    if self.redis else ""),
             limits="\n".join("    " + line for line in self.limits),
+            caches="\n".join("    " + line for line in self.caches),
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)

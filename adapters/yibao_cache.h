@@ -1,0 +1,58 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _YIBAO_CACHE_H_INCLUDED_
+#define _YIBAO_CACHE_H_INCLUDED_
+
+
+#include "yibao_types.h"
+#include "yibao_envelope.h"
+
+
+/*
+ * The response cache of read-only transactions.  Only infnos that read
+ * reference data or a person's status are ever cacheable: anything that
+ * creates state or moves money is refused at configuration time.
+ *
+ * A cached value is "<fresh_until_ms>\n" followed by the platform's
+ * answer as it was received; after fresh_until it is stale, kept to be
+ * served (marked) while the platform is down.
+ */
+
+/*
+ * 1 if the infno may be cached: 1101, 1201, 1301-1319, 1901, 2001,
+ * 5101, 5102, 5201-5206, 5301-5304 (research section 3.3), 0 otherwise.
+ */
+int yibao_cache_infno_allowed(const unsigned char *infno, size_t len);
+
+/*
+ * The key: "yibao:{<entity>}:c:<infno>:<insuplc_admdvs>:<sha256 of the
+ * canonical input>" - the input with its keys sorted, compact; never
+ * msgid, inf_time or sign_no.  Allocated from a.  YIBAO_OK,
+ * YIBAO_ERR_NOMEM or YIBAO_ERR_CRYPTO.
+ */
+int yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
+    yibao_alloc_t *a, yibao_str_t *key);
+
+/*
+ * Splits a stored value.  YIBAO_OK, or YIBAO_ERR_SYNTAX for a value that
+ * is not framed (then it must be ignored).
+ */
+int yibao_cache_unframe(const unsigned char *data, size_t len,
+    uint64_t *fresh_until_ms, yibao_str_t *answer);
+
+/*
+ * Redis scripts (sent with EVAL):
+ *   lookup  KEYS key, lock; ARGV lock_ms  -> {value|false, locked 0/1,
+ *           now_ms}
+ *   store   KEYS key, lock; ARGV answer, fresh_ms, stale_ms -> "OK"
+ *   purge   ARGV pattern -> number of keys deleted
+ */
+extern const char  yibao_cache_lookup_script[];
+extern const char  yibao_cache_store_script[];
+extern const char  yibao_cache_purge_script[];
+
+
+#endif /* _YIBAO_CACHE_H_INCLUDED_ */

@@ -1,0 +1,126 @@
+"""The response cache (issue 4): read-only queries answered from Redis
+or the embedded store, stale answers while the platform fails, never a
+state-changing transaction."""
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+import harness
+from harness import sim_get, sim_post
+
+from test_gateway_core import envelope, ready_clinic, send
+
+DICT = {"type": "psn_cert_type", "parentValue": "", "admdvs": "370102",
+        "date": "", "valiFlag": "1"}
+
+
+def platform_calls(stack, infno):
+    got = sim_get(stack, "requests?n=500")
+    got = got["requests"] if isinstance(got, dict) else got
+    return sum(1 for r in got if r.get("envelope")
+               and r["envelope"]["infno"] == infno)
+
+
+def query(stack, clinic, inp=None):
+    return send(stack, envelope(clinic, infno="1901", inp=inp or DICT))
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_hit_after_miss_and_key(make_stack, make_redis, use_redis):
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server)
+    clinic = ready_clinic(stack)
+    if use_redis:
+        time.sleep(0.5)
+
+    first = query(stack, clinic)
+    assert first.status == 200 and first.body["infcode"] == 0, first.body
+    assert first.headers["X-Yibao-Cache"] == "MISS"
+    time.sleep(0.2)
+
+    # another msgid, inf_time and caller nonce: the same question
+    second = query(stack, clinic)
+    assert second.headers["X-Yibao-Cache"] == "HIT"
+    assert second.body == first.body
+    assert platform_calls(stack, "1901") == 1
+    # the caller still gets its own msgid back
+    assert second.headers["X-Yibao-Msgid"] != first.headers["X-Yibao-Msgid"]
+
+    other = query(stack, clinic, dict(DICT, type="insutype"))
+    assert other.headers["X-Yibao-Cache"] == "MISS"
+    assert platform_calls(stack, "1901") == 2
+
+    with open(stack.access_log, encoding="utf-8") as f:
+        lines = [json.loads(x) for x in f]
+    assert [x["cache"] for x in lines if x["infno"] == "1901"] == [
+        "MISS", "HIT", "MISS"]
+
+    # a state-creating transaction is never looked up
+    r = send(stack, envelope(clinic, infno="2201", inp={"data": {}}))
+    assert "X-Yibao-Cache" not in r.headers
+
+
+def test_failures_not_cached_stale_served_while_platform_fails(make_stack):
+    stack = make_stack(scheme="none", caches=(
+        "yibao_cache infno=1901 ttl=1s stale=1h;",))
+    clinic = ready_clinic(stack)
+
+    sim_post(stack, "fault", {"infno": "1901", "mode": "non_envelope",
+                              "count": 1})
+    r = query(stack, clinic)
+    assert r.status == 502
+    r = query(stack, clinic)
+    assert r.status == 200 and r.headers["X-Yibao-Cache"] == "MISS"
+
+    time.sleep(1.3)
+    sim_post(stack, "fault", {"infno": "1901", "mode": "http_500",
+                              "count": 1})
+    stale = query(stack, clinic)
+    assert stale.status == 200, stale.body
+    assert stale.headers["X-Yibao-Cache"] == "STALE"
+    assert stale.body["infcode"] == 0
+    assert "serving the stale cached answer" in \
+        harness.error_log_text(stack)
+
+    # the platform is back: a fresh answer, cached again
+    fresh = query(stack, clinic)
+    assert fresh.headers["X-Yibao-Cache"] == "EXPIRED"
+    assert query(stack, clinic).headers["X-Yibao-Cache"] == "HIT"
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_purge(make_stack, make_redis, use_redis):
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="none", redis=server)
+    clinic = ready_clinic(stack)
+    if use_redis:
+        time.sleep(0.5)
+    query(stack, clinic)
+    assert query(stack, clinic).headers["X-Yibao-Cache"] == "HIT"
+
+    req = urllib.request.Request(stack.url + "/yibao/cache?infno=1901",
+                                 method="DELETE")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read())["purged"] >= 1
+
+    assert query(stack, clinic).headers["X-Yibao-Cache"] == "MISS"
+
+    req = urllib.request.Request(stack.url + "/yibao/cache?infno=X",
+                                 method="DELETE")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("a bad purge was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+
+
+def test_state_changing_never_cached_config(make_stack):
+    for line in ("yibao_cache infno=2201-2208 ttl=1m;",
+                 "yibao_cache infno=1101,2207 ttl=1m;",
+                 "yibao_cache infno=* ttl=1m;"):
+        stack = make_stack(start=False, caches=(line,))
+        rc, out = stack.test_config()
+        assert rc != 0 and "never cached" in out, out
