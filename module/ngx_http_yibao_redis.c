@@ -755,7 +755,8 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
 
     op->timer.handler = ngx_http_yibao_redis_op_timeout;
     op->timer.data = op;
-    op->timer.log = log;
+    /* the op may outlive the request and its connection */
+    op->timer.log = ngx_http_yibao_redis.log;
 
     if (ngx_http_yibao_redis_send(op, 1) != NGX_OK) {
         ngx_free(op);
