@@ -173,3 +173,26 @@ def test_reload_swaps_tables_without_failing_requests(make_stack):
     assert r.status == 200 and r.body["err_msg"].startswith("FSI"), r.body
     sent = requests_seen(stack, "2204")[-1]["input"]["feedetail"][0]
     assert sent["med_list_codg"] == "XJ01CAA040A001010102699"
+
+
+def test_failed_reload_keeps_the_old_tables(make_stack):
+    stack = make_stack(scheme="none")
+    clinic = ready_clinic(stack)
+    # the reload fails on purpose: its [emerg] line is expected
+    stack.allowed_log = [r"\[emerg\].*drugs\.tsv\" line \d+"]
+
+    with open(stack.path("data", "mappings", "drugs.tsv"), "a",
+              encoding="utf-8") as f:
+        f.write("drug\t*\tYP7777\tNOTNATIONAL\t坏行\n")
+    stack.reload()
+    time.sleep(1.0)
+
+    logs = harness.error_log_text(stack)
+    assert "NOTNATIONAL" in logs and "[emerg]" in logs
+    assert stack.nginx.poll() is None
+
+    # the old tables keep translating
+    steps = local_flow(stack, township_clinic(stack))
+    assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1]
+    sent = requests_seen(stack, "2204")[-1]["input"]["feedetail"]
+    assert sent[1]["med_list_codg"] == "XJ01CAA040A001010102699"
