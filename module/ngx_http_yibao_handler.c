@@ -144,7 +144,12 @@ ngx_http_yibao_body_handler(ngx_http_request_t *r)
     rc = ngx_http_yibao_process(r, ctx);
 
     if (rc == NGX_AGAIN) {
-        /* waiting for the store; ctx->status stays NGX_DONE */
+        /*
+         * Waiting for the store; ctx->status stays NGX_DONE.  A caller
+         * that goes away meanwhile ends the request (its pool cleanup
+         * drops the store's answer): nothing is sent for nobody.
+         */
+        r->read_event_handler = ngx_http_test_reading;
         return;
     }
 
@@ -169,8 +174,16 @@ ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     c = r->connection;
 
+    r->read_event_handler = ngx_http_block_reading;
+
     if (rc == NGX_OK) {
         rc = ngx_http_yibao_process_upstream(r, ctx);
+    }
+
+    if (rc == NGX_AGAIN) {
+        /* the next store step (the cache) is under way */
+        r->read_event_handler = ngx_http_test_reading;
+        return;
     }
 
     ctx->status = rc;

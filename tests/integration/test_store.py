@@ -4,6 +4,7 @@ and back as normal modes."""
 
 import concurrent.futures
 import json
+import socket
 import time
 
 import pytest
@@ -22,6 +23,11 @@ def access(stack):
     time.sleep(0.2)
     with open(stack.access_log, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
+
+
+def seen_requests(stack):
+    got = harness.sim_get(stack, "requests?n=500")
+    return got["requests"] if isinstance(got, dict) else got
 
 
 def burst(stack, clinic, n):
@@ -62,8 +68,7 @@ def test_limit_by_clinic(make_stack, make_redis, use_redis):
     assert lines[-1]["store"] == ("redis" if use_redis else "local")
 
     # a refused request never reached the platform
-    seen = harness.sim_get(stack, "requests?n=100")
-    seen = seen["requests"] if isinstance(seen, dict) else seen
+    seen = seen_requests(stack)
     assert sum(1 for x in seen if x["envelope"]["infno"] == "1101") == 3
 
     # another clinic has its own quota
@@ -192,3 +197,34 @@ def test_limit_config_errors(make_stack):
                                   "bogus=1;")
     rc, out = stack.test_config()
     assert rc != 0 and "bogus" in out and "s3cr3t" not in out, out
+
+
+def test_caller_gone_while_waiting_nothing_sent(make_stack, make_redis):
+    server = make_redis()
+    stack = make_stack(scheme="none", redis=server,
+                       redis_options="timeout=3s connect_timeout=3s",
+                       limits=(LIMIT % "",))
+    clinic = ready_clinic(stack)
+    wait_store(stack, clinic, "redis")
+    before = len(seen_requests(stack))
+
+    server.pause()
+    try:
+        body = client.encode(envelope(clinic))
+        s = socket.create_connection(("127.0.0.1", stack.port))
+        head = "".join("%s: %s\r\n" % kv for kv in signed(body).items())
+        s.sendall(("POST /fsi/api/rsfComIfsService/callService HTTP/1.1\r\n"
+                   "Host: x\r\nContent-Length: %d\r\n%s\r\n"
+                   % (len(body), head)).encode() + body)
+        time.sleep(0.5)
+        s.close()
+        time.sleep(0.5)
+    finally:
+        server.resume()
+
+    time.sleep(0.5)
+    assert len(seen_requests(stack)) == before, \
+        "nothing was sent for a caller that left"
+    assert access(stack)[-1]["status"] == 499
+    # and the gateway still serves
+    assert send(stack, envelope(clinic)).status == 200
