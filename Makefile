@@ -13,6 +13,7 @@ GLUE_HDRS   := $(sort $(wildcard module/*.h))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 MODULE_SO   := $(BUILD)/ngx_http_yibao_module.so
+MAPTOOL     := $(BUILD)/yibao-maptool
 
 UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
                -Wmissing-prototypes -fno-omit-frame-pointer \
@@ -24,15 +25,22 @@ NGX_CC_OPT  := -g -O2 -fPIC -fstack-protector-strong -Wformat \
                -Werror=format-security -D_FORTIFY_SOURCE=2 -Wextra
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
+TOOL_CFLAGS := -std=gnu99 -O2 -Wall -Wextra -Wpointer-arith \
+               -Wmissing-prototypes -fstack-protector-strong \
+               -D_FORTIFY_SOURCE=2 -Iadapters -Imappings
+TOOL_LIBS   := -ljansson -lcrypto
+
 PYTEST      := $(PYTHON) -m pytest -q -p no:cacheprovider
 
-.PHONY: help all deps module smoke unit integration test run bench lint clean
+.PHONY: help all deps module tools smoke unit integration test run bench \
+        lint clean
 
 all: module
 
 help:
 	@echo "make deps         install the Debian packages (root)"
 	@echo "make module       build $(notdir $(MODULE_SO)) against nginx-dev"
+	@echo "make tools        build $(notdir $(MAPTOOL)) (tables: validate, lookup)"
 	@echo "make unit         cmocka unit tests under ASan/UBSan"
 	@echo "make integration  real nginx + simulator (+ redis) tests"
 	@echo "make test         deps, lint, unit, module, smoke, integration"
@@ -68,6 +76,15 @@ $(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_HDRS) \
 	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
 	cp $(BUILD)/nginx/ngx_http_yibao_module.so $@
 
+# the mapping tables' tool, built from the gateway's own pure sources so
+# that it validates exactly as nginx does (tools/yibao-mappings runs it)
+tools: $(MAPTOOL)
+
+$(MAPTOOL): tools/yibao-maptool.c $(PURE_SRCS) $(PURE_HDRS)
+	@mkdir -p $(BUILD)
+	@echo "cc $(notdir $@)"
+	@$(CC) $(TOOL_CFLAGS) -o $@ $< $(PURE_SRCS) $(TOOL_LIBS)
+
 smoke: module
 	@sh tests/lint/smoke.sh $(MODULE_SO)
 
@@ -85,7 +102,7 @@ unit: $(UNIT_BINS)
 	    YIBAO_TEST_DATA=$(CURDIR)/tests/unit/data $$t; \
 	done
 
-integration: module
+integration: module tools
 	$(PYTEST) tests/integration
 
 lint:

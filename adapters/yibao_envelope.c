@@ -505,12 +505,19 @@ int
 yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
     yibao_str_t *out)
 {
+    return yibao_json_serialize(env->doc, a, out);
+}
+
+
+int
+yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out)
+{
     unsigned char         *p;
     yibao_envelope_out_t   o;
 
     o.p = NULL;
     o.len = 0;
-    yibao_envelope_put_value(&o, env->doc);
+    yibao_envelope_put_value(&o, json);
 
     p = yibao_alloc(a, o.len);
     if (p == NULL) {
@@ -519,7 +526,7 @@ yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
 
     o.p = p;
     o.len = 0;
-    yibao_envelope_put_value(&o, env->doc);
+    yibao_envelope_put_value(&o, json);
 
     out->data = p;
     out->len = o.len;

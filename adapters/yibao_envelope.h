@@ -87,6 +87,13 @@ int yibao_envelope_set_entity(yibao_envelope_t *env,
 int yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
     yibao_str_t *out);
 
+/*
+ * Serializes any JSON value (a json_t *, e.g. a parsed answer) the same
+ * way: compact, key order kept, numbers exact.  out->data is allocated
+ * from a.  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out);
+
 
 /* What the platform answered. */
 

@@ -18,35 +18,65 @@
  * which infno carries which kind of code is data, not code, so
  * supporting one more field is one line.
  *
- * Rules file: UTF-8 TSV, '#' comments, one rule per line:
+ * Rules file: UTF-8 TSV, '#' comments, one rule per line, columns
+ * separated by exactly one TAB:
  *
  *     infno  direction  path  what  [target]  [name_target]
  *
  *   infno      "2204", "2203A", or "*" for every infno
  *   direction  "request" or "answer"
  *   path       the field, relative to "input" (request) or "output"
- *              (answer): keys joined by ".", "[]" after a key to visit
- *              every element of an array, e.g. feedetail[].medins_list_codg
+ *              (answer): keys ([A-Za-z0-9_]) joined by ".", "[]" after
+ *              a key to visit every element of an array, e.g.
+ *              feedetail[].medins_list_codg; a single object where an
+ *              array is named counts as one row; a leading "[]" is the
+ *              root itself when it is an array ([].bilg_dr_codg, 5204)
  *   what       a comma list of kinds (drug,item,consumable), tried in
- *              order, or dict:<name>, or a check:
- *                check:number      empty string -> 0 (national rule 1.3)
- *                check:id_number   18-digit ID (GB 11643) when the
- *                                  sibling cert type field says ID card
- *                check:fee_amount  det_item_fee_sumamt = cnt x pric
- *                                  within 0.01 (path names the row)
- *                check:feedetl_sn  digits only, 1..15 (when enabled)
- *   target     where the national code goes ("-" or absent: in place)
- *   name_target  where the national name goes ("-" or absent: nowhere)
+ *              order, or dict:<name> alone, or a check (request only):
+ *                check:number      path names the field: null and ""
+ *                                  -> 0 (national rule 1.3), a numeric
+ *                                  string -> that number, anything
+ *                                  else fails (YB4002)
+ *                check:id_number   path names the object holding the
+ *                                  certificate pairs: mdtrt_cert_type
+ *                                  "02" -> mdtrt_cert_no, and
+ *                                  psn_cert_type "01" or "1" -> certno
+ *                                  must be an 18-digit ID (GB 11643,
+ *                                  YB4003); the list masks the number
+ *                check:fee_amount  path names the row: its
+ *                                  det_item_fee_sumamt differs from
+ *                                  cnt x pric by less than 0.01,
+ *                                  computed in exact decimal (YB4004)
+ *                check:feedetl_sn  digits only, 1..15, not 0 (when
+ *                                  enabled, YB4005)
+ *   target     a field beside path (same steps, another last key)
+ *              where the national code goes ("-" or absent: in place);
+ *              for an answer rule it is filled only when empty
+ *   name_target  a field beside path where the national name goes
+ *              ("-" or absent: nowhere); request code rules only
+ *
+ * Unknown kinds or checks, bad paths, bad infno, a target that is not
+ * beside the path, and the same (infno, direction, path) twice for two
+ * code rules or the same check are errors.
  *
  * A field that is absent, null or "" is left alone (except by
  * check:number).  A value that already has the national shape of one
- * of the rule's kinds is checked and passed as it is.
+ * of the rule's kinds is checked and passed as it is (and copied to an
+ * empty target); dictionary values are looked up first, since any
+ * short code has a dictionary's shape.  A code that is not found is
+ * no problem when the target already holds a national code.  Code
+ * rules and check:number run before the other checks.  With map NULL
+ * nothing is found.
  */
 
 typedef struct yibao_rules_s  yibao_rules_t;
 
 
-/* NULL on error, err->line and err->msg say where and what. */
+/*
+ * Everything needed is copied into a: data may be released afterwards.
+ * NULL on error: err->line is the line, err->msg names the column and
+ * quotes the value (without repeating the line).
+ */
 yibao_rules_t *yibao_rules_parse(const unsigned char *data, size_t len,
     yibao_alloc_t *a, yibao_err_t *err);
 
@@ -75,13 +105,16 @@ typedef struct {
 
 
 /*
- * Applies the request rules of env->infno to env->doc in place.  When
+ * Applies the request rules of env->infno and of "*" to env->doc in
+ * place.  res->translated counts the codes found in the map.  When
  * any code is unmapped or any check fails, nothing is half-done that
  * matters (the caller must not send the document) and the function
  * returns YIBAO_ERR_INVALID with err->gwerr YIBAO_GWERR_UNMAPPED (if any
  * code was unmapped) or the gwerr of the first failed check, and
- * res->list listing every problem at once.  YIBAO_ERR_NOMEM on
- * allocation failure.
+ * res->list listing every problem at once, and err->msg a summary
+ * such as "3 codes have no national mapping and 1 check failed".  Not
+ * a string where a code belongs counts as a failed check (YB4002).
+ * YIBAO_ERR_NOMEM on allocation failure (of a or of jansson).
  */
 int yibao_translate_request(yibao_envelope_t *env,
     const yibao_rules_t *rules, const yibao_map_t *map,
@@ -93,8 +126,12 @@ int yibao_translate_request(yibao_envelope_t *env,
  * are mapped back to the caller's local ones where a mapping exists
  * (others are left as they are).  When no answer rule matches infno,
  * or nothing changed, *out is data itself; otherwise the answer is
- * re-serialized, numbers kept exact.  YIBAO_OK, YIBAO_ERR_NOMEM, or
- * YIBAO_ERR_SYNTAX when data is not JSON (then *out is data).
+ * re-serialized, numbers kept exact (as yibao_json_serialize: 10.00
+ * is sent as 10).  An answer rule with a target fills it only when it
+ * is absent or empty.  YIBAO_OK, YIBAO_ERR_NOMEM, or YIBAO_ERR_SYNTAX
+ * when data is not JSON (jansson reports some of its own allocation
+ * failures while parsing as syntax errors too); *out is data on every
+ * error, so the answer can always go back as it came.
  */
 int yibao_translate_answer(const unsigned char *data, size_t len,
     const yibao_str_t *infno, const yibao_rules_t *rules,

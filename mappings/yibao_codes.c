@@ -6,17 +6,22 @@
 #include "yibao_codes.h"
 
 
-static int yibao_code_digits(const unsigned char *p, size_t n);
-static int yibao_code_number(const unsigned char *p, size_t n);
 static int yibao_code_days_in_month(int year, int month);
-static int yibao_code_is_time(int year, int month, int day, int hour,
-    int min, int sec);
+static int yibao_code_is_time(const unsigned char *p, const size_t at[6]);
+
+
+/*
+ * Where the year (4 digits), month, day, hour, minute and second (2
+ * digits each) of the two time shapes start.
+ */
+static const size_t  yibao_code_datetime_at[6] = { 0, 5, 8, 11, 14, 17 };
+static const size_t  yibao_code_compact_time_at[6] = { 0, 4, 6, 8, 10, 12 };
 
 
 int
 yibao_code_is_admdvs(const unsigned char *p, size_t len)
 {
-    return len == 6 && yibao_code_digits(p, 6);
+    return len == 6 && yibao_code_is_digits(p, 6);
 }
 
 
@@ -25,7 +30,7 @@ yibao_code_is_fixmedins(const unsigned char *p, size_t len)
 {
     return len == 12
            && (p[0] == 'H' || p[0] == 'P')
-           && yibao_code_digits(p + 1, 11);
+           && yibao_code_is_digits(p + 1, 11);
 }
 
 
@@ -52,11 +57,11 @@ int
 yibao_code_is_infno(const unsigned char *p, size_t len)
 {
     if (len == 4) {
-        return yibao_code_digits(p, 4);
+        return yibao_code_is_digits(p, 4);
     }
 
     return len == 5
-           && yibao_code_digits(p, 4)
+           && yibao_code_is_digits(p, 4)
            && p[4] >= 'A' && p[4] <= 'Z';
 }
 
@@ -71,35 +76,18 @@ yibao_code_is_datetime(const unsigned char *p, size_t len)
         return 0;
     }
 
-    if (!yibao_code_digits(p, 4) || !yibao_code_digits(p + 5, 2)
-        || !yibao_code_digits(p + 8, 2) || !yibao_code_digits(p + 11, 2)
-        || !yibao_code_digits(p + 14, 2) || !yibao_code_digits(p + 17, 2))
-    {
-        return 0;
-    }
-
-    return yibao_code_is_time(yibao_code_number(p, 4),
-                              yibao_code_number(p + 5, 2),
-                              yibao_code_number(p + 8, 2),
-                              yibao_code_number(p + 11, 2),
-                              yibao_code_number(p + 14, 2),
-                              yibao_code_number(p + 17, 2));
+    return yibao_code_is_time(p, yibao_code_datetime_at);
 }
 
 
 int
 yibao_code_is_compact_time(const unsigned char *p, size_t len)
 {
-    if (len != 14 || !yibao_code_digits(p, 14)) {
+    if (len != 14) {
         return 0;
     }
 
-    return yibao_code_is_time(yibao_code_number(p, 4),
-                              yibao_code_number(p + 4, 2),
-                              yibao_code_number(p + 6, 2),
-                              yibao_code_number(p + 8, 2),
-                              yibao_code_number(p + 10, 2),
-                              yibao_code_number(p + 12, 2));
+    return yibao_code_is_time(p, yibao_code_compact_time_at);
 }
 
 
@@ -109,29 +97,32 @@ yibao_code_is_msgid(const unsigned char *p, size_t len)
     return len == 30
            && yibao_code_is_fixmedins(p, 12)
            && yibao_code_is_compact_time(p + 12, 14)
-           && yibao_code_digits(p + 26, 4);
+           && yibao_code_is_digits(p + 26, 4);
 }
 
 
 int
 yibao_code_is_alnum(const unsigned char *p, size_t len, size_t max)
 {
-    size_t  i;
+    return len != 0 && len <= max && yibao_code_alnum_span(p, len) == len;
+}
 
-    if (len == 0 || len > max) {
-        return 0;
-    }
+
+size_t
+yibao_code_alnum_span(const unsigned char *p, size_t len)
+{
+    size_t  i;
 
     for (i = 0; i < len; i++) {
         if (!((p[i] >= '0' && p[i] <= '9')
               || (p[i] >= 'A' && p[i] <= 'Z')
               || (p[i] >= 'a' && p[i] <= 'z')))
         {
-            return 0;
+            break;
         }
     }
 
-    return 1;
+    return i;
 }
 
 
@@ -199,12 +190,16 @@ yibao_code_is_utf8(const unsigned char *p, size_t len)
 }
 
 
-static int
-yibao_code_digits(const unsigned char *p, size_t n)
+int
+yibao_code_is_digits(const unsigned char *p, size_t len)
 {
     size_t  i;
 
-    for (i = 0; i < n; i++) {
+    if (len == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
         if (p[i] < '0' || p[i] > '9') {
             return 0;
         }
@@ -214,15 +209,15 @@ yibao_code_digits(const unsigned char *p, size_t n)
 }
 
 
-static int
-yibao_code_number(const unsigned char *p, size_t n)
+int
+yibao_code_number(const unsigned char *p, size_t len)
 {
     int     v;
     size_t  i;
 
     v = 0;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < len; i++) {
         v = v * 10 + (p[i] - '0');
     }
 
@@ -247,18 +242,251 @@ yibao_code_days_in_month(int year, int month)
 }
 
 
+/*
+ * 1 if p holds digits naming a real calendar date and time: the year at
+ * p + at[0] (4 digits), the month, day, hour, minute and second at
+ * p + at[1..5] (2 digits each).
+ */
+
 static int
-yibao_code_is_time(int year, int month, int day, int hour, int min, int sec)
+yibao_code_is_time(const unsigned char *p, const size_t at[6])
 {
+    int     v[6];
+    size_t  i, n;
+
+    for (i = 0; i < 6; i++) {
+        n = (i == 0) ? 4 : 2;
+
+        if (!yibao_code_is_digits(p + at[i], n)) {
+            return 0;
+        }
+
+        v[i] = yibao_code_number(p + at[i], n);
+    }
+
     /* year 0000 does not exist in the Gregorian calendar */
 
-    if (year < 1 || month < 1 || month > 12 || day < 1) {
+    if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1) {
         return 0;
     }
 
-    if (day > yibao_code_days_in_month(year, month)) {
+    if (v[2] > yibao_code_days_in_month(v[0], v[1])) {
         return 0;
     }
 
-    return hour <= 23 && min <= 59 && sec <= 59;
+    return v[3] <= 23 && v[4] <= 59 && v[5] <= 59;
+}
+
+
+/* national coding standards */
+
+static int yibao_code_national_digits(const unsigned char *p, size_t n);
+static int yibao_code_national_suffix(const unsigned char *p, size_t len);
+
+
+int
+yibao_code_is_drug(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    if (p[0] == 'T') {
+        return len >= 10 && len <= 30
+               && yibao_code_national_digits(p + 1, len - 1);
+    }
+
+    if ((p[0] != 'X' && p[0] != 'Z') || len != 23) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+yibao_code_is_item(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    if (len < 15 || len > 50 || !yibao_code_national_digits(p, 15)) {
+        return 0;
+    }
+
+    if (len == 15) {
+        return 1;
+    }
+
+    if (p[15] != '-' || len == 16) {
+        return 0;
+    }
+
+    for (i = 16; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9')
+              || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= 'a' && p[i] <= 'z')
+              || p[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+yibao_code_is_consumable(const unsigned char *p, size_t len)
+{
+    return len == 20 && p[0] == 'C' && yibao_code_national_digits(p + 1, 19);
+}
+
+
+int
+yibao_code_is_icd10(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    if (len != 7 && len != 11) {
+        return 0;
+    }
+
+    if (p[0] < 'A' || p[0] > 'Z' || !yibao_code_national_digits(p + 1, 2)
+        || p[3] != '.')
+    {
+        return 0;
+    }
+
+    for (i = 4; i < 7; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || p[i] == 'x' || p[i] == 'X')) {
+            return 0;
+        }
+    }
+
+    return yibao_code_national_suffix(p + 7, len - 7);
+}
+
+
+int
+yibao_code_is_icd9cm3(const unsigned char *p, size_t len)
+{
+    if (len != 7 && len != 11) {
+        return 0;
+    }
+
+    return yibao_code_national_digits(p, 2)
+           && p[2] == '.'
+           && yibao_code_national_digits(p + 3, 4)
+           && yibao_code_national_suffix(p + 7, len - 7);
+}
+
+
+int
+yibao_code_is_chronic(const unsigned char *p, size_t len)
+{
+    return len == 6 && p[0] == 'M' && yibao_code_national_digits(p + 1, 5);
+}
+
+
+int
+yibao_code_is_staff(const unsigned char *p, size_t len)
+{
+    if (len == 13) {
+        return (p[0] == 'D' || p[0] == 'N' || p[0] == 'Y')
+               && yibao_code_national_digits(p + 1, 12);
+    }
+
+    return len == 14
+           && p[0] == 'H' && (p[1] == 'Y' || p[1] == 'J')
+           && yibao_code_national_digits(p + 2, 12);
+}
+
+
+int
+yibao_code_is_caty(const unsigned char *p, size_t len)
+{
+    if (len != 3 && len != 6) {
+        return 0;
+    }
+
+    if (p[0] < 'A' || p[0] > 'Z' || !yibao_code_national_digits(p + 1, 2)) {
+        return 0;
+    }
+
+    return len == 3 || (p[3] == '.' && yibao_code_national_digits(p + 4, 2));
+}
+
+
+int
+yibao_code_is_id_number(const unsigned char *p, size_t len)
+{
+    size_t                i;
+    unsigned              sum;
+    unsigned char         check, date[14];
+    static const char     checks[] = "10X98765432";
+    static const uint8_t  weights[17] = {
+        7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2
+    };
+
+    if (len != 18 || !yibao_code_national_digits(p, 17)) {
+        return 0;
+    }
+
+    /* the birth date: a real day, as the midnight of yyyyMMdd */
+
+    if (p[6] < '1' || (p[6] == '1' && p[7] < '8')) {
+        return 0;
+    }
+
+    for (i = 0; i < 14; i++) {
+        date[i] = i < 8 ? p[6 + i] : '0';
+    }
+
+    if (!yibao_code_is_compact_time(date, sizeof(date))) {
+        return 0;
+    }
+
+    sum = 0;
+
+    for (i = 0; i < 17; i++) {
+        sum += (unsigned) (p[i] - '0') * weights[i];
+    }
+
+    check = p[17] == 'x' ? 'X' : p[17];
+
+    return check == (unsigned char) checks[sum % 11];
+}
+
+
+static int
+yibao_code_national_digits(const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* nothing, or the 国临版 extension 'x' + 3 digits */
+
+static int
+yibao_code_national_suffix(const unsigned char *p, size_t len)
+{
+    return len == 0
+           || (len == 4 && (p[0] == 'x' || p[0] == 'X')
+               && yibao_code_national_digits(p + 1, 3));
 }

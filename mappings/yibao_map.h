@@ -25,8 +25,11 @@
  *          clinic:<22-char org code>
  *
  * national_code must have the national shape of its kind
- * (yibao_kind_is_national); national_name may be empty.  The same
- * (kind, scope, local_code) twice is an error naming both lines.
+ * (yibao_kind_is_national); local_code is 1..150 bytes of UTF-8
+ * without spaces or control characters; national_name may be empty
+ * or absent (4 fields), at most 600 bytes; a dictionary name is 1..30
+ * of [A-Za-z0-9_].  The same (kind, scope, local_code) twice is an
+ * error naming both lines.
  *
  * A map is built once, at configuration time, before the workers
  * fork, and is then immutable: every worker reads the same memory.
@@ -94,16 +97,36 @@ yibao_map_builder_t *yibao_map_builder_create(yibao_alloc_t *a);
 /*
  * Adds the rows of one table file.  The rows are copied: data may be
  * released afterwards.  On error returns YIBAO_ERR_SYNTAX,
- * YIBAO_ERR_INVALID or YIBAO_ERR_NOMEM, with err->line the line in
- * this file and err->msg naming the column and value.
+ * YIBAO_ERR_INVALID, YIBAO_ERR_TOO_LARGE (more than 2^24 - 1 lines in
+ * the file, 2^28 rows or 8 GB in all) or YIBAO_ERR_NOMEM, with err->line the
+ * line in this file (0 when no line is at fault) and err->msg naming
+ * the column and value, e.g.
+ *     column 4 "national_code": "YP0001" is not a national drug code
+ * A failed add() adds nothing: the builder stays usable.  The file
+ * costs exactly its rows, each an 8-byte header and its strings,
+ * 4-byte aligned, in one block (a first pass over data sizes it).
  */
 int yibao_map_builder_add(yibao_map_builder_t *b, const unsigned char *data,
     size_t len, yibao_err_t *err);
 
 /*
+ * add() with a label (the file name) for build()'s messages; label may
+ * be NULL or empty ("file <n>" then, n counting the files added from
+ * 1).  The label is copied.
+ */
+int yibao_map_builder_add_named(yibao_map_builder_t *b,
+    const yibao_str_t *label, const unsigned char *data, size_t len,
+    yibao_err_t *err);
+
+/*
  * Builds the lookup indexes over every file added.  A duplicate
- * (kind, scope, local) across files is reported here (err->msg names
- * both places).  NULL on error.
+ * (kind, scope, local), within one file or across files, is reported
+ * here: err->line is the later line and err->msg names both places,
+ * e.g.
+ *     "items.tsv" line 9: column 3 "local_code": "ZL0001" (kind item,
+ *     scope *) is a duplicate of "drugs.tsv" line 4
+ * ("... of line 4" within one file).  NULL on error (YIBAO_ERR_NOMEM
+ * has err->msg "out of memory").
  */
 yibao_map_t *yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err);
 
@@ -116,7 +139,10 @@ size_t yibao_map_bytes(const yibao_map_t *map);
  * Local to national, the most specific scope first: clinic, entity,
  * admdvs (6, then 4, then 2 digits), global.  dict is the dictionary
  * name for YIBAO_KIND_DICT (ignored otherwise).  Returns 1 and fills
- * hit when found, 0 otherwise.
+ * hit (when not NULL; its strings point into the map) when found, 0
+ * otherwise.  scope may be NULL (global rows only); a scope field of
+ * the wrong length (org_code 22, entity_code 12, admdvs 6) is skipped.
+ * Scope types that no row of the kind uses are not probed.
  */
 int yibao_map_lookup(const yibao_map_t *map, yibao_kind_e kind,
     const yibao_str_t *dict, const yibao_map_scope_t *scope,

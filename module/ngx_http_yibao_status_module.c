@@ -50,6 +50,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_atomic_t                     forwarded;
     ngx_atomic_t                     requests[YIBAO_STATUS_NCLASSES];
     ngx_atomic_t                     latency[YIBAO_STATUS_BUCKETS];
     ngx_atomic_t                     latency_ms;
@@ -115,7 +116,7 @@ static ngx_int_t ngx_http_yibao_status_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_int_t ngx_http_yibao_status_log_handler(ngx_http_request_t *r);
 static ngx_http_yibao_status_minute_t *ngx_http_yibao_status_minute(
     ngx_http_yibao_status_shctx_t *sh, ngx_atomic_uint_t minute);
-static void ngx_http_yibao_status_store_seen(
+static void ngx_http_yibao_status_results(
     ngx_http_yibao_status_shctx_t *sh, ngx_http_yibao_ctx_t *ctx);
 static ngx_uint_t ngx_http_yibao_status_answered(
     ngx_http_yibao_ctx_t *ctx);
@@ -546,10 +547,14 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
         (void) ngx_atomic_fetch_add(&m->infno[slot].latency[b], 1);
         (void) ngx_atomic_fetch_add(&m->infno[slot].latency_ms,
                                     (ngx_atomic_int_t) ms);
+
+        if (oc.forwarded) {
+            (void) ngx_atomic_fetch_add(&m->infno[slot].forwarded, 1);
+        }
     }
 
     if (ctx != NULL) {
-        ngx_http_yibao_status_store_seen(sh, ctx);
+        ngx_http_yibao_status_results(sh, ctx);
     }
 
     switch (cls) {
@@ -641,14 +646,14 @@ ngx_http_yibao_status_minute(ngx_http_yibao_status_shctx_t *sh,
 
 
 /*
- * The rate-limit decision of the request, and the state of the store as
- * the request found it: the last request's view is the zone's.  The
- * state is only written when it changed, so that the workers do not
- * keep writing the same cache line.
+ * The rate-limit decision and the cache lookup of the request, and the
+ * state of the store as the request found it: the last request's view
+ * is the zone's.  The state is only written when it changed, so that
+ * the workers do not keep writing the same cache line.
  */
 
 static void
-ngx_http_yibao_status_store_seen(ngx_http_yibao_status_shctx_t *sh,
+ngx_http_yibao_status_results(ngx_http_yibao_status_shctx_t *sh,
     ngx_http_yibao_ctx_t *ctx)
 {
     ngx_uint_t  ev, backend, up, degraded;
@@ -680,6 +685,37 @@ ngx_http_yibao_status_store_seen(ngx_http_yibao_status_shctx_t *sh,
         break;
 
     default: /* no rate limit applied */
+        ev = YIBAO_STATUS_EVENTS;
+        break;
+    }
+
+    if (ev < YIBAO_STATUS_EVENTS) {
+        (void) ngx_atomic_fetch_add(&sh->events[ev], 1);
+    }
+
+    switch (ctx->cache_status) {
+
+    case NGX_HTTP_YIBAO_CACHE_HIT:
+        ev = YIBAO_STATUS_EV_CACHE_HIT;
+        break;
+
+    case NGX_HTTP_YIBAO_CACHE_MISS:
+        ev = YIBAO_STATUS_EV_CACHE_MISS;
+        break;
+
+    case NGX_HTTP_YIBAO_CACHE_EXPIRED:
+        ev = YIBAO_STATUS_EV_CACHE_EXPIRED;
+        break;
+
+    case NGX_HTTP_YIBAO_CACHE_STALE:
+        ev = YIBAO_STATUS_EV_CACHE_STALE;
+        break;
+
+    case NGX_HTTP_YIBAO_CACHE_BYPASS:
+        ev = YIBAO_STATUS_EV_CACHE_BYPASS;
+        break;
+
+    default: /* no cache for this location or infno */
         ev = YIBAO_STATUS_EVENTS;
         break;
     }
@@ -1013,6 +1049,7 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
                                        m->infno[i].latency,
                                        YIBAO_STATUS_BUCKETS);
             s->minutes[k].infno[i].latency_ms = m->infno[i].latency_ms;
+            s->minutes[k].infno[i].forwarded = m->infno[i].forwarded;
         }
 
         ngx_memory_barrier();

@@ -24,7 +24,8 @@ extern const size_t  ngx_http_yibao_status_page_len;
 /*
  * Hooks for the other parts of the gateway, for what no request
  * reports: the log-phase handler already counts each request's
- * ctx->limit_status and takes the store state from its ctx->store.
+ * ctx->limit_status and ctx->cache_status and takes the store state
+ * from its ctx->store.
  * Each hook takes the cycle (so it can be called without a request,
  * e.g. from a Redis callback or init_process), is lock-free, and does
  * nothing when no yibao_status_zone is configured or the zone is not
@@ -39,8 +40,8 @@ extern const size_t  ngx_http_yibao_status_page_len;
  *
  * ngx_http_yibao_status_store_error(): one failed store operation.
  *
- * ngx_http_yibao_status_event(): one rate-limit decision or cache
- * lookup (yibao_status_event_e).
+ * ngx_http_yibao_status_event(): one more rate-limit decision or cache
+ * lookup (yibao_status_event_e) than the requests' results show.
  */
 
 void ngx_http_yibao_status_store(ngx_cycle_t *cycle, ngx_uint_t backend,

@@ -1,0 +1,1750 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <string.h>
+
+#include "yibao_status.h"
+#include "yibao_gwerr.h"
+#include "yibao_codes.h"
+
+
+/*
+ * Output: every renderer runs twice over the same snapshot, first with
+ * buf NULL to size the document, then into one allocation of exactly
+ * that size.  put() never writes past size; a second pass that would
+ * (it cannot: the snapshot is const) ends with len != size and fails.
+ */
+
+typedef struct {
+    unsigned char        *buf;
+    size_t                len;
+    size_t                size;
+} yibao_status_out_t;
+
+
+typedef void (*yibao_status_render_pt)(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+
+
+static int yibao_status_render(const yibao_status_snapshot_t *s,
+    yibao_status_render_pt render, yibao_alloc_t *a, yibao_str_t *out);
+static void yibao_status_put(yibao_status_out_t *o, const void *p,
+    size_t n);
+static void yibao_status_puts(yibao_status_out_t *o, const char *s);
+static void yibao_status_put_u64(yibao_status_out_t *o, uint64_t v);
+static void yibao_status_put_i64(yibao_status_out_t *o, int64_t v);
+static void yibao_status_put_ratio(yibao_status_out_t *o, uint64_t num,
+    uint64_t den);
+static void yibao_status_put_seconds(yibao_status_out_t *o, uint64_t ms);
+static void yibao_status_put_json_str(yibao_status_out_t *o,
+    const unsigned char *p, size_t len);
+static void yibao_status_put_label(yibao_status_out_t *o,
+    const unsigned char *p, size_t len);
+static void yibao_status_put_time(yibao_status_out_t *o, int64_t t);
+static void yibao_status_put_quantile(yibao_status_out_t *o,
+    const uint64_t *b, unsigned q);
+static void yibao_status_put_code(yibao_status_out_t *o, int code);
+
+static int yibao_status_minute_valid(const yibao_status_snapshot_t *s,
+    int64_t minute, const yibao_status_minute_t **m);
+static void yibao_status_slice_add(const yibao_status_minute_t *m, int slot,
+    uint64_t weight, uint64_t *forwarded, uint64_t *requests,
+    uint64_t *latency);
+static uint64_t yibao_status_sum(const uint64_t *v, size_t n);
+static uint64_t yibao_status_round60(uint64_t v);
+static int yibao_status_active(const yibao_status_snapshot_t *s, int slot);
+
+static void yibao_status_json(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_latency(yibao_status_out_t *o,
+    const char *name, const uint64_t *b, uint64_t ms);
+static void yibao_status_json_series(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, int slot, unsigned all);
+static void yibao_status_json_reasons(yibao_status_out_t *o,
+    const uint64_t *counts, unsigned upstream);
+static void yibao_status_json_clinics(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static int yibao_status_clinic_before(const yibao_status_clinic_t *a,
+    const yibao_status_clinic_t *b);
+static void yibao_status_json_clinic(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, unsigned i);
+
+static void yibao_status_prometheus(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_prom_head(yibao_status_out_t *o, const char *name,
+    const char *type, const char *help);
+static void yibao_status_prom_histogram(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const char *name, unsigned upstream);
+static void yibao_status_prom_reasons(yibao_status_out_t *o,
+    const char *name, const uint64_t *counts, unsigned upstream);
+
+
+static const char  *yibao_status_classes[YIBAO_STATUS_NCLASSES] = {
+    "ok",
+    "platform_error",
+    "rejected",
+    "upstream_failure",
+    "unknown_outcome"
+};
+
+
+/*
+ * The known transactions, in the order of an outpatient visit and then
+ * of the periodic work (reconciliation, catalog downloads): the status
+ * page lists them in this order.
+ */
+
+static const char  *yibao_status_infnos[YIBAO_STATUS_INFNOS] = {
+    "9001", "9002", "1101", "1201", "2001",
+    "2201", "2202", "2203", "2203A", "2204", "2205", "2206", "2206A",
+    "2207", "2207A", "2208", "2601",
+    "5201", "5202", "5203", "5204", "5205", "5206",
+    "5301", "5302", "5303", "5304",
+    "3101", "3102", "3201", "3202", "3301", "3302", "3401", "3401A",
+    "4101",
+    "1301", "1302", "1305", "1306", "1307", "1309", "1312", "1901",
+    "9102",
+    "other"
+};
+
+
+const unsigned  yibao_status_bucket_ms[YIBAO_STATUS_BUCKETS - 1] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+};
+
+
+/* the bounds as Prometheus "le" label values, in seconds */
+
+static const char  *yibao_status_le[YIBAO_STATUS_BUCKETS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5",
+    "5", "10", "+Inf"
+};
+
+
+static const char  *yibao_status_events[YIBAO_STATUS_EVENTS] = {
+    "passed", "rejected", "dry_run", "bypassed", "local", "error",
+    "hit", "miss", "expired", "stale", "bypass"
+};
+
+
+static const unsigned  yibao_status_windows[3] = { 1, 5, 15 };
+
+
+const char *
+yibao_status_class_name(int cls)
+{
+    if (cls < 0 || cls >= YIBAO_STATUS_NCLASSES) {
+        return "unknown";
+    }
+
+    return yibao_status_classes[cls];
+}
+
+
+int
+yibao_status_classify(const yibao_status_outcome_t *o)
+{
+    int  g;
+
+    g = o->gwerr;
+
+    if (g != 0) {
+
+        switch (g) {
+
+        case YIBAO_GWERR_UPSTREAM_UNREACHABLE:
+        case YIBAO_GWERR_UPSTREAM_STATUS:
+        case YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE:
+        case YIBAO_GWERR_UPSTREAM_TOO_LARGE:
+            return YIBAO_STATUS_UPSTREAM_FAILURE;
+
+        case YIBAO_GWERR_SIGN_FAILED:
+        case YIBAO_GWERR_MSGID_EXHAUSTED:
+        case YIBAO_GWERR_NONCE_STORE_FULL:
+            return YIBAO_STATUS_REJECTED;
+
+        default:
+            break;
+        }
+
+        if (g >= 6000) {
+            return YIBAO_STATUS_UNKNOWN_OUTCOME;
+        }
+
+        if (g >= 1000 && g < 5000) {
+            return YIBAO_STATUS_REJECTED;
+        }
+
+        return o->forwarded ? YIBAO_STATUS_UNKNOWN_OUTCOME
+                            : YIBAO_STATUS_REJECTED;
+    }
+
+    if (o->infcode_known) {
+        return (o->infcode == 0) ? YIBAO_STATUS_OK
+                                 : YIBAO_STATUS_PLATFORM_ERROR;
+    }
+
+    if (o->http_status > 0 && o->http_status < 400) {
+        return YIBAO_STATUS_OK;
+    }
+
+    return o->forwarded ? YIBAO_STATUS_UNKNOWN_OUTCOME
+                        : YIBAO_STATUS_REJECTED;
+}
+
+
+int
+yibao_status_infno_slot(const unsigned char *p, size_t len)
+{
+    int  i;
+
+    if (p == NULL || len == 0 || len > 5) {
+        return YIBAO_STATUS_OTHER;
+    }
+
+    for (i = 0; i < YIBAO_STATUS_OTHER; i++) {
+        if (strlen(yibao_status_infnos[i]) == len
+            && memcmp(yibao_status_infnos[i], p, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return YIBAO_STATUS_OTHER;
+}
+
+
+const char *
+yibao_status_infno_name(int slot)
+{
+    if (slot < 0 || slot >= YIBAO_STATUS_INFNOS) {
+        return yibao_status_infnos[YIBAO_STATUS_OTHER];
+    }
+
+    return yibao_status_infnos[slot];
+}
+
+
+int
+yibao_status_bucket(uint64_t ms)
+{
+    int  i;
+
+    for (i = 0; i < YIBAO_STATUS_BUCKETS - 1; i++) {
+        if (ms <= yibao_status_bucket_ms[i]) {
+            return i;
+        }
+    }
+
+    return YIBAO_STATUS_BUCKETS - 1;
+}
+
+
+int64_t
+yibao_status_quantile(const uint64_t *b, unsigned q)
+{
+    int       i;
+    uint64_t  total, rank, prev, lower, upper;
+
+    total = yibao_status_sum(b, YIBAO_STATUS_BUCKETS);
+
+    if (total == 0) {
+        return -1;
+    }
+
+    if (q > 1000) {
+        q = 1000;
+    }
+
+    /* in thousandths of a request, to stay in integers */
+
+    rank = total * q;
+    prev = 0;
+
+    for (i = 0; i < YIBAO_STATUS_BUCKETS; i++) {
+
+        if (b[i] != 0 && (prev + b[i]) * 1000 >= rank) {
+            break;
+        }
+
+        prev += b[i];
+    }
+
+    if (i >= YIBAO_STATUS_BUCKETS - 1) {
+        return yibao_status_bucket_ms[YIBAO_STATUS_BUCKETS - 2];
+    }
+
+    lower = (i == 0) ? 0 : yibao_status_bucket_ms[i - 1];
+    upper = yibao_status_bucket_ms[i];
+
+    if (rank < prev * 1000) {
+        rank = prev * 1000;
+    }
+
+    return (int64_t) (lower + (upper - lower) * (rank - prev * 1000)
+                              / (b[i] * 1000));
+}
+
+
+int
+yibao_status_reason_slot(int gwerr)
+{
+    int  k, n;
+
+    if (gwerr < 1000 || gwerr >= 7000) {
+        return 0;
+    }
+
+    k = gwerr / 1000 - 1;
+    n = gwerr % 1000;
+
+    if (n >= 200) {
+        return 0;
+    }
+
+    return 1 + k * 200 + n;
+}
+
+
+int
+yibao_status_reason_code(int slot)
+{
+    if (slot <= 0 || slot >= YIBAO_STATUS_REASONS) {
+        return 0;
+    }
+
+    slot--;
+
+    return (slot / 200 + 1) * 1000 + slot % 200;
+}
+
+
+const char *
+yibao_status_reason_name(int code, char *buf)
+{
+    int                   i;
+    const yibao_gwerr_t  *e;
+
+    if (code <= 0) {
+        return "other";
+    }
+
+    e = yibao_gwerr_find(code);
+
+    if (e->code == code) {
+        return e->name;
+    }
+
+    buf[0] = 'y';
+    buf[1] = 'b';
+
+    for (i = 0; i < 4; i++) {
+        buf[5 - i] = (char) ('0' + code % 10);
+        code /= 10;
+    }
+
+    buf[6] = '\0';
+
+    return buf;
+}
+
+
+void
+yibao_status_clinics_record(yibao_status_clinics_t *t,
+    const yibao_status_failure_t *f)
+{
+    uint32_t               i, oldest;
+    yibao_status_clinic_t  *c;
+    yibao_status_error_t   *e;
+
+    if (f->code_len == 0 || f->code_len > YIBAO_STATUS_CLINIC_LEN) {
+        return;
+    }
+
+    c = NULL;
+
+    for (i = 0; i < t->n; i++) {
+        if (t->clinic[i].code_len == f->code_len
+            && memcmp(t->clinic[i].code, f->code, f->code_len) == 0)
+        {
+            c = &t->clinic[i];
+            break;
+        }
+    }
+
+    if (c == NULL) {
+
+        if (t->n < YIBAO_STATUS_CLINICS) {
+            c = &t->clinic[t->n++];
+
+        } else {
+            oldest = 0;
+
+            for (i = 1; i < t->n; i++) {
+                if (t->clinic[i].last < t->clinic[oldest].last) {
+                    oldest = i;
+                }
+            }
+
+            c = &t->clinic[oldest];
+            t->evicted++;
+        }
+
+        memset(c, 0, sizeof(yibao_status_clinic_t));
+        memcpy(c->code, f->code, f->code_len);
+        c->code_len = (uint8_t) f->code_len;
+        c->first = f->now;
+    }
+
+    c->failures++;
+
+    if (f->cls >= 0 && f->cls < YIBAO_STATUS_NCLASSES) {
+        c->classes[f->cls]++;
+    }
+
+    c->last = f->now;
+
+    e = &c->errors[c->next];
+    memset(e, 0, sizeof(yibao_status_error_t));
+
+    e->time = f->now;
+    e->gwerr = f->gwerr;
+    e->cls = (uint8_t) f->cls;
+
+    if (f->infcode_known) {
+        e->infcode_known = 1;
+        e->infcode = (f->infcode > INT32_MAX) ? INT32_MAX
+                     : (f->infcode < INT32_MIN) ? INT32_MIN
+                     : (int32_t) f->infcode;
+    }
+
+    if (f->infno != NULL && yibao_code_is_infno(f->infno, f->infno_len)) {
+        memcpy(e->infno, f->infno, f->infno_len);
+        e->infno_len = (uint8_t) f->infno_len;
+    }
+
+    c->next = (c->next + 1) % YIBAO_STATUS_ERRORS;
+
+    if (c->nerrors < YIBAO_STATUS_ERRORS) {
+        c->nerrors++;
+    }
+}
+
+
+void
+yibao_status_window(const yibao_status_snapshot_t *s, int slot, unsigned w,
+    yibao_status_window_t *out)
+{
+    int64_t                       now_min, m;
+    uint64_t                      elapsed;
+    const yibao_status_minute_t  *entry;
+
+    memset(out, 0, sizeof(yibao_status_window_t));
+
+    if (w == 0 || s->now <= 0) {
+        return;
+    }
+
+    if (w >= YIBAO_STATUS_MINUTES) {
+        w = YIBAO_STATUS_MINUTES - 1;
+    }
+
+    now_min = s->now / 60;
+    elapsed = (uint64_t) (s->now % 60);
+
+    for (m = now_min - (int64_t) w + 1; m <= now_min; m++) {
+        if (yibao_status_minute_valid(s, m, &entry)) {
+            yibao_status_slice_add(entry, slot, 60, &out->forwarded,
+                                   out->requests, out->latency);
+        }
+    }
+
+    /* the part of the oldest minute the window still covers */
+
+    if (elapsed < 60
+        && yibao_status_minute_valid(s, now_min - (int64_t) w, &entry))
+    {
+        yibao_status_slice_add(entry, slot, 60 - elapsed, &out->forwarded,
+                               out->requests, out->latency);
+    }
+}
+
+
+static int
+yibao_status_minute_valid(const yibao_status_snapshot_t *s, int64_t minute,
+    const yibao_status_minute_t **m)
+{
+    const yibao_status_minute_t  *entry;
+
+    if (minute <= 0) {
+        return 0;
+    }
+
+    entry = &s->minutes[minute % YIBAO_STATUS_MINUTES];
+
+    if (entry->minute != (uint64_t) minute) {
+        return 0;
+    }
+
+    *m = entry;
+
+    return 1;
+}
+
+
+static void
+yibao_status_slice_add(const yibao_status_minute_t *m, int slot,
+    uint64_t weight, uint64_t *forwarded, uint64_t *requests,
+    uint64_t *latency)
+{
+    int                          i, from, to;
+    const yibao_status_slice_t  *sl;
+
+    if (slot < 0) {
+        from = 0;
+        to = YIBAO_STATUS_INFNOS;
+
+    } else {
+        from = slot;
+        to = slot + 1;
+    }
+
+    for ( /* void */ ; from < to; from++) {
+        sl = &m->infno[from];
+
+        *forwarded += sl->forwarded * weight;
+
+        for (i = 0; i < YIBAO_STATUS_NCLASSES; i++) {
+            requests[i] += sl->requests[i] * weight;
+        }
+
+        for (i = 0; i < YIBAO_STATUS_BUCKETS; i++) {
+            latency[i] += sl->latency[i] * weight;
+        }
+    }
+}
+
+
+static uint64_t
+yibao_status_sum(const uint64_t *v, size_t n)
+{
+    size_t    i;
+    uint64_t  sum;
+
+    sum = 0;
+
+    for (i = 0; i < n; i++) {
+        sum += v[i];
+    }
+
+    return sum;
+}
+
+
+static uint64_t
+yibao_status_round60(uint64_t v)
+{
+    return (v + 30) / 60;
+}
+
+
+static int
+yibao_status_active(const yibao_status_snapshot_t *s, int slot)
+{
+    return yibao_status_sum(s->infno[slot].requests, YIBAO_STATUS_NCLASSES)
+           != 0;
+}
+
+
+size_t
+yibao_status_json_string(const unsigned char *p, size_t len,
+    unsigned char *out)
+{
+    yibao_status_out_t  o;
+
+    o.buf = out;
+    o.len = 0;
+    o.size = (size_t) -1;
+
+    yibao_status_put_json_str(&o, p, len);
+
+    return o.len;
+}
+
+
+size_t
+yibao_status_label_value(const unsigned char *p, size_t len,
+    unsigned char *out)
+{
+    yibao_status_out_t  o;
+
+    o.buf = out;
+    o.len = 0;
+    o.size = (size_t) -1;
+
+    yibao_status_put_label(&o, p, len);
+
+    return o.len;
+}
+
+
+int
+yibao_status_render_json(const yibao_status_snapshot_t *s, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    return yibao_status_render(s, yibao_status_json, a, out);
+}
+
+
+int
+yibao_status_render_prometheus(const yibao_status_snapshot_t *s,
+    yibao_alloc_t *a, yibao_str_t *out)
+{
+    return yibao_status_render(s, yibao_status_prometheus, a, out);
+}
+
+
+static int
+yibao_status_render(const yibao_status_snapshot_t *s,
+    yibao_status_render_pt render, yibao_alloc_t *a, yibao_str_t *out)
+{
+    yibao_status_out_t  o;
+
+    memset(&o, 0, sizeof(yibao_status_out_t));
+
+    render(&o, s);
+
+    o.size = o.len;
+    o.len = 0;
+
+    o.buf = yibao_alloc(a, o.size ? o.size : 1);
+    if (o.buf == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    render(&o, s);
+
+    if (o.len != o.size) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    out->data = o.buf;
+    out->len = o.len;
+
+    return YIBAO_OK;
+}
+
+
+static void
+yibao_status_put(yibao_status_out_t *o, const void *p, size_t n)
+{
+    if (o->buf != NULL && n <= o->size && o->len <= o->size - n) {
+        memcpy(o->buf + o->len, p, n);
+    }
+
+    o->len += n;
+}
+
+
+static void
+yibao_status_puts(yibao_status_out_t *o, const char *s)
+{
+    yibao_status_put(o, s, strlen(s));
+}
+
+
+static void
+yibao_status_put_u64(yibao_status_out_t *o, uint64_t v)
+{
+    char   buf[24], *p;
+
+    p = buf + sizeof(buf);
+
+    do {
+        *--p = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    yibao_status_put(o, p, buf + sizeof(buf) - p);
+}
+
+
+static void
+yibao_status_put_i64(yibao_status_out_t *o, int64_t v)
+{
+    if (v < 0) {
+        yibao_status_put(o, "-", 1);
+        yibao_status_put_u64(o, (uint64_t) 0 - (uint64_t) v);
+        return;
+    }
+
+    yibao_status_put_u64(o, (uint64_t) v);
+}
+
+
+/* num / den with 4 decimals, rounded; num <= den */
+
+static void
+yibao_status_put_ratio(yibao_status_out_t *o, uint64_t num, uint64_t den)
+{
+    char      frac[4];
+    int       i;
+    uint64_t  v;
+
+    if (den == 0) {
+        yibao_status_put(o, "0", 1);
+        return;
+    }
+
+    v = (num * 10000 + den / 2) / den;
+
+    yibao_status_put_u64(o, v / 10000);
+    yibao_status_put(o, ".", 1);
+
+    v %= 10000;
+
+    for (i = 3; i >= 0; i--) {
+        frac[i] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+
+    yibao_status_put(o, frac, 4);
+}
+
+
+static void
+yibao_status_put_seconds(yibao_status_out_t *o, uint64_t ms)
+{
+    char  frac[4];
+
+    frac[0] = '.';
+    frac[1] = (char) ('0' + ms % 1000 / 100);
+    frac[2] = (char) ('0' + ms % 100 / 10);
+    frac[3] = (char) ('0' + ms % 10);
+
+    yibao_status_put_u64(o, ms / 1000);
+    yibao_status_put(o, frac, 4);
+}
+
+
+/*
+ * A JSON string: quotes, backslashes and control characters escaped,
+ * and "<", ">", "&" too, so the document is safe inside HTML.  Other
+ * bytes are copied: the strings are UTF-8 checked when read.
+ */
+
+static void
+yibao_status_put_json_str(yibao_status_out_t *o, const unsigned char *p,
+    size_t len)
+{
+    char           esc[6];
+    size_t         i, start;
+    unsigned char  c;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    yibao_status_put(o, "\"", 1);
+
+    start = 0;
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>'
+            && c != '&' && c != 0x7f)
+        {
+            continue;
+        }
+
+        yibao_status_put(o, p + start, i - start);
+        start = i + 1;
+
+        switch (c) {
+
+        case '"':
+            yibao_status_put(o, "\\\"", 2);
+            break;
+
+        case '\\':
+            yibao_status_put(o, "\\\\", 2);
+            break;
+
+        case '\n':
+            yibao_status_put(o, "\\n", 2);
+            break;
+
+        case '\r':
+            yibao_status_put(o, "\\r", 2);
+            break;
+
+        case '\t':
+            yibao_status_put(o, "\\t", 2);
+            break;
+
+        default:
+            esc[0] = '\\';
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            yibao_status_put(o, esc, 6);
+            break;
+        }
+    }
+
+    yibao_status_put(o, p + start, len - start);
+    yibao_status_put(o, "\"", 1);
+}
+
+
+/* A Prometheus label value, quoted: backslash, quote and newline escaped */
+
+static void
+yibao_status_put_label(yibao_status_out_t *o, const unsigned char *p,
+    size_t len)
+{
+    size_t  i, start;
+
+    yibao_status_put(o, "\"", 1);
+
+    start = 0;
+
+    for (i = 0; i < len; i++) {
+
+        if (p[i] != '\\' && p[i] != '"' && p[i] != '\n') {
+            continue;
+        }
+
+        yibao_status_put(o, p + start, i - start);
+        start = i + 1;
+
+        yibao_status_put(o, (p[i] == '\\') ? "\\\\"
+                            : (p[i] == '"') ? "\\\"" : "\\n", 2);
+    }
+
+    yibao_status_put(o, p + start, len - start);
+    yibao_status_put(o, "\"", 1);
+}
+
+
+/* a time in seconds since the epoch, null for "never" */
+
+static void
+yibao_status_put_time(yibao_status_out_t *o, int64_t t)
+{
+    if (t <= 0) {
+        yibao_status_puts(o, "null");
+        return;
+    }
+
+    yibao_status_put_i64(o, t);
+}
+
+
+static void
+yibao_status_put_quantile(yibao_status_out_t *o, const uint64_t *b,
+    unsigned q)
+{
+    int64_t  v;
+
+    v = yibao_status_quantile(b, q);
+
+    if (v < 0) {
+        yibao_status_puts(o, "null");
+        return;
+    }
+
+    yibao_status_put_i64(o, v);
+}
+
+
+/* "YB2003", or null for code 0 */
+
+static void
+yibao_status_put_code(yibao_status_out_t *o, int code)
+{
+    char  buf[8];
+    int   i;
+
+    if (code <= 0 || code > 9999) {
+        yibao_status_puts(o, "null");
+        return;
+    }
+
+    buf[0] = '"';
+    buf[1] = 'Y';
+    buf[2] = 'B';
+
+    for (i = 6; i >= 3; i--) {
+        buf[i] = (char) ('0' + code % 10);
+        code /= 10;
+    }
+
+    buf[7] = '"';
+
+    yibao_status_put(o, buf, 8);
+}
+
+
+static void
+yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
+{
+    int                     slot, c;
+    unsigned                i, first;
+    uint64_t                total[YIBAO_STATUS_NCLASSES], n, fwd, failed;
+    yibao_status_window_t   win;
+    const yibao_status_counts_t  *cnt;
+
+    static const char  *stores[] = { "embedded", "redis" };
+
+    yibao_status_puts(o, "{\"version\":1,\"now\":");
+    yibao_status_put_i64(o, s->now);
+    yibao_status_puts(o, ",\"started\":");
+    yibao_status_put_time(o, s->started);
+    yibao_status_puts(o, ",\"config_loaded\":");
+    yibao_status_put_time(o, s->loaded);
+    yibao_status_puts(o, ",\"reloads\":");
+    yibao_status_put_u64(o, s->reloads);
+
+    /* totals over every transaction since the zone was created */
+
+    memset(total, 0, sizeof(total));
+
+    for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
+        for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
+            total[c] += s->infno[slot].requests[c];
+        }
+    }
+
+    n = yibao_status_sum(total, YIBAO_STATUS_NCLASSES);
+
+    yibao_status_puts(o, ",\"totals\":{\"requests\":");
+    yibao_status_put_u64(o, n);
+
+    for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
+        yibao_status_puts(o, ",\"");
+        yibao_status_puts(o, yibao_status_classes[c]);
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, total[c]);
+    }
+
+    yibao_status_puts(o, ",\"success_ratio\":");
+
+    if (n) {
+        yibao_status_put_ratio(o, total[YIBAO_STATUS_OK], n);
+
+    } else {
+        yibao_status_puts(o, "null");
+    }
+
+    /* the platform: sent requests without a usable answer */
+
+    yibao_status_puts(o, "},\"platform\":{\"last_success\":");
+    yibao_status_put_time(o, s->last_success);
+    yibao_status_puts(o, ",\"last_failure\":");
+    yibao_status_put_time(o, s->last_failure);
+    yibao_status_puts(o, ",\"windows\":[");
+
+    for (i = 0; i < 3; i++) {
+        yibao_status_window(s, -1, yibao_status_windows[i], &win);
+
+        failed = win.requests[YIBAO_STATUS_UPSTREAM_FAILURE]
+                 + win.requests[YIBAO_STATUS_UNKNOWN_OUTCOME];
+        fwd = win.forwarded;
+
+        if (failed > fwd) {
+            failed = fwd;
+        }
+
+        yibao_status_puts(o, i ? ",{\"window\":\"" : "{\"window\":\"");
+        yibao_status_put_u64(o, yibao_status_windows[i]);
+        yibao_status_puts(o, "m\",\"forwarded\":");
+        yibao_status_put_u64(o, yibao_status_round60(fwd));
+        yibao_status_puts(o, ",\"failed\":");
+        yibao_status_put_u64(o, yibao_status_round60(failed));
+        yibao_status_puts(o, ",\"platform_errors\":");
+        yibao_status_put_u64(o, yibao_status_round60(
+                                   win.requests[YIBAO_STATUS_PLATFORM_ERROR]));
+        yibao_status_puts(o, ",\"error_ratio\":");
+
+        if (fwd) {
+            yibao_status_put_ratio(o, failed, fwd);
+
+        } else {
+            yibao_status_puts(o, "null");
+        }
+
+        yibao_status_puts(o, "}");
+    }
+
+    yibao_status_puts(o, "]},\"store\":{\"backend\":\"");
+    yibao_status_puts(o, stores[s->store == YIBAO_STATUS_STORE_REDIS]);
+    yibao_status_puts(o, s->store_up ? "\",\"up\":true" : "\",\"up\":false");
+    yibao_status_puts(o, s->store_degraded ? ",\"degraded\":true"
+                                           : ",\"degraded\":false");
+    yibao_status_puts(o, ",\"errors\":");
+    yibao_status_put_u64(o, s->store_errors);
+
+    yibao_status_puts(o, "},\"ratelimit\":{");
+
+    for (i = 0; i < YIBAO_STATUS_EVENTS; i++) {
+
+        if (i == YIBAO_STATUS_EV_CACHE_HIT) {
+            yibao_status_puts(o, "},\"cache\":{");
+
+        } else if (i != 0) {
+            yibao_status_puts(o, ",");
+        }
+
+        yibao_status_puts(o, "\"");
+        yibao_status_puts(o, yibao_status_events[i]);
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, s->events[i]);
+    }
+
+    yibao_status_puts(o, "},\"config\":{\"mapping_rows\":");
+    yibao_status_put_u64(o, s->mapping_rows);
+    yibao_status_puts(o, ",\"mapping_bytes\":");
+    yibao_status_put_u64(o, s->mapping_bytes);
+    yibao_status_puts(o, ",\"translate_rules\":");
+    yibao_status_put_u64(o, s->rules);
+    yibao_status_puts(o, ",\"clinics\":");
+    yibao_status_put_u64(o, s->clinics_registered);
+    yibao_status_puts(o, ",\"callers\":");
+    yibao_status_put_u64(o, s->callers);
+    yibao_status_puts(o, ",\"keys\":");
+    yibao_status_put_u64(o, s->keys);
+
+    yibao_status_puts(o, "},\"series\":");
+    yibao_status_json_series(o, s, -1, 1);
+
+    /* the transactions that have been seen, in table order */
+
+    yibao_status_puts(o, ",\"infnos\":[");
+
+    first = 1;
+
+    for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
+
+        if (!yibao_status_active(s, slot)) {
+            continue;
+        }
+
+        cnt = &s->infno[slot];
+        n = yibao_status_sum(cnt->requests, YIBAO_STATUS_NCLASSES);
+
+        yibao_status_puts(o, first ? "{\"infno\":\"" : ",{\"infno\":\"");
+        first = 0;
+
+        yibao_status_puts(o, yibao_status_infnos[slot]);
+        yibao_status_puts(o, "\",\"requests\":");
+        yibao_status_put_u64(o, n);
+
+        for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
+            yibao_status_puts(o, ",\"");
+            yibao_status_puts(o, yibao_status_classes[c]);
+            yibao_status_puts(o, "\":");
+            yibao_status_put_u64(o, cnt->requests[c]);
+        }
+
+        yibao_status_puts(o, ",\"success_ratio\":");
+        yibao_status_put_ratio(o, cnt->requests[YIBAO_STATUS_OK], n);
+
+        yibao_status_json_latency(o, "latency_ms", cnt->total,
+                                  cnt->total_ms);
+        yibao_status_json_latency(o, "upstream_ms", cnt->upstream,
+                                  cnt->upstream_ms);
+
+        yibao_status_window(s, slot, 15, &win);
+        n = yibao_status_sum(win.requests, YIBAO_STATUS_NCLASSES);
+
+        yibao_status_puts(o, ",\"last_15m\":{\"requests\":");
+        yibao_status_put_u64(o, yibao_status_round60(n));
+        yibao_status_puts(o, ",\"ok\":");
+        yibao_status_put_u64(o, yibao_status_round60(
+                                           win.requests[YIBAO_STATUS_OK]));
+        yibao_status_puts(o, ",\"success_ratio\":");
+
+        if (n) {
+            yibao_status_put_ratio(o, win.requests[YIBAO_STATUS_OK], n);
+
+        } else {
+            yibao_status_puts(o, "null");
+        }
+
+        yibao_status_puts(o, ",\"p50\":");
+        yibao_status_put_quantile(o, win.latency, 500);
+        yibao_status_puts(o, ",\"p95\":");
+        yibao_status_put_quantile(o, win.latency, 950);
+
+        yibao_status_puts(o, "},\"series\":");
+        yibao_status_json_series(o, s, slot, 0);
+        yibao_status_puts(o, "}");
+    }
+
+    yibao_status_puts(o, "],\"rejections\":");
+    yibao_status_json_reasons(o, s->rejections, 0);
+    yibao_status_puts(o, ",\"upstream_errors\":");
+    yibao_status_json_reasons(o, s->upstream_errors, 1);
+
+    yibao_status_puts(o, ",\"clinics\":");
+    yibao_status_json_clinics(o, s);
+
+    yibao_status_puts(o, "}\n");
+}
+
+
+static void
+yibao_status_json_latency(yibao_status_out_t *o, const char *name,
+    const uint64_t *b, uint64_t ms)
+{
+    uint64_t  n;
+
+    n = yibao_status_sum(b, YIBAO_STATUS_BUCKETS);
+
+    yibao_status_puts(o, ",\"");
+    yibao_status_puts(o, name);
+    yibao_status_puts(o, "\":{\"count\":");
+    yibao_status_put_u64(o, n);
+    yibao_status_puts(o, ",\"avg\":");
+
+    if (n) {
+        yibao_status_put_u64(o, (ms + n / 2) / n);
+
+    } else {
+        yibao_status_puts(o, "null");
+    }
+
+    yibao_status_puts(o, ",\"p50\":");
+    yibao_status_put_quantile(o, b, 500);
+    yibao_status_puts(o, ",\"p95\":");
+    yibao_status_put_quantile(o, b, 950);
+    yibao_status_puts(o, "}");
+}
+
+
+/*
+ * The last YIBAO_STATUS_MINUTES minutes, oldest first, the current
+ * (partial) minute last: requests and outcomes per minute, and the p95
+ * latency (null for a minute without requests).  all: every class and
+ * the start and step of the series; otherwise requests and ok only.
+ */
+
+static void
+yibao_status_json_series(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, int slot, unsigned all)
+{
+    int                           c, k, last;
+    int64_t                       now_min, m;
+    uint64_t                      req[YIBAO_STATUS_MINUTES]
+                                     [YIBAO_STATUS_NCLASSES];
+    uint64_t                      lat[YIBAO_STATUS_BUCKETS], fwd;
+    const yibao_status_minute_t  *entry;
+
+    now_min = s->now / 60;
+    fwd = 0;
+
+    yibao_status_puts(o, "{");
+
+    if (all) {
+        yibao_status_puts(o, "\"start\":");
+        yibao_status_put_i64(o, (now_min - YIBAO_STATUS_MINUTES + 1) * 60);
+        yibao_status_puts(o, ",\"step\":60,");
+    }
+
+    memset(req, 0, sizeof(req));
+
+    yibao_status_puts(o, "\"p95_ms\":[");
+
+    for (k = 0; k < YIBAO_STATUS_MINUTES; k++) {
+        m = now_min - YIBAO_STATUS_MINUTES + 1 + k;
+
+        memset(lat, 0, sizeof(lat));
+
+        if (yibao_status_minute_valid(s, m, &entry)) {
+            yibao_status_slice_add(entry, slot, 1, &fwd, req[k], lat);
+        }
+
+        if (k) {
+            yibao_status_puts(o, ",");
+        }
+
+        yibao_status_put_quantile(o, lat, 950);
+    }
+
+    yibao_status_puts(o, "],\"requests\":[");
+
+    for (k = 0; k < YIBAO_STATUS_MINUTES; k++) {
+        if (k) {
+            yibao_status_puts(o, ",");
+        }
+
+        yibao_status_put_u64(o, yibao_status_sum(req[k],
+                                                 YIBAO_STATUS_NCLASSES));
+    }
+
+    last = all ? YIBAO_STATUS_NCLASSES : YIBAO_STATUS_OK + 1;
+
+    for (c = 0; c < last; c++) {
+        yibao_status_puts(o, "],\"");
+        yibao_status_puts(o, yibao_status_classes[c]);
+        yibao_status_puts(o, "\":[");
+
+        for (k = 0; k < YIBAO_STATUS_MINUTES; k++) {
+            if (k) {
+                yibao_status_puts(o, ",");
+            }
+
+            yibao_status_put_u64(o, req[k][c]);
+        }
+    }
+
+    yibao_status_puts(o, "]}");
+}
+
+
+static void
+yibao_status_json_reasons(yibao_status_out_t *o, const uint64_t *counts,
+    unsigned upstream)
+{
+    int                     slot, code;
+    char                    buf[16];
+    unsigned                first;
+    yibao_status_outcome_t  oc;
+
+    yibao_status_puts(o, "[");
+
+    first = 1;
+
+    for (slot = 0; slot < YIBAO_STATUS_REASONS; slot++) {
+
+        if (counts[slot] == 0) {
+            continue;
+        }
+
+        code = yibao_status_reason_code(slot);
+
+        yibao_status_puts(o, first ? "{\"code\":" : ",{\"code\":");
+        first = 0;
+
+        yibao_status_put_code(o, code);
+        yibao_status_puts(o, ",\"reason\":\"");
+        yibao_status_puts(o, yibao_status_reason_name(code, buf));
+        yibao_status_puts(o, "\"");
+
+        if (upstream) {
+            memset(&oc, 0, sizeof(yibao_status_outcome_t));
+            oc.gwerr = code;
+            oc.forwarded = 1;
+
+            yibao_status_puts(o, ",\"class\":\"");
+            yibao_status_puts(o, yibao_status_classes[
+                                        yibao_status_classify(&oc)]);
+            yibao_status_puts(o, "\"");
+        }
+
+        yibao_status_puts(o, ",\"count\":");
+        yibao_status_put_u64(o, counts[slot]);
+        yibao_status_puts(o, "}");
+    }
+
+    yibao_status_puts(o, "]");
+}
+
+
+/* The failing clinics, the top s->top of them. */
+
+static void
+yibao_status_json_clinics(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    unsigned  i, j, k, n, top, order[YIBAO_STATUS_CLINICS];
+
+    n = s->clinics.n;
+
+    if (n > YIBAO_STATUS_CLINICS) {
+        n = YIBAO_STATUS_CLINICS;
+    }
+
+    for (i = 0; i < n; i++) {
+        order[i] = i;
+    }
+
+    for (i = 1; i < n; i++) {
+        for (j = i; j > 0; j--) {
+            if (!yibao_status_clinic_before(&s->clinics.clinic[order[j]],
+                                            &s->clinics.clinic[order[j - 1]]))
+            {
+                break;
+            }
+
+            k = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = k;
+        }
+    }
+
+    top = (s->top < n) ? s->top : n;
+
+    yibao_status_puts(o, "{\"tracked\":");
+    yibao_status_put_u64(o, n);
+    yibao_status_puts(o, ",\"capacity\":");
+    yibao_status_put_u64(o, YIBAO_STATUS_CLINICS);
+    yibao_status_puts(o, ",\"evicted\":");
+    yibao_status_put_u64(o, s->clinics.evicted);
+    yibao_status_puts(o, ",\"top\":[");
+
+    for (i = 0; i < top; i++) {
+        if (i) {
+            yibao_status_puts(o, ",");
+        }
+
+        yibao_status_json_clinic(o, s, order[i]);
+    }
+
+    yibao_status_puts(o, "]}");
+}
+
+
+/* Most failures first, then the latest failure, then by code. */
+
+static int
+yibao_status_clinic_before(const yibao_status_clinic_t *a,
+    const yibao_status_clinic_t *b)
+{
+    size_t  n;
+    int     rc;
+
+    if (a->failures != b->failures) {
+        return a->failures > b->failures;
+    }
+
+    if (a->last != b->last) {
+        return a->last > b->last;
+    }
+
+    n = (a->code_len < b->code_len) ? a->code_len : b->code_len;
+    rc = memcmp(a->code, b->code, n);
+
+    return (rc != 0) ? (rc < 0) : (a->code_len < b->code_len);
+}
+
+
+static void
+yibao_status_json_clinic(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, unsigned i)
+{
+    int                           c;
+    char                          buf[16];
+    unsigned                      k, e;
+    const yibao_status_error_t   *err;
+    const yibao_status_clinic_t  *cl;
+
+    cl = &s->clinics.clinic[i];
+
+    yibao_status_puts(o, "{\"clinic\":");
+    yibao_status_put_json_str(o, cl->code, cl->code_len);
+    yibao_status_puts(o, ",\"name\":");
+
+    if (s->clinic_name[i].len) {
+        yibao_status_put_json_str(o, s->clinic_name[i].data,
+                                  s->clinic_name[i].len);
+
+    } else {
+        yibao_status_puts(o, "null");
+    }
+
+    yibao_status_puts(o, ",\"entity\":");
+
+    if (s->clinic_entity[i].len) {
+        yibao_status_put_json_str(o, s->clinic_entity[i].data,
+                                  s->clinic_entity[i].len);
+
+    } else {
+        yibao_status_puts(o, "null");
+    }
+
+    yibao_status_puts(o, ",\"failures\":");
+    yibao_status_put_u64(o, cl->failures);
+
+    for (c = YIBAO_STATUS_PLATFORM_ERROR; c < YIBAO_STATUS_NCLASSES; c++) {
+        yibao_status_puts(o, ",\"");
+        yibao_status_puts(o, yibao_status_classes[c]);
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, cl->classes[c]);
+    }
+
+    yibao_status_puts(o, ",\"first\":");
+    yibao_status_put_time(o, cl->first);
+    yibao_status_puts(o, ",\"last\":");
+    yibao_status_put_time(o, cl->last);
+    yibao_status_puts(o, ",\"errors\":[");
+
+    /* the newest first */
+
+    for (k = 0; k < cl->nerrors && k < YIBAO_STATUS_ERRORS; k++) {
+        e = (cl->next + 2 * YIBAO_STATUS_ERRORS - 1 - k)
+            % YIBAO_STATUS_ERRORS;
+        err = &cl->errors[e];
+
+        yibao_status_puts(o, k ? ",{\"time\":" : "{\"time\":");
+        yibao_status_put_time(o, err->time);
+        yibao_status_puts(o, ",\"infno\":");
+        yibao_status_put_json_str(o, (const unsigned char *) err->infno,
+                                  err->infno_len <= sizeof(err->infno)
+                                  ? err->infno_len : 0);
+        yibao_status_puts(o, ",\"class\":\"");
+        yibao_status_puts(o, yibao_status_class_name(err->cls));
+        yibao_status_puts(o, "\",\"code\":");
+        yibao_status_put_code(o, err->gwerr);
+        yibao_status_puts(o, ",\"reason\":");
+
+        if (err->gwerr) {
+            yibao_status_puts(o, "\"");
+            yibao_status_puts(o, yibao_status_reason_name(err->gwerr, buf));
+            yibao_status_puts(o, "\"");
+
+        } else {
+            yibao_status_puts(o, "null");
+        }
+
+        yibao_status_puts(o, ",\"infcode\":");
+
+        if (err->infcode_known) {
+            yibao_status_put_i64(o, err->infcode);
+
+        } else {
+            yibao_status_puts(o, "null");
+        }
+
+        yibao_status_puts(o, "}");
+    }
+
+    yibao_status_puts(o, "]}");
+}
+
+
+static void
+yibao_status_prometheus(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    int                     slot, c;
+    unsigned                i;
+    uint64_t                fwd, failed;
+    yibao_status_window_t   win;
+
+    static const char  *stores[] = { "embedded", "redis" };
+
+    yibao_status_prom_head(o, "yibao_requests_total", "counter",
+                           "Requests through the gateway by transaction "
+                           "and outcome class.");
+
+    for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
+
+        if (!yibao_status_active(s, slot)) {
+            continue;
+        }
+
+        for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
+            yibao_status_puts(o, "yibao_requests_total{infno=");
+            yibao_status_put_label(o, (const unsigned char *)
+                                   yibao_status_infnos[slot],
+                                   strlen(yibao_status_infnos[slot]));
+            yibao_status_puts(o, ",class=\"");
+            yibao_status_puts(o, yibao_status_classes[c]);
+            yibao_status_puts(o, "\"} ");
+            yibao_status_put_u64(o, s->infno[slot].requests[c]);
+            yibao_status_puts(o, "\n");
+        }
+    }
+
+    yibao_status_prom_head(o, "yibao_rejections_total", "counter",
+                           "Requests refused by the gateway, by reason.");
+    yibao_status_prom_reasons(o, "yibao_rejections_total", s->rejections,
+                              0);
+
+    yibao_status_prom_head(o, "yibao_upstream_errors_total", "counter",
+                           "Requests without a usable platform answer, "
+                           "by reason.");
+    yibao_status_prom_reasons(o, "yibao_upstream_errors_total",
+                              s->upstream_errors, 1);
+
+    yibao_status_prom_histogram(o, s, "yibao_request_duration_seconds", 0);
+    yibao_status_prom_histogram(o, s, "yibao_upstream_duration_seconds", 1);
+
+    yibao_status_prom_head(o, "yibao_platform_last_success_timestamp_seconds",
+                           "gauge",
+                           "When the platform last answered infcode 0 "
+                           "(0: not since the start).");
+    yibao_status_puts(o, "yibao_platform_last_success_timestamp_seconds ");
+    yibao_status_put_i64(o, s->last_success > 0 ? s->last_success : 0);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_platform_last_failure_timestamp_seconds",
+                           "gauge",
+                           "When a request last got no usable platform "
+                           "answer (0: not since the start).");
+    yibao_status_puts(o, "yibao_platform_last_failure_timestamp_seconds ");
+    yibao_status_put_i64(o, s->last_failure > 0 ? s->last_failure : 0);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_platform_error_ratio", "gauge",
+                           "Share of the requests sent to the platform "
+                           "without a usable answer, over a sliding "
+                           "window.");
+
+    for (i = 0; i < 3; i++) {
+        yibao_status_window(s, -1, yibao_status_windows[i], &win);
+
+        failed = win.requests[YIBAO_STATUS_UPSTREAM_FAILURE]
+                 + win.requests[YIBAO_STATUS_UNKNOWN_OUTCOME];
+        fwd = win.forwarded;
+
+        if (failed > fwd) {
+            failed = fwd;
+        }
+
+        yibao_status_puts(o, "yibao_platform_error_ratio{window=\"");
+        yibao_status_put_u64(o, yibao_status_windows[i]);
+        yibao_status_puts(o, "m\"} ");
+        yibao_status_put_ratio(o, failed, fwd);
+        yibao_status_puts(o, "\n");
+    }
+
+    yibao_status_prom_head(o, "yibao_platform_requests", "gauge",
+                           "Requests sent to the platform over a sliding "
+                           "window.");
+
+    for (i = 0; i < 3; i++) {
+        yibao_status_window(s, -1, yibao_status_windows[i], &win);
+
+        fwd = win.forwarded;
+
+        yibao_status_puts(o, "yibao_platform_requests{window=\"");
+        yibao_status_put_u64(o, yibao_status_windows[i]);
+        yibao_status_puts(o, "m\"} ");
+        yibao_status_put_u64(o, yibao_status_round60(fwd));
+        yibao_status_puts(o, "\n");
+    }
+
+    yibao_status_prom_head(o, "yibao_store_up", "gauge",
+                           "1 when the state store is usable.");
+    yibao_status_puts(o, "yibao_store_up{backend=\"");
+    yibao_status_puts(o, stores[s->store == YIBAO_STATUS_STORE_REDIS]);
+    yibao_status_puts(o, s->store_up ? "\"} 1\n" : "\"} 0\n");
+
+    yibao_status_prom_head(o, "yibao_store_degraded", "gauge",
+                           "1 when the gateway runs on a fallback store.");
+    yibao_status_puts(o, s->store_degraded ? "yibao_store_degraded 1\n"
+                                           : "yibao_store_degraded 0\n");
+
+    yibao_status_prom_head(o, "yibao_store_errors_total", "counter",
+                           "Requests that found the state store down, and "
+                           "failed store operations.");
+    yibao_status_puts(o, "yibao_store_errors_total ");
+    yibao_status_put_u64(o, s->store_errors);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_ratelimit_total", "counter",
+                           "Rate limit decisions.");
+
+    for (i = 0; i < YIBAO_STATUS_EVENTS; i++) {
+
+        if (i == YIBAO_STATUS_EV_CACHE_HIT) {
+            yibao_status_prom_head(o, "yibao_cache_total", "counter",
+                                   "Answer cache lookups.");
+        }
+
+        yibao_status_puts(o, (i < YIBAO_STATUS_EV_CACHE_HIT)
+                             ? "yibao_ratelimit_total{result=\""
+                             : "yibao_cache_total{result=\"");
+        yibao_status_puts(o, yibao_status_events[i]);
+        yibao_status_puts(o, "\"} ");
+        yibao_status_put_u64(o, s->events[i]);
+        yibao_status_puts(o, "\n");
+    }
+
+    yibao_status_prom_head(o, "yibao_mapping_rows", "gauge",
+                           "Rows of the code mapping tables loaded.");
+    yibao_status_puts(o, "yibao_mapping_rows ");
+    yibao_status_put_u64(o, s->mapping_rows);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_mapping_bytes", "gauge",
+                           "Memory held by the code mapping tables.");
+    yibao_status_puts(o, "yibao_mapping_bytes ");
+    yibao_status_put_u64(o, s->mapping_bytes);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_translate_rules", "gauge",
+                           "Translation rules loaded.");
+    yibao_status_puts(o, "yibao_translate_rules ");
+    yibao_status_put_u64(o, s->rules);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_registry_clinics", "gauge",
+                           "Clinics in the registry.");
+    yibao_status_puts(o, "yibao_registry_clinics ");
+    yibao_status_put_u64(o, s->clinics_registered);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_registry_callers", "gauge",
+                           "Calling systems in the registry.");
+    yibao_status_puts(o, "yibao_registry_callers ");
+    yibao_status_put_u64(o, s->callers);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_config_load_timestamp_seconds",
+                           "gauge",
+                           "When the configuration (and the tables) was "
+                           "last read.");
+    yibao_status_puts(o, "yibao_config_load_timestamp_seconds ");
+    yibao_status_put_i64(o, s->loaded > 0 ? s->loaded : 0);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_config_reloads_total", "counter",
+                           "Reloads since the counters were created.");
+    yibao_status_puts(o, "yibao_config_reloads_total ");
+    yibao_status_put_u64(o, s->reloads);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_start_time_seconds", "gauge",
+                           "When the counters were created.");
+    yibao_status_puts(o, "yibao_start_time_seconds ");
+    yibao_status_put_i64(o, s->started > 0 ? s->started : 0);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_failing_clinics", "gauge",
+                           "Clinics in the failing-clinics table (the "
+                           "clinics themselves are in the JSON status).");
+    yibao_status_puts(o, "yibao_failing_clinics ");
+    yibao_status_put_u64(o, s->clinics.n);
+    yibao_status_puts(o, "\n");
+
+    yibao_status_prom_head(o, "yibao_failing_clinics_evicted_total",
+                           "counter",
+                           "Clinics dropped from the full failing-clinics "
+                           "table.");
+    yibao_status_puts(o, "yibao_failing_clinics_evicted_total ");
+    yibao_status_put_u64(o, s->clinics.evicted);
+    yibao_status_puts(o, "\n");
+}
+
+
+/* "# HELP" and "# TYPE" of a family; every sample line ends with "\n" */
+
+static void
+yibao_status_prom_head(yibao_status_out_t *o, const char *name,
+    const char *type, const char *help)
+{
+    yibao_status_puts(o, "# HELP ");
+    yibao_status_puts(o, name);
+    yibao_status_puts(o, " ");
+    yibao_status_puts(o, help);
+    yibao_status_puts(o, "\n# TYPE ");
+    yibao_status_puts(o, name);
+    yibao_status_puts(o, " ");
+    yibao_status_puts(o, type);
+    yibao_status_puts(o, "\n");
+}
+
+
+static void
+yibao_status_prom_histogram(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const char *name, unsigned upstream)
+{
+    int                           slot, i;
+    uint64_t                      cum;
+    const uint64_t               *b;
+    const yibao_status_counts_t  *cnt;
+
+    yibao_status_prom_head(o, name, "histogram",
+                           upstream ? "Time the platform took to answer, "
+                                      "by transaction."
+                                    : "Time from the caller's request to "
+                                      "the gateway's answer, by "
+                                      "transaction.");
+
+    for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
+
+        if (!yibao_status_active(s, slot)) {
+            continue;
+        }
+
+        cnt = &s->infno[slot];
+        b = upstream ? cnt->upstream : cnt->total;
+        cum = 0;
+
+        for (i = 0; i < YIBAO_STATUS_BUCKETS; i++) {
+            cum += b[i];
+
+            yibao_status_puts(o, name);
+            yibao_status_puts(o, "_bucket{infno=\"");
+            yibao_status_puts(o, yibao_status_infnos[slot]);
+            yibao_status_puts(o, "\",le=\"");
+            yibao_status_puts(o, yibao_status_le[i]);
+            yibao_status_puts(o, "\"} ");
+            yibao_status_put_u64(o, cum);
+            yibao_status_puts(o, "\n");
+        }
+
+        yibao_status_puts(o, name);
+        yibao_status_puts(o, "_sum{infno=\"");
+        yibao_status_puts(o, yibao_status_infnos[slot]);
+        yibao_status_puts(o, "\"} ");
+        yibao_status_put_seconds(o, upstream ? cnt->upstream_ms
+                                             : cnt->total_ms);
+        yibao_status_puts(o, "\n");
+
+        yibao_status_puts(o, name);
+        yibao_status_puts(o, "_count{infno=\"");
+        yibao_status_puts(o, yibao_status_infnos[slot]);
+        yibao_status_puts(o, "\"} ");
+        yibao_status_put_u64(o, cum);
+        yibao_status_puts(o, "\n");
+    }
+}
+
+
+static void
+yibao_status_prom_reasons(yibao_status_out_t *o, const char *name,
+    const uint64_t *counts, unsigned upstream)
+{
+    int                     slot, code;
+    char                    buf[16];
+    const char             *reason;
+    yibao_status_outcome_t  oc;
+
+    for (slot = 0; slot < YIBAO_STATUS_REASONS; slot++) {
+
+        if (counts[slot] == 0) {
+            continue;
+        }
+
+        code = yibao_status_reason_code(slot);
+        reason = yibao_status_reason_name(code, buf);
+
+        yibao_status_puts(o, name);
+        yibao_status_puts(o, "{reason=");
+        yibao_status_put_label(o, (const unsigned char *) reason,
+                               strlen(reason));
+
+        if (upstream) {
+            memset(&oc, 0, sizeof(yibao_status_outcome_t));
+            oc.gwerr = code;
+            oc.forwarded = 1;
+
+            yibao_status_puts(o, ",class=\"");
+            yibao_status_puts(o, yibao_status_classes[
+                                        yibao_status_classify(&oc)]);
+            yibao_status_puts(o, "\"");
+        }
+
+        yibao_status_puts(o, "} ");
+        yibao_status_put_u64(o, counts[slot]);
+        yibao_status_puts(o, "\n");
+    }
+}

@@ -1,0 +1,358 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _YIBAO_STATUS_H_INCLUDED_
+#define _YIBAO_STATUS_H_INCLUDED_
+
+
+#include "yibao_types.h"
+
+
+/*
+ * Status and metrics of the gateway: the outcome classes of a request,
+ * the fixed tables that index the counters (transactions, latency
+ * buckets, gateway error codes), the bounded table of failing clinics,
+ * the window and quantile maths, and the two renderings of a snapshot:
+ * a JSON document and the Prometheus text exposition format 0.0.4.
+ *
+ * The glue keeps the counters in shared memory as atomics and copies
+ * them into a yibao_status_snapshot_t; everything here works on that
+ * plain copy.  Times are passed in (seconds since the epoch).
+ */
+
+
+/* outcome classes of a request */
+
+typedef enum {
+    YIBAO_STATUS_OK = 0,             /* the platform answered infcode 0 */
+    YIBAO_STATUS_PLATFORM_ERROR,     /* it answered another infcode */
+    YIBAO_STATUS_REJECTED,           /* the gateway refused the request */
+    YIBAO_STATUS_UPSTREAM_FAILURE,   /* no usable answer: not settled */
+    YIBAO_STATUS_UNKNOWN_OUTCOME,    /* sent, no answer: may be settled */
+    YIBAO_STATUS_NCLASSES
+} yibao_status_class_e;
+
+
+/* "ok", "platform_error", ...; never NULL ("unknown" when out of range) */
+const char *yibao_status_class_name(int cls);
+
+
+/*
+ * What is known about one finished request.  gwerr is the gateway
+ * error code (mappings/yibao_gwerr.h, 0 when none); infcode is valid
+ * when infcode_known; forwarded is 1 when the request was sent to the
+ * platform (an upstream was tried); http_status is the final status.
+ */
+
+typedef struct {
+    int                   gwerr;
+    int                   infcode_known;
+    long                  infcode;
+    int                   forwarded;
+    int                   http_status;
+} yibao_status_outcome_t;
+
+
+/*
+ * The class of an outcome:
+ *
+ *   gwerr 6001, 6003, 6004, 6005          upstream_failure
+ *   gwerr 6002 and every other 6xxx+      unknown_outcome
+ *   gwerr 1xxx-4xxx, 5002, 5003, 5004     rejected
+ *   any other gwerr (5001, 5005)          unknown_outcome when
+ *                                         forwarded, else rejected
+ *   no gwerr, infcode 0                   ok
+ *   no gwerr, another infcode             platform_error
+ *   no gwerr, no infcode, status < 400    ok (a file download)
+ *   no gwerr, no infcode, forwarded       unknown_outcome (the client
+ *                                         left before the answer)
+ *   otherwise                             rejected
+ */
+int yibao_status_classify(const yibao_status_outcome_t *o);
+
+
+/*
+ * Transactions: a fixed table of the known infnos and a last slot
+ * "other" for every other one (and for requests refused before their
+ * infno was read), so the counters stay bounded whatever callers send.
+ */
+
+#define YIBAO_STATUS_INFNOS   46                /* including "other" */
+#define YIBAO_STATUS_OTHER    (YIBAO_STATUS_INFNOS - 1)
+
+/* The slot of an infno, YIBAO_STATUS_OTHER when not in the table. */
+int yibao_status_infno_slot(const unsigned char *p, size_t len);
+
+/* "1101", ..., "other"; never NULL */
+const char *yibao_status_infno_name(int slot);
+
+
+/*
+ * Latency histograms: upper bounds in milliseconds (a duration equal
+ * to a bound falls into that bucket, as Prometheus' "le"), the last
+ * bucket unbounded.
+ */
+
+#define YIBAO_STATUS_BUCKETS  12
+
+extern const unsigned  yibao_status_bucket_ms[YIBAO_STATUS_BUCKETS - 1];
+
+/* The bucket of a duration in milliseconds. */
+int yibao_status_bucket(uint64_t ms);
+
+/*
+ * Estimates the q-quantile (q in thousandths: 500 for the median, 950)
+ * in milliseconds from bucket counts b[YIBAO_STATUS_BUCKETS], by linear
+ * interpolation within the bucket, as Prometheus' histogram_quantile()
+ * does; a quantile in the unbounded bucket is reported as the largest
+ * bound.  Returns -1 when the histogram is empty.
+ */
+int64_t yibao_status_quantile(const uint64_t *b, unsigned q);
+
+
+/*
+ * Gateway error codes counted by code: slot 0 is "other" (no code, or
+ * one outside the ranges), then 200 slots per thousand (1000-1199,
+ * 2000-2199, ... 6000-6199), so codes added later are counted without
+ * a change here.
+ */
+
+#define YIBAO_STATUS_REASONS  (1 + 6 * 200)
+
+int yibao_status_reason_slot(int gwerr);
+
+/* The code of a slot, 0 for slot 0. */
+int yibao_status_reason_code(int slot);
+
+/*
+ * The name of a code for labels: the gwerr table's name ("auth_replay"),
+ * "yb<code>" for a code the table does not know, "other" for 0.  buf
+ * must hold 16 bytes; the result is NUL-terminated, buf or static.
+ */
+const char *yibao_status_reason_name(int code, char *buf);
+
+
+/*
+ * Rate-limit decisions and answer-cache lookups, counted from each
+ * request's results.  "local": decided by this node's share in shared
+ * memory because the store was down; "error": no decision could be
+ * made; "stale": an expired answer served while the platform failed.
+ */
+
+typedef enum {
+    YIBAO_STATUS_EV_RATELIMIT_PASSED = 0,
+    YIBAO_STATUS_EV_RATELIMIT_REJECTED,
+    YIBAO_STATUS_EV_RATELIMIT_DRY_RUN,
+    YIBAO_STATUS_EV_RATELIMIT_BYPASSED,
+    YIBAO_STATUS_EV_RATELIMIT_LOCAL,
+    YIBAO_STATUS_EV_RATELIMIT_ERROR,
+    YIBAO_STATUS_EV_CACHE_HIT,
+    YIBAO_STATUS_EV_CACHE_MISS,
+    YIBAO_STATUS_EV_CACHE_EXPIRED,
+    YIBAO_STATUS_EV_CACHE_STALE,
+    YIBAO_STATUS_EV_CACHE_BYPASS,
+    YIBAO_STATUS_EVENTS
+} yibao_status_event_e;
+
+
+/* The state store behind nonces, rate limits and the cache. */
+
+typedef enum {
+    YIBAO_STATUS_STORE_EMBEDDED = 0,    /* the nginx shared zone */
+    YIBAO_STATUS_STORE_REDIS
+} yibao_status_store_e;
+
+
+/* Cumulative counters of one transaction. */
+
+typedef struct {
+    uint64_t              requests[YIBAO_STATUS_NCLASSES];
+    uint64_t              total[YIBAO_STATUS_BUCKETS];
+    uint64_t              total_ms;
+    uint64_t              upstream[YIBAO_STATUS_BUCKETS];
+    uint64_t              upstream_ms;
+} yibao_status_counts_t;
+
+
+/*
+ * One minute of one transaction.  forwarded counts the requests sent to
+ * the platform (not those answered from the cache, nor those refused).
+ */
+
+typedef struct {
+    uint64_t              forwarded;
+    uint64_t              requests[YIBAO_STATUS_NCLASSES];
+    uint64_t              latency[YIBAO_STATUS_BUCKETS];
+    uint64_t              latency_ms;
+} yibao_status_slice_t;
+
+
+/*
+ * One minute of the ring.  minute is the minute since the epoch this
+ * entry holds (time / 60), 0 when it holds nothing.
+ */
+
+#define YIBAO_STATUS_MINUTES  60
+
+typedef struct {
+    uint64_t              minute;
+    yibao_status_slice_t  infno[YIBAO_STATUS_INFNOS];
+} yibao_status_minute_t;
+
+
+/*
+ * Failing clinics: a small table, updated only when a request fails,
+ * so its cardinality is bounded whatever the number of clinics.
+ */
+
+#define YIBAO_STATUS_CLINICS      64
+#define YIBAO_STATUS_CLINIC_LEN   24
+#define YIBAO_STATUS_ERRORS       4
+
+typedef struct {
+    int64_t               time;
+    int32_t               gwerr;
+    int32_t               infcode;
+    uint8_t               cls;
+    uint8_t               infcode_known;
+    uint8_t               infno_len;
+    char                  infno[5];
+} yibao_status_error_t;
+
+
+typedef struct {
+    uint8_t               code_len;
+    unsigned char         code[YIBAO_STATUS_CLINIC_LEN];
+    uint64_t              failures;
+    uint64_t              classes[YIBAO_STATUS_NCLASSES];
+    int64_t               first;
+    int64_t               last;
+    uint32_t              nerrors;       /* errors[] in use */
+    uint32_t              next;          /* the next errors[] to write */
+    yibao_status_error_t  errors[YIBAO_STATUS_ERRORS];
+} yibao_status_clinic_t;
+
+
+typedef struct {
+    uint32_t              n;
+    uint64_t              evicted;
+    yibao_status_clinic_t clinic[YIBAO_STATUS_CLINICS];
+} yibao_status_clinics_t;
+
+
+typedef struct {
+    const unsigned char  *code;
+    size_t                code_len;
+    const unsigned char  *infno;
+    size_t                infno_len;
+    int                   cls;
+    int                   gwerr;
+    int                   infcode_known;
+    long                  infcode;
+    int64_t               now;
+} yibao_status_failure_t;
+
+
+/*
+ * Records a failure of a clinic: its entry is found by code, or made,
+ * evicting the entry whose last failure is the oldest when the table
+ * is full.  The newest YIBAO_STATUS_ERRORS errors of each clinic are
+ * kept.  A code longer than YIBAO_STATUS_CLINIC_LEN or empty, and an
+ * infno that is not 4 digits and an optional letter, are not stored
+ * as they are: the failure is ignored, the infno becomes "".  The
+ * caller serializes calls (the glue holds the zone mutex).
+ */
+void yibao_status_clinics_record(yibao_status_clinics_t *t,
+    const yibao_status_failure_t *f);
+
+
+/* Everything rendered, copied out of shared memory by the glue. */
+
+typedef struct {
+    int64_t               now;           /* rendering time */
+    int64_t               started;       /* the zone was created */
+    int64_t               loaded;        /* the configuration was read */
+    uint64_t              reloads;
+
+    int64_t               last_success;  /* 0: never */
+    int64_t               last_failure;
+
+    int                   store;         /* yibao_status_store_e */
+    int                   store_up;
+    int                   store_degraded;
+    uint64_t              store_errors;
+
+    uint64_t              events[YIBAO_STATUS_EVENTS];
+
+    uint64_t              mapping_rows;
+    uint64_t              mapping_bytes;
+    uint64_t              rules;
+    uint64_t              clinics_registered;
+    uint64_t              callers;
+    uint64_t              keys;
+
+    yibao_status_counts_t infno[YIBAO_STATUS_INFNOS];
+
+    /* by gateway error code: rejected requests, and the upstream
+     * failures and unknown outcomes */
+    uint64_t              rejections[YIBAO_STATUS_REASONS];
+    uint64_t              upstream_errors[YIBAO_STATUS_REASONS];
+
+    yibao_status_minute_t minutes[YIBAO_STATUS_MINUTES];
+
+    yibao_status_clinics_t  clinics;
+
+    /* per clinics.clinic[i], from the registry; len 0 when unknown */
+    yibao_str_t           clinic_name[YIBAO_STATUS_CLINICS];
+    yibao_str_t           clinic_entity[YIBAO_STATUS_CLINICS];
+
+    unsigned              top;           /* clinics listed in JSON */
+} yibao_status_snapshot_t;
+
+
+/*
+ * Sums over the window of the last w minutes ending at now (seconds):
+ * the whole minutes inside it, plus the oldest minute it cuts weighted
+ * by the part it covers, so the window slides smoothly.  slot is a
+ * transaction, or -1 for all of them.  The results are in sixtieths
+ * of a request (divide by 60 and round for a count); they are ratios'
+ * numerators and denominators as they are.
+ */
+
+typedef struct {
+    uint64_t              forwarded;
+    uint64_t              requests[YIBAO_STATUS_NCLASSES];
+    uint64_t              latency[YIBAO_STATUS_BUCKETS];
+} yibao_status_window_t;
+
+void yibao_status_window(const yibao_status_snapshot_t *s, int slot,
+    unsigned w, yibao_status_window_t *out);
+
+
+/*
+ * p[0..len) as a quoted JSON string (quotes, backslashes, control
+ * characters and "<", ">", "&" escaped) or as a quoted Prometheus label
+ * value (backslash, quote and newline escaped), written to out unless
+ * it is NULL.  Returns the length, so a first call with out NULL sizes
+ * out.
+ */
+size_t yibao_status_json_string(const unsigned char *p, size_t len,
+    unsigned char *out);
+size_t yibao_status_label_value(const unsigned char *p, size_t len,
+    unsigned char *out);
+
+
+/*
+ * The JSON document (docs/status.md) and the Prometheus text format:
+ * the exact length is computed first, then one allocation from a is
+ * filled.  YIBAO_OK with out set, or YIBAO_ERR_NOMEM.
+ */
+int yibao_status_render_json(const yibao_status_snapshot_t *s,
+    yibao_alloc_t *a, yibao_str_t *out);
+int yibao_status_render_prometheus(const yibao_status_snapshot_t *s,
+    yibao_alloc_t *a, yibao_str_t *out);
+
+
+#endif /* _YIBAO_STATUS_H_INCLUDED_ */

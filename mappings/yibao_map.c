@@ -1,0 +1,1542 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "yibao_codes.h"
+#include "yibao_gwerr.h"
+#include "yibao_hash.h"
+#include "yibao_map.h"
+#include "yibao_tsv.h"
+
+
+#define YIBAO_MAP_FIELDS        5
+#define YIBAO_MAP_LOCAL_MAX     150     /* medins_list_codg */
+#define YIBAO_MAP_NATIONAL_MAX  50      /* med_list_codg */
+#define YIBAO_MAP_NAME_MAX      600
+#define YIBAO_MAP_DICT_MAX      30
+#define YIBAO_MAP_LINE_MAX      ((size_t) 0xffffff)
+#define YIBAO_MAP_ROWS_MAX      ((size_t) 1 << 28)
+#define YIBAO_MAP_UNITS_MAX     (((size_t) 1 << 31) - 1)
+#define YIBAO_MAP_SEED          0x243f6a8885a308d3ull
+
+/* a quoted value in a message: 64 bytes, each at most 4 chars, "", ... */
+#define YIBAO_MAP_QUOTE_SHOW    64
+#define YIBAO_MAP_QUOTE_LEN     (YIBAO_MAP_QUOTE_SHOW * 4 + 8)
+
+
+/* scope types, the most specific first: the order of a lookup */
+
+typedef enum {
+    YIBAO_MAP_SCOPE_CLINIC = 0,
+    YIBAO_MAP_SCOPE_ENTITY,
+    YIBAO_MAP_SCOPE_ADMDVS6,
+    YIBAO_MAP_SCOPE_ADMDVS4,
+    YIBAO_MAP_SCOPE_ADMDVS2,
+    YIBAO_MAP_SCOPE_GLOBAL,
+    YIBAO_MAP_SCOPE_MAX
+} yibao_map_scope_e;
+
+
+/*
+ * A row is a record in its file's arena, 4-byte aligned: this header,
+ * then the local code, the context (kind, dictionary length,
+ * dictionary, scope type, scope value: see yibao_map_context_write),
+ * the national code and the national name.  The indexes number a row
+ * by its place in the arenas of all the files, in 4-byte units, so
+ * that one memory access reaches all that a lookup compares and
+ * returns.
+ */
+
+typedef struct {
+    uint32_t              line;      /* line << 8 | context length */
+    uint8_t               llen;
+    uint8_t               nlen;
+    uint16_t              name_len;
+} yibao_map_row_t;
+
+
+#define YIBAO_MAP_UNIT  4
+
+#define yibao_map_row_size(n)                                                 \
+    ((sizeof(yibao_map_row_t) + (n) + YIBAO_MAP_UNIT - 1)                     \
+     & ~((size_t) YIBAO_MAP_UNIT - 1))
+
+#define yibao_map_row_data(row)  ((const unsigned char *) ((row) + 1))
+
+
+typedef struct yibao_map_file_s  yibao_map_file_t;
+
+struct yibao_map_file_s {
+    yibao_map_file_t     *next;
+    yibao_str_t           label;     /* len 0: no label */
+    unsigned char        *arena;
+    size_t                size;      /* of the arena */
+    size_t                base;      /* the map's unit number of arena */
+    size_t                nrows;
+    size_t                number;    /* 1-based, in the order added */
+};
+
+
+struct yibao_map_builder_s {
+    yibao_alloc_t        *a;
+    yibao_map_file_t     *files;
+    yibao_map_file_t    **last;
+    size_t                nfiles;
+    size_t                nrows;
+    size_t                units;
+    unsigned              scopes[YIBAO_KIND_MAX];
+};
+
+
+struct yibao_map_s {
+    yibao_map_file_t     *files;     /* the files with rows, an array */
+    size_t                nfiles;
+    size_t                nrows;
+    size_t                units;
+    size_t                bytes;
+    yibao_hash_t         *forward;
+    yibao_hash_t         *reverse;
+    unsigned              scopes[YIBAO_KIND_MAX];   /* 1 << scope type */
+};
+
+
+typedef struct {
+    yibao_kind_e          kind;
+    yibao_map_scope_e     scope;
+    yibao_str_t           dict;
+    yibao_str_t           value;     /* of the scope, without prefix */
+    yibao_str_t           local;
+    yibao_str_t           national;
+    yibao_str_t           name;
+} yibao_map_line_t;
+
+
+/*
+ * A key: (local code, context) for the forward index, (context,
+ * national code) for the reverse one, the context being the kind,
+ * dictionary, scope type and scope value.
+ */
+
+typedef struct {
+    const unsigned char  *code;
+    size_t                len;
+    yibao_kind_e          kind;
+    yibao_map_scope_e     scope;
+    yibao_str_t           dict;
+    yibao_str_t           value;
+} yibao_map_probe_t;
+
+
+/* a row on its way into the indexes */
+
+typedef struct {
+    uint32_t              unit;
+    uint32_t              fhash;
+    uint32_t              rhash;
+    yibao_map_probe_t     forward;
+    yibao_map_probe_t     reverse;
+} yibao_map_entry_t;
+
+#define YIBAO_MAP_BATCH  16
+
+
+static int yibao_map_parse_line(const yibao_str_t *line, size_t lineno,
+    yibao_map_line_t *l, int check, yibao_err_t *err);
+static int yibao_map_parse_kind(const yibao_str_t *v, size_t lineno,
+    yibao_map_line_t *l, yibao_err_t *err);
+static int yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
+    yibao_map_line_t *l, yibao_err_t *err);
+static int yibao_map_check_local(const yibao_str_t *v, size_t lineno,
+    yibao_err_t *err);
+static int yibao_map_check_national(const yibao_map_line_t *l,
+    size_t lineno, yibao_err_t *err);
+static int yibao_map_check_name(const yibao_str_t *v, size_t lineno,
+    yibao_err_t *err);
+static int yibao_map_dict_name(const unsigned char *p, size_t len);
+static uint64_t yibao_map_step(uint64_t h, uint64_t w);
+static uint64_t yibao_map_mix(uint64_t h, const unsigned char *p,
+    size_t len);
+static uint64_t yibao_map_context(uint64_t h, const yibao_map_probe_t *pr);
+static uint32_t yibao_map_final(uint64_t h);
+static size_t yibao_map_context_write(unsigned char *p, yibao_kind_e kind,
+    const yibao_str_t *dict, yibao_map_scope_e scope,
+    const yibao_str_t *value);
+static unsigned yibao_map_scope_values(const yibao_map_scope_t *scope,
+    yibao_str_t *values);
+static const yibao_map_row_t *yibao_map_row(const yibao_map_t *map,
+    uint32_t n, const yibao_map_file_t **file);
+static void yibao_map_row_probe(const yibao_map_row_t *row,
+    yibao_map_probe_t *pr, const unsigned char **national, size_t *nlen);
+static int yibao_map_match_tail(const unsigned char *t, size_t tlen,
+    const yibao_map_probe_t *pr);
+static int yibao_map_match_forward(const void *ctx, uint32_t n,
+    const void *key);
+static int yibao_map_match_reverse(const void *ctx, uint32_t n,
+    const void *key);
+static void yibao_map_hit(const yibao_map_t *map, uint32_t n,
+    yibao_map_hit_t *hit);
+static void yibao_map_duplicate(const yibao_map_t *map, uint32_t n,
+    uint32_t prev, yibao_err_t *err);
+static const char *yibao_map_place(char *buf, const yibao_map_file_t *f);
+static const char *yibao_map_quote(char *buf, const unsigned char *p,
+    size_t len);
+static void yibao_map_error(yibao_err_t *err, size_t line,
+    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__ ((format (printf, 3, 4)))
+#endif
+    ;
+
+
+static const char  *yibao_map_kind_names[] = {
+    "drug", "item", "consumable", "diagnosis", "operation", "chronic",
+    "staff", "dept", "dict"
+};
+
+
+/* the length of a scope value by scope type */
+
+static const size_t  yibao_map_scope_len[] = { 22, 12, 6, 4, 2, 0 };
+
+
+const char *
+yibao_kind_name(yibao_kind_e kind)
+{
+    if ((unsigned) kind >= YIBAO_KIND_MAX) {
+        return "unknown";
+    }
+
+    return yibao_map_kind_names[kind];
+}
+
+
+int
+yibao_kind_parse(const unsigned char *p, size_t len, yibao_kind_e *kind,
+    yibao_str_t *dict)
+{
+    size_t  k, n;
+
+    if (len > 5 && memcmp(p, "dict:", 5) == 0) {
+        if (!yibao_map_dict_name(p + 5, len - 5)) {
+            return YIBAO_ERR_INVALID;
+        }
+
+        *kind = YIBAO_KIND_DICT;
+
+        if (dict != NULL) {
+            dict->data = p + 5;
+            dict->len = len - 5;
+        }
+
+        return YIBAO_OK;
+    }
+
+    for (k = 0; k < YIBAO_KIND_DICT; k++) {
+        n = strlen(yibao_map_kind_names[k]);
+
+        if (len == n && memcmp(p, yibao_map_kind_names[k], n) == 0) {
+            *kind = (yibao_kind_e) k;
+
+            if (dict != NULL) {
+                dict->data = NULL;
+                dict->len = 0;
+            }
+
+            return YIBAO_OK;
+        }
+    }
+
+    return YIBAO_ERR_INVALID;
+}
+
+
+int
+yibao_kind_is_national(yibao_kind_e kind, const unsigned char *p,
+    size_t len)
+{
+    switch (kind) {
+
+    case YIBAO_KIND_DRUG:
+        return yibao_code_is_drug(p, len);
+
+    case YIBAO_KIND_ITEM:
+        return yibao_code_is_item(p, len);
+
+    case YIBAO_KIND_CONSUMABLE:
+        return yibao_code_is_consumable(p, len);
+
+    case YIBAO_KIND_DIAGNOSIS:
+        return yibao_code_is_icd10(p, len);
+
+    case YIBAO_KIND_OPERATION:
+        return yibao_code_is_icd9cm3(p, len);
+
+    case YIBAO_KIND_CHRONIC:
+        return yibao_code_is_chronic(p, len);
+
+    case YIBAO_KIND_STAFF:
+        return yibao_code_is_staff(p, len);
+
+    case YIBAO_KIND_DEPT:
+        return yibao_code_is_caty(p, len);
+
+    case YIBAO_KIND_DICT:
+        return yibao_code_is_alnum(p, len, YIBAO_MAP_DICT_MAX);
+
+    default:
+        return 0;
+    }
+}
+
+
+yibao_map_builder_t *
+yibao_map_builder_create(yibao_alloc_t *a)
+{
+    yibao_map_builder_t  *b;
+
+    b = yibao_alloc(a, sizeof(yibao_map_builder_t));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    memset(b, 0, sizeof(yibao_map_builder_t));
+
+    b->a = a;
+    b->files = NULL;
+    b->last = &b->files;
+
+    return b;
+}
+
+
+int
+yibao_map_builder_add(yibao_map_builder_t *b, const unsigned char *data,
+    size_t len, yibao_err_t *err)
+{
+    return yibao_map_builder_add_named(b, NULL, data, len, err);
+}
+
+
+int
+yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
+    const unsigned char *data, size_t len, yibao_err_t *err)
+{
+    int                rc;
+    size_t             nrows, size, i, clen;
+    unsigned           scopes[YIBAO_KIND_MAX];
+    yibao_str_t        line;
+    yibao_tsv_t        tsv;
+    unsigned char     *p, *q, *end;
+    yibao_map_row_t   *row;
+    yibao_map_file_t  *f;
+    yibao_map_line_t   l;
+
+    /* the first pass checks every line and counts rows and bytes */
+
+    memset(scopes, 0, sizeof(scopes));
+    nrows = 0;
+    size = 0;
+
+    yibao_tsv_init(&tsv, data, len);
+
+    while (yibao_tsv_next(&tsv, &line)) {
+
+        if (tsv.line > YIBAO_MAP_LINE_MAX) {
+            yibao_map_error(err, tsv.line, "the file has more than %zu "
+                            "lines", YIBAO_MAP_LINE_MAX);
+            return YIBAO_ERR_TOO_LARGE;
+        }
+
+        rc = yibao_map_parse_line(&line, tsv.line, &l, 1, err);
+        if (rc != YIBAO_OK) {
+            return rc;
+        }
+
+        nrows++;
+        size += yibao_map_row_size(l.local.len + 3 + l.dict.len
+                                   + l.value.len + l.national.len
+                                   + l.name.len);
+        scopes[l.kind] |= 1u << l.scope;
+    }
+
+    if (nrows > YIBAO_MAP_ROWS_MAX - b->nrows
+        || size / YIBAO_MAP_UNIT > YIBAO_MAP_UNITS_MAX - b->units)
+    {
+        yibao_map_error(err, 0, "the tables have more than %zu rows or "
+                        "take more than %zu bytes", YIBAO_MAP_ROWS_MAX,
+                        YIBAO_MAP_UNITS_MAX * YIBAO_MAP_UNIT);
+        return YIBAO_ERR_TOO_LARGE;
+    }
+
+    /* exactly the memory the rows need */
+
+    f = yibao_alloc(b->a, sizeof(yibao_map_file_t));
+    if (f == NULL) {
+        goto nomem;
+    }
+
+    memset(f, 0, sizeof(yibao_map_file_t));
+
+    if (label != NULL && label->len != 0) {
+        p = yibao_alloc(b->a, label->len);
+        if (p == NULL) {
+            goto nomem;
+        }
+
+        memcpy(p, label->data, label->len);
+        f->label.data = p;
+        f->label.len = label->len;
+    }
+
+    if (size != 0) {
+        f->arena = yibao_alloc(b->a, size);
+        if (f->arena == NULL) {
+            goto nomem;
+        }
+    }
+
+    /* the second pass copies */
+
+    yibao_tsv_init(&tsv, data, len);
+    p = f->arena;
+
+    for (i = 0; i < nrows; i++) {
+        (void) yibao_tsv_next(&tsv, &line);
+        (void) yibao_map_parse_line(&line, tsv.line, &l, 0, err);
+
+        row = (yibao_map_row_t *) p;
+        q = p + sizeof(yibao_map_row_t);
+
+        memcpy(q, l.local.data, l.local.len);
+        q += l.local.len;
+
+        clen = yibao_map_context_write(q, l.kind, &l.dict, l.scope,
+                                       &l.value);
+        q += clen;
+
+        memcpy(q, l.national.data, l.national.len);
+        q += l.national.len;
+
+        if (l.name.len != 0) {
+            memcpy(q, l.name.data, l.name.len);
+            q += l.name.len;
+        }
+
+        row->line = (uint32_t) (tsv.line << 8 | clen);
+        row->llen = (uint8_t) l.local.len;
+        row->nlen = (uint8_t) l.national.len;
+        row->name_len = (uint16_t) l.name.len;
+
+        /* the padding too: no byte of the map is left unset */
+
+        end = p + yibao_map_row_size(q - p - sizeof(yibao_map_row_t));
+
+        while (q < end) {
+            *q++ = '\0';
+        }
+
+        p = end;
+    }
+
+    f->size = size;
+    f->nrows = nrows;
+    f->base = b->units;
+    f->number = ++b->nfiles;
+    f->next = NULL;
+
+    *b->last = f;
+    b->last = &f->next;
+    b->nrows += nrows;
+    b->units += size / YIBAO_MAP_UNIT;
+
+    for (i = 0; i < YIBAO_KIND_MAX; i++) {
+        b->scopes[i] |= scopes[i];
+    }
+
+    return YIBAO_OK;
+
+nomem:
+
+    yibao_map_error(err, 0, "out of memory");
+    return YIBAO_ERR_NOMEM;
+}
+
+
+yibao_map_t *
+yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err)
+{
+    int                     rc;
+    size_t                  n, i, j, k, off, nlen;
+    uint32_t                prev;
+    yibao_map_t            *map;
+    yibao_map_file_t       *f;
+    yibao_map_entry_t      *e, batch[YIBAO_MAP_BATCH];
+    const unsigned char    *national;
+    const yibao_map_row_t  *row;
+
+    map = yibao_alloc(b->a, sizeof(yibao_map_t));
+    if (map == NULL) {
+        goto nomem;
+    }
+
+    memset(map, 0, sizeof(yibao_map_t));
+
+    /* the files with rows, in the order added */
+
+    n = 0;
+
+    for (f = b->files; f != NULL; f = f->next) {
+        n += (f->nrows != 0);
+    }
+
+    map->files = yibao_alloc(b->a, (n ? n : 1) * sizeof(yibao_map_file_t));
+    if (map->files == NULL) {
+        goto nomem;
+    }
+
+    map->bytes = sizeof(yibao_map_t) + n * sizeof(yibao_map_file_t);
+
+    for (f = b->files; f != NULL; f = f->next) {
+        if (f->nrows != 0) {
+            map->files[map->nfiles++] = *f;
+            map->bytes += f->label.len + f->size;
+        }
+    }
+
+    map->nrows = b->nrows;
+    map->units = b->units;
+    memcpy(map->scopes, b->scopes, sizeof(map->scopes));
+
+    map->forward = yibao_hash_create_compact(map->nrows, map->units,
+                                             yibao_map_match_forward, map,
+                                             b->a);
+    if (map->forward == NULL) {
+        goto nomem;
+    }
+
+    map->reverse = yibao_hash_create_compact(map->nrows, map->units,
+                                             yibao_map_match_reverse, map,
+                                             b->a);
+    if (map->reverse == NULL) {
+        goto nomem;
+    }
+
+    map->bytes += yibao_hash_bytes(map->forward)
+                  + yibao_hash_bytes(map->reverse);
+
+    for (i = 0; i < map->nfiles; i++) {
+        f = &map->files[i];
+        off = 0;
+
+        while (off < f->size) {
+
+            /*
+             * A batch of rows: their keys and hashes first, with their
+             * slots on their way into the cache, then the inserts.
+             */
+
+            for (k = 0; k < YIBAO_MAP_BATCH && off < f->size; k++) {
+                row = (const yibao_map_row_t *) (f->arena + off);
+                e = &batch[k];
+
+                e->unit = (uint32_t) (f->base + off / YIBAO_MAP_UNIT);
+
+                yibao_map_row_probe(row, &e->forward, &national, &nlen);
+
+                e->reverse = e->forward;
+                e->reverse.code = national;
+                e->reverse.len = nlen;
+
+                e->fhash = yibao_map_final(yibao_map_context(
+                               yibao_map_mix(YIBAO_MAP_SEED, e->forward.code,
+                                             e->forward.len),
+                               &e->forward));
+                e->rhash = yibao_map_final(yibao_map_mix(
+                               yibao_map_context(YIBAO_MAP_SEED, &e->reverse),
+                               national, nlen));
+
+                yibao_hash_prefetch(map->forward, e->fhash);
+                yibao_hash_prefetch(map->reverse, e->rhash);
+
+                off += yibao_map_row_size(row->llen + (row->line & 0xff)
+                                          + row->nlen + row->name_len);
+            }
+
+            for (j = 0; j < k; j++) {
+                e = &batch[j];
+
+                rc = yibao_hash_insert_index(map->forward, e->unit, e->fhash,
+                                             &e->forward, &prev);
+
+                if (rc == YIBAO_ERR_INVALID) {
+                    yibao_map_duplicate(map, e->unit, prev, err);
+                    return NULL;
+                }
+
+                if (rc != YIBAO_OK) {
+                    yibao_map_error(err, 0, "the index is full");
+                    return NULL;
+                }
+
+                /* the earliest row of a national code keeps it */
+
+                (void) yibao_hash_insert_index(map->reverse, e->unit,
+                                               e->rhash, &e->reverse, NULL);
+            }
+        }
+    }
+
+    return map;
+
+nomem:
+
+    yibao_map_error(err, 0, "out of memory");
+    return NULL;
+}
+
+
+size_t
+yibao_map_rows(const yibao_map_t *map)
+{
+    return map->nrows;
+}
+
+
+size_t
+yibao_map_bytes(const yibao_map_t *map)
+{
+    return map->bytes;
+}
+
+
+int
+yibao_map_lookup(const yibao_map_t *map, yibao_kind_e kind,
+    const yibao_str_t *dict, const yibao_map_scope_t *scope,
+    const unsigned char *code, size_t len, yibao_map_hit_t *hit)
+{
+    size_t             i;
+    uint32_t           n, hashes[YIBAO_MAP_SCOPE_MAX];
+    uint64_t           h;
+    unsigned           mask;
+    yibao_str_t        values[YIBAO_MAP_SCOPE_MAX];
+    yibao_map_probe_t  pr;
+
+    if ((unsigned) kind >= YIBAO_KIND_MAX
+        || len == 0 || len > YIBAO_MAP_LOCAL_MAX)
+    {
+        return 0;
+    }
+
+    pr.code = code;
+    pr.len = len;
+    pr.kind = kind;
+    pr.dict.len = 0;
+    pr.dict.data = NULL;
+
+    if (kind == YIBAO_KIND_DICT) {
+        if (dict == NULL || !yibao_map_dict_name(dict->data, dict->len)) {
+            return 0;
+        }
+
+        pr.dict = *dict;
+    }
+
+    mask = map->scopes[kind] & yibao_map_scope_values(scope, values);
+
+    if (mask == 0) {
+        return 0;
+    }
+
+    /*
+     * The hashes of every scope first, so that the slots of all of them
+     * are on their way into the cache together; then the probes, the
+     * most specific scope first.
+     */
+
+    h = yibao_map_mix(YIBAO_MAP_SEED, code, len);
+
+    for (i = 0; i < YIBAO_MAP_SCOPE_MAX; i++) {
+        if (mask & (1u << i)) {
+            pr.scope = (yibao_map_scope_e) i;
+            pr.value = values[i];
+
+            hashes[i] = yibao_map_final(yibao_map_context(h, &pr));
+            yibao_hash_prefetch(map->forward, hashes[i]);
+        }
+    }
+
+    for (i = 0; i < YIBAO_MAP_SCOPE_MAX; i++) {
+        if (!(mask & (1u << i))) {
+            continue;
+        }
+
+        pr.scope = (yibao_map_scope_e) i;
+        pr.value = values[i];
+
+        if (yibao_hash_find_index(map->forward, hashes[i], &pr, &n)) {
+            yibao_map_hit(map, n, hit);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+yibao_map_reverse(const yibao_map_t *map, yibao_kind_e kind,
+    const yibao_str_t *dict, const yibao_map_scope_t *scope,
+    const unsigned char *code, size_t len, yibao_map_hit_t *hit)
+{
+    size_t             i;
+    uint32_t           n, hash;
+    unsigned           mask;
+    yibao_str_t        values[YIBAO_MAP_SCOPE_MAX];
+    yibao_map_probe_t  pr;
+
+    if ((unsigned) kind >= YIBAO_KIND_MAX
+        || len == 0 || len > YIBAO_MAP_NATIONAL_MAX)
+    {
+        return 0;
+    }
+
+    pr.code = code;
+    pr.len = len;
+    pr.kind = kind;
+    pr.dict.len = 0;
+    pr.dict.data = NULL;
+
+    if (kind == YIBAO_KIND_DICT) {
+        if (dict == NULL || !yibao_map_dict_name(dict->data, dict->len)) {
+            return 0;
+        }
+
+        pr.dict = *dict;
+    }
+
+    mask = map->scopes[kind] & yibao_map_scope_values(scope, values);
+
+    for (i = 0; i < YIBAO_MAP_SCOPE_MAX; i++) {
+        if (!(mask & (1u << i))) {
+            continue;
+        }
+
+        pr.scope = (yibao_map_scope_e) i;
+        pr.value = values[i];
+
+        hash = yibao_map_final(yibao_map_mix(
+                   yibao_map_context(YIBAO_MAP_SEED, &pr), code, len));
+
+        if (yibao_hash_find_index(map->reverse, hash, &pr, &n)) {
+            yibao_map_hit(map, n, hit);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Splits and checks one line into l.  With check 0 (the second pass
+ * over a file already checked) only what the copy needs is parsed.
+ */
+
+static int
+yibao_map_parse_line(const yibao_str_t *line, size_t lineno,
+    yibao_map_line_t *l, int check, yibao_err_t *err)
+{
+    int          rc;
+    size_t       n;
+    yibao_str_t  fields[YIBAO_MAP_FIELDS];
+
+    n = yibao_tsv_split(line, fields, YIBAO_MAP_FIELDS);
+
+    if (n != 4 && n != 5) {
+        yibao_map_error(err, lineno, "expected 4 or 5 TAB-separated fields "
+                        "(kind, scope, local_code, national_code, "
+                        "national_name), got %zu", n);
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    rc = yibao_map_parse_kind(&fields[0], lineno, l, err);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    rc = yibao_map_parse_scope(&fields[1], lineno, l, err);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    l->local = fields[2];
+    l->national = fields[3];
+
+    if (n == 5) {
+        l->name = fields[4];
+
+    } else {
+        l->name.data = NULL;
+        l->name.len = 0;
+    }
+
+    if (!check) {
+        return YIBAO_OK;
+    }
+
+    rc = yibao_map_check_local(&l->local, lineno, err);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    rc = yibao_map_check_national(l, lineno, err);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    return yibao_map_check_name(&l->name, lineno, err);
+}
+
+
+static int
+yibao_map_parse_kind(const yibao_str_t *v, size_t lineno,
+    yibao_map_line_t *l, yibao_err_t *err)
+{
+    char  buf[YIBAO_MAP_QUOTE_LEN];
+
+    if (yibao_kind_parse(v->data, v->len, &l->kind, &l->dict) == YIBAO_OK) {
+        return YIBAO_OK;
+    }
+
+    if (v->len >= 5 && memcmp(v->data, "dict:", 5) == 0) {
+        yibao_map_error(err, lineno, "column 1 \"kind\": %s has no valid "
+                        "dictionary name (1..%d letters, digits or _)",
+                        yibao_map_quote(buf, v->data, v->len),
+                        YIBAO_MAP_DICT_MAX);
+        return YIBAO_ERR_INVALID;
+    }
+
+    yibao_map_error(err, lineno, "column 1 \"kind\": %s is not drug, item, "
+                    "consumable, diagnosis, operation, chronic, staff, "
+                    "dept or dict:<name>",
+                    yibao_map_quote(buf, v->data, v->len));
+
+    return YIBAO_ERR_INVALID;
+}
+
+
+static int
+yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
+    yibao_map_line_t *l, yibao_err_t *err)
+{
+    char                  buf[YIBAO_MAP_QUOTE_LEN];
+    size_t                n, i;
+    const unsigned char  *p;
+
+    p = v->data;
+
+    if (v->len == 1 && p[0] == '*') {
+        l->scope = YIBAO_MAP_SCOPE_GLOBAL;
+        l->value.data = p;
+        l->value.len = 0;
+        return YIBAO_OK;
+    }
+
+    if (v->len >= 7 && memcmp(p, "admdvs:", 7) == 0) {
+        n = v->len - 7;
+
+        for (i = 0; i < n; i++) {
+            if (p[7 + i] < '0' || p[7 + i] > '9') {
+                break;
+            }
+        }
+
+        if (i == n && (n == 2 || n == 4 || n == 6)) {
+            l->scope = (n == 6) ? YIBAO_MAP_SCOPE_ADMDVS6
+                       : (n == 4) ? YIBAO_MAP_SCOPE_ADMDVS4
+                       : YIBAO_MAP_SCOPE_ADMDVS2;
+            l->value.data = p + 7;
+            l->value.len = n;
+            return YIBAO_OK;
+        }
+
+        yibao_map_error(err, lineno, "column 2 \"scope\": %s is not "
+                        "admdvs: and 2, 4 or 6 digits",
+                        yibao_map_quote(buf, p, v->len));
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (v->len >= 7 && memcmp(p, "entity:", 7) == 0) {
+        if (yibao_code_is_fixmedins(p + 7, v->len - 7)) {
+            l->scope = YIBAO_MAP_SCOPE_ENTITY;
+            l->value.data = p + 7;
+            l->value.len = v->len - 7;
+            return YIBAO_OK;
+        }
+
+        yibao_map_error(err, lineno, "column 2 \"scope\": %s is not "
+                        "entity: and a national institution code (H or P "
+                        "and 11 digits)", yibao_map_quote(buf, p, v->len));
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (v->len >= 7 && memcmp(p, "clinic:", 7) == 0) {
+        if (yibao_code_is_org(p + 7, v->len - 7)) {
+            l->scope = YIBAO_MAP_SCOPE_CLINIC;
+            l->value.data = p + 7;
+            l->value.len = v->len - 7;
+            return YIBAO_OK;
+        }
+
+        yibao_map_error(err, lineno, "column 2 \"scope\": %s is not "
+                        "clinic: and a 22-char organisation code (digits "
+                        "and upper-case letters)",
+                        yibao_map_quote(buf, p, v->len));
+        return YIBAO_ERR_INVALID;
+    }
+
+    yibao_map_error(err, lineno, "column 2 \"scope\": %s is not *, "
+                    "admdvs:, entity: or clinic:",
+                    yibao_map_quote(buf, p, v->len));
+
+    return YIBAO_ERR_INVALID;
+}
+
+
+/* 1..150 bytes of UTF-8 without spaces or control characters */
+
+static int
+yibao_map_check_local(const yibao_str_t *v, size_t lineno, yibao_err_t *err)
+{
+    char    buf[YIBAO_MAP_QUOTE_LEN];
+    size_t  i;
+
+    if (v->len == 0) {
+        yibao_map_error(err, lineno, "column 3 \"local_code\" is empty");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (v->len > YIBAO_MAP_LOCAL_MAX) {
+        yibao_map_error(err, lineno, "column 3 \"local_code\": %s is "
+                        "longer than %d bytes",
+                        yibao_map_quote(buf, v->data, v->len),
+                        YIBAO_MAP_LOCAL_MAX);
+        return YIBAO_ERR_INVALID;
+    }
+
+    for (i = 0; i < v->len; i++) {
+        if (v->data[i] <= 0x20 || v->data[i] == 0x7f) {
+            yibao_map_error(err, lineno, "column 3 \"local_code\": %s has "
+                            "a space or control character",
+                            yibao_map_quote(buf, v->data, v->len));
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    if (!yibao_code_is_utf8(v->data, v->len)) {
+        yibao_map_error(err, lineno, "column 3 \"local_code\": %s is not "
+                        "valid UTF-8", yibao_map_quote(buf, v->data, v->len));
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
+}
+
+
+static int
+yibao_map_check_national(const yibao_map_line_t *l, size_t lineno,
+    yibao_err_t *err)
+{
+    char                buf[YIBAO_MAP_QUOTE_LEN];
+    const yibao_str_t  *v;
+
+    v = &l->national;
+
+    if (v->len == 0) {
+        yibao_map_error(err, lineno, "column 4 \"national_code\" is empty");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (yibao_kind_is_national(l->kind, v->data, v->len)) {
+        return YIBAO_OK;
+    }
+
+    if (l->kind == YIBAO_KIND_DICT) {
+        yibao_map_error(err, lineno, "column 4 \"national_code\": %s is "
+                        "not a dict:%.*s value (1..%d letters and digits)",
+                        yibao_map_quote(buf, v->data, v->len),
+                        (int) l->dict.len, l->dict.data,
+                        YIBAO_MAP_DICT_MAX);
+
+    } else {
+        yibao_map_error(err, lineno, "column 4 \"national_code\": %s is "
+                        "not a national %s code",
+                        yibao_map_quote(buf, v->data, v->len),
+                        yibao_kind_name(l->kind));
+    }
+
+    return YIBAO_ERR_INVALID;
+}
+
+
+/* empty, or at most 600 bytes of UTF-8 without control characters */
+
+static int
+yibao_map_check_name(const yibao_str_t *v, size_t lineno, yibao_err_t *err)
+{
+    char    buf[YIBAO_MAP_QUOTE_LEN];
+    size_t  i;
+
+    if (v->len > YIBAO_MAP_NAME_MAX) {
+        yibao_map_error(err, lineno, "column 5 \"national_name\" is longer "
+                        "than %d bytes", YIBAO_MAP_NAME_MAX);
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (!yibao_code_is_utf8(v->data, v->len)) {
+        yibao_map_error(err, lineno, "column 5 \"national_name\": %s is not "
+                        "valid UTF-8", yibao_map_quote(buf, v->data, v->len));
+        return YIBAO_ERR_INVALID;
+    }
+
+    for (i = 0; i < v->len; i++) {
+        if (v->data[i] < 0x20 || v->data[i] == 0x7f) {
+            yibao_map_error(err, lineno, "column 5 \"national_name\": %s "
+                            "has a control character",
+                            yibao_map_quote(buf, v->data, v->len));
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* a dictionary name: 1..30 of [A-Za-z0-9_] */
+
+static int
+yibao_map_dict_name(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > YIBAO_MAP_DICT_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9')
+              || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= 'a' && p[i] <= 'z')
+              || p[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * The hash of a key is computed from its parts, so that a lookup
+ * hashes its code once for every scope: a part 8 bytes at a time, each
+ * step a multiply and a shift, its last word overlapping the one
+ * before when the part is longer than 8 bytes, its length mixed in.
+ */
+
+static uint64_t
+yibao_map_step(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+
+    return h ^ (h >> 29);
+}
+
+
+static uint64_t
+yibao_map_mix(uint64_t h, const unsigned char *p, size_t len)
+{
+    size_t    n;
+    uint64_t  w;
+
+    h = yibao_map_step(h, len);
+
+    if (len >= 8) {
+        for (n = len; n > 8; n -= 8) {
+            memcpy(&w, p, 8);
+            h = yibao_map_step(h, w);
+            p += 8;
+        }
+
+        memcpy(&w, p + n - 8, 8);
+
+        return yibao_map_step(h, w);
+    }
+
+    w = 0;
+
+    switch (len) {
+    case 7:
+        w |= (uint64_t) p[6] << 48;
+        /* fall through */
+    case 6:
+        w |= (uint64_t) p[5] << 40;
+        /* fall through */
+    case 5:
+        w |= (uint64_t) p[4] << 32;
+        /* fall through */
+    case 4:
+        w |= (uint64_t) p[3] << 24;
+        /* fall through */
+    case 3:
+        w |= (uint64_t) p[2] << 16;
+        /* fall through */
+    case 2:
+        w |= (uint64_t) p[1] << 8;
+        /* fall through */
+    case 1:
+        w |= (uint64_t) p[0];
+        break;
+    default:
+        break;
+    }
+
+    return yibao_map_step(h, w);
+}
+
+
+/* the context of a key: kind, scope type, dictionary, scope value */
+
+static uint64_t
+yibao_map_context(uint64_t h, const yibao_map_probe_t *pr)
+{
+    h = yibao_map_step(h, (uint64_t) pr->kind << 8 | pr->scope);
+
+    if (pr->dict.len != 0) {
+        h = yibao_map_mix(h, pr->dict.data, pr->dict.len);
+    }
+
+    if (pr->value.len != 0) {
+        h = yibao_map_mix(h, pr->value.data, pr->value.len);
+    }
+
+    return h;
+}
+
+
+/* the murmur3 64-bit finalizer, folded to 32 bits */
+
+static uint32_t
+yibao_map_final(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+
+    return (uint32_t) h;
+}
+
+
+/*
+ * Writes a row's context at p: the kind, the dictionary's length and
+ * name, the scope type and the scope value (whose length the type
+ * gives); returns its length.
+ */
+
+static size_t
+yibao_map_context_write(unsigned char *p, yibao_kind_e kind,
+    const yibao_str_t *dict, yibao_map_scope_e scope,
+    const yibao_str_t *value)
+{
+    size_t  n;
+
+    p[0] = (unsigned char) kind;
+    p[1] = (unsigned char) dict->len;
+    n = 2;
+
+    if (dict->len != 0) {
+        memcpy(p + n, dict->data, dict->len);
+        n += dict->len;
+    }
+
+    p[n++] = (unsigned char) scope;
+
+    if (value->len != 0) {
+        memcpy(p + n, value->data, value->len);
+        n += value->len;
+    }
+
+    return n;
+}
+
+
+/*
+ * The scope values of a request, by scope type, and the mask of the
+ * types it has: an org code of 22 chars, an entity code of 12, an
+ * admdvs of 6 (and its 4- and 2-digit prefixes), and always global.
+ */
+
+static unsigned
+yibao_map_scope_values(const yibao_map_scope_t *scope, yibao_str_t *values)
+{
+    size_t    i;
+    unsigned  mask;
+
+    mask = 1u << YIBAO_MAP_SCOPE_GLOBAL;
+
+    for (i = 0; i < YIBAO_MAP_SCOPE_MAX; i++) {
+        values[i].data = NULL;
+        values[i].len = 0;
+    }
+
+    if (scope == NULL) {
+        return mask;
+    }
+
+    if (scope->org_code.len == 22) {
+        values[YIBAO_MAP_SCOPE_CLINIC] = scope->org_code;
+        mask |= 1u << YIBAO_MAP_SCOPE_CLINIC;
+    }
+
+    if (scope->entity_code.len == 12) {
+        values[YIBAO_MAP_SCOPE_ENTITY] = scope->entity_code;
+        mask |= 1u << YIBAO_MAP_SCOPE_ENTITY;
+    }
+
+    if (scope->admdvs.len == 6) {
+        for (i = YIBAO_MAP_SCOPE_ADMDVS6; i <= YIBAO_MAP_SCOPE_ADMDVS2; i++) {
+            values[i].data = scope->admdvs.data;
+            values[i].len = yibao_map_scope_len[i];
+            mask |= 1u << i;
+        }
+    }
+
+    return mask;
+}
+
+
+/* the row at unit n, and the file that holds it */
+
+static const yibao_map_row_t *
+yibao_map_row(const yibao_map_t *map, uint32_t n,
+    const yibao_map_file_t **file)
+{
+    size_t                   lo, hi, mid;
+    const yibao_map_file_t  *f;
+
+    f = map->files;
+
+    if (map->nfiles > 1) {
+
+        /* the last file whose arena starts at most at n */
+
+        lo = 0;
+        hi = map->nfiles;
+
+        while (hi - lo > 1) {
+            mid = lo + (hi - lo) / 2;
+
+            if (map->files[mid].base <= n) {
+                lo = mid;
+
+            } else {
+                hi = mid;
+            }
+        }
+
+        f = &map->files[lo];
+    }
+
+    *file = f;
+
+    return (const yibao_map_row_t *)
+               (f->arena + (n - f->base) * YIBAO_MAP_UNIT);
+}
+
+
+/*
+ * The key of a row: its local code and context (kind, dictionary
+ * length, dictionary, scope type, scope value), and its national code.
+ */
+
+static void
+yibao_map_row_probe(const yibao_map_row_t *row, yibao_map_probe_t *pr,
+    const unsigned char **national, size_t *nlen)
+{
+    const unsigned char  *p, *t;
+
+    p = yibao_map_row_data(row);
+    t = p + row->llen;
+
+    pr->code = p;
+    pr->len = row->llen;
+    pr->kind = (yibao_kind_e) t[0];
+    pr->dict.len = t[1];
+    pr->dict.data = t + 2;
+    pr->scope = (yibao_map_scope_e) t[2 + pr->dict.len];
+    pr->value.len = yibao_map_scope_len[pr->scope];
+    pr->value.data = t + 3 + pr->dict.len;
+
+    *national = t + (row->line & 0xff);
+    *nlen = row->nlen;
+}
+
+
+static int
+yibao_map_match_tail(const unsigned char *t, size_t tlen,
+    const yibao_map_probe_t *pr)
+{
+    size_t  dlen;
+
+    dlen = pr->dict.len;
+
+    return tlen == 3 + dlen + pr->value.len
+           && t[0] == (unsigned char) pr->kind
+           && t[1] == dlen
+           && t[2 + dlen] == (unsigned char) pr->scope
+           && (dlen == 0 || memcmp(t + 2, pr->dict.data, dlen) == 0)
+           && (pr->value.len == 0
+               || memcmp(t + 3 + dlen, pr->value.data, pr->value.len) == 0);
+}
+
+
+static int
+yibao_map_match_forward(const void *ctx, uint32_t n, const void *key)
+{
+    const yibao_map_t        *map = ctx;
+    const yibao_map_probe_t  *pr = key;
+
+    const unsigned char     *p;
+    const yibao_map_row_t   *row;
+    const yibao_map_file_t  *f;
+
+    row = yibao_map_row(map, n, &f);
+    p = yibao_map_row_data(row);
+
+    return row->llen == pr->len
+           && memcmp(p, pr->code, pr->len) == 0
+           && yibao_map_match_tail(p + row->llen, row->line & 0xff, pr);
+}
+
+
+static int
+yibao_map_match_reverse(const void *ctx, uint32_t n, const void *key)
+{
+    const yibao_map_t        *map = ctx;
+    const yibao_map_probe_t  *pr = key;
+
+    size_t                   tlen;
+    const unsigned char     *t;
+    const yibao_map_row_t   *row;
+    const yibao_map_file_t  *f;
+
+    row = yibao_map_row(map, n, &f);
+    t = yibao_map_row_data(row) + row->llen;
+    tlen = row->line & 0xff;
+
+    return row->nlen == pr->len
+           && yibao_map_match_tail(t, tlen, pr)
+           && memcmp(t + tlen, pr->code, pr->len) == 0;
+}
+
+
+static void
+yibao_map_hit(const yibao_map_t *map, uint32_t n, yibao_map_hit_t *hit)
+{
+    const unsigned char     *p;
+    const yibao_map_row_t   *row;
+    const yibao_map_file_t  *f;
+
+    if (hit == NULL) {
+        return;
+    }
+
+    row = yibao_map_row(map, n, &f);
+    p = yibao_map_row_data(row);
+
+    hit->local.data = p;
+    hit->local.len = row->llen;
+
+    p += row->llen + (row->line & 0xff);
+
+    hit->national.data = p;
+    hit->national.len = row->nlen;
+
+    hit->name.data = p + row->nlen;
+    hit->name.len = row->name_len;
+}
+
+
+/*
+ * Row n repeats the (kind, scope, local code) of the earlier row prev:
+ * names both places and what is repeated.
+ */
+
+static void
+yibao_map_duplicate(const yibao_map_t *map, uint32_t n, uint32_t prev,
+    yibao_err_t *err)
+{
+    char                     place[YIBAO_MAP_QUOTE_LEN];
+    char                     other[YIBAO_MAP_QUOTE_LEN + 2];
+    char                     local[YIBAO_MAP_QUOTE_LEN];
+    char                     kind[8 + YIBAO_MAP_DICT_MAX];
+    char                     scope[16 + 22];
+    size_t                   nlen;
+    yibao_map_probe_t        pr;
+    const unsigned char     *national;
+    const yibao_map_row_t   *row, *first;
+    const yibao_map_file_t  *f, *g;
+
+    row = yibao_map_row(map, n, &f);
+    first = yibao_map_row(map, prev, &g);
+
+    yibao_map_row_probe(row, &pr, &national, &nlen);
+
+    if (pr.dict.len != 0) {
+        snprintf(kind, sizeof(kind), "%s:%.*s", yibao_kind_name(pr.kind),
+                 (int) pr.dict.len, pr.dict.data);
+
+    } else {
+        snprintf(kind, sizeof(kind), "%s", yibao_kind_name(pr.kind));
+    }
+
+    switch (pr.scope) {
+
+    case YIBAO_MAP_SCOPE_CLINIC:
+        snprintf(scope, sizeof(scope), "clinic:%.*s", (int) pr.value.len,
+                 pr.value.data);
+        break;
+
+    case YIBAO_MAP_SCOPE_ENTITY:
+        snprintf(scope, sizeof(scope), "entity:%.*s", (int) pr.value.len,
+                 pr.value.data);
+        break;
+
+    case YIBAO_MAP_SCOPE_GLOBAL:
+        snprintf(scope, sizeof(scope), "*");
+        break;
+
+    default:
+        snprintf(scope, sizeof(scope), "admdvs:%.*s", (int) pr.value.len,
+                 pr.value.data);
+        break;
+    }
+
+    if (f == g) {
+        other[0] = '\0';
+
+    } else {
+        snprintf(other, sizeof(other), "%s ", yibao_map_place(place, g));
+    }
+
+    yibao_map_error(err, row->line >> 8, "%s line %u: column 3 "
+                    "\"local_code\": %s (kind %s, scope %s) is a duplicate "
+                    "of %sline %u",
+                    yibao_map_place(place, f), (unsigned) (row->line >> 8),
+                    yibao_map_quote(local, pr.code, pr.len), kind, scope,
+                    other, (unsigned) (first->line >> 8));
+}
+
+
+/* a file in a message: its label quoted, or "file <number>" */
+
+static const char *
+yibao_map_place(char *buf, const yibao_map_file_t *f)
+{
+    if (f->label.len != 0) {
+        return yibao_map_quote(buf, f->label.data, f->label.len);
+    }
+
+    snprintf(buf, YIBAO_MAP_QUOTE_LEN, "file %zu", f->number);
+
+    return buf;
+}
+
+
+/*
+ * Writes p[0..len) into buf (YIBAO_MAP_QUOTE_LEN bytes) double-quoted
+ * for a message: at most YIBAO_MAP_QUOTE_SHOW bytes of it, then "...";
+ * printable ASCII as is, '"' and '\\' escaped, the multi-byte
+ * characters of a valid UTF-8 value as they are, other bytes as \xNN.
+ */
+
+static const char *
+yibao_map_quote(char *buf, const unsigned char *p, size_t len)
+{
+    int                 utf8;
+    char               *q;
+    size_t              n, i;
+    unsigned char       c;
+    static const char   hex[] = "0123456789abcdef";
+
+    utf8 = yibao_code_is_utf8(p, len);
+
+    n = len;
+
+    if (n > YIBAO_MAP_QUOTE_SHOW) {
+        n = YIBAO_MAP_QUOTE_SHOW;
+
+        /* do not cut a character */
+
+        while (utf8 && n > 0 && (p[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    q = buf;
+    *q++ = '"';
+
+    for (i = 0; i < n; i++) {
+        c = p[i];
+
+        if (c == '"' || c == '\\') {
+            *q++ = '\\';
+            *q++ = (char) c;
+
+        } else if ((c >= 0x20 && c < 0x7f) || (c >= 0x80 && utf8)) {
+            *q++ = (char) c;
+
+        } else {
+            *q++ = '\\';
+            *q++ = 'x';
+            *q++ = hex[c >> 4];
+            *q++ = hex[c & 0x0f];
+        }
+    }
+
+    *q++ = '"';
+
+    if (n < len) {
+        memcpy(q, "...", 3);
+        q += 3;
+    }
+
+    *q = '\0';
+
+    return buf;
+}
+
+
+static void
+yibao_map_error(yibao_err_t *err, size_t line, const char *fmt, ...)
+{
+    va_list  args;
+
+    if (err == NULL) {
+        return;
+    }
+
+    err->gwerr = YIBAO_GWERR_NONE;
+    err->line = line;
+
+    va_start(args, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, args);
+    va_end(args);
+}
