@@ -6,6 +6,7 @@ simulator on 127.0.0.1:9080, until Ctrl-C.
   YIBAO_UPSTREAM=http://host:port   another platform instead of the
                                     simulator
   YIBAO_PORT, YIBAO_SIM_PORT  other ports
+  YIBAO_STORE=embedded        no Redis even if redis-server is there
 """
 
 import os
@@ -44,8 +45,20 @@ def main():
                      "uses it or set YIBAO_PORT / YIBAO_SIM_PORT" % p)
 
     workdir = os.path.join(yibao_stack.ROOT, "build", "demo")
+
+    # the shared store: a real redis-server when one can be started here,
+    # else everything stays in the gateway's shared memory
+    redis = None
+    if os.environ.get("YIBAO_STORE", "redis") == "redis":
+        try:
+            redis = yibao_stack.Redis(os.path.join(workdir, "redis")).start()
+        except (OSError, RuntimeError) as e:
+            print("make run: no redis-server (%s): using the embedded "
+                  "store" % e, file=sys.stderr)
+            redis = None
+
     stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,
-                              listen=port, sim_port=sim_port)
+                              listen=port, sim_port=sim_port, redis=redis)
 
     stopping = []
 
@@ -69,7 +82,8 @@ yibao-gateway demo is running (signing scheme: %(scheme)s)
   platform    %(upstream)s
   nginx conf  %(conf)s
   logs        %(logs)s/error.log, access.log (one JSON line per transaction)
-  data        %(data)s (keys, clinics, callers)
+  data        %(data)s (keys, clinics, callers, mappings)
+  store       %(store)s
 
 demo callers (id / secret):
 %(callers)s
@@ -86,6 +100,9 @@ Ctrl-C stops everything.
         "upstream": upstream or stack.sim_url + " (simulator)",
         "conf": stack.path("nginx.conf"), "logs": stack.path("logs"),
         "data": stack.path("data"),
+        "store": ("redis at 127.0.0.1:%d (limits, nonces, cache shared "
+                  "by gateway nodes)" % redis.port) if redis
+                 else "embedded (shared memory of this node)",
         "callers": "\n".join("  %-20s %s" % (c[0], c[1]) for c in callers),
         "client": os.path.relpath(client), "c0": callers[0][0],
         "s0": callers[0][1], "org": clinic[0], "name": clinic[1],
@@ -104,6 +121,8 @@ Ctrl-C stops everything.
             time.sleep(0.3)
     finally:
         stack.stop()
+        if redis is not None:
+            redis.stop()
         print("make run: stopped")
     return 0
 
