@@ -74,7 +74,9 @@ module: $(MODULE_SO)
 $(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_HDRS) \
               $(GLUE_SRCS) $(GLUE_HDRS)
 	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
-	cp $(BUILD)/nginx/ngx_http_yibao_module.so $@
+	@# a running nginx may have the old file mapped: replace, never rewrite
+	cp $(BUILD)/nginx/ngx_http_yibao_module.so $@.tmp
+	mv -f $@.tmp $@
 
 # the mapping tables' tool, built from the gateway's own pure sources so
 # that it validates exactly as nginx does (tools/yibao-mappings runs it)

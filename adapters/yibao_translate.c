@@ -1750,8 +1750,8 @@ yibao_translate_dec(json_t *v, yibao_translate_dec_t *dec)
 {
     int          s, real;
     double       d, x;
-    int64_t      m;
     size_t       len;
+    int64_t      m;
     const char  *p;
 
     dec->m = 0;

@@ -338,6 +338,7 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     ctx->infcode = ans.infcode;
+    ctx->infcode_set = 1;
 
     if (ans.infcode == 0 && !ctx->stale_swap) {
         ngx_http_yibao_cache_store(r, ctx, ctx->resp, ctx->resp_len);

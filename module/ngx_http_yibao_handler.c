@@ -1227,8 +1227,6 @@ ngx_http_yibao_get_ctx(ngx_http_request_t *r)
      *     ctx->started = 0;
      */
 
-    ctx->infcode = NGX_CONF_UNSET;
-
     ngx_http_set_ctx(r, ctx, ngx_http_yibao_module);
 
     return ctx;

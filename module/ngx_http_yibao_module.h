@@ -172,6 +172,7 @@ typedef struct {
     unsigned                   error_sent:1;
     unsigned                   response_done:1;
     unsigned                   cache_serve:1;
+    unsigned                   infcode_set:1;  /* the platform's envelope */
     unsigned                   stale_swap:1;
 } ngx_http_yibao_ctx_t;
 

@@ -767,16 +767,13 @@ ngx_http_yibao_status_results(ngx_http_yibao_status_shctx_t *sh,
 
 /*
  * Did the platform answer with an envelope?  Then the response filter
- * took ctx->infcode from it.  ctx->infcode alone cannot tell: its
- * "unknown" value NGX_CONF_UNSET is -1, the platform's usual failure.
- * An answer that was not an envelope, or not HTTP 200, sets ctx->gwerr
- * instead; a file download (passthrough) is not inspected.
+ * took ctx->infcode from it (and set infcode_set).
  */
 
 static ngx_uint_t
 ngx_http_yibao_status_answered(ngx_http_yibao_ctx_t *ctx)
 {
-    return ctx->gwerr == 0 && ctx->response_done && !ctx->passthrough;
+    return ctx->infcode_set && ctx->gwerr == 0;
 }
 
 

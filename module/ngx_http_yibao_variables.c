@@ -207,7 +207,7 @@ ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
 
-    if (ctx == NULL || ctx->infcode == NGX_CONF_UNSET) {
+    if (ctx == NULL || !ctx->infcode_set) {
         v->not_found = 1;
         return NGX_OK;
     }

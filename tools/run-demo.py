@@ -80,6 +80,8 @@ yibao-gateway demo is running (signing scheme: %(scheme)s)
 
   gateway     %(url)s/fsi/api/rsfComIfsService/callService
   platform    %(upstream)s
+  status      %(status)s/yibao/status.html (JSON: /yibao/status,
+              Prometheus: /yibao/metrics)
   nginx conf  %(conf)s
   logs        %(logs)s/error.log, access.log (one JSON line per transaction)
   data        %(data)s (keys, clinics, callers, mappings)
@@ -98,7 +100,7 @@ Ctrl-C stops everything.
 """ % {
         "scheme": scheme, "url": stack.url,
         "upstream": upstream or stack.sim_url + " (simulator)",
-        "conf": stack.path("nginx.conf"), "logs": stack.path("logs"),
+        "conf": stack.path("nginx.conf"), "status": stack.status_url, "logs": stack.path("logs"),
         "data": stack.path("data"),
         "store": ("redis at 127.0.0.1:%d (limits, nonces, cache shared "
                   "by gateway nodes)" % redis.port) if redis

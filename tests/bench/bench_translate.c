@@ -158,9 +158,9 @@ bench_scope_matches(const yibao_str_t *s)
 static void
 bench_collect(const unsigned char *data, size_t len, bench_codes_t *codes)
 {
-    yibao_str_t    line, f[5], dict;
-    yibao_tsv_t    tsv;
-    yibao_kind_e   kind;
+    yibao_str_t     line, f[5], dict;
+    yibao_tsv_t     tsv;
+    yibao_kind_e    kind;
     bench_codes_t  *c;
 
     yibao_tsv_init(&tsv, data, len);
@@ -352,6 +352,7 @@ main(int argc, char **argv)
     double                     t0, t1, t2, t3, tr, full;
     double                    *tr_us, *full_us;
     glob_t                     g;
+    const char                *rules_path;
     yibao_str_t                out;
     yibao_err_t                err;
     yibao_map_t               *map;
@@ -360,13 +361,12 @@ main(int argc, char **argv)
     unsigned char             *data;
     yibao_rules_t             *rules;
     bench_codes_t              codes[YIBAO_KIND_MAX];
-    const char                *rules_path;
     yibao_envelope_t           env;
     yibao_map_scope_t          scope;
     yibao_map_builder_t       *b;
     yibao_translate_opts_t     opts;
-    yibao_translate_result_t   res;
     yibao_envelope_limits_t    limits = { 32, 100000 };
+    yibao_translate_result_t   res;
 
     memset(&err, 0, sizeof(yibao_err_t));
     memset(codes, 0, sizeof(codes));

@@ -527,7 +527,11 @@ def main(argv=None):
     cases = [c for c in CASES
              if not wanted or c.name in wanted or c.name == "proxy"]
 
-    shutil.rmtree(args.workdir, ignore_errors=True)
+    others = clean_workdir(args.workdir)
+    if others:
+        log("WARNING: another throughput run is going on (pid %s): the "
+            "two measure each other" % ", ".join(map(str, others)))
+    args.workdir = os.path.join(args.workdir, "run-%d" % os.getpid())
     os.makedirs(args.workdir)
     # every gateway case loads this copy: one binary for the whole run,
     # and a `make module` meanwhile (cp over the loaded file) cannot
@@ -591,6 +595,29 @@ def main(argv=None):
     return status
 
 
+def clean_workdir(base):
+    """Removes what earlier runs left in base but the folder of a run
+    still going on (run-<pid>); returns the pids of those."""
+    os.makedirs(base, exist_ok=True)
+    alive = []
+    for d in os.listdir(base):
+        m = re.match(r"run-(\d+)$", d)
+        if m and int(m.group(1)) != os.getpid():
+            try:
+                with open("/proc/%s/cmdline" % m.group(1), "rb") as f:
+                    if b"throughput.py" in f.read():
+                        alive.append(int(m.group(1)))
+                        continue
+            except OSError:
+                pass
+        path = os.path.join(base, d)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    return alive
+
+
 def run_case(case, workdir, upstream, body_path, module, args):
     url, error_log = case.start(workdir, upstream, args.workers, module)
     try:
@@ -603,7 +630,7 @@ def run_case(case, workdir, upstream, body_path, module, args):
         up0 = upstream_requests(upstream)
         cpu0 = dict((k, cpu_seconds(v)) for k, v in procs.items())
         res = run_wrk(url, workdir, "run", body_path,
-                      int(rate * args.duration * 1.6) + 5000, args.threads,
+                      int(rate * args.duration * 2) + 10000, args.threads,
                       args.connections, args.duration)
         cpu1 = dict((k, cpu_seconds(v)) for k, v in procs.items())
         res["upstream"] = upstream_requests(upstream) - up0 - 1
@@ -620,10 +647,11 @@ def run_case(case, workdir, upstream, body_path, module, args):
         res["warm_errors"] = max(warm["errors"] - warm["exhausted"], 0)
         if args.unloaded:
             one = run_wrk(url, workdir, "unloaded", body_path,
-                          int(rate * args.unloaded * 1.6) + 5000, 1, 1,
+                          int(rate * args.unloaded * 2) + 10000, 1, 1,
                           args.unloaded)
             res["c1"] = one
         res["log_problems"] = log_problems(error_log)
+        res["workdir"] = workdir
     finally:
         case.stop()
     return res
@@ -667,7 +695,8 @@ def report(case, res, proxy):
     if errors:
         log("%s: statuses %s (run), %s (unloaded); see %s" % (
             case.name, res["statuses"], one["statuses"] if one else "-",
-            "build/bench/throughput/%s/wrk-*.log" % case.name))
+            os.path.join(os.path.relpath(res["workdir"], ROOT),
+                         "wrk-*.log")))
     for ln in res["log_problems"][:3]:
         log("%s: error.log: %s" % (case.name, ln.strip()[:300]))
 

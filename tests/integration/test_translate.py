@@ -93,6 +93,11 @@ def test_passthrough_leaves_unknown_codes_to_the_platform(make_stack):
     # not the gateway's refusal: the platform's own
     assert body["infcode"] == -1 and body["err_msg"].startswith("FSI")
     assert requests_seen(stack, "2204")
+    time.sleep(0.2)
+    last = [json.loads(x) for x in open(stack.access_log,
+                                        encoding="utf-8")][-1]
+    assert last["infcode"] == "-1" and last["platform_msg"].startswith("FSI")
+    assert last["error"] == ""
 
 
 def test_fee_amount_and_id_number_checks(make_stack):
