@@ -5,7 +5,8 @@ simulator on 127.0.0.1:9080, until Ctrl-C.
   YIBAO_SIGN=csb|tif|zj-sm3   the province's signing scheme (default csb)
   YIBAO_UPSTREAM=http://host:port   another platform instead of the
                                     simulator
-  YIBAO_PORT, YIBAO_SIM_PORT  other ports
+  YIBAO_PORT, YIBAO_SIM_PORT, YIBAO_STATUS_PORT  other ports (8080, 9080,
+                              8081)
   YIBAO_STORE=embedded        no Redis even if redis-server is there
 """
 
@@ -34,12 +35,13 @@ def main():
     upstream = os.environ.get("YIBAO_UPSTREAM") or None
     port = int(os.environ.get("YIBAO_PORT", "8080"))
     sim_port = int(os.environ.get("YIBAO_SIM_PORT", "9080"))
+    status_port = int(os.environ.get("YIBAO_STATUS_PORT", "8081"))
 
     if scheme not in yibao_stack.SCHEMES:
         sys.exit("make run: YIBAO_SIGN must be one of %s"
                  % ", ".join(yibao_stack.SCHEMES))
 
-    for p in [port] + ([] if upstream else [sim_port]):
+    for p in [port, status_port] + ([] if upstream else [sim_port]):
         if not port_free(p):
             sys.exit("make run: port %d on 127.0.0.1 is in use; stop what "
                      "uses it or set YIBAO_PORT / YIBAO_SIM_PORT" % p)
@@ -58,7 +60,8 @@ def main():
             redis = None
 
     stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,
-                              listen=port, sim_port=sim_port, redis=redis)
+                              listen=port, sim_port=sim_port, redis=redis,
+                              status_port=status_port)
 
     stopping = []
 
