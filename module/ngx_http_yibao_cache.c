@@ -310,6 +310,8 @@ ngx_http_yibao_cache_lookup(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     cln->handler = ngx_http_yibao_cache_cleanup;
     cln->data = ctx;
 
+    ctx->store_start = ngx_current_msec;
+
     return NGX_AGAIN;
 }
 
@@ -340,6 +342,7 @@ ngx_http_yibao_cache_reply(void *data, redisReply *reply, ngx_uint_t status)
 
     ctx = cr->ctx;
     ctx->op = NULL;
+    ctx->store_time += ngx_current_msec - ctx->store_start;
 
     if (status != NGX_HTTP_YIBAO_REDIS_OK || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3)

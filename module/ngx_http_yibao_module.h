@@ -161,6 +161,9 @@ typedef struct {
     ngx_str_t                  cache_stale;    /* while the platform fails */
     ngx_uint_t                 stage;
 
+    ngx_msec_t                 store_start;
+    ngx_msec_t                 store_time;     /* waiting for the store */
+
     u_char                    *resp;
     size_t                     resp_len;
     size_t                     resp_size;

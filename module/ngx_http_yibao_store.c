@@ -420,6 +420,7 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     ctx->store = NGX_HTTP_YIBAO_STORE_REDIS;
+    ctx->store_start = ngx_current_msec;
 
     cln->handler = ngx_http_yibao_store_cleanup;
     cln->data = ctx;
@@ -461,6 +462,7 @@ ngx_http_yibao_store_reply(void *data, redisReply *reply, ngx_uint_t status)
     r = sr->r;
     ctx = sr->ctx;
     ctx->op = NULL;
+    ctx->store_time += ngx_current_msec - ctx->store_start;
 
     if (status != NGX_HTTP_YIBAO_REDIS_OK
         || reply->type != REDIS_REPLY_ARRAY

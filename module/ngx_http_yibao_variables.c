@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_yibao_variable_name(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_detail(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_store_time(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_clinic(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -107,6 +109,9 @@ static ngx_http_variable_t  ngx_http_yibao_vars[] = {
       ngx_http_yibao_variable_name,
       offsetof(ngx_http_yibao_ctx_t, limit_status),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_store_time"), NULL,
+      ngx_http_yibao_variable_store_time, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("yibao_cache_status"), NULL, ngx_http_yibao_variable_name,
       offsetof(ngx_http_yibao_ctx_t, cache_status),
@@ -324,6 +329,38 @@ ngx_http_yibao_variable_clinic(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = (u_char *) s->data;
+
+    return NGX_OK;
+}
+
+
+/* seconds with milliseconds, as $upstream_response_time */
+
+static ngx_int_t
+ngx_http_yibao_variable_store_time(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                *p;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->store == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%T.%03M", (time_t) ctx->store_time / 1000,
+                         ctx->store_time % 1000) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
 
     return NGX_OK;
 }
