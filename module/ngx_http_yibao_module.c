@@ -831,6 +831,7 @@ ngx_http_yibao_mappings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t      *value, data;
     ngx_uint_t      i;
+    yibao_str_t     label;
     yibao_err_t     err;
 
     value = cf->args->elts;
@@ -854,8 +855,18 @@ ngx_http_yibao_mappings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         ngx_memzero(&err, sizeof(yibao_err_t));
 
-        if (yibao_map_builder_add(gmcf->map_builder, data.data, data.len,
-                                  &err)
+        /* the file's own name in build()'s duplicate messages */
+
+        label.data = value[i].data;
+        label.len = value[i].len;
+
+        if (label.len > 60) {
+            label.data += label.len - 60;
+            label.len = 60;
+        }
+
+        if (yibao_map_builder_add_named(gmcf->map_builder, &label,
+                                        data.data, data.len, &err)
             != YIBAO_OK)
         {
             if (err.line) {
