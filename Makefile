@@ -32,8 +32,27 @@ TOOL_LIBS   := -ljansson -lcrypto
 
 PYTEST      := $(PYTHON) -m pytest -q -p no:cacheprovider
 
+# libFuzzer targets (tests/fuzz, docs/fuzzing.md): Debian clang with
+# libclang-rt-14-dev; the pure sources are instrumented once, each
+# target links them.  Each run works on a copy of its seed corpus in
+# $(BUILD)/fuzz/corpus, so the repository is never modified.
+FUZZ_SECONDS ?= 60
+FUZZ_CC     := clang
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
+               -fno-omit-frame-pointer $(FUZZ_SAN) \
+               -Iadapters -Imappings -Itests/fuzz
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS   := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
+FUZZ_RUNS   := $(addprefix fuzz-run-,$(FUZZ_NAMES))
+FUZZ_OBJS   := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PURE_SRCS))
+FUZZ_LIBS   := -ljansson -lcrypto
+FUZZ_OPTS   := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+               -timeout=30 -print_final_stats=1
+
 .PHONY: help all deps module tools smoke unit integration test run bench \
-        lint clean
+        lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS)
 
 all: module
 
@@ -42,8 +61,10 @@ help:
 	@echo "make module       build $(notdir $(MODULE_SO)) against nginx-dev"
 	@echo "make tools        build $(notdir $(MAPTOOL)) (tables: validate, lookup)"
 	@echo "make unit         cmocka unit tests under ASan/UBSan"
+	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
+	@echo "make fuzz-short   the same, 10 s each (part of make test)"
 	@echo "make integration  real nginx + simulator (+ redis) tests"
-	@echo "make test         deps, lint, unit, module, smoke, integration"
+	@echo "make test         deps, lint, unit, fuzz-short, module, smoke, integration"
 	@echo "make run          start the demo gateway and simulator"
 	@echo "make bench        benchmarks"
 	@echo "make lint         style and boundary checks"
@@ -104,6 +125,47 @@ unit: $(UNIT_BINS)
 	    YIBAO_TEST_DATA=$(CURDIR)/tests/unit/data $$t; \
 	done
 
+# the fuzz targets: a crash, a sanitizer report, a leak or a violated
+# property (abort) fails the run; the input is kept in
+# $(BUILD)/fuzz/artifacts/<target>/ and the log in $(BUILD)/fuzz/<target>.log
+$(BUILD)/fuzz/obj/%.o: %.c $(PURE_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "clang $(notdir $@) (fuzz)"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/yibao_fuzz.h \
+                      $(FUZZ_OBJS) $(PURE_HDRS)
+	@echo "clang $(notdir $@)"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) \
+	    $(FUZZ_LIBS)
+
+# kept between builds (make would remove them as intermediates)
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_RUNS): fuzz-run-%: $(BUILD)/fuzz/fuzz_%
+	@mkdir -p $(BUILD)/fuzz/corpus/$* $(BUILD)/fuzz/artifacts/$*
+	@cp tests/fuzz/corpus/$*/* $(BUILD)/fuzz/corpus/$*/
+	@echo "fuzz $* for $(FUZZ_SECONDS) s"
+	@if ! $< $(FUZZ_OPTS) -artifact_prefix=$(BUILD)/fuzz/artifacts/$*/ \
+	    $(BUILD)/fuzz/corpus/$* > $(BUILD)/fuzz/$*.log 2>&1; \
+	then \
+	    tail -60 $(BUILD)/fuzz/$*.log; \
+	    echo "fuzz $*: FAILED, input in $(BUILD)/fuzz/artifacts/$*/"; \
+	    exit 1; \
+	fi
+	@awk '/stat::number_of_executed_units/ { n = $$2 } \
+	      /stat::average_exec_per_sec/ { r = $$2 } \
+	      /stat::peak_rss_mb/ { m = $$2 } \
+	      END { printf "fuzz $*: ok, %s runs, %s exec/s, %s MB\n", \
+	            n, r, m }' $(BUILD)/fuzz/$*.log
+
+fuzz: $(FUZZ_RUNS)
+
+fuzz-short:
+	@$(MAKE) --no-print-directory -j2 FUZZ_SECONDS=10 fuzz
+
 integration: module tools
 	$(PYTEST) tests/integration
 
@@ -111,7 +173,7 @@ lint:
 	@sh tests/lint/style.sh
 
 test: deps
-	@$(MAKE) --no-print-directory lint unit smoke integration
+	@$(MAKE) --no-print-directory lint unit fuzz-short smoke integration
 
 run: deps module
 	@$(PYTHON) tools/run-demo.py

@@ -59,13 +59,12 @@ yibao_cache_infno_allowed(const unsigned char *infno, size_t len)
 
 
 int
-yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
-    yibao_alloc_t *a, yibao_str_t *key)
+yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65])
 {
-    char            *canon;
-    size_t           len, dlen;
-    json_t          *input;
-    unsigned char   *p, digest[YIBAO_MD_MAX_SIZE];
+    char           *canon;
+    size_t          dlen;
+    json_t         *input;
+    unsigned char   digest[YIBAO_MD_MAX_SIZE];
 
     input = json_object_get((json_t *) env->doc, "input");
 
@@ -77,7 +76,7 @@ yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
 
     if (yibao_digest(YIBAO_MD_SHA256, (const unsigned char *) canon,
                      strlen(canon), digest, &dlen)
-        != YIBAO_OK)
+        != YIBAO_OK || dlen != 32)
     {
         free(canon);
         return YIBAO_ERR_CRYPTO;
@@ -85,8 +84,28 @@ yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
 
     free(canon);
 
+    yibao_hex_encode(digest, dlen, hex, 0);
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
+    yibao_alloc_t *a, yibao_str_t *key)
+{
+    int             rc;
+    char            hex[65];
+    size_t          len;
+    unsigned char  *p;
+
+    rc = yibao_cache_input_digest(env, hex);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
     len = sizeof("yibao:{}:c:::") - 1 + entity->len + env->infno.len
-          + env->insuplc_admdvs.len + 2 * dlen;
+          + env->insuplc_admdvs.len + 64;
 
     p = yibao_alloc(a, len + 1);
     if (p == NULL) {
@@ -113,7 +132,7 @@ yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
 
     *p++ = ':';
 
-    yibao_hex_encode(digest, dlen, (char *) p, 0);
+    memcpy(p, hex, 64);
 
     return YIBAO_OK;
 }

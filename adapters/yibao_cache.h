@@ -37,6 +37,14 @@ int yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
     yibao_alloc_t *a, yibao_str_t *key);
 
 /*
+ * The SHA-256 (64 hex digits and a NUL) of the envelope's input, keys
+ * sorted, compact: what identifies the question, for the cache key and
+ * for the journal's same-msgid-same-request check.  YIBAO_OK,
+ * YIBAO_ERR_NOMEM or YIBAO_ERR_CRYPTO.
+ */
+int yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65]);
+
+/*
  * Splits a stored value.  YIBAO_OK, or YIBAO_ERR_SYNTAX for a value that
  * is not framed (then it must be ignored).
  */

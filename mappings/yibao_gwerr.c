@@ -32,6 +32,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "malformed HTTP request" },
     { YIBAO_GWERR_JSON_TOO_MANY, 400, "json_too_many",
       "request JSON has too many values" },
+    { YIBAO_GWERR_MSGID_REUSED, 409, "msgid_reused",
+      "msgid already used for a different request" },
 
     { YIBAO_GWERR_AUTH_MISSING, 401, "auth_missing",
       "caller authentication header is missing" },
@@ -80,6 +82,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "nonce store is full" },
     { YIBAO_GWERR_STORE_DOWN, 503, "store_down",
       "the shared store is down and the limit policy is closed" },
+    { YIBAO_GWERR_IN_PROGRESS, 409, "in_progress",
+      "this msgid is being processed" },
 
     { YIBAO_GWERR_UPSTREAM_UNREACHABLE, 502, "upstream_unreachable",
       "platform unreachable" },
@@ -91,6 +95,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "platform answer is not a national envelope" },
     { YIBAO_GWERR_UPSTREAM_TOO_LARGE, 502, "upstream_too_large",
       "platform answer is too large" },
+    { YIBAO_GWERR_OUTCOME_UNKNOWN, 502, "outcome_unknown",
+      "the outcome is unknown; the transaction is not sent again" },
 
     { 0, 0, NULL, NULL }
 };

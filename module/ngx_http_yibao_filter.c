@@ -31,6 +31,8 @@ static void ngx_http_yibao_classify(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_error_output(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_uint_t send_body);
+static ngx_uint_t ngx_http_yibao_journal_lost(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_send_body(ngx_http_request_t *r,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_yibao_msgid_headers(ngx_http_request_t *r,
@@ -69,6 +71,7 @@ static ngx_int_t
 ngx_http_yibao_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                  *type;
+    ngx_table_elt_t            *h;
     ngx_http_yibao_ctx_t       *ctx;
     ngx_http_yibao_loc_conf_t  *glcf;
 
@@ -81,6 +84,23 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
     ctx = ngx_http_yibao_get_ctx(r);
     if (ctx == NULL) {
         return NGX_ERROR;
+    }
+
+    if (ctx->replay && ctx->gwerr == 0) {
+        /* the journal's answer, already in the caller's terms */
+
+        ctx->passthrough = 1;
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL || ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Yibao-Replay");
+        ngx_str_set(&h->value, "1");
+
+        return ngx_http_next_header_filter(r);
     }
 
     if (ctx->gwerr == 0 && r->headers_out.status >= NGX_HTTP_BAD_REQUEST
@@ -434,6 +454,14 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    if (!ctx->cache_serve) {
+        ngx_http_yibao_journal_complete(r, ctx,
+                                        ctx->infcode == 0
+                                        ? YIBAO_JOURNAL_OK
+                                        : YIBAO_JOURNAL_FAILED,
+                                        NULL, p, n);
+    }
+
     rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -498,6 +526,51 @@ ngx_http_yibao_classify(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
 
 /*
+ * Was a journaled transaction sent and its answer lost (a timeout, a
+ * connection lost after sending, a 5xx or a non-envelope answer)?  Then
+ * its outcome is unknown: for a money-moving one the caller is told so
+ * (YB6010), never that it failed.
+ */
+
+static ngx_uint_t
+ngx_http_yibao_journal_lost(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    u_char  *p;
+
+    if (ctx->journal_state != YIBAO_JOURNAL_SENT || ctx->journal_repeat
+        || ctx->gwerr < YIBAO_GWERR_UPSTREAM_UNREACHABLE
+        || ctx->gwerr > YIBAO_GWERR_UPSTREAM_TOO_LARGE
+        || r->upstream == NULL || !r->upstream->request_sent)
+    {
+        return 0;
+    }
+
+    if (!yibao_journal_money(ctx->infno.data, ctx->infno.len)) {
+        return 1;
+    }
+
+    p = ngx_pnalloc(r->pool, YIBAO_ERR_MSG_LEN);
+    if (p == NULL) {
+        return 1;
+    }
+
+    *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
+                  "infno %V msgid %V was sent to the platform (as %V) but "
+                  "its answer was lost (%s): the outcome is UNKNOWN. Do not "
+                  "send a new one: the gateway keeps it as unknown in its "
+                  "journal until it is resolved by a settlement query "
+                  "(5203) or a reversal (2601); this msgid is never sent "
+                  "again", &ctx->infno, &ctx->msgid, &ctx->upstream_msgid,
+                  yibao_gwerr_find(ctx->gwerr)->name) = '\0';
+
+    ctx->gwerr = YIBAO_GWERR_OUTCOME_UNKNOWN;
+    ctx->detail = (char *) p;
+
+    return 1;
+}
+
+
+/*
  * Sends the header of the error envelope for ctx->gwerr; with send_body
  * (the answer was held back) the body too, otherwise the body filter
  * sends it in place of nginx's error page.
@@ -512,7 +585,10 @@ ngx_http_yibao_error_output(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_time_t            *tp;
     yibao_str_t            out;
     yibao_alloc_t          a;
+    ngx_uint_t             unknown;
     const yibao_gwerr_t   *e;
+
+    unknown = ngx_http_yibao_journal_lost(r, ctx);
 
     e = yibao_gwerr_find(ctx->gwerr);
 
@@ -530,6 +606,18 @@ ngx_http_yibao_error_output(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ctx->resp = (u_char *) out.data;
     ctx->resp_len = out.len;
     ctx->header_delayed = send_body;
+
+    /* a refusal is replayed as it is; a lost answer is not replayed */
+
+    if (unknown) {
+        ngx_http_yibao_journal_complete(r, ctx, YIBAO_JOURNAL_UNKNOWN,
+                                        ctx->detail, NULL, 0);
+
+    } else {
+        ngx_http_yibao_journal_complete(r, ctx, YIBAO_JOURNAL_FAILED,
+                                        ctx->detail, ctx->resp,
+                                        ctx->resp_len);
+    }
 
     if (e->code != YIBAO_GWERR_INTERNAL || r->headers_out.status < 400) {
         r->headers_out.status = e->http_status;

@@ -367,23 +367,41 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
-    /* [5] the entity's identity, and a msgid of its own when it changed */
+    if (ctx->stage == 1) {
+        ctx->stage = 2;
 
-    plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code, &err);
+        /* [5] the entity's identity, and a msgid of its own if it changed */
 
-    if (plan < 0) {
-        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
-        return yibao_gwerr_find(err.gwerr)->http_status;
-    }
+        plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code,
+                                         &err);
 
-    if (plan == 1) {
-        rc = ngx_http_yibao_issue_msgid(r, ctx, clinic);
-        if (rc != NGX_OK) {
-            return rc;
+        if (plan < 0) {
+            ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+            return yibao_gwerr_find(err.gwerr)->http_status;
         }
 
-    } else {
-        ctx->upstream_msgid = ctx->msgid;
+        if (plan == 1) {
+            rc = ngx_http_yibao_issue_msgid(r, ctx, clinic);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+        } else {
+            ctx->upstream_msgid = ctx->msgid;
+        }
+
+        /* the journal before anything is sent: a msgid is sent once */
+
+        rc = ngx_http_yibao_journal_claim(r, ctx);
+        if (rc != NGX_OK) {
+            /* NGX_AGAIN: resumed by the store's answer */
+            return rc;
+        }
+    }
+
+    if (ctx->cache_serve) {
+        /* a repeat of a msgid already answered: the journal's answer */
+        return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
     code = clinic->entity_code;

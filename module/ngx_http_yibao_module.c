@@ -232,6 +232,20 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yibao_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_http_yibao_journal_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_journal_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_yibao_journal_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_limit_dry_run"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,

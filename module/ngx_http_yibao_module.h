@@ -21,6 +21,7 @@
 #include "yibao_translate.h"
 #include "yibao_limit.h"
 #include "yibao_fields.h"
+#include "yibao_journal.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -94,6 +95,8 @@ typedef struct {
     ngx_http_yibao_redis_conf_t  *redis;
     ngx_array_t               *limits;     /* ngx_http_yibao_limit_t */
     ngx_array_t               *caches;     /* ngx_http_yibao_cache_t */
+    ngx_msec_t                 journal_ttl;        /* 0: no journal */
+    ngx_msec_t                 journal_in_flight;
 } ngx_http_yibao_main_conf_t;
 
 
@@ -161,6 +164,11 @@ typedef struct {
     ngx_str_t                  cache_stale;    /* while the platform fails */
     ngx_uint_t                 stage;
 
+    ngx_str_t                  journal_key;
+    ngx_str_t                  journal_hash;
+    uint64_t                   journal_sent_ms;
+    yibao_journal_state_e      journal_state;
+
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
 
@@ -176,6 +184,10 @@ typedef struct {
     unsigned                   response_done:1;
     unsigned                   cache_serve:1;
     unsigned                   infcode_set:1;  /* the platform's envelope */
+    unsigned                   replay:1;
+    unsigned                   journal_repeat:1;
+    unsigned                   journal_done:1;
+    unsigned                   journal_local:1;   /* Redis was down */
     unsigned                   stale_swap:1;
 } ngx_http_yibao_ctx_t;
 
@@ -233,6 +245,27 @@ void ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *value, uint64_t expire);
 ngx_int_t ngx_http_yibao_shm_cache_purge(ngx_shm_zone_t *shm_zone,
     ngx_str_t *pattern);
+
+char *ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_journal_api_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_yibao_journal_claim(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx,
+    yibao_journal_t *j, yibao_journal_state_e state);
+void ngx_http_yibao_journal_complete(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
+    const char *reason, u_char *answer, size_t len);
+ngx_int_t ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *value, uint64_t expire, ngx_pool_t *pool,
+    ngx_str_t *existing);
+ngx_int_t ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
+void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
+    ngx_pool_t *pool, ngx_str_t *list);
 
 extern ngx_str_t  ngx_http_yibao_star;
 extern ngx_str_t  ngx_http_yibao_cache_names[];

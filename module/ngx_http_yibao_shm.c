@@ -18,6 +18,7 @@
 #define NGX_HTTP_YIBAO_ENTRY_NONCE  1   /* never evicted before expiry */
 #define NGX_HTTP_YIBAO_ENTRY_LIMIT  2
 #define NGX_HTTP_YIBAO_ENTRY_CACHE  3
+#define NGX_HTTP_YIBAO_ENTRY_JOURNAL  4   /* never evicted before expiry */
 
 
 typedef struct {
@@ -305,8 +306,8 @@ ngx_http_yibao_shm_lookup(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
 /*
  * A new entry (expire and value 0), or NULL when the zone is full even
  * after every expired entry, and every cache and limit entry, is freed
- * from the least recently used: a nonce is never forgotten before its
- * time.  The caller holds the mutex.
+ * from the least recently used: a nonce or a journal record is never
+ * forgotten before its time.  The caller holds the mutex.
  */
 
 static ngx_http_yibao_entry_t *
@@ -333,7 +334,9 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
         next = ngx_queue_next(q);
         old = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
 
-        if (old->type == NGX_HTTP_YIBAO_ENTRY_NONCE) {
+        if (old->type == NGX_HTTP_YIBAO_ENTRY_NONCE
+            || old->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL)
+        {
             continue;
         }
 
@@ -588,4 +591,216 @@ ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, time_t now,
             return NGX_OK;
         }
     }
+}
+
+
+/*
+ * The embedded journal.  claim: NGX_OK (recorded), NGX_DECLINED (the key
+ * exists: *existing is a copy), NGX_BUSY (the zone is full).
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value, uint64_t expire, ngx_pool_t *pool, ngx_str_t *existing)
+{
+    uint32_t                 hash;
+    uint64_t                 now;
+    ngx_time_t              *tp;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key, hash);
+
+    if (e != NULL && e->expire >= now) {
+        existing->data = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
+
+        if (existing->data != NULL) {
+            ngx_memcpy(existing->data, e->data + e->sn.str.len, e->vlen);
+            existing->len = e->vlen;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return existing->data != NULL ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (e != NULL) {
+        ngx_http_yibao_shm_free(zone, e);
+    }
+
+    e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
+                                  NGX_HTTP_YIBAO_ENTRY_JOURNAL);
+    if (e == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    ngx_memcpy(e->data + key->len, value->data, value->len);
+    e->expire = expire;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key,
+                                  ngx_crc32_short(key->data, key->len));
+
+    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
+    if (value->data == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, e->data + e->sn.str.len, e->vlen);
+    value->len = e->vlen;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* Replaces a record's value, keeping its expiry; nothing if it is gone. */
+
+void
+ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    uint32_t                 hash;
+    uint64_t                 now, expire;
+    ngx_time_t              *tp;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key, hash);
+
+    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    expire = e->expire;
+    ngx_http_yibao_shm_free(zone, e);
+
+    e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
+                                  NGX_HTTP_YIBAO_ENTRY_JOURNAL);
+    if (e != NULL) {
+        ngx_memcpy(e->data + key->len, value->data, value->len);
+        e->expire = expire;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (e == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "yibao: zone \"yibao\" is full: a journal record "
+                      "was lost (its error log line keeps it)");
+    }
+}
+
+
+/*
+ * A JSON array of this node's records in state "unknown" (the renderer
+ * writes the state as "state":"unknown", so a match finds them).
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
+    ngx_pool_t *pool, ngx_str_t *list)
+{
+    u_char                  *p, *v;
+    size_t                   len;
+    ngx_queue_t             *q;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    static u_char  state[] = "\"state\":\"unknown\"";
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    len = 2;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+        v = e->data + e->sn.str.len;
+
+        if (e->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL
+            && ngx_strlcasestrn(v, v + e->vlen, state, sizeof(state) - 2)
+               != NULL)
+        {
+            len += e->vlen + 1;
+        }
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    list->data = p;
+    *p++ = '[';
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+        v = e->data + e->sn.str.len;
+
+        if (e->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL
+            && ngx_strlcasestrn(v, v + e->vlen, state, sizeof(state) - 2)
+               != NULL)
+        {
+            if (p > list->data + 1) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, v, e->vlen);
+        }
+    }
+
+    *p++ = ']';
+    list->len = p - list->data;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
 }

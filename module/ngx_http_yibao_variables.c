@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_yibao_variable_detail(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_store_time(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_yibao_variable_journal(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_clinic(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -116,6 +118,9 @@ static ngx_http_variable_t  ngx_http_yibao_vars[] = {
     { ngx_string("yibao_cache_status"), NULL, ngx_http_yibao_variable_name,
       offsetof(ngx_http_yibao_ctx_t, cache_status),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yibao_journal"), NULL, ngx_http_yibao_variable_journal,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("yibao_store"), NULL, ngx_http_yibao_variable_name,
       offsetof(ngx_http_yibao_ctx_t, store), NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -361,6 +366,35 @@ ngx_http_yibao_variable_store_time(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = p;
+
+    return NGX_OK;
+}
+
+
+/* sent, ok, failed, unknown; "replay" for a repeat answered from it */
+
+static ngx_int_t
+ngx_http_yibao_variable_journal(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char            *name;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->journal_state == YIBAO_JOURNAL_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    name = ctx->replay ? "replay"
+                       : yibao_journal_state_name(ctx->journal_state);
+
+    v->len = ngx_strlen(name);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = (u_char *) name;
 
     return NGX_OK;
 }

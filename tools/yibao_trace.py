@@ -137,6 +137,16 @@ NEXT_UNKNOWN_MONEY = (
     "omsgid = the msgid the platform saw: {upstream_msgid|msgid})")
 
 CAUSES = [
+    {"id": "outcome_unknown",
+     "title": "answer lost after sending: outcome unknown (in the journal)",
+     "match": [{"error": r"^YB6010$"}],
+     "outcome": "unknown",
+     "cause": "{infno} was sent to the platform and its answer was lost "
+              "(the error text says how); the gateway journal keeps it "
+              "as unknown and never sends that msgid again",
+     "next": "resolve it: query 5203, then record the result with "
+             "POST /yibao/journal?caller=..&msgid=..&state=ok|failed",
+     "next_money": NEXT_UNKNOWN_MONEY},
     {"id": "timeout",
      "title": "timeout: outcome unknown (query 5203 / reverse 2601)",
      "match": [{"error": r"^YB6002$"}],

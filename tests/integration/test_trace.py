@@ -146,6 +146,13 @@ def demo_secrets():
 
 # cause id -> (failing step, the fields of its log line, words of the cause)
 CAUSE_CASES = {
+    "outcome_unknown": ("2207", dict(
+        status=502, error="YB6010", infcode="", upstream_status="504",
+        upstream_time="1.001", request_time=1.002,
+        error_detail="infno 2207 msgid X was sent to the platform (as Y) "
+                     "but its answer was lost (upstream_timeout): the "
+                     "outcome is UNKNOWN"),
+        ("answer was lost", "5203", "2601")),
     "timeout": ("2207", dict(
         status=504, error="YB6002", infcode="", upstream_status="504",
         upstream_time="1.001", request_time=1.002,
@@ -308,7 +315,7 @@ def test_every_cause_is_found(tmp_path, cause):
     assert failed["failed_at"]["infno"] == infno
     assert failed["failed_at"]["msgid"] == bad["lines"][infno]["msgid"]
     money_unknown = cause in ("timeout", "client_gave_up",
-                              "gateway_internal_sent")
+                              "gateway_internal_sent", "outcome_unknown")
     assert failed["status"] == ("unknown" if money_unknown else "failed")
 
     # the story of the failing transaction names the cause and next step
@@ -839,7 +846,8 @@ def test_end_to_end_story_and_failed_summary(make_stack):
     sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
                               "count": 1, "latency_ms": 2500})
     slow, slow_st = flow()
-    assert slow[-1][0] == "2207" and slow[-1][1] == 504, slow[-1]
+    # a money-moving call whose answer is lost: unknown, in the journal
+    assert slow[-1][0] == "2207" and slow[-1][1] == 502, slow[-1]
     time.sleep(0.5)
 
     with open(stack.access_log, encoding="utf-8") as f:
@@ -863,13 +871,14 @@ def test_end_to_end_story_and_failed_summary(make_stack):
     assert "unmapped code" in text
 
     rc, text, err = run("--log", log, "--msgid", slow_st.msgids["2207"])
-    assert "OUTCOME UNKNOWN at 2207" in text and "YB6002" in text
+    assert "OUTCOME UNKNOWN at 2207" in text and "YB6010" in text
     assert "5203" in text and "2601" in text
 
     rc, rep, err = run_json("--log", log, "--failed", "--day", day)
     assert rc == 0, err
     causes = {c["id"]: c["count"] for c in rep["by_cause"]}
-    assert causes == {"unmapped_code": 1, "timeout": 1}, rep["by_cause"]
+    assert causes == {"unmapped_code": 1, "outcome_unknown": 1}, \
+        rep["by_cause"]
     assert {v["mdtrt_id"] for v in rep["failed"]} == {
         unmapped_st.mdtrt_id, slow_st.mdtrt_id}
     assert rep["by_clinic"][0]["clinic"] == clinic["org"]
@@ -879,4 +888,4 @@ def test_end_to_end_story_and_failed_summary(make_stack):
     for leak in [client.DEFAULT_ID_NUMBER] + demo_secrets():
         assert leak not in everything, leak
     assert "code translation: unmapped code" in text
-    assert "timeout: outcome unknown" in text
+    assert "answer lost after sending: outcome unknown" in text

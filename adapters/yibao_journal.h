@@ -1,0 +1,105 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#ifndef _YIBAO_JOURNAL_H_INCLUDED_
+#define _YIBAO_JOURNAL_H_INCLUDED_
+
+
+#include "yibao_types.h"
+
+
+/*
+ * The msgid journal: every state-creating or money-moving transaction
+ * is recorded in the store, keyed by the caller and its msgid, BEFORE it
+ * is sent ("sent"), then completed: "ok" (infcode 0), "failed" (the
+ * platform refused, or it was never sent) or "unknown" (sent, and the
+ * answer was lost: a money-moving call is then never resent by the
+ * gateway; the outcome is resolved by query or reversal).
+ *
+ * A record is a JSON object:
+ *   {"v":1,"state":S,"caller":..,"msgid":..,"upstream_msgid":..,
+ *    "infno":..,"clinic":..,"entity":..,"hash":<sha256 of the input>,
+ *    "sent_ms":N,"done_ms":N,"mdtrt_id":..,"setl_id":..,"infcode":N,
+ *    "reason":..,"answer":<the answer as sent to the caller>}
+ */
+
+typedef enum {
+    YIBAO_JOURNAL_NONE = 0,
+    YIBAO_JOURNAL_SENT,
+    YIBAO_JOURNAL_OK,
+    YIBAO_JOURNAL_FAILED,
+    YIBAO_JOURNAL_UNKNOWN
+} yibao_journal_state_e;
+
+
+typedef struct {
+    yibao_journal_state_e  state;
+    yibao_str_t            caller;
+    yibao_str_t            msgid;
+    yibao_str_t            upstream_msgid;
+    yibao_str_t            infno;
+    yibao_str_t            clinic;
+    yibao_str_t            entity;
+    yibao_str_t            hash;
+    uint64_t               sent_ms;
+    uint64_t               done_ms;
+    yibao_str_t            mdtrt_id;
+    yibao_str_t            setl_id;
+    int                    infcode;
+    unsigned               infcode_set:1;
+    yibao_str_t            reason;
+    yibao_str_t            answer;
+} yibao_journal_t;
+
+
+/* "sent", "ok", "failed", "unknown" ("" for NONE) */
+const char *yibao_journal_state_name(yibao_journal_state_e state);
+
+/* YIBAO_JOURNAL_NONE when the name is unknown */
+yibao_journal_state_e yibao_journal_state_parse(const unsigned char *p,
+    size_t len);
+
+/*
+ * 1 if the infno is journaled by default: state-creating or money-moving
+ * (2201-2208, 2301-2305, 2401-2405, 2102, 2103, 2601, 3201, 9001, 9101
+ * and their lettered variants).
+ */
+int yibao_journal_infno(const unsigned char *infno, size_t len);
+
+/*
+ * 1 if the infno moves money (2207, 2208, 2102, 2103, 2304, 2305, and
+ * lettered variants): an unknown outcome is never resent.
+ */
+int yibao_journal_money(const unsigned char *infno, size_t len);
+
+/* The record as JSON, allocated from a.  YIBAO_OK or YIBAO_ERR_NOMEM. */
+int yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
+    yibao_str_t *out);
+
+/*
+ * Parses a stored record; the strings are copied into a.  YIBAO_OK,
+ * YIBAO_ERR_SYNTAX (not a record) or YIBAO_ERR_NOMEM.
+ */
+int yibao_journal_parse(const unsigned char *data, size_t len,
+    yibao_alloc_t *a, yibao_journal_t *j);
+
+/*
+ * Redis scripts (EVAL):
+ *   claim   KEYS record, upstream index; ARGV record, ttl_ms
+ *           -> {1} claimed, or {0, existing record}
+ *   update  KEYS record, unknown set; ARGV record, state
+ *           -> 1 (the record's TTL is kept; "unknown" joins the set,
+ *           anything else leaves it)
+ *   list    KEYS unknown set -> the records of its members
+ *   resolve KEYS record, unknown set; ARGV state, setl_id -> the new
+ *           record, or nil when there is none
+ */
+extern const char  yibao_journal_claim_script[];
+extern const char  yibao_journal_resolve_script[];
+extern const char  yibao_journal_update_script[];
+extern const char  yibao_journal_list_script[];
+
+
+#endif /* _YIBAO_JOURNAL_H_INCLUDED_ */

@@ -1,0 +1,173 @@
+"""The msgid journal (issue 5): a state-creating or money-moving
+transaction is recorded before it is sent and never sent twice; a lost
+answer is an unknown outcome, kept and resolvable."""
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import harness
+from harness import sim_get, sim_post
+
+import yibao_client as client
+from test_gateway_core import (CALLER, SECRET, assert_rejected, envelope,
+                               ready_clinic, send, township_clinic)
+
+
+def journal(stack, method="GET", **params):
+    url = stack.url + "/yibao/journal?" + urllib.parse.urlencode(params)
+    req = urllib.request.Request(url, method=method,
+                                 data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def sent(stack, infno):
+    got = sim_get(stack, "requests?n=500")
+    got = got["requests"] if isinstance(got, dict) else got
+    return [r for r in got if r.get("envelope")
+            and r["envelope"]["infno"] == infno]
+
+
+def flow_until(stack, clinic, fault=None):
+    """The outpatient flow up to 2207 (with a fault on 2207 if given);
+    returns (steps, envelopes sent by infno)."""
+    envelopes = {}
+
+    def capture(env):
+        envelopes[env["infno"]] = env
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    if fault:
+        sim_post(stack, "fault", dict(fault, infno="2207", count=1))
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   send=capture)
+    return steps, envelopes
+
+
+def settled(stack):
+    got = sim_get(stack, "settlements")
+    return got["settlements"] if isinstance(got, dict) else got
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_replay_and_reuse(make_stack, make_redis, use_redis):
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server)
+    if use_redis:
+        time.sleep(0.5)
+    steps, envs = flow_until(stack, township_clinic(stack))
+    assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1]
+
+    again = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert again.status == 200
+    assert again.headers["X-Yibao-Replay"] == "1"
+    assert again.body == steps[-1][2]
+    assert len(sent(stack, "2207")) == 1
+    assert len(settled(stack)) == 1
+
+    other = dict(envs["2207"], input={"data": dict(
+        envs["2207"]["input"]["data"], medfee_sumamt=1.0)})
+    r = client.post(stack.url, CALLER, SECRET, other)
+    assert_rejected(r.status, r.body, 409, 1013, "different request")
+    assert len(sent(stack, "2207")) == 1
+
+    record = journal(stack, caller=CALLER, msgid=envs["2207"]["msgid"])
+    assert record["state"] == "ok"
+    assert record["infcode"] == 0
+    assert record["setl_id"] and record["mdtrt_id"]
+    assert record["upstream_msgid"].startswith(township_clinic(stack)[
+        "entity"])
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_lost_answer_is_unknown_and_never_resent(make_stack, make_redis,
+                                                 use_redis):
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="zj-sm3", redis=server, read_timeout="2s")
+    if use_redis:
+        time.sleep(0.5)
+    steps, envs = flow_until(stack, township_clinic(stack),
+                             fault={"mode": "drop_after_act"})
+    infno, status, body = steps[-1]
+    assert infno == "2207"
+    assert_rejected(status, body, 502, 6010, "UNKNOWN", "5203")
+
+    # the platform did settle, once
+    assert len(settled(stack)) == 1
+
+    for _ in range(3):
+        r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+        assert_rejected(r.status, r.body, 502, 6010, "not sent again")
+    assert len(sent(stack, "2207")) == 1
+    assert len([s for s in settled(stack) if s["state"] == "settled"]) == 1
+
+    msgid = envs["2207"]["msgid"]
+    record = journal(stack, caller=CALLER, msgid=msgid)
+    assert record["state"] == "unknown"
+    unknown = journal(stack, state="unknown")
+    assert [x["msgid"] for x in unknown] == [msgid]
+
+    # an operator (or the resolver) records what 5203 showed
+    resolved = journal(stack, method="POST", caller=CALLER, msgid=msgid,
+                       state="ok", setl_id=settled(stack)[0]["setl_id"])
+    assert resolved["state"] == "ok"
+    assert journal(stack, state="unknown") == []
+    assert "journal" in harness.error_log_text(stack)
+
+
+def test_timeout_unknown_and_in_progress(make_stack):
+    stack = make_stack(scheme="none", read_timeout="3s")
+    clinic = township_clinic(stack)
+    results = {}
+
+    def capture(env):
+        if env["infno"] == "2207":
+            results["env"] = env
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
+                              "latency_ms": 4500, "count": 1})
+    th = threading.Thread(target=lambda: results.setdefault(
+        "steps", client.outpatient_flow(stack.url, CALLER, SECRET,
+                                        clinic["org"], clinic["name"],
+                                        clinic["admdvs"], send=capture)))
+    th.start()
+    for _ in range(100):
+        if "env" in results:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+    # the same msgid while the first is at the platform
+    r = client.post(stack.url, CALLER, SECRET, results["env"])
+    assert_rejected(r.status, r.body, 409, 5101, "being processed")
+    th.join()
+
+    infno, status, body = results["steps"][-1]
+    assert_rejected(status, body, 502, 6010, "upstream_timeout")
+    record = journal(stack, caller=CALLER, msgid=results["env"]["msgid"])
+    assert record["state"] == "unknown"
+
+
+def test_redis_down_journal_goes_on_locally(make_stack, make_redis):
+    server = make_redis()
+    stack = make_stack(scheme="none", redis=server)
+    clinic = ready_clinic(stack)
+    time.sleep(0.5)
+    server.stop()
+
+    env = envelope(clinic, infno="2201", inp={"data": {"psn_no": "1"}})
+    r = send(stack, env)
+    assert r.status == 200, r.body
+    assert len(sent(stack, "2201")) == 1
+
+    # a repeat at this node is answered from its own zone, not resent
+    again = send(stack, env)
+    assert again.headers.get("X-Yibao-Replay") == "1"
+    assert len(sent(stack, "2201")) == 1
