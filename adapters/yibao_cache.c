@@ -147,7 +147,9 @@ yibao_cache_unframe(const unsigned char *data, size_t len,
 
     n = 0;
 
-    for (i = 0; i < len && i < 20 && data[i] >= '0' && data[i] <= '9'; i++) {
+    /* at most 19 digits: any of them fits a uint64_t */
+
+    for (i = 0; i < len && i < 19 && data[i] >= '0' && data[i] <= '9'; i++) {
         n = n * 10 + (data[i] - '0');
     }
 

@@ -3,6 +3,7 @@
  */
 
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,8 @@ static void yibao_envelope_put_escaped(yibao_envelope_out_t *o,
 static void yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v);
 static void yibao_envelope_put_error(yibao_envelope_out_t *o,
     const char *head, const char *code, const char *text);
+static void yibao_envelope_put_text(yibao_envelope_out_t *o,
+    const unsigned char *s, size_t n);
 static size_t yibao_envelope_format_real(double d, char *buf, size_t size);
 static void yibao_envelope_refresh(yibao_envelope_t *env);
 
@@ -696,6 +699,15 @@ yibao_envelope_format_real(double d, char *buf, size_t size)
 {
     int  prec, n;
 
+    /*
+     * -0.0 would come out as "-0", which reads back as the integer 0
+     * and is then sent as "0": send "0" at once
+     */
+
+    if (d == 0) {
+        return (size_t) snprintf(buf, size, "0");
+    }
+
     n = 0;
 
     for (prec = 15; prec <= 17; prec++) {
@@ -754,7 +766,12 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
 
     v = json_object_get(doc, "infcode");
 
-    if (json_is_integer(v)) {
+    /* an integer that an int cannot hold is no infcode: cut to an int,
+     * 4294967296 would read as 0, a success */
+
+    if (json_is_integer(v) && json_integer_value(v) >= INT_MIN
+        && json_integer_value(v) <= INT_MAX)
+    {
         ans->is_envelope = 1;
         ans->infcode = (int) json_integer_value(v);
 
@@ -919,8 +936,45 @@ yibao_envelope_put_error(yibao_envelope_out_t *o, const char *head,
     yibao_envelope_put(o, head, strlen(head));
     yibao_envelope_put(o, "\"", 1);
     yibao_envelope_put(o, code, strlen(code));
-    yibao_envelope_put_escaped(o, (const unsigned char *) text,
-                               strlen(text));
+    yibao_envelope_put_text(o, (const unsigned char *) text, strlen(text));
     yibao_envelope_put(o, "\"", 1);
     yibao_envelope_put(o, tail, sizeof(tail) - 1);
+}
+
+
+/*
+ * The text of an error may quote any bytes the caller sent (jansson's
+ * messages do, cut anywhere): escaped, and with a byte that does not
+ * start a well-formed UTF-8 character written as '?', so that the
+ * error envelope is always valid JSON.
+ */
+
+static void
+yibao_envelope_put_text(yibao_envelope_out_t *o, const unsigned char *s,
+    size_t n)
+{
+    size_t  i, k, start;
+
+    start = 0;
+
+    for (i = 0; i < n; /* void */) {
+
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+
+        k = (s[i] >= 0xf0) ? 4 : (s[i] >= 0xe0) ? 3 : 2;
+
+        if (k <= n - i && yibao_code_is_utf8(s + i, k)) {
+            i += k;
+            continue;
+        }
+
+        yibao_envelope_put_escaped(o, s + start, i - start);
+        yibao_envelope_put(o, "?", 1);
+        start = ++i;
+    }
+
+    yibao_envelope_put_escaped(o, s + start, n - start);
 }

@@ -36,7 +36,6 @@ static ngx_int_t ngx_http_yibao_cache_found(ngx_http_request_t *r,
     ngx_uint_t locked);
 static void ngx_http_yibao_cache_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
-static void ngx_http_yibao_cache_cleanup(void *data);
 static ngx_int_t ngx_http_yibao_cache_purge_handler(ngx_http_request_t *r);
 static void ngx_http_yibao_cache_purged(void *data, redisReply *reply,
     ngx_uint_t status);
@@ -230,7 +229,6 @@ ngx_http_yibao_cache_lookup(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_time_t                  *tp;
     yibao_str_t                  key, entity;
     yibao_alloc_t                a;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_yibao_cache_req_t  *cr;
     ngx_http_yibao_main_conf_t  *gmcf;
 
@@ -275,9 +273,8 @@ ngx_http_yibao_cache_lookup(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     cr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_cache_req_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (cr == NULL || cln == NULL) {
+    if (cr == NULL || ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -307,24 +304,10 @@ ngx_http_yibao_cache_lookup(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_OK;
     }
 
-    cln->handler = ngx_http_yibao_cache_cleanup;
-    cln->data = ctx;
 
     ctx->store_start = ngx_current_msec;
 
     return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_yibao_cache_cleanup(void *data)
-{
-    ngx_http_yibao_ctx_t  *ctx = data;
-
-    if (ctx->op != NULL) {
-        ngx_http_yibao_redis_orphan(ctx->op);
-        ctx->op = NULL;
-    }
 }
 
 

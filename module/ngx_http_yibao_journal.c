@@ -29,7 +29,6 @@ static ngx_int_t ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static void ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
     ngx_uint_t status);
-static void ngx_http_yibao_journal_cleanup(void *data);
 static void ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
 static ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
@@ -124,7 +123,6 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     yibao_str_t                    out;
     yibao_alloc_t                  a;
     yibao_journal_t                j;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_journal_req_t  *jr;
 
@@ -206,9 +204,8 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     jr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_journal_req_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (jr == NULL || cln == NULL
+    if (jr == NULL || ngx_http_yibao_store_watch(r, ctx) != NGX_OK
         || ngx_http_yibao_journal_key(r->pool, &argv[4], &ctx->caller, "ju",
                                       &ctx->upstream_msgid)
            != NGX_OK)
@@ -243,24 +240,10 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    cln->handler = ngx_http_yibao_journal_cleanup;
-    cln->data = ctx;
 
     ctx->store_start = ngx_current_msec;
 
     return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_yibao_journal_cleanup(void *data)
-{
-    ngx_http_yibao_ctx_t  *ctx = data;
-
-    if (ctx->op != NULL) {
-        ngx_http_yibao_redis_orphan(ctx->op);
-        ctx->op = NULL;
-    }
 }
 
 

@@ -188,6 +188,7 @@ typedef struct {
     unsigned                   journal_repeat:1;
     unsigned                   journal_done:1;
     unsigned                   journal_local:1;   /* Redis was down */
+    unsigned                   op_watched:1;
     unsigned                   stale_swap:1;
 } ngx_http_yibao_ctx_t;
 
@@ -225,6 +226,8 @@ char *ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_yibao_store_init_process(ngx_cycle_t *cycle);
 void ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+ngx_int_t ngx_http_yibao_store_watch(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 void ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_int_t rc);

@@ -60,6 +60,8 @@ static void ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
     ngx_http_yibao_entry_t *e);
 static ngx_uint_t ngx_http_yibao_shm_match(u_char *p, u_char *pend,
     u_char *s, u_char *send);
+static ngx_int_t ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_uint_t type, ngx_pool_t *pool, ngx_str_t *value);
 
 
 #define NGX_HTTP_YIBAO_NONCE_KEY_MAX  160
@@ -385,6 +387,20 @@ ngx_int_t
 ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_pool_t *pool, ngx_str_t *value)
 {
+    return ngx_http_yibao_shm_get(shm_zone, key, NGX_HTTP_YIBAO_ENTRY_CACHE,
+                                  pool, value);
+}
+
+
+/*
+ * A copy, in pool, of the value of a live entry of the type; moves it
+ * to the recent end.  NGX_DECLINED when there is none.
+ */
+
+static ngx_int_t
+ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t type, ngx_pool_t *pool, ngx_str_t *value)
+{
     uint64_t                 now;
     ngx_time_t              *tp;
     ngx_http_yibao_zone_t   *zone;
@@ -399,9 +415,7 @@ ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     e = ngx_http_yibao_shm_lookup(zone, key,
                                   ngx_crc32_short(key->data, key->len));
 
-    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_CACHE
-        || e->expire < now)
-    {
+    if (e == NULL || e->type != type || e->expire < now) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -409,7 +423,7 @@ ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     value->data = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
     if (value->data == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(value->data, e->data + e->sn.str.len, e->vlen);
@@ -655,33 +669,8 @@ ngx_int_t
 ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_pool_t *pool, ngx_str_t *value)
 {
-    ngx_http_yibao_zone_t   *zone;
-    ngx_http_yibao_entry_t  *e;
-
-    zone = shm_zone->data;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    e = ngx_http_yibao_shm_lookup(zone, key,
-                                  ngx_crc32_short(key->data, key->len));
-
-    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
-    if (value->data == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, e->data + e->sn.str.len, e->vlen);
-    value->len = e->vlen;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return NGX_OK;
+    return ngx_http_yibao_shm_get(shm_zone, key,
+                                  NGX_HTTP_YIBAO_ENTRY_JOURNAL, pool, value);
 }
 
 

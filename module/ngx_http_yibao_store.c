@@ -293,7 +293,6 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_uint_t                   i, n, nargs;
     yibao_str_t                 *key, caller, clinic, entity;
     yibao_alloc_t                a;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_yibao_limit_t      *limits;
     ngx_http_yibao_loc_conf_t   *glcf;
     ngx_http_yibao_main_conf_t  *gmcf;
@@ -404,8 +403,7 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     args[nargs].len = p - args[nargs].data;
     nargs++;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -422,10 +420,35 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ctx->store = NGX_HTTP_YIBAO_STORE_REDIS;
     ctx->store_start = ngx_current_msec;
 
-    cln->handler = ngx_http_yibao_store_cleanup;
-    cln->data = ctx;
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * The request's pending store operation (ctx->op, one at a time) is
+ * orphaned if the request goes away first: its answer is then dropped.
+ */
+
+ngx_int_t
+ngx_http_yibao_store_watch(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ctx->op_watched) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_yibao_store_cleanup;
+    cln->data = ctx;
+    ctx->op_watched = 1;
+
+    return NGX_OK;
 }
 
 

@@ -12,6 +12,8 @@
  * personal data.
  */
 
+static void ngx_http_yibao_variable_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 static ngx_int_t ngx_http_yibao_variable_str(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_yibao_variable_error(ngx_http_request_t *r,
@@ -169,11 +171,7 @@ ngx_http_yibao_variable_str(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = s->data;
+    ngx_http_yibao_variable_set(v, s->data, s->len);
 
     return NGX_OK;
 }
@@ -198,11 +196,8 @@ ngx_http_yibao_variable_error(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "YB%04ui", ctx->gwerr) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = p;
+    ngx_http_yibao_variable_set(v, p,
+                                ngx_sprintf(p, "YB%04ui", ctx->gwerr) - p);
 
     return NGX_OK;
 }
@@ -227,11 +222,7 @@ ngx_http_yibao_variable_infcode(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%i", ctx->infcode) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = p;
+    ngx_http_yibao_variable_set(v, p, ngx_sprintf(p, "%i", ctx->infcode) - p);
 
     return NGX_OK;
 }
@@ -269,11 +260,7 @@ ngx_http_yibao_variable_name(ngx_http_request_t *r,
 
     name = &names[value];
 
-    v->len = name->len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = name->data;
+    ngx_http_yibao_variable_set(v, name->data, name->len);
 
     return NGX_OK;
 }
@@ -304,10 +291,7 @@ ngx_http_yibao_variable_detail(ngx_http_request_t *r,
 
     yibao_mask_digits((u_char *) ctx->detail, len, v->data);
 
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    ngx_http_yibao_variable_set(v, v->data, len);
 
     return NGX_OK;
 }
@@ -329,11 +313,7 @@ ngx_http_yibao_variable_clinic(ngx_http_request_t *r,
 
     s = (yibao_str_t *) ((u_char *) ctx->registry_clinic + data);
 
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = (u_char *) s->data;
+    ngx_http_yibao_variable_set(v, (u_char *) s->data, s->len);
 
     return NGX_OK;
 }
@@ -360,12 +340,11 @@ ngx_http_yibao_variable_store_time(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%T.%03M", (time_t) ctx->store_time / 1000,
-                         ctx->store_time % 1000) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = p;
+    ngx_http_yibao_variable_set(v, p,
+                                ngx_sprintf(p, "%T.%03M",
+                                            (time_t) ctx->store_time / 1000,
+                                            ctx->store_time % 1000)
+                                - p);
 
     return NGX_OK;
 }
@@ -390,11 +369,19 @@ ngx_http_yibao_variable_journal(ngx_http_request_t *r,
     name = ctx->replay ? "replay"
                        : yibao_journal_state_name(ctx->journal_state);
 
-    v->len = ngx_strlen(name);
+    ngx_http_yibao_variable_set(v, (u_char *) name, ngx_strlen(name));
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->len = len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = (u_char *) name;
-
-    return NGX_OK;
+    v->data = data;
 }

@@ -124,7 +124,7 @@ fuzz_scheme(yibao_sign_scheme_e scheme, const yibao_str_t *parts,
     }
 
     yibao_fuzz_assert(out.nheaders == expect);
-    yibao_fuzz_assert(now_ms >= 0);
+    yibao_fuzz_assert(now_ms >= 0 || scheme == YIBAO_SIGN_NONE);
 
     for (i = 0; i < out.nheaders; i++) {
         yibao_fuzz_assert(out.headers[i].name.len > 0);
