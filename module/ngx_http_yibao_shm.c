@@ -15,6 +15,8 @@
  * of last use, so that the oldest are expired first.
  */
 
+#define NGX_HTTP_YIBAO_MSGID_SLOTS  1024
+
 #define NGX_HTTP_YIBAO_ENTRY_NONCE  1   /* never evicted before expiry */
 #define NGX_HTTP_YIBAO_ENTRY_LIMIT  2
 #define NGX_HTTP_YIBAO_ENTRY_CACHE  3
@@ -33,7 +35,12 @@ typedef struct {
 
 
 typedef struct {
-    ngx_atomic_t               msgid_state;
+    /*
+     * msgid sequences: one per slot, an entity's slot chosen by a hash
+     * of its code; entities that share a slot share a sequence, which
+     * keeps each entity's msgids unique all the same
+     */
+    ngx_atomic_t               msgid_state[NGX_HTTP_YIBAO_MSGID_SLOTS];
     ngx_rbtree_t               rbtree;
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                queue;
@@ -121,6 +128,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_yibao_zone_t  *ozone = data;
 
     size_t                  len;
+    ngx_uint_t              i;
     ngx_http_yibao_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -149,7 +157,9 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&zone->sh->queue);
-    zone->sh->msgid_state = 0;
+    for (i = 0; i < NGX_HTTP_YIBAO_MSGID_SLOTS; i++) {
+        zone->sh->msgid_state[i] = 0;
+    }
     zone->sh->entries = 0;
 
     len = sizeof(" in yibao zone \"\"") + shm_zone->shm.name.len;
@@ -576,22 +586,26 @@ ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone, uint64_t now,
 
 
 /*
- * Draws the next msgid sequence number of this node: shared by all
- * workers, lock-free.  NGX_BUSY when the second's numbers are used up.
+ * Draws the entity's next msgid sequence number on this node: shared by
+ * all workers, lock-free.  NGX_BUSY when the second's 10,000 numbers of
+ * its slot are used up.
  */
 
 ngx_int_t
-ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, time_t now,
-    uint64_t *sec, unsigned *seq)
+ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, ngx_str_t *entity,
+    time_t now, uint64_t *sec, unsigned *seq)
 {
     uint64_t                next;
+    ngx_atomic_t           *state;
     ngx_atomic_uint_t       old;
     ngx_http_yibao_zone_t  *zone;
 
     zone = shm_zone->data;
+    state = &zone->sh->msgid_state[ngx_crc32_short(entity->data, entity->len)
+                                   % NGX_HTTP_YIBAO_MSGID_SLOTS];
 
     for ( ;; ) {
-        old = zone->sh->msgid_state;
+        old = *state;
 
         if (yibao_msgid_advance(old, (uint64_t) now, &next, sec, seq)
             != YIBAO_OK)
@@ -599,7 +613,7 @@ ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, time_t now,
             return NGX_BUSY;
         }
 
-        if (ngx_atomic_cmp_set(&zone->sh->msgid_state, old,
+        if (ngx_atomic_cmp_set(state, old,
                                (ngx_atomic_uint_t) next))
         {
             return NGX_OK;
