@@ -16,27 +16,32 @@ static void yibao_msgid_digits(char *p, unsigned v, int n);
 
 
 int
-yibao_msgid_advance(uint64_t state, uint64_t now_sec, uint64_t *next,
-    uint64_t *sec, unsigned *seq)
+yibao_msgid_advance(uint64_t state, uint64_t now_sec, unsigned node,
+    unsigned count, uint64_t *next, uint64_t *sec, unsigned *seq)
 {
-    uint64_t  last, n;
+    uint64_t  last, n, limit;
+
+    if (count == 0 || node >= count) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    /* the node's share of the second: n = 0 .. limit - 1 */
+
+    limit = (YIBAO_MSGID_SEQ_MAX - node + count - 1) / count;
 
     last = state >> YIBAO_MSGID_SEQ_BITS;
     n = state & YIBAO_MSGID_SEQ_MASK;
 
     if (now_sec > last) {
-        *sec = now_sec;
-        *seq = 0;
-        *next = (now_sec << YIBAO_MSGID_SEQ_BITS) | 1;
-        return YIBAO_OK;
-    }
+        last = now_sec;
+        n = 0;
 
-    if (n >= YIBAO_MSGID_SEQ_MAX) {
+    } else if (n >= limit) {
         return YIBAO_ERR_EXHAUSTED;
     }
 
     *sec = last;
-    *seq = (unsigned) n;
+    *seq = (unsigned) (n * count + node);
     *next = (last << YIBAO_MSGID_SEQ_BITS) | (n + 1);
 
     return YIBAO_OK;

@@ -26,11 +26,16 @@
  * Computes the state that follows state at now_sec.  *sec receives the
  * second to write into the msgid and *seq the sequence number.  A clock
  * that went backwards keeps the later second, so no msgid is issued
- * twice.  YIBAO_OK, or YIBAO_ERR_EXHAUSTED when the second's 10,000
- * numbers are used up.
+ * twice.
+ *
+ * Several gateway nodes share the sequence space without talking to
+ * each other: node n of count gets the numbers n, n + count,
+ * n + 2 count, ... below 10,000.  YIBAO_OK, or YIBAO_ERR_EXHAUSTED when
+ * the node's numbers of the second are used up; YIBAO_ERR_INVALID for
+ * n >= count or count 0.
  */
-int yibao_msgid_advance(uint64_t state, uint64_t now_sec, uint64_t *next,
-    uint64_t *sec, unsigned *seq);
+int yibao_msgid_advance(uint64_t state, uint64_t now_sec, unsigned node,
+    unsigned count, uint64_t *next, uint64_t *sec, unsigned *seq);
 
 /*
  * Writes entity + yyyyMMddHHmmss of tm + seq (4 digits) and a NUL into

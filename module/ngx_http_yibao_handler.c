@@ -966,8 +966,9 @@ ngx_http_yibao_issue_msgid(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, &ctx->entity, ngx_time(),
-                                  &sec, &seq)
+    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, &ctx->entity,
+                                  gmcf->msgid_node, gmcf->msgid_nodes,
+                                  ngx_time(), &sec, &seq)
         != NGX_OK)
     {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_MSGID_EXHAUSTED,

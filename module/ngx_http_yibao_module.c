@@ -107,7 +107,7 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       &ngx_http_yibao_callers_file },
 
     { ngx_string("yibao_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_yibao_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -575,7 +575,9 @@ ngx_http_yibao_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    ngx_str_t  *value;
+    u_char      *p;
+    ngx_int_t    node, count;
+    ngx_str_t   *value;
 
     if (gmcf->shm_zone != NULL) {
         return "is duplicate";
@@ -587,7 +589,40 @@ ngx_http_yibao_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    gmcf->msgid_node = 0;
+    gmcf->msgid_nodes = 1;
+
+    if (cf->args->nelts == 3) {
+
+        /* node=N/COUNT: this node's share of the msgid sequences */
+
+        p = ngx_strlchr(value[2].data, value[2].data + value[2].len, '/');
+
+        if (ngx_strncmp(value[2].data, "node=", 5) != 0 || p == NULL) {
+            goto invalid;
+        }
+
+        node = ngx_atoi(value[2].data + 5, p - value[2].data - 5);
+        count = ngx_atoi(p + 1, value[2].data + value[2].len - p - 1);
+
+        if (node == NGX_ERROR || count == NGX_ERROR || count < 1
+            || count > 100 || node >= count)
+        {
+            goto invalid;
+        }
+
+        gmcf->msgid_node = node;
+        gmcf->msgid_nodes = count;
+    }
+
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\": expected node=N/COUNT, "
+                       "0 <= N < COUNT <= 100", &value[2]);
+    return NGX_CONF_ERROR;
 }
 
 

@@ -86,6 +86,8 @@ typedef struct {
     yibao_clinics_t           *clinics;
     yibao_callers_t           *callers;
     ngx_shm_zone_t            *shm_zone;
+    ngx_uint_t                 msgid_node;     /* node=N/COUNT */
+    ngx_uint_t                 msgid_nodes;
 
     yibao_map_builder_t       *map_builder;
     yibao_alloc_t              map_alloc;  /* the builder keeps it */
@@ -214,7 +216,8 @@ ngx_int_t ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size);
 ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
     ngx_str_t *nonce, time_t now, time_t expire);
 ngx_int_t ngx_http_yibao_msgid_next(ngx_shm_zone_t *zone, ngx_str_t *entity,
-    time_t now, uint64_t *sec, unsigned *seq);
+    ngx_uint_t node, ngx_uint_t nodes, time_t now, uint64_t *sec,
+    unsigned *seq);
 void ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
     ngx_str_t *keys, yibao_limit_policy_t **policies,
     yibao_limit_decision_t *d);

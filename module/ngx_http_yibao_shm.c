@@ -593,7 +593,8 @@ ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone, uint64_t now,
 
 ngx_int_t
 ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, ngx_str_t *entity,
-    time_t now, uint64_t *sec, unsigned *seq)
+    ngx_uint_t node, ngx_uint_t nodes, time_t now, uint64_t *sec,
+    unsigned *seq)
 {
     uint64_t                next;
     ngx_atomic_t           *state;
@@ -607,7 +608,8 @@ ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, ngx_str_t *entity,
     for ( ;; ) {
         old = *state;
 
-        if (yibao_msgid_advance(old, (uint64_t) now, &next, sec, seq)
+        if (yibao_msgid_advance(old, (uint64_t) now, (unsigned) node,
+                                (unsigned) nodes, &next, sec, seq)
             != YIBAO_OK)
         {
             return NGX_BUSY;

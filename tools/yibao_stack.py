@@ -186,7 +186,7 @@ class Stack:
                  sim_port=None, translate=True, upstream_tls=None,
                  listen_tls=None, redis=None, redis_options="",
                  limits=DEFAULT_LIMITS, status_port=None,
-                 caches=DEFAULT_CACHES):
+                 caches=DEFAULT_CACHES, zone="16m"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -203,6 +203,7 @@ class Stack:
         self.redis_options = redis_options
         self.limits = limits
         self.caches = caches
+        self.zone = zone              # yibao_zone's arguments
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -345,6 +346,7 @@ class Stack:
                    if self.redis else ""),
             limits="\n".join("    " + line for line in self.limits),
             caches="\n".join("    " + line for line in self.caches),
+            zone=self.zone,
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)

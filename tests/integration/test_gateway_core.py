@@ -187,6 +187,22 @@ def test_msgids_unique_across_workers(make_stack):
     assert len(seen) == 40
 
 
+def test_msgid_node_share(make_stack):
+    """Two gateway nodes of one entity never issue the same msgid: node
+    1 of 2 draws only odd sequence numbers."""
+    stack = make_stack(scheme="none", zone="16m node=1/2")
+    clinic = ready_clinic(stack)
+    for _ in range(10):
+        r = send(stack, envelope(clinic))
+        assert r.status == 200, r.body
+        assert int(r.headers["X-Yibao-Upstream-Msgid"][-4:]) % 2 == 1
+
+    for bad in ("16m node=2/2", "16m node=1", "16m nodes=1/2"):
+        other = make_stack(start=False, zone=bad)
+        rc, out = other.test_config()
+        assert rc != 0 and "node=N/COUNT" in out, out
+
+
 def test_amounts_reach_platform_exactly(make_stack):
     stack = make_stack(scheme="zj-sm3")
     clinic = own_clinic(stack)
