@@ -137,6 +137,39 @@ test_unframe(void **state)
 }
 
 
+/*
+ * Found by fuzzing (docs/fuzzing.md): 20 digits were read into a
+ * uint64_t, so 18446744073709551616 wrapped to 0 (stale, or another
+ * time) instead of being refused as a value that is not framed.
+ */
+
+static void
+test_fuzz_unframe_digits(void **state)
+{
+    uint64_t     t;
+    yibao_str_t  answer;
+
+    (void) state;
+
+    assert_int_equal(yibao_cache_unframe((const unsigned char *)
+                                         "18446744073709551616\n{}", 23,
+                                         &t, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(yibao_cache_unframe((const unsigned char *)
+                                         "00000000000000000001\n{}", 23,
+                                         &t, &answer),
+                     YIBAO_ERR_SYNTAX);
+
+    /* 19 digits always fit */
+    assert_int_equal(yibao_cache_unframe((const unsigned char *)
+                                         "9999999999999999999\n{}", 22,
+                                         &t, &answer),
+                     YIBAO_OK);
+    assert_true(t == 9999999999999999999ULL);
+    assert_int_equal(answer.len, 2);
+}
+
+
 int
 main(void)
 {
@@ -144,6 +177,7 @@ main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_unframe),
+        cmocka_unit_test(test_fuzz_unframe_digits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

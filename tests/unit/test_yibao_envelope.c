@@ -552,6 +552,179 @@ test_error_envelope(void **state)
 }
 
 
+/*
+ * Regression tests of what fuzzing found (docs/fuzzing.md).
+ *
+ * -0.0 was serialized as "-0", which parses back as the integer 0 and
+ * is then serialized as "0": the bytes signed and sent were not what
+ * the same document serializes to once parsed again.
+ */
+
+static void
+test_fuzz_negative_zero(void **state)
+{
+    yibao_err_t          err;
+    yibao_str_t          out, again;
+    yibao_alloc_t        a;
+    yibao_envelope_t     env;
+    yibao_test_arena_t   arena;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    assert_int_equal(test_parse(TEST_ENV_HEAD ",\"input\":{\"a\":-0.0,"
+                                "\"b\":-0e5,\"c\":[-0.0,0.0,-0]}}",
+                                &env, &err),
+                     YIBAO_OK);
+    assert_int_equal(yibao_envelope_serialize(&env, &a, &out), YIBAO_OK);
+    yibao_envelope_free(&env);
+
+    assert_non_null(memmem(out.data, out.len,
+                           "\"input\":{\"a\":0,\"b\":0,\"c\":[0,0,0]}}",
+                           34));
+
+    /* a fixed point: parsed and serialized again, the same bytes */
+
+    assert_int_equal(yibao_envelope_parse(out.data, out.len, &test_limits,
+                                          &env, &err),
+                     YIBAO_OK);
+    assert_int_equal(yibao_envelope_serialize(&env, &a, &again), YIBAO_OK);
+    yibao_envelope_free(&env);
+
+    assert_int_equal(again.len, out.len);
+    assert_memory_equal(again.data, out.data, out.len);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+/*
+ * jansson's message quotes the bytes near a syntax error, cut in the
+ * middle of a UTF-8 character ("invalid escape near '"..\\xe5'"): the
+ * error envelope carried the cut character as it was and was not
+ * valid JSON.
+ */
+
+static void
+test_fuzz_error_envelope_utf8(void **state)
+{
+    json_t              *doc;
+    yibao_err_t          err;
+    yibao_str_t          out;
+    const char          *msg;
+    yibao_alloc_t        a;
+    json_error_t         jerr;
+    yibao_envelope_t     env;
+    yibao_test_arena_t   arena;
+    yibao_tm_t           tm = { 2024, 1, 15, 8, 36, 10, 7 };
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    /* "某镇\卫": the backslash escapes the first byte of 卫 */
+
+    assert_int_equal(test_parse("{\"fixmedins_name\":\"\xe6\x9f\x90"
+                                "\xe9\x95\x87\\\xe5\x8d\xab\"}", &env,
+                                &err),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(err.gwerr, YIBAO_GWERR_JSON_INVALID);
+    assert_non_null(strstr(err.msg, "\xe5'"));
+
+    assert_int_equal(yibao_envelope_error(err.gwerr, err.msg, &tm, &a, &out),
+                     YIBAO_OK);
+
+    doc = json_loadb((const char *) out.data, out.len, 0, &jerr);
+    if (doc == NULL) {
+        print_error("%.*s\n%s\n", (int) out.len, out.data, jerr.text);
+        fail();
+    }
+
+    msg = json_string_value(json_object_get(doc, "err_msg"));
+    assert_non_null(msg);
+    assert_memory_equal(msg, "YB1003 request body is not valid JSON", 37);
+    assert_non_null(strstr(msg, "\xe6\x9f\x90\xe9\x95\x87\\?'"));
+    json_decref(doc);
+
+    /* bytes that start no character become '?', characters stay */
+
+    assert_int_equal(yibao_envelope_error(YIBAO_GWERR_FIELD_INVALID,
+                                          "a\xe5'b \xff \xc0\xaf "
+                                          "\xed\xa0\x80 \xf4\x90\x80\x80 "
+                                          "ok \xe6\x9d\x91\xf0\x9f\x98\x80",
+                                          &tm, &a, &out),
+                     YIBAO_OK);
+
+    doc = json_loadb((const char *) out.data, out.len, 0, &jerr);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "err_msg")),
+                        "YB1007 a?'b ? ?? ??? ???? ok "
+                        "\xe6\x9d\x91\xf0\x9f\x98\x80");
+    json_decref(doc);
+
+    /* cut at the very end */
+
+    assert_int_equal(yibao_envelope_error(YIBAO_GWERR_FIELD_INVALID,
+                                          "x\xe6\x9d", &tm, &a, &out),
+                     YIBAO_OK);
+
+    doc = json_loadb((const char *) out.data, out.len, 0, &jerr);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "err_msg")),
+                        "YB1007 x??");
+    json_decref(doc);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+/*
+ * An integer infcode was cut to an int: 4294967296 read as 0, a
+ * success (and a cacheable answer).  Only what an int holds is an
+ * infcode.
+ */
+
+static void
+test_fuzz_infcode_range(void **state)
+{
+    size_t          i;
+    yibao_answer_t  ans;
+
+    static const struct {
+        const char  *body;
+        int          is_envelope;
+        int          infcode;
+    } cases[] = {
+        { "{\"infcode\":4294967296,\"output\":{}}", 0, 0 },
+        { "{\"infcode\":4294967295}", 0, 0 },
+        { "{\"infcode\":-4294967297}", 0, 0 },
+        { "{\"infcode\":9223372036854775807}", 0, 0 },
+        { "{\"infcode\":2147483647}", 1, 2147483647 },
+        { "{\"infcode\":-2147483648}", 1, -2147483647 - 1 },
+        { "{\"infcode\":-1}", 1, -1 },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(yibao_answer_inspect(
+                             (const unsigned char *) cases[i].body,
+                             strlen(cases[i].body), &ans),
+                         YIBAO_OK);
+        assert_int_equal(ans.is_json, 1);
+
+        if (ans.is_envelope != cases[i].is_envelope
+            || (ans.is_envelope && ans.infcode != cases[i].infcode))
+        {
+            print_error("case %zu: envelope %d infcode %d\n", i,
+                        ans.is_envelope, ans.infcode);
+            fail();
+        }
+    }
+}
+
+
 static void
 test_gwerr_table(void **state)
 {
@@ -582,7 +755,7 @@ test_msgid_sequence(void **state)
 
     st = 0;
 
-    assert_int_equal(yibao_msgid_advance(st, 1000, &next, &sec, &seq),
+    assert_int_equal(yibao_msgid_advance(st, 1000, 0, 1, &next, &sec, &seq),
                      YIBAO_OK);
     assert_int_equal(sec, 1000);
     assert_int_equal(seq, 0);
@@ -590,29 +763,59 @@ test_msgid_sequence(void **state)
     st = next;
 
     for (i = 1; i < YIBAO_MSGID_SEQ_MAX; i++) {
-        assert_int_equal(yibao_msgid_advance(st, 1000, &next, &sec, &seq),
+        assert_int_equal(yibao_msgid_advance(st, 1000, 0, 1, &next, &sec, &seq),
                          YIBAO_OK);
         assert_int_equal(seq, i);
         st = next;
     }
 
     /* the second's 10000 numbers are used up */
-    assert_int_equal(yibao_msgid_advance(st, 1000, &next, &sec, &seq),
+    assert_int_equal(yibao_msgid_advance(st, 1000, 0, 1, &next, &sec, &seq),
                      YIBAO_ERR_EXHAUSTED);
 
     /* a clock that went back keeps the later second */
-    assert_int_equal(yibao_msgid_advance(st, 999, &next, &sec, &seq),
+    assert_int_equal(yibao_msgid_advance(st, 999, 0, 1, &next, &sec, &seq),
                      YIBAO_ERR_EXHAUSTED);
 
-    assert_int_equal(yibao_msgid_advance(st, 1001, &next, &sec, &seq),
+    assert_int_equal(yibao_msgid_advance(st, 1001, 0, 1, &next, &sec, &seq),
                      YIBAO_OK);
     assert_int_equal(seq, 0);
     st = next;
 
-    assert_int_equal(yibao_msgid_advance(st, 990, &next, &sec, &seq),
+    assert_int_equal(yibao_msgid_advance(st, 990, 0, 1, &next, &sec, &seq),
                      YIBAO_OK);
     assert_int_equal(sec, 1001);
     assert_int_equal(seq, 1);
+
+    /* node 2 of 3: 2, 5, 8, ... 9998, then exhausted */
+
+    st = 0;
+
+    for (i = 0; i < 3333; i++) {
+        assert_int_equal(yibao_msgid_advance(st, 7, 2, 3, &next, &sec,
+                                             &seq),
+                         YIBAO_OK);
+        assert_int_equal(seq, 3 * i + 2);
+        st = next;
+    }
+
+    assert_int_equal(yibao_msgid_advance(st, 7, 2, 3, &next, &sec, &seq),
+                     YIBAO_ERR_EXHAUSTED);
+    assert_int_equal(yibao_msgid_advance(0, 7, 3, 3, &next, &sec, &seq),
+                     YIBAO_ERR_INVALID);
+
+    /* node 0 of 3 has one more: 0 .. 9999 */
+
+    st = 0;
+
+    for (i = 0; i < 3334; i++) {
+        assert_int_equal(yibao_msgid_advance(st, 7, 0, 3, &next, &sec,
+                                             &seq),
+                         YIBAO_OK);
+        st = next;
+    }
+
+    assert_int_equal(seq, 9999);
 
     entity.data = (const unsigned char *) "H37010200001";
     entity.len = 12;
@@ -645,6 +848,9 @@ main(void)
         cmocka_unit_test(test_answer_inspect),
         cmocka_unit_test(test_replace_token),
         cmocka_unit_test(test_error_envelope),
+        cmocka_unit_test(test_fuzz_negative_zero),
+        cmocka_unit_test(test_fuzz_error_envelope_utf8),
+        cmocka_unit_test(test_fuzz_infcode_range),
         cmocka_unit_test(test_gwerr_table),
         cmocka_unit_test(test_msgid_sequence),
     };
