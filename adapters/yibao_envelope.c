@@ -67,6 +67,8 @@ static void yibao_envelope_put_text(yibao_envelope_out_t *o,
     const unsigned char *s, size_t n);
 static size_t yibao_envelope_format_real(double d, char *buf, size_t size);
 static void yibao_envelope_refresh(yibao_envelope_t *env);
+static json_t *yibao_envelope_input_node(const yibao_envelope_t *env,
+    const char *node);
 
 
 #define yibao_envelope_field(name)                                           \
@@ -977,4 +979,58 @@ yibao_envelope_put_text(yibao_envelope_out_t *o, const unsigned char *s,
     }
 
     yibao_envelope_put_escaped(o, s + start, n - start);
+}
+
+
+static json_t *
+yibao_envelope_input_node(const yibao_envelope_t *env, const char *node)
+{
+    json_t  *input;
+
+    input = json_object_get((json_t *) env->doc, "input");
+
+    return json_object_get(input, node);
+}
+
+
+int
+yibao_envelope_input_get(const yibao_envelope_t *env, const char *node,
+    const char *key, yibao_str_t *out)
+{
+    json_t  *v;
+
+    v = json_object_get(yibao_envelope_input_node(env, node), key);
+
+    if (!json_is_string(v)) {
+        return YIBAO_ERR_NOT_FOUND;
+    }
+
+    out->data = (const unsigned char *) json_string_value(v);
+    out->len = json_string_length(v);
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_envelope_input_set(yibao_envelope_t *env, const char *node,
+    const char *key, const yibao_str_t *value)
+{
+    json_t  *o;
+
+    o = yibao_envelope_input_node(env, node);
+
+    if (!json_is_string(json_object_get(o, key))) {
+        return YIBAO_ERR_NOT_FOUND;
+    }
+
+    if (json_object_set_new(o, key,
+                            json_stringn((const char *) value->data,
+                                         value->len))
+        != 0)
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    return YIBAO_OK;
 }

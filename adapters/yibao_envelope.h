@@ -94,6 +94,21 @@ int yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
  */
 int yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out);
 
+/*
+ * The string at input.<node>.<key> (e.g. input.data.omsgid): YIBAO_OK
+ * with out pointing into the document, or YIBAO_ERR_NOT_FOUND when it is
+ * absent or not a string.
+ */
+int yibao_envelope_input_get(const yibao_envelope_t *env, const char *node,
+    const char *key, yibao_str_t *out);
+
+/*
+ * Replaces the string at input.<node>.<key>, which must exist.  YIBAO_OK,
+ * YIBAO_ERR_NOT_FOUND or YIBAO_ERR_NOMEM.
+ */
+int yibao_envelope_input_set(yibao_envelope_t *env, const char *node,
+    const char *key, const yibao_str_t *value);
+
 
 /* What the platform answered. */
 

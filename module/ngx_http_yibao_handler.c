@@ -404,6 +404,17 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
+    if (ctx->stage == 2) {
+        ctx->stage = 3;
+
+        /* 2601: the msgid to reverse, as the platform knows it */
+
+        rc = ngx_http_yibao_journal_omsgid(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     code = clinic->entity_code;
     name = clinic->entity_name;
     out.data = ctx->upstream_msgid.data;

@@ -34,6 +34,10 @@ static void ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
 static ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
 static ngx_int_t ngx_http_yibao_journal_api_handler(ngx_http_request_t *r);
+static void ngx_http_yibao_journal_omsgid_reply(void *data,
+    redisReply *reply, ngx_uint_t status);
+static void ngx_http_yibao_journal_omsgid_apply(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static void ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
     ngx_uint_t status);
 static ngx_int_t ngx_http_yibao_journal_api_send(ngx_http_request_t *r,
@@ -561,6 +565,141 @@ ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * 2601 (冲正) names the transaction to reverse by its msgid, which the
+ * caller knows as its own and the platform as the upstream one: the
+ * journal maps the caller's to the upstream msgid before the 2601 is
+ * sent.  An omsgid the journal does not know is sent as it is.
+ */
+
+ngx_int_t
+ngx_http_yibao_journal_omsgid(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_str_t                      key, argv[2], value;
+    yibao_str_t                    om;
+    ngx_http_yibao_main_conf_t    *gmcf;
+    ngx_http_yibao_journal_req_t  *jr;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (gmcf->journal_ttl == 0 || ctx->infno.len != 4
+        || ngx_strncmp(ctx->infno.data, "2601", 4) != 0
+        || yibao_envelope_input_get(&ctx->env, "data", "omsgid", &om)
+           != YIBAO_OK
+        || !yibao_code_is_alnum(om.data, om.len, 64))
+    {
+        return NGX_OK;
+    }
+
+    ctx->omsgid.data = ngx_pnalloc(r->pool, om.len);
+    if (ctx->omsgid.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ctx->omsgid.data, om.data, om.len);
+    ctx->omsgid.len = om.len;
+
+    if (ngx_http_yibao_journal_key(r->pool, &key, &ctx->caller, "j",
+                                   &ctx->omsgid)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (gmcf->redis == NULL || ctx->journal_local
+        || !ngx_http_yibao_redis_up())
+    {
+        if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool,
+                                           &value)
+            == NGX_OK)
+        {
+            ngx_http_yibao_journal_omsgid_apply(r, ctx, value.data,
+                                                value.len);
+        }
+
+        return NGX_OK;
+    }
+
+    jr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_journal_req_t));
+
+    if (jr == NULL || ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    jr->r = r;
+    jr->ctx = ctx;
+
+    ngx_str_set(&argv[0], "GET");
+    argv[1] = key;
+
+    ctx->op = ngx_http_yibao_redis_run(2, argv, 1, 0,
+                                       ngx_http_yibao_journal_omsgid_reply,
+                                       jr, r->connection->log);
+    if (ctx->op == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->store_start = ngx_current_msec;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yibao_journal_omsgid_reply(void *data, redisReply *reply,
+    ngx_uint_t status)
+{
+    ngx_http_yibao_journal_req_t *jr = data;
+
+    ngx_http_yibao_ctx_t  *ctx;
+
+    ctx = jr->ctx;
+    ctx->op = NULL;
+    ctx->store_time += ngx_current_msec - ctx->store_start;
+
+    if (status == NGX_HTTP_YIBAO_REDIS_OK
+        && reply->type == REDIS_REPLY_STRING)
+    {
+        ngx_http_yibao_journal_omsgid_apply(jr->r, ctx, (u_char *) reply->str,
+                                            reply->len);
+    }
+
+    ngx_http_yibao_resume(jr->r, ctx, NGX_OK);
+}
+
+
+static void
+ngx_http_yibao_journal_omsgid_apply(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len)
+{
+    yibao_alloc_t    a;
+    yibao_journal_t  j;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_journal_parse(data, len, &a, &j) != YIBAO_OK
+        || j.upstream_msgid.len == 0
+        || (j.upstream_msgid.len == ctx->omsgid.len
+            && ngx_strncmp(j.upstream_msgid.data, ctx->omsgid.data,
+                           ctx->omsgid.len) == 0))
+    {
+        return;
+    }
+
+    if (yibao_envelope_input_set(&ctx->env, "data", "omsgid",
+                                 &j.upstream_msgid)
+        != YIBAO_OK)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "yibao: 2601 omsgid %V is sent as the platform's %*s",
+                  &ctx->omsgid, j.upstream_msgid.len, j.upstream_msgid.data);
 }
 
 

@@ -167,6 +167,7 @@ typedef struct {
     ngx_uint_t                 stage;
 
     ngx_str_t                  journal_key;
+    ngx_str_t                  omsgid;         /* 2601: the caller's */
     ngx_str_t                  journal_hash;
     uint64_t                   journal_sent_ms;
     yibao_journal_state_e      journal_state;
@@ -257,6 +258,8 @@ char *ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_yibao_journal_api_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_yibao_journal_claim(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+ngx_int_t ngx_http_yibao_journal_omsgid(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 void ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx,
     yibao_journal_t *j, yibao_journal_state_e state);

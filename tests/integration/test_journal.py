@@ -33,7 +33,7 @@ def sent(stack, infno):
             and r["envelope"]["infno"] == infno]
 
 
-def flow_until(stack, clinic, fault=None):
+def flow_until(stack, clinic, fault=None, state=None):
     """The outpatient flow up to 2207 (with a fault on 2207 if given);
     returns (steps, envelopes sent by infno)."""
     envelopes = {}
@@ -46,7 +46,7 @@ def flow_until(stack, clinic, fault=None):
         sim_post(stack, "fault", dict(fault, infno="2207", count=1))
     steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
                                    clinic["name"], clinic["admdvs"],
-                                   send=capture)
+                                   send=capture, state=state)
     return steps, envelopes
 
 
@@ -171,3 +171,40 @@ def test_redis_down_journal_goes_on_locally(make_stack, make_redis):
     again = send(stack, env)
     assert again.headers.get("X-Yibao-Replay") == "1"
     assert len(sent(stack, "2201")) == 1
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_unknown_settlement_reversed_by_caller_msgid(make_stack, make_redis,
+                                                     use_redis):
+    """A township clinic knows only its own msgid; the platform settled
+    under the upstream one.  Its 2601 names its own: the gateway sends
+    the platform's, and the settlement is reversed."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server)
+    if use_redis:
+        time.sleep(0.5)
+    clinic = township_clinic(stack)
+    st = client.FlowState()
+    steps, envs = flow_until(stack, clinic,
+                             fault={"mode": "drop_after_act"}, state=st)
+    assert steps[-1][1] == 502 and steps[-1][2]["err_msg"].startswith(
+        "YB6010")
+    caller_msgid = envs["2207"]["msgid"]
+    record = journal(stack, caller=CALLER, msgid=caller_msgid)
+    assert record["upstream_msgid"] != caller_msgid
+
+    env = client.make_envelope("2601", {"data": {
+        "psn_no": st.psn_no, "omsgid": caller_msgid, "oinfno": "2207"}},
+        clinic["org"], clinic["name"], clinic["admdvs"], sign_no=st.sign_no,
+        insuplc_admdvs=st.insuplc_admdvs)
+    r = client.post(stack.url, CALLER, SECRET, env)
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+
+    arrived = sent(stack, "2601")[-1]["envelope"]["input"]["data"]
+    assert arrived["omsgid"] == record["upstream_msgid"]
+    assert [s["state"] for s in settled(stack)] == ["reversed"]
+
+    # and the unknown record is resolved as not settled
+    journal(stack, method="POST", caller=CALLER, msgid=caller_msgid,
+            state="failed")
+    assert journal(stack, state="unknown") == []
