@@ -635,31 +635,10 @@ ngx_http_yibao_cache_purged(void *data, redisReply *reply, ngx_uint_t status)
 static ngx_int_t
 ngx_http_yibao_cache_purge_answer(ngx_http_request_t *r, ngx_int_t purged)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    u_char  buf[64];
 
-    b = ngx_create_temp_buf(r->pool, 64);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_sprintf(b->last, "{\"purged\":%i}\n", purged);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, buf,
+                                    ngx_sprintf(buf, "{\"purged\":%i}",
+                                                purged)
+                                    - buf);
 }

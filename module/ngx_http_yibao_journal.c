@@ -40,8 +40,6 @@ static void ngx_http_yibao_journal_omsgid_apply(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static void ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
     ngx_uint_t status);
-static ngx_int_t ngx_http_yibao_journal_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *data, size_t len);
 
 
 static ngx_uint_t  ngx_http_yibao_journal_nobody;
@@ -778,7 +776,7 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            return ngx_http_yibao_journal_api_send(r, NGX_HTTP_OK,
+            return ngx_http_yibao_send_json(r, NGX_HTTP_OK,
                                                    value.data, value.len);
         }
 
@@ -816,7 +814,7 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
                 return NGX_HTTP_NOT_FOUND;
             }
 
-            return ngx_http_yibao_journal_api_send(r, NGX_HTTP_OK,
+            return ngx_http_yibao_send_json(r, NGX_HTTP_OK,
                                                    value.data, value.len);
         }
 
@@ -884,7 +882,7 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
                   "yibao: journal caller \"%V\" msgid %V resolved as %V",
                   &caller, &msgid, &state);
 
-    return ngx_http_yibao_journal_api_send(r, NGX_HTTP_OK, value.data,
+    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, value.data,
                                            value.len);
 
 redis:
@@ -920,7 +918,7 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
         rc = NGX_HTTP_SERVICE_UNAVAILABLE;
 
     } else if (reply->type == REDIS_REPLY_STRING) {
-        rc = ngx_http_yibao_journal_api_send(r, NGX_HTTP_OK,
+        rc = ngx_http_yibao_send_json(r, NGX_HTTP_OK,
                                              (u_char *) reply->str,
                                              reply->len);
 
@@ -955,7 +953,7 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
 
             p[len++] = ']';
 
-            rc = ngx_http_yibao_journal_api_send(r, NGX_HTTP_OK, p, len);
+            rc = ngx_http_yibao_send_json(r, NGX_HTTP_OK, p, len);
         }
 
     } else {
@@ -967,8 +965,10 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
 }
 
 
-static ngx_int_t
-ngx_http_yibao_journal_api_send(ngx_http_request_t *r, ngx_uint_t status,
+/* A small JSON answer of the gateway's own endpoints. */
+
+ngx_int_t
+ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
 {
     ngx_int_t     rc;

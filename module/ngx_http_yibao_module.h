@@ -276,6 +276,9 @@ void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_pool_t *pool, ngx_str_t *list);
 
+ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+
 extern ngx_str_t  ngx_http_yibao_star;
 extern ngx_str_t  ngx_http_yibao_cache_names[];
 

@@ -67,6 +67,7 @@ static void ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
     ngx_http_yibao_entry_t *e);
 static ngx_uint_t ngx_http_yibao_shm_match(u_char *p, u_char *pend,
     u_char *s, u_char *send);
+static uint64_t ngx_http_yibao_shm_now(void);
 static ngx_int_t ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_uint_t type, ngx_pool_t *pool, ngx_str_t *value);
 
@@ -255,13 +256,11 @@ ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
     uint32_t                 hash[8];
     uint64_t                 now;
     ngx_uint_t               i, allowed;
-    ngx_time_t              *tp;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e[8];
 
     zone = shm_zone->data;
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    now = ngx_http_yibao_shm_now();
 
     allowed = 1;
 
@@ -412,13 +411,11 @@ ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t type, ngx_pool_t *pool, ngx_str_t *value)
 {
     uint64_t                 now;
-    ngx_time_t              *tp;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
 
     zone = shm_zone->data;
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    now = ngx_http_yibao_shm_now();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -454,13 +451,11 @@ ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 {
     uint32_t                 hash;
     uint64_t                 now;
-    ngx_time_t              *tp;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
 
     zone = shm_zone->data;
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    now = ngx_http_yibao_shm_now();
     hash = ngx_crc32_short(key->data, key->len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -635,13 +630,11 @@ ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 {
     uint32_t                 hash;
     uint64_t                 now;
-    ngx_time_t              *tp;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
 
     zone = shm_zone->data;
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    now = ngx_http_yibao_shm_now();
     hash = ngx_crc32_short(key->data, key->len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -698,13 +691,11 @@ ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 {
     uint32_t                 hash;
     uint64_t                 now, expire;
-    ngx_time_t              *tp;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
 
     zone = shm_zone->data;
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    now = ngx_http_yibao_shm_now();
     hash = ngx_crc32_short(key->data, key->len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -808,4 +799,17 @@ ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/* the cached wall clock in milliseconds */
+
+static uint64_t
+ngx_http_yibao_shm_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
 }
