@@ -33,6 +33,17 @@ typedef struct {
     ngx_log_t                    *log;
     char                          sha[41];
     ngx_uint_t                    exiting;
+
+    /* the server's name in the log: its address, or the master's */
+    ngx_str_t                     name;
+    u_char                        name_buf[NGX_INET_ADDRSTRLEN + 80];
+
+    /* Sentinel: asking one now, the next to ask, the master's address */
+    ngx_uint_t                    asking;
+    ngx_uint_t                    next_sentinel;
+    ngx_uint_t                    master_known;
+    u_char                        master_host[NGX_INET_ADDRSTRLEN + 1];
+    in_port_t                     master_port;
 } ngx_http_yibao_redis_t;
 
 
@@ -49,6 +60,9 @@ struct ngx_http_yibao_redis_op_s {
 };
 
 
+static ngx_int_t ngx_http_yibao_redis_parse_addr(ngx_conf_t *cf,
+    ngx_str_t *text, const char *what, in_port_t default_port,
+    ngx_str_t *host, in_port_t *port);
 static void ngx_http_yibao_redis_connect(void);
 static void ngx_http_yibao_redis_fail(const char *why);
 static void ngx_http_yibao_redis_reconnect_handler(ngx_event_t *ev);
@@ -58,6 +72,10 @@ static void ngx_http_yibao_redis_connected(const redisAsyncContext *ac,
 static void ngx_http_yibao_redis_disconnected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_yibao_redis_handshake_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_yibao_redis_sentinel_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_yibao_redis_role_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac,
     void *r, void *privdata);
@@ -82,20 +100,64 @@ static ngx_http_yibao_redis_t  ngx_http_yibao_redis;
 
 
 /*
- * yibao_redis address [password=file:PATH|password=VALUE] [db=N]
- *     [timeout=T] [connect_timeout=T];   address: IP:port or unix:PATH.
- * A host name is resolved here, at configuration time, so that no
- * worker ever blocks in a resolver.
+ * An "IP:port" or host name, resolved here, when the configuration is
+ * read, so that no worker ever blocks in a resolver.
+ */
+
+static ngx_int_t
+ngx_http_yibao_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *text,
+    const char *what, in_port_t default_port, ngx_str_t *host,
+    in_port_t *port)
+{
+    ngx_url_t  u;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = *text;
+    u.default_port = default_port;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %s address \"%V\": %s", what, text,
+                           u.err ? u.err : "unknown error");
+        return NGX_ERROR;
+    }
+
+    if (u.naddrs == 0 || u.addrs[0].sockaddr->sa_family != AF_INET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s address \"%V\" must resolve to an "
+                           "IPv4 address", what, text);
+        return NGX_ERROR;
+    }
+
+    host->data = ngx_pnalloc(cf->pool, NGX_INET_ADDRSTRLEN + 1);
+    if (host->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    host->len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                              host->data, NGX_INET_ADDRSTRLEN, 0);
+    host->data[host->len] = '\0';
+    *port = u.port;
+
+    return NGX_OK;
+}
+
+
+/*
+ * yibao_redis address [password=VALUE] [db=N] [timeout=T]
+ *     [connect_timeout=T] [sentinel=IP:port ...];   address: IP:port,
+ *     host:port, unix:PATH, or sentinel:NAME (the master NAME, found
+ *     through the sentinel= addresses).
  */
 
 char *
 ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
 {
-    u_char      *p;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_url_t    u;
-    ngx_uint_t   i;
+    u_char                       *p;
+    ngx_int_t                     n;
+    ngx_str_t                    *value, s;
+    ngx_uint_t                    i;
+    ngx_http_yibao_redis_addr_t  *addr;
 
     value = cf->args->elts;
 
@@ -106,35 +168,30 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
         rcf->host = value[1];
         rcf->port = 0;
 
-    } else {
-        ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url = value[1];
-        u.default_port = 6379;
+    } else if (ngx_strncmp(value[1].data, "sentinel:", 9) == 0) {
+        rcf->master.data = value[1].data + 9;
+        rcf->master.len = value[1].len - 9;
 
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (rcf->master.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid Redis address \"%V\": %s",
-                               &value[1], u.err ? u.err : "unknown error");
+                               "\"sentinel:\" needs the master's name, "
+                               "as in \"sentinel:mymaster\"");
             return NGX_CONF_ERROR;
         }
 
-        if (u.naddrs == 0 || u.addrs[0].sockaddr->sa_family != AF_INET) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "Redis address \"%V\" must resolve to an "
-                               "IPv4 address", &value[1]);
+        rcf->host = rcf->master;
+
+        rcf->sentinels = ngx_array_create(cf->pool, 3,
+                                        sizeof(ngx_http_yibao_redis_addr_t));
+        if (rcf->sentinels == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        rcf->host.data = ngx_pnalloc(cf->pool, NGX_INET_ADDRSTRLEN + 1);
-        if (rcf->host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                      u.addrs[0].socklen, rcf->host.data,
-                                      NGX_INET_ADDRSTRLEN, 0);
-        rcf->host.data[rcf->host.len] = '\0';
-        rcf->port = u.port;
+    } else if (ngx_http_yibao_redis_parse_addr(cf, &value[1], "Redis", 6379,
+                                               &rcf->host, &rcf->port)
+               != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -173,6 +230,32 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
+            if (rcf->sentinels == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" needs \"sentinel:NAME\" as the "
+                                   "address", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            addr = ngx_array_push(rcf->sentinels);
+            if (addr == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            if (ngx_http_yibao_redis_parse_addr(cf, &s, "Sentinel", 26379,
+                                                &addr->host, &addr->port)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rcf->password.data = value[i].data + 9;
             rcf->password.len = value[i].len - 9;
@@ -185,6 +268,24 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
         }
 
         goto invalid;
+    }
+
+    if (rcf->sentinels && rcf->sentinels->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel:%V\" needs at least one "
+                           "\"sentinel=address\"", &rcf->master);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->master.len) {
+        p = ngx_pnalloc(cf->pool, rcf->master.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, rcf->master.data, rcf->master.len);
+        p[rcf->master.len] = '\0';
+        rcf->master.data = p;
     }
 
     if (rcf->password.len) {
@@ -228,6 +329,18 @@ ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_yibao_redis.conf = rcf;
     ngx_http_yibao_redis.log = cycle->log;
     ngx_http_yibao_redis.backoff = NGX_HTTP_YIBAO_REDIS_BACKOFF_MIN;
+    ngx_http_yibao_redis.name = rcf->host;
+
+    if (rcf->sentinels) {
+        ngx_http_yibao_redis.name.data = ngx_http_yibao_redis.name_buf;
+        ngx_http_yibao_redis.name.len =
+                        ngx_snprintf(ngx_http_yibao_redis.name_buf,
+                                     sizeof(ngx_http_yibao_redis.name_buf),
+                                     "sentinel:%V", &rcf->master)
+                        - ngx_http_yibao_redis.name_buf;
+        ngx_http_yibao_redis.next_sentinel = ngx_random()
+                                             % rcf->sentinels->nelts;
+    }
 
     /* the script's SHA-1, for EVALSHA; Redis checks it at SCRIPT LOAD */
 
@@ -302,11 +415,32 @@ static void
 ngx_http_yibao_redis_connect(void)
 {
     redisAsyncContext            *ac;
+    ngx_http_yibao_redis_addr_t  *addr;
     ngx_http_yibao_redis_conf_t  *rcf;
 
     rcf = ngx_http_yibao_redis.conf;
 
-    if (rcf->port == 0) {
+    ngx_http_yibao_redis.asking = 0;
+
+    if (rcf->sentinels && !ngx_http_yibao_redis.master_known) {
+
+        /* ask the Sentinels in turn where the master is */
+
+        addr = rcf->sentinels->elts;
+        addr += ngx_http_yibao_redis.next_sentinel;
+
+        ngx_http_yibao_redis.next_sentinel =
+                                   (ngx_http_yibao_redis.next_sentinel + 1)
+                                   % rcf->sentinels->nelts;
+        ngx_http_yibao_redis.asking = 1;
+
+        ac = redisAsyncConnect((char *) addr->host.data, addr->port);
+
+    } else if (rcf->sentinels) {
+        ac = redisAsyncConnect((char *) ngx_http_yibao_redis.master_host,
+                               ngx_http_yibao_redis.master_port);
+
+    } else if (rcf->port == 0) {
         ac = redisAsyncConnectUnix((char *) rcf->host.data + 5);
 
     } else {
@@ -383,13 +517,17 @@ ngx_http_yibao_redis_fail(const char *why)
             ngx_log_error(NGX_LOG_WARN, ngx_http_yibao_redis.log, 0,
                           "yibao: redis %V is down (%s): limits and nonces "
                           "fall back to their configured policy",
-                          &ngx_http_yibao_redis.conf->host, why);
+                          &ngx_http_yibao_redis.name, why);
         }
 
         ngx_http_yibao_redis.was_up = 0;
     }
 
     ngx_http_yibao_redis.state = NGX_HTTP_YIBAO_REDIS_DOWN_STATE;
+
+    /* with Sentinel, the next connection asks again where the master is */
+
+    ngx_http_yibao_redis.master_known = 0;
 
     if (ngx_http_yibao_redis.handshake.timer_set) {
         ngx_del_timer(&ngx_http_yibao_redis.handshake);
@@ -445,7 +583,16 @@ ngx_http_yibao_redis_connected(const redisAsyncContext *cac, int status)
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback */
         ngx_http_yibao_redis.ac = NULL;
-        ngx_http_yibao_redis_fail("connect failed");
+        ngx_http_yibao_redis_fail(ngx_http_yibao_redis.asking
+                                  ? "Sentinel connect failed"
+                                  : "connect failed");
+        return;
+    }
+
+    if (ngx_http_yibao_redis.asking) {
+        redisAsyncCommand(ac, ngx_http_yibao_redis_sentinel_reply, NULL,
+                          "SENTINEL get-master-addr-by-name %s",
+                          ngx_http_yibao_redis.conf->master.data);
         return;
     }
 
@@ -461,8 +608,111 @@ ngx_http_yibao_redis_connected(const redisAsyncContext *cac, int status)
                           "SELECT %s", db);
     }
 
+    if (ngx_http_yibao_redis.conf->sentinels) {
+        redisAsyncCommand(ac, ngx_http_yibao_redis_role_reply, NULL, "ROLE");
+    }
+
     redisAsyncCommand(ac, ngx_http_yibao_redis_script_loaded, NULL,
                       "SCRIPT LOAD %s", yibao_limit_script);
+}
+
+
+/*
+ * A Sentinel's answer: the master's IP and port.  The Sentinel's
+ * connection is closed, and the master's opened at once.
+ */
+
+static void
+ngx_http_yibao_redis_sentinel_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_int_t     port;
+    redisReply   *reply = r, *ip, *pt;
+    const char   *why;
+
+    if (reply == NULL || ngx_http_yibao_redis.ac != ac) {
+        return;
+    }
+
+    why = "the Sentinel does not know the master";
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        goto failed;
+    }
+
+    ip = reply->element[0];
+    pt = reply->element[1];
+
+    if (ip->type != REDIS_REPLY_STRING || pt->type != REDIS_REPLY_STRING
+        || ip->len == 0 || ip->len > NGX_INET_ADDRSTRLEN
+        || ngx_inet_addr((u_char *) ip->str, ip->len) == INADDR_NONE)
+    {
+        why = "the Sentinel's answer is not an IPv4 address";
+        goto failed;
+    }
+
+    port = ngx_atoi((u_char *) pt->str, pt->len);
+    if (port < 1 || port > 65535) {
+        why = "the Sentinel's answer has no valid port";
+        goto failed;
+    }
+
+    ngx_memcpy(ngx_http_yibao_redis.master_host, ip->str, ip->len);
+    ngx_http_yibao_redis.master_host[ip->len] = '\0';
+    ngx_http_yibao_redis.master_port = (in_port_t) port;
+    ngx_http_yibao_redis.master_known = 1;
+
+    ngx_http_yibao_redis.name.len =
+          ngx_snprintf(ngx_http_yibao_redis.name_buf,
+                       sizeof(ngx_http_yibao_redis.name_buf), "%V (%s:%ui)",
+                       &ngx_http_yibao_redis.conf->master,
+                       ngx_http_yibao_redis.master_host, (ngx_uint_t) port)
+          - ngx_http_yibao_redis.name_buf;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_http_yibao_redis.log, 0,
+                  "yibao: redis Sentinel: master %V",
+                  &ngx_http_yibao_redis.name);
+
+    /* hiredis frees the Sentinel's context after this callback */
+
+    ngx_http_yibao_redis.ac = NULL;
+    redisAsyncFree(ac);
+
+    ngx_http_yibao_redis_connect();
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
+                  "yibao: redis %V: %s", &ngx_http_yibao_redis.name, why);
+
+    ngx_http_yibao_redis_fail(why);
+}
+
+
+/* Sentinel: the server must be the master, not a demoted replica */
+
+static void
+ngx_http_yibao_redis_role_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply  *reply = r, *role;
+
+    if (reply == NULL || ngx_http_yibao_redis.ac != ac) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+        role = reply->element[0];
+
+        if (role->type == REDIS_REPLY_STRING && role->len == 6
+            && ngx_strncmp(role->str, "master", 6) == 0)
+        {
+            return;
+        }
+    }
+
+    ngx_http_yibao_redis_fail("not the master (a stale Sentinel answer)");
 }
 
 
@@ -475,7 +725,7 @@ ngx_http_yibao_redis_handshake_reply(redisAsyncContext *ac, void *r,
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
                       "yibao: redis %V refused the connection setup: %*s",
-                      &ngx_http_yibao_redis.conf->host, reply->len,
+                      &ngx_http_yibao_redis.name, reply->len,
                       reply->str);
     }
 }
@@ -497,7 +747,7 @@ ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac, void *r,
     {
         ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
                       "yibao: redis %V did not load the limit script: %*s",
-                      &ngx_http_yibao_redis.conf->host,
+                      &ngx_http_yibao_redis.name,
                       reply->str ? reply->len : 0,
                       reply->str ? reply->str : "");
         return;
@@ -514,7 +764,7 @@ ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac, void *r,
         ngx_http_yibao_redis.was_up = 1;
         ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
                       "yibao: redis %V is up",
-                      &ngx_http_yibao_redis.conf->host);
+                      &ngx_http_yibao_redis.name);
     }
 }
 
@@ -829,11 +1079,22 @@ ngx_http_yibao_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         if (!op->done) {
             ngx_log_error(NGX_LOG_ERR, op->timer.log, 0,
                           "yibao: redis %V: %*s",
-                          &ngx_http_yibao_redis.conf->host, reply->len,
+                          &ngx_http_yibao_redis.name, reply->len,
                           reply->str);
         }
 
         ngx_http_yibao_redis_op_finish(op, NULL, NGX_HTTP_YIBAO_REDIS_ERROR);
+
+        if (reply->len >= 8 && ngx_strncmp(reply->str, "READONLY", 8) == 0
+            && ngx_http_yibao_redis.ac == ac)
+        {
+            /* a failover demoted the server: find the master again */
+
+            ngx_http_yibao_redis_op_release(op);
+            ngx_http_yibao_redis_fail("the server became a read-only "
+                                      "replica");
+            return;
+        }
 
     } else {
         ngx_http_yibao_redis_op_finish(op, reply, NGX_HTTP_YIBAO_REDIS_OK);

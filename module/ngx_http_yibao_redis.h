@@ -24,11 +24,24 @@
  * a command that times out opens the circuit: the store is "down", no
  * request waits on it, and a reconnect with exponential backoff and
  * jitter probes it; every change of state is logged once.
+ *
+ * With Sentinel, each connection starts by asking a Sentinel (in turn)
+ * for the master's address, and checks with ROLE that the server is
+ * still the master; a READONLY reply (the master was demoted by a
+ * failover) or a lost connection asks the Sentinels again.
  */
+
+typedef struct {
+    ngx_str_t                  host;       /* IP address */
+    in_port_t                  port;
+} ngx_http_yibao_redis_addr_t;
+
 
 struct ngx_http_yibao_redis_conf_s {
     ngx_str_t                  host;       /* IP address or unix: path */
     in_port_t                  port;
+    ngx_str_t                  master;     /* Sentinel: the master's name */
+    ngx_array_t               *sentinels;  /* ngx_http_yibao_redis_addr_t */
     ngx_str_t                  password;
     ngx_uint_t                 db;
     ngx_msec_t                 timeout;

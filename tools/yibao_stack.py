@@ -101,19 +101,22 @@ def listen_tls_lines(cert, key, client_ca=None, verify_client=None):
 class Redis:
     """A real redis-server on a free loopback port, without persistence."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, args=()):
         self.workdir = os.path.abspath(workdir)
         self.port = port or free_port()
+        self.args = list(args)      # more redis-server options
         self.proc = None
+
+    def command(self):
+        return ["redis-server", "--port", str(self.port), "--bind",
+                "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.workdir, "--daemonize", "no"] + self.args
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
         self.log = open(os.path.join(self.workdir, "redis.log"), "a")
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.workdir, "--daemonize", "no"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            self.command(), stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         wait_port(self.port, proc=self.proc, what="redis-server")
         return self
@@ -139,6 +142,33 @@ class Redis:
     def restart(self):
         self.stop()
         return self.start()
+
+
+class Sentinel(Redis):
+    """A real Redis Sentinel (redis-server --sentinel) on a free loopback
+    port, watching the master NAME at 127.0.0.1:master_port."""
+
+    def __init__(self, workdir, master_port, name="mymaster", port=None,
+                 quorum=1, down_after_ms=1000):
+        super().__init__(workdir, port)
+        self.name = name
+        self.master_port = master_port
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+
+    def command(self):
+        # Sentinel rewrites its configuration file: one of its own
+        conf = os.path.join(self.workdir, "sentinel.conf")
+        if not os.path.exists(conf):
+            with open(conf, "w") as f:
+                f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                        "sentinel monitor %s 127.0.0.1 %d %d\n"
+                        "sentinel down-after-milliseconds %s %d\n"
+                        "sentinel failover-timeout %s 10000\n"
+                        % (self.port, self.workdir, self.name,
+                           self.master_port, self.quorum, self.name,
+                           self.down_after_ms, self.name))
+        return ["redis-server", conf, "--sentinel"]
 
 
 DEFAULT_LIMITS = (
@@ -185,6 +215,7 @@ class Stack:
                  location_extra="", sim_args=(), module=None,
                  sim_port=None, translate=True, upstream_tls=None,
                  listen_tls=None, redis=None, redis_options="",
+                 redis_address=None,
                  limits=DEFAULT_LIMITS, status_port=None,
                  caches=DEFAULT_CACHES, zone="16m"):
         if scheme not in SCHEMES:
@@ -201,6 +232,7 @@ class Stack:
         self.translate = translate
         self.redis = redis            # a Redis (started by the caller)
         self.redis_options = redis_options
+        self.redis_address = redis_address  # e.g. "sentinel:mymaster"
         self.limits = limits
         self.caches = caches
         self.zone = zone              # yibao_zone's arguments
@@ -341,9 +373,11 @@ class Stack:
                 if f.endswith(".tsv"))),
             translate_rules=self.path("data", "translate-rules.tsv"),
             translate="on" if self.translate else "off",
-            redis=("    yibao_redis 127.0.0.1:%d %s;"
-                   % (self.redis.port, self.redis_options)
-                   if self.redis else ""),
+            redis=("    yibao_redis %s %s;"
+                   % (self.redis_address
+                      or "127.0.0.1:%d" % self.redis.port,
+                      self.redis_options)
+                   if self.redis or self.redis_address else ""),
             limits="\n".join("    " + line for line in self.limits),
             caches="\n".join("    " + line for line in self.caches),
             zone=self.zone,
