@@ -65,6 +65,10 @@ const char  yibao_journal_resolve_script[] =
     "local v = cjson.encode(j)\n"
     "redis.call('SET', KEYS[1], v, 'XX', 'KEEPTTL')\n"
     "redis.call('SREM', KEYS[2], KEYS[1])\n"
+    "for i = 3, #KEYS do\n"
+    "  redis.call('SADD', KEYS[i], KEYS[1])\n"
+    "  redis.call('PEXPIRE', KEYS[i], ARGV[3])\n"
+    "end\n"
     "return v\n";
 
 

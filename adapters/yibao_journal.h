@@ -121,8 +121,9 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
  *           leaves it; the problem set likewise by ARGV 4; the record
  *           joins the index sets)
  *   list    KEYS unknown set -> the records of its members
- *   resolve KEYS record, unknown set; ARGV state, setl_id -> the new
- *           record, or nil when there is none
+ *   resolve KEYS record, unknown set[, setl_id index]; ARGV state,
+ *           setl_id, ttl_ms -> the new record (it joins the index), or
+ *           nil when there is none
  */
 /*
  * Queries and reconciliation.

@@ -898,10 +898,11 @@ ngx_http_yibao_journal_arg(ngx_http_request_t *r, const char *name,
 static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
-    u_char                        *day;
+    u_char                        *day, ttl[NGX_INT64_LEN];
     ngx_int_t                      rc;
     ngx_str_t                      caller, msgid, state, setl, key, value;
-    ngx_str_t                      argv[8];
+    ngx_str_t                      argv[10];
+    yibao_err_t                    err;
     ngx_uint_t                     argc, nkeys;
     ngx_time_t                    *tp;
     yibao_tm_t                     tm;
@@ -1085,10 +1086,36 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         ngx_str_set(&argv[2], "2");
         argv[3] = key;
         ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
-        argv[5] = state;
-        argv[6] = setl;
-        argc = 7;
+        argc = 5;
         nkeys = 2;
+
+        /* the setl_id the operator found joins its index */
+
+        if (setl.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+            ja->q.value.data = setl.data;
+            ja->q.value.len = setl.len;
+            ngx_http_yibao_alloc_init(&a, r->pool);
+
+            if (yibao_journal_query_key(&ja->q, &a, &out, &err) != YIBAO_OK)
+            {
+                return ngx_http_yibao_journal_api_error(r,
+                           NGX_HTTP_BAD_REQUEST,
+                           "setl_id must be 1 to 64 letters, digits, '.', "
+                           "'_' or '-'");
+            }
+
+            ja->q.kind = YIBAO_JOURNAL_Q_NONE;
+            argv[argc].data = (u_char *) out.data;
+            argv[argc++].len = out.len;
+            nkeys++;
+            ngx_str_set(&argv[2], "3");
+        }
+
+        argv[argc++] = state;
+        argv[argc++] = setl;
+        argv[argc].data = ttl;
+        argv[argc++].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
 
         goto redis;
     }
