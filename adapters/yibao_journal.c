@@ -27,7 +27,10 @@ const char  yibao_journal_claim_script[] =
     "return {1}\n";
 
 const char  yibao_journal_update_script[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then\n"
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])\n"
+    "end\n"
+    "do\n"
     "  if ARGV[2] == 'unknown' then\n"
     "    redis.call('SADD', KEYS[2], KEYS[1])\n"
     "  else\n"

@@ -117,7 +117,9 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
  *           whose TTL becomes ttl_ms), or {0, existing record}
  *   update  KEYS record, unknown set, problem set, index sets...; ARGV
  *           record, state, ttl_ms, "1" if a problem -> 1 (the record's
- *           TTL is kept; "unknown" joins the unknown set, anything else
+ *           TTL is kept; a record Redis lost meanwhile, e.g. restarted
+ *           without persistence, is written again with ttl_ms;
+ *           "unknown" joins the unknown set, anything else
  *           leaves it; the problem set likewise by ARGV 4; the record
  *           joins the index sets)
  *   list    KEYS unknown set -> the records of its members

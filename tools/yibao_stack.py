@@ -99,11 +99,19 @@ def listen_tls_lines(cert, key, client_ca=None, verify_client=None):
 
 
 class Redis:
-    """A real redis-server on a free loopback port, without persistence."""
+    """A real redis-server on a free loopback port; without persistence,
+    or with persist="aof" (appendfsync always) or "rdb" (a snapshot at
+    shutdown and every second with a change)."""
 
-    def __init__(self, workdir, port=None):
+    PERSIST = {None: ["--save", "", "--appendonly", "no"],
+               "aof": ["--save", "", "--appendonly", "yes",
+                       "--appendfsync", "always"],
+               "rdb": ["--save", "1 1", "--appendonly", "no"]}
+
+    def __init__(self, workdir, port=None, persist=None):
         self.workdir = os.path.abspath(workdir)
         self.port = port or free_port()
+        self.persist = persist
         self.proc = None
 
     def start(self):
@@ -111,8 +119,8 @@ class Redis:
         self.log = open(os.path.join(self.workdir, "redis.log"), "a")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.workdir, "--daemonize", "no"],
+             "127.0.0.1"] + self.PERSIST[self.persist]
+            + ["--dir", self.workdir, "--daemonize", "no"],
             stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         wait_port(self.port, proc=self.proc, what="redis-server")
@@ -186,7 +194,7 @@ class Stack:
                  sim_port=None, translate=True, upstream_tls=None,
                  listen_tls=None, redis=None, redis_options="",
                  limits=DEFAULT_LIMITS, status_port=None,
-                 caches=DEFAULT_CACHES, zone="16m"):
+                 caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -204,6 +212,7 @@ class Stack:
         self.limits = limits
         self.caches = caches
         self.zone = zone              # yibao_zone's arguments
+        self.journal = journal        # yibao_journal's arguments
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -347,6 +356,7 @@ class Stack:
             limits="\n".join("    " + line for line in self.limits),
             caches="\n".join("    " + line for line in self.caches),
             zone=self.zone,
+            journal=self.journal,
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)
