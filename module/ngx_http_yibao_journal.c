@@ -121,7 +121,7 @@ invalid:
 ngx_int_t
 ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                         ttl[2 * NGX_INT64_LEN], *day;
+    u_char                         num[2 * NGX_INT64_LEN], *day;
     char                           hex[65];
     size_t                         i, n;
     ngx_str_t                      argv[8 + YIBAO_JOURNAL_INDEX_MAX];
@@ -258,8 +258,8 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_str_set(&argv[0], "EVAL");
     argv[1].data = (u_char *) yibao_journal_claim_script;
     argv[1].len = ngx_strlen(yibao_journal_claim_script);
-    argv[2].data = ttl;
-    argv[2].len = ngx_sprintf(ttl, "%uz", 2 + n) - ttl;
+    argv[2].data = num;
+    argv[2].len = ngx_sprintf(num, "%uz", 2 + n) - num;
     argv[3] = ctx->journal_key;
 
     for (i = 0; i < n; i++) {
@@ -268,7 +268,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     argv[5 + n] = value;
-    argv[6 + n].data = ttl + argv[2].len;
+    argv[6 + n].data = num + argv[2].len;
     argv[6 + n].len = ngx_sprintf(argv[6 + n].data, "%M", gmcf->journal_ttl)
                       - argv[6 + n].data;
 
