@@ -529,12 +529,10 @@ int
 yibao_journal_index_keys(const yibao_journal_t *j, yibao_alloc_t *a,
     yibao_str_t *keys, size_t *n)
 {
+    unsigned     base;
     yibao_str_t  sday;
 
     *n = 0;
-
-    sday.data = j->setl_time.data;
-    sday.len = j->setl_time.len >= 10 ? 10 : 0;
 
     if (yibao_journal_add_key(a, keys, n, "n", &j->msgid, NULL)
         || yibao_journal_add_key(a, keys, n, "n", &j->upstream_msgid, NULL)
@@ -542,8 +540,24 @@ yibao_journal_index_keys(const yibao_journal_t *j, yibao_alloc_t *a,
         || yibao_journal_add_key(a, keys, n, "s", &j->setl_id, NULL)
         || yibao_journal_add_key(a, keys, n, "s", &j->platform_setl_id,
                                  NULL)
-        || yibao_journal_add_key(a, keys, n, "c", &j->clinic, &j->day)
-        || yibao_journal_add_key(a, keys, n, "e", &j->entity, &j->day)
+        || yibao_journal_add_key(a, keys, n, "c", &j->clinic, &j->day))
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    /* the entity's day: only what the totals read */
+
+    base = yibao_code_is_infno(j->infno.data, j->infno.len)
+           ? (unsigned) yibao_code_number(j->infno.data, 4) : 0;
+
+    if (base != 2207 && base != 2208 && base != 3201) {
+        return YIBAO_OK;
+    }
+
+    sday.data = j->setl_time.data;
+    sday.len = j->setl_time.len >= 10 ? 10 : 0;
+
+    if (yibao_journal_add_key(a, keys, n, "e", &j->entity, &j->day)
         || yibao_journal_add_key(a, keys, n, "e", &j->entity, &sday)
         || yibao_journal_add_key(a, keys, n, "e", &j->entity,
                                  &j->stmt_enddate))

@@ -138,8 +138,9 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
  *   yibao:{journal}:x:<day>            money-moving records not known
  *                                      to have ended ok (candidates of
  *                                      "problems")
- * A record is added to e: under its claim day and its settlement day
- * (setl_time), a 3201 under its statement's end day too.
+ * Only 2207, 2208 and 3201 (what the totals read) join e:, under their
+ * claim day and settlement day (setl_time), a 3201 under its
+ * statement's end day too.
  */
 
 #define YIBAO_JOURNAL_INDEX_MAX  12

@@ -294,6 +294,15 @@ test_index_keys(void **state)
     j.infno = test_str("2204");
     assert_false(yibao_journal_problem(&j));
 
+    /* not a settlement nor a statement: not in the entity's day */
+
+    assert_int_equal(yibao_journal_index_keys(&j, &a, keys, &n), YIBAO_OK);
+    assert_int_equal(n, 4);
+
+    for (i = 0; i < n; i++) {
+        assert_null(memmem(keys[i].data, keys[i].len, ":e:", 3));
+    }
+
     assert_int_equal(yibao_journal_problem_key(&j.day, &a, &key), YIBAO_OK);
     assert_int_equal(key.len, sizeof("yibao:{journal}:x:2026-11-26") - 1);
     assert_memory_equal(key.data, "yibao:{journal}:x:2026-11-26", key.len);
