@@ -264,6 +264,24 @@ def test_problems_of_the_day_and_bad_queries(make_stack, make_redis,
     assert status == 400 and "medfee_sumamt" in body["error"]
     status, body = api(stack, caller=CALLER, msgid="NOSUCHMSGID")
     assert status == 404
+    req = urllib.request.Request(
+        stack.url + "/yibao/journal?" + urllib.parse.urlencode(dict(
+            caller=CALLER, msgid=msgid, state="maybe")),
+        method="POST", data=b"")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        assert False, "accepted state=maybe"
+    except urllib.error.HTTPError as e:
+        assert e.code == 400 and b"ok or failed" in e.read()
+
+    # the store down: said, not an empty answer
+    if use_redis:
+        server.stop()
+        time.sleep(0.5)
+        for params in (dict(problems="today"), dict(msgid=msgid),
+                       dict(caller=CALLER, msgid=msgid)):
+            status, body = api(stack, **params)
+            assert status == 503 and "Redis" in body["error"], body
 
 
 def test_api_refused_unless_allowed(make_stack):
