@@ -408,6 +408,7 @@ static int yibao_journal_match(const yibao_journal_query_t *q, json_t *o);
 static json_t *yibao_journal_public_json(const yibao_journal_query_t *q,
     json_t *o);
 static int yibao_journal_by_time(const void *x, const void *y);
+static json_t *yibao_journal_unique(json_t *list);
 static json_t *yibao_journal_totals(const yibao_journal_query_t *q,
     json_t *list);
 static int yibao_journal_compare(json_t *cmp, const char *name,
@@ -1217,6 +1218,91 @@ yibao_journal_by_time(const void *x, const void *y)
 }
 
 
+/*
+ * The readable records of list, one per caller and msgid: the same
+ * record can come from Redis and from a node's zone (claimed there while
+ * Redis failed); the one completed last is kept.  NULL on allocation
+ * failure.
+ */
+
+static json_t *
+yibao_journal_unique(json_t *list)
+{
+    char        *key;
+    size_t       i, len;
+    json_t      *out, *o, *seen, *at, *prev;
+    const char  *caller, *msgid;
+
+    out = json_array();
+    seen = json_object();
+
+    if (out == NULL || seen == NULL) {
+        goto nomem;
+    }
+
+    json_array_foreach(list, i, o) {
+
+        if (!json_is_object(o)
+            || json_integer_value(json_object_get(o, "v")) != 1)
+        {
+            continue;
+        }
+
+        caller = yibao_journal_field(o, "caller");
+        msgid = yibao_journal_field(o, "msgid");
+        len = strlen(caller) + strlen(msgid) + 2;
+
+        key = malloc(len);
+        if (key == NULL) {
+            goto nomem;
+        }
+
+        snprintf(key, len, "%s %s", caller, msgid);
+
+        at = json_object_get(seen, key);
+
+        if (at != NULL) {
+            prev = json_array_get(out, (size_t) json_integer_value(at));
+
+            if (json_integer_value(json_object_get(o, "done_ms"))
+                > json_integer_value(json_object_get(prev, "done_ms"))
+                && json_array_set(out, (size_t) json_integer_value(at), o)
+                   != 0)
+            {
+                free(key);
+                goto nomem;
+            }
+
+            free(key);
+            continue;
+        }
+
+        if (json_object_set_new(seen, key,
+                                json_integer((json_int_t)
+                                             json_array_size(out)))
+            != 0
+            || json_array_append(out, o) != 0)
+        {
+            free(key);
+            goto nomem;
+        }
+
+        free(key);
+    }
+
+    json_decref(seen);
+
+    return out;
+
+nomem:
+
+    json_decref(out);
+    json_decref(seen);
+
+    return NULL;
+}
+
+
 int
 yibao_journal_select(const yibao_journal_query_t *q,
     const unsigned char *list, size_t len, yibao_alloc_t *a,
@@ -1233,6 +1319,15 @@ yibao_journal_select(const yibao_journal_query_t *q,
         json_decref(doc);
         return YIBAO_ERR_SYNTAX;
     }
+
+    o = yibao_journal_unique(doc);
+    json_decref(doc);
+
+    if (o == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    doc = o;
 
     if (q->kind == YIBAO_JOURNAL_Q_TOTALS) {
         res = yibao_journal_totals(q, doc);

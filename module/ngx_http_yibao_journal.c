@@ -854,6 +854,11 @@ typedef struct {
     ngx_http_request_t        *r;
     yibao_journal_query_t      q;
     ngx_uint_t                 list;       /* the answer is a list */
+
+    /* one record: its key; a resolution's state and setl_id */
+    ngx_str_t                  key;
+    ngx_str_t                  state;
+    ngx_str_t                  setl;
 } ngx_http_yibao_journal_api_t;
 
 
@@ -863,6 +868,10 @@ static ngx_int_t ngx_http_yibao_journal_api_send(
     ngx_http_yibao_journal_api_t *ja, u_char *data, size_t len);
 static ngx_int_t ngx_http_yibao_journal_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
+static ngx_int_t ngx_http_yibao_journal_api_zone(
+    ngx_http_yibao_journal_api_t *ja);
+static ngx_int_t ngx_http_yibao_journal_api_merge(
+    ngx_http_yibao_journal_api_t *ja, redisReply *reply);
 
 
 /* a query argument: unescaped, empty when absent */
@@ -900,7 +909,7 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
     u_char                        *day, ttl[NGX_INT64_LEN];
     ngx_int_t                      rc;
-    ngx_str_t                      caller, msgid, state, setl, key, value;
+    ngx_str_t                      caller, msgid, state, setl, key;
     ngx_str_t                      argv[10];
     yibao_err_t                    err;
     ngx_uint_t                     argc, nkeys;
@@ -908,7 +917,6 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
     yibao_tm_t                     tm;
     yibao_str_t                    out, v;
     yibao_alloc_t                  a;
-    yibao_journal_t                j;
     yibao_journal_state_e          st;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_journal_api_t  *ja;
@@ -1049,21 +1057,22 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ja->key = key;
+    ja->state = state;
+    ja->setl = setl;
+
+    if (r->method == NGX_HTTP_POST
+        && st != YIBAO_JOURNAL_OK && st != YIBAO_JOURNAL_FAILED)
+    {
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                   "state must be ok or failed");
+    }
+
+    if (gmcf->redis == NULL) {
+        return ngx_http_yibao_journal_api_zone(ja);
+    }
+
     if (r->method == NGX_HTTP_GET) {
-
-        if (gmcf->redis == NULL) {
-            if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key,
-                                               r->pool, &value)
-                != NGX_OK)
-            {
-                return ngx_http_yibao_journal_api_error(r,
-                           NGX_HTTP_NOT_FOUND, "no such record");
-            }
-
-            return ngx_http_yibao_journal_api_send(ja, value.data,
-                                                   value.len);
-        }
-
         ngx_str_set(&argv[0], "GET");
         argv[1] = key;
         argc = 2;
@@ -1074,12 +1083,7 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
     /* POST ?caller&msgid&state=ok|failed[&setl_id]: a resolution */
 
-    if (st != YIBAO_JOURNAL_OK && st != YIBAO_JOURNAL_FAILED) {
-        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
-                   "state must be ok or failed");
-    }
-
-    if (gmcf->redis != NULL) {
+    {
         ngx_str_set(&argv[0], "EVAL");
         argv[1].data = (u_char *) yibao_journal_resolve_script;
         argv[1].len = ngx_strlen(yibao_journal_resolve_script);
@@ -1120,44 +1124,6 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         goto redis;
     }
 
-    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool, &value)
-        != NGX_OK)
-    {
-        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_NOT_FOUND,
-                                                "no such record");
-    }
-
-    ngx_http_yibao_alloc_init(&a, r->pool);
-
-    if (yibao_journal_parse(value.data, value.len, &a, &j) != YIBAO_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    j.state = st;
-    ngx_str_set(&value, "resolved");
-    j.reason.data = value.data;
-    j.reason.len = value.len;
-
-    if (setl.len) {
-        j.setl_id.data = setl.data;
-        j.setl_id.len = setl.len;
-    }
-
-    if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    value.data = (u_char *) out.data;
-    value.len = out.len;
-
-    ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &key, &value);
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "yibao: journal caller \"%V\" msgid %V resolved as %V",
-                  &caller, &msgid, &state);
-
-    return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
-
 redis:
 
     if (ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
@@ -1172,6 +1138,70 @@ redis:
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/*
+ * One record in this node's zone: the embedded store's, or one claimed
+ * here while Redis was down.  GET: the record; POST: a resolution.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_str_t                    value;
+    yibao_str_t                  out;
+    yibao_alloc_t                a;
+    yibao_journal_t              j;
+    ngx_http_request_t          *r;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    r = ja->r;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ja->key, r->pool,
+                                       &value)
+        != NGX_OK)
+    {
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                "no such record");
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_journal_parse(value.data, value.len, &a, &j) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    j.state = yibao_journal_state_parse(ja->state.data, ja->state.len);
+    ngx_str_set(&value, "resolved");
+    j.reason.data = value.data;
+    j.reason.len = value.len;
+
+    if (ja->setl.len) {
+        j.setl_id.data = ja->setl.data;
+        j.setl_id.len = ja->setl.len;
+    }
+
+    if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = (u_char *) out.data;
+    value.len = out.len;
+
+    ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &ja->key, &value);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "yibao: journal caller \"%*s\" msgid %*s resolved as %V",
+                  j.caller.len, j.caller.data, j.msgid.len, j.msgid.data,
+                  &ja->state);
+
+    return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
 }
 
 
@@ -1317,8 +1347,6 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
 {
     ngx_http_yibao_journal_api_t *ja = data;
 
-    u_char              *p;
-    size_t               i, len;
     ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -1336,46 +1364,89 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
                                              reply->len);
 
     } else if (reply->type == REDIS_REPLY_ARRAY && ja->list) {
+        rc = ngx_http_yibao_journal_api_merge(ja, reply);
 
-        /* the candidates as one JSON array */
-
-        len = 2;
-
-        for (i = 0; i < reply->elements; i++) {
-            len += reply->element[i]->len + 1;
-        }
-
-        p = ngx_pnalloc(r->pool, len);
-
-        if (p == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            len = 0;
-            p[len++] = '[';
-
-            for (i = 0; i < reply->elements; i++) {
-                if (i) {
-                    p[len++] = ',';
-                }
-
-                ngx_memcpy(p + len, reply->element[i]->str,
-                           reply->element[i]->len);
-                len += reply->element[i]->len;
-            }
-
-            p[len++] = ']';
-
-            rc = ngx_http_yibao_journal_api_send(ja, p, len);
-        }
+    } else if (!ja->list) {
+        /* not in Redis: claimed at this node while Redis was down? */
+        rc = ngx_http_yibao_journal_api_zone(ja);
 
     } else {
-        rc = ngx_http_yibao_journal_api_error(r, NGX_HTTP_NOT_FOUND,
-                                              "no such record");
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The candidates of a query: the records Redis gave, and those of this
+ * node's zone (claimed here while Redis was down), as one JSON array.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_merge(ngx_http_yibao_journal_api_t *ja,
+    redisReply *reply)
+{
+    u_char                      *p;
+    size_t                       i, len;
+    ngx_str_t                    needle, local;
+    ngx_uint_t                   truncated;
+    yibao_str_t                  nd;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(ja->r, ngx_http_yibao_module);
+
+    ngx_http_yibao_alloc_init(&a, ja->r->pool);
+
+    if (yibao_journal_query_needle(&ja->q, &a, &nd) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    needle.data = (u_char *) nd.data;
+    needle.len = nd.len;
+
+    if (ngx_http_yibao_shm_journal_scan(gmcf->shm_zone, &needle,
+                                        NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX,
+                                        ja->r->pool, &local, &truncated)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = local.len + 1;
+
+    for (i = 0; i < reply->elements; i++) {
+        len += reply->element[i]->len + 1;
+    }
+
+    p = ngx_pnalloc(ja->r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the zone's "[...]" less its "]", then Redis's records */
+
+    len = local.len - 1;
+    ngx_memcpy(p, local.data, len);
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (len > 1) {
+            p[len++] = ',';
+        }
+
+        ngx_memcpy(p + len, reply->element[i]->str, reply->element[i]->len);
+        len += reply->element[i]->len;
+    }
+
+    p[len++] = ']';
+
+    return ngx_http_yibao_journal_api_send(ja, p, len);
 }
 
 

@@ -310,3 +310,45 @@ def test_psn_no_masked_in_api_output(make_stack):
     assert st.psn_no not in text
     # nor the patient's ID number or name (the stored answers hold them)
     assert client.DEFAULT_ID_NUMBER not in text
+
+
+def test_records_kept_locally_while_redis_was_down(make_stack, make_redis):
+    """Claimed in this node's zone while Redis was down: still found,
+    and resolvable, once Redis is back."""
+    server = make_redis()
+    stack = make_stack(scheme="csb", redis=server)
+    time.sleep(0.5)
+    clinic = township_clinic(stack)
+    server.stop()
+
+    sim_post(stack, "fault", {"infno": "2207", "mode": "drop_after_act",
+                              "count": 1})
+    st = client.FlowState()
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   state=st)
+    assert steps[-1][0] == "2207" and steps[-1][1] == 502
+    msgid = st.msgids["2207"]
+
+    server.start()
+    deadline = time.monotonic() + 20
+    while True:
+        status, got = api(stack, problems="today")
+        if status == 200:
+            break
+        assert status == 503 and time.monotonic() < deadline
+        time.sleep(0.3)
+    assert [x["msgid"] for x in got] == [msgid]
+    status, got = api(stack, mdtrt_id=st.mdtrt_id)
+    assert msgid in [x["msgid"] for x in got]
+    assert api(stack, caller=CALLER, msgid=msgid)[1]["state"] == "unknown"
+
+    req = urllib.request.Request(
+        stack.url + "/yibao/journal?" + urllib.parse.urlencode(dict(
+            caller=CALLER, msgid=msgid, state="failed")),
+        method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read())["state"] == "failed"
+    assert api(stack, caller=CALLER, msgid=msgid)[1]["state"] == "failed"
+    # failed stays a problem of the day: someone looks at it
+    assert [x["msgid"] for x in api(stack, problems="today")[1]] == [msgid]

@@ -527,6 +527,18 @@ test_select_queries(void **state)
     assert_int_equal(json_array_size(v), 1);
     json_decref(v);
 
+    /* one record from Redis and from a zone: once, the later one */
+
+    q.kind = YIBAO_JOURNAL_Q_MSGID;
+    q.value = test_str("A");
+    v = test_select(&q, "["
+        REC("unknown", "2207", "A", ",\"sent_ms\":1,\"done_ms\":5") ","
+        REC("ok", "2207", "A", ",\"sent_ms\":1,\"done_ms\":9") ","
+        REC("sent", "2207", "A", ",\"sent_ms\":1,\"done_ms\":0") "]");
+    assert_int_equal(json_array_size(v), 1);
+    assert_string_equal(test_get(json_array_get(v, 0), "state"), "ok");
+    json_decref(v);
+
     /* not a list; out of memory */
 
     yibao_test_arena_init(&arena, &a);
