@@ -274,6 +274,8 @@ ngx_int_t ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
 void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
+    ngx_pool_t *pool, ngx_str_t *list);
 ngx_int_t ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone,
     ngx_str_t *needle, size_t max, ngx_pool_t *pool, ngx_str_t *list,
     ngx_uint_t *truncated);

@@ -810,6 +810,22 @@ ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone, ngx_str_t *needle,
 }
 
 
+/* A JSON array of this node's records in state "unknown" (all of them). */
+
+ngx_int_t
+ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
+    ngx_pool_t *pool, ngx_str_t *list)
+{
+    ngx_str_t   needle;
+    ngx_uint_t  truncated;
+
+    ngx_str_set(&needle, "\"state\":\"unknown\"");
+
+    return ngx_http_yibao_shm_journal_scan(shm_zone, &needle, (size_t) -1,
+                                           pool, list, &truncated);
+}
+
+
 /* the cached wall clock in milliseconds */
 
 static uint64_t
