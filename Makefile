@@ -49,7 +49,7 @@ FUZZ_RUNS   := $(addprefix fuzz-run-,$(FUZZ_NAMES))
 FUZZ_OBJS   := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PURE_SRCS))
 FUZZ_LIBS   := -ljansson -lcrypto
 FUZZ_DICT    = $(if $(filter map registry rules,$*),tests/fuzz/tsv.dict, \
-               $(if $(filter envelope answer translate limit,$*), \
+               $(if $(filter envelope answer translate limit journal,$*), \
                     tests/fuzz/json.dict))
 FUZZ_OPTS   := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
                -timeout=30 -print_final_stats=1

@@ -3,12 +3,16 @@
  */
 
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <jansson.h>
 
 #include "yibao_journal.h"
 #include "yibao_codes.h"
+#include "yibao_envelope.h"
+#include "yibao_fields.h"
 
 
 const char  yibao_journal_claim_script[] =
@@ -16,14 +20,31 @@ const char  yibao_journal_claim_script[] =
     "if cur then return {0, cur} end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])\n"
+    "for i = 3, #KEYS do\n"
+    "  redis.call('SADD', KEYS[i], KEYS[1])\n"
+    "  redis.call('PEXPIRE', KEYS[i], ARGV[2])\n"
+    "end\n"
     "return {1}\n";
 
 const char  yibao_journal_update_script[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then\n"
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])\n"
+    "end\n"
+    "do\n"
     "  if ARGV[2] == 'unknown' then\n"
     "    redis.call('SADD', KEYS[2], KEYS[1])\n"
     "  else\n"
     "    redis.call('SREM', KEYS[2], KEYS[1])\n"
+    "  end\n"
+    "  if ARGV[4] == '1' then\n"
+    "    redis.call('SADD', KEYS[3], KEYS[1])\n"
+    "    redis.call('PEXPIRE', KEYS[3], ARGV[3])\n"
+    "  else\n"
+    "    redis.call('SREM', KEYS[3], KEYS[1])\n"
+    "  end\n"
+    "  for i = 4, #KEYS do\n"
+    "    redis.call('SADD', KEYS[i], KEYS[1])\n"
+    "    redis.call('PEXPIRE', KEYS[i], ARGV[3])\n"
     "  end\n"
     "end\n"
     "return 1\n";
@@ -47,6 +68,10 @@ const char  yibao_journal_resolve_script[] =
     "local v = cjson.encode(j)\n"
     "redis.call('SET', KEYS[1], v, 'XX', 'KEEPTTL')\n"
     "redis.call('SREM', KEYS[2], KEYS[1])\n"
+    "for i = 3, #KEYS do\n"
+    "  redis.call('SADD', KEYS[i], KEYS[1])\n"
+    "  redis.call('PEXPIRE', KEYS[i], ARGV[3])\n"
+    "end\n"
     "return v\n";
 
 
@@ -59,6 +84,8 @@ static int yibao_journal_set_str(json_t *o, const char *key,
     const yibao_str_t *s);
 static int yibao_journal_get_str(json_t *o, const char *key,
     yibao_alloc_t *a, yibao_str_t *out);
+static int yibao_journal_set_opt(json_t *o, const char *key,
+    const yibao_str_t *s);
 
 
 const char *
@@ -158,7 +185,20 @@ yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
                                j->infcode_set ? json_integer(j->infcode)
                                               : json_null())
          | yibao_journal_set_str(o, "reason", &j->reason)
-         | yibao_journal_set_str(o, "answer", &j->answer);
+         | yibao_journal_set_str(o, "answer", &j->answer)
+         | yibao_journal_set_opt(o, "day", &j->day)
+         | yibao_journal_set_opt(o, "platform_setl_id", &j->platform_setl_id)
+         | yibao_journal_set_opt(o, "setl_time", &j->setl_time)
+         | yibao_journal_set_opt(o, "insutype", &j->insutype)
+         | yibao_journal_set_opt(o, "clr_type", &j->clr_type)
+         | yibao_journal_set_opt(o, "medfee_sumamt", &j->medfee_sumamt)
+         | yibao_journal_set_opt(o, "fund_pay_sumamt", &j->fund_pay_sumamt)
+         | yibao_journal_set_opt(o, "acct_pay", &j->acct_pay)
+         | yibao_journal_set_opt(o, "fixmedins_setl_cnt", &j->setl_cnt)
+         | yibao_journal_set_opt(o, "stmt_begndate", &j->stmt_begndate)
+         | yibao_journal_set_opt(o, "stmt_enddate", &j->stmt_enddate)
+         | yibao_journal_set_opt(o, "stmt_rslt", &j->stmt_rslt)
+         | yibao_journal_set_opt(o, "stmt_rslt_dscr", &j->stmt_rslt_dscr);
 
     if (rc != 0) {
         json_decref(o);
@@ -187,6 +227,19 @@ yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
     out->len = len;
 
     return YIBAO_OK;
+}
+
+
+/* a field of the reconciliation part: left out when empty */
+
+static int
+yibao_journal_set_opt(json_t *o, const char *key, const yibao_str_t *s)
+{
+    if (s->len == 0) {
+        return 0;
+    }
+
+    return yibao_journal_set_str(o, key, s);
 }
 
 
@@ -238,7 +291,23 @@ yibao_journal_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
          | yibao_journal_get_str(o, "mdtrt_id", a, &j->mdtrt_id)
          | yibao_journal_get_str(o, "setl_id", a, &j->setl_id)
          | yibao_journal_get_str(o, "reason", a, &j->reason)
-         | yibao_journal_get_str(o, "answer", a, &j->answer);
+         | yibao_journal_get_str(o, "answer", a, &j->answer)
+         | yibao_journal_get_str(o, "day", a, &j->day)
+         | yibao_journal_get_str(o, "platform_setl_id", a,
+                                 &j->platform_setl_id)
+         | yibao_journal_get_str(o, "setl_time", a, &j->setl_time)
+         | yibao_journal_get_str(o, "insutype", a, &j->insutype)
+         | yibao_journal_get_str(o, "clr_type", a, &j->clr_type)
+         | yibao_journal_get_str(o, "medfee_sumamt", a, &j->medfee_sumamt)
+         | yibao_journal_get_str(o, "fund_pay_sumamt", a,
+                                 &j->fund_pay_sumamt)
+         | yibao_journal_get_str(o, "acct_pay", a, &j->acct_pay)
+         | yibao_journal_get_str(o, "fixmedins_setl_cnt", a, &j->setl_cnt)
+         | yibao_journal_get_str(o, "stmt_begndate", a, &j->stmt_begndate)
+         | yibao_journal_get_str(o, "stmt_enddate", a, &j->stmt_enddate)
+         | yibao_journal_get_str(o, "stmt_rslt", a, &j->stmt_rslt)
+         | yibao_journal_get_str(o, "stmt_rslt_dscr", a,
+                                 &j->stmt_rslt_dscr);
 
     if (rc != 0) {
         json_decref(o);
@@ -293,4 +362,1419 @@ yibao_journal_get_str(json_t *o, const char *key, yibao_alloc_t *a,
     out->len = len;
 
     return 0;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Queries and reconciliation (issue 5, items 5 and 6)                 */
+
+
+#define YIBAO_JOURNAL_KEY_PREFIX  "yibao:{journal}:"
+#define YIBAO_JOURNAL_GROUPS      64
+
+
+static const yibao_str_t  yibao_journal_unknown_name = {
+    7, (const unsigned char *) "unknown"
+};
+
+
+typedef struct {
+    const char            *insutype;
+    const char            *clr_type;
+    int64_t                medfee;
+    int64_t                fund;
+    int64_t                acct;
+    int64_t                cnt;
+} yibao_journal_group_t;
+
+
+static int yibao_journal_id_ok(const yibao_str_t *s);
+static int yibao_journal_day_ok(const yibao_str_t *s);
+static int yibao_journal_add_key(yibao_alloc_t *a, yibao_str_t *keys,
+    size_t *n, const char *kind, const yibao_str_t *v1,
+    const yibao_str_t *v2);
+static int yibao_journal_text(json_t *o, const char *key, yibao_alloc_t *a,
+    yibao_str_t *out);
+static int yibao_journal_money_text(json_t *o, const char *key,
+    yibao_alloc_t *a, yibao_str_t *out);
+static int yibao_journal_cents(const char *p, size_t len, int64_t *cents);
+static json_t *yibao_journal_money_json(int64_t cents);
+static const char *yibao_journal_field(json_t *o, const char *key);
+static int yibao_journal_is(json_t *o, const char *key,
+    const yibao_str_t *v);
+static int yibao_journal_base(json_t *o, unsigned base);
+static int yibao_journal_overdue(const yibao_journal_query_t *q, json_t *o);
+static int yibao_journal_match(const yibao_journal_query_t *q, json_t *o);
+static json_t *yibao_journal_public_json(const yibao_journal_query_t *q,
+    json_t *o);
+static int yibao_journal_by_time(const void *x, const void *y);
+static json_t *yibao_journal_unique(json_t *list);
+static json_t *yibao_journal_totals(const yibao_journal_query_t *q,
+    json_t *list);
+static int yibao_journal_compare(json_t *cmp, const char *name,
+    const yibao_str_t *given, int64_t journal);
+static int yibao_journal_dump(json_t *v, yibao_alloc_t *a, yibao_str_t *out);
+
+
+static int
+yibao_journal_id_ok(const yibao_str_t *s)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        unsigned char  c = s->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
+              || (c >= 'a' && c <= 'z') || c == '.' || c == '_'
+              || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+yibao_journal_day_ok(const yibao_str_t *s)
+{
+    size_t  i;
+
+    if (s->len != 10) {
+        return 0;
+    }
+
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (s->data[i] != '-') {
+                return 0;
+            }
+
+        } else if (s->data[i] < '0' || s->data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+void
+yibao_journal_day(const yibao_tm_t *tm, char *buf)
+{
+    snprintf(buf, 11, "%04u-%02u-%02u", (unsigned) tm->year % 10000,
+             (unsigned) tm->mon % 100, (unsigned) tm->mday % 100);
+}
+
+
+/* adds "yibao:{journal}:<kind>:<v1>[:<v2>]" unless a value is unfit */
+
+static int
+yibao_journal_add_key(yibao_alloc_t *a, yibao_str_t *keys, size_t *n,
+    const char *kind, const yibao_str_t *v1, const yibao_str_t *v2)
+{
+    size_t          i, len;
+    unsigned char  *p;
+
+    if (*n >= YIBAO_JOURNAL_INDEX_MAX || !yibao_journal_id_ok(v1)
+        || (v2 != NULL && !yibao_journal_day_ok(v2)))
+    {
+        return YIBAO_OK;
+    }
+
+    len = sizeof(YIBAO_JOURNAL_KEY_PREFIX) - 1 + strlen(kind) + 1 + v1->len
+          + (v2 != NULL ? 1 + v2->len : 0);
+
+    p = yibao_alloc(a, len);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    i = 0;
+    memcpy(p, YIBAO_JOURNAL_KEY_PREFIX, sizeof(YIBAO_JOURNAL_KEY_PREFIX) - 1);
+    i += sizeof(YIBAO_JOURNAL_KEY_PREFIX) - 1;
+    memcpy(p + i, kind, strlen(kind));
+    i += strlen(kind);
+    p[i++] = ':';
+    memcpy(p + i, v1->data, v1->len);
+    i += v1->len;
+
+    if (v2 != NULL) {
+        p[i++] = ':';
+        memcpy(p + i, v2->data, v2->len);
+        i += v2->len;
+    }
+
+    /* the same key twice (msgid == upstream msgid): once */
+
+    for (i = 0; i < *n; i++) {
+        if (keys[i].len == len && memcmp(keys[i].data, p, len) == 0) {
+            return YIBAO_OK;
+        }
+    }
+
+    keys[*n].data = p;
+    keys[*n].len = len;
+    (*n)++;
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_journal_index_keys(const yibao_journal_t *j, yibao_alloc_t *a,
+    yibao_str_t *keys, size_t *n)
+{
+    unsigned     base;
+    yibao_str_t  sday;
+
+    *n = 0;
+
+    if (yibao_journal_add_key(a, keys, n, "n", &j->msgid, NULL)
+        || yibao_journal_add_key(a, keys, n, "n", &j->upstream_msgid, NULL)
+        || yibao_journal_add_key(a, keys, n, "m", &j->mdtrt_id, NULL)
+        || yibao_journal_add_key(a, keys, n, "s", &j->setl_id, NULL)
+        || yibao_journal_add_key(a, keys, n, "s", &j->platform_setl_id,
+                                 NULL)
+        || yibao_journal_add_key(a, keys, n, "c", &j->clinic, &j->day))
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    /* the entity's day: only what the totals read */
+
+    base = yibao_code_is_infno(j->infno.data, j->infno.len)
+           ? (unsigned) yibao_code_number(j->infno.data, 4) : 0;
+
+    if (base != 2207 && base != 2208 && base != 3201) {
+        return YIBAO_OK;
+    }
+
+    sday.data = j->setl_time.data;
+    sday.len = j->setl_time.len >= 10 ? 10 : 0;
+
+    if (yibao_journal_add_key(a, keys, n, "e", &j->entity, &j->day)
+        || yibao_journal_add_key(a, keys, n, "e", &j->entity, &sday)
+        || yibao_journal_add_key(a, keys, n, "e", &j->entity,
+                                 &j->stmt_enddate))
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_journal_problem_key(const yibao_str_t *day, yibao_alloc_t *a,
+    yibao_str_t *key)
+{
+    size_t  n;
+
+    if (!yibao_journal_day_ok(day)) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    n = 0;
+
+    /* "x:<day>" as kind "x" and id day, checked above */
+
+    if (yibao_journal_add_key(a, key, &n, "x", day, NULL) != YIBAO_OK) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    return n == 1 ? YIBAO_OK : YIBAO_ERR_INVALID;
+}
+
+
+int
+yibao_journal_problem(const yibao_journal_t *j)
+{
+    return j->state != YIBAO_JOURNAL_OK
+           && yibao_journal_money(j->infno.data, j->infno.len);
+}
+
+
+/* ---- outputs of an answer ---- */
+
+
+/* a string, or an integer as its decimal text; "" otherwise */
+
+static int
+yibao_journal_text(json_t *o, const char *key, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    int             len;
+    char            buf[32];
+    json_t         *v;
+    unsigned char  *p;
+
+    out->data = (const unsigned char *) "";
+    out->len = 0;
+
+    v = json_object_get(o, key);
+
+    if (json_is_integer(v)) {
+        len = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                       json_integer_value(v));
+
+        p = yibao_alloc(a, (size_t) len);
+        if (p == NULL) {
+            return YIBAO_ERR_NOMEM;
+        }
+
+        memcpy(p, buf, (size_t) len);
+        out->data = p;
+        out->len = (size_t) len;
+        return YIBAO_OK;
+    }
+
+    return yibao_journal_get_str(o, key, a, out) ? YIBAO_ERR_NOMEM
+                                                 : YIBAO_OK;
+}
+
+
+/*
+ * Cents of a decimal text: an optional '-', digits, and at most two
+ * places.  YIBAO_OK or YIBAO_ERR_INVALID.
+ */
+
+static int
+yibao_journal_cents(const char *p, size_t len, int64_t *cents)
+{
+    int       neg, places, dot;
+    size_t    i;
+    int64_t   m;
+
+    neg = 0;
+    i = 0;
+
+    if (len && p[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+
+    if (i == len) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    m = 0;
+    places = 0;
+    dot = 0;
+
+    for ( /* void */ ; i < len; i++) {
+
+        if (p[i] == '.' && !dot) {
+            dot = 1;
+            continue;
+        }
+
+        if (p[i] < '0' || p[i] > '9' || places == 2
+            || m > (INT64_MAX / 10 - 9))
+        {
+            return YIBAO_ERR_INVALID;
+        }
+
+        m = m * 10 + (p[i] - '0');
+
+        if (dot) {
+            places++;
+        }
+    }
+
+    for ( /* void */ ; places < 2; places++) {
+        if (m > INT64_MAX / 10) {
+            return YIBAO_ERR_INVALID;
+        }
+
+        m *= 10;
+    }
+
+    *cents = neg ? -m : m;
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * A money amount as exact text with two places ("-12.30").  The answer
+ * is parsed by jansson, which holds a number with a fraction as a
+ * double: it is taken when it is exactly a number of cents (the shortest
+ * decimal form of the double has at most two places), otherwise left
+ * out.  A string holding a decimal is taken as it is.
+ */
+
+static int
+yibao_journal_money_text(json_t *o, const char *key, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    int             len;
+    char            buf[32];
+    double          d;
+    json_t         *v, *m;
+    int64_t         cents;
+    unsigned char  *p;
+
+    out->data = (const unsigned char *) "";
+    out->len = 0;
+
+    v = json_object_get(o, key);
+
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) > INT64_MAX / 100
+            || json_integer_value(v) < -(INT64_MAX / 100))
+        {
+            return YIBAO_OK;
+        }
+
+        cents = (int64_t) json_integer_value(v) * 100;
+
+    } else if (json_is_real(v)) {
+        d = json_real_value(v) * 100.0;
+
+        if (!(d > -9007199254740992.0 && d < 9007199254740992.0)) {
+            return YIBAO_OK;
+        }
+
+        cents = (int64_t) (d < 0 ? d - 0.5 : d + 0.5);
+
+        if ((double) cents / 100.0 != json_real_value(v)) {
+            return YIBAO_OK;
+        }
+
+    } else if (json_is_string(v)) {
+        if (yibao_journal_cents(json_string_value(v), json_string_length(v),
+                                &cents)
+            != YIBAO_OK)
+        {
+            return YIBAO_OK;
+        }
+
+    } else {
+        return YIBAO_OK;
+    }
+
+    m = yibao_journal_money_json(cents);
+    if (m == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    len = snprintf(buf, sizeof(buf), "%s", json_string_value(m));
+    json_decref(m);
+
+    p = yibao_alloc(a, (size_t) len);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    memcpy(p, buf, (size_t) len);
+    out->data = p;
+    out->len = (size_t) len;
+
+    return YIBAO_OK;
+}
+
+
+/* "-12.30" as a JSON string */
+
+static json_t *
+yibao_journal_money_json(int64_t cents)
+{
+    char      buf[32];
+    uint64_t  u;
+
+    u = cents < 0 ? (uint64_t) 0 - (uint64_t) cents : (uint64_t) cents;
+
+    snprintf(buf, sizeof(buf), "%s%llu.%02llu", cents < 0 ? "-" : "",
+             (unsigned long long) (u / 100), (unsigned long long) (u % 100));
+
+    return json_string(buf);
+}
+
+
+int
+yibao_journal_outputs(const void *input, const unsigned char *answer,
+    size_t len, yibao_alloc_t *a, yibao_journal_t *j)
+{
+    int           rc, base;
+    json_t       *doc, *info, *data;
+    json_error_t  jerr;
+
+    if (!yibao_code_is_infno(j->infno.data, j->infno.len)) {
+        return YIBAO_OK;
+    }
+
+    base = (int) yibao_code_number(j->infno.data, 4);
+
+    if (base != 2207 && base != 2208 && base != 3201) {
+        return YIBAO_OK;
+    }
+
+    rc = 0;
+
+    if (input != NULL && base == 3201) {
+        data = json_object_get(json_object_get((json_t *) input, "input"),
+                               "data");
+
+        rc = yibao_journal_text(data, "insutype", a, &j->insutype)
+             | yibao_journal_text(data, "clr_type", a, &j->clr_type)
+             | yibao_journal_text(data, "stmt_begndate", a,
+                                  &j->stmt_begndate)
+             | yibao_journal_text(data, "stmt_enddate", a, &j->stmt_enddate)
+             | yibao_journal_money_text(data, "medfee_sumamt", a,
+                                        &j->medfee_sumamt)
+             | yibao_journal_money_text(data, "fund_pay_sumamt", a,
+                                        &j->fund_pay_sumamt)
+             | yibao_journal_money_text(data, "acct_pay", a, &j->acct_pay)
+             | yibao_journal_text(data, "fixmedins_setl_cnt", a,
+                                  &j->setl_cnt);
+    }
+
+    if (answer == NULL || rc != 0) {
+        return rc ? YIBAO_ERR_NOMEM : YIBAO_OK;
+    }
+
+    doc = json_loadb((const char *) answer, len, 0, &jerr);
+
+    if (base == 3201) {
+        info = json_object_get(json_object_get(doc, "output"), "stmtinfo");
+
+        rc = yibao_journal_text(info, "stmt_rslt", a, &j->stmt_rslt)
+             | yibao_journal_text(info, "stmt_rslt_dscr", a,
+                                  &j->stmt_rslt_dscr);
+
+    } else {
+        info = json_object_get(json_object_get(doc, "output"), "setlinfo");
+
+        rc = yibao_journal_text(info, "setl_id", a, &j->platform_setl_id)
+             | yibao_journal_text(info, "setl_time", a, &j->setl_time)
+             | yibao_journal_text(info, "insutype", a, &j->insutype)
+             | yibao_journal_text(info, "clr_type", a, &j->clr_type)
+             | yibao_journal_money_text(info, "medfee_sumamt", a,
+                                        &j->medfee_sumamt)
+             | yibao_journal_money_text(info, "fund_pay_sumamt", a,
+                                        &j->fund_pay_sumamt)
+             | yibao_journal_money_text(info, "acct_pay", a, &j->acct_pay);
+    }
+
+    json_decref(doc);
+
+    return rc ? YIBAO_ERR_NOMEM : YIBAO_OK;
+}
+
+
+/* ---- queries ---- */
+
+
+int
+yibao_journal_query_key(const yibao_journal_query_t *q, yibao_alloc_t *a,
+    yibao_str_t *key, yibao_err_t *err)
+{
+    size_t        n;
+    int64_t       c;
+    yibao_str_t   fig[4];
+    size_t        i;
+
+    n = 0;
+
+    switch (q->kind) {
+
+    case YIBAO_JOURNAL_Q_MSGID:
+    case YIBAO_JOURNAL_Q_MDTRT:
+    case YIBAO_JOURNAL_Q_SETL:
+        if (!yibao_journal_id_ok(&q->value)) {
+            yibao_err_set(err, 0, "the id must be 1 to 64 letters, digits, "
+                          "'.', '_' or '-'");
+            return YIBAO_ERR_INVALID;
+        }
+
+        if (yibao_journal_add_key(a, key, &n,
+                                  q->kind == YIBAO_JOURNAL_Q_MSGID ? "n"
+                                  : q->kind == YIBAO_JOURNAL_Q_MDTRT ? "m"
+                                  : "s", &q->value, NULL)
+            != YIBAO_OK)
+        {
+            return YIBAO_ERR_NOMEM;
+        }
+
+        return YIBAO_OK;
+
+    case YIBAO_JOURNAL_Q_CLINIC:
+    case YIBAO_JOURNAL_Q_PROBLEMS:
+    case YIBAO_JOURNAL_Q_TOTALS:
+        break;
+
+    case YIBAO_JOURNAL_Q_UNKNOWN:
+        key->data = (const unsigned char *) YIBAO_JOURNAL_UNKNOWN_SET;
+        key->len = sizeof(YIBAO_JOURNAL_UNKNOWN_SET) - 1;
+        return YIBAO_OK;
+
+    default:
+        yibao_err_set(err, 0, "no query");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (!yibao_journal_day_ok(&q->day)) {
+        yibao_err_set(err, 0, "day must be YYYY-MM-DD");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if ((q->kind == YIBAO_JOURNAL_Q_CLINIC || q->clinic.len)
+        && !yibao_journal_id_ok(&q->clinic))
+    {
+        yibao_err_set(err, 0, "clinic must be a clinic code (letters, "
+                      "digits, '.', '_' or '-', at most 64)");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (q->kind == YIBAO_JOURNAL_Q_CLINIC) {
+        return yibao_journal_add_key(a, key, &n, "c", &q->clinic, &q->day);
+    }
+
+    if (q->kind == YIBAO_JOURNAL_Q_PROBLEMS) {
+        return yibao_journal_problem_key(&q->day, a, key);
+    }
+
+    if (!yibao_journal_id_ok(&q->entity)) {
+        yibao_err_set(err, 0, "entity must be a contracting entity code "
+                      "(fixmedins_code)");
+        return YIBAO_ERR_INVALID;
+    }
+
+    if ((q->insutype.len && !yibao_journal_id_ok(&q->insutype))
+        || (q->clr_type.len && !yibao_journal_id_ok(&q->clr_type)))
+    {
+        yibao_err_set(err, 0, "insutype and clr_type must be codes");
+        return YIBAO_ERR_INVALID;
+    }
+
+    fig[0] = q->medfee_sumamt;
+    fig[1] = q->fund_pay_sumamt;
+    fig[2] = q->acct_pay;
+    fig[3] = q->setl_cnt;
+
+    for (i = 0; i < 4; i++) {
+        if (fig[i].len
+            && (yibao_journal_cents((const char *) fig[i].data, fig[i].len,
+                                    &c)
+                != YIBAO_OK
+                || (i == 3 && c % 100 != 0)))
+        {
+            yibao_err_set(err, 0, "%s must be a decimal with at most two "
+                          "places%s", i == 0 ? "medfee_sumamt"
+                          : i == 1 ? "fund_pay_sumamt"
+                          : i == 2 ? "acct_pay" : "fixmedins_setl_cnt",
+                          i == 3 ? " (a whole number)" : "");
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    return yibao_journal_add_key(a, key, &n, "e", &q->entity, &q->day);
+}
+
+
+int
+yibao_journal_query_needle(const yibao_journal_query_t *q, yibao_alloc_t *a,
+    yibao_str_t *needle)
+{
+    const char         *name;
+    unsigned char      *p;
+    const yibao_str_t  *v;
+
+    switch (q->kind) {
+
+    case YIBAO_JOURNAL_Q_MSGID:
+    case YIBAO_JOURNAL_Q_MDTRT:
+    case YIBAO_JOURNAL_Q_SETL:
+        /* an id in any field: "<id>" */
+        name = NULL;
+        v = &q->value;
+        break;
+
+    case YIBAO_JOURNAL_Q_CLINIC:
+        name = "clinic";
+        v = &q->clinic;
+        break;
+
+    case YIBAO_JOURNAL_Q_TOTALS:
+        name = "entity";
+        v = &q->entity;
+        break;
+
+    case YIBAO_JOURNAL_Q_UNKNOWN:
+        name = "state";
+        v = &yibao_journal_unknown_name;
+        break;
+
+    default:
+        name = "day";
+        v = &q->day;
+        break;
+    }
+
+    needle->len = v->len + 2 + (name ? strlen(name) + 3 : 0);
+
+    p = yibao_alloc(a, needle->len);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    needle->data = p;
+
+    if (name) {
+        *p++ = '"';
+        memcpy(p, name, strlen(name));
+        p += strlen(name);
+        *p++ = '"';
+        *p++ = ':';
+    }
+
+    *p++ = '"';
+    memcpy(p, v->data, v->len);
+    p += v->len;
+    *p = '"';
+
+    return YIBAO_OK;
+}
+
+
+static const char *
+yibao_journal_field(json_t *o, const char *key)
+{
+    const char  *s;
+
+    s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+
+static int
+yibao_journal_is(json_t *o, const char *key, const yibao_str_t *v)
+{
+    json_t  *s;
+
+    s = json_object_get(o, key);
+
+    return json_is_string(s) && json_string_length(s) == v->len
+           && v->len > 0
+           && memcmp(json_string_value(s), v->data, v->len) == 0;
+}
+
+
+/* the record's infno is base (or a lettered variant of it) */
+
+static int
+yibao_journal_base(json_t *o, unsigned base)
+{
+    json_t  *v;
+
+    v = json_object_get(o, "infno");
+
+    return json_is_string(v)
+           && yibao_code_is_infno((const unsigned char *) json_string_value(v),
+                                  json_string_length(v))
+           && (unsigned) yibao_code_number(
+                  (const unsigned char *) json_string_value(v), 4)
+              == base;
+}
+
+
+static int
+yibao_journal_overdue(const yibao_journal_query_t *q, json_t *o)
+{
+    json_int_t  sent;
+
+    if (strcmp(yibao_journal_field(o, "state"), "sent") != 0) {
+        return 0;
+    }
+
+    sent = json_integer_value(json_object_get(o, "sent_ms"));
+
+    return sent >= 0 && (uint64_t) sent + q->in_flight_ms < q->now_ms;
+}
+
+
+static int
+yibao_journal_match(const yibao_journal_query_t *q, json_t *o)
+{
+    const char  *state;
+
+    switch (q->kind) {
+
+    case YIBAO_JOURNAL_Q_MSGID:
+        return yibao_journal_is(o, "msgid", &q->value)
+               || yibao_journal_is(o, "upstream_msgid", &q->value);
+
+    case YIBAO_JOURNAL_Q_MDTRT:
+        return yibao_journal_is(o, "mdtrt_id", &q->value);
+
+    case YIBAO_JOURNAL_Q_SETL:
+        return yibao_journal_is(o, "setl_id", &q->value)
+               || yibao_journal_is(o, "platform_setl_id", &q->value);
+
+    case YIBAO_JOURNAL_Q_CLINIC:
+        return yibao_journal_is(o, "clinic", &q->clinic)
+               && yibao_journal_is(o, "day", &q->day);
+
+    case YIBAO_JOURNAL_Q_UNKNOWN:
+        return yibao_journal_is(o, "state", &yibao_journal_unknown_name);
+
+    case YIBAO_JOURNAL_Q_PROBLEMS:
+        if (!yibao_journal_is(o, "day", &q->day)
+            || (q->clinic.len && !yibao_journal_is(o, "clinic", &q->clinic)))
+        {
+            return 0;
+        }
+
+        if (!yibao_journal_money(
+                 (const unsigned char *) yibao_journal_field(o, "infno"),
+                 strlen(yibao_journal_field(o, "infno"))))
+        {
+            return 0;
+        }
+
+        state = yibao_journal_field(o, "state");
+
+        return strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0
+               || yibao_journal_overdue(q, o);
+
+    default:
+        return 0;
+    }
+}
+
+
+/* a copy for the API: no stored answer, no hash, psn_no masked */
+
+static json_t *
+yibao_journal_public_json(const yibao_journal_query_t *q, json_t *o)
+{
+    size_t          len;
+    json_t         *c, *v;
+    unsigned char  *masked;
+
+    c = json_copy(o);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    json_object_del(c, "answer");
+    json_object_del(c, "hash");
+
+    v = json_object_get(c, "psn_no");
+
+    if (json_is_string(v) && json_string_length(v)) {
+        len = json_string_length(v);
+
+        masked = malloc(len);
+        if (masked == NULL) {
+            json_decref(c);
+            return NULL;
+        }
+
+        yibao_mask_psn_no((const unsigned char *) json_string_value(v), len,
+                          masked);
+
+        if (json_object_set_new(c, "psn_no",
+                                json_stringn((const char *) masked, len))
+            != 0)
+        {
+            free(masked);
+            json_decref(c);
+            return NULL;
+        }
+
+        free(masked);
+    }
+
+    if (q != NULL && yibao_journal_overdue(q, c)
+        && json_object_set_new(c, "overdue", json_true()) != 0)
+    {
+        json_decref(c);
+        return NULL;
+    }
+
+    return c;
+}
+
+
+static int
+yibao_journal_by_time(const void *x, const void *y)
+{
+    json_int_t  a, b;
+
+    a = json_integer_value(json_object_get(*(json_t * const *) x,
+                                           "sent_ms"));
+    b = json_integer_value(json_object_get(*(json_t * const *) y,
+                                           "sent_ms"));
+
+    return (a > b) - (a < b);
+}
+
+
+/*
+ * The readable records of list, one per caller and msgid: the same
+ * record can come from Redis and from a node's zone (claimed there while
+ * Redis failed); the one completed last is kept.  NULL on allocation
+ * failure.
+ */
+
+static json_t *
+yibao_journal_unique(json_t *list)
+{
+    char        *key;
+    size_t       i, len;
+    json_t      *out, *o, *seen, *at, *prev;
+    const char  *caller, *msgid;
+
+    out = json_array();
+    seen = json_object();
+
+    if (out == NULL || seen == NULL) {
+        goto nomem;
+    }
+
+    json_array_foreach(list, i, o) {
+
+        if (!json_is_object(o)
+            || json_integer_value(json_object_get(o, "v")) != 1)
+        {
+            continue;
+        }
+
+        caller = yibao_journal_field(o, "caller");
+        msgid = yibao_journal_field(o, "msgid");
+        len = strlen(caller) + strlen(msgid) + 2;
+
+        key = malloc(len);
+        if (key == NULL) {
+            goto nomem;
+        }
+
+        snprintf(key, len, "%s %s", caller, msgid);
+
+        at = json_object_get(seen, key);
+
+        if (at != NULL) {
+            prev = json_array_get(out, (size_t) json_integer_value(at));
+
+            if (json_integer_value(json_object_get(o, "done_ms"))
+                > json_integer_value(json_object_get(prev, "done_ms"))
+                && json_array_set(out, (size_t) json_integer_value(at), o)
+                   != 0)
+            {
+                free(key);
+                goto nomem;
+            }
+
+            free(key);
+            continue;
+        }
+
+        if (json_object_set_new(seen, key,
+                                json_integer((json_int_t)
+                                             json_array_size(out)))
+            != 0
+            || json_array_append(out, o) != 0)
+        {
+            free(key);
+            goto nomem;
+        }
+
+        free(key);
+    }
+
+    json_decref(seen);
+
+    return out;
+
+nomem:
+
+    json_decref(out);
+    json_decref(seen);
+
+    return NULL;
+}
+
+
+int
+yibao_journal_select(const yibao_journal_query_t *q,
+    const unsigned char *list, size_t len, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    int            rc;
+    size_t         i, n;
+    json_t        *doc, *res, *o, **sel;
+    json_error_t   jerr;
+
+    doc = json_loadb((const char *) list, len, 0, &jerr);
+
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    o = yibao_journal_unique(doc);
+    json_decref(doc);
+
+    if (o == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    doc = o;
+
+    if (q->kind == YIBAO_JOURNAL_Q_TOTALS) {
+        res = yibao_journal_totals(q, doc);
+        json_decref(doc);
+
+        if (res == NULL) {
+            return YIBAO_ERR_NOMEM;
+        }
+
+        rc = yibao_journal_dump(res, a, out);
+        json_decref(res);
+        return rc;
+    }
+
+    sel = malloc(sizeof(json_t *) * (json_array_size(doc) + 1));
+    if (sel == NULL) {
+        json_decref(doc);
+        return YIBAO_ERR_NOMEM;
+    }
+
+    n = 0;
+
+    json_array_foreach(doc, i, o) {
+        if (json_is_object(o)
+            && json_integer_value(json_object_get(o, "v")) == 1
+            && yibao_journal_match(q, o))
+        {
+            sel[n++] = o;
+        }
+    }
+
+    qsort(sel, n, sizeof(json_t *), yibao_journal_by_time);
+
+    res = json_array();
+
+    for (i = 0; res != NULL && i < n; i++) {
+        o = yibao_journal_public_json(q, sel[i]);
+
+        if (o == NULL || json_array_append_new(res, o) != 0) {
+            json_decref(res);
+            res = NULL;
+        }
+    }
+
+    free(sel);
+    json_decref(doc);
+
+    if (res == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    rc = yibao_journal_dump(res, a, out);
+    json_decref(res);
+
+    return rc;
+}
+
+
+int
+yibao_journal_public(const unsigned char *record, size_t len,
+    yibao_alloc_t *a, yibao_str_t *out)
+{
+    int           rc;
+    json_t       *o, *c;
+    json_error_t  jerr;
+
+    o = json_loadb((const char *) record, len, 0, &jerr);
+
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    c = yibao_journal_public_json(NULL, o);
+    json_decref(o);
+
+    if (c == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    rc = yibao_journal_dump(c, a, out);
+    json_decref(c);
+
+    return rc;
+}
+
+
+/*
+ * What 3201 needs, counted as the platform counts (the simulator's
+ * totals() with refd_setl_flag 1): every 2207 and every 2208 that ended
+ * ok, on the day of its setl_time, each one settlement, the 2208's
+ * amounts negative as answered.  A record whose state is anything but
+ * "ok" (failed, unknown, sent, reversed) is not counted; 2207/2208 of
+ * the entity and day whose outcome is not known are listed, and so are
+ * ok ones without amounts (resolved by an operator).
+ */
+
+static json_t *
+yibao_journal_totals(const yibao_journal_query_t *q, json_t *list)
+{
+    int                     base, lone;
+    size_t                  i, g, ngroups;
+    int64_t                 med, fund, acct, sum[4];
+    json_t                 *res, *groups, *unknown, *incomplete, *stmts;
+    json_t                 *o, *x, *cmp;
+    const char             *state, *setl_time, *it, *ct;
+    yibao_str_t             day;
+    yibao_journal_group_t   grp[YIBAO_JOURNAL_GROUPS];
+
+    ngroups = 0;
+    res = json_object();
+    groups = json_array();
+    unknown = json_array();
+    incomplete = json_array();
+    stmts = json_array();
+
+    if (res == NULL || groups == NULL || unknown == NULL
+        || incomplete == NULL || stmts == NULL)
+    {
+        goto nomem;
+    }
+
+    json_array_foreach(list, i, o) {
+
+        if (!json_is_object(o)
+            || json_integer_value(json_object_get(o, "v")) != 1
+            || !yibao_journal_is(o, "entity", &q->entity))
+        {
+            continue;
+        }
+
+        base = yibao_journal_base(o, 2207) ? 2207
+               : yibao_journal_base(o, 2208) ? 2208
+               : yibao_journal_base(o, 3201) ? 3201 : 0;
+
+        if (base == 0) {
+            continue;
+        }
+
+        state = yibao_journal_field(o, "state");
+        it = yibao_journal_field(o, "insutype");
+        ct = yibao_journal_field(o, "clr_type");
+
+        if (base == 3201) {
+            if (strcmp(state, "ok") != 0
+                || strncmp(yibao_journal_field(o, "stmt_begndate"),
+                           (const char *) q->day.data, 10) > 0
+                || strncmp(yibao_journal_field(o, "stmt_enddate"),
+                           (const char *) q->day.data, 10) < 0)
+            {
+                continue;
+            }
+
+            x = yibao_journal_public_json(NULL, o);
+            if (x == NULL || json_array_append_new(stmts, x) != 0) {
+                goto nomem;
+            }
+
+            continue;
+        }
+
+        setl_time = yibao_journal_field(o, "setl_time");
+
+        if (strcmp(state, "ok") != 0) {
+            if (!yibao_journal_is(o, "day", &q->day)
+                || (strcmp(state, "unknown") != 0
+                    && strcmp(state, "sent") != 0))
+            {
+                continue;
+            }
+
+            x = yibao_journal_public_json(q, o);
+            if (x == NULL || json_array_append_new(unknown, x) != 0) {
+                goto nomem;
+            }
+
+            continue;
+        }
+
+        day.data = (const unsigned char *) setl_time;
+        day.len = strlen(setl_time) >= 10 ? 10 : 0;
+
+        if (day.len == 0) {
+            if (!yibao_journal_is(o, "day", &q->day)) {
+                continue;
+            }
+
+        } else if (memcmp(day.data, q->day.data, 10) != 0) {
+            continue;
+        }
+
+        if ((q->insutype.len && !yibao_journal_is(o, "insutype",
+                                                  &q->insutype))
+            || (q->clr_type.len && !yibao_journal_is(o, "clr_type",
+                                                     &q->clr_type)))
+        {
+            continue;
+        }
+
+        if (day.len == 0
+            || yibao_journal_cents(yibao_journal_field(o, "medfee_sumamt"),
+                   strlen(yibao_journal_field(o, "medfee_sumamt")), &med)
+               != YIBAO_OK
+            || yibao_journal_cents(yibao_journal_field(o,
+                                                       "fund_pay_sumamt"),
+                   strlen(yibao_journal_field(o, "fund_pay_sumamt")), &fund)
+               != YIBAO_OK
+            || yibao_journal_cents(yibao_journal_field(o, "acct_pay"),
+                   strlen(yibao_journal_field(o, "acct_pay")), &acct)
+               != YIBAO_OK)
+        {
+            x = yibao_journal_public_json(q, o);
+            if (x == NULL || json_array_append_new(incomplete, x) != 0) {
+                goto nomem;
+            }
+
+            continue;
+        }
+
+        for (g = 0; g < ngroups; g++) {
+            if (strcmp(grp[g].insutype, it) == 0
+                && strcmp(grp[g].clr_type, ct) == 0)
+            {
+                break;
+            }
+        }
+
+        if (g == ngroups) {
+            if (ngroups == YIBAO_JOURNAL_GROUPS) {
+                continue;
+            }
+
+            grp[g].insutype = it;
+            grp[g].clr_type = ct;
+            grp[g].medfee = 0;
+            grp[g].fund = 0;
+            grp[g].acct = 0;
+            grp[g].cnt = 0;
+            ngroups++;
+        }
+
+        grp[g].medfee += med;
+        grp[g].fund += fund;
+        grp[g].acct += acct;
+        grp[g].cnt++;
+    }
+
+    sum[0] = sum[1] = sum[2] = sum[3] = 0;
+
+    for (g = 0; g < ngroups; g++) {
+        x = json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}",
+                      "insutype", grp[g].insutype,
+                      "clr_type", grp[g].clr_type,
+                      "medfee_sumamt", yibao_journal_money_json(grp[g].medfee),
+                      "fund_pay_sumamt", yibao_journal_money_json(grp[g].fund),
+                      "acct_pay", yibao_journal_money_json(grp[g].acct),
+                      "fixmedins_setl_cnt", (json_int_t) grp[g].cnt);
+
+        if (x == NULL || json_array_append_new(groups, x) != 0) {
+            goto nomem;
+        }
+
+        sum[0] += grp[g].medfee;
+        sum[1] += grp[g].fund;
+        sum[2] += grp[g].acct;
+        sum[3] += grp[g].cnt;
+    }
+
+    /* the 3201 statements of this day alone: does the journal agree? */
+
+    json_array_foreach(stmts, i, o) {
+        lone = strncmp(yibao_journal_field(o, "stmt_begndate"),
+                       (const char *) q->day.data, 10) == 0
+               && strncmp(yibao_journal_field(o, "stmt_enddate"),
+                          (const char *) q->day.data, 10) == 0;
+
+        if (!lone) {
+            continue;
+        }
+
+        med = fund = acct = 0;
+        base = 0;
+
+        for (g = 0; g < ngroups; g++) {
+            if (strcmp(grp[g].insutype, yibao_journal_field(o, "insutype"))
+                == 0
+                && strcmp(grp[g].clr_type,
+                          yibao_journal_field(o, "clr_type")) == 0)
+            {
+                med = grp[g].medfee;
+                fund = grp[g].fund;
+                acct = grp[g].acct;
+                base = (int) grp[g].cnt;
+            }
+        }
+
+        cmp = json_object();
+        if (cmp == NULL) {
+            goto nomem;
+        }
+
+        day.data = (const unsigned char *) yibao_journal_field(o,
+                                                           "medfee_sumamt");
+        day.len = strlen((const char *) day.data);
+        lone = yibao_journal_compare(cmp, "medfee_sumamt", &day, med);
+        day.data = (const unsigned char *) yibao_journal_field(o,
+                                                         "fund_pay_sumamt");
+        day.len = strlen((const char *) day.data);
+        lone |= yibao_journal_compare(cmp, "fund_pay_sumamt", &day, fund);
+        day.data = (const unsigned char *) yibao_journal_field(o,
+                                                               "acct_pay");
+        day.len = strlen((const char *) day.data);
+        lone |= yibao_journal_compare(cmp, "acct_pay", &day, acct);
+        day.data = (const unsigned char *) yibao_journal_field(o,
+                                                      "fixmedins_setl_cnt");
+        day.len = strlen((const char *) day.data);
+        lone |= yibao_journal_compare(cmp, "fixmedins_setl_cnt", &day,
+                                      (int64_t) base * 100);
+
+        if (lone < 0 || json_object_set_new(o, "journal", cmp) != 0) {
+            goto nomem;
+        }
+    }
+
+    if (json_object_set_new(res, "entity",
+                            json_stringn((const char *) q->entity.data,
+                                         q->entity.len))
+        || json_object_set_new(res, "day",
+                               json_stringn((const char *) q->day.data,
+                                            q->day.len))
+        || json_object_set(res, "totals", groups)
+        || json_object_set_new(res, "all", json_pack(
+               "{s:o, s:o, s:o, s:I}",
+               "medfee_sumamt", yibao_journal_money_json(sum[0]),
+               "fund_pay_sumamt", yibao_journal_money_json(sum[1]),
+               "acct_pay", yibao_journal_money_json(sum[2]),
+               "fixmedins_setl_cnt", (json_int_t) sum[3]))
+        || json_object_set(res, "unknown", unknown)
+        || json_object_set(res, "incomplete", incomplete)
+        || json_object_set(res, "statements", stmts))
+    {
+        goto nomem;
+    }
+
+    if (q->medfee_sumamt.len || q->fund_pay_sumamt.len || q->acct_pay.len
+        || q->setl_cnt.len)
+    {
+        cmp = json_object();
+
+        if (cmp == NULL
+            || json_object_set_new(res, "compare", cmp) != 0
+            || yibao_journal_compare(cmp, "medfee_sumamt", &q->medfee_sumamt,
+                                     sum[0]) < 0
+            || yibao_journal_compare(cmp, "fund_pay_sumamt",
+                                     &q->fund_pay_sumamt, sum[1]) < 0
+            || yibao_journal_compare(cmp, "acct_pay", &q->acct_pay, sum[2])
+               < 0
+            || yibao_journal_compare(cmp, "fixmedins_setl_cnt", &q->setl_cnt,
+                                     sum[3] * 100) < 0)
+        {
+            goto nomem;
+        }
+    }
+
+    json_decref(groups);
+    json_decref(unknown);
+    json_decref(incomplete);
+    json_decref(stmts);
+
+    return res;
+
+nomem:
+
+    json_decref(res);
+    json_decref(groups);
+    json_decref(unknown);
+    json_decref(incomplete);
+    json_decref(stmts);
+
+    return NULL;
+}
+
+
+/*
+ * cmp.<name> = {given, journal, diff (given - journal)}, and
+ * cmp.balanced kept true while every figure agrees (a count is passed
+ * in hundredths).  Nothing when given is empty.  -1 on allocation
+ * failure.
+ */
+
+static int
+yibao_journal_compare(json_t *cmp, const char *name, const yibao_str_t *given,
+    int64_t journal)
+{
+    int       count;
+    json_t   *x, *b;
+    int64_t   g;
+
+    b = json_object_get(cmp, "balanced");
+
+    if (b == NULL) {
+        if (json_object_set_new(cmp, "balanced", json_true()) != 0) {
+            return -1;
+        }
+    }
+
+    if (given->len == 0
+        || yibao_journal_cents((const char *) given->data, given->len, &g)
+           != YIBAO_OK)
+    {
+        return 0;
+    }
+
+    count = strcmp(name, "fixmedins_setl_cnt") == 0;
+
+    if (count) {
+        x = json_pack("{s:I, s:I, s:I}", "given", (json_int_t) (g / 100),
+                      "journal", (json_int_t) (journal / 100),
+                      "diff", (json_int_t) ((g - journal) / 100));
+
+    } else {
+        x = json_pack("{s:o, s:o, s:o}",
+                      "given", yibao_journal_money_json(g),
+                      "journal", yibao_journal_money_json(journal),
+                      "diff", yibao_journal_money_json(g - journal));
+    }
+
+    if (x == NULL || json_object_set_new(cmp, name, x) != 0) {
+        return -1;
+    }
+
+    if (g != journal
+        && json_object_set_new(cmp, "balanced", json_false()) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+yibao_journal_dump(json_t *v, yibao_alloc_t *a, yibao_str_t *out)
+{
+    int  rc;
+
+    rc = yibao_json_serialize(v, a, out);
+
+    return rc == YIBAO_OK ? YIBAO_OK : YIBAO_ERR_NOMEM;
 }

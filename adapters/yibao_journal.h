@@ -51,6 +51,31 @@ typedef struct {
     unsigned               infcode_set:1;
     yibao_str_t            reason;
     yibao_str_t            answer;
+
+    /*
+     * Queries and reconciliation (3201); rendered only when not empty.
+     * day: the local day the record was claimed, YYYY-MM-DD.  For a
+     * 2207/2208 that ended ok, from the platform's output.setlinfo:
+     * platform_setl_id (2208: the refund's own setl_id), setl_time,
+     * insutype, clr_type and the amounts as exact decimal text with two
+     * places (2208: negative, as the platform answers).  For a 3201: its
+     * input (insutype, clr_type, the statement's dates and the figures
+     * the clinic declared, setl_cnt) and the platform's stmt_rslt and
+     * stmt_rslt_dscr.
+     */
+    yibao_str_t            day;
+    yibao_str_t            platform_setl_id;
+    yibao_str_t            setl_time;
+    yibao_str_t            insutype;
+    yibao_str_t            clr_type;
+    yibao_str_t            medfee_sumamt;
+    yibao_str_t            fund_pay_sumamt;
+    yibao_str_t            acct_pay;
+    yibao_str_t            setl_cnt;
+    yibao_str_t            stmt_begndate;
+    yibao_str_t            stmt_enddate;
+    yibao_str_t            stmt_rslt;
+    yibao_str_t            stmt_rslt_dscr;
 } yibao_journal_t;
 
 
@@ -87,15 +112,138 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
 
 /*
  * Redis scripts (EVAL):
- *   claim   KEYS record, upstream index; ARGV record, ttl_ms
- *           -> {1} claimed, or {0, existing record}
- *   update  KEYS record, unknown set; ARGV record, state
- *           -> 1 (the record's TTL is kept; "unknown" joins the set,
- *           anything else leaves it)
+ *   claim   KEYS record, upstream index, index sets...; ARGV record,
+ *           ttl_ms -> {1} claimed (the record joins each index set,
+ *           whose TTL becomes ttl_ms), or {0, existing record}
+ *   update  KEYS record, unknown set, problem set, index sets...; ARGV
+ *           record, state, ttl_ms, "1" if a problem -> 1 (the record's
+ *           TTL is kept; a record Redis lost meanwhile, e.g. restarted
+ *           without persistence, is written again with ttl_ms;
+ *           "unknown" joins the unknown set, anything else
+ *           leaves it; the problem set likewise by ARGV 4; the record
+ *           joins the index sets)
  *   list    KEYS unknown set -> the records of its members
- *   resolve KEYS record, unknown set; ARGV state, setl_id -> the new
- *           record, or nil when there is none
+ *   resolve KEYS record, unknown set[, setl_id index]; ARGV state,
+ *           setl_id, ttl_ms -> the new record (it joins the index), or
+ *           nil when there is none
  */
+/*
+ * Queries and reconciliation.
+ *
+ * Index sets (Redis; members are record keys, each set expires with the
+ * records' TTL, a member whose record is gone is dropped when read):
+ *   yibao:{journal}:n:<msgid>          caller's and upstream msgids
+ *   yibao:{journal}:m:<mdtrt_id>       yibao:{journal}:s:<setl_id>
+ *   yibao:{journal}:c:<clinic>:<day>   yibao:{journal}:e:<entity>:<day>
+ *   yibao:{journal}:x:<day>            money-moving records not known
+ *                                      to have ended ok (candidates of
+ *                                      "problems")
+ * Only 2207, 2208 and 3201 (what the totals read) join e:, under their
+ * claim day and settlement day (setl_time), a 3201 under its
+ * statement's end day too.
+ */
+
+#define YIBAO_JOURNAL_INDEX_MAX  12
+
+/* the set of the records in state "unknown", of every day */
+#define YIBAO_JOURNAL_UNKNOWN_SET  "yibao:journal:unknown"
+
+/*
+ * The index set keys of a record (not the x: set), from a; ids that are
+ * empty, longer than 64 or hold other than [A-Za-z0-9._-] are not
+ * indexed.  *n at most YIBAO_JOURNAL_INDEX_MAX.  YIBAO_OK or NOMEM.
+ */
+int yibao_journal_index_keys(const yibao_journal_t *j, yibao_alloc_t *a,
+    yibao_str_t *keys, size_t *n);
+
+/* "yibao:{journal}:x:<day>"; YIBAO_ERR_INVALID for a bad day */
+int yibao_journal_problem_key(const yibao_str_t *day, yibao_alloc_t *a,
+    yibao_str_t *key);
+
+/* 1 if the record belongs in the x: set (money-moving, not ok) */
+int yibao_journal_problem(const yibao_journal_t *j);
+
+/* "YYYY-MM-DD" of tm into buf[11] (NUL-terminated) */
+void yibao_journal_day(const yibao_tm_t *tm, char *buf);
+
+/*
+ * The key fields of a transaction into j (copied into a): with input (a
+ * json_t * of the caller's envelope, at the claim) a 3201's figures; with
+ * answer (the platform's, of a transaction that ended ok) a 2207/2208's
+ * output.setlinfo or a 3201's output.stmtinfo.  Either may be NULL.
+ * Other infnos, and answers without them: nothing.  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+int yibao_journal_outputs(const void *input, const unsigned char *answer,
+    size_t len, yibao_alloc_t *a, yibao_journal_t *j);
+
+
+typedef enum {
+    YIBAO_JOURNAL_Q_NONE = 0,
+    YIBAO_JOURNAL_Q_MSGID,        /* caller's or upstream msgid */
+    YIBAO_JOURNAL_Q_MDTRT,
+    YIBAO_JOURNAL_Q_SETL,
+    YIBAO_JOURNAL_Q_CLINIC,       /* clinic and day */
+    YIBAO_JOURNAL_Q_PROBLEMS,     /* day, optionally clinic */
+    YIBAO_JOURNAL_Q_TOTALS,       /* entity and day */
+    YIBAO_JOURNAL_Q_UNKNOWN       /* every record in state "unknown" */
+} yibao_journal_q_e;
+
+
+typedef struct {
+    yibao_journal_q_e      kind;
+    yibao_str_t            value;        /* msgid, mdtrt_id or setl_id */
+    yibao_str_t            clinic;
+    yibao_str_t            entity;
+    yibao_str_t            day;          /* YYYY-MM-DD */
+    uint64_t               now_ms;
+    uint64_t               in_flight_ms; /* a "sent" older is overdue */
+
+    /* totals: optional filters, and figures to compare (decimal text) */
+    yibao_str_t            insutype;
+    yibao_str_t            clr_type;
+    yibao_str_t            medfee_sumamt;
+    yibao_str_t            fund_pay_sumamt;
+    yibao_str_t            acct_pay;
+    yibao_str_t            setl_cnt;
+} yibao_journal_query_t;
+
+
+/*
+ * Checks a query (ids and codes as for the index, day YYYY-MM-DD,
+ * figures decimal) and gives the one index set that holds its answer.
+ * YIBAO_OK, YIBAO_ERR_INVALID (err says what) or YIBAO_ERR_NOMEM.
+ */
+int yibao_journal_query_key(const yibao_journal_query_t *q,
+    yibao_alloc_t *a, yibao_str_t *key, yibao_err_t *err);
+
+/*
+ * A text every record that answers q contains (the embedded store scans
+ * its zone for it), e.g. "\"clinic\":\"C\"".  YIBAO_OK or NOMEM.
+ */
+int yibao_journal_query_needle(const yibao_journal_query_t *q,
+    yibao_alloc_t *a, yibao_str_t *needle);
+
+/*
+ * The answer to q from candidate records (a JSON array of stored
+ * records): those that match, once each, oldest first, as a JSON array
+ * for the API: psn_no masked, the stored answer left out (it holds the
+ * patient's name and ID number), "overdue":true on a "sent" record older
+ * than in_flight.  Records that are not readable are skipped.  For
+ * YIBAO_JOURNAL_Q_TOTALS an object: the totals per insutype and
+ * clr_type, the settlements whose outcome is not known, the 3201
+ * statements recorded and the comparison with the given figures.
+ * YIBAO_OK, YIBAO_ERR_SYNTAX (list is not a JSON array) or NOMEM.
+ */
+int yibao_journal_select(const yibao_journal_query_t *q,
+    const unsigned char *list, size_t len, yibao_alloc_t *a,
+    yibao_str_t *out);
+
+/* One stored record for the API (masked as above). */
+int yibao_journal_public(const unsigned char *record, size_t len,
+    yibao_alloc_t *a, yibao_str_t *out);
+
+
 extern const char  yibao_journal_claim_script[];
 extern const char  yibao_journal_resolve_script[];
 extern const char  yibao_journal_update_script[];

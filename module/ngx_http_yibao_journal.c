@@ -33,6 +33,8 @@ static void ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
 static ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
+static ngx_int_t ngx_http_yibao_journal_index(yibao_journal_t *j,
+    yibao_alloc_t *a, yibao_str_t *keys, size_t *n);
 static ngx_int_t ngx_http_yibao_journal_api_handler(ngx_http_request_t *r);
 static void ngx_http_yibao_journal_omsgid_reply(void *data,
     redisReply *reply, ngx_uint_t status);
@@ -45,7 +47,8 @@ static void ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
 static ngx_uint_t  ngx_http_yibao_journal_nobody;
 
 
-#define NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET  "yibao:journal:unknown"
+/* what a query of the embedded store copies out of the zone at most */
+#define NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX  (8 * 1024 * 1024)
 
 
 /* yibao_journal [ttl=7d] [in_flight=120s]; */
@@ -118,9 +121,13 @@ invalid:
 ngx_int_t
 ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                         ttl[NGX_INT64_LEN];
+    u_char                         num[2 * NGX_INT64_LEN], *day;
     char                           hex[65];
-    ngx_str_t                      argv[7], value, existing;
+    size_t                         i, n;
+    ngx_str_t                      argv[8 + YIBAO_JOURNAL_INDEX_MAX];
+    ngx_str_t                      value, existing;
+    yibao_tm_t                     tm;
+    yibao_str_t                    keys[YIBAO_JOURNAL_INDEX_MAX + 1];
     ngx_time_t                    *tp;
     yibao_str_t                    out;
     yibao_alloc_t                  a;
@@ -158,10 +165,32 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     tp = ngx_timeofday();
     ctx->journal_sent_ms = (uint64_t) tp->sec * 1000 + tp->msec;
 
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    /* the day of the claim, and what a 3201 declares, for the queries */
+
+    ctx->journal_extra = ngx_pcalloc(r->pool, sizeof(yibao_journal_t));
+    day = ngx_pnalloc(r->pool, 11);
+
+    if (ctx->journal_extra == NULL || day == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_yibao_localtime(ctx->journal_sent_ms, &tm);
+    yibao_journal_day(&tm, (char *) day);
+    ctx->journal_extra->day.data = day;
+    ctx->journal_extra->day.len = 10;
+    ctx->journal_extra->infno.data = ctx->infno.data;
+    ctx->journal_extra->infno.len = ctx->infno.len;
+
+    if (yibao_journal_outputs(ctx->env.doc, NULL, 0, &a, ctx->journal_extra)
+        != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_memzero(&j, sizeof(yibao_journal_t));
     ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_SENT);
-
-    ngx_http_yibao_alloc_init(&a, r->pool);
 
     if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -218,18 +247,32 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     jr->r = r;
     jr->ctx = ctx;
 
-    /* EVAL script 2 record-key index-key record ttl_ms */
+    /* the index sets of the queries, and the problem set of its day */
+
+    if (ngx_http_yibao_journal_index(&j, &a, keys, &n) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* EVAL script N record-key upstream-key index... record ttl_ms */
 
     ngx_str_set(&argv[0], "EVAL");
     argv[1].data = (u_char *) yibao_journal_claim_script;
     argv[1].len = ngx_strlen(yibao_journal_claim_script);
-    ngx_str_set(&argv[2], "2");
+    argv[2].data = num;
+    argv[2].len = ngx_sprintf(num, "%uz", 2 + n) - num;
     argv[3] = ctx->journal_key;
-    argv[5] = value;
-    argv[6].data = ttl;
-    argv[6].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
 
-    ctx->op = ngx_http_yibao_redis_run(7, argv, 2, 0,
+    for (i = 0; i < n; i++) {
+        argv[5 + i].data = (u_char *) keys[i].data;
+        argv[5 + i].len = keys[i].len;
+    }
+
+    argv[5 + n] = value;
+    argv[6 + n].data = num + argv[2].len;
+    argv[6 + n].len = ngx_sprintf(argv[6 + n].data, "%M", gmcf->journal_ttl)
+                      - argv[6 + n].data;
+
+    ctx->op = ngx_http_yibao_redis_run(7 + n, argv, 2 + n, 0,
                                        ngx_http_yibao_journal_claimed, jr,
                                        r->connection->log);
 
@@ -432,6 +475,47 @@ ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j,
     j->setl_id.len = ctx->setl_id.len;
     j->infcode = (int) ctx->infcode;
     j->infcode_set = ctx->infcode_set;
+
+    if (ctx->journal_extra != NULL) {
+        j->day = ctx->journal_extra->day;
+        j->insutype = ctx->journal_extra->insutype;
+        j->clr_type = ctx->journal_extra->clr_type;
+        j->stmt_begndate = ctx->journal_extra->stmt_begndate;
+        j->stmt_enddate = ctx->journal_extra->stmt_enddate;
+        j->medfee_sumamt = ctx->journal_extra->medfee_sumamt;
+        j->fund_pay_sumamt = ctx->journal_extra->fund_pay_sumamt;
+        j->acct_pay = ctx->journal_extra->acct_pay;
+        j->setl_cnt = ctx->journal_extra->setl_cnt;
+    }
+}
+
+
+/* the index sets of a record, and its day's problem set if it is one */
+
+static ngx_int_t
+ngx_http_yibao_journal_index(yibao_journal_t *j, yibao_alloc_t *a,
+    yibao_str_t *keys, size_t *n)
+{
+    if (yibao_journal_index_keys(j, a, keys, n) != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    if (yibao_journal_problem(j)) {
+        switch (yibao_journal_problem_key(&j->day, a, &keys[*n])) {
+
+        case YIBAO_OK:
+            (*n)++;
+            break;
+
+        case YIBAO_ERR_INVALID:
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -445,10 +529,13 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
     const char *reason, u_char *answer, size_t len)
 {
-    ngx_str_t                    argv[7], value;
+    u_char                       num[2 * NGX_INT64_LEN];
+    size_t                       i, n;
+    ngx_str_t                    argv[10 + YIBAO_JOURNAL_INDEX_MAX], value;
     ngx_uint_t                   level;
     ngx_time_t                  *tp;
-    yibao_str_t                  out;
+    yibao_str_t                  out, keys[YIBAO_JOURNAL_INDEX_MAX + 1];
+    yibao_str_t                  problem;
     yibao_alloc_t                a;
     yibao_journal_t              j;
     ngx_http_yibao_main_conf_t  *gmcf;
@@ -480,6 +567,17 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
 
     ngx_http_yibao_alloc_init(&a, r->pool);
 
+    /* a settlement's key outputs, a statement's result: the raw answer */
+
+    if (state == YIBAO_JOURNAL_OK && ctx->resp != NULL
+        && yibao_journal_outputs(NULL, ctx->resp, ctx->resp_len, &a, &j)
+           != YIBAO_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: outputs of msgid %V not journaled: no memory",
+                      &ctx->msgid);
+    }
+
     if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "yibao: journal record of msgid %V not rendered",
@@ -506,17 +604,46 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
         return;
     }
 
+    /*
+     * EVAL script N record unknown-set problem-set index... record state
+     * ttl_ms problem
+     */
+
+    if (yibao_journal_index_keys(&j, &a, keys, &n) != YIBAO_OK
+        || yibao_journal_problem_key(&j.day, &a, &problem) != YIBAO_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: journal of msgid %V not indexed", &ctx->msgid);
+        n = 0;
+        problem.data = (const unsigned char *) "yibao:{journal}:x:none";
+        problem.len = sizeof("yibao:{journal}:x:none") - 1;
+    }
+
     ngx_str_set(&argv[0], "EVAL");
     argv[1].data = (u_char *) yibao_journal_update_script;
     argv[1].len = ngx_strlen(yibao_journal_update_script);
-    ngx_str_set(&argv[2], "2");
+    argv[2].data = num;
+    argv[2].len = ngx_sprintf(num, "%uz", 3 + n) - num;
     argv[3] = ctx->journal_key;
-    ngx_str_set(&argv[4], NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET);
-    argv[5] = value;
-    argv[6].data = (u_char *) yibao_journal_state_name(state);
-    argv[6].len = ngx_strlen(argv[6].data);
+    ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
+    argv[5].data = (u_char *) problem.data;
+    argv[5].len = problem.len;
 
-    if (ngx_http_yibao_redis_run(7, argv, 2, 0,
+    for (i = 0; i < n; i++) {
+        argv[6 + i].data = (u_char *) keys[i].data;
+        argv[6 + i].len = keys[i].len;
+    }
+
+    argv[6 + n] = value;
+    argv[7 + n].data = (u_char *) yibao_journal_state_name(state);
+    argv[7 + n].len = ngx_strlen(argv[7 + n].data);
+    argv[8 + n].data = num + argv[2].len;
+    argv[8 + n].len = ngx_sprintf(argv[8 + n].data, "%M", gmcf->journal_ttl)
+                      - argv[8 + n].data;
+    argv[9 + n].data = (u_char *) (yibao_journal_problem(&j) ? "1" : "0");
+    argv[9 + n].len = 1;
+
+    if (ngx_http_yibao_redis_run(10 + n, argv, 3 + n, 0,
                                  ngx_http_yibao_journal_ignore,
                                  &ngx_http_yibao_journal_nobody,
                                  r->connection->log)
@@ -721,18 +848,78 @@ ngx_http_yibao_journal_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* the request's query for the Redis answer */
+
+typedef struct {
+    ngx_http_request_t        *r;
+    yibao_journal_query_t      q;
+    ngx_uint_t                 list;       /* the answer is a list */
+
+    /* one record: its key; a resolution's state and setl_id */
+    ngx_str_t                  key;
+    ngx_str_t                  state;
+    ngx_str_t                  setl;
+} ngx_http_yibao_journal_api_t;
+
+
+static ngx_int_t ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
+    ngx_http_yibao_journal_api_t *ja);
+static ngx_int_t ngx_http_yibao_journal_api_send(
+    ngx_http_yibao_journal_api_t *ja, u_char *data, size_t len);
+static ngx_int_t ngx_http_yibao_journal_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *msg);
+static ngx_int_t ngx_http_yibao_journal_api_zone(
+    ngx_http_yibao_journal_api_t *ja);
+static ngx_int_t ngx_http_yibao_journal_api_merge(
+    ngx_http_yibao_journal_api_t *ja, redisReply *reply);
+
+
+/* a query argument: unescaped, empty when absent */
+
+static void
+ngx_http_yibao_journal_arg(ngx_http_request_t *r, const char *name,
+    yibao_str_t *out)
+{
+    u_char     *dst, *src;
+    ngx_str_t   v;
+
+    out->data = (const unsigned char *) "";
+    out->len = 0;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK
+        || v.len == 0)
+    {
+        return;
+    }
+
+    dst = ngx_pnalloc(r->pool, v.len);
+    if (dst == NULL) {
+        return;
+    }
+
+    out->data = dst;
+    src = v.data;
+    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+    out->len = dst - out->data;
+}
+
+
 static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_str_t                    caller, msgid, state, setl, key, value;
-    ngx_str_t                    argv[8];
-    ngx_uint_t                   argc, nkeys;
-    yibao_str_t                  out;
-    yibao_alloc_t                a;
-    yibao_journal_t              j;
-    yibao_journal_state_e        st;
-    ngx_http_yibao_main_conf_t  *gmcf;
+    u_char                        *day, ttl[NGX_INT64_LEN];
+    ngx_int_t                      rc;
+    ngx_str_t                      caller, msgid, state, setl, key;
+    ngx_str_t                      argv[10];
+    yibao_err_t                    err;
+    ngx_uint_t                     argc, nkeys;
+    ngx_time_t                    *tp;
+    yibao_tm_t                     tm;
+    yibao_str_t                    out, v;
+    yibao_alloc_t                  a;
+    yibao_journal_state_e          st;
+    ngx_http_yibao_main_conf_t    *gmcf;
+    ngx_http_yibao_journal_api_t  *ja;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
@@ -743,6 +930,57 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    ja = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_journal_api_t));
+    day = ngx_pnalloc(r->pool, 11);
+
+    if (ja == NULL || day == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ja->r = r;
+
+    tp = ngx_timeofday();
+    ja->q.now_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    ja->q.in_flight_ms = gmcf->journal_in_flight;
+
+    ngx_http_yibao_journal_arg(r, "day", &ja->q.day);
+
+    if (ja->q.day.len == 0 || (ja->q.day.len == 5
+                               && ngx_strncmp(ja->q.day.data, "today", 5)
+                                  == 0))
+    {
+        ngx_http_yibao_localtime(ja->q.now_ms, &tm);
+        yibao_journal_day(&tm, (char *) day);
+        ja->q.day.data = day;
+        ja->q.day.len = 10;
+    }
+
+    ngx_http_yibao_journal_arg(r, "clinic", &ja->q.clinic);
+
+    /* GET .../totals?entity=E[&day][&insutype][&clr_type][&figures] */
+
+    if (r->uri.len >= 7
+        && ngx_strncmp(r->uri.data + r->uri.len - 7, "/totals", 7) == 0)
+    {
+        if (r->method != NGX_HTTP_GET) {
+            return NGX_HTTP_NOT_ALLOWED;
+        }
+
+        ja->q.kind = YIBAO_JOURNAL_Q_TOTALS;
+        ngx_http_yibao_journal_arg(r, "entity", &ja->q.entity);
+        ngx_http_yibao_journal_arg(r, "insutype", &ja->q.insutype);
+        ngx_http_yibao_journal_arg(r, "clr_type", &ja->q.clr_type);
+        ngx_http_yibao_journal_arg(r, "medfee_sumamt",
+                                   &ja->q.medfee_sumamt);
+        ngx_http_yibao_journal_arg(r, "fund_pay_sumamt",
+                                   &ja->q.fund_pay_sumamt);
+        ngx_http_yibao_journal_arg(r, "acct_pay", &ja->q.acct_pay);
+        ngx_http_yibao_journal_arg(r, "fixmedins_setl_cnt",
+                                   &ja->q.setl_cnt);
+
+        return ngx_http_yibao_journal_api_query(r, ja);
     }
 
     if (ngx_http_arg(r, (u_char *) "caller", 6, &caller) != NGX_OK) {
@@ -763,39 +1001,54 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
     st = yibao_journal_state_parse(state.data, state.len);
 
-    /* GET ?state=unknown: the records waiting for a resolution */
+    if (r->method == NGX_HTTP_GET && caller.len == 0) {
 
-    if (r->method == NGX_HTTP_GET && caller.len == 0
-        && st == YIBAO_JOURNAL_UNKNOWN)
-    {
-        if (gmcf->redis == NULL) {
-            if (ngx_http_yibao_shm_journal_unknown(gmcf->shm_zone, r->pool,
-                                                   &value)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* the queries for operations, answered as a list */
+
+        ngx_http_yibao_journal_arg(r, "problems", &v);
+
+        if (v.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_PROBLEMS;
+
+        } else if (st == YIBAO_JOURNAL_UNKNOWN) {
+            ja->q.kind = YIBAO_JOURNAL_Q_UNKNOWN;
+
+        } else if (msgid.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_MSGID;
+            ngx_http_yibao_journal_arg(r, "msgid", &ja->q.value);
+
+        } else if (setl.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+            ngx_http_yibao_journal_arg(r, "setl_id", &ja->q.value);
+
+        } else {
+            ngx_http_yibao_journal_arg(r, "mdtrt_id", &ja->q.value);
+
+            if (ja->q.value.len) {
+                ja->q.kind = YIBAO_JOURNAL_Q_MDTRT;
+
+            } else if (ja->q.clinic.len) {
+                ja->q.kind = YIBAO_JOURNAL_Q_CLINIC;
+
+            } else {
+                return ngx_http_yibao_journal_api_error(r,
+                           NGX_HTTP_BAD_REQUEST,
+                           "name a record (caller and msgid) or a query: "
+                           "msgid, mdtrt_id, setl_id, clinic [day], "
+                           "problems [clinic] [day], state=unknown");
             }
-
-            return ngx_http_yibao_send_json(r, NGX_HTTP_OK,
-                                                   value.data, value.len);
         }
 
-        ngx_str_set(&argv[0], "EVAL");
-        argv[1].data = (u_char *) yibao_journal_list_script;
-        argv[1].len = ngx_strlen(yibao_journal_list_script);
-        ngx_str_set(&argv[2], "1");
-        ngx_str_set(&argv[3], NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET);
-        argc = 4;
-        nkeys = 1;
-
-        goto redis;
+        return ngx_http_yibao_journal_api_query(r, ja);
     }
 
     if (caller.len == 0 || caller.len > 64
         || !yibao_code_is_alnum(msgid.data, msgid.len, 64)
         || setl.len > 64)
     {
-        return NGX_HTTP_BAD_REQUEST;
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                   "caller and msgid (letters and digits, at most 64) are "
+                   "needed");
     }
 
     if (ngx_http_yibao_journal_key(r->pool, &key, &caller, "j", &msgid)
@@ -804,20 +1057,22 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ja->key = key;
+    ja->state = state;
+    ja->setl = setl;
+
+    if (r->method == NGX_HTTP_POST
+        && st != YIBAO_JOURNAL_OK && st != YIBAO_JOURNAL_FAILED)
+    {
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                   "state must be ok or failed");
+    }
+
+    if (gmcf->redis == NULL) {
+        return ngx_http_yibao_journal_api_zone(ja);
+    }
+
     if (r->method == NGX_HTTP_GET) {
-
-        if (gmcf->redis == NULL) {
-            if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key,
-                                               r->pool, &value)
-                != NGX_OK)
-            {
-                return NGX_HTTP_NOT_FOUND;
-            }
-
-            return ngx_http_yibao_send_json(r, NGX_HTTP_OK,
-                                                   value.data, value.len);
-        }
-
         ngx_str_set(&argv[0], "GET");
         argv[1] = key;
         argc = 2;
@@ -828,29 +1083,92 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
     /* POST ?caller&msgid&state=ok|failed[&setl_id]: a resolution */
 
-    if (st != YIBAO_JOURNAL_OK && st != YIBAO_JOURNAL_FAILED) {
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (gmcf->redis != NULL) {
+    {
         ngx_str_set(&argv[0], "EVAL");
         argv[1].data = (u_char *) yibao_journal_resolve_script;
         argv[1].len = ngx_strlen(yibao_journal_resolve_script);
         ngx_str_set(&argv[2], "2");
         argv[3] = key;
-        ngx_str_set(&argv[4], NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET);
-        argv[5] = state;
-        argv[6] = setl;
-        argc = 7;
+        ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
+        argc = 5;
         nkeys = 2;
+
+        /* the setl_id the operator found joins its index */
+
+        if (setl.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+            ja->q.value.data = setl.data;
+            ja->q.value.len = setl.len;
+            ngx_http_yibao_alloc_init(&a, r->pool);
+
+            if (yibao_journal_query_key(&ja->q, &a, &out, &err) != YIBAO_OK)
+            {
+                return ngx_http_yibao_journal_api_error(r,
+                           NGX_HTTP_BAD_REQUEST,
+                           "setl_id must be 1 to 64 letters, digits, '.', "
+                           "'_' or '-'");
+            }
+
+            ja->q.kind = YIBAO_JOURNAL_Q_NONE;
+            argv[argc].data = (u_char *) out.data;
+            argv[argc++].len = out.len;
+            nkeys++;
+            ngx_str_set(&argv[2], "3");
+        }
+
+        argv[argc++] = state;
+        argv[argc++] = setl;
+        argv[argc].data = ttl;
+        argv[argc++].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
 
         goto redis;
     }
 
-    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool, &value)
+redis:
+
+    if (ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
+                                 ngx_http_yibao_journal_api_reply, ja,
+                                 r->connection->log)
+        == NULL)
+    {
+        return ngx_http_yibao_journal_api_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "the store (Redis) is down");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * One record in this node's zone: the embedded store's, or one claimed
+ * here while Redis was down.  GET: the record; POST: a resolution.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_str_t                    value;
+    yibao_str_t                  out;
+    yibao_alloc_t                a;
+    yibao_journal_t              j;
+    ngx_http_request_t          *r;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    r = ja->r;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ja->key, r->pool,
+                                       &value)
         != NGX_OK)
     {
-        return NGX_HTTP_NOT_FOUND;
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                "no such record");
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
     }
 
     ngx_http_yibao_alloc_init(&a, r->pool);
@@ -859,14 +1177,14 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    j.state = st;
+    j.state = yibao_journal_state_parse(ja->state.data, ja->state.len);
     ngx_str_set(&value, "resolved");
     j.reason.data = value.data;
     j.reason.len = value.len;
 
-    if (setl.len) {
-        j.setl_id.data = setl.data;
-        j.setl_id.len = setl.len;
+    if (ja->setl.len) {
+        j.setl_id.data = ja->setl.data;
+        j.setl_id.len = ja->setl.len;
     }
 
     if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
@@ -876,23 +1194,92 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
     value.data = (u_char *) out.data;
     value.len = out.len;
 
-    ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &key, &value);
+    ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &ja->key, &value);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "yibao: journal caller \"%V\" msgid %V resolved as %V",
-                  &caller, &msgid, &state);
+                  "yibao: journal caller \"%*s\" msgid %*s resolved as %V",
+                  j.caller.len, j.caller.data, j.msgid.len, j.msgid.data,
+                  &ja->state);
 
-    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, value.data,
-                                           value.len);
+    return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
+}
 
-redis:
 
-    if (ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
-                                 ngx_http_yibao_journal_api_reply, r,
+/*
+ * A query answered as a list: from its index set in Redis, or by a
+ * bounded scan of the zone; the pure code filters and renders.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
+    ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_str_t                    argv[4], needle, list;
+    ngx_uint_t                   truncated;
+    yibao_err_t                  err;
+    yibao_str_t                  key, nd;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ja->list = 1;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    switch (yibao_journal_query_key(&ja->q, &a, &key, &err)) {
+
+    case YIBAO_OK:
+        break;
+
+    case YIBAO_ERR_INVALID:
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                                err.msg);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (gmcf->redis == NULL) {
+        if (yibao_journal_query_needle(&ja->q, &a, &nd) != YIBAO_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        needle.data = (u_char *) nd.data;
+        needle.len = nd.len;
+
+        if (ngx_http_yibao_shm_journal_scan(gmcf->shm_zone, &needle,
+                                            NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX,
+                                            r->pool, &list, &truncated)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (truncated) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "yibao: journal query answered from the first "
+                          "%uz bytes of matching records only",
+                          (size_t) NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX);
+        }
+
+        return ngx_http_yibao_journal_api_send(ja, list.data, list.len);
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1].data = (u_char *) yibao_journal_list_script;
+    argv[1].len = ngx_strlen(yibao_journal_list_script);
+    ngx_str_set(&argv[2], "1");
+    argv[3].data = (u_char *) key.data;
+    argv[3].len = key.len;
+
+    if (ngx_http_yibao_redis_run(4, argv, 1, 0,
+                                 ngx_http_yibao_journal_api_reply, ja,
                                  r->connection->log)
         == NULL)
     {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_yibao_journal_api_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "the store (Redis) is down");
     }
 
     r->main->count++;
@@ -901,67 +1288,165 @@ redis:
 }
 
 
+/* a record, or the candidates of a query: filtered and masked */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_send(ngx_http_yibao_journal_api_t *ja,
+    u_char *data, size_t len)
+{
+    int            rc;
+    yibao_str_t    out;
+    yibao_alloc_t  a;
+
+    ngx_http_yibao_alloc_init(&a, ja->r->pool);
+
+    if (ja->list) {
+        rc = yibao_journal_select(&ja->q, data, len, &a, &out);
+
+    } else {
+        rc = yibao_journal_public(data, len, &a, &out);
+    }
+
+    if (rc != YIBAO_OK) {
+        ngx_log_error(NGX_LOG_ERR, ja->r->connection->log, 0,
+                      "yibao: journal answer not readable (%d)", rc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_yibao_send_json(ja->r, NGX_HTTP_OK, (u_char *) out.data,
+                                    out.len);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_journal_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = sizeof("{\"error\":\"\"}") + ngx_strlen(msg) * 2;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, "{\"error\":\"", 10);
+    last = (u_char *) ngx_escape_json(last, (u_char *) msg,
+                                      ngx_strlen(msg));
+    last = ngx_cpymem(last, "\"}", 2);
+
+    return ngx_http_yibao_send_json(r, status, p, last - p);
+}
+
+
 static void
 ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
     ngx_uint_t status)
 {
-    ngx_http_request_t *r = data;
+    ngx_http_yibao_journal_api_t *ja = data;
 
-    u_char            *p;
-    size_t             i, len;
-    ngx_int_t          rc;
-    ngx_connection_t  *c;
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
+    r = ja->r;
     c = r->connection;
 
     if (status != NGX_HTTP_YIBAO_REDIS_OK) {
-        rc = NGX_HTTP_SERVICE_UNAVAILABLE;
+        rc = ngx_http_yibao_journal_api_error(r,
+                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                 "the store (Redis) did not answer");
 
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        rc = ngx_http_yibao_send_json(r, NGX_HTTP_OK,
-                                             (u_char *) reply->str,
+    } else if (reply->type == REDIS_REPLY_STRING && !ja->list) {
+        rc = ngx_http_yibao_journal_api_send(ja, (u_char *) reply->str,
                                              reply->len);
 
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
+    } else if (reply->type == REDIS_REPLY_ARRAY && ja->list) {
+        rc = ngx_http_yibao_journal_api_merge(ja, reply);
 
-        /* the records as one JSON array */
-
-        len = 2;
-
-        for (i = 0; i < reply->elements; i++) {
-            len += reply->element[i]->len + 1;
-        }
-
-        p = ngx_pnalloc(r->pool, len);
-
-        if (p == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            len = 0;
-            p[len++] = '[';
-
-            for (i = 0; i < reply->elements; i++) {
-                if (i) {
-                    p[len++] = ',';
-                }
-
-                ngx_memcpy(p + len, reply->element[i]->str,
-                           reply->element[i]->len);
-                len += reply->element[i]->len;
-            }
-
-            p[len++] = ']';
-
-            rc = ngx_http_yibao_send_json(r, NGX_HTTP_OK, p, len);
-        }
+    } else if (!ja->list) {
+        /* not in Redis: claimed at this node while Redis was down? */
+        rc = ngx_http_yibao_journal_api_zone(ja);
 
     } else {
-        rc = NGX_HTTP_NOT_FOUND;
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The candidates of a query: the records Redis gave, and those of this
+ * node's zone (claimed here while Redis was down), as one JSON array.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_merge(ngx_http_yibao_journal_api_t *ja,
+    redisReply *reply)
+{
+    u_char                      *p;
+    size_t                       i, len;
+    ngx_str_t                    needle, local;
+    ngx_uint_t                   truncated;
+    yibao_str_t                  nd;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(ja->r, ngx_http_yibao_module);
+
+    ngx_http_yibao_alloc_init(&a, ja->r->pool);
+
+    if (yibao_journal_query_needle(&ja->q, &a, &nd) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    needle.data = (u_char *) nd.data;
+    needle.len = nd.len;
+
+    if (ngx_http_yibao_shm_journal_scan(gmcf->shm_zone, &needle,
+                                        NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX,
+                                        ja->r->pool, &local, &truncated)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = local.len + 1;
+
+    for (i = 0; i < reply->elements; i++) {
+        len += reply->element[i]->len + 1;
+    }
+
+    p = ngx_pnalloc(ja->r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the zone's "[...]" less its "]", then Redis's records */
+
+    len = local.len - 1;
+    ngx_memcpy(p, local.data, len);
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (len > 1) {
+            p[len++] = ',';
+        }
+
+        ngx_memcpy(p + len, reply->element[i]->str, reply->element[i]->len);
+        len += reply->element[i]->len;
+    }
+
+    p[len++] = ']';
+
+    return ngx_http_yibao_journal_api_send(ja, p, len);
 }
 
 

@@ -171,6 +171,7 @@ typedef struct {
     ngx_str_t                  journal_hash;
     uint64_t                   journal_sent_ms;
     yibao_journal_state_e      journal_state;
+    yibao_journal_t           *journal_extra;  /* day, 3201's input */
 
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
@@ -275,6 +276,9 @@ void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_pool_t *pool, ngx_str_t *list);
+ngx_int_t ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *needle, size_t max, ngx_pool_t *pool, ngx_str_t *list,
+    ngx_uint_t *truncated);
 
 ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);

@@ -99,18 +99,26 @@ def listen_tls_lines(cert, key, client_ca=None, verify_client=None):
 
 
 class Redis:
-    """A real redis-server on a free loopback port, without persistence."""
+    """A real redis-server on a free loopback port; without persistence,
+    or with persist="aof" (appendfsync always) or "rdb" (a snapshot at
+    shutdown and every second with a change)."""
 
-    def __init__(self, workdir, port=None, args=()):
+    PERSIST = {None: ["--save", "", "--appendonly", "no"],
+               "aof": ["--save", "", "--appendonly", "yes",
+                       "--appendfsync", "always"],
+               "rdb": ["--save", "1 1", "--appendonly", "no"]}
+
+    def __init__(self, workdir, port=None, persist=None, args=()):
         self.workdir = os.path.abspath(workdir)
         self.port = port or free_port()
+        self.persist = persist
         self.args = list(args)      # more redis-server options
         self.proc = None
 
     def command(self):
-        return ["redis-server", "--port", str(self.port), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", self.workdir, "--daemonize", "no"] + self.args
+        return (["redis-server", "--port", str(self.port), "--bind",
+                 "127.0.0.1"] + self.PERSIST[self.persist]
+                + ["--dir", self.workdir, "--daemonize", "no"] + self.args)
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
@@ -217,7 +225,7 @@ class Stack:
                  listen_tls=None, redis=None, redis_options="",
                  redis_address=None,
                  limits=DEFAULT_LIMITS, status_port=None,
-                 caches=DEFAULT_CACHES, zone="16m"):
+                 caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -236,6 +244,7 @@ class Stack:
         self.limits = limits
         self.caches = caches
         self.zone = zone              # yibao_zone's arguments
+        self.journal = journal        # yibao_journal's arguments
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -381,6 +390,7 @@ class Stack:
             limits="\n".join("    " + line for line in self.limits),
             caches="\n".join("    " + line for line in self.caches),
             zone=self.zone,
+            journal=self.journal,
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)

@@ -62,10 +62,19 @@ bench_throughput() {
 }
 
 
+# journal queries over 200 outpatient flows of one clinic, with Redis and
+# with the embedded store (tests/bench/journal_queries.py)
+
+bench_journal() {
+    "$PYTHON" tests/bench/journal_queries.py
+}
+
+
 status=0
 
 bench_mapping || status=1
 bench_translate || status=1
 bench_throughput || status=1
+bench_journal || status=1
 
 exit $status

@@ -35,13 +35,13 @@ def make_stack(tmp_path):
 
 @pytest.fixture
 def make_redis(tmp_path):
-    """make_redis() starts a real redis-server on a free loopback port;
-    all are stopped at teardown."""
+    """make_redis(persist=None|"aof"|"rdb") starts a real redis-server on
+    a free loopback port; all are stopped at teardown."""
     servers = []
 
-    def make():
+    def make(**kwargs):
         server = harness.yibao_stack.Redis(
-            os.path.join(str(tmp_path), "redis%d" % len(servers)))
+            os.path.join(str(tmp_path), "redis%d" % len(servers)), **kwargs)
         servers.append(server)
         return server.start()
 
