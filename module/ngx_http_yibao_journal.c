@@ -51,7 +51,7 @@ static ngx_uint_t  ngx_http_yibao_journal_nobody;
 #define NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX  (8 * 1024 * 1024)
 
 
-/* yibao_journal [ttl=7d] [in_flight=120s]; */
+/* yibao_journal [ttl=7d] [in_flight=120s] [redis_down=refuse|local]; */
 
 char *
 ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -95,6 +95,16 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             gmcf->journal_in_flight = t;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "redis_down=refuse") == 0) {
+            gmcf->journal_money_local = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "redis_down=local") == 0) {
+            gmcf->journal_money_local = 1;
             continue;
         }
 
@@ -201,10 +211,30 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     /*
      * With Redis down the journal goes on in this node's zone: a repeat
-     * at this node is still caught; at another node it is not.
+     * at this node is still caught; at another node, or of a msgid first
+     * claimed in Redis, it is not.  So a money-moving transaction is not
+     * sent at all, unless redis_down=local accepts that risk.
      */
 
     if (gmcf->redis != NULL && !ngx_http_yibao_redis_up()) {
+
+        if (!gmcf->journal_money_local
+            && yibao_journal_money(ctx->infno.data, ctx->infno.len))
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "yibao: redis is down: infno %V msgid %V refused "
+                          "(money-moving, yibao_journal redis_down=refuse)",
+                          &ctx->infno, &ctx->msgid);
+            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
+                                  "the journal (Redis) is unreachable and "
+                                  "infno %V moves money: it is not sent "
+                                  "without the journal, so that a retry can "
+                                  "never settle twice; nothing happened, "
+                                  "retry later", &ctx->infno);
+            ctx->retry_after = 1;
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
         ctx->journal_local = 1;
     }
 

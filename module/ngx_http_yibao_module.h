@@ -99,6 +99,7 @@ typedef struct {
     ngx_array_t               *caches;     /* ngx_http_yibao_cache_t */
     ngx_msec_t                 journal_ttl;        /* 0: no journal */
     ngx_msec_t                 journal_in_flight;
+    ngx_flag_t                 journal_money_local; /* redis_down=local */
 } ngx_http_yibao_main_conf_t;
 
 

@@ -173,6 +173,45 @@ def test_redis_down_journal_goes_on_locally(make_stack, make_redis):
     assert len(sent(stack, "2201")) == 1
 
 
+def test_redis_down_money_moving_refused(make_stack, make_redis):
+    """The retry of a 2207 first claimed in Redis must not be sent while
+    the journal cannot see that claim: with Redis down a money-moving
+    transaction is refused (503 YB5005, nothing sent), others go on."""
+    server = make_redis()
+    stack = make_stack(scheme="csb", redis=server)
+    time.sleep(0.5)
+    clinic = township_clinic(stack)
+    envs = {}
+
+    def capture(env):
+        envs[env["infno"]] = env
+        if env["infno"] == "2207":
+            server.stop()
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   send=capture)
+    assert steps[-1][0] == "2207"
+    r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert_rejected(r.status, r.body, 503, 5005, "moves money")
+    assert r.headers["Retry-After"] == "1"
+    assert sent(stack, "2207") == []
+    assert "redis_down=refuse" in harness.error_log_text(stack)
+
+    # once Redis is back, the same msgid goes through, once
+    server.start()
+    deadline = time.monotonic() + 20
+    while True:
+        r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+        if r.status != 503:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+    assert len(sent(stack, "2207")) == 1
+
+
 @pytest.mark.parametrize("use_redis", [False, True])
 def test_unknown_settlement_reversed_by_caller_msgid(make_stack, make_redis,
                                                      use_redis):

@@ -314,9 +314,11 @@ def test_psn_no_masked_in_api_output(make_stack):
 
 def test_records_kept_locally_while_redis_was_down(make_stack, make_redis):
     """Claimed in this node's zone while Redis was down: still found,
-    and resolvable, once Redis is back."""
+    and resolvable, once Redis is back (a money-moving transaction is
+    only sent with Redis down under redis_down=local)."""
     server = make_redis()
-    stack = make_stack(scheme="csb", redis=server)
+    stack = make_stack(scheme="csb", redis=server,
+                       journal="ttl=7d redis_down=local")
     time.sleep(0.5)
     clinic = township_clinic(stack)
     server.stop()
