@@ -728,6 +728,30 @@ int
 yibao_answer_inspect(const unsigned char *data, size_t len,
     yibao_answer_t *ans)
 {
+    int    rc;
+    void  *doc;
+
+    rc = yibao_answer_parse(data, len, ans, &doc);
+
+    yibao_answer_release(doc);
+
+    return rc;
+}
+
+
+void
+yibao_answer_release(void *doc)
+{
+    if (doc != NULL) {
+        json_decref((json_t *) doc);
+    }
+}
+
+
+int
+yibao_answer_parse(const unsigned char *data, size_t len,
+    yibao_answer_t *ans, void **parsed)
+{
     size_t                 i, n;
     json_t                *doc, *v, *code, *msg;
     const char            *s;
@@ -738,6 +762,7 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
     memset(ans, 0, sizeof(yibao_answer_t));
 
     doc = json_loadb((const char *) data, len, 0, &jerr);
+    *parsed = doc;
 
     if (doc == NULL) {
         n = len < 60 ? len : 60;
@@ -762,7 +787,6 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
         snprintf(ans->summary, sizeof(ans->summary),
                  "a JSON %s instead of an envelope",
                  json_is_array(doc) ? "array" : "scalar");
-        json_decref(doc);
         return YIBAO_OK;
     }
 
@@ -791,7 +815,6 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
         s = json_is_string(msg) ? json_string_value(msg) : "";
         yibao_envelope_echo(ans->summary, sizeof(ans->summary),
                             (const unsigned char *) s, strlen(s));
-        json_decref(doc);
         return YIBAO_OK;
     }
 
@@ -820,8 +843,6 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
                  "a JSON object without infcode, message \"%s\"",
                  (const char *) tmp);
     }
-
-    json_decref(doc);
 
     return YIBAO_OK;
 }

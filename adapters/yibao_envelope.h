@@ -131,6 +131,16 @@ int yibao_answer_inspect(const unsigned char *data, size_t len,
     yibao_answer_t *ans);
 
 /*
+ * The same, keeping what was parsed, so that an answer is parsed once
+ * for its inspection, the fields of the log and the answer rules: *doc
+ * is the JSON tree (a json_t *) when data is JSON, NULL otherwise; it
+ * is to be released with yibao_answer_release() (which takes NULL).
+ */
+int yibao_answer_parse(const unsigned char *data, size_t len,
+    yibao_answer_t *ans, void **doc);
+void yibao_answer_release(void *doc);
+
+/*
  * Copies data to out replacing every JSON string token "from" by "to"
  * (both [A-Za-z0-9], so no escaping is involved).  Used to give the
  * caller back its own msgid.  *count receives the number replaced.

@@ -38,6 +38,7 @@ static ngx_int_t ngx_http_yibao_send_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_yibao_msgid_headers(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static void ngx_http_yibao_consume(ngx_chain_t *in);
+static void ngx_http_yibao_answer_cleanup(void *data);
 
 
 ngx_str_t  ngx_http_yibao_cache_names[] = {
@@ -289,9 +290,11 @@ static ngx_int_t
 ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
     u_char                      *p;
+    void                        *doc;
     size_t                       n;
     ngx_int_t                    rc;
     yibao_str_t                  from, to, out;
+    ngx_pool_cleanup_t          *cln;
     yibao_alloc_t                a;
     yibao_answer_t               ans;
     yibao_fields_t               fields;
@@ -311,7 +314,20 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         r->headers_out.charset.len = 0;
     }
 
-    if (yibao_answer_inspect(ctx->resp, ctx->resp_len, &ans) != YIBAO_OK) {
+    /* parsed once: inspected, searched for the ids of the log, and
+     * translated; released with the request */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = yibao_answer_parse(ctx->resp, ctx->resp_len, &ans, &doc);
+
+    cln->handler = ngx_http_yibao_answer_cleanup;
+    cln->data = doc;
+
+    if (rc != YIBAO_OK) {
         return NGX_ERROR;
     }
 
@@ -376,8 +392,8 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     ngx_http_yibao_alloc_init(&a, r->pool);
 
-    if (yibao_fields_find_text(ctx->resp, ctx->resp_len, &fields, &a)
-        != YIBAO_OK
+    if ((doc != NULL && yibao_fields_find_copy(doc, &fields, &a)
+                        != YIBAO_OK)
         || ngx_http_yibao_keep_fields(r, ctx, &fields) != NGX_OK)
     {
         return NGX_ERROR;
@@ -409,8 +425,8 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         from.data = ctx->infno.data;
         from.len = ctx->infno.len;
 
-        if (yibao_translate_answer(p, n, &from, gmcf->rules, gmcf->map,
-                                   &scope, &a, &out)
+        if (yibao_translate_answer_doc(doc, p, n, &from, gmcf->rules,
+                                       gmcf->map, &scope, &a, &out)
             == YIBAO_ERR_NOMEM)
         {
             return NGX_ERROR;
@@ -780,4 +796,11 @@ ngx_http_yibao_consume(ngx_chain_t *in)
             in->buf->file_pos = in->buf->file_last;
         }
     }
+}
+
+
+static void
+ngx_http_yibao_answer_cleanup(void *data)
+{
+    yibao_answer_release(data);
 }
