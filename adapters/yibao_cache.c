@@ -3,6 +3,7 @@
  */
 
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -23,7 +24,8 @@ const char  yibao_cache_store_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local fresh = tonumber(ARGV[2])\n"
-    "redis.call('SET', KEYS[1], (now + fresh) .. '\\n' .. ARGV[1], 'PX',\n"
+    "redis.call('SET', KEYS[1], (now + fresh) .. (ARGV[4] or '') .. '\\n'\n"
+    "           .. ARGV[1], 'PX',\n"
     "           fresh + tonumber(ARGV[3]))\n"
     "redis.call('DEL', KEYS[2])\n"
     "return 'OK'\n";
@@ -142,24 +144,131 @@ int
 yibao_cache_unframe(const unsigned char *data, size_t len,
     uint64_t *fresh_until_ms, yibao_str_t *answer)
 {
-    size_t    i;
-    uint64_t  n;
+    int             has;
+    yibao_fields_t  f;
 
-    n = 0;
+    return yibao_cache_unframe_fields(data, len, fresh_until_ms, &f, &has,
+                                      answer);
+}
+
+
+int
+yibao_cache_unframe_fields(const unsigned char *data, size_t len,
+    uint64_t *fresh_until_ms, yibao_fields_t *f, int *has_fields,
+    yibao_str_t *answer)
+{
+    size_t        i, k, n, d;
+    uint64_t      t;
+    yibao_str_t  *s[3];
+
+    memset(f, 0, sizeof(yibao_fields_t));
+    *has_fields = 0;
+
+    t = 0;
 
     /* at most 19 digits: any of them fits a uint64_t */
 
     for (i = 0; i < len && i < 19 && data[i] >= '0' && data[i] <= '9'; i++) {
-        n = n * 10 + (data[i] - '0');
+        t = t * 10 + (data[i] - '0');
     }
 
-    if (i == 0 || i >= len || data[i] != '\n') {
+    if (i == 0 || i >= len) {
         return YIBAO_ERR_SYNTAX;
     }
 
-    *fresh_until_ms = n;
+    if (data[i] == ' ') {
+        /* " <len>:<bytes>" for mdtrt_id, setl_id, psn_no */
+
+        s[0] = &f->mdtrt_id;
+        s[1] = &f->setl_id;
+        s[2] = &f->psn_no;
+
+        i++;
+
+        for (k = 0; k < 3; k++) {
+            n = 0;
+            d = i;
+
+            while (i < len && data[i] >= '0' && data[i] <= '9'
+                   && n <= YIBAO_CACHE_FIELD_MAX)
+            {
+                n = n * 10 + (data[i++] - '0');
+            }
+
+            if (i == d || n > YIBAO_CACHE_FIELD_MAX || i >= len
+                || data[i] != ':' || len - i - 1 < n)
+            {
+                memset(f, 0, sizeof(yibao_fields_t));
+                return YIBAO_ERR_SYNTAX;
+            }
+
+            s[k]->data = data + i + 1;
+            s[k]->len = n;
+            i += 1 + n;
+        }
+
+        if (i >= len) {
+            memset(f, 0, sizeof(yibao_fields_t));
+            return YIBAO_ERR_SYNTAX;
+        }
+
+        *has_fields = 1;
+    }
+
+    if (data[i] != '\n') {
+        memset(f, 0, sizeof(yibao_fields_t));
+        *has_fields = 0;
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    *fresh_until_ms = t;
     answer->data = data + i + 1;
     answer->len = len - i - 1;
 
     return YIBAO_OK;
+}
+
+
+size_t
+yibao_cache_fields_size(const yibao_fields_t *f)
+{
+    if (f->mdtrt_id.len > YIBAO_CACHE_FIELD_MAX
+        || f->setl_id.len > YIBAO_CACHE_FIELD_MAX
+        || f->psn_no.len > YIBAO_CACHE_FIELD_MAX)
+    {
+        return 0;
+    }
+
+    /* " " and three "<up to 3 digits>:" */
+
+    return 1 + 3 * 4 + f->mdtrt_id.len + f->setl_id.len + f->psn_no.len;
+}
+
+
+unsigned char *
+yibao_cache_fields_write(unsigned char *p, const yibao_fields_t *f)
+{
+    size_t              k;
+    const yibao_str_t  *s[3];
+
+    if (yibao_cache_fields_size(f) == 0) {
+        return p;
+    }
+
+    s[0] = &f->mdtrt_id;
+    s[1] = &f->setl_id;
+    s[2] = &f->psn_no;
+
+    *p++ = ' ';
+
+    for (k = 0; k < 3; k++) {
+        p += sprintf((char *) p, "%zu:", s[k]->len);
+
+        if (s[k]->len) {
+            memcpy(p, s[k]->data, s[k]->len);
+            p += s[k]->len;
+        }
+    }
+
+    return p;
 }

@@ -57,6 +57,18 @@ STAFF = ["D001", "D002"]
 DEPTS = ["NK", "QK"]
 
 
+# a 2204 is journaled: each request has a msgid of its own, as a
+# clinic's would (a repeated msgid is a retry, answered differently)
+MSGID_MARK = "2024011508@@@@@@@@"
+
+
+def fresh_msgid(body, i):
+    """body with the MSGID_MARK replaced by a time and a counter."""
+    stamp = "%02d%02d0%03d" % (30 + i // 60000 % 30, i // 1000 % 60,
+                               i % 1000)
+    return body.replace(MSGID_MARK.encode(), ("2024011508" + stamp).encode())
+
+
 def body_2204():
     code, name = tp.CLINICS["own"]
     codes = DRUGS + ITEMS + CONSUMABLES
@@ -87,7 +99,7 @@ def body_2204():
     env = yibao_client.make_envelope(
         "2204", {"feedetail": rows}, code, name, tp.ADMDVS,
         sign_no="370000202401150800000012",
-        msgid=code + "202401150830100003",
+        msgid=code + MSGID_MARK,
         inf_time="2024-01-15 08:30:10")
     return tp.compact(env).encode("utf-8")
 
@@ -208,17 +220,18 @@ def send(port, body, n):
     """n signed requests on one keep-alive connection; every answer must
     be HTTP 200 with infcode 0."""
     ts = str(int(time.time()))
-    body_hash = hashlib.sha256(body).hexdigest()
     rand = os.urandom(8).hex()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         for i in range(n):
             nonce = "%s%016d" % (rand, i)
+            data = fresh_msgid(body, i)
+            body_hash = hashlib.sha256(data).hexdigest()
             sig = hmac.new(tp.SECRET.encode(),
                            ("POST\n%s\n%s\n%s\n%s" % (
                                tp.PATH, ts, nonce, body_hash)).encode(),
                            hashlib.sha256).hexdigest()
-            conn.request("POST", tp.PATH, body=body, headers={
+            conn.request("POST", tp.PATH, body=data, headers={
                 "Content-Type": "application/json",
                 "X-Yibao-Caller": tp.CALLER, "X-Yibao-Timestamp": ts,
                 "X-Yibao-Nonce": nonce, "X-Yibao-Signature": sig})

@@ -170,6 +170,104 @@ test_fuzz_unframe_digits(void **state)
 }
 
 
+/*
+ * The ids of the log stored beside the answer: written, read back, an
+ * old value without them, and what is refused (a reader must never
+ * serve a value it cannot frame).
+ */
+
+static void
+test_frame_fields(void **state)
+{
+    int             has;
+    size_t          len;
+    uint64_t        t;
+    yibao_str_t     answer;
+    unsigned char   buf[600], *p;
+    yibao_fields_t  f, g;
+
+    static const char  ans[] = "{\"infcode\":0}";
+
+    (void) state;
+
+    memset(&f, 0, sizeof(yibao_fields_t));
+    f.mdtrt_id.data = (const unsigned char *) "M12";
+    f.mdtrt_id.len = 3;
+    f.psn_no.data = (const unsigned char *) "370000\n0:9";
+    f.psn_no.len = 10;
+
+    assert_int_equal(yibao_cache_fields_size(&f), 1 + 12 + 13);
+
+    p = buf + sprintf((char *) buf, "%llu", 1700000000123ULL);
+    p = yibao_cache_fields_write(p, &f);
+    *p++ = '\n';
+    memcpy(p, ans, sizeof(ans) - 1);
+    p += sizeof(ans) - 1;
+    len = (size_t) (p - buf);
+
+    assert_int_equal(len, 35 + sizeof(ans) - 1);
+    assert_memory_equal(buf, "1700000000123 3:M120:10:370000\n0:9\n", 35);
+
+    assert_int_equal(yibao_cache_unframe_fields(buf, len, &t, &g, &has,
+                                                &answer),
+                     YIBAO_OK);
+    assert_int_equal(has, 1);
+    assert_true(t == 1700000000123ULL);
+    assert_int_equal(g.mdtrt_id.len, 3);
+    assert_memory_equal(g.mdtrt_id.data, "M12", 3);
+    assert_int_equal(g.setl_id.len, 0);
+    assert_int_equal(g.psn_no.len, 10);
+    assert_memory_equal(g.psn_no.data, "370000\n0:9", 10);
+    assert_int_equal(answer.len, sizeof(ans) - 1);
+    assert_memory_equal(answer.data, ans, sizeof(ans) - 1);
+
+    /* the reader that ignores them serves the same answer */
+    assert_int_equal(yibao_cache_unframe(buf, len, &t, &answer), YIBAO_OK);
+    assert_int_equal(answer.len, sizeof(ans) - 1);
+
+    /* an old value: no ids */
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5\n{}", 4, &t, &g, &has,
+                         &answer),
+                     YIBAO_OK);
+    assert_int_equal(has, 0);
+    assert_int_equal(g.mdtrt_id.len, 0);
+    assert_int_equal(answer.len, 2);
+
+    /* cut short, lengths beyond the value, missing digits, too long */
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 1:a0:", 7, &t, &g, &has,
+                         &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(has, 0);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 1:a0:9:x\n{}", 13, &t,
+                         &g, &has, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 :0:0:\n{}", 10, &t, &g,
+                         &has, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 0:0:0:x{}", 11, &t, &g,
+                         &has, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(g.mdtrt_id.len + g.setl_id.len + g.psn_no.len, 0);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 999:", 6, &t, &g, &has,
+                         &answer),
+                     YIBAO_ERR_SYNTAX);
+
+    /* an id too long to go with it: nothing written */
+    memset(buf, 'x', 200);
+    f.setl_id.data = buf;
+    f.setl_id.len = YIBAO_CACHE_FIELD_MAX + 1;
+    assert_int_equal(yibao_cache_fields_size(&f), 0);
+    p = buf + 300;
+    assert_ptr_equal(yibao_cache_fields_write(p, &f), p);
+}
+
+
 int
 main(void)
 {
@@ -178,6 +276,7 @@ main(void)
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_unframe),
         cmocka_unit_test(test_fuzz_unframe_digits),
+        cmocka_unit_test(test_frame_fields),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
