@@ -29,6 +29,7 @@ typedef struct {
 
 typedef struct {
     void                 *doc;          /* json_t *, owned */
+    size_t                text_len;     /* of the text it was parsed from */
 
     yibao_str_t           infno;
     yibao_str_t           msgid;
@@ -93,6 +94,14 @@ int yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
  * from a.  YIBAO_OK or YIBAO_ERR_NOMEM.
  */
 int yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out);
+
+/*
+ * The same, written in one pass into hint bytes from a when it fits (so
+ * a good guess saves the measuring pass), else as yibao_json_serialize()
+ * does; hint 0 is no guess.
+ */
+int yibao_json_serialize_hint(void *json, size_t hint, yibao_alloc_t *a,
+    yibao_str_t *out);
 
 /*
  * The string at input.<node>.<key> (e.g. input.data.omsgid): YIBAO_OK
