@@ -56,6 +56,16 @@ int yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
 int yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65]);
 
 /*
+ * The canonical text of json (a json_t *) that the digest is taken of:
+ * byte for byte what json_dumps() writes with JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY (keys sorted by their bytes, reals
+ * as "%.17g" with ".0" or an exponent, jansson's escapes; UTF-8 passed
+ * as it is).  Allocated with malloc(), *len bytes, not NUL-terminated;
+ * NULL when out of memory or for NULL.
+ */
+unsigned char *yibao_json_canonical(const void *json, size_t *len);
+
+/*
  * Splits a stored value.  YIBAO_OK, or YIBAO_ERR_SYNTAX for a value that
  * is not framed (then it must be ignored).
  */
