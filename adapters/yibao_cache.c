@@ -3,6 +3,7 @@
  */
 
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -23,7 +24,8 @@ const char  yibao_cache_store_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local fresh = tonumber(ARGV[2])\n"
-    "redis.call('SET', KEYS[1], (now + fresh) .. '\\n' .. ARGV[1], 'PX',\n"
+    "redis.call('SET', KEYS[1], (now + fresh) .. (ARGV[4] or '') .. '\\n'\n"
+    "           .. ARGV[1], 'PX',\n"
     "           fresh + tonumber(ARGV[3]))\n"
     "redis.call('DEL', KEYS[2])\n"
     "return 'OK'\n";
@@ -61,21 +63,18 @@ yibao_cache_infno_allowed(const unsigned char *infno, size_t len)
 int
 yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65])
 {
-    char           *canon;
-    size_t          dlen;
+    size_t          dlen, len;
     json_t         *input;
-    unsigned char   digest[YIBAO_MD_MAX_SIZE];
+    unsigned char  *canon, digest[YIBAO_MD_MAX_SIZE];
 
     input = json_object_get((json_t *) env->doc, "input");
 
-    canon = json_dumps(input, JSON_COMPACT | JSON_SORT_KEYS
-                              | JSON_ENCODE_ANY);
+    canon = yibao_json_canonical(input, &len);
     if (canon == NULL) {
         return YIBAO_ERR_NOMEM;
     }
 
-    if (yibao_digest(YIBAO_MD_SHA256, (const unsigned char *) canon,
-                     strlen(canon), digest, &dlen)
+    if (yibao_digest(YIBAO_MD_SHA256, canon, len, digest, &dlen)
         != YIBAO_OK || dlen != 32)
     {
         free(canon);
@@ -87,6 +86,343 @@ yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65])
     yibao_hex_encode(digest, dlen, hex, 0);
 
     return YIBAO_OK;
+}
+
+
+/*
+ * The canonical text: what json_dumps() writes with JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY (jansson 2.14, dump.c and strconv.c),
+ * byte for byte, so that keys and journal hashes stay what they were;
+ * written here because jansson's own writer decodes every character of
+ * every string and costs several times as much.
+ */
+
+typedef struct {
+    unsigned char  *p;
+    size_t          len;
+    size_t          size;
+    int             failed;
+} yibao_canon_t;
+
+
+typedef struct {
+    const char     *key;
+    size_t          len;
+    json_t         *value;
+} yibao_canon_key_t;
+
+
+static void yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth);
+
+
+static void
+yibao_canon_put(yibao_canon_t *c, const void *s, size_t n)
+{
+    size_t          size;
+    unsigned char  *p;
+
+    if (c->failed) {
+        return;
+    }
+
+    if (c->size - c->len < n) {
+        size = c->size ? c->size : 1024;
+
+        while (size - c->len < n) {
+            if (size > ((size_t) -1) / 2) {
+                c->failed = 1;
+                return;
+            }
+
+            size *= 2;
+        }
+
+        p = realloc(c->p, size);
+        if (p == NULL) {
+            c->failed = 1;
+            return;
+        }
+
+        c->p = p;
+        c->size = size;
+    }
+
+    memcpy(c->p + c->len, s, n);
+    c->len += n;
+}
+
+
+static void
+yibao_canon_string(yibao_canon_t *c, const char *s, size_t n)
+{
+    char           esc[8];
+    size_t         i, start;
+    unsigned char  ch;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    yibao_canon_put(c, "\"", 1);
+
+    start = 0;
+
+    for (i = 0; i < n; i++) {
+        ch = (unsigned char) s[i];
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            continue;
+        }
+
+        yibao_canon_put(c, s + start, i - start);
+        start = i + 1;
+
+        esc[0] = '\\';
+        esc[1] = (char) ch;
+
+        switch (ch) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 0x0f];
+            yibao_canon_put(c, esc, 6);
+            continue;
+        }
+
+        yibao_canon_put(c, esc, 2);
+    }
+
+    yibao_canon_put(c, s + start, n - start);
+    yibao_canon_put(c, "\"", 1);
+}
+
+
+/* "%.17g", then ".0" when it has neither '.' nor 'e', and the exponent
+ * without '+' and leading zeros: 1e+21 is 1e21, 1e-05 is 1e-5 */
+
+static void
+yibao_canon_real(yibao_canon_t *c, double d)
+{
+    int     n;
+    char    buf[64], *e, *from, *to;
+
+    n = snprintf(buf, sizeof(buf) - 3, "%.17g", d);
+
+    if (n < 0 || (size_t) n >= sizeof(buf) - 3) {
+        c->failed = 1;
+        return;
+    }
+
+    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+        buf[n] = '\0';
+    }
+
+    e = strchr(buf, 'e');
+
+    if (e != NULL) {
+        to = e + 1;
+
+        if (*to == '-') {
+            to++;
+
+        }
+
+        from = to;
+
+        if (*from == '+') {
+            from++;
+        }
+
+        while (*from == '0' && from[1] != '\0') {
+            from++;
+        }
+
+        memmove(to, from, strlen(from) + 1);
+        n = (int) strlen(buf);
+    }
+
+    yibao_canon_put(c, buf, (size_t) n);
+}
+
+
+static int
+yibao_canon_cmp(const void *one, const void *two)
+{
+    int                       rc;
+    const yibao_canon_key_t  *a = one;
+    const yibao_canon_key_t  *b = two;
+
+    rc = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+
+    if (rc) {
+        return rc;
+    }
+
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+
+static void
+yibao_canon_object(yibao_canon_t *c, json_t *v, size_t depth)
+{
+    size_t              i, n;
+    json_t             *child;
+    const char         *key;
+    yibao_canon_key_t  *keys, stack[32];
+
+    n = json_object_size(v);
+    keys = stack;
+
+    if (n > sizeof(stack) / sizeof(stack[0])) {
+        keys = malloc(n * sizeof(yibao_canon_key_t));
+        if (keys == NULL) {
+            c->failed = 1;
+            return;
+        }
+    }
+
+    i = 0;
+
+    json_object_foreach(v, key, child) {
+        if (i == n) {
+            break;
+        }
+
+        keys[i].key = key;
+        keys[i].len = strlen(key);
+        keys[i].value = child;
+        i++;
+    }
+
+    n = i;
+
+    qsort(keys, n, sizeof(yibao_canon_key_t), yibao_canon_cmp);
+
+    yibao_canon_put(c, "{", 1);
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            yibao_canon_put(c, ",", 1);
+        }
+
+        yibao_canon_string(c, keys[i].key, keys[i].len);
+        yibao_canon_put(c, ":", 1);
+        yibao_canon_value(c, keys[i].value, depth + 1);
+    }
+
+    yibao_canon_put(c, "}", 1);
+
+    if (keys != stack) {
+        free(keys);
+    }
+}
+
+
+static void
+yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth)
+{
+    int      n;
+    char     buf[32];
+    size_t   i;
+    json_t  *child;
+
+    /* as deep as jansson dumps (JSON_PARSER_MAX_DEPTH) */
+
+    if (depth > 2048) {
+        c->failed = 1;
+        return;
+    }
+
+    switch (json_typeof(v)) {
+
+    case JSON_OBJECT:
+        yibao_canon_object(c, v, depth);
+        return;
+
+    case JSON_ARRAY:
+        yibao_canon_put(c, "[", 1);
+
+        json_array_foreach(v, i, child) {
+            if (i) {
+                yibao_canon_put(c, ",", 1);
+            }
+
+            yibao_canon_value(c, child, depth + 1);
+        }
+
+        yibao_canon_put(c, "]", 1);
+        return;
+
+    case JSON_STRING:
+        yibao_canon_string(c, json_string_value(v), json_string_length(v));
+        return;
+
+    case JSON_INTEGER:
+        n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+        yibao_canon_put(c, buf, (size_t) n);
+        return;
+
+    case JSON_REAL:
+        yibao_canon_real(c, json_real_value(v));
+        return;
+
+    case JSON_TRUE:
+        yibao_canon_put(c, "true", 4);
+        return;
+
+    case JSON_FALSE:
+        yibao_canon_put(c, "false", 5);
+        return;
+
+    default:
+        yibao_canon_put(c, "null", 4);
+        return;
+    }
+}
+
+
+unsigned char *
+yibao_json_canonical(const void *json, size_t *len)
+{
+    yibao_canon_t  c;
+
+    if (json == NULL) {
+        return NULL;
+    }
+
+    memset(&c, 0, sizeof(yibao_canon_t));
+
+    yibao_canon_value(&c, (json_t *) json, 0);
+
+    if (c.failed || c.p == NULL) {
+        free(c.p);
+        return NULL;
+    }
+
+    *len = c.len;
+
+    return c.p;
 }
 
 
@@ -142,24 +478,131 @@ int
 yibao_cache_unframe(const unsigned char *data, size_t len,
     uint64_t *fresh_until_ms, yibao_str_t *answer)
 {
-    size_t    i;
-    uint64_t  n;
+    int             has;
+    yibao_fields_t  f;
 
-    n = 0;
+    return yibao_cache_unframe_fields(data, len, fresh_until_ms, &f, &has,
+                                      answer);
+}
+
+
+int
+yibao_cache_unframe_fields(const unsigned char *data, size_t len,
+    uint64_t *fresh_until_ms, yibao_fields_t *f, int *has_fields,
+    yibao_str_t *answer)
+{
+    size_t        i, k, n, d;
+    uint64_t      t;
+    yibao_str_t  *s[3];
+
+    memset(f, 0, sizeof(yibao_fields_t));
+    *has_fields = 0;
+
+    t = 0;
 
     /* at most 19 digits: any of them fits a uint64_t */
 
     for (i = 0; i < len && i < 19 && data[i] >= '0' && data[i] <= '9'; i++) {
-        n = n * 10 + (data[i] - '0');
+        t = t * 10 + (data[i] - '0');
     }
 
-    if (i == 0 || i >= len || data[i] != '\n') {
+    if (i == 0 || i >= len) {
         return YIBAO_ERR_SYNTAX;
     }
 
-    *fresh_until_ms = n;
+    if (data[i] == ' ') {
+        /* " <len>:<bytes>" for mdtrt_id, setl_id, psn_no */
+
+        s[0] = &f->mdtrt_id;
+        s[1] = &f->setl_id;
+        s[2] = &f->psn_no;
+
+        i++;
+
+        for (k = 0; k < 3; k++) {
+            n = 0;
+            d = i;
+
+            while (i < len && data[i] >= '0' && data[i] <= '9'
+                   && n <= YIBAO_CACHE_FIELD_MAX)
+            {
+                n = n * 10 + (data[i++] - '0');
+            }
+
+            if (i == d || n > YIBAO_CACHE_FIELD_MAX || i >= len
+                || data[i] != ':' || len - i - 1 < n)
+            {
+                memset(f, 0, sizeof(yibao_fields_t));
+                return YIBAO_ERR_SYNTAX;
+            }
+
+            s[k]->data = data + i + 1;
+            s[k]->len = n;
+            i += 1 + n;
+        }
+
+        if (i >= len) {
+            memset(f, 0, sizeof(yibao_fields_t));
+            return YIBAO_ERR_SYNTAX;
+        }
+
+        *has_fields = 1;
+    }
+
+    if (data[i] != '\n') {
+        memset(f, 0, sizeof(yibao_fields_t));
+        *has_fields = 0;
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    *fresh_until_ms = t;
     answer->data = data + i + 1;
     answer->len = len - i - 1;
 
     return YIBAO_OK;
+}
+
+
+size_t
+yibao_cache_fields_size(const yibao_fields_t *f)
+{
+    if (f->mdtrt_id.len > YIBAO_CACHE_FIELD_MAX
+        || f->setl_id.len > YIBAO_CACHE_FIELD_MAX
+        || f->psn_no.len > YIBAO_CACHE_FIELD_MAX)
+    {
+        return 0;
+    }
+
+    /* " " and three "<up to 3 digits>:" */
+
+    return 1 + 3 * 4 + f->mdtrt_id.len + f->setl_id.len + f->psn_no.len;
+}
+
+
+unsigned char *
+yibao_cache_fields_write(unsigned char *p, const yibao_fields_t *f)
+{
+    size_t              k;
+    const yibao_str_t  *s[3];
+
+    if (yibao_cache_fields_size(f) == 0) {
+        return p;
+    }
+
+    s[0] = &f->mdtrt_id;
+    s[1] = &f->setl_id;
+    s[2] = &f->psn_no;
+
+    *p++ = ' ';
+
+    for (k = 0; k < 3; k++) {
+        p += sprintf((char *) p, "%zu:", s[k]->len);
+
+        if (s[k]->len) {
+            memcpy(p, s[k]->data, s[k]->len);
+            p += s[k]->len;
+        }
+    }
+
+    return p;
 }

@@ -9,6 +9,11 @@
 
 #include "yibao_types.h"
 #include "yibao_envelope.h"
+#include "yibao_fields.h"
+
+
+/* the longest id a stored answer carries beside it (yibao_fields_t) */
+#define YIBAO_CACHE_FIELD_MAX  128
 
 
 /*
@@ -18,7 +23,13 @@
  *
  * A cached value is "<fresh_until_ms>\n" followed by the platform's
  * answer as it was received; after fresh_until it is stale, kept to be
- * served (marked) while the platform is down.
+ * served (marked) while the platform is down.  The first line may carry
+ * the ids the log takes from the answer, each as "<length>:<bytes>":
+ *
+ *     <fresh_until_ms> <n>:<mdtrt_id><n>:<setl_id><n>:<psn_no>\n<answer>
+ *
+ * so that a hit is served without parsing the answer again.  A reader
+ * that does not know them refuses the value (a miss), never serves them.
  */
 
 /*
@@ -45,6 +56,16 @@ int yibao_cache_key(const yibao_envelope_t *env, const yibao_str_t *entity,
 int yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65]);
 
 /*
+ * The canonical text of json (a json_t *) that the digest is taken of:
+ * byte for byte what json_dumps() writes with JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY (keys sorted by their bytes, reals
+ * as "%.17g" with ".0" or an exponent, jansson's escapes; UTF-8 passed
+ * as it is).  Allocated with malloc(), *len bytes, not NUL-terminated;
+ * NULL when out of memory or for NULL.
+ */
+unsigned char *yibao_json_canonical(const void *json, size_t *len);
+
+/*
  * Splits a stored value.  YIBAO_OK, or YIBAO_ERR_SYNTAX for a value that
  * is not framed (then it must be ignored).
  */
@@ -52,10 +73,29 @@ int yibao_cache_unframe(const unsigned char *data, size_t len,
     uint64_t *fresh_until_ms, yibao_str_t *answer);
 
 /*
+ * The same, with the ids of the first line in *f (pointing into data)
+ * and *has_fields 1 when it carries them, 0 (and *f empty) otherwise.
+ */
+int yibao_cache_unframe_fields(const unsigned char *data, size_t len,
+    uint64_t *fresh_until_ms, yibao_fields_t *f, int *has_fields,
+    yibao_str_t *answer);
+
+/*
+ * The ids of the log written as the first line wants them after
+ * "<fresh_until_ms>": yibao_cache_fields_size() bytes at most (0 when an
+ * id is longer than YIBAO_CACHE_FIELD_MAX: then none is written), and
+ * yibao_cache_fields_write() writes them at p and returns the end.
+ */
+size_t yibao_cache_fields_size(const yibao_fields_t *f);
+unsigned char *yibao_cache_fields_write(unsigned char *p,
+    const yibao_fields_t *f);
+
+/*
  * Redis scripts (sent with EVAL):
  *   lookup  KEYS key, lock; ARGV lock_ms  -> {value|false, locked 0/1,
  *           now_ms}
- *   store   KEYS key, lock; ARGV answer, fresh_ms, stale_ms -> "OK"
+ *   store   KEYS key, lock; ARGV answer, fresh_ms, stale_ms[, the
+ *           ids (yibao_cache_fields_write(), may be empty)] -> "OK"
  *   purge   ARGV pattern -> number of keys deleted
  */
 extern const char  yibao_cache_lookup_script[];

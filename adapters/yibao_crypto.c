@@ -4,10 +4,10 @@
 
 
 #include <limits.h>
+#include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "yibao_crypto.h"
 
@@ -19,41 +19,82 @@
  */
 #define YIBAO_CRYPTO_B64_CHUNK  (3 * 1024 * 1024)
 
+/* the largest block of the digests named (SHA-1, SHA-256, SM3: 64) */
+#define YIBAO_CRYPTO_BLOCK_MAX  128
+
 
 /* A valid pointer for empty keys and messages: OpenSSL wants one. */
 static const unsigned char  yibao_crypto_empty[1];
 
 
-/* The digest md names; NULL if none or larger than YIBAO_MD_MAX_SIZE. */
+/*
+ * The digest md names; NULL if none or larger than YIBAO_MD_MAX_SIZE.
+ * Fetched from the default provider once per process and kept: an
+ * EVP_sha256() style handle is fetched again by every EVP_DigestInit,
+ * a good part of the cost of hashing a short message.
+ */
 
 static const EVP_MD *
 yibao_crypto_md(yibao_md_e md)
 {
-    const EVP_MD  *type;
+    const char     *name;
+    EVP_MD         *type;
+
+    static EVP_MD  *fetched[YIBAO_MD_SM3 + 1];
 
     switch (md) {
 
     case YIBAO_MD_SHA1:
-        type = EVP_sha1();
+        name = "SHA1";
         break;
 
     case YIBAO_MD_SHA256:
-        type = EVP_sha256();
+        name = "SHA256";
         break;
 
     case YIBAO_MD_SM3:
-        type = EVP_sm3();
+        name = "SM3";
         break;
 
     default:
         return NULL;
     }
 
-    if (type == NULL || EVP_MD_get_size(type) > YIBAO_MD_MAX_SIZE) {
+    if (fetched[md] != NULL) {
+        return fetched[md];
+    }
+
+    type = EVP_MD_fetch(NULL, name, NULL);
+
+    if (type == NULL || EVP_MD_get_size(type) > YIBAO_MD_MAX_SIZE
+        || EVP_MD_get_block_size(type) > YIBAO_CRYPTO_BLOCK_MAX)
+    {
+        EVP_MD_free(type);
         return NULL;
     }
 
+    fetched[md] = type;
+
     return type;
+}
+
+
+/*
+ * One digest context per process, reset for each use (the workers are
+ * single-threaded): a context allocated and freed per digest costs more
+ * than a short digest itself.
+ */
+
+static EVP_MD_CTX *
+yibao_crypto_ctx(void)
+{
+    static EVP_MD_CTX  *ctx;
+
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+    }
+
+    return ctx;
 }
 
 
@@ -78,19 +119,24 @@ int
 yibao_digest(yibao_md_e md, const unsigned char *data, size_t len,
     unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len)
 {
-    const EVP_MD  *type;
-    unsigned int   n;
+    EVP_MD_CTX     *ctx;
+    unsigned int    n;
+    const EVP_MD   *type;
 
     type = yibao_crypto_md(md);
     data = yibao_crypto_bytes(data, len);
+    ctx = yibao_crypto_ctx();
 
-    if (type == NULL || data == NULL) {
+    if (type == NULL || data == NULL || ctx == NULL) {
         return YIBAO_ERR_CRYPTO;
     }
 
     n = 0;
 
-    if (EVP_Digest(data, len, out, &n, type, NULL) != 1) {
+    if (EVP_DigestInit_ex2(ctx, type, NULL) != 1
+        || EVP_DigestUpdate(ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+    {
         return YIBAO_ERR_CRYPTO;
     }
 
@@ -105,26 +151,80 @@ yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
     const unsigned char *data, size_t len,
     unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len)
 {
-    const EVP_MD  *type;
-    unsigned int   n;
+    size_t          i, block, klen;
+    EVP_MD_CTX     *ctx;
+    unsigned int    n;
+    const EVP_MD   *type;
+    unsigned char   k[YIBAO_CRYPTO_BLOCK_MAX], pad[YIBAO_CRYPTO_BLOCK_MAX];
+    unsigned char   inner[YIBAO_MD_MAX_SIZE];
 
     type = yibao_crypto_md(md);
     key = yibao_crypto_bytes(key, key_len);
     data = yibao_crypto_bytes(data, len);
+    ctx = yibao_crypto_ctx();
 
-    if (type == NULL || key_len > INT_MAX || key == NULL || data == NULL) {
+    if (type == NULL || key_len > INT_MAX || key == NULL || data == NULL
+        || ctx == NULL)
+    {
         return YIBAO_ERR_CRYPTO;
     }
 
-    n = 0;
+    /*
+     * HMAC (RFC 2104) over the kept digest: H((K ^ opad) || H((K ^ ipad)
+     * || data)), K the key padded with zeros to the block size, or its
+     * digest when it is longer than a block.
+     */
 
-    if (HMAC(type, key, (int) key_len, data, len, out, &n) == NULL) {
-        return YIBAO_ERR_CRYPTO;
+    block = (size_t) EVP_MD_get_block_size(type);
+
+    memset(k, 0, sizeof(k));
+
+    if (key_len > block) {
+        if (yibao_digest(md, key, key_len, k, &klen) != YIBAO_OK) {
+            return YIBAO_ERR_CRYPTO;
+        }
+
+    } else {
+        memcpy(k, key, key_len);
     }
+
+    for (i = 0; i < block; i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    if (EVP_DigestInit_ex2(ctx, type, NULL) != 1
+        || EVP_DigestUpdate(ctx, pad, block) != 1
+        || EVP_DigestUpdate(ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ctx, inner, &n) != 1)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < block; i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+
+    if (EVP_DigestInit_ex2(ctx, type, NULL) != 1
+        || EVP_DigestUpdate(ctx, pad, block) != 1
+        || EVP_DigestUpdate(ctx, inner, n) != 1
+        || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+    {
+        goto failed;
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
 
     *out_len = n;
 
     return YIBAO_OK;
+
+failed:
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+
+    return YIBAO_ERR_CRYPTO;
 }
 
 

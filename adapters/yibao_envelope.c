@@ -33,7 +33,8 @@ typedef struct {
 
 typedef struct {
     unsigned char            *p;        /* NULL: count only */
-    size_t                    len;
+    size_t                    len;      /* all there is, written or not */
+    size_t                    size;     /* of p: what is written */
 } yibao_envelope_out_t;
 
 
@@ -199,6 +200,7 @@ yibao_envelope_parse(const unsigned char *data, size_t len,
     }
 
     env->doc = doc;
+    env->text_len = len;
 
     return YIBAO_OK;
 }
@@ -510,19 +512,51 @@ int
 yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
     yibao_str_t *out)
 {
-    return yibao_json_serialize(env->doc, a, out);
+    /* translated codes are mostly longer than the clinic's own */
+
+    return yibao_json_serialize_hint(env->doc,
+                                     env->text_len + env->text_len / 4
+                                     + 1024, a, out);
 }
 
 
 int
 yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out)
 {
+    return yibao_json_serialize_hint(json, 0, a, out);
+}
+
+
+int
+yibao_json_serialize_hint(void *json, size_t hint, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
     unsigned char         *p;
     yibao_envelope_out_t   o;
 
+    /* written at once into hint bytes when it fits, else measured
+     * first and written into exactly what it needs */
+
     o.p = NULL;
     o.len = 0;
+    o.size = 0;
+
+    if (hint) {
+        o.p = yibao_alloc(a, hint);
+        if (o.p == NULL) {
+            return YIBAO_ERR_NOMEM;
+        }
+
+        o.size = hint;
+    }
+
     yibao_envelope_put_value(&o, json);
+
+    if (o.p != NULL && o.len <= o.size) {
+        out->data = o.p;
+        out->len = o.len;
+        return YIBAO_OK;
+    }
 
     p = yibao_alloc(a, o.len);
     if (p == NULL) {
@@ -531,6 +565,7 @@ yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out)
 
     o.p = p;
     o.len = 0;
+    o.size = (size_t) -1;
     yibao_envelope_put_value(&o, json);
 
     out->data = p;
@@ -543,7 +578,7 @@ yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out)
 static void
 yibao_envelope_put(yibao_envelope_out_t *o, const void *s, size_t n)
 {
-    if (o->p != NULL) {
+    if (o->p != NULL && n <= o->size && o->len <= o->size - n) {
         memcpy(o->p + o->len, s, n);
     }
 
@@ -728,6 +763,30 @@ int
 yibao_answer_inspect(const unsigned char *data, size_t len,
     yibao_answer_t *ans)
 {
+    int    rc;
+    void  *doc;
+
+    rc = yibao_answer_parse(data, len, ans, &doc);
+
+    yibao_answer_release(doc);
+
+    return rc;
+}
+
+
+void
+yibao_answer_release(void *doc)
+{
+    if (doc != NULL) {
+        json_decref((json_t *) doc);
+    }
+}
+
+
+int
+yibao_answer_parse(const unsigned char *data, size_t len,
+    yibao_answer_t *ans, void **parsed)
+{
     size_t                 i, n;
     json_t                *doc, *v, *code, *msg;
     const char            *s;
@@ -738,6 +797,7 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
     memset(ans, 0, sizeof(yibao_answer_t));
 
     doc = json_loadb((const char *) data, len, 0, &jerr);
+    *parsed = doc;
 
     if (doc == NULL) {
         n = len < 60 ? len : 60;
@@ -762,7 +822,6 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
         snprintf(ans->summary, sizeof(ans->summary),
                  "a JSON %s instead of an envelope",
                  json_is_array(doc) ? "array" : "scalar");
-        json_decref(doc);
         return YIBAO_OK;
     }
 
@@ -791,7 +850,6 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
         s = json_is_string(msg) ? json_string_value(msg) : "";
         yibao_envelope_echo(ans->summary, sizeof(ans->summary),
                             (const unsigned char *) s, strlen(s));
-        json_decref(doc);
         return YIBAO_OK;
     }
 
@@ -820,8 +878,6 @@ yibao_answer_inspect(const unsigned char *data, size_t len,
                  "a JSON object without infcode, message \"%s\"",
                  (const char *) tmp);
     }
-
-    json_decref(doc);
 
     return YIBAO_OK;
 }
@@ -908,6 +964,7 @@ yibao_envelope_error(int gwerr, const char *text, const yibao_tm_t *now,
 
     o.p = NULL;
     o.len = 0;
+    o.size = 0;
     yibao_envelope_put_error(&o, head, code, text);
 
     p = yibao_alloc(a, o.len);
@@ -917,6 +974,7 @@ yibao_envelope_error(int gwerr, const char *text, const yibao_tm_t *now,
 
     o.p = p;
     o.len = 0;
+    o.size = (size_t) -1;
     yibao_envelope_put_error(&o, head, code, text);
 
     out->data = p;

@@ -29,6 +29,7 @@ typedef struct {
 
 typedef struct {
     void                 *doc;          /* json_t *, owned */
+    size_t                text_len;     /* of the text it was parsed from */
 
     yibao_str_t           infno;
     yibao_str_t           msgid;
@@ -95,6 +96,14 @@ int yibao_envelope_serialize(const yibao_envelope_t *env, yibao_alloc_t *a,
 int yibao_json_serialize(void *json, yibao_alloc_t *a, yibao_str_t *out);
 
 /*
+ * The same, written in one pass into hint bytes from a when it fits (so
+ * a good guess saves the measuring pass), else as yibao_json_serialize()
+ * does; hint 0 is no guess.
+ */
+int yibao_json_serialize_hint(void *json, size_t hint, yibao_alloc_t *a,
+    yibao_str_t *out);
+
+/*
  * The string at input.<node>.<key> (e.g. input.data.omsgid): YIBAO_OK
  * with out pointing into the document, or YIBAO_ERR_NOT_FOUND when it is
  * absent or not a string.
@@ -129,6 +138,16 @@ typedef struct {
  */
 int yibao_answer_inspect(const unsigned char *data, size_t len,
     yibao_answer_t *ans);
+
+/*
+ * The same, keeping what was parsed, so that an answer is parsed once
+ * for its inspection, the fields of the log and the answer rules: *doc
+ * is the JSON tree (a json_t *) when data is JSON, NULL otherwise; it
+ * is to be released with yibao_answer_release() (which takes NULL).
+ */
+int yibao_answer_parse(const unsigned char *data, size_t len,
+    yibao_answer_t *ans, void **doc);
+void yibao_answer_release(void *doc);
 
 /*
  * Copies data to out replacing every JSON string token "from" by "to"

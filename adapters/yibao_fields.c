@@ -29,23 +29,36 @@ int
 yibao_fields_find_text(const unsigned char *data, size_t len,
     yibao_fields_t *f, yibao_alloc_t *a)
 {
-    int             rc;
-    size_t          i;
-    json_t         *doc;
-    yibao_str_t    *s[3];
-    json_error_t    jerr;
-    unsigned char  *p;
+    int            rc;
+    json_t        *doc;
+    json_error_t   jerr;
 
     doc = json_loadb((const char *) data, len, 0, &jerr);
     if (doc == NULL) {
         return YIBAO_OK;
     }
 
+    rc = yibao_fields_find_copy(doc, f, a);
+
+    json_decref(doc);
+
+    return rc;
+}
+
+
+int
+yibao_fields_find_copy(const void *doc, yibao_fields_t *f, yibao_alloc_t *a)
+{
+    int             rc;
+    size_t          i;
+    yibao_str_t    *s[3];
+    unsigned char  *p;
+
     s[0] = f->mdtrt_id.len ? NULL : &f->mdtrt_id;
     s[1] = f->setl_id.len ? NULL : &f->setl_id;
     s[2] = f->psn_no.len ? NULL : &f->psn_no;
 
-    rc = yibao_fields_walk(doc, 0, f, a);
+    rc = yibao_fields_walk((json_t *) doc, 0, f, a);
 
     for (i = 0; rc == YIBAO_OK && i < 3; i++) {
         if (s[i] == NULL || s[i]->len == 0) {
@@ -61,8 +74,6 @@ yibao_fields_find_text(const unsigned char *data, size_t len,
         memcpy(p, s[i]->data, s[i]->len);
         s[i]->data = p;
     }
-
-    json_decref(doc);
 
     return rc;
 }

@@ -41,6 +41,14 @@ int yibao_fields_find_text(const unsigned char *data, size_t len,
     yibao_fields_t *f, yibao_alloc_t *a);
 
 /*
+ * yibao_fields_find() with the strings found copied into memory from a,
+ * so that they outlive doc (a json_t *, for example the answer that
+ * yibao_answer_parse() kept).  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_fields_find_copy(const void *doc, yibao_fields_t *f,
+    yibao_alloc_t *a);
+
+/*
  * Copies text with every run of 15 to 18 digits (an ID number, the last
  * character may be X) kept only as its first 4 and last 4 characters,
  * e.g. 370102195603152017 -> 3701**********2017.  out has len bytes.

@@ -989,27 +989,14 @@ yibao_translate_answer(const unsigned char *data, size_t len,
     const yibao_map_t *map, const yibao_map_scope_t *scope,
     yibao_alloc_t *a, yibao_str_t *out)
 {
-    int                     rc;
-    size_t                  i;
-    json_t                 *doc, *output;
-    yibao_str_t             s;
-    json_error_t            jerr;
-    yibao_translate_ctx_t   ctx;
+    int            rc;
+    json_t        *doc;
+    json_error_t   jerr;
 
     out->data = data;
     out->len = len;
 
-    if (rules == NULL || map == NULL) {
-        return YIBAO_OK;
-    }
-
-    for (i = 0; i < rules->nrules; i++) {
-        if (yibao_rules_match(&rules->rules[i], infno, 1)) {
-            break;
-        }
-    }
-
-    if (i == rules->nrules) {
+    if (!yibao_translate_answer_rules(infno, rules, map)) {
         return YIBAO_OK;
     }
 
@@ -1017,6 +1004,60 @@ yibao_translate_answer(const unsigned char *data, size_t len,
     if (doc == NULL) {
         return json_error_code(&jerr) == json_error_out_of_memory
                ? YIBAO_ERR_NOMEM : YIBAO_ERR_SYNTAX;
+    }
+
+    rc = yibao_translate_answer_doc(doc, data, len, infno, rules, map,
+                                    scope, a, out);
+
+    json_decref(doc);
+
+    return rc;
+}
+
+
+int
+yibao_translate_answer_rules(const yibao_str_t *infno,
+    const yibao_rules_t *rules, const yibao_map_t *map)
+{
+    size_t  i;
+
+    if (rules == NULL || map == NULL) {
+        return 0;
+    }
+
+    for (i = 0; i < rules->nrules; i++) {
+        if (yibao_rules_match(&rules->rules[i], infno, 1)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+yibao_translate_answer_doc(void *parsed, const unsigned char *data,
+    size_t len, const yibao_str_t *infno, const yibao_rules_t *rules,
+    const yibao_map_t *map, const yibao_map_scope_t *scope,
+    yibao_alloc_t *a, yibao_str_t *out)
+{
+    int                     rc;
+    size_t                  i;
+    json_t                 *doc, *output;
+    yibao_str_t             s;
+    yibao_translate_ctx_t   ctx;
+
+    out->data = data;
+    out->len = len;
+
+    if (!yibao_translate_answer_rules(infno, rules, map)) {
+        return YIBAO_OK;
+    }
+
+    doc = parsed;
+
+    if (doc == NULL) {
+        return YIBAO_ERR_SYNTAX;
     }
 
     memset(&ctx, 0, sizeof(yibao_translate_ctx_t));
@@ -1032,7 +1073,7 @@ yibao_translate_answer(const unsigned char *data, size_t len,
 
     if (json_is_object(output) || json_is_array(output)) {
 
-        for ( /* void */ ; i < rules->nrules; i++) {
+        for (i = 0; i < rules->nrules; i++) {
             if (!yibao_rules_match(&rules->rules[i], infno, 1)) {
                 continue;
             }
@@ -1051,8 +1092,6 @@ yibao_translate_answer(const unsigned char *data, size_t len,
             *out = s;
         }
     }
-
-    json_decref(doc);
 
     return rc;
 }

@@ -138,5 +138,23 @@ int yibao_translate_answer(const unsigned char *data, size_t len,
     const yibao_map_t *map, const yibao_map_scope_t *scope,
     yibao_alloc_t *a, yibao_str_t *out);
 
+/*
+ * 1 if an answer rule of infno applies (then the answer is to be
+ * parsed), 0 otherwise.
+ */
+int yibao_translate_answer_rules(const yibao_str_t *infno,
+    const yibao_rules_t *rules, const yibao_map_t *map);
+
+/*
+ * yibao_translate_answer() over an answer already parsed: doc is its
+ * JSON tree (a json_t *, changed in place; NULL for an answer that is
+ * not JSON: YIBAO_ERR_SYNTAX), data and len its text, *out on return
+ * as above.  The caller releases doc.
+ */
+int yibao_translate_answer_doc(void *doc, const unsigned char *data,
+    size_t len, const yibao_str_t *infno, const yibao_rules_t *rules,
+    const yibao_map_t *map, const yibao_map_scope_t *scope,
+    yibao_alloc_t *a, yibao_str_t *out);
+
 
 #endif /* _YIBAO_TRANSLATE_H_INCLUDED_ */

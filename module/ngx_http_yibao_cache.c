@@ -364,12 +364,20 @@ static ngx_int_t
 ngx_http_yibao_cache_found(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     u_char *data, size_t len, uint64_t now, ngx_uint_t locked)
 {
-    uint64_t     fresh_until;
-    yibao_str_t  answer;
+    int             has_fields;
+    uint64_t        fresh_until;
+    yibao_str_t     answer;
+    yibao_fields_t  fields;
 
-    if (yibao_cache_unframe(data, len, &fresh_until, &answer) != YIBAO_OK) {
+    if (yibao_cache_unframe_fields(data, len, &fresh_until, &fields,
+                                   &has_fields, &answer)
+        != YIBAO_OK)
+    {
         return NGX_OK;
     }
+
+    ctx->cache_fields = fields;
+    ctx->cache_has_fields = has_fields ? 1 : 0;
 
     if (now < fresh_until) {
         ctx->cache_status = NGX_HTTP_YIBAO_CACHE_HIT;
@@ -446,11 +454,12 @@ ngx_http_yibao_cache_send(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
 void
 ngx_http_yibao_cache_store(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
-    u_char *answer, size_t len)
+    u_char *answer, size_t len, const yibao_fields_t *fields)
 {
     u_char                      *p;
+    size_t                       flen;
     uint64_t                     now;
-    ngx_str_t                    argv[8], value;
+    ngx_str_t                    argv[9], value;
     ngx_time_t                  *tp;
     ngx_http_yibao_main_conf_t  *gmcf;
 
@@ -461,16 +470,22 @@ ngx_http_yibao_cache_store(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
+    /* the ids of the log go with it: a hit needs no parse for them */
+
+    flen = yibao_cache_fields_size(fields);
+
     if (gmcf->redis == NULL) {
         tp = ngx_timeofday();
         now = (uint64_t) tp->sec * 1000 + tp->msec;
 
-        value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1 + len);
+        value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + flen + 1 + len);
         if (value.data == NULL) {
             return;
         }
 
-        p = ngx_sprintf(value.data, "%uL\n", now + ctx->cache->ttl);
+        p = ngx_sprintf(value.data, "%uL", now + ctx->cache->ttl);
+        p = yibao_cache_fields_write(p, fields);
+        *p++ = '\n';
         p = ngx_cpymem(p, answer, len);
         value.len = p - value.data;
 
@@ -481,7 +496,8 @@ ngx_http_yibao_cache_store(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         return;
     }
 
-    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + ctx->cache_key.len + 5);
+    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + ctx->cache_key.len + 5
+                             + flen);
     if (p == NULL) {
         return;
     }
@@ -507,7 +523,11 @@ ngx_http_yibao_cache_store(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     p = ngx_sprintf(p, "%M", ctx->cache->stale);
     argv[7].len = p - argv[7].data;
 
-    (void) ngx_http_yibao_redis_run(8, argv, 2, 0,
+    argv[8].data = p;
+    p = yibao_cache_fields_write(p, fields);
+    argv[8].len = p - argv[8].data;
+
+    (void) ngx_http_yibao_redis_run(9, argv, 2, 0,
                                     ngx_http_yibao_cache_ignore,
                                     &ngx_http_yibao_cache_nobody,
                                     r->connection->log);

@@ -38,6 +38,9 @@ static ngx_int_t ngx_http_yibao_send_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_yibao_msgid_headers(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static void ngx_http_yibao_consume(ngx_chain_t *in);
+static ngx_int_t ngx_http_yibao_answer_parse(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans, void **doc);
+static void ngx_http_yibao_answer_cleanup(void *data);
 
 
 ngx_str_t  ngx_http_yibao_cache_names[] = {
@@ -289,12 +292,13 @@ static ngx_int_t
 ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
     u_char                      *p;
+    void                        *doc;
     size_t                       n;
     ngx_int_t                    rc;
     yibao_str_t                  from, to, out;
     yibao_alloc_t                a;
     yibao_answer_t               ans;
-    yibao_fields_t               fields;
+    yibao_fields_t               found;
     yibao_map_scope_t            scope;
     ngx_http_yibao_loc_conf_t   *glcf;
     ngx_http_yibao_main_conf_t  *gmcf;
@@ -311,8 +315,31 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         r->headers_out.charset.len = 0;
     }
 
-    if (yibao_answer_inspect(ctx->resp, ctx->resp_len, &ans) != YIBAO_OK) {
-        return NGX_ERROR;
+    ngx_memzero(&found, sizeof(yibao_fields_t));
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (ctx->cache_serve && ctx->cache_has_fields && !ctx->stale_swap) {
+        /* a cached answer with the ids of the log stored beside it: an
+         * envelope with infcode 0 (nothing else is stored), not parsed
+         * unless answer rules apply to it */
+
+        ngx_memzero(&ans, sizeof(yibao_answer_t));
+        ans.is_json = 1;
+        ans.is_envelope = 1;
+        found = ctx->cache_fields;
+        doc = NULL;
+
+    } else {
+        /* parsed once: inspected, searched for the ids of the log, and
+         * translated; released with the request */
+
+        if (ngx_http_yibao_answer_parse(r, ctx, &ans, &doc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (doc != NULL && yibao_fields_find(doc, &found, &a) != YIBAO_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if ((r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope)
@@ -361,25 +388,13 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ctx->infcode_set = 1;
 
     if (ans.infcode == 0 && !ctx->stale_swap) {
-        ngx_http_yibao_cache_store(r, ctx, ctx->resp, ctx->resp_len);
+        ngx_http_yibao_cache_store(r, ctx, ctx->resp, ctx->resp_len, &found);
     }
 
-    /* for the log: the ids of the answer, the platform's message */
+    /* for the log: the ids of the answer (where the request had none),
+     * the platform's message */
 
-    ngx_memzero(&fields, sizeof(yibao_fields_t));
-    fields.mdtrt_id.data = ctx->mdtrt_id.data;
-    fields.mdtrt_id.len = ctx->mdtrt_id.len;
-    fields.setl_id.data = ctx->setl_id.data;
-    fields.setl_id.len = ctx->setl_id.len;
-    fields.psn_no.len = ctx->psn_no.len;
-    fields.psn_no.data = ctx->psn_no.data;
-
-    ngx_http_yibao_alloc_init(&a, r->pool);
-
-    if (yibao_fields_find_text(ctx->resp, ctx->resp_len, &fields, &a)
-        != YIBAO_OK
-        || ngx_http_yibao_keep_fields(r, ctx, &fields) != NGX_OK)
-    {
+    if (ngx_http_yibao_keep_fields(r, ctx, &found) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -409,8 +424,15 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         from.data = ctx->infno.data;
         from.len = ctx->infno.len;
 
-        if (yibao_translate_answer(p, n, &from, gmcf->rules, gmcf->map,
-                                   &scope, &a, &out)
+        if (doc == NULL
+            && yibao_translate_answer_rules(&from, gmcf->rules, gmcf->map)
+            && ngx_http_yibao_answer_parse(r, ctx, &ans, &doc) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (yibao_translate_answer_doc(doc, p, n, &from, gmcf->rules,
+                                       gmcf->map, &scope, &a, &out)
             == YIBAO_ERR_NOMEM)
         {
             return NGX_ERROR;
@@ -780,4 +802,34 @@ ngx_http_yibao_consume(ngx_chain_t *in)
             in->buf->file_pos = in->buf->file_last;
         }
     }
+}
+
+
+/* yibao_answer_parse() of ctx->resp; the tree is released with r */
+
+static ngx_int_t
+ngx_http_yibao_answer_parse(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_answer_t *ans, void **doc)
+{
+    int                  rc;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = yibao_answer_parse(ctx->resp, ctx->resp_len, ans, doc);
+
+    cln->handler = ngx_http_yibao_answer_cleanup;
+    cln->data = *doc;
+
+    return rc == YIBAO_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_yibao_answer_cleanup(void *data)
+{
+    yibao_answer_release(data);
 }

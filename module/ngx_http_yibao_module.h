@@ -165,6 +165,7 @@ typedef struct {
     ngx_uint_t                 cache_status;
     ngx_str_t                  cache_answer;   /* to serve */
     ngx_str_t                  cache_stale;    /* while the platform fails */
+    yibao_fields_t             cache_fields;   /* the ids stored with it */
     ngx_uint_t                 stage;
 
     ngx_str_t                  journal_key;
@@ -188,6 +189,7 @@ typedef struct {
     unsigned                   error_sent:1;
     unsigned                   response_done:1;
     unsigned                   cache_serve:1;
+    unsigned                   cache_has_fields:1;
     unsigned                   infcode_set:1;  /* the platform's envelope */
     unsigned                   replay:1;
     unsigned                   journal_repeat:1;
@@ -247,7 +249,8 @@ ngx_int_t ngx_http_yibao_cache_lookup(ngx_http_request_t *r,
 ngx_int_t ngx_http_yibao_cache_send(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 void ngx_http_yibao_cache_store(ngx_http_request_t *r,
-    ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len);
+    ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len,
+    const yibao_fields_t *fields);
 ngx_int_t ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
 void ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,

@@ -70,10 +70,21 @@ bench_journal() {
 }
 
 
+# instructions per request (issue 7 item 5): nginx with master_process
+# off under callgrind, plain proxy_pass against the gateway with the 1101,
+# the 2204 of 50 fee lines and a cache hit; "BENCH instr <case>
+# per_request= vs_proxy="; tests/bench/callgrind.py.  About 1 min.
+
+bench_instr() {
+    "$PYTHON" tests/bench/callgrind.py
+}
+
+
 status=0
 
 bench_mapping || status=1
 bench_translate || status=1
+bench_instr || status=1
 bench_throughput || status=1
 bench_journal || status=1
 

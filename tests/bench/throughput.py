@@ -378,7 +378,10 @@ class BenchStack(yibao_stack.Stack):
     within the 300 s window, so the template's 16m (about 80,000 nonces)
     is full after a few seconds at full load and the rest is YB5004."""
 
-    zone = ZONE
+    def __init__(self, *args, **kw):
+        yibao_stack.Stack.__init__(self, *args, **kw)
+        # after Stack's own (its zone= argument, "16m" by default)
+        self.zone = ZONE
 
     def write_files(self):
         conf = yibao_stack.Stack.write_files(self)

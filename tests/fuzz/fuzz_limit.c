@@ -205,30 +205,73 @@ fuzz_sequence(const yibao_limit_policy_t *policy, uint64_t now)
 static void
 fuzz_unframe(const yibao_str_t *value, yibao_alloc_t *a)
 {
-    size_t           i;
-    uint64_t         fresh, n;
-    yibao_str_t      answer;
-    yibao_fields_t   f;
+    int              has;
+    size_t           i, k, ids;
+    uint64_t         fresh, n, fresh2;
+    yibao_str_t      answer, answer2;
+    yibao_fields_t   f, g;
+    yibao_str_t     *s[3];
 
     if (yibao_cache_unframe(value->data, value->len, &fresh, &answer)
         != YIBAO_OK)
     {
+        yibao_fuzz_assert(yibao_cache_unframe_fields(value->data, value->len,
+                                                     &fresh2, &g, &has,
+                                                     &answer2)
+                          == YIBAO_ERR_SYNTAX);
         return;
     }
 
-    /* "<digits>\n" and the answer to the end */
+    /* "<digits>\n" or "<digits> <ids>\n", and the answer to the end */
 
     n = 0;
 
-    for (i = 0; value->data[i] != '\n'; i++) {
+    for (i = 0; value->data[i] != '\n' && value->data[i] != ' '; i++) {
         yibao_fuzz_assert(value->data[i] >= '0' && value->data[i] <= '9');
         yibao_fuzz_assert(n <= (UINT64_MAX - 9) / 10);
         n = n * 10 + (value->data[i] - '0');
     }
 
     yibao_fuzz_assert(i > 0 && n == fresh);
-    yibao_fuzz_assert(answer.data == value->data + i + 1);
-    yibao_fuzz_assert(answer.len == value->len - i - 1);
+
+    yibao_fuzz_assert(yibao_cache_unframe_fields(value->data, value->len,
+                                                 &fresh2, &g, &has, &answer2)
+                      == YIBAO_OK);
+    yibao_fuzz_assert(fresh2 == fresh && answer2.data == answer.data
+                      && answer2.len == answer.len);
+    yibao_fuzz_assert(has == (value->data[i] == ' '));
+
+    if (has) {
+        /* the ids lie between the space and the newline, in order */
+
+        s[0] = &g.mdtrt_id;
+        s[1] = &g.setl_id;
+        s[2] = &g.psn_no;
+        ids = 0;
+
+        for (k = 0; k < 3; k++) {
+            yibao_fuzz_assert(s[k]->len <= YIBAO_CACHE_FIELD_MAX);
+            yibao_fuzz_assert(s[k]->len == 0
+                              || (s[k]->data > value->data + i
+                                  && s[k]->data + s[k]->len
+                                     < answer.data));
+            ids += s[k]->len;
+        }
+
+        yibao_fuzz_assert(ids < (size_t) (answer.data - value->data));
+
+        /* written again, they frame the same way */
+
+        yibao_fuzz_assert(yibao_cache_fields_size(&g) > 0);
+
+    } else {
+        yibao_fuzz_assert(g.mdtrt_id.len + g.setl_id.len + g.psn_no.len
+                          == 0);
+    }
+
+    yibao_fuzz_assert(answer.data[-1] == '\n');
+    yibao_fuzz_assert(answer.len == value->len
+                                    - (size_t) (answer.data - value->data));
 
     /* the cached answer is read for the log line as a fresh one */
 

@@ -124,3 +124,79 @@ def test_state_changing_never_cached_config(make_stack):
         stack = make_stack(start=False, caches=(line,))
         rc, out = stack.test_config()
         assert rc != 0 and "never cached" in out, out
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_hit_logs_the_ids_of_the_answer(make_stack, make_redis, use_redis):
+    """A hit is served without parsing the stored answer again: the ids
+    the log takes from the answer (psn_no of a 1101) are stored beside it
+    and logged for the hit exactly as for the miss."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server, caches=(
+        "yibao_cache infno=1101 ttl=1h;",))
+    clinic = ready_clinic(stack)
+    if use_redis:
+        time.sleep(0.5)
+
+    first = send(stack, envelope(clinic))
+    assert first.status == 200 and first.body["infcode"] == 0, first.body
+    assert first.headers["X-Yibao-Cache"] == "MISS"
+    time.sleep(0.2)
+    second = send(stack, envelope(clinic))
+    assert second.headers["X-Yibao-Cache"] == "HIT"
+    assert second.body == first.body
+    assert platform_calls(stack, "1101") == 1
+
+    with open(stack.access_log, encoding="utf-8") as f:
+        lines = [json.loads(x) for x in f if '"infno":"1101"' in x]
+    assert [x["cache"] for x in lines] == ["MISS", "HIT"]
+    assert lines[0]["psn_no"] not in ("", "-")
+    assert lines[1]["psn_no"] == lines[0]["psn_no"]
+    assert lines[1]["infcode"] == lines[0]["infcode"] == "0"
+
+    if use_redis:
+        import redis as redis_client
+        r = redis_client.Redis(port=server.port)
+        keys = [k for k in r.keys("*:c:1101:*") if not k.endswith(b":lock")]
+        assert len(keys) == 1
+        head = r.get(keys[0]).split(b"\n", 1)[0]
+        # "<fresh_until_ms> <n>:<mdtrt_id><n>:<setl_id><n>:<psn_no>"
+        stamp, ids = head.split(b" ", 1)
+        assert stamp.isdigit() and ids.startswith(b"0:0:")
+        assert len(ids) > len(b"0:0:26:")
+
+
+def test_hit_of_an_old_value_parses_it(make_stack, make_redis):
+    """A value stored without the ids (as an earlier version stores it)
+    is still served, its ids read from the answer itself."""
+    import redis as redis_client
+    server = make_redis()
+    stack = make_stack(scheme="csb", redis=server, caches=(
+        "yibao_cache infno=1101 ttl=1h;",))
+    clinic = ready_clinic(stack)
+    time.sleep(0.5)
+    first = send(stack, envelope(clinic))
+    assert first.headers["X-Yibao-Cache"] == "MISS"
+    time.sleep(0.2)
+
+    r = redis_client.Redis(port=server.port)
+    key = [k for k in r.keys("*:c:1101:*") if not k.endswith(b":lock")][0]
+    head, answer = r.get(key).split(b"\n", 1)
+    r.set(key, head.split(b" ", 1)[0] + b"\n" + answer, px=3600000)
+
+    second = send(stack, envelope(clinic))
+    assert second.headers["X-Yibao-Cache"] == "HIT"
+    assert second.body == first.body
+    assert platform_calls(stack, "1101") == 1
+    with open(stack.access_log, encoding="utf-8") as f:
+        lines = [json.loads(x) for x in f if '"infno":"1101"' in x]
+    assert [x["cache"] for x in lines] == ["MISS", "HIT"]
+    assert lines[0]["psn_no"] not in ("", "-")
+    assert lines[1]["psn_no"] == lines[0]["psn_no"]
+
+    # a value this version cannot frame is never served: a miss
+    r.set(key, head + b"x" + answer, px=3600000)
+    third = send(stack, envelope(clinic))
+    assert third.headers["X-Yibao-Cache"] == "MISS"
+    assert third.body["infcode"] == 0
+    assert platform_calls(stack, "1101") == 2

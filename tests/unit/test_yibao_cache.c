@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdlib.h>
+#include <jansson.h>
 
 #include "yibao_cache.h"
 #include "yibao_test_alloc.h"
@@ -170,6 +172,185 @@ test_fuzz_unframe_digits(void **state)
 }
 
 
+/*
+ * The ids of the log stored beside the answer: written, read back, an
+ * old value without them, and what is refused (a reader must never
+ * serve a value it cannot frame).
+ */
+
+static void
+test_frame_fields(void **state)
+{
+    int             has;
+    size_t          len;
+    uint64_t        t;
+    yibao_str_t     answer;
+    unsigned char   buf[600], *p;
+    yibao_fields_t  f, g;
+
+    static const char  ans[] = "{\"infcode\":0}";
+
+    (void) state;
+
+    memset(&f, 0, sizeof(yibao_fields_t));
+    f.mdtrt_id.data = (const unsigned char *) "M12";
+    f.mdtrt_id.len = 3;
+    f.psn_no.data = (const unsigned char *) "370000\n0:9";
+    f.psn_no.len = 10;
+
+    assert_int_equal(yibao_cache_fields_size(&f), 1 + 12 + 13);
+
+    p = buf + sprintf((char *) buf, "%llu", 1700000000123ULL);
+    p = yibao_cache_fields_write(p, &f);
+    *p++ = '\n';
+    memcpy(p, ans, sizeof(ans) - 1);
+    p += sizeof(ans) - 1;
+    len = (size_t) (p - buf);
+
+    assert_int_equal(len, 35 + sizeof(ans) - 1);
+    assert_memory_equal(buf, "1700000000123 3:M120:10:370000\n0:9\n", 35);
+
+    assert_int_equal(yibao_cache_unframe_fields(buf, len, &t, &g, &has,
+                                                &answer),
+                     YIBAO_OK);
+    assert_int_equal(has, 1);
+    assert_true(t == 1700000000123ULL);
+    assert_int_equal(g.mdtrt_id.len, 3);
+    assert_memory_equal(g.mdtrt_id.data, "M12", 3);
+    assert_int_equal(g.setl_id.len, 0);
+    assert_int_equal(g.psn_no.len, 10);
+    assert_memory_equal(g.psn_no.data, "370000\n0:9", 10);
+    assert_int_equal(answer.len, sizeof(ans) - 1);
+    assert_memory_equal(answer.data, ans, sizeof(ans) - 1);
+
+    /* the reader that ignores them serves the same answer */
+    assert_int_equal(yibao_cache_unframe(buf, len, &t, &answer), YIBAO_OK);
+    assert_int_equal(answer.len, sizeof(ans) - 1);
+
+    /* an old value: no ids */
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5\n{}", 4, &t, &g, &has,
+                         &answer),
+                     YIBAO_OK);
+    assert_int_equal(has, 0);
+    assert_int_equal(g.mdtrt_id.len, 0);
+    assert_int_equal(answer.len, 2);
+
+    /* cut short, lengths beyond the value, missing digits, too long */
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 1:a0:", 7, &t, &g, &has,
+                         &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(has, 0);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 1:a0:9:x\n{}", 13, &t,
+                         &g, &has, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 :0:0:\n{}", 10, &t, &g,
+                         &has, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 0:0:0:x{}", 11, &t, &g,
+                         &has, &answer),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(g.mdtrt_id.len + g.setl_id.len + g.psn_no.len, 0);
+    assert_int_equal(yibao_cache_unframe_fields(
+                         (const unsigned char *) "5 999:", 6, &t, &g, &has,
+                         &answer),
+                     YIBAO_ERR_SYNTAX);
+
+    /* an id too long to go with it: nothing written */
+    memset(buf, 'x', 200);
+    f.setl_id.data = buf;
+    f.setl_id.len = YIBAO_CACHE_FIELD_MAX + 1;
+    assert_int_equal(yibao_cache_fields_size(&f), 0);
+    p = buf + 300;
+    assert_ptr_equal(yibao_cache_fields_write(p, &f), p);
+}
+
+
+/*
+ * The canonical text is json_dumps()'s, byte for byte: keys of every
+ * object sorted by their bytes (a prefix first), escapes, integers,
+ * reals in every shape, UTF-8, empty containers, deep nesting.
+ */
+
+static void
+test_canonical_is_jansson(void **state)
+{
+    char           *ref;
+    size_t          i, len;
+    json_t         *doc;
+    json_error_t    jerr;
+    unsigned char  *got;
+
+    static const char  *docs[] = {
+        "{\"b\":1,\"a\":{\"d\":[3,2,{\"z\":0,\"y\":null}],\"c\":true},"
+        "\"ab\":false,\"a_\":\"\",\"\":[]}",
+        "{\"s\":\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\"}",
+        "{\"u\":\"\xe5\xbc\xa0\xe5\x8c\xbb\xe7\x94\x9f \\u2028 "
+        "\xf0\x9f\x98\x80\"}",
+        "{\"r\":[25.2,10.00,0.1,-0.0,1e21,1e-5,1.5e300,-2.5e-300,"
+        "123456789.123456789,100.0,3.0e2,1E+2,0.000123,1e16,1e17,"
+        "12.6,0.5,-1e-7]}",
+        "{\"i\":[0,-1,9223372036854775807,-9223372036854775808,42]}",
+        "{\"e\":{},\"f\":[[],[{}]],\"g\":[[[[[[[[[[1]]]]]]]]]]}",
+        "{\"feedetail\":[{\"feedetl_sn\":\"1\",\"cnt\":2,\"pric\":12.6,"
+        "\"det_item_fee_sumamt\":\"25.20\",\"medins_list_codg\":\"YP0001\"}]}",
+        "[1,\"x\",{\"b\":2,\"a\":1}]",
+        "\"just a string\"",
+        "3.25",
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        doc = json_loads(docs[i], JSON_DECODE_ANY, &jerr);
+        if (doc == NULL) {
+            print_error("doc %zu: %s\n", i, jerr.text);
+            fail();
+        }
+
+        ref = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS
+                              | JSON_ENCODE_ANY);
+        assert_non_null(ref);
+
+        got = yibao_json_canonical(doc, &len);
+        assert_non_null(got);
+
+        if (len != strlen(ref) || memcmp(got, ref, len) != 0) {
+            print_error("doc %zu:\n  jansson %s\n  ours    %.*s\n", i, ref,
+                        (int) len, (const char *) got);
+            fail();
+        }
+
+        free(got);
+        free(ref);
+        json_decref(doc);
+    }
+
+    /* more keys than fit on the stack */
+    doc = json_object();
+    for (i = 0; i < 100; i++) {
+        char  key[16];
+
+        snprintf(key, sizeof(key), "k%zu", (i * 37) % 100);
+        json_object_set_new(doc, key, json_integer((json_int_t) i));
+    }
+
+    ref = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    got = yibao_json_canonical(doc, &len);
+    assert_non_null(got);
+    assert_int_equal(len, strlen(ref));
+    assert_memory_equal(got, ref, len);
+    free(got);
+    free(ref);
+    json_decref(doc);
+
+    assert_null(yibao_json_canonical(NULL, &len));
+}
+
 int
 main(void)
 {
@@ -178,6 +359,8 @@ main(void)
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_unframe),
         cmocka_unit_test(test_fuzz_unframe_digits),
+        cmocka_unit_test(test_frame_fields),
+        cmocka_unit_test(test_canonical_is_jansson),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,61 @@ test_serialize_nomem(void **state)
 }
 
 
+/*
+ * One pass into a guessed size: the same bytes whether the guess is
+ * none, too small by one, exact or large; NOMEM of either allocation.
+ */
+
+static void
+test_serialize_hint(void **state)
+{
+    size_t               hints[5], i;
+    yibao_err_t          err;
+    yibao_str_t          ref, out;
+    yibao_alloc_t        a;
+    yibao_envelope_t     env;
+    yibao_test_arena_t   arena;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    assert_int_equal(test_parse(TEST_ENV, &env, &err), YIBAO_OK);
+    assert_int_equal(env.text_len, strlen(TEST_ENV));
+    assert_int_equal(yibao_json_serialize(env.doc, &a, &ref), YIBAO_OK);
+
+    hints[0] = 1;
+    hints[1] = ref.len - 1;
+    hints[2] = ref.len;
+    hints[3] = ref.len * 2;
+    hints[4] = 0;
+
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(yibao_json_serialize_hint(env.doc, hints[i], &a,
+                                                   &out),
+                         YIBAO_OK);
+        assert_int_equal(out.len, ref.len);
+        assert_memory_equal(out.data, ref.data, ref.len);
+    }
+
+    assert_int_equal(yibao_envelope_serialize(&env, &a, &out), YIBAO_OK);
+    assert_int_equal(out.len, ref.len);
+    assert_memory_equal(out.data, ref.data, ref.len);
+
+    /* the guess fits: one allocation */
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_json_serialize_hint(env.doc, ref.len, &a, &out),
+                     YIBAO_ERR_NOMEM);
+
+    /* the guess is too small: the second one fails */
+    yibao_test_arena_fail_at(&arena, 2);
+    assert_int_equal(yibao_json_serialize_hint(env.doc, 8, &a, &out),
+                     YIBAO_ERR_NOMEM);
+
+    yibao_envelope_free(&env);
+    yibao_test_arena_free(&arena);
+}
+
 static void
 test_body_errors(void **state)
 {
@@ -840,6 +895,7 @@ main(void)
         cmocka_unit_test(test_serialize_keeps_numbers_and_order),
         cmocka_unit_test(test_set_entity),
         cmocka_unit_test(test_serialize_nomem),
+        cmocka_unit_test(test_serialize_hint),
         cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_too_many_values),
         cmocka_unit_test(test_field_errors),

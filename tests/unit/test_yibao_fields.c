@@ -64,6 +64,22 @@ test_find(void **state)
     assert_memory_equal(f.setl_id.data, "S9", 2);
     assert_true(yibao_test_arena_contains(&arena, "S9", 2));
 
+    /* from a parsed document: copies too */
+    doc = json_loads(body, 0, &jerr);
+    assert_non_null(doc);
+    memset(&f, 0, sizeof(yibao_fields_t));
+    f.psn_no.data = (const unsigned char *) "KEEP";
+    f.psn_no.len = 4;
+    assert_int_equal(yibao_fields_find_copy(doc, &f, &a), YIBAO_OK);
+    assert_memory_equal(f.mdtrt_id.data, "M1", 2);
+    assert_true(yibao_test_arena_contains(&arena, "M1", 2));
+    assert_true(yibao_test_arena_contains(&arena, "S9", 2));
+    assert_memory_equal(f.psn_no.data, "KEEP", 4);
+    memset(&f, 0, sizeof(yibao_fields_t));
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_fields_find_copy(doc, &f, &a), YIBAO_ERR_NOMEM);
+    json_decref(doc);
+
     memset(&f, 0, sizeof(yibao_fields_t));
     assert_int_equal(yibao_fields_find_text((const unsigned char *) "<x>",
                                             3, &f, &a),

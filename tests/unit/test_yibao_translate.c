@@ -1259,6 +1259,68 @@ test_answer(void **state)
 }
 
 
+/*
+ * The answer parsed once (yibao_answer_parse) and translated in place:
+ * the same bytes as yibao_translate_answer() from the text; no rule, the
+ * very bytes; not JSON, a syntax error with the bytes as they came.
+ */
+
+static void
+test_answer_doc(void **state)
+{
+    test_ctx_t      *t = *state;
+
+    int              rc;
+    char            *data;
+    void            *doc;
+    yibao_str_t      out, ref, infno;
+    yibao_answer_t   ans;
+
+    data = test_json(ANSWER_5204);
+
+    infno.data = U("5204");
+    infno.len = 4;
+
+    rc = yibao_translate_answer(U(data), strlen(data), &infno, t->rules,
+                                t->map, &t->scope, &t->alloc, &ref);
+    assert_int_equal(rc, YIBAO_OK);
+
+    assert_int_equal(yibao_answer_parse(U(data), strlen(data), &ans, &doc),
+                     YIBAO_OK);
+    assert_non_null(doc);
+    assert_true(ans.is_envelope);
+    assert_true(yibao_translate_answer_rules(&infno, t->rules, t->map));
+
+    rc = yibao_translate_answer_doc(doc, U(data), strlen(data), &infno,
+                                    t->rules, t->map, &t->scope, &t->alloc,
+                                    &out);
+    assert_int_equal(rc, YIBAO_OK);
+    assert_int_equal(out.len, ref.len);
+    assert_memory_equal(out.data, ref.data, ref.len);
+
+    infno.data = U("2204");
+    assert_false(yibao_translate_answer_rules(&infno, t->rules, t->map));
+    rc = yibao_translate_answer_doc(doc, U(data), strlen(data), &infno,
+                                    t->rules, t->map, &t->scope, &t->alloc,
+                                    &out);
+    assert_int_equal(rc, YIBAO_OK);
+    assert_ptr_equal(out.data, U(data));
+
+    yibao_answer_release(doc);
+    free(data);
+
+    infno.data = U("5204");
+    assert_int_equal(yibao_answer_parse(U("<html>"), 6, &ans, &doc),
+                     YIBAO_OK);
+    assert_null(doc);
+    rc = yibao_translate_answer_doc(doc, U("<html>"), 6, &infno, t->rules,
+                                    t->map, &t->scope, &t->alloc, &out);
+    assert_int_equal(rc, YIBAO_ERR_SYNTAX);
+    assert_ptr_equal(out.data, U("<html>"));
+    yibao_answer_release(NULL);
+}
+
+
 static void
 test_answer_nomem(void **state)
 {
@@ -1379,6 +1441,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_translate_nomem, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_answer, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_answer_doc, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_answer_nomem, test_setup,
                                         test_teardown),
