@@ -22,7 +22,16 @@
  *   {"v":1,"state":S,"caller":..,"msgid":..,"upstream_msgid":..,
  *    "infno":..,"clinic":..,"entity":..,"hash":<sha256 of the input>,
  *    "sent_ms":N,"done_ms":N,"mdtrt_id":..,"setl_id":..,"infcode":N,
- *    "reason":..,"answer":<the answer as sent to the caller>}
+ *    "reason":..,"answer":<the answer as sent to the caller>,
+ *    "psn_no":..,"head":{..},"resolved_by":..,"resolved_ms":N,
+ *    "attempts":N,"retry_ms":N,"resolve_error":..}
+ *
+ * The last group serves the resolver (module/ngx_http_yibao_resolve.c):
+ * for a money-moving transaction the raw psn_no and the envelope's head
+ * (its fields other than input, msgid, infno, inf_time and the
+ * institution) are kept to build the 5203 or 2601 that resolves an
+ * unknown outcome; they are never logged.  "reversed": the gateway
+ * reversed it (2601) after its outcome was unknown.
  */
 
 typedef enum {
@@ -30,7 +39,8 @@ typedef enum {
     YIBAO_JOURNAL_SENT,
     YIBAO_JOURNAL_OK,
     YIBAO_JOURNAL_FAILED,
-    YIBAO_JOURNAL_UNKNOWN
+    YIBAO_JOURNAL_UNKNOWN,
+    YIBAO_JOURNAL_REVERSED
 } yibao_journal_state_e;
 
 
@@ -51,10 +61,19 @@ typedef struct {
     unsigned               infcode_set:1;
     yibao_str_t            reason;
     yibao_str_t            answer;
+
+    /* the resolver's (issue 5 item 3): kept together */
+    yibao_str_t            psn_no;         /* raw: never logged */
+    yibao_str_t            head;           /* a JSON object, or empty */
+    yibao_str_t            resolved_by;    /* "gateway:5203", "operator" */
+    uint64_t               resolved_ms;
+    unsigned               attempts;
+    uint64_t               retry_ms;       /* not before */
+    yibao_str_t            resolve_error;  /* the last attempt's */
 } yibao_journal_t;
 
 
-/* "sent", "ok", "failed", "unknown" ("" for NONE) */
+/* "sent", "ok", "failed", "unknown", "reversed" ("" for NONE) */
 const char *yibao_journal_state_name(yibao_journal_state_e state);
 
 /* YIBAO_JOURNAL_NONE when the name is unknown */
@@ -86,6 +105,14 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
     yibao_alloc_t *a, yibao_journal_t *j);
 
 /*
+ * The records of a JSON array (the unknown list): *n of them in *out,
+ * allocated from a; elements that are not records are skipped.  YIBAO_OK,
+ * YIBAO_ERR_SYNTAX (not an array) or YIBAO_ERR_NOMEM.
+ */
+int yibao_journal_parse_list(const unsigned char *data, size_t len,
+    yibao_alloc_t *a, yibao_journal_t **out, size_t *n);
+
+/*
  * Redis scripts (EVAL):
  *   claim   KEYS record, upstream index; ARGV record, ttl_ms
  *           -> {1} claimed, or {0, existing record}
@@ -93,8 +120,9 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
  *           -> 1 (the record's TTL is kept; "unknown" joins the set,
  *           anything else leaves it)
  *   list    KEYS unknown set -> the records of its members
- *   resolve KEYS record, unknown set; ARGV state, setl_id -> the new
- *           record, or nil when there is none
+ *   resolve KEYS record, unknown set; ARGV state, setl_id, now_ms ->
+ *           the new record (resolved_by "operator"), or nil when there
+ *           is none
  */
 extern const char  yibao_journal_claim_script[];
 extern const char  yibao_journal_resolve_script[];

@@ -7,6 +7,7 @@
 #include "ngx_http_yibao_redis.h"
 #include "yibao_journal.h"
 #include "yibao_cache.h"
+#include "yibao_resolve.h"
 
 
 /*
@@ -27,12 +28,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static void ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
     ngx_uint_t status);
 static void ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
-static ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
-    ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
 static ngx_int_t ngx_http_yibao_journal_api_handler(ngx_http_request_t *r);
 static void ngx_http_yibao_journal_omsgid_reply(void *data,
     redisReply *reply, ngx_uint_t status);
@@ -157,6 +158,12 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     tp = ngx_timeofday();
     ctx->journal_sent_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ctx->journal_head.len == 0
+        && ngx_http_yibao_journal_resolvable(r, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_memzero(&j, sizeof(yibao_journal_t));
     ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_SENT);
@@ -312,6 +319,49 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
 
 
 /*
+ * What the resolver needs to resolve a money-moving transaction: the
+ * raw psn_no and the envelope's head (kept in the record, never logged).
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    yibao_str_t    s;
+    yibao_alloc_t  a;
+
+    if (!yibao_journal_money(ctx->infno.data, ctx->infno.len)) {
+        return NGX_OK;
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_resolve_head(&ctx->env, &a, &s) != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->journal_head.data = (u_char *) s.data;
+    ctx->journal_head.len = s.len;
+
+    if (yibao_envelope_input_get(&ctx->env, "data", "psn_no", &s)
+        != YIBAO_OK)
+    {
+        return NGX_OK;
+    }
+
+    ctx->journal_psn_no.data = ngx_pnalloc(r->pool, s.len ? s.len : 1);
+    if (ctx->journal_psn_no.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->journal_psn_no.data, s.data, s.len);
+    ctx->journal_psn_no.len = s.len;
+
+    return NGX_OK;
+}
+
+
+/*
  * The msgid was seen before: never send again.  The stored answer for a
  * completed one (the same request), otherwise a clear refusal.
  */
@@ -356,11 +406,44 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
 
     switch (j.state) {
 
-    case YIBAO_JOURNAL_OK:
     case YIBAO_JOURNAL_FAILED:
+        if (j.resolved_by.len == 0) {
+            /* the platform's refusal, replayed below */
+            goto replay;
+        }
+
+        /* its outcome was unknown, and it was found never done */
+
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_NOT_DONE,
+                              "msgid %V (infno %*s, sent to the platform as "
+                              "%*s) was NOT done by the platform (resolved "
+                              "by %*s: %*s); nothing happened: send it again "
+                              "with a NEW msgid", &ctx->msgid,
+                              j.infno.len, j.infno.data,
+                              j.upstream_msgid.len, j.upstream_msgid.data,
+                              j.resolved_by.len, j.resolved_by.data,
+                              j.reason.len, j.reason.data);
+        return NGX_HTTP_CONFLICT;
+
+    case YIBAO_JOURNAL_REVERSED:
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_REVERSED,
+                              "msgid %V (infno %*s, sent to the platform as "
+                              "%*s) had an unknown outcome and was REVERSED "
+                              "(resolved by %*s); nothing of it is in "
+                              "effect: send it again with a NEW msgid",
+                              &ctx->msgid, j.infno.len, j.infno.data,
+                              j.upstream_msgid.len, j.upstream_msgid.data,
+                              j.resolved_by.len, j.resolved_by.data);
+        return NGX_HTTP_CONFLICT;
+
+    case YIBAO_JOURNAL_OK:
+    replay:
         if (j.answer.len == 0) {
             break;
         }
+
+        ctx->resolved_by.data = (u_char *) j.resolved_by.data;
+        ctx->resolved_by.len = j.resolved_by.len;
 
         ctx->replay = 1;
         ctx->cache_serve = 1;
@@ -432,6 +515,10 @@ ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j,
     j->setl_id.len = ctx->setl_id.len;
     j->infcode = (int) ctx->infcode;
     j->infcode_set = ctx->infcode_set;
+    j->psn_no.data = ctx->journal_psn_no.data;
+    j->psn_no.len = ctx->journal_psn_no.len;
+    j->head.data = ctx->journal_head.data;
+    j->head.len = ctx->journal_head.len;
 }
 
 
@@ -445,7 +532,7 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
     const char *reason, u_char *answer, size_t len)
 {
-    ngx_str_t                    argv[7], value;
+    ngx_str_t                    value;
     ngx_uint_t                   level;
     ngx_time_t                  *tp;
     yibao_str_t                  out;
@@ -500,9 +587,30 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
                   &ctx->upstream_msgid, &ctx->infno,
                   yibao_journal_state_name(state));
 
-    if (gmcf->redis == NULL || ctx->journal_local) {
-        ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &ctx->journal_key,
-                                          &value);
+    ngx_http_yibao_journal_store(&ctx->journal_key, &value, state,
+                                 gmcf->redis == NULL || ctx->journal_local,
+                                 &ctx->msgid, r->connection->log);
+}
+
+
+/*
+ * Writes a record over the one stored under key, in the zone (local) or
+ * in Redis, without waiting; the unknown set follows its state.
+ */
+
+void
+ngx_http_yibao_journal_store(ngx_str_t *key, ngx_str_t *value,
+    yibao_journal_state_e state, ngx_uint_t local, ngx_str_t *msgid,
+    ngx_log_t *log)
+{
+    ngx_str_t                    argv[7];
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+
+    if (local) {
+        ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
         return;
     }
 
@@ -510,22 +618,21 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     argv[1].data = (u_char *) yibao_journal_update_script;
     argv[1].len = ngx_strlen(yibao_journal_update_script);
     ngx_str_set(&argv[2], "2");
-    argv[3] = ctx->journal_key;
+    argv[3] = *key;
     ngx_str_set(&argv[4], NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET);
-    argv[5] = value;
+    argv[5] = *value;
     argv[6].data = (u_char *) yibao_journal_state_name(state);
     argv[6].len = ngx_strlen(argv[6].data);
 
     if (ngx_http_yibao_redis_run(7, argv, 2, 0,
                                  ngx_http_yibao_journal_ignore,
-                                 &ngx_http_yibao_journal_nobody,
-                                 r->connection->log)
+                                 &ngx_http_yibao_journal_nobody, log)
         == NULL)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "yibao: journal of msgid %V (state %s) not written: "
                       "redis is down; the error log line above keeps it",
-                      &ctx->msgid, yibao_journal_state_name(state));
+                      msgid, yibao_journal_state_name(state));
     }
 }
 
@@ -542,7 +649,7 @@ ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid)
 {
@@ -724,7 +831,9 @@ ngx_http_yibao_journal_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
+    u_char                       now[NGX_INT64_LEN];
     ngx_int_t                    rc;
+    ngx_time_t                  *tp;
     ngx_str_t                    caller, msgid, state, setl, key, value;
     ngx_str_t                    argv[8];
     ngx_uint_t                   argc, nkeys;
@@ -841,7 +950,12 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         ngx_str_set(&argv[4], NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET);
         argv[5] = state;
         argv[6] = setl;
-        argc = 7;
+        argv[7].data = now;
+        tp = ngx_timeofday();
+        argv[7].len = ngx_sprintf(now, "%uL",
+                                  (uint64_t) tp->sec * 1000 + tp->msec)
+                      - now;
+        argc = 8;
         nkeys = 2;
 
         goto redis;
@@ -863,6 +977,10 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
     ngx_str_set(&value, "resolved");
     j.reason.data = value.data;
     j.reason.len = value.len;
+    j.resolved_by.data = (u_char *) "operator";
+    j.resolved_by.len = sizeof("operator") - 1;
+    tp = ngx_timeofday();
+    j.resolved_ms = (uint64_t) tp->sec * 1000 + tp->msec;
 
     if (setl.len) {
         j.setl_id.data = setl.data;

@@ -79,6 +79,7 @@ typedef struct {
 
 typedef struct ngx_http_yibao_redis_conf_s  ngx_http_yibao_redis_conf_t;
 typedef struct ngx_http_yibao_redis_op_s    ngx_http_yibao_redis_op_t;
+typedef struct ngx_http_yibao_platform_s    ngx_http_yibao_platform_t;
 
 
 typedef struct {
@@ -99,6 +100,14 @@ typedef struct {
     ngx_array_t               *caches;     /* ngx_http_yibao_cache_t */
     ngx_msec_t                 journal_ttl;        /* 0: no journal */
     ngx_msec_t                 journal_in_flight;
+
+    ngx_http_yibao_platform_t *platform;           /* yibao_platform */
+    ngx_uint_t                 resolve_mode;       /* yibao_resolve_mode_e */
+    ngx_msec_t                 resolve_interval;
+    ngx_msec_t                 resolve_after;
+    ngx_uint_t                 resolve_attempts;
+    u_char                    *resolve_file;       /* for nginx -t */
+    ngx_uint_t                 resolve_line;
 } ngx_http_yibao_main_conf_t;
 
 
@@ -171,6 +180,9 @@ typedef struct {
     ngx_str_t                  journal_hash;
     uint64_t                   journal_sent_ms;
     yibao_journal_state_e      journal_state;
+    ngx_str_t                  resolved_by;    /* a resolved replay */
+    ngx_str_t                  journal_psn_no; /* raw: never logged */
+    ngx_str_t                  journal_head;
 
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
@@ -275,6 +287,26 @@ void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_pool_t *pool, ngx_str_t *list);
+
+ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
+void ngx_http_yibao_journal_store(ngx_str_t *key, ngx_str_t *value,
+    yibao_journal_state_e state, ngx_uint_t local, ngx_str_t *msgid,
+    ngx_log_t *log);
+
+ngx_int_t ngx_http_yibao_route_path(ngx_http_yibao_loc_conf_t *glcf,
+    ngx_str_t *infno, ngx_pool_t *pool, ngx_str_t *uri);
+ngx_int_t ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
+    const yibao_clinic_t *clinic, ngx_pool_t *pool, ngx_str_t *msgid);
+ngx_int_t ngx_http_yibao_sign_body(yibao_sign_conf_t *sign,
+    const yibao_clinic_t *clinic, ngx_str_t *infno, yibao_str_t *body,
+    ngx_pool_t *pool, ngx_log_t *log, yibao_sign_out_t *out);
+
+char *ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_resolve_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf);
+ngx_int_t ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle);
 
 ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
