@@ -17,6 +17,8 @@ static int yibao_resolve_set(json_t *o, const char *key,
     const yibao_str_t *s);
 static int yibao_resolve_eq(json_t *v, const yibao_str_t *s);
 static int yibao_resolve_says(const char *msg, const char *what);
+static void yibao_resolve_text(yibao_resolve_result_t *res,
+    const char *prefix, const char *text);
 static int yibao_resolve_query(const yibao_journal_t *j, json_t *info,
     yibao_alloc_t *a, yibao_resolve_result_t *res);
 
@@ -202,7 +204,8 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
     yibao_resolve_result_t *res)
 {
     int              rc;
-    json_t          *o, *info;
+    json_t          *o, *info, *v;
+    const char      *msg;
     json_error_t     jerr;
     yibao_answer_t   ans;
 
@@ -215,60 +218,63 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
     }
 
     if (!ans.is_envelope) {
-        snprintf(res->reason, sizeof(res->reason),
-                 "the answer is not an envelope: %s", ans.summary);
+        yibao_resolve_text(res, "the answer is not an envelope: ",
+                           ans.summary);
         return YIBAO_OK;
     }
+
+    o = json_loadb((const char *) data, len, 0, &jerr);
+
+    /* the platform's whole message: the summary may be cut short */
+
+    v = json_object_get(o, "err_msg");
+    msg = json_is_string(v) ? json_string_value(v) : ans.summary;
 
     if (infno->len == 4 && memcmp(infno->data, "2601", 4) == 0) {
 
         if (ans.infcode == 0) {
             res->outcome = YIBAO_RESOLVE_REVERSED;
-            snprintf(res->reason, sizeof(res->reason),
-                     "reversed by 2601");
+            yibao_resolve_text(res, "reversed by 2601", "");
 
-        } else if (yibao_resolve_says(ans.summary, "不存在")
-                   || yibao_resolve_says(ans.summary, "无需冲正"))
+        } else if (yibao_resolve_says(msg, "不存在")
+                   || yibao_resolve_says(msg, "无需冲正"))
         {
             /* the platform never did it */
             res->outcome = YIBAO_RESOLVE_FAILED;
-            snprintf(res->reason, sizeof(res->reason),
-                     "not done by the platform (2601: %s)", ans.summary);
+            yibao_resolve_text(res, "not done by the platform, 2601: ", msg);
 
-        } else if (yibao_resolve_says(ans.summary, "重复冲正")) {
+        } else if (yibao_resolve_says(msg, "重复冲正")) {
             res->outcome = YIBAO_RESOLVE_REVERSED;
-            snprintf(res->reason, sizeof(res->reason),
-                     "already reversed (2601: %s)", ans.summary);
+            yibao_resolve_text(res, "already reversed, 2601: ", msg);
 
         } else {
-            snprintf(res->reason, sizeof(res->reason), "2601: %s",
-                     ans.summary);
+            yibao_resolve_text(res, "2601: ", msg);
         }
 
+        json_decref(o);
         return YIBAO_OK;
     }
 
     if (ans.infcode != 0) {
-        if (yibao_resolve_says(ans.summary, "未查询到")) {
+        if (yibao_resolve_says(msg, "未查询到")) {
             res->outcome = YIBAO_RESOLVE_FAILED;
-            snprintf(res->reason, sizeof(res->reason),
-                     "not settled by the platform (5203: %s)", ans.summary);
+            yibao_resolve_text(res, "not settled by the platform, 5203: ",
+                               msg);
 
         } else {
-            snprintf(res->reason, sizeof(res->reason), "5203: %s",
-                     ans.summary);
+            yibao_resolve_text(res, "5203: ", msg);
         }
 
+        json_decref(o);
         return YIBAO_OK;
     }
 
-    o = json_loadb((const char *) data, len, 0, &jerr);
     info = json_object_get(json_object_get(o, "output"), "setlinfo");
 
     if (!json_is_object(info)) {
         json_decref(o);
-        snprintf(res->reason, sizeof(res->reason),
-                 "5203 answered without output.setlinfo");
+        yibao_resolve_text(res, "5203 answered without output.setlinfo",
+                           "");
         return YIBAO_OK;
     }
 
@@ -277,6 +283,42 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
     json_decref(o);
 
     return rc;
+}
+
+
+/*
+ * res->reason = prefix + text, cut at a character boundary (UTF-8) when
+ * it does not fit.
+ */
+
+static void
+yibao_resolve_text(yibao_resolve_result_t *res, const char *prefix,
+    const char *text)
+{
+    size_t  n, len, max;
+
+    n = strlen(prefix);
+    max = sizeof(res->reason) - 1;
+
+    if (n > max) {
+        n = max;
+    }
+
+    memcpy(res->reason, prefix, n);
+
+    len = strlen(text);
+
+    if (n + len > max) {
+        len = max - n;
+
+        /* not inside a multi-byte character */
+        while (len > 0 && (((unsigned char) text[len]) & 0xC0) == 0x80) {
+            len--;
+        }
+    }
+
+    memcpy(res->reason + n, text, len);
+    res->reason[n + len] = '\0';
 }
 
 

@@ -98,6 +98,7 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     u.url.data = value[1].data + add;
     u.url.len = value[1].len - add;
     u.default_port = tls ? 443 : 80;
+    u.uri_part = 1;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
