@@ -37,8 +37,8 @@ static void ngx_http_yibao_platform_dummy(ngx_event_t *ev);
 
 
 /*
- * yibao_platform http[s]://host[:port] [name=N] [trusted_certificate=F]
- *     [verify=on|off] [timeout=10s] [max_size=1m];
+ * yibao_platform URL [name=N] [trusted_certificate=F] [verify=on|off]
+ *     [timeout=10s] [max_size=1m];  (URL: http or https, host[:port])
  *
  * In the location that proxies to the platform: its yibao_sign,
  * yibao_route and yibao_upstream_content_type are used for what the

@@ -466,8 +466,8 @@ ngx_http_yibao_resolve_start(ngx_http_yibao_resolve_item_t *it,
         return NGX_ERROR;
     }
 
-    if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &rs->infno, &out, rs->pool,
-                            ngx_cycle->log, &sign)
+    if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &rs->infno, &out,
+                                 rs->pool, ngx_cycle->log, &sign)
         != NGX_OK)
     {
         *error = "signing failed";
