@@ -94,12 +94,8 @@ yibao_resolve_request(const yibao_journal_t *j, yibao_resolve_mode_e mode,
     const yibao_str_t *msgid, const yibao_tm_t *now, yibao_alloc_t *a,
     yibao_str_t *infno, yibao_str_t *body, yibao_err_t *err)
 {
-    int           rc, is2208;
-    char          t[32];
-    json_t       *env, *head, *data, *input, *v;
-    const char   *key;
-    yibao_str_t   s;
-    json_error_t  jerr;
+    int      rc, is2208;
+    json_t  *data, *input;
 
     is2208 = (j->infno.len >= 4 && memcmp(j->infno.data, "2208", 4) == 0);
 
@@ -115,32 +111,79 @@ yibao_resolve_request(const yibao_journal_t *j, yibao_resolve_mode_e mode,
         return YIBAO_ERR_INVALID;
     }
 
-    head = json_loadb((const char *) j->head.data, j->head.len, 0, &jerr);
+    infno->data = (const unsigned char *)
+                  (mode == YIBAO_RESOLVE_QUERY ? "5203" : "2601");
+    infno->len = 4;
+
+    data = json_object();
+    input = json_object();
+
+    rc = (data == NULL || input == NULL) ? -1 : 0;
+
+    if (rc == 0) {
+        rc = yibao_resolve_set(data, "psn_no", &j->psn_no);
+    }
+
+    if (rc == 0 && mode == YIBAO_RESOLVE_QUERY) {
+        if (is2208) {
+            rc = yibao_resolve_set(data, "setl_id", &j->setl_id);
+        }
+
+        if (rc == 0 && j->mdtrt_id.len) {
+            rc = yibao_resolve_set(data, "mdtrt_id", &j->mdtrt_id);
+        }
+
+    } else if (rc == 0) {
+        rc = yibao_resolve_set(data, "omsgid", &j->upstream_msgid)
+             | yibao_resolve_set(data, "oinfno", &j->infno);
+    }
+
+    if (rc == 0) {
+        rc = json_object_set(input, "data", data);
+    }
+
+    json_decref(data);
+
+    if (rc != 0) {
+        json_decref(input);
+        return YIBAO_ERR_NOMEM;
+    }
+
+    return yibao_resolve_envelope(&j->head, infno, entity_code, entity_name,
+                                  msgid, now, input, a, body, err);
+}
+
+
+int
+yibao_resolve_envelope(const yibao_str_t *head_json, const yibao_str_t *infno,
+    const yibao_str_t *entity_code, const yibao_str_t *entity_name,
+    const yibao_str_t *msgid, const yibao_tm_t *now, void *input,
+    yibao_alloc_t *a, yibao_str_t *body, yibao_err_t *err)
+{
+    int           rc;
+    char          t[32];
+    json_t       *env, *head, *v;
+    const char   *key;
+    yibao_str_t   s;
+    json_error_t  jerr;
+
+    head = json_loadb((const char *) head_json->data, head_json->len, 0,
+                      &jerr);
 
     if (!json_is_object(head)) {
         json_decref(head);
+        json_decref(input);
         yibao_err_set(err, YIBAO_GWERR_INTERNAL,
-                      "the journal record's envelope head is not an object");
+                      "the kept envelope head is not an object");
         return YIBAO_ERR_INVALID;
     }
-
-    if (mode == YIBAO_RESOLVE_QUERY) {
-        infno->data = (const unsigned char *) "5203";
-
-    } else {
-        infno->data = (const unsigned char *) "2601";
-    }
-
-    infno->len = 4;
 
     snprintf(t, sizeof(t), "%04d-%02d-%02d %02d:%02d:%02d", now->year,
              now->mon, now->mday, now->hour, now->min, now->sec);
 
     env = json_object();
-    data = json_object();
-    input = json_object();
 
-    rc = (env == NULL || data == NULL || input == NULL) ? -1 : 0;
+    rc = (env == NULL) ? -1 : 0;
 
     if (rc == 0) {
         rc = yibao_resolve_set(env, "infno", infno)
@@ -160,30 +203,10 @@ yibao_resolve_request(const yibao_journal_t *j, yibao_resolve_mode_e mode,
         rc = yibao_resolve_set(env, "inf_time", &s)
              | yibao_resolve_set(env, "fixmedins_code", entity_code)
              | yibao_resolve_set(env, "fixmedins_name", entity_name)
-             | yibao_resolve_set(data, "psn_no", &j->psn_no);
-    }
-
-    if (rc == 0 && mode == YIBAO_RESOLVE_QUERY) {
-        if (is2208) {
-            rc = yibao_resolve_set(data, "setl_id", &j->setl_id);
-        }
-
-        if (rc == 0 && j->mdtrt_id.len) {
-            rc = yibao_resolve_set(data, "mdtrt_id", &j->mdtrt_id);
-        }
-
-    } else if (rc == 0) {
-        rc = yibao_resolve_set(data, "omsgid", &j->upstream_msgid)
-             | yibao_resolve_set(data, "oinfno", &j->infno);
-    }
-
-    if (rc == 0) {
-        rc = json_object_set(input, "data", data)
              | json_object_set(env, "input", input);
     }
 
     json_decref(head);
-    json_decref(data);
     json_decref(input);
 
     if (rc != 0) {

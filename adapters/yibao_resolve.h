@@ -68,6 +68,17 @@ int yibao_resolve_request(const yibao_journal_t *j, yibao_resolve_mode_e mode,
     yibao_str_t *infno, yibao_str_t *body, yibao_err_t *err);
 
 /*
+ * An envelope the gateway sends by itself: infno, msgid, the kept head's
+ * fields, inf_time from now, the entity's code and name, and input (a
+ * json_t *, whose reference is taken).  YIBAO_OK, YIBAO_ERR_INVALID (the
+ * head is not a JSON object) or YIBAO_ERR_NOMEM.
+ */
+int yibao_resolve_envelope(const yibao_str_t *head, const yibao_str_t *infno,
+    const yibao_str_t *entity_code, const yibao_str_t *entity_name,
+    const yibao_str_t *msgid, const yibao_tm_t *now, void *input,
+    yibao_alloc_t *a, yibao_str_t *body, yibao_err_t *err);
+
+/*
  * What the platform's answer to that request (infno "5203" or "2601")
  * means for j.  setl_id is allocated from a.  YIBAO_OK or
  * YIBAO_ERR_NOMEM; an answer that says nothing is YIBAO_RESOLVE_RETRY.

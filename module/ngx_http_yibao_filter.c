@@ -467,6 +467,10 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    if (!ctx->cache_serve && ctx->infcode_set && ctx->infcode == 0) {
+        ngx_http_yibao_signin_learn(r, ctx, p, n);
+    }
+
     if (!ctx->cache_serve) {
         ngx_http_yibao_journal_complete(r, ctx,
                                         ctx->infcode == 0

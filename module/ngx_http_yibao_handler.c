@@ -270,6 +270,8 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
            != NGX_OK
         || ngx_http_yibao_copy_str(r->pool, &ctx->clinic,
                                    &ctx->env.fixmedins_code)
+           != NGX_OK
+        || ngx_http_yibao_copy_str(r->pool, &ctx->opter, &ctx->env.opter)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -370,6 +372,18 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     if (ctx->stage == 1) {
         ctx->stage = 2;
 
+        /* the operator's sign_no of the day, on the caller's behalf */
+
+        rc = ngx_http_yibao_signin_fill(r, ctx);
+        if (rc != NGX_OK) {
+            /* NGX_AGAIN: resumed by the sign-in's answer */
+            return rc;
+        }
+    }
+
+    if (ctx->stage == 2) {
+        ctx->stage = 3;
+
         /* [5] the entity's identity, and a msgid of its own if it changed */
 
         plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code,
@@ -404,8 +418,8 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
-    if (ctx->stage == 2) {
-        ctx->stage = 3;
+    if (ctx->stage == 3) {
+        ctx->stage = 4;
 
         /* 2601: the msgid to reverse, as the platform knows it */
 

@@ -247,6 +247,13 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yibao_signin"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_signin_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_platform"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_yibao_platform_directive,
@@ -855,7 +862,9 @@ ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_msec_t   start;
     yibao_err_t  err;
 
-    if (ngx_http_yibao_resolve_init_conf(cf, gmcf) != NGX_CONF_OK) {
+    if (ngx_http_yibao_resolve_init_conf(cf, gmcf) != NGX_CONF_OK
+        || ngx_http_yibao_signin_init_conf(cf, gmcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -108,6 +108,12 @@ typedef struct {
     ngx_uint_t                 resolve_attempts;
     u_char                    *resolve_file;       /* for nginx -t */
     ngx_uint_t                 resolve_line;
+
+    ngx_flag_t                 signin;             /* yibao_signin auto */
+    ngx_str_t                  signin_mac;
+    ngx_str_t                  signin_ip;
+    u_char                    *signin_file;
+    ngx_uint_t                 signin_line;
 } ngx_http_yibao_main_conf_t;
 
 
@@ -153,6 +159,7 @@ typedef struct {
     ngx_str_t                  mdtrt_id;
     ngx_str_t                  setl_id;
     ngx_str_t                  psn_no;         /* masked */
+    ngx_str_t                  opter;
     ngx_str_t                  platform_msg;   /* masked */
     ngx_uint_t                 translated;
     ngx_int_t                  infcode;
@@ -307,6 +314,15 @@ char *ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_yibao_resolve_init_conf(ngx_conf_t *cf,
     ngx_http_yibao_main_conf_t *gmcf);
 ngx_int_t ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle);
+
+char *ngx_http_yibao_signin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_signin_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf);
+ngx_int_t ngx_http_yibao_signin_fill(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_signin_learn(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len);
 
 ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
