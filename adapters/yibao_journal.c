@@ -36,6 +36,19 @@ const char  yibao_journal_list_script[] =
     "end\n"
     "return out\n";
 
+/* the list for one node's resolver per interval (the lock's ttl) */
+
+const char  yibao_journal_list_once_script[] =
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  return false\n"
+    "end\n"
+    "local out = {}\n"
+    "for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  local v = redis.call('GET', k)\n"
+    "  if v then out[#out + 1] = v else redis.call('SREM', KEYS[1], k) end\n"
+    "end\n"
+    "return out\n";
+
 
 const char  yibao_journal_resolve_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"

@@ -120,6 +120,8 @@ int yibao_journal_parse_list(const unsigned char *data, size_t len,
  *           -> 1 (the record's TTL is kept; "unknown" joins the set,
  *           anything else leaves it)
  *   list    KEYS unknown set -> the records of its members
+ *   list_once  KEYS unknown set, lock; ARGV owner, ttl_ms -> the list,
+ *           or nil when another resolver took the lock within ttl_ms
  *   resolve KEYS record, unknown set; ARGV state, setl_id, now_ms ->
  *           the new record (resolved_by "operator"), or nil when there
  *           is none
@@ -128,6 +130,7 @@ extern const char  yibao_journal_claim_script[];
 extern const char  yibao_journal_resolve_script[];
 extern const char  yibao_journal_update_script[];
 extern const char  yibao_journal_list_script[];
+extern const char  yibao_journal_list_once_script[];
 
 
 #endif /* _YIBAO_JOURNAL_H_INCLUDED_ */

@@ -60,6 +60,7 @@ static ngx_http_yibao_resolver_t  ngx_http_yibao_resolver;
 
 
 #define NGX_HTTP_YIBAO_RESOLVE_UNKNOWN_SET  "yibao:journal:unknown"
+#define NGX_HTTP_YIBAO_RESOLVE_LOCK         "yibao:journal:resolver"
 
 
 /*
@@ -209,7 +210,8 @@ ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_yibao_resolve_tick(ngx_event_t *ev)
 {
-    ngx_str_t                    list, argv[4];
+    u_char                       owner[NGX_INT64_LEN], ttl[NGX_INT64_LEN];
+    ngx_str_t                    list, argv[7];
     ngx_pool_t                  *pool;
     yibao_alloc_t                a;
     yibao_journal_t             *recs;
@@ -272,13 +274,20 @@ ngx_http_yibao_resolve_tick(ngx_event_t *ev)
         return;
     }
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_journal_list_script;
-    argv[1].len = ngx_strlen(yibao_journal_list_script);
-    ngx_str_set(&argv[2], "1");
-    ngx_str_set(&argv[3], NGX_HTTP_YIBAO_RESOLVE_UNKNOWN_SET);
+    /* the gateway nodes take turns: one lists Redis's per interval */
 
-    if (ngx_http_yibao_redis_run(4, argv, 1, 0,
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1].data = (u_char *) yibao_journal_list_once_script;
+    argv[1].len = ngx_strlen(yibao_journal_list_once_script);
+    ngx_str_set(&argv[2], "2");
+    ngx_str_set(&argv[3], NGX_HTTP_YIBAO_RESOLVE_UNKNOWN_SET);
+    ngx_str_set(&argv[4], NGX_HTTP_YIBAO_RESOLVE_LOCK);
+    argv[5].data = owner;
+    argv[5].len = ngx_sprintf(owner, "%P", ngx_pid) - owner;
+    argv[6].data = ttl;
+    argv[6].len = ngx_sprintf(ttl, "%M", gmcf->resolve_interval) - ttl;
+
+    if (ngx_http_yibao_redis_run(7, argv, 2, 0,
                                  ngx_http_yibao_resolve_listed, rs,
                                  ngx_cycle->log)
         == NULL)

@@ -18,8 +18,8 @@ from test_journal import flow_until, journal, sent, settled
 
 def resolving_stack(make_stack, make_redis=None, use_redis=False,
                     mode="query", attempts=5, platform=None, tls=None,
-                    start=True, port=None, **kw):
-    server = make_redis() if use_redis else None
+                    start=True, port=None, redis=None, **kw):
+    server = make_redis() if use_redis else redis
     port = port or harness.free_port()
     if platform is None:
         platform = "%s://127.0.0.1:%d timeout=3s" % (
@@ -339,3 +339,34 @@ def test_bad_configuration_fails_nginx_t(make_stack, http_extra,
     assert rc != 0, out
     assert message in out, out
     assert re.search(r"nginx\.conf:\d+", out), out
+
+
+# ---------------------------------------------------------------------------
+# two gateway nodes, one Redis
+# ---------------------------------------------------------------------------
+
+def test_two_nodes_reverse_once(make_stack, make_redis):
+    """Both nodes resolve the shared journal: the platform's settlement
+    is reversed once, and the journal says reversed."""
+    server = make_redis()
+    a = resolving_stack(make_stack, mode="reverse", redis=server,
+                        zone="16m node=0/2")
+    b = make_stack(
+        scheme="zj-sm3", redis=server, read_timeout="2s",
+        upstream="127.0.0.1:%d" % a.sim_port, zone="16m node=1/2",
+        http_extra="    yibao_journal_resolve reverse interval=1s "
+                   "after=1s attempts=5;\n",
+        location_extra="            yibao_platform http://127.0.0.1:%d "
+                       "timeout=3s;\n" % a.sim_port)
+    time.sleep(0.5)
+    env = unknown_2207(a, {"mode": "drop_after_act"})
+
+    record = resolved(b, env["msgid"], "reversed")
+    assert record["resolved_by"] == "gateway:2601"
+    assert [s["state"] for s in settled(a)] == ["reversed"]
+    done = [r for r in sent(a, "2601") if r.get("infcode") in (0, "0")]
+    assert len(done) == 1
+    time.sleep(2.5)
+    done = [r for r in sent(a, "2601") if r.get("infcode") in (0, "0")]
+    assert len(done) == 1
+    assert len(sent(a, "2207")) == 1
