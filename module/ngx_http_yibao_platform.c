@@ -25,6 +25,8 @@ static void ngx_http_yibao_platform_handshaked(ngx_connection_t *c);
 #endif
 static void ngx_http_yibao_platform_write(ngx_event_t *ev);
 static void ngx_http_yibao_platform_read(ngx_event_t *ev);
+static ngx_buf_t *ngx_http_yibao_platform_grow(
+    ngx_http_yibao_platform_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_platform_parse(
     ngx_http_yibao_platform_ctx_t *ctx, ngx_uint_t eof);
 static ngx_int_t ngx_http_yibao_platform_dechunk(
@@ -293,7 +295,8 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
     }
 
     ctx->out = ngx_create_temp_buf(pool, len);
-    ctx->in = ngx_create_temp_buf(pool, pf->max_size + 1024);
+    ctx->in = ngx_create_temp_buf(pool, ngx_min(pf->max_size + 1024,
+                                                 16384));
 
     if (ctx->out == NULL || ctx->in == NULL) {
         goto failed;
@@ -549,9 +552,13 @@ ngx_http_yibao_platform_read(ngx_event_t *ev)
     for ( ;; ) {
 
         if (b->last == b->end) {
-            ngx_http_yibao_platform_finish(ctx, "the platform's answer is "
-                                           "too large", 0, NULL, 0);
-            return;
+            b = ngx_http_yibao_platform_grow(ctx);
+
+            if (b == NULL) {
+                ngx_http_yibao_platform_finish(ctx, "the platform's answer "
+                                               "is too large", 0, NULL, 0);
+                return;
+            }
         }
 
         n = c->recv(c, b->last, b->end - b->last);
@@ -587,6 +594,33 @@ ngx_http_yibao_platform_read(ngx_event_t *ev)
 
         b->last += n;
     }
+}
+
+
+/* The answer's buffer twice as large, up to max_size and its header. */
+
+static ngx_buf_t *
+ngx_http_yibao_platform_grow(ngx_http_yibao_platform_ctx_t *ctx)
+{
+    size_t      size, max;
+    ngx_buf_t  *b;
+
+    size = ctx->in->end - ctx->in->start;
+    max = ctx->pf->max_size + 1024;
+
+    if (size >= max) {
+        return NULL;
+    }
+
+    b = ngx_create_temp_buf(ctx->pool, ngx_min(2 * size, max));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->last = ngx_cpymem(b->last, ctx->in->pos, ctx->in->last - ctx->in->pos);
+    ctx->in = b;
+
+    return b;
 }
 
 

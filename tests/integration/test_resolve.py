@@ -370,3 +370,31 @@ def test_two_nodes_reverse_once(make_stack, make_redis):
     done = [r for r in sent(a, "2601") if r.get("infcode") in (0, "0")]
     assert len(done) == 1
     assert len(sent(a, "2207")) == 1
+
+
+def test_platform_slow_then_answers(make_stack):
+    """A 5203 answered after the client's timeout is a failed attempt
+    ("in time"); the next one resolves."""
+    stack = resolving_stack(make_stack)
+    env = unknown_2207(stack, {"mode": "drop_after_act"})
+    sim_post(stack, "fault", {"mode": "latency", "infno": "5203",
+                              "latency_ms": 4000, "count": 1})
+
+    failing = wait_record(stack, env["msgid"],
+                          lambda r: r.get("attempts", 0) >= 1)
+    assert "in time" in failing["resolve_error"]
+    record = resolved(stack, env["msgid"], "ok")
+    assert record["setl_id"] == settled(stack)[0]["setl_id"]
+
+
+def test_answer_larger_than_max_size(make_stack):
+    port = harness.free_port()
+    stack = resolving_stack(
+        make_stack, port=port, attempts=1,
+        platform="http://127.0.0.1:%d timeout=3s max_size=1k" % port)
+    env = unknown_2207(stack, {"mode": "drop_after_act"})
+
+    record = wait_record(stack, env["msgid"],
+                         lambda r: r.get("attempts", 0) >= 1)
+    assert record["state"] == "unknown"
+    assert "too large" in record["resolve_error"]
