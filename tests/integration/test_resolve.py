@@ -398,3 +398,34 @@ def test_answer_larger_than_max_size(make_stack):
                          lambda r: r.get("attempts", 0) >= 1)
     assert record["state"] == "unknown"
     assert "too large" in record["resolve_error"]
+
+
+@pytest.mark.parametrize("mode,state", [("drop_after_act", "ok"),
+                                        ("drop_before_act", "failed")])
+def test_unknown_cancellation_2208(make_stack, mode, state):
+    """2208 (settlement cancelled) whose answer was lost: 5203 by setl_id
+    and its refd_setl_flag tell whether it was cancelled."""
+    stack = resolving_stack(make_stack)
+    envs = {}
+
+    def capture(e):
+        envs[e["infno"]] = e
+        return client.post(stack.url, CALLER, SECRET, e)
+
+    clinic = township_clinic(stack)
+    sim_post(stack, "fault", {"mode": mode, "infno": "2208", "count": 1})
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   send=capture, cancel=True)
+    assert steps[-1][0] == "2208"
+    assert_rejected(steps[-1][1], steps[-1][2], 502, 6010, "UNKNOWN")
+
+    record = resolved(stack, envs["2208"]["msgid"], state)
+    assert record["resolved_by"] == "gateway:5203"
+    platform = settled(stack)
+    assert len(platform) == 1
+    assert record["setl_id"] == platform[0]["setl_id"]
+    assert platform[0]["state"] == ("cancelled" if state == "ok"
+                                    else "settled")
+    query = sent(stack, "5203")[-1]["envelope"]["input"]["data"]
+    assert query["setl_id"] == platform[0]["setl_id"]

@@ -162,3 +162,82 @@ def test_bad_configuration_fails_nginx_t(make_stack, http_extra,
     assert rc != 0, out
     assert message in out, out
     assert re.search(r"nginx\.conf:\d+", out), out
+
+
+class _Chunked:
+    """A stand-in platform for 9001 that answers in chunks (what a real
+    platform behind a proxy may do), or with bytes that are not HTTP."""
+
+    def __init__(self, answer):
+        import http.server
+        import json
+
+        body = json.dumps(answer).encode() if isinstance(answer, dict) \
+            else answer
+        self.bodies = []
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                outer.bodies.append(self.rfile.read(n))
+                if not isinstance(answer, dict):
+                    self.wfile.write(body)
+                    self.close_connection = True
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(0, len(body), 7):
+                    part = body[i:i + 7]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+                self.close_connection = True
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("answer,ok", [
+    ({"infcode": 0, "output": {"signinoutb": {"sign_no": "CHUNKED0001",
+                                              "sign_time": "x"}}}, True),
+    (b"SMTP ready\r\n\r\n", False),
+])
+def test_platform_client_reads_chunked_and_refuses_non_http(
+        make_stack, answer, ok):
+    fake = _Chunked(answer)
+    try:
+        stack = make_stack(
+            scheme="csb", http_extra="    yibao_signin auto;\n",
+            location_extra="            yibao_platform "
+                           "http://127.0.0.1:%d timeout=3s;\n" % fake.port)
+        clinic = township_clinic(stack)
+        r = send(stack, envelope(clinic, sign_no=""))
+    finally:
+        fake.close()
+
+    assert len(fake.bodies) == 1
+    assert b'"infno":"9001"' in fake.bodies[0]
+    if ok:
+        # the platform (the simulator) never issued that sign_no
+        assert r.status == 200 and r.body["infcode"] == -1, r.body
+        assert sent(stack, "1101")[-1]["envelope"]["sign_no"] == \
+            "CHUNKED0001"
+    else:
+        assert_rejected(r.status, r.body, 502, 6013, "not HTTP")
+        assert sent(stack, "1101") == []
