@@ -16,6 +16,7 @@ const char  yibao_journal_claim_script[] =
     "if cur then return {0, cur} end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])\n"
+    "if ARGV[3] == '1' then redis.call('SADD', KEYS[3], KEYS[1]) end\n"
     "return {1}\n";
 
 const char  yibao_journal_update_script[] =
@@ -32,7 +33,11 @@ const char  yibao_journal_list_script[] =
     "local out = {}\n"
     "for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
     "  local v = redis.call('GET', k)\n"
-    "  if v then out[#out + 1] = v else redis.call('SREM', KEYS[1], k) end\n"
+    "  if not v then\n"
+    "    redis.call('SREM', KEYS[1], k)\n"
+    "  elseif string.find(v, '\"state\":\"unknown\"', 1, true) then\n"
+    "    out[#out + 1] = v\n"
+    "  end\n"
     "end\n"
     "return out\n";
 

@@ -114,14 +114,18 @@ int yibao_journal_parse_list(const unsigned char *data, size_t len,
 
 /*
  * Redis scripts (EVAL):
- *   claim   KEYS record, upstream index; ARGV record, ttl_ms
+ *   claim   KEYS record, upstream index, unknown set; ARGV record,
+ *           ttl_ms, money ("1": the record joins the set while it is
+ *           "sent", so that one lost with its gateway is resolved too)
  *           -> {1} claimed, or {0, existing record}
  *   update  KEYS record, unknown set; ARGV record, state
  *           -> 1 (the record's TTL is kept; "unknown" joins the set,
  *           anything else leaves it)
- *   list    KEYS unknown set -> the records of its members
- *   list_once  KEYS unknown set, lock; ARGV owner, ttl_ms -> the list,
- *           or nil when another resolver took the lock within ttl_ms
+ *   list    KEYS unknown set -> the records of its members in state
+ *           "unknown"
+ *   list_once  KEYS unknown set, lock; ARGV owner, ttl_ms -> the records
+ *           of its members ("unknown", or money-moving "sent"), or nil
+ *           when another resolver took the lock within ttl_ms
  *   resolve KEYS record, unknown set; ARGV state, setl_id, now_ms ->
  *           the new record (resolved_by "operator"), or nil when there
  *           is none

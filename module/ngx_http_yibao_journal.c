@@ -121,7 +121,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
     u_char                         ttl[NGX_INT64_LEN];
     char                           hex[65];
-    ngx_str_t                      argv[7], value, existing;
+    ngx_str_t                      argv[9], value, existing;
     ngx_time_t                    *tp;
     yibao_str_t                    out;
     yibao_alloc_t                  a;
@@ -225,18 +225,26 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     jr->r = r;
     jr->ctx = ctx;
 
-    /* EVAL script 2 record-key index-key record ttl_ms */
+    /* EVAL script 3 record-key index-key set record ttl_ms money */
 
     ngx_str_set(&argv[0], "EVAL");
     argv[1].data = (u_char *) yibao_journal_claim_script;
     argv[1].len = ngx_strlen(yibao_journal_claim_script);
-    ngx_str_set(&argv[2], "2");
+    ngx_str_set(&argv[2], "3");
     argv[3] = ctx->journal_key;
-    argv[5] = value;
-    argv[6].data = ttl;
-    argv[6].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
+    ngx_str_set(&argv[5], NGX_HTTP_YIBAO_JOURNAL_UNKNOWN_SET);
+    argv[6] = value;
+    argv[7].data = ttl;
+    argv[7].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
 
-    ctx->op = ngx_http_yibao_redis_run(7, argv, 2, 0,
+    if (yibao_journal_money(ctx->infno.data, ctx->infno.len)) {
+        ngx_str_set(&argv[8], "1");
+
+    } else {
+        ngx_str_set(&argv[8], "0");
+    }
+
+    ctx->op = ngx_http_yibao_redis_run(9, argv, 3, 0,
                                        ngx_http_yibao_journal_claimed, jr,
                                        r->connection->log);
 
@@ -878,8 +886,8 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         && st == YIBAO_JOURNAL_UNKNOWN)
     {
         if (gmcf->redis == NULL) {
-            if (ngx_http_yibao_shm_journal_unknown(gmcf->shm_zone, r->pool,
-                                                   &value)
+            if (ngx_http_yibao_shm_journal_unknown(gmcf->shm_zone, 0,
+                                                   r->pool, &value)
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;

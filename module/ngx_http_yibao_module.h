@@ -293,7 +293,7 @@ ngx_int_t ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone,
 void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
-    ngx_pool_t *pool, ngx_str_t *list);
+    ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list);
 
 ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);

@@ -247,7 +247,7 @@ ngx_http_yibao_resolve_tick(ngx_event_t *ev)
 
     /* the zone: without Redis, or what was kept here while it was down */
 
-    if (ngx_http_yibao_shm_journal_unknown(gmcf->shm_zone, pool, &list)
+    if (ngx_http_yibao_shm_journal_unknown(gmcf->shm_zone, 1, pool, &list)
         == NGX_OK)
     {
         ngx_http_yibao_alloc_init(&a, pool);
@@ -372,12 +372,37 @@ ngx_http_yibao_resolve_next(void)
 
         base = j->done_ms ? j->done_ms : j->sent_ms;
 
-        if (j->state != YIBAO_JOURNAL_UNKNOWN
+        if (j->state == YIBAO_JOURNAL_SENT) {
+            /*
+             * no answer, nor its loss, was ever recorded: a gateway
+             * stopped while it was at the platform
+             */
+            base = j->sent_ms + gmcf->journal_in_flight;
+        }
+
+        if ((j->state != YIBAO_JOURNAL_UNKNOWN
+             && j->state != YIBAO_JOURNAL_SENT)
             || !yibao_journal_money(j->infno.data, j->infno.len)
             || j->attempts >= gmcf->resolve_attempts
             || now < base + gmcf->resolve_after || now < j->retry_ms)
         {
             continue;
+        }
+
+        if (j->state == YIBAO_JOURNAL_SENT) {
+            j->state = YIBAO_JOURNAL_UNKNOWN;
+            j->done_ms = now;
+            j->reason.data = (u_char *) "sent, and neither its answer nor "
+                             "its loss was recorded (the gateway stopped "
+                             "while it was at the platform?)";
+            j->reason.len = ngx_strlen(j->reason.data);
+
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "yibao: journal caller \"%V\" msgid %V upstream "
+                          "%V infno %V was sent %uL ms ago and never "
+                          "completed: its outcome is unknown",
+                          &j->caller, &j->msgid, &j->upstream_msgid,
+                          &j->infno, now - j->sent_ms);
         }
 
         error = NULL;

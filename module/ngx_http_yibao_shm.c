@@ -68,6 +68,8 @@ static void ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
 static ngx_uint_t ngx_http_yibao_shm_match(u_char *p, u_char *pend,
     u_char *s, u_char *send);
 static uint64_t ngx_http_yibao_shm_now(void);
+static ngx_uint_t ngx_http_yibao_shm_journal_listed(
+    ngx_http_yibao_entry_t *e, ngx_uint_t sent);
 static ngx_int_t ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_uint_t type, ngx_pool_t *pool, ngx_str_t *value);
 
@@ -729,67 +731,63 @@ ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 /*
  * A JSON array of this node's records in state "unknown" (the renderer
- * writes the state as "state":"unknown", so a match finds them).
+ * writes the state as "state":"unknown", so a match finds them); with
+ * sent, those in state "sent" as well (for the resolver).
  */
 
 ngx_int_t
 ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
-    ngx_pool_t *pool, ngx_str_t *list)
+    ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list)
 {
-    u_char                  *p, *v;
+    u_char                  *p;
     size_t                   len;
+    ngx_uint_t               pass;
     ngx_queue_t             *q;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
-
-    static u_char  state[] = "\"state\":\"unknown\"";
 
     zone = shm_zone->data;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     len = 2;
+    p = NULL;
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
-        v = e->data + e->sn.str.len;
+    /* the first pass measures, the second copies */
 
-        if (e->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL
-            && ngx_strlcasestrn(v, v + e->vlen, state, sizeof(state) - 2)
-               != NULL)
-        {
-            len += e->vlen + 1;
+    for (pass = 0; pass < 2; pass++) {
+
+        if (pass == 1) {
+            p = ngx_pnalloc(pool, len);
+            if (p == NULL) {
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+                return NGX_ERROR;
+            }
+
+            list->data = p;
+            *p++ = '[';
         }
-    }
 
-    p = ngx_pnalloc(pool, len);
-    if (p == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_ERROR;
-    }
-
-    list->data = p;
-    *p++ = '[';
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
-        v = e->data + e->sn.str.len;
-
-        if (e->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL
-            && ngx_strlcasestrn(v, v + e->vlen, state, sizeof(state) - 2)
-               != NULL)
+        for (q = ngx_queue_head(&zone->sh->queue);
+             q != ngx_queue_sentinel(&zone->sh->queue);
+             q = ngx_queue_next(q))
         {
+            e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+
+            if (!ngx_http_yibao_shm_journal_listed(e, sent)) {
+                continue;
+            }
+
+            if (pass == 0) {
+                len += e->vlen + 1;
+                continue;
+            }
+
             if (p > list->data + 1) {
                 *p++ = ',';
             }
 
-            p = ngx_cpymem(p, v, e->vlen);
+            p = ngx_cpymem(p, e->data + e->sn.str.len, e->vlen);
         }
     }
 
@@ -799,6 +797,29 @@ ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_yibao_shm_journal_listed(ngx_http_yibao_entry_t *e, ngx_uint_t sent)
+{
+    u_char  *v;
+
+    static u_char  unknown[] = "\"state\":\"unknown\"";
+    static u_char  sent_state[] = "\"state\":\"sent\"";
+
+    if (e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL) {
+        return 0;
+    }
+
+    v = e->data + e->sn.str.len;
+
+    return ngx_strlcasestrn(v, v + e->vlen, unknown, sizeof(unknown) - 2)
+           != NULL
+           || (sent
+               && ngx_strlcasestrn(v, v + e->vlen, sent_state,
+                                   sizeof(sent_state) - 2)
+                  != NULL);
 }
 
 

@@ -186,7 +186,7 @@ class Stack:
                  sim_port=None, translate=True, upstream_tls=None,
                  listen_tls=None, redis=None, redis_options="",
                  limits=DEFAULT_LIMITS, status_port=None,
-                 caches=DEFAULT_CACHES, zone="16m"):
+                 caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -204,6 +204,7 @@ class Stack:
         self.limits = limits
         self.caches = caches
         self.zone = zone              # yibao_zone's arguments
+        self.journal = journal        # yibao_journal's arguments
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -347,6 +348,7 @@ class Stack:
             limits="\n".join("    " + line for line in self.limits),
             caches="\n".join("    " + line for line in self.caches),
             zone=self.zone,
+            journal=self.journal,
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)

@@ -429,3 +429,55 @@ def test_unknown_cancellation_2208(make_stack, mode, state):
                                     else "settled")
     query = sent(stack, "5203")[-1]["envelope"]["input"]["data"]
     assert query["setl_id"] == platform[0]["setl_id"]
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_gateway_killed_while_at_the_platform(make_stack, make_redis,
+                                              use_redis):
+    """The worker that sent the 2207 dies before the answer: the record
+    stays "sent", nothing records the loss.  After in_flight it is
+    unknown to the resolver, which finds the settlement."""
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    stack = resolving_stack(make_stack, make_redis, use_redis, workers=1,
+                            journal="ttl=7d in_flight=2s")
+    stack.allowed_log = (r"exited on signal 9",)
+    sim_post(stack, "fault", {"mode": "latency", "infno": "2207",
+                              "latency_ms": 2500, "count": 1})
+    envs = {}
+
+    def kill_worker():
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid",
+                              str(stack.nginx.pid)], capture_output=True,
+                             text=True).stdout.split()
+        for pid in out:
+            os.kill(int(pid), signal.SIGKILL)
+
+    def capture(e):
+        envs[e["infno"]] = e
+        if e["infno"] == "2207":
+            threading.Timer(1.0, kill_worker).start()
+        return client.post(stack.url, CALLER, SECRET, e)
+
+    clinic = township_clinic(stack)
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   send=capture)
+    assert steps[-1][0] == "2207" and steps[-1][1] is None, steps[-1]
+
+    msgid = envs["2207"]["msgid"]
+    time.sleep(2)
+    assert len(settled(stack)) == 1   # the platform did settle
+
+    record = resolved(stack, msgid, "ok")
+    assert record["resolved_by"] == "gateway:5203"
+    assert record["setl_id"] == settled(stack)[0]["setl_id"]
+    assert len(sent(stack, "2207")) == 1
+    assert "never completed" in harness.error_log_text(stack)
+
+    r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert r.status == 200 and r.headers["X-Yibao-Resolved"] == \
+        "gateway:5203", r.body
