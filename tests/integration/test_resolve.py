@@ -481,3 +481,58 @@ def test_gateway_killed_while_at_the_platform(make_stack, make_redis,
     r = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert r.status == 200 and r.headers["X-Yibao-Resolved"] == \
         "gateway:5203", r.body
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_concurrent_visits_dropped_and_retried(make_stack, make_redis,
+                                               use_redis):
+    """Four visits at once, every 2207 answer dropped after the platform
+    settled, and the clinics retrying meanwhile: each visit is settled
+    once, and each retry ends with its settlement."""
+    import threading
+
+    stack = resolving_stack(make_stack, make_redis, use_redis)
+    clinic = township_clinic(stack)
+    sim_post(stack, "fault", {"mode": "drop_after_act", "infno": "2207",
+                              "count": 4})
+    envs, lock = [], threading.Lock()
+
+    def visit():
+        def capture(e):
+            if e["infno"] == "2207":
+                with lock:
+                    envs.append(e)
+            return client.post(stack.url, CALLER, SECRET, e)
+
+        client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                               clinic["name"], clinic["admdvs"],
+                               send=capture)
+
+    threads = [threading.Thread(target=visit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(envs) == 4
+
+    answers = {}
+    deadline = time.time() + 30
+    while len(answers) < 4 and time.time() < deadline:
+        for e in envs:
+            if e["msgid"] in answers:
+                continue
+            r = client.post(stack.url, CALLER, SECRET, e)
+            if r.status == 200:
+                answers[e["msgid"]] = r.body["output"]["setlinfo"]
+            else:
+                assert_rejected(r.status, r.body, 502, 6010)
+        time.sleep(0.5)
+    assert len(answers) == 4
+
+    platform = settled(stack)
+    assert len(platform) == 4
+    counts = sim_get(stack, "settlements")["settle_count"]
+    assert sorted(counts.values()) == [1, 1, 1, 1]
+    assert {a["setl_id"] for a in answers.values()} == \
+        {s["setl_id"] for s in platform}
+    assert len(sent(stack, "2207")) == 4
