@@ -89,6 +89,57 @@ yibao_resolve_head(const yibao_envelope_t *env, yibao_alloc_t *a,
 
 
 int
+yibao_resolve_head_field(const yibao_str_t *head, const char *key,
+    const yibao_str_t *value, yibao_alloc_t *a, yibao_str_t *out)
+{
+    int             rc;
+    char           *s;
+    size_t          len;
+    json_t         *o, *v;
+    json_error_t    jerr;
+    unsigned char  *p;
+
+    o = json_loadb((const char *) head->data, head->len, 0, &jerr);
+    v = json_object_get(o, key);
+
+    if (!json_is_string(v)) {
+        json_decref(o);
+        return YIBAO_ERR_NOT_FOUND;
+    }
+
+    if (value == NULL) {
+        len = json_string_length(v);
+        s = NULL;
+
+    } else {
+        rc = yibao_resolve_set(o, key, value);
+        s = rc == 0 ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                    : NULL;
+
+        if (s == NULL) {
+            json_decref(o);
+            return YIBAO_ERR_NOMEM;
+        }
+
+        len = strlen(s);
+    }
+
+    p = yibao_alloc(a, len ? len : 1);
+
+    if (p != NULL) {
+        memcpy(p, s ? s : json_string_value(v), len);
+        out->data = p;
+        out->len = len;
+    }
+
+    free(s);
+    json_decref(o);
+
+    return p != NULL ? YIBAO_OK : YIBAO_ERR_NOMEM;
+}
+
+
+int
 yibao_resolve_request(const yibao_journal_t *j, yibao_resolve_mode_e mode,
     const yibao_str_t *entity_code, const yibao_str_t *entity_name,
     const yibao_str_t *msgid, const yibao_tm_t *now, yibao_alloc_t *a,

@@ -56,6 +56,14 @@ int yibao_resolve_head(const yibao_envelope_t *env, yibao_alloc_t *a,
     yibao_str_t *out);
 
 /*
+ * A string field of a kept head: YIBAO_OK with out allocated from a, or
+ * YIBAO_ERR_NOT_FOUND; with value, the head with that field replaced
+ * instead (out then is the new head).  YIBAO_ERR_NOMEM.
+ */
+int yibao_resolve_head_field(const yibao_str_t *head, const char *key,
+    const yibao_str_t *value, yibao_alloc_t *a, yibao_str_t *out);
+
+/*
  * The request that resolves j in mode: *infno is "5203" or "2601" and
  * *body the envelope (the record's head, the entity's code and name,
  * msgid, inf_time from now), allocated from a.  YIBAO_OK,

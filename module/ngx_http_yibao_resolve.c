@@ -7,6 +7,7 @@
 #include "ngx_http_yibao_redis.h"
 #include "ngx_http_yibao_platform.h"
 #include "yibao_resolve.h"
+#include "yibao_signin.h"
 
 
 /*
@@ -45,6 +46,8 @@ static void ngx_http_yibao_resolve_add(u_char *data, size_t len,
 static void ngx_http_yibao_resolve_next(void);
 static ngx_int_t ngx_http_yibao_resolve_start(
     ngx_http_yibao_resolve_item_t *it, const char **error);
+static void ngx_http_yibao_resolve_sign_no(ngx_http_yibao_resolve_item_t *it,
+    const yibao_clinic_t *clinic, yibao_tm_t *tm);
 static void ngx_http_yibao_resolve_answer(void *data,
     ngx_http_yibao_platform_answer_t *ans);
 static void ngx_http_yibao_resolve_retry(ngx_http_yibao_resolve_item_t *it,
@@ -472,6 +475,10 @@ ngx_http_yibao_resolve_start(ngx_http_yibao_resolve_item_t *it,
     ngx_http_yibao_alloc_init(&a, rs->pool);
     ngx_memzero(&err, sizeof(yibao_err_t));
 
+    if (gmcf->signin) {
+        ngx_http_yibao_resolve_sign_no(it, clinic, &tm);
+    }
+
     m.data = msgid.data;
     m.len = msgid.len;
 
@@ -529,6 +536,56 @@ ngx_http_yibao_resolve_start(ngx_http_yibao_resolve_item_t *it,
                   (ngx_uint_t) it->j.attempts + 1);
 
     return NGX_OK;
+}
+
+
+/*
+ * With yibao_signin auto, the operator's sign_no of today (a record may
+ * be resolved after the day it was sent in), when this node has it.
+ */
+
+static void
+ngx_http_yibao_resolve_sign_no(ngx_http_yibao_resolve_item_t *it,
+    const yibao_clinic_t *clinic, yibao_tm_t *tm)
+{
+    ngx_str_t                    key, value;
+    yibao_str_t                  opter, k, v, head;
+    yibao_alloc_t                a;
+    ngx_http_yibao_resolver_t   *rs;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    rs = &ngx_http_yibao_resolver;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+
+    ngx_http_yibao_alloc_init(&a, rs->pool);
+
+    if (yibao_resolve_head_field(&it->j.head, "opter", NULL, &a, &opter)
+        != YIBAO_OK
+        || yibao_signin_key(&clinic->entity_code, &opter, tm, &a, &k)
+           != YIBAO_OK)
+    {
+        return;
+    }
+
+    key.data = (u_char *) k.data;
+    key.len = k.len;
+
+    if (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, &key, rs->pool, &value)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    v.data = value.data;
+    v.len = value.len;
+
+    if (yibao_resolve_head_field(&it->j.head, "sign_no", &v, &a, &head)
+        == YIBAO_OK)
+    {
+        it->j.head = head;
+    }
 }
 
 

@@ -18,7 +18,8 @@ from test_journal import flow_until, journal, sent, settled
 
 def resolving_stack(make_stack, make_redis=None, use_redis=False,
                     mode="query", attempts=5, platform=None, tls=None,
-                    start=True, port=None, redis=None, **kw):
+                    start=True, port=None, redis=None, after="1s",
+                    http_more="", **kw):
     server = make_redis() if use_redis else redis
     port = port or harness.free_port()
     if platform is None:
@@ -27,8 +28,8 @@ def resolving_stack(make_stack, make_redis=None, use_redis=False,
     stack = make_stack(
         start=start, scheme="zj-sm3", redis=server, read_timeout="2s",
         sim_port=port, upstream_tls=tls,
-        http_extra="    yibao_journal_resolve %s interval=1s after=1s "
-                   "attempts=%d;\n" % (mode, attempts),
+        http_extra="    yibao_journal_resolve %s interval=1s after=%s "
+                   "attempts=%d;\n%s" % (mode, after, attempts, http_more),
         location_extra="            yibao_platform %s;\n" % platform, **kw)
     if use_redis:
         time.sleep(0.5)
@@ -536,3 +537,33 @@ def test_concurrent_visits_dropped_and_retried(make_stack, make_redis,
     assert {a["setl_id"] for a in answers.values()} == \
         {s["setl_id"] for s in platform}
     assert len(sent(stack, "2207")) == 4
+
+
+def test_resolved_with_the_operators_new_sign_no(make_stack):
+    """The operator signed out and in again after the 2207 was lost
+    (as the next day would have it): with yibao_signin auto the
+    resolver's 5203 carries the new sign_no, not the 2207's."""
+    stack = resolving_stack(make_stack, after="3s",
+                            http_more="    yibao_signin auto;\n")
+    clinic = township_clinic(stack)
+    st = client.FlowState()
+    env = unknown_2207(stack, {"mode": "drop_after_act"}, state=st)
+    old = st.sign_no
+
+    def send_env(infno, inp, sign_no):
+        e = client.make_envelope(infno, inp, clinic["org"], clinic["name"],
+                                 clinic["admdvs"], sign_no=sign_no)
+        r = client.post(stack.url, CALLER, SECRET, e)
+        assert r.status == 200 and r.body["infcode"] == 0, r.body
+        return r.body["output"]
+
+    send_env("9002", {"signOut": {"sign_no": old, "opter_no": "001"}}, old)
+    new = send_env("9001", {"signIn": {"opter_no": "001",
+                                       "mac": "00-1A-2B-3C-4D-5E",
+                                       "ip": "10.0.0.8"}},
+                   "")["signinoutb"]["sign_no"]
+    assert new != old
+
+    record = resolved(stack, env["msgid"], "ok")
+    assert record["head"]["sign_no"] == new
+    assert sent(stack, "5203")[-1]["envelope"]["sign_no"] == new

@@ -337,6 +337,50 @@ test_head_and_mask(void **state)
 
 
 static void
+test_head_field(void **state)
+{
+    yibao_str_t          out;
+    yibao_str_t          head = test_str("{\"opter\":\"001\",\"sign_no\":"
+                                         "\"OLD\",\"n\":1}");
+    yibao_str_t          value = test_str("NEW");
+    yibao_alloc_t        a;
+    yibao_test_arena_t   arena;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    assert_int_equal(yibao_resolve_head_field(&head, "opter", NULL, &a,
+                                              &out),
+                     YIBAO_OK);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.data, "001", 3);
+
+    assert_int_equal(yibao_resolve_head_field(&head, "sign_no", &value, &a,
+                                              &out),
+                     YIBAO_OK);
+    assert_int_equal(out.len, strlen("{\"opter\":\"001\",\"sign_no\":"
+                                     "\"NEW\",\"n\":1}"));
+    assert_memory_equal(out.data, "{\"opter\":\"001\",\"sign_no\":"
+                                  "\"NEW\",\"n\":1}", out.len);
+
+    /* absent, or not a string */
+    assert_int_equal(yibao_resolve_head_field(&head, "dev_no", NULL, &a,
+                                              &out),
+                     YIBAO_ERR_NOT_FOUND);
+    assert_int_equal(yibao_resolve_head_field(&head, "n", &value, &a, &out),
+                     YIBAO_ERR_NOT_FOUND);
+
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_resolve_head_field(&head, "sign_no", &value, &a,
+                                              &out),
+                     YIBAO_ERR_NOMEM);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
 test_mode_and_backoff(void **state)
 {
     yibao_resolve_mode_e  mode;
@@ -370,6 +414,7 @@ main(void)
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_long_message_is_cut_at_a_character),
         cmocka_unit_test(test_head_and_mask),
+        cmocka_unit_test(test_head_field),
         cmocka_unit_test(test_mode_and_backoff),
     };
 
