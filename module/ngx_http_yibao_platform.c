@@ -9,6 +9,7 @@
 
 typedef struct {
     ngx_pool_t                          *pool;
+    ngx_log_t                            log;    /* its own action */
     ngx_peer_connection_t                pc;
     ngx_event_t                          timer;
     ngx_buf_t                           *out;
@@ -280,6 +281,8 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
     }
 
     ctx->pool = pool;
+    ctx->log = *log;
+    ctx->log.action = "connecting to the platform";
     ctx->pf = pf;
     ctx->handler = handler;
     ctx->data = data;
@@ -329,7 +332,7 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
     ctx->pc.socklen = addr->socklen;
     ctx->pc.name = &addr->name;
     ctx->pc.get = ngx_event_get_peer;
-    ctx->pc.log = log;
+    ctx->pc.log = &ctx->log;
     ctx->pc.log_error = NGX_ERROR_ERR;
 
     rc = ngx_event_connect_peer(&ctx->pc);
@@ -353,7 +356,7 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
 
     ctx->timer.handler = ngx_http_yibao_platform_timeout;
     ctx->timer.data = ctx;
-    ctx->timer.log = log;
+    ctx->timer.log = &ctx->log;
     ctx->timer.cancelable = 1;
 
     ngx_add_timer(&ctx->timer, pf->timeout);

@@ -359,6 +359,13 @@ ngx_http_yibao_signin_flight(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     glcf = gmcf->platform->loc;
     clinic = ctx->registry_clinic;
 
+    if (!glcf->enable) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: the location of yibao_platform has no "
+                      "\"yibao_gateway on\": no sign-in");
+        return NULL;
+    }
+
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
         return NULL;
