@@ -484,6 +484,23 @@ yibao_envelope_set_entity(yibao_envelope_t *env, const yibao_str_t *code,
 }
 
 
+int
+yibao_envelope_set_sign_no(yibao_envelope_t *env, const yibao_str_t *sign_no)
+{
+    if (json_object_set_new(env->doc, "sign_no",
+                            json_stringn((const char *) sign_no->data,
+                                         sign_no->len))
+        != 0)
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    yibao_envelope_refresh(env);
+
+    return YIBAO_OK;
+}
+
+
 static void
 yibao_envelope_refresh(yibao_envelope_t *env)
 {

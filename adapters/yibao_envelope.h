@@ -80,6 +80,13 @@ int yibao_envelope_set_entity(yibao_envelope_t *env,
     const yibao_str_t *msgid);
 
 /*
+ * Sets sign_no in the document; env->sign_no follows.  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+int yibao_envelope_set_sign_no(yibao_envelope_t *env,
+    const yibao_str_t *sign_no);
+
+/*
  * Serializes the document compactly, in its key order, keeping numbers
  * exact: integers as read, reals in the shortest form that reads back
  * to the same double (25.20 is sent as 25.2, never 25.199999999999999).

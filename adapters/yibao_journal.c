@@ -20,7 +20,8 @@ const char  yibao_journal_claim_script[] =
     "if cur then return {0, cur} end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])\n"
-    "for i = 3, #KEYS do\n"
+    "if ARGV[3] == '1' then redis.call('SADD', KEYS[3], KEYS[1]) end\n"
+    "for i = 4, #KEYS do\n"
     "  redis.call('SADD', KEYS[i], KEYS[1])\n"
     "  redis.call('PEXPIRE', KEYS[i], ARGV[2])\n"
     "end\n"
@@ -57,6 +58,19 @@ const char  yibao_journal_list_script[] =
     "end\n"
     "return out\n";
 
+/* the list for one node's resolver per interval (the lock's ttl) */
+
+const char  yibao_journal_list_once_script[] =
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  return false\n"
+    "end\n"
+    "local out = {}\n"
+    "for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  local v = redis.call('GET', k)\n"
+    "  if v then out[#out + 1] = v else redis.call('SREM', KEYS[1], k) end\n"
+    "end\n"
+    "return out\n";
+
 
 const char  yibao_journal_resolve_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -64,19 +78,21 @@ const char  yibao_journal_resolve_script[] =
     "local j = cjson.decode(cur)\n"
     "j.state = ARGV[1]\n"
     "j.reason = 'resolved'\n"
+    "j.resolved_by = 'operator'\n"
+    "j.resolved_ms = tonumber(ARGV[3])\n"
     "if ARGV[2] ~= '' then j.setl_id = ARGV[2] end\n"
     "local v = cjson.encode(j)\n"
     "redis.call('SET', KEYS[1], v, 'XX', 'KEEPTTL')\n"
     "redis.call('SREM', KEYS[2], KEYS[1])\n"
     "for i = 3, #KEYS do\n"
     "  redis.call('SADD', KEYS[i], KEYS[1])\n"
-    "  redis.call('PEXPIRE', KEYS[i], ARGV[3])\n"
+    "  redis.call('PEXPIRE', KEYS[i], ARGV[4])\n"
     "end\n"
     "return v\n";
 
 
 static const char  *yibao_journal_states[] = {
-    "", "sent", "ok", "failed", "unknown"
+    "", "sent", "ok", "failed", "unknown", "reversed"
 };
 
 
@@ -86,12 +102,18 @@ static int yibao_journal_get_str(json_t *o, const char *key,
     yibao_alloc_t *a, yibao_str_t *out);
 static int yibao_journal_set_opt(json_t *o, const char *key,
     const yibao_str_t *s);
+static int yibao_journal_render_resolver(const yibao_journal_t *j,
+    json_t *o);
+static int yibao_journal_parse_resolver(json_t *o, yibao_alloc_t *a,
+    yibao_journal_t *j);
+static int yibao_journal_parse_object(json_t *o, yibao_alloc_t *a,
+    yibao_journal_t *j);
 
 
 const char *
 yibao_journal_state_name(yibao_journal_state_e state)
 {
-    if (state > YIBAO_JOURNAL_UNKNOWN) {
+    if (state > YIBAO_JOURNAL_REVERSED) {
         return "";
     }
 
@@ -104,7 +126,7 @@ yibao_journal_state_parse(const unsigned char *p, size_t len)
 {
     int  i;
 
-    for (i = YIBAO_JOURNAL_SENT; i <= YIBAO_JOURNAL_UNKNOWN; i++) {
+    for (i = YIBAO_JOURNAL_SENT; i <= YIBAO_JOURNAL_REVERSED; i++) {
         if (strlen(yibao_journal_states[i]) == len
             && memcmp(yibao_journal_states[i], p, len) == 0)
         {
@@ -198,7 +220,8 @@ yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
          | yibao_journal_set_opt(o, "stmt_begndate", &j->stmt_begndate)
          | yibao_journal_set_opt(o, "stmt_enddate", &j->stmt_enddate)
          | yibao_journal_set_opt(o, "stmt_rslt", &j->stmt_rslt)
-         | yibao_journal_set_opt(o, "stmt_rslt_dscr", &j->stmt_rslt_dscr);
+         | yibao_journal_set_opt(o, "stmt_rslt_dscr", &j->stmt_rslt_dscr)
+         | yibao_journal_render_resolver(j, o);
 
     if (rc != 0) {
         json_decref(o);
@@ -265,18 +288,86 @@ yibao_journal_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_journal_t *j)
 {
     int           rc;
-    json_t       *o, *v;
-    yibao_str_t   state;
+    json_t       *o;
     json_error_t  jerr;
 
     memset(j, 0, sizeof(yibao_journal_t));
 
     o = json_loadb((const char *) data, len, 0, &jerr);
 
-    if (o == NULL || !json_is_object(o)
+    if (o == NULL) {
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    rc = yibao_journal_parse_object(o, a, j);
+
+    json_decref(o);
+
+    return rc;
+}
+
+
+int
+yibao_journal_parse_list(const unsigned char *data, size_t len,
+    yibao_alloc_t *a, yibao_journal_t **out, size_t *n)
+{
+    int           rc;
+    size_t        i;
+    json_t       *o;
+    json_error_t  jerr;
+
+    *out = NULL;
+    *n = 0;
+
+    o = json_loadb((const char *) data, len, 0, &jerr);
+
+    if (o == NULL || !json_is_array(o)) {
+        json_decref(o);
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    if (json_array_size(o) == 0) {
+        json_decref(o);
+        return YIBAO_OK;
+    }
+
+    *out = yibao_alloc(a, json_array_size(o) * sizeof(yibao_journal_t));
+    if (*out == NULL) {
+        json_decref(o);
+        return YIBAO_ERR_NOMEM;
+    }
+
+    for (i = 0; i < json_array_size(o); i++) {
+        memset(&(*out)[*n], 0, sizeof(yibao_journal_t));
+
+        rc = yibao_journal_parse_object(json_array_get(o, i), a, &(*out)[*n]);
+
+        if (rc == YIBAO_ERR_NOMEM) {
+            json_decref(o);
+            return rc;
+        }
+
+        if (rc == YIBAO_OK) {
+            (*n)++;
+        }
+    }
+
+    json_decref(o);
+
+    return YIBAO_OK;
+}
+
+
+static int
+yibao_journal_parse_object(json_t *o, yibao_alloc_t *a, yibao_journal_t *j)
+{
+    int           rc;
+    json_t       *v;
+    yibao_str_t   state;
+
+    if (!json_is_object(o)
         || json_integer_value(json_object_get(o, "v")) != 1)
     {
-        json_decref(o);
         return YIBAO_ERR_SYNTAX;
     }
 
@@ -307,10 +398,10 @@ yibao_journal_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
          | yibao_journal_get_str(o, "stmt_enddate", a, &j->stmt_enddate)
          | yibao_journal_get_str(o, "stmt_rslt", a, &j->stmt_rslt)
          | yibao_journal_get_str(o, "stmt_rslt_dscr", a,
-                                 &j->stmt_rslt_dscr);
+                                 &j->stmt_rslt_dscr)
+         | yibao_journal_parse_resolver(o, a, j);
 
     if (rc != 0) {
-        json_decref(o);
         return YIBAO_ERR_NOMEM;
     }
 
@@ -325,9 +416,108 @@ yibao_journal_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
         j->infcode_set = 1;
     }
 
-    json_decref(o);
-
     return j->state == YIBAO_JOURNAL_NONE ? YIBAO_ERR_SYNTAX : YIBAO_OK;
+}
+
+
+/*
+ * The resolver's fields: written only when set, so that the records of
+ * transactions it never resolves stay as they were.
+ */
+
+static int
+yibao_journal_render_resolver(const yibao_journal_t *j, json_t *o)
+{
+    int           rc;
+    json_t       *head;
+    json_error_t  jerr;
+
+    rc = 0;
+
+    if (j->psn_no.len) {
+        rc |= yibao_journal_set_str(o, "psn_no", &j->psn_no);
+    }
+
+    if (j->head.len) {
+        head = json_loadb((const char *) j->head.data, j->head.len, 0,
+                          &jerr);
+
+        if (json_is_object(head)) {
+            rc |= json_object_set_new(o, "head", head);
+
+        } else {
+            json_decref(head);
+        }
+    }
+
+    if (j->resolved_by.len) {
+        rc |= yibao_journal_set_str(o, "resolved_by", &j->resolved_by)
+              | json_object_set_new(o, "resolved_ms",
+                                    json_integer((json_int_t)
+                                                 j->resolved_ms));
+    }
+
+    if (j->attempts) {
+        rc |= json_object_set_new(o, "attempts",
+                                  json_integer((json_int_t) j->attempts))
+              | json_object_set_new(o, "retry_ms",
+                                    json_integer((json_int_t) j->retry_ms))
+              | yibao_journal_set_str(o, "resolve_error", &j->resolve_error);
+    }
+
+    return rc;
+}
+
+
+static int
+yibao_journal_parse_resolver(json_t *o, yibao_alloc_t *a, yibao_journal_t *j)
+{
+    int             rc;
+    char           *s;
+    size_t          len;
+    json_t         *head;
+    unsigned char  *p;
+
+    rc = yibao_journal_get_str(o, "psn_no", a, &j->psn_no)
+         | yibao_journal_get_str(o, "resolved_by", a, &j->resolved_by)
+         | yibao_journal_get_str(o, "resolve_error", a, &j->resolve_error);
+
+    j->resolved_ms = (uint64_t) json_integer_value(json_object_get(o,
+                                                        "resolved_ms"));
+    j->attempts = (unsigned) json_integer_value(json_object_get(o,
+                                                        "attempts"));
+    j->retry_ms = (uint64_t) json_integer_value(json_object_get(o,
+                                                        "retry_ms"));
+
+    j->head.data = (const unsigned char *) "";
+    j->head.len = 0;
+
+    head = json_object_get(o, "head");
+
+    if (rc != 0 || !json_is_object(head)) {
+        return rc;
+    }
+
+    s = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s == NULL) {
+        return -1;
+    }
+
+    len = strlen(s);
+
+    p = yibao_alloc(a, len ? len : 1);
+    if (p == NULL) {
+        free(s);
+        return -1;
+    }
+
+    memcpy(p, s, len);
+    free(s);
+
+    j->head.data = p;
+    j->head.len = len;
+
+    return 0;
 }
 
 

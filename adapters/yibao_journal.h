@@ -22,7 +22,16 @@
  *   {"v":1,"state":S,"caller":..,"msgid":..,"upstream_msgid":..,
  *    "infno":..,"clinic":..,"entity":..,"hash":<sha256 of the input>,
  *    "sent_ms":N,"done_ms":N,"mdtrt_id":..,"setl_id":..,"infcode":N,
- *    "reason":..,"answer":<the answer as sent to the caller>}
+ *    "reason":..,"answer":<the answer as sent to the caller>,
+ *    "psn_no":..,"head":{..},"resolved_by":..,"resolved_ms":N,
+ *    "attempts":N,"retry_ms":N,"resolve_error":..}
+ *
+ * The last group serves the resolver (module/ngx_http_yibao_resolve.c):
+ * for a money-moving transaction the raw psn_no and the envelope's head
+ * (its fields other than input, msgid, infno, inf_time and the
+ * institution) are kept to build the 5203 or 2601 that resolves an
+ * unknown outcome; they are never logged.  "reversed": the gateway
+ * reversed it (2601) after its outcome was unknown.
  */
 
 typedef enum {
@@ -30,7 +39,8 @@ typedef enum {
     YIBAO_JOURNAL_SENT,
     YIBAO_JOURNAL_OK,
     YIBAO_JOURNAL_FAILED,
-    YIBAO_JOURNAL_UNKNOWN
+    YIBAO_JOURNAL_UNKNOWN,
+    YIBAO_JOURNAL_REVERSED
 } yibao_journal_state_e;
 
 
@@ -76,10 +86,19 @@ typedef struct {
     yibao_str_t            stmt_enddate;
     yibao_str_t            stmt_rslt;
     yibao_str_t            stmt_rslt_dscr;
+
+    /* the resolver's (issue 5 item 3): kept together */
+    yibao_str_t            psn_no;         /* raw: never logged */
+    yibao_str_t            head;           /* a JSON object, or empty */
+    yibao_str_t            resolved_by;    /* "gateway:5203", "operator" */
+    uint64_t               resolved_ms;
+    unsigned               attempts;
+    uint64_t               retry_ms;       /* not before */
+    yibao_str_t            resolve_error;  /* the last attempt's */
 } yibao_journal_t;
 
 
-/* "sent", "ok", "failed", "unknown" ("" for NONE) */
+/* "sent", "ok", "failed", "unknown", "reversed" ("" for NONE) */
 const char *yibao_journal_state_name(yibao_journal_state_e state);
 
 /* YIBAO_JOURNAL_NONE when the name is unknown */
@@ -111,10 +130,21 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
     yibao_alloc_t *a, yibao_journal_t *j);
 
 /*
+ * The records of a JSON array (the unknown list): *n of them in *out,
+ * allocated from a; elements that are not records are skipped.  YIBAO_OK,
+ * YIBAO_ERR_SYNTAX (not an array) or YIBAO_ERR_NOMEM.
+ */
+int yibao_journal_parse_list(const unsigned char *data, size_t len,
+    yibao_alloc_t *a, yibao_journal_t **out, size_t *n);
+
+/*
  * Redis scripts (EVAL):
- *   claim   KEYS record, upstream index, index sets...; ARGV record,
- *           ttl_ms -> {1} claimed (the record joins each index set,
- *           whose TTL becomes ttl_ms), or {0, existing record}
+ *   claim   KEYS record, upstream index, unknown set, index sets...;
+ *           ARGV record, ttl_ms, money ("1": the record joins the
+ *           unknown set while it is "sent", so that one lost with its
+ *           gateway is resolved too) -> {1} claimed (the record joins
+ *           each index set, whose TTL becomes ttl_ms), or {0, existing
+ *           record}
  *   update  KEYS record, unknown set, problem set, index sets...; ARGV
  *           record, state, ttl_ms, "1" if a problem -> 1 (the record's
  *           TTL is kept; a record Redis lost meanwhile, e.g. restarted
@@ -122,10 +152,15 @@ int yibao_journal_parse(const unsigned char *data, size_t len,
  *           "unknown" joins the unknown set, anything else
  *           leaves it; the problem set likewise by ARGV 4; the record
  *           joins the index sets)
- *   list    KEYS unknown set -> the records of its members
+ *   list    KEYS an index set (or the unknown set) -> the records of
+ *           its members (the caller filters: the unknown set also holds
+ *           money-moving records still "sent")
+ *   list_once  KEYS unknown set, lock; ARGV owner, ttl_ms -> the records
+ *           of its members ("unknown", or money-moving "sent"), or nil
+ *           when another resolver took the lock within ttl_ms
  *   resolve KEYS record, unknown set[, setl_id index]; ARGV state,
- *           setl_id, ttl_ms -> the new record (it joins the index), or
- *           nil when there is none
+ *           setl_id, now_ms, ttl_ms -> the new record (resolved_by
+ *           "operator"; it joins the index), or nil when there is none
  */
 /*
  * Queries and reconciliation.
@@ -248,6 +283,7 @@ extern const char  yibao_journal_claim_script[];
 extern const char  yibao_journal_resolve_script[];
 extern const char  yibao_journal_update_script[];
 extern const char  yibao_journal_list_script[];
+extern const char  yibao_journal_list_once_script[];
 
 
 #endif /* _YIBAO_JOURNAL_H_INCLUDED_ */

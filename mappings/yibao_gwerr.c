@@ -97,6 +97,12 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "platform answer is too large" },
     { YIBAO_GWERR_OUTCOME_UNKNOWN, 502, "outcome_unknown",
       "the outcome is unknown; the transaction is not sent again" },
+    { YIBAO_GWERR_RESOLVED_NOT_DONE, 409, "resolved_not_done",
+      "resolved: the platform never did it; send it with a new msgid" },
+    { YIBAO_GWERR_RESOLVED_REVERSED, 409, "resolved_reversed",
+      "resolved: it was reversed; send it with a new msgid" },
+    { YIBAO_GWERR_SIGNIN_FAILED, 502, "signin_failed",
+      "the gateway could not sign the operator in (9001)" },
 
     { 0, 0, NULL, NULL }
 };

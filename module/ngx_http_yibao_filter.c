@@ -103,6 +103,19 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
         ngx_str_set(&h->key, "X-Yibao-Replay");
         ngx_str_set(&h->value, "1");
 
+        if (ctx->resolved_by.len) {
+            /* the answer the resolver found after the outcome was lost */
+
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            h->hash = 1;
+            ngx_str_set(&h->key, "X-Yibao-Resolved");
+            h->value = ctx->resolved_by;
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
@@ -474,6 +487,10 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     if (ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (!ctx->cache_serve && ctx->infcode_set && ctx->infcode == 0) {
+        ngx_http_yibao_signin_learn(r, ctx, p, n);
     }
 
     if (!ctx->cache_serve) {

@@ -270,6 +270,8 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
            != NGX_OK
         || ngx_http_yibao_copy_str(r->pool, &ctx->clinic,
                                    &ctx->env.fixmedins_code)
+           != NGX_OK
+        || ngx_http_yibao_copy_str(r->pool, &ctx->opter, &ctx->env.opter)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -370,6 +372,18 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     if (ctx->stage == 1) {
         ctx->stage = 2;
 
+        /* the operator's sign_no of the day, on the caller's behalf */
+
+        rc = ngx_http_yibao_signin_fill(r, ctx);
+        if (rc != NGX_OK) {
+            /* NGX_AGAIN: resumed by the sign-in's answer */
+            return rc;
+        }
+    }
+
+    if (ctx->stage == 2) {
+        ctx->stage = 3;
+
         /* [5] the entity's identity, and a msgid of its own if it changed */
 
         plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code,
@@ -404,8 +418,8 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
-    if (ctx->stage == 2) {
-        ctx->stage = 3;
+    if (ctx->stage == 3) {
+        ctx->stage = 4;
 
         /* 2601: the msgid to reverse, as the platform knows it */
 
@@ -802,6 +816,34 @@ static ngx_int_t
 ngx_http_yibao_route_uri(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_http_yibao_loc_conf_t *glcf)
 {
+    switch (ngx_http_yibao_route_path(glcf, &ctx->infno, r->pool,
+                                      &ctx->upstream_uri))
+    {
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NO_ROUTE,
+                              "infno %V has no upstream path in the route "
+                              "table", &ctx->infno);
+
+        return yibao_gwerr_find(YIBAO_GWERR_NO_ROUTE)->http_status;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/*
+ * The platform's path of an infno by the location's yibao_route: NGX_OK,
+ * NGX_DECLINED (not in the table) or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_yibao_route_path(ngx_http_yibao_loc_conf_t *glcf, ngx_str_t *infno,
+    ngx_pool_t *pool, ngx_str_t *uri)
+{
     u_char                  *p;
     ngx_uint_t               i;
     ngx_http_yibao_route_t  *route;
@@ -809,15 +851,15 @@ ngx_http_yibao_route_uri(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     switch (glcf->route_type) {
 
     case NGX_HTTP_YIBAO_ROUTE_PREFIX:
-        p = ngx_pnalloc(r->pool, glcf->route_path.len + ctx->infno.len);
+        p = ngx_pnalloc(pool, glcf->route_path.len + infno->len);
         if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
-        ctx->upstream_uri.data = p;
+        uri->data = p;
         p = ngx_cpymem(p, glcf->route_path.data, glcf->route_path.len);
-        p = ngx_cpymem(p, ctx->infno.data, ctx->infno.len);
-        ctx->upstream_uri.len = p - ctx->upstream_uri.data;
+        p = ngx_cpymem(p, infno->data, infno->len);
+        uri->len = p - uri->data;
 
         return NGX_OK;
 
@@ -825,23 +867,19 @@ ngx_http_yibao_route_uri(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         route = glcf->routes->elts;
 
         for (i = 0; i < glcf->routes->nelts; i++) {
-            if (route[i].infno.len == ctx->infno.len
-                && ngx_strncmp(route[i].infno.data, ctx->infno.data,
-                               ctx->infno.len) == 0)
+            if (route[i].infno.len == infno->len
+                && ngx_strncmp(route[i].infno.data, infno->data,
+                               infno->len) == 0)
             {
-                ctx->upstream_uri = route[i].path;
+                *uri = route[i].path;
                 return NGX_OK;
             }
         }
 
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NO_ROUTE,
-                              "infno %V has no upstream path in the route "
-                              "table", &ctx->infno);
-
-        return yibao_gwerr_find(YIBAO_GWERR_NO_ROUTE)->http_status;
+        return NGX_DECLINED;
 
     default: /* NGX_HTTP_YIBAO_ROUTE_SINGLE */
-        ctx->upstream_uri = glcf->route_path;
+        *uri = glcf->route_path;
         return NGX_OK;
     }
 }
@@ -969,28 +1007,58 @@ static ngx_int_t
 ngx_http_yibao_issue_msgid(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     const yibao_clinic_t *clinic)
 {
-    u_char                      *p;
-    unsigned                     seq;
-    uint64_t                     sec;
-    yibao_tm_t                   tm;
     ngx_http_yibao_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, &ctx->entity,
-                                  gmcf->msgid_node, gmcf->msgid_nodes,
-                                  ngx_time(), &sec, &seq)
-        != NGX_OK)
+    switch (ngx_http_yibao_msgid_issue(gmcf, clinic, r->pool,
+                                       &ctx->upstream_msgid))
     {
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_BUSY:
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_MSGID_EXHAUSTED,
                               "10000 msgids were issued within this second; "
                               "retry");
         return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/*
+ * A fresh msgid of the clinic's contracting entity, from the entity's
+ * sequence in the zone: NGX_OK, NGX_BUSY (the second's 10000 are used)
+ * or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
+    const yibao_clinic_t *clinic, ngx_pool_t *pool, ngx_str_t *msgid)
+{
+    u_char      *p;
+    unsigned     seq;
+    uint64_t     sec;
+    ngx_str_t    entity;
+    yibao_tm_t   tm;
+
+    entity.data = (u_char *) clinic->entity_code.data;
+    entity.len = clinic->entity_code.len;
+
+    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, &entity,
+                                  gmcf->msgid_node, gmcf->msgid_nodes,
+                                  ngx_time(), &sec, &seq)
+        != NGX_OK)
+    {
+        return NGX_BUSY;
     }
 
-    p = ngx_pnalloc(r->pool, YIBAO_MSGID_LEN + 1);
+    p = ngx_pnalloc(pool, YIBAO_MSGID_LEN + 1);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_http_yibao_localtime((ngx_msec_t) sec * 1000, &tm);
@@ -998,11 +1066,11 @@ ngx_http_yibao_issue_msgid(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     if (yibao_msgid_format(&clinic->entity_code, &tm, seq, (char *) p)
         != YIBAO_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    ctx->upstream_msgid.data = p;
-    ctx->upstream_msgid.len = YIBAO_MSGID_LEN;
+    msgid->data = p;
+    msgid->len = YIBAO_MSGID_LEN;
 
     return NGX_OK;
 }
@@ -1012,6 +1080,30 @@ static ngx_int_t
 ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic,
     yibao_str_t *body, yibao_sign_out_t *out)
+{
+    if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &ctx->infno, body,
+                            r->pool, r->connection->log, out)
+        != NGX_OK)
+    {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_SIGN_FAILED,
+                              "the gateway could not sign the request for "
+                              "entity %V", &ctx->entity);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The signature headers of a body sent for the clinic's entity with its
+ * key, by the scheme of sign: NGX_OK or NGX_ERROR (logged).
+ */
+
+ngx_int_t
+ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
+    ngx_str_t *infno, yibao_str_t *body, ngx_pool_t *pool, ngx_log_t *log,
+    yibao_sign_out_t *out)
 {
     u_char              nonce[32];
     ngx_uint_t          i;
@@ -1027,18 +1119,17 @@ ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_memzero(&err, sizeof(yibao_err_t));
     ngx_memzero(out, sizeof(yibao_sign_out_t));
 
-    if (glcf->sign.scheme == YIBAO_SIGN_NONE) {
+    if (sign->scheme == YIBAO_SIGN_NONE) {
         return NGX_OK;
     }
 
     in.nonce.data = NULL;
     in.nonce.len = 0;
 
-    if (glcf->sign.scheme == YIBAO_SIGN_TIF) {
+    if (sign->scheme == YIBAO_SIGN_TIF) {
         if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "yibao: RAND_bytes() failed");
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            ngx_log_error(NGX_LOG_ERR, log, 0, "yibao: RAND_bytes() failed");
+            return NGX_ERROR;
         }
 
         for (i = 0; i < sizeof(nonce); i++) {
@@ -1053,23 +1144,20 @@ ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     key.ak = clinic->key->ak;
     key.sk = clinic->key->sk;
-    in.infno.data = ctx->infno.data;
-    in.infno.len = ctx->infno.len;
+    in.infno.data = infno->data;
+    in.infno.len = infno->len;
     in.body = *body;
     in.now_ms = (int64_t) tp->sec * 1000 + tp->msec;
 
-    ngx_http_yibao_alloc_init(&a, r->pool);
+    ngx_http_yibao_alloc_init(&a, pool);
 
-    if (yibao_sign_headers(&glcf->sign, &key, &in, &a, out, &err) != YIBAO_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yibao: signing for entity %V with key \"%*s\" "
-                      "failed: %s", &ctx->entity, clinic->key->id.len,
+    if (yibao_sign_headers(sign, &key, &in, &a, out, &err) != YIBAO_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "yibao: signing for entity %*s with key \"%*s\" "
+                      "failed: %s", clinic->entity_code.len,
+                      clinic->entity_code.data, clinic->key->id.len,
                       clinic->key->id.data, err.msg);
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_SIGN_FAILED,
-                              "the gateway could not sign the request for "
-                              "entity %V", &ctx->entity);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -7,6 +7,7 @@
 #include "ngx_http_yibao_redis.h"
 #include "yibao_journal.h"
 #include "yibao_cache.h"
+#include "yibao_resolve.h"
 
 
 /*
@@ -27,12 +28,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static void ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
     ngx_uint_t status);
 static void ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
-static ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
-    ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
 static ngx_int_t ngx_http_yibao_journal_index(yibao_journal_t *j,
     yibao_alloc_t *a, yibao_str_t *keys, size_t *n);
 static ngx_int_t ngx_http_yibao_journal_api_handler(ngx_http_request_t *r);
@@ -134,7 +135,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     u_char                         num[2 * NGX_INT64_LEN], *day;
     char                           hex[65];
     size_t                         i, n;
-    ngx_str_t                      argv[8 + YIBAO_JOURNAL_INDEX_MAX];
+    ngx_str_t                      argv[10 + YIBAO_JOURNAL_INDEX_MAX];
     ngx_str_t                      value, existing;
     yibao_tm_t                     tm;
     yibao_str_t                    keys[YIBAO_JOURNAL_INDEX_MAX + 1];
@@ -174,6 +175,12 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     tp = ngx_timeofday();
     ctx->journal_sent_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ctx->journal_head.len == 0
+        && ngx_http_yibao_journal_resolvable(r, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_http_yibao_alloc_init(&a, r->pool);
 
@@ -283,26 +290,34 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* EVAL script N record-key upstream-key index... record ttl_ms */
+    /*
+     * EVAL script N record-key upstream-key unknown-set index... record
+     * ttl_ms money
+     */
 
     ngx_str_set(&argv[0], "EVAL");
     argv[1].data = (u_char *) yibao_journal_claim_script;
     argv[1].len = ngx_strlen(yibao_journal_claim_script);
     argv[2].data = num;
-    argv[2].len = ngx_sprintf(num, "%uz", 2 + n) - num;
+    argv[2].len = ngx_sprintf(num, "%uz", 3 + n) - num;
     argv[3] = ctx->journal_key;
+    ngx_str_set(&argv[5], YIBAO_JOURNAL_UNKNOWN_SET);
 
     for (i = 0; i < n; i++) {
-        argv[5 + i].data = (u_char *) keys[i].data;
-        argv[5 + i].len = keys[i].len;
+        argv[6 + i].data = (u_char *) keys[i].data;
+        argv[6 + i].len = keys[i].len;
     }
 
-    argv[5 + n] = value;
-    argv[6 + n].data = num + argv[2].len;
-    argv[6 + n].len = ngx_sprintf(argv[6 + n].data, "%M", gmcf->journal_ttl)
-                      - argv[6 + n].data;
+    argv[6 + n] = value;
+    argv[7 + n].data = num + argv[2].len;
+    argv[7 + n].len = ngx_sprintf(argv[7 + n].data, "%M", gmcf->journal_ttl)
+                      - argv[7 + n].data;
+    argv[8 + n].data = (u_char *)
+                 (yibao_journal_money(ctx->infno.data, ctx->infno.len)
+                  ? "1" : "0");
+    argv[8 + n].len = 1;
 
-    ctx->op = ngx_http_yibao_redis_run(7 + n, argv, 2 + n, 0,
+    ctx->op = ngx_http_yibao_redis_run(9 + n, argv, 3 + n, 0,
                                        ngx_http_yibao_journal_claimed, jr,
                                        r->connection->log);
 
@@ -385,6 +400,49 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
 
 
 /*
+ * What the resolver needs to resolve a money-moving transaction: the
+ * raw psn_no and the envelope's head (kept in the record, never logged).
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    yibao_str_t    s;
+    yibao_alloc_t  a;
+
+    if (!yibao_journal_money(ctx->infno.data, ctx->infno.len)) {
+        return NGX_OK;
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_resolve_head(&ctx->env, &a, &s) != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->journal_head.data = (u_char *) s.data;
+    ctx->journal_head.len = s.len;
+
+    if (yibao_envelope_input_get(&ctx->env, "data", "psn_no", &s)
+        != YIBAO_OK)
+    {
+        return NGX_OK;
+    }
+
+    ctx->journal_psn_no.data = ngx_pnalloc(r->pool, s.len ? s.len : 1);
+    if (ctx->journal_psn_no.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->journal_psn_no.data, s.data, s.len);
+    ctx->journal_psn_no.len = s.len;
+
+    return NGX_OK;
+}
+
+
+/*
  * The msgid was seen before: never send again.  The stored answer for a
  * completed one (the same request), otherwise a clear refusal.
  */
@@ -429,11 +487,44 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
 
     switch (j.state) {
 
-    case YIBAO_JOURNAL_OK:
     case YIBAO_JOURNAL_FAILED:
+        if (j.resolved_by.len == 0) {
+            /* the platform's refusal, replayed below */
+            goto replay;
+        }
+
+        /* its outcome was unknown, and it was found never done */
+
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_NOT_DONE,
+                              "msgid %V (infno %*s, sent to the platform as "
+                              "%*s) was NOT done by the platform (resolved "
+                              "by %*s: %*s); nothing happened: send it again "
+                              "with a NEW msgid", &ctx->msgid,
+                              j.infno.len, j.infno.data,
+                              j.upstream_msgid.len, j.upstream_msgid.data,
+                              j.resolved_by.len, j.resolved_by.data,
+                              j.reason.len, j.reason.data);
+        return NGX_HTTP_CONFLICT;
+
+    case YIBAO_JOURNAL_REVERSED:
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_REVERSED,
+                              "msgid %V (infno %*s, sent to the platform as "
+                              "%*s) had an unknown outcome and was REVERSED "
+                              "(resolved by %*s); nothing of it is in "
+                              "effect: send it again with a NEW msgid",
+                              &ctx->msgid, j.infno.len, j.infno.data,
+                              j.upstream_msgid.len, j.upstream_msgid.data,
+                              j.resolved_by.len, j.resolved_by.data);
+        return NGX_HTTP_CONFLICT;
+
+    case YIBAO_JOURNAL_OK:
+    replay:
         if (j.answer.len == 0) {
             break;
         }
+
+        ctx->resolved_by.data = (u_char *) j.resolved_by.data;
+        ctx->resolved_by.len = j.resolved_by.len;
 
         ctx->replay = 1;
         ctx->cache_serve = 1;
@@ -505,6 +596,10 @@ ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j,
     j->setl_id.len = ctx->setl_id.len;
     j->infcode = (int) ctx->infcode;
     j->infcode_set = ctx->infcode_set;
+    j->psn_no.data = ctx->journal_psn_no.data;
+    j->psn_no.len = ctx->journal_psn_no.len;
+    j->head.data = ctx->journal_head.data;
+    j->head.len = ctx->journal_head.len;
 
     if (ctx->journal_extra != NULL) {
         j->day = ctx->journal_extra->day;
@@ -559,13 +654,10 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
     const char *reason, u_char *answer, size_t len)
 {
-    u_char                       num[2 * NGX_INT64_LEN];
-    size_t                       i, n;
-    ngx_str_t                    argv[10 + YIBAO_JOURNAL_INDEX_MAX], value;
+    ngx_str_t                    value;
     ngx_uint_t                   level;
     ngx_time_t                  *tp;
-    yibao_str_t                  out, keys[YIBAO_JOURNAL_INDEX_MAX + 1];
-    yibao_str_t                  problem;
+    yibao_str_t                  out;
     yibao_alloc_t                a;
     yibao_journal_t              j;
     ngx_http_yibao_main_conf_t  *gmcf;
@@ -628,22 +720,51 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
                   &ctx->upstream_msgid, &ctx->infno,
                   yibao_journal_state_name(state));
 
-    if (gmcf->redis == NULL || ctx->journal_local) {
-        ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &ctx->journal_key,
-                                          &value);
+    ngx_http_yibao_journal_store(&j, &ctx->journal_key, &value,
+                                 gmcf->redis == NULL || ctx->journal_local,
+                                 r->pool, r->connection->log);
+}
+
+
+/*
+ * Writes the record j (rendered as value) over the one stored under key,
+ * in the zone (local) or in Redis, without waiting; in Redis the unknown
+ * set, the problem set of its day and the query indexes follow it.
+ */
+
+void
+ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
+    ngx_str_t *value, ngx_uint_t local, ngx_pool_t *pool, ngx_log_t *log)
+{
+    u_char                       num[2 * NGX_INT64_LEN];
+    size_t                       i, n;
+    ngx_str_t                    argv[10 + YIBAO_JOURNAL_INDEX_MAX];
+    yibao_str_t                  keys[YIBAO_JOURNAL_INDEX_MAX + 1];
+    yibao_str_t                  problem;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+
+    if (local) {
+        ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
         return;
     }
+
+    ngx_http_yibao_alloc_init(&a, pool);
 
     /*
      * EVAL script N record unknown-set problem-set index... record state
      * ttl_ms problem
      */
 
-    if (yibao_journal_index_keys(&j, &a, keys, &n) != YIBAO_OK
-        || yibao_journal_problem_key(&j.day, &a, &problem) != YIBAO_OK)
+    if (yibao_journal_index_keys(j, &a, keys, &n) != YIBAO_OK
+        || yibao_journal_problem_key(&j->day, &a, &problem) != YIBAO_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yibao: journal of msgid %V not indexed", &ctx->msgid);
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "yibao: journal of msgid %*s not indexed",
+                      j->msgid.len, j->msgid.data);
         n = 0;
         problem.data = (const unsigned char *) "yibao:{journal}:x:none";
         problem.len = sizeof("yibao:{journal}:x:none") - 1;
@@ -654,7 +775,7 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     argv[1].len = ngx_strlen(yibao_journal_update_script);
     argv[2].data = num;
     argv[2].len = ngx_sprintf(num, "%uz", 3 + n) - num;
-    argv[3] = ctx->journal_key;
+    argv[3] = *key;
     ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
     argv[5].data = (u_char *) problem.data;
     argv[5].len = problem.len;
@@ -664,25 +785,25 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
         argv[6 + i].len = keys[i].len;
     }
 
-    argv[6 + n] = value;
-    argv[7 + n].data = (u_char *) yibao_journal_state_name(state);
+    argv[6 + n] = *value;
+    argv[7 + n].data = (u_char *) yibao_journal_state_name(j->state);
     argv[7 + n].len = ngx_strlen(argv[7 + n].data);
     argv[8 + n].data = num + argv[2].len;
     argv[8 + n].len = ngx_sprintf(argv[8 + n].data, "%M", gmcf->journal_ttl)
                       - argv[8 + n].data;
-    argv[9 + n].data = (u_char *) (yibao_journal_problem(&j) ? "1" : "0");
+    argv[9 + n].data = (u_char *) (yibao_journal_problem(j) ? "1" : "0");
     argv[9 + n].len = 1;
 
     if (ngx_http_yibao_redis_run(10 + n, argv, 3 + n, 0,
                                  ngx_http_yibao_journal_ignore,
-                                 &ngx_http_yibao_journal_nobody,
-                                 r->connection->log)
+                                 &ngx_http_yibao_journal_nobody, log)
         == NULL)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yibao: journal of msgid %V (state %s) not written: "
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "yibao: journal of msgid %*s (state %s) not written: "
                       "redis is down; the error log line above keeps it",
-                      &ctx->msgid, yibao_journal_state_name(state));
+                      j->msgid.len, j->msgid.data,
+                      yibao_journal_state_name(j->state));
     }
 }
 
@@ -699,7 +820,7 @@ ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid)
 {
@@ -938,9 +1059,10 @@ static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
     u_char                        *day, ttl[NGX_INT64_LEN];
+    u_char                         now[NGX_INT64_LEN];
     ngx_int_t                      rc;
     ngx_str_t                      caller, msgid, state, setl, key;
-    ngx_str_t                      argv[10];
+    ngx_str_t                      argv[11];
     yibao_err_t                    err;
     ngx_uint_t                     argc, nkeys;
     ngx_time_t                    *tp;
@@ -1148,6 +1270,11 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
         argv[argc++] = state;
         argv[argc++] = setl;
+        tp = ngx_timeofday();
+        argv[argc].data = now;
+        argv[argc++].len = ngx_sprintf(now, "%uL",
+                                       (uint64_t) tp->sec * 1000 + tp->msec)
+                           - now;
         argv[argc].data = ttl;
         argv[argc++].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
 
@@ -1180,6 +1307,7 @@ static ngx_int_t
 ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
 {
     ngx_str_t                    value;
+    ngx_time_t                  *tp;
     yibao_str_t                  out;
     yibao_alloc_t                a;
     yibao_journal_t              j;
@@ -1211,6 +1339,10 @@ ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
     ngx_str_set(&value, "resolved");
     j.reason.data = value.data;
     j.reason.len = value.len;
+    j.resolved_by.data = (u_char *) "operator";
+    j.resolved_by.len = sizeof("operator") - 1;
+    tp = ngx_timeofday();
+    j.resolved_ms = (uint64_t) tp->sec * 1000 + tp->msec;
 
     if (ja->setl.len) {
         j.setl_id.data = ja->setl.data;

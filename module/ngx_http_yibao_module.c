@@ -4,6 +4,7 @@
 
 
 #include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_platform.h"
 
 
 static ngx_int_t ngx_http_yibao_preconfiguration(ngx_conf_t *cf);
@@ -236,6 +237,27 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
       ngx_http_yibao_journal_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_journal_resolve"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_resolve_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_signin"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_signin_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_platform"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_platform_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -839,6 +861,12 @@ ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_msec_t   start;
     yibao_err_t  err;
+
+    if (ngx_http_yibao_resolve_init_conf(cf, gmcf) != NGX_CONF_OK
+        || ngx_http_yibao_signin_init_conf(cf, gmcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (gmcf->map_builder == NULL) {
         return NGX_CONF_OK;

@@ -79,6 +79,7 @@ typedef struct {
 
 typedef struct ngx_http_yibao_redis_conf_s  ngx_http_yibao_redis_conf_t;
 typedef struct ngx_http_yibao_redis_op_s    ngx_http_yibao_redis_op_t;
+typedef struct ngx_http_yibao_platform_s    ngx_http_yibao_platform_t;
 
 
 typedef struct {
@@ -100,6 +101,20 @@ typedef struct {
     ngx_msec_t                 journal_ttl;        /* 0: no journal */
     ngx_msec_t                 journal_in_flight;
     ngx_flag_t                 journal_money_local; /* redis_down=local */
+
+    ngx_http_yibao_platform_t *platform;           /* yibao_platform */
+    ngx_uint_t                 resolve_mode;       /* yibao_resolve_mode_e */
+    ngx_msec_t                 resolve_interval;
+    ngx_msec_t                 resolve_after;
+    ngx_uint_t                 resolve_attempts;
+    u_char                    *resolve_file;       /* for nginx -t */
+    ngx_uint_t                 resolve_line;
+
+    ngx_flag_t                 signin;             /* yibao_signin auto */
+    ngx_str_t                  signin_mac;
+    ngx_str_t                  signin_ip;
+    u_char                    *signin_file;
+    ngx_uint_t                 signin_line;
 } ngx_http_yibao_main_conf_t;
 
 
@@ -145,6 +160,7 @@ typedef struct {
     ngx_str_t                  mdtrt_id;
     ngx_str_t                  setl_id;
     ngx_str_t                  psn_no;         /* masked */
+    ngx_str_t                  opter;
     ngx_str_t                  platform_msg;   /* masked */
     ngx_uint_t                 translated;
     ngx_int_t                  infcode;
@@ -174,6 +190,9 @@ typedef struct {
     uint64_t                   journal_sent_ms;
     yibao_journal_state_e      journal_state;
     yibao_journal_t           *journal_extra;  /* day, 3201's input */
+    ngx_str_t                  resolved_by;    /* a resolved replay */
+    ngx_str_t                  journal_psn_no; /* raw: never logged */
+    ngx_str_t                  journal_head;
 
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
@@ -279,10 +298,38 @@ ngx_int_t ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone,
 void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
-    ngx_pool_t *pool, ngx_str_t *list);
+    ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list);
 ngx_int_t ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone,
     ngx_str_t *needle, size_t max, ngx_pool_t *pool, ngx_str_t *list,
     ngx_uint_t *truncated);
+
+ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
+void ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
+    ngx_str_t *value, ngx_uint_t local, ngx_pool_t *pool, ngx_log_t *log);
+
+ngx_int_t ngx_http_yibao_route_path(ngx_http_yibao_loc_conf_t *glcf,
+    ngx_str_t *infno, ngx_pool_t *pool, ngx_str_t *uri);
+ngx_int_t ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
+    const yibao_clinic_t *clinic, ngx_pool_t *pool, ngx_str_t *msgid);
+ngx_int_t ngx_http_yibao_sign_body(yibao_sign_conf_t *sign,
+    const yibao_clinic_t *clinic, ngx_str_t *infno, yibao_str_t *body,
+    ngx_pool_t *pool, ngx_log_t *log, yibao_sign_out_t *out);
+
+char *ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_resolve_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf);
+ngx_int_t ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle);
+
+char *ngx_http_yibao_signin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_signin_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf);
+ngx_int_t ngx_http_yibao_signin_fill(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_signin_learn(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len);
 
 ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);

@@ -810,19 +810,66 @@ ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone, ngx_str_t *needle,
 }
 
 
-/* A JSON array of this node's records in state "unknown" (all of them). */
+/*
+ * A JSON array of this node's records in state "unknown"; with sent,
+ * those in state "sent" as well (for the resolver, which picks the
+ * money-moving ones a gateway lost with its answer).
+ */
 
 ngx_int_t
 ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
-    ngx_pool_t *pool, ngx_str_t *list)
+    ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list)
 {
-    ngx_str_t   needle;
-    ngx_uint_t  truncated;
+    u_char      *p;
+    ngx_str_t    needle, more;
+    ngx_uint_t   truncated;
 
     ngx_str_set(&needle, "\"state\":\"unknown\"");
 
-    return ngx_http_yibao_shm_journal_scan(shm_zone, &needle, (size_t) -1,
-                                           pool, list, &truncated);
+    if (ngx_http_yibao_shm_journal_scan(shm_zone, &needle, (size_t) -1,
+                                        pool, list, &truncated)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!sent) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&needle, "\"state\":\"sent\"");
+
+    if (ngx_http_yibao_shm_journal_scan(shm_zone, &needle, (size_t) -1,
+                                        pool, &more, &truncated)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (more.len <= 2) {
+        return NGX_OK;
+    }
+
+    if (list->len <= 2) {
+        *list = more;
+        return NGX_OK;
+    }
+
+    /* "[a,b]" and "[c]" make "[a,b,c]" */
+
+    p = ngx_pnalloc(pool, list->len + more.len - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, list->data, list->len - 1);
+    p[list->len - 1] = ',';
+    ngx_memcpy(p + list->len, more.data + 1, more.len - 1);
+
+    list->data = p;
+    list->len += more.len - 1;
+
+    return NGX_OK;
 }
 
 

@@ -264,7 +264,15 @@ ngx_http_yibao_store_init_process(ngx_cycle_t *cycle)
 
     gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
 
-    if (gmcf == NULL || gmcf->redis == NULL) {
+    if (gmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_yibao_resolve_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (gmcf->redis == NULL) {
         return NGX_OK;
     }
 

@@ -18,8 +18,8 @@ from test_gateway_core import (CALLER, SECRET, assert_rejected, envelope,
                                ready_clinic, send, township_clinic)
 
 
-def journal(stack, method="GET", **params):
-    url = stack.url + "/yibao/journal?" + urllib.parse.urlencode(params)
+def journal(stack, method="GET", path="/yibao/journal", **params):
+    url = stack.url + path + "?" + urllib.parse.urlencode(params)
     req = urllib.request.Request(url, method=method,
                                  data=b"" if method == "POST" else None)
     with urllib.request.urlopen(req, timeout=10) as r:

@@ -1,0 +1,422 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "yibao_resolve.h"
+#include "yibao_test_alloc.h"
+
+
+#define test_str(s)  { sizeof(s) - 1, (const unsigned char *) s }
+
+#define UPSTREAM  "H37010200001202401150830100001"
+
+
+static void
+test_record(yibao_journal_t *j, const char *infno)
+{
+    memset(j, 0, sizeof(yibao_journal_t));
+    j->state = YIBAO_JOURNAL_UNKNOWN;
+    j->caller = (yibao_str_t) test_str("his-a");
+    j->msgid = (yibao_str_t) test_str("PDY60134132080312D6001202401150830100001");
+    j->upstream_msgid = (yibao_str_t) test_str(UPSTREAM);
+    j->infno.data = (const unsigned char *) infno;
+    j->infno.len = strlen(infno);
+    j->mdtrt_id = (yibao_str_t) test_str("MDTRT1");
+    j->setl_id = (yibao_str_t) test_str("SETL0");
+    j->psn_no = (yibao_str_t) test_str("37000012345678901234");
+    j->head = (yibao_str_t) test_str("{\"opter\":\"001\",\"sign_no\":\"S1\","
+                                     "\"insuplc_admdvs\":\"370102\"}");
+}
+
+
+static json_t *
+test_load(yibao_str_t *s)
+{
+    json_t        *o;
+    json_error_t   err;
+
+    o = json_loadb((const char *) s->data, s->len, 0, &err);
+    assert_non_null(o);
+
+    return o;
+}
+
+
+static void
+test_request(void **state)
+{
+    json_t              *o, *d;
+    yibao_tm_t           tm = { 2024, 1, 15, 8, 30, 10, 0 };
+    yibao_str_t          infno, body;
+    yibao_str_t          code = test_str("H37010200001");
+    yibao_str_t          name = test_str("Entity");
+    yibao_str_t          msgid = test_str("H37010200001202401150830100002");
+    yibao_err_t          err;
+    yibao_alloc_t        a;
+    yibao_journal_t      j;
+    yibao_test_arena_t   arena;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+    memset(&err, 0, sizeof(yibao_err_t));
+
+    /* 2207, query: 5203 by psn_no and mdtrt_id */
+
+    test_record(&j, "2207");
+    assert_int_equal(yibao_resolve_request(&j, YIBAO_RESOLVE_QUERY, &code,
+                                           &name, &msgid, &tm, &a, &infno,
+                                           &body, &err),
+                     YIBAO_OK);
+    assert_memory_equal(infno.data, "5203", 4);
+
+    o = test_load(&body);
+    assert_string_equal(json_string_value(json_object_get(o, "infno")),
+                        "5203");
+    assert_string_equal(json_string_value(json_object_get(o, "msgid")),
+                        "H37010200001202401150830100002");
+    assert_string_equal(json_string_value(json_object_get(o, "sign_no")),
+                        "S1");
+    assert_string_equal(json_string_value(json_object_get(o,
+                                                          "fixmedins_code")),
+                        "H37010200001");
+    assert_string_equal(json_string_value(json_object_get(o, "inf_time")),
+                        "2024-01-15 08:30:10");
+    d = json_object_get(json_object_get(o, "input"), "data");
+    assert_string_equal(json_string_value(json_object_get(d, "psn_no")),
+                        "37000012345678901234");
+    assert_string_equal(json_string_value(json_object_get(d, "mdtrt_id")),
+                        "MDTRT1");
+    assert_null(json_object_get(d, "setl_id"));
+    json_decref(o);
+
+    /* 2208, query: by setl_id */
+
+    test_record(&j, "2208");
+    assert_int_equal(yibao_resolve_request(&j, YIBAO_RESOLVE_QUERY, &code,
+                                           &name, &msgid, &tm, &a, &infno,
+                                           &body, &err),
+                     YIBAO_OK);
+    o = test_load(&body);
+    d = json_object_get(json_object_get(o, "input"), "data");
+    assert_string_equal(json_string_value(json_object_get(d, "setl_id")),
+                        "SETL0");
+    json_decref(o);
+
+    /* reverse: 2601 with omsgid and oinfno */
+
+    test_record(&j, "2207");
+    assert_int_equal(yibao_resolve_request(&j, YIBAO_RESOLVE_REVERSE, &code,
+                                           &name, &msgid, &tm, &a, &infno,
+                                           &body, &err),
+                     YIBAO_OK);
+    assert_memory_equal(infno.data, "2601", 4);
+    o = test_load(&body);
+    d = json_object_get(json_object_get(o, "input"), "data");
+    assert_string_equal(json_string_value(json_object_get(d, "omsgid")),
+                        UPSTREAM);
+    assert_string_equal(json_string_value(json_object_get(d, "oinfno")),
+                        "2207");
+    json_decref(o);
+
+    /* a record without what is needed */
+
+    test_record(&j, "2207");
+    j.psn_no.len = 0;
+    assert_int_equal(yibao_resolve_request(&j, YIBAO_RESOLVE_QUERY, &code,
+                                           &name, &msgid, &tm, &a, &infno,
+                                           &body, &err),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "psn_no"));
+
+    test_record(&j, "2207");
+    j.head = (yibao_str_t) test_str("[1]");
+    assert_int_equal(yibao_resolve_request(&j, YIBAO_RESOLVE_QUERY, &code,
+                                           &name, &msgid, &tm, &a, &infno,
+                                           &body, &err),
+                     YIBAO_ERR_INVALID);
+
+    test_record(&j, "2207");
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_resolve_request(&j, YIBAO_RESOLVE_QUERY, &code,
+                                           &name, &msgid, &tm, &a, &infno,
+                                           &body, &err),
+                     YIBAO_ERR_NOMEM);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static yibao_resolve_outcome_e
+test_answer(const char *infno, const char *record_infno, const char *answer,
+    yibao_resolve_result_t *res)
+{
+    yibao_str_t          n;
+    yibao_alloc_t        a;
+    yibao_journal_t      j;
+    yibao_test_arena_t   arena;
+
+    yibao_test_arena_init(&arena, &a);
+    test_record(&j, record_infno);
+
+    n.data = (const unsigned char *) infno;
+    n.len = strlen(infno);
+
+    assert_int_equal(yibao_resolve_answer(&j, &n,
+                                          (const unsigned char *) answer,
+                                          strlen(answer), &a, res),
+                     YIBAO_OK);
+
+    if (res->setl_id.len) {
+        /* copied out of the arena for the caller */
+        static char  setl[64];
+
+        memcpy(setl, res->setl_id.data, res->setl_id.len);
+        setl[res->setl_id.len] = '\0';
+        res->setl_id.data = (const unsigned char *) setl;
+    }
+
+    yibao_test_arena_free(&arena);
+
+    return res->outcome;
+}
+
+
+static void
+test_answers(void **state)
+{
+    yibao_resolve_result_t  res;
+
+    (void) state;
+
+    /* 5203 for a 2207 */
+
+    assert_int_equal(test_answer("5203", "2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"" UPSTREAM "\",\"vali_flag\":\"1\"}}}", &res),
+        YIBAO_RESOLVE_OK);
+    assert_int_equal(res.setl_id.len, 2);
+    assert_memory_equal(res.setl_id.data, "S9", 2);
+
+    assert_int_equal(test_answer("5203", "2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"" UPSTREAM "\",\"vali_flag\":\"0\"}}}", &res),
+        YIBAO_RESOLVE_REVERSED);
+
+    /* another msgid's settlement of the visit says nothing about ours */
+    assert_int_equal(test_answer("5203", "2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"H37010200001202401150830109999\"}}}", &res),
+        YIBAO_RESOLVE_RETRY);
+    assert_non_null(strstr(res.reason, "another msgid"));
+
+    assert_int_equal(test_answer("5203", "2207",
+        "{\"infcode\":-1,\"err_msg\":\"未查询到结算信息（setl_id=, "
+        "mdtrt_id=M）\"}", &res),
+        YIBAO_RESOLVE_FAILED);
+    assert_non_null(strstr(res.reason, "not settled"));
+
+    assert_int_equal(test_answer("5203", "2207",
+        "{\"infcode\":-1,\"err_msg\":\"系统繁忙\"}", &res),
+        YIBAO_RESOLVE_RETRY);
+    assert_int_equal(test_answer("5203", "2207", "<html>500</html>", &res),
+                     YIBAO_RESOLVE_RETRY);
+    assert_int_equal(test_answer("5203", "2207",
+        "{\"infcode\":0,\"output\":{}}", &res), YIBAO_RESOLVE_RETRY);
+
+    /* 5203 for a 2208: refd_setl_flag */
+
+    assert_int_equal(test_answer("5203", "2208",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"SETL0\","
+        "\"refd_setl_flag\":\"1\"}}}", &res), YIBAO_RESOLVE_OK);
+    assert_memory_equal(res.setl_id.data, "SETL0", 5);
+    assert_int_equal(test_answer("5203", "2208",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"SETL0\","
+        "\"refd_setl_flag\":\"0\"}}}", &res), YIBAO_RESOLVE_FAILED);
+
+    /* 2601 */
+
+    assert_int_equal(test_answer("2601", "2207",
+        "{\"infcode\":0,\"output\":null}", &res), YIBAO_RESOLVE_REVERSED);
+    assert_int_equal(test_answer("2601", "2207",
+        "{\"infcode\":-1,\"err_msg\":\"FSI-调用业务基础子系统冲正失败:原交易"
+        "流水号 omsgid=" UPSTREAM " 不存在\"}", &res),
+        YIBAO_RESOLVE_FAILED);
+    assert_int_equal(test_answer("2601", "2207",
+        "{\"infcode\":\"-1\",\"err_msg\":\"冲正失败:原交易 X 未成功，无需冲正"
+        "\"}", &res), YIBAO_RESOLVE_FAILED);
+    assert_int_equal(test_answer("2601", "2207",
+        "{\"infcode\":-1,\"err_msg\":\"原交易 X 已于 2024 冲正，不能重复冲正"
+        "\"}", &res), YIBAO_RESOLVE_REVERSED);
+    assert_int_equal(test_answer("2601", "2207",
+        "{\"infcode\":-1,\"err_msg\":\"签名错误\"}", &res),
+        YIBAO_RESOLVE_RETRY);
+}
+
+
+static void
+test_long_message_is_cut_at_a_character(void **state)
+{
+    size_t                  i, len;
+    char                    answer[2048], *p;
+    json_t                 *s;
+    yibao_resolve_result_t  res;
+
+    (void) state;
+
+    p = answer;
+    p += sprintf(p, "{\"infcode\":-1,\"err_msg\":\"");
+
+    for (i = 0; i < 200; i++) {
+        p += sprintf(p, "错");
+    }
+
+    sprintf(p, "\"}");
+
+    assert_int_equal(test_answer("5203", "2207", answer, &res),
+                     YIBAO_RESOLVE_RETRY);
+
+    len = strlen(res.reason);
+    assert_true(len < sizeof(res.reason));
+    assert_int_equal((len - strlen("5203: ")) % 3, 0);
+
+    /* valid UTF-8: jansson takes it as a string */
+    s = json_stringn(res.reason, len);
+    assert_non_null(s);
+    json_decref(s);
+}
+
+
+static void
+test_head_and_mask(void **state)
+{
+    char                 text[] = "psn_no 37000012345678901234 is wrong; "
+                                  "37000012345678901234";
+    json_t              *head;
+    yibao_str_t          out;
+    yibao_str_t          psn = test_str("37000012345678901234");
+    yibao_alloc_t        a;
+    yibao_envelope_t     env;
+    yibao_test_arena_t   arena;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    memset(&env, 0, sizeof(yibao_envelope_t));
+    env.doc = json_pack("{s:s, s:s, s:s, s:s, s:{}}", "infno", "2207",
+                        "msgid", "M", "opter", "001", "sign_no", "S1",
+                        "input");
+    assert_non_null(env.doc);
+
+    assert_int_equal(yibao_resolve_head(&env, &a, &out), YIBAO_OK);
+    assert_int_equal(out.len, strlen("{\"opter\":\"001\",\"sign_no\":\"S1\"}"));
+    assert_memory_equal(out.data, "{\"opter\":\"001\",\"sign_no\":\"S1\"}",
+                        out.len);
+
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_resolve_head(&env, &a, &out), YIBAO_ERR_NOMEM);
+
+    head = env.doc;
+    json_decref(head);
+    yibao_test_arena_free(&arena);
+
+    yibao_resolve_mask(text, &psn);
+    assert_null(strstr(text, "37000012345678901234"));
+    assert_non_null(strstr(text, "3700************1234"));
+}
+
+
+static void
+test_head_field(void **state)
+{
+    yibao_str_t          out;
+    yibao_str_t          head = test_str("{\"opter\":\"001\",\"sign_no\":"
+                                         "\"OLD\",\"n\":1}");
+    yibao_str_t          value = test_str("NEW");
+    yibao_alloc_t        a;
+    yibao_test_arena_t   arena;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    assert_int_equal(yibao_resolve_head_field(&head, "opter", NULL, &a,
+                                              &out),
+                     YIBAO_OK);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.data, "001", 3);
+
+    assert_int_equal(yibao_resolve_head_field(&head, "sign_no", &value, &a,
+                                              &out),
+                     YIBAO_OK);
+    assert_int_equal(out.len, strlen("{\"opter\":\"001\",\"sign_no\":"
+                                     "\"NEW\",\"n\":1}"));
+    assert_memory_equal(out.data, "{\"opter\":\"001\",\"sign_no\":"
+                                  "\"NEW\",\"n\":1}", out.len);
+
+    /* absent, or not a string */
+    assert_int_equal(yibao_resolve_head_field(&head, "dev_no", NULL, &a,
+                                              &out),
+                     YIBAO_ERR_NOT_FOUND);
+    assert_int_equal(yibao_resolve_head_field(&head, "n", &value, &a, &out),
+                     YIBAO_ERR_NOT_FOUND);
+
+    yibao_test_arena_fail_at(&arena, 1);
+    assert_int_equal(yibao_resolve_head_field(&head, "sign_no", &value, &a,
+                                              &out),
+                     YIBAO_ERR_NOMEM);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
+test_mode_and_backoff(void **state)
+{
+    yibao_resolve_mode_e  mode;
+
+    (void) state;
+
+    assert_int_equal(yibao_resolve_mode_parse((const unsigned char *) "query",
+                                              5, &mode), YIBAO_OK);
+    assert_int_equal(mode, YIBAO_RESOLVE_QUERY);
+    assert_int_equal(yibao_resolve_mode_parse((const unsigned char *)
+                                              "reverse", 7, &mode), YIBAO_OK);
+    assert_int_equal(mode, YIBAO_RESOLVE_REVERSE);
+    assert_int_equal(yibao_resolve_mode_parse((const unsigned char *) "off",
+                                              3, &mode), YIBAO_OK);
+    assert_int_equal(mode, YIBAO_RESOLVE_OFF);
+    assert_int_equal(yibao_resolve_mode_parse((const unsigned char *) "quer",
+                                              4, &mode), YIBAO_ERR_INVALID);
+
+    assert_int_equal(yibao_resolve_backoff(1000, 1), 1000);
+    assert_int_equal(yibao_resolve_backoff(1000, 2), 2000);
+    assert_int_equal(yibao_resolve_backoff(1000, 6), 32000);
+    assert_int_equal(yibao_resolve_backoff(1000, 60), 32000);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_long_message_is_cut_at_a_character),
+        cmocka_unit_test(test_head_and_mask),
+        cmocka_unit_test(test_head_field),
+        cmocka_unit_test(test_mode_and_backoff),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
