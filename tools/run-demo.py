@@ -59,9 +59,20 @@ def main():
                   "store" % e, file=sys.stderr)
             redis = None
 
+    # the gateway resolves unknown settlements by itself (5203) and signs
+    # operators in when an envelope comes without sign_no (9001), through
+    # the simulator; with an external platform, configure it by hand
+    extra = {}
+    if not upstream:
+        extra = dict(
+            http_extra="    yibao_journal_resolve query interval=5s "
+                       "after=30s attempts=20;\n    yibao_signin auto;\n",
+            location_extra="            yibao_platform "
+                           "http://127.0.0.1:%d timeout=5s;\n" % sim_port)
+
     stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,
                               listen=port, sim_port=sim_port, redis=redis,
-                              status_port=status_port)
+                              status_port=status_port, **extra)
 
     stopping = []
 
@@ -89,6 +100,8 @@ yibao-gateway demo is running (signing scheme: %(scheme)s)
   logs        %(logs)s/error.log, access.log (one JSON line per transaction)
   data        %(data)s (keys, clinics, callers, mappings)
   store       %(store)s
+  journal     %(url)s/yibao/journal (tools/yibao-journal); unknown
+              settlements are resolved by the gateway with 5203
 
 demo callers (id / secret):
 %(callers)s
