@@ -179,6 +179,21 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         ctx->journal_local = 1;
     }
 
+    /*
+     * A record this node kept in its zone while Redis was down: the
+     * msgid was seen here, so it is never sent again (Redis does not
+     * know it).
+     */
+
+    if (gmcf->redis != NULL && !ctx->journal_local
+        && ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ctx->journal_key,
+                                          r->pool, &existing)
+           == NGX_OK)
+    {
+        return ngx_http_yibao_journal_existing(r, ctx, existing.data,
+                                               existing.len);
+    }
+
     if (gmcf->redis == NULL || ctx->journal_local) {
         switch (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone,
                                                  &ctx->journal_key, &value,
@@ -445,7 +460,7 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
     const char *reason, u_char *answer, size_t len)
 {
-    ngx_str_t                    argv[7], value;
+    ngx_str_t                    argv[7], value, existing;
     ngx_uint_t                   level;
     ngx_time_t                  *tp;
     yibao_str_t                  out;
@@ -522,10 +537,23 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
                                  r->connection->log)
         == NULL)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yibao: journal of msgid %V (state %s) not written: "
-                      "redis is down; the error log line above keeps it",
-                      &ctx->msgid, yibao_journal_state_name(state));
+        /* Redis went down after the claim: this node's zone keeps it */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: journal of msgid %V (state %s) kept in this "
+                      "node's zone: redis is down", &ctx->msgid,
+                      yibao_journal_state_name(state));
+
+        if (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone,
+                                             &ctx->journal_key, &value,
+                                             ctx->journal_sent_ms
+                                             + gmcf->journal_ttl,
+                                             r->pool, &existing)
+            == NGX_DECLINED)
+        {
+            ngx_http_yibao_shm_journal_update(gmcf->shm_zone,
+                                              &ctx->journal_key, &value);
+        }
     }
 }
 
@@ -806,16 +834,18 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
     if (r->method == NGX_HTTP_GET) {
 
-        if (gmcf->redis == NULL) {
-            if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key,
-                                               r->pool, &value)
-                != NGX_OK)
-            {
-                return NGX_HTTP_NOT_FOUND;
-            }
+        /* this node's zone first: what it kept while Redis was down */
 
+        if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool,
+                                           &value)
+            == NGX_OK)
+        {
             return ngx_http_yibao_send_json(r, NGX_HTTP_OK,
                                                    value.data, value.len);
+        }
+
+        if (gmcf->redis == NULL) {
+            return NGX_HTTP_NOT_FOUND;
         }
 
         ngx_str_set(&argv[0], "GET");
@@ -832,7 +862,13 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (gmcf->redis != NULL) {
+    /* a record in this node's zone is resolved there */
+
+    if (gmcf->redis != NULL
+        && ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool,
+                                          &value)
+           != NGX_OK)
+    {
         ngx_str_set(&argv[0], "EVAL");
         argv[1].data = (u_char *) yibao_journal_resolve_script;
         argv[1].len = ngx_strlen(yibao_journal_resolve_script);
@@ -847,8 +883,10 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         goto redis;
     }
 
-    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool, &value)
-        != NGX_OK)
+    if (gmcf->redis == NULL
+        && ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool,
+                                          &value)
+           != NGX_OK)
     {
         return NGX_HTTP_NOT_FOUND;
     }
