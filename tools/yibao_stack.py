@@ -34,7 +34,9 @@ def valgrind_cmd(log_pattern):
     return ["valgrind", "--tool=memcheck", "--error-exitcode=%d"
             % VALGRIND_ERROR_EXIT, "--leak-check=full",
             "--errors-for-leak-kinds=definite",
-            "--show-leak-kinds=definite,indirect", "--num-callers=30",
+            "--show-leak-kinds=definite,indirect,possible",
+            "--num-callers=30",
+            "--keep-debuginfo=yes",
             "--suppressions=" + VALGRIND_SUPP, "--log-file=" + log_pattern]
 
 
