@@ -49,9 +49,9 @@ def status_kb(pid, key):
 
 
 def sample(pids):
-    """(VmRSS, RssAnon) summed over the workers, in kB."""
-    return (sum(status_kb(p, "VmRSS") for p in pids),
-            sum(status_kb(p, "RssAnon") for p in pids))
+    """(VmRSS, RssAnon, RssShmem) summed over the workers, in kB."""
+    return tuple(sum(status_kb(p, k) for p in pids)
+                 for k in ("VmRSS", "RssAnon", "RssShmem"))
 
 
 def mean(xs):
@@ -97,8 +97,8 @@ def main():
                 print("soak: the workers changed: %s -> %s"
                       % (workers, stack.worker_pids()))
                 break
-            rss, anon = sample(workers)
-            samples.append((time.monotonic() - t0, rss, anon))
+            samples.append((time.monotonic() - t0,) + sample(workers)
+                           + (load.count,))
         stopped = load.stop(timeout=60)
 
         after = [s for s in samples if s[0] >= seconds * warmup]
@@ -118,6 +118,16 @@ def main():
               % (start, end, growth, load.count, errors, seconds,
                  len(workers), anon_start, anon_end, anon_growth,
                  max([s[1] for s in samples] or [0])))
+        # the curve: ten points, and every sample in samples.tsv
+        with open(os.path.join(workdir, "samples.tsv"), "w") as f:
+            f.write("# seconds\tvmrss_kb\trss_anon_kb\trss_shmem_kb\t"
+                    "requests\n")
+            for s in samples:
+                f.write("%.1f\t%d\t%d\t%d\t%d\n" % s)
+        step = max(1, len(samples) // 10)
+        print("soak: t_s vmrss_kb anon_kb shmem_kb requests: " + ", ".join(
+            "%d %d %d %d %d" % (s[0], s[1], s[2], s[3], s[4])
+            for s in samples[::step] + samples[-1:]))
         for r in load.snapshot()[:5]:
             print("soak: error: %s %s %s %s" % (r["infno"], r["status"],
                                                 r["err_msg"], r["exc"]))
@@ -132,8 +142,8 @@ def main():
         redis.stop()
         if ok and not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-        elif not ok:
-            print("soak: logs in %s" % workdir)
+        else:
+            print("soak: logs and samples.tsv in %s" % workdir)
     return 0 if ok else 1
 
 
