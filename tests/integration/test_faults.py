@@ -271,7 +271,7 @@ PLATFORM_FAULTS = {
     "slow": [{"infno": "2207", "mode": "latency",
               "latency_ms": (READ_TIMEOUT + 1) * 1000, "count": 2},
              {"infno": "*", "mode": "latency", "latency_ms": 1000,
-              "count": 40}],
+              "count": 16}],
     # garbage instead of an answer; for 2207 after settling
     "garbage": [{"infno": "2207", "mode": "garbage", "act": True,
                  "count": 3},
@@ -293,6 +293,10 @@ def test_platform_fault_under_load(make_stack, fault):
     for spec in PLATFORM_FAULTS[fault]:
         sim_post(stack, "fault", spec)
     time.sleep(5)
+    # until the 2207 faults have been met (the flows must get there)
+    wait_for(lambda: not [f for f in sim_get(stack, "fault")["faults"]
+                          if f["infno"] == "2207"],
+             timeout=20, what="the 2207 faults to be met")
     sim_post(stack, "fault", method="DELETE")
     time.sleep(2)
     records = check(stack, load, arrivals)

@@ -6,7 +6,7 @@ import http.client
 import json
 import os
 import socket
-import urllib.request
+import urllib.parse
 
 import pytest
 
@@ -15,7 +15,7 @@ from harness import ENDPOINT, sim_post
 
 import yibao_client as client
 from test_gateway_core import (CALLER, SECRET, envelope, ready_clinic,
-                               registry, send, township_clinic)
+                               send, township_clinic)
 
 ID_NUMBER = client.DEFAULT_ID_NUMBER
 
@@ -258,3 +258,16 @@ def test_every_input_dimension_is_bounded(make_stack):
             assert code == want_code, (what, data[:300])
     # and the gateway still serves
     assert send(stack, envelope(clinic)).status == 200
+
+
+def test_platform_answer_size_bounded(make_stack):
+    """A platform answer larger than yibao_response_max is refused, not
+    held or passed on."""
+    stack = make_stack(scheme="none",
+                       location_extra="yibao_response_max 256;")
+    clinic = township_clinic(stack)
+    r = send(stack, envelope(clinic, infno="9001", inp={"signIn": {
+        "opter_no": "001", "mac": "m", "ip": "127.0.0.1"}}))
+    assert r.status == 502 and r.body["err_msg"].startswith("YB6005"), \
+        r.body
+    assert r.body["output"] is None
