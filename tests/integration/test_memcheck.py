@@ -19,8 +19,11 @@ import yibao_client as client
 from test_gateway_core import (CALLER, SECRET, envelope, ready_clinic,
                                send, township_clinic)
 
-pytestmark = pytest.mark.skipif(shutil.which("valgrind") is None,
-                                reason="valgrind is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("valgrind") is None,
+                       reason="valgrind is not installed"),
+    pytest.mark.skipif(not harness.yibao_stack.valgrind_env(),
+                       reason="runs in make memcheck (YIBAO_VALGRIND=1)")]
 
 N = 3
 DICT = {"type": "psn_cert_type", "parentValue": "", "admdvs": "370102",

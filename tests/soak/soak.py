@@ -11,8 +11,17 @@ worker (/proc/PID/status) is read.  After the warm-up (the first
 SOAK_WARMUP share of the run) the mean of the first samples is compared
 with the mean of the last ones: growth <= SOAK_MAX_GROWTH % passes.
 
+The memory compared is the workers' own resident memory: VmRSS less
+RssShmem.  The shared zones (yibao_zone, yibao_status_zone) are mapped at
+their configured size when nginx starts; a worker's RssShmem grows as it
+first touches their pages (nonces and journal records kept in the zone
+while Redis does not answer), up to that size, and is no leak.  VmRSS and
+RssShmem are printed as well.
+
 Prints one line:
   SOAK rss_start_kb=.. rss_end_kb=.. growth_pct=.. requests=.. errors=..
+  vmrss_start_kb=.. vmrss_end_kb=.. vmrss_growth_pct=.. shmem_start_kb=..
+  shmem_end_kb=.. ...
 and exits 1 on too much growth, on errors or on a worker that changed.
 
 Environment: SOAK_SECONDS (600), SOAK_THREADS (4), SOAK_SAMPLE (3),
@@ -103,21 +112,25 @@ def main():
 
         after = [s for s in samples if s[0] >= seconds * warmup]
         n = max(1, min(5, len(after) // 10))
-        start = mean([s[1] for s in after[:n]])
-        end = mean([s[1] for s in after[-n:]])
-        anon_start = mean([s[2] for s in after[:n]])
-        anon_end = mean([s[2] for s in after[-n:]])
-        growth = (end - start) * 100.0 / start if start else 0.0
-        anon_growth = (anon_end - anon_start) * 100.0 / anon_start \
-            if anon_start else 0.0
+
+        def first_last(f):
+            a = mean([f(s) for s in after[:n]])
+            b = mean([f(s) for s in after[-n:]])
+            return a, b, (b - a) * 100.0 / a if a else 0.0
+
+        start, end, growth = first_last(lambda s: s[1] - s[3])
+        vm_start, vm_end, vm_growth = first_last(lambda s: s[1])
+        anon_start, anon_end, anon_growth = first_last(lambda s: s[2])
+        sh_start, sh_end, _ = first_last(lambda s: s[3])
         errors = load.errors
         print("SOAK rss_start_kb=%d rss_end_kb=%d growth_pct=%.2f "
               "requests=%d errors=%d seconds=%d workers=%d "
-              "anon_start_kb=%d anon_end_kb=%d anon_growth_pct=%.2f "
-              "rss_peak_kb=%d"
+              "vmrss_start_kb=%d vmrss_end_kb=%d vmrss_growth_pct=%.2f "
+              "shmem_start_kb=%d shmem_end_kb=%d "
+              "anon_start_kb=%d anon_end_kb=%d anon_growth_pct=%.2f"
               % (start, end, growth, load.count, errors, seconds,
-                 len(workers), anon_start, anon_end, anon_growth,
-                 max([s[1] for s in samples] or [0])))
+                 len(workers), vm_start, vm_end, vm_growth, sh_start,
+                 sh_end, anon_start, anon_end, anon_growth))
         # the curve: ten points, and every sample in samples.tsv
         with open(os.path.join(workdir, "samples.tsv"), "w") as f:
             f.write("# seconds\tvmrss_kb\trss_anon_kb\trss_shmem_kb\t"
