@@ -54,8 +54,40 @@ FUZZ_DICT    = $(if $(filter map registry rules,$*),tests/fuzz/tsv.dict, \
 FUZZ_OPTS   := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
                -timeout=30 -print_final_stats=1
 
+# make soak: a bounded run at a realistic mix, worker memory must not
+# grow (tests/soak/soak.py); SOAK_SECONDS=60 for a short one
+SOAK_SECONDS ?= 600
+
+# make memcheck: these integration tests with nginx under valgrind
+# memcheck (YIBAO_VALGRIND=1: one process, master_process off; any
+# memcheck error not in tests/valgrind.supp fails the test), and
+# test_memcheck.py (leaks do not grow with requests); docs/memcheck.md.
+# Not here: reloads (nginx's single-process reload closes files that
+# running requests still use) and the fault suite's process faults.
+IT          := tests/integration
+MEMCHECK_TESTS := \
+    $(IT)/test_memcheck.py \
+    $(IT)/test_translate.py::test_local_codes_arrive_national \
+    $(IT)/test_translate.py::test_unmapped_codes_all_listed_nothing_sent \
+    $(IT)/test_translate.py::test_fee_amount_and_id_number_checks \
+    $(IT)/test_gateway_core.py::test_outpatient_flow_township_and_own \
+    $(IT)/test_gateway_core.py::test_caller_authentication_failures \
+    $(IT)/test_gateway_core.py::test_hostile_bodies \
+    $(IT)/test_gateway_core.py::test_malformed_envelope_fields \
+    $(IT)/test_gateway_core.py::test_method_content_type_size_chunked \
+    $(IT)/test_gateway_core.py::test_platform_unreachable \
+    $(IT)/test_gateway_core.py::test_platform_faults \
+    $(IT)/test_journal.py \
+    $(IT)/test_store.py::test_limit_by_clinic \
+    $(IT)/test_store.py::test_redis_killed_policy_then_back \
+    $(IT)/test_store.py::test_redis_paused_no_hung_request \
+    $(IT)/test_store.py::test_noscript_recovered \
+    $(IT)/test_store.py::test_caller_gone_while_waiting_nothing_sent \
+    $(IT)/test_status.py::test_outcomes_counted_in_json_and_prometheus \
+    $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns
+
 .PHONY: help all deps module tools smoke unit integration test run bench \
-        lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS)
+        lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS) soak memcheck
 
 all: module
 
@@ -67,9 +99,12 @@ help:
 	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 	@echo "make fuzz-short   the same, 10 s each (part of make test)"
 	@echo "make integration  real nginx + simulator (+ redis) tests"
-	@echo "make test         deps, lint, unit, fuzz-short, module, smoke, integration"
+	@echo "make test         deps, lint, unit, fuzz-short, module, smoke, integration,"
+	@echo "                  memcheck"
 	@echo "make run          start the demo gateway and simulator"
 	@echo "make bench        benchmarks"
+	@echo "make soak         $(SOAK_SECONDS) s at a realistic mix, RSS growth <= 1%"
+	@echo "make memcheck     integration subset under valgrind memcheck"
 	@echo "make lint         style and boundary checks"
 
 deps:
@@ -178,13 +213,20 @@ lint:
 	@sh tests/lint/style.sh
 
 test: deps
-	@$(MAKE) --no-print-directory lint unit fuzz-short smoke integration
+	@$(MAKE) --no-print-directory lint unit fuzz-short smoke integration \
+	    memcheck
 
 run: deps module
 	@$(PYTHON) tools/run-demo.py
 
 bench: deps module
 	@sh tests/bench/run.sh
+
+memcheck: module tools
+	YIBAO_VALGRIND=1 $(PYTEST) $(MEMCHECK_TESTS)
+
+soak: deps module
+	@SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/soak/soak.py
 
 clean:
 	rm -rf $(BUILD)

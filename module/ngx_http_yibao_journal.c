@@ -245,6 +245,21 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         ctx->journal_local = 1;
     }
 
+    /*
+     * A record this node kept in its zone while Redis was down: the
+     * msgid was seen here, so it is never sent again (Redis does not
+     * know it).
+     */
+
+    if (gmcf->redis != NULL && !ctx->journal_local
+        && ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ctx->journal_key,
+                                          r->pool, &existing)
+           == NGX_OK)
+    {
+        return ngx_http_yibao_journal_existing(r, ctx, existing.data,
+                                               existing.len);
+    }
+
     if (gmcf->redis == NULL || ctx->journal_local) {
         switch (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone,
                                                  &ctx->journal_key, &value,
@@ -739,6 +754,7 @@ ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
     u_char                       num[2 * NGX_INT64_LEN];
     size_t                       i, n;
     ngx_str_t                    argv[10 + YIBAO_JOURNAL_INDEX_MAX];
+    ngx_str_t                    existing;
     yibao_str_t                  keys[YIBAO_JOURNAL_INDEX_MAX + 1];
     yibao_str_t                  problem;
     yibao_alloc_t                a;
@@ -799,11 +815,20 @@ ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
                                  &ngx_http_yibao_journal_nobody, log)
         == NULL)
     {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "yibao: journal of msgid %*s (state %s) not written: "
-                      "redis is down; the error log line above keeps it",
-                      j->msgid.len, j->msgid.data,
-                      yibao_journal_state_name(j->state));
+        /* Redis went down after the claim: this node's zone keeps it */
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "yibao: journal of msgid %*s (state %s) kept in this "
+                      "node's zone: redis is down", j->msgid.len,
+                      j->msgid.data, yibao_journal_state_name(j->state));
+
+        if (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone, key, value,
+                                             j->sent_ms + gmcf->journal_ttl,
+                                             pool, &existing)
+            == NGX_DECLINED)
+        {
+            ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
+        }
     }
 }
 

@@ -2209,8 +2209,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif path == "/__sim/requests" and m == "GET":
                 q = urllib.parse.parse_qs(query)
                 n = int(q.get("n", ["50"])[0])
+                after = int(q.get("after", ["0"])[0])
+                infno = q.get("infno", [None])[0]
                 with p.lock:
-                    reqs = list(p.requests)[-n:] if n > 0 else []
+                    reqs = [e for e in p.requests if e["seq"] > after
+                            and (infno is None or (e.get("envelope") or {})
+                                 .get("infno") == infno)]
+                    reqs = reqs[-n:] if n > 0 else []
                     self._send(200, {"requests": copy.deepcopy(reqs)})
             elif path == "/__sim/stats" and m == "GET":
                 with p.lock:

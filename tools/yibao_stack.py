@@ -24,6 +24,25 @@ PYTHON = "/usr/bin/python3"
 
 SCHEMES = ("csb", "tif", "zj-sm3", "none")
 
+# YIBAO_VALGRIND=1: every gateway runs under valgrind memcheck, one
+# process (master_process off); make memcheck, docs/memcheck.md
+VALGRIND_SUPP = os.path.join(ROOT, "tests", "valgrind.supp")
+VALGRIND_ERROR_EXIT = 99
+
+
+def valgrind_cmd(log_pattern):
+    return ["valgrind", "--tool=memcheck", "--error-exitcode=%d"
+            % VALGRIND_ERROR_EXIT, "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite,indirect,possible",
+            "--num-callers=30",
+            "--keep-debuginfo=yes",
+            "--suppressions=" + VALGRIND_SUPP, "--log-file=" + log_pattern]
+
+
+def valgrind_env():
+    return os.environ.get("YIBAO_VALGRIND", "") not in ("", "0")
+
 # what an https platform is verified against when no CA is named
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -140,6 +159,14 @@ class Redis:
                 self.proc.wait()
         self.proc = None
 
+    def kill(self):
+        """SIGKILL: what it had not written is lost."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
 
@@ -225,7 +252,8 @@ class Stack:
                  listen_tls=None, redis=None, redis_options="",
                  redis_address=None,
                  limits=DEFAULT_LIMITS, status_port=None,
-                 caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d"):
+                 caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d",
+                 valgrind=None, nginx_bin="nginx"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -245,6 +273,9 @@ class Stack:
         self.caches = caches
         self.zone = zone              # yibao_zone's arguments
         self.journal = journal        # yibao_journal's arguments
+        self.valgrind = valgrind_env() if valgrind is None else valgrind
+        self.nginx_bin = nginx_bin    # a full path for a binary upgrade
+        self.start_timeout = 90.0 if self.valgrind else 10.0
         self.workers = workers
         self.log_level = log_level
         self.read_timeout = read_timeout
@@ -360,6 +391,7 @@ class Stack:
             module=self.module,
             user_line="user root;" if os.geteuid() == 0 else "",
             workers=self.workers,
+            master_process="off" if self.valgrind else "on",
             prefix=self.workdir,
             log_level=self.log_level,
             keys=self.path("data", "keys.tsv"),
@@ -407,7 +439,7 @@ class Stack:
     def start_sim(self):
         if self.external_upstream:
             return
-        self.sim_log = open(self.path("logs", "sim.log"), "w")
+        self.sim_log = open(self.path("logs", "sim.log"), "a")
         cmd = [PYTHON, SIMULATOR, "--host", "127.0.0.1",
                "--port", str(self.sim_port), "--scheme", self.scheme,
                "--institutions", self.path("data", "institutions.tsv"),
@@ -423,9 +455,23 @@ class Stack:
                                     stdin=subprocess.DEVNULL)
         wait_port(self.sim_port, proc=self.sim, what="simulator")
 
+    def stop_sim(self, sig=signal.SIGTERM):
+        """The platform goes away (SIGTERM: it saves its --state-file
+        first); start_sim() brings it back on the same port."""
+        if self.sim is not None and self.sim.poll() is None:
+            self.sim.send_signal(sig)
+            self.sim.wait(timeout=10)
+        self.sim = None
+
     def nginx_cmd(self, *extra):
-        return ["nginx", "-p", self.workdir, "-c", self.path("nginx.conf"),
-                "-e", self.error_log] + list(extra)
+        return [self.nginx_bin, "-p", self.workdir, "-c",
+                self.path("nginx.conf"), "-e", self.error_log] + list(extra)
+
+    @property
+    def valgrind_logs(self):
+        d = self.path("logs")
+        return sorted(os.path.join(d, f) for f in os.listdir(d)
+                      if f.startswith("valgrind.") and f.endswith(".log"))
 
     def test_config(self):
         """nginx -t: (exit code, output)."""
@@ -437,11 +483,43 @@ class Stack:
 
     def start_nginx(self):
         self.nginx_out = open(self.path("logs", "nginx.out"), "w")
-        self.nginx = subprocess.Popen(self.nginx_cmd(),
-                                      stdout=self.nginx_out,
+        cmd = self.nginx_cmd()
+        if self.valgrind:
+            cmd = valgrind_cmd(self.path("logs", "valgrind.%p.log")) + cmd
+        self.nginx = subprocess.Popen(cmd, stdout=self.nginx_out,
                                       stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL)
-        wait_port(self.port, proc=self.nginx, what="nginx")
+        wait_port(self.port, proc=self.nginx, what="nginx",
+                  timeout=self.start_timeout)
+        if self.valgrind:
+            wait_port(self.status_port, proc=self.nginx, what="nginx",
+                      timeout=self.start_timeout)
+
+    def master_pid(self):
+        """The pid in nginx.pid (after a binary upgrade: the new
+        master's)."""
+        with open(self.path("nginx.pid")) as f:
+            return int(f.read().strip())
+
+    def worker_pids(self, master=None):
+        """The worker processes of the master (its children that are
+        nginx)."""
+        master = master or self.master_pid()
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    stat = f.read()
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == master and b"worker process" in cmdline:
+                out.append(int(d))
+        return sorted(out)
 
     def reload(self):
         self.nginx.send_signal(signal.SIGHUP)
@@ -463,7 +541,8 @@ class Stack:
                 continue
             proc.send_signal(sig)
             try:
-                proc.wait(timeout=10)
+                # valgrind's leak check at exit takes a while
+                proc.wait(timeout=120 if self.valgrind else 10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

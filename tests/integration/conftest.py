@@ -30,6 +30,7 @@ def make_stack(tmp_path):
         stack.stop()
         problems += harness.log_problems(stack.error_log,
                                          getattr(stack, "allowed_log", ()))
+        problems += harness.valgrind_problems(stack)
     assert not problems, "nginx error log:\n" + "\n".join(problems)
 
 

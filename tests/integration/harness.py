@@ -52,3 +52,38 @@ def sim_post(stack, what, payload=None, method="POST"):
 def error_log_text(stack):
     with open(stack.error_log, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+VALGRIND_SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors")
+VALGRIND_LOST = re.compile(r"(definitely|indirectly) lost: ([\d,]+) bytes")
+
+
+def valgrind_problems(stack):
+    """With YIBAO_VALGRIND=1 (make memcheck): the memcheck reports of
+    the stack's nginx that have errors (an invalid access, a use of
+    uninitialised memory, a definite leak not suppressed in
+    tests/valgrind.supp), each with its log's text."""
+    if not getattr(stack, "valgrind", False):
+        return []
+    out = []
+    for path in stack.valgrind_logs:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        m = VALGRIND_SUMMARY.findall(text)
+        if not m:
+            out.append("%s: no ERROR SUMMARY (valgrind did not finish)"
+                       % path)
+        elif int(m[-1]) > 0:
+            out.append("%s: %s errors\n%s" % (path, m[-1], text[-8000:]))
+    return out
+
+
+def valgrind_lost(stack):
+    """Bytes definitely + indirectly lost at exit, summed over the
+    stack's valgrind logs."""
+    total = 0
+    for path in stack.valgrind_logs:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for kind, n in VALGRIND_LOST.findall(f.read()):
+                total += int(n.replace(",", ""))
+    return total
