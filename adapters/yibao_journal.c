@@ -207,6 +207,9 @@ yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
                                j->infcode_set ? json_integer(j->infcode)
                                               : json_null())
          | yibao_journal_set_str(o, "reason", &j->reason)
+         | (j->gwerr ? json_object_set_new(o, "gwerr",
+                                           json_integer(j->gwerr))
+                     : 0)
          | yibao_journal_set_str(o, "answer", &j->answer)
          | yibao_journal_set_opt(o, "day", &j->day)
          | yibao_journal_set_opt(o, "platform_setl_id", &j->platform_setl_id)
@@ -414,6 +417,14 @@ yibao_journal_parse_object(json_t *o, yibao_alloc_t *a, yibao_journal_t *j)
     if (json_is_integer(v)) {
         j->infcode = (int) json_integer_value(v);
         j->infcode_set = 1;
+    }
+
+    v = json_object_get(o, "gwerr");
+
+    if (json_is_integer(v) && json_integer_value(v) > 0
+        && json_integer_value(v) < 10000)
+    {
+        j->gwerr = (int) json_integer_value(v);
     }
 
     return j->state == YIBAO_JOURNAL_NONE ? YIBAO_ERR_SYNTAX : YIBAO_OK;

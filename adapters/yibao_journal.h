@@ -22,7 +22,8 @@
  *   {"v":1,"state":S,"caller":..,"msgid":..,"upstream_msgid":..,
  *    "infno":..,"clinic":..,"entity":..,"hash":<sha256 of the input>,
  *    "sent_ms":N,"done_ms":N,"mdtrt_id":..,"setl_id":..,"infcode":N,
- *    "reason":..,"answer":<the answer as sent to the caller>,
+ *    "reason":..,"gwerr":N (the gateway's error code, when it refused),
+ *    "answer":<the answer as sent to the caller>,
  *    "psn_no":..,"head":{..},"resolved_by":..,"resolved_ms":N,
  *    "attempts":N,"retry_ms":N,"resolve_error":..}
  *
@@ -60,6 +61,7 @@ typedef struct {
     int                    infcode;
     unsigned               infcode_set:1;
     yibao_str_t            reason;
+    int                    gwerr;          /* the gateway's refusal, or 0 */
     yibao_str_t            answer;
 
     /*

@@ -417,7 +417,8 @@ ngx_http_yibao_cache_send(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
-    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status = ctx->replay_status ? ctx->replay_status
+                                               : NGX_HTTP_OK;
     r->headers_out.content_length_n = ctx->cache_answer.len;
     ngx_str_set(&r->headers_out.content_type,
                 "application/json;charset=utf-8");

@@ -541,6 +541,12 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
         ctx->resolved_by.data = (u_char *) j.resolved_by.data;
         ctx->resolved_by.len = j.resolved_by.len;
 
+        /* a refusal of the gateway is replayed with its HTTP status */
+
+        if (j.state == YIBAO_JOURNAL_FAILED && j.gwerr) {
+            ctx->replay_status = yibao_gwerr_find(j.gwerr)->http_status;
+        }
+
         ctx->replay = 1;
         ctx->cache_serve = 1;
         ctx->cache_answer.data = (u_char *) j.answer.data;
@@ -611,6 +617,7 @@ ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j,
     j->setl_id.len = ctx->setl_id.len;
     j->infcode = (int) ctx->infcode;
     j->infcode_set = ctx->infcode_set;
+    j->gwerr = (int) ctx->gwerr;
     j->psn_no.data = ctx->journal_psn_no.data;
     j->psn_no.len = ctx->journal_psn_no.len;
     j->head.data = ctx->journal_head.data;

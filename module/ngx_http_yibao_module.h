@@ -191,6 +191,7 @@ typedef struct {
     yibao_journal_state_e      journal_state;
     yibao_journal_t           *journal_extra;  /* day, 3201's input */
     ngx_str_t                  resolved_by;    /* a resolved replay */
+    ngx_uint_t                 replay_status;  /* 0: 200 */
     ngx_str_t                  journal_psn_no; /* raw: never logged */
     ngx_str_t                  journal_head;
 

@@ -47,11 +47,22 @@ def valgrind_env():
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody listens on right now, and
+    that this process has not handed out before (the kernel may offer
+    the same free port twice in a row: a stack's gateway and status
+    servers on one port would answer each other's requests)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port not handed out before")
 
 
 def wait_port(port, timeout=10.0, proc=None, what="server"):

@@ -247,3 +247,21 @@ def test_unknown_settlement_reversed_by_caller_msgid(make_stack, make_redis,
     journal(stack, method="POST", caller=CALLER, msgid=caller_msgid,
             state="failed")
     assert journal(stack, state="unknown") == []
+
+
+def test_refusal_replayed_with_its_status(make_stack):
+    """A journaled transaction the gateway refused (the platform was
+    unreachable) is replayed as it was answered: the same envelope and
+    the same HTTP status, never sent."""
+    stack = make_stack(scheme="csb")
+    clinic = ready_clinic(stack)
+    stack.stop_sim()
+    env = envelope(clinic, infno="2201", inp={"data": {"psn_no": "1"}})
+    first = send(stack, env)
+    assert_rejected(first.status, first.body, 502, 6001)
+    again = send(stack, env)
+    assert again.status == 502
+    assert again.headers.get("X-Yibao-Replay") == "1"
+    assert again.body == first.body
+    stack.start_sim()
+    assert sent(stack, "2201") == []
