@@ -27,6 +27,12 @@
 static const unsigned char  yibao_crypto_empty[1];
 
 
+/* what yibao_crypto_md() and yibao_crypto_ctx() keep for the process */
+
+static EVP_MD      *yibao_crypto_fetched[YIBAO_MD_SM3 + 1];
+static EVP_MD_CTX  *yibao_crypto_kept_ctx;
+
+
 /*
  * The digest md names; NULL if none or larger than YIBAO_MD_MAX_SIZE.
  * Fetched from the default provider once per process and kept: an
@@ -39,8 +45,9 @@ yibao_crypto_md(yibao_md_e md)
 {
     const char     *name;
     EVP_MD         *type;
+    EVP_MD        **fetched;
 
-    static EVP_MD  *fetched[YIBAO_MD_SM3 + 1];
+    fetched = yibao_crypto_fetched;
 
     switch (md) {
 
@@ -88,13 +95,26 @@ yibao_crypto_md(yibao_md_e md)
 static EVP_MD_CTX *
 yibao_crypto_ctx(void)
 {
-    static EVP_MD_CTX  *ctx;
-
-    if (ctx == NULL) {
-        ctx = EVP_MD_CTX_new();
+    if (yibao_crypto_kept_ctx == NULL) {
+        yibao_crypto_kept_ctx = EVP_MD_CTX_new();
     }
 
-    return ctx;
+    return yibao_crypto_kept_ctx;
+}
+
+
+void
+yibao_crypto_release(void)
+{
+    size_t  i;
+
+    EVP_MD_CTX_free(yibao_crypto_kept_ctx);
+    yibao_crypto_kept_ctx = NULL;
+
+    for (i = 0; i < sizeof(yibao_crypto_fetched) / sizeof(EVP_MD *); i++) {
+        EVP_MD_free(yibao_crypto_fetched[i]);
+        yibao_crypto_fetched[i] = NULL;
+    }
 }
 
 

@@ -25,6 +25,14 @@ typedef enum {
 #define YIBAO_MD_MAX_SIZE  64
 
 
+/*
+ * Frees what the digests keep for the process (the fetched digests and
+ * the reused context); the next digest sets them up again.  Called when
+ * a process exits: the module may be unloaded before the C library's
+ * exit, and its pointers with it.
+ */
+void yibao_crypto_release(void);
+
 /* Digest of data; *out_len receives the digest size.  YIBAO_OK or
  * YIBAO_ERR_CRYPTO. */
 int yibao_digest(yibao_md_e md, const unsigned char *data, size_t len,

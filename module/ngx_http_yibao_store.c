@@ -5,6 +5,7 @@
 
 #include "ngx_http_yibao_module.h"
 #include "ngx_http_yibao_redis.h"
+#include "yibao_crypto.h"
 
 
 /*
@@ -284,6 +285,7 @@ void
 ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_yibao_redis_exit_process(cycle);
+    yibao_crypto_release();
 }
 
 
