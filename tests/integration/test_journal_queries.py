@@ -4,6 +4,7 @@ problems of a day; the totals 3201 needs per entity, day, insutype and
 clr_type, and the comparison with the platform's 3201 answer."""
 
 import datetime
+import http.client
 import json
 import time
 import urllib.error
@@ -285,14 +286,20 @@ def test_problems_of_the_day_and_bad_queries(make_stack, make_redis,
 
 
 def test_api_refused_unless_allowed(make_stack):
-    stack = make_stack(scheme="none", server_extra="""
-        location = /yibao/journal/totals {
-            deny all;
-            yibao_journal_api;
-        }
-""")
-    status, _ = api(stack, "/yibao/journal/totals", entity="E1")
-    assert status == 403
+    """The template lets 127.0.0.1 in only: another host is refused on
+    both journal locations."""
+    stack = make_stack(scheme="none")
+    for path in ("/yibao/journal/totals?entity=E1",
+                 "/yibao/journal?problems=today"):
+        conn = http.client.HTTPConnection("127.0.0.1", stack.port,
+                                          timeout=10,
+                                          source_address=("127.0.0.2", 0))
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        assert r.status == 403, path
+    assert api(stack, "/yibao/journal/totals", entity="E1")[0] == 200
 
 
 def test_psn_no_masked_in_api_output(make_stack):
