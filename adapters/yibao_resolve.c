@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "yibao_resolve.h"
+#include "yibao_codes.h"
 #include "yibao_gwerr.h"
 #include "yibao_fields.h"
 
@@ -478,6 +479,20 @@ yibao_resolve_query(const yibao_journal_t *j, json_t *info, yibao_alloc_t *a,
     snprintf(res->reason, sizeof(res->reason), "5203: settled");
 
     return YIBAO_OK;
+}
+
+
+int
+yibao_resolve_outputs(yibao_journal_t *j, const unsigned char *answer,
+    size_t len, yibao_alloc_t *a)
+{
+    if (!yibao_code_is_infno(j->infno.data, j->infno.len)
+        || yibao_code_number(j->infno.data, 4) != 2207)
+    {
+        return YIBAO_OK;
+    }
+
+    return yibao_journal_outputs(NULL, answer, len, a, j);
 }
 
 

@@ -96,6 +96,16 @@ int yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
     yibao_resolve_result_t *res);
 
 /*
+ * Keeps in j the key outputs a 5203 answer shows for a 2207 found
+ * settled (its setlinfo is 2207's: setl_time, insutype, clr_type, the
+ * amounts), for the reconciliation totals.  Nothing for a 2208: a 5203
+ * shows the original settlement, not the refund's own amounts.
+ * YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_resolve_outputs(yibao_journal_t *j, const unsigned char *answer,
+    size_t len, yibao_alloc_t *a);
+
+/*
  * Masks every occurrence of psn_no in the NUL-terminated text in place
  * (a platform's message may quote it), for logs and the record.
  */

@@ -668,17 +668,10 @@ ngx_http_yibao_resolve_answer(void *data,
             j->setl_id = res.setl_id;
         }
 
-        /*
-         * a 2207 found settled: the key outputs of the 5203's setlinfo
-         * (the same as 2207's) for the reconciliation totals; a 2208's
-         * refund amounts are not in a 5203, so it stays without them
-         */
+        /* a 2207 found settled: its amounts, for the 3201 totals */
 
-        if (j->infno.len >= 4
-            && ngx_strncmp(j->infno.data, "2207", 4) == 0
-            && yibao_journal_outputs(NULL, ans->body.data, ans->body.len,
-                                     &a, j)
-               != YIBAO_OK)
+        if (yibao_resolve_outputs(j, ans->body.data, ans->body.len, &a)
+            != YIBAO_OK)
         {
             ngx_http_yibao_resolve_retry(it, "out of memory");
             ngx_http_yibao_resolve_next();

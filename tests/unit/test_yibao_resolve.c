@@ -381,6 +381,54 @@ test_head_field(void **state)
 
 
 static void
+test_outputs_of_a_found_settlement(void **state)
+{
+    yibao_alloc_t       a;
+    yibao_journal_t     j;
+    yibao_test_arena_t  arena;
+
+    static const char  answer[] =
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{"
+        "\"setl_id\":\"SETL1\",\"setl_time\":\"2024-01-15 08:31:00\","
+        "\"insutype\":\"390\",\"clr_type\":\"11\","
+        "\"medfee_sumamt\":35.2,\"fund_pay_sumamt\":21.12,"
+        "\"acct_pay\":0,\"refd_setl_flag\":\"0\"}}}";
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    /* a 2207 (and a lettered 2207A) found settled: the amounts */
+
+    test_record(&j, "2207");
+    assert_int_equal(yibao_resolve_outputs(&j, (const unsigned char *) answer,
+                                           sizeof(answer) - 1, &a),
+                     YIBAO_OK);
+    assert_int_equal(j.medfee_sumamt.len, 5);
+    assert_memory_equal(j.medfee_sumamt.data, "35.20", 5);
+    assert_int_equal(j.insutype.len, 3);
+    assert_memory_equal(j.insutype.data, "390", 3);
+
+    test_record(&j, "2207A");
+    assert_int_equal(yibao_resolve_outputs(&j, (const unsigned char *) answer,
+                                           sizeof(answer) - 1, &a),
+                     YIBAO_OK);
+    assert_int_equal(j.fund_pay_sumamt.len, 5);
+    assert_memory_equal(j.fund_pay_sumamt.data, "21.12", 5);
+
+    /* a 2208: the 5203 shows the original, not the refund's amounts */
+
+    test_record(&j, "2208");
+    assert_int_equal(yibao_resolve_outputs(&j, (const unsigned char *) answer,
+                                           sizeof(answer) - 1, &a),
+                     YIBAO_OK);
+    assert_int_equal(j.medfee_sumamt.len, 0);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
 test_mode_and_backoff(void **state)
 {
     yibao_resolve_mode_e  mode;
@@ -414,6 +462,7 @@ main(void)
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_long_message_is_cut_at_a_character),
         cmocka_unit_test(test_head_and_mask),
+        cmocka_unit_test(test_outputs_of_a_found_settlement),
         cmocka_unit_test(test_head_field),
         cmocka_unit_test(test_mode_and_backoff),
     };
