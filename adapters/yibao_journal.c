@@ -175,11 +175,8 @@ int
 yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
     yibao_str_t *out)
 {
-    int             rc;
-    char           *s;
-    size_t          len;
-    json_t         *o;
-    unsigned char  *p;
+    int      rc;
+    json_t  *o;
 
     o = json_object();
     if (o == NULL) {
@@ -231,28 +228,10 @@ yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
         return YIBAO_ERR_NOMEM;
     }
 
-    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    rc = yibao_json_serialize(o, a, out);
     json_decref(o);
 
-    if (s == NULL) {
-        return YIBAO_ERR_NOMEM;
-    }
-
-    len = strlen(s);
-
-    p = yibao_alloc(a, len ? len : 1);
-    if (p == NULL) {
-        free(s);
-        return YIBAO_ERR_NOMEM;
-    }
-
-    memcpy(p, s, len);
-    free(s);
-
-    out->data = p;
-    out->len = len;
-
-    return YIBAO_OK;
+    return rc == YIBAO_OK ? YIBAO_OK : YIBAO_ERR_NOMEM;
 }
 
 
@@ -483,11 +462,8 @@ yibao_journal_render_resolver(const yibao_journal_t *j, json_t *o)
 static int
 yibao_journal_parse_resolver(json_t *o, yibao_alloc_t *a, yibao_journal_t *j)
 {
-    int             rc;
-    char           *s;
-    size_t          len;
-    json_t         *head;
-    unsigned char  *p;
+    int      rc;
+    json_t  *head;
 
     rc = yibao_journal_get_str(o, "psn_no", a, &j->psn_no)
          | yibao_journal_get_str(o, "resolved_by", a, &j->resolved_by)
@@ -509,26 +485,7 @@ yibao_journal_parse_resolver(json_t *o, yibao_alloc_t *a, yibao_journal_t *j)
         return rc;
     }
 
-    s = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (s == NULL) {
-        return -1;
-    }
-
-    len = strlen(s);
-
-    p = yibao_alloc(a, len ? len : 1);
-    if (p == NULL) {
-        free(s);
-        return -1;
-    }
-
-    memcpy(p, s, len);
-    free(s);
-
-    j->head.data = p;
-    j->head.len = len;
-
-    return 0;
+    return yibao_json_serialize(head, a, &j->head) == YIBAO_OK ? 0 : -1;
 }
 
 

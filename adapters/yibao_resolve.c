@@ -36,12 +36,10 @@ int
 yibao_resolve_head(const yibao_envelope_t *env, yibao_alloc_t *a,
     yibao_str_t *out)
 {
-    int             skip;
-    char           *s;
-    size_t          i, len;
-    json_t         *head, *v;
-    const char     *key;
-    unsigned char  *p;
+    int          rc, skip;
+    size_t       i;
+    json_t      *head, *v;
+    const char  *key;
 
     head = json_object();
     if (head == NULL) {
@@ -64,28 +62,10 @@ yibao_resolve_head(const yibao_envelope_t *env, yibao_alloc_t *a,
         }
     }
 
-    s = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    rc = yibao_json_serialize(head, a, out);
     json_decref(head);
 
-    if (s == NULL) {
-        return YIBAO_ERR_NOMEM;
-    }
-
-    len = strlen(s);
-
-    p = yibao_alloc(a, len);
-    if (p == NULL) {
-        free(s);
-        return YIBAO_ERR_NOMEM;
-    }
-
-    memcpy(p, s, len);
-    free(s);
-
-    out->data = p;
-    out->len = len;
-
-    return YIBAO_OK;
+    return rc == YIBAO_OK ? YIBAO_OK : YIBAO_ERR_NOMEM;
 }
 
 
@@ -94,7 +74,6 @@ yibao_resolve_head_field(const yibao_str_t *head, const char *key,
     const yibao_str_t *value, yibao_alloc_t *a, yibao_str_t *out)
 {
     int             rc;
-    char           *s;
     size_t          len;
     json_t         *o, *v;
     json_error_t    jerr;
@@ -108,32 +87,27 @@ yibao_resolve_head_field(const yibao_str_t *head, const char *key,
         return YIBAO_ERR_NOT_FOUND;
     }
 
-    if (value == NULL) {
-        len = json_string_length(v);
-        s = NULL;
-
-    } else {
+    if (value != NULL) {
         rc = yibao_resolve_set(o, key, value);
-        s = rc == 0 ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                    : NULL;
 
-        if (s == NULL) {
-            json_decref(o);
-            return YIBAO_ERR_NOMEM;
+        if (rc == 0) {
+            rc = yibao_json_serialize(o, a, out);
         }
 
-        len = strlen(s);
+        json_decref(o);
+
+        return rc == 0 ? YIBAO_OK : YIBAO_ERR_NOMEM;
     }
 
+    len = json_string_length(v);
     p = yibao_alloc(a, len ? len : 1);
 
     if (p != NULL) {
-        memcpy(p, s ? s : json_string_value(v), len);
+        memcpy(p, json_string_value(v), len);
         out->data = p;
         out->len = len;
     }
 
-    free(s);
     json_decref(o);
 
     return p != NULL ? YIBAO_OK : YIBAO_ERR_NOMEM;

@@ -10,9 +10,17 @@
 /*
  * The yibao shared zone: the msgid sequence of this node, and the
  * embedded store: the nonces of caller requests seen within the
- * authentication window and the rate-limit states, each an entry with
- * an expiry, in an rbtree keyed by its key and in a queue in the order
- * of last use, so that the oldest are expired first.
+ * authentication window, the rate-limit states, cached answers and
+ * journal records, each an entry with an expiry, in a hash table of
+ * its key and in the queue of its type in the order of last use.
+ *
+ * Each type has its queue so that one type's long-lived entries never
+ * stand in front of another's: nonces all live for the authentication
+ * window and journal records for the journal's ttl, so theirs are in
+ * the order of expiry and are freed from the head as they expire,
+ * whatever the cache holds.  When the zone is full, limit states and
+ * cached answers are evicted from the least recently used; nonces and
+ * journal records never are.
  */
 
 #define NGX_HTTP_YIBAO_MSGID_SLOTS  1024
@@ -21,17 +29,22 @@
 #define NGX_HTTP_YIBAO_ENTRY_LIMIT  2
 #define NGX_HTTP_YIBAO_ENTRY_CACHE  3
 #define NGX_HTTP_YIBAO_ENTRY_JOURNAL  4   /* never evicted before expiry */
+#define NGX_HTTP_YIBAO_ENTRY_TYPES  5
 
 
-typedef struct {
-    ngx_str_node_t             sn;
+typedef struct ngx_http_yibao_entry_s  ngx_http_yibao_entry_t;
+
+struct ngx_http_yibao_entry_s {
+    ngx_http_yibao_entry_t    *next;       /* in its hash bucket */
+    uint32_t                   hash;
+    uint32_t                   klen;
     ngx_queue_t                queue;
     uint64_t                   expire;     /* ms */
     uint64_t                   value;
     size_t                     vlen;       /* cache: the answer's length */
     ngx_uint_t                 type;
     u_char                     data[1];    /* the key, then the answer */
-} ngx_http_yibao_entry_t;
+};
 
 
 typedef struct {
@@ -41,9 +54,9 @@ typedef struct {
      * keeps each entity's msgids unique all the same
      */
     ngx_atomic_t               msgid_state[NGX_HTTP_YIBAO_MSGID_SLOTS];
-    ngx_rbtree_t               rbtree;
-    ngx_rbtree_node_t          sentinel;
-    ngx_queue_t                queue;
+    ngx_http_yibao_entry_t   **buckets;
+    ngx_uint_t                 mask;       /* buckets - 1 */
+    ngx_queue_t                queue[NGX_HTTP_YIBAO_ENTRY_TYPES];
     ngx_atomic_t               entries;
 } ngx_http_yibao_shctx_t;
 
@@ -129,7 +142,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_yibao_zone_t  *ozone = data;
 
     size_t                  len;
-    ngx_uint_t              i;
+    ngx_uint_t              i, n;
     ngx_http_yibao_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -155,9 +168,23 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_str_rbtree_insert_value);
-    ngx_queue_init(&zone->sh->queue);
+    /* a bucket for every 512 bytes of zone: about two entries each */
+
+    for (n = 1024; n < shm_zone->shm.size / 512; n <<= 1) {
+        /* void */
+    }
+
+    zone->sh->buckets = ngx_slab_calloc(zone->shpool,
+                                        n * sizeof(ngx_http_yibao_entry_t *));
+    if (zone->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->sh->mask = n - 1;
+
+    for (i = 0; i < NGX_HTTP_YIBAO_ENTRY_TYPES; i++) {
+        ngx_queue_init(&zone->sh->queue[i]);
+    }
     for (i = 0; i < NGX_HTTP_YIBAO_MSGID_SLOTS; i++) {
         zone->sh->msgid_state[i] = 0;
     }
@@ -233,7 +260,7 @@ ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
 
     n->expire = (uint64_t) expire * 1000;
     ngx_queue_remove(&n->queue);
-    ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
+    ngx_queue_insert_tail(&zone->sh->queue[n->type], &n->queue);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -297,7 +324,8 @@ ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
             e[i]->value = d[i].tat_ms;
             e[i]->expire = d[i].tat_ms;
             ngx_queue_remove(&e[i]->queue);
-            ngx_queue_insert_tail(&zone->sh->queue, &e[i]->queue);
+            ngx_queue_insert_tail(&zone->sh->queue[e[i]->type],
+                                  &e[i]->queue);
         }
     }
 
@@ -309,8 +337,18 @@ static ngx_http_yibao_entry_t *
 ngx_http_yibao_shm_lookup(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     uint32_t hash)
 {
-    return (ngx_http_yibao_entry_t *) ngx_str_rbtree_lookup(
-                                             &zone->sh->rbtree, key, hash);
+    ngx_http_yibao_entry_t  *e;
+
+    for (e = zone->sh->buckets[hash & zone->sh->mask]; e; e = e->next) {
+
+        if (e->hash == hash && e->klen == key->len
+            && ngx_memcmp(e->data, key->data, key->len) == 0)
+        {
+            return e;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -325,9 +363,17 @@ static ngx_http_yibao_entry_t *
 ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     uint32_t hash, uint64_t now, size_t vlen, ngx_uint_t type)
 {
-    size_t                   size;
-    ngx_queue_t             *q, *next;
-    ngx_http_yibao_entry_t  *n, *old;
+    size_t                    size;
+    ngx_uint_t                i;
+    ngx_queue_t              *q, *next, *queue;
+    ngx_http_yibao_entry_t   *n, *old, **bucket;
+    static const ngx_uint_t   evictable[] = {
+        NGX_HTTP_YIBAO_ENTRY_LIMIT, NGX_HTTP_YIBAO_ENTRY_CACHE
+    };
+
+    if (key->len > NGX_MAX_UINT32_VALUE) {
+        return NULL;
+    }
 
     size = offsetof(ngx_http_yibao_entry_t, data) + key->len + vlen;
 
@@ -338,21 +384,21 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
         n = ngx_slab_alloc_locked(zone->shpool, size);
     }
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         n == NULL && q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
+    for (i = 0; n == NULL && i < sizeof(evictable) / sizeof(ngx_uint_t);
+         i++)
     {
-        next = ngx_queue_next(q);
-        old = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+        queue = &zone->sh->queue[evictable[i]];
 
-        if (old->type == NGX_HTTP_YIBAO_ENTRY_NONCE
-            || old->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL)
+        for (q = ngx_queue_head(queue);
+             n == NULL && q != ngx_queue_sentinel(queue);
+             q = next)
         {
-            continue;
-        }
+            next = ngx_queue_next(q);
+            old = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
 
-        ngx_http_yibao_shm_free(zone, old);
-        n = ngx_slab_alloc_locked(zone->shpool, size);
+            ngx_http_yibao_shm_free(zone, old);
+            n = ngx_slab_alloc_locked(zone->shpool, size);
+        }
     }
 
     if (n == NULL) {
@@ -360,16 +406,18 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     }
 
     ngx_memcpy(n->data, key->data, key->len);
-    n->sn.str.data = n->data;
-    n->sn.str.len = key->len;
-    n->sn.node.key = hash;
+    n->hash = hash;
+    n->klen = (uint32_t) key->len;
     n->expire = 0;
     n->value = 0;
     n->vlen = vlen;
     n->type = type;
 
-    ngx_rbtree_insert(&zone->sh->rbtree, &n->sn.node);
-    ngx_queue_insert_tail(&zone->sh->queue, &n->queue);
+    bucket = &zone->sh->buckets[hash & zone->sh->mask];
+    n->next = *bucket;
+    *bucket = n;
+
+    ngx_queue_insert_tail(&zone->sh->queue[type], &n->queue);
     zone->sh->entries++;
 
     return n;
@@ -380,8 +428,17 @@ static void
 ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
     ngx_http_yibao_entry_t *e)
 {
+    ngx_http_yibao_entry_t  **p;
+
+    for (p = &zone->sh->buckets[e->hash & zone->sh->mask]; *p != e;
+         p = &(*p)->next)
+    {
+        /* void */
+    }
+
+    *p = e->next;
+
     ngx_queue_remove(&e->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, &e->sn.node);
     ngx_slab_free_locked(zone->shpool, e);
     zone->sh->entries--;
 }
@@ -433,11 +490,11 @@ ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(value->data, e->data + e->sn.str.len, e->vlen);
+    ngx_memcpy(value->data, e->data + e->klen, e->vlen);
     value->len = e->vlen;
 
     ngx_queue_remove(&e->queue);
-    ngx_queue_insert_tail(&zone->sh->queue, &e->queue);
+    ngx_queue_insert_tail(&zone->sh->queue[e->type], &e->queue);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -495,18 +552,18 @@ ngx_http_yibao_shm_cache_purge(ngx_shm_zone_t *shm_zone, ngx_str_t *pattern)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
+    q = ngx_queue_head(&zone->sh->queue[NGX_HTTP_YIBAO_ENTRY_CACHE]);
+
+    for ( /* void */ ;
+         q != ngx_queue_sentinel(&zone->sh->queue[NGX_HTTP_YIBAO_ENTRY_CACHE]);
          q = next)
     {
         next = ngx_queue_next(q);
         e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
 
-        if (e->type == NGX_HTTP_YIBAO_ENTRY_CACHE
-            && ngx_http_yibao_shm_match(pattern->data,
-                                        pattern->data + pattern->len,
-                                        e->sn.str.data,
-                                        e->sn.str.data + e->sn.str.len))
+        if (ngx_http_yibao_shm_match(pattern->data,
+                                     pattern->data + pattern->len,
+                                     e->data, e->data + e->klen))
         {
             ngx_http_yibao_shm_free(zone, e);
             n++;
@@ -549,33 +606,37 @@ ngx_http_yibao_shm_match(u_char *p, u_char *pend, u_char *s, u_char *send)
 
 
 /*
- * Frees expired entries from the least recently used: at most n of
- * them, or all that have expired when n is 0.  The caller holds the
- * zone mutex.
+ * Frees expired entries from the head of each type's queue: at most n
+ * of each type, or all that have expired in turn when n is 0.  The
+ * caller holds the zone mutex.
  */
 
 static void
 ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone, uint64_t now,
     ngx_uint_t n)
 {
-    ngx_uint_t               i;
-    ngx_queue_t             *q;
-    ngx_http_yibao_entry_t  *node;
+    ngx_uint_t               i, type;
+    ngx_queue_t             *q, *queue;
+    ngx_http_yibao_entry_t  *e;
 
-    for (i = 0; n == 0 || i < n; i++) {
+    for (type = 1; type < NGX_HTTP_YIBAO_ENTRY_TYPES; type++) {
+        queue = &zone->sh->queue[type];
 
-        if (ngx_queue_empty(&zone->sh->queue)) {
-            return;
+        for (i = 0; n == 0 || i < n; i++) {
+
+            if (ngx_queue_empty(queue)) {
+                break;
+            }
+
+            q = ngx_queue_head(queue);
+            e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+
+            if (e->expire >= now) {
+                break;
+            }
+
+            ngx_http_yibao_shm_free(zone, e);
         }
-
-        q = ngx_queue_head(&zone->sh->queue);
-        node = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
-
-        if (node->expire >= now) {
-            return;
-        }
-
-        ngx_http_yibao_shm_free(zone, node);
     }
 }
 
@@ -645,7 +706,7 @@ ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         existing->data = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
 
         if (existing->data != NULL) {
-            ngx_memcpy(existing->data, e->data + e->sn.str.len, e->vlen);
+            ngx_memcpy(existing->data, e->data + e->klen, e->vlen);
             existing->len = e->vlen;
         }
 
@@ -742,7 +803,7 @@ ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone, ngx_str_t *needle,
     u_char                  *p, *v;
     size_t                   len;
     ngx_uint_t               pass;
-    ngx_queue_t             *q;
+    ngx_queue_t             *q, *journal;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
 
@@ -769,15 +830,16 @@ ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone, ngx_str_t *needle,
             len = 2;
         }
 
-        for (q = ngx_queue_head(&zone->sh->queue);
-             q != ngx_queue_sentinel(&zone->sh->queue);
+        journal = &zone->sh->queue[NGX_HTTP_YIBAO_ENTRY_JOURNAL];
+
+        for (q = ngx_queue_head(journal);
+             q != ngx_queue_sentinel(journal);
              q = ngx_queue_next(q))
         {
             e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
-            v = e->data + e->sn.str.len;
+            v = e->data + e->klen;
 
-            if (e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL
-                || ngx_strlcasestrn(v, v + e->vlen, needle->data,
+            if (ngx_strlcasestrn(v, v + e->vlen, needle->data,
                                     needle->len - 1)
                    == NULL)
             {

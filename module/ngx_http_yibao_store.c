@@ -286,6 +286,7 @@ ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_yibao_redis_exit_process(cycle);
     yibao_crypto_release();
+    ngx_http_yibao_json_alloc_release();
 }
 
 

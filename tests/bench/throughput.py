@@ -34,6 +34,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -632,10 +633,22 @@ def run_case(case, workdir, upstream, body_path, module, args):
         procs["upstream"] = workers_of(upstream.proc.pid)
         up0 = upstream_requests(upstream)
         cpu0 = dict((k, cpu_seconds(v)) for k, v in procs.items())
+        perf = None
+        if os.environ.get("BENCH_PERF"):
+            # a profile of the front's workers during the measured run:
+            # perf report -i <workdir>/perf-<case>.data
+            perf = subprocess.Popen(
+                ["perf", "record", "-g", "-F", "999", "-o",
+                 os.path.join(workdir, "perf-%s.data" % case.name), "-p",
+                 ",".join(str(p) for p in procs["front"])],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         res = run_wrk(url, workdir, "run", body_path,
                       int(rate * args.duration * 2) + 10000, args.threads,
                       args.connections, args.duration)
         cpu1 = dict((k, cpu_seconds(v)) for k, v in procs.items())
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         res["upstream"] = upstream_requests(upstream) - up0 - 1
         # CPU per request (microseconds): what each request costs the
         # front nginx, whatever else the machine was doing meanwhile

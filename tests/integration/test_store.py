@@ -228,3 +228,33 @@ def test_caller_gone_while_waiting_nothing_sent(make_stack, make_redis):
     assert access(stack)[-1]["status"] == 499
     # and the gateway still serves
     assert send(stack, envelope(clinic)).status == 200
+
+
+
+def test_zone_nonces_expire_behind_journal_records(make_stack):
+    """A journal record is kept for days; the nonces that came after it
+    are freed as they expire all the same (each type of entry has its own
+    queue), so a small zone never fills up with expired nonces and
+    answers YB5004 while a journal record is in it."""
+    from test_journal import flow_until, journal
+    stack = make_stack(scheme="csb", zone="128k",
+                       location_extra="yibao_auth_window 1s;")
+    clinic = ready_clinic(stack)
+    steps, envs = flow_until(stack, clinic)
+    assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1]
+
+    # more nonces than the zone holds at once (fewer than 400), sent over
+    # several authentication windows
+    answers = []
+    for _ in range(6):
+        for _ in range(100):
+            r = send(stack, envelope(clinic))
+            answers.append((r.status, r.body.get("infcode"),
+                            (r.body.get("err_msg") or "")[:60]))
+        time.sleep(1.2)
+    refused = [a for a in answers if a[0] != 200]
+    assert not refused, (len(refused), refused[:3])
+
+    # and the journal record is still there
+    record = journal(stack, caller=CALLER, msgid=envs["2207"]["msgid"])
+    assert record["state"] == "ok"
