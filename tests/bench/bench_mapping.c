@@ -24,8 +24,16 @@
  *     BENCH mapping_load rows=<n> seconds=<x> bytes_per_row=<x>
  *         lookup_ns=<x>                                  (one line)
  *     BENCH mapping_rss bytes_per_row=<x>
+ *     BENCH memory_load ns=<x> lookup_vs_load=<x>
+ *
+ * memory_load is the baseline of lookup_ns on this machine: one load
+ * from memory that depends on the one before (a walk of a random cycle
+ * over as many bytes as the map takes, so that nearly every load misses
+ * the caches, as a lookup's do).  A lookup reads at least two such
+ * loads, its slot and then its row.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +78,62 @@ typedef struct {
     unsigned char         admdvs[6];
     unsigned char         buf[BENCH_CODE_MAX];
 } bench_query_t;
+
+
+static double bench_now(void);
+
+
+/* ns per dependent load over bytes of memory, steps loads */
+
+static double
+bench_memory_load(size_t bytes, size_t steps)
+{
+    size_t     n, i, j, k, t, *next;
+    double     t0, t1;
+    uint64_t   x;
+
+    n = bytes / sizeof(size_t);
+    if (n < 2) {
+        return 0.0;
+    }
+
+    next = malloc(n * sizeof(size_t));
+    if (next == NULL) {
+        return 0.0;
+    }
+
+    /* Sattolo's shuffle: one cycle through every element */
+
+    for (i = 0; i < n; i++) {
+        next[i] = i;
+    }
+
+    x = 88172645463325252ULL;
+
+    for (i = n - 1; i > 0; i--) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        j = (size_t) (x % i);
+        t = next[i];
+        next[i] = next[j];
+        next[j] = t;
+    }
+
+    k = 0;
+    t0 = bench_now();
+
+    for (i = 0; i < steps; i++) {
+        k = next[k];
+    }
+
+    t1 = bench_now();
+
+    free(next);
+
+    /* k printed nowhere but used, so that the walk is not optimized out */
+    return (t1 - t0) * 1e9 / steps + (double) (k == (size_t) -1);
+}
 
 
 static void *
@@ -218,7 +282,7 @@ int
 main(int argc, char **argv)
 {
     int                   found;
-    double                t0, t1, t2, t3;
+    double                t0, t1, t2, t3, load_ns, lookup_ns;
     size_t                len, len2, nrows, i, n, nq, rss0, rss1, hits;
     uint64_t              rnd;
     yibao_err_t           err;
@@ -404,6 +468,12 @@ main(int argc, char **argv)
            nq ? (t3 - t2) * 1e9 / nq : 0.0);
     printf("BENCH mapping_rss bytes_per_row=%.1f\n",
            nrows ? (double) (rss1 - rss0) / nrows : 0.0);
+
+    load_ns = bench_memory_load(yibao_map_bytes(map), nq);
+    lookup_ns = nq ? (t3 - t2) * 1e9 / nq : 0.0;
+
+    printf("BENCH memory_load ns=%.1f lookup_vs_load=%.2f\n", load_ns,
+           load_ns > 0 ? lookup_ns / load_ns : 0.0);
 
     bench_pool_free(&pool);
     free(queries);
