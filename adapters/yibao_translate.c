@@ -19,8 +19,6 @@
 #define YIBAO_RULES_FIELDS        7     /* one more than allowed */
 #define YIBAO_RULES_MAX_SEGS      8
 #define YIBAO_RULES_MAX_KEY       64
-#define YIBAO_RULES_QUOTE_SHOW    40
-#define YIBAO_RULES_QUOTE_LEN     (YIBAO_RULES_QUOTE_SHOW * 4 + 8)
 
 #define YIBAO_TRANSLATE_ECHO      40    /* characters of a value shown */
 #define YIBAO_TRANSLATE_ECHO_LEN  (YIBAO_TRANSLATE_ECHO * 4 + 8)
@@ -147,13 +145,6 @@ static int yibao_rules_same(const yibao_rule_t *a, const yibao_rule_t *b);
 static const char *yibao_rules_class(const yibao_rule_t *rule);
 static char *yibao_rules_copy(yibao_alloc_t *a, const unsigned char *p,
     size_t len);
-static void yibao_rules_error(yibao_err_t *err, size_t line,
-    const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__ ((format (printf, 3, 4)))
-#endif
-    ;
-static const char *yibao_rules_quote(char *buf, const yibao_str_t *v);
 static int yibao_rules_match(const yibao_rule_t *rule,
     const yibao_str_t *infno, unsigned answer);
 
@@ -248,7 +239,7 @@ yibao_rules_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
 
     rules = yibao_alloc(a, sizeof(yibao_rules_t));
     if (rules == NULL) {
-        yibao_rules_error(err, 0, "out of memory");
+        yibao_err_line(err, 0, "out of memory");
         return NULL;
     }
 
@@ -257,7 +248,7 @@ yibao_rules_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     rules->nrules = 0;
     rules->rules = yibao_alloc(a, (max ? max : 1) * sizeof(yibao_rule_t));
     if (rules->rules == NULL) {
-        yibao_rules_error(err, 0, "out of memory");
+        yibao_err_line(err, 0, "out of memory");
         return NULL;
     }
 
@@ -274,7 +265,7 @@ yibao_rules_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
             prev = &rules->rules[i];
 
             if (yibao_rules_same(prev, rule)) {
-                yibao_rules_error(err, tsv.line,
+                yibao_err_line(err, tsv.line,
                                   "column 3 \"path\": \"%s\" already has "
                                   "a %s %s rule for infno %.*s at line %zu",
                                   rule->path.data, yibao_rules_class(rule),
@@ -308,7 +299,7 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     yibao_alloc_t *a, yibao_err_t *err)
 {
     char         why[160];
-    char         quote[YIBAO_RULES_QUOTE_LEN];
+    char         quote[YIBAO_QUOTE_LEN];
     size_t       n;
     yibao_str_t  f[YIBAO_RULES_FIELDS];
 
@@ -318,14 +309,14 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     n = yibao_tsv_split(line, f, YIBAO_RULES_FIELDS);
 
     if (n < 4) {
-        yibao_rules_error(err, lineno,
+        yibao_err_line(err, lineno,
                           "has %zu column%s, needs at least 4: infno, "
                           "direction, path, what", n, n == 1 ? "" : "s");
         return YIBAO_ERR_SYNTAX;
     }
 
     if (n > 6) {
-        yibao_rules_error(err, lineno,
+        yibao_err_line(err, lineno,
                           "has %zu columns, at most 6: infno, direction, "
                           "path, what, target, name_target", n);
         return YIBAO_ERR_SYNTAX;
@@ -347,10 +338,10 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
         rule->infno.len = f[0].len;
 
     } else {
-        yibao_rules_error(err, lineno,
+        yibao_err_line(err, lineno,
                           "column 1 \"infno\": %s is not \"*\" or 4 digits "
                           "with an optional upper-case letter",
-                          yibao_rules_quote(quote, &f[0]));
+                          yibao_quote(quote, f[0].data, f[0].len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -363,9 +354,10 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
         rule->answer = 1;
 
     } else {
-        yibao_rules_error(err, lineno,
+        yibao_err_line(err, lineno,
                           "column 2 \"direction\": %s is not \"request\" "
-                          "or \"answer\"", yibao_rules_quote(quote, &f[1]));
+                          "or \"answer\"",
+                          yibao_quote(quote, f[1].data, f[1].len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -379,8 +371,8 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     case YIBAO_ERR_NOMEM:
         goto nomem;
     default:
-        yibao_rules_error(err, lineno, "column 3 \"path\": %s %s",
-                          yibao_rules_quote(quote, &f[2]), why);
+        yibao_err_line(err, lineno, "column 3 \"path\": %s %s",
+                          yibao_quote(quote, f[2].data, f[2].len), why);
         return YIBAO_ERR_INVALID;
     }
 
@@ -398,15 +390,16 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     /* column 4: what */
 
     if (yibao_rules_what(&f[3], rule, why, sizeof(why)) != YIBAO_OK) {
-        yibao_rules_error(err, lineno, "column 4 \"what\": %s %s",
-                          yibao_rules_quote(quote, &f[3]), why);
+        yibao_err_line(err, lineno, "column 4 \"what\": %s %s",
+                          yibao_quote(quote, f[3].data, f[3].len), why);
         return YIBAO_ERR_INVALID;
     }
 
     if (rule->type != YIBAO_RULE_CODE && rule->answer) {
-        yibao_rules_error(err, lineno,
+        yibao_err_line(err, lineno,
                           "column 4 \"what\": %s is a check: checks apply "
-                          "to requests only", yibao_rules_quote(quote, &f[3]));
+                          "to requests only",
+                          yibao_quote(quote, f[3].data, f[3].len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -414,10 +407,10 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
         && (rule->segs[rule->nsegs - 1].key == NULL
             || rule->segs[rule->nsegs - 1].array))
     {
-        yibao_rules_error(err, lineno,
+        yibao_err_line(err, lineno,
                           "column 3 \"path\": %s must end with a field name "
                           "for %s, not with \"[]\"",
-                          yibao_rules_quote(quote, &f[2]),
+                          yibao_quote(quote, f[2].data, f[2].len),
                           yibao_rules_class(rule));
         return YIBAO_ERR_INVALID;
     }
@@ -427,10 +420,10 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     if (n > 4 && !(f[4].len == 1 && f[4].data[0] == '-')) {
 
         if (rule->type != YIBAO_RULE_CODE) {
-            yibao_rules_error(err, lineno,
+            yibao_err_line(err, lineno,
                               "column 5 \"target\": %s given for %s, which "
                               "has no target (use \"-\" or nothing)",
-                              yibao_rules_quote(quote, &f[4]),
+                              yibao_quote(quote, f[4].data, f[4].len),
                               yibao_rules_class(rule));
             return YIBAO_ERR_INVALID;
         }
@@ -443,8 +436,8 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
         case YIBAO_ERR_NOMEM:
             goto nomem;
         default:
-            yibao_rules_error(err, lineno, "column 5 \"target\": %s %s",
-                              yibao_rules_quote(quote, &f[4]), why);
+            yibao_err_line(err, lineno, "column 5 \"target\": %s %s",
+                              yibao_quote(quote, f[4].data, f[4].len), why);
             return YIBAO_ERR_INVALID;
         }
 
@@ -456,10 +449,10 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     if (n > 5 && !(f[5].len == 1 && f[5].data[0] == '-')) {
 
         if (rule->type != YIBAO_RULE_CODE || rule->answer) {
-            yibao_rules_error(err, lineno,
+            yibao_err_line(err, lineno,
                               "column 6 \"name_target\": %s given for %s, "
                               "only request code rules fill names",
-                              yibao_rules_quote(quote, &f[5]),
+                              yibao_quote(quote, f[5].data, f[5].len),
                               rule->answer ? "an answer rule"
                                            : yibao_rules_class(rule));
             return YIBAO_ERR_INVALID;
@@ -473,9 +466,9 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
         case YIBAO_ERR_NOMEM:
             goto nomem;
         default:
-            yibao_rules_error(err, lineno,
+            yibao_err_line(err, lineno,
                               "column 6 \"name_target\": %s %s",
-                              yibao_rules_quote(quote, &f[5]), why);
+                              yibao_quote(quote, f[5].data, f[5].len), why);
             return YIBAO_ERR_INVALID;
         }
 
@@ -483,10 +476,10 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
             || (rule->target != NULL
                 && strcmp(rule->name_target, rule->target) == 0))
         {
-            yibao_rules_error(err, lineno,
+            yibao_err_line(err, lineno,
                               "column 6 \"name_target\": %s is where the "
                               "code goes: the name needs a field of its "
-                              "own", yibao_rules_quote(quote, &f[5]));
+                              "own", yibao_quote(quote, f[5].data, f[5].len));
             return YIBAO_ERR_INVALID;
         }
     }
@@ -495,7 +488,7 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
 
 nomem:
 
-    yibao_rules_error(err, lineno, "out of memory");
+    yibao_err_line(err, lineno, "out of memory");
     return YIBAO_ERR_NOMEM;
 }
 
@@ -617,7 +610,7 @@ static int
 yibao_rules_what(const yibao_str_t *s, yibao_rule_t *rule, char *why,
     size_t size)
 {
-    char                       quote[YIBAO_RULES_QUOTE_LEN];
+    char                       quote[YIBAO_QUOTE_LEN];
     size_t                     i;
     yibao_str_t                item, dict;
     yibao_kind_e               kind;
@@ -662,7 +655,7 @@ yibao_rules_what(const yibao_str_t *s, yibao_rule_t *rule, char *why,
             snprintf(why, size, "has %s, which is not a kind: drug, item, "
                      "consumable, diagnosis, operation, chronic, staff, "
                      "dept, dict:<name>, or a check:...",
-                     yibao_rules_quote(quote, &item));
+                     yibao_quote(quote, item.data, item.len));
             return YIBAO_ERR_INVALID;
         }
 
@@ -791,80 +784,6 @@ yibao_rules_copy(yibao_alloc_t *a, const unsigned char *p, size_t len)
     s[len] = '\0';
 
     return s;
-}
-
-
-static void
-yibao_rules_error(yibao_err_t *err, size_t line, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (err == NULL) {
-        return;
-    }
-
-    err->gwerr = YIBAO_GWERR_NONE;
-    err->line = line;
-
-    va_start(args, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, args);
-    va_end(args);
-}
-
-
-/*
- * Writes v into buf (YIBAO_RULES_QUOTE_LEN bytes) double-quoted for a
- * message: at most YIBAO_RULES_QUOTE_SHOW bytes, then "...";
- * printable ASCII and the bytes of UTF-8 characters as they are, '"'
- * and '\\' escaped, other bytes as \xNN.
- */
-
-static const char *
-yibao_rules_quote(char *buf, const yibao_str_t *v)
-{
-    char           *p;
-    size_t          i, n;
-    unsigned char   c;
-
-    p = buf;
-    *p++ = '"';
-
-    n = v->len < YIBAO_RULES_QUOTE_SHOW ? v->len : YIBAO_RULES_QUOTE_SHOW;
-
-    for (i = 0; i < n; i++) {
-        c = v->data[i];
-
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char) c;
-
-        } else if (c >= 0x20 && c != 0x7f) {
-            *p++ = (char) c;
-
-        } else {
-            p += sprintf(p, "\\x%02x", c);
-        }
-    }
-
-    if (n < v->len) {
-        /* do not end inside a UTF-8 character */
-
-        while (p > buf + 1 && ((unsigned char) p[-1] & 0xc0) == 0x80) {
-            p--;
-        }
-
-        if (p > buf + 1 && ((unsigned char) p[-1] & 0xc0) == 0xc0) {
-            p--;
-        }
-
-        memcpy(p, "...", 3);
-        p += 3;
-    }
-
-    *p++ = '"';
-    *p = '\0';
-
-    return buf;
 }
 
 

@@ -92,5 +92,12 @@ void yibao_err_set(yibao_err_t *err, int gwerr, const char *fmt, ...)
 #endif
     ;
 
+/* A mistake at a line of a configuration file (no gateway error code). */
+void yibao_err_line(yibao_err_t *err, size_t line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__ ((format (printf, 3, 4)))
+#endif
+    ;
+
 
 #endif /* _YIBAO_TYPES_H_INCLUDED_ */

@@ -3,6 +3,8 @@
  */
 
 
+#include <string.h>
+
 #include "yibao_codes.h"
 
 
@@ -489,4 +491,61 @@ yibao_code_national_suffix(const unsigned char *p, size_t len)
     return len == 0
            || (len == 4 && (p[0] == 'x' || p[0] == 'X')
                && yibao_code_national_digits(p + 1, 3));
+}
+
+
+const char *
+yibao_quote(char *buf, const unsigned char *p, size_t len)
+{
+    int                 utf8;
+    char               *q;
+    size_t              n, i;
+    unsigned char       c;
+    static const char   hex[] = "0123456789abcdef";
+
+    utf8 = yibao_code_is_utf8(p, len);
+
+    n = len;
+
+    if (n > YIBAO_QUOTE_SHOW) {
+        n = YIBAO_QUOTE_SHOW;
+
+        /* do not cut a character */
+
+        while (utf8 && n > 0 && (p[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    q = buf;
+    *q++ = '"';
+
+    for (i = 0; i < n; i++) {
+        c = p[i];
+
+        if (c == '"' || c == '\\') {
+            *q++ = '\\';
+            *q++ = (char) c;
+
+        } else if ((c >= 0x20 && c < 0x7f) || (c >= 0x80 && utf8)) {
+            *q++ = (char) c;
+
+        } else {
+            *q++ = '\\';
+            *q++ = 'x';
+            *q++ = hex[c >> 4];
+            *q++ = hex[c & 0x0f];
+        }
+    }
+
+    *q++ = '"';
+
+    if (n < len) {
+        memcpy(q, "...", 3);
+        q += 3;
+    }
+
+    *q = '\0';
+
+    return buf;
 }

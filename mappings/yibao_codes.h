@@ -62,6 +62,18 @@ int yibao_code_number(const unsigned char *p, size_t len);
 /* well-formed UTF-8 without NUL */
 int yibao_code_is_utf8(const unsigned char *p, size_t len);
 
+/*
+ * Writes p[0..len) into buf (YIBAO_QUOTE_LEN bytes) double-quoted for a
+ * message: at most YIBAO_QUOTE_SHOW bytes of it (a UTF-8 character is
+ * never cut), then "..."; printable ASCII as is, '"' and '\\' escaped,
+ * the multi-byte characters of a valid UTF-8 value as they are, other
+ * bytes as \xNN.  Returns buf.
+ */
+#define YIBAO_QUOTE_SHOW  64
+#define YIBAO_QUOTE_LEN   (YIBAO_QUOTE_SHOW * 4 + 8)
+
+const char *yibao_quote(char *buf, const unsigned char *p, size_t len);
+
 
 /*
  * National coding standards (research/insurance-interface.md section

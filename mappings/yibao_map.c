@@ -24,10 +24,6 @@
 #define YIBAO_MAP_UNITS_MAX     (((size_t) 1 << 31) - 1)
 #define YIBAO_MAP_SEED          0x243f6a8885a308d3ull
 
-/* a quoted value in a message: 64 bytes, each at most 4 chars, "", ... */
-#define YIBAO_MAP_QUOTE_SHOW    64
-#define YIBAO_MAP_QUOTE_LEN     (YIBAO_MAP_QUOTE_SHOW * 4 + 8)
-
 
 /* scope types, the most specific first: the order of a lookup */
 
@@ -183,14 +179,6 @@ static void yibao_map_hit(const yibao_map_t *map, uint32_t n,
 static void yibao_map_duplicate(const yibao_map_t *map, uint32_t n,
     uint32_t prev, yibao_err_t *err);
 static const char *yibao_map_place(char *buf, const yibao_map_file_t *f);
-static const char *yibao_map_quote(char *buf, const unsigned char *p,
-    size_t len);
-static void yibao_map_error(yibao_err_t *err, size_t line,
-    const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__ ((format (printf, 3, 4)))
-#endif
-    ;
 
 
 static const char  *yibao_map_kind_names[] = {
@@ -347,7 +335,7 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
     while (yibao_tsv_next(&tsv, &line)) {
 
         if (tsv.line > YIBAO_MAP_LINE_MAX) {
-            yibao_map_error(err, tsv.line, "the file has more than %zu "
+            yibao_err_line(err, tsv.line, "the file has more than %zu "
                             "lines", YIBAO_MAP_LINE_MAX);
             return YIBAO_ERR_TOO_LARGE;
         }
@@ -367,7 +355,7 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
     if (nrows > YIBAO_MAP_ROWS_MAX - b->nrows
         || size / YIBAO_MAP_UNIT > YIBAO_MAP_UNITS_MAX - b->units)
     {
-        yibao_map_error(err, 0, "the tables have more than %zu rows or "
+        yibao_err_line(err, 0, "the tables have more than %zu rows or "
                         "take more than %zu bytes", YIBAO_MAP_ROWS_MAX,
                         YIBAO_MAP_UNITS_MAX * YIBAO_MAP_UNIT);
         return YIBAO_ERR_TOO_LARGE;
@@ -462,7 +450,7 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
 
 nomem:
 
-    yibao_map_error(err, 0, "out of memory");
+    yibao_err_line(err, 0, "out of memory");
     return YIBAO_ERR_NOMEM;
 }
 
@@ -579,7 +567,7 @@ yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err)
                 }
 
                 if (rc != YIBAO_OK) {
-                    yibao_map_error(err, 0, "the index is full");
+                    yibao_err_line(err, 0, "the index is full");
                     return NULL;
                 }
 
@@ -595,7 +583,7 @@ yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err)
 
 nomem:
 
-    yibao_map_error(err, 0, "out of memory");
+    yibao_err_line(err, 0, "out of memory");
     return NULL;
 }
 
@@ -758,7 +746,7 @@ yibao_map_parse_line(const yibao_str_t *line, size_t lineno,
     n = yibao_tsv_split(line, fields, YIBAO_MAP_FIELDS);
 
     if (n != 4 && n != 5) {
-        yibao_map_error(err, lineno, "expected 4 or 5 TAB-separated fields "
+        yibao_err_line(err, lineno, "expected 4 or 5 TAB-separated fields "
                         "(kind, scope, local_code, national_code, "
                         "national_name), got %zu", n);
         return YIBAO_ERR_SYNTAX;
@@ -807,24 +795,24 @@ static int
 yibao_map_parse_kind(const yibao_str_t *v, size_t lineno,
     yibao_map_line_t *l, yibao_err_t *err)
 {
-    char  buf[YIBAO_MAP_QUOTE_LEN];
+    char  buf[YIBAO_QUOTE_LEN];
 
     if (yibao_kind_parse(v->data, v->len, &l->kind, &l->dict) == YIBAO_OK) {
         return YIBAO_OK;
     }
 
     if (v->len >= 5 && memcmp(v->data, "dict:", 5) == 0) {
-        yibao_map_error(err, lineno, "column 1 \"kind\": %s has no valid "
+        yibao_err_line(err, lineno, "column 1 \"kind\": %s has no valid "
                         "dictionary name (1..%d letters, digits or _)",
-                        yibao_map_quote(buf, v->data, v->len),
+                        yibao_quote(buf, v->data, v->len),
                         YIBAO_MAP_DICT_MAX);
         return YIBAO_ERR_INVALID;
     }
 
-    yibao_map_error(err, lineno, "column 1 \"kind\": %s is not drug, item, "
+    yibao_err_line(err, lineno, "column 1 \"kind\": %s is not drug, item, "
                     "consumable, diagnosis, operation, chronic, staff, "
                     "dept or dict:<name>",
-                    yibao_map_quote(buf, v->data, v->len));
+                    yibao_quote(buf, v->data, v->len));
 
     return YIBAO_ERR_INVALID;
 }
@@ -834,7 +822,7 @@ static int
 yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
     yibao_map_line_t *l, yibao_err_t *err)
 {
-    char                  buf[YIBAO_MAP_QUOTE_LEN];
+    char                  buf[YIBAO_QUOTE_LEN];
     size_t                n, i;
     const unsigned char  *p;
 
@@ -865,9 +853,9 @@ yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
             return YIBAO_OK;
         }
 
-        yibao_map_error(err, lineno, "column 2 \"scope\": %s is not "
+        yibao_err_line(err, lineno, "column 2 \"scope\": %s is not "
                         "admdvs: and 2, 4 or 6 digits",
-                        yibao_map_quote(buf, p, v->len));
+                        yibao_quote(buf, p, v->len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -879,9 +867,9 @@ yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
             return YIBAO_OK;
         }
 
-        yibao_map_error(err, lineno, "column 2 \"scope\": %s is not "
+        yibao_err_line(err, lineno, "column 2 \"scope\": %s is not "
                         "entity: and a national institution code (H or P "
-                        "and 11 digits)", yibao_map_quote(buf, p, v->len));
+                        "and 11 digits)", yibao_quote(buf, p, v->len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -893,16 +881,16 @@ yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
             return YIBAO_OK;
         }
 
-        yibao_map_error(err, lineno, "column 2 \"scope\": %s is not "
+        yibao_err_line(err, lineno, "column 2 \"scope\": %s is not "
                         "clinic: and a 22-char organisation code (digits "
                         "and upper-case letters)",
-                        yibao_map_quote(buf, p, v->len));
+                        yibao_quote(buf, p, v->len));
         return YIBAO_ERR_INVALID;
     }
 
-    yibao_map_error(err, lineno, "column 2 \"scope\": %s is not *, "
+    yibao_err_line(err, lineno, "column 2 \"scope\": %s is not *, "
                     "admdvs:, entity: or clinic:",
-                    yibao_map_quote(buf, p, v->len));
+                    yibao_quote(buf, p, v->len));
 
     return YIBAO_ERR_INVALID;
 }
@@ -913,34 +901,34 @@ yibao_map_parse_scope(const yibao_str_t *v, size_t lineno,
 static int
 yibao_map_check_local(const yibao_str_t *v, size_t lineno, yibao_err_t *err)
 {
-    char    buf[YIBAO_MAP_QUOTE_LEN];
+    char    buf[YIBAO_QUOTE_LEN];
     size_t  i;
 
     if (v->len == 0) {
-        yibao_map_error(err, lineno, "column 3 \"local_code\" is empty");
+        yibao_err_line(err, lineno, "column 3 \"local_code\" is empty");
         return YIBAO_ERR_INVALID;
     }
 
     if (v->len > YIBAO_MAP_LOCAL_MAX) {
-        yibao_map_error(err, lineno, "column 3 \"local_code\": %s is "
+        yibao_err_line(err, lineno, "column 3 \"local_code\": %s is "
                         "longer than %d bytes",
-                        yibao_map_quote(buf, v->data, v->len),
+                        yibao_quote(buf, v->data, v->len),
                         YIBAO_MAP_LOCAL_MAX);
         return YIBAO_ERR_INVALID;
     }
 
     for (i = 0; i < v->len; i++) {
         if (v->data[i] <= 0x20 || v->data[i] == 0x7f) {
-            yibao_map_error(err, lineno, "column 3 \"local_code\": %s has "
+            yibao_err_line(err, lineno, "column 3 \"local_code\": %s has "
                             "a space or control character",
-                            yibao_map_quote(buf, v->data, v->len));
+                            yibao_quote(buf, v->data, v->len));
             return YIBAO_ERR_INVALID;
         }
     }
 
     if (!yibao_code_is_utf8(v->data, v->len)) {
-        yibao_map_error(err, lineno, "column 3 \"local_code\": %s is not "
-                        "valid UTF-8", yibao_map_quote(buf, v->data, v->len));
+        yibao_err_line(err, lineno, "column 3 \"local_code\": %s is not "
+                        "valid UTF-8", yibao_quote(buf, v->data, v->len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -952,13 +940,13 @@ static int
 yibao_map_check_national(const yibao_map_line_t *l, size_t lineno,
     yibao_err_t *err)
 {
-    char                buf[YIBAO_MAP_QUOTE_LEN];
+    char                buf[YIBAO_QUOTE_LEN];
     const yibao_str_t  *v;
 
     v = &l->national;
 
     if (v->len == 0) {
-        yibao_map_error(err, lineno, "column 4 \"national_code\" is empty");
+        yibao_err_line(err, lineno, "column 4 \"national_code\" is empty");
         return YIBAO_ERR_INVALID;
     }
 
@@ -967,16 +955,16 @@ yibao_map_check_national(const yibao_map_line_t *l, size_t lineno,
     }
 
     if (l->kind == YIBAO_KIND_DICT) {
-        yibao_map_error(err, lineno, "column 4 \"national_code\": %s is "
+        yibao_err_line(err, lineno, "column 4 \"national_code\": %s is "
                         "not a dict:%.*s value (1..%d letters and digits)",
-                        yibao_map_quote(buf, v->data, v->len),
+                        yibao_quote(buf, v->data, v->len),
                         (int) l->dict.len, l->dict.data,
                         YIBAO_MAP_DICT_MAX);
 
     } else {
-        yibao_map_error(err, lineno, "column 4 \"national_code\": %s is "
+        yibao_err_line(err, lineno, "column 4 \"national_code\": %s is "
                         "not a national %s code",
-                        yibao_map_quote(buf, v->data, v->len),
+                        yibao_quote(buf, v->data, v->len),
                         yibao_kind_name(l->kind));
     }
 
@@ -989,26 +977,26 @@ yibao_map_check_national(const yibao_map_line_t *l, size_t lineno,
 static int
 yibao_map_check_name(const yibao_str_t *v, size_t lineno, yibao_err_t *err)
 {
-    char    buf[YIBAO_MAP_QUOTE_LEN];
+    char    buf[YIBAO_QUOTE_LEN];
     size_t  i;
 
     if (v->len > YIBAO_MAP_NAME_MAX) {
-        yibao_map_error(err, lineno, "column 5 \"national_name\" is longer "
+        yibao_err_line(err, lineno, "column 5 \"national_name\" is longer "
                         "than %d bytes", YIBAO_MAP_NAME_MAX);
         return YIBAO_ERR_INVALID;
     }
 
     if (!yibao_code_is_utf8(v->data, v->len)) {
-        yibao_map_error(err, lineno, "column 5 \"national_name\": %s is not "
-                        "valid UTF-8", yibao_map_quote(buf, v->data, v->len));
+        yibao_err_line(err, lineno, "column 5 \"national_name\": %s is not "
+                        "valid UTF-8", yibao_quote(buf, v->data, v->len));
         return YIBAO_ERR_INVALID;
     }
 
     for (i = 0; i < v->len; i++) {
         if (v->data[i] < 0x20 || v->data[i] == 0x7f) {
-            yibao_map_error(err, lineno, "column 5 \"national_name\": %s "
+            yibao_err_line(err, lineno, "column 5 \"national_name\": %s "
                             "has a control character",
-                            yibao_map_quote(buf, v->data, v->len));
+                            yibao_quote(buf, v->data, v->len));
             return YIBAO_ERR_INVALID;
         }
     }
@@ -1383,9 +1371,9 @@ static void
 yibao_map_duplicate(const yibao_map_t *map, uint32_t n, uint32_t prev,
     yibao_err_t *err)
 {
-    char                     place[YIBAO_MAP_QUOTE_LEN];
-    char                     other[YIBAO_MAP_QUOTE_LEN + 2];
-    char                     local[YIBAO_MAP_QUOTE_LEN];
+    char                     place[YIBAO_QUOTE_LEN];
+    char                     other[YIBAO_QUOTE_LEN + 2];
+    char                     local[YIBAO_QUOTE_LEN];
     char                     kind[8 + YIBAO_MAP_DICT_MAX];
     char                     scope[16 + 22];
     size_t                   nlen;
@@ -1436,11 +1424,11 @@ yibao_map_duplicate(const yibao_map_t *map, uint32_t n, uint32_t prev,
         snprintf(other, sizeof(other), "%s ", yibao_map_place(place, g));
     }
 
-    yibao_map_error(err, row->line >> 8, "%s line %u: column 3 "
+    yibao_err_line(err, row->line >> 8, "%s line %u: column 3 "
                     "\"local_code\": %s (kind %s, scope %s) is a duplicate "
                     "of %sline %u",
                     yibao_map_place(place, f), (unsigned) (row->line >> 8),
-                    yibao_map_quote(local, pr.code, pr.len), kind, scope,
+                    yibao_quote(local, pr.code, pr.len), kind, scope,
                     other, (unsigned) (first->line >> 8));
 }
 
@@ -1451,92 +1439,12 @@ static const char *
 yibao_map_place(char *buf, const yibao_map_file_t *f)
 {
     if (f->label.len != 0) {
-        return yibao_map_quote(buf, f->label.data, f->label.len);
+        return yibao_quote(buf, f->label.data, f->label.len);
     }
 
-    snprintf(buf, YIBAO_MAP_QUOTE_LEN, "file %zu", f->number);
+    snprintf(buf, YIBAO_QUOTE_LEN, "file %zu", f->number);
 
     return buf;
 }
 
 
-/*
- * Writes p[0..len) into buf (YIBAO_MAP_QUOTE_LEN bytes) double-quoted
- * for a message: at most YIBAO_MAP_QUOTE_SHOW bytes of it, then "...";
- * printable ASCII as is, '"' and '\\' escaped, the multi-byte
- * characters of a valid UTF-8 value as they are, other bytes as \xNN.
- */
-
-static const char *
-yibao_map_quote(char *buf, const unsigned char *p, size_t len)
-{
-    int                 utf8;
-    char               *q;
-    size_t              n, i;
-    unsigned char       c;
-    static const char   hex[] = "0123456789abcdef";
-
-    utf8 = yibao_code_is_utf8(p, len);
-
-    n = len;
-
-    if (n > YIBAO_MAP_QUOTE_SHOW) {
-        n = YIBAO_MAP_QUOTE_SHOW;
-
-        /* do not cut a character */
-
-        while (utf8 && n > 0 && (p[n] & 0xc0) == 0x80) {
-            n--;
-        }
-    }
-
-    q = buf;
-    *q++ = '"';
-
-    for (i = 0; i < n; i++) {
-        c = p[i];
-
-        if (c == '"' || c == '\\') {
-            *q++ = '\\';
-            *q++ = (char) c;
-
-        } else if ((c >= 0x20 && c < 0x7f) || (c >= 0x80 && utf8)) {
-            *q++ = (char) c;
-
-        } else {
-            *q++ = '\\';
-            *q++ = 'x';
-            *q++ = hex[c >> 4];
-            *q++ = hex[c & 0x0f];
-        }
-    }
-
-    *q++ = '"';
-
-    if (n < len) {
-        memcpy(q, "...", 3);
-        q += 3;
-    }
-
-    *q = '\0';
-
-    return buf;
-}
-
-
-static void
-yibao_map_error(yibao_err_t *err, size_t line, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (err == NULL) {
-        return;
-    }
-
-    err->gwerr = YIBAO_GWERR_NONE;
-    err->line = line;
-
-    va_start(args, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, args);
-    va_end(args);
-}

@@ -20,10 +20,6 @@
 #define YIBAO_REGISTRY_SECRET_MIN   16
 #define YIBAO_REGISTRY_NAME_MAX     200
 
-/* a quoted value in a message: 64 bytes, each at most 4 chars, "", ... */
-#define YIBAO_REGISTRY_QUOTE_SHOW   64
-#define YIBAO_REGISTRY_QUOTE_LEN    (YIBAO_REGISTRY_QUOTE_SHOW * 4 + 8)
-
 #define YIBAO_KEYS_FIELDS           3
 #define YIBAO_CLINICS_FIELDS        7
 #define YIBAO_CALLERS_FIELDS        4
@@ -122,13 +118,6 @@ static int yibao_registry_index(yibao_registry_file_t *f,
 static size_t yibao_registry_record_line(yibao_registry_file_t *f,
     size_t index);
 static void *yibao_registry_nomem(yibao_err_t *err);
-static void yibao_registry_error(yibao_err_t *err, size_t line,
-    const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__ ((format (printf, 3, 4)))
-#endif
-    ;
-static const char *yibao_registry_quote(char *buf, const yibao_str_t *v);
 static int yibao_registry_check_ascii(yibao_registry_file_t *f, int col,
     const char *name, const yibao_str_t *v, size_t min, size_t max);
 static int yibao_registry_check_name(yibao_registry_file_t *f, int col,
@@ -437,11 +426,11 @@ yibao_caller_allowed(const yibao_caller_t *caller,
     const yibao_clinic_t *clinic, const unsigned char *infno, size_t len,
     yibao_err_t *err)
 {
-    char         buf[YIBAO_REGISTRY_QUOTE_LEN];
+    char         buf[YIBAO_QUOTE_LEN];
     yibao_str_t  v;
 
     if (!yibao_registry_clinic_match(caller, clinic)) {
-        yibao_registry_error(err, 0, "caller \"%.*s\" may not act for "
+        yibao_err_line(err, 0, "caller \"%.*s\" may not act for "
                              "clinic %.*s (%.*s)",
                              (int) caller->id.len, caller->id.data,
                              (int) clinic->org_code.len,
@@ -458,7 +447,7 @@ yibao_caller_allowed(const yibao_caller_t *caller,
     if (!yibao_registry_infno_match(caller, infno, len)) {
 
         if (yibao_code_is_infno(infno, len)) {
-            yibao_registry_error(err, 0, "caller \"%.*s\" may not use "
+            yibao_err_line(err, 0, "caller \"%.*s\" may not use "
                                  "infno %.*s",
                                  (int) caller->id.len, caller->id.data,
                                  (int) len, infno);
@@ -469,10 +458,10 @@ yibao_caller_allowed(const yibao_caller_t *caller,
             v.data = infno;
             v.len = len;
 
-            yibao_registry_error(err, 0, "caller \"%.*s\" may not use "
+            yibao_err_line(err, 0, "caller \"%.*s\" may not use "
                                  "infno %s",
                                  (int) caller->id.len, caller->id.data,
-                                 yibao_registry_quote(buf, &v));
+                                 yibao_quote(buf, v.data, v.len));
         }
 
         if (err != NULL) {
@@ -502,7 +491,7 @@ yibao_registry_open(yibao_registry_file_t *f, const unsigned char *data,
     f->max = yibao_tsv_max_lines(data, len);
 
     if (f->max > YIBAO_REGISTRY_MAX_LINES) {
-        yibao_registry_error(err, 0, "the file has more than %zu lines",
+        yibao_err_line(err, 0, "the file has more than %zu lines",
                              YIBAO_REGISTRY_MAX_LINES);
         return YIBAO_ERR_TOO_LARGE;
     }
@@ -544,7 +533,7 @@ yibao_registry_fields(yibao_registry_file_t *f, yibao_str_t *fields,
     got = yibao_tsv_split(&line, fields, n);
 
     if (got != n) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "expected %zu TAB-separated fields, got %zu",
                              n, got);
         return YIBAO_ERR_SYNTAX;
@@ -599,7 +588,7 @@ yibao_registry_index(yibao_registry_file_t *f, const yibao_str_t *code,
     line = yibao_registry_record_line(f, (size_t) (prev - f->records)
                                          / f->size);
 
-    yibao_registry_error(f->err, f->tsv.line,
+    yibao_err_line(f->err, f->tsv.line,
                          "column %d \"%s\": \"%.*s\" is %s line %zu",
                          col, name, (int) code->len, code->data, what, line);
     return YIBAO_ERR_INVALID;
@@ -634,90 +623,8 @@ yibao_registry_record_line(yibao_registry_file_t *f, size_t index)
 static void *
 yibao_registry_nomem(yibao_err_t *err)
 {
-    yibao_registry_error(err, 0, "out of memory");
+    yibao_err_line(err, 0, "out of memory");
     return NULL;
-}
-
-
-static void
-yibao_registry_error(yibao_err_t *err, size_t line, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (err == NULL) {
-        return;
-    }
-
-    err->gwerr = YIBAO_GWERR_NONE;
-    err->line = line;
-
-    va_start(args, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, args);
-    va_end(args);
-}
-
-
-/*
- * Writes v into buf (YIBAO_REGISTRY_QUOTE_LEN bytes) double-quoted for
- * a message: at most YIBAO_REGISTRY_QUOTE_SHOW bytes of it, then "...";
- * printable ASCII as is, '"' and '\\' escaped, the multi-byte
- * characters of a valid UTF-8 value as they are, other bytes as \xNN.
- */
-
-static const char *
-yibao_registry_quote(char *buf, const yibao_str_t *v)
-{
-    int                   utf8;
-    char                 *p;
-    size_t                n, i;
-    unsigned char         c;
-    static const char     hex[] = "0123456789abcdef";
-
-    utf8 = yibao_code_is_utf8(v->data, v->len);
-
-    n = v->len;
-
-    if (n > YIBAO_REGISTRY_QUOTE_SHOW) {
-        n = YIBAO_REGISTRY_QUOTE_SHOW;
-
-        /* do not cut a character */
-
-        while (utf8 && n > 0 && (v->data[n] & 0xc0) == 0x80) {
-            n--;
-        }
-    }
-
-    p = buf;
-    *p++ = '"';
-
-    for (i = 0; i < n; i++) {
-        c = v->data[i];
-
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char) c;
-
-        } else if ((c >= 0x20 && c < 0x7f) || (c >= 0x80 && utf8)) {
-            *p++ = (char) c;
-
-        } else {
-            *p++ = '\\';
-            *p++ = 'x';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0x0f];
-        }
-    }
-
-    *p++ = '"';
-
-    if (n < v->len) {
-        memcpy(p, "...", 3);
-        p += 3;
-    }
-
-    *p = '\0';
-
-    return buf;
 }
 
 
@@ -733,20 +640,20 @@ yibao_registry_check_ascii(yibao_registry_file_t *f, int col,
     size_t  i;
 
     if (v->len == 0) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column %d \"%s\" is empty", col, name);
         return YIBAO_ERR_INVALID;
     }
 
     if (v->len < min) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column %d \"%s\" is shorter than %zu "
                              "characters", col, name, min);
         return YIBAO_ERR_INVALID;
     }
 
     if (v->len > max) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column %d \"%s\" is longer than %zu bytes",
                              col, name, max);
         return YIBAO_ERR_INVALID;
@@ -754,7 +661,7 @@ yibao_registry_check_ascii(yibao_registry_file_t *f, int col,
 
     for (i = 0; i < v->len; i++) {
         if (v->data[i] <= 0x20 || v->data[i] >= 0x7f) {
-            yibao_registry_error(f->err, f->tsv.line,
+            yibao_err_line(f->err, f->tsv.line,
                                  "column %d \"%s\" has a byte that is not "
                                  "printable ASCII (byte %zu)",
                                  col, name, i + 1);
@@ -775,13 +682,13 @@ yibao_registry_check_name(yibao_registry_file_t *f, int col,
     size_t  i;
 
     if (v->len == 0) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column %d \"%s\" is empty", col, name);
         return YIBAO_ERR_INVALID;
     }
 
     if (v->len > YIBAO_REGISTRY_NAME_MAX) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column %d \"%s\" is longer than %d bytes "
                              "(%zu)", col, name, YIBAO_REGISTRY_NAME_MAX,
                              v->len);
@@ -789,7 +696,7 @@ yibao_registry_check_name(yibao_registry_file_t *f, int col,
     }
 
     if (!yibao_code_is_utf8(v->data, v->len)) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column %d \"%s\" is not valid UTF-8",
                              col, name);
         return YIBAO_ERR_INVALID;
@@ -797,7 +704,7 @@ yibao_registry_check_name(yibao_registry_file_t *f, int col,
 
     for (i = 0; i < v->len; i++) {
         if (v->data[i] < 0x20 || v->data[i] == 0x7f) {
-            yibao_registry_error(f->err, f->tsv.line,
+            yibao_err_line(f->err, f->tsv.line,
                                  "column %d \"%s\" has a control character "
                                  "(byte %zu)", col, name, i + 1);
             return YIBAO_ERR_INVALID;
@@ -813,14 +720,14 @@ yibao_registry_check_code(yibao_registry_file_t *f, int col,
     const char *name, const yibao_str_t *v,
     int (*check)(const unsigned char *p, size_t len), const char *shape)
 {
-    char  buf[YIBAO_REGISTRY_QUOTE_LEN];
+    char  buf[YIBAO_QUOTE_LEN];
 
     if (check(v->data, v->len)) {
         return YIBAO_OK;
     }
 
-    yibao_registry_error(f->err, f->tsv.line, "column %d \"%s\": %s is not %s",
-                         col, name, yibao_registry_quote(buf, v), shape);
+    yibao_err_line(f->err, f->tsv.line, "column %d \"%s\": %s is not %s",
+                         col, name, yibao_quote(buf, v->data, v->len), shape);
 
     return YIBAO_ERR_INVALID;
 }
@@ -836,7 +743,7 @@ yibao_registry_clinic_line(yibao_registry_file_t *f,
     yibao_clinic_t *clinic, const yibao_keys_t *keys)
 {
     int                 rc;
-    char                buf[YIBAO_REGISTRY_QUOTE_LEN];
+    char                buf[YIBAO_QUOTE_LEN];
     yibao_str_t         fields[YIBAO_CLINICS_FIELDS];
     const yibao_key_t  *key;
 
@@ -866,10 +773,10 @@ yibao_registry_clinic_line(yibao_registry_file_t *f,
         clinic->mode = YIBAO_SETTLE_TOWNSHIP;
 
     } else {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column 4 \"mode\": %s is not \"own\" or "
                              "\"township\"",
-                             yibao_registry_quote(buf, &fields[3]));
+                             yibao_quote(buf, fields[3].data, fields[3].len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -887,10 +794,10 @@ yibao_registry_clinic_line(yibao_registry_file_t *f,
     key = yibao_keys_find(keys, fields[6].data, fields[6].len);
 
     if (key == NULL) {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column 7 \"key_id\": key %s is not in the "
                              "keys file",
-                             yibao_registry_quote(buf, &fields[6]));
+                             yibao_quote(buf, fields[6].data, fields[6].len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -925,7 +832,7 @@ yibao_registry_list(yibao_registry_file_t *f,
     *n = 0;
 
     if (v->len == 0) {
-        yibao_registry_error(f->err, f->tsv.line, "column %d \"%s\" is empty",
+        yibao_err_line(f->err, f->tsv.line, "column %d \"%s\" is empty",
                              list->col, list->name);
         return YIBAO_ERR_INVALID;
     }
@@ -945,7 +852,7 @@ yibao_registry_list(yibao_registry_file_t *f,
 
     while (yibao_registry_next_item(v, &pos, &item)) {
         if (item.len == 0) {
-            yibao_registry_error(f->err, f->tsv.line,
+            yibao_err_line(f->err, f->tsv.line,
                                  "column %d \"%s\": item %zu is empty",
                                  list->col, list->name, *n + 1);
             return YIBAO_ERR_INVALID;
@@ -969,7 +876,7 @@ static int
 yibao_registry_clinic_item(yibao_registry_file_t *f, void *elt,
     const yibao_str_t *item)
 {
-    char                    buf[YIBAO_REGISTRY_QUOTE_LEN];
+    char                    buf[YIBAO_QUOTE_LEN];
     yibao_caller_clinic_t  *c;
 
     c = elt;
@@ -982,10 +889,10 @@ yibao_registry_clinic_item(yibao_registry_file_t *f, void *elt,
         if (c->code.len > 6
             || !yibao_code_is_digits(c->code.data, c->code.len))
         {
-            yibao_registry_error(f->err, f->tsv.line,
+            yibao_err_line(f->err, f->tsv.line,
                                  "column 3 \"clinics\": item %s is not "
                                  "admdvs:<1 to 6 digits>",
-                                 yibao_registry_quote(buf, item));
+                                 yibao_quote(buf, item->data, item->len));
             return YIBAO_ERR_INVALID;
         }
 
@@ -998,11 +905,11 @@ yibao_registry_clinic_item(yibao_registry_file_t *f, void *elt,
         c->code = *item;
 
     } else {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column 3 \"clinics\": item %s is not "
                              "\"*\" alone, an org code, a national "
                              "code or admdvs:<prefix>",
-                             yibao_registry_quote(buf, item));
+                             yibao_quote(buf, item->data, item->len));
         return YIBAO_ERR_INVALID;
     }
 
@@ -1016,7 +923,7 @@ static int
 yibao_registry_infno_item(yibao_registry_file_t *f, void *elt,
     const yibao_str_t *item)
 {
-    char                   buf[YIBAO_REGISTRY_QUOTE_LEN];
+    char                   buf[YIBAO_QUOTE_LEN];
     const unsigned char   *p;
     yibao_caller_infno_t  *in;
 
@@ -1030,10 +937,10 @@ yibao_registry_infno_item(yibao_registry_file_t *f, void *elt,
             || !yibao_code_is_digits(p + 5, 4)
             || yibao_code_number(p, 4) > yibao_code_number(p + 5, 4))
         {
-            yibao_registry_error(f->err, f->tsv.line,
+            yibao_err_line(f->err, f->tsv.line,
                                  "column 4 \"infnos\": range %s is not "
                                  "<4 digits>-<4 digits>, low to high",
-                                 yibao_registry_quote(buf, item));
+                                 yibao_quote(buf, item->data, item->len));
             return YIBAO_ERR_INVALID;
         }
 
@@ -1048,11 +955,11 @@ yibao_registry_infno_item(yibao_registry_file_t *f, void *elt,
         in->hi = 0;
 
     } else {
-        yibao_registry_error(f->err, f->tsv.line,
+        yibao_err_line(f->err, f->tsv.line,
                              "column 4 \"infnos\": item %s is not "
                              "\"*\" alone, an infno (4 digits and an "
                              "optional letter) or a range",
-                             yibao_registry_quote(buf, item));
+                             yibao_quote(buf, item->data, item->len));
         return YIBAO_ERR_INVALID;
     }
 

@@ -75,9 +75,7 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
+        if (ngx_http_yibao_conf_param(&value[i], "ttl=", &v)) {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR || t == 0) {
                 goto invalid;
@@ -87,9 +85,7 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "in_flight=", 10) == 0) {
-            v.data = value[i].data + 10;
-            v.len = value[i].len - 10;
+        if (ngx_http_yibao_conf_param(&value[i], "in_flight=", &v)) {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR || t == 0) {
                 goto invalid;
@@ -116,9 +112,7 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
+    return ngx_http_yibao_conf_invalid(cf, &value[i]);
 }
 
 

@@ -1227,3 +1227,38 @@ ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm)
     tm->sec = t.ngx_tm_sec;
     tm->msec = (int) (ms % 1000);
 }
+
+
+/*
+ * Whether a directive's argument is the parameter name, given with its
+ * '=' ("ttl="): then *v is what follows the '='.
+ */
+
+ngx_uint_t
+ngx_http_yibao_conf_param(ngx_str_t *arg, const char *name, ngx_str_t *v)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len < len || ngx_strncmp(arg->data, name, len) != 0) {
+        return 0;
+    }
+
+    v->data = arg->data + len;
+    v->len = arg->len - len;
+
+    return 1;
+}
+
+
+/* The message of a directive's parameter that is not understood. */
+
+char *
+ngx_http_yibao_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       arg);
+
+    return NGX_CONF_ERROR;
+}

@@ -254,6 +254,9 @@ char *ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_yibao_store_init_process(ngx_cycle_t *cycle);
 void ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle);
 void ngx_http_yibao_json_alloc_release(void);
+ngx_uint_t ngx_http_yibao_conf_param(ngx_str_t *arg, const char *name,
+    ngx_str_t *v);
+char *ngx_http_yibao_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg);
 ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 ngx_int_t ngx_http_yibao_store_watch(ngx_http_request_t *r,

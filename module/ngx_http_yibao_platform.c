@@ -157,9 +157,7 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            v.data = value[i].data + 8;
-            v.len = value[i].len - 8;
+        if (ngx_http_yibao_conf_param(&value[i], "timeout=", &v)) {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR || t == 0) {
                 goto invalid;
@@ -169,9 +167,7 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
-            v.data = value[i].data + 9;
-            v.len = value[i].len - 9;
+        if (ngx_http_yibao_conf_param(&value[i], "max_size=", &v)) {
             size = ngx_parse_size(&v);
             if (size == NGX_ERROR || size < 1024) {
                 goto invalid;
@@ -251,9 +247,7 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
+    return ngx_http_yibao_conf_invalid(cf, &value[i]);
 }
 
 

@@ -196,8 +196,8 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+        if (ngx_http_yibao_conf_param(&value[i], "db=", &s)) {
+            n = ngx_atoi(s.data, s.len);
             if (n == NGX_ERROR || n > 255) {
                 goto invalid;
             }
@@ -206,9 +206,7 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
+        if (ngx_http_yibao_conf_param(&value[i], "timeout=", &s)) {
             rcf->timeout = ngx_parse_time(&s, 0);
             if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
                 goto invalid;
@@ -217,9 +215,7 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
+        if (ngx_http_yibao_conf_param(&value[i], "connect_timeout=", &s)) {
             rcf->connect_timeout = ngx_parse_time(&s, 0);
             if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
                 || rcf->connect_timeout == 0)

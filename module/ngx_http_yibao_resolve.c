@@ -105,9 +105,7 @@ ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
-            v.data = value[i].data + 9;
-            v.len = value[i].len - 9;
+        if (ngx_http_yibao_conf_param(&value[i], "interval=", &v)) {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR || t < 100) {
                 goto invalid;
@@ -117,9 +115,7 @@ ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "after=", 6) == 0) {
-            v.data = value[i].data + 6;
-            v.len = value[i].len - 6;
+        if (ngx_http_yibao_conf_param(&value[i], "after=", &v)) {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR) {
                 goto invalid;
@@ -129,8 +125,8 @@ ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "attempts=", 9) == 0) {
-            t = ngx_atoi(value[i].data + 9, value[i].len - 9);
+        if (ngx_http_yibao_conf_param(&value[i], "attempts=", &v)) {
+            t = ngx_atoi(v.data, v.len);
             if (t == NGX_ERROR || t < 1 || t > 1000) {
                 goto invalid;
             }
@@ -146,9 +142,7 @@ ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
+    return ngx_http_yibao_conf_invalid(cf, &value[i]);
 }
 
 
