@@ -156,7 +156,7 @@ yibao_freelist_drain(yibao_freelist_t *fl)
     for (cls = 0; cls < YIBAO_FREELIST_CLASSES; cls++) {
 
         for (b = fl->free[cls]; b != NULL; b = next) {
-            yibao_freelist_open(b, (cls + 1) * YIBAO_FREELIST_QUANTUM);
+            yibao_freelist_open_link(b, sizeof(yibao_freelist_block_t));
             next = b->next;
             fl->release((yibao_freelist_header_t *) (void *) b - 1);
         }
