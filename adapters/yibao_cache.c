@@ -11,6 +11,7 @@
 #include "yibao_cache.h"
 #include "yibao_codes.h"
 #include "yibao_crypto.h"
+#include "yibao_envelope.h"
 
 
 const char  yibao_cache_lookup_script[] =
@@ -113,6 +114,7 @@ typedef struct {
 
 
 static void yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth);
+static void yibao_canon_put_run(void *ctx, const void *p, size_t len);
 
 
 static void
@@ -155,63 +157,16 @@ yibao_canon_put(yibao_canon_t *c, const void *s, size_t n)
 static void
 yibao_canon_string(yibao_canon_t *c, const char *s, size_t n)
 {
-    char           esc[8];
-    size_t         i, start;
-    unsigned char  ch;
-
-    static const char  hex[] = "0123456789ABCDEF";
-
     yibao_canon_put(c, "\"", 1);
-
-    start = 0;
-
-    for (i = 0; i < n; i++) {
-        ch = (unsigned char) s[i];
-
-        if (ch >= 0x20 && ch != '"' && ch != '\\') {
-            continue;
-        }
-
-        yibao_canon_put(c, s + start, i - start);
-        start = i + 1;
-
-        esc[0] = '\\';
-        esc[1] = (char) ch;
-
-        switch (ch) {
-        case '"':
-        case '\\':
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 0x0f];
-            yibao_canon_put(c, esc, 6);
-            continue;
-        }
-
-        yibao_canon_put(c, esc, 2);
-    }
-
-    yibao_canon_put(c, s + start, n - start);
+    yibao_json_escape((const unsigned char *) s, n, yibao_canon_put_run, c);
     yibao_canon_put(c, "\"", 1);
+}
+
+
+static void
+yibao_canon_put_run(void *ctx, const void *p, size_t len)
+{
+    yibao_canon_put(ctx, p, len);
 }
 
 

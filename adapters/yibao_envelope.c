@@ -61,6 +61,7 @@ static void yibao_envelope_put_string(yibao_envelope_out_t *o,
     const unsigned char *s, size_t n);
 static void yibao_envelope_put_escaped(yibao_envelope_out_t *o,
     const unsigned char *s, size_t n);
+static void yibao_envelope_put_run(void *ctx, const void *p, size_t len);
 static void yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v);
 static void yibao_envelope_put_error(yibao_envelope_out_t *o,
     const char *head, const char *code, const char *text);
@@ -617,11 +618,26 @@ static void
 yibao_envelope_put_escaped(yibao_envelope_out_t *o, const unsigned char *s,
     size_t n)
 {
+    yibao_json_escape(s, n, yibao_envelope_put_run, o);
+}
+
+
+static void
+yibao_envelope_put_run(void *ctx, const void *p, size_t len)
+{
+    yibao_envelope_put(ctx, p, len);
+}
+
+
+void
+yibao_json_escape(const unsigned char *s, size_t n,
+    void (*put)(void *ctx, const void *p, size_t len), void *ctx)
+{
     char           esc[8];
     size_t         i, start;
     unsigned char  c;
 
-    static const char  hex[] = "0123456789abcdef";
+    static const char  hex[] = "0123456789ABCDEF";
 
     start = 0;
 
@@ -632,25 +648,30 @@ yibao_envelope_put_escaped(yibao_envelope_out_t *o, const unsigned char *s,
             continue;
         }
 
-        yibao_envelope_put(o, s + start, i - start);
+        put(ctx, s + start, i - start);
         start = i + 1;
 
         esc[0] = '\\';
+        esc[1] = (char) c;
 
         switch (c) {
         case '"':
         case '\\':
-            esc[1] = (char) c;
-            yibao_envelope_put(o, esc, 2);
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
             break;
         case '\n':
-            yibao_envelope_put(o, "\\n", 2);
+            esc[1] = 'n';
             break;
         case '\r':
-            yibao_envelope_put(o, "\\r", 2);
+            esc[1] = 'r';
             break;
         case '\t':
-            yibao_envelope_put(o, "\\t", 2);
+            esc[1] = 't';
             break;
         default:
             esc[1] = 'u';
@@ -658,12 +679,14 @@ yibao_envelope_put_escaped(yibao_envelope_out_t *o, const unsigned char *s,
             esc[3] = '0';
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 0x0f];
-            yibao_envelope_put(o, esc, 6);
-            break;
+            put(ctx, esc, 6);
+            continue;
         }
+
+        put(ctx, esc, 2);
     }
 
-    yibao_envelope_put(o, s + start, n - start);
+    put(ctx, s + start, n - start);
 }
 
 

@@ -111,6 +111,16 @@ int yibao_json_serialize_hint(void *json, size_t hint, yibao_alloc_t *a,
     yibao_str_t *out);
 
 /*
+ * The inside of a JSON string for s[0..n), as jansson writes it: '"' and
+ * '\\' escaped, \b \f \n \r \t, the other control characters as
+ * \u00XX (upper-case hex), every other byte as it is.  put(ctx, p, len)
+ * is called for each run of the output.  One writer for the wire (the
+ * envelope) and for the canonical text (cache keys, journal hashes).
+ */
+void yibao_json_escape(const unsigned char *s, size_t n,
+    void (*put)(void *ctx, const void *p, size_t len), void *ctx);
+
+/*
  * The string at input.<node>.<key> (e.g. input.data.omsgid): YIBAO_OK
  * with out pointing into the document, or YIBAO_ERR_NOT_FOUND when it is
  * absent or not a string.
