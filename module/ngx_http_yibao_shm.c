@@ -18,9 +18,10 @@
  * stand in front of another's: nonces all live for the authentication
  * window and journal records for the journal's ttl, so theirs are in
  * the order of expiry and are freed from the head as they expire,
- * whatever the cache holds.  When the zone is full, limit states and
- * cached answers are evicted from the least recently used; nonces and
- * journal records never are.
+ * whatever the cache holds.  When the zone is full, cached answers and
+ * then limit states are evicted from the least recently used (a
+ * forgotten limit state admits a little more than the limit, never
+ * less); nonces and journal records never are.
  */
 
 #define NGX_HTTP_YIBAO_MSGID_SLOTS  1024
@@ -310,15 +311,23 @@ ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
     }
 
     if (allowed) {
-        for (i = 0; i < n && i < 8; i++) {
 
+        /* the missing states first: an insert may evict another of this
+         * request's states, which are looked up again afterwards */
+
+        for (i = 0; i < n && i < 8; i++) {
             if (e[i] == NULL) {
-                e[i] = ngx_http_yibao_shm_insert(zone, &keys[i], hash[i],
+                (void) ngx_http_yibao_shm_insert(zone, &keys[i], hash[i],
                                                  now, 0,
                                                  NGX_HTTP_YIBAO_ENTRY_LIMIT);
-                if (e[i] == NULL) {
-                    continue;
-                }
+            }
+        }
+
+        for (i = 0; i < n && i < 8; i++) {
+            e[i] = ngx_http_yibao_shm_lookup(zone, &keys[i], hash[i]);
+
+            if (e[i] == NULL) {
+                continue;
             }
 
             e[i]->value = d[i].tat_ms;
@@ -368,7 +377,7 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     ngx_queue_t              *q, *next, *queue;
     ngx_http_yibao_entry_t   *n, *old, **bucket;
     static const ngx_uint_t   evictable[] = {
-        NGX_HTTP_YIBAO_ENTRY_LIMIT, NGX_HTTP_YIBAO_ENTRY_CACHE
+        NGX_HTTP_YIBAO_ENTRY_CACHE, NGX_HTTP_YIBAO_ENTRY_LIMIT
     };
 
     if (key->len > NGX_MAX_UINT32_VALUE) {

@@ -258,3 +258,38 @@ def test_zone_nonces_expire_behind_journal_records(make_stack):
     # and the journal record is still there
     record = journal(stack, caller=CALLER, msgid=envs["2207"]["msgid"])
     assert record["state"] == "ok"
+
+
+def test_zone_full_evicts_cached_answers_never_nonces(make_stack):
+    """When the zone is full, cached answers are evicted (the oldest
+    first) to make room; a nonce is never forgotten before its time, so
+    a replay is still refused after the zone has turned over."""
+    from test_cache import DICT
+    from test_gateway_core import raw, signed
+    stack = make_stack(scheme="csb", zone="128k")
+    clinic = ready_clinic(stack)
+
+    def query(n, **kw):
+        return send(stack, envelope(clinic, infno="1901",
+                                    inp=dict(DICT, parentValue="p%d" % n)),
+                    **kw)
+
+    # the first request's exact bytes, to replay them later
+    body = json.dumps(envelope(clinic, infno="1901", inp=dict(
+        DICT, parentValue="first"))).encode()
+    h = signed(body)
+    status, first = raw(stack, body, h)
+    assert status == 200 and first["infcode"] == 0, first
+
+    # many more answers than the zone holds (each about 1 KB)
+    for n in range(300):
+        r = query(n)
+        assert r.status == 200 and r.body["infcode"] == 0, (n, r.body)
+        assert r.headers["X-Yibao-Cache"] == "MISS"
+
+    # the oldest answers made room, the newest are still there
+    assert query(0).headers["X-Yibao-Cache"] == "MISS"
+    assert query(299).headers["X-Yibao-Cache"] == "HIT"
+
+    # and the first request's nonce is still remembered
+    assert_rejected(*raw(stack, body, h), 401, 2006, "replay")
