@@ -158,7 +158,8 @@ static void
 yibao_canon_string(yibao_canon_t *c, const char *s, size_t n)
 {
     yibao_canon_put(c, "\"", 1);
-    yibao_json_escape((const unsigned char *) s, n, yibao_canon_put_run, c);
+    yibao_json_escape((const unsigned char *) s, n, 0, yibao_canon_put_run,
+                      c);
     yibao_canon_put(c, "\"", 1);
 }
 

@@ -618,7 +618,7 @@ static void
 yibao_envelope_put_escaped(yibao_envelope_out_t *o, const unsigned char *s,
     size_t n)
 {
-    yibao_json_escape(s, n, yibao_envelope_put_run, o);
+    yibao_json_escape(s, n, 0, yibao_envelope_put_run, o);
 }
 
 
@@ -630,7 +630,7 @@ yibao_envelope_put_run(void *ctx, const void *p, size_t len)
 
 
 void
-yibao_json_escape(const unsigned char *s, size_t n,
+yibao_json_escape(const unsigned char *s, size_t n, unsigned flags,
     void (*put)(void *ctx, const void *p, size_t len), void *ctx)
 {
     char           esc[8];
@@ -644,7 +644,10 @@ yibao_json_escape(const unsigned char *s, size_t n,
     for (i = 0; i < n; i++) {
         c = s[i];
 
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c != '"' && c != '\\'
+            && (!(flags & YIBAO_JSON_ESCAPE_HTML)
+                || (c != '<' && c != '>' && c != '&' && c != 0x7f)))
+        {
             continue;
         }
 

@@ -113,11 +113,16 @@ int yibao_json_serialize_hint(void *json, size_t hint, yibao_alloc_t *a,
 /*
  * The inside of a JSON string for s[0..n), as jansson writes it: '"' and
  * '\\' escaped, \b \f \n \r \t, the other control characters as
- * \u00XX (upper-case hex), every other byte as it is.  put(ctx, p, len)
- * is called for each run of the output.  One writer for the wire (the
- * envelope) and for the canonical text (cache keys, journal hashes).
+ * \u00XX (upper-case hex), every other byte as it is; with
+ * YIBAO_JSON_ESCAPE_HTML also '<', '>', '&' and DEL as \u00XX, so that
+ * the text is safe inside an HTML page.  put(ctx, p, len) is called for
+ * each run of the output.  The one JSON string writer: the wire (the
+ * envelope), the canonical text (cache keys, journal hashes) and the
+ * status documents.
  */
-void yibao_json_escape(const unsigned char *s, size_t n,
+#define YIBAO_JSON_ESCAPE_HTML  1
+
+void yibao_json_escape(const unsigned char *s, size_t n, unsigned flags,
     void (*put)(void *ctx, const void *p, size_t len), void *ctx);
 
 /*

@@ -8,6 +8,7 @@
 #include "yibao_status.h"
 #include "yibao_gwerr.h"
 #include "yibao_codes.h"
+#include "yibao_envelope.h"
 
 
 /*
@@ -30,6 +31,7 @@ typedef void (*yibao_status_render_pt)(yibao_status_out_t *o,
 
 static int yibao_status_render(const yibao_status_snapshot_t *s,
     yibao_status_render_pt render, yibao_alloc_t *a, yibao_str_t *out);
+static void yibao_status_put_run(void *ctx, const void *p, size_t len);
 static void yibao_status_put(yibao_status_out_t *o, const void *p,
     size_t n);
 static void yibao_status_puts(yibao_status_out_t *o, const char *s);
@@ -739,64 +741,17 @@ static void
 yibao_status_put_json_str(yibao_status_out_t *o, const unsigned char *p,
     size_t len)
 {
-    char           esc[6];
-    size_t         i, start;
-    unsigned char  c;
-
-    static const char  hex[] = "0123456789abcdef";
-
     yibao_status_put(o, "\"", 1);
-
-    start = 0;
-
-    for (i = 0; i < len; i++) {
-        c = p[i];
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>'
-            && c != '&' && c != 0x7f)
-        {
-            continue;
-        }
-
-        yibao_status_put(o, p + start, i - start);
-        start = i + 1;
-
-        switch (c) {
-
-        case '"':
-            yibao_status_put(o, "\\\"", 2);
-            break;
-
-        case '\\':
-            yibao_status_put(o, "\\\\", 2);
-            break;
-
-        case '\n':
-            yibao_status_put(o, "\\n", 2);
-            break;
-
-        case '\r':
-            yibao_status_put(o, "\\r", 2);
-            break;
-
-        case '\t':
-            yibao_status_put(o, "\\t", 2);
-            break;
-
-        default:
-            esc[0] = '\\';
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xf];
-            yibao_status_put(o, esc, 6);
-            break;
-        }
-    }
-
-    yibao_status_put(o, p + start, len - start);
+    yibao_json_escape(p, len, YIBAO_JSON_ESCAPE_HTML, yibao_status_put_run,
+                      o);
     yibao_status_put(o, "\"", 1);
+}
+
+
+static void
+yibao_status_put_run(void *ctx, const void *p, size_t len)
+{
+    yibao_status_put(ctx, p, len);
 }
 
 

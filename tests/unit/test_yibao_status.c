@@ -762,8 +762,8 @@ test_escaping(void **state)
     unsigned char  buf[128];
 
     static const char  in[] = "a\"b\\c<d>&e\n\r\t\x01\x7f\xe5\x8d\xab/";
-    static const char  json[] = "\"a\\\"b\\\\c\\u003cd\\u003e\\u0026e"
-                                "\\n\\r\\t\\u0001\\u007f\xe5\x8d\xab/\"";
+    static const char  json[] = "\"a\\\"b\\\\c\\u003Cd\\u003E\\u0026e"
+                                "\\n\\r\\t\\u0001\\u007F\xe5\x8d\xab/\"";
     static const char  label[] = "\"a\\\"b\\\\c<d>&e\\n\r\t\x01\x7f"
                                  "\xe5\x8d\xab/\"";
 
