@@ -552,6 +552,8 @@ class Stack:
                 continue
             proc.send_signal(sig)
             try:
+                if self.valgrind and proc is self.nginx:
+                    self._quit_single_process(proc)
                 # valgrind's leak check at exit takes a while
                 proc.wait(timeout=120 if self.valgrind else 10)
             except subprocess.TimeoutExpired:
@@ -562,6 +564,27 @@ class Stack:
         if self.sim_log:
             self.sim_log.close()
             self.sim_log = None
+
+    def _quit_single_process(self, proc):
+        """With master_process off, nginx checks for SIGQUIT only when
+        epoll_wait returns: a signal handled while it was busy leaves it
+        waiting for its next event or timer, maybe forever.  Send SIGQUIT
+        again until the error log says "exit" (then the leak check runs,
+        and must not be interrupted)."""
+        def exiting():
+            try:
+                with open(self.error_log, encoding="utf-8",
+                          errors="replace") as f:
+                    return re.search(r"#\d+: exit$", f.read(), re.M)
+            except OSError:
+                return False
+
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(2)
+            if proc.poll() is not None or exiting():
+                return
+            proc.send_signal(signal.SIGQUIT)
 
     def __enter__(self):
         return self.start()
