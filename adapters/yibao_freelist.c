@@ -113,7 +113,6 @@ yibao_freelist_get(yibao_freelist_t *fl, size_t size)
         return NULL;
     }
 
-    fl->allocated++;
     h->cls = cls;
 
     return h + 1;

@@ -55,9 +55,8 @@ typedef struct {
     void                  *(*malloc)(size_t size);
     void                   (*release)(void *p);
 
-    /* get()s served from a list, and from malloc() */
+    /* get()s served from a list (those from malloc() the malloc counts) */
     uint64_t                 reused;
-    uint64_t                 allocated;
 } yibao_freelist_t;
 
 
