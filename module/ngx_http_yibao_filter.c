@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_yibao_answer(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_collect(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_chain_t *in, ngx_uint_t *last);
+static ngx_uint_t ngx_http_yibao_upstream_broke(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static void ngx_http_yibao_classify(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_error_output(ngx_http_request_t *r,
@@ -220,12 +222,49 @@ ngx_http_yibao_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     if (!last) {
+        if (ngx_http_yibao_upstream_broke(r, in)) {
+            ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
+            ctx->detail = "platform closed the connection before its "
+                          "answer was complete";
+            ctx->response_done = 1;
+
+            return ngx_http_yibao_error_output(r, ctx, 1);
+        }
+
         return NGX_OK;
     }
 
     ctx->response_done = 1;
 
     return ngx_http_yibao_answer(r, ctx);
+}
+
+
+/*
+ * The upstream module ends a request whose answer broke off after its
+ * header (the platform closed the connection, a read error) with a flush
+ * and then closes the client's connection: the header we hold back was
+ * never sent, so the caller would see a connection closed without an
+ * answer.  Recognised by the flush arriving when the upstream connection
+ * is already gone; a complete answer ends with last_buf instead.
+ */
+
+static ngx_uint_t
+ngx_http_yibao_upstream_broke(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl;
+
+    if (r->upstream == NULL || r->upstream->peer.connection != NULL) {
+        return 0;
+    }
+
+    for (cl = in; cl != NULL; cl = cl->next) {
+        if (cl->buf->flush) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

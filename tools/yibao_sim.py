@@ -640,7 +640,7 @@ FUND_NAMES = {"310100": "职工基本医疗保险统筹基金",
               "390100": "城乡居民基本医疗保险基金"}
 
 FAULT_MODES = ("latency", "drop_after_act", "drop_before_act", "http_500",
-               "garbage", "non_envelope", "reset")
+               "garbage", "non_envelope", "reset", "truncate")
 
 
 def _new_state():
@@ -2092,6 +2092,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
+    def _send_truncated(self, status, payload, headers=None):
+        if isinstance(payload, (dict, list)):
+            payload = dumps(payload)
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload[:len(payload) // 2])
+        self.wfile.flush()
+
     def _dispatch(self):
         try:
             body = self._read_body()
@@ -2161,6 +2174,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "drop_after_act":
             p.log_request(entry)
             self.close_connection = True
+            return
+        if mode == "truncate":
+            # acted on, then the header and half the answer: the platform
+            # dies (or its connection breaks) in the middle of answering
+            entry["status"] = res.status
+            p.log_request(entry)
+            self._send_truncated(res.status, res.body, res.headers)
             return
         if mode in ("http_500", "garbage", "non_envelope"):
             entry["status"] = self._fault_answer(mode)

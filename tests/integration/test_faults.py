@@ -135,8 +135,10 @@ def check(stack, load, arrivals, allow_no_answer=0, want_api=True):
     bad = load.not_envelopes()
     assert not bad, ("answers that are not national envelopes", bad[:5])
     lost = load.no_answer()
-    assert len(lost) <= allow_no_answer, ("requests without an answer",
-                                          lost[:5], summary)
+    assert len(lost) <= allow_no_answer, (
+        "requests without an answer",
+        [(r["infno"], r["msgid"], round(r["elapsed"], 3), r["exc"])
+         for r in lost[:5]], summary)
 
     # no double settlement: each visit's 2207 reached the platform at
     # most once, and each visit was settled at most once

@@ -121,6 +121,36 @@ def test_lost_answer_is_unknown_and_never_resent(make_stack, make_redis,
     assert "journal" in harness.error_log_text(stack)
 
 
+def test_answer_cut_off_is_unknown_and_never_resent(make_stack):
+    """The platform settles, sends its header and half the answer, and
+    closes: the clinic gets an envelope (not a connection closed without
+    an answer), the outcome is unknown and the 2207 is not sent again; a
+    read that breaks off the same way is a plain YB6004."""
+    stack = make_stack(scheme="csb")
+    steps, envs = flow_until(stack, township_clinic(stack),
+                             fault={"mode": "truncate"})
+    infno, status, body = steps[-1]
+    assert infno == "2207"
+    assert_rejected(status, body, 502, 6010, "UNKNOWN")
+    assert len([s for s in settled(stack) if s["state"] == "settled"]) == 1
+
+    r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert_rejected(r.status, r.body, 502, 6010, "not sent again")
+    assert len(sent(stack, "2207")) == 1
+    record = journal(stack, caller=CALLER, msgid=envs["2207"]["msgid"])
+    assert record["state"] == "unknown"
+
+    clinic = ready_clinic(stack)
+    sim_post(stack, "fault", {"infno": "1101", "mode": "truncate"})
+    r = send(stack, envelope(clinic))
+    assert_rejected(r.status, r.body, 502, 6004,
+                    "before its answer was complete")
+    # the next one is answered in full
+    r = send(stack, envelope(clinic))
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+    assert "upstream prematurely closed" in harness.error_log_text(stack)
+
+
 def test_timeout_unknown_and_in_progress(make_stack):
     stack = make_stack(scheme="none", read_timeout="3s")
     clinic = township_clinic(stack)
