@@ -8,6 +8,9 @@ CC          ?= cc
 
 PURE_SRCS   := $(sort $(wildcard adapters/*.c mappings/*.c))
 PURE_HDRS   := $(sort $(wildcard adapters/*.h mappings/*.h))
+# the one C++ file: the simdjson binding behind a C interface
+PURE_CXX    := adapters/yibao_json.cpp
+CXX_STD     := -std=c++17
 GLUE_SRCS   := $(sort $(wildcard module/*.c))
 GLUE_HDRS   := $(sort $(wildcard module/*.h))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
@@ -19,7 +22,10 @@ UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
                -Wmissing-prototypes -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -Iadapters -Imappings -Itests/unit
-UNIT_LIBS   := -lcmocka -ljansson -lcrypto
+UNIT_CXXFLAGS := $(CXX_STD) -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
+               -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+UNIT_LIBS   := -lcmocka -ljansson -lcrypto -lsimdjson -lstdc++
 
 NGX_CC_OPT  := -g -O2 -fPIC -fstack-protector-strong -Wformat \
                -Werror=format-security -D_FORTIFY_SOURCE=2 -Wextra
@@ -28,7 +34,7 @@ NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 TOOL_CFLAGS := -std=gnu99 -O2 -Wall -Wextra -Wpointer-arith \
                -Wmissing-prototypes -fstack-protector-strong \
                -D_FORTIFY_SOURCE=2 -Iadapters -Imappings
-TOOL_LIBS   := -ljansson -lcrypto
+TOOL_LIBS   := -ljansson -lcrypto -lsimdjson -lstdc++
 
 PYTEST      := $(PYTHON) -m pytest -q -p no:cacheprovider
 
@@ -38,6 +44,7 @@ PYTEST      := $(PYTHON) -m pytest -q -p no:cacheprovider
 # $(BUILD)/fuzz/corpus, so the repository is never modified.
 FUZZ_SECONDS ?= 60
 FUZZ_CC     := clang
+FUZZ_CXX    := clang++
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Wpointer-arith \
                -fno-omit-frame-pointer $(FUZZ_SAN) \
@@ -46,10 +53,11 @@ FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_BINS   := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_RUNS   := $(addprefix fuzz-run-,$(FUZZ_NAMES))
-FUZZ_OBJS   := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PURE_SRCS))
-FUZZ_LIBS   := -ljansson -lcrypto
+FUZZ_OBJS   := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PURE_SRCS)) \
+               $(patsubst %.cpp,$(BUILD)/fuzz/obj/%.o,$(PURE_CXX))
+FUZZ_LIBS   := -ljansson -lcrypto -lsimdjson -lstdc++
 FUZZ_DICT    = $(if $(filter map registry rules,$*),tests/fuzz/tsv.dict, \
-               $(if $(filter envelope answer translate limit journal,$*), \
+               $(if $(filter envelope answer translate limit journal json,$*), \
                     tests/fuzz/json.dict))
 FUZZ_OPTS   := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
                -timeout=30 -print_final_stats=1
@@ -114,7 +122,8 @@ deps:
 # source files changes.
 $(BUILD)/srclist: FORCE
 	@mkdir -p $(BUILD)
-	@echo $(PURE_SRCS) $(GLUE_SRCS) $(PURE_HDRS) $(GLUE_HDRS) > $@.tmp
+	@echo $(PURE_SRCS) $(PURE_CXX) $(GLUE_SRCS) $(PURE_HDRS) $(GLUE_HDRS) \
+	    > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@
 	@rm -f $@.tmp
 
@@ -130,7 +139,7 @@ $(BUILD)/nginx/Makefile: config $(BUILD)/srclist
 
 module: $(MODULE_SO)
 
-$(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_HDRS) \
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_CXX) $(PURE_HDRS) \
               $(GLUE_SRCS) $(GLUE_HDRS)
 	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
 	@# a running nginx may have the old file mapped: replace, never rewrite
@@ -141,19 +150,28 @@ $(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_HDRS) \
 # that it validates exactly as nginx does (tools/yibao-mappings runs it)
 tools: $(MAPTOOL)
 
-$(MAPTOOL): tools/yibao-maptool.c $(PURE_SRCS) $(PURE_HDRS)
-	@mkdir -p $(BUILD)
+$(MAPTOOL): tools/yibao-maptool.c $(PURE_SRCS) $(PURE_CXX) $(PURE_HDRS)
+	@mkdir -p $(BUILD)/tools
 	@echo "cc $(notdir $@)"
-	@$(CC) $(TOOL_CFLAGS) -o $@ $< $(PURE_SRCS) $(TOOL_LIBS)
+	@$(CXX) $(CXX_STD) -O2 -Wall -Wextra -Iadapters -c \
+	    -o $(BUILD)/tools/yibao_json.o $(PURE_CXX)
+	@$(CC) $(TOOL_CFLAGS) -o $@ $< $(PURE_SRCS) $(BUILD)/tools/yibao_json.o \
+	    $(TOOL_LIBS)
 
 smoke: module
 	@sh tests/lint/smoke.sh $(MODULE_SO)
 
+$(BUILD)/unit/yibao_json.o: $(PURE_CXX) $(PURE_HDRS)
+	@mkdir -p $(BUILD)/unit
+	@echo "c++ $(notdir $@)"
+	@$(CXX) $(UNIT_CXXFLAGS) -Iadapters -c -o $@ $<
+
 $(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PURE_HDRS) \
-                 $(wildcard tests/unit/*.h)
+                 $(BUILD)/unit/yibao_json.o $(wildcard tests/unit/*.h)
 	@mkdir -p $(BUILD)/unit
 	@echo "cc $(notdir $@)"
-	@$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) $(UNIT_LIBS)
+	@$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) $(BUILD)/unit/yibao_json.o \
+	    $(UNIT_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
@@ -177,6 +195,13 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/yibao_fuzz.h \
 	@echo "clang $(notdir $@)"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -o $@ $< \
 	    $(FUZZ_OBJS) $(FUZZ_LIBS)
+
+$(BUILD)/fuzz/obj/%.o: %.cpp $(PURE_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "clang++ $(notdir $@) (fuzz)"
+	@$(FUZZ_CXX) $(CXX_STD) -g -O1 -Wall -Wextra -fno-omit-frame-pointer \
+	    $(FUZZ_SAN) -fno-sanitize=vptr -Iadapters -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
 
 # kept between builds (make would remove them as intermediates)
 .SECONDARY: $(FUZZ_OBJS)

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "yibao_envelope.h"
+#include "yibao_json.h"
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
 
@@ -143,7 +144,7 @@ yibao_envelope_parse(const unsigned char *data, size_t len,
         return YIBAO_ERR_INVALID;
     }
 
-    doc = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = yibao_json_load(data, len, JSON_REJECT_DUPLICATES, &jerr);
 
     if (doc == NULL) {
         yibao_err_set(err, YIBAO_GWERR_JSON_INVALID,
@@ -839,7 +840,7 @@ yibao_answer_parse(const unsigned char *data, size_t len,
 
     memset(ans, 0, sizeof(yibao_answer_t));
 
-    doc = json_loadb((const char *) data, len, 0, &jerr);
+    doc = yibao_json_load((const char *) data, len, 0, &jerr);
     *parsed = doc;
 
     if (doc == NULL) {

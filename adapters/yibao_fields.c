@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "yibao_fields.h"
+#include "yibao_json.h"
 
 
 #define YIBAO_FIELDS_DEPTH  8
@@ -33,7 +34,7 @@ yibao_fields_find_text(const unsigned char *data, size_t len,
     json_t        *doc;
     json_error_t   jerr;
 
-    doc = json_loadb((const char *) data, len, 0, &jerr);
+    doc = yibao_json_load((const char *) data, len, 0, &jerr);
     if (doc == NULL) {
         return YIBAO_OK;
     }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "yibao_journal.h"
+#include "yibao_json.h"
 #include "yibao_codes.h"
 #include "yibao_envelope.h"
 #include "yibao_fields.h"
@@ -275,7 +276,7 @@ yibao_journal_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
 
     memset(j, 0, sizeof(yibao_journal_t));
 
-    o = json_loadb((const char *) data, len, 0, &jerr);
+    o = yibao_json_load((const char *) data, len, 0, &jerr);
 
     if (o == NULL) {
         return YIBAO_ERR_SYNTAX;
@@ -301,7 +302,7 @@ yibao_journal_parse_list(const unsigned char *data, size_t len,
     *out = NULL;
     *n = 0;
 
-    o = json_loadb((const char *) data, len, 0, &jerr);
+    o = yibao_json_load((const char *) data, len, 0, &jerr);
 
     if (o == NULL || !json_is_array(o)) {
         json_decref(o);
@@ -429,7 +430,7 @@ yibao_journal_render_resolver(const yibao_journal_t *j, json_t *o)
     }
 
     if (j->head.len) {
-        head = json_loadb((const char *) j->head.data, j->head.len, 0,
+        head = yibao_json_load((const char *) j->head.data, j->head.len, 0,
                           &jerr);
 
         if (json_is_object(head)) {
@@ -997,7 +998,7 @@ yibao_journal_outputs(const void *input, const unsigned char *answer,
         return rc ? YIBAO_ERR_NOMEM : YIBAO_OK;
     }
 
-    doc = json_loadb((const char *) answer, len, 0, &jerr);
+    doc = yibao_json_load((const char *) answer, len, 0, &jerr);
 
     if (base == 3201) {
         info = json_object_get(json_object_get(doc, "output"), "stmtinfo");
@@ -1471,7 +1472,7 @@ yibao_journal_select(const yibao_journal_query_t *q,
     json_t        *doc, *res, *o, **sel;
     json_error_t   jerr;
 
-    doc = json_loadb((const char *) list, len, 0, &jerr);
+    doc = yibao_json_load((const char *) list, len, 0, &jerr);
 
     if (!json_is_array(doc)) {
         json_decref(doc);
@@ -1552,7 +1553,7 @@ yibao_journal_public(const unsigned char *record, size_t len,
     json_t       *o, *c;
     json_error_t  jerr;
 
-    o = json_loadb((const char *) record, len, 0, &jerr);
+    o = yibao_json_load((const char *) record, len, 0, &jerr);
 
     if (!json_is_object(o)) {
         json_decref(o);

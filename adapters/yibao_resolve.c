@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "yibao_resolve.h"
+#include "yibao_json.h"
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
 #include "yibao_fields.h"
@@ -79,7 +80,7 @@ yibao_resolve_head_field(const yibao_str_t *head, const char *key,
     json_error_t    jerr;
     unsigned char  *p;
 
-    o = json_loadb((const char *) head->data, head->len, 0, &jerr);
+    o = yibao_json_load((const char *) head->data, head->len, 0, &jerr);
     v = json_object_get(o, key);
 
     if (!json_is_string(v)) {
@@ -193,7 +194,7 @@ yibao_resolve_envelope(const yibao_str_t *head_json, const yibao_str_t *infno,
     yibao_str_t   s;
     json_error_t  jerr;
 
-    head = json_loadb((const char *) head_json->data, head_json->len, 0,
+    head = yibao_json_load((const char *) head_json->data, head_json->len, 0,
                       &jerr);
 
     if (!json_is_object(head)) {
@@ -272,7 +273,7 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
         return YIBAO_OK;
     }
 
-    o = json_loadb((const char *) data, len, 0, &jerr);
+    o = yibao_json_load((const char *) data, len, 0, &jerr);
 
     /* the platform's whole message: the summary may be cut short */
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "yibao_signin.h"
+#include "yibao_json.h"
 
 
 int
@@ -62,7 +63,7 @@ yibao_signin_answer(const unsigned char *data, size_t len, yibao_alloc_t *a,
 
     reason[0] = '\0';
 
-    o = json_loadb((const char *) data, len, 0, &jerr);
+    o = yibao_json_load((const char *) data, len, 0, &jerr);
 
     v = json_object_get(json_object_get(json_object_get(o, "output"),
                                         "signinoutb"),

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "yibao_translate.h"
+#include "yibao_json.h"
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
 #include "yibao_tsv.h"
@@ -919,7 +920,7 @@ yibao_translate_answer(const unsigned char *data, size_t len,
         return YIBAO_OK;
     }
 
-    doc = json_loadb((const char *) data, len, 0, &jerr);
+    doc = yibao_json_load((const char *) data, len, 0, &jerr);
     if (doc == NULL) {
         return json_error_code(&jerr) == json_error_out_of_memory
                ? YIBAO_ERR_NOMEM : YIBAO_ERR_SYNTAX;

@@ -5,7 +5,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 
 status=0
-files=$(ls module/*.[ch] adapters/*.[ch] mappings/*.[ch] 2>/dev/null)
+files=$(ls module/*.[ch] adapters/*.[ch] adapters/*.cpp mappings/*.[ch] 2>/dev/null)
 
 fail() {
     echo "lint: $*"
@@ -23,7 +23,7 @@ for f in $files; do
     ' "$f" || status=1
 done
 
-for f in $(ls adapters/*.[ch] mappings/*.[ch] 2>/dev/null); do
+for f in $(ls adapters/*.[ch] adapters/*.cpp mappings/*.[ch] 2>/dev/null); do
     if grep -nE '#include[[:space:]]*[<"](ngx_|nginx|hiredis/async)' "$f"; then
         fail "$f: nginx or async hiredis header in pure code"
     fi
