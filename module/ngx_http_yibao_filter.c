@@ -224,8 +224,8 @@ ngx_http_yibao_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (!last) {
         if (ngx_http_yibao_upstream_broke(r, in)) {
             ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
-            ctx->detail = "platform closed the connection before its "
-                          "answer was complete";
+            ctx->detail = "platform's answer broke off after its header "
+                          "(connection closed, reset or timed out)";
             ctx->response_done = 1;
 
             return ngx_http_yibao_error_output(r, ctx, 1);
@@ -242,11 +242,11 @@ ngx_http_yibao_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 /*
  * The upstream module ends a request whose answer broke off after its
- * header (the platform closed the connection, a read error) with a flush
- * and then closes the client's connection: the header we hold back was
- * never sent, so the caller would see a connection closed without an
- * answer.  Recognised by the flush arriving when the upstream connection
- * is already gone; a complete answer ends with last_buf instead.
+ * header (the platform closed the connection, a read error or timeout)
+ * with a flush and then closes the client's connection: the header we
+ * hold back was never sent, so the caller would see a connection closed
+ * without an answer.  Recognised by the flush arriving when the upstream
+ * connection is already gone; a complete answer ends with last_buf.
  */
 
 static ngx_uint_t

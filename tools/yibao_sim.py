@@ -2092,7 +2092,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _send_truncated(self, status, payload, headers=None):
+    def _send_truncated(self, status, payload, headers=None, latency_ms=0):
         if isinstance(payload, (dict, list)):
             payload = dumps(payload)
         self.close_connection = True
@@ -2104,6 +2104,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload[:len(payload) // 2])
         self.wfile.flush()
+        if latency_ms:
+            # ... and then nothing more for that long (a read timeout)
+            time.sleep(latency_ms / 1000.0)
 
     def _dispatch(self):
         try:
@@ -2180,7 +2183,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # dies (or its connection breaks) in the middle of answering
             entry["status"] = res.status
             p.log_request(entry)
-            self._send_truncated(res.status, res.body, res.headers)
+            self._send_truncated(res.status, res.body, res.headers,
+                                 fault["latency_ms"])
             return
         if mode in ("http_500", "garbage", "non_envelope"):
             entry["status"] = self._fault_answer(mode)

@@ -125,8 +125,9 @@ def test_answer_cut_off_is_unknown_and_never_resent(make_stack):
     """The platform settles, sends its header and half the answer, and
     closes: the clinic gets an envelope (not a connection closed without
     an answer), the outcome is unknown and the 2207 is not sent again; a
-    read that breaks off the same way is a plain YB6004."""
-    stack = make_stack(scheme="csb")
+    read that breaks off the same way, or stalls after its header until
+    the read timeout, is a plain YB6004."""
+    stack = make_stack(scheme="csb", read_timeout="2s")
     steps, envs = flow_until(stack, township_clinic(stack),
                              fault={"mode": "truncate"})
     infno, status, body = steps[-1]
@@ -144,11 +145,19 @@ def test_answer_cut_off_is_unknown_and_never_resent(make_stack):
     sim_post(stack, "fault", {"infno": "1101", "mode": "truncate"})
     r = send(stack, envelope(clinic))
     assert_rejected(r.status, r.body, 502, 6004,
-                    "before its answer was complete")
+                    "broke off after its header")
+    assert "upstream prematurely closed" in harness.error_log_text(stack)
+
+    sim_post(stack, "fault", {"infno": "1101", "mode": "truncate",
+                              "latency_ms": 3000})
+    r = send(stack, envelope(clinic))
+    assert_rejected(r.status, r.body, 502, 6004,
+                    "broke off after its header")
+    assert "upstream timed out" in harness.error_log_text(stack)
+
     # the next one is answered in full
     r = send(stack, envelope(clinic))
     assert r.status == 200 and r.body["infcode"] == 0, r.body
-    assert "upstream prematurely closed" in harness.error_log_text(stack)
 
 
 def test_timeout_unknown_and_in_progress(make_stack):
