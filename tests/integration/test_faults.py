@@ -284,6 +284,10 @@ PLATFORM_FAULTS = {
     # closed after acting (lost answer); connection reset before acting
     "reset": [{"infno": "2207", "mode": "drop_after_act", "count": 3},
               {"infno": "*", "mode": "reset", "count": 15}],
+    # the header and half the answer, then the connection closes; for
+    # 2207 after settling
+    "truncate": [{"infno": "2207", "mode": "truncate", "count": 3},
+                 {"infno": "*", "mode": "truncate", "count": 15}],
 }
 
 
