@@ -7,6 +7,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 
 CC=${CC:-cc}
+CXX=${CXX:-c++}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=build/bench
 BENCH_CFLAGS="-std=gnu99 -O2 -Wall -Wextra -Iadapters -Imappings"
@@ -38,11 +39,15 @@ bench_mapping() {
 # serialize, over 20,000 requests
 
 bench_translate() {
+    $CXX -std=c++17 -O2 -Wall -Wextra -Iadapters -c \
+        -o "$OUT/yibao_json.o" adapters/yibao_json.cpp || return 1
+
     $CC $BENCH_CFLAGS -o "$OUT/bench_translate" \
         tests/bench/bench_translate.c adapters/yibao_translate.c \
         adapters/yibao_envelope.c adapters/yibao_types.c \
         mappings/yibao_map.c mappings/yibao_hash.c mappings/yibao_tsv.c \
-        mappings/yibao_codes.c mappings/yibao_gwerr.c -ljansson || return 1
+        mappings/yibao_codes.c mappings/yibao_gwerr.c "$OUT/yibao_json.o" \
+        -ljansson -lsimdjson -lstdc++ || return 1
 
     "$OUT/bench_translate"
 }
