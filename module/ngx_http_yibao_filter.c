@@ -223,10 +223,23 @@ ngx_http_yibao_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (!last) {
         if (ngx_http_yibao_upstream_broke(r, in)) {
+            ctx->response_done = 1;
+
+            if (ctx->cache_stale.len) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "yibao: infno %V: platform's answer broke "
+                              "off after its header; serving the stale "
+                              "cached answer", &ctx->infno);
+
+                ctx->stale_swap = 1;
+                ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
+
+                return ngx_http_yibao_answer(r, ctx);
+            }
+
             ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
             ctx->detail = "platform's answer broke off after its header "
                           "(connection closed, reset or timed out)";
-            ctx->response_done = 1;
 
             return ngx_http_yibao_error_output(r, ctx, 1);
         }

@@ -90,6 +90,18 @@ def test_failures_not_cached_stale_served_while_platform_fails(make_stack):
     assert fresh.headers["X-Yibao-Cache"] == "EXPIRED"
     assert query(stack, clinic).headers["X-Yibao-Cache"] == "HIT"
 
+    # an answer that breaks off after its header: the stale one too
+    time.sleep(1.3)
+    sim_post(stack, "fault", {"infno": "1901", "mode": "truncate",
+                              "count": 1})
+    stale = query(stack, clinic)
+    assert stale.status == 200, stale.body
+    assert stale.headers["X-Yibao-Cache"] == "STALE"
+    assert stale.body["infcode"] == 0
+    assert stale.body["output"] == fresh.body["output"]
+    assert "broke off after its header; serving the stale" in \
+        harness.error_log_text(stack)
+
 
 @pytest.mark.parametrize("use_redis", [False, True])
 def test_purge(make_stack, make_redis, use_redis):
