@@ -57,7 +57,7 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    u_char                  *p, num[8];
+    u_char                   num[8];
     ssize_t                  size;
     ngx_str_t               *value, v, infno;
     ngx_int_t                t;
@@ -88,18 +88,10 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        p = (u_char *) ngx_strchr(value[i].data, '=');
-        if (p == NULL || p[1] == '\0') {
-            goto invalid;
-        }
-
-        v.data = p + 1;
-        v.len = value[i].data + value[i].len - v.data;
-
-        if (ngx_strncmp(value[i].data, "infno=", 6) == 0) {
+        if (ngx_http_yibao_conf_param(&value[i], "infno=", &v) && v.len) {
             infno = v;
 
-        } else if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "ttl=", &v) && v.len) {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR || t == 0) {
                 goto invalid;
@@ -107,7 +99,9 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             cache->ttl = t;
 
-        } else if (ngx_strncmp(value[i].data, "stale=", 6) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "stale=", &v)
+                   && v.len)
+        {
             t = ngx_parse_time(&v, 0);
             if (t == NGX_ERROR) {
                 goto invalid;
@@ -115,7 +109,9 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             cache->stale = t;
 
-        } else if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "max_size=", &v)
+                   && v.len)
+        {
             size = ngx_parse_size(&v);
             if (size == NGX_ERROR || size == 0) {
                 goto invalid;

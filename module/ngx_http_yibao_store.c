@@ -74,7 +74,6 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    u_char                  *p;
     ngx_int_t                n;
     ngx_str_t               *value, v, infno;
     ngx_uint_t               i;
@@ -111,19 +110,7 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        p = (u_char *) ngx_strchr(value[i].data, '=');
-        if (p == NULL) {
-            goto invalid;
-        }
-
-        v.data = p + 1;
-        v.len = value[i].data + value[i].len - v.data;
-
-        if (v.len == 0) {
-            goto invalid;
-        }
-
-        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+        if (ngx_http_yibao_conf_param(&value[i], "name=", &v) && v.len) {
             for (n = 0; n < (ngx_int_t) v.len; n++) {
                 if (!((v.data[n] >= 'a' && v.data[n] <= 'z')
                       || (v.data[n] >= '0' && v.data[n] <= '9')
@@ -136,7 +123,7 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             policy->name.data = v.data;
             policy->name.len = v.len;
 
-        } else if (ngx_strncmp(value[i].data, "by=", 3) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "by=", &v) && v.len) {
             if (ngx_strcmp(v.data, "caller") == 0) {
                 policy->by = YIBAO_LIMIT_BY_CALLER;
 
@@ -153,7 +140,7 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 goto invalid;
             }
 
-        } else if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "rate=", &v) && v.len) {
             if (yibao_limit_parse_rate(v.data, v.len, &policy->rate,
                                        &policy->period_s)
                 != YIBAO_OK)
@@ -161,7 +148,9 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 goto invalid;
             }
 
-        } else if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "burst=", &v)
+                   && v.len)
+        {
             n = ngx_atoi(v.data, v.len);
             if (n == NGX_ERROR || n > 1000000) {
                 goto invalid;
@@ -169,7 +158,9 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
             policy->burst = n;
 
-        } else if (ngx_strncmp(value[i].data, "nodes=", 6) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "nodes=", &v)
+                   && v.len)
+        {
             n = ngx_atoi(v.data, v.len);
             if (n == NGX_ERROR || n < 1 || n > 1000) {
                 goto invalid;
@@ -177,7 +168,9 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
             policy->nodes = n;
 
-        } else if (ngx_strncmp(value[i].data, "on_error=", 9) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "on_error=", &v)
+                   && v.len)
+        {
             if (ngx_strcmp(v.data, "local") == 0) {
                 policy->on_error = YIBAO_LIMIT_FAIL_LOCAL;
 
@@ -191,7 +184,9 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 goto invalid;
             }
 
-        } else if (ngx_strncmp(value[i].data, "infno=", 6) == 0) {
+        } else if (ngx_http_yibao_conf_param(&value[i], "infno=", &v)
+                   && v.len)
+        {
             infno = v;
 
         } else {

@@ -137,6 +137,16 @@ def test_state_changing_never_cached_config(make_stack):
         rc, out = stack.test_config()
         assert rc != 0 and "never cached" in out, out
 
+    for line, word in (("yibao_cache infno=1901 ttl=;", '"ttl="'),
+                       ("yibao_cache infno=1901 ttl=1m stale;", '"stale"'),
+                       ("yibao_cache infno=1901 ttl=1m size=1k;",
+                        '"size=1k"'),
+                       ("yibao_cache infno=1901 ttl=0;", '"ttl=0"'),
+                       ("yibao_cache infno=1901;", "needs infno= and ttl=")):
+        stack = make_stack(start=False, caches=(line,))
+        rc, out = stack.test_config()
+        assert rc != 0 and word in out and "nginx.conf:" in out, out
+
 
 @pytest.mark.parametrize("use_redis", [False, True])
 def test_hit_logs_the_ids_of_the_answer(make_stack, make_redis, use_redis):

@@ -187,7 +187,11 @@ def test_limit_config_errors(make_stack):
             ("yibao_limit name=x by=clinic rate=10r/q;", "rate=10r/q"),
             ("yibao_limit name=x by=nobody rate=10r/s;", "by=nobody"),
             ("yibao_limit by=clinic rate=10r/s;", "needs name="),
-            ("yibao_limit name=x by=clinic rate=1r/s infno=22O1;", "22O1")]:
+            ("yibao_limit name=x by=clinic rate=1r/s infno=22O1;", "22O1"),
+            ("yibao_limit name=x by= rate=1r/s;", "\"by=\""),
+            ("yibao_limit name=x by=clinic rate=1r/s burst;", "\"burst\""),
+            ("yibao_limit name=x by=clinic rate=1r/s colour=red;",
+             "colour=red")]:
         stack = make_stack(start=False, limits=(bad,))
         rc, out = stack.test_config()
         assert rc != 0 and word in out and "nginx.conf:" in out, out
