@@ -63,6 +63,19 @@ def test_hit_after_miss_and_key(make_stack, make_redis, use_redis):
     assert "X-Yibao-Cache" not in r.headers
 
 
+def stale_after(stack, clinic, mode, logged):
+    """Once the cached 1901 has expired, the platform fails with mode:
+    the stale answer is served, marked, and the error log says why."""
+    time.sleep(1.3)
+    sim_post(stack, "fault", {"infno": "1901", "mode": mode, "count": 1})
+    stale = query(stack, clinic)
+    assert stale.status == 200, stale.body
+    assert stale.headers["X-Yibao-Cache"] == "STALE"
+    assert stale.body["infcode"] == 0
+    assert logged in harness.error_log_text(stack)
+    return stale
+
+
 def test_failures_not_cached_stale_served_while_platform_fails(make_stack):
     stack = make_stack(scheme="none", caches=(
         "yibao_cache infno=1901 ttl=1s stale=1h;",))
@@ -75,15 +88,7 @@ def test_failures_not_cached_stale_served_while_platform_fails(make_stack):
     r = query(stack, clinic)
     assert r.status == 200 and r.headers["X-Yibao-Cache"] == "MISS"
 
-    time.sleep(1.3)
-    sim_post(stack, "fault", {"infno": "1901", "mode": "http_500",
-                              "count": 1})
-    stale = query(stack, clinic)
-    assert stale.status == 200, stale.body
-    assert stale.headers["X-Yibao-Cache"] == "STALE"
-    assert stale.body["infcode"] == 0
-    assert "serving the stale cached answer" in \
-        harness.error_log_text(stack)
+    stale_after(stack, clinic, "http_500", "serving the stale cached answer")
 
     # the platform is back: a fresh answer, cached again
     fresh = query(stack, clinic)
@@ -91,16 +96,9 @@ def test_failures_not_cached_stale_served_while_platform_fails(make_stack):
     assert query(stack, clinic).headers["X-Yibao-Cache"] == "HIT"
 
     # an answer that breaks off after its header: the stale one too
-    time.sleep(1.3)
-    sim_post(stack, "fault", {"infno": "1901", "mode": "truncate",
-                              "count": 1})
-    stale = query(stack, clinic)
-    assert stale.status == 200, stale.body
-    assert stale.headers["X-Yibao-Cache"] == "STALE"
-    assert stale.body["infcode"] == 0
+    stale = stale_after(stack, clinic, "truncate",
+                        "broke off after its header; serving the stale")
     assert stale.body["output"] == fresh.body["output"]
-    assert "broke off after its header; serving the stale" in \
-        harness.error_log_text(stack)
 
 
 @pytest.mark.parametrize("use_redis", [False, True])
