@@ -56,8 +56,9 @@ bench_translate() {
 # throughput (issue 4): wrk against plain nginx proxy_pass and the
 # gateway (embedded store; Redis + limits; cache hits; shm + limits), all
 # in front of one canned local platform; "BENCH <case> rps= p50_ms=
-# p99_ms= ratio_vs_proxy= ...".  About 100 s; tests/bench/throughput.py
-# (BENCH_DURATION, BENCH_CASES, ...) and docs/benchmarks.md.
+# p99_ms= ratio_vs_proxy= ...", the median of 3 rounds.  About 5 min;
+# tests/bench/throughput.py (BENCH_ROUNDS, BENCH_DURATION, BENCH_CASES,
+# ...) and docs/benchmarks.md.
 # TODO(cache): cache_hit configures `yibao_cache infno=1101 ttl=1h;`
 # (CACHE_LINE in throughput.py, or YIBAO_BENCH_CACHE); while nginx -t
 # refuses that line it prints "BENCH cache_hit skipped reason=...".

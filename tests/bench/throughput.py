@@ -21,6 +21,14 @@ run for the unloaded latency.  One line per case:
 
   BENCH <case> rps=<n> p50_ms=<x> p99_ms=<x> ratio_vs_proxy=<x> ...
 
+With --rounds N (BENCH_ROUNDS, default 3) all cases run N times, one
+round after the other (proxy, b, c, d, e, proxy, b, ...), so that each
+ratio is taken against the proxy of its own round, a minute apart at
+most; a case's line is then its round with the median ratio, with
+rounds=<n> ratios=<r1>/<r2>/... added (every round's ratio, in order).
+On a shared machine the rate drifts by 10-20 % from one minute to the
+next; one round measures that drift as much as the gateway.
+
 Every response is checked (HTTP 200 and "infcode":0); a case with any
 other answer says errors=<n>.  Standard library only; wrk does the load.
 """
@@ -513,6 +521,9 @@ def main(argv=None):
                     default=env("BENCH_CLINIC", "own"))
     ap.add_argument("--cases", default=env("BENCH_CASES", ""),
                     help="comma list (default: all); proxy always runs")
+    ap.add_argument("--rounds", type=int,
+                    default=int(env("BENCH_ROUNDS", "3")),
+                    help="times every case runs; the median is reported")
     ap.add_argument("--workdir",
                     default=os.path.join(ROOT, "build", "bench",
                                          "throughput"))
@@ -565,38 +576,81 @@ def main(argv=None):
                           answer=compact(ANSWER_1101))
     upstream.start()
 
-    results = {}
+    rounds = max(args.rounds, 1)
+    runs = {}           # case name: [(res, the proxy of its round)]
+    skipped = set()
     status = 0
     try:
-        for case in cases:
-            workdir = os.path.join(args.workdir, case.name)
-            os.makedirs(workdir)
-            log("%s: %s" % (case.name, case.desc))
-            if isinstance(case, GatewayCase) and case.cache:
-                why = case.check(os.path.join(workdir, "check"), upstream,
-                                 args.workers, module)
-                if why is not None:
-                    print("BENCH %s skipped reason=\"%s\""
-                          % (case.name, why.replace('"', "'")),
-                          flush=True)
+        for rnd in range(1, rounds + 1):
+            proxy = None
+            for case in cases:
+                if case.name in skipped:
                     continue
-            try:
-                res = run_case(case, workdir, upstream, body_path, module,
-                               args)
-            except Exception as e:  # noqa: report, go on with the others
-                print("BENCH %s failed reason=\"%s\""
-                      % (case.name, str(e).replace('"', "'")[:300]),
-                      flush=True)
-                status = 1
-                continue
-            results[case.name] = res
-            report(case, res, results.get("proxy"))
-            if (res["errors"] or res["exhausted"] or res["warm_errors"]
-                    or res.get("c1", {}).get("errors")):
-                status = 1
+                workdir = os.path.join(args.workdir, case.name
+                                       if rounds == 1 else
+                                       "%s-%d" % (case.name, rnd))
+                os.makedirs(workdir)
+                log("%s: %s%s" % (case.name, case.desc,
+                                  "" if rounds == 1 else
+                                  " (round %d of %d)" % (rnd, rounds)))
+                if isinstance(case, GatewayCase) and case.cache:
+                    why = case.check(os.path.join(workdir, "check"),
+                                     upstream, args.workers, module)
+                    if why is not None:
+                        print("BENCH %s skipped reason=\"%s\""
+                              % (case.name, why.replace('"', "'")),
+                              flush=True)
+                        skipped.add(case.name)
+                        continue
+                try:
+                    res = run_case(case, workdir, upstream, body_path,
+                                   module, args)
+                except Exception as e:  # noqa: report, go on
+                    print("BENCH %s failed reason=\"%s\""
+                          % (case.name, str(e).replace('"', "'")[:300]),
+                          flush=True)
+                    status = 1
+                    continue
+                if case.name == "proxy":
+                    proxy = res
+                runs.setdefault(case.name, []).append((res, proxy))
+                if rounds == 1:
+                    report(case, res, proxy)
+                else:
+                    log("%s: round %d: rps=%d%s" % (
+                        case.name, rnd, round(res["rps"]),
+                        "" if proxy is None else " ratio_vs_proxy=%s"
+                        % fmt(res["rps"] / proxy["rps"])))
+                if (res["errors"] or res["exhausted"] or res["warm_errors"]
+                        or res.get("c1", {}).get("errors")):
+                    status = 1
     finally:
         upstream.stop()
+
+    if rounds > 1:
+        for case in cases:
+            if case.name in runs:
+                report_median(case, runs[case.name])
     return status
+
+
+def report_median(case, runs):
+    """The line of the round with the median ratio (the proxy: the median
+    rate), and every round's ratio."""
+    def ratio(run):
+        res, proxy = run
+        if proxy is None or proxy is res:
+            return res["rps"]
+        return res["rps"] / proxy["rps"]
+
+    ordered = sorted(runs, key=ratio)
+    res, proxy = ordered[(len(ordered) - 1) // 2]
+    if all(p is not None and p is not r for r, p in runs):
+        extra = "ratios=" + "/".join(fmt(ratio(r)) for r in runs)
+    else:
+        extra = "rps_rounds=" + "/".join("%d" % round(r["rps"])
+                                         for r, _ in runs)
+    report(case, res, proxy, "rounds=%d %s" % (len(runs), extra))
 
 
 def clean_workdir(base):
@@ -673,12 +727,14 @@ def run_case(case, workdir, upstream, body_path, module, args):
     return res
 
 
-def report(case, res, proxy):
+def report(case, res, proxy, extra=None):
     line = ["BENCH %s rps=%d p50_ms=%s p99_ms=%s" % (
         case.name, round(res["rps"]), fmt(res["p50_us"] / 1000.0),
         fmt(res["p99_us"] / 1000.0))]
     if proxy is not None:
         line.append("ratio_vs_proxy=%s" % fmt(res["rps"] / proxy["rps"]))
+    if extra:
+        line.append(extra)
     one = res.get("c1")
     if one is not None:
         line.append("c1_p50_ms=%s c1_p99_ms=%s" % (
