@@ -2077,7 +2077,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise BadRequest("truncated body")
         return body
 
-    def _send(self, status, payload, headers=None, ctype=None):
+    def _send(self, status, payload, headers=None, ctype=None, cut=False):
+        """cut: the header and only the first half of the body (the
+        platform fails in the middle of answering)."""
         if isinstance(payload, (dict, list)):
             payload = dumps(payload)
         self.send_response(status)
@@ -2090,23 +2092,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def _send_truncated(self, status, payload, headers=None, latency_ms=0):
-        if isinstance(payload, (dict, list)):
-            payload = dumps(payload)
-        self.close_connection = True
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(payload[:len(payload) // 2])
-        self.wfile.flush()
-        if latency_ms:
-            # ... and then nothing more for that long (a read timeout)
-            time.sleep(latency_ms / 1000.0)
+            self.wfile.write(payload[:len(payload) // 2] if cut else payload)
+        if cut:
+            self.wfile.flush()
 
     def _dispatch(self):
         try:
@@ -2180,11 +2168,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode == "truncate":
             # acted on, then the header and half the answer: the platform
-            # dies (or its connection breaks) in the middle of answering
+            # dies (or its connection breaks) in the middle of answering,
+            # after latency_ms of silence if given (a read timeout)
             entry["status"] = res.status
             p.log_request(entry)
-            self._send_truncated(res.status, res.body, res.headers,
-                                 fault["latency_ms"])
+            self.close_connection = True
+            self._send(res.status, res.body, res.headers, cut=True)
+            if fault["latency_ms"]:
+                time.sleep(fault["latency_ms"] / 1000.0)
             return
         if mode in ("http_500", "garbage", "non_envelope"):
             entry["status"] = self._fault_answer(mode)
