@@ -66,6 +66,12 @@ FUZZ_OPTS   := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 # grow (tests/soak/soak.py); SOAK_SECONDS=60 for a short one
 SOAK_SECONDS ?= 600
 
+# make hostile: the hostile-request campaigns of
+# tests/integration/test_hostile.py for HOSTILE_SECONDS each, with a
+# random seed (printed; HOSTILE_SEED=n repeats a campaign)
+HOSTILE_SECONDS ?= 300
+HOSTILE_SEED    ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+
 # make memcheck: these integration tests with nginx under valgrind
 # memcheck (YIBAO_VALGRIND=1: one process, master_process off; any
 # memcheck error not in tests/valgrind.supp fails the test), and
@@ -92,10 +98,12 @@ MEMCHECK_TESTS := \
     $(IT)/test_store.py::test_noscript_recovered \
     $(IT)/test_store.py::test_caller_gone_while_waiting_nothing_sent \
     $(IT)/test_status.py::test_outcomes_counted_in_json_and_prometheus \
-    $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns
+    $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns \
+    $(IT)/test_hostile.py::test_hostile_campaign[local]
 
 .PHONY: help all deps module tools smoke unit integration test run bench \
-        lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS) soak memcheck
+        lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS) soak memcheck \
+        hostile
 
 all: module
 
@@ -113,6 +121,7 @@ help:
 	@echo "make bench        benchmarks"
 	@echo "make soak         $(SOAK_SECONDS) s at a realistic mix, RSS growth <= 1%"
 	@echo "make memcheck     integration subset under valgrind memcheck"
+	@echo "make hostile      hostile-request campaigns, HOSTILE_SECONDS=$(HOSTILE_SECONDS) each"
 	@echo "make lint         style and boundary checks"
 
 deps:
@@ -249,6 +258,10 @@ bench: deps module
 
 memcheck: module tools
 	YIBAO_VALGRIND=1 $(PYTEST) $(MEMCHECK_TESTS)
+
+hostile: deps module tools
+	HOSTILE_SECONDS=$(HOSTILE_SECONDS) HOSTILE_SEED=$(HOSTILE_SEED) \
+	    $(PYTEST) -s tests/integration/test_hostile.py
 
 soak: deps module
 	@SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/soak/soak.py

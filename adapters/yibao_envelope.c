@@ -13,6 +13,7 @@
 #include "yibao_json.h"
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
+#include "yibao_fields.h"
 
 
 #define YIBAO_ENVELOPE_ECHO_MAX  40
@@ -310,7 +311,7 @@ yibao_envelope_check_field(json_t *doc, const yibao_envelope_field_t *f,
     if (f->shape != NULL && !f->shape(p, len)) {
 
         if (f->echo) {
-            yibao_envelope_echo(echo, sizeof(echo), p, len);
+            yibao_echo(p, len, YIBAO_ENVELOPE_ECHO_MAX, echo, sizeof(echo));
             yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
                           "envelope field \"%s\" must be %s, got \"%s\"",
                           f->name, f->shape_text, echo);
@@ -352,9 +353,10 @@ yibao_envelope_chars(const unsigned char *p, size_t len)
 
 
 /*
- * Copies at most YIBAO_ENVELOPE_ECHO_MAX characters of a value for an
- * error message, with quotes, backslashes and control characters
- * replaced, so that the message stays one readable line.
+ * Copies at most YIBAO_ENVELOPE_ECHO_MAX characters of the platform's
+ * message for an answer's summary, with quotes, backslashes and control
+ * characters replaced, so that it stays one readable line; its Chinese
+ * is kept (a caller's own values are echoed with yibao_echo() instead).
  */
 
 static void
@@ -439,7 +441,8 @@ yibao_envelope_msgid_plan(const yibao_envelope_t *env,
         return 0;
     }
 
-    yibao_envelope_echo(echo, sizeof(echo), env->msgid.data, env->msgid.len);
+    yibao_echo(env->msgid.data, env->msgid.len, YIBAO_ENVELOPE_ECHO_MAX, echo,
+               sizeof(echo));
 
     yibao_err_set(err, YIBAO_GWERR_FIELD_INVALID,
                   "envelope field \"msgid\" must be fixmedins_code %.*s + "

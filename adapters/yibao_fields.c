@@ -17,6 +17,7 @@
 static int yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
     yibao_alloc_t *a);
 static int yibao_fields_take(json_t *v, yibao_str_t *dst, yibao_alloc_t *a);
+static size_t yibao_digit_run(const unsigned char *p, size_t len, size_t i);
 
 
 int
@@ -52,16 +53,17 @@ yibao_fields_find_copy(const void *doc, yibao_fields_t *f, yibao_alloc_t *a)
 {
     int             rc;
     size_t          i;
-    yibao_str_t    *s[3];
+    yibao_str_t    *s[4];
     unsigned char  *p;
 
     s[0] = f->mdtrt_id.len ? NULL : &f->mdtrt_id;
     s[1] = f->setl_id.len ? NULL : &f->setl_id;
     s[2] = f->psn_no.len ? NULL : &f->psn_no;
+    s[3] = f->psn_name.len ? NULL : &f->psn_name;
 
     rc = yibao_fields_walk((json_t *) doc, 0, f, a);
 
-    for (i = 0; rc == YIBAO_OK && i < 3; i++) {
+    for (i = 0; rc == YIBAO_OK && i < 4; i++) {
         if (s[i] == NULL || s[i]->len == 0) {
             continue;
         }
@@ -89,7 +91,8 @@ yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
     const char  *key;
 
     if (depth > YIBAO_FIELDS_DEPTH
-        || (f->mdtrt_id.len && f->setl_id.len && f->psn_no.len))
+        || (f->mdtrt_id.len && f->setl_id.len && f->psn_no.len
+            && f->psn_name.len))
     {
         return YIBAO_OK;
     }
@@ -111,6 +114,13 @@ yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
                 if (yibao_fields_take(child, &f->psn_no, a) != YIBAO_OK) {
                     return YIBAO_ERR_NOMEM;
                 }
+
+            } else if (f->psn_name.len == 0 && json_is_string(child)
+                       && strcmp(key, "psn_name") == 0)
+            {
+                f->psn_name.data =
+                               (const unsigned char *) json_string_value(child);
+                f->psn_name.len = json_string_length(child);
 
             } else if (yibao_fields_walk(child, depth + 1, f, a)
                        != YIBAO_OK)
@@ -170,28 +180,133 @@ yibao_fields_take(json_t *v, yibao_str_t *dst, yibao_alloc_t *a)
 void
 yibao_mask_digits(const unsigned char *in, size_t len, unsigned char *out)
 {
-    size_t  i, j, run;
+    size_t  i, run;
 
-    memcpy(out, in, len);
+    if (out != in) {
+        memcpy(out, in, len);
+    }
 
-    for (i = 0; i < len; i = j) {
+    for (i = 0; i < len; i += run ? run : 1) {
+        run = yibao_digit_run(in, len, i);
 
-        for (j = i; j < len && in[j] >= '0' && in[j] <= '9'; j++) {
-            /* void */
-        }
-
-        if (j < len && j > i && (in[j] == 'X' || in[j] == 'x')) {
-            j++;
-        }
-
-        run = j - i;
-
-        if (run >= 15 && run <= 18) {
+        if (run >= YIBAO_MASK_DIGITS) {
             memset(out + i + 4, '*', run - 8);
         }
+    }
+}
 
-        if (j == i) {
-            j++;
+
+/*
+ * The length of the run of digits at p[i] (0 if p[i] is not a digit),
+ * with an 'X' or 'x' after them counted in: an ID number's check
+ * character.
+ */
+
+static size_t
+yibao_digit_run(const unsigned char *p, size_t len, size_t i)
+{
+    size_t  j;
+
+    for (j = i; j < len && p[j] >= '0' && p[j] <= '9'; j++) {
+        /* void */
+    }
+
+    if (j < len && j > i && (p[j] == 'X' || p[j] == 'x')) {
+        j++;
+    }
+
+    return j - i;
+}
+
+
+size_t
+yibao_echo(const unsigned char *p, size_t len, size_t max_chars, char *buf,
+    size_t size)
+{
+    size_t  i, k, n, run, chars;
+
+    n = 0;
+    chars = 0;
+    i = 0;
+
+    while (i < len) {
+
+        if ((p[i] & 0xc0) == 0x80) {
+            i++;                    /* the rest of a UTF-8 sequence */
+            continue;
+        }
+
+        if (chars == max_chars || n + 4 >= size) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+            break;
+        }
+
+        if (p[i] >= '0' && p[i] <= '9') {
+            run = yibao_digit_run(p, len, i);
+
+            for (k = 0; k < run && chars < max_chars && n + 4 < size; k++) {
+                buf[n++] = (run >= YIBAO_MASK_DIGITS && k >= 4 && k < run - 4)
+                           ? '*' : (char) p[i + k];
+                chars++;
+            }
+
+            i += k;
+            continue;
+        }
+
+        if (p[i] >= 0x80) {
+            buf[n++] = '*';
+
+        } else if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"'
+                   || p[i] == '\\' || p[i] == ';')
+        {
+            buf[n++] = '?';
+
+        } else {
+            buf[n++] = (char) p[i];
+        }
+
+        chars++;
+        i++;
+    }
+
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+void
+yibao_mask_values(unsigned char *text, size_t len, const yibao_str_t *values,
+    size_t n)
+{
+    size_t          i, k, vlen;
+    unsigned char  *p, *end;
+
+    for (k = 0; k < n; k++) {
+        vlen = values[k].len;
+
+        if (vlen < 4 || vlen > len) {
+            continue;
+        }
+
+        p = text;
+        end = text + len - vlen;
+
+        while (p <= end) {
+            if (memcmp(p, values[k].data, vlen) != 0) {
+                p++;
+                continue;
+            }
+
+            for (i = 0; i < vlen; i++) {
+                if (vlen < 9 || (i >= 4 && i < vlen - 4)) {
+                    p[i] = '*';
+                }
+            }
+
+            p += vlen;
         }
     }
 }

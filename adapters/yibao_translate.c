@@ -15,6 +15,7 @@
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
 #include "yibao_tsv.h"
+#include "yibao_fields.h"
 
 
 #define YIBAO_RULES_FIELDS        7     /* one more than allowed */
@@ -2041,55 +2042,42 @@ yibao_translate_path(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
 
 
 /*
- * A value for the list: at most YIBAO_TRANSLATE_ECHO characters, with
- * control characters, '"', '\\' and ';' (the list separator) replaced
- * by '?'; non-strings as JSON type names or numbers.
+ * A value for the list, as yibao_echo() shows a caller's value (at most
+ * YIBAO_TRANSLATE_ECHO characters, ';' the list's separator replaced);
+ * a number as its digits (an ID number sent as a number is masked as
+ * well); other values as JSON type names.
  */
 
 static const char *
 yibao_translate_echo(char *buf, json_t *v)
 {
-    size_t                i, n, chars, len;
-    const unsigned char  *p;
+    char  num[64];
 
-    if (!json_is_string(v)) {
-        if (json_is_integer(v)) {
-            snprintf(buf, YIBAO_TRANSLATE_ECHO_LEN,
-                     "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-
-        } else if (json_is_real(v)) {
-            yibao_translate_real(json_real_value(v), buf,
-                                 YIBAO_TRANSLATE_ECHO_LEN);
-
-        } else {
-            snprintf(buf, YIBAO_TRANSLATE_ECHO_LEN, "(%s)",
-                     json_is_object(v) ? "object"
-                     : json_is_array(v) ? "array"
-                     : json_is_boolean(v) ? "boolean" : "null");
-        }
-
+    if (json_is_string(v)) {
+        yibao_echo((const unsigned char *) json_string_value(v),
+                   json_string_length(v), YIBAO_TRANSLATE_ECHO, buf,
+                   YIBAO_TRANSLATE_ECHO_LEN);
         return buf;
     }
 
-    p = (const unsigned char *) json_string_value(v);
-    len = json_string_length(v);
+    if (json_is_number(v)) {
+        if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
 
-    n = 0;
-    chars = 0;
-
-    for (i = 0; i < len; i++) {
-
-        if ((p[i] & 0xc0) != 0x80 && ++chars > YIBAO_TRANSLATE_ECHO) {
-            memcpy(buf + n, "...", 3);
-            n += 3;
-            break;
+        } else {
+            yibao_translate_real(json_real_value(v), num, sizeof(num));
         }
 
-        buf[n++] = (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"'
-                    || p[i] == '\\' || p[i] == ';') ? '?' : (char) p[i];
+        yibao_echo((const unsigned char *) num, strlen(num),
+                   YIBAO_TRANSLATE_ECHO, buf, YIBAO_TRANSLATE_ECHO_LEN);
+        return buf;
     }
 
-    buf[n] = '\0';
+    snprintf(buf, YIBAO_TRANSLATE_ECHO_LEN, "(%s)",
+             json_is_object(v) ? "object"
+             : json_is_array(v) ? "array"
+             : json_is_boolean(v) ? "boolean" : "null");
 
     return buf;
 }

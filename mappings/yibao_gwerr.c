@@ -34,6 +34,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "request JSON has too many values" },
     { YIBAO_GWERR_MSGID_REUSED, 409, "msgid_reused",
       "msgid already used for a different request" },
+    { YIBAO_GWERR_NOT_FOUND, 404, "not_found",
+      "no such endpoint" },
 
     { YIBAO_GWERR_AUTH_MISSING, 401, "auth_missing",
       "caller authentication header is missing" },

@@ -405,6 +405,10 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         if (doc != NULL && yibao_fields_find(doc, &found, &a) != YIBAO_OK) {
             return NGX_ERROR;
         }
+
+        /* the platform's message is logged, and quoted when it failed */
+        ngx_http_yibao_mask_personal(ctx, (u_char *) ans.summary,
+                                     ngx_strlen(ans.summary));
     }
 
     if ((r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope)
@@ -471,7 +475,9 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        yibao_mask_digits((u_char *) ans.summary, n, ctx->platform_msg.data);
+        /* masked again: with the name the answer carries, if any */
+        ngx_memcpy(ctx->platform_msg.data, ans.summary, n);
+        ngx_http_yibao_mask_personal(ctx, ctx->platform_msg.data, n);
         ctx->platform_msg.len = n;
     }
 

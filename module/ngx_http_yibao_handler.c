@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_yibao_push_header(ngx_http_request_t *r,
     ngx_list_t *list, u_char *name, size_t name_len, u_char *value,
     size_t value_len, ngx_table_elt_t **out);
 static void ngx_http_yibao_env_cleanup(void *data);
+static ngx_int_t ngx_http_yibao_keep_personal(ngx_http_request_t *r,
+    yibao_str_t *dst, const yibao_str_t *src);
 static ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
     yibao_str_t *src);
 static void ngx_http_yibao_printable(u_char *dst, ngx_str_t *src,
@@ -89,6 +91,15 @@ ngx_http_yibao_handler(ngx_http_request_t *r)
     }
 
     ctx->started = 1;
+
+    /*
+     * every error of the gateway's location is answered by the gateway
+     * itself, as a national envelope (the header filter): an error_page
+     * of the server (nginx.conf's for what nginx refuses before a
+     * location is chosen) must not take it over
+     */
+
+    r->error_page = 1;
 
     if (r->method != NGX_HTTP_POST) {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_METHOD,
@@ -958,7 +969,9 @@ ngx_http_yibao_translate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
 /*
  * Copies the ids found into the request's pool (the document they point
- * into is released before the request ends); psn_no masked.
+ * into is released before the request ends); psn_no masked.  The raw
+ * psn_no and psn_name are kept apart, only to mask them where a message
+ * quotes them (ngx_http_yibao_mask_personal()).
  */
 
 ngx_int_t
@@ -989,7 +1002,54 @@ ngx_http_yibao_keep_fields(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         ctx->psn_no.len = f->psn_no.len;
     }
 
+    if (ngx_http_yibao_keep_personal(r, &ctx->personal[0], &f->psn_no)
+           != NGX_OK
+        || ngx_http_yibao_keep_personal(r, &ctx->personal[1], &f->psn_name)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_keep_personal(ngx_http_request_t *r, yibao_str_t *dst,
+    const yibao_str_t *src)
+{
+    u_char  *p;
+
+    if (dst->len || src->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, src->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, src->data, src->len);
+
+    dst->data = p;
+    dst->len = src->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A text that may quote the platform or the request (a platform's
+ * message): ID numbers, and the transaction's psn_no and name, masked in
+ * place.
+ */
+
+void
+ngx_http_yibao_mask_personal(ngx_http_yibao_ctx_t *ctx, u_char *text,
+    size_t len)
+{
+    yibao_mask_digits(text, len, text);
+    yibao_mask_values(text, len, ctx->personal, 2);
 }
 
 

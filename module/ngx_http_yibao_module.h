@@ -162,6 +162,9 @@ typedef struct {
     ngx_str_t                  psn_no;         /* masked */
     ngx_str_t                  opter;
     ngx_str_t                  platform_msg;   /* masked */
+    yibao_str_t                personal[2];    /* raw psn_no, psn_name:
+                                                  masked where quoted,
+                                                  never logged */
     ngx_uint_t                 translated;
     ngx_int_t                  infcode;
 
@@ -234,6 +237,8 @@ void ngx_http_yibao_map_scope(const yibao_clinic_t *clinic,
     yibao_map_scope_t *scope);
 ngx_int_t ngx_http_yibao_keep_fields(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_fields_t *f);
+void ngx_http_yibao_mask_personal(ngx_http_yibao_ctx_t *ctx, u_char *text,
+    size_t len);
 void ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool);
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
 

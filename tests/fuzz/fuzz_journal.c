@@ -97,9 +97,13 @@ fuzz_select(const yibao_str_t *list, const yibao_str_t *value,
             continue;
         }
 
-        /* the answer is JSON: a list, or the totals' object */
+        /*
+         * the answer is JSON: a list, or the totals' object (a value
+         * with a NUL byte is echoed as \u0000, which is JSON)
+         */
 
-        doc = json_loadb((const char *) out.data, out.len, 0, &jerr);
+        doc = json_loadb((const char *) out.data, out.len, JSON_ALLOW_NUL,
+                         &jerr);
         yibao_fuzz_assert(doc != NULL);
         yibao_fuzz_assert(kind == YIBAO_JOURNAL_Q_TOTALS
                           ? json_is_object(doc) : json_is_array(doc));

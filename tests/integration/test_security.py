@@ -14,6 +14,7 @@ import harness
 from harness import ENDPOINT, sim_post
 
 import yibao_client as client
+import yibao_hostile
 from test_gateway_core import (CALLER, SECRET, envelope, ready_clinic,
                                send, township_clinic)
 
@@ -203,6 +204,51 @@ def raw_line(stack, line):
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
+
+
+def test_http_errors_are_envelopes(make_stack):
+    """What nginx refuses before a location is chosen, and other paths,
+    get national envelopes too (nginx.conf's error_page 400 and location
+    /); inside the gateway's location the gateway's own codes stay."""
+    stack = make_stack(scheme="none")
+    clinic = ready_clinic(stack)
+    body = client.encode(envelope(clinic))
+    signed = list(client.signed_headers(CALLER, SECRET, "POST", ENDPOINT,
+                                        body).items())
+    length = [("Content-Length", str(len(body)))]
+    chunked = [("Transfer-Encoding", "chunked")]
+
+    def one(method, path, headers, data=b"", shut=False):
+        req = yibao_hostile.request_bytes(method, path, headers, data)
+        a = yibao_hostile.exchange("127.0.0.1", stack.port, [req], 10,
+                                   shut=shut)[0]
+        assert a.status is not None, (method, path, a.error)
+        return a.status, a.json()
+
+    cases = [
+        ("both framings", one("POST", ENDPOINT, signed + length + chunked,
+                              b"0\r\n\r\n"), 400, "YB1011", "framing"),
+        ("two lengths", one("POST", ENDPOINT, signed + length + [
+            ("Content-Length", str(len(body) + 1))], body), 400, "YB1011",
+         "framing"),
+        ("other path", one("POST", "/fsi/api/other", signed + length, body),
+         404, "YB1014", "no such endpoint"),
+        ("root", one("GET", "/", []), 404, "YB1014", "no such endpoint"),
+        # the gateway's own answers are not taken over by error_page 400
+        ("empty body", one("POST", ENDPOINT, signed + [
+            ("Content-Length", "0")]), 400, "YB1001", "empty"),
+        ("broken chunk", one("POST", ENDPOINT, signed + chunked,
+                             b"zz\r\n", shut=True), 400, "YB1011",
+         "malformed or incomplete"),
+    ]
+    for what, (status, answer), want_status, code, word in cases:
+        assert status == want_status, (what, status, answer)
+        assert answer["infcode"] == -1 and answer["output"] is None, \
+            (what, answer)
+        assert answer["err_msg"].startswith(code + " "), (what, answer)
+        assert word in answer["err_msg"], (what, answer)
+    # and the gateway still serves
+    assert send(stack, envelope(clinic)).status == 200
 
 
 def test_every_input_dimension_is_bounded(make_stack):

@@ -27,6 +27,8 @@ test_find(void **state)
     static const char  body[] =
         "{\"output\":{\"setlinfo\":{\"mdtrt_id\":\"M1\",\"psn_no\":12345,"
         "\"x\":{\"setl_id\":\"S9\"}},\"mdtrt_id\":\"later\"}}";
+    static const unsigned char  named[] =
+        "{\"a\":{\"psn_name\":7},\"b\":[{\"psn_name\":\"\\u5f20\\u4e09\"}]}";
 
     (void) state;
 
@@ -63,6 +65,15 @@ test_find(void **state)
                      YIBAO_OK);
     assert_memory_equal(f.setl_id.data, "S9", 2);
     assert_true(yibao_test_arena_contains(&arena, "S9", 2));
+
+    /* the person's name, a string only, copied as well */
+    memset(&f, 0, sizeof(yibao_fields_t));
+    assert_int_equal(yibao_fields_find_text(named, sizeof(named) - 1, &f,
+                                            &a),
+                     YIBAO_OK);
+    assert_int_equal(f.psn_name.len, 6);
+    assert_memory_equal(f.psn_name.data, "张三", 6);
+    assert_true(yibao_test_arena_contains(&arena, "张三", 6));
 
     /* from a parsed document: copies too */
     doc = json_loads(body, 0, &jerr);
@@ -104,7 +115,9 @@ test_mask(void **state)
         { "id 11010519491231002X ok", "id 1101**********002X ok" },
         { "short 12345678901234", "short 12345678901234" },
         { "fifteen 123456789012345.", "fifteen 1234*******2345." },
-        { "nineteen 1234567890123456789", "nineteen 1234567890123456789" },
+        { "nineteen 1234567890123456789", "nineteen 1234***********6789" },
+        { "psn_no 37000000000000000000123456 x",
+          "psn_no 3700******************3456 x" },
         { "", "" },
     };
 
@@ -125,12 +138,82 @@ test_mask(void **state)
 }
 
 
+static void
+test_echo(void **state)
+{
+    char    buf[64];
+    size_t  i, n;
+
+    static const struct {
+        const char  *in;
+        size_t       max;
+        const char  *out;
+    } echo[] = {
+        { "2024-02-30 08:00:00", 40, "2024-02-30 08:00:00" },
+        { "a\"b\\c;d\x01" "e\x7f", 40, "a?b?c?d?e?" },
+        { "欧阳娜娜 X1", 40, "**** X1" },
+        { "id 370102195603152017.", 40, "id 3701**********2017." },
+        { "11010519491231002x", 40, "1101**********002x" },
+        { "1234567890123456789", 40, "1234***********6789" },
+        { "12345678901234", 40, "12345678901234" },
+        /* a run cut by the length limit is masked all the same */
+        { "ab370102195603152017", 10, "ab3701****..." },
+        { "abcdef", 3, "abc..." },
+        { "中文中文", 2, "**..." },
+        { "", 40, "" },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(echo) / sizeof(echo[0]); i++) {
+        n = yibao_echo((const unsigned char *) echo[i].in,
+                       strlen(echo[i].in), echo[i].max, buf, sizeof(buf));
+        assert_string_equal(buf, echo[i].out);
+        assert_int_equal(n, strlen(echo[i].out));
+    }
+
+    /* the buffer bounds the text: "..." and the NUL always fit */
+
+    n = yibao_echo((const unsigned char *) "abcdefghijkl", 12, 40, buf, 8);
+    assert_string_equal(buf, "abcd...");
+    assert_int_equal(n, 7);
+
+    /* the transaction's own values wherever a message quotes them */
+
+    {
+        unsigned char  text[] = "人员张三(37000000000000000000123456)"
+                                "不存在; 张三 0000123456 张";
+        yibao_str_t    values[3] = {
+            { 26, (const unsigned char *) "37000000000000000000123456" },
+            { 6, (const unsigned char *) "张三" },
+            { 3, (const unsigned char *) "张" }
+        };
+
+        yibao_mask_values(text, sizeof(text) - 1, values, 3);
+        assert_string_equal((char *) text,
+                            "人员******(3700******************3456)"
+                            "不存在; ****** 0000123456 张");
+
+        /* nothing to mask, or values longer than the text */
+        yibao_mask_values(text, 4, values, 3);
+        yibao_mask_values(text, sizeof(text) - 1, values, 0);
+    }
+
+    /* masking in place */
+
+    memcpy(buf, "370102195603152017", 19);
+    yibao_mask_digits((unsigned char *) buf, 18, (unsigned char *) buf);
+    assert_string_equal(buf, "3701**********2017");
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_echo),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1067,7 +1067,7 @@ test_check_feedetl_sn(void **state)
         "1 to 15 digits, not 0); "
         "feedetail[2].feedetl_sn=0 (feedetl_sn: 0 is not allowed; "
         "1 to 15 digits, not 0); "
-        "feedetail[3].feedetl_sn=1234567890123456 (feedetl_sn: more than "
+        "feedetail[3].feedetl_sn=1234********3456 (feedetl_sn: more than "
         "15 digits; 1 to 15 digits, not 0); "
         "feedetail[5].feedetl_sn=000 (feedetl_sn: 0 is not allowed; "
         "1 to 15 digits, not 0); "
@@ -1094,13 +1094,33 @@ test_list_echo(void **state)
     /* long values are cut after 40 characters */
 
     snprintf(buf, sizeof(buf), ENV("2204", "{'feedetail':[{'bilg_dr_codg':"
-             "'%s'}]}"), "0123456789012345678901234567890123456789ABCDEF");
+             "'%s'}]}"), "abcdefghijabcdefghijabcdefghijabcdefghijKLMNOP");
     test_load(t, buf);
     assert_int_equal(test_run(t), YIBAO_ERR_INVALID);
     assert_string_equal(test_list(t),
                         "feedetail[0].bilg_dr_codg="
-                        "0123456789012345678901234567890123456789... "
+                        "abcdefghijabcdefghijabcdefghijabcdefghij... "
                         "(staff)");
+
+    /*
+     * a caller's value is echoed without what could be personal data:
+     * other than ASCII as '*', ID numbers masked, also sent as numbers
+     */
+
+    test_load(t, ENV("2204", "{'feedetail':[{'bilg_dr_codg':'欧阳娜娜',"
+                     "'bilg_dept_codg':'11010519491231002X'}]}"));
+    assert_int_equal(test_run(t), YIBAO_ERR_INVALID);
+    assert_string_equal(test_list(t),
+                        "feedetail[0].bilg_dr_codg=**** (staff); "
+                        "feedetail[0].bilg_dept_codg=1101**********002X "
+                        "(dept)");
+
+    test_load(t, ENV("2204", "{'feedetail':[{'bilg_dr_codg':"
+                     "370102195603152017}]}"));
+    assert_int_equal(test_run(t), YIBAO_ERR_INVALID);
+    assert_string_equal(test_list(t),
+                        "feedetail[0].bilg_dr_codg=3701**********2017 "
+                        "(staff: not a string)");
 }
 
 
