@@ -99,7 +99,7 @@ MEMCHECK_TESTS := \
     $(IT)/test_store.py::test_caller_gone_while_waiting_nothing_sent \
     $(IT)/test_status.py::test_outcomes_counted_in_json_and_prometheus \
     $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns \
-    $(IT)/test_hostile.py::test_hostile_campaign[local]
+    $(IT)/test_hostile.py
 
 .PHONY: help all deps module tools smoke unit integration test run bench \
         lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS) soak memcheck \

@@ -17,6 +17,7 @@
 
 
 #define YIBAO_ENVELOPE_ECHO_MAX  40
+#define YIBAO_ANSWER_QUOTE_MAX   1024    /* bytes masked before a quote */
 
 
 typedef int (*yibao_envelope_shape_pt)(const unsigned char *p, size_t len);
@@ -47,6 +48,8 @@ static int yibao_envelope_check_field(json_t *doc,
     const yibao_envelope_field_t *f, yibao_envelope_t *env,
     yibao_err_t *err);
 static size_t yibao_envelope_chars(const unsigned char *p, size_t len);
+static size_t yibao_answer_mask(const unsigned char *s, size_t len,
+    const yibao_str_t *mask, size_t nmask, unsigned char *out);
 static void yibao_envelope_echo(char *buf, size_t size,
     const unsigned char *p, size_t len);
 static int yibao_envelope_shape_msgid(const unsigned char *p, size_t len);
@@ -834,12 +837,22 @@ int
 yibao_answer_parse(const unsigned char *data, size_t len,
     yibao_answer_t *ans, void **parsed)
 {
+    return yibao_answer_parse_masked(data, len, NULL, 0, ans, parsed);
+}
+
+
+int
+yibao_answer_parse_masked(const unsigned char *data, size_t len,
+    const yibao_str_t *mask, size_t nmask, yibao_answer_t *ans,
+    void **parsed)
+{
     size_t                 i, n;
     json_t                *doc, *v, *code, *msg;
     const char            *s;
     json_error_t           jerr;
     yibao_envelope_out_t   o;
     unsigned char          tmp[200];
+    unsigned char          head[YIBAO_ANSWER_QUOTE_MAX];
 
     memset(ans, 0, sizeof(yibao_answer_t));
 
@@ -847,14 +860,15 @@ yibao_answer_parse(const unsigned char *data, size_t len,
     *parsed = doc;
 
     if (doc == NULL) {
-        n = len < 60 ? len : 60;
+        n = yibao_answer_mask(data, len, mask, nmask, head);
+        n = n < 60 ? n : 60;
         o.p = tmp;
         o.len = 0;
 
         for (i = 0; i < n; i++) {
-            tmp[o.len++] = (data[i] >= 0x20 && data[i] < 0x7f
-                            && data[i] != '"' && data[i] != '\\')
-                           ? data[i] : '?';
+            tmp[o.len++] = (head[i] >= 0x20 && head[i] < 0x7f
+                            && head[i] != '"' && head[i] != '\\')
+                           ? head[i] : '?';
         }
 
         snprintf(ans->summary, sizeof(ans->summary),
@@ -895,8 +909,9 @@ yibao_answer_parse(const unsigned char *data, size_t len,
     if (ans->is_envelope) {
         msg = json_object_get(doc, "err_msg");
         s = json_is_string(msg) ? json_string_value(msg) : "";
-        yibao_envelope_echo(ans->summary, sizeof(ans->summary),
-                            (const unsigned char *) s, strlen(s));
+        n = yibao_answer_mask((const unsigned char *) s, strlen(s), mask,
+                              nmask, head);
+        yibao_envelope_echo(ans->summary, sizeof(ans->summary), head, n);
         return YIBAO_OK;
     }
 
@@ -912,8 +927,9 @@ yibao_answer_parse(const unsigned char *data, size_t len,
     }
 
     s = json_is_string(msg) ? json_string_value(msg) : "";
-    yibao_envelope_echo((char *) tmp, sizeof(tmp), (const unsigned char *) s,
-                        strlen(s));
+    n = yibao_answer_mask((const unsigned char *) s, strlen(s), mask, nmask,
+                          head);
+    yibao_envelope_echo((char *) tmp, sizeof(tmp), head, n);
 
     if (json_is_integer(code)) {
         snprintf(ans->summary, sizeof(ans->summary),
@@ -927,6 +943,31 @@ yibao_answer_parse(const unsigned char *data, size_t len,
     }
 
     return YIBAO_OK;
+}
+
+
+/*
+ * The start of a text the platform sent, to be quoted: at most
+ * YIBAO_ANSWER_QUOTE_MAX bytes copied to out, with runs of digits and
+ * the mask values masked before the quote is cut, so that a cut never
+ * leaves the start of an ID number or a psn_no unmasked.  Returns the
+ * bytes copied.
+ */
+
+static size_t
+yibao_answer_mask(const unsigned char *s, size_t len, const yibao_str_t *mask,
+    size_t nmask, unsigned char *out)
+{
+    if (len > YIBAO_ANSWER_QUOTE_MAX) {
+        len = YIBAO_ANSWER_QUOTE_MAX;
+    }
+
+    memcpy(out, s, len);
+
+    yibao_mask_digits(out, len, out);
+    yibao_mask_values(out, len, mask, nmask);
+
+    return len;
 }
 
 

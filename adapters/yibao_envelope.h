@@ -156,7 +156,7 @@ typedef struct {
  * the number 0 or -1 or the strings "0" or "-1".  For anything else
  * summary describes what came instead, for example
  * 'code 401 message "..."', truncated, with control characters
- * removed.  Always returns YIBAO_OK except on YIBAO_ERR_NOMEM.
+ * removed and runs of 15 or more digits masked.  Always returns YIBAO_OK except on YIBAO_ERR_NOMEM.
  */
 int yibao_answer_inspect(const unsigned char *data, size_t len,
     yibao_answer_t *ans);
@@ -169,6 +169,15 @@ int yibao_answer_inspect(const unsigned char *data, size_t len,
  */
 int yibao_answer_parse(const unsigned char *data, size_t len,
     yibao_answer_t *ans, void **doc);
+
+/*
+ * The same, with the summary masked as yibao_mask_digits() and
+ * yibao_mask_values() mask (the nmask values: the transaction's psn_no
+ * and name) before it is cut, since the platform's message may quote
+ * them.
+ */
+int yibao_answer_parse_masked(const unsigned char *data, size_t len,
+    const yibao_str_t *mask, size_t nmask, yibao_answer_t *ans, void **doc);
 void yibao_answer_release(void *doc);
 
 /*

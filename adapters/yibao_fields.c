@@ -281,7 +281,7 @@ void
 yibao_mask_values(unsigned char *text, size_t len, const yibao_str_t *values,
     size_t n)
 {
-    size_t          i, k, vlen;
+    size_t          i, k, vlen, whole;
     unsigned char  *p, *end;
 
     for (k = 0; k < n; k++) {
@@ -289,6 +289,14 @@ yibao_mask_values(unsigned char *text, size_t len, const yibao_str_t *values,
 
         if (vlen < 4 || vlen > len) {
             continue;
+        }
+
+        /* a name (not ASCII) entirely, so that no UTF-8 is cut */
+
+        whole = (vlen < 9);
+
+        for (i = 0; i < vlen && !whole; i++) {
+            whole = (values[k].data[i] >= 0x80);
         }
 
         p = text;
@@ -301,7 +309,7 @@ yibao_mask_values(unsigned char *text, size_t len, const yibao_str_t *values,
             }
 
             for (i = 0; i < vlen; i++) {
-                if (vlen < 9 || (i >= 4 && i < vlen - 4)) {
+                if (whole || (i >= 4 && i < vlen - 4)) {
                     p[i] = '*';
                 }
             }

@@ -79,10 +79,11 @@ size_t yibao_echo(const unsigned char *p, size_t len, size_t max_chars,
 /*
  * Masks in text (len bytes, changed in place) every occurrence of each
  * of the n values (a person's psn_no and name, which a platform's
- * message may quote): a value of 9 bytes or more keeps its first and
- * last 4 bytes, as yibao_mask_psn_no(); a shorter one (a name) becomes
- * '*' bytes.  Values shorter than 4 bytes are left alone (too short to
- * find safely).
+ * message may quote): an ASCII value of 9 bytes or more keeps its first
+ * and last 4 bytes, as yibao_mask_psn_no(); a shorter one, or one with
+ * other bytes (a name: its UTF-8 is never cut), becomes all '*' bytes.
+ * Values shorter than 4 bytes are left alone (too short to find
+ * safely).
  */
 void yibao_mask_values(unsigned char *text, size_t len,
     const yibao_str_t *values, size_t n);

@@ -405,10 +405,6 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         if (doc != NULL && yibao_fields_find(doc, &found, &a) != YIBAO_OK) {
             return NGX_ERROR;
         }
-
-        /* the platform's message is logged, and quoted when it failed */
-        ngx_http_yibao_mask_personal(ctx, (u_char *) ans.summary,
-                                     ngx_strlen(ans.summary));
     }
 
     if ((r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope)
@@ -894,7 +890,11 @@ ngx_http_yibao_answer_parse(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rc = yibao_answer_parse(ctx->resp, ctx->resp_len, ans, doc);
+    /* the transaction's psn_no and name masked where the platform's
+     * message quotes them (the summary is logged, and quoted in errors) */
+
+    rc = yibao_answer_parse_masked(ctx->resp, ctx->resp_len, ctx->personal,
+                                   2, ans, doc);
 
     cln->handler = ngx_http_yibao_answer_cleanup;
     cln->data = *doc;

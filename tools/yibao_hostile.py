@@ -301,12 +301,14 @@ class Generator:
 
     @staticmethod
     def paths(node, prefix=()):
-        """Every (path, value) under node, containers included."""
+        """Every (path, value) under node, containers included; of a
+        list only the first 3 items (its rows are alike, and a widened
+        one would make this slow)."""
         out = []
         if isinstance(node, dict):
             items = node.items()
         elif isinstance(node, list):
-            items = enumerate(node)
+            items = enumerate(node[:3])
         else:
             return out
         for k, v in items:
@@ -335,10 +337,12 @@ class Generator:
                     [self.post(body)])
 
     def mutate(self, rng, env, op):
-        # msgid is the caller's own name of a transaction, logged as sent
-        # (operators find transactions by it): no personal data there
+        # the ids that tie a visit together are logged as sent: msgid
+        # (the caller's own name of a transaction), mdtrt_id, setl_id;
+        # operators find transactions by them: no personal data there
         everything = [(p, v) for p, v in self.paths(env)
-                      if p != ("msgid",) or op not in ("value", "id")]
+                      if op not in ("value", "id")
+                      or p[-1] not in ("msgid", "mdtrt_id", "setl_id")]
         path, value = rng.choice(everything)
         where = "/".join(str(k) for k in path)
         par = self.parent(env, path)
@@ -634,6 +638,33 @@ def personal_in(text, personal=PERSONAL):
     return [p for p in personal if p and p in text]
 
 
+def personal_in_logs(paths, personal):
+    """(log, value) for each personal value found unmasked in the error
+    and access logs at paths.  In an access log line's platform_msg (the
+    platform's own message, in which the gateway masks every run of 15
+    or more digits, and the transaction's own psn_no and psn_name when
+    the request or the answer carries them) names are not looked for:
+    a name put where it does not belong and quoted by the platform
+    cannot be told from other Chinese text (docs/security.md)."""
+    found = []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                checked = line
+                if path.endswith("access.log"):
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        rec = None
+                    if isinstance(rec, dict):
+                        msg = str(rec.pop("platform_msg", ""))
+                        checked = json.dumps(rec, ensure_ascii=False)
+                        found += [(path, p) for p in personal_in(
+                            msg, [p for p in personal if p[:1].isdigit()])]
+                found += [(path, p) for p in personal_in(checked, personal)]
+    return found
+
+
 def problems(case, answers, personal=PERSONAL):
     """What is wrong with the answers to a case (a list of strings)."""
     out = []
@@ -684,10 +715,11 @@ def problems(case, answers, personal=PERSONAL):
 def visit_envelopes(gateway_url, caller, secret, clinic, admdvs, name,
                     timeout=30):
     """Runs a visit (kept settled) and a cancelled one; returns the
-    envelopes sent, by infno, and the personal data the platform
-    answered with (psn_no, psn_name, certno of both persons)."""
+    envelopes sent, by infno (all of the second visit: the cases are
+    its transactions), and each visit's person as the platform answered
+    with it: a list of two sets of psn_no, psn_name and certno."""
     bases = {}
-    personal = []
+    persons = []
 
     def capture(env):
         bases[env["infno"]] = copy.deepcopy(env)
@@ -704,9 +736,9 @@ def visit_envelopes(gateway_url, caller, secret, clinic, admdvs, name,
         if client.flow_failed(s):
             raise RuntimeError("the visit failed: %s"
                                % client.describe(*s[-1]))
-        personal += [str(st.person.get(k) or "")
-                     for k in ("psn_no", "psn_name", "certno")]
-    return bases, sorted(set(p for p in personal if p) - set(PERSONAL))
+        persons.append(set(str(st.person.get(k) or "")
+                           for k in ("psn_no", "psn_name", "certno")) - {""})
+    return bases, persons
 
 
 class Campaign:
@@ -718,16 +750,18 @@ class Campaign:
         self.url = gateway_url
         self.seed = random.randrange(1 << 32) if seed is None else seed
         self.bound = bound
-        self.bases, answered = visit_envelopes(gateway_url, caller,
-                                               secret, clinic, admdvs, name)
+        self.bases, persons = visit_envelopes(gateway_url, caller,
+                                              secret, clinic, admdvs, name)
         # what must never appear unmasked: what was sent, what came back
-        self.personal = list(PERSONAL) + answered
+        self.personal = list(PERSONAL) + sorted(
+            (persons[0] | persons[1]) - set(PERSONAL))
         self.gen = Generator(self.bases, caller, secret,
                              personal=self.personal)
         self.sent = 0
         self.by_kind = {}
         self.statuses = {}
         self.failures = []
+        self.slowest = (0.0, None, "")     # seconds, index, what
 
     def one(self, index):
         case = self.gen.case(self.seed, index)
@@ -735,6 +769,9 @@ class Campaign:
                            answers=case.answers, shut=case.shut,
                            head_only=case.head_only)
         self.sent += 1
+        took = max(a.elapsed for a in answers)
+        if took > self.slowest[0]:
+            self.slowest = (took, index, case.what)
         self.by_kind[case.kind] = self.by_kind.get(case.kind, 0) + 1
         for a in answers:
             k = a.status if a.status is not None else "closed"
@@ -758,12 +795,13 @@ class Campaign:
 
     def summary(self):
         return ("hostile: seed %d, %d requests (%s), statuses %s, "
-                "%d failed" % (
+                "slowest %.3f s (#%s %s), %d failed" % (
                     self.seed, self.sent,
                     ", ".join("%s %d" % kv for kv in
                               sorted(self.by_kind.items())),
                     ", ".join("%s:%d" % (k, v) for k, v in sorted(
                         self.statuses.items(), key=lambda kv: str(kv[0]))),
+                    self.slowest[0], self.slowest[1], self.slowest[2],
                     len(self.failures)))
 
 

@@ -142,6 +142,39 @@ def test_no_secret_or_personal_data_in_any_output(make_stack, log_level):
     assert st.mdtrt_id in log and '"psn_no":"' in log
 
 
+def test_platform_message_quoting_the_person_is_masked(make_stack):
+    """The platform quotes a value of the request in its message; when
+    that value is the person's name (or psn_no) the transaction carries,
+    the log's platform_msg has it masked; the clinic gets the platform's
+    answer as it came."""
+    stack = make_stack(scheme="csb")
+    clinic = township_clinic(stack)
+    bases, persons = yibao_hostile.visit_envelopes(
+        stack.url, CALLER, SECRET, clinic["org"], clinic["admdvs"],
+        clinic["name"])
+    env = bases["2206"]
+    data = env["input"]["data"]
+    name, psn_no = data["psn_name"], data["psn_no"]
+    assert name and psn_no and name in persons[1]
+    sent = []
+    for value in (name, psn_no):
+        env["msgid"] = client.new_msgid(env["fixmedins_code"])
+        data["psn_setlway"] = value
+        r = client.post(stack.url, CALLER, SECRET, env)
+        assert r.status == 200 and r.body["infcode"] == -1, r.body
+        assert value in r.body["err_msg"], r.body
+        sent.append(env["msgid"])
+    stack.stop()
+    lines = [json.loads(line) for line in open(stack.access_log,
+                                               encoding="utf-8")]
+    msgs = [rec["platform_msg"] for rec in lines if rec["msgid"] in sent]
+    assert len(msgs) == 2, lines[-3:]
+    assert name not in msgs[0] and "取值无效：****" in msgs[0], msgs
+    assert psn_no not in msgs[1] and psn_no[:4] + "*" in msgs[1], msgs
+    assert not yibao_hostile.personal_in_logs(
+        [stack.error_log, stack.access_log], [name, psn_no])
+
+
 # ---------------------------------------------------------------------------
 # operators' endpoints
 # ---------------------------------------------------------------------------

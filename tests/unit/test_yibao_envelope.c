@@ -497,6 +497,41 @@ test_answer_inspect(void **state)
             fail();
         }
     }
+
+    /*
+     * what the platform quotes of the person is masked before the
+     * summary is cut: the name, and a psn_no that the cut at 40
+     * characters would have left half there
+     */
+
+    {
+        void         *doc;
+        yibao_str_t   mask[2] = {
+            { 26, (const unsigned char *) "37000000000000000000123456" },
+            { 12, (const unsigned char *) "司马相如" }
+        };
+
+        static const char  quoted[] =
+            "{\"infcode\":-1,\"err_msg\":\"人员司马相如不存在，"
+            "人员编号为 ABCDEF37000000000000000000123456"
+            "\"}";
+        static const char  html[] =
+            "<p>id 370102195603152017</p>";
+
+        assert_int_equal(yibao_answer_parse_masked(
+                             (const unsigned char *) quoted,
+                             sizeof(quoted) - 1, mask, 2, &ans, &doc),
+                         YIBAO_OK);
+        yibao_answer_release(doc);
+        assert_string_equal(ans.summary,
+                            "人员************不存在，人员编号为 "
+                            "ABCDEF3700******...");
+
+        assert_int_equal(yibao_answer_inspect((const unsigned char *) html,
+                                              sizeof(html) - 1, &ans),
+                         YIBAO_OK);
+        assert_non_null(strstr(ans.summary, "id 3701**********2017"));
+    }
 }
 
 

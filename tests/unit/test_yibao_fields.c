@@ -194,6 +194,15 @@ test_echo(void **state)
                             "人员******(3700******************3456)"
                             "不存在; ****** 0000123456 张");
 
+        /* a long name is masked whole: its UTF-8 is never cut */
+        {
+            unsigned char  named[] = "姓名司马相如。";
+            yibao_str_t    name = { 12, (const unsigned char *) "司马相如" };
+
+            yibao_mask_values(named, sizeof(named) - 1, &name, 1);
+            assert_string_equal((char *) named, "姓名************。");
+        }
+
         /* nothing to mask, or values longer than the text */
         yibao_mask_values(text, 4, values, 3);
         yibao_mask_values(text, sizeof(text) - 1, values, 0);
