@@ -156,7 +156,8 @@ typedef struct {
  * the number 0 or -1 or the strings "0" or "-1".  For anything else
  * summary describes what came instead, for example
  * 'code 401 message "..."', truncated, with control characters
- * removed and runs of 15 or more digits masked.  Always returns YIBAO_OK except on YIBAO_ERR_NOMEM.
+ * removed and runs of 15 or more digits masked.  Always returns
+ * YIBAO_OK except on YIBAO_ERR_NOMEM.
  */
 int yibao_answer_inspect(const unsigned char *data, size_t len,
     yibao_answer_t *ans);
