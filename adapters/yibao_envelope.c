@@ -936,6 +936,11 @@ yibao_answer_parse_masked(const unsigned char *data, size_t len,
                  "code %" JSON_INTEGER_FORMAT " message \"%s\"",
                  json_integer_value(code), (const char *) tmp);
 
+        /* the code too: a long one could be any number */
+        yibao_mask_digits((unsigned char *) ans->summary,
+                          strlen(ans->summary),
+                          (unsigned char *) ans->summary);
+
     } else {
         snprintf(ans->summary, sizeof(ans->summary),
                  "a JSON object without infcode, message \"%s\"",

@@ -73,22 +73,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void
 fuzz_inspect(const yibao_str_t *body)
 {
-    size_t           i, n;
+    void            *parsed;
+    size_t           i, n, run;
     json_t          *doc, *v;
     json_error_t     jerr;
     yibao_answer_t   ans;
 
-    yibao_fuzz_assert(yibao_answer_inspect(body->data, body->len, &ans)
+    static const yibao_str_t  person[2] = {
+        { 26, U("37000000000000000000123456") },
+        { 12, U("\xe5\x8f\xb8\xe9\xa9\xac\xe7\x9b\xb8\xe5\xa6\x82") }
+    };
+
+    yibao_fuzz_assert(yibao_answer_parse_masked(body->data, body->len,
+                                                person, 2, &ans, &parsed)
                       == YIBAO_OK);
+    yibao_answer_release(parsed);
 
     n = strnlen(ans.summary, sizeof(ans.summary));
     yibao_fuzz_assert(n < sizeof(ans.summary));
 
-    /* one readable line: no control characters */
+    /*
+     * one readable line: no control characters; nothing of the person
+     * (the summary is logged): no run of 15 digits, not the psn_no nor
+     * the name
+     */
+
+    run = 0;
 
     for (i = 0; i < n; i++) {
         yibao_fuzz_assert((unsigned char) ans.summary[i] >= 0x20);
+
+        run = (ans.summary[i] >= '0' && ans.summary[i] <= '9') ? run + 1 : 0;
+        yibao_fuzz_assert(run < 15);
     }
+
+    yibao_fuzz_assert(strstr(ans.summary, (const char *) person[0].data)
+                      == NULL);
+    yibao_fuzz_assert(strstr(ans.summary, (const char *) person[1].data)
+                      == NULL);
 
     if (!ans.is_json) {
         yibao_fuzz_assert(!ans.is_envelope);

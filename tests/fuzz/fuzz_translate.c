@@ -151,7 +151,7 @@ fuzz_request(const uint8_t *data, size_t size, uint32_t hash,
     yibao_alloc_t *a)
 {
     int                        rc;
-    size_t                     i;
+    size_t                     i, run;
     yibao_err_t                err;
     yibao_str_t                out;
     yibao_envelope_t           env, again;
@@ -201,10 +201,21 @@ fuzz_request(const uint8_t *data, size_t size, uint32_t hash,
         yibao_fuzz_assert(strlen((const char *) res.list.data)
                           == res.list.len);
 
-        /* the list goes into a log line and an error message */
+        /*
+         * the list goes into a log line and an error message: one line,
+         * and what it quotes of the caller's values (yibao_echo) has no
+         * character but ASCII (a name) and no run of 15 digits
+         */
+
+        run = 0;
 
         for (i = 0; i < res.list.len; i++) {
-            yibao_fuzz_assert(res.list.data[i] >= 0x20);
+            yibao_fuzz_assert(res.list.data[i] >= 0x20
+                              && res.list.data[i] < 0x80);
+
+            run = (res.list.data[i] >= '0' && res.list.data[i] <= '9')
+                  ? run + 1 : 0;
+            yibao_fuzz_assert(run < 15);
         }
 
     } else {

@@ -475,6 +475,9 @@ test_answer_inspect(void **state)
         { "{\"code\":400001,\"msg\":\"auth\"}", 1, 0, 0,
           "code 400001 message \"auth\"" },
         { "[1,2]", 1, 0, 0, "array" },
+        /* a long number of the platform's is masked as an ID number */
+        { "{\"code\":1234567890123456789,\"message\":\"x\"}", 1, 0, 0,
+          "code 1234***********6789 message \"x\"" },
         { "<html>oops</html>", 0, 0, 0, "non-JSON starting \"<html>" },
     };
 
