@@ -127,6 +127,7 @@ yibao_envelope_parse(const unsigned char *data, size_t len,
 {
     int                            rc;
     size_t                         i, nvalues;
+    char                           echo[JSON_ERROR_TEXT_LENGTH + 8];
     json_t                        *doc, *input;
     json_error_t                   jerr;
     const yibao_envelope_field_t  *f;
@@ -151,10 +152,14 @@ yibao_envelope_parse(const unsigned char *data, size_t len,
     doc = yibao_json_load(data, len, JSON_REJECT_DUPLICATES, &jerr);
 
     if (doc == NULL) {
+        /* jansson's text quotes the bytes "near" the error: a name or an
+         * ID number may be among them */
+        yibao_echo((const unsigned char *) jerr.text, strlen(jerr.text),
+                   JSON_ERROR_TEXT_LENGTH, echo, sizeof(echo));
         yibao_err_set(err, YIBAO_GWERR_JSON_INVALID,
                       "request body is not valid JSON at line %d column %d "
                       "(byte %d): %s", jerr.line, jerr.column,
-                      jerr.position, jerr.text);
+                      jerr.position, echo);
         return YIBAO_ERR_SYNTAX;
     }
 

@@ -50,6 +50,7 @@ Standard library only.
 """
 
 import argparse
+import base64
 import copy
 import json
 import random
@@ -58,6 +59,7 @@ import socket
 import sys
 import time
 import urllib.parse
+import urllib.request
 
 import yibao_client as client
 
@@ -79,12 +81,14 @@ HOSTILE_VALUES = [
     "中文" * 40, "0" * 64, "-0", "1.000000000000000000001", [], {},
     [[[[[]]]]], {"a": {"b": {"c": {}}}}, list(range(300)),
     dict(("k%d" % i, i) for i in range(300)),
-] + list(ID_NUMBERS) + list(NAMES)
+]
 
 AMOUNTS = [0, -1, -0.01, 0.001, 1e-9, 12.605, 99999999999.99, 1e15,
            "12.60", "", None, 1e308]
 
 READ_ONLY = ("9001", "1101")
+
+ANSWER_MAX = 2 * 1024 * 1024    # a hostile answer, unless meant bigger
 
 
 # --------------------------------------------------------------------------
@@ -242,11 +246,13 @@ class Case:
     must_pass: the answer must be HTTP 200 with infcode 0;
     may_close: breaking HTTP, the gateway may close without answering;
     want_status: the HTTP statuses allowed (None: any), or a list of
-    them, one for each answer."""
+    them, one for each answer; fault: what the platform (the simulator)
+    is to answer instead, a POST /__sim/fault body."""
 
     def __init__(self, kind, what, parts, answers=1, must_pass=False,
                  may_close=False, want_status=None, shut=False,
-                 head_only=False):
+                 head_only=False, fault=None):
+        self.fault = fault          # the simulator's answer, queued first
         self.kind = kind
         self.what = what
         self.parts = parts
@@ -262,9 +268,10 @@ class Generator:
     """Makes case `index` of a campaign from the visit's envelopes."""
 
     def __init__(self, bases, caller, secret, path=client.DEFAULT_PATH,
-                 personal=PERSONAL):
+                 personal=PERSONAL, answers=None):
         self.bases = bases
         self.personal = personal
+        self.answers = answers or {}
         self.caller = caller
         self.secret = secret
         self.path = path
@@ -336,7 +343,7 @@ class Generator:
         return Case("json", "%s: %s" % (infno, "; ".join(done)),
                     [self.post(body)])
 
-    def mutate(self, rng, env, op):
+    def mutate(self, rng, env, op, personal=True):
         # the ids that tie a visit together are logged as sent: msgid
         # (the caller's own name of a transaction), mdtrt_id, setl_id;
         # operators find transactions by them: no personal data there
@@ -353,7 +360,8 @@ class Generator:
                 par.pop(path[-1])
             return "drop " + where
         if op == "value":
-            v = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+            v = copy.deepcopy(rng.choice(
+                HOSTILE_VALUES + list(PERSONAL if personal else ())))
             par[path[-1]] = v
             return "%s = %.40r" % (where, v)
         if op == "retype":
@@ -410,7 +418,13 @@ class Generator:
 
     def bytes_case(self, rng):
         infno, env = self.fresh(rng)
-        body = bytearray(self.encode(rng, env))
+        op, body = self.corrupt(rng, self.encode(rng, env), env)
+        return Case("bytes", "%s: %s" % (infno, op), [self.post(body)])
+
+    def corrupt(self, rng, text, env=None):
+        """(what, text broken); env: the object text encodes."""
+        env = env if env is not None else json.loads(text)
+        body = bytearray(text)
         op = rng.choice(("cut", "insert", "dupkey", "bom", "tail",
                          "number", "deep", "space", "nul"))
         if op == "cut":
@@ -421,7 +435,7 @@ class Generator:
                                       b"\xf4\x90\x80\x80", b"\x80",
                                       b"\"", b"\\", b"{", b"]", b",,"))
         elif op == "dupkey":
-            k = rng.choice(("infno", "msgid", "input", "fixmedins_code"))
+            k = rng.choice(sorted(env) or ["x"])
             body[1:1] = ("\"%s\":%s," % (k, json.dumps(env.get(k)))
                          ).encode("utf-8")
         elif op == "bom":
@@ -437,16 +451,15 @@ class Generator:
                      b"0x10", b"Infinity", b"NaN",
                      b"123456789012345678901234567890"))
         elif op == "deep":
-            at = body.find(b"\"input\":") + len(b"\"input\":")
+            at = body.find(b"{") + 1
             n = rng.choice((100, 3000))
-            body[at:at] = b"[" * n + b"1" + b"]" * n + b",\"x\":"
+            body[at:at] = b"\"x\":" + b"[" * n + b"1" + b"]" * n + b","
         elif op == "space":
             body[0:0] = b" \t\r\n" * rng.choice((1, 20000))
         else:
             at = rng.randrange(len(body) + 1)
             body[at:at] = b"\x00"
-        body = bytes(body)
-        return Case("bytes", "%s: %s" % (infno, op), [self.post(body)])
+        return op, bytes(body)
 
     # ---- http: the envelope is good, the HTTP around it varies
 
@@ -622,10 +635,69 @@ class Generator:
         return Case("auth", what, [self.post(body, list(h.items()))],
                     want_status={401})
 
+    # ---- answer: the request is good, the platform's answer is not
+
+    def answer_case(self, rng):
+        infno = rng.choice(sorted(self.answers))
+        _, env = self.fresh(rng, infno)
+        env["msgid"] = client.new_msgid(env["fixmedins_code"])
+        body = client.encode(env)
+        answer = copy.deepcopy(self.answers[infno])
+        answer.pop("msgid", None)
+        status, ctype = 200, "application/json;charset=UTF-8"
+        op = rng.choice(("json", "json", "bytes", "bytes", "infcode",
+                         "status", "ctype", "empty", "big"))
+        if op == "json":
+            # the same mutations as a request's, without personal data
+            mutations = []
+            for _ in range(rng.choice((1, 2))):
+                mop = rng.choice(("drop", "value", "retype", "extra",
+                                  "wide"))
+                mutations.append(self.mutate(rng, answer, mop,
+                                             personal=False))
+            what = "; ".join(mutations)
+            text = self.encode(rng, answer)
+        elif op == "bytes":
+            text = self.encode(rng, answer)
+            what, text = self.corrupt(rng, text)
+        elif op == "infcode":
+            v = rng.choice((1, -2, 0.0, "0 ", "00", "-1.0", True, None,
+                            [0], {"v": 0}, 2 ** 32, -(2 ** 31) - 1, ""))
+            answer["infcode"] = v
+            what, text = "infcode = %r" % (v,), self.encode(rng, answer)
+        elif op == "status":
+            status = rng.choice((201, 204, 302, 400, 401, 404, 429, 500,
+                                 502, 503))
+            what, text = "HTTP %d" % status, self.encode(rng, answer)
+        elif op == "ctype":
+            ctype = rng.choice(("text/html", "application/octet-stream",
+                                "application/json;charset=GBK", ""))
+            what, text = "Content-Type %r" % ctype, self.encode(rng, answer)
+        elif op == "empty":
+            what, text = "empty", b""
+        else:
+            n = rng.choice((300 * 1024, 9 * 1024 * 1024))
+            answer["output"] = {"pad": "x" * n}
+            what, text = "%d bytes" % n, self.encode(rng, answer)
+        if op != "big" and len(text) > ANSWER_MAX:
+            # two widenings multiply: keep it below the simulator's
+            # limit (the cut text is a broken answer all the same)
+            text = text[:ANSWER_MAX]
+            what += ", cut to %d bytes" % ANSWER_MAX
+        fault = {"infno": infno, "mode": "answer", "count": 1,
+                 "act": rng.random() < 0.5, "status": status,
+                 "content_type": ctype,
+                 "body_b64": base64.b64encode(text).decode("ascii")}
+        return Case("answer", "%s: %s (%s)" % (infno, op, what),
+                    [self.post(body)], fault=fault)
+
     def case(self, seed, index):
         rng = random.Random("%d/%d" % (seed, index))
-        kind = rng.choices(("json", "bytes", "http", "auth"),
-                           (55, 20, 17, 8))[0]
+        kinds, weights = ["json", "bytes", "http", "auth"], [55, 20, 17, 8]
+        if self.answers:
+            kinds.append("answer")
+            weights.append(15)
+        kind = rng.choices(kinds, weights)[0]
         return getattr(self, kind + "_case")(rng)
 
 
@@ -696,7 +768,11 @@ def problems(case, answers, personal=PERSONAL):
         if m:
             if m.group(1) in INTERNAL:
                 out.append(tag + "internal error: " + msg[:300])
-            if m.group(1) in PLATFORM_FAILED:
+            if m.group(1) in PLATFORM_FAILED and (
+                    case.kind != "answer" or m.group(1) == "6002"):
+                # (a hostile answer may be refused as what it is; only
+                # the platform never failing otherwise, and never timing
+                # out, is known here)
                 out.append(tag + "platform failure: " + msg[:300])
             leaked = personal_in(msg, personal)
             if leaked:
@@ -713,18 +789,21 @@ def problems(case, answers, personal=PERSONAL):
 # --------------------------------------------------------------------------
 
 def visit_envelopes(gateway_url, caller, secret, clinic, admdvs, name,
-                    timeout=30):
+                    timeout=30, answers=None):
     """Runs a visit (kept settled) and a cancelled one; returns the
     envelopes sent, by infno (all of the second visit: the cases are
     its transactions), and each visit's person as the platform answered
-    with it: a list of two sets of psn_no, psn_name and certno."""
+    with it: a list of two sets of psn_no, psn_name and certno.  answers,
+    a dict if given, gets the answers by infno."""
     bases = {}
     persons = []
 
     def capture(env):
         bases[env["infno"]] = copy.deepcopy(env)
-        return client.post(gateway_url, caller, secret, env,
-                           timeout=timeout)
+        r = client.post(gateway_url, caller, secret, env, timeout=timeout)
+        if answers is not None and isinstance(r.body, dict):
+            answers[env["infno"]] = copy.deepcopy(r.body)
+        return r
 
     for cancel, person in ((False, ID_NUMBERS[0]), (True, ID_NUMBERS[1])):
         st = client.FlowState()
@@ -743,31 +822,48 @@ def visit_envelopes(gateway_url, caller, secret, clinic, admdvs, name,
 
 class Campaign:
     def __init__(self, gateway_url, caller, secret, clinic, name, admdvs,
-                 seed=None, bound=10.0):
+                 seed=None, bound=10.0, sim_url=None):
         u = urllib.parse.urlsplit(gateway_url)
         self.host = u.hostname
         self.port = u.port or 80
         self.url = gateway_url
         self.seed = random.randrange(1 << 32) if seed is None else seed
         self.bound = bound
+        # with the simulator's control API the platform's answers are
+        # made hostile too ("answer" cases)
+        self.sim_url = sim_url
+        answers = {} if sim_url else None
         self.bases, persons = visit_envelopes(gateway_url, caller,
-                                              secret, clinic, admdvs, name)
+                                              secret, clinic, admdvs, name,
+                                              answers=answers)
         # what must never appear unmasked: what was sent, what came back
         self.personal = list(PERSONAL) + sorted(
             (persons[0] | persons[1]) - set(PERSONAL))
         self.gen = Generator(self.bases, caller, secret,
-                             personal=self.personal)
+                             personal=self.personal, answers=answers)
         self.sent = 0
         self.by_kind = {}
         self.statuses = {}
         self.failures = []
         self.slowest = (0.0, None, "")     # seconds, index, what
 
+    def sim(self, method, what, payload=None):
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(self.sim_url + "/__sim/" + what,
+                                     data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
     def one(self, index):
         case = self.gen.case(self.seed, index)
+        if case.fault:
+            self.sim("POST", "fault", case.fault)
         answers = exchange(self.host, self.port, case.parts, self.bound,
                            answers=case.answers, shut=case.shut,
                            head_only=case.head_only)
+        if case.fault:
+            # not taken if the gateway refused the request itself
+            self.sim("DELETE", "fault")
         self.sent += 1
         took = max(a.elapsed for a in answers)
         if took > self.slowest[0]:
@@ -820,11 +916,14 @@ def main(argv=None):
     ap.add_argument("--only", type=int, help="send case ONLY of --seed")
     ap.add_argument("--bound", type=float, default=10.0,
                     help="seconds an answer may take")
+    ap.add_argument("--sim", help="the simulator's URL: hostile answers "
+                    "too (through its /__sim/fault)")
     args = ap.parse_args(argv)
     if args.count is None and args.seconds is None and args.only is None:
         args.count = 500
     c = Campaign(args.gateway, args.caller, args.secret, args.clinic,
-                 args.name, args.admdvs, seed=args.seed, bound=args.bound)
+                 args.name, args.admdvs, seed=args.seed, bound=args.bound,
+                 sim_url=args.sim)
     c.run(args.count, args.seconds, args.only)
     for f in c.failures:
         print("FAIL #%d %s %s" % (f["index"], f["kind"], f["what"]))

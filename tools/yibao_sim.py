@@ -640,7 +640,10 @@ FUND_NAMES = {"310100": "职工基本医疗保险统筹基金",
               "390100": "城乡居民基本医疗保险基金"}
 
 FAULT_MODES = ("latency", "drop_after_act", "drop_before_act", "http_500",
-               "garbage", "non_envelope", "reset", "truncate")
+               "garbage", "non_envelope", "reset", "truncate", "answer")
+
+# an answer fault's own body: at most this many bytes (base64 decoded)
+ANSWER_FAULT_MAX = 16 * 1024 * 1024
 
 
 def _new_state():
@@ -791,6 +794,28 @@ class Platform:
             raise ValueError("act must be true or false")
         f = {"infno": infno, "mode": mode, "count": count,
              "latency_ms": latency, "act": act}
+        if mode == "answer":
+            # exactly these bytes, status and Content-Type as the answer
+            # (a hostile platform: tools/yibao_hostile.py)
+            try:
+                body = base64.b64decode(spec.get("body_b64", ""),
+                                        validate=True)
+            except (ValueError, TypeError) as e:
+                raise ValueError("body_b64 is not base64: %s" % e)
+            if len(body) > ANSWER_FAULT_MAX:
+                raise ValueError("body_b64 is over %d bytes"
+                                 % ANSWER_FAULT_MAX)
+            status = spec.get("status", 200)
+            if isinstance(status, bool) or not isinstance(status, int) \
+                    or not 200 <= status <= 599:
+                raise ValueError("status must be an HTTP status 200-599")
+            ctype = spec.get("content_type",
+                             "application/json;charset=UTF-8")
+            if not isinstance(ctype, str) or not ctype.isprintable():
+                raise ValueError("content_type must be a printable string")
+            # kept as text: the fault list is JSON (GET /__sim/fault)
+            f.update(body_b64=base64.b64encode(body).decode("ascii"),
+                     status=status, content_type=ctype)
         with self.lock:
             self.faults.append(f)
             return list(self.faults)
@@ -2151,9 +2176,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             p.log_request(entry)
             self.close_connection = True
             return
-        if mode in ("http_500", "garbage", "non_envelope") and \
+        if mode in ("http_500", "garbage", "non_envelope", "answer") and \
                 not fault["act"]:
-            entry["status"] = self._fault_answer(mode)
+            entry["status"] = self._fault_answer(mode, fault)
             if isinstance(sniff, dict):
                 entry["envelope"] = sniff
             p.log_request(entry)
@@ -2177,8 +2202,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if fault["latency_ms"]:
                 time.sleep(fault["latency_ms"] / 1000.0)
             return
-        if mode in ("http_500", "garbage", "non_envelope"):
-            entry["status"] = self._fault_answer(mode)
+        if mode in ("http_500", "garbage", "non_envelope", "answer"):
+            entry["status"] = self._fault_answer(mode, fault)
             p.log_request(entry)
             return
         entry["status"] = res.status
@@ -2188,7 +2213,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _fault_answer(self, mode):
+    def _fault_answer(self, mode, fault):
+        if mode == "answer":
+            self._send(fault["status"], base64.b64decode(fault["body_b64"]),
+                       ctype=fault["content_type"])
+            return fault["status"]
         if mode == "http_500":
             self._send(500, b"<html><body><h1>500 Internal Server Error"
                        b"</h1></body></html>", ctype="text/html")

@@ -723,7 +723,15 @@ test_fuzz_error_envelope_utf8(void **state)
                                 &err),
                      YIBAO_ERR_SYNTAX);
     assert_int_equal(err.gwerr, YIBAO_GWERR_JSON_INVALID);
-    assert_non_null(strstr(err.msg, "\xe5'"));
+
+    /*
+     * jansson quotes the bytes near the error, cut anywhere; they are
+     * echoed as a caller's value is (a name or an ID number could be
+     * among them): every character other than ASCII as '*', the cut
+     * one too
+     */
+
+    assert_non_null(strstr(err.msg, "near '?**?*'"));
 
     assert_int_equal(yibao_envelope_error(err.gwerr, err.msg, &tm, &a, &out),
                      YIBAO_OK);
@@ -737,7 +745,7 @@ test_fuzz_error_envelope_utf8(void **state)
     msg = json_string_value(json_object_get(doc, "err_msg"));
     assert_non_null(msg);
     assert_memory_equal(msg, "YB1003 request body is not valid JSON", 37);
-    assert_non_null(strstr(msg, "\xe6\x9f\x90\xe9\x95\x87\\?'"));
+    assert_non_null(strstr(msg, "near '?**?*'"));
     json_decref(doc);
 
     /* bytes that start no character become '?', characters stay */
