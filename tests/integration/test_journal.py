@@ -86,6 +86,70 @@ def test_replay_and_reuse(make_stack, make_redis, use_redis):
 
 
 @pytest.mark.parametrize("use_redis", [False, True])
+def test_concurrent_duplicates_sent_once(make_stack, make_redis, use_redis):
+    """The same 2207 (one msgid) sent 24 times at the same instant, over
+    separate connections to both workers, a third of them with another
+    amount: the platform sees it once; every other answer is that
+    settlement replayed, "being processed" (YB5101) or, for a body that
+    is not the one sent, "different request" (YB1013)."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server)
+    if use_redis:
+        time.sleep(0.5)
+    n = 24
+    barrier = threading.Barrier(n)
+    answers = [None] * n
+
+    def one(i, env):
+        barrier.wait()
+        try:
+            answers[i] = client.post(stack.url, CALLER, SECRET, env)
+        except Exception as e:  # noqa: reported below
+            answers[i] = e
+
+    def burst(env):
+        if env["infno"] != "2207":
+            return client.post(stack.url, CALLER, SECRET, env)
+        other = dict(env, input={"data": dict(env["input"]["data"],
+                                              medfee_sumamt=1.0)})
+        threads = [threading.Thread(target=one,
+                                    args=(i, other if i % 3 == 2 else env))
+                   for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "hung request"
+        ok = [a for a in answers if not isinstance(a, Exception)
+              and a.status == 200]
+        return ok[0] if ok else answers[0]
+
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET,
+                                   *(township_clinic(stack)[k]
+                                     for k in ("org", "name", "admdvs")),
+                                   send=burst)
+    assert steps[-1][0] == "2207"
+
+    assert len(sent(stack, "2207")) == 1, sent(stack, "2207")
+    assert len(settled(stack)) == 1
+    setl_id = settled(stack)[0]["setl_id"]
+    codes = []
+    for a in answers:
+        assert not isinstance(a, Exception), answers
+        if a.status == 200:
+            assert a.body["infcode"] == 0, a.body
+            assert a.body["output"]["setlinfo"]["setl_id"] == setl_id
+            codes.append("ok")
+        else:
+            assert a.status == 409, (a.status, a.body)
+            code = a.body["err_msg"][:6]
+            assert code in ("YB5101", "YB1013"), a.body
+            codes.append(code)
+    assert "ok" in codes, codes
+    print("answers: %s" % sorted(codes))
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
 def test_lost_answer_is_unknown_and_never_resent(make_stack, make_redis,
                                                  use_redis):
     server = make_redis() if use_redis else None
