@@ -121,6 +121,22 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (r->upstream && r->upstream->headers_in.status_n
+        && r->upstream->headers_in.status_n != NGX_HTTP_OK)
+    {
+        /*
+         * the platform did not answer 200: its connection is not kept
+         * for another request (a broken platform may send a body where
+         * the status allows none, 204 or 304, and the next answer read
+         * on that connection would begin with it).  The proxy module
+         * decides u->keepalive after this filter, from connection_close
+         * (its input filters), so that is what is set.
+         */
+
+        r->upstream->headers_in.connection_close = 1;
+        r->upstream->keepalive = 0;
+    }
+
     if (ctx->gwerr == 0 && r->headers_out.status >= NGX_HTTP_BAD_REQUEST
         && (r->upstream == NULL || r->upstream->headers_in.status_n == 0))
     {

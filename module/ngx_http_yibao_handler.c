@@ -257,7 +257,7 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     if (yibao_envelope_parse(body.data, body.len, &limits, &ctx->env, &err)
         != YIBAO_OK)
     {
-        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
         return yibao_gwerr_find(err.gwerr)->http_status;
     }
 
@@ -309,7 +309,7 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
                              &err)
         != YIBAO_OK)
     {
-        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
         return yibao_gwerr_find(err.gwerr)->http_status;
     }
 
@@ -401,7 +401,7 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
                                          &err);
 
         if (plan < 0) {
-            ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+            ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
             return yibao_gwerr_find(err.gwerr)->http_status;
         }
 
@@ -731,7 +731,7 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                                &ts, &err)
         != YIBAO_OK)
     {
-        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
         return NGX_HTTP_UNAUTHORIZED;
     }
 
@@ -740,7 +740,7 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     sig.len = hdr.signature.len;
 
     if (yibao_auth_verify(&secret, &req, &sig, &err) != YIBAO_OK) {
-        ngx_http_yibao_reject(r, ctx, err.gwerr, err.msg);
+        ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
         return NGX_HTTP_UNAUTHORIZED;
     }
 

@@ -2,6 +2,7 @@
 envelopes out (issue 2), end to end through the real nginx and the
 strict platform simulator."""
 
+import base64
 import http.client
 import json
 import os
@@ -329,6 +330,10 @@ def test_hostile_bodies(make_stack, body, status, code, word):
     ("mdtrtarea_admvs", "37010", 1007, "\"mdtrtarea_admvs\""),
     ("opter_type", "9", 1007, "\"opter_type\""),
     ("fixmedins_code", "X123", 1007, "\"fixmedins_code\""),
+    # echoed as text, never read as a format (the hostile campaign's
+    # first worker crash: the message was passed as the format)
+    ("fixmedins_code", "%s%n%x%p%s%s", 1007, "got \"%s%n%x%p%s%s\""),
+    ("inf_time", "%n%n%n%n", 1007, "got \"%n%n%n%n\""),
     ("input", "{}", 1008, "\"input\""),
     ("input", None, 1006, "\"input\" is missing"),
 ])
@@ -419,6 +424,26 @@ def test_platform_faults(make_stack, mode, status, code, word):
     time.sleep(0.1)
     r = send(stack, envelope(clinic))
     assert r.status == 200 and r.body["infcode"] == 0, r.body
+
+
+def test_platform_answer_without_room_for_its_body(make_stack):
+    """The platform answers 204 (or 304) and sends a body all the same:
+    the caller gets YB6003, and the bytes left on that connection never
+    become the start of another request's answer (the connection is not
+    kept)."""
+    stack = make_stack(scheme="none")
+    clinic = ready_clinic(stack)
+    body = base64.b64encode(json.dumps({"infcode": 0, "output": {
+        "pad": "x" * 200}}).encode()).decode()
+    for status in (204, 304):
+        sim_post(stack, "fault", {"infno": "1101", "mode": "answer",
+                                  "status": status, "body_b64": body})
+        r = send(stack, envelope(clinic))
+        assert_rejected(r.status, r.body, 502, 6003, "HTTP %d" % status)
+        # the workers' kept connections serve the next requests
+        for _ in range(6):
+            r = send(stack, envelope(clinic), timeout=5)
+            assert r.status == 200 and r.body["infcode"] == 0, r.body
 
 
 def test_platform_signature_rejection_is_explained(make_stack):

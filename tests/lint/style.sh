@@ -43,6 +43,9 @@ for f in $(ls adapters/*.[ch] mappings/*.[ch] 2>/dev/null); do
     esac
 done
 
+# formats: never a caller's text (tests/lint/formats.py)
+/usr/bin/python3 tests/lint/formats.py || status=1
+
 if [ $status -eq 0 ]; then
     echo "lint: ok ($(echo $files | wc -w) files)"
 fi
