@@ -44,7 +44,8 @@ bench_translate() {
 
     $CC $BENCH_CFLAGS -o "$OUT/bench_translate" \
         tests/bench/bench_translate.c adapters/yibao_translate.c \
-        adapters/yibao_envelope.c adapters/yibao_types.c \
+        adapters/yibao_envelope.c adapters/yibao_fields.c \
+        adapters/yibao_types.c \
         mappings/yibao_map.c mappings/yibao_hash.c mappings/yibao_tsv.c \
         mappings/yibao_codes.c mappings/yibao_gwerr.c "$OUT/yibao_json.o" \
         -ljansson -lsimdjson -lstdc++ || return 1
