@@ -760,9 +760,9 @@ ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *value)
 {
     uint32_t                 hash;
-    uint64_t                 now, expire;
+    uint64_t                 now;
     ngx_http_yibao_zone_t   *zone;
-    ngx_http_yibao_entry_t  *e;
+    ngx_http_yibao_entry_t  *e, *n;
 
     zone = shm_zone->data;
     now = ngx_http_yibao_shm_now();
@@ -777,22 +777,29 @@ ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return;
     }
 
-    expire = e->expire;
-    ngx_http_yibao_shm_free(zone, e);
+    /*
+     * the new value is stored before the old one is freed (insert()
+     * frees only expired entries, cached answers and limit states, never
+     * e): when the zone has no room for it, the record keeps its last
+     * state ("sent": a repeat is "being processed", then "unknown", and
+     * never sent again) instead of being lost
+     */
 
-    e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
+    n = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
                                   NGX_HTTP_YIBAO_ENTRY_JOURNAL);
-    if (e != NULL) {
-        ngx_memcpy(e->data + key->len, value->data, value->len);
-        e->expire = expire;
+    if (n != NULL) {
+        ngx_memcpy(n->data + key->len, value->data, value->len);
+        n->expire = e->expire;
+        ngx_http_yibao_shm_free(zone, e);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (e == NULL) {
+    if (n == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "yibao: zone \"yibao\" is full: a journal record "
-                      "was lost (its error log line keeps it)");
+                      "keeps its previous state, the new one (%uz bytes) "
+                      "is in its error log line", value->len);
     }
 }
 

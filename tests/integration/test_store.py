@@ -2,6 +2,7 @@
 gateway nodes, or in the embedded shared-memory store; Redis down, paused
 and back as normal modes."""
 
+import base64
 import concurrent.futures
 import json
 import socket
@@ -262,6 +263,30 @@ def test_zone_nonces_expire_behind_journal_records(make_stack):
     # and the journal record is still there
     record = journal(stack, caller=CALLER, msgid=envs["2207"]["msgid"])
     assert record["state"] == "ok"
+
+
+def test_zone_full_journal_record_keeps_its_state(make_stack):
+    """A 2207's answer too big for the zone (a broken platform's 200 KB
+    envelope, in a 128 KB zone): the record cannot take it and keeps its
+    state "sent" (it used to be freed first and lost), so the clinic's
+    repeat of the msgid is never sent again."""
+    from test_journal import flow_until, sent
+    stack = make_stack(scheme="csb", zone="128k")
+    stack.allowed_log = (r'zone "yibao" is full: a journal record keeps',)
+    clinic = ready_clinic(stack)
+    answer = json.dumps({"infcode": 0, "err_msg": "", "output": {
+        "setlinfo": {"setl_id": "S1", "pad": "x" * (200 * 1024)}}})
+    steps, envs = flow_until(stack, clinic, fault={
+        "mode": "answer", "act": True,
+        "body_b64": base64.b64encode(answer.encode()).decode()})
+    assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1][:2]
+
+    again = send(stack, envs["2207"])
+    assert len(sent(stack, "2207")) == 1
+    assert again.status in (409, 502), (again.status, again.body)
+    assert again.body["err_msg"][:6] in ("YB5101", "YB6010"), again.body
+    assert harness.error_log_text(stack).count(
+        'a journal record keeps its previous state') == 1
 
 
 def test_zone_full_evicts_cached_answers_never_nonces(make_stack):
