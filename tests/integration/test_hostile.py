@@ -53,7 +53,8 @@ def test_hostile_campaign(make_stack, make_redis, store):
                        zone="128m" if seconds else "16m")
     if redis:
         time.sleep(0.5)
-    workers = sorted(stack.worker_pids())
+    # under valgrind nginx is one process (master_process off): no workers
+    workers = None if VALGRIND else sorted(stack.worker_pids())
     clinic = township_clinic(stack)
     seed = int(os.environ.get("HOSTILE_SEED") or SEEDS[store])
     camp = yibao_hostile.Campaign(stack.url, CALLER, SECRET, clinic["org"],
@@ -75,8 +76,12 @@ def test_hostile_campaign(make_stack, make_redis, store):
     assert camp.statuses.get(200, 0) > camp.sent // 10, camp.summary()
     assert camp.statuses.get(400, 0) > camp.sent // 10, camp.summary()
 
-    # no worker crashed (nginx would have started another one)
-    assert sorted(stack.worker_pids()) == workers
+    # no worker crashed (nginx would have started another one); under
+    # valgrind, the one process is still there
+    if workers is None:
+        assert stack.nginx.poll() is None
+    else:
+        assert sorted(stack.worker_pids()) == workers
 
     # no visit settled twice, whatever was sent: at most one settlement
     # of a visit stands (one cancelled with 2208 may be followed by a
