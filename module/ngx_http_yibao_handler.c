@@ -50,7 +50,7 @@ static ngx_int_t ngx_http_yibao_push_header(ngx_http_request_t *r,
     size_t value_len, ngx_table_elt_t **out);
 static void ngx_http_yibao_env_cleanup(void *data);
 static ngx_int_t ngx_http_yibao_keep_personal(ngx_http_request_t *r,
-    yibao_str_t *dst, const yibao_str_t *src);
+    yibao_str_t *dst, yibao_str_t *src);
 static ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
     yibao_str_t *src);
 static void ngx_http_yibao_printable(u_char *dst, ngx_str_t *src,
@@ -1016,23 +1016,20 @@ ngx_http_yibao_keep_fields(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_yibao_keep_personal(ngx_http_request_t *r, yibao_str_t *dst,
-    const yibao_str_t *src)
+    yibao_str_t *src)
 {
-    u_char  *p;
+    ngx_str_t  copy;
 
     if (dst->len || src->len == 0) {
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, src->len);
-    if (p == NULL) {
+    if (ngx_http_yibao_copy_str(r->pool, &copy, src) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, src->data, src->len);
-
-    dst->data = p;
-    dst->len = src->len;
+    dst->data = copy.data;
+    dst->len = copy.len;
 
     return NGX_OK;
 }

@@ -100,7 +100,6 @@ class Answer:
         self.status = None
         self.headers = {}
         self.body = b""
-        self.closed = False     # closed without an answer
         self.error = None       # "hang: ..." or the socket's error
         self.elapsed = 0.0
 
@@ -211,7 +210,6 @@ def exchange(host, port, parts, bound, answers=1, shut=False,
         got.append(a)
     except (EOFError, ConnectionResetError, BrokenPipeError) as e:
         a = Answer()
-        a.closed = True
         a.error = "%s: %s" % (type(e).__name__, e)
         got.append(a)
     except (OSError, ValueError, IndexError) as e:
