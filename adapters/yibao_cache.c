@@ -44,22 +44,6 @@ const char  yibao_cache_purge_script[] =
     "return n\n";
 
 
-int
-yibao_cache_infno_allowed(const unsigned char *infno, size_t len)
-{
-    unsigned  n;
-
-    if (len != 4 || !yibao_code_is_digits(infno, 4)) {
-        return 0;
-    }
-
-    n = (unsigned) yibao_code_number(infno, 4);
-
-    return n == 1101 || n == 1201 || (n >= 1301 && n <= 1319)
-           || n == 1901 || n == 2001 || n == 5101 || n == 5102
-           || (n >= 5201 && n <= 5206) || (n >= 5301 && n <= 5304);
-}
-
 
 int
 yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65])

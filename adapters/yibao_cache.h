@@ -8,6 +8,7 @@
 
 
 #include "yibao_types.h"
+#include "yibao_infno.h"
 #include "yibao_envelope.h"
 #include "yibao_fields.h"
 
@@ -31,12 +32,6 @@
  * so that a hit is served without parsing the answer again.  A reader
  * that does not know them refuses the value (a miss), never serves them.
  */
-
-/*
- * 1 if the infno may be cached: 1101, 1201, 1301-1319, 1901, 2001,
- * 5101, 5102, 5201-5206, 5301-5304 (research section 3.3), 0 otherwise.
- */
-int yibao_cache_infno_allowed(const unsigned char *infno, size_t len);
 
 /*
  * The key: "yibao:{<entity>}:c:<infno>:<insuplc_admdvs>:<sha256 of the

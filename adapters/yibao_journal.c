@@ -139,37 +139,6 @@ yibao_journal_state_parse(const unsigned char *p, size_t len)
 }
 
 
-int
-yibao_journal_infno(const unsigned char *infno, size_t len)
-{
-    unsigned  n;
-
-    if (!yibao_code_is_infno(infno, len)) {
-        return 0;
-    }
-
-    n = (unsigned) yibao_code_number(infno, 4);
-
-    return (n >= 2201 && n <= 2208) || (n >= 2301 && n <= 2305)
-           || (n >= 2401 && n <= 2405) || n == 2102 || n == 2103
-           || n == 2601 || n == 3201 || n == 9001 || n == 9101;
-}
-
-
-int
-yibao_journal_money(const unsigned char *infno, size_t len)
-{
-    unsigned  n;
-
-    if (!yibao_code_is_infno(infno, len)) {
-        return 0;
-    }
-
-    n = (unsigned) yibao_code_number(infno, 4);
-
-    return n == 2207 || n == 2208 || n == 2102 || n == 2103 || n == 2304
-           || n == 2305;
-}
 
 
 int
@@ -755,7 +724,7 @@ int
 yibao_journal_problem(const yibao_journal_t *j)
 {
     return j->state != YIBAO_JOURNAL_OK
-           && yibao_journal_money(j->infno.data, j->infno.len);
+           && yibao_infno_money(j->infno.data, j->infno.len);
 }
 
 
@@ -1291,7 +1260,7 @@ yibao_journal_match(const yibao_journal_query_t *q, json_t *o)
             return 0;
         }
 
-        if (!yibao_journal_money(
+        if (!yibao_infno_money(
                  (const unsigned char *) yibao_journal_field(o, "infno"),
                  strlen(yibao_journal_field(o, "infno"))))
         {

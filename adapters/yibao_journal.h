@@ -8,6 +8,7 @@
 
 
 #include "yibao_types.h"
+#include "yibao_infno.h"
 
 
 /*
@@ -106,19 +107,6 @@ const char *yibao_journal_state_name(yibao_journal_state_e state);
 /* YIBAO_JOURNAL_NONE when the name is unknown */
 yibao_journal_state_e yibao_journal_state_parse(const unsigned char *p,
     size_t len);
-
-/*
- * 1 if the infno is journaled by default: state-creating or money-moving
- * (2201-2208, 2301-2305, 2401-2405, 2102, 2103, 2601, 3201, 9001, 9101
- * and their lettered variants).
- */
-int yibao_journal_infno(const unsigned char *infno, size_t len);
-
-/*
- * 1 if the infno moves money (2207, 2208, 2102, 2103, 2304, 2305, and
- * lettered variants): an unknown outcome is never resent.
- */
-int yibao_journal_money(const unsigned char *infno, size_t len);
 
 /* The record as JSON, allocated from a.  YIBAO_OK or YIBAO_ERR_NOMEM. */
 int yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,

@@ -156,6 +156,10 @@ yibao_status_classify(const yibao_status_outcome_t *o)
 
         switch (g) {
 
+        case YIBAO_GWERR_UPSTREAM_TIMEOUT:
+            return o->repeatable ? YIBAO_STATUS_UPSTREAM_FAILURE
+                                 : YIBAO_STATUS_UNKNOWN_OUTCOME;
+
         case YIBAO_GWERR_UPSTREAM_UNREACHABLE:
         case YIBAO_GWERR_UPSTREAM_STATUS:
         case YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE:
@@ -192,8 +196,12 @@ yibao_status_classify(const yibao_status_outcome_t *o)
         return YIBAO_STATUS_OK;
     }
 
-    return o->forwarded ? YIBAO_STATUS_UNKNOWN_OUTCOME
-                        : YIBAO_STATUS_REJECTED;
+    if (!o->forwarded) {
+        return YIBAO_STATUS_REJECTED;
+    }
+
+    return o->repeatable ? YIBAO_STATUS_UPSTREAM_FAILURE
+                         : YIBAO_STATUS_UNKNOWN_OUTCOME;
 }
 
 

@@ -43,7 +43,9 @@ const char *yibao_status_class_name(int cls);
  * What is known about one finished request.  gwerr is the gateway
  * error code (mappings/yibao_gwerr.h, 0 when none); infcode is valid
  * when infcode_known; forwarded is 1 when the request was sent to the
- * platform (an upstream was tried); http_status is the final status.
+ * platform (an upstream was tried); http_status is the final status;
+ * repeatable is 1 when the transaction's class (yibao_infno.h) cannot
+ * leave an unknown outcome: a read, a computation, a replacement.
  */
 
 typedef struct {
@@ -52,6 +54,7 @@ typedef struct {
     long                  infcode;
     int                   forwarded;
     int                   http_status;
+    int                   repeatable;
 } yibao_status_outcome_t;
 
 
@@ -59,6 +62,7 @@ typedef struct {
  * The class of an outcome:
  *
  *   gwerr 6001, 6003, 6004, 6005          upstream_failure
+ *   gwerr 6002 of a repeatable one        upstream_failure
  *   gwerr 6002 and every other 6xxx+      unknown_outcome
  *   gwerr 1xxx-4xxx, 5002, 5003, 5004     rejected
  *   any other gwerr (5001, 5005)          unknown_outcome when
@@ -66,8 +70,9 @@ typedef struct {
  *   no gwerr, infcode 0                   ok
  *   no gwerr, another infcode             platform_error
  *   no gwerr, no infcode, status < 400    ok (a file download)
- *   no gwerr, no infcode, forwarded       unknown_outcome (the client
- *                                         left before the answer)
+ *   no gwerr, no infcode, forwarded       upstream_failure for a
+ *                                         repeatable one, else
+ *                                         unknown_outcome
  *   otherwise                             rejected
  */
 int yibao_status_classify(const yibao_status_outcome_t *o);

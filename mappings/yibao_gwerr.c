@@ -37,6 +37,9 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
     { YIBAO_GWERR_NOT_FOUND, 404, "not_found",
       "no such endpoint" },
 
+    { YIBAO_GWERR_CALLER_GONE, 499, "caller_gone",
+      "the caller closed the connection before the answer" },
+
     { YIBAO_GWERR_AUTH_MISSING, 401, "auth_missing",
       "caller authentication header is missing" },
     { YIBAO_GWERR_AUTH_UNKNOWN_CALLER, 401, "auth_unknown_caller",

@@ -42,6 +42,7 @@ typedef enum {
     YIBAO_GWERR_JSON_TOO_MANY = 1012,
     YIBAO_GWERR_MSGID_REUSED = 1013,
     YIBAO_GWERR_NOT_FOUND = 1014,      /* nginx.conf's location / */
+    YIBAO_GWERR_CALLER_GONE = 1015,    /* nginx's 499: logged only */
 
     YIBAO_GWERR_AUTH_MISSING = 2001,
     YIBAO_GWERR_AUTH_UNKNOWN_CALLER = 2002,

@@ -160,7 +160,7 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (yibao_caller_allowed(cache->class, &any, num, 4, NULL)
             == YIBAO_OK
-            && !yibao_cache_infno_allowed(num, 4))
+            && !yibao_infno_cacheable(num, 4))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "infno %*s is not a read-only query and is "
@@ -189,7 +189,7 @@ ngx_http_yibao_cache_policy(ngx_http_yibao_main_conf_t *gmcf,
     ngx_http_yibao_cache_t  *cache;
 
     if (gmcf->caches == NULL
-        || !yibao_cache_infno_allowed(ctx->infno.data, ctx->infno.len))
+        || !yibao_infno_cacheable(ctx->infno.data, ctx->infno.len))
     {
         return NULL;
     }

@@ -637,8 +637,10 @@ ngx_http_yibao_classify(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 /*
  * Was a journaled transaction sent and its answer lost (a timeout, a
  * connection lost after sending, a 5xx or a non-envelope answer)?  Then
- * its outcome is unknown: for a money-moving one the caller is told so
- * (YB6010), never that it failed.
+ * the outcome of one whose effect cannot be known from here (its class,
+ * yibao_infno_lost_unknown()) is unknown: for a money-moving one the
+ * caller is told so (YB6010), never that it failed.  The others fail
+ * plainly with the transport's error, which the caller may retry.
  */
 
 static ngx_uint_t
@@ -649,12 +651,13 @@ ngx_http_yibao_journal_lost(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     if (ctx->journal_state != YIBAO_JOURNAL_SENT || ctx->journal_repeat
         || ctx->gwerr < YIBAO_GWERR_UPSTREAM_UNREACHABLE
         || ctx->gwerr > YIBAO_GWERR_UPSTREAM_TOO_LARGE
-        || r->upstream == NULL || !r->upstream->request_sent)
+        || r->upstream == NULL || !r->upstream->request_sent
+        || !yibao_infno_lost_unknown(ctx->infno.data, ctx->infno.len))
     {
         return 0;
     }
 
-    if (!yibao_journal_money(ctx->infno.data, ctx->infno.len)) {
+    if (!yibao_infno_money(ctx->infno.data, ctx->infno.len)) {
         return 1;
     }
 

@@ -45,7 +45,19 @@ static void ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
     ngx_uint_t status);
 
 
+static void ngx_http_yibao_journal_track(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_uint_t local);
+static void ngx_http_yibao_journal_write(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j);
+static void ngx_http_yibao_journal_orphans(ngx_event_t *ev);
+
+
 static ngx_uint_t  ngx_http_yibao_journal_nobody;
+
+/* the look for exchanges whose worker died, every second */
+static ngx_event_t  ngx_http_yibao_journal_orphan_ev;
+
+#define NGX_HTTP_YIBAO_JOURNAL_ORPHAN_TICK  1000
 
 
 /* what a query of the embedded store copies out of the zone at most */
@@ -143,7 +155,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     if (gmcf->journal_ttl == 0
-        || !yibao_journal_infno(ctx->infno.data, ctx->infno.len))
+        || !yibao_infno_journaled(ctx->infno.data, ctx->infno.len))
     {
         return NGX_OK;
     }
@@ -209,6 +221,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     value.data = (u_char *) out.data;
     value.len = out.len;
+    ctx->journal_claimed = value;
 
     /*
      * With Redis down the journal goes on in this node's zone: a repeat
@@ -220,7 +233,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     if (gmcf->redis != NULL && !ngx_http_yibao_redis_up()) {
 
         if (!gmcf->journal_money_local
-            && yibao_journal_money(ctx->infno.data, ctx->infno.len))
+            && yibao_infno_money(ctx->infno.data, ctx->infno.len))
         {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "yibao: redis is down: infno %V msgid %V refused "
@@ -263,6 +276,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         {
         case NGX_OK:
             ctx->journal_state = YIBAO_JOURNAL_SENT;
+            ngx_http_yibao_journal_track(r, ctx, 1);
             return NGX_OK;
 
         case NGX_DECLINED:
@@ -322,7 +336,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     argv[7 + n].len = ngx_sprintf(argv[7 + n].data, "%M", gmcf->journal_ttl)
                       - argv[7 + n].data;
     argv[8 + n].data = (u_char *)
-                 (yibao_journal_money(ctx->infno.data, ctx->infno.len)
+                 (yibao_infno_money(ctx->infno.data, ctx->infno.len)
                   ? "1" : "0");
     argv[8 + n].len = 1;
 
@@ -382,6 +396,7 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
 
     if (reply->element[0]->integer == 1) {
         ctx->journal_state = YIBAO_JOURNAL_SENT;
+        ngx_http_yibao_journal_track(jr->r, ctx, 0);
         ngx_http_yibao_resume(jr->r, ctx, NGX_OK);
         return;
     }
@@ -420,7 +435,7 @@ ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
     yibao_str_t    s;
     yibao_alloc_t  a;
 
-    if (!yibao_journal_money(ctx->infno.data, ctx->infno.len)) {
+    if (!yibao_infno_money(ctx->infno.data, ctx->infno.len)) {
         return NGX_OK;
     }
 
@@ -670,24 +685,14 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
     const char *reason, u_char *answer, size_t len)
 {
-    ngx_str_t                    value;
-    ngx_uint_t                   level;
-    ngx_time_t                  *tp;
-    yibao_str_t                  out;
-    yibao_alloc_t                a;
-    yibao_journal_t              j;
-    ngx_http_yibao_main_conf_t  *gmcf;
+    ngx_time_t       *tp;
+    yibao_journal_t   j;
 
     if (ctx->journal_state != YIBAO_JOURNAL_SENT || ctx->journal_repeat
         || ctx->journal_done)
     {
         return;
     }
-
-    ctx->journal_done = 1;
-    ctx->journal_state = state;
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     ngx_memzero(&j, sizeof(yibao_journal_t));
     ngx_http_yibao_journal_fill(ctx, &j, state);
@@ -703,12 +708,39 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     j.answer.data = answer;
     j.answer.len = len;
 
+    ngx_http_yibao_journal_write(r, ctx, &j);
+}
+
+
+/* Completes the claimed record with j, once; the exchange is over. */
+
+static void
+ngx_http_yibao_journal_write(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_journal_t *j)
+{
+    ngx_str_t                    value;
+    ngx_uint_t                   level;
+    yibao_str_t                  out;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    ctx->journal_done = 1;
+    ctx->journal_state = j->state;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ctx->journal_inflight != NULL) {
+        ngx_http_yibao_shm_inflight_remove(gmcf->shm_zone,
+                                           ctx->journal_inflight);
+        ctx->journal_inflight = NULL;
+    }
+
     ngx_http_yibao_alloc_init(&a, r->pool);
 
     /* a settlement's key outputs, a statement's result: the raw answer */
 
-    if (state == YIBAO_JOURNAL_OK && ctx->resp != NULL
-        && yibao_journal_outputs(NULL, ctx->resp, ctx->resp_len, &a, &j)
+    if (j->state == YIBAO_JOURNAL_OK && ctx->resp != NULL
+        && yibao_journal_outputs(NULL, ctx->resp, ctx->resp_len, &a, j)
            != YIBAO_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -716,7 +748,7 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
                       &ctx->msgid);
     }
 
-    if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
+    if (yibao_journal_render(j, &a, &out) != YIBAO_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "yibao: journal record of msgid %V not rendered",
                       &ctx->msgid);
@@ -728,17 +760,270 @@ ngx_http_yibao_journal_complete(ngx_http_request_t *r,
 
     /* the log line as well: the record survives a lost store */
 
-    level = (state == YIBAO_JOURNAL_UNKNOWN) ? NGX_LOG_WARN : NGX_LOG_INFO;
+    level = (j->state == YIBAO_JOURNAL_UNKNOWN) ? NGX_LOG_WARN : NGX_LOG_INFO;
 
     ngx_log_error(level, r->connection->log, 0,
                   "yibao: journal caller \"%V\" msgid %V upstream %V infno "
                   "%V state %s", &ctx->caller, &ctx->msgid,
                   &ctx->upstream_msgid, &ctx->infno,
-                  yibao_journal_state_name(state));
+                  yibao_journal_state_name(j->state));
 
-    ngx_http_yibao_journal_store(&j, &ctx->journal_key, &value,
+    ngx_http_yibao_journal_store(j, &ctx->journal_key, &value,
                                  gmcf->redis == NULL || ctx->journal_local,
                                  r->pool, r->connection->log);
+}
+
+
+/*
+ * A claimed exchange joins the zone's list of those in flight, so that
+ * it is completed (as unknown) by another worker if this one dies
+ * before the answer.  A full zone only loses that safety net.
+ */
+
+static void
+ngx_http_yibao_journal_track(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_uint_t local)
+{
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ctx->journal_inflight = ngx_http_yibao_shm_inflight_add(
+                                gmcf->shm_zone, &ctx->journal_key,
+                                &ctx->journal_claimed, local);
+
+    if (ctx->journal_inflight == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: zone \"yibao\" is full: msgid %V is not "
+                      "taken over if this worker dies", &ctx->msgid);
+    }
+}
+
+
+/*
+ * The end of a journaled request whose answer never reached the
+ * response filter: nginx gave the exchange up (the caller closed its
+ * connection, with proxy_ignore_client_abort off) or the request ended
+ * before it was sent.  Its record is never left "sent": sent to the
+ * platform, a transaction whose effect cannot be known is "unknown" at
+ * once, listed and resolved like any other; one that changes nothing,
+ * or one never sent, is "failed", resolved by the gateway (a repeat of
+ * its msgid is told that nothing happened).  First in the log phase, so
+ * that the transaction log and the metrics say what the journal says.
+ */
+
+ngx_int_t
+ngx_http_yibao_journal_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t              sent;
+    ngx_time_t             *tp;
+    yibao_journal_t         j;
+    ngx_http_yibao_ctx_t   *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->journal_state != YIBAO_JOURNAL_SENT || ctx->journal_repeat
+        || ctx->journal_done)
+    {
+        if (ctx->gwerr == 0
+            && r->headers_out.status == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+        {
+            ctx->gwerr = YIBAO_GWERR_CALLER_GONE;
+        }
+
+        return NGX_OK;
+    }
+
+    sent = (r->upstream != NULL && r->upstream->request_sent);
+
+    ngx_memzero(&j, sizeof(yibao_journal_t));
+
+    if (sent && yibao_infno_lost_unknown(ctx->infno.data, ctx->infno.len)) {
+        ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_UNKNOWN);
+        ngx_str_set(&j.reason, "the caller closed its connection after "
+                    "the transaction was sent and the exchange with the "
+                    "platform was cut: the outcome is unknown");
+        ctx->gwerr = YIBAO_GWERR_OUTCOME_UNKNOWN;
+
+    } else {
+        ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_FAILED);
+        ngx_str_set(&j.resolved_by, "gateway");
+
+        if (sent) {
+            ngx_str_set(&j.reason, "the caller closed its connection and "
+                        "the answer was not waited for; this transaction "
+                        "changes nothing on the platform");
+            ctx->gwerr = YIBAO_GWERR_CALLER_GONE;
+
+        } else {
+            ngx_str_set(&j.reason, "the caller closed its connection "
+                        "before the transaction was sent: nothing was "
+                        "sent");
+            ctx->gwerr = YIBAO_GWERR_CALLER_GONE;
+        }
+    }
+
+    if (sent && r->upstream->conf != NULL
+        && !r->upstream->conf->ignore_client_abort)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: msgid %V (infno %V): the caller left and "
+                      "nginx cut the exchange with the platform, because "
+                      "\"proxy_ignore_client_abort\" is off in this "
+                      "location; turn it on so that the answer is "
+                      "journaled", &ctx->msgid, &ctx->infno);
+    }
+
+    tp = ngx_timeofday();
+    j.done_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    ngx_http_yibao_journal_write(r, ctx, &j);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every worker looks for the exchanges of workers that died, at its
+ * start (a worker that died is replaced at once) and every second.
+ */
+
+ngx_int_t
+ngx_http_yibao_journal_init_process(ngx_cycle_t *cycle)
+{
+    ngx_event_t                 *ev;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
+
+    if (gmcf == NULL || gmcf->journal_ttl == 0 || gmcf->shm_zone == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NGX_OK;
+    }
+
+    ev = &ngx_http_yibao_journal_orphan_ev;
+    ngx_memzero(ev, sizeof(ngx_event_t));
+
+    ev->handler = ngx_http_yibao_journal_orphans;
+    ev->log = cycle->log;
+    ev->data = gmcf;
+    ev->cancelable = 1;
+
+    ngx_post_event(ev, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The records of a dead worker's exchanges, completed as if their
+ * answers were lost: "unknown" where the effect cannot be known (then
+ * the resolver takes them), "failed" otherwise.
+ */
+
+static void
+ngx_http_yibao_journal_orphans(ngx_event_t *ev)
+{
+    ngx_str_t                    value;
+    ngx_uint_t                   i, unknown;
+    ngx_time_t                  *tp;
+    ngx_pool_t                  *pool;
+    ngx_array_t                  out;
+    yibao_str_t                  rendered;
+    yibao_alloc_t                a;
+    yibao_journal_t              j;
+    ngx_http_yibao_orphan_t     *o;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ev->data;
+
+    if (ngx_terminate || ngx_exiting || ngx_quit) {
+        return;
+    }
+
+    pool = ngx_create_pool(4096, ev->log);
+
+    if (pool == NULL
+        || ngx_array_init(&out, pool, 4, sizeof(ngx_http_yibao_orphan_t))
+           != NGX_OK)
+    {
+        goto next;
+    }
+
+    (void) ngx_http_yibao_shm_inflight_orphans(
+                gmcf->shm_zone,
+                gmcf->redis != NULL && ngx_http_yibao_redis_up(), pool, &out);
+
+    o = out.elts;
+    ngx_http_yibao_alloc_init(&a, pool);
+
+    for (i = 0; i < out.nelts; i++) {
+
+        if (yibao_journal_parse(o[i].value.data, o[i].value.len, &a, &j)
+            != YIBAO_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                          "yibao: journal record %V of dead worker %P is "
+                          "unreadable", &o[i].key, o[i].pid);
+            continue;
+        }
+
+        unknown = yibao_infno_lost_unknown(j.infno.data, j.infno.len);
+
+        tp = ngx_timeofday();
+        j.done_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+        if (unknown) {
+            j.state = YIBAO_JOURNAL_UNKNOWN;
+            ngx_str_set(&j.reason, "the worker process that held the "
+                        "exchange with the platform died: the outcome is "
+                        "unknown");
+
+        } else {
+            j.state = YIBAO_JOURNAL_FAILED;
+            ngx_str_set(&j.resolved_by, "gateway");
+            ngx_str_set(&j.reason, "the worker process that held the "
+                        "exchange with the platform died; this transaction "
+                        "changes nothing on the platform");
+        }
+
+        if (yibao_journal_render(&j, &a, &rendered) != YIBAO_OK) {
+            continue;
+        }
+
+        value.data = (u_char *) rendered.data;
+        value.len = rendered.len;
+
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "yibao: journal caller \"%*s\" msgid %*s upstream %*s "
+                      "infno %*s state %s: taken over from worker process "
+                      "%P, which died during the exchange",
+                      j.caller.len, j.caller.data, j.msgid.len, j.msgid.data,
+                      j.upstream_msgid.len, j.upstream_msgid.data,
+                      j.infno.len, j.infno.data,
+                      yibao_journal_state_name(j.state), o[i].pid);
+
+        ngx_http_yibao_journal_store(&j, &o[i].key, &value, o[i].local, pool,
+                                     ev->log);
+    }
+
+next:
+
+    if (pool != NULL) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_YIBAO_JOURNAL_ORPHAN_TICK);
 }
 
 

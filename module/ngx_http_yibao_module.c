@@ -391,7 +391,8 @@ ngx_http_yibao_json_alloc_release(void)
 static ngx_int_t
 ngx_http_yibao_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
+    ngx_uint_t                  n;
+    ngx_http_handler_pt        *h, *hs;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -402,6 +403,22 @@ ngx_http_yibao_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_yibao_handler;
+
+    /*
+     * The journal's look at a request's end goes first in the log phase,
+     * before the access log and the status counters read what it sets.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    hs = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+
+    ngx_memmove(&hs[1], &hs[0], (n - 1) * sizeof(ngx_http_handler_pt));
+    hs[0] = ngx_http_yibao_journal_log_handler;
 
     return ngx_http_yibao_filter_init(cf);
 }

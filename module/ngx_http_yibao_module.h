@@ -22,6 +22,7 @@
 #include "yibao_limit.h"
 #include "yibao_fields.h"
 #include "yibao_journal.h"
+#include "yibao_infno.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -197,6 +198,8 @@ typedef struct {
     ngx_uint_t                 replay_status;  /* 0: 200 */
     ngx_str_t                  journal_psn_no; /* raw: never logged */
     ngx_str_t                  journal_head;
+    ngx_str_t                  journal_claimed; /* the record as claimed */
+    void                      *journal_inflight; /* in the zone's list */
 
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
@@ -312,6 +315,23 @@ ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone,
     ngx_str_t *needle, size_t max, ngx_pool_t *pool, ngx_str_t *list,
     ngx_uint_t *truncated);
+
+/* a journaled exchange whose worker died (ngx_http_yibao_shm.c) */
+typedef struct {
+    ngx_pid_t                  pid;
+    ngx_uint_t                 local;
+    ngx_str_t                  key;
+    ngx_str_t                  value;      /* the record as claimed */
+} ngx_http_yibao_orphan_t;
+
+void *ngx_http_yibao_shm_inflight_add(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *value, ngx_uint_t local);
+void ngx_http_yibao_shm_inflight_remove(ngx_shm_zone_t *shm_zone,
+    void *handle);
+ngx_int_t ngx_http_yibao_shm_inflight_orphans(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t redis_up, ngx_pool_t *pool, ngx_array_t *out);
+ngx_int_t ngx_http_yibao_journal_log_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_yibao_journal_init_process(ngx_cycle_t *cycle);
 
 ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);

@@ -4,6 +4,7 @@
 
 
 #include <sys/ioctl.h>
+#include <hiredis/sds.h>
 
 #include "ngx_http_yibao_module.h"
 #include "ngx_http_yibao_redis.h"
@@ -57,6 +58,7 @@ struct ngx_http_yibao_redis_op_s {
     size_t                          *argvlen;
     unsigned                         done:1;
     unsigned                         retried:1;
+    unsigned                         rechecked:1;
 };
 
 
@@ -1009,6 +1011,12 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
         return NULL;
     }
 
+    /*
+     * The timeout is Redis's time: from now, not from the start of this
+     * turn of the event loop, which a long request may have filled.
+     */
+
+    ngx_time_update();
     ngx_add_timer(&op->timer, ngx_http_yibao_redis.conf->timeout);
 
     return op;
@@ -1104,6 +1112,52 @@ static void
 ngx_http_yibao_redis_op_timeout(ngx_event_t *ev)
 {
     ngx_http_yibao_redis_op_t  *op = ev->data;
+
+    ngx_uint_t          unsent;
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    ac = ngx_http_yibao_redis.ac;
+
+    if (!op->rechecked && ac != NULL) {
+
+        /*
+         * The worker itself may have been the slow one (long requests
+         * before this event, a loaded machine, valgrind): the command
+         * may still wait in hiredis' buffer, its answer in the socket.
+         * Send and read what there is before calling Redis slow; a
+         * command that had not even left gets the whole timeout again.
+         * The op is kept alive (pending) through the callbacks.
+         */
+
+        op->rechecked = 1;
+        unsent = (ac->c.obuf != NULL && sdslen(ac->c.obuf) > 0);
+        c = ac->ev.data;
+
+        op->pending++;
+
+        if (unsent) {
+            redisAsyncHandleWrite(ac);
+        }
+
+        if (ngx_http_yibao_redis.ac == ac) {
+            ngx_http_yibao_redis_read_handler(c->read);
+        }
+
+        op->pending--;
+
+        if (op->done) {
+            ngx_http_yibao_redis_op_release(op);
+            return;
+        }
+
+        if (unsent && ngx_http_yibao_redis.ac == ac) {
+            ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ev->log, 0,
+                           "yibao: redis command sent late: timer again");
+            ngx_add_timer(&op->timer, ngx_http_yibao_redis.conf->timeout);
+            return;
+        }
+    }
 
     ngx_http_yibao_redis_op_finish(op, NULL, NGX_HTTP_YIBAO_REDIS_TIMEOUT);
 

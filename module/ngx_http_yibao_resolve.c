@@ -378,7 +378,7 @@ ngx_http_yibao_resolve_next(void)
 
         if ((j->state != YIBAO_JOURNAL_UNKNOWN
              && j->state != YIBAO_JOURNAL_SENT)
-            || !yibao_journal_money(j->infno.data, j->infno.len)
+            || !yibao_infno_money(j->infno.data, j->infno.len)
             || j->attempts >= gmcf->resolve_attempts
             || now < base + gmcf->resolve_after || now < j->retry_ms)
         {

@@ -59,7 +59,24 @@ typedef struct {
     ngx_uint_t                 mask;       /* buckets - 1 */
     ngx_queue_t                queue[NGX_HTTP_YIBAO_ENTRY_TYPES];
     ngx_atomic_t               entries;
+    ngx_queue_t                inflight;   /* ngx_http_yibao_inflight_t */
 } ngx_http_yibao_shctx_t;
+
+
+/*
+ * A journaled exchange under way at a worker of this node: its record
+ * as claimed, so that another worker can complete it when this one
+ * dies before the answer (ngx_http_yibao_shm_inflight_orphans()).
+ */
+
+typedef struct {
+    ngx_queue_t                queue;
+    ngx_pid_t                  pid;
+    ngx_uint_t                 local;      /* the record is in the zone */
+    size_t                     klen;
+    size_t                     vlen;
+    u_char                     data[1];    /* the key, then the record */
+} ngx_http_yibao_inflight_t;
 
 
 typedef struct {
@@ -186,6 +203,8 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     for (i = 0; i < NGX_HTTP_YIBAO_ENTRY_TYPES; i++) {
         ngx_queue_init(&zone->sh->queue[i]);
     }
+
+    ngx_queue_init(&zone->sh->inflight);
     for (i = 0; i < NGX_HTTP_YIBAO_MSGID_SLOTS; i++) {
         zone->sh->msgid_state[i] = 0;
     }
@@ -952,6 +971,137 @@ ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
 
 
 /* the cached wall clock in milliseconds */
+
+/*
+ * The exchanges in flight.  add: the record as claimed, owned by this
+ * process; NULL when the zone is full (then nobody takes it over).
+ */
+
+void *
+ngx_http_yibao_shm_inflight_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value, ngx_uint_t local)
+{
+    ngx_http_yibao_zone_t      *zone;
+    ngx_http_yibao_inflight_t  *f;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    f = ngx_slab_alloc_locked(zone->shpool,
+                              offsetof(ngx_http_yibao_inflight_t, data)
+                              + key->len + value->len);
+    if (f != NULL) {
+        f->pid = ngx_pid;
+        f->local = local;
+        f->klen = key->len;
+        f->vlen = value->len;
+        ngx_memcpy(f->data, key->data, key->len);
+        ngx_memcpy(f->data + key->len, value->data, value->len);
+        ngx_queue_insert_tail(&zone->sh->inflight, &f->queue);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return f;
+}
+
+
+/* The exchange ended at its own worker. */
+
+void
+ngx_http_yibao_shm_inflight_remove(ngx_shm_zone_t *shm_zone, void *handle)
+{
+    ngx_http_yibao_zone_t      *zone;
+    ngx_http_yibao_inflight_t  *f;
+
+    zone = shm_zone->data;
+    f = handle;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_queue_remove(&f->queue);
+    ngx_slab_free_locked(zone->shpool, f);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Takes the exchanges of the workers that died (kill(pid, 0) finds no
+ * such process) out of the list, copied into *out from pool; those kept
+ * in Redis only when Redis is up (redis_up), so that they can be
+ * written at once.  NGX_OK or NGX_ERROR (no memory: nothing taken).
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_inflight_orphans(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t redis_up, ngx_pool_t *pool, ngx_array_t *out)
+{
+    ngx_int_t                   rc;
+    ngx_pid_t                   alive, dead;
+    ngx_queue_t                *q, *next;
+    ngx_http_yibao_zone_t      *zone;
+    ngx_http_yibao_orphan_t    *o;
+    ngx_http_yibao_inflight_t  *f;
+
+    zone = shm_zone->data;
+    rc = NGX_OK;
+    alive = ngx_pid;
+    dead = NGX_INVALID_PID;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->inflight);
+         q != ngx_queue_sentinel(&zone->sh->inflight);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        f = ngx_queue_data(q, ngx_http_yibao_inflight_t, queue);
+
+        if (f->pid == alive || (!f->local && !redis_up)) {
+            continue;
+        }
+
+        if (f->pid != dead) {
+            if (kill(f->pid, 0) == 0 || ngx_errno != NGX_ESRCH) {
+                alive = f->pid;
+                continue;
+            }
+
+            dead = f->pid;
+        }
+
+        o = ngx_array_push(out);
+        if (o == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        o->pid = f->pid;
+        o->local = f->local;
+        o->key.len = f->klen;
+        o->value.len = f->vlen;
+        o->key.data = ngx_pnalloc(pool, f->klen + f->vlen);
+
+        if (o->key.data == NULL) {
+            out->nelts--;
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(o->key.data, f->data, f->klen + f->vlen);
+        o->value.data = o->key.data + f->klen;
+
+        ngx_queue_remove(&f->queue);
+        ngx_slab_free_locked(zone->shpool, f);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
 
 static uint64_t
 ngx_http_yibao_shm_now(void)

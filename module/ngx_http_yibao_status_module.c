@@ -480,6 +480,19 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
     if (ctx != NULL) {
         oc.gwerr = (int) ctx->gwerr;
 
+        switch (yibao_infno_class(ctx->infno.data, ctx->infno.len)) {
+
+        case YIBAO_INFNO_READ:
+        case YIBAO_INFNO_STATEMENT:
+        case YIBAO_INFNO_COMPUTE:
+        case YIBAO_INFNO_REPLACE:
+            oc.repeatable = 1;
+            break;
+
+        default:
+            break;
+        }
+
         if (ngx_http_yibao_status_answered(ctx)) {
             oc.infcode_known = 1;
             oc.infcode = (long) ctx->infcode;

@@ -262,7 +262,9 @@ ngx_http_yibao_store_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_yibao_resolve_init_process(cycle) != NGX_OK) {
+    if (ngx_http_yibao_resolve_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_journal_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -264,7 +264,8 @@ class Stack:
                  redis_address=None,
                  limits=DEFAULT_LIMITS, status_port=None,
                  caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d",
-                 valgrind=None, nginx_bin="nginx"):
+                 valgrind=None, nginx_bin="nginx",
+                 ignore_client_abort="on"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -295,6 +296,9 @@ class Stack:
         self.http_extra = http_extra
         self.server_extra = server_extra
         self.location_extra = location_extra
+        # "off" only to test what the journal does when nginx cuts the
+        # exchange of a caller that left
+        self.ignore_client_abort = ignore_client_abort
         self.sim_args = list(sim_args)
         self.module = module or MODULE
         self.upstream_tls = dict(upstream_tls) if upstream_tls else None
@@ -434,6 +438,7 @@ class Stack:
             caches="\n".join("    " + line for line in self.caches),
             zone=self.zone,
             journal=self.journal,
+            ignore_client_abort=self.ignore_client_abort,
             read_timeout=self.read_timeout))
         with open(self.path("nginx.conf"), "w", encoding="utf-8") as f:
             f.write(conf)

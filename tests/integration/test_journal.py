@@ -3,8 +3,11 @@ transaction is recorded before it is sent and never sent twice; a lost
 answer is an unknown outcome, kept and resolvable."""
 
 import json
+import os
+import signal
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -381,3 +384,208 @@ def test_refusal_replayed_with_its_status(make_stack):
     assert again.body == first.body
     stack.start_sim()
     assert sent(stack, "2201") == []
+
+
+# ---------------------------------------------------------------------------
+# a caller that gives up, a worker that dies (the exchange goes on, or
+# its record is completed at once: never left "sent")
+# ---------------------------------------------------------------------------
+
+def flow_giving_up_on_2207(stack, clinic, latency_ms, timeout=1.0):
+    """The flow up to 2207, whose answer the platform sends after
+    latency_ms; the caller waits timeout seconds for it, then closes.
+    Returns the 2207's envelope."""
+    captured = {}
+
+    def capture(env):
+        if env["infno"] == "2207":
+            captured["env"] = env
+            return client.post(stack.url, CALLER, SECRET, env,
+                               timeout=timeout)
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
+                              "latency_ms": latency_ms, "count": 1})
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   send=capture)
+    assert steps[-1][0] == "2207" and steps[-1][1] is None, steps[-1]
+    return captured["env"]
+
+
+def repeat_until_not_in_progress(stack, env, seconds=60):
+    """The caller's repeats of env (fresh nonces), every half second,
+    until one is not "in progress" (YB5101), nor refused while new
+    workers connect to Redis (YB5005)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = client.post(stack.url, CALLER, SECRET, env)
+        err = str(r.body.get("err_msg", "")) if isinstance(r.body, dict) \
+            else ""
+        if not err.startswith(("YB5101", "YB5005")):
+            return r
+        assert time.monotonic() < deadline, \
+            "still in progress after %d s: %s" % (seconds, r.body)
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_caller_gives_up_the_answer_is_journaled(make_stack, make_redis,
+                                                 use_redis):
+    """A clinic waits 1 s for a 2207 that the platform settles and
+    answers after 3 s: the gateway keeps the exchange, journals the
+    answer, and the clinic's repeat gets it as a replay; sent once,
+    settled once."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server)
+    if use_redis:
+        time.sleep(0.5)
+    env = flow_giving_up_on_2207(stack, township_clinic(stack), 3000)
+
+    r = repeat_until_not_in_progress(stack, env)
+    assert r.status == 200, r.body
+    assert r.headers.get("X-Yibao-Replay") == "1"
+    assert r.body["infcode"] == 0 and r.body["output"]["setlinfo"]
+    assert len(sent(stack, "2207")) == 1
+    assert len(settled(stack)) == 1
+    record = journal(stack, caller=CALLER, msgid=env["msgid"])
+    assert record["state"] == "ok"
+    assert journal(stack, state="unknown") == []
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_exchange_cut_is_unknown_at_once(make_stack, make_redis, use_redis):
+    """Where nginx does cut the exchange of a caller that left
+    (proxy_ignore_client_abort off), the record is "unknown" at once:
+    listed, counted so by the metrics, and a repeat is told the outcome
+    is unknown, never "in progress"."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server,
+                       ignore_client_abort="off")
+    if use_redis:
+        time.sleep(0.5)
+    env = flow_giving_up_on_2207(stack, township_clinic(stack), 3000)
+
+    r = repeat_until_not_in_progress(stack, env, seconds=20)
+    assert_rejected(r.status, r.body, 502, 6010, "unknown")
+    record = journal(stack, caller=CALLER, msgid=env["msgid"])
+    assert record["state"] == "unknown"
+    assert "caller closed its connection" in record["reason"]
+    assert [x["msgid"] for x in journal(stack, state="unknown")] \
+        == [env["msgid"]]
+    problems = journal(stack, problems="today")
+    problems = problems["records"] if isinstance(problems, dict) \
+        else problems
+    assert env["msgid"] in [x["msgid"] for x in problems]
+    text = harness.error_log_text(stack)
+    assert "proxy_ignore_client_abort" in text
+
+    # the transaction log and the metrics say what the journal says
+    time.sleep(0.3)
+    with open(stack.access_log, encoding="utf-8") as f:
+        lines = [json.loads(x) for x in f]
+    first = [x for x in lines if x["msgid"] == env["msgid"]][0]
+    assert first["status"] == 499 and first["error"].startswith("YB6010"), \
+        first
+    assert first["journal"] == "unknown", first
+    with urllib.request.urlopen("http://127.0.0.1:%d/yibao/status"
+                                % stack.status_port, timeout=10) as f:
+        doc = json.loads(f.read())
+    row = [x for x in doc["infnos"] if x["infno"] == "2207"][0]
+    assert row["unknown_outcome"] >= 1, row
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_worker_killed_mid_settlement_is_taken_over(make_stack, make_redis,
+                                                     use_redis):
+    """The workers are killed while a 2207 waits for the platform: the
+    new workers take its record over at once ("unknown", listed, the
+    repeat told so), never "in progress" for the in-flight window."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server)
+    stack.allowed_log = (r"exited on signal 9",)
+    if use_redis:
+        time.sleep(0.5)
+    clinic = township_clinic(stack)
+    holder = {}
+
+    def capture(env):
+        if env["infno"] == "2207":
+            holder["env"] = env
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
+                              "latency_ms": 8000, "count": 1})
+    th = threading.Thread(target=lambda: holder.setdefault(
+        "steps", client.outpatient_flow(stack.url, CALLER, SECRET,
+                                        clinic["org"], clinic["name"],
+                                        clinic["admdvs"], send=capture)))
+    th.start()
+
+    def at_platform():
+        if "env" not in holder:
+            return False
+        try:
+            return journal(stack, caller=CALLER,
+                           msgid=holder["env"]["msgid"])["state"] == "sent"
+        except urllib.error.HTTPError:
+            return False
+
+    for _ in range(400):
+        if at_platform():
+            break
+        time.sleep(0.05)
+    assert at_platform(), "the 2207 was never sent"
+    time.sleep(0.5)
+
+    workers = stack.worker_pids()
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    th.join()
+    assert holder["steps"][-1][1] is None   # the caller lost its answer
+
+    r = repeat_until_not_in_progress(stack, holder["env"], seconds=20)
+    assert_rejected(r.status, r.body, 502, 6010, "unknown")
+    record = journal(stack, caller=CALLER, msgid=holder["env"]["msgid"])
+    assert record["state"] == "unknown"
+    assert "worker process" in record["reason"]
+    assert [x["msgid"] for x in journal(stack, state="unknown")] \
+        == [holder["env"]["msgid"]]
+    assert "taken over from worker process" in \
+        harness.error_log_text(stack)
+    # the platform logs it once it has answered (after its 8 s)
+    for _ in range(60):
+        if sent(stack, "2207"):
+            break
+        time.sleep(0.5)
+    assert len(sent(stack, "2207")) == 1
+
+
+def test_pre_settlement_lost_answer_fails_plainly(make_stack):
+    """A 2206 moves no money: a 503 from the platform is a plain,
+    retryable failure (not an unknown outcome), and the same envelope
+    is sent again when the clinic repeats it."""
+    stack = make_stack(scheme="csb")
+    clinic = township_clinic(stack)
+    captured = {}
+
+    def capture(env):
+        if env["infno"] == "2206":
+            captured["env"] = env
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    sim_post(stack, "fault", {"infno": "2206", "mode": "http_500",
+                              "count": 1})
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   send=capture)
+    infno, status, body = steps[-1]
+    assert infno == "2206"
+    assert_rejected(status, body, 502, 6003)
+    assert "UNKNOWN" not in body["err_msg"]
+
+    again = client.post(stack.url, CALLER, SECRET, captured["env"])
+    assert again.status == 200 and again.body["infcode"] == 0, again.body
+    assert "X-Yibao-Replay" not in again.headers
+    assert len(sent(stack, "2206")) == 2
+    assert journal(stack, state="unknown") == []

@@ -446,9 +446,9 @@ def test_unknown_cancellation_2208(make_stack, mode, state):
 @pytest.mark.parametrize("use_redis", [False, True])
 def test_gateway_killed_while_at_the_platform(make_stack, make_redis,
                                               use_redis):
-    """The worker that sent the 2207 dies before the answer: the record
-    stays "sent", nothing records the loss.  After in_flight it is
-    unknown to the resolver, which finds the settlement."""
+    """The worker that sent the 2207 dies before the answer: the new
+    worker takes its record over as unknown, and the resolver finds the
+    settlement."""
     import os
     import signal
     import subprocess
@@ -488,7 +488,7 @@ def test_gateway_killed_while_at_the_platform(make_stack, make_redis,
     assert record["resolved_by"] == "gateway:5203"
     assert record["setl_id"] == settled(stack)[0]["setl_id"]
     assert len(sent(stack, "2207")) == 1
-    assert "never completed" in harness.error_log_text(stack)
+    assert "taken over from worker process" in harness.error_log_text(stack)
 
     r = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert r.status == 200 and r.headers["X-Yibao-Resolved"] == \

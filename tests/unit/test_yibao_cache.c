@@ -103,12 +103,12 @@ test_allowed(void **state)
     (void) state;
 
     for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        assert_true(yibao_cache_infno_allowed((const unsigned char *) yes[i],
+        assert_true(yibao_infno_cacheable((const unsigned char *) yes[i],
                                               strlen(yes[i])));
     }
 
     for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-        assert_false(yibao_cache_infno_allowed((const unsigned char *) no[i],
+        assert_false(yibao_infno_cacheable((const unsigned char *) no[i],
                                                strlen(no[i])));
     }
 }

@@ -97,18 +97,6 @@ test_classes(void **state)
 {
     (void) state;
 
-    assert_true(yibao_journal_infno((const unsigned char *) "2207", 4));
-    assert_true(yibao_journal_infno((const unsigned char *) "2207A", 5));
-    assert_true(yibao_journal_infno((const unsigned char *) "9001", 4));
-    assert_true(yibao_journal_infno((const unsigned char *) "2601", 4));
-    assert_false(yibao_journal_infno((const unsigned char *) "1101", 4));
-    assert_false(yibao_journal_infno((const unsigned char *) "5203", 4));
-
-    assert_true(yibao_journal_money((const unsigned char *) "2207", 4));
-    assert_true(yibao_journal_money((const unsigned char *) "2208", 4));
-    assert_false(yibao_journal_money((const unsigned char *) "2204", 4));
-    assert_false(yibao_journal_money((const unsigned char *) "22", 2));
-
     assert_string_equal(yibao_journal_state_name(YIBAO_JOURNAL_OK), "ok");
     assert_int_equal(yibao_journal_state_parse((const unsigned char *)
                                                "unknown", 7),

@@ -341,8 +341,48 @@ classify(int gwerr, int infcode_known, long infcode, int forwarded,
     o.infcode = infcode;
     o.forwarded = forwarded;
     o.http_status = status;
+    o.repeatable = 0;
 
     return yibao_status_classify(&o);
+}
+
+
+/* a read, a computation: nothing it does can be in doubt */
+
+static void
+test_classify_repeatable(void **state)
+{
+    yibao_status_outcome_t  o;
+
+    (void) state;
+
+    memset(&o, 0, sizeof(yibao_status_outcome_t));
+    o.repeatable = 1;
+    o.forwarded = 1;
+
+    o.gwerr = 6002;
+    o.http_status = 504;
+    assert_int_equal(yibao_status_classify(&o),
+                     YIBAO_STATUS_UPSTREAM_FAILURE);
+
+    o.gwerr = 0;
+    o.http_status = 499;
+    assert_int_equal(yibao_status_classify(&o),
+                     YIBAO_STATUS_UPSTREAM_FAILURE);
+
+    o.gwerr = 1015;                 /* the caller left: logged only */
+    assert_int_equal(yibao_status_classify(&o), YIBAO_STATUS_REJECTED);
+
+    o.gwerr = 6010;
+    o.http_status = 502;
+    assert_int_equal(yibao_status_classify(&o),
+                     YIBAO_STATUS_UNKNOWN_OUTCOME);
+
+    o.repeatable = 0;
+    o.gwerr = 6002;
+    o.http_status = 504;
+    assert_int_equal(yibao_status_classify(&o),
+                     YIBAO_STATUS_UNKNOWN_OUTCOME);
 }
 
 
@@ -1032,6 +1072,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_class_names),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_classify_repeatable),
         cmocka_unit_test(test_infno_slots),
         cmocka_unit_test(test_bucket_edges),
         cmocka_unit_test(test_quantile),
