@@ -495,6 +495,9 @@ def test_exchange_cut_is_unknown_at_once(make_stack, make_redis, use_redis):
     assert row["unknown_outcome"] >= 1, row
 
 
+@pytest.mark.skipif(harness.yibao_stack.valgrind_env(),
+                    reason="a process fault: under valgrind nginx is one "
+                           "process (master_process off), no worker dies")
 @pytest.mark.parametrize("use_redis", [False, True])
 def test_worker_killed_mid_settlement_is_taken_over(make_stack, make_redis,
                                                      use_redis):
