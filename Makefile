@@ -6,8 +6,16 @@ BUILD       := $(CURDIR)/build
 PYTHON      := /usr/bin/python3
 CC          ?= cc
 
-PURE_SRCS   := $(sort $(wildcard adapters/*.c mappings/*.c))
-PURE_HDRS   := $(sort $(wildcard adapters/*.h mappings/*.h))
+# the floors, from the bottom: base/ (types every unit shares), mappings/
+# (national codes and tables), adapters/ (everything that decides), and
+# module/ (the nginx glue).  Each pure folder is compiled with the include
+# path of its own floor and those below it only, so that an include that
+# reaches up fails the build (and tests/lint/layers.py names it).
+PURE_SRCS   := $(sort $(wildcard base/*.c mappings/*.c adapters/*.c))
+PURE_HDRS   := $(sort $(wildcard base/*.h mappings/*.h adapters/*.h))
+floor_incs   = $(if $(filter base/%,$1),-Ibase,$(if $(filter mappings/%,$1),\
+               -Ibase -Imappings,-Ibase -Imappings -Iadapters))
+PURE_INCS   := -Ibase -Imappings -Iadapters
 # the one C++ file: the simdjson binding behind a C interface
 PURE_CXX    := adapters/yibao_json.cpp
 CXX_STD     := -std=c++17
@@ -20,8 +28,9 @@ MAPTOOL     := $(BUILD)/yibao-maptool
 
 UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
                -Wmissing-prototypes -fno-omit-frame-pointer \
-               -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-               -Iadapters -Imappings -Itests/unit
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+UNIT_OBJS   := $(patsubst %.c,$(BUILD)/unit/obj/%.o,$(PURE_SRCS)) \
+               $(BUILD)/unit/yibao_json.o
 UNIT_CXXFLAGS := $(CXX_STD) -g -O1 -Wall -Wextra -Werror -Wpointer-arith \
                -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -33,7 +42,7 @@ NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
 TOOL_CFLAGS := -std=gnu99 -O2 -Wall -Wextra -Wpointer-arith \
                -Wmissing-prototypes -fstack-protector-strong \
-               -D_FORTIFY_SOURCE=2 -Iadapters -Imappings
+               -D_FORTIFY_SOURCE=2 $(PURE_INCS)
 TOOL_LIBS   := -ljansson -lcrypto -lsimdjson -lstdc++
 
 PYTEST      := $(PYTHON) -m pytest -q -p no:cacheprovider
@@ -47,8 +56,7 @@ FUZZ_CC     := clang
 FUZZ_CXX    := clang++
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Wpointer-arith \
-               -fno-omit-frame-pointer $(FUZZ_SAN) \
-               -Iadapters -Imappings -Itests/fuzz
+               -fno-omit-frame-pointer $(FUZZ_SAN)
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_BINS   := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
@@ -162,7 +170,7 @@ tools: $(MAPTOOL)
 $(MAPTOOL): tools/yibao-maptool.c $(PURE_SRCS) $(PURE_CXX) $(PURE_HDRS)
 	@mkdir -p $(BUILD)/tools
 	@echo "cc $(notdir $@)"
-	@$(CXX) $(CXX_STD) -O2 -Wall -Wextra -Iadapters -c \
+	@$(CXX) $(CXX_STD) -O2 -Wall -Wextra $(call floor_incs,$(PURE_CXX)) -c \
 	    -o $(BUILD)/tools/yibao_json.o $(PURE_CXX)
 	@$(CC) $(TOOL_CFLAGS) -o $@ $< $(PURE_SRCS) $(BUILD)/tools/yibao_json.o \
 	    $(TOOL_LIBS)
@@ -173,13 +181,20 @@ smoke: module
 $(BUILD)/unit/yibao_json.o: $(PURE_CXX) $(PURE_HDRS)
 	@mkdir -p $(BUILD)/unit
 	@echo "c++ $(notdir $@)"
-	@$(CXX) $(UNIT_CXXFLAGS) -Iadapters -c -o $@ $<
+	@$(CXX) $(UNIT_CXXFLAGS) $(call floor_incs,$<) -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PURE_HDRS) \
-                 $(BUILD)/unit/yibao_json.o $(wildcard tests/unit/*.h)
+# each pure source once, with its floor's include path
+$(BUILD)/unit/obj/%.o: %.c $(PURE_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "cc $<"
+	@$(CC) $(UNIT_CFLAGS) $(call floor_incs,$<) -c -o $@ $<
+
+.SECONDARY: $(UNIT_OBJS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(BUILD)/unit
 	@echo "cc $(notdir $@)"
-	@$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) $(BUILD)/unit/yibao_json.o \
+	@$(CC) $(UNIT_CFLAGS) $(PURE_INCS) -Itests/unit -o $@ $< $(UNIT_OBJS) \
 	    $(UNIT_LIBS)
 
 unit: $(UNIT_BINS)
@@ -197,19 +212,22 @@ unit: $(UNIT_BINS)
 $(BUILD)/fuzz/obj/%.o: %.c $(PURE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "clang $(notdir $@) (fuzz)"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) $(call floor_incs,$<) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/yibao_fuzz.h \
                       $(FUZZ_OBJS) $(PURE_HDRS)
 	@echo "clang $(notdir $@)"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -o $@ $< \
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) $(PURE_INCS) -Itests/fuzz -Werror \
+	    -fsanitize=fuzzer -o $@ $< \
 	    $(FUZZ_OBJS) $(FUZZ_LIBS)
 
 $(BUILD)/fuzz/obj/%.o: %.cpp $(PURE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "clang++ $(notdir $@) (fuzz)"
 	@$(FUZZ_CXX) $(CXX_STD) -g -O1 -Wall -Wextra -fno-omit-frame-pointer \
-	    $(FUZZ_SAN) -fno-sanitize=vptr -Iadapters -fsanitize=fuzzer-no-link \
+	    $(FUZZ_SAN) -fno-sanitize=vptr $(call floor_incs,$<) \
+	    -fsanitize=fuzzer-no-link \
 	    -c -o $@ $<
 
 # kept between builds (make would remove them as intermediates)

@@ -10,7 +10,7 @@ CC=${CC:-cc}
 CXX=${CXX:-c++}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=build/bench
-BENCH_CFLAGS="-std=gnu99 -O2 -Wall -Wextra -Iadapters -Imappings"
+BENCH_CFLAGS="-std=gnu99 -O2 -Wall -Wextra -Ibase -Imappings -Iadapters"
 
 mkdir -p "$OUT" || exit 1
 
@@ -22,7 +22,7 @@ bench_mapping() {
 
     $CC $BENCH_CFLAGS -o "$OUT/bench_mapping" tests/bench/bench_mapping.c \
         mappings/yibao_map.c mappings/yibao_hash.c mappings/yibao_tsv.c \
-        mappings/yibao_codes.c adapters/yibao_types.c || return 1
+        mappings/yibao_codes.c base/yibao_types.c || return 1
 
     if [ ! -s "$table" ]; then
         echo "bench: generating $table (1,000,000 rows)"
@@ -45,7 +45,7 @@ bench_translate() {
     $CC $BENCH_CFLAGS -o "$OUT/bench_translate" \
         tests/bench/bench_translate.c adapters/yibao_translate.c \
         adapters/yibao_envelope.c adapters/yibao_fields.c \
-        adapters/yibao_types.c \
+        base/yibao_types.c \
         mappings/yibao_map.c mappings/yibao_hash.c mappings/yibao_tsv.c \
         mappings/yibao_codes.c mappings/yibao_gwerr.c "$OUT/yibao_json.o" \
         -ljansson -lsimdjson -lstdc++ || return 1

@@ -5,7 +5,8 @@
 cd "$(dirname "$0")/../.." || exit 1
 
 status=0
-files=$(ls module/*.[ch] adapters/*.[ch] adapters/*.cpp mappings/*.[ch] 2>/dev/null)
+files=$(ls module/*.[ch] adapters/*.[ch] adapters/*.cpp mappings/*.[ch] \
+        base/*.[ch] 2>/dev/null)
 
 fail() {
     echo "lint: $*"
@@ -23,7 +24,8 @@ for f in $files; do
     ' "$f" || status=1
 done
 
-for f in $(ls adapters/*.[ch] adapters/*.cpp mappings/*.[ch] 2>/dev/null); do
+for f in $(ls adapters/*.[ch] adapters/*.cpp mappings/*.[ch] base/*.[ch] \
+         2>/dev/null); do
     if grep -nE '#include[[:space:]]*[<"](ngx_|nginx|hiredis/async)' "$f"; then
         fail "$f: nginx or async hiredis header in pure code"
     fi
@@ -36,7 +38,7 @@ for f in $(ls module/*.c 2>/dev/null); do
     esac
 done
 
-for f in $(ls adapters/*.[ch] mappings/*.[ch] 2>/dev/null); do
+for f in $(ls adapters/*.[ch] mappings/*.[ch] base/*.[ch] 2>/dev/null); do
     case "$(basename "$f")" in
     yibao_*) ;;
     *) fail "$f: pure files are named yibao_<unit>.[ch]" ;;
@@ -45,6 +47,9 @@ done
 
 # formats: never a caller's text (tests/lint/formats.py)
 /usr/bin/python3 tests/lint/formats.py || status=1
+
+# the floors: no include reaches up (tests/lint/layers.py)
+/usr/bin/python3 tests/lint/layers.py || status=1
 
 if [ $status -eq 0 ]; then
     echo "lint: ok ($(echo $files | wc -w) files)"

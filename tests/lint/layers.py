@@ -1,0 +1,60 @@
+"""The floors of the source tree, and that no include reaches up.
+
+From the bottom: base/ (the types every unit shares), mappings/ (the
+national codes and the tables), adapters/ (everything that decides),
+module/ (the nginx glue).  A file may include headers of its own floor
+and of the floors below it, never above; the pure floors never include
+nginx.  Prints every offence as file:line and exits 1 if there is any.
+Run by tests/lint/style.sh (make lint)."""
+
+import os
+import re
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+FLOORS = ("base", "mappings", "adapters", "module")
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+
+
+def headers():
+    """header name -> the floor that holds it"""
+    where = {}
+    for floor in FLOORS:
+        for name in os.listdir(os.path.join(ROOT, floor)):
+            if name.endswith(".h"):
+                where[name] = floor
+    return where
+
+
+def main():
+    where = headers()
+    bad = 0
+    for level, floor in enumerate(FLOORS):
+        for name in sorted(os.listdir(os.path.join(ROOT, floor))):
+            if not name.endswith((".c", ".h", ".cpp")):
+                continue
+            path = os.path.join(floor, name)
+            with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    m = INCLUDE.match(line)
+                    if not m:
+                        continue
+                    target = os.path.basename(m.group(1))
+                    if "/" in m.group(1):
+                        print("lint: %s:%d: include by a path (%s): the "
+                              "include path names the floors"
+                              % (path, n, m.group(1)))
+                        bad = 1
+                    if target not in where:
+                        continue
+                    up = FLOORS.index(where[target])
+                    if up > level:
+                        print("lint: %s:%d: %s/ includes %s from %s/, a "
+                              "floor above it" % (path, n, floor, target,
+                                                  where[target]))
+                        bad = 1
+    return bad
+
+
+if __name__ == "__main__":
+    sys.exit(main())
