@@ -8,26 +8,22 @@ simulator on 127.0.0.1:9080, until Ctrl-C.
   YIBAO_PORT, YIBAO_SIM_PORT, YIBAO_STATUS_PORT  other ports (8080, 9080,
                               8081)
   YIBAO_STORE=embedded        no Redis even if redis-server is there
+  YIBAO_DEMO_DIR              the working folder (build/demo): nginx.conf,
+                              logs, data
+
+A port is taken as free when a server can listen on it as nginx does
+(SO_REUSEADDR): the connections a stopped demo left in TIME_WAIT do not
+keep it from starting again at once.
 """
 
 import os
 import signal
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import yibao_stack  # noqa: E402
-
-
-def port_free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def main():
@@ -42,11 +38,14 @@ def main():
                  % ", ".join(yibao_stack.SCHEMES))
 
     for p in [port, status_port] + ([] if upstream else [sim_port]):
-        if not port_free(p):
+        if not yibao_stack.port_bindable(p):
             sys.exit("make run: port %d on 127.0.0.1 is in use; stop what "
-                     "uses it or set YIBAO_PORT / YIBAO_SIM_PORT" % p)
+                     "uses it or set YIBAO_PORT, YIBAO_STATUS_PORT or "
+                     "YIBAO_SIM_PORT" % p)
 
-    workdir = os.path.join(yibao_stack.ROOT, "build", "demo")
+    workdir = os.path.abspath(os.environ.get("YIBAO_DEMO_DIR")
+                              or os.path.join(yibao_stack.ROOT, "build",
+                                              "demo"))
 
     # the shared store: a real redis-server when one can be started here,
     # else everything stays in the gateway's shared memory

@@ -65,6 +65,20 @@ def free_port():
     raise RuntimeError("no free port not handed out before")
 
 
+def port_bindable(port, host="127.0.0.1"):
+    """Whether a server can listen on host:port now, as nginx, Redis and
+    the simulator would: with SO_REUSEADDR, so that the connections of a
+    server just stopped (TIME_WAIT) do not count, and a socket listening
+    there does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_port(port, timeout=10.0, proc=None, what="server"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
