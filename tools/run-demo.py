@@ -96,7 +96,8 @@ yibao-gateway demo is running (signing scheme: %(scheme)s)
   status      %(status)s/yibao/status.html (JSON: /yibao/status,
               Prometheus: /yibao/metrics)
   nginx conf  %(conf)s
-  logs        %(logs)s/error.log, access.log (one JSON line per transaction)
+  logs        %(logs)s/error.log, access.log (one JSON line per
+              transaction, nothing else), http.log (every other request)
   data        %(data)s (keys, clinics, callers, mappings)
   store       %(store)s
   journal     %(url)s/yibao/journal (tools/yibao-journal); unknown

@@ -889,3 +889,92 @@ def test_end_to_end_story_and_failed_summary(make_stack):
         assert leak not in everything, leak
     assert "code translation: unmapped code" in text
     assert "answer lost after sending: outcome unknown" in text
+
+
+def test_transaction_log_holds_only_transactions(make_stack):
+    """The transaction log (log_format yibao_tx) gets one line per
+    transaction and nothing else: the status server's polls, the journal
+    and cache APIs and other paths write a plain line into logs/http.log
+    (its path without the query string); a request to the endpoint is a
+    transaction even when it is refused, by the gateway or by nginx
+    before any location (error_page 400)."""
+    import urllib.error
+    import urllib.request
+
+    import yibao_hostile
+    from test_gateway_core import (SECRET, envelope, ready_clinic, send,
+                                   township_clinic)
+
+    stack = make_stack(scheme="none")
+    clinic = ready_clinic(stack)                            # 9001
+    assert send(stack, envelope(clinic)).status == 200      # 1101
+    assert send(stack, envelope(clinic), secret="x" * 32).status == 401
+
+    body = client.encode(envelope(clinic))
+    signed = list(client.signed_headers(CALLER, SECRET, "POST",
+                                        harness.ENDPOINT, body).items())
+    both = signed + [("Content-Length", str(len(body))),
+                     ("Transfer-Encoding", "chunked")]
+
+    def raw(path):
+        req = yibao_hostile.request_bytes("POST", path, both, b"0\r\n\r\n")
+        a = yibao_hostile.exchange("127.0.0.1", stack.port, [req], 10)[0]
+        return a.status
+
+    assert raw(harness.ENDPOINT) == 400             # nginx's refusal
+    transactions = 4
+
+    # what is not a transaction, polled as a status page and Prometheus
+    # do, and asked by operators
+    assert raw("/fsi/api/other") == 400
+
+    def get(url, method="GET"):
+        req = urllib.request.Request(url, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    entity = township_clinic(stack)["entity"]
+    others = []
+    for _ in range(3):
+        for path in ("/yibao/status", "/yibao/metrics",
+                     "/yibao/status.html"):
+            assert get(stack.status_url + path) == 200, path
+            others.append(path)
+    for path, method, status in (
+            ("/yibao/journal?state=unknown", "GET", 200),
+            ("/yibao/journal/totals?entity=%s" % entity, "GET", 200),
+            ("/yibao/cache?infno=1901", "DELETE", 200),
+            ("/no/such/path?q=1", "GET", 404),
+            ("/", "GET", 404)):
+        assert get(stack.url + path, method) == status, path
+
+    want = sorted(["GET " + p for p in others]
+                  + ["GET /yibao/journal", "GET /yibao/journal/totals",
+                     "DELETE /yibao/cache", "GET /no/such/path", "GET /",
+                     "POST /fsi/api/other"])
+
+    def read(path, n):
+        """The file's lines once there are n (nginx writes a line after
+        it answered)."""
+        deadline = time.monotonic() + 30
+        while True:
+            with open(path, encoding="utf-8") as f:
+                got = f.read().splitlines()
+            if len(got) >= n or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    # every request is logged once, in one of the two logs: once the
+    # plain log has all of its own, the transaction log is complete
+    plain = read(stack.path("logs", "http.log"), len(want))
+    requests = [re.search(r'"([^"]*)"', x).group(1) for x in plain]
+    assert sorted(requests) == want, plain
+    lines = [json.loads(x) for x in read(stack.access_log, transactions)]
+    assert sorted((x["status"], x["infno"], x["error"]) for x in lines) \
+        == [(200, "1101", ""), (200, "9001", ""), (400, "", ""),
+            (401, "", "YB2003")], lines
+    assert not any("?" in x or "state=" in x for x in plain), plain
