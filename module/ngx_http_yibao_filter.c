@@ -91,6 +91,19 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (!ctx->journal_repeat
+        && (r->upstream == NULL || !r->upstream->request_sent))
+    {
+        /*
+         * Refused before anything reached the platform: the msgid issued
+         * for it was never sent, so neither the caller nor the log (nor
+         * the journal record) is told of it.  A repeat names the msgid of
+         * its journal record.
+         */
+
+        ngx_str_null(&ctx->upstream_msgid);
+    }
+
     if (ctx->replay && ctx->gwerr == 0) {
         /* the journal's answer, already in the caller's terms */
 

@@ -498,6 +498,9 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     if (j.hash.len != ctx->journal_hash.len
         || ngx_strncmp(j.hash.data, ctx->journal_hash.data, j.hash.len) != 0)
     {
+        /* another request: nothing of it was sent, no msgid to name */
+        ngx_str_null(&ctx->upstream_msgid);
+
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_MSGID_REUSED,
                               "msgid %V was already used by this caller for "
                               "a different request (infno %*s); nothing was "
@@ -505,6 +508,14 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
                               j.infno.len, j.infno.data);
         return NGX_HTTP_CONFLICT;
     }
+
+    /*
+     * The repeat is not sent: the msgid the platform received for this
+     * transaction is the record's, not the one issued for the repeat.
+     */
+
+    ctx->upstream_msgid.data = (u_char *) j.upstream_msgid.data;
+    ctx->upstream_msgid.len = j.upstream_msgid.len;
 
     tp = ngx_timeofday();
     now = (uint64_t) tp->sec * 1000 + tp->msec;
@@ -560,8 +571,6 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
         ctx->cache_serve = 1;
         ctx->cache_answer.data = (u_char *) j.answer.data;
         ctx->cache_answer.len = j.answer.len;
-        ctx->upstream_msgid.data = (u_char *) j.upstream_msgid.data;
-        ctx->upstream_msgid.len = j.upstream_msgid.len;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "yibao: msgid %V of caller \"%V\" answered again "

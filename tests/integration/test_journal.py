@@ -315,6 +315,8 @@ def test_redis_down_money_moving_refused(make_stack, make_redis):
     r = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert_rejected(r.status, r.body, 503, 5005, "moves money")
     assert r.headers["Retry-After"] == "1"
+    # nothing was sent: no msgid of the platform's is named
+    assert "X-Yibao-Upstream-Msgid" not in r.headers
     assert sent(stack, "2207") == []
     assert "redis_down=refuse" in harness.error_log_text(stack)
 
@@ -368,6 +370,19 @@ def test_unknown_settlement_reversed_by_caller_msgid(make_stack, make_redis,
     assert journal(stack, state="unknown") == []
 
 
+def tx_lines(stack, msgid, n):
+    """The transaction log's lines of a caller msgid, in order, once
+    there are n (nginx writes a line after it answered)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with open(stack.access_log, encoding="utf-8") as f:
+            lines = [x for x in (json.loads(line) for line in f)
+                     if x["msgid"] == msgid]
+        if len(lines) >= n or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 def test_refusal_replayed_with_its_status(make_stack):
     """A journaled transaction the gateway refused (the platform was
     unreachable) is replayed as it was answered: the same envelope and
@@ -382,6 +397,14 @@ def test_refusal_replayed_with_its_status(make_stack):
     assert again.status == 502
     assert again.headers.get("X-Yibao-Replay") == "1"
     assert again.body == first.body
+    # the platform received nothing: no msgid of its is named, in the
+    # answers, the log or the journal
+    for r in (first, again):
+        assert "X-Yibao-Upstream-Msgid" not in r.headers
+    assert [x["upstream_msgid"] for x in tx_lines(stack, env["msgid"], 2)] \
+        == ["", ""]
+    assert journal(stack, caller=CALLER, msgid=env["msgid"])[
+        "upstream_msgid"] == ""
     stack.start_sim()
     assert sent(stack, "2201") == []
 
@@ -592,3 +615,83 @@ def test_pre_settlement_lost_answer_fails_plainly(make_stack):
     assert "X-Yibao-Replay" not in again.headers
     assert len(sent(stack, "2206")) == 2
     assert journal(stack, state="unknown") == []
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_refused_repeats_name_the_msgid_sent(make_stack, make_redis,
+                                             use_redis):
+    """A repeat that is not sent (a replay, YB5101 while the first is at
+    the platform, YB6010 after its answer was lost) names, in
+    X-Yibao-Upstream-Msgid and in the log's upstream_msgid, the msgid the
+    platform received for that transaction (a township clinic's is the
+    township hospital's, never the caller's), not a fresh one that was
+    never sent; a request that was not sent at all (YB1013: the msgid of
+    another request) names none."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server, read_timeout="300s")
+    if use_redis:
+        time.sleep(0.5)
+    clinic = township_clinic(stack)
+
+    # a settled visit: its repeat is a replay
+    steps, envs = flow_until(stack, clinic)
+    assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1]
+    first = sent(stack, "2207")[0]["envelope"]["msgid"]
+    caller_msgid = envs["2207"]["msgid"]
+    assert first != caller_msgid
+    again = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert again.headers["X-Yibao-Replay"] == "1"
+    assert again.headers["X-Yibao-Upstream-Msgid"] == first
+    other = dict(envs["2207"], input={"data": dict(
+        envs["2207"]["input"]["data"], medfee_sumamt=1.0)})
+    r = client.post(stack.url, CALLER, SECRET, other)
+    assert_rejected(r.status, r.body, 409, 1013, "different request")
+    assert "X-Yibao-Upstream-Msgid" not in r.headers
+    assert len(sent(stack, "2207")) == 1
+    lines = tx_lines(stack, caller_msgid, 3)
+    assert sorted((x["status"], x["upstream_msgid"]) for x in lines) == [
+        (200, first), (200, first), (409, "")], lines
+
+    # a visit whose 2207 the platform holds (it settled and sent half
+    # its answer) until it dies
+    sim_post(stack, "fault", {"infno": "2207", "mode": "truncate",
+                              "latency_ms": 600000, "count": 1})
+    envs = {}
+    done = {}
+
+    def capture(env):
+        envs[env["infno"]] = env
+        return client.post(stack.url, CALLER, SECRET, env, timeout=300)
+
+    th = threading.Thread(target=lambda: done.setdefault(
+        "steps", client.outpatient_flow(stack.url, CALLER, SECRET,
+                                        clinic["org"], clinic["name"],
+                                        clinic["admdvs"], send=capture)))
+    th.start()
+    deadline = time.monotonic() + 120
+    while len(sent(stack, "2207")) < 2:
+        assert time.monotonic() < deadline and th.is_alive(), done
+        time.sleep(0.1)
+    held = sent(stack, "2207")[1]["envelope"]["msgid"]
+    caller_msgid = envs["2207"]["msgid"]
+    assert held not in (first, caller_msgid)
+
+    r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert_rejected(r.status, r.body, 409, 5101, "being processed")
+    assert r.headers["X-Yibao-Upstream-Msgid"] == held
+
+    stack.stop_sim(signal.SIGKILL)
+    th.join(300)
+    assert not th.is_alive()
+    infno, status, body = done["steps"][-1]
+    assert infno == "2207"
+    assert_rejected(status, body, 502, 6010, "UNKNOWN")
+
+    r = client.post(stack.url, CALLER, SECRET, envs["2207"])
+    assert_rejected(r.status, r.body, 502, 6010, "not sent again")
+    assert r.headers["X-Yibao-Upstream-Msgid"] == held
+    assert journal(stack, caller=CALLER, msgid=caller_msgid)[
+        "upstream_msgid"] == held
+    lines = tx_lines(stack, caller_msgid, 3)
+    assert sorted((x["status"], x["upstream_msgid"]) for x in lines) == [
+        (409, held), (502, held), (502, held)], lines
