@@ -146,12 +146,29 @@ invalid:
 }
 
 
-/* After the http block is read: the resolver's needs are configured. */
+/*
+ * After the http block is read: the resolver's needs are configured.
+ * Without yibao_journal_resolve, a configuration with a platform
+ * (yibao_platform) and a journal resolves by query: a 5203 only reads.
+ */
 
 char *
 ngx_http_yibao_resolve_init_conf(ngx_conf_t *cf,
     ngx_http_yibao_main_conf_t *gmcf)
 {
+    if (gmcf->resolve_file == NULL) {
+        if (gmcf->platform == NULL || gmcf->journal_ttl == 0
+            || gmcf->clinics == NULL || gmcf->shm_zone == NULL)
+        {
+            return NGX_CONF_OK;
+        }
+
+        gmcf->resolve_mode = YIBAO_RESOLVE_QUERY;
+        gmcf->resolve_interval = 30000;
+        gmcf->resolve_after = 60000;
+        gmcf->resolve_attempts = 10;
+    }
+
     if (gmcf->resolve_mode == YIBAO_RESOLVE_OFF) {
         return NGX_CONF_OK;
     }
@@ -186,6 +203,16 @@ ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle)
     {
         return NGX_OK;
     }
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "yibao: unknown outcomes are resolved by %s every %M ms, "
+                  "%M ms after the answer was lost, at most %ui attempts "
+                  "(yibao_journal_resolve%s)",
+                  gmcf->resolve_mode == YIBAO_RESOLVE_QUERY
+                  ? "a settlement query (5203)" : "a reversal (2601)",
+                  gmcf->resolve_interval, gmcf->resolve_after,
+                  gmcf->resolve_attempts,
+                  gmcf->resolve_file ? "" : " not set: query by default");
 
     ngx_memzero(&ngx_http_yibao_resolver, sizeof(ngx_http_yibao_resolver_t));
 

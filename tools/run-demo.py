@@ -8,6 +8,13 @@ simulator on 127.0.0.1:9080, until Ctrl-C.
   YIBAO_PORT, YIBAO_SIM_PORT, YIBAO_STATUS_PORT  other ports (8080, 9080,
                               8081)
   YIBAO_STORE=embedded        no Redis even if redis-server is there
+  YIBAO_RESOLVE               how the gateway resolves unknown settlements,
+                              through the platform (the simulator or
+                              YIBAO_UPSTREAM): "query" (5203, the default;
+                              it only reads), "reverse" (2601: undoes
+                              them) or "off"; parameters may follow
+                              (default: query interval=5s after=30s
+                              attempts=20)
   YIBAO_DEMO_DIR              the working folder (build/demo): nginx.conf,
                               logs, data
 
@@ -19,11 +26,57 @@ keep it from starting again at once.
 import os
 import signal
 import sys
+import textwrap
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import yibao_stack  # noqa: E402
+
+# the demo resolves soon, to be seen at work
+RESOLVE_TIMING = "interval=5s after=30s attempts=20"
+
+RESOLVE_MODES = {"query": "a settlement query (5203)",
+                 "reverse": "a reversal (2601)"}
+
+
+def configured(conf, directive):
+    """The arguments of directive in the nginx.conf as rendered (not in
+    its comments), or None when it is not there."""
+    with open(conf, encoding="utf-8") as f:
+        for line in f:
+            words = line.split("#", 1)[0].replace(";", " ").split()
+            if words and words[0] == directive:
+                return " ".join(words[1:])
+    return None
+
+
+def what_is_configured(conf):
+    """What the gateway does by itself, read from its nginx.conf: the
+    resolver of unknown settlements, the platform it sends to, sign-in."""
+    resolve = configured(conf, "yibao_journal_resolve")
+    platform = configured(conf, "yibao_platform")
+    signin = configured(conf, "yibao_signin")
+    mode = resolve.split()[0] if resolve else None
+    if platform and (mode in RESOLVE_MODES
+                     or (resolve is None and configured(conf,
+                                                        "yibao_journal"))):
+        # without the directive a platform and a journal resolve by query
+        how = RESOLVE_MODES[mode or "query"]
+        resolver = ("unknown settlements (2207, 2208) are resolved by the "
+                    "gateway with %s through %s (yibao_journal_resolve %s)"
+                    % (how, platform.split()[0], resolve or "query"))
+    else:
+        resolver = ("off: unknown settlements are left to the operators "
+                    "(?state=unknown, docs/operations.md)")
+    if signin and signin.split()[0] == "auto":
+        signin = ("the gateway signs operators in (9001) when an envelope "
+                  "has no sign_no")
+    else:
+        signin = "off: the callers sign in (9001) themselves"
+    return {k: textwrap.fill(v, 76, initial_indent=" " * 14,
+                             subsequent_indent=" " * 14).lstrip()
+            for k, v in (("resolver", resolver), ("signin", signin))}
 
 
 def main():
@@ -58,20 +111,25 @@ def main():
                   "store" % e, file=sys.stderr)
             redis = None
 
-    # the gateway resolves unknown settlements by itself (5203) and signs
-    # operators in when an envelope comes without sign_no (9001), through
-    # the simulator; with an external platform, configure it by hand
+    # the gateway resolves unknown settlements by itself through the
+    # platform it proxies to (yibao_stack renders yibao_platform for the
+    # simulator or YIBAO_UPSTREAM alike): by query (5203) unless told
+    # otherwise; with the simulator it also signs operators in when an
+    # envelope comes without sign_no (9001)
+    resolve = os.environ.get("YIBAO_RESOLVE", "").strip() or "query"
+    if resolve.split()[0] not in ("query", "reverse", "off"):
+        sys.exit("make run: YIBAO_RESOLVE must be query, reverse or off, "
+                 "with parameters or not")
+    if resolve in ("query", "reverse"):
+        resolve += " " + RESOLVE_TIMING
     extra = {}
     if not upstream:
-        extra = dict(
-            http_extra="    yibao_journal_resolve query interval=5s "
-                       "after=30s attempts=20;\n    yibao_signin auto;\n",
-            location_extra="            yibao_platform "
-                           "http://127.0.0.1:%d timeout=5s;\n" % sim_port)
+        extra = dict(http_extra="    yibao_signin auto;\n")
 
     stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,
                               listen=port, sim_port=sim_port, redis=redis,
-                              status_port=status_port, **extra)
+                              status_port=status_port, resolve=resolve,
+                              **extra)
 
     stopping = []
 
@@ -100,8 +158,9 @@ yibao-gateway demo is running (signing scheme: %(scheme)s)
               transaction, nothing else), http.log (every other request)
   data        %(data)s (keys, clinics, callers, mappings)
   store       %(store)s
-  journal     %(url)s/yibao/journal (tools/yibao-journal); unknown
-              settlements are resolved by the gateway with 5203
+  journal     %(url)s/yibao/journal (tools/yibao-journal)
+  resolver    %(resolver)s
+  sign-in     %(signin)s
 
 demo callers (id / secret):
 %(callers)s
@@ -116,7 +175,8 @@ Ctrl-C stops everything.
 """ % {
         "scheme": scheme, "url": stack.url,
         "upstream": upstream or stack.sim_url + " (simulator)",
-        "conf": stack.path("nginx.conf"), "status": stack.status_url, "logs": stack.path("logs"),
+        "conf": stack.path("nginx.conf"), "status": stack.status_url,
+        "logs": stack.path("logs"),
         "data": stack.path("data"),
         "store": ("redis at 127.0.0.1:%d (limits, nonces, cache shared "
                   "by gateway nodes)" % redis.port) if redis
@@ -124,7 +184,8 @@ Ctrl-C stops everything.
         "callers": "\n".join("  %-20s %s" % (c[0], c[1]) for c in callers),
         "client": os.path.relpath(client), "c0": callers[0][0],
         "s0": callers[0][1], "org": clinic[0], "name": clinic[1],
-        "admdvs": clinic[2]}, flush=True)
+        "admdvs": clinic[2], **what_is_configured(stack.path("nginx.conf"))},
+        flush=True)
 
     try:
         while not stopping:

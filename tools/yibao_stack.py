@@ -237,6 +237,12 @@ DEFAULT_LIMITS = (
 )
 
 
+# unknown outcomes resolved by a settlement query (5203: it only reads)
+# through the platform the gateway proxies to; a reversal (2601) is an
+# operator's choice
+DEFAULT_RESOLVE = "query interval=30s after=60s attempts=10"
+
+
 DEFAULT_CACHES = (
     "yibao_cache infno=1201,1301-1319,1901,5101,5102 ttl=1h stale=24h;",
 )
@@ -266,6 +272,11 @@ class Stack:
     listen_tls: dict(cert=, key=, client_ca=None, verify_client=
     "optional_no_ca"): the gateway listens with TLS; with client_ca callers
     may present certificates (for yibao_auth mtls, in location_extra).
+
+    resolve: yibao_journal_resolve's arguments (DEFAULT_RESOLVE; "off").
+    platform: yibao_platform's arguments; "auto" (the default): the
+    platform of proxy_pass, the simulator or the external upstream, with
+    the same TLS verification; None: no yibao_platform.
     """
 
     def __init__(self, workdir, scheme="csb", route=None, data_dir=None,
@@ -279,7 +290,8 @@ class Stack:
                  limits=DEFAULT_LIMITS, status_port=None,
                  caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d",
                  valgrind=None, nginx_bin="nginx",
-                 ignore_client_abort="on"):
+                 ignore_client_abort="on", resolve=DEFAULT_RESOLVE,
+                 platform="auto"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -299,6 +311,8 @@ class Stack:
         self.caches = caches
         self.zone = zone              # yibao_zone's arguments
         self.journal = journal        # yibao_journal's arguments
+        self.resolve = resolve or "off"
+        self.platform = platform
         self.valgrind = valgrind_env() if valgrind is None else valgrind
         self.nginx_bin = nginx_bin    # a full path for a binary upgrade
         self.start_timeout = 90.0 if self.valgrind else 10.0
@@ -401,12 +415,18 @@ class Stack:
             scheme, upstream = upstream.split("://", 1)
             upstream = upstream.rstrip("/")
         upstream_tls = ""
+        platform = self.platform
+        if platform == "auto":
+            platform = "%s://%s" % (scheme, upstream)
         if scheme == "https":
             tls = self.upstream_tls or {}
             host = upstream.rsplit(":", 1)[0].strip("[]")
-            upstream_tls = upstream_tls_lines(
-                tls.get("ca") or SYSTEM_CA,
-                tls.get("name") or ("localhost" if self.sim_port else host))
+            ca = tls.get("ca") or SYSTEM_CA
+            name = tls.get("name") or ("localhost" if self.sim_port
+                                       else host)
+            upstream_tls = upstream_tls_lines(ca, name)
+            if self.platform == "auto":
+                platform += " trusted_certificate=%s name=%s" % (ca, name)
         elif self.upstream_tls:
             raise ValueError("upstream_tls with a plain http upstream")
 
@@ -429,6 +449,9 @@ class Stack:
             http_extra=self.http_extra,
             server_extra=self.server_extra,
             location_extra=self.location_extra,
+            resolve=self.resolve,
+            platform=("            yibao_platform %s;" % platform
+                      if platform else ""),
             upstream=upstream,
             upstream_scheme=scheme,
             upstream_tls=upstream_tls,

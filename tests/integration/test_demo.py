@@ -10,10 +10,17 @@ import socket
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 import harness
+
+import yibao_client as client
+from test_gateway_core import CALLER, SECRET, assert_rejected, \
+    township_clinic
+from test_journal import flow_until, journal, sent, settled
+from test_resolve import resolved
 
 RUN_DEMO = os.path.join(harness.ROOT, "tools", "run-demo.py")
 
@@ -198,3 +205,100 @@ def test_demo_starts_again_at_once(make_demo):
     assert "127.0.0.1:%d" % port in banner
     assert closed_by_server(port) == 404
     assert "make run: stopped" in second.stop()
+
+
+# ---------------------------------------------------------------------------
+# unknown outcomes are resolved wherever a platform is configured
+# ---------------------------------------------------------------------------
+
+def directive(conf, name):
+    """The arguments of the directive in nginx.conf, not in comments."""
+    with open(conf, encoding="utf-8") as f:
+        for line in f:
+            words = line.split("#", 1)[0].replace(";", " ").split()
+            if words and words[0] == name:
+                return " ".join(words[1:])
+    return None
+
+
+@pytest.mark.parametrize("upstream,platform", [
+    (None, "http://127.0.0.1:{sim}"),
+    ("http://127.0.0.1:{port}", "http://127.0.0.1:{port}"),
+    ("127.0.0.1:{port}", "http://127.0.0.1:{port}"),
+    ("https://127.0.0.1:{port}", "https://127.0.0.1:{port} "
+     "trusted_certificate=/etc/ssl/certs/ca-certificates.crt "
+     "name=127.0.0.1"),
+])
+def test_rendered_config_resolves_by_query(make_stack, upstream, platform):
+    """The configuration rendered from the template resolves unknown
+    outcomes by a settlement query through the platform it proxies to,
+    the simulator or another one (YIBAO_UPSTREAM once lost it)."""
+    port = harness.free_port()
+    stack = make_stack(start=False, upstream=upstream and upstream.format(
+        port=port))
+    conf = stack.path("nginx.conf")
+    assert directive(conf, "yibao_journal_resolve") == \
+        harness.yibao_stack.DEFAULT_RESOLVE
+    assert directive(conf, "yibao_journal_resolve").startswith("query ")
+    assert directive(conf, "yibao_platform") == platform.format(
+        port=port, sim=stack.sim_port)
+    rc, out = stack.test_config()
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("resolve,says", [
+    (None, "resolved by the gateway with a settlement query (5203) "
+           "through http://127.0.0.1:{port} (yibao_journal_resolve query "
+           "interval=5s after=30s attempts=20)"),
+    ("reverse interval=2s", "resolved by the gateway with a reversal "
+                            "(2601) through http://127.0.0.1:{port} "
+                            "(yibao_journal_resolve reverse interval=2s)"),
+    ("off", "off: unknown settlements are left to the operators"),
+])
+def test_demo_says_what_is_configured(make_demo, resolve, says):
+    """make run in front of another platform (YIBAO_UPSTREAM) resolves
+    unknown settlements as the simulator's demo does, and what it prints
+    is what its nginx.conf holds."""
+    port = harness.free_port()      # nothing listens: not asked here
+    env = {"YIBAO_UPSTREAM": "http://127.0.0.1:%d" % port}
+    if resolve:
+        env["YIBAO_RESOLVE"] = resolve
+    demo = make_demo(**env)
+    banner = " ".join(demo.start().split())
+    assert says.format(port=port) in banner, banner
+    assert "sign-in off: the callers sign in (9001) themselves" in banner
+    conf = os.path.join(demo.workdir, "nginx.conf")
+    want = {None: "query interval=5s after=30s attempts=20"}.get(
+        resolve, resolve)
+    assert directive(conf, "yibao_journal_resolve") == want
+    assert directive(conf, "yibao_platform") == "http://127.0.0.1:%d" % port
+    demo.stop()
+
+
+def test_demo_in_front_of_another_platform_resolves(make_stack,
+                                                    make_demo):
+    """make run with YIBAO_UPSTREAM: a 2207 whose answer the platform
+    loses is resolved by the gateway's 5203 through that platform; the
+    clinic's retry gets the settlement."""
+    platform = make_stack(start=False)      # its simulator only
+    platform.start_sim()
+    demo = make_demo(YIBAO_UPSTREAM=platform.sim_url,
+                     YIBAO_RESOLVE="query interval=1s after=2s attempts=20")
+    demo.start()
+    # the demo's gateway in front of that platform
+    gateway = SimpleNamespace(url="http://127.0.0.1:%d" % demo.port,
+                              sim_url=platform.sim_url)
+
+    steps, envs = flow_until(gateway, township_clinic(platform),
+                             fault={"mode": "drop_after_act"})
+    assert_rejected(steps[-1][1], steps[-1][2], 502, 6010, "UNKNOWN")
+
+    record = resolved(gateway, envs["2207"]["msgid"], "ok")
+    assert record["resolved_by"] == "gateway:5203"
+    assert record["setl_id"] == settled(platform)[0]["setl_id"]
+    assert len(sent(platform, "2207")) == 1
+    assert sent(platform, "5203")
+    r = client.post(gateway.url, CALLER, SECRET, envs["2207"])
+    assert r.status == 200 and r.headers["X-Yibao-Replay"] == "1", r.body
+    assert journal(gateway, state="unknown") == []
+    assert "make run: stopped" in demo.stop()

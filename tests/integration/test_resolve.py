@@ -28,9 +28,9 @@ def resolving_stack(make_stack, make_redis=None, use_redis=False,
     stack = make_stack(
         start=start, scheme="zj-sm3", redis=server, read_timeout="2s",
         sim_port=port, upstream_tls=tls,
-        http_extra="    yibao_journal_resolve %s interval=1s after=%s "
-                   "attempts=%d;\n%s" % (mode, after, attempts, http_more),
-        location_extra="            yibao_platform %s;\n" % platform, **kw)
+        resolve="%s interval=1s after=%s attempts=%d" % (mode, after,
+                                                          attempts),
+        platform=platform, http_extra=http_more, **kw)
     if use_redis:
         time.sleep(0.5)
     return stack
@@ -329,24 +329,22 @@ def test_tls_platform_untrusted(make_stack, tmp_path):
 # configuration mistakes
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("http_extra,location_extra,message", [
-    ("yibao_journal_resolve sometimes;", "", "invalid mode"),
-    ("yibao_journal_resolve query interval=0;", "", "invalid parameter"),
-    ("yibao_journal_resolve query attempts=0;", "", "invalid parameter"),
-    ("yibao_journal_resolve query after=soon;", "", "invalid parameter"),
-    ("yibao_journal_resolve query;", "", "needs yibao_platform"),
-    ("", "yibao_platform ftp://127.0.0.1:1;", "http:// or https://"),
-    ("", "yibao_platform https://127.0.0.1:1;", "trusted_certificate="),
-    ("", "yibao_platform http://127.0.0.1/fsi;", "has a path"),
-    ("", "yibao_platform http://127.0.0.1:1 timeout=never;",
-     "invalid parameter"),
-    ("", "yibao_platform http://127.0.0.1:1 "
-         "trusted_certificate=/x.pem;", "needs an https"),
+@pytest.mark.parametrize("resolve,platform,message", [
+    ("sometimes", "auto", "invalid mode"),
+    ("query interval=0", "auto", "invalid parameter"),
+    ("query attempts=0", "auto", "invalid parameter"),
+    ("query after=soon", "auto", "invalid parameter"),
+    ("query", None, "\"yibao_journal_resolve\" needs yibao_platform"),
+    ("off", "ftp://127.0.0.1:1", "http:// or https://"),
+    ("off", "https://127.0.0.1:1", "trusted_certificate="),
+    ("off", "http://127.0.0.1/fsi", "has a path"),
+    ("off", "http://127.0.0.1:1 timeout=never", "invalid parameter"),
+    ("off", "http://127.0.0.1:1 trusted_certificate=/x.pem",
+     "needs an https"),
 ])
-def test_bad_configuration_fails_nginx_t(make_stack, http_extra,
-                                         location_extra, message):
-    stack = make_stack(start=False, http_extra=http_extra,
-                       location_extra=location_extra)
+def test_bad_configuration_fails_nginx_t(make_stack, resolve, platform,
+                                         message):
+    stack = make_stack(start=False, resolve=resolve, platform=platform)
     rc, out = stack.test_config()
     assert rc != 0, out
     assert message in out, out
@@ -366,10 +364,8 @@ def test_two_nodes_reverse_once(make_stack, make_redis):
     b = make_stack(
         scheme="zj-sm3", redis=server, read_timeout="2s",
         upstream="127.0.0.1:%d" % a.sim_port, zone="16m node=1/2",
-        http_extra="    yibao_journal_resolve reverse interval=1s "
-                   "after=1s attempts=5;\n",
-        location_extra="            yibao_platform http://127.0.0.1:%d "
-                       "timeout=3s;\n" % a.sim_port)
+        resolve="reverse interval=1s after=1s attempts=5",
+        platform="http://127.0.0.1:%d timeout=3s" % a.sim_port)
     time.sleep(0.5)
     env = unknown_2207(a, {"mode": "drop_after_act"})
 
@@ -578,3 +574,39 @@ def test_resolved_with_the_operators_new_sign_no(make_stack):
     record = resolved(stack, env["msgid"], "ok")
     assert record["head"]["sign_no"] == new
     assert sent(stack, "5203")[-1]["envelope"]["sign_no"] == new
+
+
+# ---------------------------------------------------------------------------
+# the default
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("platform", ["auto", None])
+def test_query_is_the_default_with_a_platform(make_stack, platform):
+    """Without yibao_journal_resolve a configuration with yibao_platform
+    and a journal resolves unknown outcomes by query (a 5203 only reads;
+    a reversal stays an operator's choice); without yibao_platform there
+    is nothing to send it through, and no resolver."""
+    stack = make_stack(start=False, workers=1, platform=platform)
+    conf = stack.path("nginx.conf")
+    with open(conf, encoding="utf-8") as f:
+        text = f.read()
+    text, n = re.subn(r"(?m)^\s*yibao_journal_resolve [^;]*;\n", "", text)
+    assert n == 1
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(text)
+    stack.start_sim()
+    stack.start_nginx()
+
+    # the one worker answers: it has started (and its resolver with it)
+    clinic = township_clinic(stack)
+    r = client.post(stack.url, CALLER, SECRET, client.make_envelope(
+        "9001", {"signIn": {"opter_no": "001", "mac": "m",
+                            "ip": "127.0.0.1"}}, clinic["org"],
+        clinic["name"], clinic["admdvs"]))
+    assert r.status == 200, r.body
+    notice = ("unknown outcomes are resolved by a settlement query (5203) "
+              "every 30000 ms, 60000 ms after the answer was lost, at most "
+              "10 attempts (yibao_journal_resolve not set: query by "
+              "default)")
+    assert (notice in harness.error_log_text(stack)) == bool(platform)
+    assert "reversal" not in harness.error_log_text(stack)

@@ -24,8 +24,7 @@ def signin_stack(make_stack, make_redis=None, use_redis=False,
     stack = make_stack(
         start=start, scheme="csb", redis=server, sim_port=port,
         http_extra="    %s\n" % signin,
-        location_extra="            yibao_platform http://127.0.0.1:%d "
-                       "timeout=3s;\n" % port, **kw)
+        platform="http://127.0.0.1:%d timeout=3s" % port, **kw)
     if use_redis:
         time.sleep(0.5)
     return stack
@@ -147,17 +146,20 @@ def test_sign_in_off_sends_as_it_is(make_stack):
     assert sign_ins(stack) == []
 
 
-@pytest.mark.parametrize("http_extra,location_extra,message", [
-    ("yibao_signin always;", "", "invalid mode"),
-    ("yibao_signin auto mac=00-16-3E-00-00;", "", "invalid parameter"),
-    ("yibao_signin auto mac=00-16-3E-00-00-0G;", "", "invalid parameter"),
-    ("yibao_signin auto ip=10.0.0;", "", "invalid parameter"),
-    ("yibao_signin auto;", "", "needs yibao_platform"),
+@pytest.mark.parametrize("http_extra,platform,message", [
+    ("yibao_signin always;", "auto", "invalid mode"),
+    ("yibao_signin auto mac=00-16-3E-00-00;", "auto", "invalid parameter"),
+    ("yibao_signin auto mac=00-16-3E-00-00-0G;", "auto",
+     "invalid parameter"),
+    ("yibao_signin auto ip=10.0.0;", "auto", "invalid parameter"),
+    ("yibao_signin auto;", None,
+     "\"yibao_signin auto\" needs yibao_platform"),
 ])
-def test_bad_configuration_fails_nginx_t(make_stack, http_extra,
-                                         location_extra, message):
+def test_bad_configuration_fails_nginx_t(make_stack, http_extra, platform,
+                                         message):
     stack = make_stack(start=False, http_extra=http_extra,
-                       location_extra=location_extra)
+                       platform=platform,
+                       resolve="query" if platform else "off")
     rc, out = stack.test_config()
     assert rc != 0, out
     assert message in out, out
@@ -224,8 +226,7 @@ def test_platform_client_reads_chunked_and_refuses_non_http(
     try:
         stack = make_stack(
             scheme="csb", http_extra="    yibao_signin auto;\n",
-            location_extra="            yibao_platform "
-                           "http://127.0.0.1:%d timeout=3s;\n" % fake.port)
+            platform="http://127.0.0.1:%d timeout=3s" % fake.port)
         clinic = township_clinic(stack)
         r = send(stack, envelope(clinic, sign_no=""))
     finally:
