@@ -109,9 +109,17 @@ MEMCHECK_TESTS := \
     $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns \
     $(IT)/test_hostile.py
 
+# make deb: the Debian packages (debian/, docs/deployment.md), built by
+# dpkg-buildpackage in a copy of the tree in $(DEB_DIR), then lintian;
+# done again only when a file git knows (but the tests) has changed since
+DEB_DIR     := $(BUILD)/deb
+DEB_SRCS    := $(filter-out tests/% .ci/%, \
+                 $(wildcard $(shell git ls-files --cached --others \
+                                    --exclude-standard 2>/dev/null)))
+
 .PHONY: help all deps module tools smoke unit integration test run bench \
         lint clean fuzz fuzz-short fuzz-build $(FUZZ_RUNS) soak memcheck \
-        hostile
+        hostile deb
 
 all: module
 
@@ -131,6 +139,7 @@ help:
 	@echo "make memcheck     integration subset under valgrind memcheck"
 	@echo "make hostile      hostile-request campaigns, HOSTILE_SECONDS=$(HOSTILE_SECONDS) each"
 	@echo "make lint         style and boundary checks"
+	@echo "make deb          the Debian packages in $(DEB_DIR), lintian"
 
 deps:
 	@sh tools/deps.sh
@@ -167,13 +176,16 @@ $(MODULE_SO): $(BUILD)/nginx/Makefile $(PURE_SRCS) $(PURE_CXX) $(PURE_HDRS) \
 # that it validates exactly as nginx does (tools/yibao-mappings runs it)
 tools: $(MAPTOOL)
 
+# (CPPFLAGS, CFLAGS, CXXFLAGS, LDFLAGS: the Debian package's build passes
+# dpkg-buildflags' hardening flags here)
 $(MAPTOOL): tools/yibao-maptool.c $(PURE_SRCS) $(PURE_CXX) $(PURE_HDRS)
 	@mkdir -p $(BUILD)/tools
 	@echo "cc $(notdir $@)"
-	@$(CXX) $(CXX_STD) -O2 -Wall -Wextra $(call floor_incs,$(PURE_CXX)) -c \
+	@$(CXX) $(CXX_STD) -O2 -Wall -Wextra $(CPPFLAGS) $(CXXFLAGS) \
+	    $(call floor_incs,$(PURE_CXX)) -c \
 	    -o $(BUILD)/tools/yibao_json.o $(PURE_CXX)
-	@$(CC) $(TOOL_CFLAGS) -o $@ $< $(PURE_SRCS) $(BUILD)/tools/yibao_json.o \
-	    $(TOOL_LIBS)
+	@$(CC) $(TOOL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) \
+	    $(BUILD)/tools/yibao_json.o $(LDFLAGS) $(TOOL_LIBS)
 
 smoke: module
 	@sh tests/lint/smoke.sh $(MODULE_SO)
@@ -280,6 +292,11 @@ memcheck: module tools
 hostile: deps module tools
 	HOSTILE_SECONDS=$(HOSTILE_SECONDS) HOSTILE_SEED=$(HOSTILE_SEED) \
 	    $(PYTEST) -s tests/integration/test_hostile.py
+
+deb: deps $(DEB_DIR)/lintian.txt
+
+$(DEB_DIR)/lintian.txt: $(DEB_SRCS)
+	@sh tools/build-deb.sh $(DEB_DIR)
 
 soak: deps module
 	@SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/soak/soak.py

@@ -8,6 +8,7 @@ packages="nginx nginx-dev libjansson-dev libcmocka-dev libhiredis-dev
 libssl-dev redis-server python3-pytest python3-requests python3-redis
 wrk valgrind clang libclang-rt-14-dev pkg-config make gcc g++ openssl
 libsimdjson-dev
+debhelper dpkg-dev dh-python help2man lintian logrotate
 ca-certificates chromium fonts-wqy-microhei"
 
 missing=""

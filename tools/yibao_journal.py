@@ -2,7 +2,8 @@
 """yibao-journal: the gateway's msgid journal, for operations.
 
 Talks to the journal API of a gateway (yibao_journal_api, by default
-http://127.0.0.1/yibao/journal; --url or YIBAO_JOURNAL_URL):
+http://127.0.0.1:8080/yibao/journal, the port of `make run` and of the
+Debian package's site; --url or YIBAO_JOURNAL_URL):
 
   yibao-journal get MSGID [--caller CALLER]
   yibao-journal find --mdtrt-id ID | --setl-id ID | --clinic CODE [--day D]
@@ -38,7 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-DEFAULT_URL = "http://127.0.0.1/yibao/journal"
+DEFAULT_URL = "http://127.0.0.1:8080/yibao/journal"
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNBALANCED = \
     0, 1, 2, 3, 4

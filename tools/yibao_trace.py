@@ -48,8 +48,10 @@ import unicodedata
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the demo's logs, the Debian package's (/var/log/nginx/yibao/, see
+# docs/deployment.md), and logs an operator put beside nginx's own
 DEFAULT_LOGS = (os.path.join(ROOT, "build", "demo", "logs"),
-                "/var/log/nginx/yibao*.log*")
+                "/var/log/nginx/yibao", "/var/log/nginx/yibao*.log*")
 
 # how long before a visit its 9001/1101 may come, and how long after its
 # last step an unkeyed step still belongs to it (seconds)
@@ -1634,7 +1636,8 @@ def build_parser():
     ap.add_argument("--log", action="append", default=[], metavar="PATH",
                     help="log file, directory or glob (repeatable); "
                          "reads *.log, rotated *.log.N and *.gz; "
-                         "default: build/demo/logs and "
+                         "default: build/demo/logs, "
+                         "/var/log/nginx/yibao/ and "
                          "/var/log/nginx/yibao*.log*")
     ap.add_argument("--journal", metavar="FILE",
                     help="PROVISIONAL: msgid journal, JSON lines with "
