@@ -11,6 +11,7 @@
 
 #include "yibao_envelope.h"
 #include "yibao_json.h"
+#include "yibao_decimal.h"
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
 #include "yibao_fields.h"
@@ -780,17 +781,13 @@ yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v)
 
 
 /*
- * The shortest of %.15g, %.16g and %.17g that reads back to the same
- * double.  %g drops trailing zeros, so any decimal of up to 15
- * significant digits (every amount the platform defines) comes out as
- * written, less trailing zeros, in one try.
+ * A real as the shortest text that reads back to the same double
+ * (yibao_decimal_shortest()), but -0.0 as "0".
  */
 
 static size_t
 yibao_envelope_format_real(double d, char *buf, size_t size)
 {
-    int  prec, n;
-
     /*
      * -0.0 would come out as "-0", which reads back as the integer 0
      * and is then sent as "0": send "0" at once
@@ -800,17 +797,7 @@ yibao_envelope_format_real(double d, char *buf, size_t size)
         return (size_t) snprintf(buf, size, "0");
     }
 
-    n = 0;
-
-    for (prec = 15; prec <= 17; prec++) {
-        n = snprintf(buf, size, "%.*g", prec, d);
-
-        if (strtod(buf, NULL) == d) {
-            break;
-        }
-    }
-
-    return (size_t) n;
+    return yibao_decimal_shortest(d, buf, size);
 }
 
 

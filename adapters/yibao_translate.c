@@ -13,70 +13,16 @@
 #include "yibao_translate.h"
 #include "yibao_json.h"
 #include "yibao_codes.h"
+#include "yibao_decimal.h"
 #include "yibao_gwerr.h"
-#include "yibao_tsv.h"
 #include "yibao_fields.h"
 
-
-#define YIBAO_RULES_FIELDS        7     /* one more than allowed */
-#define YIBAO_RULES_MAX_SEGS      8
-#define YIBAO_RULES_MAX_KEY       64
 
 #define YIBAO_TRANSLATE_ECHO      40    /* characters of a value shown */
 #define YIBAO_TRANSLATE_ECHO_LEN  (YIBAO_TRANSLATE_ECHO * 4 + 8)
 #define YIBAO_TRANSLATE_PATH_LEN  512
 #define YIBAO_TRANSLATE_NO_INDEX  ((size_t) -1)
-#define YIBAO_TRANSLATE_DEC_MAX   18    /* digits an int64_t always holds */
 #define YIBAO_TRANSLATE_MEMO      64    /* longest code remembered */
-
-
-typedef enum {
-    YIBAO_RULE_CODE = 0,
-    YIBAO_RULE_NUMBER,
-    YIBAO_RULE_ID_NUMBER,
-    YIBAO_RULE_FEE_AMOUNT,
-    YIBAO_RULE_FEEDETL_SN
-} yibao_rule_type_e;
-
-
-/* One step of a path: a key, or the root itself (key NULL). */
-
-typedef struct {
-    const char           *key;
-    unsigned              array:1;
-} yibao_rule_seg_t;
-
-
-typedef struct {
-    yibao_str_t           infno;        /* len 0: "*" */
-    yibao_str_t           path;         /* as written, NUL-terminated */
-    yibao_str_t           what;         /* as written, NUL-terminated */
-    yibao_str_t           dict;         /* YIBAO_KIND_DICT: its name */
-    const char           *target;       /* key beside path, NULL: none */
-    const char           *name_target;  /* key beside path, NULL: none */
-    size_t                nsegs;
-    size_t                nkinds;
-    size_t                line;
-    unsigned              kind_bits;    /* (1 << kind) of every kind */
-    yibao_rule_type_e     type;
-    unsigned              answer:1;
-    unsigned              object:1;     /* the path names an object */
-    yibao_kind_e          kinds[YIBAO_KIND_MAX];
-    yibao_rule_seg_t      segs[YIBAO_RULES_MAX_SEGS];
-} yibao_rule_t;
-
-
-struct yibao_rules_s {
-    yibao_rule_t         *rules;
-    size_t                nrules;
-};
-
-
-typedef struct {
-    const char           *name;
-    yibao_rule_type_e     type;
-    unsigned              object:1;
-} yibao_rule_check_t;
 
 
 typedef struct yibao_problem_s  yibao_problem_t;
@@ -116,39 +62,12 @@ typedef struct {
 } yibao_translate_ctx_t;
 
 
-/* A decimal: m / 10^scale when exact, else only d; v for messages. */
-
-typedef struct {
-    int64_t               m;
-    int                   scale;
-    unsigned              exact:1;
-    long double           d;
-    json_t               *v;
-} yibao_translate_dec_t;
-
-
 typedef struct {
     const char           *type_key;
     const char           *no_key;
     const char           *values[3];
 } yibao_translate_cert_t;
 
-
-static int yibao_rules_line(const yibao_str_t *line, size_t lineno,
-    yibao_rule_t *rule, yibao_alloc_t *a, yibao_err_t *err);
-static int yibao_rules_path(const yibao_str_t *s, yibao_rule_seg_t *segs,
-    size_t *nsegs, yibao_alloc_t *a, char *why, size_t size);
-static int yibao_rules_what(const yibao_str_t *s, yibao_rule_t *rule,
-    char *why, size_t size);
-static int yibao_rules_beside(const yibao_rule_t *rule,
-    const yibao_str_t *s, const char **key, yibao_alloc_t *a, char *why,
-    size_t size);
-static int yibao_rules_same(const yibao_rule_t *a, const yibao_rule_t *b);
-static const char *yibao_rules_class(const yibao_rule_t *rule);
-static char *yibao_rules_copy(yibao_alloc_t *a, const unsigned char *p,
-    size_t len);
-static int yibao_rules_match(const yibao_rule_t *rule,
-    const yibao_str_t *infno, unsigned answer);
 
 static int yibao_translate_walk(yibao_translate_ctx_t *ctx,
     const yibao_rule_t *rule, json_t *node, size_t depth);
@@ -171,17 +90,8 @@ static int yibao_translate_set(json_t *obj, const char *key, json_t *cur,
 static int yibao_translate_is_empty(json_t *v);
 static int yibao_translate_is_national(const yibao_rule_t *rule,
     json_t *v);
-static int yibao_translate_numeric(const unsigned char *p, size_t len,
-    int *real);
-static int yibao_translate_dec(json_t *v, yibao_translate_dec_t *dec);
-static void yibao_translate_dec_text(const char *p,
-    yibao_translate_dec_t *dec);
-static const char *yibao_translate_dec_echo(char *buf,
-    const yibao_translate_dec_t *dec);
-static void yibao_translate_real(double d, char *buf, size_t size);
-static int yibao_translate_fee_ok(const yibao_translate_dec_t *sum,
-    const yibao_translate_dec_t *cnt, const yibao_translate_dec_t *pric);
-static int yibao_translate_scale(int64_t *m, int from, int to);
+static int yibao_translate_dec(json_t *v, yibao_decimal_t *dec);
+static const char *yibao_translate_dec_echo(char *buf, json_t *v);
 static int yibao_translate_problem(yibao_translate_ctx_t *ctx,
     const yibao_rule_t *rule, int gwerr, const char *leaf, const char *fmt,
     ...)
@@ -197,15 +107,6 @@ static int yibao_translate_list(yibao_translate_ctx_t *ctx,
     yibao_translate_result_t *res);
 
 
-static const yibao_rule_check_t  yibao_rule_checks[] = {
-    { "number", YIBAO_RULE_NUMBER, 0 },
-    { "id_number", YIBAO_RULE_ID_NUMBER, 1 },
-    { "fee_amount", YIBAO_RULE_FEE_AMOUNT, 1 },
-    { "feedetl_sn", YIBAO_RULE_FEEDETL_SN, 0 },
-    { NULL, 0, 0 }
-};
-
-
 /*
  * The certificate pairs of check:id_number: when the type field of the
  * object has one of the values, the number field must be an 18-digit
@@ -218,589 +119,6 @@ static const yibao_translate_cert_t  yibao_translate_certs[] = {
     { "psn_cert_type", "certno", { "01", "1", NULL } },
     { NULL, NULL, { NULL, NULL, NULL } }
 };
-
-
-static const int64_t  yibao_translate_pow10[] = {
-    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL,
-    100000000LL, 1000000000LL, 10000000000LL, 100000000000LL,
-    1000000000000LL, 10000000000000LL, 100000000000000LL,
-    1000000000000000LL, 10000000000000000LL, 100000000000000000LL,
-    1000000000000000000LL
-};
-
-
-yibao_rules_t *
-yibao_rules_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
-    yibao_err_t *err)
-{
-    size_t          i, max;
-    yibao_str_t     line;
-    yibao_tsv_t     tsv;
-    yibao_rule_t   *rule, *prev;
-    yibao_rules_t  *rules;
-
-    rules = yibao_alloc(a, sizeof(yibao_rules_t));
-    if (rules == NULL) {
-        yibao_err_line(err, 0, "out of memory");
-        return NULL;
-    }
-
-    max = yibao_tsv_max_lines(data, len);
-
-    rules->nrules = 0;
-    rules->rules = yibao_alloc(a, (max ? max : 1) * sizeof(yibao_rule_t));
-    if (rules->rules == NULL) {
-        yibao_err_line(err, 0, "out of memory");
-        return NULL;
-    }
-
-    yibao_tsv_init(&tsv, data, len);
-
-    while (yibao_tsv_next(&tsv, &line)) {
-        rule = &rules->rules[rules->nrules];
-
-        if (yibao_rules_line(&line, tsv.line, rule, a, err) != YIBAO_OK) {
-            return NULL;
-        }
-
-        for (i = 0; i < rules->nrules; i++) {
-            prev = &rules->rules[i];
-
-            if (yibao_rules_same(prev, rule)) {
-                yibao_err_line(err, tsv.line,
-                                  "column 3 \"path\": \"%s\" already has "
-                                  "a %s %s rule for infno %.*s at line %zu",
-                                  rule->path.data, yibao_rules_class(rule),
-                                  rule->answer ? "answer" : "request",
-                                  rule->infno.len ? (int) rule->infno.len
-                                                  : 1,
-                                  rule->infno.len
-                                      ? (const char *) rule->infno.data
-                                      : "*",
-                                  prev->line);
-                return NULL;
-            }
-        }
-
-        rules->nrules++;
-    }
-
-    return rules;
-}
-
-
-size_t
-yibao_rules_count(const yibao_rules_t *rules)
-{
-    return rules->nrules;
-}
-
-
-static int
-yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
-    yibao_alloc_t *a, yibao_err_t *err)
-{
-    char         why[160];
-    char         quote[YIBAO_QUOTE_LEN];
-    size_t       n;
-    yibao_str_t  f[YIBAO_RULES_FIELDS];
-
-    memset(rule, 0, sizeof(yibao_rule_t));
-    rule->line = lineno;
-
-    n = yibao_tsv_split(line, f, YIBAO_RULES_FIELDS);
-
-    if (n < 4) {
-        yibao_err_line(err, lineno,
-                          "has %zu column%s, needs at least 4: infno, "
-                          "direction, path, what", n, n == 1 ? "" : "s");
-        return YIBAO_ERR_SYNTAX;
-    }
-
-    if (n > 6) {
-        yibao_err_line(err, lineno,
-                          "has %zu columns, at most 6: infno, direction, "
-                          "path, what, target, name_target", n);
-        return YIBAO_ERR_SYNTAX;
-    }
-
-    /* column 1: infno */
-
-    if (f[0].len == 1 && f[0].data[0] == '*') {
-        rule->infno.len = 0;
-        rule->infno.data = (const unsigned char *) "";
-
-    } else if (yibao_code_is_infno(f[0].data, f[0].len)) {
-        rule->infno.data = (const unsigned char *)
-                           yibao_rules_copy(a, f[0].data, f[0].len);
-        if (rule->infno.data == NULL) {
-            goto nomem;
-        }
-
-        rule->infno.len = f[0].len;
-
-    } else {
-        yibao_err_line(err, lineno,
-                          "column 1 \"infno\": %s is not \"*\" or 4 digits "
-                          "with an optional upper-case letter",
-                          yibao_quote(quote, f[0].data, f[0].len));
-        return YIBAO_ERR_INVALID;
-    }
-
-    /* column 2: direction */
-
-    if (f[1].len == 7 && memcmp(f[1].data, "request", 7) == 0) {
-        rule->answer = 0;
-
-    } else if (f[1].len == 6 && memcmp(f[1].data, "answer", 6) == 0) {
-        rule->answer = 1;
-
-    } else {
-        yibao_err_line(err, lineno,
-                          "column 2 \"direction\": %s is not \"request\" "
-                          "or \"answer\"",
-                          yibao_quote(quote, f[1].data, f[1].len));
-        return YIBAO_ERR_INVALID;
-    }
-
-    /* column 3: path */
-
-    switch (yibao_rules_path(&f[2], rule->segs, &rule->nsegs, a, why,
-                             sizeof(why)))
-    {
-    case YIBAO_OK:
-        break;
-    case YIBAO_ERR_NOMEM:
-        goto nomem;
-    default:
-        yibao_err_line(err, lineno, "column 3 \"path\": %s %s",
-                          yibao_quote(quote, f[2].data, f[2].len), why);
-        return YIBAO_ERR_INVALID;
-    }
-
-    rule->path.data = (const unsigned char *)
-                      yibao_rules_copy(a, f[2].data, f[2].len);
-    rule->what.data = (const unsigned char *)
-                      yibao_rules_copy(a, f[3].data, f[3].len);
-    if (rule->path.data == NULL || rule->what.data == NULL) {
-        goto nomem;
-    }
-
-    rule->path.len = f[2].len;
-    rule->what.len = f[3].len;
-
-    /* column 4: what */
-
-    if (yibao_rules_what(&f[3], rule, why, sizeof(why)) != YIBAO_OK) {
-        yibao_err_line(err, lineno, "column 4 \"what\": %s %s",
-                          yibao_quote(quote, f[3].data, f[3].len), why);
-        return YIBAO_ERR_INVALID;
-    }
-
-    if (rule->type != YIBAO_RULE_CODE && rule->answer) {
-        yibao_err_line(err, lineno,
-                          "column 4 \"what\": %s is a check: checks apply "
-                          "to requests only",
-                          yibao_quote(quote, f[3].data, f[3].len));
-        return YIBAO_ERR_INVALID;
-    }
-
-    if (!rule->object
-        && (rule->segs[rule->nsegs - 1].key == NULL
-            || rule->segs[rule->nsegs - 1].array))
-    {
-        yibao_err_line(err, lineno,
-                          "column 3 \"path\": %s must end with a field name "
-                          "for %s, not with \"[]\"",
-                          yibao_quote(quote, f[2].data, f[2].len),
-                          yibao_rules_class(rule));
-        return YIBAO_ERR_INVALID;
-    }
-
-    /* columns 5 and 6: target, name_target */
-
-    if (n > 4 && !(f[4].len == 1 && f[4].data[0] == '-')) {
-
-        if (rule->type != YIBAO_RULE_CODE) {
-            yibao_err_line(err, lineno,
-                              "column 5 \"target\": %s given for %s, which "
-                              "has no target (use \"-\" or nothing)",
-                              yibao_quote(quote, f[4].data, f[4].len),
-                              yibao_rules_class(rule));
-            return YIBAO_ERR_INVALID;
-        }
-
-        switch (yibao_rules_beside(rule, &f[4], &rule->target, a, why,
-                                   sizeof(why)))
-        {
-        case YIBAO_OK:
-            break;
-        case YIBAO_ERR_NOMEM:
-            goto nomem;
-        default:
-            yibao_err_line(err, lineno, "column 5 \"target\": %s %s",
-                              yibao_quote(quote, f[4].data, f[4].len), why);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (strcmp(rule->target, rule->segs[rule->nsegs - 1].key) == 0) {
-            rule->target = NULL;
-        }
-    }
-
-    if (n > 5 && !(f[5].len == 1 && f[5].data[0] == '-')) {
-
-        if (rule->type != YIBAO_RULE_CODE || rule->answer) {
-            yibao_err_line(err, lineno,
-                              "column 6 \"name_target\": %s given for %s, "
-                              "only request code rules fill names",
-                              yibao_quote(quote, f[5].data, f[5].len),
-                              rule->answer ? "an answer rule"
-                                           : yibao_rules_class(rule));
-            return YIBAO_ERR_INVALID;
-        }
-
-        switch (yibao_rules_beside(rule, &f[5], &rule->name_target, a, why,
-                                   sizeof(why)))
-        {
-        case YIBAO_OK:
-            break;
-        case YIBAO_ERR_NOMEM:
-            goto nomem;
-        default:
-            yibao_err_line(err, lineno,
-                              "column 6 \"name_target\": %s %s",
-                              yibao_quote(quote, f[5].data, f[5].len), why);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (strcmp(rule->name_target, rule->segs[rule->nsegs - 1].key) == 0
-            || (rule->target != NULL
-                && strcmp(rule->name_target, rule->target) == 0))
-        {
-            yibao_err_line(err, lineno,
-                              "column 6 \"name_target\": %s is where the "
-                              "code goes: the name needs a field of its "
-                              "own", yibao_quote(quote, f[5].data, f[5].len));
-            return YIBAO_ERR_INVALID;
-        }
-    }
-
-    return YIBAO_OK;
-
-nomem:
-
-    yibao_err_line(err, lineno, "out of memory");
-    return YIBAO_ERR_NOMEM;
-}
-
-
-/*
- * path = [ "[]" [ "." ] ] key [ "[]" ] { "." key [ "[]" ] }
- * key  = 1..64 of [A-Za-z0-9_]
- *
- * A leading "[]" is the root itself (an "output" that is an array).
- */
-
-static int
-yibao_rules_path(const yibao_str_t *s, yibao_rule_seg_t *segs,
-    size_t *nsegs, yibao_alloc_t *a, char *why, size_t size)
-{
-    size_t                n;
-    const unsigned char  *p, *q, *end;
-
-    p = s->data;
-    end = s->data + s->len;
-    n = 0;
-
-    if (s->len == 0) {
-        snprintf(why, size, "is empty");
-        return YIBAO_ERR_INVALID;
-    }
-
-    if (end - p >= 2 && p[0] == '[' && p[1] == ']') {
-        segs[0].key = NULL;
-        segs[0].array = 1;
-        n = 1;
-        p += 2;
-
-        if (p == end) {
-            *nsegs = n;
-            return YIBAO_OK;
-        }
-
-        if (*p != '.') {
-            snprintf(why, size, "has a byte 0x%02x at position %zu where "
-                     "\".\" must follow \"[]\"", *p,
-                     (size_t) (p - s->data) + 1);
-            return YIBAO_ERR_INVALID;
-        }
-
-        p++;
-    }
-
-    for ( ;; ) {
-        q = p;
-
-        while (p < end
-               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                   || (*p >= '0' && *p <= '9') || *p == '_'))
-        {
-            p++;
-        }
-
-        if (p == q) {
-            if (p == end) {
-                snprintf(why, size, "ends where a field name must follow");
-
-            } else {
-                snprintf(why, size, "has a byte 0x%02x at position %zu "
-                         "where a field name ([A-Za-z0-9_]) must be", *p,
-                         (size_t) (p - s->data) + 1);
-            }
-
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (p - q > YIBAO_RULES_MAX_KEY) {
-            snprintf(why, size, "has a field name longer than %d bytes",
-                     YIBAO_RULES_MAX_KEY);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (n == YIBAO_RULES_MAX_SEGS) {
-            snprintf(why, size, "has more than %d steps",
-                     YIBAO_RULES_MAX_SEGS);
-            return YIBAO_ERR_INVALID;
-        }
-
-        segs[n].key = yibao_rules_copy(a, q, p - q);
-        if (segs[n].key == NULL) {
-            return YIBAO_ERR_NOMEM;
-        }
-
-        segs[n].array = 0;
-
-        if (end - p >= 2 && p[0] == '[' && p[1] == ']') {
-            segs[n].array = 1;
-            p += 2;
-        }
-
-        n++;
-
-        if (p == end) {
-            break;
-        }
-
-        if (*p != '.') {
-            snprintf(why, size, "has a byte 0x%02x at position %zu where "
-                     "\".\", \"[]\" or the end must be", *p,
-                     (size_t) (p - s->data) + 1);
-            return YIBAO_ERR_INVALID;
-        }
-
-        p++;
-    }
-
-    *nsegs = n;
-
-    return YIBAO_OK;
-}
-
-
-static int
-yibao_rules_what(const yibao_str_t *s, yibao_rule_t *rule, char *why,
-    size_t size)
-{
-    char                       quote[YIBAO_QUOTE_LEN];
-    size_t                     i;
-    yibao_str_t                item, dict;
-    yibao_kind_e               kind;
-    const unsigned char       *p, *end, *comma;
-    const yibao_rule_check_t  *c;
-
-    if (s->len > 6 && memcmp(s->data, "check:", 6) == 0) {
-
-        for (c = yibao_rule_checks; c->name != NULL; c++) {
-            if (strlen(c->name) == s->len - 6
-                && memcmp(c->name, s->data + 6, s->len - 6) == 0)
-            {
-                rule->type = c->type;
-                rule->object = c->object;
-                return YIBAO_OK;
-            }
-        }
-
-        snprintf(why, size, "is not a check: check:number, "
-                 "check:id_number, check:fee_amount or check:feedetl_sn");
-        return YIBAO_ERR_INVALID;
-    }
-
-    rule->type = YIBAO_RULE_CODE;
-    rule->object = 0;
-
-    p = s->data;
-    end = s->data + s->len;
-
-    for ( ;; ) {
-        comma = memchr(p, ',', end - p);
-
-        item.data = p;
-        item.len = (comma != NULL ? comma : end) - p;
-
-        if (item.len == 0) {
-            snprintf(why, size, "has an empty kind");
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (yibao_kind_parse(item.data, item.len, &kind, &dict) != YIBAO_OK) {
-            snprintf(why, size, "has %s, which is not a kind: drug, item, "
-                     "consumable, diagnosis, operation, chronic, staff, "
-                     "dept, dict:<name>, or a check:...",
-                     yibao_quote(quote, item.data, item.len));
-            return YIBAO_ERR_INVALID;
-        }
-
-        for (i = 0; i < rule->nkinds; i++) {
-            if (rule->kinds[i] == kind) {
-                snprintf(why, size, "names %s twice", yibao_kind_name(kind));
-                return YIBAO_ERR_INVALID;
-            }
-        }
-
-        if (kind == YIBAO_KIND_DICT || rule->kinds[0] == YIBAO_KIND_DICT) {
-            if (rule->nkinds > 0 || comma != NULL) {
-                snprintf(why, size, "mixes dict:<name> with other kinds: "
-                         "a dictionary stands alone");
-                return YIBAO_ERR_INVALID;
-            }
-
-            rule->dict.data = (const unsigned char *) rule->what.data
-                              + (dict.data - s->data);
-            rule->dict.len = dict.len;
-        }
-
-        rule->kinds[rule->nkinds++] = kind;
-        rule->kind_bits |= 1u << kind;
-
-        if (comma == NULL) {
-            return YIBAO_OK;
-        }
-
-        p = comma + 1;
-    }
-}
-
-
-/*
- * Resolves a target column: a path to a field of the object the rule's
- * path ends in (the same steps, another last key).  *key receives that
- * last key.
- */
-
-static int
-yibao_rules_beside(const yibao_rule_t *rule, const yibao_str_t *s,
-    const char **key, yibao_alloc_t *a, char *why, size_t size)
-{
-    int               rc;
-    size_t            i, n;
-    yibao_rule_seg_t  segs[YIBAO_RULES_MAX_SEGS];
-
-    rc = yibao_rules_path(s, segs, &n, a, why, size);
-    if (rc != YIBAO_OK) {
-        return rc;
-    }
-
-    for (i = 0; n == rule->nsegs && i + 1 < n; i++) {
-        if (segs[i].array != rule->segs[i].array
-            || (segs[i].key == NULL) != (rule->segs[i].key == NULL)
-            || (segs[i].key != NULL
-                && strcmp(segs[i].key, rule->segs[i].key) != 0))
-        {
-            break;
-        }
-    }
-
-    if (n != rule->nsegs || i + 1 != n || segs[n - 1].key == NULL
-        || segs[n - 1].array)
-    {
-        snprintf(why, size, "is not a field beside the path's (same steps "
-                 "up to the last field name, e.g. %s -> a.b[].other)",
-                 (const char *) rule->path.data);
-        return YIBAO_ERR_INVALID;
-    }
-
-    *key = segs[n - 1].key;
-
-    return YIBAO_OK;
-}
-
-
-/*
- * Two rules collide when they would act on the same field of the same
- * infno in the same direction: two code rules, or the same check twice.
- */
-
-static int
-yibao_rules_same(const yibao_rule_t *a, const yibao_rule_t *b)
-{
-    return a->answer == b->answer
-           && a->type == b->type
-           && a->infno.len == b->infno.len
-           && memcmp(a->infno.data, b->infno.data, a->infno.len) == 0
-           && a->path.len == b->path.len
-           && memcmp(a->path.data, b->path.data, a->path.len) == 0;
-}
-
-
-static const char *
-yibao_rules_class(const yibao_rule_t *rule)
-{
-    const yibao_rule_check_t  *c;
-
-    if (rule->type == YIBAO_RULE_CODE) {
-        return "code";
-    }
-
-    for (c = yibao_rule_checks; c->name != NULL; c++) {
-        if (c->type == rule->type) {
-            return c->name;
-        }
-    }
-
-    return "?";
-}
-
-
-static char *
-yibao_rules_copy(yibao_alloc_t *a, const unsigned char *p, size_t len)
-{
-    char  *s;
-
-    s = yibao_alloc(a, len + 1);
-    if (s == NULL) {
-        return NULL;
-    }
-
-    memcpy(s, p, len);
-    s[len] = '\0';
-
-    return s;
-}
-
-
-static int
-yibao_rules_match(const yibao_rule_t *rule, const yibao_str_t *infno,
-    unsigned answer)
-{
-    if (rule->answer != answer) {
-        return 0;
-    }
-
-    return rule->infno.len == 0
-           || (rule->infno.len == infno->len
-               && memcmp(rule->infno.data, infno->data, infno->len) == 0);
-}
 
 
 int
@@ -838,12 +156,13 @@ yibao_translate_request(yibao_envelope_t *env, const yibao_rules_t *rules,
 
     for (pass = 0; pass < 2; pass++) {
 
-        for (i = 0; i < rules->nrules; i++) {
-            rule = &rules->rules[i];
+        i = 0;
 
-            if (!yibao_rules_match(rule, &env->infno, 0)
-                || (pass == 0) != (rule->type == YIBAO_RULE_CODE
-                                   || rule->type == YIBAO_RULE_NUMBER)
+        while ((rule = yibao_rules_next(rules, &env->infno, 0, &i))
+               != NULL)
+        {
+            if ((pass == 0) != (rule->type == YIBAO_RULE_CODE
+                                || rule->type == YIBAO_RULE_NUMBER)
                 || (rule->type == YIBAO_RULE_FEEDETL_SN && !ctx.feedetl_sn))
             {
                 continue;
@@ -946,13 +265,9 @@ yibao_translate_answer_rules(const yibao_str_t *infno,
         return 0;
     }
 
-    for (i = 0; i < rules->nrules; i++) {
-        if (yibao_rules_match(&rules->rules[i], infno, 1)) {
-            return 1;
-        }
-    }
+    i = 0;
 
-    return 0;
+    return yibao_rules_next(rules, infno, 1, &i) != NULL;
 }
 
 
@@ -966,6 +281,7 @@ yibao_translate_answer_doc(void *parsed, const unsigned char *data,
     size_t                  i;
     json_t                 *doc, *output;
     yibao_str_t             s;
+    const yibao_rule_t     *rule;
     yibao_translate_ctx_t   ctx;
 
     out->data = data;
@@ -994,12 +310,10 @@ yibao_translate_answer_doc(void *parsed, const unsigned char *data,
 
     if (json_is_object(output) || json_is_array(output)) {
 
-        for (i = 0; i < rules->nrules; i++) {
-            if (!yibao_rules_match(&rules->rules[i], infno, 1)) {
-                continue;
-            }
+        i = 0;
 
-            rc = yibao_translate_walk(&ctx, &rules->rules[i], output, 0);
+        while ((rule = yibao_rules_next(rules, infno, 1, &i)) != NULL) {
+            rc = yibao_translate_walk(&ctx, rule, output, 0);
             if (rc != YIBAO_OK) {
                 break;
             }
@@ -1359,7 +673,7 @@ yibao_translate_number(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
         p = json_string_value(v);
         len = json_string_length(v);
 
-        if (yibao_translate_numeric((const unsigned char *) p, len, &real)) {
+        if (yibao_decimal_is_number((const unsigned char *) p, len, &real)) {
 
             if (!real) {
                 errno = 0;
@@ -1534,21 +848,22 @@ static int
 yibao_translate_fee_amount(yibao_translate_ctx_t *ctx,
     const yibao_rule_t *rule, json_t *obj)
 {
-    char                   echo[3][YIBAO_TRANSLATE_ECHO_LEN];
-    yibao_translate_dec_t  sum, cnt, pric;
+    char             echo[3][YIBAO_TRANSLATE_ECHO_LEN];
+    json_t          *sv, *cv, *pv;
+    yibao_decimal_t  sum, cnt, pric;
 
-    if (yibao_translate_dec(json_object_get(obj, "det_item_fee_sumamt"),
-                            &sum)
-           != YIBAO_OK
-        || yibao_translate_dec(json_object_get(obj, "cnt"), &cnt)
-           != YIBAO_OK
-        || yibao_translate_dec(json_object_get(obj, "pric"), &pric)
-           != YIBAO_OK)
+    sv = json_object_get(obj, "det_item_fee_sumamt");
+    cv = json_object_get(obj, "cnt");
+    pv = json_object_get(obj, "pric");
+
+    if (yibao_translate_dec(sv, &sum) != YIBAO_OK
+        || yibao_translate_dec(cv, &cnt) != YIBAO_OK
+        || yibao_translate_dec(pv, &pric) != YIBAO_OK)
     {
         return YIBAO_OK;
     }
 
-    if (yibao_translate_fee_ok(&sum, &cnt, &pric)) {
+    if (yibao_decimal_within_cent(&sum, &cnt, &pric)) {
         return YIBAO_OK;
     }
 
@@ -1557,9 +872,9 @@ yibao_translate_fee_amount(yibao_translate_ctx_t *ctx,
     return yibao_translate_problem(ctx, rule, YIBAO_GWERR_FEE_AMOUNT,
                                    "det_item_fee_sumamt",
                                    "=%s (not cnt %s x pric %s within 0.01)",
-                                   yibao_translate_dec_echo(echo[0], &sum),
-                                   yibao_translate_dec_echo(echo[1], &cnt),
-                                   yibao_translate_dec_echo(echo[2], &pric));
+                                   yibao_translate_dec_echo(echo[0], sv),
+                                   yibao_translate_dec_echo(echo[1], cv),
+                                   yibao_translate_dec_echo(echo[2], pv));
 }
 
 
@@ -1635,124 +950,25 @@ yibao_translate_is_national(const yibao_rule_t *rule, json_t *v)
 
 
 /*
- * 1 if p[0..len) is a decimal number: an optional '-', digits, an
- * optional fraction and exponent; *real says whether it has either.
+ * The decimal of a number, a numeric string, or 0 for absent, null and
+ * "" (yibao_decimal.h).  YIBAO_ERR_INVALID for anything else.
  */
 
 static int
-yibao_translate_numeric(const unsigned char *p, size_t len, int *real)
+yibao_translate_dec(json_t *v, yibao_decimal_t *dec)
 {
-    size_t  i, start;
-
-    i = 0;
-    *real = 0;
-
-    if (i < len && p[i] == '-') {
-        i++;
-    }
-
-    start = i;
-
-    while (i < len && p[i] >= '0' && p[i] <= '9') {
-        i++;
-    }
-
-    if (i == start) {
-        return 0;
-    }
-
-    if (i < len && p[i] == '.') {
-        start = ++i;
-        *real = 1;
-
-        while (i < len && p[i] >= '0' && p[i] <= '9') {
-            i++;
-        }
-
-        if (i == start) {
-            return 0;
-        }
-    }
-
-    if (i < len && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        *real = 1;
-
-        if (i < len && (p[i] == '+' || p[i] == '-')) {
-            i++;
-        }
-
-        start = i;
-
-        while (i < len && p[i] >= '0' && p[i] <= '9') {
-            i++;
-        }
-
-        if (i == start) {
-            return 0;
-        }
-    }
-
-    return i == len;
-}
-
-
-/*
- * The decimal value of a number, a numeric string, or 0 for absent,
- * null and "".  A real is taken in the shortest decimal form that reads
- * back to the same double, i.e. as the caller wrote it (12.60 is 1260
- * / 10^2): m / 10^s rounds to d exactly when the division, correctly
- * rounded, gives d back.  YIBAO_ERR_INVALID for anything else.
- */
-
-static int
-yibao_translate_dec(json_t *v, yibao_translate_dec_t *dec)
-{
-    int          s, real;
-    double       d, x;
-    size_t       len;
-    int64_t      m;
-    const char  *p;
-
-    dec->m = 0;
-    dec->scale = 0;
-    dec->exact = 1;
-    dec->d = 0;
-    dec->v = v;
-
     if (yibao_translate_is_empty(v)) {
+        yibao_decimal_int(dec, 0);
         return YIBAO_OK;
     }
 
     if (json_is_integer(v)) {
-        dec->m = json_integer_value(v);
-        dec->d = (long double) dec->m;
+        yibao_decimal_int(dec, json_integer_value(v));
         return YIBAO_OK;
     }
 
     if (json_is_real(v)) {
-        d = json_real_value(v);
-        dec->d = d;
-
-        for (s = 0; s <= 9; s++) {
-            x = d * (double) yibao_translate_pow10[s];
-
-            /* |x| < 2^53: m is exact in a double; NaN fails too */
-
-            if (!(x > -9007199254740992.0 && x < 9007199254740992.0)) {
-                break;
-            }
-
-            m = (int64_t) (x < 0 ? x - 0.5 : x + 0.5);
-
-            if ((double) m / (double) yibao_translate_pow10[s] == d) {
-                dec->m = m;
-                dec->scale = s;
-                return YIBAO_OK;
-            }
-        }
-
-        dec->exact = 0;
+        yibao_decimal_double(dec, json_real_value(v));
         return YIBAO_OK;
     }
 
@@ -1760,181 +976,23 @@ yibao_translate_dec(json_t *v, yibao_translate_dec_t *dec)
         return YIBAO_ERR_INVALID;
     }
 
-    p = json_string_value(v);
-    len = json_string_length(v);
-
-    if (!yibao_translate_numeric((const unsigned char *) p, len, &real)) {
-        return YIBAO_ERR_INVALID;
-    }
-
-    yibao_translate_dec_text(p, dec);
-
-    return YIBAO_OK;
+    return yibao_decimal_text(dec, json_string_value(v),
+                              json_string_length(v));
 }
 
 
-/* the decimal of a string checked by yibao_translate_numeric() */
-
-static void
-yibao_translate_dec_text(const char *text, yibao_translate_dec_t *dec)
-{
-    int          frac, exp, eneg, digits;
-    const char  *p;
-
-    dec->d = strtold(text, NULL);
-
-    p = text;
-    digits = 0;
-    frac = 0;
-
-    if (*p == '-') {
-        p++;
-    }
-
-    for ( /* void */ ; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
-        if (*p == '.') {
-            frac = 1;
-            continue;
-        }
-
-        if ((dec->m != 0 || *p != '0')
-            && ++digits > YIBAO_TRANSLATE_DEC_MAX)
-        {
-            dec->exact = 0;
-            return;
-        }
-
-        dec->m = dec->m * 10 + (*p - '0');
-        dec->scale += frac;
-    }
-
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        eneg = (*p == '-');
-
-        if (*p == '-' || *p == '+') {
-            p++;
-        }
-
-        for (exp = 0; *p >= '0' && *p <= '9' && exp < 1000; p++) {
-            exp = exp * 10 + (*p - '0');
-        }
-
-        dec->scale += eneg ? exp : -exp;
-    }
-
-    if (dec->scale < 0) {
-        if (yibao_translate_scale(&dec->m, 0, -dec->scale) != YIBAO_OK) {
-            dec->exact = 0;
-            return;
-        }
-
-        dec->scale = 0;
-    }
-
-    if (dec->scale > YIBAO_TRANSLATE_DEC_MAX) {
-        dec->exact = 0;
-        return;
-    }
-
-    if (text[0] == '-') {
-        dec->m = -dec->m;
-    }
-}
-
+/* a value of a fee row for the list: absent, null and "" as "0" */
 
 static const char *
-yibao_translate_dec_echo(char *buf, const yibao_translate_dec_t *dec)
+yibao_translate_dec_echo(char *buf, json_t *v)
 {
-    if (yibao_translate_is_empty(dec->v)) {
+    if (yibao_translate_is_empty(v)) {
         return "0";
     }
 
-    return yibao_translate_echo(buf, dec->v);
+    return yibao_translate_echo(buf, v);
 }
 
-
-/* the shortest of %.15g, %.16g, %.17g that reads back to d */
-
-static void
-yibao_translate_real(double d, char *buf, size_t size)
-{
-    int  prec;
-
-    for (prec = 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, d);
-
-        if (strtod(buf, NULL) == d) {
-            return;
-        }
-    }
-}
-
-
-static int
-yibao_translate_fee_ok(const yibao_translate_dec_t *sum,
-    const yibao_translate_dec_t *cnt, const yibao_translate_dec_t *pric)
-{
-    int          e, pscale;
-    int64_t      s, prod, diff;
-    long double  ld;
-
-    if (!sum->exact || !cnt->exact || !pric->exact) {
-        goto inexact;
-    }
-
-    if (__builtin_mul_overflow(cnt->m, pric->m, &prod)) {
-        goto inexact;
-    }
-
-    pscale = cnt->scale + pric->scale;
-    e = pscale > sum->scale ? pscale : sum->scale;
-    s = sum->m;
-
-    if (e > YIBAO_TRANSLATE_DEC_MAX
-        || yibao_translate_scale(&s, sum->scale, e) != YIBAO_OK
-        || yibao_translate_scale(&prod, pscale, e) != YIBAO_OK
-        || __builtin_sub_overflow(s, prod, &diff)
-        || diff == INT64_MIN)
-    {
-        goto inexact;
-    }
-
-    if (diff < 0) {
-        diff = -diff;
-    }
-
-    if (e < 2) {
-        return diff == 0;
-    }
-
-    return diff < yibao_translate_pow10[e - 2];
-
-inexact:
-
-    ld = sum->d - cnt->d * pric->d;
-
-    if (ld < 0) {
-        ld = -ld;
-    }
-
-    return ld < 0.01L;
-}
-
-
-/* m / 10^from to m' / 10^to with to >= from, checking for overflow. */
-
-static int
-yibao_translate_scale(int64_t *m, int from, int to)
-{
-    if (to - from > YIBAO_TRANSLATE_DEC_MAX
-        || __builtin_mul_overflow(*m, yibao_translate_pow10[to - from], m))
-    {
-        return YIBAO_ERR_INVALID;
-    }
-
-    return YIBAO_OK;
-}
 
 
 /*
@@ -2066,7 +1124,7 @@ yibao_translate_echo(char *buf, json_t *v)
                      json_integer_value(v));
 
         } else {
-            yibao_translate_real(json_real_value(v), num, sizeof(num));
+            yibao_decimal_shortest(json_real_value(v), num, sizeof(num));
         }
 
         yibao_echo((const unsigned char *) num, strlen(num),

@@ -10,54 +10,14 @@
 #include "yibao_types.h"
 #include "yibao_envelope.h"
 #include "yibao_map.h"
+#include "yibao_rules.h"
 
 
 /*
  * Translation of a request's local codes to national ones, and of an
- * answer's national codes back, driven by a rules file: which field of
- * which infno carries which kind of code is data, not code, so
- * supporting one more field is one line.
- *
- * Rules file: UTF-8 TSV, '#' comments, one rule per line, columns
- * separated by exactly one TAB:
- *
- *     infno  direction  path  what  [target]  [name_target]
- *
- *   infno      "2204", "2203A", or "*" for every infno
- *   direction  "request" or "answer"
- *   path       the field, relative to "input" (request) or "output"
- *              (answer): keys ([A-Za-z0-9_]) joined by ".", "[]" after
- *              a key to visit every element of an array, e.g.
- *              feedetail[].medins_list_codg; a single object where an
- *              array is named counts as one row; a leading "[]" is the
- *              root itself when it is an array ([].bilg_dr_codg, 5204)
- *   what       a comma list of kinds (drug,item,consumable), tried in
- *              order, or dict:<name> alone, or a check (request only):
- *                check:number      path names the field: null and ""
- *                                  -> 0 (national rule 1.3), a numeric
- *                                  string -> that number, anything
- *                                  else fails (YB4002)
- *                check:id_number   path names the object holding the
- *                                  certificate pairs: mdtrt_cert_type
- *                                  "02" -> mdtrt_cert_no, and
- *                                  psn_cert_type "01" or "1" -> certno
- *                                  must be an 18-digit ID (GB 11643,
- *                                  YB4003); the list masks the number
- *                check:fee_amount  path names the row: its
- *                                  det_item_fee_sumamt differs from
- *                                  cnt x pric by less than 0.01,
- *                                  computed in exact decimal (YB4004)
- *                check:feedetl_sn  digits only, 1..15, not 0 (when
- *                                  enabled, YB4005)
- *   target     a field beside path (same steps, another last key)
- *              where the national code goes ("-" or absent: in place);
- *              for an answer rule it is filled only when empty
- *   name_target  a field beside path where the national name goes
- *              ("-" or absent: nowhere); request code rules only
- *
- * Unknown kinds or checks, bad paths, bad infno, a target that is not
- * beside the path, and the same (infno, direction, path) twice for two
- * code rules or the same check are errors.
+ * answer's national codes back, by the rules of yibao_rules.h: a walk
+ * of the JSON document along each rule's path, applying its kinds or
+ * its check to every field it reaches, and the list of every problem.
  *
  * A field that is absent, null or "" is left alone (except by
  * check:number).  A value that already has the national shape of one
@@ -68,19 +28,6 @@
  * rules and check:number run before the other checks.  With map NULL
  * nothing is found.
  */
-
-typedef struct yibao_rules_s  yibao_rules_t;
-
-
-/*
- * Everything needed is copied into a: data may be released afterwards.
- * NULL on error: err->line is the line, err->msg names the column and
- * quotes the value (without repeating the line).
- */
-yibao_rules_t *yibao_rules_parse(const unsigned char *data, size_t len,
-    yibao_alloc_t *a, yibao_err_t *err);
-
-size_t yibao_rules_count(const yibao_rules_t *rules);
 
 
 typedef struct {

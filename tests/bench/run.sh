@@ -44,6 +44,7 @@ bench_translate() {
 
     $CC $BENCH_CFLAGS -o "$OUT/bench_translate" \
         tests/bench/bench_translate.c adapters/yibao_translate.c \
+        adapters/yibao_rules.c adapters/yibao_decimal.c \
         adapters/yibao_envelope.c adapters/yibao_fields.c \
         base/yibao_types.c \
         mappings/yibao_map.c mappings/yibao_hash.c mappings/yibao_tsv.c \

@@ -20,6 +20,7 @@
 #include "yibao_map.h"
 #include "yibao_translate.h"
 #include "yibao_test_alloc.h"
+#include "yibao_test_rules.h"
 
 
 #define U(s)          ((const unsigned char *) (s))
@@ -55,40 +56,6 @@
     "chronic\t*\tMXB01\tM01607\tchronic hypertension\n"                      \
     "dict:psn_cert_type\t*\t1\t01\tresident ID card\n"                       \
     "dict:mdtrt_cert_type\t*\tSFZ\t02\tresident ID card\n"
-
-#define RULE(infno, dir, path, what)                                         \
-    infno "\t" dir "\t" path "\t" what "\n"
-
-#define RULES_TSV                                                            \
-    "# test rules\n"                                                         \
-    RULE("2204", "request", "feedetail[].medins_list_codg",                  \
-         "drug,item,consumable\tfeedetail[].med_list_codg")                  \
-    RULE("2204", "request", "feedetail[].bilg_dr_codg", "staff")             \
-    RULE("2204", "request", "feedetail[].bilg_dept_codg", "dept")            \
-    RULE("2204", "request", "feedetail[].det_item_fee_sumamt",               \
-         "check:number")                                                     \
-    RULE("2204", "request", "feedetail[].cnt", "check:number")               \
-    RULE("2204", "request", "feedetail[].pric", "check:number")              \
-    RULE("2204", "request", "feedetail[].prd_days", "check:number")          \
-    RULE("2204", "request", "feedetail[]", "check:fee_amount")               \
-    RULE("2204", "request", "feedetail[].feedetl_sn", "check:feedetl_sn")    \
-    "\n"                                                                     \
-    RULE("2203", "request", "mdtrtinfo.dise_codg",                           \
-         "chronic,diagnosis\t-\tmdtrtinfo.dise_name")                        \
-    RULE("2203", "request", "diseinfo[].diag_code",                          \
-         "diagnosis\t-\tdiseinfo[].diag_name")                               \
-    RULE("2201", "request", "data.psn_cert_type", "dict:psn_cert_type")      \
-    RULE("2201", "request", "data.mdtrt_cert_type",                          \
-         "dict:mdtrt_cert_type")                                             \
-    RULE("2201", "request", "data", "check:id_number")                       \
-    RULE("2201", "request", "data.caty", "dept")                             \
-    RULE("*", "request", "data.atddr_no", "staff")                           \
-    RULE("5204", "answer", "[].bilg_dr_codg", "staff")                       \
-    RULE("5204", "answer", "[].med_list_codg",                               \
-         "drug,item,consumable\t[].medins_list_codg")                        \
-    RULE("5203", "answer", "setlinfo.psn_cert_type", "dict:psn_cert_type")
-
-#define RULES_COUNT   19
 
 
 /* JSON written with ' for " to stay readable; see test_json(). */
@@ -411,170 +378,6 @@ test_rules_file(void **state)
     test_assert_str(test_get(t, "feedetail", 0, "med_list_codg"), ITEM_NAT);
     test_assert_str(test_get(t, "feedetail", 2, "bilg_dept_codg"), "A03");
     assert_true(json_is_integer(test_get(t, "feedetail", 1, "prd_days")));
-}
-
-
-static void
-test_rules_parse_good(void **state)
-{
-    test_ctx_t     *t = *state;
-    yibao_rules_t  *rules;
-
-    static const char  text[] =
-        "\xef\xbb\xbf# BOM, CRLF, comments, blank lines\r\n"
-        "\r\n"
-        RULE("2204", "request", "feedetail[].cnt", "check:number")
-        RULE("2204", "request", "feedetail[].cnt", "drug")
-        RULE("*", "request", "feedetail[].cnt", "drug")
-        RULE("2204", "answer", "feedetail[].cnt", "drug")
-        RULE("2203A", "request", "diseinfo[].diag_code",
-             "diagnosis\t-\t-")
-        RULE("5204", "answer", "[]", "drug") "";
-
-    assert_int_equal(RULES_COUNT, yibao_rules_count(t->rules));
-
-    /* the last line ends a code path with "[]": an error */
-
-    rules = yibao_rules_parse(U(text), strlen(text), &t->alloc, &t->err);
-    assert_null(rules);
-    assert_int_equal(t->err.line, 8);
-
-    rules = yibao_rules_parse(U(text), strlen(text) - strlen("5204\tanswer"
-                                                             "\t[]\tdrug\n"),
-                              &t->alloc, &t->err);
-    assert_non_null(rules);
-    assert_int_equal(yibao_rules_count(rules), 5);
-
-    rules = yibao_rules_parse(U(""), 0, &t->alloc, &t->err);
-    assert_non_null(rules);
-    assert_int_equal(yibao_rules_count(rules), 0);
-}
-
-
-typedef struct {
-    const char           *text;
-    size_t                line;
-    const char           *words1;
-    const char           *words2;
-} test_rules_error_t;
-
-
-static void
-test_rules_parse_errors(void **state)
-{
-    test_ctx_t                *t = *state;
-    yibao_rules_t             *rules;
-    const test_rules_error_t  *e;
-
-    static const test_rules_error_t  errors[] = {
-        { RULE("2204", "request", "a.b", "drug")
-          RULE("22O4", "request", "a.b", "drug"),
-          2, "column 1 \"infno\"", "\"22O4\"" },
-        { "# comment\n\n" RULE("2204", "requst", "a.b", "drug"),
-          3, "column 2 \"direction\"", "\"requst\"" },
-        { RULE("2204", "request", "feedetail[.x", "drug"),
-          1, "column 3 \"path\": \"feedetail[.x\"", "position 10" },
-        { RULE("2204", "request", "a..b", "drug"),
-          1, "column 3 \"path\": \"a..b\"", "position 3" },
-        { RULE("2204", "request", "a.", "drug"),
-          1, "column 3 \"path\"", "ends where a field name" },
-        { RULE("2204", "request", "[]x", "drug"),
-          1, "column 3 \"path\"", "position 3" },
-        { RULE("2204", "request", "", "drug"),
-          1, "column 3 \"path\": \"\"", "is empty" },
-        { RULE("2204", "request", "a.b.c.d.e.f.g.h.i", "drug"),
-          1, "column 3 \"path\"", "more than 8 steps" },
-        { RULE("2204", "request", "a.b", "drugs"),
-          1, "column 4 \"what\": \"drugs\"", "not a kind" },
-        { RULE("2204", "request", "a.b", "drug,,item"),
-          1, "column 4 \"what\"", "empty kind" },
-        { RULE("2204", "request", "a.b", "drug,item,drug"),
-          1, "column 4 \"what\"", "drug twice" },
-        { RULE("2204", "request", "a.b", "drug,dict:psn_cert_type"),
-          1, "column 4 \"what\"", "stands alone" },
-        { RULE("2204", "request", "a.b", "check:numbr"),
-          1, "column 4 \"what\": \"check:numbr\"", "not a check" },
-        { RULE("5204", "answer", "[].a", "check:number"),
-          1, "column 4 \"what\"", "requests only" },
-        { RULE("2204", "request", "feedetail[]", "drug"),
-          1, "column 3 \"path\"", "must end with a field name" },
-        { RULE("2204", "request", "feedetail[].a", "drug\tb"),
-          1, "column 5 \"target\": \"b\"", "beside" },
-        { RULE("2204", "request", "feedetail[].a", "drug\tother[].b"),
-          1, "column 5 \"target\"", "beside" },
-        { RULE("2204", "request", "feedetail[].a",
-               "check:number\tfeedetail[].b"),
-          1, "column 5 \"target\"", "has no target" },
-        { RULE("5204", "answer", "[].a", "staff\t-\t[].b"),
-          1, "column 6 \"name_target\"", "answer rule" },
-        { RULE("2204", "request", "f[].a", "drug\tf[].b\tf[].b"),
-          1, "column 6 \"name_target\"", "field of its own" },
-        { "2204\trequest\ta.b\n",
-          1, "3 columns", "at least 4" },
-        { "2204\trequest\ta.b\tdrug\t-\t-\tx\n",
-          1, "7 columns", "at most 6" },
-        { RULE("2204", "request", "a.b", "drug\x01"),
-          1, "column 4", "\\x01" },
-        { RULE("2204", "request", "feedetail[].cnt", "check:number")
-          "# duplicate below\n"
-          RULE("2204", "request", "feedetail[].cnt", "check:number"),
-          3, "feedetail[].cnt", "at line 1" },
-        { RULE("*", "request", "data.a", "staff")
-          RULE("*", "request", "data.a", "dept"),
-          2, "code request rule for infno *", "at line 1" },
-        { NULL, 0, NULL, NULL }
-    };
-
-    for (e = errors; e->text != NULL; e++) {
-        memset(&t->err, 0, sizeof(yibao_err_t));
-
-        rules = yibao_rules_parse(U(e->text), strlen(e->text), &t->alloc,
-                                  &t->err);
-
-        if (rules != NULL || t->err.line != e->line
-            || strstr(t->err.msg, e->words1) == NULL
-            || strstr(t->err.msg, e->words2) == NULL)
-        {
-            fprintf(stderr, "case \"%s\": line %zu: %s\n", e->text,
-                    t->err.line, t->err.msg);
-        }
-
-        assert_null(rules);
-        assert_int_equal(t->err.line, e->line);
-        assert_int_equal(t->err.gwerr, 0);
-        assert_non_null(strstr(t->err.msg, e->words1));
-        assert_non_null(strstr(t->err.msg, e->words2));
-    }
-}
-
-
-static void
-test_rules_parse_nomem(void **state)
-{
-    test_ctx_t     *t = *state;
-
-    size_t          n;
-    yibao_rules_t  *rules;
-
-    rules = NULL;
-
-    for (n = 1; n < 1000; n++) {
-        yibao_test_arena_fail_at(&t->arena, n);
-
-        rules = yibao_rules_parse(U(RULES_TSV), strlen(RULES_TSV),
-                                  &t->alloc, &t->err);
-        if (rules != NULL) {
-            break;
-        }
-
-        assert_string_equal(t->err.msg, "out of memory");
-    }
-
-    yibao_test_arena_fail_at(&t->arena, 0);
-
-    assert_non_null(rules);
-    assert_true(n > 10);
-    assert_int_equal(yibao_rules_count(rules), RULES_COUNT);
 }
 
 
@@ -1423,12 +1226,6 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test_setup_teardown(test_rules_file, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_rules_parse_good, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_rules_parse_errors, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_rules_parse_nomem, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_translate_2204, test_setup,
                                         test_teardown),

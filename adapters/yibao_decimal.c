@@ -1,0 +1,298 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "yibao_decimal.h"
+
+
+static void yibao_decimal_digits(yibao_decimal_t *dec, const char *text);
+static int yibao_decimal_scale(int64_t *m, int from, int to);
+
+
+static const int64_t  yibao_decimal_pow10[] = {
+    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL,
+    100000000LL, 1000000000LL, 10000000000LL, 100000000000LL,
+    1000000000000LL, 10000000000000LL, 100000000000000LL,
+    1000000000000000LL, 10000000000000000LL, 100000000000000000LL,
+    1000000000000000000LL
+};
+
+
+int
+yibao_decimal_is_number(const unsigned char *p, size_t len, int *real)
+{
+    size_t  i, start;
+
+    i = 0;
+    *real = 0;
+
+    if (i < len && p[i] == '-') {
+        i++;
+    }
+
+    start = i;
+
+    while (i < len && p[i] >= '0' && p[i] <= '9') {
+        i++;
+    }
+
+    if (i == start) {
+        return 0;
+    }
+
+    if (i < len && p[i] == '.') {
+        start = ++i;
+        *real = 1;
+
+        while (i < len && p[i] >= '0' && p[i] <= '9') {
+            i++;
+        }
+
+        if (i == start) {
+            return 0;
+        }
+    }
+
+    if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        *real = 1;
+
+        if (i < len && (p[i] == '+' || p[i] == '-')) {
+            i++;
+        }
+
+        start = i;
+
+        while (i < len && p[i] >= '0' && p[i] <= '9') {
+            i++;
+        }
+
+        if (i == start) {
+            return 0;
+        }
+    }
+
+    return i == len;
+}
+
+
+void
+yibao_decimal_int(yibao_decimal_t *dec, int64_t n)
+{
+    dec->m = n;
+    dec->scale = 0;
+    dec->exact = 1;
+    dec->d = (long double) n;
+}
+
+
+void
+yibao_decimal_double(yibao_decimal_t *dec, double d)
+{
+    int      s;
+    double   x;
+    int64_t  m;
+
+    dec->m = 0;
+    dec->scale = 0;
+    dec->exact = 1;
+    dec->d = d;
+
+    for (s = 0; s <= 9; s++) {
+        x = d * (double) yibao_decimal_pow10[s];
+
+        /* |x| < 2^53: m is exact in a double; NaN fails too */
+
+        if (!(x > -9007199254740992.0 && x < 9007199254740992.0)) {
+            break;
+        }
+
+        m = (int64_t) (x < 0 ? x - 0.5 : x + 0.5);
+
+        if ((double) m / (double) yibao_decimal_pow10[s] == d) {
+            dec->m = m;
+            dec->scale = s;
+            return;
+        }
+    }
+
+    dec->exact = 0;
+}
+
+
+int
+yibao_decimal_text(yibao_decimal_t *dec, const char *p, size_t len)
+{
+    int  real;
+
+    if (!yibao_decimal_is_number((const unsigned char *) p, len, &real)) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    dec->m = 0;
+    dec->scale = 0;
+    dec->exact = 1;
+
+    yibao_decimal_digits(dec, p);
+
+    return YIBAO_OK;
+}
+
+
+/* the decimal of a text checked by yibao_decimal_is_number() */
+
+static void
+yibao_decimal_digits(yibao_decimal_t *dec, const char *text)
+{
+    int          frac, exp, eneg, digits;
+    const char  *p;
+
+    dec->d = strtold(text, NULL);
+
+    p = text;
+    digits = 0;
+    frac = 0;
+
+    if (*p == '-') {
+        p++;
+    }
+
+    for ( /* void */ ; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
+        if (*p == '.') {
+            frac = 1;
+            continue;
+        }
+
+        if ((dec->m != 0 || *p != '0')
+            && ++digits > YIBAO_DECIMAL_DIGITS)
+        {
+            dec->exact = 0;
+            return;
+        }
+
+        dec->m = dec->m * 10 + (*p - '0');
+        dec->scale += frac;
+    }
+
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        eneg = (*p == '-');
+
+        if (*p == '-' || *p == '+') {
+            p++;
+        }
+
+        for (exp = 0; *p >= '0' && *p <= '9' && exp < 1000; p++) {
+            exp = exp * 10 + (*p - '0');
+        }
+
+        dec->scale += eneg ? exp : -exp;
+    }
+
+    if (dec->scale < 0) {
+        if (yibao_decimal_scale(&dec->m, 0, -dec->scale) != YIBAO_OK) {
+            dec->exact = 0;
+            return;
+        }
+
+        dec->scale = 0;
+    }
+
+    if (dec->scale > YIBAO_DECIMAL_DIGITS) {
+        dec->exact = 0;
+        return;
+    }
+
+    if (text[0] == '-') {
+        dec->m = -dec->m;
+    }
+}
+
+
+int
+yibao_decimal_within_cent(const yibao_decimal_t *sum,
+    const yibao_decimal_t *a, const yibao_decimal_t *b)
+{
+    int          e, pscale;
+    int64_t      s, prod, diff;
+    long double  ld;
+
+    if (!sum->exact || !a->exact || !b->exact) {
+        goto inexact;
+    }
+
+    if (__builtin_mul_overflow(a->m, b->m, &prod)) {
+        goto inexact;
+    }
+
+    pscale = a->scale + b->scale;
+    e = pscale > sum->scale ? pscale : sum->scale;
+    s = sum->m;
+
+    if (e > YIBAO_DECIMAL_DIGITS
+        || yibao_decimal_scale(&s, sum->scale, e) != YIBAO_OK
+        || yibao_decimal_scale(&prod, pscale, e) != YIBAO_OK
+        || __builtin_sub_overflow(s, prod, &diff)
+        || diff == INT64_MIN)
+    {
+        goto inexact;
+    }
+
+    if (diff < 0) {
+        diff = -diff;
+    }
+
+    if (e < 2) {
+        return diff == 0;
+    }
+
+    return diff < yibao_decimal_pow10[e - 2];
+
+inexact:
+
+    ld = sum->d - a->d * b->d;
+
+    if (ld < 0) {
+        ld = -ld;
+    }
+
+    return ld < 0.01L;
+}
+
+
+/* m / 10^from to m' / 10^to with to >= from, checking for overflow. */
+
+static int
+yibao_decimal_scale(int64_t *m, int from, int to)
+{
+    if (to - from > YIBAO_DECIMAL_DIGITS
+        || __builtin_mul_overflow(*m, yibao_decimal_pow10[to - from], m))
+    {
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
+}
+
+
+size_t
+yibao_decimal_shortest(double d, char *buf, size_t size)
+{
+    int  prec, n;
+
+    n = 0;
+
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, d);
+
+        if (strtod(buf, NULL) == d) {
+            break;
+        }
+    }
+
+    return (size_t) n;
+}

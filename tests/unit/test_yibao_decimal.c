@@ -1,0 +1,303 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "yibao_decimal.h"
+
+
+#define U(s)          ((const unsigned char *) (s))
+
+
+static void
+test_is_number(void **state)
+{
+    int     real;
+    size_t  i;
+
+    static const struct {
+        const char  *text;
+        int          number;
+        int          real;
+    } cases[] = {
+        { "12", 1, 0 },
+        { "-3", 1, 0 },
+        { "007", 1, 0 },
+        { "12.60", 1, 1 },
+        { "-1.5e1", 1, 1 },
+        { "1E+3", 1, 1 },
+        { "1e-3", 1, 1 },
+        { "", 0, 0 },
+        { "-", 0, 0 },
+        { "1.", 0, 0 },
+        { ".5", 0, 0 },
+        { "+1", 0, 0 },
+        { "1e", 0, 0 },
+        { "1e+", 0, 0 },
+        { "1.5.2", 0, 0 },
+        { " 1", 0, 0 },
+        { "1 ", 0, 0 },
+        { "0x10", 0, 0 },
+        { "abc", 0, 0 }
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        real = -1;
+
+        if (yibao_decimal_is_number(U(cases[i].text), strlen(cases[i].text),
+                                    &real)
+            != cases[i].number)
+        {
+            fprintf(stderr, "case \"%s\"\n", cases[i].text);
+        }
+
+        assert_int_equal(yibao_decimal_is_number(U(cases[i].text),
+                                                 strlen(cases[i].text),
+                                                 &real),
+                         cases[i].number);
+
+        if (cases[i].number) {
+            assert_int_equal(real, cases[i].real);
+        }
+    }
+
+    /* the length counts, not a NUL */
+
+    assert_true(yibao_decimal_is_number(U("12x"), 2, &real));
+    assert_false(yibao_decimal_is_number(U("12x"), 3, &real));
+}
+
+
+static void
+test_double(void **state)
+{
+    yibao_decimal_t  dec;
+
+    (void) state;
+
+    /* the shortest decimal that reads back: as the caller wrote it */
+
+    yibao_decimal_double(&dec, 12.6);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, 126);
+    assert_int_equal(dec.scale, 1);
+
+    yibao_decimal_double(&dec, -25.2);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, -252);
+    assert_int_equal(dec.scale, 1);
+
+    yibao_decimal_double(&dec, 3.333333);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, 3333333);
+    assert_int_equal(dec.scale, 6);
+
+    yibao_decimal_double(&dec, 0.123456789);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, 123456789);
+    assert_int_equal(dec.scale, 9);
+
+    yibao_decimal_double(&dec, 1000.0);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, 1000);
+    assert_int_equal(dec.scale, 0);
+
+    yibao_decimal_double(&dec, 123456789.12);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, 12345678912LL);
+    assert_int_equal(dec.scale, 2);
+
+    /* more than 9 places, or beyond 2^53: only the double */
+
+    yibao_decimal_double(&dec, 0.1234567891);
+    assert_false(dec.exact);
+
+    yibao_decimal_double(&dec, 0.1 + 0.2);
+    assert_false(dec.exact);
+    assert_true(dec.d == (long double) (0.1 + 0.2));
+
+    yibao_decimal_double(&dec, 1e300);
+    assert_false(dec.exact);
+
+    yibao_decimal_int(&dec, -7);
+    assert_true(dec.exact);
+    assert_int_equal(dec.m, -7);
+    assert_int_equal(dec.scale, 0);
+    assert_true(dec.d == -7.0L);
+}
+
+
+static void
+test_text(void **state)
+{
+    size_t           i;
+    yibao_decimal_t  dec;
+
+    static const struct {
+        const char  *text;
+        int64_t      m;
+        int          scale;
+        int          exact;
+    } cases[] = {
+        { "12.60", 1260, 2, 1 },
+        { "-0.5", -5, 1, 1 },
+        { "1e3", 1000, 0, 1 },
+        { "1.5e-3", 15, 4, 1 },
+        { "-1.5e1", -15, 0, 1 },
+        { "0000000000000000000001", 1, 0, 1 },
+        { "123456789012345678", 123456789012345678LL, 0, 1 },
+        { "1234567890123456789", 0, 0, 0 },
+        { "1e999", 0, 0, 0 },
+        { "1e-20", 0, 0, 0 },
+        { "9e18", 9000000000000000000LL, 0, 1 },
+        { "1e19", 0, 0, 0 }
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(yibao_decimal_text(&dec, cases[i].text,
+                                            strlen(cases[i].text)),
+                         YIBAO_OK);
+
+        if (dec.exact != (unsigned) cases[i].exact) {
+            fprintf(stderr, "case \"%s\"\n", cases[i].text);
+        }
+
+        assert_int_equal(dec.exact, cases[i].exact);
+
+        if (cases[i].exact) {
+            assert_int_equal(dec.m, cases[i].m);
+            assert_int_equal(dec.scale, cases[i].scale);
+        }
+    }
+
+    yibao_decimal_text(&dec, "12.60", 5);
+    assert_true(dec.d == 12.6L);
+
+    assert_int_equal(yibao_decimal_text(&dec, "1.", 2), YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_decimal_text(&dec, "", 0), YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_decimal_text(&dec, "x1", 2), YIBAO_ERR_INVALID);
+}
+
+
+static void
+test_within_cent(void **state)
+{
+    size_t           i;
+    yibao_decimal_t  sum, a, b;
+
+    static const struct {
+        const char  *sum;
+        const char  *a;
+        const char  *b;
+        int          within;
+    } cases[] = {
+        { "25.20", "2", "12.60", 1 },
+        { "25.21", "2", "12.60", 0 },      /* exactly 0.01 off */
+        { "25.19", "2", "12.60", 0 },
+        { "25.2099", "2", "12.60", 1 },
+        { "10", "3", "3.333333", 1 },
+        { "10.00", "3", "3.33", 0 },
+        { "-25.20", "-2", "12.60", 1 },
+        { "0", "0", "5", 1 },
+        { "0", "1", "5", 0 },
+        { "1000", "1000", "1", 1 },
+        { "3", "1.0001", "3", 1 },
+        { "3.0003", "1.0001", "3", 1 },
+        { "0.01", "1", "0.005", 1 },
+
+        /* inexact: 19 digits, or a product beyond int64_t */
+        { "1234567890123456789", "1234567890123456789", "1", 1 },
+        { "1234567890123456789", "1234567890123456788", "1", 0 },
+        { "16000000000000000000", "4000000000", "4000000000", 1 },
+        { "16000000000000000001", "4000000000", "4000000000", 0 }
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(yibao_decimal_text(&sum, cases[i].sum,
+                                            strlen(cases[i].sum)),
+                         YIBAO_OK);
+        assert_int_equal(yibao_decimal_text(&a, cases[i].a,
+                                            strlen(cases[i].a)),
+                         YIBAO_OK);
+        assert_int_equal(yibao_decimal_text(&b, cases[i].b,
+                                            strlen(cases[i].b)),
+                         YIBAO_OK);
+
+        if (yibao_decimal_within_cent(&sum, &a, &b) != cases[i].within) {
+            fprintf(stderr, "case %s, %s x %s\n", cases[i].sum, cases[i].a,
+                    cases[i].b);
+        }
+
+        assert_int_equal(yibao_decimal_within_cent(&sum, &a, &b),
+                         cases[i].within);
+    }
+
+    /* from doubles: 12.6 is 12.60, not 12.5999999999999996447... */
+
+    yibao_decimal_double(&sum, 25.21);
+    yibao_decimal_int(&a, 2);
+    yibao_decimal_double(&b, 12.6);
+    assert_false(yibao_decimal_within_cent(&sum, &a, &b));
+
+    yibao_decimal_double(&sum, 25.2);
+    assert_true(yibao_decimal_within_cent(&sum, &a, &b));
+}
+
+
+static void
+test_shortest(void **state)
+{
+    char    buf[64];
+    size_t  i, n;
+
+    static const struct {
+        double       d;
+        const char  *text;
+    } cases[] = {
+        { 25.2, "25.2" },
+        { 12.6, "12.6" },
+        { 10.0, "10" },
+        { 123456789.12, "123456789.12" },
+        { 0.1 + 0.2, "0.30000000000000004" },
+        { 1e21, "1e+21" },
+        { -3.5, "-3.5" },
+        { -0.0, "-0" }
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = yibao_decimal_shortest(cases[i].d, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].text);
+        assert_int_equal(n, strlen(cases[i].text));
+    }
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_is_number),
+        cmocka_unit_test(test_double),
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_within_cent),
+        cmocka_unit_test(test_shortest),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
