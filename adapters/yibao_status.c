@@ -3,6 +3,7 @@
  */
 
 
+#include <stddef.h>
 #include <string.h>
 
 #include "yibao_status.h"
@@ -27,6 +28,39 @@ typedef struct {
 
 typedef void (*yibao_status_render_pt)(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s);
+
+
+/*
+ * A Prometheus family: its "# HELP" and "# TYPE" lines, then samples()
+ * writes its sample lines ("name[{labels}] value\n"), reading field
+ * (an offsetof() in the snapshot) and arg as each function says.
+ * Adding a metric is a row of yibao_status_families[]; a new kind of
+ * sample, a function beside the others.
+ */
+
+typedef struct yibao_status_family_s  yibao_status_family_t;
+
+typedef void (*yibao_status_samples_pt)(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+
+struct yibao_status_family_s {
+    const char                *name;
+    const char                *type;
+    const char                *help;
+    yibao_status_samples_pt    samples;
+    size_t                     field;
+    unsigned                   arg;
+};
+
+
+/* the field's type for yibao_status_prom_value() */
+
+typedef enum {
+    YIBAO_STATUS_VALUE_U64 = 0,
+    YIBAO_STATUS_VALUE_U32,
+    YIBAO_STATUS_VALUE_TIME,        /* int64_t, 0 when not positive */
+    YIBAO_STATUS_VALUE_FLAG         /* int, 1 when not 0 */
+} yibao_status_value_e;
 
 
 static int yibao_status_render(const yibao_status_snapshot_t *s,
@@ -57,6 +91,8 @@ static void yibao_status_slice_add(const yibao_status_minute_t *m, int slot,
 static uint64_t yibao_status_sum(const uint64_t *v, size_t n);
 static uint64_t yibao_status_round60(uint64_t v);
 static int yibao_status_active(const yibao_status_snapshot_t *s, int slot);
+static uint64_t yibao_status_window_failed(const yibao_status_window_t *win);
+static const char *yibao_status_reason_class(int code);
 
 static void yibao_status_json(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s);
@@ -77,10 +113,20 @@ static void yibao_status_prometheus(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s);
 static void yibao_status_prom_head(yibao_status_out_t *o, const char *name,
     const char *type, const char *help);
-static void yibao_status_prom_histogram(yibao_status_out_t *o,
-    const yibao_status_snapshot_t *s, const char *name, unsigned upstream);
+static void yibao_status_prom_value(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_requests(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_prom_reasons(yibao_status_out_t *o,
-    const char *name, const uint64_t *counts, unsigned upstream);
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_histogram(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_window(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_store_up(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_events(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 
 
 static const char  *yibao_status_classes[YIBAO_STATUS_NCLASSES] = {
@@ -132,6 +178,133 @@ static const char  *yibao_status_events[YIBAO_STATUS_EVENTS] = {
 
 
 static const unsigned  yibao_status_windows[3] = { 1, 5, 15 };
+
+
+#define yibao_status_field(f)  offsetof(yibao_status_snapshot_t, f)
+
+
+/* The Prometheus exposition, family by family, in this order. */
+
+static const yibao_status_family_t  yibao_status_families[] = {
+
+    { "yibao_requests_total", "counter",
+      "Requests through the gateway by transaction and outcome class.",
+      yibao_status_prom_requests, 0, 0 },
+
+    { "yibao_rejections_total", "counter",
+      "Requests refused by the gateway, by reason.",
+      yibao_status_prom_reasons, yibao_status_field(rejections), 0 },
+
+    { "yibao_upstream_errors_total", "counter",
+      "Requests without a usable platform answer, by reason.",
+      yibao_status_prom_reasons, yibao_status_field(upstream_errors), 1 },
+
+    { "yibao_request_duration_seconds", "histogram",
+      "Time from the caller's request to the gateway's answer, by "
+      "transaction.",
+      yibao_status_prom_histogram, 0, 0 },
+
+    { "yibao_upstream_duration_seconds", "histogram",
+      "Time the platform took to answer, by transaction.",
+      yibao_status_prom_histogram, 0, 1 },
+
+    { "yibao_platform_last_success_timestamp_seconds", "gauge",
+      "When the platform last answered infcode 0 (0: not since the "
+      "start).",
+      yibao_status_prom_value, yibao_status_field(last_success),
+      YIBAO_STATUS_VALUE_TIME },
+
+    { "yibao_platform_last_failure_timestamp_seconds", "gauge",
+      "When a request last got no usable platform answer (0: not since "
+      "the start).",
+      yibao_status_prom_value, yibao_status_field(last_failure),
+      YIBAO_STATUS_VALUE_TIME },
+
+    { "yibao_platform_error_ratio", "gauge",
+      "Share of the requests sent to the platform without a usable "
+      "answer, over a sliding window.",
+      yibao_status_prom_window, 0, 1 },
+
+    { "yibao_platform_requests", "gauge",
+      "Requests sent to the platform over a sliding window.",
+      yibao_status_prom_window, 0, 0 },
+
+    { "yibao_store_up", "gauge",
+      "1 when the state store is usable.",
+      yibao_status_prom_store_up, 0, 0 },
+
+    { "yibao_store_degraded", "gauge",
+      "1 when the gateway runs on a fallback store.",
+      yibao_status_prom_value, yibao_status_field(store_degraded),
+      YIBAO_STATUS_VALUE_FLAG },
+
+    { "yibao_store_errors_total", "counter",
+      "Requests that found the state store down, and failed store "
+      "operations.",
+      yibao_status_prom_value, yibao_status_field(store_errors),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_ratelimit_total", "counter",
+      "Rate limit decisions.",
+      yibao_status_prom_events, 0, YIBAO_STATUS_EV_RATELIMIT_PASSED },
+
+    { "yibao_cache_total", "counter",
+      "Answer cache lookups.",
+      yibao_status_prom_events, 0, YIBAO_STATUS_EV_CACHE_HIT },
+
+    { "yibao_mapping_rows", "gauge",
+      "Rows of the code mapping tables loaded.",
+      yibao_status_prom_value, yibao_status_field(mapping_rows),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_mapping_bytes", "gauge",
+      "Memory held by the code mapping tables.",
+      yibao_status_prom_value, yibao_status_field(mapping_bytes),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_translate_rules", "gauge",
+      "Translation rules loaded.",
+      yibao_status_prom_value, yibao_status_field(rules),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_registry_clinics", "gauge",
+      "Clinics in the registry.",
+      yibao_status_prom_value, yibao_status_field(clinics_registered),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_registry_callers", "gauge",
+      "Calling systems in the registry.",
+      yibao_status_prom_value, yibao_status_field(callers),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_config_load_timestamp_seconds", "gauge",
+      "When the configuration (and the tables) was last read.",
+      yibao_status_prom_value, yibao_status_field(loaded),
+      YIBAO_STATUS_VALUE_TIME },
+
+    { "yibao_config_reloads_total", "counter",
+      "Reloads since the counters were created.",
+      yibao_status_prom_value, yibao_status_field(reloads),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_start_time_seconds", "gauge",
+      "When the counters were created.",
+      yibao_status_prom_value, yibao_status_field(started),
+      YIBAO_STATUS_VALUE_TIME },
+
+    { "yibao_failing_clinics", "gauge",
+      "Clinics in the failing-clinics table (the clinics themselves are "
+      "in the JSON status).",
+      yibao_status_prom_value, yibao_status_field(clinics.n),
+      YIBAO_STATUS_VALUE_U32 },
+
+    { "yibao_failing_clinics_evicted_total", "counter",
+      "Clinics dropped from the full failing-clinics table.",
+      yibao_status_prom_value, yibao_status_field(clinics.evicted),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { NULL, NULL, NULL, NULL, 0, 0 }
+};
 
 
 const char *
@@ -568,6 +741,35 @@ yibao_status_active(const yibao_status_snapshot_t *s, int slot)
 }
 
 
+/* the requests of a window without a usable answer, at most forwarded */
+
+static uint64_t
+yibao_status_window_failed(const yibao_status_window_t *win)
+{
+    uint64_t  failed;
+
+    failed = win->requests[YIBAO_STATUS_UPSTREAM_FAILURE]
+             + win->requests[YIBAO_STATUS_UNKNOWN_OUTCOME];
+
+    return failed < win->forwarded ? failed : win->forwarded;
+}
+
+
+/* the class of an upstream error code: the request was sent */
+
+static const char *
+yibao_status_reason_class(int code)
+{
+    yibao_status_outcome_t  oc;
+
+    memset(&oc, 0, sizeof(yibao_status_outcome_t));
+    oc.gwerr = code;
+    oc.forwarded = 1;
+
+    return yibao_status_classes[yibao_status_classify(&oc)];
+}
+
+
 size_t
 yibao_status_json_string(const unsigned char *p, size_t len,
     unsigned char *out)
@@ -914,13 +1116,8 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
     for (i = 0; i < 3; i++) {
         yibao_status_window(s, -1, yibao_status_windows[i], &win);
 
-        failed = win.requests[YIBAO_STATUS_UPSTREAM_FAILURE]
-                 + win.requests[YIBAO_STATUS_UNKNOWN_OUTCOME];
+        failed = yibao_status_window_failed(&win);
         fwd = win.forwarded;
-
-        if (failed > fwd) {
-            failed = fwd;
-        }
 
         yibao_status_puts(o, i ? ",{\"window\":\"" : "{\"window\":\"");
         yibao_status_put_u64(o, yibao_status_windows[i]);
@@ -1173,10 +1370,9 @@ static void
 yibao_status_json_reasons(yibao_status_out_t *o, const uint64_t *counts,
     unsigned upstream)
 {
-    int                     slot, code;
-    char                    buf[16];
-    unsigned                first;
-    yibao_status_outcome_t  oc;
+    int        slot, code;
+    char       buf[16];
+    unsigned   first;
 
     yibao_status_puts(o, "[");
 
@@ -1199,13 +1395,8 @@ yibao_status_json_reasons(yibao_status_out_t *o, const uint64_t *counts,
         yibao_status_puts(o, "\"");
 
         if (upstream) {
-            memset(&oc, 0, sizeof(yibao_status_outcome_t));
-            oc.gwerr = code;
-            oc.forwarded = 1;
-
             yibao_status_puts(o, ",\"class\":\"");
-            yibao_status_puts(o, yibao_status_classes[
-                                        yibao_status_classify(&oc)]);
+            yibao_status_puts(o, yibao_status_reason_class(code));
             yibao_status_puts(o, "\"");
         }
 
@@ -1394,16 +1585,60 @@ static void
 yibao_status_prometheus(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s)
 {
-    int                     slot, c;
-    unsigned                i;
-    uint64_t                fwd, failed;
-    yibao_status_window_t   win;
+    const yibao_status_family_t  *f;
 
-    static const char  *stores[] = { "embedded", "redis" };
+    for (f = yibao_status_families; f->name != NULL; f++) {
+        yibao_status_prom_head(o, f->name, f->type, f->help);
+        f->samples(o, s, f);
+    }
+}
 
-    yibao_status_prom_head(o, "yibao_requests_total", "counter",
-                           "Requests through the gateway by transaction "
-                           "and outcome class.");
+
+/* "name value": a field of the snapshot, of the kind f->arg */
+
+static void
+yibao_status_prom_value(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    int64_t               t;
+    const unsigned char  *field;
+
+    field = (const unsigned char *) s + f->field;
+
+    yibao_status_puts(o, f->name);
+    yibao_status_puts(o, " ");
+
+    switch (f->arg) {
+
+    case YIBAO_STATUS_VALUE_U32:
+        yibao_status_put_u64(o, *(const uint32_t *) field);
+        break;
+
+    case YIBAO_STATUS_VALUE_TIME:
+        t = *(const int64_t *) field;
+        yibao_status_put_i64(o, t > 0 ? t : 0);
+        break;
+
+    case YIBAO_STATUS_VALUE_FLAG:
+        yibao_status_puts(o, *(const int *) field ? "1" : "0");
+        break;
+
+    default: /* YIBAO_STATUS_VALUE_U64 */
+        yibao_status_put_u64(o, *(const uint64_t *) field);
+        break;
+    }
+
+    yibao_status_puts(o, "\n");
+}
+
+
+/* one sample per active transaction and class */
+
+static void
+yibao_status_prom_requests(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    int  slot, c;
 
     for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
 
@@ -1412,7 +1647,8 @@ yibao_status_prometheus(yibao_status_out_t *o,
         }
 
         for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
-            yibao_status_puts(o, "yibao_requests_total{infno=");
+            yibao_status_puts(o, f->name);
+            yibao_status_puts(o, "{infno=");
             yibao_status_put_label(o, (const unsigned char *)
                                    yibao_status_infnos[slot],
                                    strlen(yibao_status_infnos[slot]));
@@ -1423,177 +1659,78 @@ yibao_status_prometheus(yibao_status_out_t *o,
             yibao_status_puts(o, "\n");
         }
     }
+}
 
-    yibao_status_prom_head(o, "yibao_rejections_total", "counter",
-                           "Requests refused by the gateway, by reason.");
-    yibao_status_prom_reasons(o, "yibao_rejections_total", s->rejections,
-                              0);
 
-    yibao_status_prom_head(o, "yibao_upstream_errors_total", "counter",
-                           "Requests without a usable platform answer, "
-                           "by reason.");
-    yibao_status_prom_reasons(o, "yibao_upstream_errors_total",
-                              s->upstream_errors, 1);
+/*
+ * One sample per window: the share of the requests sent to the platform
+ * that got no usable answer (f->arg 1), or their number (f->arg 0).
+ */
 
-    yibao_status_prom_histogram(o, s, "yibao_request_duration_seconds", 0);
-    yibao_status_prom_histogram(o, s, "yibao_upstream_duration_seconds", 1);
-
-    yibao_status_prom_head(o, "yibao_platform_last_success_timestamp_seconds",
-                           "gauge",
-                           "When the platform last answered infcode 0 "
-                           "(0: not since the start).");
-    yibao_status_puts(o, "yibao_platform_last_success_timestamp_seconds ");
-    yibao_status_put_i64(o, s->last_success > 0 ? s->last_success : 0);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_platform_last_failure_timestamp_seconds",
-                           "gauge",
-                           "When a request last got no usable platform "
-                           "answer (0: not since the start).");
-    yibao_status_puts(o, "yibao_platform_last_failure_timestamp_seconds ");
-    yibao_status_put_i64(o, s->last_failure > 0 ? s->last_failure : 0);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_platform_error_ratio", "gauge",
-                           "Share of the requests sent to the platform "
-                           "without a usable answer, over a sliding "
-                           "window.");
+static void
+yibao_status_prom_window(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    unsigned               i;
+    uint64_t               fwd;
+    yibao_status_window_t  win;
 
     for (i = 0; i < 3; i++) {
         yibao_status_window(s, -1, yibao_status_windows[i], &win);
 
-        failed = win.requests[YIBAO_STATUS_UPSTREAM_FAILURE]
-                 + win.requests[YIBAO_STATUS_UNKNOWN_OUTCOME];
         fwd = win.forwarded;
 
-        if (failed > fwd) {
-            failed = fwd;
+        yibao_status_puts(o, f->name);
+        yibao_status_puts(o, "{window=\"");
+        yibao_status_put_u64(o, yibao_status_windows[i]);
+        yibao_status_puts(o, "m\"} ");
+
+        if (f->arg) {
+            yibao_status_put_ratio(o, yibao_status_window_failed(&win), fwd);
+
+        } else {
+            yibao_status_put_u64(o, yibao_status_round60(fwd));
         }
 
-        yibao_status_puts(o, "yibao_platform_error_ratio{window=\"");
-        yibao_status_put_u64(o, yibao_status_windows[i]);
-        yibao_status_puts(o, "m\"} ");
-        yibao_status_put_ratio(o, failed, fwd);
         yibao_status_puts(o, "\n");
     }
+}
 
-    yibao_status_prom_head(o, "yibao_platform_requests", "gauge",
-                           "Requests sent to the platform over a sliding "
-                           "window.");
 
-    for (i = 0; i < 3; i++) {
-        yibao_status_window(s, -1, yibao_status_windows[i], &win);
-
-        fwd = win.forwarded;
-
-        yibao_status_puts(o, "yibao_platform_requests{window=\"");
-        yibao_status_put_u64(o, yibao_status_windows[i]);
-        yibao_status_puts(o, "m\"} ");
-        yibao_status_put_u64(o, yibao_status_round60(fwd));
-        yibao_status_puts(o, "\n");
-    }
-
-    yibao_status_prom_head(o, "yibao_store_up", "gauge",
-                           "1 when the state store is usable.");
-    yibao_status_puts(o, "yibao_store_up{backend=\"");
-    yibao_status_puts(o, stores[s->store == YIBAO_STATUS_STORE_REDIS]);
+static void
+yibao_status_prom_store_up(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    yibao_status_puts(o, f->name);
+    yibao_status_puts(o, "{backend=\"");
+    yibao_status_puts(o, s->store == YIBAO_STATUS_STORE_REDIS ? "redis"
+                                                              : "embedded");
     yibao_status_puts(o, s->store_up ? "\"} 1\n" : "\"} 0\n");
+}
 
-    yibao_status_prom_head(o, "yibao_store_degraded", "gauge",
-                           "1 when the gateway runs on a fallback store.");
-    yibao_status_puts(o, s->store_degraded ? "yibao_store_degraded 1\n"
-                                           : "yibao_store_degraded 0\n");
 
-    yibao_status_prom_head(o, "yibao_store_errors_total", "counter",
-                           "Requests that found the state store down, and "
-                           "failed store operations.");
-    yibao_status_puts(o, "yibao_store_errors_total ");
-    yibao_status_put_u64(o, s->store_errors);
-    yibao_status_puts(o, "\n");
+/*
+ * The events of one family, by result: from f->arg to the first event
+ * of the next family (the rate limit's end where the cache's begin).
+ */
 
-    yibao_status_prom_head(o, "yibao_ratelimit_total", "counter",
-                           "Rate limit decisions.");
+static void
+yibao_status_prom_events(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    unsigned  i, end;
 
-    for (i = 0; i < YIBAO_STATUS_EVENTS; i++) {
+    end = f->arg < YIBAO_STATUS_EV_CACHE_HIT ? YIBAO_STATUS_EV_CACHE_HIT
+                                             : YIBAO_STATUS_EVENTS;
 
-        if (i == YIBAO_STATUS_EV_CACHE_HIT) {
-            yibao_status_prom_head(o, "yibao_cache_total", "counter",
-                                   "Answer cache lookups.");
-        }
-
-        yibao_status_puts(o, (i < YIBAO_STATUS_EV_CACHE_HIT)
-                             ? "yibao_ratelimit_total{result=\""
-                             : "yibao_cache_total{result=\"");
+    for (i = f->arg; i < end; i++) {
+        yibao_status_puts(o, f->name);
+        yibao_status_puts(o, "{result=\"");
         yibao_status_puts(o, yibao_status_events[i]);
         yibao_status_puts(o, "\"} ");
         yibao_status_put_u64(o, s->events[i]);
         yibao_status_puts(o, "\n");
     }
-
-    yibao_status_prom_head(o, "yibao_mapping_rows", "gauge",
-                           "Rows of the code mapping tables loaded.");
-    yibao_status_puts(o, "yibao_mapping_rows ");
-    yibao_status_put_u64(o, s->mapping_rows);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_mapping_bytes", "gauge",
-                           "Memory held by the code mapping tables.");
-    yibao_status_puts(o, "yibao_mapping_bytes ");
-    yibao_status_put_u64(o, s->mapping_bytes);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_translate_rules", "gauge",
-                           "Translation rules loaded.");
-    yibao_status_puts(o, "yibao_translate_rules ");
-    yibao_status_put_u64(o, s->rules);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_registry_clinics", "gauge",
-                           "Clinics in the registry.");
-    yibao_status_puts(o, "yibao_registry_clinics ");
-    yibao_status_put_u64(o, s->clinics_registered);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_registry_callers", "gauge",
-                           "Calling systems in the registry.");
-    yibao_status_puts(o, "yibao_registry_callers ");
-    yibao_status_put_u64(o, s->callers);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_config_load_timestamp_seconds",
-                           "gauge",
-                           "When the configuration (and the tables) was "
-                           "last read.");
-    yibao_status_puts(o, "yibao_config_load_timestamp_seconds ");
-    yibao_status_put_i64(o, s->loaded > 0 ? s->loaded : 0);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_config_reloads_total", "counter",
-                           "Reloads since the counters were created.");
-    yibao_status_puts(o, "yibao_config_reloads_total ");
-    yibao_status_put_u64(o, s->reloads);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_start_time_seconds", "gauge",
-                           "When the counters were created.");
-    yibao_status_puts(o, "yibao_start_time_seconds ");
-    yibao_status_put_i64(o, s->started > 0 ? s->started : 0);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_failing_clinics", "gauge",
-                           "Clinics in the failing-clinics table (the "
-                           "clinics themselves are in the JSON status).");
-    yibao_status_puts(o, "yibao_failing_clinics ");
-    yibao_status_put_u64(o, s->clinics.n);
-    yibao_status_puts(o, "\n");
-
-    yibao_status_prom_head(o, "yibao_failing_clinics_evicted_total",
-                           "counter",
-                           "Clinics dropped from the full failing-clinics "
-                           "table.");
-    yibao_status_puts(o, "yibao_failing_clinics_evicted_total ");
-    yibao_status_put_u64(o, s->clinics.evicted);
-    yibao_status_puts(o, "\n");
 }
 
 
@@ -1615,21 +1752,16 @@ yibao_status_prom_head(yibao_status_out_t *o, const char *name,
 }
 
 
+/* per active transaction: the total (f->arg 0) or upstream latency */
+
 static void
 yibao_status_prom_histogram(yibao_status_out_t *o,
-    const yibao_status_snapshot_t *s, const char *name, unsigned upstream)
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
 {
     int                           slot, i;
     uint64_t                      cum;
     const uint64_t               *b;
     const yibao_status_counts_t  *cnt;
-
-    yibao_status_prom_head(o, name, "histogram",
-                           upstream ? "Time the platform took to answer, "
-                                      "by transaction."
-                                    : "Time from the caller's request to "
-                                      "the gateway's answer, by "
-                                      "transaction.");
 
     for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
 
@@ -1638,13 +1770,13 @@ yibao_status_prom_histogram(yibao_status_out_t *o,
         }
 
         cnt = &s->infno[slot];
-        b = upstream ? cnt->upstream : cnt->total;
+        b = f->arg ? cnt->upstream : cnt->total;
         cum = 0;
 
         for (i = 0; i < YIBAO_STATUS_BUCKETS; i++) {
             cum += b[i];
 
-            yibao_status_puts(o, name);
+            yibao_status_puts(o, f->name);
             yibao_status_puts(o, "_bucket{infno=\"");
             yibao_status_puts(o, yibao_status_infnos[slot]);
             yibao_status_puts(o, "\",le=\"");
@@ -1654,15 +1786,15 @@ yibao_status_prom_histogram(yibao_status_out_t *o,
             yibao_status_puts(o, "\n");
         }
 
-        yibao_status_puts(o, name);
+        yibao_status_puts(o, f->name);
         yibao_status_puts(o, "_sum{infno=\"");
         yibao_status_puts(o, yibao_status_infnos[slot]);
         yibao_status_puts(o, "\"} ");
-        yibao_status_put_seconds(o, upstream ? cnt->upstream_ms
-                                             : cnt->total_ms);
+        yibao_status_put_seconds(o, f->arg ? cnt->upstream_ms
+                                           : cnt->total_ms);
         yibao_status_puts(o, "\n");
 
-        yibao_status_puts(o, name);
+        yibao_status_puts(o, f->name);
         yibao_status_puts(o, "_count{infno=\"");
         yibao_status_puts(o, yibao_status_infnos[slot]);
         yibao_status_puts(o, "\"} ");
@@ -1672,14 +1804,21 @@ yibao_status_prom_histogram(yibao_status_out_t *o,
 }
 
 
+/*
+ * By gateway error code: the counts at f->field, with the outcome class
+ * of each code when f->arg is 1 (the upstream errors).
+ */
+
 static void
-yibao_status_prom_reasons(yibao_status_out_t *o, const char *name,
-    const uint64_t *counts, unsigned upstream)
+yibao_status_prom_reasons(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
 {
-    int                     slot, code;
-    char                    buf[16];
-    const char             *reason;
-    yibao_status_outcome_t  oc;
+    int              slot, code;
+    char             buf[16];
+    const char      *reason;
+    const uint64_t  *counts;
+
+    counts = (const uint64_t *) ((const unsigned char *) s + f->field);
 
     for (slot = 0; slot < YIBAO_STATUS_REASONS; slot++) {
 
@@ -1690,19 +1829,14 @@ yibao_status_prom_reasons(yibao_status_out_t *o, const char *name,
         code = yibao_status_reason_code(slot);
         reason = yibao_status_reason_name(code, buf);
 
-        yibao_status_puts(o, name);
+        yibao_status_puts(o, f->name);
         yibao_status_puts(o, "{reason=");
         yibao_status_put_label(o, (const unsigned char *) reason,
                                strlen(reason));
 
-        if (upstream) {
-            memset(&oc, 0, sizeof(yibao_status_outcome_t));
-            oc.gwerr = code;
-            oc.forwarded = 1;
-
+        if (f->arg) {
             yibao_status_puts(o, ",class=\"");
-            yibao_status_puts(o, yibao_status_classes[
-                                        yibao_status_classify(&oc)]);
+            yibao_status_puts(o, yibao_status_reason_class(code));
             yibao_status_puts(o, "\"");
         }
 
