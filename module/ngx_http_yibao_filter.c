@@ -25,6 +25,18 @@ static ngx_int_t ngx_http_yibao_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_yibao_answer(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_answer_stale(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_answer_inspect(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans, void **doc,
+    yibao_fields_t *found);
+static ngx_int_t ngx_http_yibao_answer_failed(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans);
+static ngx_int_t ngx_http_yibao_answer_learn(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans, yibao_fields_t *found);
+static ngx_int_t ngx_http_yibao_answer_rewrite(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans, void **doc, u_char **p,
+    size_t *n);
 static ngx_int_t ngx_http_yibao_collect(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_chain_t *in, ngx_uint_t *last);
 static ngx_uint_t ngx_http_yibao_upstream_broke(ngx_http_request_t *r,
@@ -260,8 +272,7 @@ ngx_http_yibao_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                               "off after its header; serving the stale "
                               "cached answer", &ctx->infno);
 
-                ctx->stale_swap = 1;
-                ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
+                ngx_http_yibao_answer_stale(r, ctx);
 
                 return ngx_http_yibao_answer(r, ctx);
             }
@@ -382,180 +393,57 @@ ngx_http_yibao_collect(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 }
 
 
+/*
+ * The platform's whole answer (or a cached one), before the caller gets
+ * it: inspected; a failure is answered with its error envelope, or with
+ * the stale cached answer while there is one; then the ids and the
+ * message for the log, the journal, the cache and the sign-in learn it,
+ * and it is rewritten for the caller (answer rules, the caller's msgid).
+ */
+
 static ngx_int_t
 ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                      *p;
-    void                        *doc;
-    size_t                       n;
-    ngx_int_t                    rc;
-    yibao_str_t                  from, to, out;
-    yibao_alloc_t                a;
-    yibao_answer_t               ans;
-    yibao_fields_t               found;
-    yibao_map_scope_t            scope;
-    ngx_http_yibao_loc_conf_t   *glcf;
-    ngx_http_yibao_main_conf_t  *gmcf;
+    u_char          *p;
+    void            *doc;
+    size_t           n;
+    ngx_int_t        rc;
+    yibao_answer_t   ans;
+    yibao_fields_t   found;
 
     if (ctx->stale_swap) {
-        ctx->resp = ctx->cache_stale.data;
-        ctx->resp_len = ctx->cache_stale.len;
-        r->headers_out.status = NGX_HTTP_OK;
-        r->headers_out.status_line.len = 0;
-        ngx_str_set(&r->headers_out.content_type,
-                    "application/json;charset=utf-8");
-        r->headers_out.content_type_len = sizeof("application/json") - 1;
-        r->headers_out.content_type_lowcase = NULL;
-        r->headers_out.charset.len = 0;
+        /* the header filter chose the stale answer already */
+        ngx_http_yibao_answer_stale(r, ctx);
     }
 
-    ngx_memzero(&found, sizeof(yibao_fields_t));
-    ngx_http_yibao_alloc_init(&a, r->pool);
-
-    if (ctx->cache_serve && ctx->cache_has_fields && !ctx->stale_swap) {
-        /* a cached answer with the ids of the log stored beside it: an
-         * envelope with infcode 0 (nothing else is stored), not parsed
-         * unless answer rules apply to it */
-
-        ngx_memzero(&ans, sizeof(yibao_answer_t));
-        ans.is_json = 1;
-        ans.is_envelope = 1;
-        found = ctx->cache_fields;
-        doc = NULL;
-
-    } else {
-        /* parsed once: inspected, searched for the ids of the log, and
-         * translated; released with the request */
-
-        if (ngx_http_yibao_answer_parse(r, ctx, &ans, &doc) != NGX_OK) {
+    for ( ;; ) {
+        if (ngx_http_yibao_answer_inspect(r, ctx, &ans, &doc, &found)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
-        if (doc != NULL && yibao_fields_find(doc, &found, &a) != YIBAO_OK) {
-            return NGX_ERROR;
+        if (r->headers_out.status == NGX_HTTP_OK && ans.is_envelope) {
+            break;
         }
-    }
 
-    if ((r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope)
-        && ctx->cache_stale.len && !ctx->stale_swap)
-    {
+        if (ctx->cache_stale.len == 0 || ctx->stale_swap) {
+            return ngx_http_yibao_answer_failed(r, ctx, &ans);
+        }
+
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "yibao: infno %V: platform answered HTTP %ui: %s; "
                       "serving the stale cached answer", &ctx->infno,
                       r->headers_out.status, ans.summary);
 
-        ctx->stale_swap = 1;
-        ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
-
-        return ngx_http_yibao_answer(r, ctx);
+        ngx_http_yibao_answer_stale(r, ctx);
     }
 
-    if (r->headers_out.status != NGX_HTTP_OK || !ans.is_envelope) {
-        p = ngx_pnalloc(r->pool, YIBAO_ERR_MSG_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (r->headers_out.status != NGX_HTTP_OK) {
-            ctx->gwerr = YIBAO_GWERR_UPSTREAM_STATUS;
-            *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
-                          "platform answered HTTP %ui: %s",
-                          r->headers_out.status, ans.summary) = '\0';
-
-        } else {
-            ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
-            *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
-                          "platform answer is not a national envelope: %s",
-                          ans.summary) = '\0';
-        }
-
-        ctx->detail = (char *) p;
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yibao: infno %V entity %V: %s", &ctx->infno,
-                      &ctx->entity, p);
-
-        return ngx_http_yibao_error_output(r, ctx, 1);
-    }
-
-    ctx->infcode = ans.infcode;
-    ctx->infcode_set = 1;
-
-    if (ans.infcode == 0 && !ctx->stale_swap) {
-        ngx_http_yibao_cache_store(r, ctx, ctx->resp, ctx->resp_len, &found);
-    }
-
-    /* for the log: the ids of the answer (where the request had none),
-     * the platform's message */
-
-    if (ngx_http_yibao_keep_fields(r, ctx, &found) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_strlen(ans.summary);
-
-    if (ans.infcode != 0 && n) {
-        ctx->platform_msg.data = ngx_pnalloc(r->pool, n);
-        if (ctx->platform_msg.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        /* masked again: with the name the answer carries, if any */
-        ngx_memcpy(ctx->platform_msg.data, ans.summary, n);
-        ngx_http_yibao_mask_personal(ctx, ctx->platform_msg.data, n);
-        ctx->platform_msg.len = n;
-    }
-
-    p = ctx->resp;
-    n = ctx->resp_len;
-
-    ngx_http_yibao_alloc_init(&a, r->pool);
-
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
-
-    if (glcf->translate && ctx->registry_clinic != NULL) {
-        ngx_http_yibao_map_scope(ctx->registry_clinic, &scope);
-
-        from.data = ctx->infno.data;
-        from.len = ctx->infno.len;
-
-        if (doc == NULL
-            && yibao_translate_answer_rules(&from, gmcf->rules, gmcf->map)
-            && ngx_http_yibao_answer_parse(r, ctx, &ans, &doc) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (yibao_translate_answer_doc(doc, p, n, &from, gmcf->rules,
-                                       gmcf->map, &scope, &a, &out)
-            == YIBAO_ERR_NOMEM)
-        {
-            return NGX_ERROR;
-        }
-
-        p = (u_char *) out.data;
-        n = out.len;
-    }
-
-    if (ctx->upstream_msgid.len && ctx->msgid.len
-        && (ctx->upstream_msgid.len != ctx->msgid.len
-            || ngx_strncmp(ctx->upstream_msgid.data, ctx->msgid.data,
-                           ctx->msgid.len) != 0))
+    if (ngx_http_yibao_answer_learn(r, ctx, &ans, &found) != NGX_OK
+        || ngx_http_yibao_answer_rewrite(r, ctx, &ans, &doc, &p, &n)
+           != NGX_OK)
     {
-        from.data = ctx->upstream_msgid.data;
-        from.len = ctx->upstream_msgid.len;
-        to.data = ctx->msgid.data;
-        to.len = ctx->msgid.len;
-
-        if (yibao_answer_replace_token(p, n, &from, &to, &a, &out, &n)
-            != YIBAO_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        p = (u_char *) out.data;
-        n = out.len;
+        return NGX_ERROR;
     }
 
     r->headers_out.content_length_n = n;
@@ -591,6 +479,221 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     return ngx_http_yibao_send_body(r, p, n);
+}
+
+
+/* The platform failed: its stale cached answer goes out instead (once
+ * or again: the same). */
+
+static void
+ngx_http_yibao_answer_stale(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    ctx->stale_swap = 1;
+    ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
+
+    ctx->resp = ctx->cache_stale.data;
+    ctx->resp_len = ctx->cache_stale.len;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status_line.len = 0;
+    ngx_str_set(&r->headers_out.content_type,
+                "application/json;charset=utf-8");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+}
+
+
+/*
+ * What the answer is (ans), its parsed tree (*doc, or NULL) and the ids
+ * the log takes from it (found).
+ */
+
+static ngx_int_t
+ngx_http_yibao_answer_inspect(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans, void **doc,
+    yibao_fields_t *found)
+{
+    yibao_alloc_t  a;
+
+    ngx_memzero(found, sizeof(yibao_fields_t));
+
+    if (ctx->cache_serve && ctx->cache_has_fields && !ctx->stale_swap) {
+        /* a cached answer with the ids of the log stored beside it: an
+         * envelope with infcode 0 (nothing else is stored), not parsed
+         * unless answer rules apply to it */
+
+        ngx_memzero(ans, sizeof(yibao_answer_t));
+        ans->is_json = 1;
+        ans->is_envelope = 1;
+        *found = ctx->cache_fields;
+        *doc = NULL;
+        return NGX_OK;
+    }
+
+    /* parsed once: inspected, searched for the ids of the log, and
+     * translated; released with the request */
+
+    if (ngx_http_yibao_answer_parse(r, ctx, ans, doc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (*doc != NULL && yibao_fields_find(*doc, found, &a) != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* An HTTP error or not an envelope: the caller gets the gateway's error. */
+
+static ngx_int_t
+ngx_http_yibao_answer_failed(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_answer_t *ans)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, YIBAO_ERR_MSG_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (r->headers_out.status != NGX_HTTP_OK) {
+        ctx->gwerr = YIBAO_GWERR_UPSTREAM_STATUS;
+        *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
+                      "platform answered HTTP %ui: %s",
+                      r->headers_out.status, ans->summary) = '\0';
+
+    } else {
+        ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
+        *ngx_snprintf(p, YIBAO_ERR_MSG_LEN - 1,
+                      "platform answer is not a national envelope: %s",
+                      ans->summary) = '\0';
+    }
+
+    ctx->detail = (char *) p;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "yibao: infno %V entity %V: %s", &ctx->infno,
+                  &ctx->entity, p);
+
+    return ngx_http_yibao_error_output(r, ctx, 1);
+}
+
+
+/*
+ * An envelope: its infcode; a fresh success goes into the cache; the ids
+ * (where the request had none) and the platform's message, masked, for
+ * the log.
+ */
+
+static ngx_int_t
+ngx_http_yibao_answer_learn(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_answer_t *ans, yibao_fields_t *found)
+{
+    size_t  n;
+
+    ctx->infcode = ans->infcode;
+    ctx->infcode_set = 1;
+
+    if (ans->infcode == 0 && !ctx->stale_swap) {
+        ngx_http_yibao_cache_store(r, ctx, ctx->resp, ctx->resp_len, found);
+    }
+
+    if (ngx_http_yibao_keep_fields(r, ctx, found) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_strlen(ans->summary);
+
+    if (ans->infcode != 0 && n) {
+        ctx->platform_msg.data = ngx_pnalloc(r->pool, n);
+        if (ctx->platform_msg.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* masked again: with the name the answer carries, if any */
+        ngx_memcpy(ctx->platform_msg.data, ans->summary, n);
+        ngx_http_yibao_mask_personal(ctx, ctx->platform_msg.data, n);
+        ctx->platform_msg.len = n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The bytes the caller gets (*p, *n): the answer with the answer rules
+ * of the translation applied, and the caller's own msgid where the
+ * platform names the gateway's.
+ */
+
+static ngx_int_t
+ngx_http_yibao_answer_rewrite(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_answer_t *ans, void **doc, u_char **p,
+    size_t *n)
+{
+    yibao_str_t                  from, to, out;
+    yibao_alloc_t                a;
+    yibao_map_scope_t            scope;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    *p = ctx->resp;
+    *n = ctx->resp_len;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (glcf->translate && ctx->registry_clinic != NULL) {
+        ngx_http_yibao_map_scope(ctx->registry_clinic, &scope);
+
+        from.data = ctx->infno.data;
+        from.len = ctx->infno.len;
+
+        if (*doc == NULL
+            && yibao_translate_answer_rules(&from, gmcf->rules, gmcf->map)
+            && ngx_http_yibao_answer_parse(r, ctx, ans, doc) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (yibao_translate_answer_doc(*doc, *p, *n, &from, gmcf->rules,
+                                       gmcf->map, &scope, &a, &out)
+            == YIBAO_ERR_NOMEM)
+        {
+            return NGX_ERROR;
+        }
+
+        *p = (u_char *) out.data;
+        *n = out.len;
+    }
+
+    if (ctx->upstream_msgid.len && ctx->msgid.len
+        && (ctx->upstream_msgid.len != ctx->msgid.len
+            || ngx_strncmp(ctx->upstream_msgid.data, ctx->msgid.data,
+                           ctx->msgid.len) != 0))
+    {
+        from.data = ctx->upstream_msgid.data;
+        from.len = ctx->upstream_msgid.len;
+        to.data = ctx->msgid.data;
+        to.len = ctx->msgid.len;
+
+        if (yibao_answer_replace_token(*p, *n, &from, &to, &a, &out, n)
+            != YIBAO_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        *p = (u_char *) out.data;
+        *n = out.len;
+    }
+
+    return NGX_OK;
 }
 
 
