@@ -516,6 +516,22 @@ typedef struct {
 } yibao_journal_group_t;
 
 
+/*
+ * A selection: for the totals the records kept; for a list what each
+ * record adds to the answer, rendered as it comes (the answer is then
+ * put together in one pass, however many records it has).
+ */
+
+typedef struct {
+    json_int_t              sent_ms;
+    json_int_t              done_ms;
+    json_int_t              resolved_ms;
+    size_t                  n;          /* the order of arrival */
+    yibao_str_t             text;       /* the public record, or empty
+                                           when it does not answer q */
+} yibao_journal_item_t;
+
+
 static int yibao_journal_id_ok(const yibao_str_t *s);
 static int yibao_journal_day_ok(const yibao_str_t *s);
 static int yibao_journal_add_key(yibao_alloc_t *a, yibao_str_t *keys,
@@ -536,7 +552,11 @@ static int yibao_journal_match(const yibao_journal_query_t *q, json_t *o);
 static json_t *yibao_journal_public_json(const yibao_journal_query_t *q,
     json_t *o);
 static int yibao_journal_by_time(const void *x, const void *y);
-static json_t *yibao_journal_unique(json_t *list);
+static int yibao_journal_sel_item(yibao_journal_sel_t *s, json_t *o,
+    yibao_journal_item_t *it);
+static int yibao_journal_later(json_int_t done, json_int_t resolved,
+    json_int_t pdone, json_int_t presolved);
+static int yibao_journal_sel_keep(yibao_journal_sel_t *s, json_t *o);
 static json_t *yibao_journal_totals(const yibao_journal_query_t *q,
     json_t *list);
 static int yibao_journal_compare(json_t *cmp, const char *name,
@@ -725,6 +745,46 @@ yibao_journal_problem(const yibao_journal_t *j)
 {
     return j->state != YIBAO_JOURNAL_OK
            && yibao_infno_money(j->infno.data, j->infno.len);
+}
+
+
+int
+yibao_journal_zone_keys(const unsigned char *record, size_t len,
+    yibao_alloc_t *a, yibao_str_t *keys, size_t *n)
+{
+    int              rc;
+    yibao_journal_t  j;
+
+    *n = 0;
+
+    rc = yibao_journal_parse(record, len, a, &j);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    rc = yibao_journal_index_keys(&j, a, keys, n);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    if (yibao_journal_problem(&j)) {
+        rc = yibao_journal_problem_key(&j.day, a, &keys[*n]);
+
+        if (rc == YIBAO_OK) {
+            (*n)++;
+
+        } else if (rc != YIBAO_ERR_INVALID) {
+            return rc;
+        }
+    }
+
+    if (j.state == YIBAO_JOURNAL_UNKNOWN || j.state == YIBAO_JOURNAL_SENT) {
+        keys[*n].data = (const unsigned char *) YIBAO_JOURNAL_UNKNOWN_SET;
+        keys[*n].len = sizeof(YIBAO_JOURNAL_UNKNOWN_SET) - 1;
+        (*n)++;
+    }
+
+    return YIBAO_OK;
 }
 
 
@@ -1106,71 +1166,6 @@ yibao_journal_query_key(const yibao_journal_query_t *q, yibao_alloc_t *a,
 }
 
 
-int
-yibao_journal_query_needle(const yibao_journal_query_t *q, yibao_alloc_t *a,
-    yibao_str_t *needle)
-{
-    const char         *name;
-    unsigned char      *p;
-    const yibao_str_t  *v;
-
-    switch (q->kind) {
-
-    case YIBAO_JOURNAL_Q_MSGID:
-    case YIBAO_JOURNAL_Q_MDTRT:
-    case YIBAO_JOURNAL_Q_SETL:
-        /* an id in any field: "<id>" */
-        name = NULL;
-        v = &q->value;
-        break;
-
-    case YIBAO_JOURNAL_Q_CLINIC:
-        name = "clinic";
-        v = &q->clinic;
-        break;
-
-    case YIBAO_JOURNAL_Q_TOTALS:
-        name = "entity";
-        v = &q->entity;
-        break;
-
-    case YIBAO_JOURNAL_Q_UNKNOWN:
-        name = "state";
-        v = &yibao_journal_unknown_name;
-        break;
-
-    default:
-        name = "day";
-        v = &q->day;
-        break;
-    }
-
-    needle->len = v->len + 2 + (name ? strlen(name) + 3 : 0);
-
-    p = yibao_alloc(a, needle->len);
-    if (p == NULL) {
-        return YIBAO_ERR_NOMEM;
-    }
-
-    needle->data = p;
-
-    if (name) {
-        *p++ = '"';
-        memcpy(p, name, strlen(name));
-        p += strlen(name);
-        *p++ = '"';
-        *p++ = ':';
-    }
-
-    *p++ = '"';
-    memcpy(p, v->data, v->len);
-    p += v->len;
-    *p = '"';
-
-    return YIBAO_OK;
-}
-
-
 static const char *
 yibao_journal_field(json_t *o, const char *key)
 {
@@ -1332,134 +1327,268 @@ yibao_journal_public_json(const yibao_journal_query_t *q, json_t *o)
 }
 
 
+/*
+ * 1 if a record completed at done and resolved at resolved was written
+ * after another write of it (pdone, presolved): completed later, or
+ * resolved later.
+ */
+
 static int
-yibao_journal_by_time(const void *x, const void *y)
+yibao_journal_later(json_int_t done, json_int_t resolved, json_int_t pdone,
+    json_int_t presolved)
 {
-    json_int_t  a, b;
+    if (done != pdone) {
+        return done > pdone;
+    }
 
-    a = json_integer_value(json_object_get(*(json_t * const *) x,
-                                           "sent_ms"));
-    b = json_integer_value(json_object_get(*(json_t * const *) y,
-                                           "sent_ms"));
+    return resolved > presolved;
+}
 
-    return (a > b) - (a < b);
+
+struct yibao_journal_sel_s {
+    yibao_journal_query_t   q;
+    yibao_alloc_t           a;          /* a copy: the rendered records */
+    json_t                 *list;       /* totals: the records kept */
+    json_t                 *seen;       /* "caller msgid": their index */
+    yibao_journal_item_t   *items;      /* a list's */
+    size_t                  nitems;
+    size_t                  size;
+};
+
+
+yibao_journal_sel_t *
+yibao_journal_sel_create(const yibao_journal_query_t *q, yibao_alloc_t *a)
+{
+    yibao_journal_sel_t  *s;
+
+    s = yibao_alloc(a, sizeof(yibao_journal_sel_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    memset(s, 0, sizeof(yibao_journal_sel_t));
+    s->q = *q;
+    s->a = *a;
+    s->list = json_array();
+    s->seen = json_object();
+
+    if (s->list == NULL || s->seen == NULL) {
+        yibao_journal_sel_free(s);
+        return NULL;
+    }
+
+    return s;
+}
+
+
+void
+yibao_journal_sel_free(yibao_journal_sel_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    json_decref(s->list);
+    json_decref(s->seen);
+    free(s->items);
+    s->list = NULL;
+    s->seen = NULL;
+    s->items = NULL;
+    s->nitems = 0;
+    s->size = 0;
+}
+
+
+/* what record o adds to a list: its public form if it answers q */
+
+static int
+yibao_journal_sel_item(yibao_journal_sel_t *s, json_t *o,
+    yibao_journal_item_t *it)
+{
+    int      rc;
+    json_t  *c;
+
+    it->sent_ms = json_integer_value(json_object_get(o, "sent_ms"));
+    it->done_ms = json_integer_value(json_object_get(o, "done_ms"));
+    it->resolved_ms = json_integer_value(json_object_get(o, "resolved_ms"));
+    it->n = s->nitems;
+    it->text.data = NULL;
+    it->text.len = 0;
+
+    if (!yibao_journal_match(&s->q, o)) {
+        return YIBAO_OK;
+    }
+
+    c = yibao_journal_public_json(&s->q, o);
+    if (c == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    rc = yibao_journal_dump(c, &s->a, &it->text);
+    json_decref(c);
+
+    return rc;
 }
 
 
 /*
- * The readable records of list, one per caller and msgid: the same
- * record can come from Redis and from a node's zone (claimed there while
- * Redis failed); the one completed last is kept.  NULL on allocation
- * failure.
+ * Keeps record o, one per caller and msgid: the same record can come
+ * from Redis and from a node's zone (claimed there while Redis failed),
+ * and twice from a zone whose record was written again while a query
+ * read it; the one written last is kept.  What is not a record is
+ * skipped; so is the stored answer, which no answer shows.
  */
 
-static json_t *
-yibao_journal_unique(json_t *list)
+static int
+yibao_journal_sel_keep(yibao_journal_sel_t *s, json_t *o)
 {
-    char        *key;
-    size_t       i, len;
-    json_t      *out, *o, *seen, *at, *prev;
-    const char  *caller, *msgid;
+    int                    rc;
+    char                  *key;
+    size_t                 len, at;
+    json_t                *seen, *prev;
+    const char            *caller, *msgid;
+    yibao_journal_item_t   it, *items;
 
-    out = json_array();
-    seen = json_object();
-
-    if (out == NULL || seen == NULL) {
-        goto nomem;
+    if (!json_is_object(o)
+        || json_integer_value(json_object_get(o, "v")) != 1)
+    {
+        return YIBAO_OK;
     }
 
-    json_array_foreach(list, i, o) {
+    json_object_del(o, "answer");
 
-        if (!json_is_object(o)
-            || json_integer_value(json_object_get(o, "v")) != 1)
-        {
-            continue;
-        }
+    caller = yibao_journal_field(o, "caller");
+    msgid = yibao_journal_field(o, "msgid");
+    len = strlen(caller) + strlen(msgid) + 2;
 
-        caller = yibao_journal_field(o, "caller");
-        msgid = yibao_journal_field(o, "msgid");
-        len = strlen(caller) + strlen(msgid) + 2;
+    key = malloc(len);
+    if (key == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
 
-        key = malloc(len);
-        if (key == NULL) {
-            goto nomem;
-        }
+    snprintf(key, len, "%s %s", caller, msgid);
 
-        snprintf(key, len, "%s %s", caller, msgid);
+    seen = json_object_get(s->seen, key);
+    at = seen != NULL ? (size_t) json_integer_value(seen)
+                      : (s->q.kind == YIBAO_JOURNAL_Q_TOTALS
+                         ? json_array_size(s->list) : s->nitems);
 
-        at = json_object_get(seen, key);
-
-        if (at != NULL) {
-            prev = json_array_get(out, (size_t) json_integer_value(at));
-
-            if (json_integer_value(json_object_get(o, "done_ms"))
-                > json_integer_value(json_object_get(prev, "done_ms"))
-                && json_array_set(out, (size_t) json_integer_value(at), o)
-                   != 0)
-            {
-                free(key);
-                goto nomem;
-            }
-
-            free(key);
-            continue;
-        }
-
-        if (json_object_set_new(seen, key,
-                                json_integer((json_int_t)
-                                             json_array_size(out)))
-            != 0
-            || json_array_append(out, o) != 0)
-        {
-            free(key);
-            goto nomem;
-        }
-
+    if (seen == NULL
+        && json_object_set_new(s->seen, key, json_integer((json_int_t) at))
+           != 0)
+    {
         free(key);
+        return YIBAO_ERR_NOMEM;
     }
 
-    json_decref(seen);
+    free(key);
 
-    return out;
+    if (s->q.kind == YIBAO_JOURNAL_Q_TOTALS) {
 
-nomem:
+        if (seen == NULL) {
+            return json_array_append(s->list, o) ? YIBAO_ERR_NOMEM
+                                                 : YIBAO_OK;
+        }
 
-    json_decref(out);
-    json_decref(seen);
+        prev = json_array_get(s->list, at);
 
-    return NULL;
+        if (!yibao_journal_later(
+                 json_integer_value(json_object_get(o, "done_ms")),
+                 json_integer_value(json_object_get(o, "resolved_ms")),
+                 json_integer_value(json_object_get(prev, "done_ms")),
+                 json_integer_value(json_object_get(prev, "resolved_ms"))))
+        {
+            return YIBAO_OK;
+        }
+
+        return json_array_set(s->list, at, o) ? YIBAO_ERR_NOMEM : YIBAO_OK;
+    }
+
+    rc = yibao_journal_sel_item(s, o, &it);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    if (seen != NULL) {
+        if (yibao_journal_later(it.done_ms, it.resolved_ms,
+                                s->items[at].done_ms,
+                                s->items[at].resolved_ms))
+        {
+            it.n = s->items[at].n;
+            s->items[at] = it;
+        }
+
+        return YIBAO_OK;
+    }
+
+    if (s->nitems == s->size) {
+        len = s->size ? 2 * s->size : 64;
+
+        items = realloc(s->items, len * sizeof(yibao_journal_item_t));
+        if (items == NULL) {
+            return YIBAO_ERR_NOMEM;
+        }
+
+        s->items = items;
+        s->size = len;
+    }
+
+    s->items[s->nitems++] = it;
+
+    return YIBAO_OK;
 }
 
 
 int
-yibao_journal_select(const yibao_journal_query_t *q,
-    const unsigned char *list, size_t len, yibao_alloc_t *a,
-    yibao_str_t *out)
+yibao_journal_sel_add(yibao_journal_sel_t *s, const unsigned char *record,
+    size_t len)
 {
-    int            rc;
-    size_t         i, n;
-    json_t        *doc, *res, *o, **sel;
-    json_error_t   jerr;
+    int           rc;
+    json_t       *o;
+    json_error_t  jerr;
 
-    doc = yibao_json_load((const char *) list, len, 0, &jerr);
-
-    if (!json_is_array(doc)) {
-        json_decref(doc);
-        return YIBAO_ERR_SYNTAX;
-    }
-
-    o = yibao_journal_unique(doc);
-    json_decref(doc);
+    o = yibao_json_load((const char *) record, len, 0, &jerr);
 
     if (o == NULL) {
-        return YIBAO_ERR_NOMEM;
+        /* not readable: skipped */
+        return YIBAO_OK;
     }
 
-    doc = o;
+    rc = yibao_journal_sel_keep(s, o);
+    json_decref(o);
 
-    if (q->kind == YIBAO_JOURNAL_Q_TOTALS) {
-        res = yibao_journal_totals(q, doc);
-        json_decref(doc);
+    return rc;
+}
+
+
+/* oldest first; of the same time, in the order of arrival */
+
+static int
+yibao_journal_by_time(const void *x, const void *y)
+{
+    const yibao_journal_item_t  *a = *(const yibao_journal_item_t **) x;
+    const yibao_journal_item_t  *b = *(const yibao_journal_item_t **) y;
+
+    if (a->sent_ms != b->sent_ms) {
+        return (a->sent_ms > b->sent_ms) - (a->sent_ms < b->sent_ms);
+    }
+
+    return (a->n > b->n) - (a->n < b->n);
+}
+
+
+int
+yibao_journal_sel_answer(yibao_journal_sel_t *s, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    int                     rc;
+    size_t                  i, n, len;
+    json_t                 *res;
+    unsigned char          *p;
+    yibao_journal_item_t  **sel;
+
+    if (s->q.kind == YIBAO_JOURNAL_Q_TOTALS) {
+        res = yibao_journal_totals(&s->q, s->list);
 
         if (res == NULL) {
             return YIBAO_ERR_NOMEM;
@@ -1470,45 +1599,91 @@ yibao_journal_select(const yibao_journal_query_t *q,
         return rc;
     }
 
-    sel = malloc(sizeof(json_t *) * (json_array_size(doc) + 1));
+    sel = malloc(sizeof(yibao_journal_item_t *) * (s->nitems + 1));
     if (sel == NULL) {
-        json_decref(doc);
         return YIBAO_ERR_NOMEM;
     }
 
     n = 0;
+    len = 2;
 
-    json_array_foreach(doc, i, o) {
-        if (json_is_object(o)
-            && json_integer_value(json_object_get(o, "v")) == 1
-            && yibao_journal_match(q, o))
-        {
-            sel[n++] = o;
+    for (i = 0; i < s->nitems; i++) {
+        if (s->items[i].text.len) {
+            sel[n++] = &s->items[i];
+            len += s->items[i].text.len + 1;
         }
     }
 
-    qsort(sel, n, sizeof(json_t *), yibao_journal_by_time);
+    qsort(sel, n, sizeof(yibao_journal_item_t *), yibao_journal_by_time);
 
-    res = json_array();
-
-    for (i = 0; res != NULL && i < n; i++) {
-        o = yibao_journal_public_json(q, sel[i]);
-
-        if (o == NULL || json_array_append_new(res, o) != 0) {
-            json_decref(res);
-            res = NULL;
-        }
-    }
-
-    free(sel);
-    json_decref(doc);
-
-    if (res == NULL) {
+    p = yibao_alloc(a, len);
+    if (p == NULL) {
+        free(sel);
         return YIBAO_ERR_NOMEM;
     }
 
-    rc = yibao_journal_dump(res, a, out);
-    json_decref(res);
+    out->data = p;
+    *p++ = '[';
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        memcpy(p, sel[i]->text.data, sel[i]->text.len);
+        p += sel[i]->text.len;
+    }
+
+    *p++ = ']';
+    out->len = p - out->data;
+
+    free(sel);
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_journal_select(const yibao_journal_query_t *q,
+    const unsigned char *list, size_t len, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    int                   rc;
+    size_t                i;
+    json_t               *doc, *o;
+    json_error_t          jerr;
+    yibao_journal_sel_t  *s;
+
+    doc = yibao_json_load((const char *) list, len, 0, &jerr);
+
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    s = yibao_journal_sel_create(q, a);
+    if (s == NULL) {
+        json_decref(doc);
+        return YIBAO_ERR_NOMEM;
+    }
+
+    rc = YIBAO_OK;
+
+    json_array_foreach(doc, i, o) {
+        rc = yibao_journal_sel_keep(s, o);
+
+        if (rc != YIBAO_OK) {
+            break;
+        }
+    }
+
+    json_decref(doc);
+
+    if (rc == YIBAO_OK) {
+        rc = yibao_journal_sel_answer(s, a, out);
+    }
+
+    yibao_journal_sel_free(s);
 
     return rc;
 }

@@ -188,6 +188,23 @@ int yibao_journal_problem_key(const yibao_str_t *day, yibao_alloc_t *a,
 /* 1 if the record belongs in the x: set (money-moving, not ok) */
 int yibao_journal_problem(const yibao_journal_t *j);
 
+/*
+ * The embedded store's index (module/ngx_http_yibao_shm.c): every key
+ * under which a stored record is found, each the key
+ * yibao_journal_query_key gives for a query it answers: its index set
+ * keys, the x: set of its day when it is a problem, and
+ * YIBAO_JOURNAL_UNKNOWN_SET while it is "unknown" or "sent" (of any
+ * infno: the resolver and the API filter).  From the record as stored,
+ * the strings allocated from a.  YIBAO_OK, YIBAO_ERR_SYNTAX (not a
+ * record: it is found by its own key only) or YIBAO_ERR_NOMEM; *n at
+ * most YIBAO_JOURNAL_ZONE_KEYS.
+ */
+
+#define YIBAO_JOURNAL_ZONE_KEYS  (YIBAO_JOURNAL_INDEX_MAX + 2)
+
+int yibao_journal_zone_keys(const unsigned char *record, size_t len,
+    yibao_alloc_t *a, yibao_str_t *keys, size_t *n);
+
 /* "YYYY-MM-DD" of tm into buf[11] (NUL-terminated) */
 void yibao_journal_day(const yibao_tm_t *tm, char *buf);
 
@@ -236,18 +253,12 @@ typedef struct {
 
 /*
  * Checks a query (ids and codes as for the index, day YYYY-MM-DD,
- * figures decimal) and gives the one index set that holds its answer.
+ * figures decimal) and gives the one index set that holds its answer
+ * (in Redis; the same key in the embedded store's index).
  * YIBAO_OK, YIBAO_ERR_INVALID (err says what) or YIBAO_ERR_NOMEM.
  */
 int yibao_journal_query_key(const yibao_journal_query_t *q,
     yibao_alloc_t *a, yibao_str_t *key, yibao_err_t *err);
-
-/*
- * A text every record that answers q contains (the embedded store scans
- * its zone for it), e.g. "\"clinic\":\"C\"".  YIBAO_OK or NOMEM.
- */
-int yibao_journal_query_needle(const yibao_journal_query_t *q,
-    yibao_alloc_t *a, yibao_str_t *needle);
 
 /*
  * The answer to q from candidate records (a JSON array of stored
@@ -263,6 +274,29 @@ int yibao_journal_query_needle(const yibao_journal_query_t *q,
 int yibao_journal_select(const yibao_journal_query_t *q,
     const unsigned char *list, size_t len, yibao_alloc_t *a,
     yibao_str_t *out);
+
+/*
+ * The same answer built from candidate records given one at a time, so
+ * that a large one is made in steps (the module reads a batch of
+ * records per step and serves other events in between): _add keeps
+ * what the answer needs of one stored record (not its stored answer;
+ * of two writes of one record, the later; what is not readable is
+ * skipped), _answer renders the answer.  q and a are copied (q's
+ * strings are not); the selection and the records it renders are
+ * allocated from a, what else it holds is released by
+ * yibao_journal_sel_free(), which is to be called in any case (more
+ * than once is harmless).  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+
+typedef struct yibao_journal_sel_s  yibao_journal_sel_t;
+
+yibao_journal_sel_t *yibao_journal_sel_create(const yibao_journal_query_t *q,
+    yibao_alloc_t *a);
+int yibao_journal_sel_add(yibao_journal_sel_t *s,
+    const unsigned char *record, size_t len);
+int yibao_journal_sel_answer(yibao_journal_sel_t *s, yibao_alloc_t *a,
+    yibao_str_t *out);
+void yibao_journal_sel_free(yibao_journal_sel_t *s);
 
 /* One stored record for the API (masked as above). */
 int yibao_journal_public(const unsigned char *record, size_t len,

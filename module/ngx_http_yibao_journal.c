@@ -61,7 +61,10 @@ static ngx_event_t  ngx_http_yibao_journal_orphan_ev;
 
 
 /* what a query of the embedded store copies out of the zone at most */
-#define NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX  (8 * 1024 * 1024)
+#define NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX  (8 * 1024 * 1024)
+
+/* the records of Redis's answer to a query taken per step */
+#define NGX_HTTP_YIBAO_JOURNAL_STEP      64
 
 
 /* yibao_journal [ttl=7d] [in_flight=120s] [redis_down=refuse|local]; */
@@ -1322,14 +1325,27 @@ ngx_http_yibao_journal_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* the request's query for the Redis answer */
 
 typedef struct {
-    ngx_http_request_t        *r;
-    yibao_journal_query_t      q;
-    ngx_uint_t                 list;       /* the answer is a list */
+    ngx_http_request_t          *r;
+    yibao_journal_query_t        q;
+    ngx_uint_t                   list;          /* the answer is a list */
+
+    ngx_str_t                    qkey;          /* a list's index key */
+
+    /*
+     * a list is made in steps, one per turn of the event loop: a batch
+     * of Redis's records, or one hold of the zone's lock
+     */
+    yibao_journal_sel_t         *sel;
+    ngx_event_t                  step;
+    ngx_http_yibao_shm_cursor_t  zone;          /* this node's zone's records */
+    ngx_str_t                   *recs;          /* Redis's records, copied */
+    ngx_uint_t                   nrecs;
+    ngx_uint_t                   next;          /* the next of recs */
 
     /* one record: its key; a resolution's state and setl_id */
-    ngx_str_t                  key;
-    ngx_str_t                  state;
-    ngx_str_t                  setl;
+    ngx_str_t                    key;
+    ngx_str_t                    state;
+    ngx_str_t                    setl;
 } ngx_http_yibao_journal_api_t;
 
 
@@ -1341,8 +1357,14 @@ static ngx_int_t ngx_http_yibao_journal_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
 static ngx_int_t ngx_http_yibao_journal_api_zone(
     ngx_http_yibao_journal_api_t *ja);
-static ngx_int_t ngx_http_yibao_journal_api_merge(
+static ngx_int_t ngx_http_yibao_journal_api_redis_list(
     ngx_http_yibao_journal_api_t *ja, redisReply *reply);
+static ngx_int_t ngx_http_yibao_journal_api_list(
+    ngx_http_yibao_journal_api_t *ja);
+static void ngx_http_yibao_journal_api_step_handler(ngx_event_t *ev);
+static void ngx_http_yibao_journal_api_cleanup(void *data);
+static ngx_int_t ngx_http_yibao_journal_api_cost(
+    ngx_http_yibao_journal_api_t *ja);
 
 
 /* a query argument: unescaped, empty when absent */
@@ -1688,19 +1710,23 @@ ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
 
 
 /*
- * A query answered as a list: from its index set in Redis, or by a
- * bounded scan of the zone; the pure code filters and renders.
+ * A query answered as a list: from its index set, in Redis or in the
+ * zone's index (always this node's zone too: what was kept here while
+ * Redis was down); the pure code filters and renders.  The candidates
+ * are taken in steps (ngx_http_yibao_journal_api_list), so that a large
+ * answer never holds the zone's lock, nor the worker, for long.
  */
 
 static ngx_int_t
 ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
     ngx_http_yibao_journal_api_t *ja)
 {
-    ngx_str_t                    argv[4], needle, list;
-    ngx_uint_t                   truncated;
+    ngx_int_t                    rc;
+    ngx_str_t                    argv[4];
     yibao_err_t                  err;
-    yibao_str_t                  key, nd;
+    yibao_str_t                  key;
     yibao_alloc_t                a;
+    ngx_pool_cleanup_t          *cln;
     ngx_http_yibao_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
@@ -1722,38 +1748,45 @@ ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ja->qkey.data = (u_char *) key.data;
+    ja->qkey.len = key.len;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ja->sel = yibao_journal_sel_create(&ja->q, &a);
+    if (ja->sel == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_yibao_journal_api_cleanup;
+    cln->data = ja;
+
+    ja->step.handler = ngx_http_yibao_journal_api_step_handler;
+    ja->step.data = ja;
+    ja->step.log = r->connection->log;
+
+    ngx_http_yibao_shm_journal_open(&ja->zone, &ja->qkey,
+                                    NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX);
+
     if (gmcf->redis == NULL) {
-        if (yibao_journal_query_needle(&ja->q, &a, &nd) != YIBAO_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = ngx_http_yibao_journal_api_list(ja);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
         }
 
-        needle.data = (u_char *) nd.data;
-        needle.len = nd.len;
-
-        if (ngx_http_yibao_shm_journal_scan(gmcf->shm_zone, &needle,
-                                            NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX,
-                                            r->pool, &list, &truncated)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (truncated) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "yibao: journal query answered from the first "
-                          "%uz bytes of matching records only",
-                          (size_t) NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX);
-        }
-
-        return ngx_http_yibao_journal_api_send(ja, list.data, list.len);
+        return rc;
     }
 
     ngx_str_set(&argv[0], "EVAL");
     argv[1].data = (u_char *) yibao_journal_list_script;
     argv[1].len = ngx_strlen(yibao_journal_list_script);
     ngx_str_set(&argv[2], "1");
-    argv[3].data = (u_char *) key.data;
-    argv[3].len = key.len;
+    argv[3] = ja->qkey;
 
     if (ngx_http_yibao_redis_run(4, argv, 1, 0,
                                  ngx_http_yibao_journal_api_reply, ja,
@@ -1770,28 +1803,183 @@ ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
 }
 
 
-/* a record, or the candidates of a query: filtered and masked */
+/*
+ * One step of a list: a batch of Redis's records, else one hold of the
+ * zone's lock; NGX_AGAIN: the next step is posted to the next turn of
+ * the event loop (other requests are served in between).  Then the
+ * answer, with what the zone's part read in its X-Yibao-Journal-Zone
+ * header.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_list(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_str_t                   *rec;
+    ngx_uint_t                   i, n;
+    ngx_pool_t                  *pool;
+    yibao_str_t                  out;
+    ngx_array_t                  recs;
+    yibao_alloc_t                a;
+    ngx_http_request_t          *r;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    r = ja->r;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    for (n = 0;
+         ja->next < ja->nrecs && n < NGX_HTTP_YIBAO_JOURNAL_STEP;
+         n++, ja->next++)
+    {
+        rec = &ja->recs[ja->next];
+
+        if (yibao_journal_sel_add(ja->sel, rec->data, rec->len)
+            != YIBAO_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (n == 0 && !ja->zone.done) {
+
+        /* the batch's copies live for this step only */
+
+        pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, r->connection->log);
+        if (pool == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_array_init(&recs, pool, 16, sizeof(ngx_str_t)) != NGX_OK
+            || ngx_http_yibao_shm_journal_next(gmcf->shm_zone, &ja->zone,
+                                               pool, &recs)
+               != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rec = recs.elts;
+
+        for (i = 0; i < recs.nelts; i++) {
+            if (yibao_journal_sel_add(ja->sel, rec[i].data, rec[i].len)
+                != YIBAO_OK)
+            {
+                ngx_destroy_pool(pool);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        ngx_destroy_pool(pool);
+    }
+
+    if (ja->next < ja->nrecs || !ja->zone.done) {
+        ngx_post_event(&ja->step, &ngx_posted_next_events);
+        return NGX_AGAIN;
+    }
+
+    if (ja->zone.st.truncated) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: journal query answered from the first "
+                      "%uz bytes of matching records of the zone only",
+                      (size_t) NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX);
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (ngx_http_yibao_journal_api_cost(ja) != NGX_OK
+        || yibao_journal_sel_answer(ja->sel, &a, &out) != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yibao_journal_sel_free(ja->sel);
+
+    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, (u_char *) out.data,
+                                    out.len);
+}
+
+
+static void
+ngx_http_yibao_journal_api_step_handler(ngx_event_t *ev)
+{
+    ngx_http_yibao_journal_api_t *ja = ev->data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ja->r;
+    c = r->connection;
+
+    rc = ngx_http_yibao_journal_api_list(ja);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request is gone (answered, or closed): no step is left posted */
+
+static void
+ngx_http_yibao_journal_api_cleanup(void *data)
+{
+    ngx_http_yibao_journal_api_t *ja = data;
+
+    if (ja->step.posted) {
+        ngx_delete_posted_event(&ja->step);
+    }
+
+    yibao_journal_sel_free(ja->sel);
+}
+
+
+/* what the zone's part of a query read: X-Yibao-Journal-Zone */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_cost(ngx_http_yibao_journal_api_t *ja)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = sizeof("examined= holds= hold_max=") - 1 + 3 * NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(ja->r->pool, len);
+    h = ngx_list_push(&ja->r->headers_out.headers);
+
+    if (p == NULL || h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Yibao-Journal-Zone");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "examined=%ui holds=%ui hold_max=%ui",
+                               ja->zone.st.examined, ja->zone.st.holds,
+                               ja->zone.st.hold_max)
+                   - p;
+
+    return NGX_OK;
+}
+
+
+/* one record for the API: masked */
 
 static ngx_int_t
 ngx_http_yibao_journal_api_send(ngx_http_yibao_journal_api_t *ja,
     u_char *data, size_t len)
 {
-    int            rc;
     yibao_str_t    out;
     yibao_alloc_t  a;
 
     ngx_http_yibao_alloc_init(&a, ja->r->pool);
 
-    if (ja->list) {
-        rc = yibao_journal_select(&ja->q, data, len, &a, &out);
-
-    } else {
-        rc = yibao_journal_public(data, len, &a, &out);
-    }
-
-    if (rc != YIBAO_OK) {
+    if (yibao_journal_public(data, len, &a, &out) != YIBAO_OK) {
         ngx_log_error(NGX_LOG_ERR, ja->r->connection->log, 0,
-                      "yibao: journal answer not readable (%d)", rc);
+                      "yibao: journal record not readable");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1846,7 +2034,11 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
                                              reply->len);
 
     } else if (reply->type == REDIS_REPLY_ARRAY && ja->list) {
-        rc = ngx_http_yibao_journal_api_merge(ja, reply);
+        rc = ngx_http_yibao_journal_api_redis_list(ja, reply);
+
+        if (rc == NGX_AGAIN) {
+            return;
+        }
 
     } else if (!ja->list) {
         /* not in Redis: claimed at this node while Redis was down? */
@@ -1862,73 +2054,44 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
 
 
 /*
- * The candidates of a query: the records Redis gave, and those of this
- * node's zone (claimed here while Redis was down), as one JSON array.
+ * The candidates of a query: the records Redis gave (copied: the reply
+ * is freed when this returns), then those of this node's zone (claimed
+ * here while Redis was down), taken in steps.
  */
 
 static ngx_int_t
-ngx_http_yibao_journal_api_merge(ngx_http_yibao_journal_api_t *ja,
+ngx_http_yibao_journal_api_redis_list(ngx_http_yibao_journal_api_t *ja,
     redisReply *reply)
 {
-    u_char                      *p;
-    size_t                       i, len;
-    ngx_str_t                    needle, local;
-    ngx_uint_t                   truncated;
-    yibao_str_t                  nd;
-    yibao_alloc_t                a;
-    ngx_http_yibao_main_conf_t  *gmcf;
+    u_char      *p;
+    size_t       i;
+    redisReply  *e;
 
-    gmcf = ngx_http_get_module_main_conf(ja->r, ngx_http_yibao_module);
-
-    ngx_http_yibao_alloc_init(&a, ja->r->pool);
-
-    if (yibao_journal_query_needle(&ja->q, &a, &nd) != YIBAO_OK) {
+    ja->recs = ngx_palloc(ja->r->pool,
+                          (reply->elements + 1) * sizeof(ngx_str_t));
+    if (ja->recs == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    needle.data = (u_char *) nd.data;
-    needle.len = nd.len;
-
-    if (ngx_http_yibao_shm_journal_scan(gmcf->shm_zone, &needle,
-                                        NGX_HTTP_YIBAO_JOURNAL_SCAN_MAX,
-                                        ja->r->pool, &local, &truncated)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = local.len + 1;
 
     for (i = 0; i < reply->elements; i++) {
-        len += reply->element[i]->len + 1;
-    }
+        e = reply->element[i];
 
-    p = ngx_pnalloc(ja->r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the zone's "[...]" less its "]", then Redis's records */
-
-    len = local.len - 1;
-    ngx_memcpy(p, local.data, len);
-
-    for (i = 0; i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+        if (e->type != REDIS_REPLY_STRING) {
             continue;
         }
 
-        if (len > 1) {
-            p[len++] = ',';
+        p = ngx_pnalloc(ja->r->pool, e->len ? e->len : 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memcpy(p + len, reply->element[i]->str, reply->element[i]->len);
-        len += reply->element[i]->len;
+        ngx_memcpy(p, e->str, e->len);
+        ja->recs[ja->nrecs].data = p;
+        ja->recs[ja->nrecs].len = e->len;
+        ja->nrecs++;
     }
 
-    p[len++] = ']';
-
-    return ngx_http_yibao_journal_api_send(ja, p, len);
+    return ngx_http_yibao_journal_api_list(ja);
 }
 
 

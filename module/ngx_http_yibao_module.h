@@ -78,6 +78,28 @@ typedef struct {
 } ngx_http_yibao_cache_t;
 
 
+/* what a journal query of the zone read (ngx_http_yibao_shm.c) */
+
+typedef struct {
+    ngx_uint_t                 examined;   /* index entries read */
+    ngx_uint_t                 holds;      /* times the lock was held */
+    ngx_uint_t                 hold_max;   /* the most in one hold */
+    ngx_uint_t                 truncated;  /* stopped at max bytes */
+} ngx_http_yibao_shm_query_t;
+
+
+/* a journal query of the zone, read a batch at a time */
+
+typedef struct {
+    ngx_rbtree_key_t             hash;          /* of the index key */
+    uint64_t                     after;         /* the last record read */
+    size_t                       max;           /* bytes of records at most */
+    size_t                       total;         /* read so far */
+    ngx_uint_t                   done;
+    ngx_http_yibao_shm_query_t   st;
+} ngx_http_yibao_shm_cursor_t;
+
+
 typedef struct ngx_http_yibao_redis_conf_s  ngx_http_yibao_redis_conf_t;
 typedef struct ngx_http_yibao_redis_op_s    ngx_http_yibao_redis_op_t;
 typedef struct ngx_http_yibao_platform_s    ngx_http_yibao_platform_t;
@@ -312,9 +334,10 @@ void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list);
-ngx_int_t ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *needle, size_t max, ngx_pool_t *pool, ngx_str_t *list,
-    ngx_uint_t *truncated);
+void ngx_http_yibao_shm_journal_open(ngx_http_yibao_shm_cursor_t *cur,
+    ngx_str_t *key, size_t max);
+ngx_int_t ngx_http_yibao_shm_journal_next(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_shm_cursor_t *cur, ngx_pool_t *pool, ngx_array_t *recs);
 
 /* a journaled exchange whose worker died (ngx_http_yibao_shm.c) */
 typedef struct {

@@ -5,6 +5,7 @@
 
 #include "ngx_http_yibao_module.h"
 #include "yibao_msgid.h"
+#include "yibao_journal.h"
 
 
 /*
@@ -22,6 +23,18 @@
  * then limit states are evicted from the least recently used (a
  * forgotten limit state admits a little more than the limit, never
  * less); nonces and journal records never are.
+ *
+ * Journal records are indexed as the Redis journal is: each is found
+ * under the keys yibao_journal_zone_keys() gives (its msgids, mdtrt_id,
+ * setl_ids, clinic and day, entity and day, the problems of its day,
+ * the unknown set), the keys a query names (yibao_journal_query_key).
+ * The index is a red-black tree of (hash of the key, sequence number of
+ * the record); its nodes are allocated with the record, in the same
+ * block, so a record and its index entries fit in the zone or fail
+ * together, and go when it goes.  A query reads the records under its
+ * key only, a batch per hold of the lock, and resumes after the last
+ * (hash, sequence) it read: the other workers never wait for more than
+ * one batch.
  */
 
 #define NGX_HTTP_YIBAO_MSGID_SLOTS  1024
@@ -32,6 +45,10 @@
 #define NGX_HTTP_YIBAO_ENTRY_JOURNAL  4   /* never evicted before expiry */
 #define NGX_HTTP_YIBAO_ENTRY_TYPES  5
 
+/* what a journal query reads at most per hold of the zone's lock */
+#define NGX_HTTP_YIBAO_HOLD_RECORDS  64
+#define NGX_HTTP_YIBAO_HOLD_BYTES    (256 * 1024)
+
 
 typedef struct ngx_http_yibao_entry_s  ngx_http_yibao_entry_t;
 
@@ -41,11 +58,31 @@ struct ngx_http_yibao_entry_s {
     uint32_t                   klen;
     ngx_queue_t                queue;
     uint64_t                   expire;     /* ms */
-    uint64_t                   value;
-    size_t                     vlen;       /* cache: the answer's length */
-    ngx_uint_t                 type;
-    u_char                     data[1];    /* the key, then the answer */
+    uint64_t                   value;      /* a limit state; a journal
+                                              record's sequence number */
+    size_t                     vlen;       /* the value's length */
+    uint32_t                   type;
+    uint32_t                   nindex;     /* a journal record's index
+                                              entries, after the value */
+    u_char                     data[1];    /* the key, then the value */
 };
+
+
+/* an index entry of a journal record: in the tree by (key, sequence) */
+
+typedef struct {
+    ngx_rbtree_node_t          node;       /* key: the index key's hash */
+    ngx_http_yibao_entry_t    *entry;
+} ngx_http_yibao_index_t;
+
+
+/* the hashes of a record's index keys, computed outside the lock */
+
+typedef struct {
+    ngx_uint_t                 n;
+    ngx_uint_t                 failed;
+    ngx_rbtree_key_t           hash[YIBAO_JOURNAL_ZONE_KEYS];
+} ngx_http_yibao_index_keys_t;
 
 
 typedef struct {
@@ -60,6 +97,9 @@ typedef struct {
     ngx_queue_t                queue[NGX_HTTP_YIBAO_ENTRY_TYPES];
     ngx_atomic_t               entries;
     ngx_queue_t                inflight;   /* ngx_http_yibao_inflight_t */
+    ngx_rbtree_t               index;      /* of the journal records */
+    ngx_rbtree_node_t          sentinel;
+    uint64_t                   seq;        /* the last record's */
 } ngx_http_yibao_shctx_t;
 
 
@@ -93,7 +133,7 @@ static ngx_http_yibao_entry_t *ngx_http_yibao_shm_lookup(
     ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static ngx_http_yibao_entry_t *ngx_http_yibao_shm_insert(
     ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash,
-    uint64_t now, size_t vlen, ngx_uint_t type);
+    uint64_t now, size_t vlen, ngx_uint_t type, ngx_uint_t nindex);
 static void ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
     ngx_http_yibao_entry_t *e);
 static ngx_uint_t ngx_http_yibao_shm_match(u_char *p, u_char *pend,
@@ -101,6 +141,21 @@ static ngx_uint_t ngx_http_yibao_shm_match(u_char *p, u_char *pend,
 static uint64_t ngx_http_yibao_shm_now(void);
 static ngx_int_t ngx_http_yibao_shm_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_uint_t type, ngx_pool_t *pool, ngx_str_t *value);
+static ngx_rbtree_key_t ngx_http_yibao_shm_index_hash(u_char *p,
+    size_t len);
+static void ngx_http_yibao_shm_index_keys(ngx_str_t *value,
+    ngx_pool_t *pool, ngx_http_yibao_index_keys_t *ix);
+static ngx_http_yibao_entry_t *ngx_http_yibao_shm_journal_put(
+    ngx_http_yibao_zone_t *zone, ngx_str_t *key, uint32_t hash,
+    uint64_t now, ngx_str_t *value, ngx_http_yibao_index_keys_t *ix);
+static ngx_http_yibao_index_t *ngx_http_yibao_shm_index(
+    ngx_http_yibao_entry_t *e);
+static void ngx_http_yibao_shm_index_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_rbtree_node_t *ngx_http_yibao_shm_index_first(
+    ngx_rbtree_t *tree, ngx_rbtree_key_t hash, uint64_t after);
+static ngx_int_t ngx_http_yibao_shm_journal_join(ngx_array_t *recs,
+    ngx_str_t *needle, ngx_pool_t *pool, ngx_str_t *list);
 
 
 #define NGX_HTTP_YIBAO_NONCE_KEY_MAX  160
@@ -209,6 +264,10 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
         zone->sh->msgid_state[i] = 0;
     }
     zone->sh->entries = 0;
+    zone->sh->seq = 0;
+
+    ngx_rbtree_init(&zone->sh->index, &zone->sh->sentinel,
+                    ngx_http_yibao_shm_index_insert);
 
     len = sizeof(" in yibao zone \"\"") + shm_zone->shm.name.len;
 
@@ -269,7 +328,7 @@ ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
 
     if (n == NULL) {
         n = ngx_http_yibao_shm_insert(zone, &k, hash, (uint64_t) now * 1000,
-                                      0, NGX_HTTP_YIBAO_ENTRY_NONCE);
+                                      0, NGX_HTTP_YIBAO_ENTRY_NONCE, 0);
 
         if (n == NULL) {
             /* forgetting a live nonce would admit a replay: refuse */
@@ -338,7 +397,8 @@ ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
             if (e[i] == NULL) {
                 (void) ngx_http_yibao_shm_insert(zone, &keys[i], hash[i],
                                                  now, 0,
-                                                 NGX_HTTP_YIBAO_ENTRY_LIMIT);
+                                                 NGX_HTTP_YIBAO_ENTRY_LIMIT,
+                                                 0);
             }
         }
 
@@ -381,7 +441,8 @@ ngx_http_yibao_shm_lookup(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
 
 
 /*
- * A new entry (expire and value 0), or NULL when the zone is full even
+ * A new entry (expire and value 0), with room for nindex index entries
+ * after its value (not linked yet), or NULL when the zone is full even
  * after every expired entry, and every cache and limit entry, is freed
  * from the least recently used: a nonce or a journal record is never
  * forgotten before its time.  The caller holds the mutex.
@@ -389,7 +450,8 @@ ngx_http_yibao_shm_lookup(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
 
 static ngx_http_yibao_entry_t *
 ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
-    uint32_t hash, uint64_t now, size_t vlen, ngx_uint_t type)
+    uint32_t hash, uint64_t now, size_t vlen, ngx_uint_t type,
+    ngx_uint_t nindex)
 {
     size_t                    size;
     ngx_uint_t                i;
@@ -404,6 +466,11 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     }
 
     size = offsetof(ngx_http_yibao_entry_t, data) + key->len + vlen;
+
+    if (nindex) {
+        size = ngx_align(size, sizeof(void *))
+               + nindex * sizeof(ngx_http_yibao_index_t);
+    }
 
     n = ngx_slab_alloc_locked(zone->shpool, size);
 
@@ -439,7 +506,8 @@ ngx_http_yibao_shm_insert(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
     n->expire = 0;
     n->value = 0;
     n->vlen = vlen;
-    n->type = type;
+    n->type = (uint32_t) type;
+    n->nindex = 0;
 
     bucket = &zone->sh->buckets[hash & zone->sh->mask];
     n->next = *bucket;
@@ -456,7 +524,17 @@ static void
 ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
     ngx_http_yibao_entry_t *e)
 {
+    ngx_uint_t                i;
+    ngx_http_yibao_index_t   *ix;
     ngx_http_yibao_entry_t  **p;
+
+    if (e->nindex) {
+        ix = ngx_http_yibao_shm_index(e);
+
+        for (i = 0; i < e->nindex; i++) {
+            ngx_rbtree_delete(&zone->sh->index, &ix[i].node);
+        }
+    }
 
     for (p = &zone->sh->buckets[e->hash & zone->sh->mask]; *p != e;
          p = &(*p)->next)
@@ -552,7 +630,7 @@ ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
-                                  NGX_HTTP_YIBAO_ENTRY_CACHE);
+                                  NGX_HTTP_YIBAO_ENTRY_CACHE, 0);
     if (e != NULL) {
         ngx_memcpy(e->data + key->len, value->data, value->len);
         e->expire = expire;
@@ -710,21 +788,34 @@ ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, ngx_str_t *entity,
 
 /*
  * The embedded journal.  claim: NGX_OK (recorded), NGX_DECLINED (the key
- * exists: *existing is a copy), NGX_BUSY (the zone is full).
+ * exists: *existing is a copy), NGX_BUSY (the zone is full), NGX_ERROR
+ * (no memory to index it: not recorded).
  */
 
 ngx_int_t
 ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *value, uint64_t expire, ngx_pool_t *pool, ngx_str_t *existing)
 {
-    uint32_t                 hash;
-    uint64_t                 now;
-    ngx_http_yibao_zone_t   *zone;
-    ngx_http_yibao_entry_t  *e;
+    uint32_t                      hash;
+    uint64_t                      now;
+    ngx_http_yibao_zone_t        *zone;
+    ngx_http_yibao_entry_t       *e;
+    ngx_http_yibao_index_keys_t   ix;
 
     zone = shm_zone->data;
     now = ngx_http_yibao_shm_now();
     hash = ngx_crc32_short(key->data, key->len);
+
+    /* a record the queries cannot find is not recorded at all */
+
+    ngx_http_yibao_shm_index_keys(value, pool, &ix);
+
+    if (ix.failed) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "yibao: a journal record could not be indexed "
+                      "(no memory): it is not recorded");
+        return NGX_ERROR;
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -747,14 +838,12 @@ ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         ngx_http_yibao_shm_free(zone, e);
     }
 
-    e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
-                                  NGX_HTTP_YIBAO_ENTRY_JOURNAL);
+    e = ngx_http_yibao_shm_journal_put(zone, key, hash, now, value, &ix);
     if (e == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_BUSY;
     }
 
-    ngx_memcpy(e->data + key->len, value->data, value->len);
     e->expire = expire;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -778,22 +867,56 @@ void
 ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *value)
 {
-    uint32_t                 hash;
-    uint64_t                 now;
-    ngx_http_yibao_zone_t   *zone;
-    ngx_http_yibao_entry_t  *e, *n;
+    uint32_t                      hash;
+    uint64_t                      now;
+    ngx_uint_t                    i;
+    ngx_pool_t                   *pool;
+    ngx_http_yibao_zone_t        *zone;
+    ngx_http_yibao_entry_t       *e, *n;
+    ngx_http_yibao_index_t       *old;
+    ngx_http_yibao_index_keys_t   ix;
 
     zone = shm_zone->data;
     now = ngx_http_yibao_shm_now();
     hash = ngx_crc32_short(key->data, key->len);
 
+    /* the new value's index keys, outside the lock */
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+
+    ngx_http_yibao_shm_index_keys(value, pool, &ix);
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     e = ngx_http_yibao_shm_lookup(zone, key, hash);
 
-    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL) {
+    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_JOURNAL
+        || e->expire < now)
+    {
+        /* gone, or expired (insert() below could free it) */
+
+        if (e != NULL && e->type == NGX_HTTP_YIBAO_ENTRY_JOURNAL) {
+            ngx_http_yibao_shm_free(zone, e);
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (pool != NULL) {
+            ngx_destroy_pool(pool);
+        }
+
         return;
+    }
+
+    if (ix.failed) {
+        /* no memory for the new keys: the record keeps its index */
+
+        old = ngx_http_yibao_shm_index(e);
+        ix.n = e->nindex;
+
+        for (i = 0; i < ix.n; i++) {
+            ix.hash[i] = old[i].node.key;
+        }
     }
 
     /*
@@ -804,15 +927,23 @@ ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
      * never sent again) instead of being lost
      */
 
-    n = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
-                                  NGX_HTTP_YIBAO_ENTRY_JOURNAL);
+    n = ngx_http_yibao_shm_journal_put(zone, key, hash, now, value, &ix);
     if (n != NULL) {
-        ngx_memcpy(n->data + key->len, value->data, value->len);
         n->expire = e->expire;
         ngx_http_yibao_shm_free(zone, e);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (pool != NULL) {
+        ngx_destroy_pool(pool);
+    }
+
+    if (ix.failed) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "yibao: no memory to index a journal record: it is "
+                      "found under its previous index keys");
+    }
 
     if (n == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -824,84 +955,329 @@ ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
- * A JSON array of copies of this node's journal records that contain
- * needle (compared without case; the caller filters exactly): a bounded
- * scan of the zone under its lock, at most max bytes of records
- * (*truncated set when more would match).  The embedded store keeps no
- * index: a zone of 16 MB holds some 10,000 records, copied in a few ms.
+ * A new journal record of value, with its index entries (next sequence
+ * number), or NULL when the zone is full.  The caller holds the mutex.
  */
 
-ngx_int_t
-ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone, ngx_str_t *needle,
-    size_t max, ngx_pool_t *pool, ngx_str_t *list, ngx_uint_t *truncated)
+static ngx_http_yibao_entry_t *
+ngx_http_yibao_shm_journal_put(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
+    uint32_t hash, uint64_t now, ngx_str_t *value,
+    ngx_http_yibao_index_keys_t *ix)
 {
-    u_char                  *p, *v;
-    size_t                   len;
-    ngx_uint_t               pass;
-    ngx_queue_t             *q, *journal;
+    ngx_uint_t               i;
+    ngx_http_yibao_index_t  *x;
+    ngx_http_yibao_entry_t  *e;
+
+    e = ngx_http_yibao_shm_insert(zone, key, hash, now, value->len,
+                                  NGX_HTTP_YIBAO_ENTRY_JOURNAL, ix->n);
+    if (e == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(e->data + key->len, value->data, value->len);
+
+    /* the sequence first: the tree orders a key's entries by it */
+
+    e->value = ++zone->sh->seq;
+    e->nindex = (uint32_t) ix->n;
+
+    x = ngx_http_yibao_shm_index(e);
+
+    for (i = 0; i < ix->n; i++) {
+        x[i].node.key = ix->hash[i];
+        x[i].entry = e;
+        ngx_rbtree_insert(&zone->sh->index, &x[i].node);
+    }
+
+    return e;
+}
+
+
+/* a journal record's index entries: after its value, aligned */
+
+static ngx_http_yibao_index_t *
+ngx_http_yibao_shm_index(ngx_http_yibao_entry_t *e)
+{
+    return (ngx_http_yibao_index_t *)
+               ngx_align_ptr(e->data + e->klen + e->vlen, sizeof(void *));
+}
+
+
+#define ngx_http_yibao_shm_seq(node)                                         \
+    (((ngx_http_yibao_index_t *) (node))->entry->value)
+
+
+/* in the order of (key hash, sequence): a key's records oldest first */
+
+static void
+ngx_http_yibao_shm_index_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t  **p;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            p = (ngx_http_yibao_shm_seq(node) < ngx_http_yibao_shm_seq(temp))
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* the first index entry of the key hash whose record is after "after" */
+
+static ngx_rbtree_node_t *
+ngx_http_yibao_shm_index_first(ngx_rbtree_t *tree, ngx_rbtree_key_t hash,
+    uint64_t after)
+{
+    ngx_rbtree_node_t  *node, *sentinel, *found;
+
+    node = tree->root;
+    sentinel = tree->sentinel;
+    found = NULL;
+
+    while (node != sentinel) {
+
+        if (hash < node->key
+            || (hash == node->key && after < ngx_http_yibao_shm_seq(node)))
+        {
+            found = node;
+            node = node->left;
+
+        } else {
+            node = node->right;
+        }
+    }
+
+    return (found != NULL && found->key == hash) ? found : NULL;
+}
+
+
+/*
+ * Two 32-bit hashes of an index key: a query reads the records of
+ * another key only when both collide (a 64-bit ngx_rbtree_key_t; where
+ * it has 32 bits, when one does), and the caller filters them out.
+ */
+
+static ngx_rbtree_key_t
+ngx_http_yibao_shm_index_hash(u_char *p, size_t len)
+{
+    return (ngx_rbtree_key_t) (((uint64_t) ngx_crc32_long(p, len) << 32)
+                               | ngx_murmur_hash2(p, len));
+}
+
+
+/* the hashes of the record's index keys; ix->failed: no memory */
+
+static void
+ngx_http_yibao_shm_index_keys(ngx_str_t *value, ngx_pool_t *pool,
+    ngx_http_yibao_index_keys_t *ix)
+{
+    size_t         i, n;
+    yibao_str_t    keys[YIBAO_JOURNAL_ZONE_KEYS];
+    yibao_alloc_t  a;
+
+    ix->n = 0;
+    ix->failed = 1;
+
+    if (pool == NULL) {
+        return;
+    }
+
+    ngx_http_yibao_alloc_init(&a, pool);
+
+    switch (yibao_journal_zone_keys(value->data, value->len, &a, keys, &n)) {
+
+    case YIBAO_OK:
+        break;
+
+    case YIBAO_ERR_SYNTAX:
+        /* not a record: found by its key only */
+        ix->failed = 0;
+        return;
+
+    default:
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        ix->hash[i] = ngx_http_yibao_shm_index_hash((u_char *) keys[i].data,
+                                                    keys[i].len);
+    }
+
+    ix->n = n;
+    ix->failed = 0;
+}
+
+
+/*
+ * A journal query of the zone: copies of this node's records found under
+ * an index key (yibao_journal_query_key; the caller filters: two keys can
+ * share a hash), at most max bytes of records (st.truncated set when
+ * more would match), read one batch per call: the lock is held for at
+ * most NGX_HTTP_YIBAO_HOLD_RECORDS records and NGX_HTTP_YIBAO_HOLD_BYTES
+ * bytes, and the next call resumes after the last record read (what was
+ * written meanwhile has a greater sequence number, what was freed is gone
+ * from the tree).  cur->st counts the index entries read and the holds.
+ */
+
+void
+ngx_http_yibao_shm_journal_open(ngx_http_yibao_shm_cursor_t *cur,
+    ngx_str_t *key, size_t max)
+{
+    ngx_memzero(cur, sizeof(ngx_http_yibao_shm_cursor_t));
+
+    cur->hash = ngx_http_yibao_shm_index_hash(key->data, key->len);
+    cur->max = max;
+    cur->total = 2;
+}
+
+
+/* The next batch, appended to recs (ngx_str_t); sets cur->done. */
+
+ngx_int_t
+ngx_http_yibao_shm_journal_next(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_shm_cursor_t *cur, ngx_pool_t *pool, ngx_array_t *recs)
+{
+    u_char                  *p;
+    size_t                   bytes;
+    uint64_t                 now;
+    ngx_str_t               *rec;
+    ngx_uint_t               n;
+    ngx_rbtree_t            *tree;
+    ngx_rbtree_node_t       *node;
     ngx_http_yibao_zone_t   *zone;
     ngx_http_yibao_entry_t  *e;
 
+    if (cur->done) {
+        return NGX_OK;
+    }
+
     zone = shm_zone->data;
-    *truncated = 0;
-    p = NULL;
-    len = 2;
+    tree = &zone->sh->index;
+    now = ngx_http_yibao_shm_now();
+
+    n = 0;
+    bytes = 0;
+    cur->done = 1;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    /* pass 0 measures, pass 1 copies */
-
-    for (pass = 0; pass < 2; pass++) {
-
-        if (pass == 1) {
-            p = ngx_pnalloc(pool, len);
-            if (p == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-                return NGX_ERROR;
-            }
-
-            list->data = p;
-            *p++ = '[';
-            len = 2;
-        }
-
-        journal = &zone->sh->queue[NGX_HTTP_YIBAO_ENTRY_JOURNAL];
-
-        for (q = ngx_queue_head(journal);
-             q != ngx_queue_sentinel(journal);
-             q = ngx_queue_next(q))
+    for (node = ngx_http_yibao_shm_index_first(tree, cur->hash, cur->after);
+         node != NULL && node->key == cur->hash;
+         node = ngx_rbtree_next(tree, node))
+    {
+        if (n == NGX_HTTP_YIBAO_HOLD_RECORDS
+            || bytes >= NGX_HTTP_YIBAO_HOLD_BYTES)
         {
-            e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
-            v = e->data + e->klen;
-
-            if (ngx_strlcasestrn(v, v + e->vlen, needle->data,
-                                    needle->len - 1)
-                   == NULL)
-            {
-                continue;
-            }
-
-            if (len + e->vlen + 1 > max) {
-                *truncated = 1;
-                break;
-            }
-
-            len += e->vlen + 1;
-
-            if (pass == 1) {
-                if (p > list->data + 1) {
-                    *p++ = ',';
-                }
-
-                p = ngx_cpymem(p, v, e->vlen);
-            }
+            cur->done = 0;
+            break;
         }
+
+        e = ((ngx_http_yibao_index_t *) node)->entry;
+        cur->after = e->value;
+        n++;
+
+        if (e->expire < now) {
+            /* expired, not freed yet */
+            continue;
+        }
+
+        if (cur->total + e->vlen + 1 > cur->max) {
+            cur->st.truncated = 1;
+            break;
+        }
+
+        rec = ngx_array_push(recs);
+        p = ngx_pnalloc(pool, e->vlen ? e->vlen : 1);
+
+        if (rec == NULL || p == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, e->data + e->klen, e->vlen);
+        rec->data = p;
+        rec->len = e->vlen;
+
+        cur->total += e->vlen + 1;
+        bytes += e->vlen;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    cur->st.holds++;
+    cur->st.examined += n;
+
+    if (n > cur->st.hold_max) {
+        cur->st.hold_max = n;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "[a,b,...]" of the records (those that contain needle, without case) */
+
+static ngx_int_t
+ngx_http_yibao_shm_journal_join(ngx_array_t *recs, ngx_str_t *needle,
+    ngx_pool_t *pool, ngx_str_t *list)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *rec;
+    ngx_uint_t   i;
+
+    rec = recs->elts;
+    len = 2;
+
+    for (i = 0; i < recs->nelts; i++) {
+        len += rec[i].len + 1;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    list->data = p;
+    *p++ = '[';
+
+    for (i = 0; i < recs->nelts; i++) {
+
+        if (needle != NULL
+            && ngx_strlcasestrn(rec[i].data, rec[i].data + rec[i].len,
+                                needle->data, needle->len - 1)
+               == NULL)
+        {
+            continue;
+        }
+
+        if (p > list->data + 1) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, rec[i].data, rec[i].len);
     }
 
     *p++ = ']';
     list->len = p - list->data;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
 }
@@ -910,63 +1286,39 @@ ngx_http_yibao_shm_journal_scan(ngx_shm_zone_t *shm_zone, ngx_str_t *needle,
 /*
  * A JSON array of this node's records in state "unknown"; with sent,
  * those in state "sent" as well (for the resolver, which picks the
- * money-moving ones a gateway lost with its answer).
+ * money-moving ones a gateway lost with its answer): the index's unknown
+ * set holds both.
  */
 
 ngx_int_t
 ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
     ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list)
 {
-    u_char      *p;
-    ngx_str_t    needle, more;
-    ngx_uint_t   truncated;
+    ngx_str_t                    key, needle;
+    ngx_array_t                  recs;
+    ngx_http_yibao_shm_cursor_t  cur;
 
+    ngx_str_set(&key, YIBAO_JOURNAL_UNKNOWN_SET);
     ngx_str_set(&needle, "\"state\":\"unknown\"");
 
-    if (ngx_http_yibao_shm_journal_scan(shm_zone, &needle, (size_t) -1,
-                                        pool, list, &truncated)
-        != NGX_OK)
-    {
+    if (ngx_array_init(&recs, pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (!sent) {
-        return NGX_OK;
+    /* a batch per hold of the lock */
+
+    ngx_http_yibao_shm_journal_open(&cur, &key, (size_t) -1);
+
+    while (!cur.done) {
+        if (ngx_http_yibao_shm_journal_next(shm_zone, &cur, pool, &recs)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    ngx_str_set(&needle, "\"state\":\"sent\"");
-
-    if (ngx_http_yibao_shm_journal_scan(shm_zone, &needle, (size_t) -1,
-                                        pool, &more, &truncated)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (more.len <= 2) {
-        return NGX_OK;
-    }
-
-    if (list->len <= 2) {
-        *list = more;
-        return NGX_OK;
-    }
-
-    /* "[a,b]" and "[c]" make "[a,b,c]" */
-
-    p = ngx_pnalloc(pool, list->len + more.len - 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, list->data, list->len - 1);
-    p[list->len - 1] = ',';
-    ngx_memcpy(p + list->len, more.data + 1, more.len - 1);
-
-    list->data = p;
-    list->len += more.len - 1;
-
-    return NGX_OK;
+    return ngx_http_yibao_shm_journal_join(&recs, sent ? NULL : &needle,
+                                           pool, list);
 }
 
 

@@ -393,37 +393,145 @@ test_query_key(void **state)
 }
 
 
-static void
-test_needle(void **state)
+/* 1 if key is one of keys[0 .. n - 1] */
+
+static int
+test_has(yibao_str_t *keys, size_t n, const yibao_str_t *key)
 {
-    yibao_str_t            nd;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (keys[i].len == key->len
+            && memcmp(keys[i].data, key->data, key->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+test_has_key(yibao_str_t *keys, size_t n, const char *key)
+{
+    yibao_str_t  k;
+
+    k.data = (const unsigned char *) key;
+    k.len = strlen(key);
+
+    return test_has(keys, n, &k);
+}
+
+
+static void
+test_zone_keys(void **state)
+{
+    size_t                 n, i, calls;
+    yibao_err_t            err;
+    yibao_str_t            keys[YIBAO_JOURNAL_ZONE_KEYS], key;
     yibao_alloc_t          a;
     yibao_test_arena_t     arena;
     yibao_journal_query_t  q;
+
+    static const char  sent[] = REC("sent", "2207", "M1",
+        SETL("1", "S1", "2026-11-27 09:00:00", "310", "1.00", "0.50",
+             "0.20"));
+    static const char  ok[] = REC("ok", "2207", "M1",
+        SETL("1", "S1", "2026-11-27 09:00:00", "310", "1.00", "0.50",
+             "0.20"));
+    static const char  failed[] = REC("failed", "2207", "M1", "");
+    static const char  unknown[] = REC("unknown", "2204", "M2", "");
 
     (void) state;
 
     yibao_test_arena_init(&arena, &a);
 
+    /* a settlement being sent: its index sets, a problem, unknown */
+
+    assert_int_equal(yibao_journal_zone_keys((const unsigned char *) sent,
+                                             sizeof(sent) - 1, &a, keys, &n),
+                     YIBAO_OK);
+    assert_true(n <= YIBAO_JOURNAL_ZONE_KEYS);
+    assert_true(test_has_key(keys, n, "yibao:{journal}:n:M1"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:n:UM1"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:m:M1"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:s:S1"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:c:C1:2026-11-26"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:e:E1:2026-11-26"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:e:E1:2026-11-27"));
+    assert_true(test_has_key(keys, n, "yibao:{journal}:x:2026-11-26"));
+    assert_true(test_has_key(keys, n, YIBAO_JOURNAL_UNKNOWN_SET));
+    assert_int_equal(n, 9);
+
+    /* every query that it answers names one of its keys */
+
     memset(&q, 0, sizeof(q));
-    q.kind = YIBAO_JOURNAL_Q_CLINIC;
+    q.day = test_str("2026-11-26");
     q.clinic = test_str("C1");
-    assert_int_equal(yibao_journal_query_needle(&q, &a, &nd), YIBAO_OK);
-    assert_int_equal(nd.len, sizeof("\"clinic\":\"C1\"") - 1);
-    assert_memory_equal(nd.data, "\"clinic\":\"C1\"", nd.len);
+    q.entity = test_str("E1");
 
-    q.kind = YIBAO_JOURNAL_Q_MDTRT;
-    q.value = test_str("M1");
-    assert_int_equal(yibao_journal_query_needle(&q, &a, &nd), YIBAO_OK);
-    assert_memory_equal(nd.data, "\"M1\"", nd.len);
+    for (i = YIBAO_JOURNAL_Q_MSGID; i <= YIBAO_JOURNAL_Q_UNKNOWN; i++) {
+        q.kind = (yibao_journal_q_e) i;
+        q.value = i == YIBAO_JOURNAL_Q_MSGID ? test_str("UM1")
+                  : i == YIBAO_JOURNAL_Q_MDTRT ? test_str("M1")
+                  : test_str("S1");
+        assert_int_equal(yibao_journal_query_key(&q, &a, &key, &err),
+                         YIBAO_OK);
+        assert_true(test_has(keys, n, &key));
+    }
 
-    q.kind = YIBAO_JOURNAL_Q_UNKNOWN;
-    assert_int_equal(yibao_journal_query_needle(&q, &a, &nd), YIBAO_OK);
-    assert_memory_equal(nd.data, "\"state\":\"unknown\"", nd.len);
+    /* ended ok: neither a problem nor unknown any more */
 
-    yibao_test_arena_fail_from(&arena, 1);
-    assert_int_equal(yibao_journal_query_needle(&q, &a, &nd),
-                     YIBAO_ERR_NOMEM);
+    assert_int_equal(yibao_journal_zone_keys((const unsigned char *) ok,
+                                             sizeof(ok) - 1, &a, keys, &n),
+                     YIBAO_OK);
+    assert_int_equal(n, 7);
+    assert_false(test_has_key(keys, n, "yibao:{journal}:x:2026-11-26"));
+    assert_false(test_has_key(keys, n, YIBAO_JOURNAL_UNKNOWN_SET));
+
+    /* refused: a problem of its day, not unknown */
+
+    assert_int_equal(yibao_journal_zone_keys((const unsigned char *) failed,
+                                             sizeof(failed) - 1, &a, keys,
+                                             &n),
+                     YIBAO_OK);
+    assert_true(test_has_key(keys, n, "yibao:{journal}:x:2026-11-26"));
+    assert_false(test_has_key(keys, n, YIBAO_JOURNAL_UNKNOWN_SET));
+
+    /* unknown and not money-moving: unknown, not a problem */
+
+    assert_int_equal(yibao_journal_zone_keys((const unsigned char *) unknown,
+                                             sizeof(unknown) - 1, &a, keys,
+                                             &n),
+                     YIBAO_OK);
+    assert_true(test_has_key(keys, n, YIBAO_JOURNAL_UNKNOWN_SET));
+    assert_false(test_has_key(keys, n, "yibao:{journal}:x:2026-11-26"));
+    assert_false(test_has_key(keys, n, "yibao:{journal}:e:E1:2026-11-26"));
+
+    /* not a record: no key */
+
+    assert_int_equal(yibao_journal_zone_keys((const unsigned char *) "[1]",
+                                             3, &a, keys, &n),
+                     YIBAO_ERR_SYNTAX);
+    assert_int_equal(n, 0);
+
+    /* no memory at any allocation */
+
+    for (calls = 1; ; calls++) {
+        yibao_test_arena_fail_at(&arena, calls);
+
+        if (yibao_journal_zone_keys((const unsigned char *) sent,
+                                    sizeof(sent) - 1, &a, keys, &n)
+            == YIBAO_OK)
+        {
+            break;
+        }
+
+        assert_true(calls < 100);
+    }
+
+    assert_true(calls > 1);
 
     yibao_test_arena_free(&arena);
 }
@@ -539,6 +647,24 @@ test_select_queries(void **state)
     assert_string_equal(test_get(json_array_get(v, 0), "state"), "ok");
     json_decref(v);
 
+    /*
+     * read twice from a zone, before and after an operator resolved it
+     * (done_ms unchanged): the resolution is kept, in either order
+     */
+
+    v = test_select(&q, "["
+        REC("ok", "2207", "A", ",\"done_ms\":5,\"resolved_ms\":7") ","
+        REC("unknown", "2207", "A", ",\"done_ms\":5") "]");
+    assert_string_equal(test_get(json_array_get(v, 0), "state"), "ok");
+    json_decref(v);
+
+    v = test_select(&q, "["
+        REC("unknown", "2207", "A", ",\"done_ms\":5") ","
+        REC("ok", "2207", "A", ",\"done_ms\":5,\"resolved_ms\":7") "]");
+    assert_int_equal(json_array_size(v), 1);
+    assert_string_equal(test_get(json_array_get(v, 0), "state"), "ok");
+    json_decref(v);
+
     /* not a list; out of memory */
 
     yibao_test_arena_init(&arena, &a);
@@ -551,6 +677,135 @@ test_select_queries(void **state)
     assert_int_equal(yibao_journal_select(&q, (const unsigned char *) list,
                                           sizeof(list) - 1, &a, &out),
                      YIBAO_ERR_NOMEM);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+/*
+ * The answer built from records given one at a time is the answer of
+ * the whole list: of each query, in any order of the records, with
+ * unreadable ones among them.
+ */
+
+static void
+test_sel_in_steps(void **state)
+{
+    size_t                 i, k, r;
+    char                   list[4096];
+    yibao_str_t            whole, steps;
+    yibao_alloc_t          a, tmp;
+    yibao_test_arena_t     arena;
+    yibao_journal_sel_t   *s;
+    yibao_journal_query_t  q;
+
+    static const char  *recs[] = {
+        REC("ok", "2207", "B", SETL("300", "S1", "2026-11-26 10:00:00",
+                                    "310", "10.00", "6.00", "0.00")
+            ",\"psn_no\":\"37000000000000000001\""),
+        REC("unknown", "2207", "A", ",\"sent_ms\":100,\"mdtrt_id\":\"M1\""),
+        REC("sent", "2208", "C", ",\"sent_ms\":" "1795723000000"),
+        REC("ok", "2207", "A", ",\"sent_ms\":100,\"done_ms\":9,"
+            "\"mdtrt_id\":\"M1\""),
+        REC("failed", "2207", "F", ",\"sent_ms\":60"),
+        "{\"v\":2}",
+        "{not json",
+    };
+
+    static const yibao_journal_q_e  kinds[] = {
+        YIBAO_JOURNAL_Q_MDTRT, YIBAO_JOURNAL_Q_PROBLEMS,
+        YIBAO_JOURNAL_Q_UNKNOWN, YIBAO_JOURNAL_Q_TOTALS
+    };
+
+    (void) state;
+
+    /* the whole list, readable records only (select refuses others) */
+
+    list[0] = '[';
+    list[1] = '\0';
+
+    for (i = 0; i < sizeof(recs) / sizeof(recs[0]) - 1; i++) {
+        if (i) {
+            strcat(list, ",");
+        }
+
+        strcat(list, recs[i]);
+    }
+
+    strcat(list, "]");
+
+    yibao_test_arena_init(&arena, &a);
+
+    memset(&q, 0, sizeof(q));
+    q.now_ms = NOW_MS;
+    q.in_flight_ms = 120000;
+    q.value = test_str("M1");
+    q.day = test_str("2026-11-26");
+    q.entity = test_str("E1");
+
+    for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        q.kind = kinds[k];
+
+        assert_int_equal(yibao_journal_select(&q,
+                                              (const unsigned char *) list,
+                                              strlen(list), &a, &whole),
+                         YIBAO_OK);
+
+        /* forwards and backwards */
+
+        for (r = 0; r < 2; r++) {
+
+            /* the allocator is copied: the caller's can go away */
+
+            tmp = a;
+            s = yibao_journal_sel_create(&q, &tmp);
+            assert_non_null(s);
+            memset(&tmp, 0, sizeof(yibao_alloc_t));
+
+            for (i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+                const char  *rec = recs[r ? sizeof(recs) / sizeof(recs[0])
+                                            - 1 - i : i];
+
+                assert_int_equal(yibao_journal_sel_add(s,
+                                     (const unsigned char *) rec,
+                                     strlen(rec)),
+                                 YIBAO_OK);
+            }
+
+            assert_int_equal(yibao_journal_sel_answer(s, &a, &steps),
+                             YIBAO_OK);
+            yibao_journal_sel_free(s);
+            yibao_journal_sel_free(s);
+
+            assert_int_equal(steps.len, whole.len);
+            assert_memory_equal(steps.data, whole.data, whole.len);
+        }
+    }
+
+    /* the later write of A is kept: it ended ok, no problem any more */
+
+    q.kind = YIBAO_JOURNAL_Q_PROBLEMS;
+    assert_int_equal(yibao_journal_select(&q, (const unsigned char *) list,
+                                          strlen(list), &a, &whole),
+                     YIBAO_OK);
+    assert_null(memmem(whole.data, whole.len, "\"msgid\":\"A\"", 11));
+    assert_non_null(memmem(whole.data, whole.len, "\"msgid\":\"F\"", 11));
+
+    /* no memory */
+
+    yibao_test_arena_fail_from(&arena, 1);
+    assert_null(yibao_journal_sel_create(&q, &a));
+
+    yibao_test_arena_fail_at(&arena, 0);
+    s = yibao_journal_sel_create(&q, &a);
+    assert_non_null(s);
+    assert_int_equal(yibao_journal_sel_add(s, (const unsigned char *)
+                                           recs[4], strlen(recs[4])),
+                     YIBAO_OK);
+    yibao_test_arena_fail_from(&arena, 1);
+    assert_int_equal(yibao_journal_sel_answer(s, &a, &steps),
+                     YIBAO_ERR_NOMEM);
+    yibao_journal_sel_free(s);
 
     yibao_test_arena_free(&arena);
 }
@@ -716,8 +971,9 @@ main(void)
         cmocka_unit_test(test_render_keeps_outputs),
         cmocka_unit_test(test_index_keys),
         cmocka_unit_test(test_query_key),
-        cmocka_unit_test(test_needle),
+        cmocka_unit_test(test_zone_keys),
         cmocka_unit_test(test_select_queries),
+        cmocka_unit_test(test_sel_in_steps),
         cmocka_unit_test(test_public),
         cmocka_unit_test(test_totals),
     };
