@@ -71,7 +71,9 @@ bench_throughput() {
 
 
 # journal queries over 200 outpatient flows of one clinic, with Redis and
-# with the embedded store (tests/bench/journal_queries.py)
+# with the embedded store; then over 100,000 settlements in the zone, and
+# the latency of settlements sent beside them (tests/bench/
+# journal_queries.py, docs/benchmarks.md).  About 6 min.
 
 bench_journal() {
     "$PYTHON" tests/bench/journal_queries.py
