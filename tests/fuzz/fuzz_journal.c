@@ -6,7 +6,10 @@
 /*
  * The journal's queries and reconciliation: yibao_journal_select() over
  * any list of stored records (what Redis or the zone hands back), for
- * each kind of query, and yibao_journal_outputs() of any platform answer.
+ * each kind of query, the same answer made a record at a time
+ * (yibao_journal_sel_*), the zone's index keys of each record
+ * (yibao_journal_zone_keys), and yibao_journal_outputs() of any platform
+ * answer.
  *
  * Input: the list alone, or "value" RS list to choose the id, clinic and
  * entity the queries look for.
@@ -24,6 +27,8 @@
 static void fuzz_select(const yibao_str_t *list, const yibao_str_t *value,
     yibao_alloc_t *a);
 static void fuzz_outputs(const yibao_str_t *answer, yibao_alloc_t *a);
+static void fuzz_records(const yibao_str_t *list, const yibao_str_t *value,
+    yibao_alloc_t *a);
 
 
 int
@@ -54,6 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     list.data = copy;
 
     fuzz_select(&list, &value, &alloc);
+    fuzz_records(&list, &value, &alloc);
     fuzz_outputs(&list, &alloc);
 
     free(copy);
@@ -147,4 +153,100 @@ fuzz_outputs(const yibao_str_t *answer, yibao_alloc_t *a)
                               == '.');
         }
     }
+}
+
+
+/* each element of the list as a record of its own */
+
+static void
+fuzz_records(const yibao_str_t *list, const yibao_str_t *value,
+    yibao_alloc_t *a)
+{
+    int                     rc, kind;
+    char                   *text;
+    size_t                  i, k, n;
+    json_t                 *doc, *o, *ans;
+    yibao_str_t             keys[YIBAO_JOURNAL_ZONE_KEYS], out;
+    json_error_t            jerr;
+    yibao_journal_sel_t    *s;
+    yibao_journal_query_t   q;
+
+    doc = json_loadb((const char *) list->data, list->len, JSON_ALLOW_NUL,
+                     &jerr);
+
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        return;
+    }
+
+    for (kind = YIBAO_JOURNAL_Q_MSGID; kind <= YIBAO_JOURNAL_Q_UNKNOWN;
+         kind++)
+    {
+        memset(&q, 0, sizeof(q));
+        q.kind = (yibao_journal_q_e) kind;
+        q.value = *value;
+        q.clinic = *value;
+        q.entity = *value;
+        q.day.data = U("2026-11-26");
+        q.day.len = 10;
+        q.now_ms = 1795723625782ULL;
+        q.in_flight_ms = 120000;
+
+        s = yibao_journal_sel_create(&q, a);
+        if (s == NULL) {
+            continue;
+        }
+
+        rc = YIBAO_OK;
+
+        json_array_foreach(doc, i, o) {
+            text = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (text == NULL) {
+                continue;
+            }
+
+            if (kind == YIBAO_JOURNAL_Q_MSGID) {
+                rc = yibao_journal_zone_keys(U(text), strlen(text), a,
+                                             keys, &n);
+
+                yibao_fuzz_assert(rc == YIBAO_OK || rc == YIBAO_ERR_SYNTAX
+                                  || rc == YIBAO_ERR_NOMEM);
+                yibao_fuzz_assert(n <= YIBAO_JOURNAL_ZONE_KEYS);
+
+                for (k = 0; rc == YIBAO_OK && k < n; k++) {
+                    yibao_fuzz_assert(keys[k].len > 6
+                                      && memcmp(keys[k].data, "yibao:", 6)
+                                         == 0);
+                }
+            }
+
+            rc = yibao_journal_sel_add(s, U(text), strlen(text));
+            free(text);
+
+            yibao_fuzz_assert(rc == YIBAO_OK || rc == YIBAO_ERR_NOMEM);
+
+            if (rc != YIBAO_OK) {
+                break;
+            }
+        }
+
+        if (rc == YIBAO_OK) {
+            rc = yibao_journal_sel_answer(s, a, &out);
+            yibao_fuzz_assert(rc == YIBAO_OK || rc == YIBAO_ERR_NOMEM);
+
+            if (rc == YIBAO_OK) {
+                ans = json_loadb((const char *) out.data, out.len,
+                                 JSON_ALLOW_NUL, &jerr);
+                yibao_fuzz_assert(ans != NULL);
+                yibao_fuzz_assert(kind == YIBAO_JOURNAL_Q_TOTALS
+                                  ? json_is_object(ans)
+                                  : json_is_array(ans));
+                json_decref(ans);
+            }
+        }
+
+        yibao_journal_sel_free(s);
+    }
+
+    json_decref(doc);
 }
