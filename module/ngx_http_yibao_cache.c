@@ -211,7 +211,7 @@ ngx_http_yibao_cache_policy(ngx_http_yibao_main_conf_t *gmcf,
 
 /*
  * NGX_OK: go on to the platform (a miss, or no caching); NGX_AGAIN:
- * Redis answers through ngx_http_yibao_resume(); with ctx->cache_serve
+ * Redis answers through ctx->resume; with ctx->cache_serve
  * set the cached answer is to be served.
  */
 
@@ -325,14 +325,14 @@ ngx_http_yibao_cache_reply(void *data, redisReply *reply, ngx_uint_t status)
         || reply->elements != 3)
     {
         ctx->cache_status = NGX_HTTP_YIBAO_CACHE_BYPASS;
-        ngx_http_yibao_resume(cr->r, ctx, NGX_OK);
+        ctx->resume(cr->r, ctx, NGX_OK);
         return;
     }
 
     e = reply->element;
 
     if (e[0]->type != REDIS_REPLY_STRING) {
-        ngx_http_yibao_resume(cr->r, ctx, NGX_OK);
+        ctx->resume(cr->r, ctx, NGX_OK);
         return;
     }
 
@@ -340,7 +340,7 @@ ngx_http_yibao_cache_reply(void *data, redisReply *reply, ngx_uint_t status)
 
     p = ngx_pnalloc(cr->r->pool, e[0]->len);
     if (p == NULL) {
-        ngx_http_yibao_resume(cr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ctx->resume(cr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -350,7 +350,7 @@ ngx_http_yibao_cache_reply(void *data, redisReply *reply, ngx_uint_t status)
                                     (uint64_t) e[2]->integer,
                                     e[1]->integer ? 1 : 0);
 
-    ngx_http_yibao_resume(cr->r, ctx, rc);
+    ctx->resume(cr->r, ctx, rc);
 }
 
 

@@ -5,7 +5,6 @@
 
 #include "ngx_http_yibao_module.h"
 #include "yibao_auth.h"
-#include "yibao_msgid.h"
 
 #include <openssl/rand.h>
 
@@ -49,10 +48,8 @@ static ngx_int_t ngx_http_yibao_push_header(ngx_http_request_t *r,
     ngx_list_t *list, u_char *name, size_t name_len, u_char *value,
     size_t value_len, ngx_table_elt_t **out);
 static void ngx_http_yibao_env_cleanup(void *data);
-static ngx_int_t ngx_http_yibao_keep_personal(ngx_http_request_t *r,
-    yibao_str_t *dst, yibao_str_t *src);
-static ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
-    yibao_str_t *src);
+static void ngx_http_yibao_resume(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_yibao_printable(u_char *dst, ngx_str_t *src,
     size_t max);
 
@@ -91,6 +88,9 @@ ngx_http_yibao_handler(ngx_http_request_t *r)
     }
 
     ctx->started = 1;
+
+    /* what the store, cache, journal and sign-in call when they answer */
+    ctx->resume = ngx_http_yibao_resume;
 
     /*
      * every error of the gateway's location is answered by the gateway
@@ -177,7 +177,7 @@ ngx_http_yibao_body_handler(ngx_http_request_t *r)
  * request's path and let the phases go on.
  */
 
-void
+static void
 ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_int_t rc)
 {
@@ -325,7 +325,7 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     rc = ngx_http_yibao_store_check(r, ctx);
 
     if (rc != NGX_OK) {
-        /* NGX_AGAIN: Redis answers in ngx_http_yibao_resume() */
+        /* NGX_AGAIN: Redis answers through ctx->resume */
         return rc;
     }
 
@@ -846,56 +846,6 @@ ngx_http_yibao_route_uri(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 }
 
 
-/*
- * The platform's path of an infno by the location's yibao_route: NGX_OK,
- * NGX_DECLINED (not in the table) or NGX_ERROR.
- */
-
-ngx_int_t
-ngx_http_yibao_route_path(ngx_http_yibao_loc_conf_t *glcf, ngx_str_t *infno,
-    ngx_pool_t *pool, ngx_str_t *uri)
-{
-    u_char                  *p;
-    ngx_uint_t               i;
-    ngx_http_yibao_route_t  *route;
-
-    switch (glcf->route_type) {
-
-    case NGX_HTTP_YIBAO_ROUTE_PREFIX:
-        p = ngx_pnalloc(pool, glcf->route_path.len + infno->len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        uri->data = p;
-        p = ngx_cpymem(p, glcf->route_path.data, glcf->route_path.len);
-        p = ngx_cpymem(p, infno->data, infno->len);
-        uri->len = p - uri->data;
-
-        return NGX_OK;
-
-    case NGX_HTTP_YIBAO_ROUTE_TABLE:
-        route = glcf->routes->elts;
-
-        for (i = 0; i < glcf->routes->nelts; i++) {
-            if (route[i].infno.len == infno->len
-                && ngx_strncmp(route[i].infno.data, infno->data,
-                               infno->len) == 0)
-            {
-                *uri = route[i].path;
-                return NGX_OK;
-            }
-        }
-
-        return NGX_DECLINED;
-
-    default: /* NGX_HTTP_YIBAO_ROUTE_SINGLE */
-        *uri = glcf->route_path;
-        return NGX_OK;
-    }
-}
-
-
 static ngx_int_t
 ngx_http_yibao_translate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic)
@@ -967,99 +917,6 @@ ngx_http_yibao_translate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 }
 
 
-/*
- * Copies the ids found into the request's pool (the document they point
- * into is released before the request ends); psn_no masked.  The raw
- * psn_no and psn_name are kept apart, only to mask them where a message
- * quotes them (ngx_http_yibao_mask_personal()).
- */
-
-ngx_int_t
-ngx_http_yibao_keep_fields(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
-    yibao_fields_t *f)
-{
-    if (ctx->mdtrt_id.len == 0 && f->mdtrt_id.len
-        && ngx_http_yibao_copy_str(r->pool, &ctx->mdtrt_id, &f->mdtrt_id)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ctx->setl_id.len == 0 && f->setl_id.len
-        && ngx_http_yibao_copy_str(r->pool, &ctx->setl_id, &f->setl_id)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ctx->psn_no.len == 0 && f->psn_no.len) {
-        ctx->psn_no.data = ngx_pnalloc(r->pool, f->psn_no.len);
-        if (ctx->psn_no.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        yibao_mask_psn_no(f->psn_no.data, f->psn_no.len, ctx->psn_no.data);
-        ctx->psn_no.len = f->psn_no.len;
-    }
-
-    if (ngx_http_yibao_keep_personal(r, &ctx->personal[0], &f->psn_no)
-           != NGX_OK
-        || ngx_http_yibao_keep_personal(r, &ctx->personal[1], &f->psn_name)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_yibao_keep_personal(ngx_http_request_t *r, yibao_str_t *dst,
-    yibao_str_t *src)
-{
-    ngx_str_t  copy;
-
-    if (dst->len || src->len == 0) {
-        return NGX_OK;
-    }
-
-    if (ngx_http_yibao_copy_str(r->pool, &copy, src) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    dst->data = copy.data;
-    dst->len = copy.len;
-
-    return NGX_OK;
-}
-
-
-/*
- * A text that may quote the platform or the request (a platform's
- * message): ID numbers, and the transaction's psn_no and name, masked in
- * place.
- */
-
-void
-ngx_http_yibao_mask_personal(ngx_http_yibao_ctx_t *ctx, u_char *text,
-    size_t len)
-{
-    yibao_mask_digits(text, len, text);
-    yibao_mask_values(text, len, ctx->personal, 2);
-}
-
-
-void
-ngx_http_yibao_map_scope(const yibao_clinic_t *clinic,
-    yibao_map_scope_t *scope)
-{
-    scope->org_code = clinic->org_code;
-    scope->entity_code = clinic->entity_code;
-    scope->admdvs = clinic->admdvs;
-}
-
-
 static ngx_int_t
 ngx_http_yibao_issue_msgid(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     const yibao_clinic_t *clinic)
@@ -1086,53 +943,6 @@ ngx_http_yibao_issue_msgid(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 }
 
 
-/*
- * A fresh msgid of the clinic's contracting entity, from the entity's
- * sequence in the zone: NGX_OK, NGX_BUSY (the second's 10000 are used)
- * or NGX_ERROR.
- */
-
-ngx_int_t
-ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
-    const yibao_clinic_t *clinic, ngx_pool_t *pool, ngx_str_t *msgid)
-{
-    u_char      *p;
-    unsigned     seq;
-    uint64_t     sec;
-    ngx_str_t    entity;
-    yibao_tm_t   tm;
-
-    entity.data = (u_char *) clinic->entity_code.data;
-    entity.len = clinic->entity_code.len;
-
-    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, &entity,
-                                  gmcf->msgid_node, gmcf->msgid_nodes,
-                                  ngx_time(), &sec, &seq)
-        != NGX_OK)
-    {
-        return NGX_BUSY;
-    }
-
-    p = ngx_pnalloc(pool, YIBAO_MSGID_LEN + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_yibao_localtime((ngx_msec_t) sec * 1000, &tm);
-
-    if (yibao_msgid_format(&clinic->entity_code, &tm, seq, (char *) p)
-        != YIBAO_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    msgid->data = p;
-    msgid->len = YIBAO_MSGID_LEN;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic,
@@ -1146,75 +956,6 @@ ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                               "the gateway could not sign the request for "
                               "entity %V", &ctx->entity);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The signature headers of a body sent for the clinic's entity with its
- * key, by the scheme of sign: NGX_OK or NGX_ERROR (logged).
- */
-
-ngx_int_t
-ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
-    ngx_str_t *infno, yibao_str_t *body, ngx_pool_t *pool, ngx_log_t *log,
-    yibao_sign_out_t *out)
-{
-    u_char              nonce[32];
-    ngx_uint_t          i;
-    ngx_time_t         *tp;
-    yibao_err_t         err;
-    yibao_alloc_t       a;
-    yibao_sign_key_t    key;
-    yibao_sign_input_t  in;
-
-    static u_char  alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             "abcdefghijklmnopqrstuvwxyz0123456789";
-
-    ngx_memzero(&err, sizeof(yibao_err_t));
-    ngx_memzero(out, sizeof(yibao_sign_out_t));
-
-    if (sign->scheme == YIBAO_SIGN_NONE) {
-        return NGX_OK;
-    }
-
-    in.nonce.data = NULL;
-    in.nonce.len = 0;
-
-    if (sign->scheme == YIBAO_SIGN_TIF) {
-        if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-            ngx_log_error(NGX_LOG_ERR, log, 0, "yibao: RAND_bytes() failed");
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < sizeof(nonce); i++) {
-            nonce[i] = alnum[nonce[i] % (sizeof(alnum) - 1)];
-        }
-
-        in.nonce.data = nonce;
-        in.nonce.len = sizeof(nonce);
-    }
-
-    tp = ngx_timeofday();
-
-    key.ak = clinic->key->ak;
-    key.sk = clinic->key->sk;
-    in.infno.data = infno->data;
-    in.infno.len = infno->len;
-    in.body = *body;
-    in.now_ms = (int64_t) tp->sec * 1000 + tp->msec;
-
-    ngx_http_yibao_alloc_init(&a, pool);
-
-    if (yibao_sign_headers(sign, &key, &in, &a, out, &err) != YIBAO_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "yibao: signing for entity %*s with key \"%*s\" "
-                      "failed: %s", clinic->entity_code.len,
-                      clinic->entity_code.data, clinic->key->id.len,
-                      clinic->key->id.data, err.msg);
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -1376,90 +1117,10 @@ ngx_http_yibao_push_header(ngx_http_request_t *r, ngx_list_t *list,
 }
 
 
-ngx_http_yibao_ctx_t *
-ngx_http_yibao_get_ctx(ngx_http_request_t *r)
-{
-    ngx_http_yibao_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
-
-    if (ctx != NULL) {
-        return ctx;
-    }
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     ctx->gwerr = 0;
-     *     ctx->detail = NULL;
-     *     ctx->caller = { 0, NULL };
-     *     ...
-     *     ctx->resp = NULL;
-     *     ctx->started = 0;
-     */
-
-    ngx_http_set_ctx(r, ctx, ngx_http_yibao_module);
-
-    return ctx;
-}
-
-
-/*
- * Records why the request is refused; the header filter renders it in
- * the national envelope.  The text names what is wrong and where and
- * never carries a secret or personal data.
- */
-
-void
-ngx_http_yibao_reject(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
-    ngx_uint_t gwerr, const char *fmt, ...)
-{
-    u_char   *p;
-    va_list   args;
-
-    ctx->gwerr = gwerr;
-
-    p = ngx_pnalloc(r->pool, YIBAO_ERR_MSG_LEN);
-    if (p == NULL) {
-        ctx->detail = NULL;
-        return;
-    }
-
-    va_start(args, fmt);
-    *ngx_vslprintf(p, p + YIBAO_ERR_MSG_LEN - 1, fmt, args) = '\0';
-    va_end(args);
-
-    ctx->detail = (char *) p;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "yibao: rejected YB%04ui: %s", gwerr, p);
-}
-
-
 static void
 ngx_http_yibao_env_cleanup(void *data)
 {
     yibao_envelope_free(data);
-}
-
-
-static ngx_int_t
-ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst, yibao_str_t *src)
-{
-    dst->data = ngx_pnalloc(pool, src->len ? src->len : 1);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(dst->data, src->data, src->len);
-    dst->len = src->len;
-
-    return NGX_OK;
 }
 
 

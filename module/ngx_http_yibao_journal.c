@@ -134,7 +134,7 @@ invalid:
 /*
  * Claims the caller's msgid before the request is sent.  NGX_OK: go on
  * (claimed, or not journaled); NGX_AGAIN: Redis answers through
- * ngx_http_yibao_resume(); an HTTP status: refused (recorded in ctx); a
+ * ctx->resume; an HTTP status: refused (recorded in ctx); a
  * replay sets ctx->cache_serve with the stored answer.
  */
 
@@ -392,7 +392,7 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
 
         ctx->journal_local = 1;
 
-        ngx_http_yibao_resume(jr->r, ctx,
+        ctx->resume(jr->r, ctx,
                               ngx_http_yibao_journal_claim(jr->r, ctx));
         return;
     }
@@ -400,20 +400,20 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
     if (reply->element[0]->integer == 1) {
         ctx->journal_state = YIBAO_JOURNAL_SENT;
         ngx_http_yibao_journal_track(jr->r, ctx, 0);
-        ngx_http_yibao_resume(jr->r, ctx, NGX_OK);
+        ctx->resume(jr->r, ctx, NGX_OK);
         return;
     }
 
     if (reply->elements != 2
         || reply->element[1]->type != REDIS_REPLY_STRING)
     {
-        ngx_http_yibao_resume(jr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ctx->resume(jr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     p = ngx_pnalloc(jr->r->pool, reply->element[1]->len);
     if (p == NULL) {
-        ngx_http_yibao_resume(jr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ctx->resume(jr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -422,7 +422,7 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
     rc = ngx_http_yibao_journal_existing(jr->r, ctx, p,
                                          reply->element[1]->len);
 
-    ngx_http_yibao_resume(jr->r, ctx, rc);
+    ctx->resume(jr->r, ctx, rc);
 }
 
 
@@ -1267,7 +1267,7 @@ ngx_http_yibao_journal_omsgid_reply(void *data, redisReply *reply,
                                             reply->len);
     }
 
-    ngx_http_yibao_resume(jr->r, ctx, NGX_OK);
+    ctx->resume(jr->r, ctx, NGX_OK);
 }
 
 
@@ -2095,38 +2095,3 @@ ngx_http_yibao_journal_api_redis_list(ngx_http_yibao_journal_api_t *ja,
 }
 
 
-/* A small JSON answer of the gateway's own endpoints. */
-
-ngx_int_t
-ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    u_char *data, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_create_temp_buf(r->pool, len + 1);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, data, len);
-    *b->last++ = '\n';
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}

@@ -46,7 +46,6 @@ static char *ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_uint_t secret, ngx_pool_t *pool, ngx_str_t *out);
-static void *ngx_http_yibao_pool_alloc(void *ctx, size_t size);
 
 
 typedef struct {
@@ -1214,68 +1213,3 @@ failed:
 }
 
 
-static void *
-ngx_http_yibao_pool_alloc(void *ctx, size_t size)
-{
-    return ngx_palloc((ngx_pool_t *) ctx, size);
-}
-
-
-void
-ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool)
-{
-    a->alloc = ngx_http_yibao_pool_alloc;
-    a->ctx = pool;
-}
-
-
-void
-ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm)
-{
-    ngx_tm_t  t;
-
-    ngx_localtime((time_t) (ms / 1000), &t);
-
-    tm->year = t.ngx_tm_year;
-    tm->mon = t.ngx_tm_mon;
-    tm->mday = t.ngx_tm_mday;
-    tm->hour = t.ngx_tm_hour;
-    tm->min = t.ngx_tm_min;
-    tm->sec = t.ngx_tm_sec;
-    tm->msec = (int) (ms % 1000);
-}
-
-
-/*
- * Whether a directive's argument is the parameter name, given with its
- * '=' ("ttl="): then *v is what follows the '='.
- */
-
-ngx_uint_t
-ngx_http_yibao_conf_param(ngx_str_t *arg, const char *name, ngx_str_t *v)
-{
-    size_t  len;
-
-    len = ngx_strlen(name);
-
-    if (arg->len < len || ngx_strncmp(arg->data, name, len) != 0) {
-        return 0;
-    }
-
-    v->data = arg->data + len;
-    v->len = arg->len - len;
-
-    return 1;
-}
-
-
-/* The message of a directive's parameter that is not understood. */
-
-char *
-ngx_http_yibao_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg)
-{
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       arg);
-
-    return NGX_CONF_ERROR;
-}

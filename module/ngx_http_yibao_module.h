@@ -165,7 +165,14 @@ typedef struct {
 } ngx_http_yibao_loc_conf_t;
 
 
-typedef struct {
+typedef struct ngx_http_yibao_ctx_s  ngx_http_yibao_ctx_t;
+
+/* continues a request when the store, the cache or a sign-in answers */
+typedef void (*ngx_http_yibao_resume_pt)(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_int_t rc);
+
+struct ngx_http_yibao_ctx_s {
+    ngx_http_yibao_resume_pt   resume;
     ngx_int_t                  status;
     ngx_uint_t                 gwerr;
     char                      *detail;
@@ -245,7 +252,7 @@ typedef struct {
     unsigned                   journal_local:1;   /* Redis was down */
     unsigned                   op_watched:1;
     unsigned                   stale_swap:1;
-} ngx_http_yibao_ctx_t;
+};
 
 
 extern ngx_module_t  ngx_http_yibao_module;
@@ -265,6 +272,8 @@ ngx_int_t ngx_http_yibao_keep_fields(ngx_http_request_t *r,
 void ngx_http_yibao_mask_personal(ngx_http_yibao_ctx_t *ctx, u_char *text,
     size_t len);
 void ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool);
+ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
+    yibao_str_t *src);
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
 
 ngx_int_t ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size);
@@ -291,8 +300,6 @@ ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 ngx_int_t ngx_http_yibao_store_watch(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
-void ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
-    ngx_int_t rc);
 
 char *ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

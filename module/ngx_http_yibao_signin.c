@@ -177,7 +177,7 @@ ngx_http_yibao_signin_init_conf(ngx_conf_t *cf,
 
 /*
  * Fills in sign_no when the envelope has none.  NGX_OK: go on; NGX_AGAIN:
- * resumed through ngx_http_yibao_resume(); an HTTP status: refused.
+ * resumed through ctx->resume; an HTTP status: refused.
  */
 
 ngx_int_t
@@ -624,7 +624,7 @@ ngx_http_yibao_signin_done(ngx_http_yibao_signin_flight_t *f,
             rc = yibao_gwerr_find(YIBAO_GWERR_SIGNIN_FAILED)->http_status;
         }
 
-        ngx_http_yibao_resume(r, ctx, rc);
+        ctx->resume(r, ctx, rc);
     }
 
     ngx_destroy_pool(f->pool);

@@ -287,7 +287,7 @@ ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle)
 
 /*
  * NGX_OK: decided, go on; NGX_AGAIN: waiting for Redis, which resumes
- * the request through ngx_http_yibao_resume(); otherwise an HTTP status
+ * the request through ctx->resume; otherwise an HTTP status
  * (the rejection is recorded in ctx).
  */
 
@@ -500,7 +500,7 @@ ngx_http_yibao_store_reply(void *data, redisReply *reply, ngx_uint_t status)
     {
         ctx->store = NGX_HTTP_YIBAO_STORE_DOWN;
         rc = ngx_http_yibao_store_local(r, ctx, sr);
-        ngx_http_yibao_resume(r, ctx, rc);
+        ctx->resume(r, ctx, rc);
         return;
     }
 
@@ -510,7 +510,7 @@ ngx_http_yibao_store_reply(void *data, redisReply *reply, ngx_uint_t status)
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_REPLAY,
                               "X-Yibao-Nonce was already used by caller "
                               "\"%V\" (a replay)", &ctx->caller);
-        ngx_http_yibao_resume(r, ctx, NGX_HTTP_UNAUTHORIZED);
+        ctx->resume(r, ctx, NGX_HTTP_UNAUTHORIZED);
         return;
     }
 
@@ -524,7 +524,7 @@ ngx_http_yibao_store_reply(void *data, redisReply *reply, ngx_uint_t status)
 
     rc = ngx_http_yibao_store_decide(r, ctx, sr, d, 0);
 
-    ngx_http_yibao_resume(r, ctx, rc);
+    ctx->resume(r, ctx, rc);
 }
 
 
