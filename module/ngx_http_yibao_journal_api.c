@@ -1,0 +1,825 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_redis.h"
+#include "yibao_journal.h"
+
+
+/*
+ * The operators' journal API (yibao_journal_api): the records by msgid,
+ * visit, settlement, clinic and day, the day's problems, the unknown
+ * ones, an entity's totals for 3201, and an operator's resolution.  The
+ * records are written by ngx_http_yibao_journal.c; a list is read in
+ * steps (one batch of Redis's records, or one hold of the zone's lock, a
+ * turn of the event loop) so that no query stalls the transactions.
+ */
+
+
+/* what a query of the embedded store copies out of the zone at most */
+#define NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX  (8 * 1024 * 1024)
+
+/* the records of Redis's answer to a query taken per step */
+#define NGX_HTTP_YIBAO_JOURNAL_STEP      64
+
+
+static ngx_int_t ngx_http_yibao_journal_api_handler(ngx_http_request_t *r);
+static void ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
+    ngx_uint_t status);
+
+
+/*
+ * yibao_journal_api: GET ?caller=C&msgid=M -> the record; GET
+ * ?state=unknown -> the unknown records (Redis: all nodes'; embedded:
+ * this node's); POST ?caller=C&msgid=M&state=ok|failed -> an operator's
+ * (or the resolver's) resolution.  Protect it with allow/deny.
+ */
+
+char *
+ngx_http_yibao_journal_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_yibao_journal_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the request's query for the Redis answer */
+
+typedef struct {
+    ngx_http_request_t          *r;
+    yibao_journal_query_t        q;
+    ngx_uint_t                   list;          /* the answer is a list */
+
+    ngx_str_t                    qkey;          /* a list's index key */
+
+    /*
+     * a list is made in steps, one per turn of the event loop: a batch
+     * of Redis's records, or one hold of the zone's lock
+     */
+    yibao_journal_sel_t         *sel;
+    ngx_event_t                  step;
+    ngx_http_yibao_shm_cursor_t  zone;          /* this node's zone's records */
+    ngx_str_t                   *recs;          /* Redis's records, copied */
+    ngx_uint_t                   nrecs;
+    ngx_uint_t                   next;          /* the next of recs */
+
+    /* one record: its key; a resolution's state and setl_id */
+    ngx_str_t                    key;
+    ngx_str_t                    state;
+    ngx_str_t                    setl;
+} ngx_http_yibao_journal_api_t;
+
+
+static ngx_int_t ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
+    ngx_http_yibao_journal_api_t *ja);
+static ngx_int_t ngx_http_yibao_journal_api_send(
+    ngx_http_yibao_journal_api_t *ja, u_char *data, size_t len);
+static ngx_int_t ngx_http_yibao_journal_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *msg);
+static ngx_int_t ngx_http_yibao_journal_api_zone(
+    ngx_http_yibao_journal_api_t *ja);
+static ngx_int_t ngx_http_yibao_journal_api_redis_list(
+    ngx_http_yibao_journal_api_t *ja, redisReply *reply);
+static ngx_int_t ngx_http_yibao_journal_api_list(
+    ngx_http_yibao_journal_api_t *ja);
+static void ngx_http_yibao_journal_api_step_handler(ngx_event_t *ev);
+static void ngx_http_yibao_journal_api_cleanup(void *data);
+static ngx_int_t ngx_http_yibao_journal_api_cost(
+    ngx_http_yibao_journal_api_t *ja);
+
+
+/* a query argument: unescaped, empty when absent */
+
+static void
+ngx_http_yibao_journal_arg(ngx_http_request_t *r, const char *name,
+    yibao_str_t *out)
+{
+    u_char     *dst, *src;
+    ngx_str_t   v;
+
+    out->data = (const unsigned char *) "";
+    out->len = 0;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK
+        || v.len == 0)
+    {
+        return;
+    }
+
+    dst = ngx_pnalloc(r->pool, v.len);
+    if (dst == NULL) {
+        return;
+    }
+
+    out->data = dst;
+    src = v.data;
+    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+    out->len = dst - out->data;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
+{
+    u_char                        *day, ttl[NGX_INT64_LEN];
+    u_char                         now[NGX_INT64_LEN];
+    ngx_int_t                      rc;
+    ngx_str_t                      caller, msgid, state, setl, key;
+    ngx_str_t                      argv[11];
+    yibao_err_t                    err;
+    ngx_uint_t                     argc, nkeys;
+    ngx_time_t                    *tp;
+    yibao_tm_t                     tm;
+    yibao_str_t                    out, v;
+    yibao_alloc_t                  a;
+    yibao_journal_state_e          st;
+    ngx_http_yibao_main_conf_t    *gmcf;
+    ngx_http_yibao_journal_api_t  *ja;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ja = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_journal_api_t));
+    day = ngx_pnalloc(r->pool, 11);
+
+    if (ja == NULL || day == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ja->r = r;
+
+    tp = ngx_timeofday();
+    ja->q.now_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    ja->q.in_flight_ms = gmcf->journal_in_flight;
+
+    ngx_http_yibao_journal_arg(r, "day", &ja->q.day);
+
+    if (ja->q.day.len == 0 || (ja->q.day.len == 5
+                               && ngx_strncmp(ja->q.day.data, "today", 5)
+                                  == 0))
+    {
+        ngx_http_yibao_localtime(ja->q.now_ms, &tm);
+        yibao_journal_day(&tm, (char *) day);
+        ja->q.day.data = day;
+        ja->q.day.len = 10;
+    }
+
+    ngx_http_yibao_journal_arg(r, "clinic", &ja->q.clinic);
+
+    /* GET .../totals?entity=E[&day][&insutype][&clr_type][&figures] */
+
+    if (r->uri.len >= 7
+        && ngx_strncmp(r->uri.data + r->uri.len - 7, "/totals", 7) == 0)
+    {
+        if (r->method != NGX_HTTP_GET) {
+            return NGX_HTTP_NOT_ALLOWED;
+        }
+
+        ja->q.kind = YIBAO_JOURNAL_Q_TOTALS;
+        ngx_http_yibao_journal_arg(r, "entity", &ja->q.entity);
+        ngx_http_yibao_journal_arg(r, "insutype", &ja->q.insutype);
+        ngx_http_yibao_journal_arg(r, "clr_type", &ja->q.clr_type);
+        ngx_http_yibao_journal_arg(r, "medfee_sumamt",
+                                   &ja->q.medfee_sumamt);
+        ngx_http_yibao_journal_arg(r, "fund_pay_sumamt",
+                                   &ja->q.fund_pay_sumamt);
+        ngx_http_yibao_journal_arg(r, "acct_pay", &ja->q.acct_pay);
+        ngx_http_yibao_journal_arg(r, "fixmedins_setl_cnt",
+                                   &ja->q.setl_cnt);
+
+        return ngx_http_yibao_journal_api_query(r, ja);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "caller", 6, &caller) != NGX_OK) {
+        ngx_str_null(&caller);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "msgid", 5, &msgid) != NGX_OK) {
+        ngx_str_null(&msgid);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK) {
+        ngx_str_null(&state);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "setl_id", 7, &setl) != NGX_OK) {
+        ngx_str_null(&setl);
+    }
+
+    st = yibao_journal_state_parse(state.data, state.len);
+
+    if (r->method == NGX_HTTP_GET && caller.len == 0) {
+
+        /* the queries for operations, answered as a list */
+
+        ngx_http_yibao_journal_arg(r, "problems", &v);
+
+        if (v.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_PROBLEMS;
+
+        } else if (st == YIBAO_JOURNAL_UNKNOWN) {
+            ja->q.kind = YIBAO_JOURNAL_Q_UNKNOWN;
+
+        } else if (msgid.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_MSGID;
+            ngx_http_yibao_journal_arg(r, "msgid", &ja->q.value);
+
+        } else if (setl.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+            ngx_http_yibao_journal_arg(r, "setl_id", &ja->q.value);
+
+        } else {
+            ngx_http_yibao_journal_arg(r, "mdtrt_id", &ja->q.value);
+
+            if (ja->q.value.len) {
+                ja->q.kind = YIBAO_JOURNAL_Q_MDTRT;
+
+            } else if (ja->q.clinic.len) {
+                ja->q.kind = YIBAO_JOURNAL_Q_CLINIC;
+
+            } else {
+                return ngx_http_yibao_journal_api_error(r,
+                           NGX_HTTP_BAD_REQUEST,
+                           "name a record (caller and msgid) or a query: "
+                           "msgid, mdtrt_id, setl_id, clinic [day], "
+                           "problems [clinic] [day], state=unknown");
+            }
+        }
+
+        return ngx_http_yibao_journal_api_query(r, ja);
+    }
+
+    if (caller.len == 0 || caller.len > 64
+        || !yibao_code_is_alnum(msgid.data, msgid.len, 64)
+        || setl.len > 64)
+    {
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                   "caller and msgid (letters and digits, at most 64) are "
+                   "needed");
+    }
+
+    if (ngx_http_yibao_journal_key(r->pool, &key, &caller, "j", &msgid)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ja->key = key;
+    ja->state = state;
+    ja->setl = setl;
+
+    if (r->method == NGX_HTTP_POST
+        && st != YIBAO_JOURNAL_OK && st != YIBAO_JOURNAL_FAILED)
+    {
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                   "state must be ok or failed");
+    }
+
+    if (gmcf->redis == NULL) {
+        return ngx_http_yibao_journal_api_zone(ja);
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        ngx_str_set(&argv[0], "GET");
+        argv[1] = key;
+        argc = 2;
+        nkeys = 1;
+
+        goto redis;
+    }
+
+    /* POST ?caller&msgid&state=ok|failed[&setl_id]: a resolution */
+
+    {
+        ngx_str_set(&argv[0], "EVAL");
+        argv[1].data = (u_char *) yibao_journal_resolve_script;
+        argv[1].len = ngx_strlen(yibao_journal_resolve_script);
+        ngx_str_set(&argv[2], "2");
+        argv[3] = key;
+        ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
+        argc = 5;
+        nkeys = 2;
+
+        /* the setl_id the operator found joins its index */
+
+        if (setl.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+            ja->q.value.data = setl.data;
+            ja->q.value.len = setl.len;
+            ngx_http_yibao_alloc_init(&a, r->pool);
+
+            if (yibao_journal_query_key(&ja->q, &a, &out, &err) != YIBAO_OK)
+            {
+                return ngx_http_yibao_journal_api_error(r,
+                           NGX_HTTP_BAD_REQUEST,
+                           "setl_id must be 1 to 64 letters, digits, '.', "
+                           "'_' or '-'");
+            }
+
+            ja->q.kind = YIBAO_JOURNAL_Q_NONE;
+            argv[argc].data = (u_char *) out.data;
+            argv[argc++].len = out.len;
+            nkeys++;
+            ngx_str_set(&argv[2], "3");
+        }
+
+        argv[argc++] = state;
+        argv[argc++] = setl;
+        tp = ngx_timeofday();
+        argv[argc].data = now;
+        argv[argc++].len = ngx_sprintf(now, "%uL",
+                                       (uint64_t) tp->sec * 1000 + tp->msec)
+                           - now;
+        argv[argc].data = ttl;
+        argv[argc++].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
+
+        goto redis;
+    }
+
+redis:
+
+    if (ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
+                                 ngx_http_yibao_journal_api_reply, ja,
+                                 r->connection->log)
+        == NULL)
+    {
+        return ngx_http_yibao_journal_api_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "the store (Redis) is down");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * One record in this node's zone: the embedded store's, or one claimed
+ * here while Redis was down.  GET: the record; POST: a resolution.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_str_t                    value;
+    ngx_time_t                  *tp;
+    yibao_str_t                  out;
+    yibao_alloc_t                a;
+    yibao_journal_t              j;
+    ngx_http_request_t          *r;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    r = ja->r;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ja->key, r->pool,
+                                       &value)
+        != NGX_OK)
+    {
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                "no such record");
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_journal_parse(value.data, value.len, &a, &j) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    j.state = yibao_journal_state_parse(ja->state.data, ja->state.len);
+    ngx_str_set(&value, "resolved");
+    j.reason.data = value.data;
+    j.reason.len = value.len;
+    j.resolved_by.data = (u_char *) "operator";
+    j.resolved_by.len = sizeof("operator") - 1;
+    tp = ngx_timeofday();
+    j.resolved_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ja->setl.len) {
+        j.setl_id.data = ja->setl.data;
+        j.setl_id.len = ja->setl.len;
+    }
+
+    if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = (u_char *) out.data;
+    value.len = out.len;
+
+    ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &ja->key, &value);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "yibao: journal caller \"%*s\" msgid %*s resolved as %V",
+                  j.caller.len, j.caller.data, j.msgid.len, j.msgid.data,
+                  &ja->state);
+
+    return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
+}
+
+
+/*
+ * A query answered as a list: from its index set, in Redis or in the
+ * zone's index (always this node's zone too: what was kept here while
+ * Redis was down); the pure code filters and renders.  The candidates
+ * are taken in steps (ngx_http_yibao_journal_api_list), so that a large
+ * answer never holds the zone's lock, nor the worker, for long.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
+    ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    argv[4];
+    yibao_err_t                  err;
+    yibao_str_t                  key;
+    yibao_alloc_t                a;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ja->list = 1;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    switch (yibao_journal_query_key(&ja->q, &a, &key, &err)) {
+
+    case YIBAO_OK:
+        break;
+
+    case YIBAO_ERR_INVALID:
+        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                                err.msg);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ja->qkey.data = (u_char *) key.data;
+    ja->qkey.len = key.len;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ja->sel = yibao_journal_sel_create(&ja->q, &a);
+    if (ja->sel == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_yibao_journal_api_cleanup;
+    cln->data = ja;
+
+    ja->step.handler = ngx_http_yibao_journal_api_step_handler;
+    ja->step.data = ja;
+    ja->step.log = r->connection->log;
+
+    ngx_http_yibao_shm_journal_open(&ja->zone, &ja->qkey,
+                                    NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX);
+
+    if (gmcf->redis == NULL) {
+        rc = ngx_http_yibao_journal_api_list(ja);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        return rc;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1].data = (u_char *) yibao_journal_list_script;
+    argv[1].len = ngx_strlen(yibao_journal_list_script);
+    ngx_str_set(&argv[2], "1");
+    argv[3] = ja->qkey;
+
+    if (ngx_http_yibao_redis_run(4, argv, 1, 0,
+                                 ngx_http_yibao_journal_api_reply, ja,
+                                 r->connection->log)
+        == NULL)
+    {
+        return ngx_http_yibao_journal_api_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "the store (Redis) is down");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * One step of a list: a batch of Redis's records, else one hold of the
+ * zone's lock; NGX_AGAIN: the next step is posted to the next turn of
+ * the event loop (other requests are served in between).  Then the
+ * answer, with what the zone's part read in its X-Yibao-Journal-Zone
+ * header.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_list(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_str_t                   *rec;
+    ngx_uint_t                   i, n;
+    ngx_pool_t                  *pool;
+    yibao_str_t                  out;
+    ngx_array_t                  recs;
+    yibao_alloc_t                a;
+    ngx_http_request_t          *r;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    r = ja->r;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    for (n = 0;
+         ja->next < ja->nrecs && n < NGX_HTTP_YIBAO_JOURNAL_STEP;
+         n++, ja->next++)
+    {
+        rec = &ja->recs[ja->next];
+
+        if (yibao_journal_sel_add(ja->sel, rec->data, rec->len)
+            != YIBAO_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (n == 0 && !ja->zone.done) {
+
+        /* the batch's copies live for this step only */
+
+        pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, r->connection->log);
+        if (pool == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_array_init(&recs, pool, 16, sizeof(ngx_str_t)) != NGX_OK
+            || ngx_http_yibao_shm_journal_next(gmcf->shm_zone, &ja->zone,
+                                               pool, &recs)
+               != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rec = recs.elts;
+
+        for (i = 0; i < recs.nelts; i++) {
+            if (yibao_journal_sel_add(ja->sel, rec[i].data, rec[i].len)
+                != YIBAO_OK)
+            {
+                ngx_destroy_pool(pool);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        ngx_destroy_pool(pool);
+    }
+
+    if (ja->next < ja->nrecs || !ja->zone.done) {
+        ngx_post_event(&ja->step, &ngx_posted_next_events);
+        return NGX_AGAIN;
+    }
+
+    if (ja->zone.st.truncated) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: journal query answered from the first "
+                      "%uz bytes of matching records of the zone only",
+                      (size_t) NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX);
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (ngx_http_yibao_journal_api_cost(ja) != NGX_OK
+        || yibao_journal_sel_answer(ja->sel, &a, &out) != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yibao_journal_sel_free(ja->sel);
+
+    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, (u_char *) out.data,
+                                    out.len);
+}
+
+
+static void
+ngx_http_yibao_journal_api_step_handler(ngx_event_t *ev)
+{
+    ngx_http_yibao_journal_api_t *ja = ev->data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ja->r;
+    c = r->connection;
+
+    rc = ngx_http_yibao_journal_api_list(ja);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request is gone (answered, or closed): no step is left posted */
+
+static void
+ngx_http_yibao_journal_api_cleanup(void *data)
+{
+    ngx_http_yibao_journal_api_t *ja = data;
+
+    if (ja->step.posted) {
+        ngx_delete_posted_event(&ja->step);
+    }
+
+    yibao_journal_sel_free(ja->sel);
+}
+
+
+/* what the zone's part of a query read: X-Yibao-Journal-Zone */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_cost(ngx_http_yibao_journal_api_t *ja)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = sizeof("examined= holds= hold_max=") - 1 + 3 * NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(ja->r->pool, len);
+    h = ngx_list_push(&ja->r->headers_out.headers);
+
+    if (p == NULL || h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Yibao-Journal-Zone");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "examined=%ui holds=%ui hold_max=%ui",
+                               ja->zone.st.examined, ja->zone.st.holds,
+                               ja->zone.st.hold_max)
+                   - p;
+
+    return NGX_OK;
+}
+
+
+/* one record for the API: masked */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_send(ngx_http_yibao_journal_api_t *ja,
+    u_char *data, size_t len)
+{
+    yibao_str_t    out;
+    yibao_alloc_t  a;
+
+    ngx_http_yibao_alloc_init(&a, ja->r->pool);
+
+    if (yibao_journal_public(data, len, &a, &out) != YIBAO_OK) {
+        ngx_log_error(NGX_LOG_ERR, ja->r->connection->log, 0,
+                      "yibao: journal record not readable");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_yibao_send_json(ja->r, NGX_HTTP_OK, (u_char *) out.data,
+                                    out.len);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_journal_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = sizeof("{\"error\":\"\"}") + ngx_strlen(msg) * 2;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, "{\"error\":\"", 10);
+    last = (u_char *) ngx_escape_json(last, (u_char *) msg,
+                                      ngx_strlen(msg));
+    last = ngx_cpymem(last, "\"}", 2);
+
+    return ngx_http_yibao_send_json(r, status, p, last - p);
+}
+
+
+static void
+ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
+    ngx_uint_t status)
+{
+    ngx_http_yibao_journal_api_t *ja = data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ja->r;
+    c = r->connection;
+
+    if (status != NGX_HTTP_YIBAO_REDIS_OK) {
+        rc = ngx_http_yibao_journal_api_error(r,
+                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                 "the store (Redis) did not answer");
+
+    } else if (reply->type == REDIS_REPLY_STRING && !ja->list) {
+        rc = ngx_http_yibao_journal_api_send(ja, (u_char *) reply->str,
+                                             reply->len);
+
+    } else if (reply->type == REDIS_REPLY_ARRAY && ja->list) {
+        rc = ngx_http_yibao_journal_api_redis_list(ja, reply);
+
+        if (rc == NGX_AGAIN) {
+            return;
+        }
+
+    } else if (!ja->list) {
+        /* not in Redis: claimed at this node while Redis was down? */
+        rc = ngx_http_yibao_journal_api_zone(ja);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The candidates of a query: the records Redis gave (copied: the reply
+ * is freed when this returns), then those of this node's zone (claimed
+ * here while Redis was down), taken in steps.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_redis_list(ngx_http_yibao_journal_api_t *ja,
+    redisReply *reply)
+{
+    u_char      *p;
+    size_t       i;
+    redisReply  *e;
+
+    ja->recs = ngx_palloc(ja->r->pool,
+                          (reply->elements + 1) * sizeof(ngx_str_t));
+    if (ja->recs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        p = ngx_pnalloc(ja->r->pool, e->len ? e->len : 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(p, e->str, e->len);
+        ja->recs[ja->nrecs].data = p;
+        ja->recs[ja->nrecs].len = e->len;
+        ja->nrecs++;
+    }
+
+    return ngx_http_yibao_journal_api_list(ja);
+}
+
+
