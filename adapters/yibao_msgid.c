@@ -48,6 +48,13 @@ yibao_msgid_advance(uint64_t state, uint64_t now_sec, unsigned node,
 }
 
 
+uint64_t
+yibao_msgid_start(uint64_t now_sec)
+{
+    return (now_sec + 1) << YIBAO_MSGID_SEQ_BITS;
+}
+
+
 int
 yibao_msgid_format(const yibao_str_t *entity, const yibao_tm_t *tm,
     unsigned seq, char out[YIBAO_MSGID_LEN + 1])

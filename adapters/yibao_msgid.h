@@ -38,6 +38,15 @@ int yibao_msgid_advance(uint64_t state, uint64_t now_sec, unsigned node,
     unsigned count, uint64_t *next, uint64_t *sec, unsigned *seq);
 
 /*
+ * The state of a sequence that starts at now_sec (a new shared zone: an
+ * nginx just started, or the new master of a binary upgrade).  Its first
+ * msgid is stamped with the next second: the nginx that ran before, in
+ * the same second, may have issued that second's first numbers, and its
+ * sequence is gone with its zone.
+ */
+uint64_t yibao_msgid_start(uint64_t now_sec);
+
+/*
  * Writes entity + yyyyMMddHHmmss of tm + seq (4 digits) and a NUL into
  * out.  YIBAO_ERR_INVALID unless the entity code has 12 characters and
  * seq < 10,000.

@@ -215,6 +215,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_yibao_zone_t  *ozone = data;
 
     size_t                  len;
+    uint64_t                state;
     ngx_uint_t              i, n;
     ngx_http_yibao_zone_t  *zone;
 
@@ -260,8 +261,13 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_queue_init(&zone->sh->inflight);
+
+    /* the sequence starts in the next second (yibao_msgid_start) */
+
+    state = yibao_msgid_start((uint64_t) ngx_time());
+
     for (i = 0; i < NGX_HTTP_YIBAO_MSGID_SLOTS; i++) {
-        zone->sh->msgid_state[i] = 0;
+        zone->sh->msgid_state[i] = (ngx_atomic_uint_t) state;
     }
     zone->sh->entries = 0;
     zone->sh->seq = 0;

@@ -49,8 +49,10 @@ GATEWAY_LISTEN = "8080"
 STATUS_LISTEN = "127.0.0.1:8081"
 PLATFORM = "127.0.0.1:9080"
 # one node's embedded store keeps the week of journal (ttl=7d) that the
-# tests' 16m cannot: some 85,000-250,000 records (docs/deployment.md)
-ZONE = "256m"
+# tests' 16m cannot: some 85,000-250,000 records; node=0/2: a binary
+# upgrade of the module runs the new nginx with node=1/2 beside the old
+# one, so that the two never issue the same msgid (docs/deployment.md)
+ZONE = "256m node=0/2"
 
 # the directives the template may have outside its http block
 MAIN_DIRECTIVES = {"load_module", "user", "worker_processes", "daemon",
@@ -69,7 +71,10 @@ HEADER = """\
 #     (and, for https, the proxy_ssl_* lines shown below);
 #   - yibao_sign and yibao_route: the province's signing scheme and paths;
 #   - /etc/yibao/: the keys, clinics, callers and mapping tables (the
-#     files installed there are EXAMPLES with invented secrets).
+#     files installed there are EXAMPLES with invented secrets);
+#   - yibao_redis, for the journal to survive a restart or an upgrade of
+#     the module, and for more than one node; yibao_zone's node=N/COUNT
+#     (switched at each upgrade of the module).
 # Then:
 #   ln -s ../sites-available/yibao-gateway /etc/nginx/sites-enabled/
 #   nginx -t && systemctl reload nginx

@@ -254,6 +254,8 @@ def test_packages_installed_flow_and_purge(installed, tmp_path):
         st = os.stat(os.path.join("/etc/yibao", name))
         assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == \
             (mode, 0, 0), name
+    for name in ("redis-journal.conf", "balancer.conf"):
+        assert os.path.isfile(os.path.join("/usr/share/yibao-gateway", name))
     st = os.stat("/var/log/nginx/yibao")
     assert (stat.S_IMODE(st.st_mode), pwd.getpwuid(st.st_uid).pw_name,
             grp.getgrgid(st.st_gid).gr_name) == (0o750, "root", "adm")

@@ -888,6 +888,31 @@ test_msgid_sequence(void **state)
     assert_int_equal(sec, 1001);
     assert_int_equal(seq, 1);
 
+    /*
+     * a sequence started at 2000 (a restarted nginx) issues nothing in
+     * that second, which the nginx before it may have used: its first
+     * msgid has the second after, and the numbers go on from there
+     */
+
+    st = yibao_msgid_start(2000);
+
+    assert_int_equal(yibao_msgid_advance(st, 2000, 1, 2, &next, &sec, &seq),
+                     YIBAO_OK);
+    assert_int_equal(sec, 2001);
+    assert_int_equal(seq, 1);
+    st = next;
+
+    assert_int_equal(yibao_msgid_advance(st, 2001, 1, 2, &next, &sec, &seq),
+                     YIBAO_OK);
+    assert_int_equal(sec, 2001);
+    assert_int_equal(seq, 3);
+    st = next;
+
+    assert_int_equal(yibao_msgid_advance(st, 2002, 1, 2, &next, &sec, &seq),
+                     YIBAO_OK);
+    assert_int_equal(sec, 2002);
+    assert_int_equal(seq, 1);
+
     /* node 2 of 3: 2, 5, 8, ... 9998, then exhausted */
 
     st = 0;
