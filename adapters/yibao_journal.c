@@ -19,6 +19,7 @@
 const char  yibao_journal_claim_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
     "if cur then return {0, cur} end\n"
+    "if ARGV[4] == '1' then return {2} end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "redis.call('SET', KEYS[2], KEYS[1], 'PX', ARGV[2])\n"
     "if ARGV[3] == '1' then redis.call('SADD', KEYS[3], KEYS[1]) end\n"
@@ -824,6 +825,14 @@ yibao_journal_text(json_t *o, const char *key, yibao_alloc_t *a,
 
     return yibao_journal_get_str(o, key, a, out) ? YIBAO_ERR_NOMEM
                                                  : YIBAO_OK;
+}
+
+
+int
+yibao_journal_amount(const void *object, const char *key, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    return yibao_journal_money_text((json_t *) object, key, a, out);
 }
 
 

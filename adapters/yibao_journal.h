@@ -132,9 +132,11 @@ int yibao_journal_parse_list(const unsigned char *data, size_t len,
  *   claim   KEYS record, upstream index, unknown set, index sets...;
  *           ARGV record, ttl_ms, money ("1": the record joins the
  *           unknown set while it is "sent", so that one lost with its
- *           gateway is resolved too) -> {1} claimed (the record joins
- *           each index set, whose TTL becomes ttl_ms), or {0, existing
- *           record}
+ *           gateway is resolved too), [peek] -> {1} claimed (the record
+ *           joins each index set, whose TTL becomes ttl_ms), or {0,
+ *           existing record}; with peek "1" nothing is written when
+ *           there is no record: {2} (the store forgot, yibao_forget.h:
+ *           the platform is asked first)
  *   update  KEYS record, unknown set, problem set, index sets...; ARGV
  *           record, state, ttl_ms, "1" if a problem -> 1 (the record's
  *           TTL is kept; a record Redis lost meanwhile, e.g. restarted
@@ -204,6 +206,14 @@ int yibao_journal_problem(const yibao_journal_t *j);
 
 int yibao_journal_zone_keys(const unsigned char *record, size_t len,
     yibao_alloc_t *a, yibao_str_t *keys, size_t *n);
+
+/*
+ * The amount under key of a JSON object (a json_t *) as exact text with
+ * two places ("35.20"), from a number or a decimal string; "" when it
+ * is missing or not a whole number of cents.  YIBAO_OK or NOMEM.
+ */
+int yibao_journal_amount(const void *object, const char *key,
+    yibao_alloc_t *a, yibao_str_t *out);
 
 /* "YYYY-MM-DD" of tm into buf[11] (NUL-terminated) */
 void yibao_journal_day(const yibao_tm_t *tm, char *buf);

@@ -23,6 +23,11 @@ static void yibao_resolve_text(yibao_resolve_result_t *res,
     const char *prefix, const char *text);
 static int yibao_resolve_query(const yibao_journal_t *j, json_t *info,
     yibao_alloc_t *a, yibao_resolve_result_t *res);
+static int yibao_resolve_open(const yibao_str_t *infno,
+    const unsigned char *data, size_t len, yibao_resolve_result_t *res,
+    json_t **o, json_t **info);
+static int yibao_resolve_keep(json_t *v, yibao_alloc_t *a,
+    yibao_str_t *out);
 
 
 /* the envelope's fields that the resolver sets itself */
@@ -253,8 +258,34 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
     const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_resolve_result_t *res)
 {
-    int              rc;
-    json_t          *o, *info, *v;
+    int      rc;
+    json_t  *o, *info;
+
+    rc = yibao_resolve_open(infno, data, len, res, &o, &info);
+
+    if (rc == YIBAO_OK && info != NULL) {
+        rc = yibao_resolve_query(j, info, a, res);
+    }
+
+    json_decref(o);
+
+    return rc;
+}
+
+
+/*
+ * The platform's answer to the resolving request infno: res set for
+ * what it says by itself (not an envelope, a refusal, any 2601 answer),
+ * or, for a 5203 that found a settlement, *info its output.setlinfo
+ * (in *o, which the caller frees; both NULL otherwise).  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+
+static int
+yibao_resolve_open(const yibao_str_t *infno, const unsigned char *data,
+    size_t len, yibao_resolve_result_t *res, json_t **o, json_t **info)
+{
+    json_t          *v;
     const char      *msg;
     json_error_t     jerr;
     yibao_answer_t   ans;
@@ -262,6 +293,10 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
     memset(res, 0, sizeof(yibao_resolve_result_t));
     res->outcome = YIBAO_RESOLVE_RETRY;
     res->setl_id.data = (const unsigned char *) "";
+    res->platform_msgid.data = (const unsigned char *) "";
+
+    *o = NULL;
+    *info = NULL;
 
     if (yibao_answer_inspect(data, len, &ans) != YIBAO_OK) {
         return YIBAO_ERR_NOMEM;
@@ -273,11 +308,11 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
         return YIBAO_OK;
     }
 
-    o = yibao_json_load((const char *) data, len, 0, &jerr);
+    *o = yibao_json_load((const char *) data, len, 0, &jerr);
 
     /* the platform's whole message: the summary may be cut short */
 
-    v = json_object_get(o, "err_msg");
+    v = json_object_get(*o, "err_msg");
     msg = json_is_string(v) ? json_string_value(v) : ans.summary;
 
     if (infno->len == 4 && memcmp(infno->data, "2601", 4) == 0) {
@@ -301,7 +336,6 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
             yibao_resolve_text(res, "2601: ", msg);
         }
 
-        json_decref(o);
         return YIBAO_OK;
     }
 
@@ -315,24 +349,157 @@ yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
             yibao_resolve_text(res, "5203: ", msg);
         }
 
-        json_decref(o);
         return YIBAO_OK;
     }
 
-    info = json_object_get(json_object_get(o, "output"), "setlinfo");
+    *info = json_object_get(json_object_get(*o, "output"), "setlinfo");
 
-    if (!json_is_object(info)) {
-        json_decref(o);
+    if (!json_is_object(*info)) {
+        *info = NULL;
         yibao_resolve_text(res, "5203 answered without output.setlinfo",
                            "");
+    }
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
+    const unsigned char *data, size_t len, yibao_alloc_t *a,
+    yibao_resolve_result_t *res)
+{
+    int                  rc, mine;
+    json_t              *o, *info, *v, *d;
+    const char          *flag, *refunded;
+    yibao_str_t          want, got;
+    static yibao_str_t   q = yibao_string("5203");
+
+    rc = yibao_resolve_open(&q, data, len, res, &o, &info);
+
+    if (rc != YIBAO_OK || info == NULL) {
+        json_decref(o);
+        return rc;
+    }
+
+    if (j->infno.len >= 4 && memcmp(j->infno.data, "2208", 4) == 0) {
+        /* the cancellation stands if the settlement is refunded */
+        rc = yibao_resolve_query(j, info, a, res);
+        json_decref(o);
+        return rc;
+    }
+
+    flag = json_string_value(json_object_get(info, "vali_flag"));
+
+    refunded = json_string_value(json_object_get(info, "refd_setl_flag"));
+
+    if ((flag != NULL && strcmp(flag, "0") == 0)
+        || (refunded != NULL && strcmp(refunded, "1") == 0))
+    {
+        res->outcome = YIBAO_RESOLVE_FAILED;
+        snprintf(res->reason, sizeof(res->reason),
+                 "5203: the visit's settlement was %s: nothing of it "
+                 "stands", flag != NULL && strcmp(flag, "0") == 0
+                           ? "reversed" : "refunded");
+        json_decref(o);
         return YIBAO_OK;
     }
 
-    rc = yibao_resolve_query(j, info, a, res);
+    v = json_object_get(info, "medins_setl_id");
+    mine = yibao_resolve_eq(v, &j->msgid)
+           || yibao_resolve_eq(v, &j->upstream_msgid);
+
+    d = json_object_get(json_object_get((json_t *) request, "input"),
+                        "data");
+
+    rc = yibao_journal_amount(info, "medfee_sumamt", a, &got);
+
+    if (rc == YIBAO_OK) {
+        rc = yibao_journal_amount(d, "medfee_sumamt", a, &want);
+    }
+
+    if (rc != YIBAO_OK) {
+        json_decref(o);
+        return YIBAO_ERR_NOMEM;
+    }
+
+    if (!mine
+        && (want.len == 0 || got.len != want.len
+            || memcmp(got.data, want.data, want.len) != 0))
+    {
+        res->outcome = YIBAO_RESOLVE_OTHER;
+        snprintf(res->reason, sizeof(res->reason),
+                 "5203: the visit has a settlement in effect of "
+                 "medfee_sumamt %.*s (setl_id %.40s, msgid %.40s), not of "
+                 "this request's %.*s",
+                 (int) got.len, got.data,
+                 json_is_string(json_object_get(info, "setl_id"))
+                 ? json_string_value(json_object_get(info, "setl_id")) : "",
+                 json_is_string(v) ? json_string_value(v) : "",
+                 (int) want.len, want.data);
+        json_decref(o);
+        return YIBAO_OK;
+    }
+
+    rc = yibao_resolve_keep(json_object_get(info, "setl_id"), a,
+                            &res->setl_id);
+
+    if (rc == YIBAO_OK) {
+        rc = yibao_resolve_keep(v, a, &res->platform_msgid);
+    }
+
+    if (rc != YIBAO_OK) {
+        json_decref(o);
+        return rc;
+    }
+
+    if (res->setl_id.len == 0) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "5203 answered without setl_id");
+        json_decref(o);
+        return YIBAO_OK;
+    }
+
+    res->outcome = YIBAO_RESOLVE_OK;
+    snprintf(res->reason, sizeof(res->reason),
+             "5203: the visit is settled (setl_id %.40s, msgid %.40s%s)",
+             json_string_value(json_object_get(info, "setl_id")),
+             json_is_string(v) ? json_string_value(v) : "",
+             mine ? "" : ", the same medfee_sumamt");
 
     json_decref(o);
 
-    return rc;
+    return YIBAO_OK;
+}
+
+
+/* A string value copied into a ("" when it is not a string). */
+
+static int
+yibao_resolve_keep(json_t *v, yibao_alloc_t *a, yibao_str_t *out)
+{
+    size_t          n;
+    unsigned char  *p;
+
+    out->data = (const unsigned char *) "";
+    out->len = 0;
+
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        return YIBAO_OK;
+    }
+
+    n = json_string_length(v);
+
+    p = yibao_alloc(a, n);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    memcpy(p, json_string_value(v), n);
+    out->data = p;
+    out->len = n;
+
+    return YIBAO_OK;
 }
 
 
@@ -376,9 +543,7 @@ static int
 yibao_resolve_query(const yibao_journal_t *j, json_t *info, yibao_alloc_t *a,
     yibao_resolve_result_t *res)
 {
-    size_t          n;
-    json_t         *v;
-    unsigned char  *p;
+    json_t  *v;
 
     if (j->infno.len >= 4 && memcmp(j->infno.data, "2208", 4) == 0) {
 
@@ -422,24 +587,18 @@ yibao_resolve_query(const yibao_journal_t *j, json_t *info, yibao_alloc_t *a,
         return YIBAO_OK;
     }
 
-    v = json_object_get(info, "setl_id");
+    if (yibao_resolve_keep(json_object_get(info, "setl_id"), a,
+                           &res->setl_id)
+        != YIBAO_OK)
+    {
+        return YIBAO_ERR_NOMEM;
+    }
 
-    if (!json_is_string(v) || json_string_length(v) == 0) {
+    if (res->setl_id.len == 0) {
         snprintf(res->reason, sizeof(res->reason),
                  "5203 answered without setl_id");
         return YIBAO_OK;
     }
-
-    n = json_string_length(v);
-
-    p = yibao_alloc(a, n);
-    if (p == NULL) {
-        return YIBAO_ERR_NOMEM;
-    }
-
-    memcpy(p, json_string_value(v), n);
-    res->setl_id.data = p;
-    res->setl_id.len = n;
 
     v = json_object_get(info, "vali_flag");
 

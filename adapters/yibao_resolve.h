@@ -35,13 +35,15 @@ typedef enum {
     YIBAO_RESOLVE_RETRY = 0,    /* nothing learnt: stays unknown */
     YIBAO_RESOLVE_OK,           /* it happened */
     YIBAO_RESOLVE_FAILED,       /* it never happened */
-    YIBAO_RESOLVE_REVERSED      /* it happened and was reversed */
+    YIBAO_RESOLVE_REVERSED,     /* it happened and was reversed */
+    YIBAO_RESOLVE_OTHER         /* another settlement stands (below) */
 } yibao_resolve_outcome_e;
 
 
 typedef struct {
     yibao_resolve_outcome_e  outcome;
     yibao_str_t              setl_id;     /* OK: the settlement */
+    yibao_str_t              platform_msgid; /* OK: its medins_setl_id */
     char                     reason[320]; /* what the platform said */
 } yibao_resolve_result_t;
 
@@ -92,6 +94,33 @@ int yibao_resolve_envelope(const yibao_str_t *head, const yibao_str_t *infno,
  * YIBAO_ERR_NOMEM; an answer that says nothing is YIBAO_RESOLVE_RETRY.
  */
 int yibao_resolve_answer(const yibao_journal_t *j, const yibao_str_t *infno,
+    const unsigned char *data, size_t len, yibao_alloc_t *a,
+    yibao_resolve_result_t *res);
+
+/*
+ * What a 5203 answer means for a money-moving request whose msgid the
+ * journal does not know while its store cannot vouch for that
+ * (yibao_forget.h): the msgid may have been sent and done before the
+ * store forgot it, under an upstream msgid nobody remembers.  j is the
+ * request as a record (infno, msgid, upstream_msgid issued for it,
+ * mdtrt_id, setl_id), request its envelope (a json_t *).
+ *
+ *   2207 (and the other settlements, by mdtrt_id):
+ *     FAILED  no settlement of the visit, or the one found is reversed
+ *             (vali_flag 0) or refunded: sending it settles once
+ *     OK      a settlement in effect made by this msgid (medins_setl_id
+ *             is its own or its upstream one), or of the request's
+ *             medfee_sumamt: the visit is settled, sending it again
+ *             would settle it twice
+ *     OTHER   a settlement in effect of another amount: the visit is
+ *             settled, and whether by this msgid cannot be told
+ *   2208:     OK refunded (refd_setl_flag 1), FAILED not refunded
+ *   RETRY     the answer says nothing
+ *
+ * setl_id and platform_msgid (OK) are allocated from a.  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+int yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
     const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_resolve_result_t *res);
 

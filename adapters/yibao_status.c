@@ -79,6 +79,7 @@ static void yibao_status_put_json_str(yibao_status_out_t *o,
 static void yibao_status_put_label(yibao_status_out_t *o,
     const unsigned char *p, size_t len);
 static void yibao_status_put_time(yibao_status_out_t *o, int64_t t);
+static int yibao_status_forgotten(const yibao_status_snapshot_t *s);
 static void yibao_status_put_quantile(yibao_status_out_t *o,
     const uint64_t *b, unsigned q);
 static void yibao_status_put_code(yibao_status_out_t *o, int code);
@@ -127,6 +128,10 @@ static void yibao_status_prom_store_up(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_prom_events(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_journal(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_checks(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 
 
 static const char  *yibao_status_classes[YIBAO_STATUS_NCLASSES] = {
@@ -174,6 +179,11 @@ static const char  *yibao_status_le[YIBAO_STATUS_BUCKETS] = {
 static const char  *yibao_status_events[YIBAO_STATUS_EVENTS] = {
     "passed", "rejected", "dry_run", "bypassed", "local", "error",
     "hit", "miss", "expired", "stale", "bypass"
+};
+
+
+static const char  *yibao_status_checks[YIBAO_STATUS_CHECKS] = {
+    "settled", "not_settled", "other_settlement", "failed"
 };
 
 
@@ -243,6 +253,31 @@ static const yibao_status_family_t  yibao_status_families[] = {
       "operations.",
       yibao_status_prom_value, yibao_status_field(store_errors),
       YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_journal_store_durable", "gauge",
+      "1 when the journal's store keeps it over a restart (Redis with an "
+      "AOF or RDB snapshots), 0 when it does not or that is not known.",
+      yibao_status_prom_journal, 0, 0 },
+
+    { "yibao_journal_forgotten", "gauge",
+      "1 while the journal's store cannot vouch for its records (it lost "
+      "them within the journal's ttl): a money-moving msgid it does not "
+      "know is checked with the platform (5203) first.",
+      yibao_status_prom_journal, 0, 1 },
+
+    { "yibao_journal_checked_until_timestamp_seconds", "gauge",
+      "The end of that window (0: none).",
+      yibao_status_prom_journal, 0, 2 },
+
+    { "yibao_journal_store_losses_total", "counter",
+      "Losses of the journal's records that this node found.",
+      yibao_status_prom_value, yibao_status_field(journal_losses),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_journal_checks_total", "counter",
+      "Money-moving msgids the journal did not know while it could not "
+      "vouch, checked with the platform (5203) before sending, by result.",
+      yibao_status_prom_checks, 0, 0 },
 
     { "yibao_ratelimit_total", "counter",
       "Rate limit decisions.",
@@ -995,6 +1030,15 @@ yibao_status_put_label(yibao_status_out_t *o, const unsigned char *p,
 }
 
 
+/* 1 while the journal's store cannot vouch for its records */
+
+static int
+yibao_status_forgotten(const yibao_status_snapshot_t *s)
+{
+    return s->journal_until > 0 && s->journal_until / 1000 >= s->now;
+}
+
+
 /* a time in seconds since the epoch, null for "never" */
 
 static void
@@ -1148,7 +1192,29 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
     yibao_status_puts(o, ",\"errors\":");
     yibao_status_put_u64(o, s->store_errors);
 
-    yibao_status_puts(o, "},\"ratelimit\":{");
+    /* the journal's store: a window while it cannot vouch */
+
+    yibao_status_puts(o, "},\"journal\":{\"durable\":");
+    yibao_status_puts(o, s->journal_durable < 0 ? "null"
+                         : (s->journal_durable ? "true" : "false"));
+    yibao_status_puts(o, ",\"forgotten_at\":");
+    yibao_status_put_time(o, yibao_status_forgotten(s)
+                             ? s->journal_lost / 1000 : 0);
+    yibao_status_puts(o, ",\"checked_until\":");
+    yibao_status_put_time(o, yibao_status_forgotten(s)
+                             ? s->journal_until / 1000 : 0);
+    yibao_status_puts(o, ",\"losses\":");
+    yibao_status_put_u64(o, s->journal_losses);
+    yibao_status_puts(o, ",\"checks\":{");
+
+    for (i = 0; i < YIBAO_STATUS_CHECKS; i++) {
+        yibao_status_puts(o, i ? ",\"" : "\"");
+        yibao_status_puts(o, yibao_status_checks[i]);
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, s->journal_checks[i]);
+    }
+
+    yibao_status_puts(o, "}},\"ratelimit\":{");
 
     for (i = 0; i < YIBAO_STATUS_EVENTS; i++) {
 
@@ -1706,6 +1772,57 @@ yibao_status_prom_store_up(yibao_status_out_t *o,
     yibao_status_puts(o, s->store == YIBAO_STATUS_STORE_REDIS ? "redis"
                                                               : "embedded");
     yibao_status_puts(o, s->store_up ? "\"} 1\n" : "\"} 0\n");
+}
+
+
+/*
+ * The journal's store: f->arg 0 durable (1, or 0 when not or not known),
+ * 1 the window of records it cannot vouch for, 2 its end in seconds.
+ */
+
+static void
+yibao_status_prom_journal(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    yibao_status_puts(o, f->name);
+    yibao_status_puts(o, " ");
+
+    switch (f->arg) {
+
+    case 0:
+        yibao_status_puts(o, s->journal_durable == 1 ? "1" : "0");
+        break;
+
+    case 1:
+        yibao_status_puts(o, yibao_status_forgotten(s) ? "1" : "0");
+        break;
+
+    default:
+        yibao_status_put_u64(o, yibao_status_forgotten(s)
+                                ? (uint64_t) s->journal_until / 1000 : 0);
+        break;
+    }
+
+    yibao_status_puts(o, "\n");
+}
+
+
+/* the checks of forgotten msgids, by result */
+
+static void
+yibao_status_prom_checks(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    unsigned  i;
+
+    for (i = 0; i < YIBAO_STATUS_CHECKS; i++) {
+        yibao_status_puts(o, f->name);
+        yibao_status_puts(o, "{result=\"");
+        yibao_status_puts(o, yibao_status_checks[i]);
+        yibao_status_puts(o, "\"} ");
+        yibao_status_put_u64(o, s->journal_checks[i]);
+        yibao_status_puts(o, "\n");
+    }
 }
 
 

@@ -162,6 +162,22 @@ typedef enum {
 } yibao_status_event_e;
 
 
+/*
+ * The journal's store (Redis) and what it remembers: money-moving
+ * msgids it did not know while it could not vouch for its records
+ * (adapters/yibao_forget.h), checked with the platform (5203) before
+ * being sent, by what the check found.
+ */
+
+typedef enum {
+    YIBAO_STATUS_CHECK_SETTLED = 0,     /* settled: answered, not sent */
+    YIBAO_STATUS_CHECK_NOT_SETTLED,     /* nothing stands: sent */
+    YIBAO_STATUS_CHECK_OTHER,           /* another settlement: refused */
+    YIBAO_STATUS_CHECK_FAILED,          /* no answer: refused */
+    YIBAO_STATUS_CHECKS
+} yibao_status_check_e;
+
+
 /* The state store behind nonces, rate limits and the cache. */
 
 typedef enum {
@@ -290,6 +306,17 @@ typedef struct {
     uint64_t              store_errors;
 
     uint64_t              events[YIBAO_STATUS_EVENTS];
+
+    /*
+     * the journal's store: durable 1 (an AOF or RDB snapshots), 0, -1
+     * not known; the loss it cannot vouch past and the end of that
+     * window (ms since the epoch, 0: none); losses found; checks
+     */
+    int                   journal_durable;
+    int64_t               journal_lost;
+    int64_t               journal_until;
+    uint64_t              journal_losses;
+    uint64_t              journal_checks[YIBAO_STATUS_CHECKS];
 
     uint64_t              mapping_rows;
     uint64_t              mapping_bytes;

@@ -89,6 +89,11 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "the shared store is down and the limit policy is closed" },
     { YIBAO_GWERR_IN_PROGRESS, 409, "in_progress",
       "this msgid is being processed" },
+    { YIBAO_GWERR_JOURNAL_FORGOTTEN, 503, "journal_forgotten",
+      "the journal's store lost its records and this msgid could not be "
+      "checked with the platform" },
+    { YIBAO_GWERR_VISIT_SETTLED, 409, "visit_settled",
+      "the visit has a settlement the journal cannot tie to this msgid" },
 
     { YIBAO_GWERR_UPSTREAM_UNREACHABLE, 502, "upstream_unreachable",
       "platform unreachable" },

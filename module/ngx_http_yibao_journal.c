@@ -137,12 +137,13 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     size_t                         i, n;
     ngx_str_t                      argv[10 + YIBAO_JOURNAL_INDEX_MAX];
     ngx_str_t                      value, existing;
+    ngx_uint_t                     money, peek;
     yibao_tm_t                     tm;
     yibao_str_t                    keys[YIBAO_JOURNAL_INDEX_MAX + 1];
     ngx_time_t                    *tp;
     yibao_str_t                    out;
     yibao_alloc_t                  a;
-    yibao_journal_t                j;
+    yibao_journal_t                j, *record;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_journal_req_t  *jr;
 
@@ -209,7 +210,11 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_memzero(&j, sizeof(yibao_journal_t));
     ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_SENT);
 
-    if (yibao_journal_render(&j, &a, &out) != YIBAO_OK) {
+    /* the platform showed it settled (forget.c): claimed as resolved */
+
+    record = ctx->forget_record ? ctx->forget_record : &j;
+
+    if (yibao_journal_render(record, &a, &out) != YIBAO_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -303,13 +308,23 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     /* the index sets of the queries, and the problem set of its day */
 
-    if (ngx_http_yibao_journal_index(&j, &a, keys, &n) != NGX_OK) {
+    if (ngx_http_yibao_journal_index(record, &a, keys, &n) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /*
+     * While the store cannot vouch for its records (it lost them), a
+     * money-moving msgid it does not know is not claimed at once: the
+     * platform is asked first (forget.c), then it is claimed again.
+     */
+
+    money = yibao_infno_money(ctx->infno.data, ctx->infno.len);
+    peek = money && ctx->forget_record == NULL && !ctx->forget_checked
+           && ngx_http_yibao_redis_forgotten() != 0;
+
+    /*
      * EVAL script N record-key upstream-key unknown-set index... record
-     * ttl_ms money
+     * ttl_ms money [peek]
      */
 
     ngx_str_set(&argv[0], "EVAL");
@@ -330,11 +345,11 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     argv[7 + n].len = ngx_sprintf(argv[7 + n].data, "%M", gmcf->journal_ttl)
                       - argv[7 + n].data;
     argv[8 + n].data = (u_char *)
-                 (yibao_infno_money(ctx->infno.data, ctx->infno.len)
-                  ? "1" : "0");
+                 ((money && record->state == YIBAO_JOURNAL_SENT) ? "1" : "0");
     argv[8 + n].len = 1;
+    ngx_str_set(&argv[9 + n], "1");
 
-    ctx->op = ngx_http_yibao_redis_run(9 + n, argv, 3 + n, 0,
+    ctx->op = ngx_http_yibao_redis_run(9 + n + peek, argv, 3 + n, 0,
                                        ngx_http_yibao_journal_claimed, jr,
                                        r->connection->log);
 
@@ -388,9 +403,22 @@ ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
         return;
     }
 
+    if (reply->element[0]->integer == 2) {
+        /* no record, and the store forgot: the platform is asked first */
+        ctx->resume(jr->r, ctx, ngx_http_yibao_forget_check(jr->r, ctx));
+        return;
+    }
+
     if (reply->element[0]->integer == 1) {
-        ctx->journal_state = YIBAO_JOURNAL_SENT;
-        ngx_http_yibao_journal_track(jr->r, ctx, 0);
+        if (ctx->forget_record != NULL) {
+            /* claimed as resolved: the platform's settlement answers */
+            ngx_http_yibao_forget_serve(ctx);
+
+        } else {
+            ctx->journal_state = YIBAO_JOURNAL_SENT;
+            ngx_http_yibao_journal_track(jr->r, ctx, 0);
+        }
+
         ctx->resume(jr->r, ctx, NGX_OK);
         return;
     }

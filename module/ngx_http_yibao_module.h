@@ -229,6 +229,7 @@ struct ngx_http_yibao_ctx_s {
     ngx_str_t                  journal_head;
     ngx_str_t                  journal_claimed; /* the record as claimed */
     void                      *journal_inflight; /* in the zone's list */
+    yibao_journal_t           *forget_record;  /* checked: settled */
 
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
@@ -250,6 +251,7 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   journal_repeat:1;
     unsigned                   journal_done:1;
     unsigned                   journal_local:1;   /* Redis was down */
+    unsigned                   forget_checked:1;  /* 5203: not settled */
     unsigned                   op_watched:1;
     unsigned                   stale_swap:1;
 };
@@ -275,6 +277,7 @@ void ngx_http_yibao_alloc_init(yibao_alloc_t *a, ngx_pool_t *pool);
 ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
     yibao_str_t *src);
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
+u_char *ngx_http_yibao_time_text(u_char *buf, uint64_t ms);
 
 ngx_int_t ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size);
 ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
@@ -363,6 +366,10 @@ ngx_int_t ngx_http_yibao_shm_inflight_orphans(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_yibao_journal_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_yibao_journal_init_process(ngx_cycle_t *cycle);
 
+ngx_int_t ngx_http_yibao_forget_check(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_forget_serve(ngx_http_yibao_ctx_t *ctx);
+
 ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
 void ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
@@ -381,6 +388,8 @@ char *ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_yibao_resolve_init_conf(ngx_conf_t *cf,
     ngx_http_yibao_main_conf_t *gmcf);
 ngx_int_t ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yibao_resolve_caller_answer(yibao_journal_t *j,
+    ngx_str_t *body, ngx_pool_t *pool);
 
 char *ngx_http_yibao_signin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

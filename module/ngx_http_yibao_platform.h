@@ -64,4 +64,17 @@ ngx_int_t ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf,
     ngx_log_t *log);
 
 
+/*
+ * The request that resolves the journal record j (5203 or 2601 by mode,
+ * yibao_resolve_mode_e), built, signed and sent with a msgid of its own
+ * (*infno, *msgid), from pool.  NGX_OK: handler is called once, later;
+ * NGX_DECLINED: the record lacks what the request needs; NGX_ERROR: not
+ * sent.  *error says why.  (module/ngx_http_yibao_resolve.c)
+ */
+ngx_int_t ngx_http_yibao_resolve_send(yibao_journal_t *j, ngx_uint_t mode,
+    ngx_pool_t *pool, ngx_str_t *infno, ngx_str_t *msgid,
+    ngx_http_yibao_platform_handler_pt handler, void *data,
+    const char **error);
+
+
 #endif /* _NGX_HTTP_YIBAO_PLATFORM_H_INCLUDED_ */

@@ -8,8 +8,10 @@
 
 #include "ngx_http_yibao_module.h"
 #include "ngx_http_yibao_redis.h"
+#include "ngx_http_yibao_status_module.h"
 #include "yibao_limit.h"
 #include "yibao_crypto.h"
+#include "yibao_forget.h"
 
 
 #define NGX_HTTP_YIBAO_REDIS_DOWN_STATE   0
@@ -18,6 +20,9 @@
 
 #define NGX_HTTP_YIBAO_REDIS_BACKOFF_MIN  100
 #define NGX_HTTP_YIBAO_REDIS_BACKOFF_MAX  5000
+
+/* how often a connected worker looks at the journal's marker */
+#define NGX_HTTP_YIBAO_REDIS_MARKER_EVERY 5000
 
 
 /* The worker's connection: one per worker process, set in init_process. */
@@ -45,6 +50,21 @@ typedef struct {
     ngx_uint_t                    master_known;
     u_char                        master_host[NGX_INET_ADDRSTRLEN + 1];
     in_port_t                     master_port;
+
+    /*
+     * With the journal: what the store remembers (yibao_forget.h).  The
+     * marker last seen and the window of records it cannot vouch for;
+     * what the server said of itself at this connection; the run_id of
+     * the connection before.
+     */
+    ngx_event_t                   marker_timer;
+    ngx_uint_t                    script_loaded;
+    ngx_uint_t                    marker_pending;
+    ngx_uint_t                    marker_known;
+    yibao_forget_marker_t         marker;
+    uint64_t                      until;
+    yibao_forget_store_t          info;
+    char                          run_id[41];
 } ngx_http_yibao_redis_t;
 
 
@@ -81,6 +101,19 @@ static void ngx_http_yibao_redis_role_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac,
     void *r, void *privdata);
+static void ngx_http_yibao_redis_info_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_yibao_redis_config_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static ngx_int_t ngx_http_yibao_redis_marker_check(ngx_uint_t handshake,
+    ngx_uint_t loses);
+static void ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_yibao_redis_marker_apply(yibao_forget_marker_t *m,
+    ngx_uint_t changed, ngx_uint_t restarted);
+static void ngx_http_yibao_redis_marker_handler(ngx_event_t *ev);
+static void ngx_http_yibao_redis_ready(void);
+static uint64_t ngx_http_yibao_redis_now(void);
 static void ngx_http_yibao_redis_add_read(void *privdata);
 static void ngx_http_yibao_redis_del_read(void *privdata);
 static void ngx_http_yibao_redis_add_write(void *privdata);
@@ -368,6 +401,12 @@ ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_yibao_redis.handshake.data = &ngx_http_yibao_redis;
     ngx_http_yibao_redis.handshake.cancelable = 1;
 
+    ngx_http_yibao_redis.marker_timer.handler =
+                                        ngx_http_yibao_redis_marker_handler;
+    ngx_http_yibao_redis.marker_timer.log = cycle->log;
+    ngx_http_yibao_redis.marker_timer.data = &ngx_http_yibao_redis;
+    ngx_http_yibao_redis.marker_timer.cancelable = 1;
+
     ngx_http_yibao_redis_connect();
 
     return NGX_OK;
@@ -391,6 +430,10 @@ ngx_http_yibao_redis_exit_process(ngx_cycle_t *cycle)
 
     if (ngx_http_yibao_redis.handshake.timer_set) {
         ngx_del_timer(&ngx_http_yibao_redis.handshake);
+    }
+
+    if (ngx_http_yibao_redis.marker_timer.timer_set) {
+        ngx_del_timer(&ngx_http_yibao_redis.marker_timer);
     }
 
     ac = ngx_http_yibao_redis.ac;
@@ -522,6 +565,7 @@ ngx_http_yibao_redis_fail(const char *why)
     }
 
     ngx_http_yibao_redis.state = NGX_HTTP_YIBAO_REDIS_DOWN_STATE;
+    ngx_http_yibao_redis.marker_pending = 0;
 
     /* with Sentinel, the next connection asks again where the master is */
 
@@ -610,8 +654,42 @@ ngx_http_yibao_redis_connected(const redisAsyncContext *cac, int status)
         redisAsyncCommand(ac, ngx_http_yibao_redis_role_reply, NULL, "ROLE");
     }
 
+    /*
+     * What the server says of itself, for the journal: its run_id and
+     * whether it keeps its data over a restart.  CONFIG may be renamed
+     * or denied: then that is not known.
+     */
+
+    yibao_forget_store_init(&ngx_http_yibao_redis.info);
+    ngx_http_yibao_redis.script_loaded = 0;
+
+    if (ngx_http_yibao_redis.conf->journal_ttl) {
+        redisAsyncCommand(ac, ngx_http_yibao_redis_info_reply, NULL,
+                          "INFO server");
+        redisAsyncCommand(ac, ngx_http_yibao_redis_info_reply, NULL,
+                          "INFO persistence");
+        redisAsyncCommand(ac, ngx_http_yibao_redis_config_reply, NULL,
+                          "CONFIG GET save");
+        redisAsyncCommand(ac, ngx_http_yibao_redis_config_reply, NULL,
+                          "CONFIG GET appendfsync");
+        redisAsyncCommand(ac, ngx_http_yibao_redis_config_reply, NULL,
+                          "CONFIG GET maxmemory-policy");
+    }
+
     redisAsyncCommand(ac, ngx_http_yibao_redis_script_loaded, NULL,
                       "SCRIPT LOAD %s", yibao_limit_script);
+
+    /*
+     * With the journal, the connection is used once the marker says
+     * whether the store remembers: no claim is made before that.  Its
+     * answer comes after the others: the server's settings are known.
+     */
+
+    if (ngx_http_yibao_redis.conf->journal_ttl
+        && ngx_http_yibao_redis_marker_check(1, 0) != NGX_OK)
+    {
+        ngx_http_yibao_redis_fail("the journal's marker could not be read");
+    }
 }
 
 
@@ -751,6 +829,24 @@ ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac, void *r,
         return;
     }
 
+    if (ngx_http_yibao_redis.ac != ac) {
+        return;
+    }
+
+    if (ngx_http_yibao_redis.conf->journal_ttl == 0) {
+        ngx_http_yibao_redis_ready();
+        return;
+    }
+
+    /* the marker's answer, which comes next, makes it ready */
+
+    ngx_http_yibao_redis.script_loaded = 1;
+}
+
+
+static void
+ngx_http_yibao_redis_ready(void)
+{
     if (ngx_http_yibao_redis.handshake.timer_set) {
         ngx_del_timer(&ngx_http_yibao_redis.handshake);
     }
@@ -764,6 +860,406 @@ ngx_http_yibao_redis_script_loaded(redisAsyncContext *ac, void *r,
                       "yibao: redis %V is up",
                       &ngx_http_yibao_redis.name);
     }
+}
+
+
+static void
+ngx_http_yibao_redis_info_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply  *reply = r;
+
+    if (reply == NULL || ngx_http_yibao_redis.ac != ac
+        || reply->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    yibao_forget_info(&ngx_http_yibao_redis.info,
+                      (const unsigned char *) reply->str, reply->len);
+}
+
+
+static void
+ngx_http_yibao_redis_config_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply  *reply = r, *name, *value;
+
+    if (reply == NULL || ngx_http_yibao_redis.ac != ac
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    {
+        return;
+    }
+
+    name = reply->element[0];
+    value = reply->element[1];
+
+    if (name->type == REDIS_REPLY_STRING
+        && value->type == REDIS_REPLY_STRING)
+    {
+        yibao_forget_config(&ngx_http_yibao_redis.info,
+                            (const unsigned char *) name->str, name->len,
+                            (const unsigned char *) value->str, value->len);
+    }
+}
+
+
+/*
+ * The journal's marker (yibao_forget.h), at connect (handshake: the
+ * connection is ready after its answer) and every few seconds.
+ */
+
+static ngx_int_t
+ngx_http_yibao_redis_marker_check(ngx_uint_t handshake, ngx_uint_t loses)
+{
+    char          fresh[YIBAO_FORGET_ID_LEN + 1];
+    u_char        now[NGX_INT64_LEN + 1];
+    size_t        argvlen[8];
+    uint64_t      r;
+    ngx_uint_t    i;
+    const char   *argv[8];
+
+    r = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+        ^ ((uint64_t) ngx_pid << 16) ^ ngx_http_yibao_redis_now();
+    yibao_forget_marker_id(r, fresh);
+
+    argv[0] = "EVAL";
+    argv[1] = yibao_forget_marker_script;
+    argv[2] = "1";
+    argv[3] = YIBAO_FORGET_MARKER_KEY;
+    argv[4] = ngx_http_yibao_redis.marker_known
+              ? ngx_http_yibao_redis.marker.id : "";
+    argv[5] = fresh;
+    argv[6] = (char *) now;
+    argv[7] = loses ? "1" : "0";
+
+    *ngx_sprintf(now, "%uL", ngx_http_yibao_redis_now()) = '\0';
+
+    for (i = 0; i < 8; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_yibao_redis.ac == NULL
+        || redisAsyncCommandArgv(ngx_http_yibao_redis.ac,
+                                 ngx_http_yibao_redis_marker_reply,
+                                 (void *) (uintptr_t) (handshake
+                                                       | (loses << 1)),
+                                 8, argv, argvlen)
+           != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_yibao_redis.marker_pending = 1;
+
+    return NGX_OK;
+}
+
+
+/* {changed, marker} */
+
+static void
+ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    char                    text[160];
+    redisReply             *reply = r, *v;
+    ngx_uint_t              handshake, restarted, durable, level;
+    const char             *why;
+    yibao_forget_marker_t   m;
+
+    if (reply == NULL || ngx_http_yibao_redis.ac != ac) {
+        return;
+    }
+
+    handshake = (uintptr_t) privdata & 1;
+    restarted = ((uintptr_t) privdata >> 1) & 1;
+
+    ngx_http_yibao_redis.marker_pending = 0;
+
+    why = NULL;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        why = reply->str;
+
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+               || reply->element[0]->type != REDIS_REPLY_INTEGER
+               || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        why = "not the answer of the marker script";
+
+    } else {
+        v = reply->element[1];
+
+        if (yibao_forget_marker_parse((const unsigned char *) v->str, v->len,
+                                      &m)
+            != YIBAO_OK)
+        {
+            why = "the marker is not \"ID LOST_MS\"";
+        }
+    }
+
+    if (why != NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V: the journal's marker \""
+                      YIBAO_FORGET_MARKER_KEY "\" could not be checked: %s",
+                      &ngx_http_yibao_redis.name, why);
+
+        if (handshake) {
+            ngx_http_yibao_redis_fail("the journal's marker could not be "
+                                      "checked");
+        }
+
+        return;
+    }
+
+    if (handshake) {
+
+        if (!ngx_http_yibao_redis.script_loaded) {
+            /* logged; the handshake's timer ends the connection */
+            return;
+        }
+
+        if (!restarted && reply->element[0]->integer == 0
+            && ngx_http_yibao_redis.run_id[0]
+            && ngx_http_yibao_redis.info.run_id[0]
+            && ngx_strcmp(ngx_http_yibao_redis.run_id,
+                          ngx_http_yibao_redis.info.run_id) != 0
+            && yibao_forget_restart_loses(&ngx_http_yibao_redis.info))
+        {
+            /*
+             * restarted (or another server after a failover) that may
+             * have lost its last writes: marked as a loss, then ready
+             */
+
+            if (ngx_http_yibao_redis_marker_check(1, 1) != NGX_OK) {
+                ngx_http_yibao_redis_fail("the journal's marker could not "
+                                          "be written");
+            }
+
+            return;
+        }
+
+        /* the server's settings, once per connection */
+
+        yibao_forget_describe(&ngx_http_yibao_redis.info, text,
+                              sizeof(text));
+        durable = yibao_forget_durable(&ngx_http_yibao_redis.info) == 1;
+        level = (durable && !yibao_forget_evicts(&ngx_http_yibao_redis.info))
+                ? NGX_LOG_NOTICE : NGX_LOG_WARN;
+
+        ngx_log_error(level, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V run_id %s: %s%s%s",
+                      &ngx_http_yibao_redis.name,
+                      ngx_http_yibao_redis.info.run_id[0]
+                      ? ngx_http_yibao_redis.info.run_id : "unknown", text,
+                      durable ? "" : ": it does not persist the journal "
+                                     "(or that is not known): a restart "
+                                     "loses its records",
+                      yibao_forget_evicts(&ngx_http_yibao_redis.info)
+                      ? ": its maxmemory-policy may evict journal records"
+                      : "");
+
+        if (ngx_http_yibao_redis.run_id[0]
+            && ngx_http_yibao_redis.info.run_id[0]
+            && ngx_strcmp(ngx_http_yibao_redis.run_id,
+                          ngx_http_yibao_redis.info.run_id) != 0)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
+                          "yibao: redis %V restarted (run_id %*s -> "
+                          "%*s): the journal's marker is %s",
+                          &ngx_http_yibao_redis.name,
+                          ngx_min(ngx_strlen(ngx_http_yibao_redis.run_id),
+                                  8),
+                          ngx_http_yibao_redis.run_id,
+                          ngx_min(ngx_strlen(
+                                      ngx_http_yibao_redis.info.run_id), 8),
+                          ngx_http_yibao_redis.info.run_id,
+                          (ngx_http_yibao_redis.marker_known
+                           && ngx_strcmp(m.id,
+                                         ngx_http_yibao_redis.marker.id)
+                              == 0)
+                          ? "there" : "gone");
+        }
+
+        if (ngx_http_yibao_redis.info.run_id[0]) {
+            ngx_memcpy(ngx_http_yibao_redis.run_id,
+                       ngx_http_yibao_redis.info.run_id,
+                       sizeof(ngx_http_yibao_redis.run_id));
+        }
+    }
+
+    ngx_http_yibao_redis_marker_apply(&m, reply->element[0]->integer == 1,
+                                      restarted);
+
+    if (handshake) {
+        ngx_http_yibao_redis_ready();
+
+        ngx_http_yibao_status_journal((ngx_cycle_t *) ngx_cycle,
+                                 ngx_http_yibao_redis.marker.lost_ms,
+                                 ngx_http_yibao_redis.until,
+                                 yibao_forget_durable(
+                                     &ngx_http_yibao_redis.info),
+                                 0);
+    }
+
+    if (!ngx_http_yibao_redis.marker_timer.timer_set
+        && !ngx_http_yibao_redis.exiting)
+    {
+        ngx_add_timer(&ngx_http_yibao_redis.marker_timer,
+                      NGX_HTTP_YIBAO_REDIS_MARKER_EVERY);
+    }
+}
+
+
+/* The marker as the store has it now: a loss is said once per worker. */
+
+static void
+ngx_http_yibao_redis_marker_apply(yibao_forget_marker_t *m,
+    ngx_uint_t changed, ngx_uint_t restarted)
+{
+    u_char       at[32], until[32];
+    uint64_t     end, now;
+    const char  *how;
+
+    now = ngx_http_yibao_redis_now();
+    end = yibao_forget_until(m, ngx_http_yibao_redis.conf->journal_ttl, now);
+
+    if (changed && m->lost_ms == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V had no journal marker: a new store, "
+                      "taken as empty (marker %s written)",
+                      &ngx_http_yibao_redis.name, m->id);
+    }
+
+    if (end && (ngx_http_yibao_redis.until == 0
+                || m->lost_ms != ngx_http_yibao_redis.marker.lost_ms))
+    {
+        if (!changed) {
+            how = "found by another gateway worker or node";
+
+        } else if (restarted && ngx_http_yibao_redis.marker_known
+                   && ngx_strcmp(m->id, ngx_http_yibao_redis.marker.id) == 0)
+        {
+            how = "it restarted, and does not write every change to disk "
+                  "before it answers (appendfsync always): its last writes "
+                  "may be lost";
+
+        } else {
+            how = "its marker is gone: restarted without persistence, "
+                  "flushed, replaced, or its keys evicted";
+        }
+
+        *ngx_http_yibao_time_text(at, m->lost_ms) = '\0';
+        *ngx_http_yibao_time_text(until, end) = '\0';
+
+        ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V lost the journal's records (%s) at "
+                      "%s: until %s (the journal's ttl later) a "
+                      "money-moving msgid the journal does not know is "
+                      "checked with the platform (5203) before it is sent",
+                      &ngx_http_yibao_redis.name, how, at, until);
+
+        if (changed) {
+            ngx_http_yibao_status_journal((ngx_cycle_t *) ngx_cycle,
+                                     m->lost_ms, end,
+                                     yibao_forget_durable(
+                                         &ngx_http_yibao_redis.info),
+                                     1);
+        }
+
+    } else if (end == 0 && ngx_http_yibao_redis.until != 0) {
+        *ngx_http_yibao_time_text(at, ngx_http_yibao_redis.marker.lost_ms)
+            = '\0';
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V: the journal's records are trusted "
+                      "again (%s of the loss at %s)",
+                      &ngx_http_yibao_redis.name,
+                      m->lost_ms == 0 ? "an operator ended the window"
+                                      : "the journal's ttl has passed",
+                      at);
+    }
+
+    if (end != ngx_http_yibao_redis.until
+        || m->lost_ms != ngx_http_yibao_redis.marker.lost_ms)
+    {
+        ngx_http_yibao_status_journal((ngx_cycle_t *) ngx_cycle, m->lost_ms,
+                                      end,
+                                      yibao_forget_durable(
+                                          &ngx_http_yibao_redis.info),
+                                      0);
+    }
+
+    ngx_http_yibao_redis.marker = *m;
+    ngx_http_yibao_redis.marker_known = 1;
+    ngx_http_yibao_redis.until = end;
+}
+
+
+static void
+ngx_http_yibao_redis_marker_handler(ngx_event_t *ev)
+{
+    yibao_forget_marker_t  m;
+
+    if (ngx_http_yibao_redis.exiting || ngx_exiting || ngx_quit) {
+        return;
+    }
+
+    /* the window may have passed without a change of the marker */
+
+    if (ngx_http_yibao_redis.until
+        && ngx_http_yibao_redis_now() >= ngx_http_yibao_redis.until)
+    {
+        m = ngx_http_yibao_redis.marker;
+        ngx_http_yibao_redis_marker_apply(&m, 0, 0);
+    }
+
+    if (ngx_http_yibao_redis.state == NGX_HTTP_YIBAO_REDIS_READY
+        && !ngx_http_yibao_redis.marker_pending)
+    {
+        (void) ngx_http_yibao_redis_marker_check(0, 0);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_YIBAO_REDIS_MARKER_EVERY);
+}
+
+
+/*
+ * The end of the window of journal records the store cannot vouch for
+ * (ms since the epoch), or 0 when it remembers what it was told.
+ */
+
+uint64_t
+ngx_http_yibao_redis_forgotten(void)
+{
+    if (ngx_http_yibao_redis.until == 0
+        || ngx_http_yibao_redis_now() >= ngx_http_yibao_redis.until)
+    {
+        return 0;
+    }
+
+    return ngx_http_yibao_redis.until;
+}
+
+
+uint64_t
+ngx_http_yibao_redis_forgotten_at(void)
+{
+    return ngx_http_yibao_redis_forgotten()
+           ? ngx_http_yibao_redis.marker.lost_ms : 0;
+}
+
+
+static uint64_t
+ngx_http_yibao_redis_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
 }
 
 

@@ -46,6 +46,7 @@ struct ngx_http_yibao_redis_conf_s {
     ngx_uint_t                 db;
     ngx_msec_t                 timeout;
     ngx_msec_t                 connect_timeout;
+    ngx_msec_t                 journal_ttl;  /* 0: no journal, no marker */
 };
 
 
@@ -93,6 +94,21 @@ ngx_http_yibao_redis_op_t *ngx_http_yibao_redis_run(ngx_uint_t argc,
 
 /* The requester is gone: the reply, when it comes, is dropped. */
 void ngx_http_yibao_redis_orphan(ngx_http_yibao_redis_op_t *op);
+
+/*
+ * The journal's store and what it remembers (adapters/yibao_forget.h):
+ * each connection starts with the server's run_id and persistence
+ * settings and the journal's marker, and is used once the marker was
+ * read; the marker is read again every few seconds.  A loss is logged
+ * once per worker (error) and reported to the status zone.
+ *
+ * ngx_http_yibao_redis_forgotten(): the end of the window of records
+ * the store cannot vouch for (ms since the epoch; the loss plus the
+ * journal's ttl), or 0.  ..._forgotten_at(): when the loss was found,
+ * or 0.
+ */
+uint64_t ngx_http_yibao_redis_forgotten(void);
+uint64_t ngx_http_yibao_redis_forgotten_at(void);
 
 
 #endif /* _NGX_HTTP_YIBAO_REDIS_H_INCLUDED_ */

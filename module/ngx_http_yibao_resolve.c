@@ -46,17 +46,16 @@ static void ngx_http_yibao_resolve_add(u_char *data, size_t len,
 static void ngx_http_yibao_resolve_next(void);
 static ngx_int_t ngx_http_yibao_resolve_start(
     ngx_http_yibao_resolve_item_t *it, const char **error);
-static void ngx_http_yibao_resolve_sign_no(ngx_http_yibao_resolve_item_t *it,
-    const yibao_clinic_t *clinic, yibao_tm_t *tm);
+static void ngx_http_yibao_resolve_sign_no(yibao_journal_t *j,
+    const yibao_clinic_t *clinic, yibao_tm_t *tm, ngx_pool_t *pool);
 static void ngx_http_yibao_resolve_answer(void *data,
     ngx_http_yibao_platform_answer_t *ans);
 static void ngx_http_yibao_resolve_retry(ngx_http_yibao_resolve_item_t *it,
     const char *error);
-static ngx_int_t ngx_http_yibao_resolve_keep_answer(
-    ngx_http_yibao_resolve_item_t *it, ngx_str_t *body);
 static void ngx_http_yibao_resolve_write(ngx_http_yibao_resolve_item_t *it);
 static uint64_t ngx_http_yibao_resolve_now(void);
-static const char *ngx_http_yibao_resolve_text(const char *text);
+static const char *ngx_http_yibao_resolve_text(ngx_pool_t *pool,
+    const char *text);
 
 
 static ngx_http_yibao_resolver_t  ngx_http_yibao_resolver;
@@ -454,95 +453,29 @@ static ngx_int_t
 ngx_http_yibao_resolve_start(ngx_http_yibao_resolve_item_t *it,
     const char **error)
 {
-    ngx_str_t                    msgid, uri, body, ct;
-    yibao_tm_t                   tm;
-    yibao_str_t                  m, infno, out;
-    yibao_err_t                  err;
-    yibao_alloc_t                a;
-    yibao_sign_out_t             sign;
-    const yibao_clinic_t        *clinic;
+    ngx_str_t                    msgid;
     ngx_http_yibao_resolver_t   *rs;
-    ngx_http_yibao_loc_conf_t   *glcf;
     ngx_http_yibao_main_conf_t  *gmcf;
 
     rs = &ngx_http_yibao_resolver;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_yibao_module);
-    glcf = gmcf->platform->loc;
 
-    if (!glcf->enable) {
-        *error = "the location of yibao_platform has no \"yibao_gateway "
-                 "on\"";
-        return NGX_ERROR;
-    }
-
-    clinic = yibao_clinics_find(gmcf->clinics, it->j.clinic.data,
-                                it->j.clinic.len);
-    if (clinic == NULL) {
-        *error = "the clinic is no longer in the clinics registry";
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_yibao_msgid_issue(gmcf, clinic, rs->pool, &msgid)
-        != NGX_OK)
+    switch (ngx_http_yibao_resolve_send(&it->j, gmcf->resolve_mode,
+                                        rs->pool, &rs->infno, &msgid,
+                                        ngx_http_yibao_resolve_answer, it,
+                                        error))
     {
-        *error = "no msgid could be issued";
-        return NGX_ERROR;
-    }
+    case NGX_OK:
+        break;
 
-    ngx_http_yibao_localtime(ngx_http_yibao_resolve_now(), &tm);
-    ngx_http_yibao_alloc_init(&a, rs->pool);
-    ngx_memzero(&err, sizeof(yibao_err_t));
-
-    if (gmcf->signin) {
-        ngx_http_yibao_resolve_sign_no(it, clinic, &tm);
-    }
-
-    m.data = msgid.data;
-    m.len = msgid.len;
-
-    if (yibao_resolve_request(&it->j, (yibao_resolve_mode_e)
-                                      gmcf->resolve_mode,
-                              &clinic->entity_code, &clinic->entity_name,
-                              &m, &tm, &a, &infno, &out, &err)
-        != YIBAO_OK)
-    {
+    case NGX_DECLINED:
         /* nothing to try again with: stop at once */
         it->j.attempts = gmcf->resolve_attempts - 1;
-        *error = ngx_http_yibao_resolve_text(err.msg);
         return NGX_ERROR;
-    }
 
-    rs->infno.data = (u_char *) infno.data;
-    rs->infno.len = infno.len;
-    body.data = (u_char *) out.data;
-    body.len = out.len;
-
-    if (ngx_http_yibao_route_path(glcf, &rs->infno, rs->pool, &uri)
-        != NGX_OK)
-    {
-        *error = "the platform location has no route for the resolving "
-                 "transaction";
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &rs->infno, &out,
-                                 rs->pool, ngx_cycle->log, &sign)
-        != NGX_OK)
-    {
-        *error = "signing failed";
-        return NGX_ERROR;
-    }
-
-    ct = glcf->upstream_content_type;
-
-    if (ngx_http_yibao_platform_send(gmcf->platform, &uri, &ct, &sign, &body,
-                                     ngx_http_yibao_resolve_answer, it,
-                                     ngx_cycle->log)
-        != NGX_OK)
-    {
-        *error = "the platform could not be reached";
+    default:
         return NGX_ERROR;
     }
 
@@ -560,28 +493,124 @@ ngx_http_yibao_resolve_start(ngx_http_yibao_resolve_item_t *it,
 
 
 /*
+ * Builds, signs and sends the request that resolves j in mode (5203 or
+ * 2601, *infno) through yibao_platform, with a msgid of its own (*msgid),
+ * from pool.  NGX_OK: handler is called once, later; NGX_DECLINED: the
+ * record lacks what the request needs; NGX_ERROR: not sent.  *error
+ * says why (a copy in pool).
+ */
+
+ngx_int_t
+ngx_http_yibao_resolve_send(yibao_journal_t *j, ngx_uint_t mode,
+    ngx_pool_t *pool, ngx_str_t *infno, ngx_str_t *msgid,
+    ngx_http_yibao_platform_handler_pt handler, void *data,
+    const char **error)
+{
+    ngx_str_t                    uri, body, ct;
+    yibao_tm_t                   tm;
+    yibao_str_t                  m, yinfno, out;
+    yibao_err_t                  err;
+    yibao_alloc_t                a;
+    yibao_sign_out_t             sign;
+    const yibao_clinic_t        *clinic;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+    glcf = gmcf->platform->loc;
+
+    if (!glcf->enable) {
+        *error = "the location of yibao_platform has no \"yibao_gateway "
+                 "on\"";
+        return NGX_ERROR;
+    }
+
+    clinic = yibao_clinics_find(gmcf->clinics, j->clinic.data,
+                                j->clinic.len);
+    if (clinic == NULL) {
+        *error = "the clinic is no longer in the clinics registry";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_msgid_issue(gmcf, clinic, pool, msgid) != NGX_OK) {
+        *error = "no msgid could be issued";
+        return NGX_ERROR;
+    }
+
+    ngx_http_yibao_localtime(ngx_http_yibao_resolve_now(), &tm);
+    ngx_http_yibao_alloc_init(&a, pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    if (gmcf->signin) {
+        ngx_http_yibao_resolve_sign_no(j, clinic, &tm, pool);
+    }
+
+    m.data = msgid->data;
+    m.len = msgid->len;
+
+    if (yibao_resolve_request(j, (yibao_resolve_mode_e) mode,
+                              &clinic->entity_code, &clinic->entity_name,
+                              &m, &tm, &a, &yinfno, &out, &err)
+        != YIBAO_OK)
+    {
+        *error = ngx_http_yibao_resolve_text(pool, err.msg);
+        return NGX_DECLINED;
+    }
+
+    infno->data = (u_char *) yinfno.data;
+    infno->len = yinfno.len;
+    body.data = (u_char *) out.data;
+    body.len = out.len;
+
+    if (ngx_http_yibao_route_path(glcf, infno, pool, &uri) != NGX_OK) {
+        *error = "the platform location has no route for the resolving "
+                 "transaction";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_sign_body(&glcf->sign, clinic, infno, &out, pool,
+                                 ngx_cycle->log, &sign)
+        != NGX_OK)
+    {
+        *error = "signing failed";
+        return NGX_ERROR;
+    }
+
+    ct = glcf->upstream_content_type;
+
+    if (ngx_http_yibao_platform_send(gmcf->platform, &uri, &ct, &sign, &body,
+                                     handler, data, ngx_cycle->log)
+        != NGX_OK)
+    {
+        *error = "the platform could not be reached";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * With yibao_signin auto, the operator's sign_no of today (a record may
  * be resolved after the day it was sent in), when this node has it.
  */
 
 static void
-ngx_http_yibao_resolve_sign_no(ngx_http_yibao_resolve_item_t *it,
-    const yibao_clinic_t *clinic, yibao_tm_t *tm)
+ngx_http_yibao_resolve_sign_no(yibao_journal_t *j,
+    const yibao_clinic_t *clinic, yibao_tm_t *tm, ngx_pool_t *pool)
 {
     ngx_str_t                    key, value;
     yibao_str_t                  opter, k, v, head;
     yibao_alloc_t                a;
-    ngx_http_yibao_resolver_t   *rs;
     ngx_http_yibao_main_conf_t  *gmcf;
-
-    rs = &ngx_http_yibao_resolver;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_yibao_module);
 
-    ngx_http_yibao_alloc_init(&a, rs->pool);
+    ngx_http_yibao_alloc_init(&a, pool);
 
-    if (yibao_resolve_head_field(&it->j.head, "opter", NULL, &a, &opter)
+    if (yibao_resolve_head_field(&j->head, "opter", NULL, &a, &opter)
         != YIBAO_OK
         || yibao_signin_key(&clinic->entity_code, &opter, tm, &a, &k)
            != YIBAO_OK)
@@ -592,7 +621,7 @@ ngx_http_yibao_resolve_sign_no(ngx_http_yibao_resolve_item_t *it,
     key.data = (u_char *) k.data;
     key.len = k.len;
 
-    if (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, &key, rs->pool, &value)
+    if (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, &key, pool, &value)
         != NGX_OK)
     {
         return;
@@ -601,10 +630,10 @@ ngx_http_yibao_resolve_sign_no(ngx_http_yibao_resolve_item_t *it,
     v.data = value.data;
     v.len = value.len;
 
-    if (yibao_resolve_head_field(&it->j.head, "sign_no", &v, &a, &head)
+    if (yibao_resolve_head_field(&j->head, "sign_no", &v, &a, &head)
         == YIBAO_OK)
     {
-        it->j.head = head;
+        j->head = head;
     }
 }
 
@@ -671,7 +700,8 @@ ngx_http_yibao_resolve_answer(void *data,
 
     if (res.outcome == YIBAO_RESOLVE_RETRY) {
         ngx_http_yibao_resolve_retry(it,
-                                     ngx_http_yibao_resolve_text(res.reason));
+                                     ngx_http_yibao_resolve_text(rs->pool,
+                                                                 res.reason));
         ngx_http_yibao_resolve_next();
         return;
     }
@@ -679,7 +709,9 @@ ngx_http_yibao_resolve_answer(void *data,
     if (res.outcome == YIBAO_RESOLVE_OK) {
         body = ans->body;
 
-        if (ngx_http_yibao_resolve_keep_answer(it, &body) != NGX_OK) {
+        if (ngx_http_yibao_resolve_caller_answer(j, &body, rs->pool)
+            != NGX_OK)
+        {
             ngx_http_yibao_resolve_retry(it, "out of memory");
             ngx_http_yibao_resolve_next();
             return;
@@ -737,28 +769,25 @@ ngx_http_yibao_resolve_answer(void *data,
  * and with the caller's msgid in place of the upstream one.
  */
 
-static ngx_int_t
-ngx_http_yibao_resolve_keep_answer(ngx_http_yibao_resolve_item_t *it,
-    ngx_str_t *body)
+ngx_int_t
+ngx_http_yibao_resolve_caller_answer(yibao_journal_t *j, ngx_str_t *body,
+    ngx_pool_t *pool)
 {
     size_t                       n;
     yibao_str_t                  from, to, out;
     yibao_alloc_t                a;
     yibao_map_scope_t            scope;
     const yibao_clinic_t        *clinic;
-    ngx_http_yibao_resolver_t   *rs;
     ngx_http_yibao_loc_conf_t   *glcf;
     ngx_http_yibao_main_conf_t  *gmcf;
-
-    rs = &ngx_http_yibao_resolver;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_yibao_module);
     glcf = gmcf->platform->loc;
 
-    ngx_http_yibao_alloc_init(&a, rs->pool);
+    ngx_http_yibao_alloc_init(&a, pool);
 
-    out.data = ngx_pnalloc(rs->pool, body->len ? body->len : 1);
+    out.data = ngx_pnalloc(pool, body->len ? body->len : 1);
     if (out.data == NULL) {
         return NGX_ERROR;
     }
@@ -766,13 +795,13 @@ ngx_http_yibao_resolve_keep_answer(ngx_http_yibao_resolve_item_t *it,
     ngx_memcpy((u_char *) out.data, body->data, body->len);
     out.len = body->len;
 
-    clinic = yibao_clinics_find(gmcf->clinics, it->j.clinic.data,
-                                it->j.clinic.len);
+    clinic = yibao_clinics_find(gmcf->clinics, j->clinic.data,
+                                j->clinic.len);
 
     if (glcf->translate && clinic != NULL && gmcf->rules != NULL) {
         ngx_http_yibao_map_scope(clinic, &scope);
 
-        if (yibao_translate_answer(out.data, out.len, &it->j.infno,
+        if (yibao_translate_answer(out.data, out.len, &j->infno,
                                    gmcf->rules, gmcf->map, &scope, &a, &out)
             == YIBAO_ERR_NOMEM)
         {
@@ -780,12 +809,12 @@ ngx_http_yibao_resolve_keep_answer(ngx_http_yibao_resolve_item_t *it,
         }
     }
 
-    if (it->j.upstream_msgid.len != it->j.msgid.len
-        || ngx_strncmp(it->j.upstream_msgid.data, it->j.msgid.data,
-                       it->j.msgid.len) != 0)
+    if (j->upstream_msgid.len != j->msgid.len
+        || ngx_strncmp(j->upstream_msgid.data, j->msgid.data,
+                       j->msgid.len) != 0)
     {
-        from = it->j.upstream_msgid;
-        to = it->j.msgid;
+        from = j->upstream_msgid;
+        to = j->msgid;
 
         if (yibao_answer_replace_token(out.data, out.len, &from, &to, &a,
                                        &out, &n)
@@ -795,9 +824,9 @@ ngx_http_yibao_resolve_keep_answer(ngx_http_yibao_resolve_item_t *it,
         }
     }
 
-    it->j.answer = out;
-    it->j.infcode = 0;
-    it->j.infcode_set = 1;
+    j->answer = out;
+    j->infcode = 0;
+    j->infcode_set = 1;
 
     return NGX_OK;
 }
@@ -892,17 +921,17 @@ ngx_http_yibao_resolve_now(void)
 }
 
 
-/* A copy of a message in the round's pool ("" when out of memory). */
+/* A copy of a message in pool ("" when out of memory). */
 
 static const char *
-ngx_http_yibao_resolve_text(const char *text)
+ngx_http_yibao_resolve_text(ngx_pool_t *pool, const char *text)
 {
     u_char  *p;
     size_t   len;
 
     len = ngx_strlen(text);
 
-    p = ngx_pnalloc(ngx_http_yibao_resolver.pool, len + 1);
+    p = ngx_pnalloc(pool, len + 1);
     if (p == NULL) {
         return "";
     }

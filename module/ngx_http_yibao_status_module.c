@@ -78,6 +78,13 @@ typedef struct {
 
     ngx_atomic_t                     events[YIBAO_STATUS_EVENTS];
 
+    /* the journal's store: durable 0 unknown, 1 no, 2 yes; ms */
+    ngx_atomic_t                     journal_durable;
+    ngx_atomic_t                     journal_lost;
+    ngx_atomic_t                     journal_until;
+    ngx_atomic_t                     journal_losses;
+    ngx_atomic_t                     journal_checks[YIBAO_STATUS_CHECKS];
+
     ngx_http_yibao_status_counts_t   infno[YIBAO_STATUS_INFNOS];
     ngx_atomic_t                     rejections[YIBAO_STATUS_REASONS];
     ngx_atomic_t                     upstream_errors[YIBAO_STATUS_REASONS];
@@ -1024,6 +1031,16 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
 
     ngx_http_yibao_status_copy(s->events, sh->events, YIBAO_STATUS_EVENTS);
 
+    /* the embedded store never persists; Redis says at connect */
+
+    s->journal_durable = (gmcf->redis == NULL) ? 0
+                         : (int) sh->journal_durable - 1;
+    s->journal_lost = (int64_t) sh->journal_lost;
+    s->journal_until = (int64_t) sh->journal_until;
+    s->journal_losses = sh->journal_losses;
+    ngx_http_yibao_status_copy(s->journal_checks, sh->journal_checks,
+                               YIBAO_STATUS_CHECKS);
+
     for (i = 0; i < YIBAO_STATUS_INFNOS; i++) {
         ngx_http_yibao_status_copy(s->infno[i].requests,
                                    sh->infno[i].requests,
@@ -1191,6 +1208,41 @@ ngx_http_yibao_status_store_error(ngx_cycle_t *cycle)
 
     if (sh != NULL) {
         (void) ngx_atomic_fetch_add(&sh->store_errors, 1);
+    }
+}
+
+
+void
+ngx_http_yibao_status_journal(ngx_cycle_t *cycle, uint64_t lost_ms,
+    uint64_t until_ms, ngx_int_t durable, ngx_uint_t loss)
+{
+    ngx_http_yibao_status_shctx_t  *sh;
+
+    sh = ngx_http_yibao_status_shared(cycle);
+
+    if (sh == NULL) {
+        return;
+    }
+
+    sh->journal_durable = (ngx_atomic_uint_t) (durable + 1);
+    sh->journal_lost = (ngx_atomic_uint_t) lost_ms;
+    sh->journal_until = (ngx_atomic_uint_t) until_ms;
+
+    if (loss) {
+        (void) ngx_atomic_fetch_add(&sh->journal_losses, 1);
+    }
+}
+
+
+void
+ngx_http_yibao_status_check(ngx_cycle_t *cycle, ngx_uint_t result)
+{
+    ngx_http_yibao_status_shctx_t  *sh;
+
+    sh = ngx_http_yibao_status_shared(cycle);
+
+    if (sh != NULL && result < YIBAO_STATUS_CHECKS) {
+        (void) ngx_atomic_fetch_add(&sh->journal_checks[result], 1);
     }
 }
 

@@ -272,6 +272,10 @@ ngx_http_yibao_store_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* with the journal, the connection checks what the store remembers */
+
+    gmcf->redis->journal_ttl = gmcf->journal_ttl;
+
     return ngx_http_yibao_redis_init_process(cycle, gmcf->redis);
 }
 

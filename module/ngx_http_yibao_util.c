@@ -52,6 +52,20 @@ ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm)
 }
 
 
+/* "YYYY-MM-DD HH:MM:SS", local time, of ms since the epoch (for logs) */
+
+u_char *
+ngx_http_yibao_time_text(u_char *buf, uint64_t ms)
+{
+    yibao_tm_t  tm;
+
+    ngx_http_yibao_localtime((ngx_msec_t) ms, &tm);
+
+    return ngx_sprintf(buf, "%04d-%02d-%02d %02d:%02d:%02d", tm.year,
+                       tm.mon, tm.mday, tm.hour, tm.min, tm.sec);
+}
+
+
 /*
  * Whether a directive's argument is the parameter name, given with its
  * '=' ("ttl="): then *v is what follows the '='.

@@ -101,11 +101,14 @@ def main():
                                               "demo"))
 
     # the shared store: a real redis-server when one can be started here,
-    # else everything stays in the gateway's shared memory
+    # else everything stays in the gateway's shared memory.  Its journal
+    # must survive a restart of Redis (and of the demo): an AOF in the
+    # demo's folder, written to disk every second
     redis = None
     if os.environ.get("YIBAO_STORE", "redis") == "redis":
         try:
-            redis = yibao_stack.Redis(os.path.join(workdir, "redis")).start()
+            redis = yibao_stack.Redis(os.path.join(workdir, "redis"),
+                                      persist="aof-everysec").start()
         except (OSError, RuntimeError) as e:
             print("make run: no redis-server (%s): using the embedded "
                   "store" % e, file=sys.stderr)
@@ -178,8 +181,9 @@ Ctrl-C stops everything.
         "conf": stack.path("nginx.conf"), "status": stack.status_url,
         "logs": stack.path("logs"),
         "data": stack.path("data"),
-        "store": ("redis at 127.0.0.1:%d (limits, nonces, cache shared "
-                  "by gateway nodes)" % redis.port) if redis
+        "store": ("redis at 127.0.0.1:%d (limits, nonces, cache, journal "
+                  "shared by gateway nodes; AOF in %s)"
+                  % (redis.port, redis.workdir)) if redis
                  else "embedded (shared memory of this node)",
         "callers": "\n".join("  %-20s %s" % (c[0], c[1]) for c in callers),
         "client": os.path.relpath(client), "c0": callers[0][0],

@@ -656,6 +656,7 @@ def _new_state():
         "visits": {},
         "settlements": {},
         "refunds": {},
+        "resettles": {},
     }
 
 
@@ -1163,6 +1164,8 @@ class Platform:
         if not isinstance(env["input"], dict):
             _fail("input.type", "input 须为JSON对象")
 
+        if base == "2207":
+            self._note_resettle(env["input"])
         if msgid in self.st["msgids"]:
             _fail("msgid.duplicate", "msgid 重复：报文ID %s 已于 %s 使用"
                   % (msgid, self.st["msgids"][msgid]["time"]))
@@ -1188,6 +1191,23 @@ class Platform:
         finally:
             self.save_state()
         return out, inst
+
+    def _note_resettle(self, inp):
+        """A 2207 for a fee batch that a settlement in effect already
+        covers asks to settle the visit a second time.  It is refused
+        (msgid.duplicate, or state.settle_already_settled), and counted
+        per visit in /__sim/settlements (resettle_attempts): a gateway
+        must never send it."""
+        d = inp.get("data")
+        if not isinstance(d, dict):
+            return
+        for s in self.st["settlements"].values():
+            if s["mdtrt_id"] == d.get("mdtrt_id") and \
+                    s["chrg_bchno"] == d.get("chrg_bchno") and \
+                    s["state"] == "settled":
+                n = self.st.setdefault("resettles", {})
+                n[s["mdtrt_id"]] = n.get(s["mdtrt_id"], 0) + 1
+                return
 
     def _check_sign_no(self, inst, opter, sign_no, now):
         key = "%s|%s|%s" % (inst.code, opter, now.strftime("%Y-%m-%d"))
@@ -2017,7 +2037,9 @@ class Platform:
                 if s["state"] == "settled":
                     active[m] += 1
             return {"settlements": out, "settle_count": count,
-                    "active_count": active}
+                    "active_count": active,
+                    "resettle_attempts": dict(
+                        self.st.get("resettles", {}))}
 
 
 # --------------------------------------------------------------------------

@@ -144,12 +144,16 @@ def listen_tls_lines(cert, key, client_ca=None, verify_client=None):
 
 class Redis:
     """A real redis-server on a free loopback port; without persistence,
-    or with persist="aof" (appendfsync always) or "rdb" (a snapshot at
-    shutdown and every second with a change)."""
+    or with persist="aof" (appendfsync always), "aof-everysec" (the AOF
+    written to disk every second; `make run`'s) or "rdb" (a snapshot at
+    shutdown and every second with a change).  The data stays in
+    workdir."""
 
     PERSIST = {None: ["--save", "", "--appendonly", "no"],
                "aof": ["--save", "", "--appendonly", "yes",
                        "--appendfsync", "always"],
+               "aof-everysec": ["--save", "", "--appendonly", "yes",
+                                "--appendfsync", "everysec"],
                "rdb": ["--save", "1 1", "--appendonly", "no"]}
 
     def __init__(self, workdir, port=None, persist=None, args=()):

@@ -295,8 +295,10 @@ def test_redis_down_journal_goes_on_locally(make_stack, make_redis):
 def test_redis_down_money_moving_refused(make_stack, make_redis):
     """The retry of a 2207 first claimed in Redis must not be sent while
     the journal cannot see that claim: with Redis down a money-moving
-    transaction is refused (503 YB5005, nothing sent), others go on."""
-    server = make_redis()
+    transaction is refused (503 YB5005, nothing sent), others go on.
+    Redis keeps its data (AOF): one that forgets is
+    test_journal_forget.py's."""
+    server = make_redis(persist="aof")
     stack = make_stack(scheme="csb", redis=server)
     time.sleep(0.5)
     clinic = township_clinic(stack)

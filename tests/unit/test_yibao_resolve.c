@@ -263,6 +263,142 @@ test_answers(void **state)
 }
 
 
+/*
+ * The 5203 before a money-moving msgid the journal does not know (its
+ * store forgot): the request was for 35.20, under UPSTREAM.
+ */
+
+static yibao_resolve_outcome_e
+test_forgotten(const char *infno, const char *answer,
+    yibao_resolve_result_t *res, char *setl, char *platform)
+{
+    json_t              *request;
+    json_error_t         jerr;
+    yibao_alloc_t        a;
+    yibao_journal_t      j;
+    yibao_test_arena_t   arena;
+
+    yibao_test_arena_init(&arena, &a);
+    test_record(&j, infno);
+
+    request = json_loads("{\"infno\":\"2207\",\"input\":{\"data\":{"
+                         "\"medfee_sumamt\":35.2,\"mdtrt_id\":\"MDTRT1\"}}}",
+                         0, &jerr);
+    assert_non_null(request);
+
+    assert_int_equal(yibao_resolve_forgotten(&j, request,
+                                             (const unsigned char *) answer,
+                                             strlen(answer), &a, res),
+                     YIBAO_OK);
+    json_decref(request);
+
+    memcpy(setl, res->setl_id.data, res->setl_id.len);
+    setl[res->setl_id.len] = '\0';
+    memcpy(platform, res->platform_msgid.data, res->platform_msgid.len);
+    platform[res->platform_msgid.len] = '\0';
+
+    yibao_test_arena_free(&arena);
+
+    return res->outcome;
+}
+
+
+static void
+test_forgotten_msgid(void **state)
+{
+    char                    setl[64], platform[64];
+    yibao_resolve_result_t  res;
+
+    (void) state;
+
+    /* no settlement of the visit: it is sent */
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":-1,\"err_msg\":\"未查询到结算信息（setl_id=, "
+        "mdtrt_id=MDTRT1）\"}", &res, setl, platform),
+        YIBAO_RESOLVE_FAILED);
+
+    /* settled under a msgid nobody remembers, the same amount (a number
+     * or a string): it stands, and who settled it is kept */
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"H37010200001202401150830109999\","
+        "\"medfee_sumamt\":35.20,\"vali_flag\":\"1\","
+        "\"refd_setl_flag\":\"0\"}}}", &res, setl, platform),
+        YIBAO_RESOLVE_OK);
+    assert_string_equal(setl, "S9");
+    assert_string_equal(platform, "H37010200001202401150830109999");
+    assert_non_null(strstr(res.reason, "the same medfee_sumamt"));
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"X1\",\"medfee_sumamt\":\"35.20\"}}}",
+        &res, setl, platform),
+        YIBAO_RESOLVE_OK);
+
+    /* made by this very msgid: whatever the amount says */
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"" UPSTREAM "\",\"medfee_sumamt\":1}}}",
+        &res, setl, platform),
+        YIBAO_RESOLVE_OK);
+    assert_string_equal(platform, UPSTREAM);
+
+    /* another amount: the visit is settled, by what cannot be told */
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S8\","
+        "\"medins_setl_id\":\"X1\",\"medfee_sumamt\":35.21}}}",
+        &res, setl, platform),
+        YIBAO_RESOLVE_OTHER);
+    assert_non_null(strstr(res.reason, "35.21"));
+    assert_non_null(strstr(res.reason, "35.20"));
+    assert_non_null(strstr(res.reason, "S8"));
+
+    /* reversed or refunded: nothing stands, it is sent */
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"X1\",\"medfee_sumamt\":35.2,"
+        "\"vali_flag\":\"0\"}}}", &res, setl, platform),
+        YIBAO_RESOLVE_FAILED);
+    assert_non_null(strstr(res.reason, "reversed"));
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"S9\","
+        "\"medins_setl_id\":\"X1\",\"medfee_sumamt\":35.2,"
+        "\"refd_setl_flag\":\"1\"}}}", &res, setl, platform),
+        YIBAO_RESOLVE_FAILED);
+    assert_non_null(strstr(res.reason, "refunded"));
+
+    /* nothing learnt */
+
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":-1,\"err_msg\":\"系统繁忙\"}", &res, setl, platform),
+        YIBAO_RESOLVE_RETRY);
+    assert_int_equal(test_forgotten("2207", "<html>502</html>", &res, setl,
+                                    platform),
+                     YIBAO_RESOLVE_RETRY);
+    assert_int_equal(test_forgotten("2207",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{"
+        "\"medins_setl_id\":\"" UPSTREAM "\"}}}", &res, setl, platform),
+        YIBAO_RESOLVE_RETRY);
+    assert_non_null(strstr(res.reason, "without setl_id"));
+
+    /* 2208: it stands when the settlement is refunded */
+
+    assert_int_equal(test_forgotten("2208",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"SETL0\","
+        "\"refd_setl_flag\":\"1\"}}}", &res, setl, platform),
+        YIBAO_RESOLVE_OK);
+    assert_int_equal(test_forgotten("2208",
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"SETL0\","
+        "\"refd_setl_flag\":\"0\"}}}", &res, setl, platform),
+        YIBAO_RESOLVE_FAILED);
+}
+
+
 static void
 test_long_message_is_cut_at_a_character(void **state)
 {
@@ -460,6 +596,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_request),
         cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_forgotten_msgid),
         cmocka_unit_test(test_long_message_is_cut_at_a_character),
         cmocka_unit_test(test_head_and_mask),
         cmocka_unit_test(test_outputs_of_a_found_settlement),

@@ -152,6 +152,14 @@ fill_snapshot(yibao_status_snapshot_t *s)
     s->keys = 2;
     s->top = 20;
 
+    /* Redis without persistence lost the journal 100 s ago */
+    s->journal_durable = 0;
+    s->journal_lost = (int64_t) (NOW - 100) * 1000 + 250;
+    s->journal_until = s->journal_lost + 7 * 86400 * 1000;
+    s->journal_losses = 1;
+    s->journal_checks[YIBAO_STATUS_CHECK_SETTLED] = 3;
+    s->journal_checks[YIBAO_STATUS_CHECK_FAILED] = 1;
+
     a = slot_of("1101");
     b = slot_of("2207");
     o = YIBAO_STATUS_OTHER;
@@ -902,7 +910,40 @@ test_render_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(v, "infcode")), -1);
     assert_true(json_is_null(json_object_get(v, "code")));
 
+    /* the journal's store lost its records: the window, in seconds */
+    v = json_object_get(doc, "journal");
+    assert_true(json_is_false(json_object_get(v, "durable")));
+    assert_int_equal(json_integer_value(json_object_get(v, "forgotten_at")),
+                     NOW - 100);
+    assert_int_equal(json_integer_value(json_object_get(v,
+                                                        "checked_until")),
+                     NOW - 100 + 7 * 86400);
+    assert_int_equal(json_integer_value(json_object_get(v, "losses")), 1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(v, "checks"), "settled")), 3);
     json_decref(doc);
+
+    /* once the window has passed there is none; durable not known */
+
+    ctx->s->journal_until = (int64_t) (NOW - 1) * 1000;
+    ctx->s->journal_durable = -1;
+
+    assert_int_equal(yibao_status_render_json(ctx->s, &ctx->base.alloc,
+                                              &out),
+                     YIBAO_OK);
+    doc = json_loadb((const char *) out.data, out.len, 0, &jerr);
+    assert_non_null(doc);
+    v = json_object_get(doc, "journal");
+    assert_true(json_is_null(json_object_get(v, "durable")));
+    assert_true(json_is_null(json_object_get(v, "forgotten_at")));
+    assert_true(json_is_null(json_object_get(v, "checked_until")));
+    json_decref(doc);
+
+    assert_int_equal(yibao_status_render_prometheus(ctx->s,
+                                                    &ctx->base.alloc, &out),
+                     YIBAO_OK);
+    assert_non_null(memmem(out.data, out.len, "\nyibao_journal_forgotten 0\n",
+                           27));
 }
 
 
