@@ -107,6 +107,8 @@ MEMCHECK_TESTS := \
     $(IT)/test_store.py::test_caller_gone_while_waiting_nothing_sent \
     $(IT)/test_status.py::test_outcomes_counted_in_json_and_prometheus \
     $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns \
+    $(IT)/test_journal_forget.py::test_without_persistence_the_loss_is_noticed_and_repeats_resolved \
+    $(IT)/test_journal_forget.py::test_forgotten_msgid_not_settled_is_sent_once \
     $(IT)/test_hostile.py
 
 # make deb: the Debian packages (debian/, docs/deployment.md), built by

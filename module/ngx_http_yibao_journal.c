@@ -135,7 +135,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     u_char                         num[2 * NGX_INT64_LEN], *day;
     char                           hex[65];
     size_t                         i, n;
-    ngx_str_t                      argv[10 + YIBAO_JOURNAL_INDEX_MAX];
+    ngx_str_t                      argv[11 + YIBAO_JOURNAL_INDEX_MAX];
     ngx_str_t                      value, existing;
     ngx_uint_t                     money, peek;
     yibao_tm_t                     tm;

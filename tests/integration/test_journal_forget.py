@@ -28,19 +28,17 @@ from test_journal import flow_until, journal, sent
 
 def node(make_stack, server, platform_port=None, zone="16m node=0/2",
          upstream=None, **kw):
-    """A gateway on Redis; with platform_port, a yibao_platform to that
-    simulator (the 5203 check before a forgotten money-moving msgid)."""
-    extra = {}
-    if platform_port is not None:
-        extra["location_extra"] = ("            yibao_platform "
-                                   "http://127.0.0.1:%d timeout=3s;\n"
-                                   % platform_port)
-    port = platform_port if upstream is None else None
+    """A gateway on Redis, in front of its simulator on platform_port or
+    of upstream (another node's simulator); yibao_platform is that
+    platform (the 5203 check before a forgotten money-moving msgid), none
+    without platform_port."""
+    if not platform_port:
+        kw.update(platform=None, resolve="off")
     # generous timeouts: a loaded machine must not open the circuit
     stack = make_stack(scheme="zj-sm3", redis=server, zone=zone,
-                       sim_port=port, upstream=upstream,
-                       redis_options="timeout=3s connect_timeout=5s",
-                       **extra, **kw)
+                       sim_port=None if upstream else platform_port,
+                       upstream=upstream,
+                       redis_options="timeout=3s connect_timeout=5s", **kw)
     wait_up(stack, 0)
     return stack
 
@@ -50,9 +48,11 @@ def ups(stack):
                           harness.error_log_text(stack)))
 
 
-def wait_up(stack, before, workers=2, timeout=30):
+def wait_up(stack, before, timeout=60):
     """Until every worker has (re)connected to Redis after `before`
-    "is up" lines of the error log."""
+    "is up" lines of the error log (under valgrind there is one
+    process)."""
+    workers = 1 if stack.valgrind else stack.workers
     deadline = time.monotonic() + timeout
     while ups(stack) < before + workers:
         assert time.monotonic() < deadline, harness.error_log_text(stack)
