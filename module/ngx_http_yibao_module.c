@@ -3,8 +3,9 @@
  */
 
 
-#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_platform.h"
+#include "yibao_crypto.h"
 #include "yibao_freelist.h"
 #include <jansson.h>
 
@@ -14,6 +15,8 @@ static void ngx_http_yibao_json_alloc_init(void);
 static void *ngx_http_yibao_json_malloc(size_t size);
 static void ngx_http_yibao_json_free(void *p);
 static ngx_int_t ngx_http_yibao_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_yibao_init_process(ngx_cycle_t *cycle);
+static void ngx_http_yibao_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_yibao_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_http_yibao_mappings(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -312,10 +315,10 @@ ngx_module_t  ngx_http_yibao_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    ngx_http_yibao_store_init_process,     /* init process */
+    ngx_http_yibao_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_yibao_store_exit_process,     /* exit process */
+    ngx_http_yibao_exit_process,           /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -420,6 +423,34 @@ ngx_http_yibao_postconfiguration(ngx_conf_t *cf)
     hs[0] = ngx_http_yibao_journal_log_handler;
 
     return ngx_http_yibao_filter_init(cf);
+}
+
+
+/*
+ * A worker's start: its Redis connection, the look for exchanges of
+ * workers that died, and (in one worker) the resolver.
+ */
+
+static ngx_int_t
+ngx_http_yibao_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_yibao_store_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_journal_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_resolve_init_process(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_yibao_store_exit_process(cycle);
+    yibao_crypto_release();
+    ngx_http_yibao_json_alloc_release();
 }
 
 

@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <hiredis/sds.h>
 
-#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_redis.h"
 #include "ngx_http_yibao_status_module.h"
 #include "yibao_limit.h"

@@ -14,7 +14,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
-#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_common.h"
 
 
 /*

@@ -3,9 +3,8 @@
  */
 
 
-#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_redis.h"
-#include "yibao_crypto.h"
 
 
 /*
@@ -258,17 +257,7 @@ ngx_http_yibao_store_init_process(ngx_cycle_t *cycle)
 
     gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
 
-    if (gmcf == NULL) {
-        return NGX_OK;
-    }
-
-    if (ngx_http_yibao_resolve_init_process(cycle) != NGX_OK
-        || ngx_http_yibao_journal_init_process(cycle) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (gmcf->redis == NULL) {
+    if (gmcf == NULL || gmcf->redis == NULL) {
         return NGX_OK;
     }
 
@@ -284,8 +273,6 @@ void
 ngx_http_yibao_store_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_yibao_redis_exit_process(cycle);
-    yibao_crypto_release();
-    ngx_http_yibao_json_alloc_release();
 }
 
 

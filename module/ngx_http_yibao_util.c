@@ -3,7 +3,7 @@
  */
 
 
-#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_common.h"
 
 
 /*

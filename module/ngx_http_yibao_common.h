@@ -3,8 +3,8 @@
  */
 
 
-#ifndef _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_
-#define _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_
+#ifndef _NGX_HTTP_YIBAO_COMMON_H_INCLUDED_
+#define _NGX_HTTP_YIBAO_COMMON_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -407,4 +407,4 @@ extern ngx_str_t  ngx_http_yibao_star;
 extern ngx_str_t  ngx_http_yibao_cache_names[];
 
 
-#endif /* _NGX_HTTP_YIBAO_MODULE_H_INCLUDED_ */
+#endif /* _NGX_HTTP_YIBAO_COMMON_H_INCLUDED_ */
