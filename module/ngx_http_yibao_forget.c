@@ -3,7 +3,7 @@
  */
 
 
-#include "ngx_http_yibao_module.h"
+#include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_redis.h"
 #include "ngx_http_yibao_platform.h"
 #include "ngx_http_yibao_status_module.h"
