@@ -12,7 +12,7 @@
 
 /*
  * The national request and response envelopes
- * (research/insurance-interface.md sections 1 and 4).
+ * (the national interface specification).
  *
  * A parsed request keeps its JSON document (jansson, which allocates
  * with malloc internally): the owner releases it with

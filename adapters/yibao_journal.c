@@ -495,7 +495,7 @@ yibao_journal_get_str(json_t *o, const char *key, yibao_alloc_t *a,
 
 
 /* ------------------------------------------------------------------ */
-/* Queries and reconciliation (issue 5, items 5 and 6)                 */
+/* Queries and reconciliation */
 
 
 #define YIBAO_JOURNAL_KEY_PREFIX  "yibao:{journal}:"

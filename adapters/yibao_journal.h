@@ -90,7 +90,7 @@ typedef struct {
     yibao_str_t            stmt_rslt;
     yibao_str_t            stmt_rslt_dscr;
 
-    /* the resolver's (issue 5 item 3): kept together */
+    /* the resolver's: kept together */
     yibao_str_t            psn_no;         /* raw: never logged */
     yibao_str_t            head;           /* a JSON object, or empty */
     yibao_str_t            resolved_by;    /* "gateway:5203", "operator" */

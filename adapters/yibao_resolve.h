@@ -13,7 +13,7 @@
 
 
 /*
- * Resolving an unknown outcome (issue 5 item 3): what the gateway sends
+ * Resolving an unknown outcome: what the gateway sends
  * to learn or undo what happened to a money-moving transaction whose
  * answer was lost, and what the platform's answer means.  The
  * transaction itself is never sent again.

@@ -12,7 +12,7 @@
 
 /*
  * Upstream signing schemes of the provincial platforms
- * (research/insurance-interface.md section 2.4):
+ * (the national interface specification):
  *
  *   csb     Alibaba CSB (Hunan, Jiangxi): _api_name, _api_version,
  *           _api_timestamp (ms), _api_access_key, _api_signature =

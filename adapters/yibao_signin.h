@@ -11,7 +11,7 @@
 
 
 /*
- * Sign-in on the callers' behalf (issue 5 item 4): one sign_no per
+ * Sign-in on the callers' behalf: one sign_no per
  * contracting entity, operator and day, obtained by the gateway with
  * 9001 on first need and kept in the store until local midnight.
  */

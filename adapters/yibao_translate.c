@@ -110,8 +110,7 @@ static int yibao_translate_list(yibao_translate_ctx_t *ctx,
 /*
  * The certificate pairs of check:id_number: when the type field of the
  * object has one of the values, the number field must be an 18-digit
- * resident ID number (research/insurance-interface.md sections 3.2,
- * 5.2 and 6).
+ * resident ID number (GB 11643-1999).
  */
 
 static const yibao_translate_cert_t  yibao_translate_certs[] = {

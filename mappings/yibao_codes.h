@@ -12,7 +12,7 @@
 
 /*
  * Shape checks of national codes and envelope values
- * (research/insurance-interface.md sections 1.1 and 5.1).  Each returns
+ * (the national interface specification).  Each returns
  * 1 when p[0..len) has the shape, 0 otherwise; none reads past len.
  */
 
@@ -76,8 +76,8 @@ const char *yibao_quote(char *buf, const unsigned char *p, size_t len);
 
 
 /*
- * National coding standards (research/insurance-interface.md section
- * 5.1): shapes only, by prefix letter, length and charset; none of
+ * National coding standards (the 15 medical-insurance business coding
+ * standards): shapes only, by prefix letter, length and charset; none of
  * these codes has a check character.
  */
 

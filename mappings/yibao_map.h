@@ -12,7 +12,7 @@
 
 /*
  * Code mapping tables (对码): a clinic's local codes to the national
- * coding standards (research/insurance-interface.md sections 3 and 5).
+ * coding standards (the national interface specification).
  *
  * Table files are UTF-8 TSV, one mapping per line, '#' comments and
  * blank lines ignored, CRLF accepted:

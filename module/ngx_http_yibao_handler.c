@@ -208,7 +208,7 @@ ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
 
 /*
- * The request path of design.md, steps 1 to 6, on a completely read
+ * The request path (docs/architecture.md, steps 1 to 8) on a completely read
  * body.  Returns NGX_DECLINED to let the phases go on to proxy_pass, or
  * an HTTP status after ngx_http_yibao_reject(): the header filter then
  * answers in the national envelope.

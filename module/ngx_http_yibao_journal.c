@@ -11,7 +11,7 @@
 
 
 /*
- * The msgid journal (issue 5): a state-creating or money-moving
+ * The msgid journal: a state-creating or money-moving
  * transaction is claimed in the store under (caller, msgid) before it is
  * sent.  A repeat of the msgid is answered from the journal and never
  * sent again: the stored answer (a replay), "in progress", "a different

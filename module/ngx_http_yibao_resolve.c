@@ -11,7 +11,7 @@
 
 
 /*
- * The resolver (issue 5 item 3): in one worker, every interval, the
+ * The resolver: in one worker, every interval, the
  * journal's unknown money-moving records older than "after" are
  * resolved by a settlement query (5203) or a reversal (2601) sent
  * through the platform client.  The transaction itself is never sent

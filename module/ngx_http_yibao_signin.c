@@ -11,7 +11,7 @@
 
 
 /*
- * Sign-in on the callers' behalf (issue 5 item 4, yibao_signin auto): an
+ * Sign-in on the callers' behalf (yibao_signin auto): an
  * envelope other than 9001 that comes without sign_no gets the sign_no
  * of its contracting entity, operator and day from the store (Redis, or
  * the zone), which the gateway fills with a 9001 of its own on first

@@ -8,7 +8,8 @@
 
 
 /*
- * The store round trip of a request (design.md step 4): the caller's
+ * The store round trip of a request (docs/architecture.md, step 5): the
+ * caller's
  * nonce and every rate limit that applies, decided together in one
  * Redis script call, or in the shared-memory zone when there is no
  * Redis.  While Redis is down each limit follows its on_error policy

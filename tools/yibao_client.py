@@ -11,7 +11,7 @@ request to the gateway (adapters/yibao_auth.h):
                        METHOD "\\n" PATH "\\n" TIMESTAMP "\\n" NONCE "\\n"
                        hex(SHA-256(body)))
 
-and posts a national envelope (research/insurance-interface.md section 1).
+and posts a national envelope (the national interface's envelope).
 
 Importable:
   caller_signature(), signed_headers(), make_envelope(), post(),

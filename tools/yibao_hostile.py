@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """yibao-hostile: hostile requests against a running gateway, each
 checked for the outcomes a gateway that money flows through must keep
-(issue 7: zero crashes, zero hangs, zero double settlements, zero
-unmasked personal data).
+(zero crashes, zero hangs, zero double settlements, zero unmasked
+personal data).
 
 It first runs a whole outpatient visit (9001 ... 2207, then a second
 visit cancelled with 2208) through the gateway, keeping every envelope

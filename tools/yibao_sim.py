@@ -2,8 +2,8 @@
 """yibao-sim: a strict stand-in for a provincial medical-insurance platform.
 
 The real platform is unreachable from development machines, so this
-simulator checks everything the research (docs in
-/work/shared/research/insurance-interface.md) says the platform checks,
+simulator checks everything the national interface specification and the
+provinces' gateway documents say the platform checks (docs/simulator.md),
 and a little more, and answers the way the platform and its transport
 gateways answer:
 

@@ -26,7 +26,7 @@ shaped digit runs (15-18 digits) are masked 4301**********1234, psn_no
 keeps its first and last four characters, names after a name label
 become 王*某, key=value secrets and long hex strings are replaced.
 
---journal FILE is PROVISIONAL (issue 5 defines the journal): JSON lines
+--journal FILE is PROVISIONAL: JSON lines
 with msgid, state and optionally setl_id; their state is shown beside
 the matching transaction and resolves unknown outcomes.
 
@@ -773,7 +773,7 @@ def read_records(files, stats, keep=None):
 
 
 def read_journal(path, stats):
-    """PROVISIONAL (issue 5): JSON lines with msgid, state, setl_id."""
+    """PROVISIONAL: JSON lines with msgid, state, setl_id."""
     entries = collections.defaultdict(list)
     try:
         with _open_text(path) as f:
@@ -1631,8 +1631,7 @@ def build_parser():
         description="Tell the story of a visit, or summarise failed "
                     "settlements, from yibao-gateway's JSON logs.",
         epilog="Times are the gateway's local log time (the `time` "
-               "field).  --journal is provisional until issue 5 "
-               "defines the journal.")
+               "field).")
     ap.add_argument("--log", action="append", default=[], metavar="PATH",
                     help="log file, directory or glob (repeatable); "
                          "reads *.log, rotated *.log.N and *.gz; "

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Instructions per request under callgrind (issue 7 item 5; `make bench`).
+"""Instructions per request under callgrind (`make bench`).
 
 The front nginx runs with `master_process off` (one process) under
 `valgrind --tool=callgrind` in front of the canned local platform of

@@ -2,7 +2,7 @@
 """Journal queries (`make bench`): how long the operators' queries take,
 and what they do to the transactions beside them.
 
-Part "day" (issue 5, item 5): FLOWS outpatient flows (9001 ... 2207, six
+Part "day": FLOWS outpatient flows (9001 ... 2207, six
 journaled transactions each) of one clinic through the simulator, four
 at a time, with Redis (index sets) and with the embedded store; then
 each query five times:

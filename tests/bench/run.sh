@@ -55,7 +55,7 @@ bench_translate() {
 }
 
 
-# throughput (issue 4): wrk against plain nginx proxy_pass and the
+# throughput: wrk against plain nginx proxy_pass and the
 # gateway (embedded store; Redis + limits; cache hits; shm + limits), all
 # in front of one canned local platform; "BENCH <case> rps= p50_ms=
 # p99_ms= ratio_vs_proxy= ...", the median of 3 rounds.  About 5 min;
@@ -80,7 +80,7 @@ bench_journal() {
 }
 
 
-# instructions per request (issue 7 item 5): nginx with master_process
+# instructions per request: nginx with master_process
 # off under callgrind, plain proxy_pass against the gateway with the 1101,
 # the 2204 of 50 fee lines and a cache hit; "BENCH instr <case>
 # per_request= vs_proxy="; tests/bench/callgrind.py.  About 1 min.

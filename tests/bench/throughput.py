@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Throughput of the gateway against plain nginx (issue 4; `make bench`).
+"""Throughput of the gateway against plain nginx (`make bench`).
 
 All cases run in one session, back to back, against the same local
 upstream: a second plain nginx (no module) that answers POSTs at the
@@ -97,7 +97,7 @@ ZONE = os.environ.get("BENCH_ZONE", "256m")
 # the rate assumed for the warm-up's pair file (pairs are cheap)
 WARM_RATE_CAP = 60000
 
-# 1101 request and answer: research/insurance-interface.md section 7.1
+# 1101 request and answer, as the national interface specifies them
 INPUT_1101 = {"data": {
     "mdtrt_cert_type": "02", "mdtrt_cert_no": "370102195603152017",
     "card_sn": "", "begntime": "", "psn_cert_type": "01",

@@ -1,4 +1,4 @@
-"""The response cache (issue 4): read-only queries answered from Redis
+"""The response cache: read-only queries answered from Redis
 or the embedded store, stale answers while the platform fails, never a
 state-changing transaction."""
 

@@ -1,4 +1,4 @@
-"""The fault suite (issue 7, item 3): each fault under concurrent load
+"""The fault suite: each fault under concurrent load
 from clinic threads running outpatient flows (tools/yibao_load.py).
 
 For every fault the same outcomes are asserted:

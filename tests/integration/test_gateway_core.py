@@ -1,5 +1,5 @@
 """Gateway core: authenticated callers in, correctly signed national
-envelopes out (issue 2), end to end through the real nginx and the
+envelopes out, end to end through the real nginx and the
 strict platform simulator."""
 
 import base64

@@ -1,7 +1,6 @@
-"""Hostile requests replayed against the whole stack (issue 7: "the same
-faults and hostile inputs, replayed by an independent harness: zero
-crashes, zero hangs, zero double settlements, zero unmasked personal
-data").
+"""Hostile requests replayed against the whole stack: faults and hostile
+inputs, replayed by an independent harness, must give zero crashes, zero
+hangs, zero double settlements and zero unmasked personal data.
 
 tools/yibao_hostile.py makes the requests (mutations of a real visit's
 envelopes: JSON, bytes, HTTP framing, caller signatures) and checks each

@@ -1,4 +1,4 @@
-"""The msgid journal (issue 5): a state-creating or money-moving
+"""The msgid journal: a state-creating or money-moving
 transaction is recorded before it is sent and never sent twice; a lost
 answer is an unknown outcome, kept and resolvable."""
 

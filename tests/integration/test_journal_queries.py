@@ -1,5 +1,4 @@
-"""Journal queries for operations and the reconciliation aid (issue 5,
-items 5 and 6): by msgid, mdtrt_id, setl_id, clinic and day, the
+"""Journal queries for operations and the reconciliation aid: by msgid, mdtrt_id, setl_id, clinic and day, the
 problems of a day; the totals 3201 needs per entity, day, insutype and
 clr_type, and the comparison with the platform's 3201 answer."""
 

@@ -1,4 +1,4 @@
-"""Issue 5, item 7 (part): the gateway or Redis restarted while a 2207
+"""The gateway or Redis restarted while a 2207
 is at the platform (the simulator's latency fault holds it there).  In
 every case the platform settled each visit at most once, and the
 journal knows the outcome or says it is unknown.

@@ -1,4 +1,4 @@
-"""The mappings tool (issue 3, item 7): tables validated exactly as the
+"""The mappings tool: tables validated exactly as the
 gateway does, codes looked up both ways in the gateway's scope order, and
 the codes the gateway refused as unmapped listed from its access logs."""
 

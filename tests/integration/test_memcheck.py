@@ -1,4 +1,4 @@
-"""Memory checking of the module in nginx (issue 7, item 2): no leak
+"""Memory checking of the module in nginx: no leak
 grows with the number of requests.
 
 nginx runs under valgrind memcheck, one process (master_process off), as

@@ -1,4 +1,4 @@
-"""Redis Sentinel (issue 4, item 7): the gateway finds the master through
+"""Redis Sentinel: the gateway finds the master through
 real Sentinels, follows a failover, and says so in its log; mistakes in
 the configuration fail nginx -t."""
 

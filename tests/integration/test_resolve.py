@@ -1,4 +1,4 @@
-"""The resolver (issue 5 item 3): an unknown outcome of a money-moving
+"""The resolver: an unknown outcome of a money-moving
 transaction is resolved by the gateway itself, by a settlement query
 (5203) or a reversal (2601) sent through its own platform client
 (yibao_platform); the transaction is never sent again."""

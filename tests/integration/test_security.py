@@ -1,4 +1,4 @@
-"""Security checks (issue 7, item 6; docs/security.md): secrets files,
+"""Security checks (docs/security.md): secrets files,
 no secret or personal data in any output, the operators' endpoints
 refused unless allowed, a limit on every input dimension."""
 

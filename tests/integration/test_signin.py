@@ -1,4 +1,4 @@
-"""Sign-in on the callers' behalf (issue 5 item 4, yibao_signin auto):
+"""Sign-in on the callers' behalf (yibao_signin auto):
 an envelope without sign_no gets its operator's sign_no of the day,
 which the gateway obtains with one 9001 of its own on first need."""
 

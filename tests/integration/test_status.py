@@ -1,4 +1,4 @@
-"""Status and metrics (issue 6): the JSON document of yibao_status and
+"""Status and metrics: the JSON document of yibao_status and
 the Prometheus text of yibao_metrics, counted from real traffic through
 the gateway and the platform simulator; reload, methods, access."""
 

@@ -1,4 +1,4 @@
-"""The status page for insurance IT (issue 6): served by the gateway,
+"""The status page for insurance IT: served by the gateway,
 self-contained, and rendered with data by a real browser, Debian's
 headless Chromium (tools/deps.sh installs it; nothing is installed
 here).  The screenshot is kept as build/status-page.png."""

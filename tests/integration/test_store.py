@@ -1,4 +1,4 @@
-"""The store (issue 4): rate limits and nonces in Redis shared by the
+"""The store: rate limits and nonces in Redis shared by the
 gateway nodes, or in the embedded shared-memory store; Redis down, paused
 and back as normal modes."""
 

@@ -1,4 +1,4 @@
-"""yibao-trace (issue 6, operations): the story of a visit and the failed
+"""yibao-trace: the story of a visit and the failed
 settlements of a day, from the gateway's JSON transaction log.
 
 Most tests write hand-made log lines (the `log_format yibao_tx` contract)

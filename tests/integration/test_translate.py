@@ -1,4 +1,4 @@
-"""Code translation (issue 3): clinics' local codes become national ones
+"""Code translation: clinics' local codes become national ones
 before anything is sent; what cannot be translated is refused whole, with
 every problem listed."""
 

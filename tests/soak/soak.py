@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make soak (issue 7, item 4): a bounded run at a realistic mix with
+"""make soak: a bounded run at a realistic mix with
 Redis; resident memory of the nginx workers must not grow after the
 warm-up.
 

@@ -83,7 +83,7 @@ test_digest_vectors(void **state)
         { YIBAO_MD_SHA256, S("abc"), 32,
           "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
 
-        /* research/insurance-interface.md 2.4-C, sanity vector */
+        /* zj-sm3 (Zhejiang): a sanity vector */
         { YIBAO_MD_SM3, S("abc"), 32,
           "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0" },
 
@@ -144,7 +144,7 @@ test_hmac_vectors(void **state)
             "5bdcc146bf60754e6a042426089575c7"
             "5a003f089d2739839dec58b964ec3843" } },
 
-        /* research/insurance-interface.md 2.4-C: the Zhejiang MAC */
+        /* zj-sm3: the Zhejiang MAC */
         { S("TESTSECRET"), 1,
           { YIBAO_MD_SM3, S("1700000000\n{\"infno\":\"9001\"}"), 32,
             "E4C9E2F1F9D82A2E8650B29715E1AD41"

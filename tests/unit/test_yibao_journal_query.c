@@ -3,7 +3,7 @@
  */
 
 
-/* The journal's queries and reconciliation aid (issue 5, items 5, 6). */
+/* The journal's queries and reconciliation aid. */
 
 
 #define _GNU_SOURCE

@@ -15,7 +15,7 @@
 #include "yibao_test_alloc.h"
 
 
-/* research/insurance-interface.md section 2.4 test vectors */
+/* test vectors of the provinces' signing schemes */
 
 #define TEST_CSB_AK    "AKTEST000000000000000000000000"
 #define TEST_CSB_SK    "SKTEST000000000000000000000000"
@@ -351,7 +351,7 @@ test_csb_string_nomem(void **state)
 }
 
 
-/* research/insurance-interface.md 2.4-B; api_version "" means 1.0.0 */
+/* csb (Hunan, Jiangxi); api_version "" means 1.0.0 */
 
 static void
 test_csb_vector(void **state)
@@ -428,7 +428,7 @@ test_csb_nomem(void **state)
 }
 
 
-/* research/insurance-interface.md 2.4-A */
+/* tif (Guangdong) */
 
 static void
 test_tif_vector(void **state)
@@ -540,7 +540,7 @@ test_tif_nomem(void **state)
 }
 
 
-/* research/insurance-interface.md 2.4-C */
+/* zj-sm3 (Zhejiang) */
 
 static void
 test_zj_vector(void **state)
