@@ -40,6 +40,17 @@ def campaign_size():
                               "400" if VALGRIND else "1000")), None
 
 
+def stack_workers(stack, seconds=30.0):
+    """The worker processes once all have started (right after the start
+    some may not have their process title yet)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        pids = sorted(stack.worker_pids())
+        if len(pids) == stack.workers or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("store", ["local", "redis"])
 def test_hostile_campaign(make_stack, make_redis, store):
     redis = make_redis() if store == "redis" else None
@@ -53,7 +64,7 @@ def test_hostile_campaign(make_stack, make_redis, store):
     if redis:
         time.sleep(0.5)
     # under valgrind nginx is one process (master_process off): no workers
-    workers = None if VALGRIND else sorted(stack.worker_pids())
+    workers = None if VALGRIND else stack_workers(stack)
     clinic = township_clinic(stack)
     seed = int(os.environ.get("HOSTILE_SEED") or SEEDS[store])
     camp = yibao_hostile.Campaign(stack.url, CALLER, SECRET, clinic["org"],
