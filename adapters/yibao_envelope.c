@@ -49,6 +49,11 @@ static int yibao_envelope_check_field(json_t *doc,
     const yibao_envelope_field_t *f, yibao_envelope_t *env,
     yibao_err_t *err);
 static size_t yibao_envelope_chars(const unsigned char *p, size_t len);
+static void yibao_answer_not_json(const unsigned char *data, size_t len,
+    const yibao_str_t *mask, size_t nmask, yibao_answer_t *ans);
+static void yibao_answer_infcode(json_t *doc, yibao_answer_t *ans);
+static void yibao_answer_other(json_t *doc, const yibao_str_t *mask,
+    size_t nmask, yibao_answer_t *ans);
 static size_t yibao_answer_mask(const unsigned char *s, size_t len,
     const yibao_str_t *mask, size_t nmask, unsigned char *out);
 static void yibao_envelope_echo(char *buf, size_t size,
@@ -838,13 +843,11 @@ yibao_answer_parse_masked(const unsigned char *data, size_t len,
     const yibao_str_t *mask, size_t nmask, yibao_answer_t *ans,
     void **parsed)
 {
-    size_t                 i, n;
-    json_t                *doc, *v, *code, *msg;
-    const char            *s;
-    json_error_t           jerr;
-    yibao_envelope_out_t   o;
-    unsigned char          tmp[200];
-    unsigned char          head[YIBAO_ANSWER_QUOTE_MAX];
+    size_t          n;
+    json_t         *doc, *msg;
+    const char     *s;
+    json_error_t    jerr;
+    unsigned char   head[YIBAO_ANSWER_QUOTE_MAX];
 
     memset(ans, 0, sizeof(yibao_answer_t));
 
@@ -852,20 +855,7 @@ yibao_answer_parse_masked(const unsigned char *data, size_t len,
     *parsed = doc;
 
     if (doc == NULL) {
-        n = yibao_answer_mask(data, len, mask, nmask, head);
-        n = n < 60 ? n : 60;
-        o.p = tmp;
-        o.len = 0;
-
-        for (i = 0; i < n; i++) {
-            tmp[o.len++] = (head[i] >= 0x20 && head[i] < 0x7f
-                            && head[i] != '"' && head[i] != '\\')
-                           ? head[i] : '?';
-        }
-
-        snprintf(ans->summary, sizeof(ans->summary),
-                 "%zu bytes of non-JSON starting \"%.*s\"",
-                 len, (int) o.len, (const char *) tmp);
+        yibao_answer_not_json(data, len, mask, nmask, ans);
         return YIBAO_OK;
     }
 
@@ -877,6 +867,59 @@ yibao_answer_parse_masked(const unsigned char *data, size_t len,
                  json_is_array(doc) ? "array" : "scalar");
         return YIBAO_OK;
     }
+
+    yibao_answer_infcode(doc, ans);
+
+    if (!ans->is_envelope) {
+        yibao_answer_other(doc, mask, nmask, ans);
+        return YIBAO_OK;
+    }
+
+    msg = json_object_get(doc, "err_msg");
+    s = json_is_string(msg) ? json_string_value(msg) : "";
+    n = yibao_answer_mask((const unsigned char *) s, strlen(s), mask, nmask,
+                          head);
+    yibao_envelope_echo(ans->summary, sizeof(ans->summary), head, n);
+
+    return YIBAO_OK;
+}
+
+
+/* the summary of an answer that is not JSON: its size and start */
+
+static void
+yibao_answer_not_json(const unsigned char *data, size_t len,
+    const yibao_str_t *mask, size_t nmask, yibao_answer_t *ans)
+{
+    size_t         i, n;
+    unsigned char  tmp[60];
+    unsigned char  head[YIBAO_ANSWER_QUOTE_MAX];
+
+    n = yibao_answer_mask(data, len, mask, nmask, head);
+    n = n < 60 ? n : 60;
+
+    for (i = 0; i < n; i++) {
+        tmp[i] = (head[i] >= 0x20 && head[i] < 0x7f
+                  && head[i] != '"' && head[i] != '\\')
+                 ? head[i] : '?';
+    }
+
+    snprintf(ans->summary, sizeof(ans->summary),
+             "%zu bytes of non-JSON starting \"%.*s\"",
+             len, (int) n, (const char *) tmp);
+}
+
+
+/*
+ * An envelope's infcode: an integer an int holds, or "0" or "-1" as a
+ * string; anything else is no envelope.
+ */
+
+static void
+yibao_answer_infcode(json_t *doc, yibao_answer_t *ans)
+{
+    json_t      *v;
+    const char  *s;
 
     v = json_object_get(doc, "infcode");
 
@@ -897,15 +940,23 @@ yibao_answer_parse_masked(const unsigned char *data, size_t len,
             ans->infcode = atoi(s);
         }
     }
+}
 
-    if (ans->is_envelope) {
-        msg = json_object_get(doc, "err_msg");
-        s = json_is_string(msg) ? json_string_value(msg) : "";
-        n = yibao_answer_mask((const unsigned char *) s, strlen(s), mask,
-                              nmask, head);
-        yibao_envelope_echo(ans->summary, sizeof(ans->summary), head, n);
-        return YIBAO_OK;
-    }
+
+/*
+ * The summary of a JSON object without an infcode (a gateway's
+ * {"code":401,"message":...}): its code and message.
+ */
+
+static void
+yibao_answer_other(json_t *doc, const yibao_str_t *mask, size_t nmask,
+    yibao_answer_t *ans)
+{
+    size_t          n;
+    json_t         *code, *msg;
+    const char     *s;
+    unsigned char   tmp[200];
+    unsigned char   head[YIBAO_ANSWER_QUOTE_MAX];
 
     code = json_object_get(doc, "code");
     msg = json_object_get(doc, "message");
@@ -938,8 +989,6 @@ yibao_answer_parse_masked(const unsigned char *data, size_t len,
                  "a JSON object without infcode, message \"%s\"",
                  (const char *) tmp);
     }
-
-    return YIBAO_OK;
 }
 
 

@@ -533,6 +533,18 @@ typedef struct {
 } yibao_journal_item_t;
 
 
+/* The totals being made: the groups and the records listed. */
+
+typedef struct {
+    const yibao_journal_query_t  *q;
+    size_t                        ngroups;
+    json_t                       *unknown;
+    json_t                       *incomplete;
+    json_t                       *stmts;
+    yibao_journal_group_t         grp[YIBAO_JOURNAL_GROUPS];
+} yibao_journal_totals_t;
+
+
 static int yibao_journal_id_ok(const yibao_str_t *s);
 static int yibao_journal_day_ok(const yibao_str_t *s);
 static int yibao_journal_add_key(yibao_alloc_t *a, yibao_str_t *keys,
@@ -558,10 +570,29 @@ static int yibao_journal_sel_item(yibao_journal_sel_t *s, json_t *o,
 static int yibao_journal_later(json_int_t done, json_int_t resolved,
     json_int_t pdone, json_int_t presolved);
 static int yibao_journal_sel_keep(yibao_journal_sel_t *s, json_t *o);
+static int yibao_journal_totals_query(const yibao_journal_query_t *q,
+    yibao_err_t *err);
 static json_t *yibao_journal_totals(const yibao_journal_query_t *q,
     json_t *list);
+static int yibao_journal_totals_record(yibao_journal_totals_t *t,
+    json_t *o);
+static int yibao_journal_totals_list(json_t *list,
+    const yibao_journal_query_t *q, json_t *o);
+static int yibao_journal_totals_cents(json_t *o, const char *key,
+    int64_t *cents);
+static yibao_journal_group_t *yibao_journal_totals_group(
+    yibao_journal_totals_t *t, const char *insutype, const char *clr_type);
+static void yibao_journal_totals_add(yibao_journal_totals_t *t,
+    const char *insutype, const char *clr_type, const int64_t *amount);
+static json_t *yibao_journal_totals_groups(yibao_journal_totals_t *t,
+    int64_t *sum);
+static int yibao_journal_totals_statements(yibao_journal_totals_t *t);
+static int yibao_journal_totals_given(json_t *res,
+    const yibao_journal_query_t *q, const int64_t *sum);
 static int yibao_journal_compare(json_t *cmp, const char *name,
     const yibao_str_t *given, int64_t journal);
+static int yibao_journal_compare_field(json_t *cmp, json_t *o,
+    const char *name, int64_t journal);
 static int yibao_journal_dump(json_t *v, yibao_alloc_t *a, yibao_str_t *out);
 
 
@@ -1072,10 +1103,7 @@ int
 yibao_journal_query_key(const yibao_journal_query_t *q, yibao_alloc_t *a,
     yibao_str_t *key, yibao_err_t *err)
 {
-    size_t        n;
-    int64_t       c;
-    yibao_str_t   fig[4];
-    size_t        i;
+    size_t  n;
 
     n = 0;
 
@@ -1137,6 +1165,23 @@ yibao_journal_query_key(const yibao_journal_query_t *q, yibao_alloc_t *a,
         return yibao_journal_problem_key(&q->day, a, key);
     }
 
+    if (yibao_journal_totals_query(q, err) != YIBAO_OK) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    return yibao_journal_add_key(a, key, &n, "e", &q->entity, &q->day);
+}
+
+
+/* a totals query: the entity, the filters, the figures to compare */
+
+static int
+yibao_journal_totals_query(const yibao_journal_query_t *q, yibao_err_t *err)
+{
+    size_t        i;
+    int64_t       c;
+    yibao_str_t   fig[4];
+
     if (!yibao_journal_id_ok(&q->entity)) {
         yibao_err_set(err, 0, "entity must be a contracting entity code "
                       "(fixmedins_code)");
@@ -1171,7 +1216,7 @@ yibao_journal_query_key(const yibao_journal_query_t *q, yibao_alloc_t *a,
         }
     }
 
-    return yibao_journal_add_key(a, key, &n, "e", &q->entity, &q->day);
+    return YIBAO_OK;
 }
 
 
@@ -1734,239 +1779,50 @@ yibao_journal_public(const unsigned char *record, size_t len,
  * amounts negative as answered.  A record whose state is anything but
  * "ok" (failed, unknown, sent, reversed) is not counted; 2207/2208 of
  * the entity and day whose outcome is not known are listed, and so are
- * ok ones without amounts (resolved by an operator).
+ * ok ones without amounts (resolved by an operator).  The steps: each
+ * record counted or listed (yibao_journal_totals_record), the groups
+ * and their sum, the day's own statements compared, the answer.
  */
 
 static json_t *
 yibao_journal_totals(const yibao_journal_query_t *q, json_t *list)
 {
-    int                     base, lone;
-    size_t                  i, g, ngroups;
-    int64_t                 med, fund, acct, sum[4];
-    json_t                 *res, *groups, *unknown, *incomplete, *stmts;
-    json_t                 *o, *x, *cmp;
-    const char             *state, *setl_time, *it, *ct;
-    yibao_str_t             day;
-    yibao_journal_group_t   grp[YIBAO_JOURNAL_GROUPS];
+    size_t                   i;
+    json_t                  *res, *groups, *o;
+    int64_t                  sum[4];
+    yibao_journal_totals_t   t;
 
-    ngroups = 0;
-    res = json_object();
-    groups = json_array();
-    unknown = json_array();
-    incomplete = json_array();
-    stmts = json_array();
+    res = NULL;
+    groups = NULL;
 
-    if (res == NULL || groups == NULL || unknown == NULL
-        || incomplete == NULL || stmts == NULL)
-    {
-        goto nomem;
+    t.q = q;
+    t.ngroups = 0;
+    t.unknown = json_array();
+    t.incomplete = json_array();
+    t.stmts = json_array();
+
+    if (t.unknown == NULL || t.incomplete == NULL || t.stmts == NULL) {
+        goto done;
     }
 
     json_array_foreach(list, i, o) {
-
-        if (!json_is_object(o)
-            || json_integer_value(json_object_get(o, "v")) != 1
-            || !yibao_journal_is(o, "entity", &q->entity))
-        {
-            continue;
-        }
-
-        base = yibao_journal_base(o, 2207) ? 2207
-               : yibao_journal_base(o, 2208) ? 2208
-               : yibao_journal_base(o, 3201) ? 3201 : 0;
-
-        if (base == 0) {
-            continue;
-        }
-
-        state = yibao_journal_field(o, "state");
-        it = yibao_journal_field(o, "insutype");
-        ct = yibao_journal_field(o, "clr_type");
-
-        if (base == 3201) {
-            if (strcmp(state, "ok") != 0
-                || strncmp(yibao_journal_field(o, "stmt_begndate"),
-                           (const char *) q->day.data, 10) > 0
-                || strncmp(yibao_journal_field(o, "stmt_enddate"),
-                           (const char *) q->day.data, 10) < 0)
-            {
-                continue;
-            }
-
-            x = yibao_journal_public_json(NULL, o);
-            if (x == NULL || json_array_append_new(stmts, x) != 0) {
-                goto nomem;
-            }
-
-            continue;
-        }
-
-        setl_time = yibao_journal_field(o, "setl_time");
-
-        if (strcmp(state, "ok") != 0) {
-            if (!yibao_journal_is(o, "day", &q->day)
-                || (strcmp(state, "unknown") != 0
-                    && strcmp(state, "sent") != 0))
-            {
-                continue;
-            }
-
-            x = yibao_journal_public_json(q, o);
-            if (x == NULL || json_array_append_new(unknown, x) != 0) {
-                goto nomem;
-            }
-
-            continue;
-        }
-
-        day.data = (const unsigned char *) setl_time;
-        day.len = strlen(setl_time) >= 10 ? 10 : 0;
-
-        if (day.len == 0) {
-            if (!yibao_journal_is(o, "day", &q->day)) {
-                continue;
-            }
-
-        } else if (memcmp(day.data, q->day.data, 10) != 0) {
-            continue;
-        }
-
-        if ((q->insutype.len && !yibao_journal_is(o, "insutype",
-                                                  &q->insutype))
-            || (q->clr_type.len && !yibao_journal_is(o, "clr_type",
-                                                     &q->clr_type)))
-        {
-            continue;
-        }
-
-        if (day.len == 0
-            || yibao_journal_cents(yibao_journal_field(o, "medfee_sumamt"),
-                   strlen(yibao_journal_field(o, "medfee_sumamt")), &med)
-               != YIBAO_OK
-            || yibao_journal_cents(yibao_journal_field(o,
-                                                       "fund_pay_sumamt"),
-                   strlen(yibao_journal_field(o, "fund_pay_sumamt")), &fund)
-               != YIBAO_OK
-            || yibao_journal_cents(yibao_journal_field(o, "acct_pay"),
-                   strlen(yibao_journal_field(o, "acct_pay")), &acct)
-               != YIBAO_OK)
-        {
-            x = yibao_journal_public_json(q, o);
-            if (x == NULL || json_array_append_new(incomplete, x) != 0) {
-                goto nomem;
-            }
-
-            continue;
-        }
-
-        for (g = 0; g < ngroups; g++) {
-            if (strcmp(grp[g].insutype, it) == 0
-                && strcmp(grp[g].clr_type, ct) == 0)
-            {
-                break;
-            }
-        }
-
-        if (g == ngroups) {
-            if (ngroups == YIBAO_JOURNAL_GROUPS) {
-                continue;
-            }
-
-            grp[g].insutype = it;
-            grp[g].clr_type = ct;
-            grp[g].medfee = 0;
-            grp[g].fund = 0;
-            grp[g].acct = 0;
-            grp[g].cnt = 0;
-            ngroups++;
-        }
-
-        grp[g].medfee += med;
-        grp[g].fund += fund;
-        grp[g].acct += acct;
-        grp[g].cnt++;
-    }
-
-    sum[0] = sum[1] = sum[2] = sum[3] = 0;
-
-    for (g = 0; g < ngroups; g++) {
-        x = json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}",
-                      "insutype", grp[g].insutype,
-                      "clr_type", grp[g].clr_type,
-                      "medfee_sumamt", yibao_journal_money_json(grp[g].medfee),
-                      "fund_pay_sumamt", yibao_journal_money_json(grp[g].fund),
-                      "acct_pay", yibao_journal_money_json(grp[g].acct),
-                      "fixmedins_setl_cnt", (json_int_t) grp[g].cnt);
-
-        if (x == NULL || json_array_append_new(groups, x) != 0) {
-            goto nomem;
-        }
-
-        sum[0] += grp[g].medfee;
-        sum[1] += grp[g].fund;
-        sum[2] += grp[g].acct;
-        sum[3] += grp[g].cnt;
-    }
-
-    /* the 3201 statements of this day alone: does the journal agree? */
-
-    json_array_foreach(stmts, i, o) {
-        lone = strncmp(yibao_journal_field(o, "stmt_begndate"),
-                       (const char *) q->day.data, 10) == 0
-               && strncmp(yibao_journal_field(o, "stmt_enddate"),
-                          (const char *) q->day.data, 10) == 0;
-
-        if (!lone) {
-            continue;
-        }
-
-        med = fund = acct = 0;
-        base = 0;
-
-        for (g = 0; g < ngroups; g++) {
-            if (strcmp(grp[g].insutype, yibao_journal_field(o, "insutype"))
-                == 0
-                && strcmp(grp[g].clr_type,
-                          yibao_journal_field(o, "clr_type")) == 0)
-            {
-                med = grp[g].medfee;
-                fund = grp[g].fund;
-                acct = grp[g].acct;
-                base = (int) grp[g].cnt;
-            }
-        }
-
-        cmp = json_object();
-        if (cmp == NULL) {
-            goto nomem;
-        }
-
-        day.data = (const unsigned char *) yibao_journal_field(o,
-                                                           "medfee_sumamt");
-        day.len = strlen((const char *) day.data);
-        lone = yibao_journal_compare(cmp, "medfee_sumamt", &day, med);
-        day.data = (const unsigned char *) yibao_journal_field(o,
-                                                         "fund_pay_sumamt");
-        day.len = strlen((const char *) day.data);
-        lone |= yibao_journal_compare(cmp, "fund_pay_sumamt", &day, fund);
-        day.data = (const unsigned char *) yibao_journal_field(o,
-                                                               "acct_pay");
-        day.len = strlen((const char *) day.data);
-        lone |= yibao_journal_compare(cmp, "acct_pay", &day, acct);
-        day.data = (const unsigned char *) yibao_journal_field(o,
-                                                      "fixmedins_setl_cnt");
-        day.len = strlen((const char *) day.data);
-        lone |= yibao_journal_compare(cmp, "fixmedins_setl_cnt", &day,
-                                      (int64_t) base * 100);
-
-        if (lone < 0 || json_object_set_new(o, "journal", cmp) != 0) {
-            goto nomem;
+        if (yibao_journal_totals_record(&t, o) != YIBAO_OK) {
+            goto done;
         }
     }
 
-    if (json_object_set_new(res, "entity",
-                            json_stringn((const char *) q->entity.data,
-                                         q->entity.len))
+    groups = yibao_journal_totals_groups(&t, sum);
+
+    if (groups == NULL || yibao_journal_totals_statements(&t) != YIBAO_OK) {
+        goto done;
+    }
+
+    res = json_object();
+
+    if (res == NULL
+        || json_object_set_new(res, "entity",
+                               json_stringn((const char *) q->entity.data,
+                                            q->entity.len))
         || json_object_set_new(res, "day",
                                json_stringn((const char *) q->day.data,
                                             q->day.len))
@@ -1977,49 +1833,359 @@ yibao_journal_totals(const yibao_journal_query_t *q, json_t *list)
                "fund_pay_sumamt", yibao_journal_money_json(sum[1]),
                "acct_pay", yibao_journal_money_json(sum[2]),
                "fixmedins_setl_cnt", (json_int_t) sum[3]))
-        || json_object_set(res, "unknown", unknown)
-        || json_object_set(res, "incomplete", incomplete)
-        || json_object_set(res, "statements", stmts))
+        || json_object_set(res, "unknown", t.unknown)
+        || json_object_set(res, "incomplete", t.incomplete)
+        || json_object_set(res, "statements", t.stmts)
+        || yibao_journal_totals_given(res, q, sum) != YIBAO_OK)
     {
-        goto nomem;
+        json_decref(res);
+        res = NULL;
     }
 
-    if (q->medfee_sumamt.len || q->fund_pay_sumamt.len || q->acct_pay.len
-        || q->setl_cnt.len)
-    {
-        cmp = json_object();
+done:
 
-        if (cmp == NULL
-            || json_object_set_new(res, "compare", cmp) != 0
-            || yibao_journal_compare(cmp, "medfee_sumamt", &q->medfee_sumamt,
-                                     sum[0]) < 0
-            || yibao_journal_compare(cmp, "fund_pay_sumamt",
-                                     &q->fund_pay_sumamt, sum[1]) < 0
-            || yibao_journal_compare(cmp, "acct_pay", &q->acct_pay, sum[2])
-               < 0
-            || yibao_journal_compare(cmp, "fixmedins_setl_cnt", &q->setl_cnt,
-                                     sum[3] * 100) < 0)
+    json_decref(groups);
+    json_decref(t.unknown);
+    json_decref(t.incomplete);
+    json_decref(t.stmts);
+
+    return res;
+}
+
+
+/*
+ * One record of the list: a statement (3201) that covers the day, a
+ * 2207/2208 of the day whose outcome is not known, or one without
+ * amounts, is listed; an ok one of the day (and of the insutype and
+ * clr_type asked for) is added to its group.  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+
+static int
+yibao_journal_totals_record(yibao_journal_totals_t *t, json_t *o)
+{
+    int                           base;
+    int64_t                       amount[3];
+    const char                   *state, *setl_time;
+    yibao_str_t                   day;
+    const yibao_journal_query_t  *q;
+
+    q = t->q;
+
+    if (!json_is_object(o)
+        || json_integer_value(json_object_get(o, "v")) != 1
+        || !yibao_journal_is(o, "entity", &q->entity))
+    {
+        return YIBAO_OK;
+    }
+
+    base = yibao_journal_base(o, 2207) ? 2207
+           : yibao_journal_base(o, 2208) ? 2208
+           : yibao_journal_base(o, 3201) ? 3201 : 0;
+
+    if (base == 0) {
+        return YIBAO_OK;
+    }
+
+    state = yibao_journal_field(o, "state");
+
+    if (base == 3201) {
+        if (strcmp(state, "ok") != 0
+            || strncmp(yibao_journal_field(o, "stmt_begndate"),
+                       (const char *) q->day.data, 10) > 0
+            || strncmp(yibao_journal_field(o, "stmt_enddate"),
+                       (const char *) q->day.data, 10) < 0)
         {
-            goto nomem;
+            return YIBAO_OK;
+        }
+
+        return yibao_journal_totals_list(t->stmts, NULL, o);
+    }
+
+    if (strcmp(state, "ok") != 0) {
+        if (!yibao_journal_is(o, "day", &q->day)
+            || (strcmp(state, "unknown") != 0 && strcmp(state, "sent") != 0))
+        {
+            return YIBAO_OK;
+        }
+
+        return yibao_journal_totals_list(t->unknown, q, o);
+    }
+
+    setl_time = yibao_journal_field(o, "setl_time");
+
+    day.data = (const unsigned char *) setl_time;
+    day.len = strlen(setl_time) >= 10 ? 10 : 0;
+
+    if (day.len == 0) {
+        if (!yibao_journal_is(o, "day", &q->day)) {
+            return YIBAO_OK;
+        }
+
+    } else if (memcmp(day.data, q->day.data, 10) != 0) {
+        return YIBAO_OK;
+    }
+
+    if ((q->insutype.len && !yibao_journal_is(o, "insutype", &q->insutype))
+        || (q->clr_type.len && !yibao_journal_is(o, "clr_type",
+                                                 &q->clr_type)))
+    {
+        return YIBAO_OK;
+    }
+
+    if (day.len == 0
+        || yibao_journal_totals_cents(o, "medfee_sumamt", &amount[0])
+           != YIBAO_OK
+        || yibao_journal_totals_cents(o, "fund_pay_sumamt", &amount[1])
+           != YIBAO_OK
+        || yibao_journal_totals_cents(o, "acct_pay", &amount[2])
+           != YIBAO_OK)
+    {
+        return yibao_journal_totals_list(t->incomplete, q, o);
+    }
+
+    yibao_journal_totals_add(t, yibao_journal_field(o, "insutype"),
+                             yibao_journal_field(o, "clr_type"), amount);
+
+    return YIBAO_OK;
+}
+
+
+/* appends the record as the API shows it (yibao_journal_public_json) */
+
+static int
+yibao_journal_totals_list(json_t *list, const yibao_journal_query_t *q,
+    json_t *o)
+{
+    json_t  *x;
+
+    x = yibao_journal_public_json(q, o);
+
+    if (x == NULL || json_array_append_new(list, x) != 0) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* a money field of a record in cents (yibao_journal_cents) */
+
+static int
+yibao_journal_totals_cents(json_t *o, const char *key, int64_t *cents)
+{
+    const char  *v;
+
+    v = yibao_journal_field(o, key);
+
+    return yibao_journal_cents(v, strlen(v), cents);
+}
+
+
+/* the group of an insutype and clr_type, NULL when there is none */
+
+static yibao_journal_group_t *
+yibao_journal_totals_group(yibao_journal_totals_t *t, const char *insutype,
+    const char *clr_type)
+{
+    size_t  g;
+
+    for (g = 0; g < t->ngroups; g++) {
+        if (strcmp(t->grp[g].insutype, insutype) == 0
+            && strcmp(t->grp[g].clr_type, clr_type) == 0)
+        {
+            return &t->grp[g];
         }
     }
 
-    json_decref(groups);
-    json_decref(unknown);
-    json_decref(incomplete);
-    json_decref(stmts);
-
-    return res;
-
-nomem:
-
-    json_decref(res);
-    json_decref(groups);
-    json_decref(unknown);
-    json_decref(incomplete);
-    json_decref(stmts);
-
     return NULL;
+}
+
+
+/*
+ * Counts one settlement with its amounts (medfee, fund, acct) in its
+ * group, made when new; beyond YIBAO_JOURNAL_GROUPS groups a new one is
+ * not counted.
+ */
+
+static void
+yibao_journal_totals_add(yibao_journal_totals_t *t, const char *insutype,
+    const char *clr_type, const int64_t *amount)
+{
+    yibao_journal_group_t  *grp;
+
+    grp = yibao_journal_totals_group(t, insutype, clr_type);
+
+    if (grp == NULL) {
+        if (t->ngroups == YIBAO_JOURNAL_GROUPS) {
+            return;
+        }
+
+        grp = &t->grp[t->ngroups++];
+
+        grp->insutype = insutype;
+        grp->clr_type = clr_type;
+        grp->medfee = 0;
+        grp->fund = 0;
+        grp->acct = 0;
+        grp->cnt = 0;
+    }
+
+    grp->medfee += amount[0];
+    grp->fund += amount[1];
+    grp->acct += amount[2];
+    grp->cnt++;
+}
+
+
+/*
+ * The groups as the answer's "totals", and their sum: medfee, fund,
+ * acct and the count.  NULL on allocation failure.
+ */
+
+static json_t *
+yibao_journal_totals_groups(yibao_journal_totals_t *t, int64_t *sum)
+{
+    size_t                  g;
+    json_t                 *groups, *x;
+    yibao_journal_group_t  *grp;
+
+    sum[0] = sum[1] = sum[2] = sum[3] = 0;
+
+    groups = json_array();
+    if (groups == NULL) {
+        return NULL;
+    }
+
+    for (g = 0; g < t->ngroups; g++) {
+        grp = &t->grp[g];
+
+        x = json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}",
+                      "insutype", grp->insutype,
+                      "clr_type", grp->clr_type,
+                      "medfee_sumamt", yibao_journal_money_json(grp->medfee),
+                      "fund_pay_sumamt", yibao_journal_money_json(grp->fund),
+                      "acct_pay", yibao_journal_money_json(grp->acct),
+                      "fixmedins_setl_cnt", (json_int_t) grp->cnt);
+
+        if (x == NULL || json_array_append_new(groups, x) != 0) {
+            json_decref(groups);
+            return NULL;
+        }
+
+        sum[0] += grp->medfee;
+        sum[1] += grp->fund;
+        sum[2] += grp->acct;
+        sum[3] += grp->cnt;
+    }
+
+    return groups;
+}
+
+
+/*
+ * The 3201 statements of this day alone: does the journal agree?  Each
+ * gets "journal", the comparison of its figures with its group's.
+ */
+
+static int
+yibao_journal_totals_statements(yibao_journal_totals_t *t)
+{
+    int                     rc;
+    size_t                  i;
+    json_t                 *o, *cmp;
+    const char             *day;
+    yibao_journal_group_t   none, *grp;
+
+    day = (const char *) t->q->day.data;
+
+    memset(&none, 0, sizeof(yibao_journal_group_t));
+
+    json_array_foreach(t->stmts, i, o) {
+
+        if (strncmp(yibao_journal_field(o, "stmt_begndate"), day, 10) != 0
+            || strncmp(yibao_journal_field(o, "stmt_enddate"), day, 10) != 0)
+        {
+            continue;
+        }
+
+        grp = yibao_journal_totals_group(t,
+                                         yibao_journal_field(o, "insutype"),
+                                         yibao_journal_field(o, "clr_type"));
+        if (grp == NULL) {
+            grp = &none;
+        }
+
+        cmp = json_object();
+        if (cmp == NULL) {
+            return YIBAO_ERR_NOMEM;
+        }
+
+        rc = yibao_journal_compare_field(cmp, o, "medfee_sumamt",
+                                         grp->medfee);
+        rc |= yibao_journal_compare_field(cmp, o, "fund_pay_sumamt",
+                                          grp->fund);
+        rc |= yibao_journal_compare_field(cmp, o, "acct_pay", grp->acct);
+        rc |= yibao_journal_compare_field(cmp, o, "fixmedins_setl_cnt",
+                                          grp->cnt * 100);
+
+        if (rc < 0 || json_object_set_new(o, "journal", cmp) != 0) {
+            return YIBAO_ERR_NOMEM;
+        }
+    }
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * The figures the operator gave (the statement's, to check before
+ * sending the 3201) compared with the sum, as "compare".
+ */
+
+static int
+yibao_journal_totals_given(json_t *res, const yibao_journal_query_t *q,
+    const int64_t *sum)
+{
+    json_t  *cmp;
+
+    if (!q->medfee_sumamt.len && !q->fund_pay_sumamt.len && !q->acct_pay.len
+        && !q->setl_cnt.len)
+    {
+        return YIBAO_OK;
+    }
+
+    cmp = json_object();
+
+    if (cmp == NULL
+        || json_object_set_new(res, "compare", cmp) != 0
+        || yibao_journal_compare(cmp, "medfee_sumamt", &q->medfee_sumamt,
+                                 sum[0]) < 0
+        || yibao_journal_compare(cmp, "fund_pay_sumamt",
+                                 &q->fund_pay_sumamt, sum[1]) < 0
+        || yibao_journal_compare(cmp, "acct_pay", &q->acct_pay, sum[2]) < 0
+        || yibao_journal_compare(cmp, "fixmedins_setl_cnt", &q->setl_cnt,
+                                 sum[3] * 100) < 0)
+    {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* yibao_journal_compare() with the given figure from a record's field */
+
+static int
+yibao_journal_compare_field(json_t *cmp, json_t *o, const char *name,
+    int64_t journal)
+{
+    yibao_str_t  given;
+
+    given.data = (const unsigned char *) yibao_journal_field(o, name);
+    given.len = strlen((const char *) given.data);
+
+    return yibao_journal_compare(cmp, name, &given, journal);
 }
 
 

@@ -26,6 +26,9 @@ static int yibao_resolve_query(const yibao_journal_t *j, json_t *info,
 static int yibao_resolve_open(const yibao_str_t *infno,
     const unsigned char *data, size_t len, yibao_resolve_result_t *res,
     json_t **o, json_t **info);
+static int yibao_resolve_settlement(const yibao_journal_t *j,
+    const void *request, json_t *info, yibao_alloc_t *a,
+    yibao_resolve_result_t *res);
 static int yibao_resolve_keep(json_t *v, yibao_alloc_t *a,
     yibao_str_t *out);
 
@@ -369,25 +372,43 @@ yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
     const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_resolve_result_t *res)
 {
-    int                  rc, mine;
-    json_t              *o, *info, *v, *d;
-    const char          *flag, *refunded;
-    yibao_str_t          want, got;
+    int                  rc;
+    json_t              *o, *info;
     static yibao_str_t   q = yibao_string("5203");
 
     rc = yibao_resolve_open(&q, data, len, res, &o, &info);
 
-    if (rc != YIBAO_OK || info == NULL) {
-        json_decref(o);
-        return rc;
+    if (rc == YIBAO_OK && info != NULL) {
+
+        if (j->infno.len >= 4 && memcmp(j->infno.data, "2208", 4) == 0) {
+            /* the cancellation stands if the settlement is refunded */
+            rc = yibao_resolve_query(j, info, a, res);
+
+        } else {
+            rc = yibao_resolve_settlement(j, request, info, a, res);
+        }
     }
 
-    if (j->infno.len >= 4 && memcmp(j->infno.data, "2208", 4) == 0) {
-        /* the cancellation stands if the settlement is refunded */
-        rc = yibao_resolve_query(j, info, a, res);
-        json_decref(o);
-        return rc;
-    }
+    json_decref(o);
+
+    return rc;
+}
+
+
+/*
+ * A settlement the journal forgot, against the visit's settlement in
+ * effect (info, 5203's setlinfo): none (reversed or refunded), another
+ * one (another msgid and another medfee_sumamt), or this one.
+ */
+
+static int
+yibao_resolve_settlement(const yibao_journal_t *j, const void *request,
+    json_t *info, yibao_alloc_t *a, yibao_resolve_result_t *res)
+{
+    int           rc, mine;
+    json_t       *v, *d;
+    const char   *flag, *refunded;
+    yibao_str_t   want, got;
 
     flag = json_string_value(json_object_get(info, "vali_flag"));
 
@@ -401,7 +422,6 @@ yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
                  "5203: the visit's settlement was %s: nothing of it "
                  "stands", flag != NULL && strcmp(flag, "0") == 0
                            ? "reversed" : "refunded");
-        json_decref(o);
         return YIBAO_OK;
     }
 
@@ -419,7 +439,6 @@ yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
     }
 
     if (rc != YIBAO_OK) {
-        json_decref(o);
         return YIBAO_ERR_NOMEM;
     }
 
@@ -437,7 +456,6 @@ yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
                  ? json_string_value(json_object_get(info, "setl_id")) : "",
                  json_is_string(v) ? json_string_value(v) : "",
                  (int) want.len, want.data);
-        json_decref(o);
         return YIBAO_OK;
     }
 
@@ -449,14 +467,12 @@ yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
     }
 
     if (rc != YIBAO_OK) {
-        json_decref(o);
         return rc;
     }
 
     if (res->setl_id.len == 0) {
         snprintf(res->reason, sizeof(res->reason),
                  "5203 answered without setl_id");
-        json_decref(o);
         return YIBAO_OK;
     }
 
@@ -467,13 +483,9 @@ yibao_resolve_forgotten(const yibao_journal_t *j, const void *request,
              json_is_string(v) ? json_string_value(v) : "",
              mine ? "" : ", the same medfee_sumamt");
 
-    json_decref(o);
-
     return YIBAO_OK;
 }
 
-
-/* A string value copied into a ("" when it is not a string). */
 
 static int
 yibao_resolve_keep(json_t *v, yibao_alloc_t *a, yibao_str_t *out)

@@ -22,9 +22,35 @@ typedef struct {
 } yibao_rule_check_t;
 
 
+/* A line being read: its n columns f[] and the rule they make. */
+
+typedef struct {
+    yibao_rule_t         *rule;
+    yibao_str_t           f[YIBAO_RULES_FIELDS];
+    size_t                n;
+    yibao_alloc_t        *a;
+    char                  why[160];
+} yibao_rules_line_t;
+
+
+/*
+ * One check of a line: step() reads columns into the rule; on a mistake
+ * it writes why (shown after the quoted value of the column it names)
+ * and returns YIBAO_ERR_INVALID, or YIBAO_ERR_NOMEM.
+ */
+
+typedef int (*yibao_rules_step_pt)(yibao_rules_line_t *l);
+
+typedef struct {
+    size_t                column;       /* 0-based */
+    const char           *name;
+    yibao_rules_step_pt   step;
+} yibao_rules_step_t;
+
+
 struct yibao_rules_s {
     yibao_rule_t         *rules;        /* in the file's order */
-    uint64_t             *keys;         /* of each rule: yibao_rules_key()
+    uint64_t             *keys;         /* of each rule: yibao_rules_infno_key()
                                            of its infno and direction */
     size_t                nrules;
 };
@@ -32,8 +58,19 @@ struct yibao_rules_s {
 
 static int yibao_rules_line(const yibao_str_t *line, size_t lineno,
     yibao_rule_t *rule, yibao_alloc_t *a, yibao_err_t *err);
+static int yibao_rules_infno(yibao_rules_line_t *l);
+static int yibao_rules_direction(yibao_rules_line_t *l);
+static int yibao_rules_steps(yibao_rules_line_t *l);
+static int yibao_rules_kinds(yibao_rules_line_t *l);
+static int yibao_rules_end(yibao_rules_line_t *l);
+static int yibao_rules_target(yibao_rules_line_t *l);
+static int yibao_rules_name_target(yibao_rules_line_t *l);
 static int yibao_rules_path(const yibao_str_t *s, yibao_rule_seg_t *segs,
     size_t *nsegs, yibao_alloc_t *a, char *why, size_t size);
+static int yibao_rules_segment(const yibao_str_t *s,
+    const unsigned char **pos, yibao_rule_seg_t *segs, size_t n,
+    yibao_alloc_t *a, char *why, size_t size);
+static int yibao_rules_name_char(unsigned char c);
 static int yibao_rules_what(const yibao_str_t *s, yibao_rule_t *rule,
     char *why, size_t size);
 static int yibao_rules_beside(const yibao_rule_t *rule,
@@ -43,9 +80,8 @@ static int yibao_rules_same(const yibao_rule_t *a, const yibao_rule_t *b);
 static const char *yibao_rules_class(const yibao_rule_t *rule);
 static char *yibao_rules_copy(yibao_alloc_t *a, const unsigned char *p,
     size_t len);
-static uint64_t yibao_rules_key(const yibao_str_t *infno,
+static uint64_t yibao_rules_infno_key(const yibao_str_t *infno,
     unsigned answer);
-
 
 
 static const yibao_rule_check_t  yibao_rule_checks[] = {
@@ -54,6 +90,23 @@ static const yibao_rule_check_t  yibao_rule_checks[] = {
     { "fee_amount", YIBAO_RULE_FEE_AMOUNT, 1 },
     { "feedetl_sn", YIBAO_RULE_FEEDETL_SN, 0 },
     { NULL, 0, 0 }
+};
+
+
+/*
+ * The checks of a line in order (a path that must end with a field
+ * name is told after the "what" that says so).
+ */
+
+static const yibao_rules_step_t  yibao_rules_line_steps[] = {
+    { 0, "infno", yibao_rules_infno },
+    { 1, "direction", yibao_rules_direction },
+    { 2, "path", yibao_rules_steps },
+    { 3, "what", yibao_rules_kinds },
+    { 2, "path", yibao_rules_end },
+    { 4, "target", yibao_rules_target },
+    { 5, "name_target", yibao_rules_name_target },
+    { 0, NULL, NULL }
 };
 
 
@@ -111,7 +164,7 @@ yibao_rules_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
             }
         }
 
-        rules->keys[rules->nrules] = yibao_rules_key(&rule->infno,
+        rules->keys[rules->nrules] = yibao_rules_infno_key(&rule->infno,
                                                      rule->answer);
         rules->nrules++;
     }
@@ -131,15 +184,16 @@ static int
 yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
     yibao_alloc_t *a, yibao_err_t *err)
 {
-    char         why[160];
-    char         quote[YIBAO_QUOTE_LEN];
-    size_t       n;
-    yibao_str_t  f[YIBAO_RULES_FIELDS];
+    int                        rc;
+    char                       quote[YIBAO_QUOTE_LEN];
+    size_t                     n;
+    yibao_rules_line_t         l;
+    const yibao_rules_step_t  *st;
 
     memset(rule, 0, sizeof(yibao_rule_t));
     rule->line = lineno;
 
-    n = yibao_tsv_split(line, f, YIBAO_RULES_FIELDS);
+    n = yibao_tsv_split(line, l.f, YIBAO_RULES_FIELDS);
 
     if (n < 4) {
         yibao_err_line(err, lineno,
@@ -155,174 +209,232 @@ yibao_rules_line(const yibao_str_t *line, size_t lineno, yibao_rule_t *rule,
         return YIBAO_ERR_SYNTAX;
     }
 
-    /* column 1: infno */
+    l.rule = rule;
+    l.n = n;
+    l.a = a;
 
-    if (f[0].len == 1 && f[0].data[0] == '*') {
-        rule->infno.len = 0;
-        rule->infno.data = (const unsigned char *) "";
+    for (st = yibao_rules_line_steps; st->step != NULL; st++) {
+        rc = st->step(&l);
 
-    } else if (yibao_code_is_infno(f[0].data, f[0].len)) {
-        rule->infno.data = (const unsigned char *)
-                           yibao_rules_copy(a, f[0].data, f[0].len);
-        if (rule->infno.data == NULL) {
-            goto nomem;
+        if (rc == YIBAO_ERR_NOMEM) {
+            yibao_err_line(err, lineno, "out of memory");
+            return rc;
         }
 
-        rule->infno.len = f[0].len;
-
-    } else {
-        yibao_err_line(err, lineno,
-                          "column 1 \"infno\": %s is not \"*\" or 4 digits "
-                          "with an optional upper-case letter",
-                          yibao_quote(quote, f[0].data, f[0].len));
-        return YIBAO_ERR_INVALID;
-    }
-
-    /* column 2: direction */
-
-    if (f[1].len == 7 && memcmp(f[1].data, "request", 7) == 0) {
-        rule->answer = 0;
-
-    } else if (f[1].len == 6 && memcmp(f[1].data, "answer", 6) == 0) {
-        rule->answer = 1;
-
-    } else {
-        yibao_err_line(err, lineno,
-                          "column 2 \"direction\": %s is not \"request\" "
-                          "or \"answer\"",
-                          yibao_quote(quote, f[1].data, f[1].len));
-        return YIBAO_ERR_INVALID;
-    }
-
-    /* column 3: path */
-
-    switch (yibao_rules_path(&f[2], rule->segs, &rule->nsegs, a, why,
-                             sizeof(why)))
-    {
-    case YIBAO_OK:
-        break;
-    case YIBAO_ERR_NOMEM:
-        goto nomem;
-    default:
-        yibao_err_line(err, lineno, "column 3 \"path\": %s %s",
-                          yibao_quote(quote, f[2].data, f[2].len), why);
-        return YIBAO_ERR_INVALID;
-    }
-
-    rule->path.data = (const unsigned char *)
-                      yibao_rules_copy(a, f[2].data, f[2].len);
-    rule->what.data = (const unsigned char *)
-                      yibao_rules_copy(a, f[3].data, f[3].len);
-    if (rule->path.data == NULL || rule->what.data == NULL) {
-        goto nomem;
-    }
-
-    rule->path.len = f[2].len;
-    rule->what.len = f[3].len;
-
-    /* column 4: what */
-
-    if (yibao_rules_what(&f[3], rule, why, sizeof(why)) != YIBAO_OK) {
-        yibao_err_line(err, lineno, "column 4 \"what\": %s %s",
-                          yibao_quote(quote, f[3].data, f[3].len), why);
-        return YIBAO_ERR_INVALID;
-    }
-
-    if (rule->type != YIBAO_RULE_CODE && rule->answer) {
-        yibao_err_line(err, lineno,
-                          "column 4 \"what\": %s is a check: checks apply "
-                          "to requests only",
-                          yibao_quote(quote, f[3].data, f[3].len));
-        return YIBAO_ERR_INVALID;
-    }
-
-    if (!rule->object
-        && (rule->segs[rule->nsegs - 1].key == NULL
-            || rule->segs[rule->nsegs - 1].array))
-    {
-        yibao_err_line(err, lineno,
-                          "column 3 \"path\": %s must end with a field name "
-                          "for %s, not with \"[]\"",
-                          yibao_quote(quote, f[2].data, f[2].len),
-                          yibao_rules_class(rule));
-        return YIBAO_ERR_INVALID;
-    }
-
-    /* columns 5 and 6: target, name_target */
-
-    if (n > 4 && !(f[4].len == 1 && f[4].data[0] == '-')) {
-
-        if (rule->type != YIBAO_RULE_CODE) {
-            yibao_err_line(err, lineno,
-                              "column 5 \"target\": %s given for %s, which "
-                              "has no target (use \"-\" or nothing)",
-                              yibao_quote(quote, f[4].data, f[4].len),
-                              yibao_rules_class(rule));
-            return YIBAO_ERR_INVALID;
-        }
-
-        switch (yibao_rules_beside(rule, &f[4], &rule->target, a, why,
-                                   sizeof(why)))
-        {
-        case YIBAO_OK:
-            break;
-        case YIBAO_ERR_NOMEM:
-            goto nomem;
-        default:
-            yibao_err_line(err, lineno, "column 5 \"target\": %s %s",
-                              yibao_quote(quote, f[4].data, f[4].len), why);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (strcmp(rule->target, rule->segs[rule->nsegs - 1].key) == 0) {
-            rule->target = NULL;
-        }
-    }
-
-    if (n > 5 && !(f[5].len == 1 && f[5].data[0] == '-')) {
-
-        if (rule->type != YIBAO_RULE_CODE || rule->answer) {
-            yibao_err_line(err, lineno,
-                              "column 6 \"name_target\": %s given for %s, "
-                              "only request code rules fill names",
-                              yibao_quote(quote, f[5].data, f[5].len),
-                              rule->answer ? "an answer rule"
-                                           : yibao_rules_class(rule));
-            return YIBAO_ERR_INVALID;
-        }
-
-        switch (yibao_rules_beside(rule, &f[5], &rule->name_target, a, why,
-                                   sizeof(why)))
-        {
-        case YIBAO_OK:
-            break;
-        case YIBAO_ERR_NOMEM:
-            goto nomem;
-        default:
-            yibao_err_line(err, lineno,
-                              "column 6 \"name_target\": %s %s",
-                              yibao_quote(quote, f[5].data, f[5].len), why);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (strcmp(rule->name_target, rule->segs[rule->nsegs - 1].key) == 0
-            || (rule->target != NULL
-                && strcmp(rule->name_target, rule->target) == 0))
-        {
-            yibao_err_line(err, lineno,
-                              "column 6 \"name_target\": %s is where the "
-                              "code goes: the name needs a field of its "
-                              "own", yibao_quote(quote, f[5].data, f[5].len));
+        if (rc != YIBAO_OK) {
+            yibao_err_line(err, lineno, "column %zu \"%s\": %s %s",
+                           st->column + 1, st->name,
+                           yibao_quote(quote, l.f[st->column].data,
+                                       l.f[st->column].len),
+                           l.why);
             return YIBAO_ERR_INVALID;
         }
     }
 
     return YIBAO_OK;
+}
 
-nomem:
 
-    yibao_err_line(err, lineno, "out of memory");
-    return YIBAO_ERR_NOMEM;
+/* column 1: "*" or an infno */
+
+static int
+yibao_rules_infno(yibao_rules_line_t *l)
+{
+    const yibao_str_t  *f;
+
+    f = &l->f[0];
+
+    if (f->len == 1 && f->data[0] == '*') {
+        l->rule->infno.len = 0;
+        l->rule->infno.data = (const unsigned char *) "";
+        return YIBAO_OK;
+    }
+
+    if (!yibao_code_is_infno(f->data, f->len)) {
+        snprintf(l->why, sizeof(l->why), "is not \"*\" or 4 digits with an "
+                 "optional upper-case letter");
+        return YIBAO_ERR_INVALID;
+    }
+
+    l->rule->infno.data = (const unsigned char *)
+                          yibao_rules_copy(l->a, f->data, f->len);
+    if (l->rule->infno.data == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    l->rule->infno.len = f->len;
+
+    return YIBAO_OK;
+}
+
+
+/* column 2 */
+
+static int
+yibao_rules_direction(yibao_rules_line_t *l)
+{
+    const yibao_str_t  *f;
+
+    f = &l->f[1];
+
+    if (f->len == 7 && memcmp(f->data, "request", 7) == 0) {
+        l->rule->answer = 0;
+
+    } else if (f->len == 6 && memcmp(f->data, "answer", 6) == 0) {
+        l->rule->answer = 1;
+
+    } else {
+        snprintf(l->why, sizeof(l->why),
+                 "is not \"request\" or \"answer\"");
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* column 3: the path's steps; the path and "what" kept as written */
+
+static int
+yibao_rules_steps(yibao_rules_line_t *l)
+{
+    int            rc;
+    yibao_rule_t  *rule;
+
+    rule = l->rule;
+
+    rc = yibao_rules_path(&l->f[2], rule->segs, &rule->nsegs, l->a, l->why,
+                          sizeof(l->why));
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    rule->path.data = (const unsigned char *)
+                      yibao_rules_copy(l->a, l->f[2].data, l->f[2].len);
+    rule->what.data = (const unsigned char *)
+                      yibao_rules_copy(l->a, l->f[3].data, l->f[3].len);
+    if (rule->path.data == NULL || rule->what.data == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    rule->path.len = l->f[2].len;
+    rule->what.len = l->f[3].len;
+
+    return YIBAO_OK;
+}
+
+
+/* column 4: kinds, or a check of a request */
+
+static int
+yibao_rules_kinds(yibao_rules_line_t *l)
+{
+    if (yibao_rules_what(&l->f[3], l->rule, l->why, sizeof(l->why))
+        != YIBAO_OK)
+    {
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (l->rule->type != YIBAO_RULE_CODE && l->rule->answer) {
+        snprintf(l->why, sizeof(l->why),
+                 "is a check: checks apply to requests only");
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* column 3 again: a field rule's path ends with a field name */
+
+static int
+yibao_rules_end(yibao_rules_line_t *l)
+{
+    const yibao_rule_seg_t  *last;
+
+    last = &l->rule->segs[l->rule->nsegs - 1];
+
+    if (!l->rule->object && (last->key == NULL || last->array)) {
+        snprintf(l->why, sizeof(l->why), "must end with a field name for "
+                 "%s, not with \"[]\"", yibao_rules_class(l->rule));
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* column 5, optional: where a code rule puts the national code */
+
+static int
+yibao_rules_target(yibao_rules_line_t *l)
+{
+    int            rc;
+    yibao_rule_t  *rule;
+
+    rule = l->rule;
+
+    if (l->n <= 4 || (l->f[4].len == 1 && l->f[4].data[0] == '-')) {
+        return YIBAO_OK;
+    }
+
+    if (rule->type != YIBAO_RULE_CODE) {
+        snprintf(l->why, sizeof(l->why), "given for %s, which has no "
+                 "target (use \"-\" or nothing)", yibao_rules_class(rule));
+        return YIBAO_ERR_INVALID;
+    }
+
+    rc = yibao_rules_beside(rule, &l->f[4], &rule->target, l->a, l->why,
+                            sizeof(l->why));
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    if (strcmp(rule->target, rule->segs[rule->nsegs - 1].key) == 0) {
+        rule->target = NULL;
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* column 6, optional: where a request code rule puts the name */
+
+static int
+yibao_rules_name_target(yibao_rules_line_t *l)
+{
+    int            rc;
+    yibao_rule_t  *rule;
+
+    rule = l->rule;
+
+    if (l->n <= 5 || (l->f[5].len == 1 && l->f[5].data[0] == '-')) {
+        return YIBAO_OK;
+    }
+
+    if (rule->type != YIBAO_RULE_CODE || rule->answer) {
+        snprintf(l->why, sizeof(l->why), "given for %s, only request code "
+                 "rules fill names", rule->answer ? "an answer rule"
+                                                  : yibao_rules_class(rule));
+        return YIBAO_ERR_INVALID;
+    }
+
+    rc = yibao_rules_beside(rule, &l->f[5], &rule->name_target, l->a,
+                            l->why, sizeof(l->why));
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    if (strcmp(rule->name_target, rule->segs[rule->nsegs - 1].key) == 0
+        || (rule->target != NULL
+            && strcmp(rule->name_target, rule->target) == 0))
+    {
+        snprintf(l->why, sizeof(l->why), "is where the code goes: the name "
+                 "needs a field of its own");
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
 }
 
 
@@ -337,8 +449,9 @@ static int
 yibao_rules_path(const yibao_str_t *s, yibao_rule_seg_t *segs,
     size_t *nsegs, yibao_alloc_t *a, char *why, size_t size)
 {
+    int                   rc;
     size_t                n;
-    const unsigned char  *p, *q, *end;
+    const unsigned char  *p, *end;
 
     p = s->data;
     end = s->data + s->len;
@@ -371,50 +484,9 @@ yibao_rules_path(const yibao_str_t *s, yibao_rule_seg_t *segs,
     }
 
     for ( ;; ) {
-        q = p;
-
-        while (p < end
-               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                   || (*p >= '0' && *p <= '9') || *p == '_'))
-        {
-            p++;
-        }
-
-        if (p == q) {
-            if (p == end) {
-                snprintf(why, size, "ends where a field name must follow");
-
-            } else {
-                snprintf(why, size, "has a byte 0x%02x at position %zu "
-                         "where a field name ([A-Za-z0-9_]) must be", *p,
-                         (size_t) (p - s->data) + 1);
-            }
-
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (p - q > YIBAO_RULES_MAX_KEY) {
-            snprintf(why, size, "has a field name longer than %d bytes",
-                     YIBAO_RULES_MAX_KEY);
-            return YIBAO_ERR_INVALID;
-        }
-
-        if (n == YIBAO_RULES_MAX_SEGS) {
-            snprintf(why, size, "has more than %d steps",
-                     YIBAO_RULES_MAX_SEGS);
-            return YIBAO_ERR_INVALID;
-        }
-
-        segs[n].key = yibao_rules_copy(a, q, p - q);
-        if (segs[n].key == NULL) {
-            return YIBAO_ERR_NOMEM;
-        }
-
-        segs[n].array = 0;
-
-        if (end - p >= 2 && p[0] == '[' && p[1] == ']') {
-            segs[n].array = 1;
-            p += 2;
+        rc = yibao_rules_segment(s, &p, segs, n, a, why, size);
+        if (rc != YIBAO_OK) {
+            return rc;
         }
 
         n++;
@@ -436,6 +508,78 @@ yibao_rules_path(const yibao_str_t *s, yibao_rule_seg_t *segs,
     *nsegs = n;
 
     return YIBAO_OK;
+}
+
+
+/*
+ * Step n of a path at *pos into segs[n]: a key and an optional "[]";
+ * *pos moves past it.
+ */
+
+static int
+yibao_rules_segment(const yibao_str_t *s, const unsigned char **pos,
+    yibao_rule_seg_t *segs, size_t n, yibao_alloc_t *a, char *why,
+    size_t size)
+{
+    yibao_rule_seg_t     *seg;
+    const unsigned char  *p, *q, *end;
+
+    p = *pos;
+    q = p;
+    end = s->data + s->len;
+
+    while (p < end && yibao_rules_name_char(*p)) {
+        p++;
+    }
+
+    if (p == q) {
+        if (p == end) {
+            snprintf(why, size, "ends where a field name must follow");
+
+        } else {
+            snprintf(why, size, "has a byte 0x%02x at position %zu "
+                     "where a field name ([A-Za-z0-9_]) must be", *p,
+                     (size_t) (p - s->data) + 1);
+        }
+
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (p - q > YIBAO_RULES_MAX_KEY) {
+        snprintf(why, size, "has a field name longer than %d bytes",
+                 YIBAO_RULES_MAX_KEY);
+        return YIBAO_ERR_INVALID;
+    }
+
+    if (n == YIBAO_RULES_MAX_SEGS) {
+        snprintf(why, size, "has more than %d steps", YIBAO_RULES_MAX_SEGS);
+        return YIBAO_ERR_INVALID;
+    }
+
+    seg = &segs[n];
+    seg->key = yibao_rules_copy(a, q, p - q);
+    if (seg->key == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    seg->array = 0;
+
+    if (end - p >= 2 && p[0] == '[' && p[1] == ']') {
+        seg->array = 1;
+        p += 2;
+    }
+
+    *pos = p;
+
+    return YIBAO_OK;
+}
+
+
+static int
+yibao_rules_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_';
 }
 
 
@@ -628,7 +772,7 @@ yibao_rules_next(const yibao_rules_t *rules, const yibao_str_t *infno,
     uint64_t         want, any;
     const uint64_t  *keys;
 
-    want = yibao_rules_key(infno, answer);
+    want = yibao_rules_infno_key(infno, answer);
     any = answer;               /* the key of "*" */
     keys = rules->keys;
     n = rules->nrules;
@@ -654,7 +798,7 @@ yibao_rules_next(const yibao_rules_t *rules, const yibao_str_t *infno,
  */
 
 static uint64_t
-yibao_rules_key(const yibao_str_t *infno, unsigned answer)
+yibao_rules_infno_key(const yibao_str_t *infno, unsigned answer)
 {
     size_t    i;
     uint64_t  key;

@@ -73,6 +73,8 @@ static void yibao_status_put_u64(yibao_status_out_t *o, uint64_t v);
 static void yibao_status_put_i64(yibao_status_out_t *o, int64_t v);
 static void yibao_status_put_ratio(yibao_status_out_t *o, uint64_t num,
     uint64_t den);
+static void yibao_status_put_share(yibao_status_out_t *o, uint64_t num,
+    uint64_t den);
 static void yibao_status_put_seconds(yibao_status_out_t *o, uint64_t ms);
 static void yibao_status_put_json_str(yibao_status_out_t *o,
     const unsigned char *p, size_t len);
@@ -94,9 +96,22 @@ static uint64_t yibao_status_round60(uint64_t v);
 static int yibao_status_active(const yibao_status_snapshot_t *s, int slot);
 static uint64_t yibao_status_window_failed(const yibao_status_window_t *win);
 static const char *yibao_status_reason_class(int code);
+static const char *yibao_status_store_name(const yibao_status_snapshot_t *s);
 
 static void yibao_status_json(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s);
+static void yibao_status_json_totals(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_platform(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_store(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_journal(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_infno(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, int slot);
+static void yibao_status_json_classes(yibao_status_out_t *o,
+    const uint64_t *counts);
 static void yibao_status_json_latency(yibao_status_out_t *o,
     const char *name, const uint64_t *b, uint64_t ms);
 static void yibao_status_json_series(yibao_status_out_t *o,
@@ -805,6 +820,13 @@ yibao_status_reason_class(int code)
 }
 
 
+static const char *
+yibao_status_store_name(const yibao_status_snapshot_t *s)
+{
+    return s->store == YIBAO_STATUS_STORE_REDIS ? "redis" : "embedded";
+}
+
+
 size_t
 yibao_status_json_string(const unsigned char *p, size_t len,
     unsigned char *out)
@@ -961,6 +983,20 @@ yibao_status_put_ratio(yibao_status_out_t *o, uint64_t num, uint64_t den)
 }
 
 
+/* the same for JSON, null when den is 0 */
+
+static void
+yibao_status_put_share(yibao_status_out_t *o, uint64_t num, uint64_t den)
+{
+    if (den == 0) {
+        yibao_status_puts(o, "null");
+        return;
+    }
+
+    yibao_status_put_ratio(o, num, den);
+}
+
+
 static void
 yibao_status_put_seconds(yibao_status_out_t *o, uint64_t ms)
 {
@@ -1098,16 +1134,17 @@ yibao_status_put_code(yibao_status_out_t *o, int code)
 }
 
 
+/*
+ * The status document (docs/status.md), section by section: totals,
+ * platform, store, rate limits and cache, configuration, the series,
+ * the transactions seen, the reasons and the failing clinics.
+ */
+
 static void
 yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
 {
-    int                     slot, c;
-    unsigned                i, first;
-    uint64_t                total[YIBAO_STATUS_NCLASSES], n, fwd, failed;
-    yibao_status_window_t   win;
-    const yibao_status_counts_t  *cnt;
-
-    static const char  *stores[] = { "embedded", "redis" };
+    int       slot;
+    unsigned  first;
 
     yibao_status_puts(o, "{\"version\":1,\"now\":");
     yibao_status_put_i64(o, s->now);
@@ -1118,7 +1155,51 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
     yibao_status_puts(o, ",\"reloads\":");
     yibao_status_put_u64(o, s->reloads);
 
-    /* totals over every transaction since the zone was created */
+    yibao_status_json_totals(o, s);
+    yibao_status_json_platform(o, s);
+    yibao_status_json_store(o, s);
+
+    yibao_status_puts(o, "},\"series\":");
+    yibao_status_json_series(o, s, -1, 1);
+
+    /* the transactions that have been seen, in table order */
+
+    yibao_status_puts(o, ",\"infnos\":[");
+
+    first = 1;
+
+    for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
+
+        if (!yibao_status_active(s, slot)) {
+            continue;
+        }
+
+        yibao_status_puts(o, first ? "{" : ",{");
+        first = 0;
+
+        yibao_status_json_infno(o, s, slot);
+    }
+
+    yibao_status_puts(o, "],\"rejections\":");
+    yibao_status_json_reasons(o, s->rejections, 0);
+    yibao_status_puts(o, ",\"upstream_errors\":");
+    yibao_status_json_reasons(o, s->upstream_errors, 1);
+
+    yibao_status_puts(o, ",\"clinics\":");
+    yibao_status_json_clinics(o, s);
+
+    yibao_status_puts(o, "}\n");
+}
+
+
+/* totals over every transaction since the zone was created */
+
+static void
+yibao_status_json_totals(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    int       slot, c;
+    uint64_t  total[YIBAO_STATUS_NCLASSES], n;
 
     memset(total, 0, sizeof(total));
 
@@ -1132,24 +1213,21 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
 
     yibao_status_puts(o, ",\"totals\":{\"requests\":");
     yibao_status_put_u64(o, n);
-
-    for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
-        yibao_status_puts(o, ",\"");
-        yibao_status_puts(o, yibao_status_classes[c]);
-        yibao_status_puts(o, "\":");
-        yibao_status_put_u64(o, total[c]);
-    }
-
+    yibao_status_json_classes(o, total);
     yibao_status_puts(o, ",\"success_ratio\":");
+    yibao_status_put_share(o, total[YIBAO_STATUS_OK], n);
+}
 
-    if (n) {
-        yibao_status_put_ratio(o, total[YIBAO_STATUS_OK], n);
 
-    } else {
-        yibao_status_puts(o, "null");
-    }
+/* the platform: sent requests without a usable answer, by window */
 
-    /* the platform: sent requests without a usable answer */
+static void
+yibao_status_json_platform(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    unsigned               i;
+    uint64_t               fwd, failed;
+    yibao_status_window_t  win;
 
     yibao_status_puts(o, "},\"platform\":{\"last_success\":");
     yibao_status_put_time(o, s->last_success);
@@ -1173,48 +1251,33 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
         yibao_status_put_u64(o, yibao_status_round60(
                                    win.requests[YIBAO_STATUS_PLATFORM_ERROR]));
         yibao_status_puts(o, ",\"error_ratio\":");
-
-        if (fwd) {
-            yibao_status_put_ratio(o, failed, fwd);
-
-        } else {
-            yibao_status_puts(o, "null");
-        }
-
+        yibao_status_put_share(o, failed, fwd);
         yibao_status_puts(o, "}");
     }
 
-    yibao_status_puts(o, "]},\"store\":{\"backend\":\"");
-    yibao_status_puts(o, stores[s->store == YIBAO_STATUS_STORE_REDIS]);
+    yibao_status_puts(o, "]");
+}
+
+
+/* the store, the journal's, the rate-limit and cache events, the config */
+
+static void
+yibao_status_json_store(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    unsigned  i;
+
+    yibao_status_puts(o, "},\"store\":{\"backend\":\"");
+    yibao_status_puts(o, yibao_status_store_name(s));
     yibao_status_puts(o, s->store_up ? "\",\"up\":true" : "\",\"up\":false");
     yibao_status_puts(o, s->store_degraded ? ",\"degraded\":true"
                                            : ",\"degraded\":false");
     yibao_status_puts(o, ",\"errors\":");
     yibao_status_put_u64(o, s->store_errors);
 
-    /* the journal's store: a window while it cannot vouch */
+    yibao_status_json_journal(o, s);
 
-    yibao_status_puts(o, "},\"journal\":{\"durable\":");
-    yibao_status_puts(o, s->journal_durable < 0 ? "null"
-                         : (s->journal_durable ? "true" : "false"));
-    yibao_status_puts(o, ",\"forgotten_at\":");
-    yibao_status_put_time(o, yibao_status_forgotten(s)
-                             ? s->journal_lost / 1000 : 0);
-    yibao_status_puts(o, ",\"checked_until\":");
-    yibao_status_put_time(o, yibao_status_forgotten(s)
-                             ? s->journal_until / 1000 : 0);
-    yibao_status_puts(o, ",\"losses\":");
-    yibao_status_put_u64(o, s->journal_losses);
-    yibao_status_puts(o, ",\"checks\":{");
-
-    for (i = 0; i < YIBAO_STATUS_CHECKS; i++) {
-        yibao_status_puts(o, i ? ",\"" : "\"");
-        yibao_status_puts(o, yibao_status_checks[i]);
-        yibao_status_puts(o, "\":");
-        yibao_status_put_u64(o, s->journal_checks[i]);
-    }
-
-    yibao_status_puts(o, "}},\"ratelimit\":{");
+    yibao_status_puts(o, "},\"ratelimit\":{");
 
     for (i = 0; i < YIBAO_STATUS_EVENTS; i++) {
 
@@ -1243,83 +1306,100 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
     yibao_status_put_u64(o, s->callers);
     yibao_status_puts(o, ",\"keys\":");
     yibao_status_put_u64(o, s->keys);
+}
 
-    yibao_status_puts(o, "},\"series\":");
-    yibao_status_json_series(o, s, -1, 1);
 
-    /* the transactions that have been seen, in table order */
+/* the journal's store: a window while it cannot vouch for its records */
 
-    yibao_status_puts(o, ",\"infnos\":[");
+static void
+yibao_status_json_journal(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    unsigned  i;
 
-    first = 1;
+    yibao_status_puts(o, "},\"journal\":{\"durable\":");
+    yibao_status_puts(o, s->journal_durable < 0 ? "null"
+                         : (s->journal_durable ? "true" : "false"));
+    yibao_status_puts(o, ",\"forgotten_at\":");
+    yibao_status_put_time(o, yibao_status_forgotten(s)
+                             ? s->journal_lost / 1000 : 0);
+    yibao_status_puts(o, ",\"checked_until\":");
+    yibao_status_put_time(o, yibao_status_forgotten(s)
+                             ? s->journal_until / 1000 : 0);
+    yibao_status_puts(o, ",\"losses\":");
+    yibao_status_put_u64(o, s->journal_losses);
+    yibao_status_puts(o, ",\"checks\":{");
 
-    for (slot = 0; slot < YIBAO_STATUS_INFNOS; slot++) {
-
-        if (!yibao_status_active(s, slot)) {
-            continue;
-        }
-
-        cnt = &s->infno[slot];
-        n = yibao_status_sum(cnt->requests, YIBAO_STATUS_NCLASSES);
-
-        yibao_status_puts(o, first ? "{\"infno\":\"" : ",{\"infno\":\"");
-        first = 0;
-
-        yibao_status_puts(o, yibao_status_infnos[slot]);
-        yibao_status_puts(o, "\",\"requests\":");
-        yibao_status_put_u64(o, n);
-
-        for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
-            yibao_status_puts(o, ",\"");
-            yibao_status_puts(o, yibao_status_classes[c]);
-            yibao_status_puts(o, "\":");
-            yibao_status_put_u64(o, cnt->requests[c]);
-        }
-
-        yibao_status_puts(o, ",\"success_ratio\":");
-        yibao_status_put_ratio(o, cnt->requests[YIBAO_STATUS_OK], n);
-
-        yibao_status_json_latency(o, "latency_ms", cnt->total,
-                                  cnt->total_ms);
-        yibao_status_json_latency(o, "upstream_ms", cnt->upstream,
-                                  cnt->upstream_ms);
-
-        yibao_status_window(s, slot, 15, &win);
-        n = yibao_status_sum(win.requests, YIBAO_STATUS_NCLASSES);
-
-        yibao_status_puts(o, ",\"last_15m\":{\"requests\":");
-        yibao_status_put_u64(o, yibao_status_round60(n));
-        yibao_status_puts(o, ",\"ok\":");
-        yibao_status_put_u64(o, yibao_status_round60(
-                                           win.requests[YIBAO_STATUS_OK]));
-        yibao_status_puts(o, ",\"success_ratio\":");
-
-        if (n) {
-            yibao_status_put_ratio(o, win.requests[YIBAO_STATUS_OK], n);
-
-        } else {
-            yibao_status_puts(o, "null");
-        }
-
-        yibao_status_puts(o, ",\"p50\":");
-        yibao_status_put_quantile(o, win.latency, 500);
-        yibao_status_puts(o, ",\"p95\":");
-        yibao_status_put_quantile(o, win.latency, 950);
-
-        yibao_status_puts(o, "},\"series\":");
-        yibao_status_json_series(o, s, slot, 0);
-        yibao_status_puts(o, "}");
+    for (i = 0; i < YIBAO_STATUS_CHECKS; i++) {
+        yibao_status_puts(o, i ? ",\"" : "\"");
+        yibao_status_puts(o, yibao_status_checks[i]);
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, s->journal_checks[i]);
     }
 
-    yibao_status_puts(o, "],\"rejections\":");
-    yibao_status_json_reasons(o, s->rejections, 0);
-    yibao_status_puts(o, ",\"upstream_errors\":");
-    yibao_status_json_reasons(o, s->upstream_errors, 1);
+    yibao_status_puts(o, "}");
+}
 
-    yibao_status_puts(o, ",\"clinics\":");
-    yibao_status_json_clinics(o, s);
 
-    yibao_status_puts(o, "}\n");
+/* the members of one transaction's object (the braces are the caller's) */
+
+static void
+yibao_status_json_infno(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, int slot)
+{
+    uint64_t                      n;
+    yibao_status_window_t         win;
+    const yibao_status_counts_t  *cnt;
+
+    cnt = &s->infno[slot];
+    n = yibao_status_sum(cnt->requests, YIBAO_STATUS_NCLASSES);
+
+    yibao_status_puts(o, "\"infno\":\"");
+    yibao_status_puts(o, yibao_status_infnos[slot]);
+    yibao_status_puts(o, "\",\"requests\":");
+    yibao_status_put_u64(o, n);
+    yibao_status_json_classes(o, cnt->requests);
+    yibao_status_puts(o, ",\"success_ratio\":");
+    yibao_status_put_ratio(o, cnt->requests[YIBAO_STATUS_OK], n);
+
+    yibao_status_json_latency(o, "latency_ms", cnt->total, cnt->total_ms);
+    yibao_status_json_latency(o, "upstream_ms", cnt->upstream,
+                              cnt->upstream_ms);
+
+    yibao_status_window(s, slot, 15, &win);
+    n = yibao_status_sum(win.requests, YIBAO_STATUS_NCLASSES);
+
+    yibao_status_puts(o, ",\"last_15m\":{\"requests\":");
+    yibao_status_put_u64(o, yibao_status_round60(n));
+    yibao_status_puts(o, ",\"ok\":");
+    yibao_status_put_u64(o, yibao_status_round60(
+                                       win.requests[YIBAO_STATUS_OK]));
+    yibao_status_puts(o, ",\"success_ratio\":");
+    yibao_status_put_share(o, win.requests[YIBAO_STATUS_OK], n);
+    yibao_status_puts(o, ",\"p50\":");
+    yibao_status_put_quantile(o, win.latency, 500);
+    yibao_status_puts(o, ",\"p95\":");
+    yibao_status_put_quantile(o, win.latency, 950);
+
+    yibao_status_puts(o, "},\"series\":");
+    yibao_status_json_series(o, s, slot, 0);
+    yibao_status_puts(o, "}");
+}
+
+
+/* ,"ok":n,"platform_error":n,... */
+
+static void
+yibao_status_json_classes(yibao_status_out_t *o, const uint64_t *counts)
+{
+    int  c;
+
+    for (c = 0; c < YIBAO_STATUS_NCLASSES; c++) {
+        yibao_status_puts(o, ",\"");
+        yibao_status_puts(o, yibao_status_classes[c]);
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, counts[c]);
+    }
 }
 
 
@@ -1769,8 +1849,7 @@ yibao_status_prom_store_up(yibao_status_out_t *o,
 {
     yibao_status_puts(o, f->name);
     yibao_status_puts(o, "{backend=\"");
-    yibao_status_puts(o, s->store == YIBAO_STATUS_STORE_REDIS ? "redis"
-                                                              : "embedded");
+    yibao_status_puts(o, yibao_status_store_name(s));
     yibao_status_puts(o, s->store_up ? "\"} 1\n" : "\"} 0\n");
 }
 

@@ -75,6 +75,17 @@ static int yibao_translate_visit(yibao_translate_ctx_t *ctx,
     const yibao_rule_t *rule, json_t *obj, json_t *v);
 static int yibao_translate_code(yibao_translate_ctx_t *ctx,
     const yibao_rule_t *rule, json_t *obj, json_t *v);
+static int yibao_translate_invalid(yibao_translate_ctx_t *ctx,
+    const yibao_rule_t *rule, json_t *v);
+static int yibao_translate_lookup(yibao_translate_ctx_t *ctx,
+    const yibao_rule_t *rule, const yibao_str_t *code, yibao_map_hit_t *hit);
+static int yibao_translate_found(yibao_translate_ctx_t *ctx,
+    const yibao_rule_t *rule, json_t *obj, json_t *v,
+    const yibao_map_hit_t *hit);
+static int yibao_translate_national(const yibao_rule_t *rule, json_t *obj,
+    const yibao_str_t *code);
+static int yibao_translate_miss(yibao_translate_ctx_t *ctx,
+    const yibao_rule_t *rule, json_t *obj, json_t *v);
 static int yibao_translate_reverse(yibao_translate_ctx_t *ctx,
     const yibao_rule_t *rule, json_t *obj, json_t *v);
 static int yibao_translate_number(yibao_translate_ctx_t *ctx,
@@ -456,93 +467,167 @@ static int
 yibao_translate_code(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
     json_t *obj, json_t *v)
 {
-    int                   rc, found;
-    char                  echo[YIBAO_TRANSLATE_ECHO_LEN];
-    size_t                i, len;
-    json_t               *tv;
-    yibao_str_t           s;
-    yibao_map_hit_t       hit;
-    const unsigned char  *p;
+    int              dict;
+    yibao_str_t      code;
+    yibao_map_hit_t  hit;
 
     if (v == NULL || json_is_null(v)) {
         return YIBAO_OK;
     }
 
     if (!json_is_string(v)) {
-        ctx->failed++;
-
-        return yibao_translate_problem(ctx, rule, YIBAO_GWERR_CODE_INVALID,
-                                       NULL, "=%s (%s: not a string)",
-                                       yibao_translate_echo(echo, v),
-                                       (const char *) rule->what.data);
+        return yibao_translate_invalid(ctx, rule, v);
     }
 
-    p = (const unsigned char *) json_string_value(v);
-    len = json_string_length(v);
+    code.data = (const unsigned char *) json_string_value(v);
+    code.len = json_string_length(v);
 
-    if (len == 0) {
+    if (code.len == 0) {
         return YIBAO_OK;
     }
 
-    if (rule->kinds[0] != YIBAO_KIND_DICT
-        && yibao_translate_is_national(rule, v))
-    {
-        goto national;
+    dict = (rule->kinds[0] == YIBAO_KIND_DICT);
+
+    if (dict || !yibao_translate_is_national(rule, v)) {
+
+        if (yibao_translate_lookup(ctx, rule, &code, &hit)) {
+            return yibao_translate_found(ctx, rule, obj, v, &hit);
+        }
+
+        if (!dict || !yibao_translate_is_national(rule, v)) {
+            return yibao_translate_miss(ctx, rule, obj, v);
+        }
     }
+
+    return yibao_translate_national(rule, obj, &code);
+}
+
+
+/* a code that is not a string */
+
+static int
+yibao_translate_invalid(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
+    json_t *v)
+{
+    char  echo[YIBAO_TRANSLATE_ECHO_LEN];
+
+    ctx->failed++;
+
+    return yibao_translate_problem(ctx, rule, YIBAO_GWERR_CODE_INVALID, NULL,
+                                   "=%s (%s: not a string)",
+                                   yibao_translate_echo(echo, v),
+                                   (const char *) rule->what.data);
+}
+
+
+/*
+ * Looks a code up in the map, kind by kind: 1 and *hit when found.  The
+ * last code looked up by the rule is remembered.
+ */
+
+static int
+yibao_translate_lookup(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
+    const yibao_str_t *code, yibao_map_hit_t *hit)
+{
+    int                   found;
+    size_t                i, len;
+    const unsigned char  *p;
+
+    p = code->data;
+    len = code->len;
 
     if (ctx->memo_len == len && memcmp(ctx->memo_code, p, len) == 0) {
-        found = ctx->memo_found;
-        hit = ctx->memo_hit;
+        *hit = ctx->memo_hit;
+        return ctx->memo_found;
+    }
 
-    } else {
-        found = 0;
+    found = 0;
 
-        for (i = 0; ctx->map != NULL && i < rule->nkinds; i++) {
-            if (yibao_map_lookup(ctx->map, rule->kinds[i], &rule->dict,
-                                 ctx->scope, p, len, &hit))
-            {
-                found = 1;
-                break;
-            }
-        }
-
-        if (len <= YIBAO_TRANSLATE_MEMO) {
-            memcpy(ctx->memo_code, p, len);
-            ctx->memo_len = len;
-            ctx->memo_found = found;
-
-            if (found) {
-                ctx->memo_hit = hit;
-            }
+    for (i = 0; ctx->map != NULL && i < rule->nkinds; i++) {
+        if (yibao_map_lookup(ctx->map, rule->kinds[i], &rule->dict,
+                             ctx->scope, p, len, hit))
+        {
+            found = 1;
+            break;
         }
     }
 
-    if (found) {
-        ctx->translated++;
+    if (len <= YIBAO_TRANSLATE_MEMO) {
+        memcpy(ctx->memo_code, p, len);
+        ctx->memo_len = len;
+        ctx->memo_found = found;
 
-        if (rule->name_target != NULL && hit.name.len != 0) {
-            rc = yibao_translate_set(obj, rule->name_target, NULL,
-                                     &hit.name, 0);
-            if (rc != YIBAO_OK) {
-                return rc;
-            }
+        if (found) {
+            ctx->memo_hit = *hit;
         }
-
-        /* national codes are ASCII (yibao_kind_is_national) */
-
-        if (rule->target != NULL) {
-            return yibao_translate_set(obj, rule->target, NULL,
-                                       &hit.national, 1);
-        }
-
-        return yibao_translate_set(obj, NULL, v, &hit.national, 1);
     }
 
-    if (rule->kinds[0] == YIBAO_KIND_DICT
-        && yibao_translate_is_national(rule, v))
-    {
-        goto national;
+    return found;
+}
+
+
+/* a code found: its national code in place or in the target, the name */
+
+static int
+yibao_translate_found(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
+    json_t *obj, json_t *v, const yibao_map_hit_t *hit)
+{
+    int  rc;
+
+    ctx->translated++;
+
+    if (rule->name_target != NULL && hit->name.len != 0) {
+        rc = yibao_translate_set(obj, rule->name_target, NULL, &hit->name,
+                                 0);
+        if (rc != YIBAO_OK) {
+            return rc;
+        }
     }
+
+    /* national codes are ASCII (yibao_kind_is_national) */
+
+    if (rule->target != NULL) {
+        return yibao_translate_set(obj, rule->target, NULL, &hit->national,
+                                   1);
+    }
+
+    return yibao_translate_set(obj, NULL, v, &hit->national, 1);
+}
+
+
+/* a national code as the caller sent it: copied to an empty target */
+
+static int
+yibao_translate_national(const yibao_rule_t *rule, json_t *obj,
+    const yibao_str_t *code)
+{
+    json_t  *tv;
+
+    if (rule->target == NULL) {
+        return YIBAO_OK;
+    }
+
+    tv = json_object_get(obj, rule->target);
+
+    if (!yibao_translate_is_empty(tv)) {
+        return YIBAO_OK;
+    }
+
+    return yibao_translate_set(obj, rule->target, tv, code, 1);
+}
+
+
+/*
+ * A code not found: no problem when the target already holds a national
+ * code or the rule's kinds pass through, otherwise an unmapped code.
+ */
+
+static int
+yibao_translate_miss(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
+    json_t *obj, json_t *v)
+{
+    char     echo[YIBAO_TRANSLATE_ECHO_LEN];
+    json_t  *tv;
 
     if (rule->target != NULL) {
         tv = json_object_get(obj, rule->target);
@@ -561,23 +646,6 @@ yibao_translate_code(yibao_translate_ctx_t *ctx, const yibao_rule_t *rule,
     return yibao_translate_problem(ctx, rule, YIBAO_GWERR_UNMAPPED, NULL,
                                    "=%s (%s)", yibao_translate_echo(echo, v),
                                    (const char *) rule->what.data);
-
-national:
-
-    if (rule->target == NULL) {
-        return YIBAO_OK;
-    }
-
-    tv = json_object_get(obj, rule->target);
-
-    if (!yibao_translate_is_empty(tv)) {
-        return YIBAO_OK;
-    }
-
-    s.data = p;
-    s.len = len;
-
-    return yibao_translate_set(obj, rule->target, tv, &s, 1);
 }
 
 

@@ -141,6 +141,17 @@ typedef struct {
 #define YIBAO_MAP_BATCH  16
 
 
+static int yibao_map_count(const unsigned char *data, size_t len,
+    size_t *nrows, size_t *size, unsigned *scopes, yibao_err_t *err);
+static yibao_map_file_t *yibao_map_file(yibao_map_builder_t *b,
+    const yibao_str_t *label, size_t size);
+static void yibao_map_copy(yibao_map_file_t *f, const unsigned char *data,
+    size_t len, size_t nrows, yibao_err_t *err);
+static int yibao_map_files(yibao_map_t *map, yibao_map_builder_t *b);
+static int yibao_map_index(yibao_map_t *map, const yibao_map_file_t *f,
+    yibao_err_t *err);
+static size_t yibao_map_entry(yibao_map_t *map, const yibao_map_file_t *f,
+    size_t off, yibao_map_entry_t *e);
 static int yibao_map_parse_line(const yibao_str_t *line, size_t lineno,
     yibao_map_line_t *l, int check, yibao_err_t *err);
 static int yibao_map_parse_kind(const yibao_str_t *v, size_t lineno,
@@ -315,20 +326,72 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
     const unsigned char *data, size_t len, yibao_err_t *err)
 {
     int                rc;
-    size_t             nrows, size, i, clen;
+    size_t             nrows, size, i;
     unsigned           scopes[YIBAO_KIND_MAX];
-    yibao_str_t        line;
-    yibao_tsv_t        tsv;
-    unsigned char     *p, *q, *end;
-    yibao_map_row_t   *row;
     yibao_map_file_t  *f;
-    yibao_map_line_t   l;
 
     /* the first pass checks every line and counts rows and bytes */
 
-    memset(scopes, 0, sizeof(scopes));
-    nrows = 0;
-    size = 0;
+    rc = yibao_map_count(data, len, &nrows, &size, scopes, err);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    if (nrows > YIBAO_MAP_ROWS_MAX - b->nrows
+        || size / YIBAO_MAP_UNIT > YIBAO_MAP_UNITS_MAX - b->units)
+    {
+        yibao_err_line(err, 0, "the tables have more than %zu rows or "
+                        "take more than %zu bytes", YIBAO_MAP_ROWS_MAX,
+                        YIBAO_MAP_UNITS_MAX * YIBAO_MAP_UNIT);
+        return YIBAO_ERR_TOO_LARGE;
+    }
+
+    /* exactly the memory the rows need, then the second pass copies */
+
+    f = yibao_map_file(b, label, size);
+    if (f == NULL) {
+        yibao_err_line(err, 0, "out of memory");
+        return YIBAO_ERR_NOMEM;
+    }
+
+    yibao_map_copy(f, data, len, nrows, err);
+
+    f->size = size;
+    f->nrows = nrows;
+    f->base = b->units;
+    f->number = ++b->nfiles;
+    f->next = NULL;
+
+    *b->last = f;
+    b->last = &f->next;
+    b->nrows += nrows;
+    b->units += size / YIBAO_MAP_UNIT;
+
+    for (i = 0; i < YIBAO_KIND_MAX; i++) {
+        b->scopes[i] |= scopes[i];
+    }
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * The first pass over a file: every line checked; the rows, the bytes
+ * they take and the scope types of each kind counted.
+ */
+
+static int
+yibao_map_count(const unsigned char *data, size_t len, size_t *nrows,
+    size_t *size, unsigned *scopes, yibao_err_t *err)
+{
+    int               rc;
+    yibao_str_t       line;
+    yibao_tsv_t       tsv;
+    yibao_map_line_t  l;
+
+    memset(scopes, 0, YIBAO_KIND_MAX * sizeof(unsigned));
+    *nrows = 0;
+    *size = 0;
 
     yibao_tsv_init(&tsv, data, len);
 
@@ -345,27 +408,29 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
             return rc;
         }
 
-        nrows++;
-        size += yibao_map_row_size(l.local.len + 3 + l.dict.len
-                                   + l.value.len + l.national.len
-                                   + l.name.len);
+        (*nrows)++;
+        *size += yibao_map_row_size(l.local.len + 3 + l.dict.len
+                                    + l.value.len + l.national.len
+                                    + l.name.len);
         scopes[l.kind] |= 1u << l.scope;
     }
 
-    if (nrows > YIBAO_MAP_ROWS_MAX - b->nrows
-        || size / YIBAO_MAP_UNIT > YIBAO_MAP_UNITS_MAX - b->units)
-    {
-        yibao_err_line(err, 0, "the tables have more than %zu rows or "
-                        "take more than %zu bytes", YIBAO_MAP_ROWS_MAX,
-                        YIBAO_MAP_UNITS_MAX * YIBAO_MAP_UNIT);
-        return YIBAO_ERR_TOO_LARGE;
-    }
+    return YIBAO_OK;
+}
 
-    /* exactly the memory the rows need */
+
+/* a file of the builder with its label and an arena of size bytes */
+
+static yibao_map_file_t *
+yibao_map_file(yibao_map_builder_t *b, const yibao_str_t *label,
+    size_t size)
+{
+    unsigned char     *p;
+    yibao_map_file_t  *f;
 
     f = yibao_alloc(b->a, sizeof(yibao_map_file_t));
     if (f == NULL) {
-        goto nomem;
+        return NULL;
     }
 
     memset(f, 0, sizeof(yibao_map_file_t));
@@ -373,7 +438,7 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
     if (label != NULL && label->len != 0) {
         p = yibao_alloc(b->a, label->len);
         if (p == NULL) {
-            goto nomem;
+            return NULL;
         }
 
         memcpy(p, label->data, label->len);
@@ -384,11 +449,26 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
     if (size != 0) {
         f->arena = yibao_alloc(b->a, size);
         if (f->arena == NULL) {
-            goto nomem;
+            return NULL;
         }
     }
 
-    /* the second pass copies */
+    return f;
+}
+
+
+/* The second pass: the nrows rows, checked by the first, into f->arena. */
+
+static void
+yibao_map_copy(yibao_map_file_t *f, const unsigned char *data, size_t len,
+    size_t nrows, yibao_err_t *err)
+{
+    size_t            i, clen;
+    yibao_str_t       line;
+    yibao_tsv_t       tsv;
+    unsigned char    *p, *q, *end;
+    yibao_map_row_t  *row;
+    yibao_map_line_t  l;
 
     yibao_tsv_init(&tsv, data, len);
     p = f->arena;
@@ -430,75 +510,19 @@ yibao_map_builder_add_named(yibao_map_builder_t *b, const yibao_str_t *label,
 
         p = end;
     }
-
-    f->size = size;
-    f->nrows = nrows;
-    f->base = b->units;
-    f->number = ++b->nfiles;
-    f->next = NULL;
-
-    *b->last = f;
-    b->last = &f->next;
-    b->nrows += nrows;
-    b->units += size / YIBAO_MAP_UNIT;
-
-    for (i = 0; i < YIBAO_KIND_MAX; i++) {
-        b->scopes[i] |= scopes[i];
-    }
-
-    return YIBAO_OK;
-
-nomem:
-
-    yibao_err_line(err, 0, "out of memory");
-    return YIBAO_ERR_NOMEM;
 }
 
 
 yibao_map_t *
 yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err)
 {
-    int                     rc;
-    size_t                  n, i, j, k, off, nlen;
-    uint32_t                prev;
-    yibao_map_t            *map;
-    yibao_map_file_t       *f;
-    yibao_map_entry_t      *e, batch[YIBAO_MAP_BATCH];
-    const unsigned char    *national;
-    const yibao_map_row_t  *row;
+    size_t         i;
+    yibao_map_t   *map;
 
     map = yibao_alloc(b->a, sizeof(yibao_map_t));
-    if (map == NULL) {
+    if (map == NULL || yibao_map_files(map, b) != YIBAO_OK) {
         goto nomem;
     }
-
-    memset(map, 0, sizeof(yibao_map_t));
-
-    /* the files with rows, in the order added */
-
-    n = 0;
-
-    for (f = b->files; f != NULL; f = f->next) {
-        n += (f->nrows != 0);
-    }
-
-    map->files = yibao_alloc(b->a, (n ? n : 1) * sizeof(yibao_map_file_t));
-    if (map->files == NULL) {
-        goto nomem;
-    }
-
-    map->bytes = sizeof(yibao_map_t) + n * sizeof(yibao_map_file_t);
-
-    for (f = b->files; f != NULL; f = f->next) {
-        if (f->nrows != 0) {
-            map->files[map->nfiles++] = *f;
-            map->bytes += f->label.len + f->size;
-        }
-    }
-
-    map->nrows = b->nrows;
-    map->units = b->units;
-    memcpy(map->scopes, b->scopes, sizeof(map->scopes));
 
     map->forward = yibao_hash_create_compact(map->nrows, map->units,
                                              yibao_map_match_forward, map,
@@ -518,64 +542,8 @@ yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err)
                   + yibao_hash_bytes(map->reverse);
 
     for (i = 0; i < map->nfiles; i++) {
-        f = &map->files[i];
-        off = 0;
-
-        while (off < f->size) {
-
-            /*
-             * A batch of rows: their keys and hashes first, with their
-             * slots on their way into the cache, then the inserts.
-             */
-
-            for (k = 0; k < YIBAO_MAP_BATCH && off < f->size; k++) {
-                row = (const yibao_map_row_t *) (f->arena + off);
-                e = &batch[k];
-
-                e->unit = (uint32_t) (f->base + off / YIBAO_MAP_UNIT);
-
-                yibao_map_row_probe(row, &e->forward, &national, &nlen);
-
-                e->reverse = e->forward;
-                e->reverse.code = national;
-                e->reverse.len = nlen;
-
-                e->fhash = yibao_map_final(yibao_map_context(
-                               yibao_map_mix(YIBAO_MAP_SEED, e->forward.code,
-                                             e->forward.len),
-                               &e->forward));
-                e->rhash = yibao_map_final(yibao_map_mix(
-                               yibao_map_context(YIBAO_MAP_SEED, &e->reverse),
-                               national, nlen));
-
-                yibao_hash_prefetch(map->forward, e->fhash);
-                yibao_hash_prefetch(map->reverse, e->rhash);
-
-                off += yibao_map_row_size(row->llen + (row->line & 0xff)
-                                          + row->nlen + row->name_len);
-            }
-
-            for (j = 0; j < k; j++) {
-                e = &batch[j];
-
-                rc = yibao_hash_insert_index(map->forward, e->unit, e->fhash,
-                                             &e->forward, &prev);
-
-                if (rc == YIBAO_ERR_INVALID) {
-                    yibao_map_duplicate(map, e->unit, prev, err);
-                    return NULL;
-                }
-
-                if (rc != YIBAO_OK) {
-                    yibao_err_line(err, 0, "the index is full");
-                    return NULL;
-                }
-
-                /* the earliest row of a national code keeps it */
-
-                (void) yibao_hash_insert_index(map->reverse, e->unit,
-                                               e->rhash, &e->reverse, NULL);
-            }
+        if (yibao_map_index(map, &map->files[i], err) != YIBAO_OK) {
+            return NULL;
         }
     }
 
@@ -585,6 +553,132 @@ nomem:
 
     yibao_err_line(err, 0, "out of memory");
     return NULL;
+}
+
+
+/* the map's array of the builder's files with rows, in the order added */
+
+static int
+yibao_map_files(yibao_map_t *map, yibao_map_builder_t *b)
+{
+    size_t             n;
+    yibao_map_file_t  *f;
+
+    memset(map, 0, sizeof(yibao_map_t));
+
+    n = 0;
+
+    for (f = b->files; f != NULL; f = f->next) {
+        n += (f->nrows != 0);
+    }
+
+    map->files = yibao_alloc(b->a, (n ? n : 1) * sizeof(yibao_map_file_t));
+    if (map->files == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    map->bytes = sizeof(yibao_map_t) + n * sizeof(yibao_map_file_t);
+
+    for (f = b->files; f != NULL; f = f->next) {
+        if (f->nrows != 0) {
+            map->files[map->nfiles++] = *f;
+            map->bytes += f->label.len + f->size;
+        }
+    }
+
+    map->nrows = b->nrows;
+    map->units = b->units;
+    memcpy(map->scopes, b->scopes, sizeof(map->scopes));
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * The rows of a file into both indexes, a batch at a time: their keys
+ * and hashes first, with their slots on their way into the cache, then
+ * the inserts.  A duplicate local code is an error (err names both
+ * rows); the earliest row of a national code keeps it.
+ */
+
+static int
+yibao_map_index(yibao_map_t *map, const yibao_map_file_t *f,
+    yibao_err_t *err)
+{
+    int                 rc;
+    size_t              j, k, off;
+    uint32_t            prev;
+    yibao_map_entry_t  *e, batch[YIBAO_MAP_BATCH];
+
+    off = 0;
+
+    while (off < f->size) {
+
+        for (k = 0; k < YIBAO_MAP_BATCH && off < f->size; k++) {
+            off += yibao_map_entry(map, f, off, &batch[k]);
+        }
+
+        for (j = 0; j < k; j++) {
+            e = &batch[j];
+
+            rc = yibao_hash_insert_index(map->forward, e->unit, e->fhash,
+                                         &e->forward, &prev);
+
+            if (rc == YIBAO_ERR_INVALID) {
+                yibao_map_duplicate(map, e->unit, prev, err);
+                return rc;
+            }
+
+            if (rc != YIBAO_OK) {
+                yibao_err_line(err, 0, "the index is full");
+                return rc;
+            }
+
+            (void) yibao_hash_insert_index(map->reverse, e->unit, e->rhash,
+                                           &e->reverse, NULL);
+        }
+    }
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * The row of f at off as an entry: its keys and hashes, its slots
+ * prefetched.  Returns the row's size.
+ */
+
+static size_t
+yibao_map_entry(yibao_map_t *map, const yibao_map_file_t *f, size_t off,
+    yibao_map_entry_t *e)
+{
+    size_t                  nlen;
+    const unsigned char    *national;
+    const yibao_map_row_t  *row;
+
+    row = (const yibao_map_row_t *) (f->arena + off);
+
+    e->unit = (uint32_t) (f->base + off / YIBAO_MAP_UNIT);
+
+    yibao_map_row_probe(row, &e->forward, &national, &nlen);
+
+    e->reverse = e->forward;
+    e->reverse.code = national;
+    e->reverse.len = nlen;
+
+    e->fhash = yibao_map_final(yibao_map_context(
+                   yibao_map_mix(YIBAO_MAP_SEED, e->forward.code,
+                                 e->forward.len),
+                   &e->forward));
+    e->rhash = yibao_map_final(yibao_map_mix(
+                   yibao_map_context(YIBAO_MAP_SEED, &e->reverse),
+                   national, nlen));
+
+    yibao_hash_prefetch(map->forward, e->fhash);
+    yibao_hash_prefetch(map->reverse, e->rhash);
+
+    return yibao_map_row_size(row->llen + (row->line & 0xff) + row->nlen
+                              + row->name_len);
 }
 
 
