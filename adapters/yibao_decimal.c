@@ -5,12 +5,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "yibao_decimal.h"
 
 
 static void yibao_decimal_digits(yibao_decimal_t *dec, const char *text);
 static int yibao_decimal_scale(int64_t *m, int from, int to);
+static int yibao_decimal_fixed(double d, char *buf, size_t size);
 
 
 static const int64_t  yibao_decimal_pow10[] = {
@@ -284,7 +286,11 @@ yibao_decimal_shortest(double d, char *buf, size_t size)
 {
     int  prec, n;
 
-    n = 0;
+    n = yibao_decimal_fixed(d, buf, size);
+
+    if (n >= 0) {
+        return (size_t) n;
+    }
 
     for (prec = 15; prec <= 17; prec++) {
         n = snprintf(buf, size, "%.*g", prec, d);
@@ -295,4 +301,99 @@ yibao_decimal_shortest(double d, char *buf, size_t size)
     }
 
     return (size_t) n;
+}
+
+
+/*
+ * What "%.15g" writes, without printf, for the common case: d is the
+ * double nearest to a decimal v of at most 15 significant digits
+ * (yibao_decimal_double() finds it), so %.15g, which rounds d to 15
+ * digits, gives v back, which reads back to d; with an exponent from -4
+ * to 14 %g writes v positionally, without trailing zeros.  Returns the
+ * length, or -1 when d is anything else (0 and -0 too) or buf is too
+ * small: then printf writes it.
+ */
+
+static int
+yibao_decimal_fixed(double d, char *buf, size_t size)
+{
+    int              n, digits, zeros, exp, frac, len;
+    char             text[24], out[32];
+    uint64_t         u;
+    yibao_decimal_t  dec;
+
+    if (d == 0) {
+        return -1;
+    }
+
+    yibao_decimal_double(&dec, d);
+
+    if (!dec.exact) {
+        return -1;
+    }
+
+    u = dec.m < 0 ? (uint64_t) 0 - (uint64_t) dec.m : (uint64_t) dec.m;
+
+    /* the digits of u in text[n..24), and its trailing zeros */
+
+    n = sizeof(text);
+
+    do {
+        text[--n] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    digits = (int) sizeof(text) - n;
+
+    for (zeros = 0; text[sizeof(text) - 1 - zeros] == '0'; zeros++) {
+        /* void */
+    }
+
+    exp = digits - 1 - dec.scale;
+
+    if (digits - zeros > 15 || exp < -4 || exp > 14) {
+        return -1;
+    }
+
+    len = 0;
+
+    if (dec.m < 0) {
+        out[len++] = '-';
+    }
+
+    if (exp >= 0) {
+
+        /* the integer part, then the fraction less its trailing zeros */
+
+        memcpy(out + len, text + n, exp + 1);
+        len += exp + 1;
+
+        frac = dec.scale - (zeros < dec.scale ? zeros : dec.scale);
+
+        if (frac > 0) {
+            out[len++] = '.';
+            memcpy(out + len, text + n + exp + 1, frac);
+            len += frac;
+        }
+
+    } else {
+        out[len++] = '0';
+        out[len++] = '.';
+
+        for (frac = exp + 1; frac < 0; frac++) {
+            out[len++] = '0';
+        }
+
+        memcpy(out + len, text + n, digits - zeros);
+        len += digits - zeros;
+    }
+
+    if ((size_t) len >= size) {
+        return -1;
+    }
+
+    memcpy(buf, out, len);
+    buf[len] = '\0';
+
+    return len;
 }

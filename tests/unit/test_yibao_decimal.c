@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -288,6 +289,118 @@ test_shortest(void **state)
 }
 
 
+/* what yibao_decimal_shortest() writes is what printf writes */
+
+static size_t
+test_printf_shortest(double d, char *buf, size_t size)
+{
+    int  prec, n;
+
+    n = 0;
+
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, d);
+
+        if (strtod(buf, NULL) == d) {
+            break;
+        }
+    }
+
+    return (size_t) n;
+}
+
+
+static uint64_t
+test_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+
+    return *x;
+}
+
+
+static void
+test_shortest_printf(void **state)
+{
+    int       k;
+    char      text[64], buf[64], ref[64], small[8];
+    double    d;
+    size_t    i, n, r;
+    uint64_t  x, m;
+
+    static const double  edges[] = {
+        0.0001, 0.00009999, 0.0001234, 0.00012345678901234, 1e-5, 1e-4,
+        999999999999999.0, 99999999999999.9, 1e15, 1e14, 123456789012345.0,
+        1234567890123456.0, 9007199254740991.0, 9007199254740993.0,
+        0.1, 0.2, 0.3, 0.1 + 0.2, 1.0 / 3, 2.0 / 3, 100.0, 1e10, 5e-324,
+        1.7976931348623157e308, 2.2250738585072014e-308, 123.456e-7,
+        10.10, 25.2, 0.005, 12345.678900, 1.5, 1e-4 * 3
+    };
+
+    (void) state;
+
+    x = 88172645463325252ULL;
+
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]) * 2 + 300000; i++) {
+
+        if (i < sizeof(edges) / sizeof(edges[0]) * 2) {
+            d = edges[i / 2] * (i % 2 ? -1 : 1);
+
+        } else if (i % 3 == 0) {
+
+            /* a decimal of up to 17 digits and 0..12 places, as sent */
+
+            m = test_random(&x) % 100000000000000000ULL;
+            m >>= test_random(&x) % 57;
+            k = (int) (test_random(&x) % 13);
+            snprintf(text, sizeof(text), "%s%llue-%d",
+                     test_random(&x) % 4 ? "" : "-",
+                     (unsigned long long) m, k);
+            d = strtod(text, NULL);
+
+        } else if (i % 3 == 1) {
+
+            /* cents, as amounts are */
+
+            snprintf(text, sizeof(text), "%llu.%02llu",
+                     (unsigned long long) (test_random(&x) % 100000000),
+                     (unsigned long long) (test_random(&x) % 100));
+            d = strtod(text, NULL);
+
+        } else {
+
+            /* any bits that are a finite number */
+
+            m = test_random(&x);
+            memcpy(&d, &m, sizeof(d));
+
+            if (d - d != 0) {
+                continue;
+            }
+        }
+
+        n = yibao_decimal_shortest(d, buf, sizeof(buf));
+        r = test_printf_shortest(d, ref, sizeof(ref));
+
+        if (n != r || strcmp(buf, ref) != 0) {
+            fprintf(stderr, "%.17g: \"%s\", printf \"%s\"\n", d, buf, ref);
+        }
+
+        assert_int_equal(n, r);
+        assert_string_equal(buf, ref);
+
+        /* a buffer too small: cut as snprintf cuts */
+
+        n = yibao_decimal_shortest(d, small, sizeof(small));
+        r = test_printf_shortest(d, ref, sizeof(small));
+        assert_int_equal(n, r);
+        assert_string_equal(small, ref);
+    }
+}
+
+
 int
 main(void)
 {
@@ -297,6 +410,7 @@ main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_within_cent),
         cmocka_unit_test(test_shortest),
+        cmocka_unit_test(test_shortest_printf),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
