@@ -639,8 +639,9 @@ REVERSIBLE = {"2207", "2208"}
 FUND_NAMES = {"310100": "职工基本医疗保险统筹基金",
               "390100": "城乡居民基本医疗保险基金"}
 
-FAULT_MODES = ("latency", "drop_after_act", "drop_before_act", "http_500",
-               "garbage", "non_envelope", "reset", "truncate", "answer")
+FAULT_MODES = ("latency", "hold", "drop_after_act", "drop_before_act",
+               "http_500", "garbage", "non_envelope", "reset", "truncate",
+               "answer")
 
 # an answer fault's own body: at most this many bytes (base64 decoded)
 ANSWER_FAULT_MAX = 16 * 1024 * 1024
@@ -688,6 +689,7 @@ class Platform:
         self.lock = threading.RLock()
         self.st = _new_state()
         self.faults = []
+        self.held = []          # hold faults: an Event per request held
         self.requests = collections.deque(maxlen=2000)
         self.nonces = {}
         self.req_seq = 0
@@ -722,6 +724,7 @@ class Platform:
         os.replace(tmp, self.state_file)
 
     def reset(self):
+        self.release()
         with self.lock:
             self.st = _new_state()
             self.faults = []
@@ -832,6 +835,23 @@ class Platform:
                         self.stats["faults"].get(f["mode"], 0) + 1
                     return dict(f)
         return None
+
+    def hold(self):
+        """A hold fault: the request waits here, not yet acted on, until
+        release()."""
+        ev = threading.Event()
+        with self.lock:
+            self.held.append(ev)
+        ev.wait()
+
+    def release(self):
+        """Lets every held request go on (acted on and answered, unless
+        its connection is gone); returns how many there were."""
+        with self.lock:
+            held, self.held = self.held, []
+        for ev in held:
+            ev.set()
+        return len(held)
 
     def log_request(self, entry):
         with self.lock:
@@ -2207,6 +2227,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode == "latency":
             time.sleep(fault["latency_ms"] / 1000.0)
+        if mode == "hold":
+            p.hold()
         res = p.process(self.command, path, self.headers, body, entry,
                         infno if isinstance(infno, str) else None)
         if mode == "drop_after_act":
@@ -2283,9 +2305,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  .get("infno") == infno)]
                     reqs = reqs[-n:] if n > 0 else []
                     self._send(200, {"requests": copy.deepcopy(reqs)})
+            elif path == "/__sim/release" and m == "POST":
+                self._send(200, {"ok": True, "released": p.release()})
             elif path == "/__sim/stats" and m == "GET":
                 with p.lock:
-                    self._send(200, copy.deepcopy(p.stats))
+                    stats = copy.deepcopy(p.stats)
+                    stats["held"] = len(p.held)
+                self._send(200, stats)
             elif path == "/__sim/reset" and m == "POST":
                 p.reset()
                 self._send(200, {"ok": True})

@@ -43,11 +43,22 @@ def valgrind_cmd(log_pattern):
 def valgrind_env():
     return os.environ.get("YIBAO_VALGRIND", "") not in ("", "0")
 
+
+def hang_guard(valgrind):
+    """Seconds that only guard a wait for a state against a hang: a
+    loaded machine, or valgrind, may take long to get there."""
+    return 600.0 if valgrind else 120.0
+
+
 # what an https platform is verified against when no CA is named
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
 _HANDED_OUT = set()
+
+# an nginx process's change of state of its Redis connection, in the
+# error log (module/ngx_http_yibao_redis.c; pid, "up" or "down")
+REDIS_STATE = re.compile(r"\] (\d+)#\d+: yibao: redis .* is (up|down)\b")
 
 
 def free_port():
@@ -195,6 +206,9 @@ class Redis:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
@@ -539,6 +553,10 @@ class Stack:
         return p.returncode, p.stdout + p.stderr
 
     def start_nginx(self):
+        """Starts nginx; returns once every worker has started (the
+        master listens before it forks them) and, with a running Redis,
+        is connected to it (wait_redis)."""
+        since = self.error_log_size()
         self.nginx_out = open(self.path("logs", "nginx.out"), "w")
         cmd = self.nginx_cmd()
         if self.valgrind:
@@ -551,6 +569,86 @@ class Stack:
         if self.valgrind:
             wait_port(self.status_port, proc=self.nginx, what="nginx",
                       timeout=self.start_timeout)
+        self.wait_workers()
+        if self.redis is not None and self.redis.running():
+            self.wait_redis(since)
+
+    def error_log_size(self):
+        """The error log's length now: an offset for wait_redis()."""
+        try:
+            return os.path.getsize(self.error_log)
+        except OSError:
+            return 0
+
+    def serving_pids(self):
+        """The nginx processes that take requests: the workers (not
+        those shutting down after a reload), or under valgrind the one
+        process (master_process off)."""
+        if self.valgrind:
+            return [self.nginx.pid] if self.nginx is not None else []
+        try:
+            master = self.nginx.pid if self.nginx is not None \
+                else self.master_pid()
+        except (OSError, ValueError):
+            return []
+        return self.worker_pids(master, serving=True)
+
+    def wait_workers(self, timeout=None):
+        """Waits until all worker processes serve (under valgrind there
+        is one process)."""
+        timeout = timeout or hang_guard(self.valgrind)
+        want = 1 if self.valgrind else self.workers
+        deadline = time.monotonic() + timeout
+        while len(self.serving_pids()) != want:
+            if self.nginx is not None and self.nginx.poll() is not None:
+                raise RuntimeError("nginx exited with %s"
+                                   % self.nginx.returncode)
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not start its %d workers "
+                                   "within %.0f s" % (want, timeout))
+            time.sleep(0.05)
+
+    def redis_states(self, since=0):
+        """{pid: "up" or "down"}: each nginx process's last word about its
+        Redis connection after byte offset since of the error log (the
+        module logs each change of state once, per process: "yibao:
+        redis ... is up", "... is down (why)")."""
+        state = {}
+        try:
+            with open(self.error_log, "rb") as f:
+                f.seek(since)
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return state
+        for m in REDIS_STATE.finditer(text):
+            state[int(m.group(1))] = m.group(2)
+        return state
+
+    def wait_redis(self, since=0, state="up", timeout=None):
+        """Waits until every serving process is connected to Redis (or
+        with state="down": has lost its connection), by its notice after
+        byte offset since of the error log.  A worker takes requests at
+        once but connects a moment later (docs/operations.md, "What
+        survives a restart"); after a Redis stop or restart, pass the
+        offset from before it."""
+        timeout = timeout or hang_guard(self.valgrind)
+        want = 1 if self.valgrind else self.workers
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.serving_pids()
+            states = self.redis_states(since)
+            if len(pids) == want and all(states.get(p) == state
+                                         for p in pids):
+                return
+            if self.nginx is not None and self.nginx.poll() is not None:
+                raise RuntimeError("nginx exited with %s"
+                                   % self.nginx.returncode)
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    "nginx's processes %s were not all %s with Redis "
+                    "within %.0f s (%s; see %s)"
+                    % (pids, state, timeout, states, self.error_log))
+            time.sleep(0.05)
 
     def master_pid(self):
         """The pid in nginx.pid (after a binary upgrade: the new
@@ -558,9 +656,9 @@ class Stack:
         with open(self.path("nginx.pid")) as f:
             return int(f.read().strip())
 
-    def worker_pids(self, master=None):
+    def worker_pids(self, master=None, serving=False):
         """The worker processes of the master (its children that are
-        nginx)."""
+        nginx); serving: not those shutting down."""
         master = master or self.master_pid()
         out = []
         for d in os.listdir("/proc"):
@@ -574,7 +672,8 @@ class Stack:
             except OSError:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == master and b"worker process" in cmdline:
+            if ppid == master and b"worker process" in cmdline \
+                    and not (serving and b"shutting down" in cmdline):
                 out.append(int(d))
         return sorted(out)
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -22,6 +23,26 @@ ENDPOINT = "/fsi/api/rsfComIfsService/callService"
 # Every integration test fails when nginx logs one of these.
 FATAL_LOG = re.compile(r"\[(alert|crit|emerg)\]|AddressSanitizer|"
                        r"LeakSanitizer|runtime error:|exited on signal")
+
+
+# A deadline that only guards against a hang: a test waits for a state,
+# never for a time, and a loaded machine or valgrind may take long to
+# reach it.
+HANG_GUARD = yibao_stack.hang_guard(yibao_stack.valgrind_env())
+
+
+def wait_until(what, predicate, timeout=HANG_GUARD, interval=0.05):
+    """predicate()'s first true value, polled; an AssertionError naming
+    what once timeout (a hang guard) has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out (%.0f s) waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
 
 
 def log_problems(path, allowed=()):

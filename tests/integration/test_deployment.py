@@ -18,7 +18,7 @@ import urllib.error
 import pytest
 
 import harness
-from harness import ROOT, free_port, sim_post, yibao_stack
+from harness import ROOT, free_port, sim_post, wait_until, yibao_stack
 
 import yibao_client as client
 from test_faults import (alive, check, pid_in, quit_master, start_load,
@@ -64,16 +64,6 @@ def servers():
     yield start
     for server in reversed(started):
         server.stop()
-
-
-def wait_until(what, predicate, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def store_is_redis(stack, clinic):
@@ -265,7 +255,7 @@ def test_two_nodes_one_dies_mid_settlement(make_stack, servers, tmp_path):
                 return r
             time.sleep(0.5)
             return None
-        r = wait_until("the settlement's answer", final, seconds=120)
+        r = wait_until("the settlement's answer", final)
         first = answers[0]
         assert first.status in (409, 502), (first.status, first.body)
         assert re.match(r"YB(5101|6010) ", first.body["err_msg"]), \
@@ -522,7 +512,7 @@ def test_module_upgraded_under_load(make_stack, servers, tmp_path):
             assert again.body["err_msg"].startswith("YB5101 "), again.body
         else:
             assert again.headers["X-Yibao-Replay"] == "1"
-        wait_for(lambda: not stack.worker_pids(old), timeout=60,
+        wait_for(lambda: not stack.worker_pids(old),
                  what="old workers")
         quit_master(old)
         wait_for(lambda: not os.path.exists(oldbin), what="oldbin gone")

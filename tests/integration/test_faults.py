@@ -206,7 +206,6 @@ def test_redis_killed_paused_restarted(make_stack, tmp_path, policy, want):
                            redis_options="timeout=300ms "
                                          "connect_timeout=300ms",
                            limits=(LIMIT % policy,))
-        time.sleep(0.5)
         load, arrivals = start_load(stack)
         time.sleep(2)
         server.kill()
@@ -245,14 +244,16 @@ def test_msgid_kept_locally_is_not_resent_after_redis_returns(make_stack,
     server = make_redis()
     stack = make_stack(scheme="none", redis=server, limits=())
     clinic = ready_clinic(stack)
-    time.sleep(0.5)
+    since = stack.error_log_size()
     server.stop()
+    # every worker knows: the claim goes to this node's zone
+    stack.wait_redis(since, "down")
     env = envelope(clinic, infno="2201", inp={"data": {"psn_no": "1"}})
     first = client.post(stack.url, CALLER, SECRET, env)
     assert first.status == 200, first.body
+    since = stack.error_log_size()
     server.start()
-    wait_for(lambda: "is up" in harness.error_log_text(stack), what="redis")
-    time.sleep(0.5)
+    stack.wait_redis(since)
     again = client.post(stack.url, CALLER, SECRET, env)
     assert again.status == 200 and again.headers.get("X-Yibao-Replay") \
         == "1", again.body
@@ -302,7 +303,7 @@ def test_platform_fault_under_load(make_stack, fault):
     # until the 2207 faults have been met (the flows must get there)
     wait_for(lambda: not [f for f in sim_get(stack, "fault")["faults"]
                           if f["infno"] == "2207"],
-             timeout=20, what="the 2207 faults to be met")
+             what="the 2207 faults to be met")
     sim_post(stack, "fault", method="DELETE")
     time.sleep(2)
     records = check(stack, load, arrivals)
@@ -380,14 +381,8 @@ def test_reload_under_load(make_stack, make_redis):
     assert stack.nginx.poll() is None
 
 
-def wait_for(cond, timeout=15, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+def wait_for(cond, what="condition"):
+    return harness.wait_until(what, cond)
 
 
 def alive(pid):

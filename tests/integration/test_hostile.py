@@ -15,7 +15,6 @@ HOSTILE_SEED (default: fixed seeds, so that make test repeats itself;
 make hostile picks a random one) are read from the environment."""
 
 import os
-import time
 
 import pytest
 
@@ -40,17 +39,6 @@ def campaign_size():
                               "400" if VALGRIND else "1000")), None
 
 
-def stack_workers(stack, seconds=30.0):
-    """The worker processes once all have started (right after the start
-    some may not have their process title yet)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        pids = sorted(stack.worker_pids())
-        if len(pids) == stack.workers or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("store", ["local", "redis"])
 def test_hostile_campaign(make_stack, make_redis, store):
     redis = make_redis() if store == "redis" else None
@@ -61,10 +49,9 @@ def test_hostile_campaign(make_stack, make_redis, store):
     # embedded store gets a zone sized for that traffic
     stack = make_stack(scheme="tif" if redis else "csb", redis=redis,
                        zone="128m" if seconds else "16m")
-    if redis:
-        time.sleep(0.5)
     # under valgrind nginx is one process (master_process off): no workers
-    workers = None if VALGRIND else stack_workers(stack)
+    # (the stack starts once all workers serve: Stack.wait_workers)
+    workers = None if VALGRIND else sorted(stack.worker_pids())
     clinic = township_clinic(stack)
     seed = int(os.environ.get("HOSTILE_SEED") or SEEDS[store])
     camp = yibao_hostile.Campaign(stack.url, CALLER, SECRET, clinic["org"],

@@ -29,6 +29,23 @@ def journal(stack, method="GET", path="/yibao/journal", **params):
         return json.loads(r.read())
 
 
+def wait_complete(stack, msgid, caller=CALLER):
+    """The journal's record of the caller's msgid once its completion is
+    in.  With Redis the completion is written as the answer goes out,
+    without waiting: a repeat sent at once, through the other worker,
+    can find the record still "sent" (YB5101 "being processed")."""
+    def complete():
+        try:
+            rec = journal(stack, caller=caller, msgid=msgid)
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+            return None
+        return rec if rec["state"] != "sent" else None
+    return harness.wait_until("the record of %s to be complete" % msgid,
+                              complete)
+
+
 def sent(stack, infno):
     got = sim_get(stack, "requests?n=500")
     got = got["requests"] if isinstance(got, dict) else got
@@ -62,11 +79,10 @@ def settled(stack):
 def test_replay_and_reuse(make_stack, make_redis, use_redis):
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server)
-    if use_redis:
-        time.sleep(0.5)
     steps, envs = flow_until(stack, township_clinic(stack))
     assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1]
 
+    wait_complete(stack, envs["2207"]["msgid"])
     again = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert again.status == 200
     assert again.headers["X-Yibao-Replay"] == "1"
@@ -98,8 +114,6 @@ def test_concurrent_duplicates_sent_once(make_stack, make_redis, use_redis):
     (YB1013)."""
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server)
-    if use_redis:
-        time.sleep(0.5)
     n = 24
     barrier = threading.Barrier(n)
     answers = [None] * n
@@ -170,8 +184,6 @@ def test_lost_answer_is_unknown_and_never_resent(make_stack, make_redis,
                                                  use_redis):
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="zj-sm3", redis=server, read_timeout="2s")
-    if use_redis:
-        time.sleep(0.5)
     steps, envs = flow_until(stack, township_clinic(stack),
                              fault={"mode": "drop_after_act"})
     infno, status, body = steps[-1]
@@ -181,6 +193,7 @@ def test_lost_answer_is_unknown_and_never_resent(make_stack, make_redis,
     # the platform did settle, once
     assert len(settled(stack)) == 1
 
+    wait_complete(stack, envs["2207"]["msgid"])
     for _ in range(3):
         r = client.post(stack.url, CALLER, SECRET, envs["2207"])
         assert_rejected(r.status, r.body, 502, 6010, "not sent again")
@@ -240,6 +253,15 @@ def test_answer_cut_off_is_unknown_and_never_resent(make_stack):
     assert r.status == 200 and r.body["infcode"] == 0, r.body
 
 
+def wait_held(stack, th, results):
+    """Until the platform holds the flow's 2207 (a hold fault), or the
+    flow in thread th has ended before (a failure: its steps)."""
+    harness.wait_until("the platform to hold the 2207", lambda: not
+                       th.is_alive() or sim_get(stack, "stats")["held"])
+    assert th.is_alive(), "the flow ended before the 2207 reached the " \
+        "platform: %r" % (results.get("steps"),)
+
+
 def test_timeout_unknown_and_in_progress(make_stack):
     stack = make_stack(scheme="none", read_timeout="3s")
     clinic = township_clinic(stack)
@@ -250,23 +272,20 @@ def test_timeout_unknown_and_in_progress(make_stack):
             results["env"] = env
         return client.post(stack.url, CALLER, SECRET, env)
 
-    sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
-                              "latency_ms": 4500, "count": 1})
+    # the platform holds the 2207 until the gateway has given up on it
+    sim_post(stack, "fault", {"infno": "2207", "mode": "hold", "count": 1})
     th = threading.Thread(target=lambda: results.setdefault(
         "steps", client.outpatient_flow(stack.url, CALLER, SECRET,
                                         clinic["org"], clinic["name"],
                                         clinic["admdvs"], send=capture)))
     th.start()
-    for _ in range(100):
-        if "env" in results:
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)
+    wait_held(stack, th, results)
 
     # the same msgid while the first is at the platform
     r = client.post(stack.url, CALLER, SECRET, results["env"])
     assert_rejected(r.status, r.body, 409, 5101, "being processed")
     th.join()
+    sim_post(stack, "release")
 
     infno, status, body = results["steps"][-1]
     assert_rejected(status, body, 502, 6010, "upstream_timeout")
@@ -278,8 +297,9 @@ def test_redis_down_journal_goes_on_locally(make_stack, make_redis):
     server = make_redis()
     stack = make_stack(scheme="none", redis=server)
     clinic = ready_clinic(stack)
-    time.sleep(0.5)
+    since = stack.error_log_size()
     server.stop()
+    stack.wait_redis(since, "down")
 
     env = envelope(clinic, infno="2201", inp={"data": {"psn_no": "1"}})
     r = send(stack, env)
@@ -300,14 +320,15 @@ def test_redis_down_money_moving_refused(make_stack, make_redis):
     test_journal_forget.py's."""
     server = make_redis(persist="aof")
     stack = make_stack(scheme="csb", redis=server)
-    time.sleep(0.5)
     clinic = township_clinic(stack)
     envs = {}
 
     def capture(env):
         envs[env["infno"]] = env
         if env["infno"] == "2207":
+            since = stack.error_log_size()
             server.stop()
+            stack.wait_redis(since, "down")
         return client.post(stack.url, CALLER, SECRET, env)
 
     steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
@@ -323,14 +344,10 @@ def test_redis_down_money_moving_refused(make_stack, make_redis):
     assert "redis_down=refuse" in harness.error_log_text(stack)
 
     # once Redis is back, the same msgid goes through, once
+    since = stack.error_log_size()
     server.start()
-    deadline = time.monotonic() + 20
-    while True:
-        r = client.post(stack.url, CALLER, SECRET, envs["2207"])
-        if r.status != 503:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    stack.wait_redis(since)
+    r = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert r.status == 200 and r.body["infcode"] == 0, r.body
     assert len(sent(stack, "2207")) == 1
 
@@ -343,8 +360,6 @@ def test_unknown_settlement_reversed_by_caller_msgid(make_stack, make_redis,
     the platform's, and the settlement is reversed."""
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server)
-    if use_redis:
-        time.sleep(0.5)
     clinic = township_clinic(stack)
     st = client.FlowState()
     steps, envs = flow_until(stack, clinic,
@@ -375,7 +390,7 @@ def test_unknown_settlement_reversed_by_caller_msgid(make_stack, make_redis,
 def tx_lines(stack, msgid, n):
     """The transaction log's lines of a caller msgid, in order, once
     there are n (nginx writes a line after it answered)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + harness.HANG_GUARD
     while True:
         with open(stack.access_log, encoding="utf-8") as f:
             lines = [x for x in (json.loads(line) for line in f)
@@ -438,7 +453,7 @@ def flow_giving_up_on_2207(stack, clinic, latency_ms, timeout=1.0):
     return captured["env"]
 
 
-def repeat_until_not_in_progress(stack, env, seconds=60):
+def repeat_until_not_in_progress(stack, env, seconds=harness.HANG_GUARD):
     """The caller's repeats of env (fresh nonces), every half second,
     until one is not "in progress" (YB5101), nor refused while new
     workers connect to Redis (YB5005)."""
@@ -463,8 +478,6 @@ def test_caller_gives_up_the_answer_is_journaled(make_stack, make_redis,
     settled once."""
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server)
-    if use_redis:
-        time.sleep(0.5)
     env = flow_giving_up_on_2207(stack, township_clinic(stack), 3000)
 
     r = repeat_until_not_in_progress(stack, env)
@@ -487,11 +500,9 @@ def test_exchange_cut_is_unknown_at_once(make_stack, make_redis, use_redis):
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server,
                        ignore_client_abort="off")
-    if use_redis:
-        time.sleep(0.5)
     env = flow_giving_up_on_2207(stack, township_clinic(stack), 3000)
 
-    r = repeat_until_not_in_progress(stack, env, seconds=20)
+    r = repeat_until_not_in_progress(stack, env)
     assert_rejected(r.status, r.body, 502, 6010, "unknown")
     record = journal(stack, caller=CALLER, msgid=env["msgid"])
     assert record["state"] == "unknown"
@@ -506,10 +517,13 @@ def test_exchange_cut_is_unknown_at_once(make_stack, make_redis, use_redis):
     assert "proxy_ignore_client_abort" in text
 
     # the transaction log and the metrics say what the journal says
-    time.sleep(0.3)
-    with open(stack.access_log, encoding="utf-8") as f:
-        lines = [json.loads(x) for x in f]
-    first = [x for x in lines if x["msgid"] == env["msgid"]][0]
+    # (written in the same log phase, a moment after the record)
+    def logged():
+        with open(stack.access_log, encoding="utf-8") as f:
+            return [x for x in map(json.loads, f)
+                    if x["msgid"] == env["msgid"]]
+    first = harness.wait_until("the 2207's transaction log line",
+                               logged)[0]
     assert first["status"] == 499 and first["error"].startswith("YB6010"), \
         first
     assert first["journal"] == "unknown", first
@@ -532,8 +546,6 @@ def test_worker_killed_mid_settlement_is_taken_over(make_stack, make_redis,
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server)
     stack.allowed_log = (r"exited on signal 9",)
-    if use_redis:
-        time.sleep(0.5)
     clinic = township_clinic(stack)
     holder = {}
 
@@ -542,29 +554,15 @@ def test_worker_killed_mid_settlement_is_taken_over(make_stack, make_redis,
             holder["env"] = env
         return client.post(stack.url, CALLER, SECRET, env)
 
-    sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
-                              "latency_ms": 8000, "count": 1})
+    sim_post(stack, "fault", {"infno": "2207", "mode": "hold", "count": 1})
     th = threading.Thread(target=lambda: holder.setdefault(
         "steps", client.outpatient_flow(stack.url, CALLER, SECRET,
                                         clinic["org"], clinic["name"],
                                         clinic["admdvs"], send=capture)))
     th.start()
-
-    def at_platform():
-        if "env" not in holder:
-            return False
-        try:
-            return journal(stack, caller=CALLER,
-                           msgid=holder["env"]["msgid"])["state"] == "sent"
-        except urllib.error.HTTPError:
-            return False
-
-    for _ in range(400):
-        if at_platform():
-            break
-        time.sleep(0.05)
-    assert at_platform(), "the 2207 was never sent"
-    time.sleep(0.5)
+    wait_held(stack, th, holder)
+    assert journal(stack, caller=CALLER,
+                   msgid=holder["env"]["msgid"])["state"] == "sent"
 
     workers = stack.worker_pids()
     for pid in workers:
@@ -572,7 +570,7 @@ def test_worker_killed_mid_settlement_is_taken_over(make_stack, make_redis,
     th.join()
     assert holder["steps"][-1][1] is None   # the caller lost its answer
 
-    r = repeat_until_not_in_progress(stack, holder["env"], seconds=20)
+    r = repeat_until_not_in_progress(stack, holder["env"])
     assert_rejected(r.status, r.body, 502, 6010, "unknown")
     record = journal(stack, caller=CALLER, msgid=holder["env"]["msgid"])
     assert record["state"] == "unknown"
@@ -581,11 +579,10 @@ def test_worker_killed_mid_settlement_is_taken_over(make_stack, make_redis,
         == [holder["env"]["msgid"]]
     assert "taken over from worker process" in \
         harness.error_log_text(stack)
-    # the platform logs it once it has answered (after its 8 s)
-    for _ in range(60):
-        if sent(stack, "2207"):
-            break
-        time.sleep(0.5)
+    # the platform logs it once it has acted on it and answered
+    sim_post(stack, "release")
+    harness.wait_until("the platform to log the 2207",
+                       lambda: sent(stack, "2207"))
     assert len(sent(stack, "2207")) == 1
 
 
@@ -631,8 +628,6 @@ def test_refused_repeats_name_the_msgid_sent(make_stack, make_redis,
     another request) names none."""
     server = make_redis() if use_redis else None
     stack = make_stack(scheme="csb", redis=server, read_timeout="300s")
-    if use_redis:
-        time.sleep(0.5)
     clinic = township_clinic(stack)
 
     # a settled visit: its repeat is a replay
@@ -641,6 +636,7 @@ def test_refused_repeats_name_the_msgid_sent(make_stack, make_redis,
     first = sent(stack, "2207")[0]["envelope"]["msgid"]
     caller_msgid = envs["2207"]["msgid"]
     assert first != caller_msgid
+    wait_complete(stack, caller_msgid)
     again = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert again.headers["X-Yibao-Replay"] == "1"
     assert again.headers["X-Yibao-Upstream-Msgid"] == first
@@ -689,6 +685,7 @@ def test_refused_repeats_name_the_msgid_sent(make_stack, make_redis,
     assert infno == "2207"
     assert_rejected(status, body, 502, 6010, "UNKNOWN")
 
+    wait_complete(stack, caller_msgid)
     r = client.post(stack.url, CALLER, SECRET, envs["2207"])
     assert_rejected(r.status, r.body, 502, 6010, "not sent again")
     assert r.headers["X-Yibao-Upstream-Msgid"] == held

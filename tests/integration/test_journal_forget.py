@@ -39,24 +39,7 @@ def node(make_stack, server, platform_port=None, zone="16m node=0/2",
                        sim_port=None if upstream else platform_port,
                        upstream=upstream,
                        redis_options="timeout=3s connect_timeout=5s", **kw)
-    wait_up(stack, 0)
     return stack
-
-
-def ups(stack):
-    return len(re.findall(r"yibao: redis \S+ is up",
-                          harness.error_log_text(stack)))
-
-
-def wait_up(stack, before, timeout=60):
-    """Until every worker has (re)connected to Redis after `before`
-    "is up" lines of the error log (under valgrind there is one
-    process)."""
-    workers = 1 if stack.valgrind else stack.workers
-    deadline = time.monotonic() + timeout
-    while ups(stack) < before + workers:
-        assert time.monotonic() < deadline, harness.error_log_text(stack)
-        time.sleep(0.1)
 
 
 def status(stack):
@@ -93,7 +76,7 @@ def settle_three(stack):
     return done
 
 
-def wait_record(stack, msgid, state, timeout=30):
+def wait_record(stack, msgid, state, timeout=harness.HANG_GUARD):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -108,11 +91,11 @@ def wait_record(stack, msgid, state, timeout=30):
 def restart_redis(server, stacks):
     """SIGKILL and start again on the same port and folder: what was not
     persisted is gone.  Waits until every node is back on Redis."""
-    before = [ups(s) for s in stacks]
+    since = [s.error_log_size() for s in stacks]
     server.kill()
     server.start()
-    for s, n in zip(stacks, before):
-        wait_up(s, n)
+    for s, offset in zip(stacks, since):
+        s.wait_redis(offset)
 
 
 def platform_view(sim_stack, settled):
@@ -305,10 +288,8 @@ def test_without_a_platform_client_repeats_are_refused(make_stack,
     ident, lost = marker.split(" ")
     assert int(lost) > 0
     rc.set("yibao:journal:marker", ident + " 0")
-    deadline = time.monotonic() + 30
-    while status(stack)["journal"]["forgotten_at"] is not None:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    harness.wait_until("the window to end", lambda: status(stack)[
+        "journal"]["forgotten_at"] is None, interval=0.2)
     assert re.search(r"\[notice\].*trusted again",
                      harness.error_log_text(stack))
 
@@ -320,10 +301,8 @@ def test_flushed_store_noticed_while_connected(make_stack, make_redis):
     stack = node(make_stack, server, platform_port=harness.free_port())
     assert status(stack)["journal"]["forgotten_at"] is None
     redis_client.Redis(port=server.port).flushall()
-    deadline = time.monotonic() + 30
-    while status(stack)["journal"]["forgotten_at"] is None:
-        assert time.monotonic() < deadline, "the flush was not noticed"
-        time.sleep(0.2)
+    harness.wait_until("the flush to be noticed", lambda: status(stack)[
+        "journal"]["forgotten_at"] is not None, interval=0.2)
     assert re.search(r"\[error\].*redis \S+ lost the journal's records",
                      harness.error_log_text(stack))
 

@@ -1,5 +1,5 @@
-"""The gateway or Redis restarted while a 2207
-is at the platform (the simulator's latency fault holds it there).  In
+"""The gateway or Redis restarted while a 2207 is at the platform (the
+simulator's hold fault keeps it there until the test releases it).  In
 every case the platform settled each visit at most once, and the
 journal knows the outcome or says it is unknown.
 
@@ -9,13 +9,16 @@ store (the zone) survives a reload (`nginx -s reload`, SIGHUP) but not
 a stop and start.  A restarted Redis keeps the journal with AOF or RDB;
 without persistence it loses what was written before, and a record whose
 answer arrives after the restart is written again by its completion.
+
+Each step waits for the state the next one needs (the platform holds the
+2207, the workers are connected to Redis again, the record is complete),
+never for a time: the deadlines are hang guards (harness.HANG_GUARD).
 """
 
 import json
 import os
 import signal
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,14 +26,16 @@ import urllib.request
 
 import pytest
 
-from harness import sim_get, sim_post
+from harness import HANG_GUARD, sim_get, sim_post, wait_until
 
 import yibao_client as client
 from test_gateway_core import CALLER, SECRET, assert_rejected, \
     township_clinic
+from test_journal import wait_complete
 
-LATENCY_MS = 2500
 IN_FLIGHT = "2s"
+# the gateway waits for the held 2207 as long as the test may take
+READ_TIMEOUT = "%ds" % HANG_GUARD
 
 
 def record(stack, msgid):
@@ -58,12 +63,10 @@ def sent_2207(stack):
             and r["envelope"]["infno"] == "2207"]
 
 
-def wait_settled(stack, n=1, timeout=15):
-    """Waits for the platform to have made n settlements (its latency)."""
-    deadline = time.monotonic() + timeout
-    while len(sim_get(stack, "settlements")["settlements"]) < n:
-        assert time.monotonic() < deadline, "the platform did not settle"
-        time.sleep(0.1)
+def wait_settled(stack, n=1):
+    """Waits for the platform to have made n settlements."""
+    wait_until("the platform to settle", lambda: len(
+        sim_get(stack, "settlements")["settlements"]) >= n)
 
 
 def settled_at_most_once(stack):
@@ -76,46 +79,42 @@ def settled_at_most_once(stack):
 
 def in_flight_flow(stack, clinic):
     """Runs the outpatient flow in a thread with the 2207 held at the
-    platform; returns (thread, results) once the 2207 has arrived
-    there."""
+    platform (until release()); returns (thread, results) once the
+    platform holds it, its journal record claimed ("sent")."""
     results = {}
 
     def capture(env):
         if env["infno"] == "2207":
             results["env"] = env
         try:
-            return client.post(stack.url, CALLER, SECRET, env, timeout=20)
+            return client.post(stack.url, CALLER, SECRET, env,
+                               timeout=HANG_GUARD)
         except Exception as e:   # the gateway went away meanwhile
             results["error"] = e
             raise
 
-    sim_post(stack, "fault", {"infno": "2207", "mode": "latency",
-                              "latency_ms": LATENCY_MS, "count": 1})
+    sim_post(stack, "fault", {"infno": "2207", "mode": "hold", "count": 1})
     th = threading.Thread(target=lambda: results.setdefault(
         "steps", client.outpatient_flow(stack.url, CALLER, SECRET,
                                         clinic["org"], clinic["name"],
                                         clinic["admdvs"], send=capture)))
     th.start()
-    deadline = time.monotonic() + 20
-    while not ("env" in res_claimed(stack, results)):
-        assert time.monotonic() < deadline, "the 2207 was not claimed"
-        time.sleep(0.05)
-    # the platform took the latency fault: the 2207 is there, held
-    while sim_get(stack, "stats")["faults"].get("latency", 0) < 1:
-        assert time.monotonic() < deadline, "the 2207 did not arrive"
-        time.sleep(0.05)
+    wait_until("the platform to hold the 2207", lambda: not th.is_alive()
+               or sim_get(stack, "stats")["held"] >= 1)
+    assert th.is_alive(), "the flow ended before the 2207 reached the " \
+        "platform: %r" % (results.get("steps"),)
+    assert record(stack, results["env"]["msgid"])["state"] == "sent"
     return th, results
 
 
-def res_claimed(stack, results):
-    """results once the 2207 is claimed in the journal, else {}."""
-    if "env" not in results:
-        return {}
-    try:
-        r = record(stack, results["env"]["msgid"])
-    except Exception:
-        return {}
-    return results if r is not None and r["state"] == "sent" else {}
+def release(stack):
+    """The platform goes on with the 2207 it holds (and answers it)."""
+    assert sim_post(stack, "release")["released"] == 1
+
+
+def join(th):
+    th.join(HANG_GUARD)
+    assert not th.is_alive(), "the flow did not end"
 
 
 def children(pid):
@@ -134,9 +133,10 @@ def children(pid):
     return out
 
 
-def stop_nginx(stack, how):
+def stop_nginx(stack, how, meanwhile=None):
     """Stops the gateway: SIGQUIT (graceful), SIGTERM (fast) or SIGKILL
-    of the master and its workers (a crash)."""
+    of the master and its workers (a crash); meanwhile() is called once
+    the signal is sent, before waiting for the end."""
     proc = stack.nginx
     if how == "kill":
         workers = children(proc.pid)
@@ -146,15 +146,15 @@ def stop_nginx(stack, how):
                 os.kill(w, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 10
-        while any(os.path.exists("/proc/%d" % w) and
-                  _state(w) != "Z" for w in workers):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until("the killed workers to end", lambda: not any(
+            os.path.exists("/proc/%d" % w) and _state(w) != "Z"
+            for w in workers))
     else:
         proc.send_signal(signal.SIGQUIT if how == "quit"
                          else signal.SIGTERM)
-    proc.wait(timeout=30)
+    if meanwhile is not None:
+        meanwhile()
+    proc.wait(timeout=HANG_GUARD)
     stack.nginx = None
 
 
@@ -167,24 +167,16 @@ def _state(pid):
 
 
 def restart_nginx(stack):
-    """Starts the gateway again and waits until its journal answers (with
-    Redis: until its workers are connected; before that a claim would go
-    to the zone: docs/operations.md, "What survives a restart")."""
+    """Starts the gateway again; with Redis, start_nginx returns once
+    every worker is connected (before that a claim would go to the zone:
+    docs/operations.md, "What survives a restart")."""
     stack.start_nginx()
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            problems(stack)
-            return
-        except urllib.error.HTTPError as e:
-            assert e.code == 503 and time.monotonic() < deadline
-            time.sleep(0.1)
 
 
 def check_outcome(stack, msgid, settled, allow_lost=False):
     """The journal's record agrees with the platform: ok with the
-    platform's setl_id, or unknown (sent and overdue) when the answer
-    was lost."""
+    platform's setl_id, or unknown (sent, and overdue once the in-flight
+    window has passed) when the answer was lost."""
     rec = record(stack, msgid)
     if rec is None:
         assert allow_lost
@@ -194,28 +186,46 @@ def check_outcome(stack, msgid, settled, allow_lost=False):
         if rec["state"] == "ok":
             assert rec["platform_setl_id"] == settled[0]["setl_id"]
         if rec["state"] == "sent":
-            assert msgid in [x["msgid"] for x in problems(stack)]
-            assert [x for x in problems(stack) if x["msgid"] == msgid][0][
-                "overdue"] is True
+            wait_until("%s to be overdue (in_flight=%s)" % (msgid, IN_FLIGHT),
+                       lambda: [x for x in problems(stack)
+                                if x["msgid"] == msgid
+                                and x["overdue"] is True])
     else:
         assert rec["state"] in ("failed", "unknown", "sent"), rec
     return rec
 
 
+def redis_stack(make_stack, server):
+    return make_stack(scheme="csb", redis=server, read_timeout=READ_TIMEOUT,
+                      journal="ttl=7d in_flight=%s" % IN_FLIGHT)
+
+
+def embedded_stack(make_stack):
+    return make_stack(scheme="csb", read_timeout=READ_TIMEOUT,
+                      journal="ttl=7d in_flight=%s" % IN_FLIGHT)
+
+
 @pytest.mark.parametrize("how", ["quit", "term", "kill"])
 def test_gateway_restarted_with_redis(make_stack, make_redis, how):
     server = make_redis()
-    stack = make_stack(scheme="csb", redis=server,
-                       journal="ttl=7d in_flight=%s" % IN_FLIGHT)
-    time.sleep(0.5)
+    stack = redis_stack(make_stack, server)
     clinic = township_clinic(stack)
     th, res = in_flight_flow(stack, clinic)
     msgid = res["env"]["msgid"]
 
-    stop_nginx(stack, how)
-    th.join(30)
+    def answer_while_shutting_down():
+        wait_until("the workers to shut down",
+                   lambda: not stack.serving_pids())
+        release(stack)
+
+    if how == "quit":
+        # graceful: the old worker waits for the 2207; the platform
+        # answers once the workers are shutting down
+        stop_nginx(stack, how, meanwhile=answer_while_shutting_down)
+    else:
+        stop_nginx(stack, how)
+    join(th)
     restart_nginx(stack)
-    time.sleep(0.5)
 
     if how == "quit":
         # graceful: the answer arrived before the old workers left
@@ -223,19 +233,21 @@ def test_gateway_restarted_with_redis(make_stack, make_redis, how):
     else:
         # the caller lost its connection: no answer
         assert res["steps"][-1][0] == "2207" and res["steps"][-1][1] is None
+        # the platform goes on with it all the same
+        release(stack)
 
-    # the platform settled once, after its latency
+    # the platform settled once
     wait_settled(stack)
     settled = settled_at_most_once(stack)
     assert len(settled) == 1
     assert len(sent_2207(stack)) == 1
 
-    rec = check_outcome(stack, msgid, settled)
     if how == "quit":
-        assert rec["state"] == "ok"
+        assert wait_complete(stack, msgid)["state"] == "ok"
+        check_outcome(stack, msgid, settled)
     else:
         # nobody completed it: the journal says it is not known
-        assert rec["state"] == "sent"
+        assert check_outcome(stack, msgid, settled)["state"] == "sent"
 
     # the clinic retries the same msgid: never sent again
     r = client.post(stack.url, CALLER, SECRET, res["env"])
@@ -248,17 +260,23 @@ def test_gateway_restarted_with_redis(make_stack, make_redis, how):
 
 
 def test_embedded_store_survives_a_reload(make_stack):
-    stack = make_stack(scheme="csb", journal="ttl=7d in_flight=%s"
-                       % IN_FLIGHT)
+    stack = embedded_stack(make_stack)
     clinic = township_clinic(stack)
     th, res = in_flight_flow(stack, clinic)
     msgid = res["env"]["msgid"]
 
-    # nginx -s reload: new workers; the old one finishes the 2207
+    # nginx -s reload: new workers take the requests; the old one still
+    # waits for the 2207, and finishes it once the platform answers
+    old = set(stack.serving_pids())
     stack.reload()
-    th.join(30)
+
+    def new_workers():
+        now = set(stack.serving_pids())
+        return len(now) == stack.workers and not now & old
+    wait_until("the new workers", new_workers)
+    release(stack)
+    join(th)
     assert res["steps"][-1][:2] == ("2207", 200), res["steps"][-1]
-    time.sleep(0.5)
 
     settled = settled_at_most_once(stack)
     assert len(settled) == 1
@@ -278,15 +296,15 @@ def test_embedded_store_full_restart_loses_the_journal(make_stack):
     still settled once, but the journal no longer knows the first
     outcome (the error log line of the claim's completion, and the
     transaction log, keep what there was)."""
-    stack = make_stack(scheme="csb", journal="ttl=7d in_flight=%s"
-                       % IN_FLIGHT)
+    stack = embedded_stack(make_stack)
     clinic = township_clinic(stack)
     th, res = in_flight_flow(stack, clinic)
     msgid = res["env"]["msgid"]
 
     stop_nginx(stack, "kill")
-    th.join(30)
+    join(th)
     restart_nginx(stack)
+    release(stack)
     wait_settled(stack)
 
     assert len(settled_at_most_once(stack)) == 1
@@ -301,57 +319,71 @@ def test_embedded_store_full_restart_loses_the_journal(make_stack):
 
 @pytest.mark.parametrize("persist", [None, "aof", "rdb"])
 def test_redis_restarted_during_a_flow(make_stack, make_redis, persist):
+    """Redis restarted while the 2207 is at the platform; the answer
+    comes once every worker is connected again."""
     server = make_redis(persist=persist)
-    stack = make_stack(scheme="csb", redis=server,
-                       journal="ttl=7d in_flight=%s" % IN_FLIGHT)
-    time.sleep(0.5)
+    stack = redis_stack(make_stack, server)
     clinic = township_clinic(stack)
     th, res = in_flight_flow(stack, clinic)
     msgid = res["env"]["msgid"]
 
-    assert record(stack, msgid)["state"] == "sent"
-
+    since = stack.error_log_size()
     server.restart()
-    th.join(30)
+    stack.wait_redis(since)
+    release(stack)
+    join(th)
     assert res["steps"][-1][:2] == ("2207", 200), res["steps"][-1]
-    time.sleep(0.5)
 
     settled = settled_at_most_once(stack)
     assert len(settled) == 1
+    # without persistence the claim was lost with Redis: the completion
+    # writes the record again
+    assert wait_complete(stack, msgid)["state"] == "ok"
+    check_outcome(stack, msgid, settled)
 
-    # wait for the gateway to be back on Redis
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            rec = record(stack, msgid)
-            break
-        except urllib.error.HTTPError as e:
-            assert e.code == 503 and time.monotonic() < deadline
-            time.sleep(0.2)
-
-    if rec is None:
-        # Redis was still down when the answer came: the completion is
-        # kept in this node's zone (and in the error and transaction logs)
-        assert "kept in this node's zone: redis is down" in open(
-            stack.error_log, encoding="utf-8").read()
-    else:
-        check_outcome(stack, msgid, settled)
-        assert rec["state"] == "ok"
-
-    # a repeat is answered from the journal when it has the record
+    # a repeat is answered from the journal
     r = client.post(stack.url, CALLER, SECRET, res["env"])
-    if rec is not None:
-        assert r.status == 200 and r.headers.get("X-Yibao-Replay") == "1"
+    assert r.status == 200 and r.headers.get("X-Yibao-Replay") == "1"
+    assert len(sent_2207(stack)) == 1
     assert len(settled_at_most_once(stack)) == 1
 
     # with persistence the earlier steps' records survived the restart;
-    # without, they are gone and the 2207's was written again by its
-    # completion
+    # without, they are gone
     first = record(stack, _msgid_of(stack, "2201"))
     if persist:
         assert first is not None and first["state"] == "ok"
     else:
         assert first is None
+
+
+@pytest.mark.parametrize("persist", [None, "aof"])
+def test_redis_down_when_the_answer_comes(make_stack, make_redis, persist):
+    """Redis stopped while the 2207 is at the platform, and still down
+    when its answer comes: the completion is kept in this node's zone
+    (and in the error and transaction logs), and a repeat, once Redis is
+    back, is answered from there, not sent again."""
+    server = make_redis(persist=persist)
+    stack = redis_stack(make_stack, server)
+    clinic = township_clinic(stack)
+    th, res = in_flight_flow(stack, clinic)
+
+    since = stack.error_log_size()
+    server.stop()
+    stack.wait_redis(since, "down")
+    release(stack)
+    join(th)
+    assert res["steps"][-1][:2] == ("2207", 200), res["steps"][-1]
+    assert "kept in this node's zone: redis is down" in open(
+        stack.error_log, encoding="utf-8").read()
+
+    since = stack.error_log_size()
+    server.start()
+    stack.wait_redis(since)
+    r = client.post(stack.url, CALLER, SECRET, res["env"])
+    assert r.status == 200 and r.headers.get("X-Yibao-Replay") == "1", \
+        r.body
+    assert len(sent_2207(stack)) == 1
+    assert len(settled_at_most_once(stack)) == 1
 
 
 def _msgid_of(stack, infno):

@@ -77,8 +77,6 @@ def test_no_leak_growth_per_request(make_stack, make_redis, use_redis):
         server = make_redis() if use_redis else None
         stack = make_stack(scheme="tif", valgrind=True, redis=server,
                            read_timeout="30s")
-        if use_redis:
-            time.sleep(1)
         clinic = township_clinic(stack)
         for i in range(n):
             workload(stack, clinic, i)

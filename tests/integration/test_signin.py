@@ -4,7 +4,6 @@ which the gateway obtains with one 9001 of its own on first need."""
 
 import re
 import threading
-import time
 
 import pytest
 
@@ -25,8 +24,6 @@ def signin_stack(make_stack, make_redis=None, use_redis=False,
         start=start, scheme="csb", redis=server, sim_port=port,
         http_extra="    %s\n" % signin,
         platform="http://127.0.0.1:%d timeout=3s" % port, **kw)
-    if use_redis:
-        time.sleep(0.5)
     return stack
 
 

@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -880,6 +881,36 @@ def test_drop_before_act_and_answer_faults(sim):
     assert sim.control("GET", "/__sim/fault")["faults"] == []
     bad = sim.control("POST", "/__sim/fault", {"mode": "explode"})
     assert bad["http_status"] == 400
+
+
+def test_hold_fault_waits_for_release(sim):
+    """hold: the request waits at the platform, not acted on, until the
+    control API releases it; then it is acted on and answered once."""
+    st = flow_until(sim, "2206")
+    env = _settle_request(sim, st)
+    sim.fault("2207", "hold")
+    answer = {}
+    th = threading.Thread(target=lambda: answer.setdefault(
+        "r", sim.send(env)))
+    th.start()
+    deadline = time.monotonic() + 60       # a hang guard only
+    while sim.stats()["held"] < 1:
+        assert th.is_alive(), answer
+        assert time.monotonic() < deadline, "the 2207 was never held"
+        time.sleep(0.02)
+    assert sim.stats()["faults"]["hold"] >= 1
+    # held, not acted on: nothing settled, no answer
+    assert st.mdtrt_id not in sim.settlements()["settle_count"]
+    assert th.is_alive() and "r" not in answer
+    assert sim.control("POST", "/__sim/release")["released"] == 1
+    th.join(60)
+    assert not th.is_alive()
+    ok(answer["r"])
+    assert sim.settlements()["settle_count"][st.mdtrt_id] == 1
+    assert sim.stats()["held"] == 0
+    # nothing left to release; the fault was consumed
+    assert sim.control("POST", "/__sim/release")["released"] == 0
+    assert sim.control("GET", "/__sim/fault")["faults"] == []
 
 
 def test_reconciliation_3201(sims):

@@ -35,15 +35,14 @@ def burst(stack, clinic, n):
     return [send(stack, envelope(clinic)) for _ in range(n)]
 
 
-def wait_store(stack, clinic, want, tries=50):
-    """Requests until the access log shows the store in state want."""
-    for _ in range(tries):
+def wait_store(stack, clinic, want):
+    """Requests until the access log shows the store in state want (a
+    worker reconnects after its backoff, up to 5 s)."""
+    def once():
         send(stack, envelope(clinic, infno="9001", inp={"signIn": {
             "opter_no": "001", "mac": "m", "ip": "127.0.0.1"}}))
-        if access(stack)[-1].get("store") == want:
-            return
-        time.sleep(0.1)
-    raise AssertionError("store never became %s" % want)
+        return access(stack)[-1].get("store") == want
+    harness.wait_until("the store to become %s" % want, once, interval=0.1)
 
 
 @pytest.mark.parametrize("use_redis", [False, True])
