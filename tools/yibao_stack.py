@@ -6,6 +6,7 @@ integration tests (tests/integration/harness.py).  Standard library only.
 """
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -61,19 +62,37 @@ _HANDED_OUT = set()
 REDIS_STATE = re.compile(r"\] (\d+)#\d+: yibao: redis .* is (up|down)\b")
 
 
+# the lowest port free_port() hands out
+FREE_PORT_MIN = 10000
+
+
+def ephemeral_range():
+    """The kernel's range of ephemeral ports: the local ports of
+    outgoing connections (and of bind to port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now, and
-    that this process has not handed out before (the kernel may offer
-    the same free port twice in a row: a stack's gateway and status
-    servers on one port would answer each other's requests)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _HANDED_OUT:
+    that this process has not handed out before (a stack's gateway and
+    status servers on one port would answer each other's requests),
+    below the kernel's ephemeral range: there any outgoing connection,
+    of any process, may take the port as its own before the server
+    binds it (nginx then logs [emerg] bind() ... Address already in
+    use).  Chosen at random, so that test runs beside each other seldom
+    pick the same."""
+    lo = max(ephemeral_range()[0], FREE_PORT_MIN + 1000)
+    for _ in range(1000):
+        port = random.randrange(FREE_PORT_MIN, lo)
+        if port not in _HANDED_OUT and port_bindable(port):
             _HANDED_OUT.add(port)
             return port
-    raise RuntimeError("no free port not handed out before")
+    raise RuntimeError("no free port below %d" % lo)
 
 
 def port_bindable(port, host="127.0.0.1"):

@@ -183,6 +183,28 @@ def test_port_check_takes_time_wait_as_free():
     assert harness.yibao_stack.port_bindable(other)
 
 
+def test_free_ports_are_below_the_ephemeral_range():
+    """An outgoing connection holds a local port of the kernel's
+    ephemeral range, and a server cannot listen there meanwhile (a
+    gateway's status port once was: [emerg] bind() ... Address already
+    in use).  The harness hands out ports below that range."""
+    lo, hi = harness.yibao_stack.ephemeral_range()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client = socket.create_connection(server.getsockname(), timeout=10)
+        conn, _ = server.accept()
+        taken = client.getsockname()[1]
+        assert lo <= taken <= hi
+        assert not harness.yibao_stack.port_bindable(taken)
+        conn.close()
+        client.close()
+
+    ports = [harness.free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(harness.yibao_stack.FREE_PORT_MIN <= p < lo for p in ports)
+
+
 def test_demo_starts_again_at_once(make_demo):
     """make run, a few requests that the gateway and the status server
     close themselves, Ctrl-C, make run again on the same ports: it
