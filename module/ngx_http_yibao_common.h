@@ -105,6 +105,62 @@ typedef struct ngx_http_yibao_redis_op_s    ngx_http_yibao_redis_op_t;
 typedef struct ngx_http_yibao_platform_s    ngx_http_yibao_platform_t;
 
 
+/*
+ * A directive's key=value parameters, read by one table
+ * (ngx_http_yibao_conf_params in ngx_http_yibao_util.c), as nginx's
+ * ngx_conf_set_*_slot read a directive's one value: a row per
+ * parameter names it (without its '='), says what its value is, where
+ * it is stored (the offset and size of the field in the structure the
+ * directive passes) and its bounds.  The table ends with
+ * ngx_http_yibao_null_param.
+ */
+
+typedef enum {
+    NGX_HTTP_YIBAO_PARAM_STR = 0,  /* ngx_str_t, not empty */
+    NGX_HTTP_YIBAO_PARAM_MSEC,     /* ngx_parse_time(), ms: min..max */
+    NGX_HTTP_YIBAO_PARAM_SIZE,     /* ngx_parse_size(): min..max */
+    NGX_HTTP_YIBAO_PARAM_NUM,      /* ngx_atoi(), digits: min..max */
+    NGX_HTTP_YIBAO_PARAM_ENUM,     /* a name of values, stored its value */
+    NGX_HTTP_YIBAO_PARAM_FLAG,     /* on (1) or off (0) */
+    NGX_HTTP_YIBAO_PARAM_SET       /* read by set() */
+} ngx_http_yibao_param_kind_e;
+
+/* flags of a row */
+#define NGX_HTTP_YIBAO_PARAM_REQUIRED  0x01  /* "needs name=, ..." */
+#define NGX_HTTP_YIBAO_PARAM_EMPTY     0x02  /* SET: "name=" reaches set() */
+
+/* flags of a directive: its messages name a parameter, not its value */
+#define NGX_HTTP_YIBAO_PARAM_HIDE      0x01
+
+typedef struct ngx_http_yibao_param_s  ngx_http_yibao_param_t;
+
+/*
+ * NGX_OK, NGX_DECLINED (the value is invalid: "invalid parameter"), or
+ * NGX_ERROR (set() logged why).
+ */
+typedef ngx_int_t (*ngx_http_yibao_param_set_pt)(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+
+struct ngx_http_yibao_param_s {
+    ngx_str_t                     name;
+    ngx_http_yibao_param_kind_e   kind;
+    size_t                        offset;   /* of the field in conf */
+    size_t                        size;     /* of the field */
+    ngx_int_t                     min;
+    ngx_int_t                     max;
+    ngx_conf_enum_t              *values;   /* ENUM */
+    ngx_http_yibao_param_set_pt   set;      /* SET */
+    ngx_uint_t                    flags;
+};
+
+/* the offset and size of a field, for a row */
+#define ngx_http_yibao_param_field(type, field)                             \
+    offsetof(type, field), sizeof(((type *) 0)->field)
+
+#define ngx_http_yibao_null_param                                           \
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL, 0 }
+
+
 typedef struct {
     yibao_keys_t              *keys;
     yibao_clinics_t           *clinics;
@@ -299,6 +355,9 @@ void ngx_http_yibao_json_alloc_release(void);
 ngx_uint_t ngx_http_yibao_conf_param(ngx_str_t *arg, const char *name,
     ngx_str_t *v);
 char *ngx_http_yibao_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg);
+char *ngx_http_yibao_conf_params(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *params, ngx_uint_t first, void *conf,
+    ngx_uint_t flags);
 ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 ngx_int_t ngx_http_yibao_store_watch(ngx_http_request_t *r,

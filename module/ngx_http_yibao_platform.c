@@ -20,6 +20,12 @@ typedef struct {
 } ngx_http_yibao_platform_ctx_t;
 
 
+static ngx_int_t ngx_http_yibao_platform_url(ngx_conf_t *cf,
+    ngx_http_yibao_platform_t *pf, ngx_str_t *url, ngx_uint_t *tls);
+#if (NGX_SSL)
+static ngx_int_t ngx_http_yibao_platform_tls(ngx_conf_t *cf,
+    ngx_http_yibao_platform_t *pf);
+#endif
 static void ngx_http_yibao_platform_connected(ngx_event_t *ev);
 #if (NGX_SSL)
 static void ngx_http_yibao_platform_handshaked(ngx_connection_t *c);
@@ -48,23 +54,43 @@ static void ngx_http_yibao_platform_dummy(ngx_event_t *ev);
  * gateway sends by itself (the resolver, sign-in).
  */
 
+static ngx_http_yibao_param_t  ngx_http_yibao_platform_params[] = {
+
+    { ngx_string("name"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_platform_t, name),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("trusted_certificate"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_platform_t, trusted),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("verify"), NGX_HTTP_YIBAO_PARAM_FLAG,
+      ngx_http_yibao_param_field(ngx_http_yibao_platform_t, verify),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("timeout"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_platform_t, timeout),
+      1, 0, NULL, NULL, 0 },
+
+    { ngx_string("max_size"), NGX_HTTP_YIBAO_PARAM_SIZE,
+      ngx_http_yibao_param_field(ngx_http_yibao_platform_t, max_size),
+      1024, 0, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_yibao_loc_conf_t *glcf = conf;
 
-    size_t                       add;
-    ssize_t                      size;
-    ngx_url_t                    u;
-    ngx_str_t                   *value, v;
-    ngx_int_t                    t;
-    ngx_uint_t                   i, tls;
+    char                        *rv;
+    ngx_str_t                   *value;
+    ngx_uint_t                   tls;
     ngx_http_yibao_platform_t   *pf;
     ngx_http_yibao_main_conf_t  *gmcf;
-#if (NGX_SSL)
-    ngx_pool_cleanup_t          *cln;
-#endif
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yibao_module);
 
@@ -79,105 +105,19 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strncasecmp(value[1].data, (u_char *) "http://", 7) == 0) {
-        add = 7;
-        tls = 0;
-
-    } else if (ngx_strncasecmp(value[1].data, (u_char *) "https://", 8)
-               == 0)
-    {
-        add = 8;
-        tls = 1;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\": http:// or https:// "
-                           "expected", &value[1]);
+    if (ngx_http_yibao_platform_url(cf, pf, &value[1], &tls) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url.data = value[1].data + add;
-    u.url.len = value[1].len - add;
-    u.default_port = tls ? 443 : 80;
-    u.uri_part = 1;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
-                           u.err ? u.err : "no address", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.uri.len > 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" has a path: the paths are yibao_route's",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.uri.len) {
-        u.url.len -= u.uri.len;
-    }
-
-    pf->addrs = u.addrs;
-    pf->naddrs = u.naddrs;
-    pf->host = u.url;
-    pf->name = u.host;
     pf->timeout = 10000;
     pf->max_size = 1024 * 1024;
     pf->verify = 1;
     pf->loc = glcf;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "name=", 5) == 0
-            && value[i].len > 5)
-        {
-            pf->name.data = value[i].data + 5;
-            pf->name.len = value[i].len - 5;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "trusted_certificate=", 20) == 0
-            && value[i].len > 20)
-        {
-            pf->trusted.data = value[i].data + 20;
-            pf->trusted.len = value[i].len - 20;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "verify=on") == 0) {
-            pf->verify = 1;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "verify=off") == 0) {
-            pf->verify = 0;
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "timeout=", &v)) {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR || t == 0) {
-                goto invalid;
-            }
-
-            pf->timeout = t;
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "max_size=", &v)) {
-            size = ngx_parse_size(&v);
-            if (size == NGX_ERROR || size < 1024) {
-                goto invalid;
-            }
-
-            pf->max_size = size;
-            continue;
-        }
-
-        goto invalid;
+    rv = ngx_http_yibao_conf_params(cf, ngx_http_yibao_platform_params, 2,
+                                    pf, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     if (!tls) {
@@ -194,43 +134,8 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 #if (NGX_SSL)
 
-    if (pf->verify && pf->trusted.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "an https platform's certificate is verified: "
-                           "trusted_certificate= is required (or "
-                           "verify=off, never in production)");
+    if (ngx_http_yibao_platform_tls(cf, pf) != NGX_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    pf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
-    if (pf->ssl == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    pf->ssl->log = cf->log;
-
-    if (ngx_ssl_create(pf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        ngx_ssl_cleanup_ctx(pf->ssl);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = pf->ssl;
-
-    if (pf->verify) {
-        if (ngx_conf_full_name(cf->cycle, &pf->trusted, 1) != NGX_OK
-            || ngx_ssl_trusted_certificate(cf, pf->ssl, &pf->trusted, 5)
-               != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
     }
 
     gmcf->platform = pf;
@@ -244,11 +149,118 @@ ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     return NGX_CONF_ERROR;
 
 #endif
-
-invalid:
-
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
 }
+
+
+/* The platform's URL: its addresses, Host and name; *tls for https. */
+
+static ngx_int_t
+ngx_http_yibao_platform_url(ngx_conf_t *cf, ngx_http_yibao_platform_t *pf,
+    ngx_str_t *url, ngx_uint_t *tls)
+{
+    size_t     add;
+    ngx_url_t  u;
+
+    if (ngx_strncasecmp(url->data, (u_char *) "http://", 7) == 0) {
+        add = 7;
+        *tls = 0;
+
+    } else if (ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0) {
+        add = 8;
+        *tls = 1;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\": http:// or https:// "
+                           "expected", url);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.data = url->data + add;
+    u.url.len = url->len - add;
+    u.default_port = *tls ? 443 : 80;
+    u.uri_part = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                           u.err ? u.err : "no address", url);
+        return NGX_ERROR;
+    }
+
+    if (u.uri.len > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" has a path: the paths are yibao_route's",
+                           url);
+        return NGX_ERROR;
+    }
+
+    if (u.uri.len) {
+        u.url.len -= u.uri.len;
+    }
+
+    pf->addrs = u.addrs;
+    pf->naddrs = u.naddrs;
+    pf->host = u.url;
+    pf->name = u.host;
+
+    return NGX_OK;
+}
+
+
+#if (NGX_SSL)
+
+/* An https platform's TLS context, its certificate verified. */
+
+static ngx_int_t
+ngx_http_yibao_platform_tls(ngx_conf_t *cf, ngx_http_yibao_platform_t *pf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (pf->verify && pf->trusted.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "an https platform's certificate is verified: "
+                           "trusted_certificate= is required (or "
+                           "verify=off, never in production)");
+        return NGX_ERROR;
+    }
+
+    pf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (pf->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    pf->ssl->log = cf->log;
+
+    if (ngx_ssl_create(pf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(pf->ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = pf->ssl;
+
+    if (pf->verify) {
+        if (ngx_conf_full_name(cf->cycle, &pf->trusted, 1) != NGX_OK
+            || ngx_ssl_trusted_certificate(cf, pf->ssl, &pf->trusted, 5)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+#endif
 
 
 ngx_int_t

@@ -16,6 +16,16 @@
 
 
 static void *ngx_http_yibao_pool_alloc(void *ctx, size_t size);
+static ngx_http_yibao_param_t *ngx_http_yibao_param_find(
+    ngx_http_yibao_param_t *params, ngx_str_t *arg, ngx_str_t *value);
+static ngx_int_t ngx_http_yibao_param_read(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+static void ngx_http_yibao_param_store(ngx_http_yibao_param_t *p,
+    void *conf, uint64_t n);
+static char *ngx_http_yibao_param_needs(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *params, ngx_uint_t seen);
+static char *ngx_http_yibao_param_invalid(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_uint_t flags);
 static ngx_int_t ngx_http_yibao_keep_personal(ngx_http_request_t *r,
     yibao_str_t *dst, yibao_str_t *src);
 
@@ -98,6 +108,276 @@ ngx_http_yibao_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg)
                        arg);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Reads the directive's arguments from the first-th on as key=value
+ * parameters of the table params into conf (the structure the rows'
+ * offsets are in).  A parameter given twice keeps its last value.
+ * NGX_CONF_OK; NGX_CONF_ERROR, logged with the file and line
+ * ("invalid parameter \"ttl=0\""; the name only with
+ * NGX_HTTP_YIBAO_PARAM_HIDE); or, when a required parameter is missing,
+ * the directive's message: "needs infno= and ttl=".
+ */
+
+char *
+ngx_http_yibao_conf_params(ngx_conf_t *cf, ngx_http_yibao_param_t *params,
+    ngx_uint_t first, void *conf, ngx_uint_t flags)
+{
+    ngx_int_t                rc;
+    ngx_str_t               *args, value;
+    ngx_uint_t               i, seen;
+    ngx_http_yibao_param_t  *p;
+
+    args = cf->args->elts;
+    seen = 0;
+
+    for (i = first; i < cf->args->nelts; i++) {
+
+        p = ngx_http_yibao_param_find(params, &args[i], &value);
+        if (p == NULL) {
+            return ngx_http_yibao_param_invalid(cf, &args[i], flags);
+        }
+
+        rc = ngx_http_yibao_param_read(cf, p, &value, conf);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_yibao_param_invalid(cf, &args[i], flags);
+        }
+
+        seen |= (ngx_uint_t) 1 << (p - params);
+    }
+
+    return ngx_http_yibao_param_needs(cf, params, seen);
+}
+
+
+/* The row of "name=value", *value set to what follows the '='. */
+
+static ngx_http_yibao_param_t *
+ngx_http_yibao_param_find(ngx_http_yibao_param_t *params, ngx_str_t *arg,
+    ngx_str_t *value)
+{
+    u_char                  *eq;
+    ngx_http_yibao_param_t  *p;
+
+    eq = ngx_strlchr(arg->data, arg->data + arg->len, '=');
+    if (eq == NULL) {
+        return NULL;
+    }
+
+    for (p = params; p->name.len; p++) {
+        if (p->name.len == (size_t) (eq - arg->data)
+            && ngx_strncmp(p->name.data, arg->data, p->name.len) == 0)
+        {
+            value->data = eq + 1;
+            value->len = arg->data + arg->len - value->data;
+            return p;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* NGX_OK, NGX_DECLINED: invalid, or NGX_ERROR: logged by set() */
+
+static ngx_int_t
+ngx_http_yibao_param_read(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_int_t         n;
+    ngx_conf_enum_t  *e;
+
+    if (value->len == 0 && !(p->flags & NGX_HTTP_YIBAO_PARAM_EMPTY)) {
+        return NGX_DECLINED;
+    }
+
+    switch (p->kind) {
+
+    case NGX_HTTP_YIBAO_PARAM_STR:
+        ngx_memcpy((u_char *) conf + p->offset, value, sizeof(ngx_str_t));
+        return NGX_OK;
+
+    case NGX_HTTP_YIBAO_PARAM_SET:
+        return p->set(cf, p, value, conf);
+
+    case NGX_HTTP_YIBAO_PARAM_MSEC:
+        n = ngx_parse_time(value, 0);
+        break;
+
+    case NGX_HTTP_YIBAO_PARAM_SIZE:
+        n = ngx_parse_size(value);
+        break;
+
+    case NGX_HTTP_YIBAO_PARAM_NUM:
+        n = ngx_atoi(value->data, value->len);
+        break;
+
+    case NGX_HTTP_YIBAO_PARAM_FLAG:
+        if (value->len == 2 && ngx_strncmp(value->data, "on", 2) == 0) {
+            n = 1;
+
+        } else if (value->len == 3
+                   && ngx_strncmp(value->data, "off", 3) == 0)
+        {
+            n = 0;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_YIBAO_PARAM_ENUM */
+        for (e = p->values; e->name.len; e++) {
+            if (e->name.len == value->len
+                && ngx_strncmp(e->name.data, value->data, value->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (e->name.len == 0) {
+            return NGX_DECLINED;
+        }
+
+        n = e->value;
+        break;
+    }
+
+    if (n == NGX_ERROR || n < p->min || (p->max && n > p->max)) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_yibao_param_store(p, conf, (uint64_t) n);
+
+    return NGX_OK;
+}
+
+
+/* A number into its field, whatever the field's width. */
+
+static void
+ngx_http_yibao_param_store(ngx_http_yibao_param_t *p, void *conf,
+    uint64_t n)
+{
+    u_char    *field;
+    uint8_t    n8;
+    uint16_t   n16;
+    uint32_t   n32;
+
+    field = (u_char *) conf + p->offset;
+
+    switch (p->size) {
+
+    case 1:
+        n8 = (uint8_t) n;
+        ngx_memcpy(field, &n8, 1);
+        break;
+
+    case 2:
+        n16 = (uint16_t) n;
+        ngx_memcpy(field, &n16, 2);
+        break;
+
+    case 4:
+        n32 = (uint32_t) n;
+        ngx_memcpy(field, &n32, 4);
+        break;
+
+    default:
+        ngx_memcpy(field, &n, 8);
+    }
+}
+
+
+/* NGX_CONF_OK, or "needs a=, b= and c=" naming every required one */
+
+static char *
+ngx_http_yibao_param_needs(ngx_conf_t *cf, ngx_http_yibao_param_t *params,
+    ngx_uint_t seen)
+{
+    u_char                  *msg, *last;
+    size_t                   len;
+    ngx_uint_t               n, k, missing;
+    ngx_http_yibao_param_t  *p;
+
+    len = sizeof("needs ");
+    n = 0;
+    missing = 0;
+
+    for (p = params; p->name.len; p++) {
+        if (p->flags & NGX_HTTP_YIBAO_PARAM_REQUIRED) {
+            len += p->name.len + sizeof("=, and ");
+            n++;
+
+            if (!(seen & ((ngx_uint_t) 1 << (p - params)))) {
+                missing = 1;
+            }
+        }
+    }
+
+    if (!missing) {
+        return NGX_CONF_OK;
+    }
+
+    msg = ngx_pnalloc(cf->pool, len);
+    if (msg == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = ngx_cpymem(msg, "needs ", sizeof("needs ") - 1);
+    k = 0;
+
+    for (p = params; p->name.len; p++) {
+        if (!(p->flags & NGX_HTTP_YIBAO_PARAM_REQUIRED)) {
+            continue;
+        }
+
+        if (k) {
+            last = (k == n - 1) ? ngx_cpymem(last, " and ", 5)
+                                : ngx_cpymem(last, ", ", 2);
+        }
+
+        last = ngx_sprintf(last, "%V=", &p->name);
+        k++;
+    }
+
+    *last = '\0';
+
+    return (char *) msg;
+}
+
+
+/* "invalid parameter", with the argument or only its name */
+
+static char *
+ngx_http_yibao_param_invalid(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_uint_t flags)
+{
+    u_char     *eq;
+    ngx_str_t   name;
+
+    if (!(flags & NGX_HTTP_YIBAO_PARAM_HIDE)) {
+        return ngx_http_yibao_conf_invalid(cf, arg);
+    }
+
+    /* the name only: the value may be a password */
+
+    name = *arg;
+    eq = ngx_strlchr(arg->data, arg->data + arg->len, '=');
+
+    if (eq) {
+        name.len = eq - arg->data;
+    }
+
+    return ngx_http_yibao_conf_invalid(cf, &name);
 }
 
 
