@@ -55,6 +55,18 @@ bench_translate() {
 }
 
 
+# the fee-line audit: a 2204 of 50 lines with every rule of the demo
+# rules on (tests/bench/bench_audit.c); "BENCH audit_2204_50 us="
+
+bench_audit() {
+    $CC $BENCH_CFLAGS -o "$OUT/bench_audit" tests/bench/bench_audit.c \
+        adapters/yibao_audit.c base/yibao_types.c mappings/yibao_hash.c \
+        mappings/yibao_tsv.c mappings/yibao_codes.c -ljansson || return 1
+
+    "$OUT/bench_audit"
+}
+
+
 # throughput: wrk against plain nginx proxy_pass and the
 # gateway (embedded store; Redis + limits; cache hits; shm + limits), all
 # in front of one canned local platform; "BENCH <case> rps= p50_ms=
@@ -94,6 +106,7 @@ status=0
 
 bench_mapping || status=1
 bench_translate || status=1
+bench_audit || status=1
 bench_instr || status=1
 bench_throughput || status=1
 bench_journal || status=1

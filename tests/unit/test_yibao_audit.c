@@ -1,0 +1,882 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "yibao_audit.h"
+#include "yibao_test_alloc.h"
+
+
+#define U(s)          ((const unsigned char *) (s))
+
+#define CLINIC        "PDY60134132080312D6001"
+#define OWN_CLINIC    "PDY60134132080312D6005"
+#define ENTITY        "H37010200001"
+
+#define AMOX          "XJ01CAA040A001010102699"
+#define LEVO          "XJ01MAZ061A010566549134"
+#define CEFU          "XJ01DCT093A010969823691"
+#define ATOR          "XC10AAA115A010387753142"
+#define GP_FEE        "001101000010000"
+#define EXAM_FEE      "001102000010000"
+#define PROG          "XG03DAH041B002000000001"
+#define CHILD_IV      "001204000020000"
+#define DOCTOR        "D370102000001"
+#define SUSPENDED     "D370102000006"
+
+
+typedef struct {
+    yibao_test_arena_t         arena;
+    yibao_alloc_t              alloc;
+    yibao_err_t                err;
+    yibao_audit_t             *au;
+    yibao_audit_ctx_t          ctx;
+    yibao_audit_line_t         lines[64];
+    size_t                     n;
+    yibao_audit_result_t       res;
+} test_ctx_t;
+
+
+static char *
+read_conf(const char *rel, size_t *len)
+{
+    char        path[1024];
+    char       *buf;
+    FILE       *f;
+    long        size;
+    const char *data;
+
+    data = getenv("YIBAO_TEST_DATA");
+
+    snprintf(path, sizeof(path), "%s/../../../%s",
+             data ? data : "tests/unit/data", rel);
+
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    size = ftell(f);
+    assert_true(size > 0);
+    rewind(f);
+
+    buf = malloc(size);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, size, f), (size_t) size);
+    fclose(f);
+
+    *len = size;
+
+    return buf;
+}
+
+
+static yibao_audit_t *
+load(test_ctx_t *t)
+{
+    char           *rules, *lists;
+    size_t          rlen, llen;
+    yibao_str_t     label = yibao_string("lists.tsv");
+    yibao_audit_t  *au;
+
+    rules = read_conf("conf/demo/audit/rules.tsv", &rlen);
+    lists = read_conf("conf/demo/audit/lists.tsv", &llen);
+
+    au = yibao_audit_create(&t->alloc);
+    assert_non_null(au);
+
+    if (yibao_audit_add_rules(au, U(rules), rlen, &t->err) != YIBAO_OK
+        || yibao_audit_add_lists(au, &label, U(lists), llen, &t->err)
+           != YIBAO_OK
+        || yibao_audit_build(au, &t->err) != YIBAO_OK)
+    {
+        fail_msg("line %zu: %s", t->err.line, t->err.msg);
+    }
+
+    free(rules);
+    free(lists);
+
+    return au;
+}
+
+
+static void
+set_scope(test_ctx_t *t, const char *clinic, unsigned integrated)
+{
+    t->ctx.scope.org_code.data = U(clinic);
+    t->ctx.scope.org_code.len = 22;
+    t->ctx.scope.entity_code.data = U(integrated ? ENTITY
+                                                 : "H37010200105");
+    t->ctx.scope.entity_code.len = 12;
+    t->ctx.scope.admdvs.data = U("370102");
+    t->ctx.scope.admdvs.len = 6;
+    t->ctx.integrated = integrated;
+}
+
+
+static int
+test_setup(void **state)
+{
+    test_ctx_t  *t;
+
+    t = calloc(1, sizeof(test_ctx_t));
+    if (t == NULL) {
+        return -1;
+    }
+
+    yibao_test_arena_init(&t->arena, &t->alloc);
+
+    *state = t;
+
+    t->au = load(t);
+
+    set_scope(t, CLINIC, 1);
+    t->ctx.gend = '1';
+    t->ctx.birth = yibao_audit_day(U("1960-03-15"), 10);
+    t->ctx.today = yibao_audit_day(U("2026-12-07"), 10);
+    t->ctx.med_type.data = U("11");
+    t->ctx.med_type.len = 2;
+    t->ctx.visits_today = 1;
+
+    return 0;
+}
+
+
+static int
+test_teardown(void **state)
+{
+    test_ctx_t  *t = *state;
+
+    yibao_test_arena_free(&t->arena);
+    free(t);
+
+    return 0;
+}
+
+
+/* adds a line: cnt and pric in hundredths */
+
+static void
+line(test_ctx_t *t, const char *sn, const char *code, int cnt, int pric)
+{
+    yibao_audit_line_t  *l;
+
+    l = &t->lines[t->n++];
+    memset(l, 0, sizeof(yibao_audit_line_t));
+
+    l->sn.data = U(sn);
+    l->sn.len = strlen(sn);
+    l->code.data = U(code);
+    l->code.len = strlen(code);
+    l->doctor.data = U(DOCTOR);
+    l->doctor.len = strlen(DOCTOR);
+    l->cnt = (int64_t) cnt * 10000;
+    l->pric = (int64_t) pric * 10000;
+    l->amt = (int64_t) cnt * pric * 100;
+    l->day = t->ctx.today;
+}
+
+
+static void
+run(test_ctx_t *t)
+{
+    assert_int_equal(yibao_audit_run(t->au, &t->ctx, t->lines, t->n,
+                                     &t->alloc, &t->res), YIBAO_OK);
+}
+
+
+static const yibao_audit_finding_t *
+finding(test_ctx_t *t, const char *id)
+{
+    size_t       i;
+    yibao_str_t  rid;
+
+    for (i = 0; i < t->res.n; i++) {
+        rid = yibao_audit_rule_id(t->res.findings[i].rule);
+
+        if (rid.len == strlen(id) && memcmp(rid.data, id, rid.len) == 0) {
+            return &t->res.findings[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+test_audit_clean_visit(void **state)
+{
+    test_ctx_t  *t = *state;
+
+    line(t, "1", EXAM_FEE, 100, 1000);
+    line(t, "2", AMOX, 200, 1260);
+    line(t, "3", CEFU, 100, 2000);     /* the township's list */
+    line(t, "4", ATOR, 100, 2500);     /* the county's list */
+    run(t);
+
+    assert_int_equal(t->res.n, 0);
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_OFF);
+}
+
+
+static void
+test_audit_gp_fee(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", GP_FEE, 100, 1000);
+    line(t, "2", AMOX, 100, 1260);
+    run(t);
+    assert_null(finding(t, "YB-L01"));
+
+    /* with 诊查费: the 诊查费 line is the one charged too much */
+
+    line(t, "3", EXAM_FEE, 100, 1000);
+    run(t);
+
+    f = finding(t, "YB-L01");
+    assert_non_null(f);
+    assert_int_equal(f->mode, YIBAO_AUDIT_ENFORCE);
+    assert_int_equal(f->sev, 1);
+    assert_int_equal(f->amt, 10 * 1000000);
+    assert_int_equal(f->ndetails, 2);
+    assert_memory_equal(f->details[0].rx_id.data, "1", 1);
+    assert_int_equal(f->details[0].type, 2);
+    assert_memory_equal(f->details[1].rx_id.data, "3", 1);
+    assert_int_equal(f->details[1].type, 1);
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_ENFORCE);
+
+    /* twice in a visit: once in an earlier 2204 of the same visit */
+
+    t->n = 0;
+    line(t, "9", GP_FEE, 100, 1000);
+    t->ctx.earlier = &t->lines[0];
+    t->ctx.nearlier = 1;
+    line(t, "10", GP_FEE, 100, 1000);
+
+    assert_int_equal(yibao_audit_run(t->au, &t->ctx, &t->lines[1], 1,
+                                     &t->alloc, &t->res), YIBAO_OK);
+    f = finding(t, "YB-L01");
+    assert_non_null(f);
+    assert_int_equal(f->ndetails, 1);
+    assert_memory_equal(f->details[0].rx_id.data, "10", 2);
+    assert_int_equal(f->amt, 10 * 1000000);
+
+    /* only the earlier ones: nothing new to find */
+
+    assert_int_equal(yibao_audit_run(t->au, &t->ctx, &t->lines[1], 0,
+                                     &t->alloc, &t->res), YIBAO_OK);
+    assert_null(finding(t, "YB-L01"));
+}
+
+
+static void
+test_audit_split_visit(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", EXAM_FEE, 100, 1000);
+    run(t);
+    assert_null(finding(t, "YB-L02"));
+
+    t->ctx.visits_today = 2;
+    run(t);
+    f = finding(t, "YB-L02");
+    assert_non_null(f);
+    assert_int_equal(f->mode, YIBAO_AUDIT_WARN);
+    assert_int_equal(f->sev, 2);
+    assert_int_equal(f->details[0].type, 2);
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_WARN);
+}
+
+
+static void
+test_audit_supply_days(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    /* 24 capsules a box, 2 a dose, 4 a day: 3 days a box */
+
+    line(t, "1", AMOX, 200, 1260);
+    run(t);
+    assert_null(finding(t, "YB-L03"));
+
+    line(t, "2", "XM01AEB059A002957235362", 100, 1500);   /* 10 days */
+    run(t);
+    f = finding(t, "YB-L03");
+    assert_non_null(f);
+    assert_int_equal(f->ndetails, 1);
+    assert_memory_equal(f->details[0].rx_id.data, "2", 1);
+    assert_int_equal(f->amt, 4500000);   /* 3 of the 10 days */
+    assert_non_null(strstr(f->cont, "10.0"));
+
+    /* an emergency visit: 3 days, so 2 boxes of amoxicillin (6) too */
+
+    t->ctx.med_type.data = U("13");
+    run(t);
+    f = finding(t, "YB-L03");
+    assert_int_equal(f->ndetails, 2);
+
+    /* a chronic one: 30 */
+
+    t->ctx.med_type.data = U("14");
+    run(t);
+    assert_null(finding(t, "YB-L03"));
+
+    assert_int_equal(yibao_audit_supply(t->au, &t->ctx.scope, &t->lines[1]),
+                     10);
+    assert_int_equal(yibao_audit_supply(t->au, &t->ctx.scope, &t->lines[0]),
+                     6);
+}
+
+
+static void
+test_audit_repeat_rx(void **state)
+{
+    test_ctx_t                    *t = *state;
+    yibao_audit_supply_t           h[2];
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", AMOX, 100, 1260);
+    h[0].code.data = U(AMOX);
+    h[0].code.len = strlen(AMOX);
+    h[0].day = t->ctx.today - 5;
+    h[0].days = 6;                    /* used up tomorrow: tolerated */
+    h[1] = h[0];
+    h[1].code.data = U(LEVO);
+
+    t->ctx.history = h;
+    t->ctx.nhistory = 2;
+    run(t);
+    assert_null(finding(t, "YB-L04"));
+
+    h[0].days = 9;                    /* 4 days left */
+    run(t);
+    f = finding(t, "YB-L04");
+    assert_non_null(f);
+    assert_int_equal(f->amt, 12600000);
+    assert_non_null(strstr(f->cont, "4"));
+
+    /* the same drug twice in one visit */
+
+    t->ctx.nhistory = 0;
+    line(t, "2", AMOX, 100, 1260);
+    run(t);
+    f = finding(t, "YB-L04");
+    assert_non_null(f);
+    assert_int_equal(f->ndetails, 1);
+    assert_memory_equal(f->details[0].rx_id.data, "2", 1);
+}
+
+
+static void
+test_audit_price_cap(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", AMOX, 200, 1500);
+    run(t);
+    assert_null(finding(t, "YB-L05"));
+
+    t->lines[0].pric = 16 * 1000000;
+    run(t);
+    f = finding(t, "YB-L05");
+    assert_non_null(f);
+    assert_int_equal(f->amt, 2 * 1000000);    /* 1.00 over, 2 boxes */
+    assert_int_equal(f->details[0].amt, 2 * 1000000);
+}
+
+
+static void
+test_audit_drug_list(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", LEVO, 100, 2000);
+    line(t, "2", EXAM_FEE, 100, 1000);    /* not a drug: not checked */
+    run(t);
+    f = finding(t, "YB-L06");
+    assert_non_null(f);
+    assert_int_equal(f->ndetails, 1);
+    assert_int_equal(f->mode, YIBAO_AUDIT_WARN);
+
+    /* the township's list is for its 一体化 clinics only */
+
+    t->n = 0;
+    line(t, "1", CEFU, 100, 2000);
+    run(t);
+    assert_null(finding(t, "YB-L06"));
+
+    set_scope(t, OWN_CLINIC, 0);
+    run(t);
+    f = finding(t, "YB-L06");
+    assert_non_null(f);
+    assert_int_equal(f->mode, YIBAO_AUDIT_SHADOW);   /* its own row */
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_SHADOW);
+
+    /* the county's list is the county's */
+
+    t->n = 0;
+    line(t, "1", ATOR, 100, 2500);
+    t->ctx.scope.admdvs.data = U("370103");
+    run(t);
+    assert_non_null(finding(t, "YB-L06"));
+}
+
+
+static void
+test_audit_gender_and_age(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", PROG, 100, 500);
+    line(t, "2", CHILD_IV, 100, 800);
+
+    t->ctx.gend = '2';
+    t->ctx.birth = yibao_audit_day(U("2010-12-08"), 10);   /* 15 */
+    run(t);
+    assert_null(finding(t, "YB-L07"));
+    assert_null(finding(t, "YB-L08"));
+    assert_null(finding(t, "YB-L09"));
+
+    t->ctx.gend = '1';
+    run(t);
+    f = finding(t, "YB-L07");
+    assert_non_null(f);
+    assert_int_equal(f->ndetails, 1);
+    assert_memory_equal(f->details[0].rx_id.data, "1", 1);
+    assert_null(finding(t, "YB-L08"));
+
+    /* unknown: nothing said */
+
+    t->ctx.gend = 0;
+    t->ctx.birth = INT32_MIN;
+    run(t);
+    assert_null(finding(t, "YB-L07"));
+    assert_null(finding(t, "YB-L09"));
+
+    /* 18 on the day */
+
+    t->ctx.birth = yibao_audit_day(U("2008-12-07"), 10);
+    run(t);
+    f = finding(t, "YB-L09");
+    assert_non_null(f);
+    assert_memory_equal(f->details[0].rx_id.data, "2", 1);
+    assert_non_null(strstr(f->cont, "18"));
+
+    t->ctx.birth = yibao_audit_day(U("2008-12-08"), 10);
+    run(t);
+    assert_null(finding(t, "YB-L09"));
+}
+
+
+static void
+test_audit_doctor(void **state)
+{
+    test_ctx_t                    *t = *state;
+    const yibao_audit_finding_t   *f;
+
+    line(t, "1", EXAM_FEE, 100, 1000);
+    line(t, "2", AMOX, 100, 1260);
+    t->lines[1].doctor.data = U(SUSPENDED);
+    run(t);
+
+    f = finding(t, "YB-L10");
+    assert_non_null(f);
+    assert_int_equal(f->ndetails, 1);
+    assert_memory_equal(f->details[0].rx_id.data, "2", 1);
+
+    /* emergencies are paid */
+
+    t->ctx.med_type.data = U("13");
+    run(t);
+    assert_null(finding(t, "YB-L10"));
+
+    /* the list is the entity's */
+
+    t->ctx.med_type.data = U("11");
+    set_scope(t, OWN_CLINIC, 0);
+    run(t);
+    assert_null(finding(t, "YB-L10"));
+}
+
+
+static void
+test_audit_ack(void **state)
+{
+    test_ctx_t   *t = *state;
+    yibao_str_t   acks[2] = { yibao_string("YB-L06"),
+                              yibao_string("YB-L01") };
+
+    line(t, "1", LEVO, 100, 2000);
+    line(t, "2", GP_FEE, 100, 1000);
+    line(t, "3", EXAM_FEE, 100, 1000);
+    run(t);
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_ENFORCE);
+
+    t->ctx.acks = acks;
+    t->ctx.nacks = 2;
+    run(t);
+
+    /* YB-L06 allows it, YB-L01 does not */
+
+    assert_true(finding(t, "YB-L06")->acked);
+    assert_false(finding(t, "YB-L01")->acked);
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_ENFORCE);
+
+    t->n = 1;
+    run(t);
+    assert_true(finding(t, "YB-L06")->acked);
+    assert_int_equal(t->res.worst, YIBAO_AUDIT_OFF);
+}
+
+
+static void
+test_audit_json(void **state)
+{
+    test_ctx_t   *t = *state;
+    char         *text;
+    json_t       *arr, *o, *d;
+    yibao_str_t   jr = yibao_string("H37010200001202612070830100001");
+
+    line(t, "1", GP_FEE, 100, 1000);
+    line(t, "2", EXAM_FEE, 100, 1000);
+    line(t, "3", LEVO, 100, 2000);
+    run(t);
+    assert_int_equal(t->res.n, 2);
+
+    arr = yibao_audit_json(&t->res, &jr, 1u << YIBAO_AUDIT_ENFORCE);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 1);
+
+    o = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "jr_id")),
+                        "H37010200001202612070830100001-1");
+    assert_string_equal(json_string_value(json_object_get(o, "rule_id")),
+                        "YB-L01");
+    assert_string_equal(json_string_value(json_object_get(o, "rule_name")),
+                        "一般诊疗费重复收取");
+    assert_int_equal(json_integer_value(json_object_get(o, "sev_deg")), 1);
+    assert_true(json_real_value(json_object_get(o, "vola_amt")) == 10.0);
+    assert_string_equal(json_string_value(json_object_get(o, "mode")),
+                        "enforce");
+
+    d = json_array_get(json_object_get(o, "judge_result_detail_dtos"), 1);
+    assert_string_equal(json_string_value(json_object_get(d, "rx_id")), "2");
+    assert_string_equal(json_string_value(json_object_get(d,
+                                                          "vola_item_type")),
+                        "1");
+    assert_string_equal(json_string_value(json_object_get(d, "jrd_id")),
+                        "H37010200001202612070830100001-1-2");
+    json_decref(arr);
+
+    arr = yibao_audit_json(&t->res, &jr, 0xf);
+    assert_int_equal(json_array_size(arr), 2);
+    text = json_dumps(arr, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"rule_id\":\"YB-L06\""));
+    free(text);
+    json_decref(arr);
+}
+
+
+static void
+test_audit_lines_from_json(void **state)
+{
+    test_ctx_t          *t = *state;
+    size_t               n;
+    json_t              *in;
+    json_error_t         jerr;
+    yibao_audit_line_t  *lines;
+
+    in = json_loads("{\"feedetail\":["
+                    "{\"feedetl_sn\":\"1\",\"med_list_codg\":\"" AMOX "\","
+                    "\"cnt\":2,\"pric\":12.6,\"det_item_fee_sumamt\":25.2,"
+                    "\"bilg_dr_codg\":\"" DOCTOR "\","
+                    "\"fee_ocur_time\":\"2026-12-07 08:30:00\"},"
+                    "{\"feedetl_sn\":2,\"med_list_codg\":\"" EXAM_FEE "\","
+                    "\"cnt\":\"1\",\"pric\":\"10.00\","
+                    "\"det_item_fee_sumamt\":\"10.00\","
+                    "\"fee_ocur_time\":\"2026-12-07 08:30:00\"},"
+                    "{\"feedetl_sn\":\"3\",\"med_list_codg\":\"\","
+                    "\"cnt\":1,\"pric\":1,\"det_item_fee_sumamt\":1,"
+                    "\"fee_ocur_time\":\"2026-12-07 08:30:00\"},"
+                    "{\"feedetl_sn\":\"4\",\"med_list_codg\":\"" AMOX "\","
+                    "\"cnt\":\"x\",\"pric\":1,\"det_item_fee_sumamt\":1,"
+                    "\"fee_ocur_time\":\"2026-12-07 08:30:00\"}]}",
+                    0, &jerr);
+    assert_non_null(in);
+
+    assert_int_equal(yibao_audit_lines(in, &t->alloc, &lines, &n),
+                     YIBAO_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(lines[0].cnt, 2000000);
+    assert_int_equal(lines[0].pric, 12600000);
+    assert_int_equal(lines[0].amt, 25200000);
+    assert_int_equal(lines[0].day, t->ctx.today);
+    assert_int_equal(lines[0].doctor.len, 13);
+    assert_int_equal(lines[1].sn.len, 1);
+    assert_memory_equal(lines[1].sn.data, "2", 1);
+    assert_int_equal(lines[1].pric, 10000000);
+    json_decref(in);
+}
+
+
+static void
+test_audit_numbers_and_days(void **state)
+{
+    int64_t  v;
+
+    (void) state;
+
+    assert_int_equal(yibao_audit_fixed(U("12.6"), 4, &v), YIBAO_OK);
+    assert_int_equal(v, 12600000);
+    assert_int_equal(yibao_audit_fixed(U("0.000001"), 8, &v), YIBAO_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(yibao_audit_fixed(U("1.0000001"), 9, &v),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_audit_fixed(U(".5"), 2, &v), YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_audit_fixed(U("5."), 2, &v), YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_audit_fixed(U("-1"), 2, &v), YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_audit_fixed(U("99999999999999999999"), 20, &v),
+                     YIBAO_ERR_INVALID);
+
+    assert_int_equal(yibao_audit_day(U("1970-01-01"), 10), 0);
+    assert_int_equal(yibao_audit_day(U("2000-03-01 00:00:00"), 19), 11017);
+    assert_int_equal(yibao_audit_day(U("2026-12-07"), 10), 20794);
+    assert_int_equal(yibao_audit_day(U("2026-13-07"), 10), INT32_MIN);
+    assert_int_equal(yibao_audit_day(U("2026/12/07"), 10), INT32_MIN);
+    assert_int_equal(yibao_audit_day(U("2026-12"), 7), INT32_MIN);
+}
+
+
+/* every mistake names its line and column; nothing is half loaded */
+
+static void
+expect_rules_error(const char *text, size_t line, const char *msg)
+{
+    yibao_err_t         err;
+    yibao_alloc_t       alloc;
+    yibao_audit_t      *au;
+    yibao_test_arena_t  arena;
+
+    yibao_test_arena_init(&arena, &alloc);
+    memset(&err, 0, sizeof(err));
+
+    au = yibao_audit_create(&alloc);
+    assert_non_null(au);
+
+    if (yibao_audit_add_rules(au, U(text), strlen(text), &err) == YIBAO_OK) {
+        assert_int_not_equal(yibao_audit_build(au, &err), YIBAO_OK);
+    }
+
+    if (err.line != line || strstr(err.msg, msg) == NULL) {
+        fail_msg("%s: line %zu: %s", text, err.line, err.msg);
+    }
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
+test_audit_rules_errors(void **state)
+{
+    (void) state;
+
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\n", 1, "6 columns");
+    expect_rules_error("#\nA B\tn\tgp_fee\twarn\t1\t*\tlist=x\n", 2,
+                       "column 1 \"id\"");
+    expect_rules_error("A\t\tgp_fee\twarn\t1\t*\tlist=x\n", 1,
+                       "column 2 \"name\"");
+    expect_rules_error("A\tn\tgp\twarn\t1\t*\tlist=x\n", 1,
+                       "column 3 \"kind\": \"gp\"");
+    expect_rules_error("A\tn\tgp_fee\tblock\t1\t*\tlist=x\n", 1,
+                       "column 4 \"mode\"");
+    expect_rules_error("A\tn\tgp_fee\twarn\t4\t*\tlist=x\n", 1,
+                       "column 5 \"sev\"");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\tadmdvs:3701x\tlist=x\n", 1,
+                       "column 6 \"scope\"");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\t-\n", 1,
+                       "kind gp_fee needs list=");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\tdays=3\n", 1,
+                       "\"days\" is not a parameter of kind gp_fee");
+    expect_rules_error("A\tn\tsupply_days\twarn\t1\t*\tdays=x\n", 1,
+                       "invalid value for days");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\tlist=\n", 1,
+                       "\"list=\" is not key=value");
+    expect_rules_error("A\tn\tgender\twarn\t1\t*\tlist=f,gend=3\n", 1,
+                       "gend=1 or gend=2");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\tlist=x,ack=maybe\n", 1,
+                       "invalid value for ack");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\tlist=x\n"
+                       "A\tn\tgp_fee\tenforce\t1\t*\tlist=x\n", 2,
+                       "is a duplicate of line 1");
+    expect_rules_error("A\tn\tgp_fee\twarn\t1\t*\tlist=x\n"
+                       "A\tn\tdoctor\tenforce\t1\tadmdvs:37\tlist=x\n", 2,
+                       "of kind gp_fee at line 1");
+
+    /* the list has no entries (no lists file at all here) */
+
+    expect_rules_error("#\n\nA\tn\tdrug_list\twarn\t1\t*\tlists=basic|x\n",
+                       3, "the list \"basic\" has no entries");
+}
+
+
+static void
+test_audit_lists_errors(void **state)
+{
+    size_t              i;
+    yibao_err_t         err;
+    yibao_alloc_t       alloc;
+    yibao_audit_t      *au;
+    yibao_str_t         l1 = yibao_string("one.tsv"),
+                        l2 = yibao_string("two.tsv");
+    yibao_test_arena_t  arena;
+
+    static const struct {
+        const char  *text;
+        size_t       line;
+        const char  *msg;
+    } bad[] = {
+        { "x\t*\n", 1, "2 columns" },
+        { "X\t*\tA\n", 1, "column 1 \"list\"" },
+        { "x\tclinic:ABC\tA\n", 1, "column 2 \"scope\"" },
+        { "x\t*\tA B\n", 1, "column 3 \"code\"" },
+        { "x\t*\tA\tunits=0\n", 1, "column 4 \"attrs\"" },
+        { "x\t*\tA\tsize=2\n", 1, "column 4 \"attrs\"" },
+        { "x\t*\tA\tcap=1.5,dose=\n", 1, "column 4 \"attrs\"" },
+        { "x\t*\tA\t-\t\xff\n", 1, "column 5 \"name\"" },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        yibao_test_arena_init(&arena, &alloc);
+        memset(&err, 0, sizeof(err));
+        au = yibao_audit_create(&alloc);
+
+        assert_int_not_equal(yibao_audit_add_lists(au, &l1, U(bad[i].text),
+                                                   strlen(bad[i].text),
+                                                   &err), YIBAO_OK);
+        if (err.line != bad[i].line || strstr(err.msg, bad[i].msg) == NULL) {
+            fail_msg("%s: line %zu: %s", bad[i].text, err.line, err.msg);
+        }
+
+        yibao_test_arena_free(&arena);
+    }
+
+    /* a duplicate across files names both */
+
+    yibao_test_arena_init(&arena, &alloc);
+    au = yibao_audit_create(&alloc);
+
+    assert_int_equal(yibao_audit_add_lists(au, &l1, U("#\nx\t*\tA\n"), 8,
+                                           &err), YIBAO_OK);
+    assert_int_equal(yibao_audit_add_lists(au, &l2,
+                                           U("x\tadmdvs:37\tA\nx\t*\tA\n"),
+                                           20, &err), YIBAO_OK);
+    assert_int_not_equal(yibao_audit_build(au, &err), YIBAO_OK);
+    assert_int_equal(err.line, 2);
+    assert_non_null(strstr(err.msg, "\"two.tsv\" line 2"));
+    assert_non_null(strstr(err.msg, "duplicate of \"one.tsv\" line 2"));
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
+test_audit_nomem(void **state)
+{
+    int                   rc;
+    size_t                n;
+    yibao_audit_t        *au;
+    test_ctx_t           *t = *state;
+
+    static const char  rules[] = "A\tn\tgp_fee\twarn\t1\t*\tlist=g,with=x\n";
+    static const char  lists[] = "g\t*\t" GP_FEE "\nx\t*\tB\n";
+
+    /* every allocation of loading and of a run that finds, failed */
+
+    for (n = 1; ; n++) {
+        yibao_test_arena_free(&t->arena);
+        yibao_test_arena_init(&t->arena, &t->alloc);
+        yibao_test_arena_fail_at(&t->arena, n);
+
+        au = yibao_audit_create(&t->alloc);
+        rc = YIBAO_ERR_NOMEM;
+
+        if (au != NULL) {
+            rc = yibao_audit_add_rules(au, U(rules), strlen(rules),
+                                       &t->err);
+        }
+
+        if (rc == YIBAO_OK) {
+            rc = yibao_audit_add_lists(au, NULL, U(lists), strlen(lists),
+                                       &t->err);
+        }
+
+        if (rc == YIBAO_OK) {
+            rc = yibao_audit_build(au, &t->err);
+        }
+
+        if (rc == YIBAO_OK) {
+            t->au = au;
+            t->n = 0;
+            line(t, "1", GP_FEE, 100, 1000);
+            line(t, "2", GP_FEE, 100, 1000);
+            rc = yibao_audit_run(au, &t->ctx, t->lines, t->n, &t->alloc,
+                                 &t->res);
+        }
+
+        if (rc == YIBAO_OK) {
+            break;
+        }
+
+        assert_int_not_equal(rc, YIBAO_OK);
+    }
+
+    assert_true(n > 5);
+    assert_int_equal(t->res.n, 1);
+    assert_int_equal(t->res.findings[0].ndetails, 2);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name)  cmocka_unit_test_setup_teardown(name, test_setup,           \
+                                                 test_teardown)
+        T(test_audit_clean_visit),
+        T(test_audit_gp_fee),
+        T(test_audit_split_visit),
+        T(test_audit_supply_days),
+        T(test_audit_repeat_rx),
+        T(test_audit_price_cap),
+        T(test_audit_drug_list),
+        T(test_audit_gender_and_age),
+        T(test_audit_doctor),
+        T(test_audit_ack),
+        T(test_audit_json),
+        T(test_audit_lines_from_json),
+        T(test_audit_numbers_and_days),
+        T(test_audit_rules_errors),
+        T(test_audit_lists_errors),
+        T(test_audit_nomem),
+#undef T
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
