@@ -21,6 +21,10 @@
 
 
 static ngx_int_t ngx_http_yibao_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_replay_header(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_platform_failure(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_yibao_answer(ngx_http_request_t *r,
@@ -88,7 +92,6 @@ static ngx_int_t
 ngx_http_yibao_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                  *type;
-    ngx_table_elt_t            *h;
     ngx_http_yibao_ctx_t       *ctx;
     ngx_http_yibao_loc_conf_t  *glcf;
 
@@ -117,35 +120,91 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->replay && ctx->gwerr == 0) {
-        /* the journal's answer, already in the caller's terms */
+        return ngx_http_yibao_replay_header(r, ctx);
+    }
 
+    ngx_http_yibao_platform_failure(r, ctx);
+
+    if (ctx->gwerr) {
+        return ngx_http_yibao_error_output(r, ctx, 0);
+    }
+
+    type = &r->headers_out.content_type;
+
+    if (r->headers_out.status == NGX_HTTP_OK
+        && type->len >= 24
+        && ngx_strncasecmp(type->data, (u_char *) "application/octet-stream",
+                           24) == 0)
+    {
         ctx->passthrough = 1;
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL || ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
+        if (ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
             return NGX_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-Yibao-Replay");
-        ngx_str_set(&h->value, "1");
-
-        if (ctx->resolved_by.len) {
-            /* the answer the resolver found after the outcome was lost */
-
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
-                return NGX_ERROR;
-            }
-
-            h->hash = 1;
-            ngx_str_set(&h->key, "X-Yibao-Resolved");
-            h->value = ctx->resolved_by;
         }
 
         return ngx_http_next_header_filter(r);
     }
 
+    if (r->header_only) {
+        ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
+        ctx->detail = "platform answered without a body";
+        return ngx_http_yibao_error_output(r, ctx, 0);
+    }
+
+    ctx->header_delayed = 1;
+    r->filter_need_in_memory = 1;
+
+    return NGX_OK;
+}
+
+
+/* A repeat answered from the journal: its answer, marked, goes as is. */
+
+static ngx_int_t
+ngx_http_yibao_replay_header(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_table_elt_t  *h;
+
+    /* the journal's answer, already in the caller's terms */
+
+    ctx->passthrough = 1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL || ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Yibao-Replay");
+    ngx_str_set(&h->value, "1");
+
+    if (ctx->resolved_by.len) {
+        /* the answer the resolver found after the outcome was lost */
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Yibao-Resolved");
+        h->value = ctx->resolved_by;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * What the platform's failure is: its connection not kept after an
+ * answer other than 200, a transport failure classified (ctx->gwerr),
+ * and a stale cached answer put in the place of a failure.
+ */
+
+static void
+ngx_http_yibao_platform_failure(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
     if (r->upstream && r->upstream->headers_in.status_n
         && r->upstream->headers_in.status_n != NGX_HTTP_OK)
     {
@@ -184,37 +243,6 @@ ngx_http_yibao_header_filter(ngx_http_request_t *r)
         ctx->stale_swap = 1;
         r->headers_out.status = NGX_HTTP_OK;
     }
-
-    if (ctx->gwerr) {
-        return ngx_http_yibao_error_output(r, ctx, 0);
-    }
-
-    type = &r->headers_out.content_type;
-
-    if (r->headers_out.status == NGX_HTTP_OK
-        && type->len >= 24
-        && ngx_strncasecmp(type->data, (u_char *) "application/octet-stream",
-                           24) == 0)
-    {
-        ctx->passthrough = 1;
-
-        if (ngx_http_yibao_msgid_headers(r, ctx) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_next_header_filter(r);
-    }
-
-    if (r->header_only) {
-        ctx->gwerr = YIBAO_GWERR_UPSTREAM_NOT_ENVELOPE;
-        ctx->detail = "platform answered without a body";
-        return ngx_http_yibao_error_output(r, ctx, 0);
-    }
-
-    ctx->header_delayed = 1;
-    r->filter_need_in_memory = 1;
-
-    return NGX_OK;
 }
 
 

@@ -20,14 +20,33 @@ typedef struct {
 static void ngx_http_yibao_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_process(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_parse_envelope(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_str_t *body);
+static ngx_int_t ngx_http_yibao_authorize(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, const yibao_caller_t *caller);
 static ngx_int_t ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_identity(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, const yibao_clinic_t *clinic);
+static ngx_int_t ngx_http_yibao_make_request(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    const yibao_clinic_t *clinic);
 static ngx_int_t ngx_http_yibao_content_type_ok(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_read_body(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_str_t *body);
 static ngx_int_t ngx_http_yibao_authenticate(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_str_t *body,
     const yibao_caller_t **caller);
+static void ngx_http_yibao_auth_headers(ngx_http_request_t *r,
+    ngx_http_yibao_auth_headers_t *hdr);
+static ngx_int_t ngx_http_yibao_auth_caller(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    ngx_http_yibao_auth_headers_t *hdr, ngx_str_t *cn,
+    const yibao_caller_t **caller);
+static ngx_int_t ngx_http_yibao_auth_verify(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    ngx_http_yibao_auth_headers_t *hdr, yibao_str_t *body,
+    const yibao_caller_t *caller);
 static ngx_int_t ngx_http_yibao_client_cert(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_str_t *cn);
 static ngx_int_t ngx_http_yibao_route_uri(ngx_http_request_t *r,
@@ -44,6 +63,10 @@ static ngx_int_t ngx_http_yibao_sign_request(ngx_http_request_t *r,
 static ngx_int_t ngx_http_yibao_replace_request(ngx_http_request_t *r,
     ngx_http_yibao_loc_conf_t *glcf, yibao_str_t *body,
     yibao_sign_out_t *sign);
+static ngx_int_t ngx_http_yibao_replace_body(ngx_http_request_t *r,
+    yibao_str_t *body);
+static ngx_int_t ngx_http_yibao_kept_headers(ngx_http_request_t *r,
+    ngx_list_t *list);
 static ngx_int_t ngx_http_yibao_push_header(ngx_http_request_t *r,
     ngx_list_t *list, u_char *name, size_t name_len, u_char *value,
     size_t value_len, ngx_table_elt_t **out);
@@ -55,6 +78,23 @@ static void ngx_http_yibao_printable(u_char *dst, ngx_str_t *src,
 
 
 #define NGX_HTTP_YIBAO_ECHO_MAX  64
+
+
+/* the headers of a caller's signature, by name */
+
+static struct {
+    ngx_str_t   name;
+    size_t      offset;
+} ngx_http_yibao_auth_names[] = {
+    { ngx_string("X-Yibao-Caller"),
+      offsetof(ngx_http_yibao_auth_headers_t, caller) },
+    { ngx_string("X-Yibao-Timestamp"),
+      offsetof(ngx_http_yibao_auth_headers_t, timestamp) },
+    { ngx_string("X-Yibao-Nonce"),
+      offsetof(ngx_http_yibao_auth_headers_t, nonce) },
+    { ngx_string("X-Yibao-Signature"),
+      offsetof(ngx_http_yibao_auth_headers_t, signature) }
+};
 
 
 ngx_int_t
@@ -217,22 +257,9 @@ ngx_http_yibao_resume(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 static ngx_int_t
 ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    ngx_int_t                    rc;
-    yibao_str_t                  body;
-    yibao_err_t                  err;
-    yibao_alloc_t                a;
-    yibao_fields_t               fields;
-    ngx_pool_cleanup_t          *cln;
-    const yibao_clinic_t        *clinic;
-    const yibao_caller_t        *caller;
-    yibao_envelope_limits_t      limits;
-    ngx_http_yibao_loc_conf_t   *glcf;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
-
-    ngx_memzero(&err, sizeof(yibao_err_t));
+    ngx_int_t              rc;
+    yibao_str_t            body;
+    const yibao_caller_t  *caller;
 
     rc = ngx_http_yibao_read_body(r, ctx, &body);
     if (rc != NGX_OK) {
@@ -244,7 +271,48 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return rc;
     }
 
-    /* [2] parse and validate the envelope */
+    rc = ngx_http_yibao_parse_envelope(r, ctx, &body);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_yibao_authorize(r, ctx, caller);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* [4] the store round trip: nonce and rate limits */
+
+    rc = ngx_http_yibao_store_check(r, ctx);
+
+    if (rc != NGX_OK) {
+        /* NGX_AGAIN: Redis answers through ctx->resume */
+        return rc;
+    }
+
+    return ngx_http_yibao_process_upstream(r, ctx);
+}
+
+
+/*
+ * [2] parse and validate the envelope; keep the ids that tie the visit
+ * together, for the log.
+ */
+
+static ngx_int_t
+ngx_http_yibao_parse_envelope(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_str_t *body)
+{
+    yibao_err_t                 err;
+    yibao_alloc_t               a;
+    yibao_fields_t              fields;
+    ngx_pool_cleanup_t         *cln;
+    yibao_envelope_limits_t     limits;
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -254,7 +322,8 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     limits.max_depth = glcf->json_max_depth;
     limits.max_values = glcf->json_max_values;
 
-    if (yibao_envelope_parse(body.data, body.len, &limits, &ctx->env, &err)
+    if (yibao_envelope_parse(body->data, body->len, &limits, &ctx->env,
+                             &err)
         != YIBAO_OK)
     {
         ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
@@ -288,7 +357,26 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* [3] resolve the clinic to its contracting entity, authorize */
+    return NGX_OK;
+}
+
+
+/* [3] resolve the clinic to its contracting entity, authorize, route */
+
+static ngx_int_t
+ngx_http_yibao_authorize(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    const yibao_caller_t *caller)
+{
+    ngx_int_t                    rc;
+    yibao_err_t                  err;
+    const yibao_clinic_t        *clinic;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
 
     clinic = yibao_clinics_find(gmcf->clinics, ctx->clinic.data,
                                 ctx->clinic.len);
@@ -320,16 +408,7 @@ ngx_http_yibao_process(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     ctx->registry_clinic = clinic;
 
-    /* [4] the store round trip: nonce and rate limits */
-
-    rc = ngx_http_yibao_store_check(r, ctx);
-
-    if (rc != NGX_OK) {
-        /* NGX_AGAIN: Redis answers through ctx->resume */
-        return rc;
-    }
-
-    return ngx_http_yibao_process_upstream(r, ctx);
+    return NGX_OK;
 }
 
 
@@ -341,19 +420,12 @@ static ngx_int_t
 ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx)
 {
-    int                          plan;
     ngx_int_t                    rc;
-    yibao_str_t                  out, code, name;
-    yibao_err_t                  err;
-    yibao_alloc_t                a;
-    yibao_sign_out_t             sign;
     const yibao_clinic_t        *clinic;
     ngx_http_yibao_loc_conf_t   *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
     clinic = ctx->registry_clinic;
-
-    ngx_memzero(&err, sizeof(yibao_err_t));
 
     if (ctx->stage == 0) {
         ctx->stage = 1;
@@ -395,29 +467,7 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     if (ctx->stage == 2) {
         ctx->stage = 3;
 
-        /* [5] the entity's identity, and a msgid of its own if it changed */
-
-        plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code,
-                                         &err);
-
-        if (plan < 0) {
-            ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
-            return yibao_gwerr_find(err.gwerr)->http_status;
-        }
-
-        if (plan == 1) {
-            rc = ngx_http_yibao_issue_msgid(r, ctx, clinic);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-        } else {
-            ctx->upstream_msgid = ctx->msgid;
-        }
-
-        /* the journal before anything is sent: a msgid is sent once */
-
-        rc = ngx_http_yibao_journal_claim(r, ctx);
+        rc = ngx_http_yibao_identity(r, ctx, clinic);
         if (rc != NGX_OK) {
             /* NGX_AGAIN: resumed by the store's answer */
             return rc;
@@ -440,6 +490,60 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         }
     }
 
+    return ngx_http_yibao_make_request(r, ctx, glcf, clinic);
+}
+
+
+/*
+ * [5] the entity's identity, and a msgid of its own if it changed; the
+ * journal before anything is sent: a msgid is sent once.
+ */
+
+static ngx_int_t
+ngx_http_yibao_identity(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    const yibao_clinic_t *clinic)
+{
+    int          plan;
+    ngx_int_t    rc;
+    yibao_err_t  err;
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    plan = yibao_envelope_msgid_plan(&ctx->env, &clinic->entity_code, &err);
+
+    if (plan < 0) {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
+        return yibao_gwerr_find(err.gwerr)->http_status;
+    }
+
+    if (plan == 1) {
+        rc = ngx_http_yibao_issue_msgid(r, ctx, clinic);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else {
+        ctx->upstream_msgid = ctx->msgid;
+    }
+
+    return ngx_http_yibao_journal_claim(r, ctx);
+}
+
+
+/*
+ * [6] the entity in the envelope, serialized, signed over the exact
+ * bytes sent, and the request proxy_pass sends replaced by it.
+ */
+
+static ngx_int_t
+ngx_http_yibao_make_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic)
+{
+    ngx_int_t         rc;
+    yibao_str_t       out, code, name;
+    yibao_alloc_t     a;
+    yibao_sign_out_t  sign;
+
     code = clinic->entity_code;
     name = clinic->entity_name;
     out.data = ctx->upstream_msgid.data;
@@ -450,7 +554,7 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* [6] serialize, sign over the exact bytes sent */
+    /* serialize, sign over the exact bytes sent */
 
     ngx_http_yibao_alloc_init(&a, r->pool);
 
@@ -600,39 +704,48 @@ static ngx_int_t
 ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     yibao_str_t *body, const yibao_caller_t **caller)
 {
-    u_char                         echo[NGX_HTTP_YIBAO_ECHO_MAX + 4];
-    int64_t                        ts;
     ngx_int_t                      rc;
-    ngx_str_t                      cn, *id;
-    ngx_uint_t                     i;
-    yibao_str_t                    secret, sig;
-    yibao_err_t                    err;
-    ngx_list_part_t               *part;
-    ngx_table_elt_t               *h;
-    yibao_auth_request_t           req;
+    ngx_str_t                      cn;
     ngx_http_yibao_loc_conf_t     *glcf;
-    ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_auth_headers_t  hdr;
 
-    static struct {
-        ngx_str_t   name;
-        size_t      offset;
-    } names[] = {
-        { ngx_string("X-Yibao-Caller"),
-          offsetof(ngx_http_yibao_auth_headers_t, caller) },
-        { ngx_string("X-Yibao-Timestamp"),
-          offsetof(ngx_http_yibao_auth_headers_t, timestamp) },
-        { ngx_string("X-Yibao-Nonce"),
-          offsetof(ngx_http_yibao_auth_headers_t, nonce) },
-        { ngx_string("X-Yibao-Signature"),
-          offsetof(ngx_http_yibao_auth_headers_t, signature) }
-    };
-
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    ngx_memzero(&err, sizeof(yibao_err_t));
-    ngx_memzero(&hdr, sizeof(ngx_http_yibao_auth_headers_t));
+    ngx_http_yibao_auth_headers(r, &hdr);
+
+    ngx_str_null(&cn);
+
+    if (glcf->auth & NGX_HTTP_YIBAO_AUTH_MTLS) {
+        rc = ngx_http_yibao_client_cert(r, ctx, &cn);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_yibao_auth_caller(r, ctx, glcf, &hdr, &cn, caller);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(glcf->auth & NGX_HTTP_YIBAO_AUTH_HMAC)) {
+        return NGX_OK;
+    }
+
+    return ngx_http_yibao_auth_verify(r, ctx, glcf, &hdr, body, *caller);
+}
+
+
+/* The X-Yibao-* headers of the request; those absent stay empty. */
+
+static void
+ngx_http_yibao_auth_headers(ngx_http_request_t *r,
+    ngx_http_yibao_auth_headers_t *hdr)
+{
+    ngx_uint_t        i, k;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_memzero(hdr, sizeof(ngx_http_yibao_auth_headers_t));
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -649,55 +762,70 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
             i = 0;
         }
 
-        for (rc = 0; rc < 4; rc++) {
-            if (h[i].key.len == names[rc].name.len
-                && ngx_strncasecmp(h[i].key.data, names[rc].name.data,
-                                   names[rc].name.len) == 0)
+        for (k = 0; k < 4; k++) {
+            if (h[i].key.len == ngx_http_yibao_auth_names[k].name.len
+                && ngx_strncasecmp(h[i].key.data,
+                                   ngx_http_yibao_auth_names[k].name.data,
+                                   ngx_http_yibao_auth_names[k].name.len)
+                   == 0)
             {
-                *(ngx_str_t *) ((u_char *) &hdr + names[rc].offset) =
+                *(ngx_str_t *) ((u_char *) hdr
+                                + ngx_http_yibao_auth_names[k].offset) =
                                                                   h[i].value;
             }
         }
     }
+}
 
-    ngx_str_null(&cn);
 
-    if (glcf->auth & NGX_HTTP_YIBAO_AUTH_MTLS) {
-        rc = ngx_http_yibao_client_cert(r, ctx, &cn);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
+/*
+ * Who calls: X-Yibao-Caller (every header present, the same name as the
+ * client certificate's if there is one) with HMAC, or the certificate's
+ * name alone; a caller of the callers file.
+ */
+
+static ngx_int_t
+ngx_http_yibao_auth_caller(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_loc_conf_t *glcf, ngx_http_yibao_auth_headers_t *hdr,
+    ngx_str_t *cn, const yibao_caller_t **caller)
+{
+    u_char                       echo[NGX_HTTP_YIBAO_ECHO_MAX + 4];
+    ngx_str_t                   *id;
+    ngx_uint_t                   i;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     if (glcf->auth & NGX_HTTP_YIBAO_AUTH_HMAC) {
 
         for (i = 0; i < 4; i++) {
-            id = (ngx_str_t *) ((u_char *) &hdr + names[i].offset);
+            id = (ngx_str_t *) ((u_char *) hdr
+                                + ngx_http_yibao_auth_names[i].offset);
 
             if (id->len == 0) {
                 ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_MISSING,
                                       "header %V is missing",
-                                      &names[i].name);
+                                      &ngx_http_yibao_auth_names[i].name);
                 return NGX_HTTP_UNAUTHORIZED;
             }
         }
 
-        if (cn.len && (cn.len != hdr.caller.len
-                       || ngx_strncmp(cn.data, hdr.caller.data, cn.len)
-                          != 0))
+        if (cn->len && (cn->len != hdr->caller.len
+                        || ngx_strncmp(cn->data, hdr->caller.data, cn->len)
+                           != 0))
         {
-            ngx_http_yibao_printable(echo, &hdr.caller,
+            ngx_http_yibao_printable(echo, &hdr->caller,
                                      NGX_HTTP_YIBAO_ECHO_MAX);
             ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_CERT,
                                   "X-Yibao-Caller \"%s\" is not the client "
-                                  "certificate's subject \"%V\"", echo, &cn);
+                                  "certificate's subject \"%V\"", echo, cn);
             return NGX_HTTP_UNAUTHORIZED;
         }
 
-        id = &hdr.caller;
+        id = &hdr->caller;
 
     } else {
-        id = &cn;
+        id = cn;
     }
 
     *caller = yibao_callers_find(gmcf->callers, id->data, id->len);
@@ -713,18 +841,32 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ctx->caller.data = (u_char *) yibao_caller_id(*caller)->data;
     ctx->caller.len = yibao_caller_id(*caller)->len;
 
-    if (!(glcf->auth & NGX_HTTP_YIBAO_AUTH_HMAC)) {
-        return NGX_OK;
-    }
+    return NGX_OK;
+}
+
+
+/* HMAC: the timestamp is fresh and the signature the caller's. */
+
+static ngx_int_t
+ngx_http_yibao_auth_verify(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_loc_conf_t *glcf, ngx_http_yibao_auth_headers_t *hdr,
+    yibao_str_t *body, const yibao_caller_t *caller)
+{
+    int64_t               ts;
+    yibao_str_t           secret, sig;
+    yibao_err_t           err;
+    yibao_auth_request_t  req;
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
 
     req.method.data = r->method_name.data;
     req.method.len = r->method_name.len;
     req.path.data = r->uri.data;
     req.path.len = r->uri.len;
-    req.timestamp.data = hdr.timestamp.data;
-    req.timestamp.len = hdr.timestamp.len;
-    req.nonce.data = hdr.nonce.data;
-    req.nonce.len = hdr.nonce.len;
+    req.timestamp.data = hdr->timestamp.data;
+    req.timestamp.len = hdr->timestamp.len;
+    req.nonce.data = hdr->nonce.data;
+    req.nonce.len = hdr->nonce.len;
     req.body = *body;
 
     if (yibao_auth_check_fresh(&req, (int64_t) ngx_time(), glcf->auth_window,
@@ -735,9 +877,9 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         return NGX_HTTP_UNAUTHORIZED;
     }
 
-    secret = *yibao_caller_secret(*caller);
-    sig.data = hdr.signature.data;
-    sig.len = hdr.signature.len;
+    secret = *yibao_caller_secret(caller);
+    sig.data = hdr->signature.data;
+    sig.len = hdr->signature.len;
 
     if (yibao_auth_verify(&secret, &req, &sig, &err) != YIBAO_OK) {
         ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
@@ -750,7 +892,7 @@ ngx_http_yibao_authenticate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
      */
 
     ctx->auth_ts = ts;
-    ctx->nonce = hdr.nonce;
+    ctx->nonce = hdr->nonce;
 
     return NGX_OK;
 }
@@ -974,12 +1116,53 @@ ngx_http_yibao_replace_request(ngx_http_request_t *r,
     ngx_http_yibao_loc_conf_t *glcf, yibao_str_t *body,
     yibao_sign_out_t *sign)
 {
-    ngx_buf_t        *b;
-    ngx_uint_t        i, n;
+    ngx_uint_t        i;
     ngx_list_t        list;
-    ngx_chain_t      *cl;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
+    ngx_table_elt_t  *nh;
+
+    if (ngx_http_yibao_replace_body(r, body) != NGX_OK
+        || ngx_http_yibao_kept_headers(r, &list) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_push_header(r, &list, (u_char *) "Content-Type", 12,
+                                   glcf->upstream_content_type.data,
+                                   glcf->upstream_content_type.len, &nh)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_in.content_type = nh;
+    r->headers_in.content_length = NULL;
+    r->headers_in.transfer_encoding = NULL;
+
+    for (i = 0; i < sign->nheaders; i++) {
+        if (ngx_http_yibao_push_header(r, &list,
+                                       (u_char *) sign->headers[i].name.data,
+                                       sign->headers[i].name.len,
+                                       (u_char *) sign->headers[i].value.data,
+                                       sign->headers[i].value.len, &nh)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    r->headers_in.headers = list;
+
+    return NGX_OK;
+}
+
+
+/* The request body proxy_pass sends: the bytes signed, in memory. */
+
+static ngx_int_t
+ngx_http_yibao_replace_body(ngx_http_request_t *r, yibao_str_t *body)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
@@ -1006,12 +1189,28 @@ ngx_http_yibao_replace_request(ngx_http_request_t *r,
     r->headers_in.content_length_n = body->len;
     r->headers_in.chunked = 0;
 
+    return NGX_OK;
+}
+
+
+/*
+ * A new list of the caller's headers but the gateway's own (X-Yibao-*)
+ * and those of the body, with room for the signature's.
+ */
+
+static ngx_int_t
+ngx_http_yibao_kept_headers(ngx_http_request_t *r, ngx_list_t *list)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
     n = 0;
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         n += part->nelts;
     }
 
-    if (ngx_list_init(&list, r->pool, n + 2 + YIBAO_SIGN_MAX_HEADERS,
+    if (ngx_list_init(list, r->pool, n + 2 + YIBAO_SIGN_MAX_HEADERS,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -1049,39 +1248,13 @@ ngx_http_yibao_replace_request(ngx_http_request_t *r,
             continue;
         }
 
-        nh = ngx_list_push(&list);
+        nh = ngx_list_push(list);
         if (nh == NULL) {
             return NGX_ERROR;
         }
 
         *nh = h[i];
     }
-
-    if (ngx_http_yibao_push_header(r, &list, (u_char *) "Content-Type", 12,
-                                   glcf->upstream_content_type.data,
-                                   glcf->upstream_content_type.len, &nh)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    r->headers_in.content_type = nh;
-    r->headers_in.content_length = NULL;
-    r->headers_in.transfer_encoding = NULL;
-
-    for (i = 0; i < sign->nheaders; i++) {
-        if (ngx_http_yibao_push_header(r, &list,
-                                       (u_char *) sign->headers[i].name.data,
-                                       sign->headers[i].name.len,
-                                       (u_char *) sign->headers[i].value.data,
-                                       sign->headers[i].value.len, &nh)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    r->headers_in.headers = list;
 
     return NGX_OK;
 }

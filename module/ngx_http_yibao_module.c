@@ -45,6 +45,8 @@ static char *ngx_http_yibao_sign(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_yibao_route_table(ngx_conf_t *cf,
+    ngx_http_yibao_loc_conf_t *glcf, ngx_str_t *file);
 static char *ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
@@ -830,10 +832,7 @@ ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yibao_loc_conf_t *glcf = conf;
 
-    u_char                  *p, *last, *line, *tab, *end;
-    ngx_str_t               *value, data;
-    ngx_uint_t               lineno;
-    ngx_http_yibao_route_t  *route;
+    ngx_str_t  *value;
 
     if (glcf->route_type != 0) {
         return "is duplicate";
@@ -867,18 +866,37 @@ ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_yibao_route_table(cf, glcf, &value[2]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->route_type = NGX_HTTP_YIBAO_ROUTE_TABLE;
+
+    return NGX_CONF_OK;
+}
+
+
+/* The route table file: a line "infno<TAB>/path" per route. */
+
+static ngx_int_t
+ngx_http_yibao_route_table(ngx_conf_t *cf, ngx_http_yibao_loc_conf_t *glcf,
+    ngx_str_t *file)
+{
+    u_char                  *p, *last, *line, *tab, *end;
+    ngx_str_t                data;
+    ngx_uint_t               lineno;
+    ngx_http_yibao_route_t  *route;
+
     /* the routes point into the data: it lives as long as the conf */
 
-    if (ngx_http_yibao_read_file(cf, &value[2], 0, cf->pool, &data)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+    if (ngx_http_yibao_read_file(cf, file, 0, cf->pool, &data) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     glcf->routes = ngx_array_create(cf->pool, 64,
                                     sizeof(ngx_http_yibao_route_t));
     if (glcf->routes == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     p = data.data;
@@ -909,13 +927,13 @@ ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "route table \"%V\" line %ui: expected "
-                               "\"infno<TAB>/path\"", &value[2], lineno);
-            return NGX_CONF_ERROR;
+                               "\"infno<TAB>/path\"", file, lineno);
+            return NGX_ERROR;
         }
 
         route = ngx_array_push(glcf->routes);
         if (route == NULL) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         route->infno.data = line;
@@ -924,9 +942,7 @@ ngx_http_yibao_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         route->path.len = end - tab - 1;
     }
 
-    glcf->route_type = NGX_HTTP_YIBAO_ROUTE_TABLE;
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

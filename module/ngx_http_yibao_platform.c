@@ -26,6 +26,9 @@ static ngx_int_t ngx_http_yibao_platform_url(ngx_conf_t *cf,
 static ngx_int_t ngx_http_yibao_platform_tls(ngx_conf_t *cf,
     ngx_http_yibao_platform_t *pf);
 #endif
+static ngx_int_t ngx_http_yibao_platform_request(
+    ngx_http_yibao_platform_ctx_t *ctx, ngx_str_t *uri,
+    ngx_str_t *content_type, yibao_sign_out_t *sign, ngx_str_t *body);
 static void ngx_http_yibao_platform_connected(ngx_event_t *ev);
 #if (NGX_SSL)
 static void ngx_http_yibao_platform_handshaked(ngx_connection_t *c);
@@ -36,6 +39,8 @@ static ngx_buf_t *ngx_http_yibao_platform_grow(
     ngx_http_yibao_platform_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_platform_parse(
     ngx_http_yibao_platform_ctx_t *ctx, ngx_uint_t eof);
+static ngx_int_t ngx_http_yibao_platform_headers(ngx_http_request_t *fr,
+    ngx_buf_t *b, off_t *cl, ngx_uint_t *chunked);
 static ngx_int_t ngx_http_yibao_platform_dechunk(
     ngx_http_yibao_platform_ctx_t *ctx, ngx_http_request_t *fr,
     ngx_buf_t *b, ngx_str_t *body);
@@ -268,9 +273,7 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
     ngx_str_t *content_type, yibao_sign_out_t *sign, ngx_str_t *body,
     ngx_http_yibao_platform_handler_pt handler, void *data, ngx_log_t *log)
 {
-    size_t                          len;
     ngx_int_t                       rc;
-    ngx_uint_t                      i;
     ngx_addr_t                     *addr;
     ngx_pool_t                     *pool;
     ngx_connection_t               *c;
@@ -293,42 +296,11 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
     ctx->handler = handler;
     ctx->data = data;
 
-    len = sizeof("POST  HTTP/1.1" CRLF "Host: " CRLF "Content-Type: " CRLF
-                 "Content-Length: " CRLF "Connection: close" CRLF CRLF) - 1
-          + uri->len + pf->host.len + content_type->len + NGX_SIZE_T_LEN
-          + body->len;
-
-    for (i = 0; i < sign->nheaders; i++) {
-        len += sign->headers[i].name.len + sign->headers[i].value.len
-               + sizeof(": " CRLF) - 1;
-    }
-
-    ctx->out = ngx_create_temp_buf(pool, len);
-    ctx->in = ngx_create_temp_buf(pool, ngx_min(pf->max_size + 1024,
-                                                 16384));
-
-    if (ctx->out == NULL || ctx->in == NULL) {
+    if (ngx_http_yibao_platform_request(ctx, uri, content_type, sign, body)
+        != NGX_OK)
+    {
         goto failed;
     }
-
-    ctx->out->last = ngx_sprintf(ctx->out->last,
-                                 "POST %V HTTP/1.1" CRLF "Host: %V" CRLF
-                                 "Content-Type: %V" CRLF
-                                 "Content-Length: %uz" CRLF
-                                 "Connection: close" CRLF,
-                                 uri, &pf->host, content_type, body->len);
-
-    for (i = 0; i < sign->nheaders; i++) {
-        ctx->out->last = ngx_sprintf(ctx->out->last, "%*s: %*s" CRLF,
-                                     sign->headers[i].name.len,
-                                     sign->headers[i].name.data,
-                                     sign->headers[i].value.len,
-                                     sign->headers[i].value.data);
-    }
-
-    *ctx->out->last++ = CR;
-    *ctx->out->last++ = LF;
-    ctx->out->last = ngx_cpymem(ctx->out->last, body->data, body->len);
 
     /* the addresses in turn, one per exchange */
 
@@ -379,6 +351,60 @@ failed:
     ngx_destroy_pool(pool);
 
     return NGX_ERROR;
+}
+
+
+/* The request, whole, in ctx->out; ctx->in for the answer. */
+
+static ngx_int_t
+ngx_http_yibao_platform_request(ngx_http_yibao_platform_ctx_t *ctx,
+    ngx_str_t *uri, ngx_str_t *content_type, yibao_sign_out_t *sign,
+    ngx_str_t *body)
+{
+    size_t                      len;
+    ngx_uint_t                  i;
+    ngx_http_yibao_platform_t  *pf;
+
+    pf = ctx->pf;
+
+    len = sizeof("POST  HTTP/1.1" CRLF "Host: " CRLF "Content-Type: " CRLF
+                 "Content-Length: " CRLF "Connection: close" CRLF CRLF) - 1
+          + uri->len + pf->host.len + content_type->len + NGX_SIZE_T_LEN
+          + body->len;
+
+    for (i = 0; i < sign->nheaders; i++) {
+        len += sign->headers[i].name.len + sign->headers[i].value.len
+               + sizeof(": " CRLF) - 1;
+    }
+
+    ctx->out = ngx_create_temp_buf(ctx->pool, len);
+    ctx->in = ngx_create_temp_buf(ctx->pool, ngx_min(pf->max_size + 1024,
+                                                     16384));
+
+    if (ctx->out == NULL || ctx->in == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->out->last = ngx_sprintf(ctx->out->last,
+                                 "POST %V HTTP/1.1" CRLF "Host: %V" CRLF
+                                 "Content-Type: %V" CRLF
+                                 "Content-Length: %uz" CRLF
+                                 "Connection: close" CRLF,
+                                 uri, &pf->host, content_type, body->len);
+
+    for (i = 0; i < sign->nheaders; i++) {
+        ctx->out->last = ngx_sprintf(ctx->out->last, "%*s: %*s" CRLF,
+                                     sign->headers[i].name.len,
+                                     sign->headers[i].name.data,
+                                     sign->headers[i].value.len,
+                                     sign->headers[i].value.data);
+    }
+
+    *ctx->out->last++ = CR;
+    *ctx->out->last++ = LF;
+    ctx->out->last = ngx_cpymem(ctx->out->last, body->data, body->len);
+
+    return NGX_OK;
 }
 
 
@@ -669,47 +695,10 @@ ngx_http_yibao_platform_parse(ngx_http_yibao_platform_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    cl = -1;
-    chunked = 0;
+    rc = ngx_http_yibao_platform_headers(&fr, &b, &cl, &chunked);
 
-    for ( ;; ) {
-        rc = ngx_http_parse_header_line(&fr, &b, 1);
-
-        if (rc == NGX_OK) {
-            if (fr.header_name_end - fr.header_name_start == 14
-                && ngx_strncasecmp(fr.header_name_start,
-                                   (u_char *) "Content-Length", 14) == 0)
-            {
-                cl = ngx_atoof(fr.header_start,
-                               fr.header_end - fr.header_start);
-                if (cl == NGX_ERROR) {
-                    break;
-                }
-            }
-
-            if (fr.header_name_end - fr.header_name_start == 17
-                && ngx_strncasecmp(fr.header_name_start,
-                                   (u_char *) "Transfer-Encoding", 17) == 0
-                && fr.header_end - fr.header_start == 7
-                && ngx_strncasecmp(fr.header_start, (u_char *) "chunked", 7)
-                   == 0)
-            {
-                chunked = 1;
-            }
-
-            continue;
-        }
-
-        if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
-            break;
-        }
-
-        if (rc == NGX_AGAIN) {
-            goto again;
-        }
-
-        rc = NGX_ERROR;
-        break;
+    if (rc == NGX_AGAIN) {
+        goto again;
     }
 
     if (rc == NGX_ERROR || (cl >= 0 && (size_t) cl > ctx->pf->max_size)) {
@@ -766,6 +755,61 @@ again:
     }
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * The answer's header lines: its Content-Length (*cl, -1 without) and
+ * whether it is chunked.  NGX_OK at their end, NGX_AGAIN, or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_yibao_platform_headers(ngx_http_request_t *fr, ngx_buf_t *b,
+    off_t *cl, ngx_uint_t *chunked)
+{
+    ngx_int_t  rc;
+
+    *cl = -1;
+    *chunked = 0;
+
+    for ( ;; ) {
+        rc = ngx_http_parse_header_line(fr, b, 1);
+
+        if (rc == NGX_OK) {
+            if (fr->header_name_end - fr->header_name_start == 14
+                && ngx_strncasecmp(fr->header_name_start,
+                                   (u_char *) "Content-Length", 14) == 0)
+            {
+                *cl = ngx_atoof(fr->header_start,
+                                fr->header_end - fr->header_start);
+                if (*cl == NGX_ERROR) {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (fr->header_name_end - fr->header_name_start == 17
+                && ngx_strncasecmp(fr->header_name_start,
+                                   (u_char *) "Transfer-Encoding", 17) == 0
+                && fr->header_end - fr->header_start == 7
+                && ngx_strncasecmp(fr->header_start, (u_char *) "chunked", 7)
+                   == 0)
+            {
+                *chunked = 1;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        return NGX_ERROR;
+    }
 }
 
 

@@ -121,9 +121,16 @@ static ngx_int_t ngx_http_yibao_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
 static ngx_int_t ngx_http_yibao_status_log_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_yibao_status_outcome(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_status_outcome_t *oc, ngx_msec_t *ums);
+static void ngx_http_yibao_status_count(ngx_http_yibao_status_shctx_t *sh,
+    ngx_int_t slot, ngx_int_t cls, ngx_uint_t forwarded, time_t now,
+    ngx_msec_t ms, ngx_uint_t upstream, ngx_msec_t ums);
 static ngx_http_yibao_status_minute_t *ngx_http_yibao_status_minute(
     ngx_http_yibao_status_shctx_t *sh, ngx_atomic_uint_t minute);
 static void ngx_http_yibao_status_results(
+    ngx_http_yibao_status_shctx_t *sh, ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_status_events(
     ngx_http_yibao_status_shctx_t *sh, ngx_http_yibao_ctx_t *ctx);
 static ngx_uint_t ngx_http_yibao_status_answered(
     ngx_http_yibao_ctx_t *ctx);
@@ -137,10 +144,15 @@ static ngx_int_t ngx_http_yibao_status_metrics_handler(
 static ngx_int_t ngx_http_yibao_status_page_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_status_send(ngx_http_request_t *r,
     ngx_uint_t what);
+static ngx_int_t ngx_http_yibao_status_page_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_status_render(ngx_http_request_t *r,
     ngx_uint_t what, yibao_str_t *out);
 static void ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
     ngx_http_yibao_status_zone_t *zone, yibao_status_snapshot_t *s);
+static void ngx_http_yibao_status_copy_minutes(
+    ngx_http_yibao_status_shctx_t *sh, yibao_status_snapshot_t *s);
+static void ngx_http_yibao_status_configured(ngx_http_yibao_main_conf_t *gmcf,
+    yibao_status_snapshot_t *s);
 static void ngx_http_yibao_status_copy(uint64_t *dst, ngx_atomic_t *src,
     ngx_uint_t n);
 static ngx_int_t ngx_http_yibao_status_header(ngx_http_request_t *r,
@@ -444,19 +456,16 @@ static ngx_int_t
 ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
 {
     time_t                              now;
-    ngx_int_t                           cls, slot, b;
-    ngx_uint_t                          i, upstream;
+    ngx_int_t                           cls, slot;
+    ngx_uint_t                          upstream;
     ngx_msec_t                          ums;
     ngx_time_t                         *tp;
     ngx_msec_int_t                      ms;
     ngx_http_yibao_ctx_t               *ctx;
     yibao_status_outcome_t              oc;
-    ngx_http_upstream_state_t          *state;
     ngx_http_yibao_loc_conf_t          *glcf;
     ngx_http_yibao_status_zone_t       *zone;
     ngx_http_yibao_status_shctx_t      *sh;
-    ngx_http_yibao_status_counts_t     *cnt;
-    ngx_http_yibao_status_minute_t     *m;
     ngx_http_yibao_status_main_conf_t  *smcf;
 
     static ngx_str_t  none = ngx_string("-");
@@ -482,49 +491,7 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
 
-    ngx_memzero(&oc, sizeof(yibao_status_outcome_t));
-
-    if (ctx != NULL) {
-        oc.gwerr = (int) ctx->gwerr;
-
-        switch (yibao_infno_class(ctx->infno.data, ctx->infno.len)) {
-
-        case YIBAO_INFNO_READ:
-        case YIBAO_INFNO_STATEMENT:
-        case YIBAO_INFNO_COMPUTE:
-        case YIBAO_INFNO_REPLACE:
-            oc.repeatable = 1;
-            break;
-
-        default:
-            break;
-        }
-
-        if (ngx_http_yibao_status_answered(ctx)) {
-            oc.infcode_known = 1;
-            oc.infcode = (long) ctx->infcode;
-        }
-    }
-
-    oc.http_status = (int) (r->err_status ? r->err_status
-                                          : r->headers_out.status);
-
-    /* $upstream_response_time: every try of the request, summed */
-
-    upstream = 0;
-    ums = 0;
-
-    if (r->upstream_states != NULL && r->upstream_states->nelts > 0) {
-        oc.forwarded = 1;
-        state = r->upstream_states->elts;
-
-        for (i = 0; i < r->upstream_states->nelts; i++) {
-            if (state[i].response_time != (ngx_msec_t) -1) {
-                ums += state[i].response_time;
-                upstream = 1;
-            }
-        }
-    }
+    upstream = ngx_http_yibao_status_outcome(r, ctx, &oc, &ums);
 
     cls = yibao_status_classify(&oc);
 
@@ -545,33 +512,8 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
                    yibao_status_class_name(cls), oc.gwerr,
                    (ngx_msec_t) ms, ums);
 
-    cnt = &sh->infno[slot];
-    b = yibao_status_bucket((uint64_t) ms);
-
-    (void) ngx_atomic_fetch_add(&cnt->requests[cls], 1);
-    (void) ngx_atomic_fetch_add(&cnt->total[b], 1);
-    (void) ngx_atomic_fetch_add(&cnt->total_ms, (ngx_atomic_int_t) ms);
-
-    if (upstream) {
-        b = yibao_status_bucket(ums);
-        (void) ngx_atomic_fetch_add(&cnt->upstream[b], 1);
-        (void) ngx_atomic_fetch_add(&cnt->upstream_ms,
-                                    (ngx_atomic_int_t) ums);
-    }
-
-    m = ngx_http_yibao_status_minute(sh, (ngx_atomic_uint_t) now / 60);
-
-    if (m != NULL) {
-        b = yibao_status_bucket((uint64_t) ms);
-        (void) ngx_atomic_fetch_add(&m->infno[slot].requests[cls], 1);
-        (void) ngx_atomic_fetch_add(&m->infno[slot].latency[b], 1);
-        (void) ngx_atomic_fetch_add(&m->infno[slot].latency_ms,
-                                    (ngx_atomic_int_t) ms);
-
-        if (oc.forwarded) {
-            (void) ngx_atomic_fetch_add(&m->infno[slot].forwarded, 1);
-        }
-    }
+    ngx_http_yibao_status_count(sh, slot, cls, oc.forwarded, now,
+                                (ngx_msec_t) ms, upstream, ums);
 
     if (ctx != NULL) {
         ngx_http_yibao_status_results(sh, ctx);
@@ -611,6 +553,106 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The request's outcome as the status counts it; returns 1 when the
+ * platform answered in *ums ms ($upstream_response_time: every try of
+ * the request, summed).
+ */
+
+static ngx_uint_t
+ngx_http_yibao_status_outcome(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_status_outcome_t *oc, ngx_msec_t *ums)
+{
+    ngx_uint_t                  i, upstream;
+    ngx_http_upstream_state_t  *state;
+
+    ngx_memzero(oc, sizeof(yibao_status_outcome_t));
+
+    if (ctx != NULL) {
+        oc->gwerr = (int) ctx->gwerr;
+
+        switch (yibao_infno_class(ctx->infno.data, ctx->infno.len)) {
+
+        case YIBAO_INFNO_READ:
+        case YIBAO_INFNO_STATEMENT:
+        case YIBAO_INFNO_COMPUTE:
+        case YIBAO_INFNO_REPLACE:
+            oc->repeatable = 1;
+            break;
+
+        default:
+            break;
+        }
+
+        if (ngx_http_yibao_status_answered(ctx)) {
+            oc->infcode_known = 1;
+            oc->infcode = (long) ctx->infcode;
+        }
+    }
+
+    oc->http_status = (int) (r->err_status ? r->err_status
+                                           : r->headers_out.status);
+
+    upstream = 0;
+    *ums = 0;
+
+    if (r->upstream_states != NULL && r->upstream_states->nelts > 0) {
+        oc->forwarded = 1;
+        state = r->upstream_states->elts;
+
+        for (i = 0; i < r->upstream_states->nelts; i++) {
+            if (state[i].response_time != (ngx_msec_t) -1) {
+                *ums += state[i].response_time;
+                upstream = 1;
+            }
+        }
+    }
+
+    return upstream;
+}
+
+
+/* The counters of the infno's slot, in total and in this minute. */
+
+static void
+ngx_http_yibao_status_count(ngx_http_yibao_status_shctx_t *sh,
+    ngx_int_t slot, ngx_int_t cls, ngx_uint_t forwarded, time_t now,
+    ngx_msec_t ms, ngx_uint_t upstream, ngx_msec_t ums)
+{
+    ngx_int_t                        b;
+    ngx_http_yibao_status_counts_t  *cnt;
+    ngx_http_yibao_status_minute_t  *m;
+
+    cnt = &sh->infno[slot];
+    b = yibao_status_bucket((uint64_t) ms);
+
+    (void) ngx_atomic_fetch_add(&cnt->requests[cls], 1);
+    (void) ngx_atomic_fetch_add(&cnt->total[b], 1);
+    (void) ngx_atomic_fetch_add(&cnt->total_ms, (ngx_atomic_int_t) ms);
+
+    if (upstream) {
+        b = yibao_status_bucket(ums);
+        (void) ngx_atomic_fetch_add(&cnt->upstream[b], 1);
+        (void) ngx_atomic_fetch_add(&cnt->upstream_ms,
+                                    (ngx_atomic_int_t) ums);
+    }
+
+    m = ngx_http_yibao_status_minute(sh, (ngx_atomic_uint_t) now / 60);
+
+    if (m != NULL) {
+        b = yibao_status_bucket((uint64_t) ms);
+        (void) ngx_atomic_fetch_add(&m->infno[slot].requests[cls], 1);
+        (void) ngx_atomic_fetch_add(&m->infno[slot].latency[b], 1);
+        (void) ngx_atomic_fetch_add(&m->infno[slot].latency_ms,
+                                    (ngx_atomic_int_t) ms);
+
+        if (forwarded) {
+            (void) ngx_atomic_fetch_add(&m->infno[slot].forwarded, 1);
+        }
+    }
 }
 
 
@@ -676,7 +718,58 @@ static void
 ngx_http_yibao_status_results(ngx_http_yibao_status_shctx_t *sh,
     ngx_http_yibao_ctx_t *ctx)
 {
-    ngx_uint_t  ev, backend, up, degraded;
+    ngx_uint_t  backend, up, degraded;
+
+    ngx_http_yibao_status_events(sh, ctx);
+
+    switch (ctx->store) {
+
+    case NGX_HTTP_YIBAO_STORE_LOCAL:
+        backend = YIBAO_STATUS_STORE_EMBEDDED;
+        up = 1;
+        degraded = 0;
+        break;
+
+    case NGX_HTTP_YIBAO_STORE_REDIS:
+        backend = YIBAO_STATUS_STORE_REDIS;
+        up = 1;
+        degraded = 0;
+        break;
+
+    case NGX_HTTP_YIBAO_STORE_DOWN:
+        /* degraded: served without the store; not when refused for it */
+        backend = YIBAO_STATUS_STORE_REDIS;
+        up = 0;
+        degraded = (ctx->gwerr != YIBAO_GWERR_STORE_DOWN);
+
+        (void) ngx_atomic_fetch_add(&sh->store_errors, 1);
+        break;
+
+    default: /* the request did not reach the store */
+        return;
+    }
+
+    if (sh->store != backend) {
+        sh->store = backend;
+    }
+
+    if (sh->store_up != up) {
+        sh->store_up = up;
+    }
+
+    if (sh->store_degraded != degraded) {
+        sh->store_degraded = degraded;
+    }
+}
+
+
+/* The events of the request: its rate limit's result, its cache's. */
+
+static void
+ngx_http_yibao_status_events(ngx_http_yibao_status_shctx_t *sh,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_uint_t  ev;
 
     switch (ctx->limit_status) {
 
@@ -742,45 +835,6 @@ ngx_http_yibao_status_results(ngx_http_yibao_status_shctx_t *sh,
 
     if (ev < YIBAO_STATUS_EVENTS) {
         (void) ngx_atomic_fetch_add(&sh->events[ev], 1);
-    }
-
-    switch (ctx->store) {
-
-    case NGX_HTTP_YIBAO_STORE_LOCAL:
-        backend = YIBAO_STATUS_STORE_EMBEDDED;
-        up = 1;
-        degraded = 0;
-        break;
-
-    case NGX_HTTP_YIBAO_STORE_REDIS:
-        backend = YIBAO_STATUS_STORE_REDIS;
-        up = 1;
-        degraded = 0;
-        break;
-
-    case NGX_HTTP_YIBAO_STORE_DOWN:
-        /* degraded: served without the store; not when refused for it */
-        backend = YIBAO_STATUS_STORE_REDIS;
-        up = 0;
-        degraded = (ctx->gwerr != YIBAO_GWERR_STORE_DOWN);
-
-        (void) ngx_atomic_fetch_add(&sh->store_errors, 1);
-        break;
-
-    default: /* the request did not reach the store */
-        return;
-    }
-
-    if (sh->store != backend) {
-        sh->store = backend;
-    }
-
-    if (sh->store_up != up) {
-        sh->store_up = up;
-    }
-
-    if (sh->store_degraded != degraded) {
-        sh->store_degraded = degraded;
     }
 }
 
@@ -878,22 +932,7 @@ ngx_http_yibao_status_send(ngx_http_request_t *r, ngx_uint_t what)
 
         ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
 
-        /* the page loads nothing but its status document */
-
-        if (ngx_http_yibao_status_header(r, "Content-Security-Policy",
-                                         "default-src 'none'; "
-                                         "script-src 'unsafe-inline'; "
-                                         "style-src 'unsafe-inline'; "
-                                         "img-src data:; "
-                                         "connect-src 'self'; "
-                                         "base-uri 'none'; "
-                                         "form-action 'none'; "
-                                         "frame-ancestors 'none'")
-            != NGX_OK
-            || ngx_http_yibao_status_header(r, "Referrer-Policy",
-                                            "no-referrer")
-               != NGX_OK)
-        {
+        if (ngx_http_yibao_status_page_headers(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -958,6 +997,31 @@ ngx_http_yibao_status_send(ngx_http_request_t *r, ngx_uint_t what)
 }
 
 
+/* the page loads nothing but its status document */
+
+static ngx_int_t
+ngx_http_yibao_status_page_headers(ngx_http_request_t *r)
+{
+    if (ngx_http_yibao_status_header(r, "Content-Security-Policy",
+                                     "default-src 'none'; "
+                                     "script-src 'unsafe-inline'; "
+                                     "style-src 'unsafe-inline'; "
+                                     "img-src data:; "
+                                     "connect-src 'self'; "
+                                     "base-uri 'none'; "
+                                     "form-action 'none'; "
+                                     "frame-ancestors 'none'")
+        != NGX_OK
+        || ngx_http_yibao_status_header(r, "Referrer-Policy", "no-referrer")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_yibao_status_render(ngx_http_request_t *r, ngx_uint_t what,
     yibao_str_t *out)
@@ -1002,11 +1066,8 @@ static void
 ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
     ngx_http_yibao_status_zone_t *zone, yibao_status_snapshot_t *s)
 {
-    ngx_uint_t                          i, k;
-    ngx_atomic_uint_t                   stamp;
-    const yibao_clinic_t               *c;
+    ngx_uint_t                          i;
     ngx_http_yibao_status_shctx_t      *sh;
-    ngx_http_yibao_status_minute_t     *m;
     ngx_http_yibao_main_conf_t         *gmcf;
     ngx_http_yibao_status_main_conf_t  *smcf;
 
@@ -1059,6 +1120,28 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
     ngx_http_yibao_status_copy(s->upstream_errors, sh->upstream_errors,
                                YIBAO_STATUS_REASONS);
 
+    ngx_http_yibao_status_copy_minutes(sh, s);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_memcpy(&s->clinics, &sh->clinics, sizeof(yibao_status_clinics_t));
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_yibao_status_configured(gmcf, s);
+
+    s->top = NGX_HTTP_YIBAO_STATUS_TOP;
+}
+
+
+/* The minutes' counters, each copied whole or not at all. */
+
+static void
+ngx_http_yibao_status_copy_minutes(ngx_http_yibao_status_shctx_t *sh,
+    yibao_status_snapshot_t *s)
+{
+    ngx_uint_t                       i, k;
+    ngx_atomic_uint_t                stamp;
+    ngx_http_yibao_status_minute_t  *m;
+
     for (k = 0; k < YIBAO_STATUS_MINUTES; k++) {
         m = &sh->minutes[k];
 
@@ -1085,10 +1168,17 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
             s->minutes[k].minute = stamp;
         }
     }
+}
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    ngx_memcpy(&s->clinics, &sh->clinics, sizeof(yibao_status_clinics_t));
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+/* What this configuration holds: the names of the clinics, the data. */
+
+static void
+ngx_http_yibao_status_configured(ngx_http_yibao_main_conf_t *gmcf,
+    yibao_status_snapshot_t *s)
+{
+    ngx_uint_t             i;
+    const yibao_clinic_t  *c;
 
     /* the clinics' names from this configuration's registry */
 
@@ -1125,8 +1215,6 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
     if (gmcf->keys != NULL) {
         s->keys = yibao_keys_count(gmcf->keys);
     }
-
-    s->top = NGX_HTTP_YIBAO_STATUS_TOP;
 }
 
 
