@@ -24,6 +24,21 @@
 /* how often a connected worker looks at the journal's marker */
 #define NGX_HTTP_YIBAO_REDIS_MARKER_EVERY 5000
 
+/* the scripts a worker sends by their SHA-1 (EVALSHA) */
+#define NGX_HTTP_YIBAO_REDIS_SCRIPTS      32
+
+
+/*
+ * A script sent by EVAL: its text (a constant of the pure code, alive as
+ * long as the process) and the SHA-1 EVALSHA names it by.
+ */
+
+typedef struct {
+    const u_char                 *text;
+    size_t                        len;
+    char                          sha[41];
+} ngx_http_yibao_redis_script_t;
+
 
 /* The worker's connection: one per worker process, set in init_process. */
 
@@ -76,6 +91,9 @@ struct ngx_http_yibao_redis_op_s {
     ngx_uint_t                       argc;
     const char                     **argv;
     size_t                          *argvlen;
+    /* the text EVAL sends after a NOSCRIPT answer to EVALSHA */
+    const u_char                    *script;
+    size_t                           script_len;
     unsigned                         done:1;
     unsigned                         retried:1;
     unsigned                         rechecked:1;
@@ -131,7 +149,16 @@ static void ngx_http_yibao_redis_op_finish(ngx_http_yibao_redis_op_t *op,
 static void ngx_http_yibao_redis_op_release(ngx_http_yibao_redis_op_t *op);
 
 
+static const char *ngx_http_yibao_redis_script_sha(ngx_str_t *text);
+static ngx_int_t ngx_http_yibao_redis_sha1(const u_char *text, size_t len,
+    char *sha);
+
+
 static ngx_http_yibao_redis_t  ngx_http_yibao_redis;
+
+static ngx_http_yibao_redis_script_t
+    ngx_http_yibao_redis_scripts[NGX_HTTP_YIBAO_REDIS_SCRIPTS];
+static ngx_uint_t  ngx_http_yibao_redis_nscripts;
 
 
 /*
@@ -349,12 +376,6 @@ ngx_int_t
 ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_yibao_redis_conf_t *rcf)
 {
-    size_t          len;
-    u_char          digest[YIBAO_MD_MAX_SIZE];
-    ngx_uint_t      i;
-    yibao_md_e      md;
-    static u_char   hex[] = "0123456789abcdef";
-
     ngx_memzero(&ngx_http_yibao_redis, sizeof(ngx_http_yibao_redis_t));
 
     ngx_http_yibao_redis.conf = rcf;
@@ -375,18 +396,12 @@ ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
 
     /* the script's SHA-1, for EVALSHA; Redis checks it at SCRIPT LOAD */
 
-    md = YIBAO_MD_SHA1;
-
-    if (yibao_digest(md, (const unsigned char *) yibao_limit_script,
-                     ngx_strlen(yibao_limit_script), digest, &len)
-        != YIBAO_OK)
+    if (ngx_http_yibao_redis_sha1((const u_char *) yibao_limit_script,
+                                  ngx_strlen(yibao_limit_script),
+                                  ngx_http_yibao_redis.sha)
+        != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < len; i++) {
-        ngx_http_yibao_redis.sha[2 * i] = hex[digest[i] >> 4];
-        ngx_http_yibao_redis.sha[2 * i + 1] = hex[digest[i] & 0x0f];
     }
 
     ngx_http_yibao_redis.reconnect.handler =
@@ -620,6 +635,7 @@ static void
 ngx_http_yibao_redis_connected(const redisAsyncContext *cac, int status)
 {
     char               db[16];
+    ngx_uint_t         i;
     redisAsyncContext *ac = (redisAsyncContext *) cac;
 
     if (status != REDIS_OK) {
@@ -674,6 +690,19 @@ ngx_http_yibao_redis_connected(const redisAsyncContext *cac, int status)
                           "CONFIG GET appendfsync");
         redisAsyncCommand(ac, ngx_http_yibao_redis_config_reply, NULL,
                           "CONFIG GET maxmemory-policy");
+    }
+
+    /*
+     * The scripts this worker has sent before are loaded again (a new
+     * server, or the same one restarted, has none): EVALSHA finds them
+     * without a NOSCRIPT round trip.  The limit script's answer says
+     * the connection may be used.
+     */
+
+    for (i = 0; i < ngx_http_yibao_redis_nscripts; i++) {
+        redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %b",
+                          ngx_http_yibao_redis_scripts[i].text,
+                          ngx_http_yibao_redis_scripts[i].len);
     }
 
     redisAsyncCommand(ac, ngx_http_yibao_redis_script_loaded, NULL,
@@ -1444,8 +1473,9 @@ ngx_http_yibao_redis_eval(ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs,
 
 /*
  * Sends a command (argv copied into the op); with script set, argv[0]
- * is EVALSHA of the limit script, argv[2] is filled with nkeys, and a
- * NOSCRIPT answer is retried once with EVAL.
+ * is EVALSHA of the limit script, argv[2] is filled with nkeys.  EVAL
+ * of any other script (argv[1], a constant) goes as EVALSHA of its
+ * SHA-1.  A NOSCRIPT answer to either is retried once with EVAL.
  */
 
 ngx_http_yibao_redis_op_t *
@@ -1455,15 +1485,37 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
 {
     u_char                     *p;
     size_t                      size;
-    ngx_uint_t                  i;
+    ngx_str_t                   sha;
+    ngx_uint_t                  i, by_sha;
     ngx_http_yibao_redis_op_t  *op;
 
     if (!ngx_http_yibao_redis_up()) {
         return NULL;
     }
 
+    /*
+     * EVAL of a script: sent as EVALSHA, by the SHA-1 of its text
+     * (computed once per worker), and only after a NOSCRIPT answer as
+     * EVAL with the whole text, which loads it again
+     */
+
+    ngx_str_null(&sha);
+    by_sha = 0;
+
+    if (!script && argc >= 3 && argv[0].len == 4
+        && ngx_strncasecmp(argv[0].data, (u_char *) "EVAL", 4) == 0)
+    {
+        sha.data = (u_char *) ngx_http_yibao_redis_script_sha(&argv[1]);
+
+        if (sha.data != NULL) {
+            sha.len = 40;
+            by_sha = 1;
+        }
+    }
+
     size = sizeof(ngx_http_yibao_redis_op_t)
-           + argc * (sizeof(char *) + sizeof(size_t)) + NGX_INT_T_LEN + 1;
+           + argc * (sizeof(char *) + sizeof(size_t)) + NGX_INT_T_LEN + 1
+           + sizeof("EVALSHA") + 40;
 
     for (i = 0; i < argc; i++) {
         size += argv[i].len + 1;
@@ -1477,9 +1529,18 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
     op->handler = handler;
     op->data = data;
     op->argc = argc;
-    op->retried = script ? 0 : 1;
+    op->retried = (script || by_sha) ? 0 : 1;
     op->argv = (const char **) (op + 1);
     op->argvlen = (size_t *) (op->argv + argc);
+
+    if (script) {
+        op->script = (const u_char *) yibao_limit_script;
+        op->script_len = ngx_strlen(yibao_limit_script);
+
+    } else if (by_sha) {
+        op->script = argv[1].data;
+        op->script_len = argv[1].len;
+    }
 
     p = (u_char *) (op->argvlen + argc);
 
@@ -1488,6 +1549,12 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
 
         if (script && i == 2) {
             p = ngx_sprintf(p, "%ui", nkeys);
+
+        } else if (by_sha && i == 0) {
+            p = ngx_cpymem(p, "EVALSHA", 7);
+
+        } else if (by_sha && i == 1) {
+            p = ngx_cpymem(p, sha.data, sha.len);
 
         } else {
             p = ngx_cpymem(p, argv[i].data, argv[i].len);
@@ -1519,6 +1586,71 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
 }
 
 
+/*
+ * The SHA-1 (hex) EVALSHA names a script's text by, or NULL (the table
+ * is full: the script goes as EVAL).  Scripts are known by the address
+ * of their text, a constant: computed once per worker and script.
+ */
+
+static const char *
+ngx_http_yibao_redis_script_sha(ngx_str_t *text)
+{
+    ngx_uint_t                      i;
+    ngx_http_yibao_redis_script_t  *s;
+
+    for (i = 0; i < ngx_http_yibao_redis_nscripts; i++) {
+        s = &ngx_http_yibao_redis_scripts[i];
+
+        if (s->text == text->data && s->len == text->len) {
+            return s->sha;
+        }
+    }
+
+    if (i == NGX_HTTP_YIBAO_REDIS_SCRIPTS) {
+        return NULL;
+    }
+
+    s = &ngx_http_yibao_redis_scripts[i];
+
+    if (ngx_http_yibao_redis_sha1(text->data, text->len, s->sha) != NGX_OK) {
+        return NULL;
+    }
+
+    s->text = text->data;
+    s->len = text->len;
+    ngx_http_yibao_redis_nscripts++;
+
+    return s->sha;
+}
+
+
+/* the SHA-1 of a text in lower-case hex, as Redis names scripts */
+
+static ngx_int_t
+ngx_http_yibao_redis_sha1(const u_char *text, size_t len, char *sha)
+{
+    size_t         n, i;
+    unsigned char  digest[YIBAO_MD_MAX_SIZE];
+
+    static const char  hex[] = "0123456789abcdef";
+
+    if (yibao_digest(YIBAO_MD_SHA1, text, len, digest, &n) != YIBAO_OK
+        || n != 20)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        sha[2 * i] = hex[digest[i] >> 4];
+        sha[2 * i + 1] = hex[digest[i] & 0x0f];
+    }
+
+    sha[40] = '\0';
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_yibao_redis_send(ngx_http_yibao_redis_op_t *op, ngx_uint_t with_sha)
 {
@@ -1529,8 +1661,8 @@ ngx_http_yibao_redis_send(ngx_http_yibao_redis_op_t *op, ngx_uint_t with_sha)
     if (!with_sha) {
         op->argv[0] = "EVAL";
         op->argvlen[0] = 4;
-        op->argv[1] = yibao_limit_script;
-        op->argvlen[1] = ngx_strlen(yibao_limit_script);
+        op->argv[1] = (const char *) op->script;
+        op->argvlen[1] = op->script_len;
     }
 
     if (redisAsyncCommandArgv(ngx_http_yibao_redis.ac,

@@ -85,7 +85,9 @@ ngx_http_yibao_redis_op_t *ngx_http_yibao_redis_eval(ngx_uint_t nkeys,
     ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log);
 
 /*
- * Any command, e.g. GET or EVAL of a short script; argv is copied.  NULL
+ * Any command, e.g. GET or EVAL of a script; argv is copied.  EVAL goes
+ * as EVALSHA of the script's SHA-1 (EVAL again after a NOSCRIPT): its
+ * text, argv[1], must be a constant, alive as long as the process.  NULL
  * when the store is down or on allocation failure.
  */
 ngx_http_yibao_redis_op_t *ngx_http_yibao_redis_run(ngx_uint_t argc,

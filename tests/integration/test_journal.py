@@ -293,6 +293,66 @@ def test_timeout_unknown_and_in_progress(make_stack):
     assert record["state"] == "unknown"
 
 
+def script_calls(r):
+    """The scripts the gateway called since the slowlog was reset, in
+    order: ("EVALSHA", sha) or ("EVAL", the script's first 40 bytes);
+    the journal's marker (read every few seconds) left out."""
+    calls = []
+    for entry in reversed(r.slowlog_get(100000)):
+        words = entry["command"].split(b" ")
+        if words[0].upper() not in (b"EVAL", b"EVALSHA"):
+            continue
+        if b"yibao:journal:marker" in entry["command"]:
+            continue
+        calls.append((words[0].upper().decode(), words[1][:40]))
+    return calls
+
+
+def test_scripts_by_sha_survive_script_flush(make_stack, make_redis):
+    """Every script goes to Redis as EVALSHA, its text only once per
+    connection; after SCRIPT FLUSH (what a restarted or failed-over
+    Redis has) each script's next call gets NOSCRIPT, is sent again as
+    EVAL, and the transactions succeed, journaled as before."""
+    import redis as redis_client
+
+    server = make_redis()
+    stack = make_stack(scheme="csb", redis=server, limits=(
+        "yibao_limit name=q by=entity rate=100r/s burst=1000;",))
+    r = redis_client.Redis(port=server.port)
+    r.config_set("slowlog-log-slower-than", 0)
+    r.config_set("slowlog-max-len", 100000)
+    clinic = township_clinic(stack)
+
+    steps, _ = flow_until(stack, clinic)
+    assert [s[1] for s in steps] == [200] * len(steps), steps
+
+    r.slowlog_reset()
+    steps, envs = flow_until(stack, clinic)
+    assert [s[1] for s in steps] == [200] * len(steps), steps
+    calls = script_calls(r)
+    assert calls and all(c[0] == "EVALSHA" for c in calls), calls
+    wait_complete(stack, envs["2207"]["msgid"])
+
+    for _ in range(2):
+        r.script_flush()
+        r.slowlog_reset()
+        steps, envs = flow_until(stack, clinic)
+        assert [s[1] for s in steps] == [200] * len(steps), steps
+        for infno, _, body in steps:
+            assert body["infcode"] == 0, (infno, body)
+        record = wait_complete(stack, envs["2207"]["msgid"])
+        assert record["state"] == "ok" and record["setl_id"], record
+        calls = script_calls(r)
+        # each script's first call after the flush: NOSCRIPT, then EVAL
+        evals = [c for c in calls if c[0] == "EVAL"]
+        assert evals, calls
+        assert calls[0][0] == "EVALSHA", calls
+        assert len(evals) <= len(set(c[1] for c in calls
+                                     if c[0] == "EVALSHA")), calls
+    assert len(settled(stack)) == 4
+    assert len(sent(stack, "2207")) == 4
+
+
 def test_redis_down_journal_goes_on_locally(make_stack, make_redis):
     server = make_redis()
     stack = make_stack(scheme="none", redis=server)
