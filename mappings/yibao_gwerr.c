@@ -113,6 +113,9 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "resolved: it was reversed; send it with a new msgid" },
     { YIBAO_GWERR_SIGNIN_FAILED, 502, "signin_failed",
       "the gateway could not sign the operator in (9001)" },
+    { YIBAO_GWERR_PLATFORM_DOWN, 503, "platform_down",
+      "the platform is unreachable: not sent; record the visit offline "
+      "(记账) and settle it when the platform is back" },
 
     { 0, 0, NULL, NULL }
 };

@@ -23,6 +23,7 @@
 #include "yibao_fields.h"
 #include "yibao_journal.h"
 #include "yibao_infno.h"
+#include "yibao_outage.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -194,6 +195,10 @@ typedef struct {
     ngx_str_t                  signin_ip;
     u_char                    *signin_file;
     ngx_uint_t                 signin_line;
+
+    ngx_flag_t                 outage_on;          /* yibao_outage */
+    yibao_outage_conf_t        outage;
+    ngx_flag_t                 outage_probe;       /* probe=on */
 } ngx_http_yibao_main_conf_t;
 
 
@@ -218,6 +223,8 @@ typedef struct {
     ngx_uint_t                 passthrough;    /* bit (1 << yibao_kind_e) */
     ngx_flag_t                 feedetl_sn_digits;
     ngx_flag_t                 limit_dry_run;
+
+    ngx_array_t               *api_allow;  /* an operators' API: cidrs */
 } ngx_http_yibao_loc_conf_t;
 
 
@@ -310,6 +317,8 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   forget_checked:1;  /* 5203: not settled */
     unsigned                   op_watched:1;
     unsigned                   stale_swap:1;
+    unsigned                   outage_probe:1;    /* let through as one */
+    unsigned                   outage_seen:1;     /* its outcome counted */
 };
 
 
@@ -424,6 +433,27 @@ ngx_int_t ngx_http_yibao_shm_inflight_orphans(ngx_shm_zone_t *shm_zone,
     ngx_uint_t redis_up, ngx_pool_t *pool, ngx_array_t *out);
 ngx_int_t ngx_http_yibao_journal_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_yibao_journal_init_process(ngx_cycle_t *cycle);
+
+ngx_uint_t ngx_http_yibao_shm_outage(ngx_shm_zone_t *shm_zone,
+    const yibao_outage_conf_t *conf, ngx_uint_t ev, yibao_outage_t *out,
+    ngx_uint_t *changed);
+ngx_uint_t ngx_http_yibao_store_outage(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_uint_t ev, yibao_outage_t *out, ngx_uint_t *changed);
+
+char *ngx_http_yibao_outage_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_outage_api_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_yibao_outage_check(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_outage_seen(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+void ngx_http_yibao_outage_observe(ngx_uint_t ok, const char *what,
+    ngx_log_t *log);
+ngx_int_t ngx_http_yibao_outage_init_process(ngx_cycle_t *cycle);
+char *ngx_http_yibao_api_allow(ngx_conf_t *cf,
+    ngx_http_yibao_loc_conf_t *glcf);
+ngx_int_t ngx_http_yibao_api_allowed(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_yibao_forget_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);

@@ -227,6 +227,10 @@ ngx_http_yibao_platform_failure(ngx_http_request_t *r,
         ngx_http_yibao_classify(r, ctx);
     }
 
+    /* what the exchange shows of the platform (yibao_outage) */
+
+    ngx_http_yibao_outage_seen(r, ctx);
+
     if (ctx->gwerr >= YIBAO_GWERR_UPSTREAM_UNREACHABLE
         && ctx->gwerr <= YIBAO_GWERR_UPSTREAM_TOO_LARGE
         && ctx->cache_stale.len)

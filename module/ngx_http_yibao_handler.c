@@ -455,6 +455,17 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     if (ctx->stage == 1) {
         ctx->stage = 2;
 
+        /* the platform down: refused at once, or the stale answer */
+
+        rc = ngx_http_yibao_outage_check(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ctx->cache_serve) {
+            return NGX_HTTP_YIBAO_SERVE_CACHED;
+        }
+
         /* the operator's sign_no of the day, on the caller's behalf */
 
         rc = ngx_http_yibao_signin_fill(r, ctx);

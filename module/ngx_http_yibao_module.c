@@ -277,6 +277,20 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yibao_outage"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_http_yibao_outage_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_outage_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_outage_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_limit_dry_run"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -438,7 +452,8 @@ ngx_http_yibao_init_process(ngx_cycle_t *cycle)
 {
     if (ngx_http_yibao_store_init_process(cycle) != NGX_OK
         || ngx_http_yibao_journal_init_process(cycle) != NGX_OK
-        || ngx_http_yibao_resolve_init_process(cycle) != NGX_OK)
+        || ngx_http_yibao_resolve_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_outage_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -895,6 +895,13 @@ ngx_http_yibao_platform_finish(ngx_http_yibao_platform_ctx_t *ctx,
     ans.body.len = len;
     ans.error = error;
 
+    /* what the exchange shows of the platform (yibao_outage) */
+
+    ngx_http_yibao_outage_observe(status != 0
+                                  && (status < 502 || status > 504),
+                                  "an exchange of the gateway's own",
+                                  &ctx->log);
+
     ctx->handler(ctx->data, &ans);
 
     ngx_destroy_pool(ctx->pool);

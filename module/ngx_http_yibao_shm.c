@@ -6,6 +6,7 @@
 #include "ngx_http_yibao_common.h"
 #include "yibao_msgid.h"
 #include "yibao_journal.h"
+#include "yibao_outage.h"
 
 
 /*
@@ -100,6 +101,7 @@ typedef struct {
     ngx_rbtree_t               index;      /* of the journal records */
     ngx_rbtree_node_t          sentinel;
     uint64_t                   seq;        /* the last record's */
+    yibao_outage_t             outage;     /* is the platform there? */
 } ngx_http_yibao_shctx_t;
 
 
@@ -271,6 +273,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     }
     zone->sh->entries = 0;
     zone->sh->seq = 0;
+    ngx_memzero(&zone->sh->outage, sizeof(yibao_outage_t));
 
     ngx_rbtree_init(&zone->sh->index, &zone->sh->sentinel,
                     ngx_http_yibao_shm_index_insert);
@@ -1458,6 +1461,37 @@ ngx_http_yibao_shm_inflight_orphans(ngx_shm_zone_t *shm_zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * The platform's state of this node (yibao_outage): ev applied under the
+ * zone's lock; *out is the state after it.
+ */
+
+ngx_uint_t
+ngx_http_yibao_shm_outage(ngx_shm_zone_t *shm_zone,
+    const yibao_outage_conf_t *conf, ngx_uint_t ev, yibao_outage_t *out,
+    ngx_uint_t *changed)
+{
+    int                     c;
+    ngx_uint_t              v;
+    ngx_http_yibao_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    v = yibao_outage_apply(&zone->sh->outage, conf,
+                           (yibao_outage_event_e) ev,
+                           ngx_http_yibao_shm_now(), &c);
+    *out = zone->sh->outage;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    *changed = c ? 1 : 0;
+
+    return v;
 }
 
 

@@ -758,3 +758,17 @@ ngx_http_yibao_store_copy(ngx_pool_t *pool, ngx_str_t *dst, const char *src)
 
     return NGX_OK;
 }
+
+
+/*
+ * The platform's state of this node (yibao_outage), in the zone: one
+ * event applied, the state after it in *out.
+ */
+
+ngx_uint_t
+ngx_http_yibao_store_outage(ngx_http_yibao_main_conf_t *gmcf, ngx_uint_t ev,
+    yibao_outage_t *out, ngx_uint_t *changed)
+{
+    return ngx_http_yibao_shm_outage(gmcf->shm_zone, &gmcf->outage, ev, out,
+                                     changed);
+}

@@ -331,6 +331,15 @@ CAUSES = [
      "cause": "gateway capacity: {error} {error_detail}",
      "next": "more than 10,000 msgids per second or yibao_zone full: "
              "raise yibao_zone, check for a runaway caller"},
+    {"id": "platform_down",
+     "title": "platform down: not sent, switch to 记账 (YB6020)",
+     "match": [{"error": r"^YB6020$"}],
+     "cause": "the gateway knows the platform is unreachable (its "
+              "exchanges failed, or the operator's switch): {infno} was "
+              "not sent",
+     "next": "record the visit offline (记账) and settle it when the "
+             "platform is back; tools/yibao-offline platform shows the "
+             "state"},
     {"id": "store_down",
      "title": "shared store (Redis) down, limits fail closed",
      "match": [{"error": r"^YB5005$"}],

@@ -234,6 +234,10 @@ CAUSE_CASES = {
         ("yibao_response_max",)),
     "gateway_capacity": ("2201", dict(
         REFUSED, status=503, error="YB5003"), ("capacity",)),
+    "platform_down": ("2207", dict(
+        REFUSED, status=503, error="YB6020",
+        error_detail="infno 2207 was not sent: the platform is down"),
+        ("记账", "yibao-offline")),
     "store_down": ("2201", dict(
         REFUSED, status=503, error="YB5005", store="down",
         error_detail="the shared store is down"), ("store",)),
