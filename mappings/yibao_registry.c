@@ -313,6 +313,21 @@ yibao_clinics_count(const yibao_clinics_t *clinics)
 }
 
 
+const yibao_clinic_t *
+yibao_clinics_at(const yibao_clinics_t *clinics, size_t i)
+{
+    return i < clinics->nclinics ? &clinics->clinics[i] : NULL;
+}
+
+
+size_t
+yibao_clinics_index(const yibao_clinics_t *clinics,
+    const yibao_clinic_t *clinic)
+{
+    return (size_t) (clinic - clinics->clinics);
+}
+
+
 yibao_callers_t *
 yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_err_t *err)

@@ -87,6 +87,16 @@ const yibao_clinic_t *yibao_clinics_find(const yibao_clinics_t *clinics,
     const unsigned char *code, size_t len);
 size_t yibao_clinics_count(const yibao_clinics_t *clinics);
 
+/*
+ * The clinic at position i (0 .. count - 1, the file's order), and the
+ * position of a clinic of this registry: the index of its coverage
+ * slot (adapters/yibao_coverage.h).
+ */
+const yibao_clinic_t *yibao_clinics_at(const yibao_clinics_t *clinics,
+    size_t i);
+size_t yibao_clinics_index(const yibao_clinics_t *clinics,
+    const yibao_clinic_t *clinic);
+
 yibao_callers_t *yibao_callers_parse(const unsigned char *data, size_t len,
     yibao_alloc_t *a, yibao_err_t *err);
 const yibao_caller_t *yibao_callers_find(const yibao_callers_t *callers,

@@ -54,6 +54,10 @@ PLATFORM = "127.0.0.1:9080"
 # one, so that the two never issue the same msgid (docs/deployment.md)
 ZONE = "256m node=0/2"
 
+# every clinic's coverage, 256 bytes each: 16m holds 65,280 clinics, a
+# province's (docs/operations.md, "Clinic coverage")
+COVERAGE_ZONE = "16m"
+
 # the directives the template may have outside its http block
 MAIN_DIRECTIVES = {"load_module", "user", "worker_processes", "daemon",
                    "master_process", "pid", "error_log", "events",
@@ -100,6 +104,7 @@ def values(maps_dir):
         master_process="on", prefix=PREFIX, log_level="notice",
         keys=ETC + "/keys.tsv", clinics=ETC + "/clinics.tsv",
         callers=ETC + "/callers.tsv", zone=ZONE, journal=d["journal"],
+        coverage_zone=COVERAGE_ZONE,
         mappings=("\n" + " " * 26).join("%s/mappings/%s" % (ETC, f)
                                          for f in maps),
         translate_rules=ETC + "/translate-rules.tsv", translate="on",

@@ -328,7 +328,7 @@ class Stack:
                  caches=DEFAULT_CACHES, zone="16m", journal="ttl=7d",
                  valgrind=None, nginx_bin="nginx",
                  ignore_client_abort="on", resolve=DEFAULT_RESOLVE,
-                 platform="auto"):
+                 platform="auto", coverage_zone="16m"):
         if scheme not in SCHEMES:
             raise ValueError("scheme must be one of %s" % (SCHEMES,))
         self.workdir = os.path.abspath(workdir)
@@ -350,6 +350,7 @@ class Stack:
         self.journal = journal        # yibao_journal's arguments
         self.resolve = resolve or "off"
         self.platform = platform
+        self.coverage_zone = coverage_zone  # yibao_coverage_zone's size
         self.valgrind = valgrind_env() if valgrind is None else valgrind
         self.nginx_bin = nginx_bin    # a full path for a binary upgrade
         self.start_timeout = 90.0 if self.valgrind else 10.0
@@ -511,6 +512,7 @@ class Stack:
             limits="\n".join("    " + line for line in self.limits),
             caches="\n".join("    " + line for line in self.caches),
             zone=self.zone,
+            coverage_zone=self.coverage_zone,
             journal=self.journal,
             ignore_client_abort=self.ignore_client_abort,
             read_timeout=self.read_timeout))

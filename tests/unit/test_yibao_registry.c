@@ -802,6 +802,13 @@ test_clinics_crlf_comments(void **state)
     c = yibao_clinics_find(clinics, U(ORG4), 22);
     assert_non_null(c);
     test_str_equal(&c->key->id, "k-H37010200001");
+
+    /* positions: the coverage slot of a clinic, and back */
+    assert_ptr_equal(yibao_clinics_at(clinics,
+                         yibao_clinics_index(clinics, c)), c);
+    assert_int_equal(yibao_clinics_index(clinics,
+                         yibao_clinics_at(clinics, 0)), 0);
+    assert_null(yibao_clinics_at(clinics, 2));
     assert_null(yibao_clinics_find(clinics, U(ORG2), 22));
 
     c = yibao_clinics_find(clinics, U("H37010200105"), 12);

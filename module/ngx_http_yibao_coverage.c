@@ -1,0 +1,819 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_common.h"
+#include "yibao_coverage.h"
+
+
+/*
+ * Clinic coverage: a third module in the same .so.  A log-phase
+ * handler counts every request of a gateway location whose clinic the
+ * registry resolved into that clinic's slot of a shared zone
+ * (yibao_coverage_zone); the slot is the clinic's position in the
+ * registry, so a request finds it without a search and without a lock
+ * of the zone: it takes the slot's own lock word for the few stores of
+ * yibao_cov_record().  A content handler (yibao_coverage) renders the
+ * reports of adapters/yibao_coverage.c.
+ *
+ * Reload: the zone of the same size is handed over; when the registry
+ * changed, the master moves every clinic's slot to its new position
+ * (by its org code, which each slot keeps) before the new workers
+ * start.  A slot whose code is not the clinic's (an old worker still
+ * finishing a request after the move) is not written to.
+ */
+
+
+/*
+ * the bookkeeping of the slab pool (a descriptor of 24 bytes a page, a
+ * few pages of its own) and the zone's header: 64 KB and 1/128 of the
+ * zone
+ */
+#define NGX_HTTP_YIBAO_COV_OVERHEAD  (64 * 1024)
+
+#define ngx_http_yibao_cov_capacity(size)                                   \
+    (((size) - (size) / 128 - NGX_HTTP_YIBAO_COV_OVERHEAD)                  \
+     / sizeof(ngx_http_yibao_cov_slot_t))
+
+#define ngx_http_yibao_cov_size(n)                                          \
+    (((n) * sizeof(ngx_http_yibao_cov_slot_t) + NGX_HTTP_YIBAO_COV_OVERHEAD) \
+     * 128 / 127 + 1)
+
+#define NGX_HTTP_YIBAO_COV_SPIN      2048
+
+
+typedef struct {
+    ngx_atomic_t                 lock;
+    yibao_cov_clinic_t           c;
+} ngx_http_yibao_cov_slot_t;
+
+
+typedef struct {
+    size_t                       layout;      /* sizeof(slot) */
+    time_t                       started;
+    ngx_uint_t                   capacity;
+    ngx_atomic_t                 nslots;      /* the registry's clinics */
+    ngx_atomic_t                 reindexed;   /* reloads that moved */
+    ngx_http_yibao_cov_slot_t   *slots;
+} ngx_http_yibao_cov_sh_t;
+
+
+typedef struct {
+    ngx_http_yibao_cov_sh_t     *sh;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_yibao_main_conf_t  *ymcf;        /* the registry */
+} ngx_http_yibao_cov_zone_t;
+
+
+typedef struct {
+    ngx_shm_zone_t              *shm_zone;
+    ngx_uint_t                   capacity;
+    ngx_uint_t                   used;
+} ngx_http_yibao_cov_main_conf_t;
+
+
+static ngx_int_t ngx_http_yibao_cov_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_yibao_cov_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_yibao_cov_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_yibao_cov_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_yibao_cov_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_cov_zone_t *zone);
+static void ngx_http_yibao_cov_lock(ngx_http_yibao_cov_slot_t *slot);
+static ngx_int_t ngx_http_yibao_cov_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_cov_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_cov_params(ngx_http_request_t *r,
+    yibao_cov_report_t *rep, const char **err);
+static ngx_int_t ngx_http_yibao_cov_arg_uint(ngx_http_request_t *r,
+    char *name, size_t len, ngx_uint_t lo, ngx_uint_t hi, unsigned *v);
+static ngx_int_t ngx_http_yibao_cov_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *msg);
+
+
+static ngx_command_t  ngx_http_yibao_cov_commands[] = {
+
+    { ngx_string("yibao_coverage_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_cov_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_coverage"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_yibao_cov_location,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_yibao_coverage_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_yibao_cov_postconfiguration,  /* postconfiguration */
+
+    ngx_http_yibao_cov_create_main_conf,   /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_yibao_coverage_module = {
+    NGX_MODULE_V1,
+    &ngx_http_yibao_coverage_module_ctx,   /* module context */
+    ngx_http_yibao_cov_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_yibao_cov_postconfiguration(ngx_conf_t *cf)
+{
+    size_t                           n;
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_yibao_main_conf_t      *ymcf;
+    ngx_http_yibao_cov_main_conf_t  *cmf;
+
+    cmf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_yibao_coverage_module);
+
+    if (cmf->shm_zone == NULL) {
+        if (cmf->used) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"yibao_coverage\" needs \"yibao_coverage_zone\" "
+                          "at the http level");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yibao_module);
+
+    if (ymcf->clinics == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"yibao_coverage_zone\" needs \"yibao_clinics\"");
+        return NGX_ERROR;
+    }
+
+    n = yibao_clinics_count(ymcf->clinics);
+
+    if (n > cmf->capacity) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"yibao_coverage_zone\" holds %ui clinics, the "
+                      "registry has %uz: it needs at least %uzk",
+                      cmf->capacity, n,
+                      (ngx_http_yibao_cov_size(n) + 1023) / 1024);
+        return NGX_ERROR;
+    }
+
+    ((ngx_http_yibao_cov_zone_t *) cmf->shm_zone->data)->ymcf = ymcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_yibao_cov_log_handler;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_yibao_cov_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_cov_main_conf_t));
+}
+
+
+static char *
+ngx_http_yibao_cov_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yibao_cov_main_conf_t *cmf = conf;
+
+    ssize_t                     size;
+    ngx_str_t                  *value, name;
+    ngx_http_yibao_cov_zone_t  *zone;
+
+    if (cmf->shm_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || (size_t) size < ngx_http_yibao_cov_size(16)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\": at least %uzk",
+                           &value[1],
+                           (ngx_http_yibao_cov_size(16) + 1023) / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    cmf->capacity = ngx_http_yibao_cov_capacity((size_t) size);
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_cov_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "yibao_coverage");
+
+    cmf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                          &ngx_http_yibao_coverage_module);
+    if (cmf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared zone \"yibao_coverage\" is already used");
+        return NGX_CONF_ERROR;
+    }
+
+    cmf->shm_zone->init = ngx_http_yibao_cov_init_zone;
+    cmf->shm_zone->data = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yibao_cov_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_yibao_cov_main_conf_t  *cmf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate: the location already has a content handler";
+    }
+
+    clcf->handler = ngx_http_yibao_cov_handler;
+
+    cmf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_yibao_coverage_module);
+    cmf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A new zone: a slot for each clinic that fits, the registry's clinics
+ * in the first ones.  A reload with a zone of the same size: the slots
+ * are kept, moved to the clinics' new positions.
+ */
+
+static ngx_int_t
+ngx_http_yibao_cov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_yibao_cov_zone_t  *ozone = data;
+
+    size_t                      cap;
+    ngx_http_yibao_cov_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        if (ozone->sh->layout != sizeof(ngx_http_yibao_cov_slot_t)) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "shared zone \"%V\" was made by another version "
+                          "of the module: restart nginx, or change "
+                          "the size of yibao_coverage_zone",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+
+        return ngx_http_yibao_cov_reindex(shm_zone, zone);
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool,
+                               sizeof(ngx_http_yibao_cov_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cap = ngx_http_yibao_cov_capacity(shm_zone->shm.size);
+
+    /*
+     * not cleared: the registry's slots are initialized below, the
+     * others when a registry grows into them; pages of the zone that
+     * no clinic uses are never touched
+     */
+
+    zone->sh->slots = ngx_slab_alloc(zone->shpool,
+                                     cap * sizeof(ngx_http_yibao_cov_slot_t));
+    if (zone->sh->slots == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "shared zone \"%V\" is too small for %uz clinics",
+                      &shm_zone->shm.name, cap);
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    zone->sh->layout = sizeof(ngx_http_yibao_cov_slot_t);
+    zone->sh->started = ngx_time();
+    zone->sh->capacity = cap;
+
+    return ngx_http_yibao_cov_reindex(shm_zone, zone);
+}
+
+
+/*
+ * Puts the registry's clinics in the first slots, in its order: a
+ * clinic that had a slot keeps its coverage, a new one starts empty,
+ * a clinic no longer in the registry is dropped.  Nothing moves when
+ * the registry's order is the slots' order.
+ */
+
+static ngx_int_t
+ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_cov_zone_t *zone)
+{
+    size_t                      i, n, old, k, kept;
+    yibao_cov_clinic_t         *copy;
+    const yibao_clinic_t       *clinic;
+    ngx_http_yibao_cov_sh_t    *sh;
+    ngx_http_yibao_cov_slot_t  *slot;
+
+    sh = zone->sh;
+    n = yibao_clinics_count(zone->ymcf->clinics);
+    old = sh->nslots;
+
+    if (n > sh->capacity) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "shared zone \"%V\" holds %ui clinics, the "
+                      "registry has %uz", &shm_zone->shm.name,
+                      sh->capacity, n);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n && i < old; i++) {
+        clinic = yibao_clinics_at(zone->ymcf->clinics, i);
+
+        if (!yibao_cov_is(&sh->slots[i].c, clinic->org_code.data,
+                          clinic->org_code.len))
+        {
+            break;
+        }
+    }
+
+    if (i == n && n == old) {
+        return NGX_OK;
+    }
+
+    copy = NULL;
+
+    if (old) {
+        copy = ngx_alloc(old * sizeof(yibao_cov_clinic_t), shm_zone->shm.log);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < old; k++) {
+            slot = &sh->slots[k];
+            ngx_http_yibao_cov_lock(slot);
+            copy[k] = slot->c;
+            ngx_unlock(&slot->lock);
+        }
+    }
+
+    for (i = 0; i < ngx_max(n, old); i++) {
+        slot = &sh->slots[i];
+
+        if (i >= old) {
+            slot->lock = 0;         /* a slot never used before */
+        }
+
+        ngx_http_yibao_cov_lock(slot);
+
+        if (i < n) {
+            clinic = yibao_clinics_at(zone->ymcf->clinics, i);
+            yibao_cov_init(&slot->c, clinic->org_code.data,
+                           clinic->org_code.len);
+
+        } else {
+            ngx_memzero(&slot->c, sizeof(yibao_cov_clinic_t));
+        }
+
+        ngx_unlock(&slot->lock);
+    }
+
+    kept = 0;
+
+    for (k = 0; k < old; k++) {
+        clinic = yibao_clinics_find(zone->ymcf->clinics, copy[k].code,
+                                    ngx_strnlen(copy[k].code,
+                                                YIBAO_COV_CODE));
+        if (clinic == NULL
+            || !yibao_cov_is(&copy[k], clinic->org_code.data,
+                             clinic->org_code.len))
+        {
+            continue;
+        }
+
+        slot = &sh->slots[yibao_clinics_index(zone->ymcf->clinics, clinic)];
+
+        ngx_http_yibao_cov_lock(slot);
+        slot->c = copy[k];
+        ngx_unlock(&slot->lock);
+
+        kept++;
+    }
+
+    if (copy) {
+        ngx_free(copy);
+    }
+
+    sh->nslots = n;
+
+    if (old) {
+        (void) ngx_atomic_fetch_add(&sh->reindexed, 1);
+
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "yibao coverage: %uz clinics, %uz kept their "
+                      "coverage, %uz new", n, kept, n - kept);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_cov_lock(ngx_http_yibao_cov_slot_t *slot)
+{
+    ngx_spinlock(&slot->lock, 1, NGX_HTTP_YIBAO_COV_SPIN);
+}
+
+
+/*
+ * A finished request of a gateway location whose clinic the registry
+ * resolved: its slot, under the slot's lock.
+ */
+
+static ngx_int_t
+ngx_http_yibao_cov_log_handler(ngx_http_request_t *r)
+{
+    size_t                           i;
+    ngx_time_t                      *tp;
+    yibao_cov_event_t                ev;
+    const yibao_clinic_t            *clinic;
+    ngx_http_yibao_ctx_t            *ctx;
+    ngx_http_yibao_loc_conf_t       *glcf;
+    ngx_http_yibao_cov_slot_t       *slot;
+    ngx_http_yibao_cov_zone_t       *zone;
+    ngx_http_yibao_main_conf_t      *ymcf;
+    ngx_http_yibao_cov_main_conf_t  *cmf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    if (!glcf->enable) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_yibao_module);
+
+    if (ctx == NULL || ctx->registry_clinic == NULL) {
+        return NGX_OK;
+    }
+
+    cmf = ngx_http_get_module_main_conf(r, ngx_http_yibao_coverage_module);
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    zone = cmf->shm_zone->data;
+
+    clinic = ctx->registry_clinic;
+    i = yibao_clinics_index(ymcf->clinics, clinic);
+
+    if (i >= zone->sh->nslots) {
+        return NGX_OK;
+    }
+
+    yibao_cov_event(&ev, ctx->infno.data, ctx->infno.len,
+                    ctx->gwerr == 0 && ctx->infcode_set && ctx->infcode == 0,
+                    (int) ctx->gwerr);
+
+    tp = ngx_timeofday();
+    slot = &zone->sh->slots[i];
+
+    ngx_http_yibao_cov_lock(slot);
+
+    if (yibao_cov_is(&slot->c, clinic->org_code.data, clinic->org_code.len))
+    {
+        yibao_cov_record(&slot->c, tp->sec, (int64_t) tp->gmtoff * 60, &ev);
+    }
+
+    ngx_unlock(&slot->lock);
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET ?report=silent|failing|never_activated|townships|weekly|summary|
+ * clinics[&format=json|csv][&silent_days=N][&window=D]
+ * [&threshold=0.2][&min_requests=N]
+ */
+
+static ngx_int_t
+ngx_http_yibao_cov_handler(ngx_http_request_t *r)
+{
+    size_t                           i, n;
+    ngx_int_t                        rc;
+    ngx_buf_t                       *b;
+    ngx_time_t                      *tp;
+    ngx_chain_t                      out;
+    const char                      *err;
+    yibao_str_t                      body;
+    yibao_alloc_t                    a;
+    yibao_cov_info_t                *info;
+    yibao_cov_clinic_t              *cov;
+    yibao_cov_report_t               rep;
+    const yibao_clinic_t            *clinic;
+    ngx_http_yibao_cov_slot_t       *slot;
+    ngx_http_yibao_cov_zone_t       *zone;
+    ngx_http_yibao_main_conf_t      *ymcf;
+    ngx_http_yibao_cov_main_conf_t  *cmf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(&rep, sizeof(yibao_cov_report_t));
+
+    if (ngx_http_yibao_cov_params(r, &rep, &err) != NGX_OK) {
+        return ngx_http_yibao_cov_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    cmf = ngx_http_get_module_main_conf(r, ngx_http_yibao_coverage_module);
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    zone = cmf->shm_zone->data;
+
+    n = ngx_min(yibao_clinics_count(ymcf->clinics), zone->sh->nslots);
+
+    info = ngx_palloc(r->pool, (n ? n : 1) * sizeof(yibao_cov_info_t));
+    cov = ngx_palloc(r->pool, (n ? n : 1) * sizeof(yibao_cov_clinic_t));
+
+    if (info == NULL || cov == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        clinic = yibao_clinics_at(ymcf->clinics, i);
+
+        ngx_memzero(&info[i], sizeof(yibao_cov_info_t));
+        info[i].code = clinic->org_code;
+        info[i].name = clinic->name;
+        info[i].admdvs = clinic->admdvs;
+        info[i].entity_code = clinic->entity_code;
+        info[i].entity_name = clinic->entity_name;
+        info[i].township = (clinic->mode == YIBAO_SETTLE_TOWNSHIP);
+        info[i].key_state = clinic->key ? -1 : YIBAO_COV_KEY_NONE;
+
+        slot = &zone->sh->slots[i];
+
+        ngx_http_yibao_cov_lock(slot);
+        cov[i] = slot->c;
+        ngx_unlock(&slot->lock);
+
+        if (!yibao_cov_is(&cov[i], clinic->org_code.data,
+                          clinic->org_code.len))
+        {
+            /* an old worker's registry: this slot is not yet its */
+            yibao_cov_init(&cov[i], clinic->org_code.data,
+                           clinic->org_code.len);
+        }
+    }
+
+    tp = ngx_timeofday();
+
+    rep.info = info;
+    rep.cov = cov;
+    rep.n = n;
+    rep.now = tp->sec;
+    rep.gmtoff = (int64_t) tp->gmtoff * 60;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_cov_render(&rep, &a, &body) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = body.len;
+
+    if (rep.csv) {
+        ngx_str_set(&r->headers_out.content_type, "text/csv; charset=utf-8");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = (u_char *) body.data;
+    b->last = b->pos + body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_cov_params(ngx_http_request_t *r, yibao_cov_report_t *rep,
+    const char **err)
+{
+    int        report;
+    u_char    *p, *last;
+    ngx_str_t  v;
+    unsigned   frac, digits;
+
+    yibao_cov_params_default(&rep->params);
+    rep->report = YIBAO_COV_REPORT_CLINICS;
+
+    if (ngx_http_arg(r, (u_char *) "report", 6, &v) == NGX_OK) {
+        report = yibao_cov_report_find(v.data, v.len);
+
+        if (report < 0) {
+            *err = "report: one of clinics, silent, failing, "
+                   "never_activated, townships, weekly, summary";
+            return NGX_ERROR;
+        }
+
+        rep->report = (unsigned) report;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &v) == NGX_OK) {
+        if (v.len == 3 && ngx_strncmp(v.data, "csv", 3) == 0) {
+            rep->csv = 1;
+
+        } else if (!(v.len == 4 && ngx_strncmp(v.data, "json", 4) == 0)) {
+            *err = "format: json or csv";
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_yibao_cov_arg_uint(r, "silent_days", 11, 1, 3650,
+                                    &rep->params.silent_days) != NGX_OK)
+    {
+        *err = "silent_days: a number of days from 1 to 3650";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_cov_arg_uint(r, "window", 6, 1, YIBAO_COV_WEEK,
+                                    &rep->params.window) != NGX_OK)
+    {
+        *err = "window: a number of days from 1 to 7";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_cov_arg_uint(r, "min_requests", 12, 1, 1000000,
+                                    &rep->params.min_requests) != NGX_OK)
+    {
+        *err = "min_requests: a number from 1 to 1000000";
+        return NGX_ERROR;
+    }
+
+    /* threshold: 0 to 1, at most 4 decimals ("0.25") */
+
+    if (ngx_http_arg(r, (u_char *) "threshold", 9, &v) == NGX_OK) {
+        p = v.data;
+        last = v.data + v.len;
+
+        if (v.len == 0 || (*p != '0' && *p != '1')) {
+            *err = "threshold: an error ratio from 0 to 1 (0.2)";
+            return NGX_ERROR;
+        }
+
+        frac = (*p++ == '1') ? 10000 : 0;
+        digits = 0;
+
+        if (p < last && *p == '.') {
+            for (p++; p < last && *p >= '0' && *p <= '9' && digits < 4;
+                 p++, digits++)
+            {
+                frac += (*p - '0') * (digits == 0 ? 1000 : digits == 1
+                                      ? 100 : digits == 2 ? 10 : 1);
+            }
+
+            if (digits == 0) {
+                p = last + 1;
+            }
+        }
+
+        if (p != last || frac > 10000) {
+            *err = "threshold: an error ratio from 0 to 1 (0.2)";
+            return NGX_ERROR;
+        }
+
+        rep->params.threshold = frac;
+    }
+
+    return NGX_OK;
+}
+
+
+/* an argument that is absent leaves *v as it is */
+
+static ngx_int_t
+ngx_http_yibao_cov_arg_uint(ngx_http_request_t *r, char *name, size_t len,
+    ngx_uint_t lo, ngx_uint_t hi, unsigned *v)
+{
+    ngx_int_t  n;
+    ngx_str_t  s;
+
+    if (ngx_http_arg(r, (u_char *) name, len, &s) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(s.data, s.len);
+
+    if (n == NGX_ERROR || (ngx_uint_t) n < lo || (ngx_uint_t) n > hi) {
+        return NGX_ERROR;
+    }
+
+    *v = (unsigned) n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_cov_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = sizeof("{\"error\":\"\"}") + ngx_strlen(msg);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the messages are this file's own: no quotes or backslashes */
+
+    last = ngx_sprintf(p, "{\"error\":\"%s\"}", msg);
+
+    return ngx_http_yibao_send_json(r, status, p, last - p);
+}
