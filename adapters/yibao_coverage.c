@@ -36,6 +36,7 @@ typedef struct {
     size_t                   silent;
     size_t                   failing;
     size_t                   never;
+    size_t                   failed_today;  /* clinics */
     uint64_t                 requests;  /* today */
     uint64_t                 failed;
     uint64_t                 settled;
@@ -778,6 +779,7 @@ yibao_cov_group_add(yibao_cov_group_t *g, yibao_cov_ctx_t *x, size_t i)
 
     yibao_cov_sum(&r->cov[i], x->today, 1, &sum);
 
+    g->failed_today += sum.failed > 0;
     g->requests += sum.requests;
     g->failed += sum.failed;
     g->settled += sum.settled;
@@ -832,7 +834,7 @@ static const char  yibao_cov_clinic_csv_head[] =
 static const char  yibao_cov_group_csv_head[] =
     "level,code,name,admdvs,clinics,seen_today,seen_week,not_seen,"
     "silent,failing,never_activated,requests_today,failed_today,"
-    "settled_today\r\n";
+    "settled_today,clinics_failed_today\r\n";
 
 /*
  * 机构ID, 县/乡镇, 名称, 卫生机构（组织）代码,
@@ -1301,6 +1303,8 @@ yibao_cov_json_group(yibao_cov_out_t *o, const yibao_cov_group_t *g,
     yibao_cov_put_u64(o, g->failing);
     yibao_cov_puts(o, ",\"never_activated\":");
     yibao_cov_put_u64(o, g->never);
+    yibao_cov_puts(o, ",\"failed_today\":");
+    yibao_cov_put_u64(o, g->failed_today);
     yibao_cov_puts(o, ",\"today\":{\"requests\":");
     yibao_cov_put_u64(o, g->requests);
     yibao_cov_puts(o, ",\"failed\":");
@@ -1361,6 +1365,8 @@ yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
     yibao_cov_put_u64(o, g->failed);
     yibao_cov_put(o, ",", 1);
     yibao_cov_put_u64(o, g->settled);
+    yibao_cov_put(o, ",", 1);
+    yibao_cov_put_u64(o, g->failed_today);
     yibao_cov_puts(o, "\r\n");
 }
 

@@ -420,3 +420,52 @@ def test_cli_tables_json_csv(make_stack, tmp_path):
 
     p = cli("summary", "--url", "http://127.0.0.1:9/yibao/coverage")
     assert p.returncode == 3
+
+
+def test_no_failing_clinic_silently_dropped(make_stack, tmp_path):
+    """30 clinics fail today: the status document lists 20, the page
+    says how many it does not show and links the complete list, which
+    has all 30 (the failing-clinics table alone used to keep 64 of 111
+    without saying so)."""
+    import test_status_page as tsp
+
+    data = gen_registry(tmp_path, 400, 15)
+    stack = make_stack(data_dir=data, translate=False)
+    t = Traffic(stack)
+    clinics = registry(stack)
+    failing = clinics[10:40]
+    ok = clinics[50:53]
+    for c in ok:
+        t.sign_in(c)
+    for c in failing:
+        assert t.read(c).body["infcode"] == -1      # not signed in
+
+    def all_counted():
+        doc = report(stack, "summary")
+        return doc["total"]["seen_today"] == 33 \
+            and doc["total"]["failed_today"] == 30
+    harness.wait_until("33 clinics counted", all_counted)
+
+    rows = report(stack, "failing", threshold="0", min_requests="1",
+                  format="csv")
+    assert {r["clinic"] for r in rows} == {c["org"] for c in failing}
+
+    code, _, data = get(stack, "?report=summary")
+    doc = json.loads(data)
+    assert doc["total"]["failed_today"] == 30
+    assert sum(x["failed_today"] for x in doc["counties"]) == 30
+    assert sum(x["clinics"] for x in doc["counties"]) == 400
+
+    if not os.access(tsp.CHROMIUM, os.X_OK):
+        pytest.skip("chromium is not installed: run make deps")
+
+    dom = tsp.chromium(tmp_path, stack.status_url + "/yibao/status.html",
+                       "--dump-dom")
+    assert "Clinics that failed today: 30, 10 not shown here." in dom, \
+        dom[-4000:]
+    assert ('href="coverage?report=failing&amp;threshold=0&amp;'
+            'min_requests=1&amp;format=csv"') in dom
+    assert dom.count("data-county=") == len(doc["counties"])
+    assert dom.count("data-township=") == len(doc["townships"])
+    assert 'href="coverage?report=weekly&amp;format=csv"' in dom
+    assert ">never seen</span><span class=\"warn\">367<" in dom

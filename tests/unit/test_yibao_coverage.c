@@ -596,6 +596,8 @@ test_report_townships(void **state)
     assert_int_equal(json_integer_value(json_object_get(t, "seen_today")),
                      2);
     assert_int_equal(json_integer_value(json_object_get(t, "silent")), 2);
+    assert_int_equal(json_integer_value(json_object_get(t,
+                                                        "failed_today")), 1);
     assert_int_equal(json_array_size(json_object_get(j, "counties")), 2);
     t = json_array_get(json_object_get(j, "counties"), 0);
     assert_string_equal(json_string_value(json_object_get(t, "admdvs")),
@@ -631,7 +633,7 @@ test_report_csv(void **state)
 
     s = render_csv(f, YIBAO_COV_REPORT_TOWNSHIPS);
     assert_non_null(strstr(s, "township,H32080300009,Township One,320803,"
-                              "2,1,1,1,1,1,1,3,3,0\r\n"));
+                              "2,1,1,1,1,1,1,3,3,0,1\r\n"));
 
     s = render_csv(f, YIBAO_COV_REPORT_SUMMARY);
     assert_non_null(strstr(s, "\r\ntotal,,,,4,2,2,1,2,1,1,"));
