@@ -83,9 +83,18 @@ static ngx_int_t ngx_http_yibao_cov_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
     ngx_http_yibao_cov_zone_t *zone);
+static yibao_cov_clinic_t *ngx_http_yibao_cov_copy(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_cov_sh_t *sh, size_t old);
+static size_t ngx_http_yibao_cov_keep(ngx_http_yibao_cov_zone_t *zone,
+    yibao_cov_clinic_t *copy, size_t old);
 static void ngx_http_yibao_cov_lock(ngx_http_yibao_cov_slot_t *slot);
 static ngx_int_t ngx_http_yibao_cov_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_cov_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yibao_cov_read(ngx_http_request_t *r,
+    ngx_http_yibao_cov_zone_t *zone, ngx_http_yibao_main_conf_t *ymcf,
+    yibao_cov_report_t *rep);
+static ngx_int_t ngx_http_yibao_cov_send(ngx_http_request_t *r,
+    yibao_str_t *body, ngx_uint_t csv);
 static ngx_int_t ngx_http_yibao_cov_params(ngx_http_request_t *r,
     yibao_cov_report_t *rep, const char **err);
 static ngx_int_t ngx_http_yibao_cov_arg_uint(ngx_http_request_t *r,
@@ -367,7 +376,7 @@ static ngx_int_t
 ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
     ngx_http_yibao_cov_zone_t *zone)
 {
-    size_t                      i, n, old, k, kept;
+    size_t                      i, n, old, kept;
     yibao_cov_clinic_t         *copy;
     const yibao_clinic_t       *clinic;
     ngx_http_yibao_cov_sh_t    *sh;
@@ -402,16 +411,9 @@ ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
     copy = NULL;
 
     if (old) {
-        copy = ngx_alloc(old * sizeof(yibao_cov_clinic_t), shm_zone->shm.log);
+        copy = ngx_http_yibao_cov_copy(shm_zone, sh, old);
         if (copy == NULL) {
             return NGX_ERROR;
-        }
-
-        for (k = 0; k < old; k++) {
-            slot = &sh->slots[k];
-            ngx_http_yibao_cov_lock(slot);
-            copy[k] = slot->c;
-            ngx_unlock(&slot->lock);
         }
     }
 
@@ -436,27 +438,7 @@ ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
         ngx_unlock(&slot->lock);
     }
 
-    kept = 0;
-
-    for (k = 0; k < old; k++) {
-        clinic = yibao_clinics_find(zone->ymcf->clinics, copy[k].code,
-                                    ngx_strnlen(copy[k].code,
-                                                YIBAO_COV_CODE));
-        if (clinic == NULL
-            || !yibao_cov_is(&copy[k], clinic->org_code.data,
-                             clinic->org_code.len))
-        {
-            continue;
-        }
-
-        slot = &sh->slots[yibao_clinics_index(zone->ymcf->clinics, clinic)];
-
-        ngx_http_yibao_cov_lock(slot);
-        slot->c = copy[k];
-        ngx_unlock(&slot->lock);
-
-        kept++;
-    }
+    kept = copy ? ngx_http_yibao_cov_keep(zone, copy, old) : 0;
 
     if (copy) {
         ngx_free(copy);
@@ -473,6 +455,72 @@ ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
     }
 
     return NGX_OK;
+}
+
+
+/* A copy of the old slots, each under its lock (NULL: no memory). */
+
+static yibao_cov_clinic_t *
+ngx_http_yibao_cov_copy(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_cov_sh_t *sh, size_t old)
+{
+    size_t                      k;
+    yibao_cov_clinic_t         *copy;
+    ngx_http_yibao_cov_slot_t  *slot;
+
+    copy = ngx_alloc(old * sizeof(yibao_cov_clinic_t), shm_zone->shm.log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    for (k = 0; k < old; k++) {
+        slot = &sh->slots[k];
+        ngx_http_yibao_cov_lock(slot);
+        copy[k] = slot->c;
+        ngx_unlock(&slot->lock);
+    }
+
+    return copy;
+}
+
+
+/*
+ * The old coverage of each clinic still in the registry, into its new
+ * slot; returns how many kept theirs.
+ */
+
+static size_t
+ngx_http_yibao_cov_keep(ngx_http_yibao_cov_zone_t *zone,
+    yibao_cov_clinic_t *copy, size_t old)
+{
+    size_t                      k, kept;
+    const yibao_clinic_t       *clinic;
+    ngx_http_yibao_cov_slot_t  *slot;
+
+    kept = 0;
+
+    for (k = 0; k < old; k++) {
+        clinic = yibao_clinics_find(zone->ymcf->clinics, copy[k].code,
+                                    ngx_strnlen(copy[k].code,
+                                                YIBAO_COV_CODE));
+        if (clinic == NULL
+            || !yibao_cov_is(&copy[k], clinic->org_code.data,
+                             clinic->org_code.len))
+        {
+            continue;
+        }
+
+        slot = &zone->sh->slots[yibao_clinics_index(zone->ymcf->clinics,
+                                                    clinic)];
+
+        ngx_http_yibao_cov_lock(slot);
+        slot->c = copy[k];
+        ngx_unlock(&slot->lock);
+
+        kept++;
+    }
+
+    return kept;
 }
 
 
@@ -558,19 +606,12 @@ ngx_http_yibao_cov_log_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_yibao_cov_handler(ngx_http_request_t *r)
 {
-    size_t                           i, n;
     ngx_int_t                        rc;
-    ngx_buf_t                       *b;
     ngx_time_t                      *tp;
-    ngx_chain_t                      out;
     const char                      *err;
     yibao_str_t                      body;
     yibao_alloc_t                    a;
-    yibao_cov_info_t                *info;
-    yibao_cov_clinic_t              *cov;
     yibao_cov_report_t               rep;
-    const yibao_clinic_t            *clinic;
-    ngx_http_yibao_cov_slot_t       *slot;
     ngx_http_yibao_cov_zone_t       *zone;
     ngx_http_yibao_main_conf_t      *ymcf;
     ngx_http_yibao_cov_main_conf_t  *cmf;
@@ -594,13 +635,48 @@ ngx_http_yibao_cov_handler(ngx_http_request_t *r)
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
     zone = cmf->shm_zone->data;
 
+    if (ngx_http_yibao_cov_read(r, zone, ymcf, &rep) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    rep.now = tp->sec;
+    rep.gmtoff = (int64_t) tp->gmtoff * 60;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_cov_render(&rep, &a, &body) != YIBAO_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_yibao_cov_send(r, &body, rep.csv);
+}
+
+
+/*
+ * The registry's clinics with their coverage, each slot copied under
+ * its lock, into rep.
+ */
+
+static ngx_int_t
+ngx_http_yibao_cov_read(ngx_http_request_t *r,
+    ngx_http_yibao_cov_zone_t *zone, ngx_http_yibao_main_conf_t *ymcf,
+    yibao_cov_report_t *rep)
+{
+    size_t                      i, n;
+    yibao_cov_info_t           *info;
+    yibao_cov_clinic_t         *cov;
+    const yibao_clinic_t       *clinic;
+    ngx_http_yibao_cov_slot_t  *slot;
+
     n = ngx_min(yibao_clinics_count(ymcf->clinics), zone->sh->nslots);
 
     info = ngx_palloc(r->pool, (n ? n : 1) * sizeof(yibao_cov_info_t));
     cov = ngx_palloc(r->pool, (n ? n : 1) * sizeof(yibao_cov_clinic_t));
 
     if (info == NULL || cov == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     for (i = 0; i < n; i++) {
@@ -630,24 +706,28 @@ ngx_http_yibao_cov_handler(ngx_http_request_t *r)
         }
     }
 
-    tp = ngx_timeofday();
+    rep->info = info;
+    rep->cov = cov;
+    rep->n = n;
 
-    rep.info = info;
-    rep.cov = cov;
-    rep.n = n;
-    rep.now = tp->sec;
-    rep.gmtoff = (int64_t) tp->gmtoff * 60;
+    return NGX_OK;
+}
 
-    ngx_http_yibao_alloc_init(&a, r->pool);
 
-    if (yibao_cov_render(&rep, &a, &body) != YIBAO_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+/* The report: CSV or JSON. */
+
+static ngx_int_t
+ngx_http_yibao_cov_send(ngx_http_request_t *r, yibao_str_t *body,
+    ngx_uint_t csv)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = body.len;
+    r->headers_out.content_length_n = body->len;
 
-    if (rep.csv) {
+    if (csv) {
         ngx_str_set(&r->headers_out.content_type, "text/csv; charset=utf-8");
 
     } else {
@@ -665,8 +745,8 @@ ngx_http_yibao_cov_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = (u_char *) body.data;
-    b->last = b->pos + body.len;
+    b->pos = (u_char *) body->data;
+    b->last = b->pos + body->len;
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;
