@@ -266,4 +266,95 @@ int32_t yibao_audit_day(const unsigned char *p, size_t len);
 int yibao_audit_fixed(const unsigned char *p, size_t len, int64_t *v);
 
 
+/*
+ * What the gateway keeps of a person, per contracting entity, in the
+ * store (with an expiry): the visits with fee lines and their lines, as
+ * text, one record a line, TAB-separated:
+ *
+ *     v  mdtrt_id  clinic  day
+ *     l  mdtrt_id  day  days  feedetl_sn  code  doctor  cnt  pric  amt
+ *
+ * (day: days since 1970; days: the line's supply, 0 when unknown;
+ * amounts x 10^6).  No name, no ID number, no psn_no.
+ */
+
+typedef struct {
+    yibao_str_t           mdtrt_id;
+    yibao_str_t           clinic;
+    int32_t               day;
+} yibao_audit_visit_t;
+
+
+typedef struct {
+    yibao_str_t           mdtrt_id;
+    int32_t               days;
+    yibao_audit_line_t    line;
+} yibao_audit_kept_t;
+
+
+typedef struct {
+    yibao_audit_visit_t  *visits;
+    size_t                nvisits;
+    yibao_audit_kept_t   *lines;
+    size_t                nlines;
+} yibao_audit_history_t;
+
+
+/*
+ * Reads a kept record (data may be empty: no history); lines that do
+ * not read are skipped.  Strings point into data.  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+int yibao_audit_history_parse(const unsigned char *data, size_t len,
+    yibao_alloc_t *a, yibao_audit_history_t *h);
+
+/*
+ * Fills ctx's earlier lines (the visit's), history (the drugs of the
+ * person's other visits with a known supply) and visits_today (the
+ * person's visits at ctx's clinic on ctx->today, this one included)
+ * from h.  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_audit_history_context(const yibao_audit_history_t *h,
+    const yibao_str_t *mdtrt_id, yibao_audit_ctx_t *ctx, yibao_alloc_t *a);
+
+/*
+ * The record to keep once lines[0..n) of the visit are accepted: h's
+ * visits and lines from ctx->today - window_days on, the visit added if
+ * new, the lines appended with their supply (yibao_audit_supply), at
+ * most max_lines lines (the oldest dropped).  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+int yibao_audit_history_write(const yibao_audit_t *au,
+    const yibao_audit_history_t *h, const yibao_audit_ctx_t *ctx,
+    const yibao_str_t *mdtrt_id, const yibao_audit_line_t *lines, size_t n,
+    int32_t window_days, size_t max_lines, yibao_alloc_t *a,
+    yibao_str_t *out);
+
+/*
+ * The acknowledgements of a request's input, "yb_audit_ack": a string
+ * or an array of strings "RULE_ID" or "RULE_ID:reason"; the key is
+ * removed from input (it is the gateway's, never sent).  *acks gets the
+ * rule ids.  YIBAO_OK, YIBAO_ERR_INVALID (not strings; err says where)
+ * or YIBAO_ERR_NOMEM.
+ */
+int yibao_audit_acks(json_t *input, yibao_alloc_t *a, yibao_str_t **acks,
+    size_t *n, yibao_err_t *err);
+
+/*
+ * Adds findings (a yibao_audit_json() array, referenced) to an
+ * envelope: output.yb_audit (output made an object when it is not
+ * one); with warn, "rule_id rule_name: vola_cont" of each joined with
+ * "; " is appended to warn_msg.  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_audit_attach(json_t *doc, json_t *findings, unsigned warn);
+
+/*
+ * The findings for the transaction log: "rule_id:mode:sev:vola_amt"
+ * joined with " ", "+ack" after an acknowledged one; only ids, modes
+ * and amounts (no personal data).  YIBAO_OK or YIBAO_ERR_NOMEM.
+ */
+int yibao_audit_log(const yibao_audit_result_t *res, yibao_alloc_t *a,
+    yibao_str_t *out);
+
+
 #endif /* _YIBAO_AUDIT_H_INCLUDED_ */

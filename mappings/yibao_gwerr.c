@@ -76,6 +76,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "fee amount is not count times price" },
     { YIBAO_GWERR_FEEDETL_SN, 422, "feedetl_sn",
       "feedetl_sn is not 1 to 15 digits" },
+    { YIBAO_GWERR_AUDIT_REFUSED, 422, "audit_refused",
+      "the fee-line audit refused the transaction" },
 
     { YIBAO_GWERR_INTERNAL, 500, "internal",
       "gateway internal error" },

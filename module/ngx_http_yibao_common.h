@@ -24,6 +24,7 @@
 #include "yibao_journal.h"
 #include "yibao_infno.h"
 #include "yibao_outage.h"
+#include "yibao_audit.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -199,6 +200,11 @@ typedef struct {
     ngx_flag_t                 outage_on;          /* yibao_outage */
     yibao_outage_conf_t        outage;
     ngx_flag_t                 outage_probe;       /* probe=on */
+
+    yibao_audit_t             *audit;              /* yibao_audit_rules */
+    yibao_alloc_t              audit_alloc;
+    ngx_str_t                  audit_rules;        /* the file's name */
+    ngx_msec_t                 audit_window;
 } ngx_http_yibao_main_conf_t;
 
 
@@ -225,6 +231,7 @@ typedef struct {
     ngx_flag_t                 limit_dry_run;
 
     ngx_array_t               *api_allow;  /* an operators' API: cidrs */
+    ngx_flag_t                 audit;
 } ngx_http_yibao_loc_conf_t;
 
 
@@ -297,6 +304,13 @@ struct ngx_http_yibao_ctx_s {
     ngx_msec_t                 store_start;
     ngx_msec_t                 store_time;     /* waiting for the store */
 
+    ngx_str_t                  audit_keys[3];  /* person, lines, visit */
+    ngx_str_t                  audit_values[3];
+    ngx_str_t                  audit_log;      /* the findings, for the log */
+    ngx_str_t                  audit_record;   /* kept once accepted */
+    json_t                    *audit_findings; /* warn, enforce: 3101 */
+    ngx_uint_t                 audit_acks;
+
     u_char                    *resp;
     size_t                     resp_len;
     size_t                     resp_size;
@@ -319,6 +333,8 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   stale_swap:1;
     unsigned                   outage_probe:1;    /* let through as one */
     unsigned                   outage_seen:1;     /* its outcome counted */
+    unsigned                   audit_loaded:1;
+    unsigned                   audit_done:1;
 };
 
 
@@ -488,6 +504,27 @@ ngx_int_t ngx_http_yibao_signin_fill(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 void ngx_http_yibao_signin_learn(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len);
+
+ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_uint_t secret, ngx_pool_t *pool, ngx_str_t *out);
+
+char *ngx_http_yibao_audit_rules_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_yibao_audit_lists_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_yibao_audit_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf);
+ngx_int_t ngx_http_yibao_audit_request(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+ngx_int_t ngx_http_yibao_audit_answer(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, void *doc, u_char **p, size_t *n);
+ngx_int_t ngx_http_yibao_audit_error(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, u_char **p, size_t *n);
+ngx_int_t ngx_http_yibao_store_audit_get(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_str_t *keys, ngx_uint_t n,
+    ngx_str_t *values);
+void ngx_http_yibao_store_audit_put(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value);
 
 ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);

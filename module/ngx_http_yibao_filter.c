@@ -473,7 +473,8 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     if (ngx_http_yibao_answer_learn(r, ctx, &ans, &found) != NGX_OK
         || ngx_http_yibao_answer_rewrite(r, ctx, &ans, &doc, &p, &n)
-           != NGX_OK)
+           != NGX_OK
+        || ngx_http_yibao_audit_answer(r, ctx, doc, &p, &n) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -865,6 +866,16 @@ ngx_http_yibao_error_output(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     ctx->resp = (u_char *) out.data;
     ctx->resp_len = out.len;
+
+    /* a refusal of the audit carries its findings */
+
+    if (ngx_http_yibao_audit_error(r, ctx, &ctx->resp, &ctx->resp_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out.len = ctx->resp_len;
     ctx->header_delayed = send_body;
 
     /* a refusal is replayed as it is; a lost answer is not replayed */

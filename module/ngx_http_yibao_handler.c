@@ -452,6 +452,14 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
+    /* the fee lines audited with the visit's context, national codes */
+
+    rc = ngx_http_yibao_audit_request(r, ctx);
+    if (rc != NGX_OK) {
+        /* NGX_AGAIN: resumed by the store's answer */
+        return rc;
+    }
+
     if (ctx->stage == 1) {
         ctx->stage = 2;
 

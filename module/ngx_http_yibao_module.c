@@ -49,8 +49,6 @@ static ngx_int_t ngx_http_yibao_route_table(ngx_conf_t *cf,
     ngx_http_yibao_loc_conf_t *glcf, ngx_str_t *file);
 static char *ngx_http_yibao_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_uint_t secret, ngx_pool_t *pool, ngx_str_t *out);
 
 
 typedef struct {
@@ -205,6 +203,34 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_yibao_loc_conf_t, translate),
+      NULL },
+
+    { ngx_string("yibao_audit_rules"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_yibao_audit_rules_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_audit_lists"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_audit_lists_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_audit_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_yibao_main_conf_t, audit_window),
+      NULL },
+
+    { ngx_string("yibao_audit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, audit),
       NULL },
 
     { ngx_string("yibao_translate_passthrough"),
@@ -488,7 +514,10 @@ ngx_http_yibao_create_main_conf(ngx_conf_t *cf)
      *     gmcf->clinics = NULL;
      *     gmcf->callers = NULL;
      *     gmcf->shm_zone = NULL;
+     *     gmcf->audit = NULL;
      */
+
+    gmcf->audit_window = NGX_CONF_UNSET_MSEC;
 
     return gmcf;
 }
@@ -525,6 +554,7 @@ ngx_http_yibao_create_loc_conf(ngx_conf_t *cf)
     glcf->passthrough = NGX_CONF_UNSET_UINT;
     glcf->feedetl_sn_digits = NGX_CONF_UNSET;
     glcf->limit_dry_run = NGX_CONF_UNSET;
+    glcf->audit = NGX_CONF_UNSET;
 
     return glcf;
 }
@@ -577,6 +607,7 @@ ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->passthrough, prev->passthrough, 0);
     ngx_conf_merge_value(conf->feedetl_sn_digits, prev->feedetl_sn_digits, 0);
     ngx_conf_merge_value(conf->limit_dry_run, prev->limit_dry_run, 0);
+    ngx_conf_merge_value(conf->audit, prev->audit, 0);
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -588,6 +619,13 @@ ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"yibao_translate on\" needs \"yibao_mappings\" "
                            "and \"yibao_translate_rules\" at the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->audit && gmcf->audit == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yibao_audit on\" needs \"yibao_audit_rules\" "
+                           "and \"yibao_audit_lists\" at the http level");
         return NGX_CONF_ERROR;
     }
 
@@ -1005,7 +1043,8 @@ ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
     yibao_err_t  err;
 
     if (ngx_http_yibao_resolve_init_conf(cf, gmcf) != NGX_CONF_OK
-        || ngx_http_yibao_signin_init_conf(cf, gmcf) != NGX_CONF_OK)
+        || ngx_http_yibao_signin_init_conf(cf, gmcf) != NGX_CONF_OK
+        || ngx_http_yibao_audit_init_conf(cf, gmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -1189,7 +1228,7 @@ ngx_http_yibao_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * holds secrets must not be accessible by group or others.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t secret,
     ngx_pool_t *pool, ngx_str_t *out)
 {

@@ -81,6 +81,10 @@ static ngx_http_variable_t  ngx_http_yibao_vars[] = {
     { ngx_string("yibao_unmapped"), NULL, ngx_http_yibao_variable_str,
       offsetof(ngx_http_yibao_ctx_t, unmapped), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("yibao_audit"), NULL, ngx_http_yibao_variable_str,
+      offsetof(ngx_http_yibao_ctx_t, audit_log), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
     { ngx_string("yibao_mdtrt_id"), NULL, ngx_http_yibao_variable_str,
       offsetof(ngx_http_yibao_ctx_t, mdtrt_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 

@@ -3,6 +3,7 @@
  */
 
 
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -853,6 +854,160 @@ test_audit_nomem(void **state)
 }
 
 
+static void
+test_audit_history_roundtrip(void **state)
+{
+    test_ctx_t              *t = *state;
+    yibao_str_t              m1 = yibao_string("M1"), m2 = yibao_string("M2");
+    yibao_str_t              out;
+    yibao_audit_history_t    h;
+
+    static const char  kept[] =
+        "v\tM1\tC\t20794\n"
+        "l\tM1\t20794\t0\t1\tA\t-\t1\t1\t1\n"
+        "l\tM1\tx\t0\t1\tA\t-\t1\t1\t1\n"
+        "rubbish\n";
+
+    /* nothing kept yet: the first visit of the day */
+
+    assert_int_equal(yibao_audit_history_parse(U(""), 0, &t->alloc, &h),
+                     YIBAO_OK);
+    assert_int_equal(yibao_audit_history_context(&h, &m1, &t->ctx,
+                                                 &t->alloc), YIBAO_OK);
+    assert_int_equal(t->ctx.visits_today, 1);
+    assert_int_equal(t->ctx.nearlier, 0);
+
+    line(t, "1", EXAM_FEE, 100, 1000);
+    line(t, "2", AMOX, 200, 1260);            /* 6 days */
+    t->lines[1].doctor.data = U("D\t1");      /* a TAB is dropped */
+    t->lines[1].doctor.len = 3;
+
+    assert_int_equal(yibao_audit_history_write(t->au, &h, &t->ctx, &m1,
+                                               t->lines, 2, 30, 500,
+                                               &t->alloc, &out), YIBAO_OK);
+    assert_non_null(memmem(out.data, out.len, "v\tM1\t" CLINIC "\t20794\n",
+                           strlen("v\tM1\t" CLINIC "\t20794\n")));
+    assert_non_null(memmem(out.data, out.len, "\t6\t2\t" AMOX "\tD1\t",
+                           strlen("\t6\t2\t" AMOX "\tD1\t")));
+
+    /* the same visit again: its lines are earlier lines */
+
+    assert_int_equal(yibao_audit_history_parse(out.data, out.len, &t->alloc,
+                                               &h), YIBAO_OK);
+    assert_int_equal(h.nvisits, 1);
+    assert_int_equal(h.nlines, 2);
+    assert_int_equal(yibao_audit_history_context(&h, &m1, &t->ctx,
+                                                 &t->alloc), YIBAO_OK);
+    assert_int_equal(t->ctx.visits_today, 1);
+    assert_int_equal(t->ctx.nearlier, 2);
+    assert_int_equal(t->ctx.earlier[1].amt, 25200000);
+    assert_int_equal(t->ctx.nhistory, 0);
+
+    /* another visit: the person's second today, the drug in history */
+
+    assert_int_equal(yibao_audit_history_context(&h, &m2, &t->ctx,
+                                                 &t->alloc), YIBAO_OK);
+    assert_int_equal(t->ctx.visits_today, 2);
+    assert_int_equal(t->ctx.nearlier, 0);
+    assert_int_equal(t->ctx.nhistory, 1);
+    assert_int_equal(t->ctx.history[0].days, 6);
+
+    /* at another clinic: not counted there */
+
+    set_scope(t, OWN_CLINIC, 0);
+    assert_int_equal(yibao_audit_history_context(&h, &m2, &t->ctx,
+                                                 &t->alloc), YIBAO_OK);
+    assert_int_equal(t->ctx.visits_today, 1);
+
+    /* out of the window, and at most max_lines */
+
+    t->ctx.today += 31;
+    assert_int_equal(yibao_audit_history_write(t->au, &h, &t->ctx, &m2,
+                                               t->lines, 1, 30, 500,
+                                               &t->alloc, &out), YIBAO_OK);
+    assert_int_equal(yibao_audit_history_parse(out.data, out.len, &t->alloc,
+                                               &h), YIBAO_OK);
+    assert_int_equal(h.nvisits, 1);
+    assert_int_equal(h.nlines, 1);
+
+    t->ctx.today -= 31;
+    assert_int_equal(yibao_audit_history_parse(U(kept), sizeof(kept) - 1,
+                                               &t->alloc, &h), YIBAO_OK);
+    assert_int_equal(h.nlines, 1);
+    assert_int_equal(yibao_audit_history_write(t->au, &h, &t->ctx, &m1,
+                                               t->lines, 2, 30, 2,
+                                               &t->alloc, &out), YIBAO_OK);
+    assert_int_equal(yibao_audit_history_parse(out.data, out.len, &t->alloc,
+                                               &h), YIBAO_OK);
+    assert_int_equal(h.nlines, 2);
+    assert_memory_equal(h.lines[0].line.sn.data, "1", 1);
+    assert_memory_equal(h.lines[0].line.code.data, EXAM_FEE, 15);
+}
+
+
+static void
+test_audit_acks_attach_log(void **state)
+{
+    test_ctx_t   *t = *state;
+    char         *text;
+    size_t        n;
+    json_t       *in, *doc, *arr;
+    yibao_str_t  *acks, log, jr = yibao_string("M");
+    json_error_t  jerr;
+
+    in = json_loads("{\"feedetail\":[],\"yb_audit_ack\":[\"YB-L06:自费\","
+                    "\"YB-L01\"]}", 0, &jerr);
+    assert_int_equal(yibao_audit_acks(in, &t->alloc, &acks, &n, &t->err),
+                     YIBAO_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(acks[0].len, 6);
+    assert_memory_equal(acks[0].data, "YB-L06", 6);
+    assert_memory_equal(acks[1].data, "YB-L01", 6);
+    assert_null(json_object_get(in, "yb_audit_ack"));
+    json_decref(in);
+
+    in = json_loads("{\"yb_audit_ack\":[\"YB-L06\",1]}", 0, &jerr);
+    assert_int_equal(yibao_audit_acks(in, &t->alloc, &acks, &n, &t->err),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(t->err.msg, "input.yb_audit_ack[]"));
+    json_decref(in);
+
+    line(t, "1", GP_FEE, 100, 1000);
+    line(t, "2", EXAM_FEE, 100, 1000);
+    line(t, "3", LEVO, 100, 2000);
+    t->ctx.acks = acks;
+    t->ctx.nacks = 1;
+    run(t);
+
+    assert_int_equal(yibao_audit_log(&t->res, &t->alloc, &log), YIBAO_OK);
+    assert_int_equal(log.len, strlen("YB-L01:enforce:1:10.00 "
+                                     "YB-L06:warn:2:20.00+ack"));
+    assert_memory_equal(log.data, "YB-L01:enforce:1:10.00 "
+                        "YB-L06:warn:2:20.00+ack", log.len);
+
+    arr = yibao_audit_json(&t->res, &jr, 0xf);
+    doc = json_loads("{\"infcode\":0,\"warn_msg\":\"old\","
+                     "\"output\":{\"result\":[]}}", 0, &jerr);
+    assert_int_equal(yibao_audit_attach(doc, arr, 1), YIBAO_OK);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(doc, "output"), "yb_audit")), 2);
+    text = (char *) json_string_value(json_object_get(doc, "warn_msg"));
+    assert_non_null(strstr(text, "old; YB-L01 一般诊疗费重复收取: 一般诊疗费"));
+    assert_non_null(strstr(text, "; YB-L06 "));
+    json_decref(doc);
+
+    /* a refusal's output is null: it becomes an object */
+
+    doc = json_loads("{\"infcode\":-1,\"output\":null}", 0, &jerr);
+    assert_int_equal(yibao_audit_attach(doc, arr, 0), YIBAO_OK);
+    assert_true(json_is_array(json_object_get(json_object_get(doc, "output"),
+                                              "yb_audit")));
+    assert_null(json_object_get(doc, "warn_msg"));
+    json_decref(doc);
+    json_decref(arr);
+}
+
+
 int
 main(void)
 {
@@ -875,6 +1030,8 @@ main(void)
         T(test_audit_rules_errors),
         T(test_audit_lists_errors),
         T(test_audit_nomem),
+        T(test_audit_history_roundtrip),
+        T(test_audit_acks_attach_log),
 #undef T
     };
 

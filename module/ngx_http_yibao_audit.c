@@ -1,0 +1,730 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+/*
+ * The fee-line audit in the gateway (docs/audit.md): the rules and
+ * lists files (read before the workers start), the visit's context
+ * from the store (through ngx_http_yibao_store.c), the rules run on a
+ * 2204 or 2206 before it is sent (adapters/yibao_audit.c decides), the
+ * findings refused, added to the answer, or only logged.
+ */
+
+#include "ngx_http_yibao_common.h"
+#include "yibao_crypto.h"
+
+
+#define NGX_HTTP_YIBAO_AUDIT_MAX_LINES  500
+
+/* the store's keys of a visit: the person, the person's lines, med_type */
+#define NGX_HTTP_YIBAO_AUDIT_PERSON     0
+#define NGX_HTTP_YIBAO_AUDIT_LINES      1
+#define NGX_HTTP_YIBAO_AUDIT_MED_TYPE   2
+
+
+static ngx_int_t ngx_http_yibao_audit_keys(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_str_t *psn_no, ngx_str_t *mdtrt_id);
+static ngx_int_t ngx_http_yibao_audit_key(ngx_pool_t *pool, ngx_str_t *key,
+    const char *kind, ngx_str_t *entity, ngx_str_t *id);
+static ngx_int_t ngx_http_yibao_audit_run(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_audit_context(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_audit_ctx_t *actx,
+    yibao_audit_history_t *h, yibao_audit_line_t **lines, size_t *n);
+static ngx_int_t ngx_http_yibao_audit_decide(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_audit_result_t *res);
+static void ngx_http_yibao_audit_med_type(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_audit_person(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, json_t *doc);
+static ngx_int_t ngx_http_yibao_audit_attach(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, unsigned warn, u_char **p, size_t *n);
+static void ngx_http_yibao_audit_cleanup(void *data);
+static int32_t ngx_http_yibao_audit_today(void);
+static ngx_uint_t ngx_http_yibao_audit_infno(ngx_http_yibao_ctx_t *ctx,
+    const char *infno);
+
+
+/*
+ * yibao_audit_rules file: the rules (one file), read at once; the
+ * lists are read by yibao_audit_lists, the two are checked together in
+ * ngx_http_yibao_audit_init_conf().
+ */
+
+static yibao_audit_t *
+ngx_http_yibao_audit_object(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf)
+{
+    if (gmcf->audit == NULL) {
+        ngx_http_yibao_alloc_init(&gmcf->audit_alloc, cf->pool);
+        gmcf->audit = yibao_audit_create(&gmcf->audit_alloc);
+    }
+
+    return gmcf->audit;
+}
+
+
+char *
+ngx_http_yibao_audit_rules_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    yibao_err_t     err;
+
+    if (gmcf->audit_rules.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_yibao_read_file(cf, &value[1], 0, cf->temp_pool, &data)
+        != NGX_OK
+        || ngx_http_yibao_audit_object(cf, gmcf) == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->audit_rules = value[1];
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    if (yibao_audit_add_rules(gmcf->audit, data.data, data.len, &err)
+        != YIBAO_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                           &value[1], err.line, err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_yibao_audit_lists_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t      *value, data;
+    ngx_uint_t      i;
+    yibao_str_t     label;
+    yibao_err_t     err;
+
+    value = cf->args->elts;
+
+    if (ngx_http_yibao_audit_object(cf, gmcf) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_yibao_read_file(cf, &value[i], 0, cf->temp_pool,
+                                     &data)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        label.data = value[i].data;
+        label.len = value[i].len;
+        ngx_memzero(&err, sizeof(yibao_err_t));
+
+        if (yibao_audit_add_lists(gmcf->audit, &label, data.data, data.len,
+                                  &err)
+            != YIBAO_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                               &value[i], err.line, err.msg);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* once every file is read: the lists indexed, the rules' lists checked */
+
+char *
+ngx_http_yibao_audit_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf)
+{
+    yibao_err_t  err;
+
+    if (gmcf->audit_window == NGX_CONF_UNSET_MSEC) {
+        gmcf->audit_window = (ngx_msec_t) 30 * 86400 * 1000;
+    }
+
+    if (gmcf->audit == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    if (yibao_audit_build(gmcf->audit, &err) != YIBAO_OK) {
+        if (ngx_strncmp(err.msg, "rules: ", 7) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                               &gmcf->audit_rules, err.line, err.msg + 7);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "yibao_audit_lists: %s",
+                               err.msg);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "yibao: %uz audit rules, %uz list entries",
+                  yibao_audit_rules(gmcf->audit),
+                  yibao_audit_entries(gmcf->audit));
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Before a transaction is sent: 2203 keeps the visit's med_type, 2204
+ * and 2206 are audited with the visit's context from the store.
+ * NGX_OK to go on, NGX_AGAIN while the store answers (then through
+ * ctx->resume), or an HTTP status after a refusal.
+ */
+
+ngx_int_t
+ngx_http_yibao_audit_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    psn_no, mdtrt_id;
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    if (ctx->audit_done) {
+        return NGX_OK;
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (!glcf->audit || gmcf->audit == NULL) {
+        ctx->audit_done = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_yibao_audit_infno(ctx, "2203")) {
+        ctx->audit_done = 1;
+        ngx_http_yibao_audit_med_type(r, ctx);
+        return NGX_OK;
+    }
+
+    if (!ngx_http_yibao_audit_infno(ctx, "2204")
+        && !ngx_http_yibao_audit_infno(ctx, "2206"))
+    {
+        ctx->audit_done = 1;
+        return NGX_OK;
+    }
+
+    if (!ctx->audit_loaded) {
+        ctx->audit_loaded = 1;
+
+        psn_no.data = (u_char *) ctx->personal[0].data;
+        psn_no.len = ctx->personal[0].len;
+        mdtrt_id = ctx->mdtrt_id;
+
+        if (ngx_http_yibao_audit_keys(r, ctx, &psn_no, &mdtrt_id) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_yibao_store_audit_get(r, ctx, ctx->audit_keys, 3,
+                                            ctx->audit_values);
+        if (rc != NGX_OK) {
+            /* NGX_AGAIN: resumed by the store's answer */
+            return rc;
+        }
+    }
+
+    ctx->audit_done = 1;
+
+    return ngx_http_yibao_audit_run(r, ctx);
+}
+
+
+/* the keys of the person (by a digest of psn_no) and of the visit */
+
+static ngx_int_t
+ngx_http_yibao_audit_keys(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_str_t *psn_no, ngx_str_t *mdtrt_id)
+{
+    ngx_str_t  none = ngx_string("-");
+
+    if (psn_no->len == 0) {
+        psn_no = &none;
+    }
+
+    if (mdtrt_id->len == 0) {
+        mdtrt_id = &none;
+    }
+
+    if (ngx_http_yibao_audit_key(r->pool,
+                                 &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_PERSON],
+                                 "p", &ctx->entity, psn_no)
+        != NGX_OK
+        || ngx_http_yibao_audit_key(r->pool,
+                                &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_LINES],
+                                "l", &ctx->entity, psn_no)
+           != NGX_OK
+        || ngx_http_yibao_audit_key(r->pool,
+                             &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_MED_TYPE],
+                             "m", &ctx->entity, mdtrt_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* yibao:audit:<kind>:<entity>:<SHA-256 of id, 32 hex digits> */
+
+static ngx_int_t
+ngx_http_yibao_audit_key(ngx_pool_t *pool, ngx_str_t *key, const char *kind,
+    ngx_str_t *entity, ngx_str_t *id)
+{
+    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
+    size_t         n;
+    unsigned char  md[YIBAO_MD_MAX_SIZE];
+
+    if (yibao_digest(YIBAO_MD_SHA256, id->data, id->len, md, &n)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    yibao_hex_encode(md, 16, hex, 0);
+
+    key->data = ngx_pnalloc(pool, sizeof("yibao:audit:x::") - 1
+                                  + entity->len + 32);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "yibao:audit:%s:%V:%*s", kind, entity,
+                           (size_t) 32, hex)
+               - key->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_audit_run(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    size_t                       n;
+    yibao_err_t                  err;
+    yibao_str_t                  log, mdtrt_id, *acks;
+    yibao_alloc_t                a;
+    yibao_audit_ctx_t            actx;
+    yibao_audit_line_t          *lines;
+    yibao_audit_result_t         res;
+    yibao_audit_history_t        h;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    ngx_http_yibao_alloc_init(&a, r->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    if (ngx_http_yibao_audit_context(r, ctx, &actx, &h, &lines, &n)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* acknowledgements: the gateway's key, never sent */
+
+    switch (yibao_audit_acks(json_object_get(ctx->env.doc, "input"), &a,
+                             &acks, &actx.nacks, &err))
+    {
+    case YIBAO_OK:
+        break;
+
+    case YIBAO_ERR_INVALID:
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_FIELD_INVALID, "%s",
+                              err.msg);
+        return yibao_gwerr_find(YIBAO_GWERR_FIELD_INVALID)->http_status;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    actx.acks = acks;
+
+    if (yibao_audit_run(gmcf->audit, &actx, lines, n, &a, &res) != YIBAO_OK
+        || yibao_audit_log(&res, &a, &log) != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->audit_log.data = (u_char *) log.data;
+    ctx->audit_log.len = log.len;
+    ctx->audit_acks = actx.nacks;
+
+    /* what to keep of the person once a 2204 is accepted */
+
+    if (ngx_http_yibao_audit_infno(ctx, "2204") && ctx->mdtrt_id.len
+        && ctx->personal[0].len)
+    {
+        mdtrt_id.data = ctx->mdtrt_id.data;
+        mdtrt_id.len = ctx->mdtrt_id.len;
+
+        if (yibao_audit_history_write(gmcf->audit, &h, &actx, &mdtrt_id,
+                                      lines, n,
+                                      (int32_t) (gmcf->audit_window
+                                                 / 86400000),
+                                      NGX_HTTP_YIBAO_AUDIT_MAX_LINES, &a,
+                                      &log)
+            != YIBAO_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->audit_record.data = (u_char *) log.data;
+        ctx->audit_record.len = log.len;
+    }
+
+    return ngx_http_yibao_audit_decide(r, ctx, &res);
+}
+
+
+/*
+ * The context of the visit: the clinic, the person (1101's gender and
+ * birth date), the visit's med_type (2203), its earlier lines and the
+ * person's other visits; and the lines to audit: a 2204's, or for a
+ * 2206 every line of the visit.
+ */
+
+static ngx_int_t
+ngx_http_yibao_audit_context(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_audit_ctx_t *actx,
+    yibao_audit_history_t *h, yibao_audit_line_t **lines, size_t *n)
+{
+    ngx_str_t       *v;
+    yibao_str_t      mdtrt_id;
+    yibao_alloc_t    a;
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+    ngx_memzero(actx, sizeof(yibao_audit_ctx_t));
+
+    ngx_http_yibao_map_scope(ctx->registry_clinic, &actx->scope);
+    actx->integrated = (ctx->registry_clinic->mode == YIBAO_SETTLE_TOWNSHIP);
+    actx->today = ngx_http_yibao_audit_today();
+    actx->birth = INT32_MIN;
+
+    v = &ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON];
+
+    if (v->len >= 12 && v->data[1] == '\t') {
+        actx->gend = (char) v->data[0];
+        actx->birth = yibao_audit_day(v->data + 2, v->len - 2);
+    }
+
+    v = &ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE];
+    actx->med_type.data = v->data;
+    actx->med_type.len = v->len;
+
+    v = &ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_LINES];
+    mdtrt_id.data = ctx->mdtrt_id.data;
+    mdtrt_id.len = ctx->mdtrt_id.len;
+
+    if (yibao_audit_history_parse(v->data, v->len, &a, h) != YIBAO_OK
+        || yibao_audit_history_context(h, &mdtrt_id, actx, &a) != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_audit_infno(ctx, "2206")) {
+        /* the settlement of the visit: all of its lines, once more */
+
+        *lines = (yibao_audit_line_t *) actx->earlier;
+        *n = actx->nearlier;
+        actx->earlier = NULL;
+        actx->nearlier = 0;
+        return NGX_OK;
+    }
+
+    if (yibao_audit_lines(json_object_get(ctx->env.doc, "input"), &a, lines,
+                          n)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* enforce: refused, with the findings; warn: kept for the answer */
+
+static ngx_int_t
+ngx_http_yibao_audit_decide(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_audit_result_t *res)
+{
+    size_t               i;
+    unsigned             mask;
+    json_t              *findings;
+    yibao_str_t          jr;
+    ngx_pool_cleanup_t  *cln;
+
+    if (res->n) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "yibao: infno %V clinic %V audit %V%s", &ctx->infno,
+                      &ctx->clinic, &ctx->audit_log,
+                      ctx->audit_acks ? " (acknowledged by the clinic)" : "");
+    }
+
+    mask = (1u << YIBAO_AUDIT_WARN) | (1u << YIBAO_AUDIT_ENFORCE);
+
+    for (i = 0; i < res->n; i++) {
+        if (mask & (1u << res->findings[i].mode)) {
+            break;
+        }
+    }
+
+    if (i == res->n) {
+        return NGX_OK;
+    }
+
+    jr.data = ctx->msgid.data;
+    jr.len = ctx->msgid.len;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    findings = yibao_audit_json(res, &jr, mask);
+
+    if (cln == NULL || findings == NULL) {
+        json_decref(findings);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_yibao_audit_cleanup;
+    cln->data = findings;
+    ctx->audit_findings = findings;
+
+    if (res->worst != YIBAO_AUDIT_ENFORCE) {
+        return NGX_OK;
+    }
+
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUDIT_REFUSED,
+                          "the fee-line audit refused the transaction: %V "
+                          "(findings in output.yb_audit)", &ctx->audit_log);
+
+    return yibao_gwerr_find(YIBAO_GWERR_AUDIT_REFUSED)->http_status;
+}
+
+
+static void
+ngx_http_yibao_audit_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+/* 2203: the visit's med_type, for the limits of supply_days */
+
+static void
+ngx_http_yibao_audit_med_type(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    json_t     *info, *v, *id;
+    ngx_str_t   key, value, mdtrt_id;
+
+    info = json_object_get(json_object_get(ctx->env.doc, "input"), "mdtrtinfo");
+    v = json_object_get(info, "med_type");
+    id = json_object_get(info, "mdtrt_id");
+
+    if (!json_is_string(v) || !json_is_string(id)
+        || json_string_length(v) == 0 || json_string_length(v) > 6)
+    {
+        return;
+    }
+
+    mdtrt_id.data = (u_char *) json_string_value(id);
+    mdtrt_id.len = json_string_length(id);
+
+    if (ngx_http_yibao_audit_key(r->pool, &key, "m", &ctx->entity,
+                                 &mdtrt_id)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    value.data = (u_char *) json_string_value(v);
+    value.len = json_string_length(v);
+
+    ngx_http_yibao_store_audit_put(r, &key, &value);
+}
+
+
+/*
+ * The platform's answer (infcode 0 or not; the parsed *doc, maybe NULL,
+ * and the bytes for the caller *p, *n): 1101 teaches the person's gender
+ * and birth date; an accepted 2204 is kept; warn findings are added.
+ */
+
+ngx_int_t
+ngx_http_yibao_audit_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    void *doc, u_char **p, size_t *n)
+{
+    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (!glcf->audit || gmcf->audit == NULL || ctx->cache_serve) {
+        return NGX_OK;
+    }
+
+    if (ctx->infcode == 0 && ngx_http_yibao_audit_infno(ctx, "1101")) {
+        ngx_http_yibao_audit_person(r, ctx, doc);
+        return NGX_OK;
+    }
+
+    if (ctx->infcode == 0 && ctx->audit_record.len) {
+        ngx_http_yibao_store_audit_put(r,
+                                 &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_LINES],
+                                 &ctx->audit_record);
+    }
+
+    if (ctx->audit_findings == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_yibao_audit_attach(r, ctx, 1, p, n);
+}
+
+
+/* the refusal's envelope with the findings (*p, *n replaced) */
+
+ngx_int_t
+ngx_http_yibao_audit_error(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    u_char **p, size_t *n)
+{
+    if (ctx->audit_findings == NULL
+        || ctx->gwerr != YIBAO_GWERR_AUDIT_REFUSED)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_yibao_audit_attach(r, ctx, 0, p, n);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_audit_attach(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    unsigned warn, u_char **p, size_t *n)
+{
+    int             rc;
+    json_t         *doc;
+    yibao_str_t     out;
+    json_error_t    jerr;
+    yibao_alloc_t   a;
+
+    doc = json_loadb((const char *) *p, *n, 0, &jerr);
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return NGX_OK;
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    rc = yibao_audit_attach(doc, ctx->audit_findings, warn);
+
+    if (rc == YIBAO_OK) {
+        rc = yibao_json_serialize(doc, &a, &out);
+    }
+
+    json_decref(doc);
+
+    if (rc != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    *p = (u_char *) out.data;
+    *n = out.len;
+
+    return NGX_OK;
+}
+
+
+/* 1101's output.baseinfo: "gend TAB brdy" under the person's key */
+
+static void
+ngx_http_yibao_audit_person(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    json_t *doc)
+{
+    u_char      *q;
+    json_t      *base, *psn, *gend, *brdy;
+    ngx_str_t    key, value, psn_no;
+
+    base = json_object_get(json_object_get(doc, "output"), "baseinfo");
+    psn = json_object_get(base, "psn_no");
+    gend = json_object_get(base, "gend");
+    brdy = json_object_get(base, "brdy");
+
+    if (!json_is_string(psn) || !json_is_string(gend)
+        || json_string_length(gend) != 1 || !json_is_string(brdy)
+        || yibao_audit_day((const unsigned char *) json_string_value(brdy),
+                           json_string_length(brdy))
+           == INT32_MIN)
+    {
+        return;
+    }
+
+    psn_no.data = (u_char *) json_string_value(psn);
+    psn_no.len = json_string_length(psn);
+
+    if (ngx_http_yibao_audit_key(r->pool, &key, "p", &ctx->entity, &psn_no)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    q = ngx_pnalloc(r->pool, 12);
+    if (q == NULL) {
+        return;
+    }
+
+    value.data = q;
+    value.len = ngx_sprintf(q, "%c\t%*s", json_string_value(gend)[0],
+                            (size_t) 10, json_string_value(brdy))
+                - q;
+
+    ngx_http_yibao_store_audit_put(r, &key, &value);
+}
+
+
+/* days since 1970 of today, local time */
+
+static int32_t
+ngx_http_yibao_audit_today(void)
+{
+    u_char       buf[16];
+    ngx_time_t  *tp;
+    yibao_tm_t   tm;
+
+    tp = ngx_timeofday();
+    ngx_http_yibao_localtime((ngx_msec_t) tp->sec * 1000 + tp->msec, &tm);
+
+    ngx_sprintf(buf, "%04d-%02d-%02d", tm.year, tm.mon, tm.mday);
+
+    return yibao_audit_day(buf, 10);
+}
+
+
+static ngx_uint_t
+ngx_http_yibao_audit_infno(ngx_http_yibao_ctx_t *ctx, const char *infno)
+{
+    return ctx->infno.len == 4 && ngx_strncmp(ctx->infno.data, infno, 4) == 0;
+}

@@ -1,0 +1,336 @@
+"""The fee-line audit (docs/audit.md): real-shaped visits through the
+gateway, clean and breaking each rule of the demo rules; each mode doing
+what it says (shadow: logged only, warn: sent and the findings in the
+answer, enforce: refused with the findings, nothing sent); the clinic's
+acknowledgement; the visit's context kept in the store (1101's person,
+2203's med_type, earlier visits); configuration mistakes at nginx -t."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import harness
+import yibao_client as client
+from harness import sim_get
+from test_gateway_core import CALLER, SECRET, township_clinic, own_clinic
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RULES = os.path.join(ROOT, "conf", "demo", "audit", "rules.tsv")
+LISTS = os.path.join(ROOT, "conf", "demo", "audit", "lists.tsv")
+
+AMOX = "XJ01CAA040A001010102699"      # 3 days a box, cap 15.00
+IBU = "XM01AEB059A002957235362"       # 10 days a box
+LEVO = "XJ01MAZ061A010566549134"      # on no list
+GP_FEE = "001101000010000"
+EXAM_FEE = "001102000010000"
+PROG = "XG03DAH041B002000000001"      # female only
+CHILD_IV = "001204000020000"          # children only
+
+MALE_ADULT = "370102195603152017"
+
+
+def id_number(birth, male):
+    """A valid 18-digit ID number (GB 11643) of a person born on birth
+    (yyyymmdd) in 370102."""
+    body = "370102" + birth + ("011" if male else "012")
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights))
+                          % 11]
+    return body + check
+
+
+FEMALE_ADULT = id_number("19800101", False)
+CHILD = id_number(str(time.localtime().tm_year - 6) + "0101", True)
+
+
+def line(code, cnt=1, pric=10.00, **kw):
+    row = {"med_list_codg": code, "medins_list_codg": code, "cnt": cnt,
+           "pric": pric}
+    row.update(kw)
+    return row
+
+
+CLEAN = [line(EXAM_FEE), line(AMOX, 2, 12.60)]
+
+
+def audit_stack(make_stack, rules=RULES, mode=None, tmp=None, **kw):
+    """A stack with the demo lists and rules (or rules with every row's
+    mode replaced by mode, written next to the stack)."""
+    if mode is not None:
+        with open(RULES, encoding="utf-8") as f:
+            text = f.read()
+        out = []
+        for row in text.splitlines():
+            cols = row.split("\t")
+            if len(cols) == 7 and not row.startswith("#"):
+                cols[3] = mode
+            out.append("\t".join(cols))
+        rules = os.path.join(tmp, "rules-%s.tsv" % mode)
+        with open(rules, "w", encoding="utf-8") as f:
+            f.write("\n".join(out) + "\n")
+    return make_stack(
+        http_extra="yibao_audit_rules %s;\n    yibao_audit_lists %s;"
+                   % (rules, LISTS),
+        location_extra="yibao_audit on;", **kw)
+
+
+def visit(stack, fee_lines, person=MALE_ADULT, clinic=None, doctor=None,
+          state=None, med_type=None):
+    clinic = clinic or township_clinic(stack)
+    kw = {}
+    if doctor:
+        kw["doctor"] = doctor
+    steps = client.outpatient_flow(stack.url, CALLER, SECRET, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   person_id_number=person,
+                                   fee_lines=fee_lines, state=state, **kw)
+    return {infno: (status, body) for infno, status, body in steps}
+
+
+def sent(stack, infno):
+    got = sim_get(stack, "requests?n=500")
+    got = got["requests"] if isinstance(got, dict) else got
+    return [r["envelope"] for r in got if r.get("envelope")
+            and r["envelope"]["infno"] == infno]
+
+
+def log_lines(stack, infno, n=1):
+    deadline = time.monotonic() + harness.HANG_GUARD
+    while True:
+        with open(stack.access_log, encoding="utf-8") as f:
+            lines = [x for x in (json.loads(l) for l in f)
+                     if x["infno"] == infno]
+        if len(lines) >= n or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def findings(body):
+    out = body.get("output") or {}
+    return {f["rule_id"]: f for f in out.get("yb_audit") or []}
+
+
+def test_clean_visit_passes_every_rule(make_stack):
+    stack = audit_stack(make_stack)
+    steps = visit(stack, CLEAN)
+    assert steps["2207"][0] == 200 and steps["2207"][1]["infcode"] == 0
+    assert "yb_audit" not in (steps["2204"][1]["output"] or {})
+    assert steps["2204"][1].get("warn_msg") in (None, "")
+    assert [x["audit"] for x in log_lines(stack, "2204")] == [""]
+    assert [x["audit"] for x in log_lines(stack, "2206")] == [""]
+
+
+# one visit per rule that breaks it (the demo's modes: enforce refuses,
+# warn sends and tells), and the lines at fault
+
+BREACHES = [
+    ("YB-L01", "enforce", [line(GP_FEE), line(EXAM_FEE)], MALE_ADULT, None,
+     {"2": "1", "1": "2"}),
+    ("YB-L03", "warn", [line(IBU, 1, 15.00)], MALE_ADULT, None,
+     {"1": "1"}),
+    ("YB-L05", "enforce", [line(EXAM_FEE), line(AMOX, 1, 16.00)],
+     MALE_ADULT, None, {"2": "1"}),
+    ("YB-L06", "warn", [line(LEVO, 1, 20.00)], MALE_ADULT, None,
+     {"1": "1"}),
+    ("YB-L07", "enforce", [line(EXAM_FEE), line(PROG, 1, 5.00)],
+     MALE_ADULT, None, {"2": "1"}),
+    ("YB-L09", "warn", [line(CHILD_IV, 1, 8.00)], FEMALE_ADULT, None,
+     {"1": "1"}),
+    ("YB-L10", "enforce", [line(EXAM_FEE)], MALE_ADULT, "D370102000006",
+     {"1": "1"}),
+]
+
+
+@pytest.mark.parametrize("rule,mode,fees,person,doctor,lines", BREACHES,
+                         ids=[b[0] for b in BREACHES])
+def test_each_rule_flags_its_breach(make_stack, rule, mode, fees, person,
+                                    doctor, lines):
+    stack = audit_stack(make_stack)
+    state = client.FlowState()
+    steps = visit(stack, fees, person=person, doctor=doctor, state=state)
+    status, body = steps["2204"]
+    f = findings(body)
+    assert rule in f, body
+    got = {d["rx_id"]: d["vola_item_type"]
+           for d in f[rule]["judge_result_detail_dtos"]}
+    assert got == lines
+    assert f[rule]["mode"] == mode
+    assert f[rule]["sev_deg"] in (1, 2, 3)
+    assert f[rule]["jr_id"].startswith(state.msgids["2204"] + "-")
+    log = log_lines(stack, "2204")[0]["audit"]
+    assert rule + ":" + mode + ":" in log
+
+    if mode == "enforce":
+        assert status == 422
+        assert body["infcode"] == -1
+        assert body["err_msg"].startswith("YB4010 "), body["err_msg"]
+        assert rule in body["err_msg"]
+        assert sent(stack, "2204") == []           # nothing was sent
+        assert "2206" not in steps
+    else:
+        assert status == 200 and body["infcode"] == 0
+        assert rule in body["warn_msg"]
+        assert body["output"]["result"]            # the platform's answer
+        assert len(sent(stack, "2204")) == 1
+        assert steps["2207"][1]["infcode"] == 0
+
+
+def test_the_same_lines_pass_where_the_rule_does_not_apply(make_stack):
+    """The rules' data decides: the township's list is for its 一体化
+    clinics; a female may have the female-only item; an adult the
+    adult drug; the suspended doctor is the township's."""
+    stack = audit_stack(make_stack)
+    steps = visit(stack, [line(EXAM_FEE),
+                          line("XJ01DCT093A010969823691", 1, 20.00)])
+    assert findings(steps["2204"][1]) == {}
+    steps = visit(stack, [line(EXAM_FEE), line(PROG, 1, 5.00)],
+                  person=FEMALE_ADULT)
+    assert steps["2204"][0] == 200, steps["2204"]
+    assert findings(steps["2204"][1]) == {}
+    steps = visit(stack, [line(CHILD_IV, 1, 8.00)], person=CHILD)
+    assert findings(steps["2204"][1]) == {}
+    steps = visit(stack, [line(EXAM_FEE)], clinic=own_clinic(stack),
+                  doctor="D370102000006")
+    assert steps["2204"][0] == 200, steps["2204"]
+    assert "YB-L10" not in findings(steps["2204"][1])
+
+
+@pytest.mark.parametrize("mode", ["shadow", "warn", "enforce"])
+def test_modes(make_stack, tmp_path, mode):
+    stack = audit_stack(make_stack, mode=mode, tmp=str(tmp_path))
+    steps = visit(stack, [line(EXAM_FEE), line(AMOX, 1, 16.00)])
+    status, body = steps["2204"]
+    log = log_lines(stack, "2204")[0]["audit"]
+    assert log == "YB-L05:%s:1:1.00" % mode
+
+    if mode == "shadow":
+        assert status == 200 and body["infcode"] == 0
+        assert findings(body) == {}
+        assert not body.get("warn_msg")
+        assert len(sent(stack, "2204")) == 1
+    elif mode == "warn":
+        assert status == 200 and body["infcode"] == 0
+        assert findings(body)["YB-L05"]["vola_amt"] == 1.0
+        assert "YB-L05" in body["warn_msg"]
+        assert len(sent(stack, "2204")) == 1
+    else:
+        assert status == 422 and body["err_msg"].startswith("YB4010 ")
+        assert findings(body)["YB-L05"]["vola_amt"] == 1.0
+        assert sent(stack, "2204") == []
+
+
+def test_acknowledged_finding_is_sent_and_logged(make_stack, tmp_path):
+    """A rule with ack=yes: the clinic resends acknowledging it; the
+    acknowledgement is logged and never reaches the platform.  A rule
+    without it stays refused."""
+    rules = str(tmp_path / "rules.tsv")
+    with open(rules, "w", encoding="utf-8") as f:
+        f.write("YB-L06\t超目录用药\tdrug_list\tenforce\t2\t*\t"
+                "lists=essential|county,ack=yes\n"
+                "YB-L05\t超标准收费\tprice_cap\tenforce\t1\t*\t-\n")
+    stack = audit_stack(make_stack, rules=rules)
+    clinic = township_clinic(stack)
+    state = client.FlowState()
+    steps = visit(stack, [line(LEVO, 1, 20.00)], state=state)
+    assert steps["2204"][0] == 422
+
+    row = {"feedetl_sn": "1", "mdtrt_id": state.mdtrt_id,
+           "psn_no": state.psn_no, "chrg_bchno": state.chrg_bchno + "1",
+           "fee_ocur_time": time.strftime("%Y-%m-%d %H:%M:%S"),
+           "med_list_codg": LEVO, "medins_list_codg": LEVO,
+           "det_item_fee_sumamt": 20.00, "cnt": 1, "pric": 20.00,
+           "bilg_dept_codg": "A02", "bilg_dept_name": "全科医疗科",
+           "bilg_dr_codg": "D370102000001", "bilg_dr_name": "张医生"}
+
+    def send(inp):
+        env = client.make_envelope("2204", inp, clinic["org"],
+                                   clinic["name"], clinic["admdvs"],
+                                   sign_no=state.sign_no,
+                                   insuplc_admdvs=state.insuplc_admdvs)
+        return client.post(stack.url, CALLER, SECRET, env)
+
+    r = send({"feedetail": [row],
+              "yb_audit_ack": ["YB-L06:患者自备处方，已告知自费"]})
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+    assert findings(r.body)["YB-L06"]["ack"] is True
+    assert "yb_audit_ack" not in sent(stack, "2204")[-1]["input"]
+    log = log_lines(stack, "2204", 2)[-1]["audit"]
+    assert log == "YB-L06:enforce:2:20.00+ack"
+
+    row = dict(row, feedetl_sn="2", chrg_bchno=state.chrg_bchno + "2",
+               med_list_codg=AMOX, medins_list_codg=AMOX, pric=16.00,
+               det_item_fee_sumamt=16.00)
+    r = send({"feedetail": [row], "yb_audit_ack": ["YB-L05"]})
+    assert r.status == 422 and r.body["err_msg"].startswith("YB4010 ")
+    assert findings(r.body)["YB-L05"]["ack"] is False
+
+    r = send({"feedetail": [row], "yb_audit_ack": [5]})
+    assert r.status == 400 and "yb_audit_ack" in r.body["err_msg"]
+
+
+def test_visit_context_from_the_store(make_stack, make_redis):
+    """What the gateway saw earlier decides: the same person's second
+    visit at the clinic on one day (分解就诊) and the drug supplied at the
+    first one (重复开药), with Redis."""
+    redis = make_redis()
+    stack = audit_stack(make_stack, redis=redis)
+    steps = visit(stack, [line(EXAM_FEE), line(AMOX, 2, 12.60)])
+    assert findings(steps["2204"][1]) == {}
+    steps = visit(stack, [line(EXAM_FEE), line(AMOX, 1, 12.60)])
+    f = findings(steps["2204"][1])
+    assert set(f) == {"YB-L02", "YB-L04"}, f
+    assert [d["rx_id"] for d in f["YB-L04"]["judge_result_detail_dtos"]] \
+        == ["2"]
+    assert "尚余" in f["YB-L04"]["vola_cont"]
+
+    # another person at the same clinic: nothing carried over
+    steps = visit(stack, [line(EXAM_FEE), line(AMOX, 1, 12.60)],
+                  person=FEMALE_ADULT)
+    assert findings(steps["2204"][1]) == {}
+
+
+def test_embedded_store_keeps_the_context_too(make_stack):
+    stack = audit_stack(make_stack)
+    visit(stack, [line(EXAM_FEE)])
+    steps = visit(stack, [line(EXAM_FEE)])
+    assert set(findings(steps["2204"][1])) == {"YB-L02"}
+
+
+@pytest.mark.parametrize("rules,lists,words", [
+    ("YB-L01\tn\tgp_fee\tblock\t1\t*\tlist=gp_fee\n", None,
+     ["rules.tsv\" line 1", "column 4 \"mode\"", "block"]),
+    ("#\nYB-L01\tn\tgp_fee\twarn\t1\t*\tlist=nothing\n", None,
+     ["rules.tsv\" line 2", "the list \"nothing\" has no entries"]),
+    (None, "essential\t*\tXJ01\tcap=x\n",
+     ["lists.tsv\" line 1", "column 4 \"attrs\""]),
+])
+def test_mistakes_fail_nginx_t(make_stack, tmp_path, rules, lists, words):
+    rpath, lpath = RULES, LISTS
+    if rules is not None:
+        rpath = str(tmp_path / "rules.tsv")
+        with open(rpath, "w", encoding="utf-8") as f:
+            f.write(rules)
+    if lists is not None:
+        lpath = str(tmp_path / "lists.tsv")
+        with open(lpath, "w", encoding="utf-8") as f:
+            f.write(lists)
+    stack = make_stack(start=False,
+                       http_extra="yibao_audit_rules %s;\n"
+                                  "    yibao_audit_lists %s;" % (rpath, lpath),
+                       location_extra="yibao_audit on;")
+    stack.allowed_log = [r"\[emerg\]"]
+    p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
+    assert p.returncode != 0
+    for w in words:
+        assert w in p.stderr, p.stderr
+
+
+def test_audit_on_without_rules_fails_nginx_t(make_stack):
+    stack = make_stack(start=False, location_extra="yibao_audit on;")
+    stack.allowed_log = [r"\[emerg\].*yibao_audit on"]
+    p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "\"yibao_audit on\" needs \"yibao_audit_rules\"" in p.stderr
