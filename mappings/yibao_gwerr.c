@@ -65,6 +65,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "transaction has no upstream route" },
     { YIBAO_GWERR_RATE_LIMITED, 429, "rate_limited",
       "rate limit reached" },
+    { YIBAO_GWERR_OFFLINE_LIMIT, 429, "offline_limit",
+      "the clinic's 记账 records of the day reached their limit" },
 
     { YIBAO_GWERR_UNMAPPED, 422, "unmapped",
       "codes without a national mapping" },
@@ -78,6 +80,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "feedetl_sn is not 1 to 15 digits" },
     { YIBAO_GWERR_AUDIT_REFUSED, 422, "audit_refused",
       "the fee-line audit refused the transaction" },
+    { YIBAO_GWERR_OFFLINE_INVALID, 422, "offline_invalid",
+      "the 记账 record cannot be taken" },
 
     { YIBAO_GWERR_INTERNAL, 500, "internal",
       "gateway internal error" },

@@ -25,6 +25,7 @@
 #include "yibao_infno.h"
 #include "yibao_outage.h"
 #include "yibao_audit.h"
+#include "yibao_offline.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -205,6 +206,9 @@ typedef struct {
     yibao_alloc_t              audit_alloc;
     ngx_str_t                  audit_rules;        /* the file's name */
     ngx_msec_t                 audit_window;
+    ngx_str_t                  offline_file;       /* yibao_offline */
+    ngx_uint_t                 offline_count;      /* a clinic's day */
+    int64_t                    offline_amount;     /* cents */
 } ngx_http_yibao_main_conf_t;
 
 
@@ -232,6 +236,7 @@ typedef struct {
 
     ngx_array_t               *api_allow;  /* an operators' API: cidrs */
     ngx_flag_t                 audit;
+    ngx_flag_t                 offline;    /* yibao_offline_record */
 } ngx_http_yibao_loc_conf_t;
 
 
@@ -467,6 +472,57 @@ void ngx_http_yibao_outage_seen(ngx_http_request_t *r,
 void ngx_http_yibao_outage_observe(ngx_uint_t ok, const char *what,
     ngx_log_t *log);
 ngx_int_t ngx_http_yibao_outage_init_process(ngx_cycle_t *cycle);
+/* a 记账 record added to the zone (ngx_http_yibao_shm_offline_add) */
+
+typedef struct ngx_http_yibao_offline_add_s  ngx_http_yibao_offline_add_t;
+
+struct ngx_http_yibao_offline_add_s {
+    ngx_str_t                  head_key;   /* "jzh:<clinic>" */
+    ngx_str_t                  day_key;    /* "jzd:<clinic>:<day>" */
+    int64_t                    amount;     /* cents */
+    uint64_t                   max_count;  /* 0: no limit */
+    int64_t                    max_amount;
+    uint64_t                   seq;        /* the record's, in the chain */
+    uint64_t                   day_count;  /* after (before: refused) */
+    int64_t                    day_amount;
+    char                       hash[YIBAO_OFFLINE_HASH_LEN + 1];
+    ngx_int_t                (*seal)(ngx_http_yibao_offline_add_t *add,
+                                     const char *prev, ngx_str_t *key,
+                                     ngx_str_t *value);
+};
+
+ngx_int_t ngx_http_yibao_shm_offline_add(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_offline_add_t *add);
+ngx_int_t ngx_http_yibao_shm_offline_load(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_offline_add_t *add, ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_offline_get(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_offline_put(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_offline_list(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *prefix, ngx_pool_t *pool, ngx_array_t *out, uint64_t *gen);
+
+ngx_int_t ngx_http_yibao_store_offline_add(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_http_yibao_offline_add_t *add);
+ngx_int_t ngx_http_yibao_store_offline_load(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_http_yibao_offline_add_t *add, ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_store_offline_get(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_store_offline_put(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_store_offline_list(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *prefix, ngx_pool_t *pool, ngx_array_t *out, uint64_t *gen);
+
+char *ngx_http_yibao_offline_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_offline_api_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_yibao_offline_take(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+ngx_int_t ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle);
+void ngx_http_yibao_offline_exit_process(ngx_cycle_t *cycle);
+
 char *ngx_http_yibao_api_allow(ngx_conf_t *cf,
     ngx_http_yibao_loc_conf_t *glcf);
 ngx_int_t ngx_http_yibao_api_allowed(ngx_http_request_t *r);

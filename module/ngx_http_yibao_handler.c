@@ -439,6 +439,12 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
             }
         }
 
+        /* a 记账 record is kept here, never sent (yibao_offline_record) */
+
+        if (glcf->offline) {
+            return ngx_http_yibao_offline_take(r, ctx);
+        }
+
         /* a read-only query may be answered from the cache */
 
         rc = ngx_http_yibao_cache_lookup(r, ctx);
@@ -1033,8 +1039,13 @@ ngx_http_yibao_translate(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     opts.passthrough = glcf->passthrough;
     opts.feedetl_sn_digits = glcf->feedetl_sn_digits ? 1 : 0;
 
-    rc = yibao_translate_request(&ctx->env, gmcf->rules, gmcf->map, &scope,
-                                 &opts, &a, &res, &err);
+    /* a 记账 record: its 2201, 2203 and 2204 parts, each by its rules */
+
+    rc = glcf->offline
+         ? yibao_offline_translate(&ctx->env, gmcf->rules, gmcf->map, &scope,
+                                   &opts, &a, &res, &err)
+         : yibao_translate_request(&ctx->env, gmcf->rules, gmcf->map, &scope,
+                                   &opts, &a, &res, &err);
 
     if (rc == YIBAO_ERR_NOMEM) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

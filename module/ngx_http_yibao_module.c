@@ -310,6 +310,27 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yibao_offline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_offline_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yibao_offline_record"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yibao_loc_conf_t, offline),
+      NULL },
+
+    { ngx_string("yibao_offline_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_offline_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_outage_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_yibao_outage_api_directive,
@@ -356,7 +377,7 @@ ngx_module_t  ngx_http_yibao_module = {
     ngx_http_yibao_commands,               /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_yibao_offline_init_module,    /* init module */
     ngx_http_yibao_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -479,7 +500,8 @@ ngx_http_yibao_init_process(ngx_cycle_t *cycle)
     if (ngx_http_yibao_store_init_process(cycle) != NGX_OK
         || ngx_http_yibao_journal_init_process(cycle) != NGX_OK
         || ngx_http_yibao_resolve_init_process(cycle) != NGX_OK
-        || ngx_http_yibao_outage_init_process(cycle) != NGX_OK)
+        || ngx_http_yibao_outage_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_offline_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -491,6 +513,7 @@ ngx_http_yibao_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_yibao_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_yibao_offline_exit_process(cycle);
     ngx_http_yibao_store_exit_process(cycle);
     yibao_crypto_release();
     ngx_http_yibao_json_alloc_release();
@@ -555,6 +578,7 @@ ngx_http_yibao_create_loc_conf(ngx_conf_t *cf)
     glcf->feedetl_sn_digits = NGX_CONF_UNSET;
     glcf->limit_dry_run = NGX_CONF_UNSET;
     glcf->audit = NGX_CONF_UNSET;
+    glcf->offline = NGX_CONF_UNSET;
 
     return glcf;
 }
@@ -608,6 +632,7 @@ ngx_http_yibao_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->feedetl_sn_digits, prev->feedetl_sn_digits, 0);
     ngx_conf_merge_value(conf->limit_dry_run, prev->limit_dry_run, 0);
     ngx_conf_merge_value(conf->audit, prev->audit, 0);
+    ngx_conf_merge_value(conf->offline, prev->offline, 0);
 
     if (!conf->enable) {
         return NGX_CONF_OK;

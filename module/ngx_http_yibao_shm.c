@@ -7,6 +7,7 @@
 #include "yibao_msgid.h"
 #include "yibao_journal.h"
 #include "yibao_outage.h"
+#include "yibao_offline.h"
 
 
 /*
@@ -44,7 +45,8 @@
 #define NGX_HTTP_YIBAO_ENTRY_LIMIT  2
 #define NGX_HTTP_YIBAO_ENTRY_CACHE  3
 #define NGX_HTTP_YIBAO_ENTRY_JOURNAL  4   /* never evicted before expiry */
-#define NGX_HTTP_YIBAO_ENTRY_TYPES  5
+#define NGX_HTTP_YIBAO_ENTRY_OFFLINE  5   /* 记账: never evicted, kept */
+#define NGX_HTTP_YIBAO_ENTRY_TYPES  6
 
 /* what a journal query reads at most per hold of the zone's lock */
 #define NGX_HTTP_YIBAO_HOLD_RECORDS  64
@@ -102,6 +104,7 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     uint64_t                   seq;        /* the last record's */
     yibao_outage_t             outage;     /* is the platform there? */
+    uint64_t                   offline_gen;    /* 记账 records changed */
 } ngx_http_yibao_shctx_t;
 
 
@@ -274,6 +277,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->entries = 0;
     zone->sh->seq = 0;
     ngx_memzero(&zone->sh->outage, sizeof(yibao_outage_t));
+    zone->sh->offline_gen = 0;
 
     ngx_rbtree_init(&zone->sh->index, &zone->sh->sentinel,
                     ngx_http_yibao_shm_index_insert);
@@ -1503,4 +1507,282 @@ ngx_http_yibao_shm_now(void)
     tp = ngx_timeofday();
 
     return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * 记账 records (ngx_http_yibao_offline.c, through the store's door): the
+ * records under "jz:<id>", each clinic's chain head under "jzh:<clinic>"
+ * (its sequence number in the entry's value, the last hash as the
+ * value), and each clinic's day under "jzd:<clinic>:<day>" (count in the
+ * entry's value, the amount in cents as the value).  They never expire
+ * and are never evicted; offline_gen counts the changes, for the file
+ * that keeps them across restarts.
+ */
+
+static ngx_http_yibao_entry_t *
+ngx_http_yibao_shm_offline_entry(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
+    size_t vlen, ngx_uint_t *created)
+{
+    uint32_t                 hash;
+    ngx_http_yibao_entry_t  *e;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    e = ngx_http_yibao_shm_lookup(zone, key, hash);
+
+    *created = 0;
+
+    if (e != NULL && e->type == NGX_HTTP_YIBAO_ENTRY_OFFLINE
+        && e->vlen == vlen)
+    {
+        return e;
+    }
+
+    if (e != NULL) {
+        ngx_http_yibao_shm_free(zone, e);
+    }
+
+    e = ngx_http_yibao_shm_insert(zone, key, hash, ngx_http_yibao_shm_now(),
+                                  vlen, NGX_HTTP_YIBAO_ENTRY_OFFLINE, 0);
+    if (e == NULL) {
+        return NULL;
+    }
+
+    e->expire = (uint64_t) -1;
+    ngx_memzero(e->data + e->klen, vlen);
+    *created = 1;
+
+    return e;
+}
+
+
+/*
+ * Adds a record of the clinic's day (amount in cents) under the limits
+ * (0: none): under the zone's lock the clinic's head is read, seal()
+ * makes the record that follows it (its key and value, from the pool of
+ * its data), and the record, the head and the day are written.  NGX_OK;
+ * NGX_DECLINED: over a limit; NGX_BUSY: the zone is full; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_offline_add(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_offline_add_t *add)
+{
+    u_char                   prev[YIBAO_OFFLINE_HASH_LEN + 1];
+    ngx_int_t                rc;
+    ngx_str_t                hkey, dkey, key, value;
+    ngx_uint_t               hnew, dnew, rnew;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *head, *day, *rec;
+
+    zone = shm_zone->data;
+
+    hkey = add->head_key;
+    dkey = add->day_key;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    head = ngx_http_yibao_shm_offline_entry(zone, &hkey,
+                                            YIBAO_OFFLINE_HASH_LEN, &hnew);
+    day = ngx_http_yibao_shm_offline_entry(zone, &dkey, sizeof(int64_t),
+                                           &dnew);
+
+    if (head == NULL || day == NULL) {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
+    add->day_count = day->value;
+    ngx_memcpy(&add->day_amount, day->data + day->klen, sizeof(int64_t));
+
+    if (!yibao_offline_within(add->day_count, add->day_amount, add->amount,
+                              add->max_count, add->max_amount))
+    {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    ngx_memcpy(prev, head->data + head->klen, YIBAO_OFFLINE_HASH_LEN);
+    prev[hnew ? 0 : YIBAO_OFFLINE_HASH_LEN] = '\0';
+
+    add->seq = head->value + 1;
+
+    if (add->seal(add, (char *) prev, &key, &value) != NGX_OK) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    rec = ngx_http_yibao_shm_offline_entry(zone, &key, value.len, &rnew);
+    if (rec == NULL) {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
+    ngx_memcpy(rec->data + rec->klen, value.data, value.len);
+
+    head->value = add->seq;
+    ngx_memcpy(head->data + head->klen, add->hash, YIBAO_OFFLINE_HASH_LEN);
+
+    day->value++;
+    add->day_amount += add->amount;
+    ngx_memcpy(day->data + day->klen, &add->day_amount, sizeof(int64_t));
+    add->day_count = day->value;
+
+    zone->sh->offline_gen++;
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * A record loaded from the file at the start: put as it is, and the
+ * clinic's head and day moved up to it when it is later.
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_offline_load(ngx_shm_zone_t *shm_zone,
+    ngx_http_yibao_offline_add_t *add, ngx_str_t *key, ngx_str_t *value)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               created;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *head, *day, *rec;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rc = NGX_BUSY;
+
+    rec = ngx_http_yibao_shm_offline_entry(zone, key, value->len, &created);
+    head = ngx_http_yibao_shm_offline_entry(zone, &add->head_key,
+                                            YIBAO_OFFLINE_HASH_LEN,
+                                            &created);
+    day = ngx_http_yibao_shm_offline_entry(zone, &add->day_key,
+                                           sizeof(int64_t), &created);
+
+    if (rec != NULL && head != NULL && day != NULL) {
+        ngx_memcpy(rec->data + rec->klen, value->data, value->len);
+
+        if (add->seq > head->value) {
+            head->value = add->seq;
+            ngx_memcpy(head->data + head->klen, add->hash,
+                       YIBAO_OFFLINE_HASH_LEN);
+        }
+
+        day->value++;
+        ngx_memcpy(&add->day_amount, day->data + day->klen,
+                   sizeof(int64_t));
+        add->day_amount += add->amount;
+        ngx_memcpy(day->data + day->klen, &add->day_amount,
+                   sizeof(int64_t));
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/* one record by its key: NGX_OK, NGX_DECLINED (none) or NGX_ERROR */
+
+ngx_int_t
+ngx_http_yibao_shm_offline_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    return ngx_http_yibao_shm_get(shm_zone, key,
+                                  NGX_HTTP_YIBAO_ENTRY_OFFLINE, pool, value);
+}
+
+
+/* a record's new text (its state changed) */
+
+ngx_int_t
+ngx_http_yibao_shm_offline_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_uint_t               created;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_offline_entry(zone, key, value->len, &created);
+
+    if (e != NULL) {
+        ngx_memcpy(e->data + e->klen, value->data, value->len);
+        zone->sh->offline_gen++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return e ? NGX_OK : NGX_BUSY;
+}
+
+
+/*
+ * Every record (ngx_str_t values, from pool) whose key starts with
+ * prefix ("jz:" for all), and the zone's change count.
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_offline_list(ngx_shm_zone_t *shm_zone, ngx_str_t *prefix,
+    ngx_pool_t *pool, ngx_array_t *out, uint64_t *gen)
+{
+    ngx_int_t                rc;
+    ngx_str_t               *v;
+    ngx_queue_t             *q, *queue;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    queue = &zone->sh->queue[NGX_HTTP_YIBAO_ENTRY_OFFLINE];
+    *gen = zone->sh->offline_gen;
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_yibao_entry_t, queue);
+
+        if (e->klen < prefix->len
+            || ngx_memcmp(e->data, prefix->data, prefix->len) != 0)
+        {
+            continue;
+        }
+
+        v = ngx_array_push(out);
+        if (v == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        v->data = ngx_pnalloc(pool, e->vlen);
+        if (v->data == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(v->data, e->data + e->klen, e->vlen);
+        v->len = e->vlen;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }

@@ -1,0 +1,1001 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include "ngx_http_yibao_common.h"
+#include "yibao_offline.h"
+
+
+/*
+ * 记账 records (yibao_offline): a visit taken while the platform is down,
+ * through the gateway's location with yibao_offline_record (the caller
+ * authenticated, the envelope checked, the clinic resolved, limits and
+ * nonce as for every call; the visit translated by
+ * yibao_offline_translate), checked and sealed by adapters/yibao_offline.c
+ * and kept in this node's zone through the store's door, chained per
+ * clinic and limited per clinic and day.  One worker writes them to the
+ * file of yibao_offline every second when they changed (write to a
+ * temporary file, rename: never on a request's path), and when it exits;
+ * the master reads the file back when it starts.  Each new record and
+ * each change of a record's state is one line of the error log, without
+ * personal data.
+ */
+
+
+#define NGX_HTTP_YIBAO_OFFLINE_FLUSH  1000
+
+
+typedef struct {
+    ngx_http_yibao_offline_add_t   add;       /* first: the seal's data */
+    ngx_http_request_t            *r;
+    ngx_http_yibao_ctx_t          *ctx;
+    yibao_offline_visit_t         *visit;
+    u_char                        *day;
+    uint64_t                       now;
+    ngx_str_t                      id;
+} ngx_http_yibao_offline_take_t;
+
+
+static ngx_int_t ngx_http_yibao_offline_seal(
+    ngx_http_yibao_offline_add_t *add, const char *prev, ngx_str_t *key,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_yibao_offline_answer(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t);
+static void ngx_http_yibao_offline_flush_handler(ngx_event_t *ev);
+static void ngx_http_yibao_offline_flush(ngx_cycle_t *cycle,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_yibao_offline_api_handler(ngx_http_request_t *r);
+
+
+static ngx_event_t  ngx_http_yibao_offline_timer;
+static uint64_t     ngx_http_yibao_offline_written = (uint64_t) -1;
+
+
+/*
+ * yibao_offline file=PATH [count=50] [amount=3000.00];
+ */
+
+char *
+ngx_http_yibao_offline_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    int64_t      c;
+    ngx_int_t    n;
+    ngx_str_t   *value, v;
+    ngx_uint_t   i;
+
+    if (gmcf->offline_file.len) {
+        return "is duplicate";
+    }
+
+    gmcf->offline_count = 50;
+    gmcf->offline_amount = 300000;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_yibao_conf_param(&value[i], "file=", &v) && v.len) {
+            gmcf->offline_file = v;
+
+            if (ngx_conf_full_name(cf->cycle, &gmcf->offline_file, 0)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_yibao_conf_param(&value[i], "count=", &v)) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            gmcf->offline_count = n;
+
+        } else if (ngx_http_yibao_conf_param(&value[i], "amount=", &v)) {
+            c = yibao_offline_cents_text((const char *) v.data, v.len);
+            if (c < 0) {
+                goto invalid;
+            }
+
+            gmcf->offline_amount = c;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (gmcf->offline_file.len == 0) {
+        return "needs file=";
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    return ngx_http_yibao_conf_invalid(cf, &value[i]);
+}
+
+
+/*
+ * The record of the visit in ctx->env (translated already): checked,
+ * sealed, kept, and answered.
+ */
+
+ngx_int_t
+ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    u_char                         now[24], day[16], *p;
+    ngx_int_t                      rc;
+    ngx_time_t                    *tp;
+    yibao_tm_t                     tm;
+    yibao_err_t                    err;
+    yibao_offline_visit_t          v;
+    ngx_http_yibao_main_conf_t    *gmcf;
+    ngx_http_yibao_offline_take_t *t;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (gmcf->offline_file.len == 0) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_OFFLINE_INVALID,
+                              "this gateway takes no 记账 records "
+                              "(yibao_offline is not configured)");
+        return yibao_gwerr_find(YIBAO_GWERR_OFFLINE_INVALID)->http_status;
+    }
+
+    tp = ngx_timeofday();
+
+    ngx_http_yibao_localtime((ngx_msec_t) tp->sec * 1000 + tp->msec, &tm);
+    *ngx_sprintf(now, "%04d-%02d-%02d %02d:%02d:%02d", tm.year, tm.mon,
+                 tm.mday, tm.hour, tm.min, tm.sec) = '\0';
+    *ngx_sprintf(day, "%04d-%02d-%02d", tm.year, tm.mon, tm.mday) = '\0';
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    if (yibao_offline_check(&ctx->env, (char *) now, &v, &err) != YIBAO_OK) {
+        ngx_http_yibao_reject(r, ctx, err.gwerr, "%s", err.msg);
+        return yibao_gwerr_find(err.gwerr)->http_status;
+    }
+
+    t = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_offline_take_t));
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    t->r = r;
+    t->ctx = ctx;
+    t->visit = &v;
+    t->day = day;
+    t->now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    p = ngx_pnalloc(r->pool, 2 * ctx->clinic.len + 32);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    t->add.head_key.data = p;
+    p = ngx_sprintf(p, "jzh:%V", &ctx->clinic);
+    t->add.head_key.len = p - t->add.head_key.data;
+
+    t->add.day_key.data = p;
+    p = ngx_sprintf(p, "jzd:%V:%s", &ctx->clinic, day);
+    t->add.day_key.len = p - t->add.day_key.data;
+
+    t->add.amount = v.total;
+    t->add.max_count = gmcf->offline_count;
+    t->add.max_amount = gmcf->offline_amount;
+    t->add.seal = ngx_http_yibao_offline_seal;
+
+    rc = ngx_http_yibao_store_offline_add(gmcf, &t->add);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_OFFLINE_LIMIT,
+                              "clinic %V has %uL 记账 records of %s today "
+                              "for %L.%02L yuan; with this visit (%L.%02L) "
+                              "it would pass the limit (%ui records, "
+                              "%L.%02L yuan a day): not kept", &ctx->clinic,
+                              t->add.day_count, day,
+                              t->add.day_amount / 100,
+                              t->add.day_amount % 100, v.total / 100,
+                              v.total % 100, gmcf->offline_count,
+                              gmcf->offline_amount / 100,
+                              gmcf->offline_amount % 100);
+        return yibao_gwerr_find(YIBAO_GWERR_OFFLINE_LIMIT)->http_status;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_INTERNAL,
+                              "the 记账 record could not be kept (%s)",
+                              rc == NGX_BUSY ? "yibao_zone is full"
+                                             : "internal error");
+        return yibao_gwerr_find(YIBAO_GWERR_INTERNAL)->http_status;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "yibao: offline record %V of clinic %V: recorded "
+                  "(seq %uL, total %L.%02L, paid %L.%02L, caller %V)",
+                  &t->id, &ctx->clinic, t->add.seq, v.total / 100,
+                  v.total % 100, v.paid / 100, v.paid % 100, &ctx->caller);
+
+    return ngx_http_yibao_offline_answer(r, ctx, t);
+}
+
+
+/* under the zone's lock: the record that follows prev */
+
+static ngx_int_t
+ngx_http_yibao_offline_seal(ngx_http_yibao_offline_add_t *add,
+    const char *prev, ngx_str_t *key, ngx_str_t *value)
+{
+    u_char                         *p;
+    yibao_str_t                     out;
+    yibao_alloc_t                   a;
+    yibao_offline_meta_t            m;
+    ngx_http_yibao_ctx_t           *ctx;
+    ngx_http_yibao_offline_take_t  *t;
+
+    t = (ngx_http_yibao_offline_take_t *) add;
+    ctx = t->ctx;
+
+    p = ngx_pnalloc(t->r->pool, 3 + 2 + ctx->clinic.len + NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    p = ngx_sprintf(p, "jz:JZ%V%06uL", &ctx->clinic, add->seq);
+    key->len = p - key->data;
+
+    t->id.data = key->data + 3;
+    t->id.len = key->len - 3;
+
+    ngx_memzero(&m, sizeof(yibao_offline_meta_t));
+
+    m.id.data = t->id.data;
+    m.id.len = t->id.len;
+    m.clinic.data = ctx->clinic.data;
+    m.clinic.len = ctx->clinic.len;
+    m.entity.data = ctx->entity.data;
+    m.entity.len = ctx->entity.len;
+    m.caller.data = ctx->caller.data;
+    m.caller.len = ctx->caller.len;
+    m.opter.data = ctx->opter.data;
+    m.opter.len = ctx->opter.len;
+    m.day.data = t->day;
+    m.day.len = 10;
+    m.recorded_ms = t->now;
+    m.seq = add->seq;
+
+    ngx_http_yibao_alloc_init(&a, t->r->pool);
+
+    if (yibao_offline_seal(&ctx->env, &m, t->visit, prev, &a, &out,
+                           add->hash)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    value->data = (u_char *) out.data;
+    value->len = out.len;
+
+    return NGX_OK;
+}
+
+
+/* the national envelope of the answer: the record's id */
+
+static ngx_int_t
+ngx_http_yibao_offline_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_offline_take_t *t)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = 512 + ctx->msgid.len + t->id.len + YIBAO_OFFLINE_HASH_LEN;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_snprintf(p, len,
+                        "{\"infcode\":0,\"inf_refmsgid\":\"%V\","
+                        "\"refmsg_time\":null,\"respond_time\":null,"
+                        "\"err_msg\":null,\"warn_msg\":null,"
+                        "\"cainfo\":null,\"signtype\":null,"
+                        "\"output\":{\"offline\":{\"id\":\"%V\","
+                        "\"state\":\"recorded\",\"seq\":%uL,"
+                        "\"total\":\"%L.%02L\",\"paid\":\"%L.%02L\","
+                        "\"hash\":\"%s\",\"day_count\":%uL,"
+                        "\"day_amount\":\"%L.%02L\"}}}",
+                        &ctx->msgid, &t->id, t->add.seq,
+                        t->visit->total / 100, t->visit->total % 100,
+                        t->visit->paid / 100, t->visit->paid % 100,
+                        t->add.hash, t->add.day_count,
+                        t->add.day_amount / 100, t->add.day_amount % 100);
+
+    ctx->mdtrt_id = t->id;
+    ctx->cache_answer.data = p;
+    ctx->cache_answer.len = last - p;
+    ctx->cache_serve = 1;
+
+    return NGX_HTTP_YIBAO_SERVE_CACHED;
+}
+
+
+/*
+ * The master, at the start: the records of the file into a zone that
+ * has none (a reload keeps the zone and its records).
+ */
+
+ngx_int_t
+ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle)
+{
+    u_char                        *p, *end, *nl;
+    ssize_t                        n;
+    uint64_t                       gen;
+    ngx_fd_t                       fd;
+    ngx_str_t                      prefix, key, value, *have;
+    ngx_uint_t                     loaded, bad;
+    ngx_pool_t                    *pool;
+    ngx_array_t                    list;
+    ngx_file_info_t                fi;
+    yibao_err_t                    err;
+    yibao_offline_info_t           info;
+    ngx_http_yibao_offline_add_t   add;
+    ngx_http_yibao_main_conf_t    *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
+
+    if (gmcf == NULL || gmcf->offline_file.len == 0
+        || gmcf->shm_zone == NULL)
+    {
+        return NGX_OK;
+    }
+
+    pool = ngx_create_pool(4096, cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&prefix, "jz:");
+
+    if (ngx_array_init(&list, pool, 4, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_http_yibao_store_offline_list(gmcf, &prefix, pool, &list,
+                                             &gen)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    have = list.elts;
+
+    if (list.nelts) {
+        /* a reload: the zone has them */
+        (void) have;
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    fd = ngx_open_file(gmcf->offline_file.data, NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "yibao: cannot open the 记账 records \"%V\"",
+                          &gmcf->offline_file);
+            goto failed;
+        }
+
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_close_file(fd);
+        goto failed;
+    }
+
+    p = ngx_pnalloc(pool, ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        ngx_close_file(fd);
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, p, ngx_file_size(&fi));
+    ngx_close_file(fd);
+
+    if (n < 0) {
+        goto failed;
+    }
+
+    end = p + n;
+    loaded = 0;
+    bad = 0;
+
+    for ( /* void */ ; p < end; p = nl + 1) {
+        nl = ngx_strlchr(p, end, '\n');
+        if (nl == NULL) {
+            nl = end;
+        }
+
+        value.data = p;
+        value.len = nl - p;
+
+        if (value.len == 0) {
+            continue;
+        }
+
+        if (yibao_offline_verify(value.data, value.len, NULL, &info, &err)
+            != YIBAO_OK)
+        {
+            /* kept as it is: reading it says what is wrong */
+            bad++;
+
+            if (info.id[0] == '\0' || info.clinic[0] == '\0') {
+                continue;
+            }
+        }
+
+        ngx_memzero(&add, sizeof(ngx_http_yibao_offline_add_t));
+
+        key.data = ngx_pnalloc(pool, 3 + ngx_strlen(info.id));
+        add.head_key.data = ngx_pnalloc(pool, 4 + ngx_strlen(info.clinic));
+        add.day_key.data = ngx_pnalloc(pool, 5 + ngx_strlen(info.clinic)
+                                             + ngx_strlen(info.day));
+        if (key.data == NULL || add.head_key.data == NULL
+            || add.day_key.data == NULL)
+        {
+            goto failed;
+        }
+
+        key.len = ngx_sprintf(key.data, "jz:%s", info.id) - key.data;
+        add.head_key.len = ngx_sprintf(add.head_key.data, "jzh:%s",
+                                       info.clinic)
+                           - add.head_key.data;
+        add.day_key.len = ngx_sprintf(add.day_key.data, "jzd:%s:%s",
+                                      info.clinic, info.day)
+                          - add.day_key.data;
+        add.seq = info.seq;
+        add.amount = info.total > 0 ? info.total : 0;
+        ngx_memcpy(add.hash, info.hash, YIBAO_OFFLINE_HASH_LEN + 1);
+
+        if (ngx_http_yibao_store_offline_load(gmcf, &add, &key, &value)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "yibao: the 记账 records of \"%V\" do not fit "
+                          "in yibao_zone", &gmcf->offline_file);
+            goto failed;
+        }
+
+        loaded++;
+    }
+
+    if (bad) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "yibao: %ui 记账 records read from \"%V\"; %ui fail "
+                      "their check: see the offline API", loaded,
+                      &gmcf->offline_file, bad);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "yibao: %ui 记账 records read from \"%V\"", loaded,
+                      &gmcf->offline_file);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+/* one worker keeps the file */
+
+ngx_int_t
+ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle)
+{
+    ngx_event_t                 *ev;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
+
+    if (gmcf == NULL || gmcf->offline_file.len == 0
+        || gmcf->shm_zone == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_worker != 0)
+    {
+        return NGX_OK;
+    }
+
+    ev = &ngx_http_yibao_offline_timer;
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = ngx_http_yibao_offline_flush_handler;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_HTTP_YIBAO_OFFLINE_FLUSH);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_yibao_offline_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_yibao_offline_timer.handler != NULL) {
+        ngx_http_yibao_offline_flush(cycle, cycle->log);
+    }
+}
+
+
+static void
+ngx_http_yibao_offline_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_yibao_offline_flush((ngx_cycle_t *) ngx_cycle, ev->log);
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(ev, NGX_HTTP_YIBAO_OFFLINE_FLUSH);
+    }
+}
+
+
+/*
+ * Writes every record to the file when they changed since the last
+ * write: a temporary file beside it (mode 600), then renamed over it.
+ */
+
+static void
+ngx_http_yibao_offline_flush(ngx_cycle_t *cycle, ngx_log_t *log)
+{
+    u_char                      *tmp;
+    size_t                       size;
+    uint64_t                     gen;
+    ngx_fd_t                     fd;
+    ngx_str_t                    prefix, *v;
+    ngx_uint_t                   i;
+    ngx_pool_t                  *pool;
+    ngx_array_t                  list;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
+
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        return;
+    }
+
+    ngx_str_set(&prefix, "jz:");
+
+    if (ngx_array_init(&list, pool, 64, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_http_yibao_store_offline_list(gmcf, &prefix, pool, &list,
+                                             &gen)
+           != NGX_OK
+        || gen == ngx_http_yibao_offline_written)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    size = gmcf->offline_file.len + sizeof(".tmp");
+
+    tmp = ngx_pnalloc(pool, size);
+    if (tmp == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    ngx_sprintf(tmp, "%V.tmp%Z", &gmcf->offline_file);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "yibao: cannot write the 记账 records to \"%s\"", tmp);
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    v = list.elts;
+
+    for (i = 0; i < list.nelts; i++) {
+        if (ngx_write_fd(fd, v[i].data, v[i].len) != (ssize_t) v[i].len
+            || ngx_write_fd(fd, "\n", 1) != 1)
+        {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "yibao: cannot write the 记账 records to \"%s\"",
+                          tmp);
+            ngx_close_file(fd);
+            ngx_destroy_pool(pool);
+            return;
+        }
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR
+        || ngx_rename_file(tmp, gmcf->offline_file.data) == NGX_FILE_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "yibao: cannot keep the 记账 records in \"%V\"",
+                      &gmcf->offline_file);
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    ngx_http_yibao_offline_written = gen;
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * yibao_offline_api ADDRESS|CIDR ...;  the operators' view of the
+ * records (refused to other addresses):
+ *
+ *   GET [?clinic=C]          the records (of one clinic), each checked:
+ *                            its hash, and that it follows the clinic's
+ *                            previous record
+ *   GET ?id=ID               one record, checked the same way
+ *   POST ?id=ID&state=voided an operator voids a record (never settled)
+ *
+ * No personal data is in the answers: ids, amounts, days, states.
+ */
+
+char *
+ngx_http_yibao_offline_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_loc_conf_t *glcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_yibao_offline_api_handler;
+
+    return ngx_http_yibao_api_allow(cf, glcf);
+}
+
+
+typedef struct {
+    yibao_offline_info_t       info;
+    ngx_str_t                  text;
+    ngx_uint_t                 verified;
+    char                       problem[128];
+} ngx_http_yibao_offline_row_t;
+
+
+static int
+ngx_http_yibao_offline_cmp(const void *one, const void *two)
+{
+    int                                  c;
+    const ngx_http_yibao_offline_row_t  *a = one, *b = two;
+
+    c = ngx_strcmp(a->info.clinic, b->info.clinic);
+
+    if (c) {
+        return c;
+    }
+
+    return a->info.seq < b->info.seq ? -1 : a->info.seq > b->info.seq;
+}
+
+
+/* the records under prefix, read, sorted and checked along each chain */
+
+static ngx_int_t
+ngx_http_yibao_offline_rows(ngx_http_request_t *r, ngx_str_t *prefix,
+    ngx_array_t *rows)
+{
+    uint64_t                       gen;
+    ngx_str_t                     *v;
+    ngx_uint_t                     i;
+    ngx_array_t                    list;
+    yibao_err_t                    err;
+    ngx_http_yibao_offline_row_t  *row, *prev;
+    ngx_http_yibao_main_conf_t    *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ngx_array_init(&list, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(rows, r->pool, 16,
+                          sizeof(ngx_http_yibao_offline_row_t))
+           != NGX_OK
+        || ngx_http_yibao_store_offline_list(gmcf, prefix, r->pool, &list,
+                                             &gen)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v = list.elts;
+
+    for (i = 0; i < list.nelts; i++) {
+        row = ngx_array_push(rows);
+        if (row == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(row, sizeof(ngx_http_yibao_offline_row_t));
+        row->text = v[i];
+
+        ngx_memzero(&err, sizeof(yibao_err_t));
+
+        row->verified = yibao_offline_verify(v[i].data, v[i].len, NULL,
+                                             &row->info, &err)
+                        == YIBAO_OK;
+
+        if (!row->verified) {
+            ngx_cpystrn((u_char *) row->problem, (u_char *) err.msg,
+                        sizeof(row->problem));
+        }
+    }
+
+    ngx_qsort(rows->elts, rows->nelts, sizeof(ngx_http_yibao_offline_row_t),
+              ngx_http_yibao_offline_cmp);
+
+    row = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        if (!row[i].verified) {
+            continue;
+        }
+
+        prev = (i && ngx_strcmp(row[i - 1].info.clinic, row[i].info.clinic)
+                     == 0)
+               ? &row[i - 1] : NULL;
+
+        if (prev == NULL && row[i].info.seq == 1) {
+            if (row[i].info.prev[0] != '\0') {
+                row[i].verified = 0;
+            }
+
+        } else if (prev == NULL || prev->info.seq + 1 != row[i].info.seq
+                   || ngx_strcmp(prev->info.hash, row[i].info.prev) != 0)
+        {
+            row[i].verified = 0;
+        }
+
+        if (!row[i].verified) {
+            ngx_cpystrn((u_char *) row[i].problem,
+                        (u_char *) "the clinic's chain is broken before "
+                        "this record: the previous record is missing or "
+                        "is not the one it follows", sizeof(row->problem));
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_yibao_offline_row_json(u_char *p, u_char *last,
+    ngx_http_yibao_offline_row_t *row)
+{
+    char  total[32], paid[32];
+
+    return ngx_slprintf(p, last,
+                        "{\"id\":\"%s\",\"clinic\":\"%s\",\"seq\":%uL,"
+                        "\"state\":\"%s\",\"day\":\"%s\","
+                        "\"total\":\"%s\",\"paid\":\"%s\","
+                        "\"hash\":\"%s\",\"verified\":%s,"
+                        "\"problem\":\"%s\"}",
+                        row->info.id, row->info.clinic, row->info.seq,
+                        row->info.state, row->info.day,
+                        yibao_offline_amount(row->info.total, total),
+                        yibao_offline_amount(row->info.paid, paid),
+                        row->info.hash, row->verified ? "true" : "false",
+                        row->problem);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_offline_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = ngx_strlen(msg) + 16;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_yibao_send_json(r, status, p,
+                                    ngx_sprintf(p, "{\"error\":\"%s\"}", msg)
+                                    - p);
+}
+
+
+static ngx_int_t
+ngx_http_yibao_offline_void(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_http_yibao_offline_row_t *row)
+{
+    ngx_str_t                    key, value;
+    yibao_str_t                  out;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (ngx_strcmp(row->info.state, "recorded") != 0) {
+        return NGX_HTTP_CONFLICT;
+    }
+
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (yibao_offline_restate(row->text.data, row->text.len, "voided", &a,
+                              &out)
+        != YIBAO_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    key.data = ngx_pnalloc(r->pool, id->len + 3);
+    if (key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    key.len = ngx_sprintf(key.data, "jz:%V", id) - key.data;
+    value.data = (u_char *) out.data;
+    value.len = out.len;
+
+    if (ngx_http_yibao_store_offline_put(gmcf, &key, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "yibao: offline record %V of clinic %s: recorded -> "
+                  "voided (by the operator)", id, row->info.clinic);
+
+    ngx_cpystrn((u_char *) row->info.state, (u_char *) "voided",
+                sizeof(row->info.state));
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
+{
+    u_char                        *p, *last;
+    size_t                         size;
+    ngx_int_t                      rc;
+    ngx_str_t                      id, clinic, state, prefix;
+    ngx_uint_t                     i, n;
+    ngx_array_t                    rows;
+    ngx_http_yibao_offline_row_t  *row, *one;
+    ngx_http_yibao_main_conf_t    *gmcf;
+
+    rc = ngx_http_yibao_api_allowed(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (gmcf->offline_file.len == 0 || gmcf->shm_zone == NULL) {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                "yibao_offline is not "
+                                                "configured");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "id", 2, &id) != NGX_OK) {
+        id.len = 0;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "clinic", 6, &clinic) != NGX_OK) {
+        clinic.len = 0;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK) {
+        state.len = 0;
+    }
+
+    /* a clinic's chain is read whole, also for one record */
+
+    if (id.len > 2 + 22 && ngx_strncmp(id.data, "JZ", 2) == 0) {
+        clinic.data = id.data + 2;
+        clinic.len = id.len - 2 - 6;
+    }
+
+    prefix.data = ngx_pnalloc(r->pool, clinic.len + 8);
+    if (prefix.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    prefix.len = clinic.len
+                 ? ngx_sprintf(prefix.data, "jz:JZ%V", &clinic) - prefix.data
+                 : ngx_sprintf(prefix.data, "jz:") - prefix.data;
+
+    if (ngx_http_yibao_offline_rows(r, &prefix, &rows) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    row = rows.elts;
+    one = NULL;
+
+    if (id.len) {
+        for (i = 0; i < rows.nelts; i++) {
+            if (ngx_strlen(row[i].info.id) == id.len
+                && ngx_strncmp(row[i].info.id, id.data, id.len) == 0)
+            {
+                one = &row[i];
+            }
+        }
+
+        if (one == NULL) {
+            return ngx_http_yibao_offline_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                    "no such record");
+        }
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        if (one == NULL || state.len != 6
+            || ngx_strncmp(state.data, "voided", 6) != 0)
+        {
+            return ngx_http_yibao_offline_api_error(r,
+                                                    NGX_HTTP_BAD_REQUEST,
+                                                    "POST needs id= and "
+                                                    "state=voided");
+        }
+
+        rc = ngx_http_yibao_offline_void(r, &id, one);
+
+        if (rc == NGX_HTTP_CONFLICT) {
+            return ngx_http_yibao_offline_api_error(r, rc,
+                                                    "only a recorded record "
+                                                    "may be voided");
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    n = one ? 1 : rows.nelts;
+    size = 64 + n * (1024 + YIBAO_OFFLINE_HASH_LEN);
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (one) {
+        last = ngx_http_yibao_offline_row_json(p, p + size, one);
+        return ngx_http_yibao_send_json(r, NGX_HTTP_OK, p, last - p);
+    }
+
+    last = ngx_slprintf(p, p + size, "{\"records\":[");
+
+    for (i = 0; i < rows.nelts; i++) {
+        if (i) {
+            *last++ = ',';
+        }
+
+        last = ngx_http_yibao_offline_row_json(last, p + size, &row[i]);
+    }
+
+    last = ngx_slprintf(last, p + size, "]}");
+
+    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, p, last - p);
+}

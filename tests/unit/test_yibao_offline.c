@@ -1,0 +1,282 @@
+/*
+ * Copyright (C) yibao-gateway authors
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "yibao_offline.h"
+#include "yibao_gwerr.h"
+#include "yibao_test_alloc.h"
+
+
+#define NOW  "2026-12-07 10:00:00"
+
+static const char  *visit_text =
+    "{\"input\":{"
+    "\"data\":{\"mdtrt_cert_type\":\"02\","
+    "\"mdtrt_cert_no\":\"370102195603152017\",\"psn_name\":\"张三\","
+    "\"begntime\":\"2026-12-07 08:30:00\",\"card_sn\":\"\"},"
+    "\"mdtrtinfo\":{\"med_type\":\"11\"},"
+    "\"diseinfo\":[{\"diag_code\":\"J06.900\"}],"
+    "\"feedetail\":[{\"fee_ocur_time\":\"2026-12-07 08:40:00\","
+    "\"det_item_fee_sumamt\":12.6},"
+    "{\"fee_ocur_time\":\"2026-12-07 08:41:00\","
+    "\"det_item_fee_sumamt\":\"7.40\"}],"
+    "\"offline\":{\"paid\":\"5.00\"}}}";
+
+
+static void
+load(yibao_envelope_t *env, const char *text)
+{
+    json_error_t  e;
+
+    memset(env, 0, sizeof(yibao_envelope_t));
+    env->doc = json_loads(text, 0, &e);
+    assert_non_null(env->doc);
+}
+
+
+static json_t *
+input(yibao_envelope_t *env)
+{
+    return json_object_get(env->doc, "input");
+}
+
+
+static void
+test_check_a_good_visit(void **state)
+{
+    yibao_envelope_t       env;
+    yibao_err_t            err;
+    yibao_offline_visit_t  v;
+
+    (void) state;
+
+    load(&env, visit_text);
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err), YIBAO_OK);
+    assert_int_equal(v.total, 2000);
+    assert_int_equal(v.paid, 500);
+    assert_int_equal(v.lines, 2);
+    assert_int_equal(v.diagnoses, 1);
+    json_decref(env.doc);
+}
+
+
+static void
+refused(const char *what, const char *path, json_t *value, const char *word)
+{
+    json_t                *o;
+    yibao_envelope_t       env;
+    yibao_err_t            err;
+    yibao_offline_visit_t  v;
+    char                   key[64], *dot;
+
+    load(&env, visit_text);
+
+    o = input(&env);
+    snprintf(key, sizeof(key), "%s", path);
+
+    while ((dot = strchr(key, '.')) != NULL) {
+        *dot = '\0';
+        o = json_object_get(o, key);
+        if (json_is_array(o)) {
+            o = json_array_get(o, 0);
+        }
+        memmove(key, dot + 1, strlen(dot + 1) + 1);
+    }
+
+    if (value == NULL) {
+        json_object_del(o, key);
+    } else {
+        json_object_set_new(o, key, value);
+    }
+
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(err.gwerr, YIBAO_GWERR_OFFLINE_INVALID);
+
+    if (strstr(err.msg, word) == NULL) {
+        fail_msg("%s: \"%s\" lacks \"%s\"", what, err.msg, word);
+    }
+
+    json_decref(env.doc);
+}
+
+
+static void
+test_check_refusals(void **state)
+{
+    (void) state;
+
+    refused("ecToken", "data.mdtrt_cert_type", json_string("01"),
+            "electronic certificate");
+    refused("other type", "data.mdtrt_cert_type", json_string("04"),
+            "02 (ID number) or 03");
+    refused("no number", "data.mdtrt_cert_no", json_string(""),
+            "mdtrt_cert_no");
+    refused("card without sn", "data.mdtrt_cert_type", json_string("03"),
+            "card_sn");
+    refused("future visit", "data.begntime",
+            json_string("2026-12-07 10:00:01"), "begntime");
+    refused("bad time", "data.begntime", json_string("2026-12-07T08:30"),
+            "begntime");
+    refused("no diagnoses", "diseinfo", json_array(), "diseinfo");
+    refused("no fee lines", "feedetail", json_array(), "feedetail");
+    refused("fee time", "feedetail.fee_ocur_time", NULL,
+            "feedetail[0].fee_ocur_time");
+    refused("mills", "feedetail.det_item_fee_sumamt", json_string("1.005"),
+            "feedetail[0].det_item_fee_sumamt");
+    refused("negative", "feedetail.det_item_fee_sumamt", json_real(-1.0),
+            "whole cents");
+    refused("paid above", "offline.paid", json_string("20.01"),
+            "offline.paid");
+    refused("paid missing", "offline.paid", NULL, "offline.paid");
+    refused("no offline", "offline", NULL, "offline");
+}
+
+
+static void
+seal(yibao_alloc_t *a, uint64_t seq, const char *prev, yibao_str_t *out,
+    char *hash)
+{
+    yibao_envelope_t       env;
+    yibao_err_t            err;
+    yibao_offline_meta_t   m;
+    yibao_offline_visit_t  v;
+
+    load(&env, visit_text);
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err), YIBAO_OK);
+
+    memset(&m, 0, sizeof(m));
+    m.id = (yibao_str_t) yibao_string("JZPDY60134132080312D6001000001");
+    m.clinic = (yibao_str_t) yibao_string("PDY60134132080312D6001");
+    m.entity = (yibao_str_t) yibao_string("H37010200001");
+    m.caller = (yibao_str_t) yibao_string("village-subsystem");
+    m.opter = (yibao_str_t) yibao_string("001");
+    m.day = (yibao_str_t) yibao_string("2026-12-07");
+    m.recorded_ms = 1796630400000ULL;
+    m.seq = seq;
+
+    assert_int_equal(yibao_offline_seal(&env, &m, &v, prev, a, out, hash),
+                     YIBAO_OK);
+    json_decref(env.doc);
+}
+
+
+static void
+test_seal_verify_chain_and_tamper(void **state)
+{
+    char                  h1[YIBAO_OFFLINE_HASH_LEN + 1];
+    char                  h2[YIBAO_OFFLINE_HASH_LEN + 1], *p;
+    yibao_str_t           r1, r2, r3;
+    yibao_err_t           err;
+    yibao_alloc_t         a;
+    yibao_test_arena_t    arena;
+    yibao_offline_info_t  info;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    seal(&a, 1, "", &r1, h1);
+    seal(&a, 2, h1, &r2, h2);
+    assert_int_equal(strlen(h1), 64);
+    assert_string_not_equal(h1, h2);
+
+    /* the name is never kept; the ID number is (1101 needs it) */
+    assert_null(strstr((const char *) r1.data, "张三"));
+    assert_null(strstr((const char *) r1.data, "psn_name"));
+    assert_non_null(strstr((const char *) r1.data, "\"paid\":\"5.00\""));
+    assert_non_null(strstr((const char *) r1.data, "\"total\":\"20.00\""));
+
+    assert_int_equal(yibao_offline_verify(r1.data, r1.len, "", &info, &err),
+                     YIBAO_OK);
+    assert_int_equal(info.seq, 1);
+    assert_int_equal(info.total, 2000);
+    assert_int_equal(info.paid, 500);
+    assert_string_equal(info.state, "recorded");
+    assert_string_equal(info.hash, h1);
+    assert_string_equal(info.id, "JZPDY60134132080312D6001000001");
+    assert_int_equal(yibao_offline_verify(r2.data, r2.len, h1, &info, &err),
+                     YIBAO_OK);
+
+    /* out of the chain: r2 does not follow r2 */
+    assert_int_equal(yibao_offline_verify(r2.data, r2.len, h2, &info, &err),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "chain is broken"));
+
+    /* a changed amount */
+    p = strstr((char *) r2.data, "\"paid\":\"5.00\"");
+    assert_non_null(p);
+    p[9] = '1';
+    assert_int_equal(yibao_offline_verify(r2.data, r2.len, NULL, &info,
+                                          &err),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "changed after it was taken"));
+
+    /* a new state keeps the hash */
+    assert_int_equal(yibao_offline_restate(r1.data, r1.len, "voided", &a,
+                                           &r3),
+                     YIBAO_OK);
+    assert_int_equal(yibao_offline_verify(r3.data, r3.len, "", &info, &err),
+                     YIBAO_OK);
+    assert_string_equal(info.state, "voided");
+
+    /* not a record */
+    assert_int_equal(yibao_offline_verify((const unsigned char *) "{}", 2,
+                                          NULL, &info, &err),
+                     YIBAO_ERR_INVALID);
+
+    yibao_test_arena_free(&arena);
+}
+
+
+static void
+test_limits_and_amounts(void **state)
+{
+    char  buf[32];
+
+    (void) state;
+
+    assert_true(yibao_offline_within(0, 0, 100, 0, 0));
+    assert_true(yibao_offline_within(49, 0, 100, 50, 0));
+    assert_false(yibao_offline_within(50, 0, 100, 50, 0));
+    assert_true(yibao_offline_within(3, 200000, 100000, 0, 300000));
+    assert_false(yibao_offline_within(3, 200001, 100000, 0, 300000));
+    assert_false(yibao_offline_within(0, 0, 300001, 0, 300000));
+
+    assert_int_equal(yibao_offline_cents_text("12.3", 4), 1230);
+    assert_int_equal(yibao_offline_cents_text("12", 2), 1200);
+    assert_int_equal(yibao_offline_cents_text("12.300", 6), 1230);
+    assert_int_equal(yibao_offline_cents_text("12.305", 6), -1);
+    assert_int_equal(yibao_offline_cents_text("-1", 2), -1);
+    assert_int_equal(yibao_offline_cents_text("x", 1), -1);
+    assert_int_equal(yibao_offline_cents_text("", 0), -1);
+
+    assert_string_equal(yibao_offline_amount(1230, buf), "12.30");
+    assert_string_equal(yibao_offline_amount(5, buf), "0.05");
+    assert_string_equal(yibao_offline_amount(300000, buf), "3000.00");
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_check_a_good_visit),
+        cmocka_unit_test(test_check_refusals),
+        cmocka_unit_test(test_seal_verify_chain_and_tamper),
+        cmocka_unit_test(test_limits_and_amounts),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
