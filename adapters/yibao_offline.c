@@ -679,3 +679,99 @@ yibao_offline_within(uint64_t count, int64_t total, int64_t add,
 
     return 1;
 }
+
+
+yibao_offline_plan_e
+yibao_offline_plan(const char *begntime, uint64_t recorded_ms,
+    const char *now_text, uint64_t now_ms, const yibao_str_t *clinic_admdvs,
+    const yibao_str_t *insuplc_admdvs, const yibao_offline_plan_conf_t *conf,
+    const char **reason)
+{
+    if (insuplc_admdvs->len && clinic_admdvs->len >= 4
+        && (insuplc_admdvs->len < 4
+            || memcmp(insuplc_admdvs->data, clinic_admdvs->data, 4) != 0))
+    {
+        *reason = "异地: the insured's pooling area is not the clinic's "
+                  "(manual reimbursement at the insured's area, or an "
+                  "operator settles it)";
+        return YIBAO_OFFLINE_WAIT_OFFSITE;
+    }
+
+    if (conf->max_age && now_ms > recorded_ms
+        && now_ms - recorded_ms > conf->max_age)
+    {
+        *reason = "older than the age up to which records are settled "
+                  "by themselves";
+        return YIBAO_OFFLINE_WAIT_AGE;
+    }
+
+    if (!conf->cross_year && strncmp(begntime, now_text, 4) != 0) {
+        *reason = "the visit's year has ended: settling it now crosses "
+                  "the year (annual limits, the clearing period)";
+        return YIBAO_OFFLINE_WAIT_YEAR;
+    }
+
+    if (!conf->cross_month && strncmp(begntime, now_text, 7) != 0) {
+        *reason = "the visit's month has ended: settling it now lands in "
+                  "the next month's clearing (3201)";
+        return YIBAO_OFFLINE_WAIT_MONTH;
+    }
+
+    *reason = "";
+
+    return YIBAO_OFFLINE_REPLAY;
+}
+
+
+typedef struct {
+    const char                *from;
+    const char                *event;
+    const char                *to;
+} yibao_offline_move_t;
+
+
+static const yibao_offline_move_t  yibao_offline_moves[] = {
+    { "recorded", "start", "replaying" },
+    { "recorded", "wait", "waiting" },
+    { "waiting", "release", "recorded" },
+    { "replaying", "presettled", "pending" },
+    { "replaying", "refused", "rejected" },
+    { "replaying", "lost", "recorded" },
+    { "replaying", "wait", "waiting" },
+    { "pending", "confirm", "settling" },
+    { "pending", "lost", "recorded" },
+    { "settling", "settled", "settled" },
+    { "settling", "refused", "rejected" },
+    { "recorded", "void", "voided" },
+    { "waiting", "void", "voided" },
+    { "pending", "void", "voided" },
+    { "rejected", "void", "voided" }
+};
+
+
+int
+yibao_offline_next(const char *state, const char *event, const char **next)
+{
+    size_t  i;
+
+    for (i = 0;
+         i < sizeof(yibao_offline_moves) / sizeof(yibao_offline_move_t);
+         i++)
+    {
+        if (strcmp(yibao_offline_moves[i].from, state) == 0
+            && strcmp(yibao_offline_moves[i].event, event) == 0)
+        {
+            *next = yibao_offline_moves[i].to;
+            return YIBAO_OK;
+        }
+    }
+
+    return YIBAO_ERR_INVALID;
+}
+
+
+int
+yibao_offline_auto_confirm(int enabled, int64_t psn_cash, int64_t paid)
+{
+    return enabled && psn_cash >= 0 && psn_cash == paid;
+}

@@ -138,4 +138,72 @@ char *yibao_offline_amount(int64_t cents, char *buf);
 int64_t yibao_offline_cents_text(const char *p, size_t len);
 
 
+/*
+ * 补录: the decisions of a record's settlement after the outage, for the
+ * replay driver (a fresh 9001 -> 1101 -> 2201 -> 2203 -> 2204 -> 2206,
+ * then a confirmed 2207 through the journal).
+ *
+ * The states of a record and what moves it (yibao_offline_next):
+ *
+ *   recorded  --start-->      replaying    (the driver took it)
+ *   recorded  --wait-->       waiting      (for an operator: the reason)
+ *   waiting   --release-->    recorded     (the operator lets it go)
+ *   replaying --presettled--> pending      (2206 answered: confirm?)
+ *   replaying --refused-->    rejected     (the platform said no)
+ *   replaying --lost-->       recorded     (the platform went away: again)
+ *   replaying --wait-->       waiting      (1101 showed an 异地 patient)
+ *   pending   --confirm-->    settling     (operator or clinic system;
+ *                                           or auto: patient share =
+ *                                           what was paid)
+ *   pending   --lost-->       recorded     (nothing settled: again)
+ *   settling  --settled-->    settled      (the 2207's answer)
+ *   settling  --refused-->    rejected
+ *   recorded, waiting, pending, rejected --void--> voided
+ *
+ * A settled or voided record never moves again, and only a pending one
+ * is ever confirmed: the 2207 of a record is sent at most once (its
+ * unknown outcome stays "settling" and is resolved by the journal).
+ */
+
+typedef enum {
+    YIBAO_OFFLINE_REPLAY = 0,          /* settle it without an operator */
+    YIBAO_OFFLINE_WAIT_OFFSITE,        /* 异地: another pooling area */
+    YIBAO_OFFLINE_WAIT_AGE,            /* older than max_age */
+    YIBAO_OFFLINE_WAIT_YEAR,           /* would cross the year */
+    YIBAO_OFFLINE_WAIT_MONTH           /* would cross the month */
+} yibao_offline_plan_e;
+
+
+typedef struct {
+    uint64_t                   max_age;        /* ms, 0: no limit */
+    unsigned                   cross_month:1;  /* may cross the month */
+    unsigned                   cross_year:1;
+} yibao_offline_plan_conf_t;
+
+
+/*
+ * Whether the record of a visit that began at begntime ("yyyy-MM-dd
+ * HH:mm:ss", the visit's own), recorded at recorded_ms, is settled now
+ * (now_text, now_ms) without an operator; *reason says why not.
+ * insuplc_admdvs is the insured's area as 1101 gives it (empty before
+ * 1101): another pooling area (its first four digits) than the
+ * clinic's admdvs is 异地.
+ */
+yibao_offline_plan_e yibao_offline_plan(const char *begntime,
+    uint64_t recorded_ms, const char *now_text, uint64_t now_ms,
+    const yibao_str_t *clinic_admdvs, const yibao_str_t *insuplc_admdvs,
+    const yibao_offline_plan_conf_t *conf, const char **reason);
+
+/*
+ * The state after event in state: YIBAO_OK and *next, or
+ * YIBAO_ERR_INVALID when the event may not happen there.
+ */
+int yibao_offline_next(const char *state, const char *event,
+    const char **next);
+
+/* 1 if a pre-settlement may be confirmed without a person: enabled and
+ * the patient's share (psn_cash, cents) equal to what was paid */
+int yibao_offline_auto_confirm(int enabled, int64_t psn_cash, int64_t paid);
+
+
 #endif /* _YIBAO_OFFLINE_H_INCLUDED_ */

@@ -822,19 +822,22 @@ ngx_http_yibao_offline_void(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_yibao_offline_row_t *row)
 {
     ngx_str_t                    key, value;
+    const char                  *next;
     yibao_str_t                  out;
     yibao_alloc_t                a;
     ngx_http_yibao_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    if (ngx_strcmp(row->info.state, "recorded") != 0) {
+
+    if (yibao_offline_next(row->info.state, "void", &next) != YIBAO_OK) {
+        /* settling, settled or voided already: never */
         return NGX_HTTP_CONFLICT;
     }
 
     ngx_http_yibao_alloc_init(&a, r->pool);
 
-    if (yibao_offline_restate(row->text.data, row->text.len, "voided", &a,
+    if (yibao_offline_restate(row->text.data, row->text.len, next, &a,
                               &out)
         != YIBAO_OK)
     {
@@ -855,10 +858,11 @@ ngx_http_yibao_offline_void(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "yibao: offline record %V of clinic %s: recorded -> "
-                  "voided (by the operator)", id, row->info.clinic);
+                  "yibao: offline record %V of clinic %s: %s -> %s (by "
+                  "the operator)", id, row->info.clinic, row->info.state,
+                  next);
 
-    ngx_cpystrn((u_char *) row->info.state, (u_char *) "voided",
+    ngx_cpystrn((u_char *) row->info.state, (u_char *) next,
                 sizeof(row->info.state));
 
     return NGX_OK;
@@ -963,8 +967,9 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 
         if (rc == NGX_HTTP_CONFLICT) {
             return ngx_http_yibao_offline_api_error(r, rc,
-                                                    "only a recorded record "
-                                                    "may be voided");
+                                                    "a record settling, "
+                                                    "settled or voided "
+                                                    "cannot be voided");
         }
 
         if (rc != NGX_OK) {

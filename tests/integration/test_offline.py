@@ -164,6 +164,12 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     lines = [json.loads(x) for x in open(stack.access_log,
                                          encoding="utf-8")]
     assert first["id"] in [x["mdtrt_id"] for x in lines]
+    trace = subprocess.run(
+        ["/usr/bin/python3", os.path.join(ROOT, "tools", "yibao_trace.py"),
+         "--log", stack.access_log, "--mdtrt-id", first["id"]],
+        capture_output=True, text=True, timeout=60)
+    assert trace.returncode == 0, trace.stderr
+    assert first["id"] in trace.stdout and ID_NUMBER not in trace.stdout
 
     # a restart: the records and the day's count are still there
     stack.stop()

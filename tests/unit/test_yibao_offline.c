@@ -268,6 +268,126 @@ test_limits_and_amounts(void **state)
 }
 
 
+static void
+test_plan_who_waits_for_an_operator(void **state)
+{
+    const char                 *why;
+    yibao_str_t                 clinic, local, offsite, none;
+    yibao_offline_plan_conf_t   conf;
+
+    (void) state;
+
+    clinic = (yibao_str_t) yibao_string("370102");
+    local = (yibao_str_t) yibao_string("370105");
+    offsite = (yibao_str_t) yibao_string("371002");
+    none = (yibao_str_t) yibao_null_string;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.max_age = 72 * 3600 * 1000ULL;
+
+    /* the same pooling area, the same month, young enough */
+    assert_int_equal(yibao_offline_plan("2026-12-07 08:30:00", 1000,
+                                        "2026-12-08 09:00:00", 2000,
+                                        &clinic, &local, &conf, &why),
+                     YIBAO_OFFLINE_REPLAY);
+    assert_string_equal(why, "");
+    /* before 1101 the area is not known yet */
+    assert_int_equal(yibao_offline_plan("2026-12-07 08:30:00", 1000,
+                                        "2026-12-08 09:00:00", 2000,
+                                        &clinic, &none, &conf, &why),
+                     YIBAO_OFFLINE_REPLAY);
+
+    assert_int_equal(yibao_offline_plan("2026-12-07 08:30:00", 1000,
+                                        "2026-12-08 09:00:00", 2000,
+                                        &clinic, &offsite, &conf, &why),
+                     YIBAO_OFFLINE_WAIT_OFFSITE);
+    assert_non_null(strstr(why, "异地"));
+
+    assert_int_equal(yibao_offline_plan("2026-12-01 08:30:00", 0,
+                                        "2026-12-05 09:00:00",
+                                        72 * 3600 * 1000ULL + 1,
+                                        &clinic, &local, &conf, &why),
+                     YIBAO_OFFLINE_WAIT_AGE);
+
+    /* recorded 12-31, settled 01-02: the year (and so the month) */
+    assert_int_equal(yibao_offline_plan("2026-12-31 23:00:00", 1000,
+                                        "2027-01-01 09:00:00", 2000,
+                                        &clinic, &local, &conf, &why),
+                     YIBAO_OFFLINE_WAIT_YEAR);
+    assert_int_equal(yibao_offline_plan("2026-11-30 23:00:00", 1000,
+                                        "2026-12-01 09:00:00", 2000,
+                                        &clinic, &local, &conf, &why),
+                     YIBAO_OFFLINE_WAIT_MONTH);
+
+    conf.cross_month = 1;
+    assert_int_equal(yibao_offline_plan("2026-11-30 23:00:00", 1000,
+                                        "2026-12-01 09:00:00", 2000,
+                                        &clinic, &local, &conf, &why),
+                     YIBAO_OFFLINE_REPLAY);
+    assert_int_equal(yibao_offline_plan("2026-12-31 23:00:00", 1000,
+                                        "2027-01-01 09:00:00", 2000,
+                                        &clinic, &local, &conf, &why),
+                     YIBAO_OFFLINE_WAIT_YEAR);
+}
+
+
+static void
+test_states_settle_at_most_once(void **state)
+{
+    size_t       i;
+    const char  *next;
+
+    static const char  *path[][3] = {
+        { "recorded", "start", "replaying" },
+        { "replaying", "presettled", "pending" },
+        { "pending", "confirm", "settling" },
+        { "settling", "settled", "settled" },
+        { "replaying", "lost", "recorded" },
+        { "pending", "lost", "recorded" },
+        { "waiting", "release", "recorded" },
+        { "rejected", "void", "voided" },
+    };
+
+    static const char  *never[][2] = {
+        { "recorded", "confirm" },      /* no 2207 before a 2206 */
+        { "replaying", "confirm" },
+        { "settling", "confirm" },      /* confirmed once */
+        { "settled", "confirm" },
+        { "settled", "start" },         /* a settled record stays so */
+        { "settled", "lost" },
+        { "settled", "void" },
+        { "settling", "void" },         /* its 2207 may have settled */
+        { "settling", "lost" },
+        { "voided", "start" },
+        { "voided", "release" },
+        { "recorded", "settled" },
+        { "recorded", "nonsense" },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(path) / sizeof(path[0]); i++) {
+        assert_int_equal(yibao_offline_next(path[i][0], path[i][1], &next),
+                         YIBAO_OK);
+        assert_string_equal(next, path[i][2]);
+    }
+
+    for (i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        if (yibao_offline_next(never[i][0], never[i][1], &next)
+            != YIBAO_ERR_INVALID)
+        {
+            fail_msg("%s --%s--> %s allowed", never[i][0], never[i][1],
+                     next);
+        }
+    }
+
+    assert_true(yibao_offline_auto_confirm(1, 500, 500));
+    assert_false(yibao_offline_auto_confirm(1, 501, 500));
+    assert_false(yibao_offline_auto_confirm(0, 500, 500));
+    assert_false(yibao_offline_auto_confirm(1, -1, -1));
+}
+
+
 int
 main(void)
 {
@@ -276,6 +396,8 @@ main(void)
         cmocka_unit_test(test_check_refusals),
         cmocka_unit_test(test_seal_verify_chain_and_tamper),
         cmocka_unit_test(test_limits_and_amounts),
+        cmocka_unit_test(test_plan_who_waits_for_an_operator),
+        cmocka_unit_test(test_states_settle_at_most_once),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
