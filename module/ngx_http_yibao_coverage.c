@@ -22,6 +22,12 @@
  * (by its org code, which each slot keeps) before the new workers
  * start.  A slot whose code is not the clinic's (an old worker still
  * finishing a request after the move) is not written to.
+ *
+ * Restart, with yibao_redis: worker 0 writes the slots counted since
+ * its last write to a hash of this node in Redis, from a timer, through
+ * the store (ngx_http_yibao_store_hash_set), and after a start reads
+ * the hash back into the new zone (merged with what was counted since
+ * the start) before it writes anything.  No request waits for Redis.
  */
 
 
@@ -32,13 +38,23 @@
  */
 #define NGX_HTTP_YIBAO_COV_OVERHEAD  (64 * 1024)
 
+/* a slot and its "written since" byte */
+#define NGX_HTTP_YIBAO_COV_CLINIC    (sizeof(ngx_http_yibao_cov_slot_t) + 1)
+
 #define ngx_http_yibao_cov_capacity(size)                                   \
     (((size) - (size) / 128 - NGX_HTTP_YIBAO_COV_OVERHEAD)                  \
-     / sizeof(ngx_http_yibao_cov_slot_t))
+     / NGX_HTTP_YIBAO_COV_CLINIC)
 
 #define ngx_http_yibao_cov_size(n)                                          \
-    (((n) * sizeof(ngx_http_yibao_cov_slot_t) + NGX_HTTP_YIBAO_COV_OVERHEAD) \
+    (((n) * NGX_HTTP_YIBAO_COV_CLINIC + NGX_HTTP_YIBAO_COV_OVERHEAD)        \
      * 128 / 127 + 1)
+
+/* Redis: slots a write, a tick; a scan step; a value's first bytes */
+#define NGX_HTTP_YIBAO_COV_BATCH     64
+#define NGX_HTTP_YIBAO_COV_TICK      2048
+#define NGX_HTTP_YIBAO_COV_SCAN      256
+#define NGX_HTTP_YIBAO_COV_MAGIC     "YCV1"
+#define NGX_HTTP_YIBAO_COV_VALUE     (4 + sizeof(yibao_cov_clinic_t))
 
 #define NGX_HTTP_YIBAO_COV_SPIN      2048
 
@@ -55,7 +71,10 @@ typedef struct {
     ngx_uint_t                   capacity;
     ngx_atomic_t                 nslots;      /* the registry's clinics */
     ngx_atomic_t                 reindexed;   /* reloads that moved */
+    ngx_atomic_t                 restored;    /* 0: Redis not read yet */
+    ngx_atomic_t                 resync;      /* write every slot again */
     ngx_http_yibao_cov_slot_t   *slots;
+    u_char                      *dirty;       /* counted since written */
 } ngx_http_yibao_cov_sh_t;
 
 
@@ -70,7 +89,24 @@ typedef struct {
     ngx_shm_zone_t              *shm_zone;
     ngx_uint_t                   capacity;
     ngx_uint_t                   used;
+    ngx_msec_t                   persist;     /* persist=, with Redis */
 } ngx_http_yibao_cov_main_conf_t;
+
+
+/* worker 0's writer and reader of the Redis hash */
+
+typedef struct {
+    ngx_event_t                  timer;
+    ngx_str_t                    key;         /* yibao:coverage:<node> */
+    u_char                       cursor[NGX_INT_T_LEN];
+    size_t                       cursor_len;
+    ngx_uint_t                   busy;        /* a scan step is out */
+    ngx_uint_t                   restored;    /* clinics read back */
+    ngx_uint_t                   failed;      /* said once */
+    uint64_t                     lost;        /* Redis's last loss */
+    ngx_http_yibao_cov_zone_t   *zone;
+    ngx_http_yibao_cov_main_conf_t  *cmf;
+} ngx_http_yibao_cov_writer_t;
 
 
 static ngx_int_t ngx_http_yibao_cov_postconfiguration(ngx_conf_t *cf);
@@ -88,6 +124,14 @@ static yibao_cov_clinic_t *ngx_http_yibao_cov_copy(ngx_shm_zone_t *shm_zone,
 static size_t ngx_http_yibao_cov_keep(ngx_http_yibao_cov_zone_t *zone,
     yibao_cov_clinic_t *copy, size_t old);
 static void ngx_http_yibao_cov_lock(ngx_http_yibao_cov_slot_t *slot);
+static ngx_int_t ngx_http_yibao_cov_init_process(ngx_cycle_t *cycle);
+static void ngx_http_yibao_cov_tick(ngx_event_t *ev);
+static ngx_uint_t ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w);
+static void ngx_http_yibao_cov_written(void *data, ngx_int_t rc,
+    ngx_str_t *cursor, ngx_str_t *items, ngx_uint_t n);
+static void ngx_http_yibao_cov_restore(ngx_http_yibao_cov_writer_t *w);
+static void ngx_http_yibao_cov_scanned(void *data, ngx_int_t rc,
+    ngx_str_t *cursor, ngx_str_t *items, ngx_uint_t n);
 static ngx_int_t ngx_http_yibao_cov_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_cov_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_cov_read(ngx_http_request_t *r,
@@ -106,7 +150,7 @@ static ngx_int_t ngx_http_yibao_cov_error(ngx_http_request_t *r,
 static ngx_command_t  ngx_http_yibao_cov_commands[] = {
 
     { ngx_string("yibao_coverage_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_yibao_cov_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -145,13 +189,29 @@ ngx_module_t  ngx_http_yibao_coverage_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_yibao_cov_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_http_yibao_param_t  ngx_http_yibao_cov_params_table[] = {
+
+    { ngx_string("persist"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_cov_main_conf_t, persist),
+      1000, 0, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
+static ngx_http_yibao_cov_writer_t  ngx_http_yibao_cov_writer;
+
+/* what the timer's debug lines take its data for */
+static ngx_connection_t             ngx_http_yibao_cov_dumb;
 
 
 static ngx_int_t
@@ -244,6 +304,14 @@ ngx_http_yibao_cov_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cmf->capacity = ngx_http_yibao_cov_capacity((size_t) size);
+    cmf->persist = 60000;
+
+    if (ngx_http_yibao_conf_params(cf, ngx_http_yibao_cov_params_table, 2,
+                                   cmf, 0)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_yibao_cov_zone_t));
     if (zone == NULL) {
@@ -310,7 +378,9 @@ ngx_http_yibao_cov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone = shm_zone->data;
 
     if (ozone) {
-        if (ozone->sh->layout != sizeof(ngx_http_yibao_cov_slot_t)) {
+        if (ozone->sh->layout != (sizeof(ngx_http_yibao_cov_slot_t)
+                                  | (sizeof(ngx_http_yibao_cov_sh_t) << 16)))
+        {
             ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                           "shared zone \"%V\" was made by another version "
                           "of the module: restart nginx, or change "
@@ -355,11 +425,20 @@ ngx_http_yibao_cov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    zone->sh->dirty = ngx_slab_calloc(zone->shpool, cap);
+    if (zone->sh->dirty == NULL) {
+        return NGX_ERROR;
+    }
+
     zone->shpool->data = zone->sh;
 
-    zone->sh->layout = sizeof(ngx_http_yibao_cov_slot_t);
+    zone->sh->layout = sizeof(ngx_http_yibao_cov_slot_t)
+                       | (sizeof(ngx_http_yibao_cov_sh_t) << 16);
     zone->sh->started = ngx_time();
     zone->sh->capacity = cap;
+
+    /* with Redis, its hash is read back before anything is written */
+    zone->sh->restored = (zone->ymcf->redis == NULL);
 
     return ngx_http_yibao_cov_reindex(shm_zone, zone);
 }
@@ -447,6 +526,9 @@ ngx_http_yibao_cov_reindex(ngx_shm_zone_t *shm_zone,
     sh->nslots = n;
 
     if (old) {
+        /* the moved slots are written again: Redis has their old ones */
+        sh->resync = 1;
+
         (void) ngx_atomic_fetch_add(&sh->reindexed, 1);
 
         ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
@@ -532,6 +614,321 @@ ngx_http_yibao_cov_lock(ngx_http_yibao_cov_slot_t *slot)
 
 
 /*
+ * Worker 0 (or the one process) keeps the zone in Redis when yibao_redis
+ * is configured: the key is this node's (yibao_zone node=N/COUNT), so
+ * that nodes sharing a Redis do not write over each other.
+ */
+
+static ngx_int_t
+ngx_http_yibao_cov_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_yibao_main_conf_t      *ymcf;
+    ngx_http_yibao_cov_writer_t     *w;
+    ngx_http_yibao_cov_main_conf_t  *cmf;
+
+    cmf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_yibao_coverage_module);
+    ymcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
+
+    if (cmf == NULL || cmf->shm_zone == NULL || ymcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_process != NGX_PROCESS_SINGLE
+        && !(ngx_process == NGX_PROCESS_WORKER && ngx_worker == 0))
+    {
+        return NGX_OK;
+    }
+
+    w = &ngx_http_yibao_cov_writer;
+    ngx_memzero(w, sizeof(ngx_http_yibao_cov_writer_t));
+
+    w->zone = cmf->shm_zone->data;
+    w->cmf = cmf;
+
+    w->key.data = ngx_pnalloc(cycle->pool,
+                              sizeof("yibao:coverage:") + NGX_INT_T_LEN);
+    if (w->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->key.len = ngx_sprintf(w->key.data, "yibao:coverage:%ui",
+                             ymcf->msgid_node)
+                 - w->key.data;
+
+    w->cursor[0] = '0';
+    w->cursor_len = 1;
+
+    ngx_http_yibao_cov_dumb.fd = (ngx_socket_t) -1;
+
+    w->timer.handler = ngx_http_yibao_cov_tick;
+    w->timer.data = &ngx_http_yibao_cov_dumb;
+    w->timer.log = cycle->log;
+    w->timer.cancelable = 1;
+
+    ngx_add_timer(&w->timer, 100);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_cov_tick(ngx_event_t *ev)
+{
+    ngx_msec_t                    next;
+    ngx_http_yibao_main_conf_t   *ymcf;
+    ngx_http_yibao_cov_writer_t  *w = &ngx_http_yibao_cov_writer;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ymcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+
+    next = w->cmf->persist;
+
+    if (ngx_http_yibao_store_redis_lost() != w->lost) {
+        /* Redis lost its data (the journal's marker): all again */
+        w->lost = ngx_http_yibao_store_redis_lost();
+        w->zone->sh->resync = 1;
+    }
+
+    if (!ngx_http_yibao_store_redis_up(ymcf)) {
+        /* when it is back, it may have lost what it had: all again */
+        w->zone->sh->resync = 1;
+        next = 1000;
+
+    } else if (!w->zone->sh->restored) {
+        if (!w->busy) {
+            ngx_http_yibao_cov_restore(w);
+        }
+
+        next = 100;
+
+    } else if (ngx_http_yibao_cov_persist(w)) {
+        next = 1000;                      /* more to write */
+    }
+
+    ngx_add_timer(&w->timer, next);
+}
+
+
+/*
+ * Writes up to a tick's slots counted since they were last written, in
+ * HSETs of a batch each: field the org code, value "YCV1" and the
+ * slot's coverage.  Returns 1 when slots are left for the next tick.
+ */
+
+static ngx_uint_t
+ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w)
+{
+    size_t                      i, n, k, sent;
+    int64_t                     seen;
+    u_char                     *v;
+    ngx_str_t                   items[2 * NGX_HTTP_YIBAO_COV_BATCH];
+    ngx_uint_t                  idx[NGX_HTTP_YIBAO_COV_BATCH];
+    ngx_http_yibao_cov_sh_t    *sh;
+    ngx_http_yibao_cov_slot_t  *slot;
+    u_char                      values[NGX_HTTP_YIBAO_COV_BATCH]
+                                      [NGX_HTTP_YIBAO_COV_VALUE];
+
+    sh = w->zone->sh;
+    n = sh->nslots;
+
+    if (sh->resync) {
+        sh->resync = 0;
+        ngx_memset(sh->dirty, 1, n);
+    }
+
+    sent = 0;
+    k = 0;
+
+    for (i = 0; i <= n; i++) {
+
+        if (i < n && sh->dirty[i]) {
+            sh->dirty[i] = 0;
+            slot = &sh->slots[i];
+            v = values[k];
+
+            ngx_http_yibao_cov_lock(slot);
+            ngx_memcpy(v + 4, &slot->c, sizeof(yibao_cov_clinic_t));
+            seen = slot->c.last_seen;
+            ngx_unlock(&slot->lock);
+
+            if (seen == 0) {
+                continue;                 /* never seen: nothing to keep */
+            }
+
+            ngx_memcpy(v, NGX_HTTP_YIBAO_COV_MAGIC, 4);
+
+            items[2 * k].data = v + 4;
+            items[2 * k].len = ngx_strnlen(v + 4, YIBAO_COV_CODE);
+            items[2 * k + 1].data = v;
+            items[2 * k + 1].len = NGX_HTTP_YIBAO_COV_VALUE;
+            idx[k] = i;
+            k++;
+        }
+
+        if (k == NGX_HTTP_YIBAO_COV_BATCH || (i == n && k > 0)) {
+            if (ngx_http_yibao_store_hash_set(&w->key, items, 2 * k,
+                                              ngx_http_yibao_cov_written, w,
+                                              w->timer.log)
+                != NGX_OK)
+            {
+                /* Redis went down: these are written next time */
+                while (k) {
+                    sh->dirty[idx[--k]] = 1;
+                }
+
+                return 1;
+            }
+
+            sent += k;
+            k = 0;
+
+            if (sent >= NGX_HTTP_YIBAO_COV_TICK && i < n) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_yibao_cov_written(void *data, ngx_int_t rc, ngx_str_t *cursor,
+    ngx_str_t *items, ngx_uint_t n)
+{
+    ngx_http_yibao_cov_writer_t *w = data;
+
+    if (rc == NGX_OK) {
+        w->failed = 0;
+        return;
+    }
+
+    /* which slots were in it is not known: every one again */
+
+    w->zone->sh->resync = 1;
+
+    if (!w->failed) {
+        w->failed = 1;
+        ngx_log_error(NGX_LOG_WARN, w->timer.log, 0,
+                      "yibao coverage: writing to redis key \"%V\" failed, "
+                      "written again later", &w->key);
+    }
+}
+
+
+/* the next step of reading the hash back, from the cursor */
+
+static void
+ngx_http_yibao_cov_restore(ngx_http_yibao_cov_writer_t *w)
+{
+    ngx_str_t  cursor;
+
+    cursor.data = w->cursor;
+    cursor.len = w->cursor_len;
+
+    if (ngx_http_yibao_store_hash_scan(&w->key, &cursor,
+                                       NGX_HTTP_YIBAO_COV_SCAN,
+                                       ngx_http_yibao_cov_scanned, w,
+                                       w->timer.log)
+        == NGX_OK)
+    {
+        w->busy = 1;
+    }
+}
+
+
+/*
+ * A step of the scan: each clinic of the registry found in it is added
+ * to its slot (what was counted since the start stays), and marked to
+ * be written with it.  A field of a clinic no longer in the registry,
+ * or a value of another layout, is left out.
+ */
+
+static void
+ngx_http_yibao_cov_scanned(void *data, ngx_int_t rc, ngx_str_t *cursor,
+    ngx_str_t *items, ngx_uint_t n)
+{
+    ngx_http_yibao_cov_writer_t *w = data;
+
+    size_t                       i, k;
+    yibao_cov_clinic_t           c;
+    const yibao_clinic_t        *clinic;
+    ngx_http_yibao_cov_sh_t     *sh;
+    ngx_http_yibao_cov_slot_t   *slot;
+    ngx_http_yibao_main_conf_t  *ymcf;
+
+    w->busy = 0;
+
+    if (rc != NGX_OK || cursor->len > NGX_INT_T_LEN) {
+        return;                           /* again from the same cursor */
+    }
+
+    ymcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+    sh = w->zone->sh;
+
+    for (i = 0; i + 1 < n; i += 2) {
+        if (items[i + 1].len != NGX_HTTP_YIBAO_COV_VALUE
+            || ngx_memcmp(items[i + 1].data, NGX_HTTP_YIBAO_COV_MAGIC, 4)
+               != 0)
+        {
+            continue;
+        }
+
+        ngx_memcpy(&c, items[i + 1].data + 4, sizeof(yibao_cov_clinic_t));
+
+        clinic = yibao_clinics_find(ymcf->clinics, items[i].data,
+                                    items[i].len);
+
+        if (clinic == NULL
+            || !yibao_cov_is(&c, clinic->org_code.data, clinic->org_code.len))
+        {
+            continue;
+        }
+
+        k = yibao_clinics_index(ymcf->clinics, clinic);
+
+        if (k >= sh->nslots) {
+            continue;
+        }
+
+        slot = &sh->slots[k];
+
+        ngx_http_yibao_cov_lock(slot);
+
+        if (yibao_cov_is(&slot->c, clinic->org_code.data,
+                         clinic->org_code.len))
+        {
+            yibao_cov_merge(&slot->c, &c);
+            sh->dirty[k] = 1;
+            w->restored++;
+        }
+
+        ngx_unlock(&slot->lock);
+    }
+
+    ngx_memcpy(w->cursor, cursor->data, cursor->len);
+    w->cursor_len = cursor->len;
+
+    if (cursor->len == 1 && cursor->data[0] == '0') {
+        sh->restored = 1;
+
+        ngx_log_error(NGX_LOG_NOTICE, w->timer.log, 0,
+                      "yibao coverage: %ui clinics restored from redis "
+                      "key \"%V\"", w->restored, &w->key);
+        return;
+    }
+
+    ngx_http_yibao_cov_restore(w);
+}
+
+
+/*
  * A finished request of a gateway location whose clinic the registry
  * resolved: its slot, under the slot's lock.
  */
@@ -589,6 +986,7 @@ ngx_http_yibao_cov_log_handler(ngx_http_request_t *r)
     if (yibao_cov_is(&slot->c, clinic->org_code.data, clinic->org_code.len))
     {
         yibao_cov_record(&slot->c, tp->sec, (int64_t) tp->gmtoff * 60, &ev);
+        zone->sh->dirty[i] = 1;
     }
 
     ngx_unlock(&slot->lock);

@@ -54,7 +54,7 @@ PLATFORM = "127.0.0.1:9080"
 # one, so that the two never issue the same msgid (docs/deployment.md)
 ZONE = "256m node=0/2"
 
-# every clinic's coverage, 256 bytes each: 16m holds 65,280 clinics, a
+# every clinic's coverage, 257 bytes each: 16m holds 64,515 clinics, a
 # province's (docs/operations.md, "Clinic coverage")
 COVERAGE_ZONE = "16m"
 
