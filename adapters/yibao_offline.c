@@ -532,12 +532,13 @@ yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
     json_object_del(data, "psn_name");
     json_object_del(visit, "offline");
 
-    body = json_pack("{s:s%,s:s%,s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s,s:s,"
-                     "s:s,s:o}",
+    body = json_pack("{s:s%,s:s%,s:s%,s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s,"
+                     "s:s,s:s,s:o}",
                      "id", (const char *) m->id.data, m->id.len,
                      "clinic", (const char *) m->clinic.data, m->clinic.len,
                      "entity", (const char *) m->entity.data, m->entity.len,
                      "caller", (const char *) m->caller.data, m->caller.len,
+                     "msgid", (const char *) m->msgid.data, m->msgid.len,
                      "opter", (const char *) m->opter.data, m->opter.len,
                      "day", (const char *) m->day.data, m->day.len,
                      "seq", (json_int_t) m->seq,
@@ -606,6 +607,8 @@ yibao_offline_verify(const unsigned char *p, size_t len, const char *prev,
     yibao_offline_copy(body, "id", info->id, sizeof(info->id));
     yibao_offline_copy(body, "clinic", info->clinic, sizeof(info->clinic));
     yibao_offline_copy(body, "day", info->day, sizeof(info->day));
+    yibao_offline_copy(body, "caller", info->caller, sizeof(info->caller));
+    yibao_offline_copy(body, "msgid", info->msgid, sizeof(info->msgid));
     yibao_offline_copy(body, "prev", info->prev, sizeof(info->prev));
     info->seq = (uint64_t) json_integer_value(json_object_get(body, "seq"));
     info->total = yibao_offline_cents(json_object_get(body, "total"));

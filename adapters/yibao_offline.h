@@ -59,6 +59,7 @@ typedef struct {
     yibao_str_t                clinic;
     yibao_str_t                entity;
     yibao_str_t                caller;
+    yibao_str_t                msgid;      /* the caller's: a repeat */
     yibao_str_t                opter;
     yibao_str_t                day;        /* YYYY-MM-DD, recorded */
     uint64_t                   recorded_ms;
@@ -73,6 +74,8 @@ typedef struct {
     char                       clinic[64];
     char                       state[24];
     char                       day[16];
+    char                       caller[64];
+    char                       msgid[64];
     uint64_t                   seq;
     int64_t                    total;
     int64_t                    paid;

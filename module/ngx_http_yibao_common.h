@@ -498,6 +498,9 @@ typedef struct ngx_http_yibao_offline_add_s  ngx_http_yibao_offline_add_t;
 struct ngx_http_yibao_offline_add_s {
     ngx_str_t                  head_key;   /* "jzh:<clinic>" */
     ngx_str_t                  day_key;    /* "jzd:<clinic>:<day>" */
+    ngx_str_t                  msgid_key;  /* "jzm:<caller>:<msgid>" */
+    ngx_str_t                  existing;   /* a repeat: its record's key */
+    ngx_pool_t                *pool;       /* for existing */
     int64_t                    amount;     /* cents */
     uint64_t                   max_count;  /* 0: no limit */
     int64_t                    max_amount;

@@ -41,6 +41,9 @@ static ngx_int_t ngx_http_yibao_offline_seal(
     ngx_http_yibao_offline_add_t *add, const char *prev, ngx_str_t *key,
     ngx_str_t *value);
 static ngx_int_t ngx_http_yibao_offline_answer(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t,
+    yibao_offline_info_t *info);
+static ngx_int_t ngx_http_yibao_offline_repeat(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t);
 static void ngx_http_yibao_offline_flush_handler(ngx_event_t *ev);
 static void ngx_http_yibao_offline_flush(ngx_cycle_t *cycle,
@@ -171,7 +174,8 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     t->day = day;
     t->now = (uint64_t) tp->sec * 1000 + tp->msec;
 
-    p = ngx_pnalloc(r->pool, 2 * ctx->clinic.len + 32);
+    p = ngx_pnalloc(r->pool, 2 * ctx->clinic.len + ctx->caller.len
+                             + ctx->msgid.len + 48);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -184,12 +188,21 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     p = ngx_sprintf(p, "jzd:%V:%s", &ctx->clinic, day);
     t->add.day_key.len = p - t->add.day_key.data;
 
+    t->add.msgid_key.data = p;
+    p = ngx_sprintf(p, "jzm:%V:%V", &ctx->caller, &ctx->msgid);
+    t->add.msgid_key.len = p - t->add.msgid_key.data;
+    t->add.pool = r->pool;
+
     t->add.amount = v.total;
     t->add.max_count = gmcf->offline_count;
     t->add.max_amount = gmcf->offline_amount;
     t->add.seal = ngx_http_yibao_offline_seal;
 
     rc = ngx_http_yibao_store_offline_add(gmcf, &t->add);
+
+    if (rc == NGX_DONE) {
+        return ngx_http_yibao_offline_repeat(r, ctx, t);
+    }
 
     if (rc == NGX_DECLINED) {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_OFFLINE_LIMIT,
@@ -220,7 +233,47 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
                   &t->id, &ctx->clinic, t->add.seq, v.total / 100,
                   v.total % 100, v.paid / 100, v.paid % 100, &ctx->caller);
 
-    return ngx_http_yibao_offline_answer(r, ctx, t);
+    return ngx_http_yibao_offline_answer(r, ctx, t, NULL);
+}
+
+
+/*
+ * The caller's msgid has its record already (the clinic system sent
+ * the visit again, its first answer lost): that record, not another.
+ */
+
+static ngx_int_t
+ngx_http_yibao_offline_repeat(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t)
+{
+    ngx_str_t                     value;
+    yibao_err_t                   err;
+    yibao_offline_info_t         *info;
+    ngx_http_yibao_main_conf_t   *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    info = ngx_pcalloc(r->pool, sizeof(yibao_offline_info_t));
+    if (info == NULL
+        || ngx_http_yibao_store_offline_get(gmcf, &t->add.existing, r->pool,
+                                            &value)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a record that fails its check is shown as it is: the API says */
+    (void) yibao_offline_verify(value.data, value.len, NULL, info, &err);
+
+    t->id.data = t->add.existing.data + 3;
+    t->id.len = t->add.existing.len - 3;
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "yibao: offline record %V of clinic %V: sent again "
+                  "(msgid %V), state %s kept", &t->id, &ctx->clinic,
+                  &ctx->msgid, info->state);
+
+    return ngx_http_yibao_offline_answer(r, ctx, t, info);
 }
 
 
@@ -264,6 +317,8 @@ ngx_http_yibao_offline_seal(ngx_http_yibao_offline_add_t *add,
     m.caller.len = ctx->caller.len;
     m.opter.data = ctx->opter.data;
     m.opter.len = ctx->opter.len;
+    m.msgid.data = ctx->msgid.data;
+    m.msgid.len = ctx->msgid.len;
     m.day.data = t->day;
     m.day.len = 10;
     m.recorded_ms = t->now;
@@ -289,10 +344,28 @@ ngx_http_yibao_offline_seal(ngx_http_yibao_offline_add_t *add,
 
 static ngx_int_t
 ngx_http_yibao_offline_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
-    ngx_http_yibao_offline_take_t *t)
+    ngx_http_yibao_offline_take_t *t, yibao_offline_info_t *info)
 {
-    u_char  *p, *last;
-    size_t   len;
+    u_char      *p, *last;
+    size_t       len;
+    int64_t      total, paid;
+    uint64_t     seq;
+    const char  *state, *hash;
+
+    if (info) {
+        state = info->state;
+        hash = info->hash;
+        seq = info->seq;
+        total = info->total;
+        paid = info->paid;
+
+    } else {
+        state = "recorded";
+        hash = t->add.hash;
+        seq = t->add.seq;
+        total = t->visit->total;
+        paid = t->visit->paid;
+    }
 
     len = 512 + ctx->msgid.len + t->id.len + YIBAO_OFFLINE_HASH_LEN;
 
@@ -307,15 +380,15 @@ ngx_http_yibao_offline_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                         "\"err_msg\":null,\"warn_msg\":null,"
                         "\"cainfo\":null,\"signtype\":null,"
                         "\"output\":{\"offline\":{\"id\":\"%V\","
-                        "\"state\":\"recorded\",\"seq\":%uL,"
+                        "\"state\":\"%s\",\"seq\":%uL,"
                         "\"total\":\"%L.%02L\",\"paid\":\"%L.%02L\","
                         "\"hash\":\"%s\",\"day_count\":%uL,"
-                        "\"day_amount\":\"%L.%02L\"}}}",
-                        &ctx->msgid, &t->id, t->add.seq,
-                        t->visit->total / 100, t->visit->total % 100,
-                        t->visit->paid / 100, t->visit->paid % 100,
-                        t->add.hash, t->add.day_count,
-                        t->add.day_amount / 100, t->add.day_amount % 100);
+                        "\"day_amount\":\"%L.%02L\",\"repeat\":%s}}}",
+                        &ctx->msgid, &t->id, state, seq, total / 100,
+                        total % 100, paid / 100, paid % 100, hash,
+                        t->add.day_count, t->add.day_amount / 100,
+                        t->add.day_amount % 100,
+                        info ? "true" : "false");
 
     ctx->mdtrt_id = t->id;
     ctx->cache_answer.data = p;
@@ -460,6 +533,19 @@ ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle)
         add.day_key.len = ngx_sprintf(add.day_key.data, "jzd:%s:%s",
                                       info.clinic, info.day)
                           - add.day_key.data;
+        if (info.msgid[0] && info.caller[0]) {
+            add.msgid_key.data = ngx_pnalloc(pool,
+                                             5 + ngx_strlen(info.caller)
+                                             + ngx_strlen(info.msgid));
+            if (add.msgid_key.data == NULL) {
+                goto failed;
+            }
+
+            add.msgid_key.len = ngx_sprintf(add.msgid_key.data, "jzm:%s:%s",
+                                            info.caller, info.msgid)
+                                - add.msgid_key.data;
+        }
+
         add.seq = info.seq;
         add.amount = info.total > 0 ? info.total : 0;
         ngx_memcpy(add.hash, info.hash, YIBAO_OFFLINE_HASH_LEN + 1);

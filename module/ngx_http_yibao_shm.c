@@ -1514,10 +1514,11 @@ ngx_http_yibao_shm_now(void)
  * 记账 records (ngx_http_yibao_offline.c, through the store's door): the
  * records under "jz:<id>", each clinic's chain head under "jzh:<clinic>"
  * (its sequence number in the entry's value, the last hash as the
- * value), and each clinic's day under "jzd:<clinic>:<day>" (count in the
- * entry's value, the amount in cents as the value).  They never expire
- * and are never evicted; offline_gen counts the changes, for the file
- * that keeps them across restarts.
+ * value), each clinic's day under "jzd:<clinic>:<day>" (count in the
+ * entry's value, the amount in cents as the value), and the record of
+ * each caller's msgid under "jzm:<caller>:<msgid>" (the record's key).
+ * They never expire and are never evicted; offline_gen counts the
+ * changes, for the file that keeps them across restarts.
  */
 
 static ngx_http_yibao_entry_t *
@@ -1562,6 +1563,7 @@ ngx_http_yibao_shm_offline_entry(ngx_http_yibao_zone_t *zone, ngx_str_t *key,
  * (0: none): under the zone's lock the clinic's head is read, seal()
  * makes the record that follows it (its key and value, from the pool of
  * its data), and the record, the head and the day are written.  NGX_OK;
+ * NGX_DONE: the msgid has its record already (add->existing, its key);
  * NGX_DECLINED: over a limit; NGX_BUSY: the zone is full; NGX_ERROR.
  */
 
@@ -1574,7 +1576,7 @@ ngx_http_yibao_shm_offline_add(ngx_shm_zone_t *shm_zone,
     ngx_str_t                hkey, dkey, key, value;
     ngx_uint_t               hnew, dnew, rnew;
     ngx_http_yibao_zone_t   *zone;
-    ngx_http_yibao_entry_t  *head, *day, *rec;
+    ngx_http_yibao_entry_t  *head, *day, *rec, *e;
 
     zone = shm_zone->data;
 
@@ -1595,6 +1597,26 @@ ngx_http_yibao_shm_offline_add(ngx_shm_zone_t *shm_zone,
 
     add->day_count = day->value;
     ngx_memcpy(&add->day_amount, day->data + day->klen, sizeof(int64_t));
+
+    /* the caller's msgid again: its record, not another */
+
+    e = ngx_http_yibao_shm_lookup(zone, &add->msgid_key,
+                                  ngx_crc32_short(add->msgid_key.data,
+                                                  add->msgid_key.len));
+
+    if (e != NULL && e->type == NGX_HTTP_YIBAO_ENTRY_OFFLINE) {
+        add->existing.data = ngx_pnalloc(add->pool, e->vlen);
+
+        if (add->existing.data == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        ngx_memcpy(add->existing.data, e->data + e->klen, e->vlen);
+        add->existing.len = e->vlen;
+        rc = NGX_DONE;
+        goto done;
+    }
 
     if (!yibao_offline_within(add->day_count, add->day_amount, add->amount,
                               add->max_count, add->max_amount))
@@ -1620,6 +1642,12 @@ ngx_http_yibao_shm_offline_add(ngx_shm_zone_t *shm_zone,
     }
 
     ngx_memcpy(rec->data + rec->klen, value.data, value.len);
+
+    e = ngx_http_yibao_shm_offline_entry(zone, &add->msgid_key, key.len,
+                                         &rnew);
+    if (e != NULL) {
+        ngx_memcpy(e->data + e->klen, key.data, key.len);
+    }
 
     head->value = add->seq;
     ngx_memcpy(head->data + head->klen, add->hash, YIBAO_OFFLINE_HASH_LEN);
@@ -1670,6 +1698,14 @@ ngx_http_yibao_shm_offline_load(ngx_shm_zone_t *shm_zone,
 
     if (rec != NULL && head != NULL && day != NULL) {
         ngx_memcpy(rec->data + rec->klen, value->data, value->len);
+
+        if (add->msgid_key.len) {
+            rec = ngx_http_yibao_shm_offline_entry(zone, &add->msgid_key,
+                                                   key->len, &created);
+            if (rec != NULL) {
+                ngx_memcpy(rec->data + rec->klen, key->data, key->len);
+            }
+        }
 
         if (add->seq > head->value) {
             head->value = add->seq;

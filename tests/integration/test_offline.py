@@ -100,7 +100,9 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     # the platform is down: the record does not need it
     stack.stop_sim()
 
-    r = record(stack, visit(clinic))
+    env = visit(clinic)
+    first_msgid = env["msgid"]
+    r = record(stack, env)
     assert r.status == 200 and r.body["infcode"] == 0, r.body
     first = r.body["output"]["offline"]
     assert first["id"] == "JZ%s000001" % clinic["org"]
@@ -129,6 +131,16 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     # a caller's signature as for every call
     r = record(stack, visit(clinic), sign=False)
     assert_rejected(r.status, r.body, 401, 2001)
+
+    # the same visit again (its msgid: the answer was lost): its record
+    again = visit(clinic)
+    again["msgid"] = first_msgid
+    r = record(stack, again)
+    assert r.status == 200, r.body
+    rep = r.body["output"]["offline"]
+    assert rep["repeat"] is True and rep["id"] == first["id"]
+    assert rep["seq"] == 1 and rep["day_count"] == 1
+    assert first["repeat"] is False
 
     # the clinic's day: count=3
     for seq in (2, 3):
@@ -179,6 +191,10 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     assert all(x["verified"] for x in recs)
     r = record(stack, visit(clinic))
     assert_rejected(r.status, r.body, 429, 3102)
+    again = visit(clinic)
+    again["msgid"] = first_msgid
+    r = record(stack, again)
+    assert r.status == 200 and r.body["output"]["offline"]["repeat"], r.body
 
     # a record changed in the file is caught when it is read
     stack.stop()

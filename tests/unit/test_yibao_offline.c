@@ -162,6 +162,8 @@ seal(yibao_alloc_t *a, uint64_t seq, const char *prev, yibao_str_t *out,
     m.entity = (yibao_str_t) yibao_string("H37010200001");
     m.caller = (yibao_str_t) yibao_string("village-subsystem");
     m.opter = (yibao_str_t) yibao_string("001");
+    m.msgid = (yibao_str_t) yibao_string(
+        "PDY60134132080312D6001202612071000000001");
     m.day = (yibao_str_t) yibao_string("2026-12-07");
     m.recorded_ms = 1796630400000ULL;
     m.seq = seq;
@@ -206,6 +208,9 @@ test_seal_verify_chain_and_tamper(void **state)
     assert_string_equal(info.state, "recorded");
     assert_string_equal(info.hash, h1);
     assert_string_equal(info.id, "JZPDY60134132080312D6001000001");
+    assert_string_equal(info.caller, "village-subsystem");
+    assert_string_equal(info.msgid,
+                        "PDY60134132080312D6001202612071000000001");
     assert_int_equal(yibao_offline_verify(r2.data, r2.len, h1, &info, &err),
                      YIBAO_OK);
 
