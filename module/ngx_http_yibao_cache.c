@@ -4,15 +4,15 @@
 
 
 #include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
 #include "yibao_cache.h"
 
 
 /*
  * The response cache of read-only transactions: looked up after
- * translation (the key is the national form of the input), in Redis or
- * in the zone; a fresh answer is served without asking the platform, a
- * stale one only while the platform fails.  One fetch at a time per key:
+ * translation (the key is the national form of the input), in the store
+ * (ngx_http_yibao_store.c: Redis, or the zone); a fresh answer is served
+ * without asking the platform, a stale one only while the platform
+ * fails.  One fetch at a time per key:
  * the first miss takes a lock; while it is fetching, others are served
  * the stale answer if there is one, or fetch too.
  */
@@ -29,23 +29,15 @@ typedef struct {
 
 static ngx_http_yibao_cache_t *ngx_http_yibao_cache_policy(
     ngx_http_yibao_main_conf_t *gmcf, ngx_http_yibao_ctx_t *ctx);
-static void ngx_http_yibao_cache_reply(void *data, redisReply *reply,
-    ngx_uint_t status);
+static void ngx_http_yibao_cache_got(void *data,
+    ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_cache_found(ngx_http_request_t *r,
-    ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len, uint64_t now,
-    ngx_uint_t locked);
-static void ngx_http_yibao_cache_ignore(void *data, redisReply *reply,
-    ngx_uint_t status);
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_cache_purge_handler(ngx_http_request_t *r);
-static void ngx_http_yibao_cache_purged(void *data, redisReply *reply,
-    ngx_uint_t status);
+static void ngx_http_yibao_cache_purged(void *data,
+    ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_cache_purge_answer(ngx_http_request_t *r,
-    ngx_int_t purged);
-
-
-/* the fire-and-forget stores and purges need some non-NULL data */
-
-static ngx_uint_t  ngx_http_yibao_cache_nobody;
+    ngx_http_yibao_store_res_t *res);
 
 
 /*
@@ -218,11 +210,10 @@ ngx_http_yibao_cache_policy(ngx_http_yibao_main_conf_t *gmcf,
 ngx_int_t
 ngx_http_yibao_cache_lookup(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    uint64_t                     now;
-    ngx_str_t                    argv[6], value;
-    ngx_time_t                  *tp;
+    ngx_int_t                    rc;
     yibao_str_t                  key, entity;
     yibao_alloc_t                a;
+    ngx_http_yibao_store_res_t   res;
     ngx_http_yibao_cache_req_t  *cr;
     ngx_http_yibao_main_conf_t  *gmcf;
 
@@ -246,126 +237,66 @@ ngx_http_yibao_cache_lookup(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ctx->cache_key.len = key.len;
     ctx->cache_status = NGX_HTTP_YIBAO_CACHE_MISS;
 
-    if (gmcf->redis == NULL) {
-        tp = ngx_timeofday();
-        now = (uint64_t) tp->sec * 1000 + tp->msec;
-
-        if (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, &ctx->cache_key,
-                                         r->pool, &value)
-            != NGX_OK)
-        {
-            return NGX_OK;
-        }
-
-        return ngx_http_yibao_cache_found(r, ctx, value.data, value.len, now,
-                                          1);
-    }
-
-    if (!ngx_http_yibao_redis_up()) {
-        ctx->cache_status = NGX_HTTP_YIBAO_CACHE_BYPASS;
-        return NGX_OK;
-    }
-
     cr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_cache_req_t));
-
-    if (cr == NULL || ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
+    if (cr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cr->r = r;
     cr->ctx = ctx;
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_cache_lookup_script;
-    argv[1].len = ngx_strlen(yibao_cache_lookup_script);
-    ngx_str_set(&argv[2], "2");
-    argv[3] = ctx->cache_key;
+    rc = ngx_http_yibao_store_cache_get(r, ctx, &ctx->cache_key, &res,
+                                        ngx_http_yibao_cache_got, cr);
 
-    argv[4].len = ctx->cache_key.len + 5;
-    argv[4].data = ngx_pnalloc(r->pool, argv[4].len);
-    if (argv[4].data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
     }
 
-    ngx_sprintf(argv[4].data, "%V:lock", &ctx->cache_key);
-    ngx_str_set(&argv[5], "10000");
-
-    ctx->op = ngx_http_yibao_redis_run(6, argv, 2, 0,
-                                       ngx_http_yibao_cache_reply, cr,
-                                       r->connection->log);
-    if (ctx->op == NULL) {
+    if (rc == NGX_ERROR) {
+        /* the shared store is down: the platform answers */
         ctx->cache_status = NGX_HTTP_YIBAO_CACHE_BYPASS;
         return NGX_OK;
     }
 
-
-    ctx->store_start = ngx_current_msec;
-
-    return NGX_AGAIN;
+    return ngx_http_yibao_cache_found(r, ctx, &res);
 }
 
 
-/* {value|nil, locked, now_ms} */
-
 static void
-ngx_http_yibao_cache_reply(void *data, redisReply *reply, ngx_uint_t status)
+ngx_http_yibao_cache_got(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_cache_req_t *cr = data;
 
-    u_char                *p;
-    ngx_int_t              rc;
-    redisReply           **e;
-    ngx_http_yibao_ctx_t  *ctx;
-
-    ctx = cr->ctx;
-    ctx->op = NULL;
-    ctx->store_time += ngx_current_msec - ctx->store_start;
-
-    if (status != NGX_HTTP_YIBAO_REDIS_OK || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 3)
-    {
-        ctx->cache_status = NGX_HTTP_YIBAO_CACHE_BYPASS;
-        ctx->resume(cr->r, ctx, NGX_OK);
-        return;
-    }
-
-    e = reply->element;
-
-    if (e[0]->type != REDIS_REPLY_STRING) {
-        ctx->resume(cr->r, ctx, NGX_OK);
-        return;
-    }
-
-    /* the reply is freed after this call: keep a copy */
-
-    p = ngx_pnalloc(cr->r->pool, e[0]->len);
-    if (p == NULL) {
-        ctx->resume(cr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_memcpy(p, e[0]->str, e[0]->len);
-
-    rc = ngx_http_yibao_cache_found(cr->r, ctx, p, e[0]->len,
-                                    (uint64_t) e[2]->integer,
-                                    e[1]->integer ? 1 : 0);
-
-    ctx->resume(cr->r, ctx, rc);
+    cr->ctx->resume(cr->r, cr->ctx,
+                    ngx_http_yibao_cache_found(cr->r, cr->ctx, res));
 }
 
 
+/* what the store answered: a fresh, a stale or an expired answer */
+
 static ngx_int_t
 ngx_http_yibao_cache_found(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
-    u_char *data, size_t len, uint64_t now, ngx_uint_t locked)
+    ngx_http_yibao_store_res_t *res)
 {
     int             has_fields;
     uint64_t        fresh_until;
     yibao_str_t     answer;
     yibao_fields_t  fields;
 
-    if (yibao_cache_unframe_fields(data, len, &fresh_until, &fields,
-                                   &has_fields, &answer)
-        != YIBAO_OK)
+    if (res->status == NGX_HTTP_YIBAO_STORE_FAILED) {
+        ctx->cache_status = NGX_HTTP_YIBAO_CACHE_BYPASS;
+        return NGX_OK;
+    }
+
+    if (res->status == NGX_HTTP_YIBAO_STORE_INVALID) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (res->status != NGX_HTTP_YIBAO_STORE_FOUND
+        || yibao_cache_unframe_fields(res->value.data, res->value.len,
+                                      &fresh_until, &fields, &has_fields,
+                                      &answer)
+           != YIBAO_OK)
     {
         return NGX_OK;
     }
@@ -373,7 +304,7 @@ ngx_http_yibao_cache_found(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ctx->cache_fields = fields;
     ctx->cache_has_fields = has_fields ? 1 : 0;
 
-    if (now < fresh_until) {
+    if (res->now < fresh_until) {
         ctx->cache_status = NGX_HTTP_YIBAO_CACHE_HIT;
         ctx->cache_serve = 1;
         ctx->cache_answer.data = (u_char *) answer.data;
@@ -384,7 +315,7 @@ ngx_http_yibao_cache_found(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ctx->cache_stale.data = (u_char *) answer.data;
     ctx->cache_stale.len = answer.len;
 
-    if (!locked) {
+    if (!res->locked) {
         /* another request is fetching it: serve the stale answer */
         ctx->cache_status = NGX_HTTP_YIBAO_CACHE_STALE;
         ctx->cache_serve = 1;
@@ -451,88 +382,16 @@ void
 ngx_http_yibao_cache_store(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     u_char *answer, size_t len, const yibao_fields_t *fields)
 {
-    u_char                      *p;
-    size_t                       flen;
-    uint64_t                     now;
-    ngx_str_t                    argv[9], value;
-    ngx_time_t                  *tp;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
     if (ctx->cache == NULL || ctx->cache_serve || len > ctx->cache->max_size)
     {
         return;
     }
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
-
     /* the ids of the log go with it: a hit needs no parse for them */
 
-    flen = yibao_cache_fields_size(fields);
-
-    if (gmcf->redis == NULL) {
-        tp = ngx_timeofday();
-        now = (uint64_t) tp->sec * 1000 + tp->msec;
-
-        value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + flen + 1 + len);
-        if (value.data == NULL) {
-            return;
-        }
-
-        p = ngx_sprintf(value.data, "%uL", now + ctx->cache->ttl);
-        p = yibao_cache_fields_write(p, fields);
-        *p++ = '\n';
-        p = ngx_cpymem(p, answer, len);
-        value.len = p - value.data;
-
-        ngx_http_yibao_shm_cache_put(gmcf->shm_zone, &ctx->cache_key,
-                                     &value,
-                                     now + ctx->cache->ttl
-                                     + ctx->cache->stale);
-        return;
-    }
-
-    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + ctx->cache_key.len + 5
-                             + flen);
-    if (p == NULL) {
-        return;
-    }
-
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_cache_store_script;
-    argv[1].len = ngx_strlen(yibao_cache_store_script);
-    ngx_str_set(&argv[2], "2");
-    argv[3] = ctx->cache_key;
-
-    argv[4].data = p;
-    p = ngx_sprintf(p, "%V:lock", &ctx->cache_key);
-    argv[4].len = p - argv[4].data;
-
-    argv[5].data = answer;
-    argv[5].len = len;
-
-    argv[6].data = p;
-    p = ngx_sprintf(p, "%M", ctx->cache->ttl);
-    argv[6].len = p - argv[6].data;
-
-    argv[7].data = p;
-    p = ngx_sprintf(p, "%M", ctx->cache->stale);
-    argv[7].len = p - argv[7].data;
-
-    argv[8].data = p;
-    p = yibao_cache_fields_write(p, fields);
-    argv[8].len = p - argv[8].data;
-
-    (void) ngx_http_yibao_redis_run(9, argv, 2, 0,
-                                    ngx_http_yibao_cache_ignore,
-                                    &ngx_http_yibao_cache_nobody,
-                                    r->connection->log);
-}
-
-
-static void
-ngx_http_yibao_cache_ignore(void *data, redisReply *reply, ngx_uint_t status)
-{
-    /* a store that failed only costs a later miss */
+    ngx_http_yibao_store_cache_put(r->pool, r->connection->log,
+                                   &ctx->cache_key, answer, len, fields,
+                                   ctx->cache->ttl, ctx->cache->stale);
 }
 
 
@@ -560,8 +419,8 @@ ngx_http_yibao_cache_purge_handler(ngx_http_request_t *r)
 {
     u_char                      *p;
     ngx_int_t                    rc;
-    ngx_str_t                    infno, entity, pattern, argv[4];
-    ngx_http_yibao_main_conf_t  *gmcf;
+    ngx_str_t                    infno, entity, pattern;
+    ngx_http_yibao_store_res_t   res;
 
     if (!(r->method & (NGX_HTTP_DELETE|NGX_HTTP_POST))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -597,24 +456,15 @@ ngx_http_yibao_cache_purge_handler(ngx_http_request_t *r)
                     infno.len ? &infno : &ngx_http_yibao_star);
     pattern.len = p - pattern.data;
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    rc = ngx_http_yibao_store_cache_purge(r, &pattern, &res,
+                                          ngx_http_yibao_cache_purged, r);
 
-    if (gmcf->redis == NULL) {
-        return ngx_http_yibao_cache_purge_answer(r,
-                   ngx_http_yibao_shm_cache_purge(gmcf->shm_zone, &pattern));
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_cache_purge_script;
-    argv[1].len = ngx_strlen(yibao_cache_purge_script);
-    ngx_str_set(&argv[2], "0");
-    argv[3] = pattern;
-
-    if (ngx_http_yibao_redis_run(4, argv, 0, 0, ngx_http_yibao_cache_purged,
-                                 r, r->connection->log)
-        == NULL)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    if (rc == NGX_OK) {
+        return ngx_http_yibao_cache_purge_answer(r, &res);
     }
 
     r->main->count++;
@@ -624,36 +474,31 @@ ngx_http_yibao_cache_purge_handler(ngx_http_request_t *r)
 
 
 static void
-ngx_http_yibao_cache_purged(void *data, redisReply *reply, ngx_uint_t status)
+ngx_http_yibao_cache_purged(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_request_t *r = data;
 
-    ngx_int_t          rc;
     ngx_connection_t  *c;
 
     c = r->connection;
 
-    if (status != NGX_HTTP_YIBAO_REDIS_OK
-        || reply->type != REDIS_REPLY_INTEGER)
-    {
-        rc = NGX_HTTP_SERVICE_UNAVAILABLE;
-
-    } else {
-        rc = ngx_http_yibao_cache_purge_answer(r, (ngx_int_t) reply->integer);
-    }
-
-    ngx_http_finalize_request(r, rc);
+    ngx_http_finalize_request(r, ngx_http_yibao_cache_purge_answer(r, res));
     ngx_http_run_posted_requests(c);
 }
 
 
 static ngx_int_t
-ngx_http_yibao_cache_purge_answer(ngx_http_request_t *r, ngx_int_t purged)
+ngx_http_yibao_cache_purge_answer(ngx_http_request_t *r,
+    ngx_http_yibao_store_res_t *res)
 {
     u_char  buf[64];
 
+    if (res->status != NGX_HTTP_YIBAO_STORE_FOUND) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
     return ngx_http_yibao_send_json(r, NGX_HTTP_OK, buf,
                                     ngx_sprintf(buf, "{\"purged\":%i}",
-                                                purged)
+                                                res->n)
                                     - buf);
 }

@@ -365,17 +365,11 @@ ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
 u_char *ngx_http_yibao_time_text(u_char *buf, uint64_t ms);
 
-ngx_int_t ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size);
-ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
-    ngx_str_t *nonce, time_t now, time_t expire);
 ngx_int_t ngx_http_yibao_msgid_next(ngx_shm_zone_t *zone, ngx_str_t *entity,
     ngx_uint_t node, ngx_uint_t nodes, time_t now, uint64_t *sec,
     unsigned *seq);
-void ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
-    ngx_str_t *keys, yibao_limit_policy_t **policies,
-    yibao_limit_decision_t *d);
 
-char *ngx_http_yibao_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_yibao_store_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -393,6 +387,115 @@ ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
 ngx_int_t ngx_http_yibao_store_watch(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 
+/*
+ * The door to the stores (ngx_http_yibao_store.c for the nonces, limits,
+ * cached answers and sign-in tokens, ngx_http_yibao_store_journal.c for
+ * the journal): the parts say what they need, the door decides where it
+ * is kept (Redis, yibao_redis; the zone, yibao_zone) and reads either
+ * store's answer into one shape.  A call returns NGX_OK: res is filled
+ * now and done is not called; NGX_AGAIN: done(data, res) is called
+ * once, later, from the event loop (with ctx, the request's pending
+ * operation is ctx->op, orphaned if the request goes first, and its
+ * wait is counted in ctx->store_time); NGX_ERROR: nothing could be asked
+ * (the shared store is down, or no memory).
+ */
+
+#define NGX_HTTP_YIBAO_STORE_FOUND    1   /* value, values or n read */
+#define NGX_HTTP_YIBAO_STORE_NONE     2   /* nothing kept under the key */
+#define NGX_HTTP_YIBAO_STORE_CLAIMED  3   /* claim: the key is this one's */
+#define NGX_HTTP_YIBAO_STORE_EXISTS   4   /* claim: value is the record */
+#define NGX_HTTP_YIBAO_STORE_UNKNOWN  5   /* claim: not known to a store
+                                             that lost its records */
+#define NGX_HTTP_YIBAO_STORE_FULL     6   /* the zone has no room */
+#define NGX_HTTP_YIBAO_STORE_FAILED   7   /* the store did not answer */
+#define NGX_HTTP_YIBAO_STORE_INVALID  8   /* it answered nonsense */
+
+/* journal_get: this node's zone, whatever the store */
+#define NGX_HTTP_YIBAO_STORE_HERE     1
+
+typedef struct {
+    ngx_uint_t                 status;
+    ngx_str_t                  value;      /* copied into the pool given */
+    ngx_str_t                 *values;     /* a list, copied */
+    ngx_uint_t                 nvalues;
+    ngx_int_t                  n;          /* a count */
+    uint64_t                   now;        /* cache_get: the store's ms */
+    unsigned                   locked:1;   /* cache_get: ours to refresh */
+    unsigned                   local:1;    /* kept in this node's zone */
+} ngx_http_yibao_store_res_t;
+
+typedef void (*ngx_http_yibao_store_done_pt)(void *data,
+    ngx_http_yibao_store_res_t *res);
+
+/* what a journal claim writes */
+typedef struct {
+    ngx_str_t                 *key;        /* the caller's msgid's */
+    ngx_str_t                 *ukey;       /* the upstream msgid's */
+    ngx_str_t                 *value;      /* the record, rendered */
+    yibao_journal_t           *record;     /* its fields, for the index */
+    uint64_t                   expire;     /* ms, in the zone */
+    unsigned                   local:1;    /* in this node's zone */
+    unsigned                   money:1;    /* a money-moving "sent" */
+    unsigned                   peek:1;     /* an unknown msgid is not
+                                              claimed while the store
+                                              cannot vouch for its
+                                              records: UNKNOWN */
+} ngx_http_yibao_store_claim_t;
+
+/* NGX_HTTP_YIBAO_STORE_LOCAL (no Redis), _REDIS (up) or _DOWN */
+ngx_uint_t ngx_http_yibao_store_state(void);
+uint64_t ngx_http_yibao_store_forgotten(uint64_t *at);
+
+ngx_int_t ngx_http_yibao_store_cache_get(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_str_t *key,
+    ngx_http_yibao_store_res_t *res, ngx_http_yibao_store_done_pt done,
+    void *data);
+void ngx_http_yibao_store_cache_put(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *key, u_char *answer, size_t len,
+    const yibao_fields_t *fields, ngx_msec_t ttl, ngx_msec_t stale);
+ngx_int_t ngx_http_yibao_store_cache_purge(ngx_http_request_t *r,
+    ngx_str_t *pattern, ngx_http_yibao_store_res_t *res,
+    ngx_http_yibao_store_done_pt done, void *data);
+
+ngx_int_t ngx_http_yibao_store_token_get(ngx_str_t *key, ngx_pool_t *pool,
+    ngx_str_t *value);
+ngx_int_t ngx_http_yibao_store_token_fetch(ngx_str_t *key, ngx_pool_t *pool,
+    ngx_http_yibao_store_done_pt done, void *data);
+ngx_int_t ngx_http_yibao_store_token_copy(ngx_str_t *key, ngx_pool_t *pool,
+    ngx_str_t *value);
+void ngx_http_yibao_store_token_put(ngx_str_t *key, ngx_str_t *value,
+    ngx_msec_t ttl, ngx_log_t *log);
+
+ngx_int_t ngx_http_yibao_store_journal_claim(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_claim_t *c,
+    ngx_http_yibao_store_res_t *res, ngx_http_yibao_store_done_pt done,
+    void *data);
+ngx_int_t ngx_http_yibao_store_journal_get(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_str_t *key, ngx_uint_t where,
+    ngx_http_yibao_store_res_t *res, ngx_http_yibao_store_done_pt done,
+    void *data);
+void ngx_http_yibao_store_journal_update(yibao_journal_t *j, ngx_str_t *key,
+    ngx_str_t *value, ngx_uint_t local, ngx_pool_t *pool, ngx_log_t *log);
+ngx_int_t ngx_http_yibao_store_journal_resolve(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *state, ngx_str_t *setl, ngx_str_t *setl_key,
+    ngx_http_yibao_store_done_pt done, void *data);
+ngx_int_t ngx_http_yibao_store_journal_list(ngx_http_request_t *r,
+    ngx_str_t *qkey, ngx_http_yibao_store_done_pt done, void *data);
+void ngx_http_yibao_store_journal_open(ngx_http_yibao_shm_cursor_t *cur,
+    ngx_str_t *key, size_t max);
+ngx_int_t ngx_http_yibao_store_journal_next(ngx_http_yibao_shm_cursor_t *cur,
+    ngx_pool_t *pool, ngx_array_t *recs);
+ngx_int_t ngx_http_yibao_store_journal_unknown_here(ngx_pool_t *pool,
+    ngx_str_t *list);
+ngx_int_t ngx_http_yibao_store_journal_unknown(ngx_pool_t *pool,
+    ngx_str_t *lock, ngx_msec_t hold, ngx_http_yibao_store_done_pt done,
+    void *data);
+void *ngx_http_yibao_store_inflight_add(ngx_str_t *key, ngx_str_t *value,
+    ngx_uint_t local);
+void ngx_http_yibao_store_inflight_remove(void *handle);
+ngx_int_t ngx_http_yibao_store_inflight_orphans(ngx_pool_t *pool,
+    ngx_array_t *out);
+
 char *ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_yibao_cache_purge_directive(ngx_conf_t *cf,
@@ -404,12 +507,6 @@ ngx_int_t ngx_http_yibao_cache_send(ngx_http_request_t *r,
 void ngx_http_yibao_cache_store(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *answer, size_t len,
     const yibao_fields_t *fields);
-ngx_int_t ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
-void ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_str_t *value, uint64_t expire);
-ngx_int_t ngx_http_yibao_shm_cache_purge(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *pattern);
 
 char *ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -424,19 +521,6 @@ void ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx,
 void ngx_http_yibao_journal_complete(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_state_e state,
     const char *reason, u_char *answer, size_t len);
-ngx_int_t ngx_http_yibao_shm_journal_claim(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_str_t *value, uint64_t expire, ngx_pool_t *pool,
-    ngx_str_t *existing);
-ngx_int_t ngx_http_yibao_shm_journal_get(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
-void ngx_http_yibao_shm_journal_update(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_str_t *value);
-ngx_int_t ngx_http_yibao_shm_journal_unknown(ngx_shm_zone_t *shm_zone,
-    ngx_uint_t sent, ngx_pool_t *pool, ngx_str_t *list);
-void ngx_http_yibao_shm_journal_open(ngx_http_yibao_shm_cursor_t *cur,
-    ngx_str_t *key, size_t max);
-ngx_int_t ngx_http_yibao_shm_journal_next(ngx_shm_zone_t *shm_zone,
-    ngx_http_yibao_shm_cursor_t *cur, ngx_pool_t *pool, ngx_array_t *recs);
 
 /* a journaled exchange whose worker died (ngx_http_yibao_shm.c) */
 typedef struct {
@@ -446,18 +530,9 @@ typedef struct {
     ngx_str_t                  value;      /* the record as claimed */
 } ngx_http_yibao_orphan_t;
 
-void *ngx_http_yibao_shm_inflight_add(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_str_t *value, ngx_uint_t local);
-void ngx_http_yibao_shm_inflight_remove(ngx_shm_zone_t *shm_zone,
-    void *handle);
-ngx_int_t ngx_http_yibao_shm_inflight_orphans(ngx_shm_zone_t *shm_zone,
-    ngx_uint_t redis_up, ngx_pool_t *pool, ngx_array_t *out);
 ngx_int_t ngx_http_yibao_journal_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_yibao_journal_init_process(ngx_cycle_t *cycle);
 
-ngx_uint_t ngx_http_yibao_shm_outage(ngx_shm_zone_t *shm_zone,
-    const yibao_outage_conf_t *conf, ngx_uint_t ev, yibao_outage_t *out,
-    ngx_uint_t *changed);
 /*
  * Hashes in Redis, for a part that keeps its state there from a timer,
  * never for a request (clinic coverage): HSET of n/2 field-value pairs,
@@ -513,17 +588,6 @@ struct ngx_http_yibao_offline_add_s {
                                      ngx_str_t *value);
 };
 
-ngx_int_t ngx_http_yibao_shm_offline_add(ngx_shm_zone_t *shm_zone,
-    ngx_http_yibao_offline_add_t *add);
-ngx_int_t ngx_http_yibao_shm_offline_load(ngx_shm_zone_t *shm_zone,
-    ngx_http_yibao_offline_add_t *add, ngx_str_t *key, ngx_str_t *value);
-ngx_int_t ngx_http_yibao_shm_offline_get(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
-ngx_int_t ngx_http_yibao_shm_offline_put(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_str_t *value);
-ngx_int_t ngx_http_yibao_shm_offline_list(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *prefix, ngx_pool_t *pool, ngx_array_t *out, uint64_t *gen);
-
 ngx_int_t ngx_http_yibao_store_offline_add(ngx_http_yibao_main_conf_t *gmcf,
     ngx_http_yibao_offline_add_t *add);
 ngx_int_t ngx_http_yibao_store_offline_load(ngx_http_yibao_main_conf_t *gmcf,
@@ -555,8 +619,6 @@ void ngx_http_yibao_forget_serve(ngx_http_yibao_ctx_t *ctx);
 
 ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);
-void ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
-    ngx_str_t *value, ngx_uint_t local, ngx_pool_t *pool, ngx_log_t *log);
 
 ngx_int_t ngx_http_yibao_route_path(ngx_http_yibao_loc_conf_t *glcf,
     ngx_str_t *infno, ngx_pool_t *pool, ngx_str_t *uri);

@@ -4,7 +4,6 @@
 
 
 #include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
 #include "ngx_http_yibao_platform.h"
 #include "ngx_http_yibao_status_module.h"
 #include "yibao_resolve.h"
@@ -324,12 +323,12 @@ static ngx_int_t
 ngx_http_yibao_forget_refuse(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_uint_t gwerr, const char *why)
 {
-    u_char  at[32], until[32];
+    u_char    at[32], until[32];
+    uint64_t  lost;
 
-    *ngx_http_yibao_time_text(at, ngx_http_yibao_redis_forgotten_at())
+    *ngx_http_yibao_time_text(until, ngx_http_yibao_store_forgotten(&lost))
         = '\0';
-    *ngx_http_yibao_time_text(until, ngx_http_yibao_redis_forgotten())
-        = '\0';
+    *ngx_http_yibao_time_text(at, lost) = '\0';
 
     if (gwerr == YIBAO_GWERR_VISIT_SETTLED) {
         ngx_http_yibao_status_check((ngx_cycle_t *) ngx_cycle,

@@ -4,7 +4,6 @@
 
 
 #include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
 #include "yibao_journal.h"
 #include "yibao_cache.h"
 #include "yibao_resolve.h"
@@ -16,7 +15,8 @@
  * sent.  A repeat of the msgid is answered from the journal and never
  * sent again: the stored answer (a replay), "in progress", "a different
  * request", or "outcome unknown".  The platform's answer, or its loss,
- * completes the record.  In Redis with yibao_redis, else in the zone.
+ * completes the record.  Where the records are kept (Redis with
+ * yibao_redis, else the zone) is the door's: ngx_http_yibao_store_journal.c.
  */
 
 
@@ -30,14 +30,12 @@ static ngx_int_t ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
-static void ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
-    ngx_uint_t status);
-static void ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
-    ngx_uint_t status);
-static ngx_int_t ngx_http_yibao_journal_index(yibao_journal_t *j,
-    yibao_alloc_t *a, yibao_str_t *keys, size_t *n);
+static void ngx_http_yibao_journal_claimed(void *data,
+    ngx_http_yibao_store_res_t *res);
+static ngx_int_t ngx_http_yibao_journal_result(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_res_t *res);
 static void ngx_http_yibao_journal_omsgid_reply(void *data,
-    redisReply *reply, ngx_uint_t status);
+    ngx_http_yibao_store_res_t *res);
 static void ngx_http_yibao_journal_omsgid_apply(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 
@@ -48,8 +46,6 @@ static void ngx_http_yibao_journal_write(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j);
 static void ngx_http_yibao_journal_orphans(ngx_event_t *ev);
 
-
-static ngx_uint_t  ngx_http_yibao_journal_nobody;
 
 /* the look for exchanges whose worker died, every second */
 static ngx_event_t  ngx_http_yibao_journal_orphan_ev;
@@ -124,7 +120,7 @@ invalid:
 
 /*
  * Claims the caller's msgid before the request is sent.  NGX_OK: go on
- * (claimed, or not journaled); NGX_AGAIN: Redis answers through
+ * (claimed, or not journaled); NGX_AGAIN: the store answers through
  * ctx->resume; an HTTP status: refused (recorded in ctx); a
  * replay sets ctx->cache_serve with the stored answer.
  */
@@ -132,18 +128,18 @@ invalid:
 ngx_int_t
 ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                         num[2 * NGX_INT64_LEN], *day;
+    u_char                        *day;
     char                           hex[65];
-    size_t                         i, n;
-    ngx_str_t                      argv[11 + YIBAO_JOURNAL_INDEX_MAX];
-    ngx_str_t                      value, existing;
-    ngx_uint_t                     money, peek;
+    ngx_int_t                      rc;
+    ngx_str_t                      value, ukey;
+    ngx_uint_t                     money;
     yibao_tm_t                     tm;
-    yibao_str_t                    keys[YIBAO_JOURNAL_INDEX_MAX + 1];
     ngx_time_t                    *tp;
     yibao_str_t                    out;
     yibao_alloc_t                  a;
     yibao_journal_t                j, *record;
+    ngx_http_yibao_store_res_t     res;
+    ngx_http_yibao_store_claim_t   c;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_journal_req_t  *jr;
 
@@ -229,7 +225,7 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
      * sent at all, unless redis_down=local accepts that risk.
      */
 
-    if (gmcf->redis != NULL && !ngx_http_yibao_redis_up()) {
+    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_DOWN) {
 
         if (!gmcf->journal_money_local
             && yibao_infno_money(ctx->infno.data, ctx->infno.len))
@@ -251,52 +247,10 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         ctx->journal_local = 1;
     }
 
-    /*
-     * A record this node kept in its zone while Redis was down: the
-     * msgid was seen here, so it is never sent again (Redis does not
-     * know it).
-     */
-
-    if (gmcf->redis != NULL && !ctx->journal_local
-        && ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ctx->journal_key,
-                                          r->pool, &existing)
-           == NGX_OK)
-    {
-        return ngx_http_yibao_journal_existing(r, ctx, existing.data,
-                                               existing.len);
-    }
-
-    if (gmcf->redis == NULL || ctx->journal_local) {
-        switch (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone,
-                                                 &ctx->journal_key, &value,
-                                                 ctx->journal_sent_ms
-                                                 + gmcf->journal_ttl,
-                                                 r->pool, &existing))
-        {
-        case NGX_OK:
-            ctx->journal_state = YIBAO_JOURNAL_SENT;
-            ngx_http_yibao_journal_track(r, ctx, 1);
-            return NGX_OK;
-
-        case NGX_DECLINED:
-            return ngx_http_yibao_journal_existing(r, ctx, existing.data,
-                                                   existing.len);
-
-        default:
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "yibao: zone \"yibao\" is full: journal refused "
-                          "infno %V msgid %V", &ctx->infno, &ctx->msgid);
-            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
-                                  "the gateway's journal is full; nothing "
-                                  "was sent, retry later");
-            return NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
-    }
-
     jr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_journal_req_t));
 
-    if (jr == NULL || ngx_http_yibao_store_watch(r, ctx) != NGX_OK
-        || ngx_http_yibao_journal_key(r->pool, &argv[4], &ctx->caller, "ju",
+    if (jr == NULL
+        || ngx_http_yibao_journal_key(r->pool, &ukey, &ctx->caller, "ju",
                                       &ctx->upstream_msgid)
            != NGX_OK)
     {
@@ -306,12 +260,6 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     jr->r = r;
     jr->ctx = ctx;
 
-    /* the index sets of the queries, and the problem set of its day */
-
-    if (ngx_http_yibao_journal_index(record, &a, keys, &n) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     /*
      * While the store cannot vouch for its records (it lost them), a
      * money-moving msgid it does not know is not claimed at once: the
@@ -319,41 +267,27 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
      */
 
     money = yibao_infno_money(ctx->infno.data, ctx->infno.len);
-    peek = money && ctx->forget_record == NULL && !ctx->forget_checked
-           && ngx_http_yibao_redis_forgotten() != 0;
 
-    /*
-     * EVAL script N record-key upstream-key unknown-set index... record
-     * ttl_ms money [peek]
-     */
+    ngx_memzero(&c, sizeof(ngx_http_yibao_store_claim_t));
+    c.key = &ctx->journal_key;
+    c.ukey = &ukey;
+    c.value = &value;
+    c.record = record;
+    c.expire = ctx->journal_sent_ms + gmcf->journal_ttl;
+    c.local = ctx->journal_local;
+    c.money = (money && record->state == YIBAO_JOURNAL_SENT);
+    c.peek = money && ctx->forget_record == NULL && !ctx->forget_checked
+             && ngx_http_yibao_store_forgotten(NULL) != 0;
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_journal_claim_script;
-    argv[1].len = ngx_strlen(yibao_journal_claim_script);
-    argv[2].data = num;
-    argv[2].len = ngx_sprintf(num, "%uz", 3 + n) - num;
-    argv[3] = ctx->journal_key;
-    ngx_str_set(&argv[5], YIBAO_JOURNAL_UNKNOWN_SET);
+    rc = ngx_http_yibao_store_journal_claim(r, ctx, &c, &res,
+                                            ngx_http_yibao_journal_claimed,
+                                            jr);
 
-    for (i = 0; i < n; i++) {
-        argv[6 + i].data = (u_char *) keys[i].data;
-        argv[6 + i].len = keys[i].len;
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
     }
 
-    argv[6 + n] = value;
-    argv[7 + n].data = num + argv[2].len;
-    argv[7 + n].len = ngx_sprintf(argv[7 + n].data, "%M", gmcf->journal_ttl)
-                      - argv[7 + n].data;
-    argv[8 + n].data = (u_char *)
-                 ((money && record->state == YIBAO_JOURNAL_SENT) ? "1" : "0");
-    argv[8 + n].len = 1;
-    ngx_str_set(&argv[9 + n], "1");
-
-    ctx->op = ngx_http_yibao_redis_run(9 + n + peek, argv, 3 + n, 0,
-                                       ngx_http_yibao_journal_claimed, jr,
-                                       r->connection->log);
-
-    if (ctx->op == NULL) {
+    if (rc == NGX_ERROR) {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
                               "the journal (Redis) is down, so infno %V is "
                               "not sent; nothing happened, retry later",
@@ -362,86 +296,72 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-
-    ctx->store_start = ngx_current_msec;
-
-    return NGX_AGAIN;
+    return ngx_http_yibao_journal_result(r, ctx, &res);
 }
 
 
-/* {1} claimed, or {0, existing} */
-
 static void
-ngx_http_yibao_journal_claimed(void *data, redisReply *reply,
-    ngx_uint_t status)
+ngx_http_yibao_journal_claimed(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_journal_req_t *jr = data;
 
-    u_char                *p;
-    ngx_int_t              rc;
-    ngx_http_yibao_ctx_t  *ctx;
+    jr->ctx->resume(jr->r, jr->ctx,
+                    ngx_http_yibao_journal_result(jr->r, jr->ctx, res));
+}
 
-    ctx = jr->ctx;
-    ctx->op = NULL;
-    ctx->store_time += ngx_current_msec - ctx->store_start;
 
-    if (status != NGX_HTTP_YIBAO_REDIS_OK
-        || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
-    {
+/* what the store said of the claim */
+
+static ngx_int_t
+ngx_http_yibao_journal_result(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_res_t *res)
+{
+    switch (res->status) {
+
+    case NGX_HTTP_YIBAO_STORE_CLAIMED:
+        if (!res->local && ctx->forget_record != NULL) {
+            /* claimed as resolved: the platform's settlement answers */
+            ngx_http_yibao_forget_serve(ctx);
+            return NGX_OK;
+        }
+
+        ctx->journal_state = YIBAO_JOURNAL_SENT;
+        ngx_http_yibao_journal_track(r, ctx, res->local);
+        return NGX_OK;
+
+    case NGX_HTTP_YIBAO_STORE_EXISTS:
+        return ngx_http_yibao_journal_existing(r, ctx, res->value.data,
+                                               res->value.len);
+
+    case NGX_HTTP_YIBAO_STORE_UNKNOWN:
+        /* no record, and the store forgot: the platform is asked first */
+        return ngx_http_yibao_forget_check(r, ctx);
+
+    case NGX_HTTP_YIBAO_STORE_FULL:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao: zone \"yibao\" is full: journal refused "
+                      "infno %V msgid %V", &ctx->infno, &ctx->msgid);
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
+                              "the gateway's journal is full; nothing "
+                              "was sent, retry later");
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    case NGX_HTTP_YIBAO_STORE_FAILED:
         /*
          * Redis failed meanwhile: claim in this node's zone instead (the
          * circuit is open now, so the claim takes that path).
          */
-        ngx_log_error(NGX_LOG_WARN, jr->r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "yibao: journal of msgid %V kept in this node's zone: "
                       "redis did not answer the claim", &ctx->msgid);
 
         ctx->journal_local = 1;
 
-        ctx->resume(jr->r, ctx,
-                              ngx_http_yibao_journal_claim(jr->r, ctx));
-        return;
+        return ngx_http_yibao_journal_claim(r, ctx);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    if (reply->element[0]->integer == 2) {
-        /* no record, and the store forgot: the platform is asked first */
-        ctx->resume(jr->r, ctx, ngx_http_yibao_forget_check(jr->r, ctx));
-        return;
-    }
-
-    if (reply->element[0]->integer == 1) {
-        if (ctx->forget_record != NULL) {
-            /* claimed as resolved: the platform's settlement answers */
-            ngx_http_yibao_forget_serve(ctx);
-
-        } else {
-            ctx->journal_state = YIBAO_JOURNAL_SENT;
-            ngx_http_yibao_journal_track(jr->r, ctx, 0);
-        }
-
-        ctx->resume(jr->r, ctx, NGX_OK);
-        return;
-    }
-
-    if (reply->elements != 2
-        || reply->element[1]->type != REDIS_REPLY_STRING)
-    {
-        ctx->resume(jr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    p = ngx_pnalloc(jr->r->pool, reply->element[1]->len);
-    if (p == NULL) {
-        ctx->resume(jr->r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_memcpy(p, reply->element[1]->str, reply->element[1]->len);
-
-    rc = ngx_http_yibao_journal_existing(jr->r, ctx, p,
-                                         reply->element[1]->len);
-
-    ctx->resume(jr->r, ctx, rc);
 }
 
 
@@ -677,35 +597,6 @@ ngx_http_yibao_journal_fill(ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j,
 }
 
 
-/* the index sets of a record, and its day's problem set if it is one */
-
-static ngx_int_t
-ngx_http_yibao_journal_index(yibao_journal_t *j, yibao_alloc_t *a,
-    yibao_str_t *keys, size_t *n)
-{
-    if (yibao_journal_index_keys(j, a, keys, n) != YIBAO_OK) {
-        return NGX_ERROR;
-    }
-
-    if (yibao_journal_problem(j)) {
-        switch (yibao_journal_problem_key(&j->day, a, &keys[*n])) {
-
-        case YIBAO_OK:
-            (*n)++;
-            break;
-
-        case YIBAO_ERR_INVALID:
-            break;
-
-        default:
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * The answer, or its loss: completes a claimed record, without waiting.
  * Called once per request, from the response filter.
@@ -753,16 +644,12 @@ ngx_http_yibao_journal_write(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_uint_t                   level;
     yibao_str_t                  out;
     yibao_alloc_t                a;
-    ngx_http_yibao_main_conf_t  *gmcf;
 
     ctx->journal_done = 1;
     ctx->journal_state = j->state;
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
-
     if (ctx->journal_inflight != NULL) {
-        ngx_http_yibao_shm_inflight_remove(gmcf->shm_zone,
-                                           ctx->journal_inflight);
+        ngx_http_yibao_store_inflight_remove(ctx->journal_inflight);
         ctx->journal_inflight = NULL;
     }
 
@@ -799,9 +686,11 @@ ngx_http_yibao_journal_write(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                   &ctx->upstream_msgid, &ctx->infno,
                   yibao_journal_state_name(j->state));
 
-    ngx_http_yibao_journal_store(j, &ctx->journal_key, &value,
-                                 gmcf->redis == NULL || ctx->journal_local,
-                                 r->pool, r->connection->log);
+    ngx_http_yibao_store_journal_update(j, &ctx->journal_key, &value,
+                                        ngx_http_yibao_store_state()
+                                        == NGX_HTTP_YIBAO_STORE_LOCAL
+                                        || ctx->journal_local,
+                                        r->pool, r->connection->log);
 }
 
 
@@ -815,13 +704,9 @@ static void
 ngx_http_yibao_journal_track(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_uint_t local)
 {
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
-
-    ctx->journal_inflight = ngx_http_yibao_shm_inflight_add(
-                                gmcf->shm_zone, &ctx->journal_key,
-                                &ctx->journal_claimed, local);
+    ctx->journal_inflight = ngx_http_yibao_store_inflight_add(
+                                &ctx->journal_key, &ctx->journal_claimed,
+                                local);
 
     if (ctx->journal_inflight == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -974,9 +859,6 @@ ngx_http_yibao_journal_orphans(ngx_event_t *ev)
     yibao_alloc_t                a;
     yibao_journal_t              j;
     ngx_http_yibao_orphan_t     *o;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ev->data;
 
     if (ngx_terminate || ngx_exiting || ngx_quit) {
         return;
@@ -991,9 +873,7 @@ ngx_http_yibao_journal_orphans(ngx_event_t *ev)
         goto next;
     }
 
-    (void) ngx_http_yibao_shm_inflight_orphans(
-                gmcf->shm_zone,
-                gmcf->redis != NULL && ngx_http_yibao_redis_up(), pool, &out);
+    (void) ngx_http_yibao_store_inflight_orphans(pool, &out);
 
     o = out.elts;
     ngx_http_yibao_alloc_init(&a, pool);
@@ -1044,8 +924,8 @@ ngx_http_yibao_journal_orphans(ngx_event_t *ev)
                       j.infno.len, j.infno.data,
                       yibao_journal_state_name(j.state), o[i].pid);
 
-        ngx_http_yibao_journal_store(&j, &o[i].key, &value, o[i].local, pool,
-                                     ev->log);
+        ngx_http_yibao_store_journal_update(&j, &o[i].key, &value,
+                                            o[i].local, pool, ev->log);
     }
 
 next:
@@ -1055,110 +935,6 @@ next:
     }
 
     ngx_add_timer(ev, NGX_HTTP_YIBAO_JOURNAL_ORPHAN_TICK);
-}
-
-
-/*
- * Writes the record j (rendered as value) over the one stored under key,
- * in the zone (local) or in Redis, without waiting; in Redis the unknown
- * set, the problem set of its day and the query indexes follow it.
- */
-
-void
-ngx_http_yibao_journal_store(yibao_journal_t *j, ngx_str_t *key,
-    ngx_str_t *value, ngx_uint_t local, ngx_pool_t *pool, ngx_log_t *log)
-{
-    u_char                       num[2 * NGX_INT64_LEN];
-    size_t                       i, n;
-    ngx_str_t                    argv[10 + YIBAO_JOURNAL_INDEX_MAX];
-    ngx_str_t                    existing;
-    yibao_str_t                  keys[YIBAO_JOURNAL_INDEX_MAX + 1];
-    yibao_str_t                  problem;
-    yibao_alloc_t                a;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_yibao_module);
-
-    if (local) {
-        ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
-        return;
-    }
-
-    ngx_http_yibao_alloc_init(&a, pool);
-
-    /*
-     * EVAL script N record unknown-set problem-set index... record state
-     * ttl_ms problem
-     */
-
-    if (yibao_journal_index_keys(j, &a, keys, &n) != YIBAO_OK
-        || yibao_journal_problem_key(&j->day, &a, &problem) != YIBAO_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "yibao: journal of msgid %*s not indexed",
-                      j->msgid.len, j->msgid.data);
-        n = 0;
-        problem.data = (const unsigned char *) "yibao:{journal}:x:none";
-        problem.len = sizeof("yibao:{journal}:x:none") - 1;
-    }
-
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_journal_update_script;
-    argv[1].len = ngx_strlen(yibao_journal_update_script);
-    argv[2].data = num;
-    argv[2].len = ngx_sprintf(num, "%uz", 3 + n) - num;
-    argv[3] = *key;
-    ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
-    argv[5].data = (u_char *) problem.data;
-    argv[5].len = problem.len;
-
-    for (i = 0; i < n; i++) {
-        argv[6 + i].data = (u_char *) keys[i].data;
-        argv[6 + i].len = keys[i].len;
-    }
-
-    argv[6 + n] = *value;
-    argv[7 + n].data = (u_char *) yibao_journal_state_name(j->state);
-    argv[7 + n].len = ngx_strlen(argv[7 + n].data);
-    argv[8 + n].data = num + argv[2].len;
-    argv[8 + n].len = ngx_sprintf(argv[8 + n].data, "%M", gmcf->journal_ttl)
-                      - argv[8 + n].data;
-    argv[9 + n].data = (u_char *) (yibao_journal_problem(j) ? "1" : "0");
-    argv[9 + n].len = 1;
-
-    if (ngx_http_yibao_redis_run(10 + n, argv, 3 + n, 0,
-                                 ngx_http_yibao_journal_ignore,
-                                 &ngx_http_yibao_journal_nobody, log)
-        == NULL)
-    {
-        /* Redis went down after the claim: this node's zone keeps it */
-
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "yibao: journal of msgid %*s (state %s) kept in this "
-                      "node's zone: redis is down", j->msgid.len,
-                      j->msgid.data, yibao_journal_state_name(j->state));
-
-        if (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone, key, value,
-                                             j->sent_ms + gmcf->journal_ttl,
-                                             pool, &existing)
-            == NGX_DECLINED)
-        {
-            ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
-        }
-    }
-}
-
-
-static void
-ngx_http_yibao_journal_ignore(void *data, redisReply *reply,
-    ngx_uint_t status)
-{
-    if (status != NGX_HTTP_YIBAO_REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "yibao: a journal update was lost by redis; the "
-                      "error log line of the transaction keeps it");
-    }
 }
 
 
@@ -1197,8 +973,10 @@ ngx_int_t
 ngx_http_yibao_journal_omsgid(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx)
 {
-    ngx_str_t                      key, argv[2], value;
+    ngx_int_t                      rc;
+    ngx_str_t                      key;
     yibao_str_t                    om;
+    ngx_http_yibao_store_res_t     res;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_journal_req_t  *jr;
 
@@ -1228,65 +1006,48 @@ ngx_http_yibao_journal_omsgid(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (gmcf->redis == NULL || ctx->journal_local
-        || !ngx_http_yibao_redis_up())
-    {
-        if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &key, r->pool,
-                                           &value)
-            == NGX_OK)
-        {
-            ngx_http_yibao_journal_omsgid_apply(r, ctx, value.data,
-                                                value.len);
-        }
-
-        return NGX_OK;
-    }
-
     jr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_journal_req_t));
-
-    if (jr == NULL || ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
+    if (jr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     jr->r = r;
     jr->ctx = ctx;
 
-    ngx_str_set(&argv[0], "GET");
-    argv[1] = key;
+    rc = ngx_http_yibao_store_journal_get(r, ctx, &key,
+                                          (ctx->journal_local
+                                           || ngx_http_yibao_store_state()
+                                              == NGX_HTTP_YIBAO_STORE_DOWN)
+                                          ? NGX_HTTP_YIBAO_STORE_HERE : 0,
+                                          &res,
+                                          ngx_http_yibao_journal_omsgid_reply,
+                                          jr);
 
-    ctx->op = ngx_http_yibao_redis_run(2, argv, 1, 0,
-                                       ngx_http_yibao_journal_omsgid_reply,
-                                       jr, r->connection->log);
-    if (ctx->op == NULL) {
-        return NGX_OK;
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
     }
 
-    ctx->store_start = ngx_current_msec;
+    if (rc == NGX_OK && res.status == NGX_HTTP_YIBAO_STORE_FOUND) {
+        ngx_http_yibao_journal_omsgid_apply(r, ctx, res.value.data,
+                                            res.value.len);
+    }
 
-    return NGX_AGAIN;
+    return NGX_OK;
 }
 
 
 static void
-ngx_http_yibao_journal_omsgid_reply(void *data, redisReply *reply,
-    ngx_uint_t status)
+ngx_http_yibao_journal_omsgid_reply(void *data,
+    ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_journal_req_t *jr = data;
 
-    ngx_http_yibao_ctx_t  *ctx;
-
-    ctx = jr->ctx;
-    ctx->op = NULL;
-    ctx->store_time += ngx_current_msec - ctx->store_start;
-
-    if (status == NGX_HTTP_YIBAO_REDIS_OK
-        && reply->type == REDIS_REPLY_STRING)
-    {
-        ngx_http_yibao_journal_omsgid_apply(jr->r, ctx, (u_char *) reply->str,
-                                            reply->len);
+    if (res->status == NGX_HTTP_YIBAO_STORE_FOUND) {
+        ngx_http_yibao_journal_omsgid_apply(jr->r, jr->ctx, res->value.data,
+                                            res->value.len);
     }
 
-    ctx->resume(jr->r, ctx, NGX_OK);
+    jr->ctx->resume(jr->r, jr->ctx, NGX_OK);
 }
 
 

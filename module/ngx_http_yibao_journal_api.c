@@ -4,7 +4,6 @@
 
 
 #include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
 #include "yibao_journal.h"
 
 
@@ -26,8 +25,10 @@
 
 
 static ngx_int_t ngx_http_yibao_journal_api_handler(ngx_http_request_t *r);
-static void ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
-    ngx_uint_t status);
+static void ngx_http_yibao_journal_api_reply(void *data,
+    ngx_http_yibao_store_res_t *res);
+static ngx_int_t ngx_http_yibao_journal_api_wait(ngx_http_request_t *r,
+    ngx_int_t rc);
 
 
 /*
@@ -85,8 +86,6 @@ static ngx_int_t ngx_http_yibao_journal_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
 static ngx_int_t ngx_http_yibao_journal_api_zone(
     ngx_http_yibao_journal_api_t *ja);
-static ngx_int_t ngx_http_yibao_journal_api_redis_list(
-    ngx_http_yibao_journal_api_t *ja, redisReply *reply);
 static ngx_int_t ngx_http_yibao_journal_api_list(
     ngx_http_yibao_journal_api_t *ja);
 static void ngx_http_yibao_journal_api_step_handler(ngx_event_t *ev);
@@ -128,18 +127,17 @@ ngx_http_yibao_journal_arg(ngx_http_request_t *r, const char *name,
 static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
-    u_char                        *day, ttl[NGX_INT64_LEN];
-    u_char                         now[NGX_INT64_LEN];
+    u_char                        *day;
     ngx_int_t                      rc;
     ngx_str_t                      caller, msgid, state, setl, key;
-    ngx_str_t                      argv[11];
+    ngx_str_t                      skey, *setl_key;
     yibao_err_t                    err;
-    ngx_uint_t                     argc, nkeys;
     ngx_time_t                    *tp;
     yibao_tm_t                     tm;
     yibao_str_t                    out, v;
     yibao_alloc_t                  a;
     yibao_journal_state_e          st;
+    ngx_http_yibao_store_res_t     res;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_journal_api_t  *ja;
 
@@ -290,74 +288,59 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
                    "state must be ok or failed");
     }
 
-    if (gmcf->redis == NULL) {
+    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_LOCAL) {
         return ngx_http_yibao_journal_api_zone(ja);
     }
 
     if (r->method == NGX_HTTP_GET) {
-        ngx_str_set(&argv[0], "GET");
-        argv[1] = key;
-        argc = 2;
-        nkeys = 1;
-
-        goto redis;
+        rc = ngx_http_yibao_store_journal_get(r, NULL, &key, 0, &res,
+                                              ngx_http_yibao_journal_api_reply,
+                                              ja);
+        return ngx_http_yibao_journal_api_wait(r, rc);
     }
 
     /* POST ?caller&msgid&state=ok|failed[&setl_id]: a resolution */
 
-    {
-        ngx_str_set(&argv[0], "EVAL");
-        argv[1].data = (u_char *) yibao_journal_resolve_script;
-        argv[1].len = ngx_strlen(yibao_journal_resolve_script);
-        ngx_str_set(&argv[2], "2");
-        argv[3] = key;
-        ngx_str_set(&argv[4], YIBAO_JOURNAL_UNKNOWN_SET);
-        argc = 5;
-        nkeys = 2;
+    setl_key = NULL;
 
-        /* the setl_id the operator found joins its index */
+    /* the setl_id the operator found joins its index */
 
-        if (setl.len) {
-            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
-            ja->q.value.data = setl.data;
-            ja->q.value.len = setl.len;
-            ngx_http_yibao_alloc_init(&a, r->pool);
+    if (setl.len) {
+        ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+        ja->q.value.data = setl.data;
+        ja->q.value.len = setl.len;
+        ngx_http_yibao_alloc_init(&a, r->pool);
 
-            if (yibao_journal_query_key(&ja->q, &a, &out, &err) != YIBAO_OK)
-            {
-                return ngx_http_yibao_journal_api_error(r,
-                           NGX_HTTP_BAD_REQUEST,
-                           "setl_id must be 1 to 64 letters, digits, '.', "
-                           "'_' or '-'");
-            }
-
-            ja->q.kind = YIBAO_JOURNAL_Q_NONE;
-            argv[argc].data = (u_char *) out.data;
-            argv[argc++].len = out.len;
-            nkeys++;
-            ngx_str_set(&argv[2], "3");
+        if (yibao_journal_query_key(&ja->q, &a, &out, &err) != YIBAO_OK) {
+            return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
+                       "setl_id must be 1 to 64 letters, digits, '.', '_' "
+                       "or '-'");
         }
 
-        argv[argc++] = state;
-        argv[argc++] = setl;
-        tp = ngx_timeofday();
-        argv[argc].data = now;
-        argv[argc++].len = ngx_sprintf(now, "%uL",
-                                       (uint64_t) tp->sec * 1000 + tp->msec)
-                           - now;
-        argv[argc].data = ttl;
-        argv[argc++].len = ngx_sprintf(ttl, "%M", gmcf->journal_ttl) - ttl;
-
-        goto redis;
+        ja->q.kind = YIBAO_JOURNAL_Q_NONE;
+        skey.data = (u_char *) out.data;
+        skey.len = out.len;
+        setl_key = &skey;
     }
 
-redis:
+    rc = ngx_http_yibao_store_journal_resolve(r, &key, &state, &setl,
+                                              setl_key,
+                                              ngx_http_yibao_journal_api_reply,
+                                              ja);
 
-    if (ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
-                                 ngx_http_yibao_journal_api_reply, ja,
-                                 r->connection->log)
-        == NULL)
-    {
+    return ngx_http_yibao_journal_api_wait(r, rc);
+}
+
+
+/*
+ * A question the shared store answers later (NGX_AGAIN): the request
+ * waits for it; one it could not be asked is answered at once.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_wait(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc != NGX_AGAIN) {
         return ngx_http_yibao_journal_api_error(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "the store (Redis) is down");
     }
@@ -382,18 +365,20 @@ ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
     yibao_alloc_t                a;
     yibao_journal_t              j;
     ngx_http_request_t          *r;
-    ngx_http_yibao_main_conf_t  *gmcf;
+    ngx_http_yibao_store_res_t   res;
 
     r = ja->r;
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    if (ngx_http_yibao_shm_journal_get(gmcf->shm_zone, &ja->key, r->pool,
-                                       &value)
-        != NGX_OK)
-    {
+    (void) ngx_http_yibao_store_journal_get(r, NULL, &ja->key,
+                                            NGX_HTTP_YIBAO_STORE_HERE, &res,
+                                            NULL, NULL);
+
+    if (res.status != NGX_HTTP_YIBAO_STORE_FOUND) {
         return ngx_http_yibao_journal_api_error(r, NGX_HTTP_NOT_FOUND,
                                                 "no such record");
     }
+
+    value = res.value;
 
     if (r->method == NGX_HTTP_GET) {
         return ngx_http_yibao_journal_api_send(ja, value.data, value.len);
@@ -426,7 +411,8 @@ ngx_http_yibao_journal_api_zone(ngx_http_yibao_journal_api_t *ja)
     value.data = (u_char *) out.data;
     value.len = out.len;
 
-    ngx_http_yibao_shm_journal_update(gmcf->shm_zone, &ja->key, &value);
+    ngx_http_yibao_store_journal_update(&j, &ja->key, &value, 1, r->pool,
+                                        r->connection->log);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "yibao: journal caller \"%*s\" msgid %*s resolved as %V",
@@ -450,14 +436,10 @@ ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
     ngx_http_yibao_journal_api_t *ja)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    argv[4];
     yibao_err_t                  err;
     yibao_str_t                  key;
     yibao_alloc_t                a;
     ngx_pool_cleanup_t          *cln;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     ja->list = 1;
 
@@ -496,10 +478,10 @@ ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
     ja->step.data = ja;
     ja->step.log = r->connection->log;
 
-    ngx_http_yibao_shm_journal_open(&ja->zone, &ja->qkey,
-                                    NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX);
+    ngx_http_yibao_store_journal_open(&ja->zone, &ja->qkey,
+                                      NGX_HTTP_YIBAO_JOURNAL_ZONE_MAX);
 
-    if (gmcf->redis == NULL) {
+    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_LOCAL) {
         rc = ngx_http_yibao_journal_api_list(ja);
 
         if (rc == NGX_AGAIN) {
@@ -510,24 +492,9 @@ ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
         return rc;
     }
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_journal_list_script;
-    argv[1].len = ngx_strlen(yibao_journal_list_script);
-    ngx_str_set(&argv[2], "1");
-    argv[3] = ja->qkey;
-
-    if (ngx_http_yibao_redis_run(4, argv, 1, 0,
-                                 ngx_http_yibao_journal_api_reply, ja,
-                                 r->connection->log)
-        == NULL)
-    {
-        return ngx_http_yibao_journal_api_error(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "the store (Redis) is down");
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_yibao_journal_api_wait(r,
+               ngx_http_yibao_store_journal_list(r, &ja->qkey,
+                   ngx_http_yibao_journal_api_reply, ja));
 }
 
 
@@ -549,10 +516,8 @@ ngx_http_yibao_journal_api_list(ngx_http_yibao_journal_api_t *ja)
     ngx_array_t                  recs;
     yibao_alloc_t                a;
     ngx_http_request_t          *r;
-    ngx_http_yibao_main_conf_t  *gmcf;
 
     r = ja->r;
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     for (n = 0;
          ja->next < ja->nrecs && n < NGX_HTTP_YIBAO_JOURNAL_STEP;
@@ -577,8 +542,7 @@ ngx_http_yibao_journal_api_list(ngx_http_yibao_journal_api_t *ja)
         }
 
         if (ngx_array_init(&recs, pool, 16, sizeof(ngx_str_t)) != NGX_OK
-            || ngx_http_yibao_shm_journal_next(gmcf->shm_zone, &ja->zone,
-                                               pool, &recs)
+            || ngx_http_yibao_store_journal_next(&ja->zone, pool, &recs)
                != NGX_OK)
         {
             ngx_destroy_pool(pool);
@@ -740,8 +704,7 @@ ngx_http_yibao_journal_api_error(ngx_http_request_t *r, ngx_uint_t status,
 
 
 static void
-ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
-    ngx_uint_t status)
+ngx_http_yibao_journal_api_reply(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_journal_api_t *ja = data;
 
@@ -752,17 +715,26 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
     r = ja->r;
     c = r->connection;
 
-    if (status != NGX_HTTP_YIBAO_REDIS_OK) {
+    if (res->status == NGX_HTTP_YIBAO_STORE_FAILED) {
         rc = ngx_http_yibao_journal_api_error(r,
                  NGX_HTTP_SERVICE_UNAVAILABLE,
                  "the store (Redis) did not answer");
 
-    } else if (reply->type == REDIS_REPLY_STRING && !ja->list) {
-        rc = ngx_http_yibao_journal_api_send(ja, (u_char *) reply->str,
-                                             reply->len);
+    } else if (res->status == NGX_HTTP_YIBAO_STORE_FOUND && !ja->list) {
+        rc = ngx_http_yibao_journal_api_send(ja, res->value.data,
+                                             res->value.len);
 
-    } else if (reply->type == REDIS_REPLY_ARRAY && ja->list) {
-        rc = ngx_http_yibao_journal_api_redis_list(ja, reply);
+    } else if (res->status == NGX_HTTP_YIBAO_STORE_FOUND && ja->list) {
+
+        /*
+         * The candidates: the records the store gave, then those of this
+         * node's zone (claimed here while Redis was down), in steps.
+         */
+
+        ja->recs = res->values;
+        ja->nrecs = res->nvalues;
+
+        rc = ngx_http_yibao_journal_api_list(ja);
 
         if (rc == NGX_AGAIN) {
             return;
@@ -779,47 +751,3 @@ ngx_http_yibao_journal_api_reply(void *data, redisReply *reply,
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
-
-
-/*
- * The candidates of a query: the records Redis gave (copied: the reply
- * is freed when this returns), then those of this node's zone (claimed
- * here while Redis was down), taken in steps.
- */
-
-static ngx_int_t
-ngx_http_yibao_journal_api_redis_list(ngx_http_yibao_journal_api_t *ja,
-    redisReply *reply)
-{
-    u_char      *p;
-    size_t       i;
-    redisReply  *e;
-
-    ja->recs = ngx_palloc(ja->r->pool,
-                          (reply->elements + 1) * sizeof(ngx_str_t));
-    if (ja->recs == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
-
-        if (e->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        p = ngx_pnalloc(ja->r->pool, e->len ? e->len : 1);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(p, e->str, e->len);
-        ja->recs[ja->nrecs].data = p;
-        ja->recs[ja->nrecs].len = e->len;
-        ja->nrecs++;
-    }
-
-    return ngx_http_yibao_journal_api_list(ja);
-}
-
-

@@ -4,6 +4,7 @@
 
 
 #include "ngx_http_yibao_common.h"
+#include "ngx_http_yibao_shm.h"
 #include "ngx_http_yibao_platform.h"
 #include "yibao_crypto.h"
 #include "yibao_freelist.h"
@@ -242,7 +243,7 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
 
     { ngx_string("yibao_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_yibao_redis_directive,
+      ngx_http_yibao_store_redis_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },

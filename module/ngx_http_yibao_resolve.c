@@ -4,7 +4,6 @@
 
 
 #include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
 #include "ngx_http_yibao_platform.h"
 #include "yibao_resolve.h"
 #include "yibao_signin.h"
@@ -39,8 +38,8 @@ typedef struct {
 
 
 static void ngx_http_yibao_resolve_tick(ngx_event_t *ev);
-static void ngx_http_yibao_resolve_listed(void *data, redisReply *reply,
-    ngx_uint_t status);
+static void ngx_http_yibao_resolve_listed(void *data,
+    ngx_http_yibao_store_res_t *res);
 static void ngx_http_yibao_resolve_add(u_char *data, size_t len,
     ngx_uint_t local);
 static void ngx_http_yibao_resolve_next(void);
@@ -232,8 +231,7 @@ ngx_http_yibao_resolve_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_yibao_resolve_tick(ngx_event_t *ev)
 {
-    u_char                       owner[NGX_INT64_LEN], ttl[NGX_INT64_LEN];
-    ngx_str_t                    list, argv[7];
+    ngx_str_t                    list, lock;
     ngx_pool_t                  *pool;
     yibao_alloc_t                a;
     yibao_journal_t             *recs;
@@ -269,8 +267,7 @@ ngx_http_yibao_resolve_tick(ngx_event_t *ev)
 
     /* the zone: without Redis, or what was kept here while it was down */
 
-    if (ngx_http_yibao_shm_journal_unknown(gmcf->shm_zone, 1, pool, &list)
-        == NGX_OK)
+    if (ngx_http_yibao_store_journal_unknown_here(pool, &list) == NGX_OK)
     {
         ngx_http_yibao_alloc_init(&a, pool);
 
@@ -291,28 +288,15 @@ ngx_http_yibao_resolve_tick(ngx_event_t *ev)
         }
     }
 
-    if (gmcf->redis == NULL || !ngx_http_yibao_redis_up()) {
-        ngx_http_yibao_resolve_next();
-        return;
-    }
+    /* the gateway nodes take turns: one lists the shared store's */
 
-    /* the gateway nodes take turns: one lists Redis's per interval */
+    ngx_str_set(&lock, NGX_HTTP_YIBAO_RESOLVE_LOCK);
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1].data = (u_char *) yibao_journal_list_once_script;
-    argv[1].len = ngx_strlen(yibao_journal_list_once_script);
-    ngx_str_set(&argv[2], "2");
-    ngx_str_set(&argv[3], YIBAO_JOURNAL_UNKNOWN_SET);
-    ngx_str_set(&argv[4], NGX_HTTP_YIBAO_RESOLVE_LOCK);
-    argv[5].data = owner;
-    argv[5].len = ngx_sprintf(owner, "%P", ngx_pid) - owner;
-    argv[6].data = ttl;
-    argv[6].len = ngx_sprintf(ttl, "%M", gmcf->resolve_interval) - ttl;
-
-    if (ngx_http_yibao_redis_run(7, argv, 2, 0,
-                                 ngx_http_yibao_resolve_listed, rs,
-                                 ngx_cycle->log)
-        == NULL)
+    if (ngx_http_yibao_store_journal_unknown(pool, &lock,
+                                             gmcf->resolve_interval,
+                                             ngx_http_yibao_resolve_listed,
+                                             rs)
+        != NGX_AGAIN)
     {
         ngx_http_yibao_resolve_next();
     }
@@ -320,19 +304,14 @@ ngx_http_yibao_resolve_tick(ngx_event_t *ev)
 
 
 static void
-ngx_http_yibao_resolve_listed(void *data, redisReply *reply,
-    ngx_uint_t status)
+ngx_http_yibao_resolve_listed(void *data, ngx_http_yibao_store_res_t *res)
 {
-    size_t  i;
+    ngx_uint_t  i;
 
-    if (status == NGX_HTTP_YIBAO_REDIS_OK
-        && reply->type == REDIS_REPLY_ARRAY)
-    {
-        for (i = 0; i < reply->elements; i++) {
-            if (reply->element[i]->type == REDIS_REPLY_STRING) {
-                ngx_http_yibao_resolve_add((u_char *) reply->element[i]->str,
-                                           reply->element[i]->len, 0);
-            }
+    if (res->status == NGX_HTTP_YIBAO_STORE_FOUND) {
+        for (i = 0; i < res->nvalues; i++) {
+            ngx_http_yibao_resolve_add(res->values[i].data,
+                                       res->values[i].len, 0);
         }
     }
 
@@ -603,10 +582,6 @@ ngx_http_yibao_resolve_sign_no(yibao_journal_t *j,
     ngx_str_t                    key, value;
     yibao_str_t                  opter, k, v, head;
     yibao_alloc_t                a;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_yibao_module);
 
     ngx_http_yibao_alloc_init(&a, pool);
 
@@ -621,9 +596,7 @@ ngx_http_yibao_resolve_sign_no(yibao_journal_t *j,
     key.data = (u_char *) k.data;
     key.len = k.len;
 
-    if (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, &key, pool, &value)
-        != NGX_OK)
-    {
+    if (ngx_http_yibao_store_token_copy(&key, pool, &value) != NGX_OK) {
         return;
     }
 
@@ -905,8 +878,8 @@ ngx_http_yibao_resolve_write(ngx_http_yibao_resolve_item_t *it)
     value.data = (u_char *) out.data;
     value.len = out.len;
 
-    ngx_http_yibao_journal_store(&it->j, &key, &value, it->local, rs->pool,
-                                 ngx_cycle->log);
+    ngx_http_yibao_store_journal_update(&it->j, &key, &value, it->local,
+                                        rs->pool, ngx_cycle->log);
 }
 
 

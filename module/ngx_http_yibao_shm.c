@@ -4,6 +4,7 @@
 
 
 #include "ngx_http_yibao_common.h"
+#include "ngx_http_yibao_shm.h"
 #include "yibao_msgid.h"
 #include "yibao_journal.h"
 #include "yibao_outage.h"

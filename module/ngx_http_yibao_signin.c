@@ -4,7 +4,6 @@
 
 
 #include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
 #include "ngx_http_yibao_platform.h"
 #include "yibao_resolve.h"
 #include "yibao_signin.h"
@@ -49,25 +48,20 @@ static ngx_http_yibao_signin_flight_t *ngx_http_yibao_signin_flight(
     ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx, ngx_str_t *key);
 static ngx_int_t ngx_http_yibao_signin_wait(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_signin_flight_t *f);
-static void ngx_http_yibao_signin_got(void *data, redisReply *reply,
-    ngx_uint_t status);
+static void ngx_http_yibao_signin_got(void *data,
+    ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_signin_send(
     ngx_http_yibao_signin_flight_t *f);
 static void ngx_http_yibao_signin_answer(void *data,
     ngx_http_yibao_platform_answer_t *ans);
 static void ngx_http_yibao_signin_done(ngx_http_yibao_signin_flight_t *f,
     ngx_str_t *sign_no, const char *error);
-static void ngx_http_yibao_signin_keep(ngx_str_t *key, ngx_str_t *sign_no,
-    ngx_msec_t ttl, ngx_log_t *log);
 static void ngx_http_yibao_signin_cleanup(void *data);
-static void ngx_http_yibao_signin_ignore(void *data, redisReply *reply,
-    ngx_uint_t status);
 static ngx_int_t ngx_http_yibao_signin_key(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_str_t *key, ngx_msec_t *ttl);
 
 
 static ngx_queue_t  ngx_http_yibao_signin_flights;
-static ngx_uint_t   ngx_http_yibao_signin_nobody;
 
 
 /* yibao_signin auto|off [mac=00-16-3E-00-00-01] [ip=127.0.0.1]; */
@@ -183,7 +177,7 @@ ngx_http_yibao_signin_init_conf(ngx_conf_t *cf,
 ngx_int_t
 ngx_http_yibao_signin_fill(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    ngx_str_t                    key, value, argv[2];
+    ngx_str_t                    key, value;
     ngx_msec_t                   ttl;
     ngx_queue_t                 *q;
     ngx_http_yibao_main_conf_t  *gmcf;
@@ -202,14 +196,8 @@ ngx_http_yibao_signin_fill(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (gmcf->redis == NULL || !ngx_http_yibao_redis_up()) {
-        if (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, &key, r->pool,
-                                         &value)
-            == NGX_OK)
-        {
-            return ngx_http_yibao_signin_apply(r, ctx, value.data,
-                                               value.len);
-        }
+    if (ngx_http_yibao_store_token_get(&key, r->pool, &value) == NGX_OK) {
+        return ngx_http_yibao_signin_apply(r, ctx, value.data, value.len);
     }
 
     /* one 9001 per key at a time: wait for the one under way */
@@ -249,16 +237,11 @@ ngx_http_yibao_signin_fill(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (gmcf->redis != NULL && ngx_http_yibao_redis_up()) {
-        ngx_str_set(&argv[0], "GET");
-        argv[1] = f->key;
-
-        if (ngx_http_yibao_redis_run(2, argv, 1, 0, ngx_http_yibao_signin_got,
-                                     f, ngx_cycle->log)
-            != NULL)
-        {
-            return NGX_AGAIN;
-        }
+    if (ngx_http_yibao_store_token_fetch(&f->key, f->pool,
+                                         ngx_http_yibao_signin_got, f)
+        == NGX_AGAIN)
+    {
+        return NGX_AGAIN;
     }
 
     if (ngx_http_yibao_signin_send(f) == NGX_OK) {
@@ -490,24 +473,13 @@ ngx_http_yibao_signin_cleanup(void *data)
 
 
 static void
-ngx_http_yibao_signin_got(void *data, redisReply *reply, ngx_uint_t status)
+ngx_http_yibao_signin_got(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_signin_flight_t *f = data;
 
-    ngx_str_t  sign_no;
-
-    if (status == NGX_HTTP_YIBAO_REDIS_OK
-        && reply->type == REDIS_REPLY_STRING && reply->len > 0)
-    {
-        sign_no.data = ngx_pnalloc(f->pool, reply->len);
-
-        if (sign_no.data != NULL) {
-            ngx_memcpy(sign_no.data, reply->str, reply->len);
-            sign_no.len = reply->len;
-
-            ngx_http_yibao_signin_done(f, &sign_no, NULL);
-            return;
-        }
+    if (res->status == NGX_HTTP_YIBAO_STORE_FOUND && res->value.len > 0) {
+        ngx_http_yibao_signin_done(f, &res->value, NULL);
+        return;
     }
 
     if (ngx_http_yibao_signin_send(f) != NGX_OK) {
@@ -572,7 +544,7 @@ ngx_http_yibao_signin_answer(void *data,
     sign_no.data = (u_char *) s.data;
     sign_no.len = s.len;
 
-    ngx_http_yibao_signin_keep(&f->key, &sign_no, f->ttl, ngx_cycle->log);
+    ngx_http_yibao_store_token_put(&f->key, &sign_no, f->ttl, ngx_cycle->log);
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "yibao: signed in by the gateway (9001): %V", &f->key);
@@ -631,52 +603,6 @@ ngx_http_yibao_signin_done(ngx_http_yibao_signin_flight_t *f,
 }
 
 
-/*
- * A sign_no into the store until local midnight: the gateway's own, or
- * from a caller's 9001 answer.
- */
-
-static void
-ngx_http_yibao_signin_keep(ngx_str_t *key, ngx_str_t *sign_no, ngx_msec_t ttl,
-    ngx_log_t *log)
-{
-    u_char                       px[NGX_INT64_LEN];
-    ngx_str_t                    argv[5];
-    ngx_time_t                  *tp;
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_yibao_module);
-
-    tp = ngx_timeofday();
-
-    ngx_http_yibao_shm_cache_put(gmcf->shm_zone, key, sign_no,
-                                 (uint64_t) tp->sec * 1000 + tp->msec + ttl);
-
-    if (gmcf->redis == NULL) {
-        return;
-    }
-
-    ngx_str_set(&argv[0], "SET");
-    argv[1] = *key;
-    argv[2] = *sign_no;
-    ngx_str_set(&argv[3], "PX");
-    argv[4].data = px;
-    argv[4].len = ngx_sprintf(px, "%M", ttl) - px;
-
-    (void) ngx_http_yibao_redis_run(5, argv, 1, 0,
-                                    ngx_http_yibao_signin_ignore,
-                                    &ngx_http_yibao_signin_nobody, log);
-}
-
-
-static void
-ngx_http_yibao_signin_ignore(void *data, redisReply *reply,
-    ngx_uint_t status)
-{
-}
-
-
 /* A caller's own 9001 answered: its sign_no fills the store. */
 
 void
@@ -710,5 +636,5 @@ ngx_http_yibao_signin_learn(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     sign_no.data = (u_char *) s.data;
     sign_no.len = s.len;
 
-    ngx_http_yibao_signin_keep(&key, &sign_no, ttl, r->connection->log);
+    ngx_http_yibao_store_token_put(&key, &sign_no, ttl, r->connection->log);
 }

@@ -3,19 +3,37 @@
  */
 
 
-#include "ngx_http_yibao_common.h"
-#include "ngx_http_yibao_redis.h"
+#include "ngx_http_yibao_store.h"
+#include "yibao_cache.h"
 
 
 /*
+ * The door to the stores: the only place, with
+ * ngx_http_yibao_store_journal.c, that knows of Redis
+ * (ngx_http_yibao_redis.c) and of the zone as a store
+ * (ngx_http_yibao_shm.c).  The other parts ask for what they need
+ * (a cached answer, a sign-in token, a journal record) and get the
+ * answer of either store in one shape, ngx_http_yibao_store_res_t.
+ *
  * The store round trip of a request (docs/architecture.md, step 5): the
- * caller's
- * nonce and every rate limit that applies, decided together in one
- * Redis script call, or in the shared-memory zone when there is no
+ * caller's nonce and every rate limit that applies, decided together in
+ * one Redis script call, or in the shared-memory zone when there is no
  * Redis.  While Redis is down each limit follows its on_error policy
  * (this node's share locally, open, or closed) and nonces are kept
  * locally.
  */
+
+
+/* one operation of a part on Redis, read into the common shape */
+
+typedef struct {
+    ngx_http_yibao_ctx_t          *ctx;     /* NULL: no request waits */
+    ngx_pool_t                    *pool;    /* the copies of the answer */
+    ngx_uint_t                     read;
+    ngx_http_yibao_store_done_pt   done;
+    void                          *data;
+    ngx_http_yibao_store_res_t     res;
+} ngx_http_yibao_store_op_t;
 
 
 #define NGX_HTTP_YIBAO_LIMIT_MAX  8
@@ -41,10 +59,19 @@ static ngx_int_t ngx_http_yibao_store_decide(ngx_http_request_t *r,
 static void ngx_http_yibao_store_cleanup(void *data);
 static ngx_int_t ngx_http_yibao_store_copy(ngx_pool_t *pool, ngx_str_t *dst,
     const char *src);
+static void ngx_http_yibao_store_answer(void *data, redisReply *reply,
+    ngx_uint_t status);
+static void ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op,
+    redisReply *reply);
+static void ngx_http_yibao_store_ignore(void *data, redisReply *reply,
+    ngx_uint_t status);
+
+
+static ngx_uint_t  ngx_http_yibao_store_nobody;
 
 
 char *
-ngx_http_yibao_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_yibao_store_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
@@ -771,6 +798,501 @@ ngx_http_yibao_store_outage(ngx_http_yibao_main_conf_t *gmcf, ngx_uint_t ev,
 {
     return ngx_http_yibao_shm_outage(gmcf->shm_zone, &gmcf->outage, ev, out,
                                      changed);
+}
+
+
+ngx_http_yibao_main_conf_t *
+ngx_http_yibao_store_conf(void)
+{
+    return ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+}
+
+
+ngx_uint_t
+ngx_http_yibao_store_state(void)
+{
+    if (ngx_http_yibao_store_conf()->redis == NULL) {
+        return NGX_HTTP_YIBAO_STORE_LOCAL;
+    }
+
+    return ngx_http_yibao_redis_up() ? NGX_HTTP_YIBAO_STORE_REDIS
+                                     : NGX_HTTP_YIBAO_STORE_DOWN;
+}
+
+
+/*
+ * Until when (ms since the epoch) the shared store cannot vouch for
+ * the journal's records, because it lost them, or 0; *at: when the loss
+ * was found.
+ */
+
+uint64_t
+ngx_http_yibao_store_forgotten(uint64_t *at)
+{
+    if (at != NULL) {
+        *at = ngx_http_yibao_redis_forgotten_at();
+    }
+
+    return ngx_http_yibao_redis_forgotten();
+}
+
+
+/*
+ * Sends a command to Redis for a part that waits for its answer:
+ * NGX_AGAIN, and done(data, res) later; NGX_ERROR when Redis is down
+ * (or no memory).  With ctx, the operation is the request's ctx->op.
+ */
+
+ngx_int_t
+ngx_http_yibao_store_run(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_pool_t *pool, ngx_log_t *log, ngx_uint_t read, ngx_uint_t argc,
+    ngx_str_t *argv, ngx_uint_t nkeys, ngx_http_yibao_store_done_pt done,
+    void *data)
+{
+    ngx_http_yibao_redis_op_t  *rop;
+    ngx_http_yibao_store_op_t  *op;
+
+    op = ngx_pcalloc(pool, sizeof(ngx_http_yibao_store_op_t));
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->ctx = ctx;
+    op->pool = pool;
+    op->read = read;
+    op->done = done;
+    op->data = data;
+
+    if (ctx != NULL && ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rop = ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
+                                   ngx_http_yibao_store_answer, op, log);
+    if (rop == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx != NULL) {
+        ctx->op = rop;
+        ctx->store_start = ngx_current_msec;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yibao_store_answer(void *data, redisReply *reply, ngx_uint_t status)
+{
+    ngx_http_yibao_store_op_t *op = data;
+
+    if (op->ctx != NULL) {
+        op->ctx->op = NULL;
+        op->ctx->store_time += ngx_current_msec - op->ctx->store_start;
+    }
+
+    if (status != NGX_HTTP_YIBAO_REDIS_OK) {
+        op->res.status = NGX_HTTP_YIBAO_STORE_FAILED;
+
+    } else {
+        ngx_http_yibao_store_read(op, reply);
+    }
+
+    op->done(op->data, &op->res);
+}
+
+
+static void
+ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op, redisReply *reply)
+{
+    size_t                       i;
+    redisReply                 **e;
+    ngx_http_yibao_store_res_t  *res;
+
+    res = &op->res;
+    res->status = NGX_HTTP_YIBAO_STORE_INVALID;
+    e = reply->element;
+
+    switch (op->read) {
+
+    case NGX_HTTP_YIBAO_STORE_READ_STRING:
+        res->status = NGX_HTTP_YIBAO_STORE_NONE;
+
+        if (reply->type == REDIS_REPLY_STRING) {
+            res->status = (ngx_http_yibao_store_copy_reply(op->pool,
+                                                           &res->value,
+                                                           reply)
+                           == NGX_OK)
+                          ? NGX_HTTP_YIBAO_STORE_FOUND
+                          : NGX_HTTP_YIBAO_STORE_INVALID;
+        }
+
+        return;
+
+    case NGX_HTTP_YIBAO_STORE_READ_COUNT:
+        if (reply->type == REDIS_REPLY_INTEGER) {
+            res->status = NGX_HTTP_YIBAO_STORE_FOUND;
+            res->n = (ngx_int_t) reply->integer;
+        }
+
+        return;
+
+    case NGX_HTTP_YIBAO_STORE_READ_LIST:
+        if (reply->type != REDIS_REPLY_ARRAY) {
+            return;
+        }
+
+        res->values = ngx_palloc(op->pool,
+                                 (reply->elements + 1) * sizeof(ngx_str_t));
+        if (res->values == NULL) {
+            return;
+        }
+
+        for (i = 0; i < reply->elements; i++) {
+            if (e[i]->type == REDIS_REPLY_STRING) {
+                if (ngx_http_yibao_store_copy_reply(op->pool,
+                                                    &res->values[res->nvalues],
+                                                    e[i])
+                    != NGX_OK)
+                {
+                    return;
+                }
+
+                res->nvalues++;
+            }
+        }
+
+        res->status = NGX_HTTP_YIBAO_STORE_FOUND;
+        return;
+
+    case NGX_HTTP_YIBAO_STORE_READ_CACHE:
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+            res->status = NGX_HTTP_YIBAO_STORE_FAILED;
+            return;
+        }
+
+        res->status = NGX_HTTP_YIBAO_STORE_NONE;
+
+        if (e[0]->type == REDIS_REPLY_STRING) {
+            res->status = (ngx_http_yibao_store_copy_reply(op->pool,
+                                                           &res->value, e[0])
+                           == NGX_OK)
+                          ? NGX_HTTP_YIBAO_STORE_FOUND
+                          : NGX_HTTP_YIBAO_STORE_INVALID;
+            res->locked = e[1]->integer ? 1 : 0;
+            res->now = (uint64_t) e[2]->integer;
+        }
+
+        return;
+
+    default: /* NGX_HTTP_YIBAO_STORE_READ_CLAIM */
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+            res->status = NGX_HTTP_YIBAO_STORE_FAILED;
+            return;
+        }
+
+        if (e[0]->integer == 2) {
+            res->status = NGX_HTTP_YIBAO_STORE_UNKNOWN;
+            return;
+        }
+
+        if (e[0]->integer == 1) {
+            res->status = NGX_HTTP_YIBAO_STORE_CLAIMED;
+            return;
+        }
+
+        if (reply->elements == 2 && e[1]->type == REDIS_REPLY_STRING
+            && ngx_http_yibao_store_copy_reply(op->pool, &res->value, e[1])
+               == NGX_OK)
+        {
+            res->status = NGX_HTTP_YIBAO_STORE_EXISTS;
+        }
+
+        return;
+    }
+}
+
+
+/* a string of a reply, which is freed after its handler: a copy */
+
+ngx_int_t
+ngx_http_yibao_store_copy_reply(ngx_pool_t *pool, ngx_str_t *dst,
+    redisReply *reply)
+{
+    dst->data = ngx_pnalloc(pool, reply->len ? reply->len : 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, reply->str, reply->len);
+    dst->len = reply->len;
+
+    return NGX_OK;
+}
+
+
+/* a write nobody waits for: a failure only costs a later miss */
+
+static void
+ngx_http_yibao_store_ignore(void *data, redisReply *reply, ngx_uint_t status)
+{
+}
+
+
+static uint64_t
+ngx_http_yibao_store_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * A cached answer (yibao_cache_unframe_fields reads it): with Redis, its
+ * lookup script also takes the refresh lock of an expired answer
+ * (res->locked) and gives Redis's clock (res->now); in the zone the
+ * request always refreshes it.
+ */
+
+ngx_int_t
+ngx_http_yibao_store_cache_get(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_str_t *key,
+    ngx_http_yibao_store_res_t *res, ngx_http_yibao_store_done_pt done,
+    void *data)
+{
+    ngx_str_t                    argv[6];
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(res, sizeof(ngx_http_yibao_store_res_t));
+
+    if (gmcf->redis == NULL) {
+        res->now = ngx_http_yibao_store_now();
+        res->locked = 1;
+        res->local = 1;
+        res->status = (ngx_http_yibao_shm_cache_get(gmcf->shm_zone, key,
+                                                    r->pool, &res->value)
+                       == NGX_OK)
+                      ? NGX_HTTP_YIBAO_STORE_FOUND
+                      : NGX_HTTP_YIBAO_STORE_NONE;
+        return NGX_OK;
+    }
+
+    if (!ngx_http_yibao_redis_up()) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1].data = (u_char *) yibao_cache_lookup_script;
+    argv[1].len = ngx_strlen(yibao_cache_lookup_script);
+    ngx_str_set(&argv[2], "2");
+    argv[3] = *key;
+
+    argv[4].len = key->len + 5;
+    argv[4].data = ngx_pnalloc(r->pool, argv[4].len);
+    if (argv[4].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(argv[4].data, "%V:lock", key);
+    ngx_str_set(&argv[5], "10000");
+
+    return ngx_http_yibao_store_run(r, ctx, r->pool, r->connection->log,
+                                    NGX_HTTP_YIBAO_STORE_READ_CACHE, 6, argv,
+                                    2, done, data);
+}
+
+
+/*
+ * Stores an answer for ttl, and as a stale one for stale more, with the
+ * ids of the log (fields), without waiting.
+ */
+
+void
+ngx_http_yibao_store_cache_put(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *key, u_char *answer, size_t len,
+    const yibao_fields_t *fields, ngx_msec_t ttl, ngx_msec_t stale)
+{
+    u_char                      *p;
+    size_t                       flen;
+    uint64_t                     now;
+    ngx_str_t                    argv[9], value;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_yibao_store_conf();
+    flen = yibao_cache_fields_size(fields);
+
+    if (gmcf->redis == NULL) {
+        now = ngx_http_yibao_store_now();
+
+        value.data = ngx_pnalloc(pool, NGX_INT64_LEN + flen + 1 + len);
+        if (value.data == NULL) {
+            return;
+        }
+
+        p = ngx_sprintf(value.data, "%uL", now + ttl);
+        p = yibao_cache_fields_write(p, fields);
+        *p++ = '\n';
+        p = ngx_cpymem(p, answer, len);
+        value.len = p - value.data;
+
+        ngx_http_yibao_shm_cache_put(gmcf->shm_zone, key, &value,
+                                     now + ttl + stale);
+        return;
+    }
+
+    p = ngx_pnalloc(pool, 2 * NGX_INT64_LEN + key->len + 5 + flen);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1].data = (u_char *) yibao_cache_store_script;
+    argv[1].len = ngx_strlen(yibao_cache_store_script);
+    ngx_str_set(&argv[2], "2");
+    argv[3] = *key;
+
+    argv[4].data = p;
+    p = ngx_sprintf(p, "%V:lock", key);
+    argv[4].len = p - argv[4].data;
+
+    argv[5].data = answer;
+    argv[5].len = len;
+
+    argv[6].data = p;
+    p = ngx_sprintf(p, "%M", ttl);
+    argv[6].len = p - argv[6].data;
+
+    argv[7].data = p;
+    p = ngx_sprintf(p, "%M", stale);
+    argv[7].len = p - argv[7].data;
+
+    argv[8].data = p;
+    p = yibao_cache_fields_write(p, fields);
+    argv[8].len = p - argv[8].data;
+
+    (void) ngx_http_yibao_redis_run(9, argv, 2, 0,
+                                    ngx_http_yibao_store_ignore,
+                                    &ngx_http_yibao_store_nobody, log);
+}
+
+
+/* drops the cached answers whose keys match pattern: res->n of them */
+
+ngx_int_t
+ngx_http_yibao_store_cache_purge(ngx_http_request_t *r, ngx_str_t *pattern,
+    ngx_http_yibao_store_res_t *res, ngx_http_yibao_store_done_pt done,
+    void *data)
+{
+    ngx_str_t                    argv[4];
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    ngx_memzero(res, sizeof(ngx_http_yibao_store_res_t));
+
+    if (gmcf->redis == NULL) {
+        res->status = NGX_HTTP_YIBAO_STORE_FOUND;
+        res->local = 1;
+        res->n = ngx_http_yibao_shm_cache_purge(gmcf->shm_zone, pattern);
+        return NGX_OK;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1].data = (u_char *) yibao_cache_purge_script;
+    argv[1].len = ngx_strlen(yibao_cache_purge_script);
+    ngx_str_set(&argv[2], "0");
+    argv[3] = *pattern;
+
+    return ngx_http_yibao_store_run(r, NULL, r->pool, r->connection->log,
+                                    NGX_HTTP_YIBAO_STORE_READ_COUNT, 4, argv,
+                                    0, done, data);
+}
+
+
+/*
+ * Sign-in tokens (sign_no by entity, operator and day).  Every node keeps
+ * a copy of those it made or learnt in its zone; with Redis they are
+ * shared there.  token_get: the token when the zone answers for the
+ * store (no Redis, or Redis down), else NGX_DECLINED; token_fetch: asks
+ * Redis (NGX_AGAIN), NGX_ERROR when there is no Redis to ask;
+ * token_copy: this node's copy, whatever the store.
+ */
+
+ngx_int_t
+ngx_http_yibao_store_token_get(ngx_str_t *key, ngx_pool_t *pool,
+    ngx_str_t *value)
+{
+    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_REDIS) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_yibao_store_token_copy(key, pool, value);
+}
+
+
+ngx_int_t
+ngx_http_yibao_store_token_fetch(ngx_str_t *key, ngx_pool_t *pool,
+    ngx_http_yibao_store_done_pt done, void *data)
+{
+    ngx_str_t  argv[2];
+
+    if (ngx_http_yibao_store_state() != NGX_HTTP_YIBAO_STORE_REDIS) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&argv[0], "GET");
+    argv[1] = *key;
+
+    return ngx_http_yibao_store_run(NULL, NULL, pool, ngx_cycle->log,
+                                    NGX_HTTP_YIBAO_STORE_READ_STRING, 2,
+                                    argv, 1, done, data);
+}
+
+
+ngx_int_t
+ngx_http_yibao_store_token_copy(ngx_str_t *key, ngx_pool_t *pool,
+    ngx_str_t *value)
+{
+    return ngx_http_yibao_shm_cache_get(ngx_http_yibao_store_conf()->shm_zone,
+                                        key, pool, value)
+           == NGX_OK ? NGX_OK : NGX_DECLINED;
+}
+
+
+void
+ngx_http_yibao_store_token_put(ngx_str_t *key, ngx_str_t *value,
+    ngx_msec_t ttl, ngx_log_t *log)
+{
+    u_char                       px[NGX_INT64_LEN];
+    ngx_str_t                    argv[5];
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_yibao_store_conf();
+
+    ngx_http_yibao_shm_cache_put(gmcf->shm_zone, key, value,
+                                 ngx_http_yibao_store_now() + ttl);
+
+    if (gmcf->redis == NULL) {
+        return;
+    }
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1] = *key;
+    argv[2] = *value;
+    ngx_str_set(&argv[3], "PX");
+    argv[4].data = px;
+    argv[4].len = ngx_sprintf(px, "%M", ttl) - px;
+
+    (void) ngx_http_yibao_redis_run(5, argv, 1, 0,
+                                    ngx_http_yibao_store_ignore,
+                                    &ngx_http_yibao_store_nobody, log);
 }
 
 

@@ -4,7 +4,12 @@ From the bottom: base/ (the types every unit shares), mappings/ (the
 national codes and the tables), adapters/ (everything that decides),
 module/ (the nginx glue).  A file may include headers of its own floor
 and of the floors below it, never above; the pure floors never include
-nginx.  Prints every offence as file:line and exits 1 if there is any.
+nginx.  Inside module/, the door to the stores (ngx_http_yibao_store.c
+and ngx_http_yibao_store_journal.c) is the only file that calls Redis
+(ngx_http_yibao_redis_*) or the zone as a store (ngx_http_yibao_shm_*)
+and includes their headers; the yibao_zone directive may add the zone
+(ngx_http_yibao_shm_add, ngx_http_yibao_module.c).  Prints every offence
+as file:line and exits 1 if there is any.
 Run by tests/lint/style.sh (make lint)."""
 
 import os
@@ -14,6 +19,16 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FLOORS = ("base", "mappings", "adapters", "module")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+
+# the door to the stores, and the stores behind it
+DOOR = ("ngx_http_yibao_store.c", "ngx_http_yibao_store_journal.c",
+        "ngx_http_yibao_store.h")
+STORES = ("ngx_http_yibao_redis.c", "ngx_http_yibao_redis.h",
+          "ngx_http_yibao_shm.c", "ngx_http_yibao_shm.h")
+STORE_CALL = re.compile(r'\b(ngx_http_yibao_(?:redis|shm)_[a-z_]+)\s*\(')
+STORE_HEADERS = ("ngx_http_yibao_redis.h", "ngx_http_yibao_shm.h",
+                 "ngx_http_yibao_store.h")
+CONFIG_CALLS = {"ngx_http_yibao_module.c": ("ngx_http_yibao_shm_add",)}
 
 
 def headers():
@@ -53,6 +68,33 @@ def main():
                               "floor above it" % (path, n, floor, target,
                                                   where[target]))
                         bad = 1
+    return bad | door()
+
+
+def door():
+    """only the door calls the stores or includes their headers"""
+    bad = 0
+    for name in sorted(os.listdir(os.path.join(ROOT, "module"))):
+        if not name.endswith((".c", ".h")) or name in DOOR + STORES:
+            continue
+        path = os.path.join("module", name)
+        allowed = CONFIG_CALLS.get(name, ())
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                m = INCLUDE.match(line)
+                if m and m.group(1) in STORE_HEADERS and not (
+                        allowed and m.group(1) == "ngx_http_yibao_shm.h"):
+                    print("lint: %s:%d: includes %s: only the door to the "
+                          "stores (ngx_http_yibao_store*.c) does"
+                          % (path, n, m.group(1)))
+                    bad = 1
+                for call in STORE_CALL.findall(line):
+                    if call in allowed:
+                        continue
+                    print("lint: %s:%d: calls %s: only the door to the "
+                          "stores (ngx_http_yibao_store*.c) calls Redis "
+                          "and the zone's store functions" % (path, n, call))
+                    bad = 1
     return bad
 
 
