@@ -216,6 +216,23 @@ def total_ir(path):
     raise RuntimeError("no totals in %s" % path)
 
 
+def function_ir(path, name):
+    """A function's inclusive instructions in a profile (0: not run)."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes",
+                          "--threshold=100", path], capture_output=True,
+                         text=True).stdout
+    for line in out.splitlines():
+        if line.rstrip().endswith(":" + name) or \
+                (" " + name + " ") in line or line.rstrip().endswith(name):
+            return int(line.split()[0].replace(",", ""))
+    return 0
+
+
+# what the log phase's count of a request in its clinic's coverage
+# slot costs (module/ngx_http_yibao_coverage.c), measured in the 1101
+COVERAGE_FUNCTION = "ngx_http_yibao_cov_log_handler"
+
+
 def send(port, body, n):
     """n signed requests on one keep-alive connection; every answer must
     be HTTP 200 with infcode 0."""
@@ -348,6 +365,17 @@ def main():
             print(line, flush=True)
             tp.log("instr: %s: %d and %d instructions in all, %.0f s"
                    % (case, ir1, ir2, time.monotonic() - t0))
+            if case == "gateway_1101":
+                c1 = function_ir(os.path.join(base, case + "-n1",
+                                              "callgrind.out"),
+                                 COVERAGE_FUNCTION)
+                c2 = function_ir(os.path.join(base, case + "-n2",
+                                              "callgrind.out"),
+                                 COVERAGE_FUNCTION)
+                cov = (c2 - c1) / float(N2 - N1)
+                print("BENCH instr coverage_1101 per_request=%d "
+                      "share=%.2f%%" % (round(cov), 100.0 * cov / per),
+                      flush=True)
     finally:
         up1101.stop()
         up2204.stop()

@@ -67,6 +67,23 @@ bench_audit() {
 }
 
 
+# clinic coverage: a request's count in its clinic's slot, and every
+# report over 50,000 clinics, pure (tests/bench/bench_coverage.c), then
+# through a gateway with a 50,000-clinic registry over HTTP
+# (tests/bench/coverage_reports.py); docs/benchmarks.md
+
+bench_coverage() {
+    $CXX -std=c++17 -O2 -Wall -Wextra -Iadapters -c \
+        -o "$OUT/yibao_json.o" adapters/yibao_json.cpp || return 1
+
+    $CC $BENCH_CFLAGS -o "$OUT/bench_coverage" tests/bench/bench_coverage.c \
+        adapters/*.c mappings/*.c base/*.c "$OUT/yibao_json.o" \
+        -ljansson -lsimdjson -lstdc++ -lcrypto || return 1
+
+    "$OUT/bench_coverage" && "$PYTHON" tests/bench/coverage_reports.py
+}
+
+
 # throughput: wrk against plain nginx proxy_pass and the
 # gateway (embedded store; Redis + limits; cache hits; shm + limits), all
 # in front of one canned local platform; "BENCH <case> rps= p50_ms=
@@ -107,6 +124,7 @@ status=0
 bench_mapping || status=1
 bench_translate || status=1
 bench_audit || status=1
+bench_coverage || status=1
 bench_instr || status=1
 bench_throughput || status=1
 bench_journal || status=1
