@@ -357,4 +357,52 @@ int yibao_audit_log(const yibao_audit_result_t *res, yibao_alloc_t *a,
     yibao_str_t *out);
 
 
+/*
+ * The platform's audit (3101 事前 / 3102 事中, 明细审核分析服务):
+ * what the gateway knows of the visit, and its lines, as the input of the
+ * interface: node (normally "data"; Hainan's 3660/3661 "trigScen")
+ * {syscode, task_id, trig_scen, patient_dtos: [{patn_id, gend, brdy,
+ * poolarea, curr_mdtrt_id, fsi_encounter_dtos: [{mdtrt_id, medins_id,
+ * medins_name, medins_admdvs, med_type, setl_totlnum 1,
+ * fsi_diagnose_dtos [{dise_codg, maindise_flag 1, dias_srt_no 1}] (none
+ * without diag), fsi_order_dtos: [{rx_id (feedetl_sn),
+ * hilist_code, drord_dr_codg, cnt, pric, sumamt, spec "",
+ * curr_drord_flag "1"}]}]}]}.  A new reference, or NULL.
+ */
+
+typedef struct {
+    yibao_str_t           node;
+    yibao_str_t           syscode;
+    yibao_str_t           task_id;      /* the msgid */
+    yibao_str_t           trig_scen;
+    yibao_str_t           psn_no;
+    yibao_str_t           gend;
+    yibao_str_t           brdy;
+    yibao_str_t           poolarea;     /* insuplc_admdvs */
+    yibao_str_t           mdtrt_id;
+    yibao_str_t           entity;
+    yibao_str_t           entity_name;
+    yibao_str_t           admdvs;
+    yibao_str_t           med_type;
+    yibao_str_t           diag;         /* 2203's first diagnosis */
+} yibao_audit_remote_t;
+
+
+json_t *yibao_audit_remote_input(const yibao_audit_remote_t *v,
+    const yibao_audit_line_t *lines, size_t n);
+
+/*
+ * The platform's answer: YIBAO_OK with *findings (a new reference: an
+ * array of its result objects, empty when it found nothing), each given
+ * "mode" (mode) and "source" "platform"; *worst the most severe mode
+ * among them: mode for a finding of sev_deg 1, at most warn for the
+ * others.  YIBAO_ERR_INVALID when the answer is not a success (not
+ * JSON, infcode not 0, or infcode 0 with an err_msg, as some provinces
+ * answer a failure, or {"code":...}): why says what.
+ */
+int yibao_audit_remote_answer(const unsigned char *data, size_t len,
+    yibao_audit_mode_e mode, json_t **findings, yibao_audit_mode_e *worst,
+    char *why, size_t size);
+
+
 #endif /* _YIBAO_AUDIT_H_INCLUDED_ */

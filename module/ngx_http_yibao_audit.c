@@ -12,7 +12,9 @@
  */
 
 #include "ngx_http_yibao_common.h"
+#include "ngx_http_yibao_platform.h"
 #include "yibao_crypto.h"
+#include "yibao_resolve.h"
 
 
 #define NGX_HTTP_YIBAO_AUDIT_MAX_LINES  500
@@ -41,6 +43,11 @@ static void ngx_http_yibao_audit_person(ngx_http_request_t *r,
 static ngx_int_t ngx_http_yibao_audit_attach(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, unsigned warn, u_char **p, size_t *n);
 static void ngx_http_yibao_audit_cleanup(void *data);
+static ngx_http_yibao_audit_remote_conf_t *ngx_http_yibao_audit_remote_conf(
+    ngx_http_yibao_main_conf_t *gmcf, ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_audit_remote(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_audit_remote_conf_t *rc,
+    yibao_audit_ctx_t *actx, const yibao_audit_line_t *lines, size_t n);
 static int32_t ngx_http_yibao_audit_today(void);
 static ngx_uint_t ngx_http_yibao_audit_infno(ngx_http_yibao_ctx_t *ctx,
     const char *infno);
@@ -158,6 +165,15 @@ ngx_http_yibao_audit_init_conf(ngx_conf_t *cf,
         gmcf->audit_window = (ngx_msec_t) 30 * 86400 * 1000;
     }
 
+    if (gmcf->audit_remotes != NULL
+        && (gmcf->audit == NULL || gmcf->platform == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yibao_audit_platform\" needs "
+                           "\"yibao_audit_rules\" and \"yibao_platform\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (gmcf->audit == NULL) {
         return NGX_CONF_OK;
     }
@@ -245,9 +261,33 @@ ngx_http_yibao_audit_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         }
     }
 
+    if (!ctx->audit_ran) {
+        ctx->audit_ran = 1;
+
+        rc = ngx_http_yibao_audit_run(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            /* the platform's audit: resumed by its answer or timeout */
+            return rc;
+        }
+
+        if (rc != NGX_OK) {
+            ctx->audit_done = 1;
+            return rc;
+        }
+    }
+
     ctx->audit_done = 1;
 
-    return ngx_http_yibao_audit_run(r, ctx);
+    if (ctx->audit_worst != YIBAO_AUDIT_ENFORCE) {
+        return NGX_OK;
+    }
+
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUDIT_REFUSED,
+                          "the fee-line audit refused the transaction: %V "
+                          "(findings in output.yb_audit)", &ctx->audit_log);
+
+    return yibao_gwerr_find(YIBAO_GWERR_AUDIT_REFUSED)->http_status;
 }
 
 
@@ -332,6 +372,8 @@ ngx_http_yibao_audit_run(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     yibao_audit_history_t        h;
     ngx_http_yibao_main_conf_t  *gmcf;
 
+    ngx_http_yibao_audit_remote_conf_t  *rcf;
+
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
     ngx_http_yibao_alloc_init(&a, r->pool);
     ngx_memzero(&err, sizeof(yibao_err_t));
@@ -394,7 +436,19 @@ ngx_http_yibao_audit_run(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         ctx->audit_record.len = log.len;
     }
 
-    return ngx_http_yibao_audit_decide(r, ctx, &res);
+    if (ngx_http_yibao_audit_decide(r, ctx, &res) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the platform's audit, unless the transaction is refused already */
+
+    rcf = ngx_http_yibao_audit_remote_conf(gmcf, ctx);
+
+    if (rcf == NULL || ctx->audit_worst == YIBAO_AUDIT_ENFORCE) {
+        return NGX_OK;
+    }
+
+    return ngx_http_yibao_audit_remote(r, ctx, rcf, &actx, lines, n);
 }
 
 
@@ -410,6 +464,7 @@ ngx_http_yibao_audit_context(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, yibao_audit_ctx_t *actx,
     yibao_audit_history_t *h, yibao_audit_line_t **lines, size_t *n)
 {
+    u_char          *p;
     ngx_str_t       *v;
     yibao_str_t      mdtrt_id;
     yibao_alloc_t    a;
@@ -429,9 +484,17 @@ ngx_http_yibao_audit_context(ngx_http_request_t *r,
         actx->birth = yibao_audit_day(v->data + 2, v->len - 2);
     }
 
+    /* "med_type TAB diag_code" */
+
     v = &ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE];
     actx->med_type.data = v->data;
     actx->med_type.len = v->len;
+
+    p = ngx_strlchr(v->data, v->data + v->len, '\t');
+
+    if (p != NULL) {
+        actx->med_type.len = p - v->data;
+    }
 
     v = &ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_LINES];
     mdtrt_id.data = ctx->mdtrt_id.data;
@@ -476,6 +539,8 @@ ngx_http_yibao_audit_decide(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     yibao_str_t          jr;
     ngx_pool_cleanup_t  *cln;
 
+    ctx->audit_worst = res->worst;
+
     if (res->n) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "yibao: infno %V clinic %V audit %V%s", &ctx->infno,
@@ -503,22 +568,14 @@ ngx_http_yibao_audit_decide(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     if (cln == NULL || findings == NULL) {
         json_decref(findings);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_yibao_audit_cleanup;
     cln->data = findings;
     ctx->audit_findings = findings;
 
-    if (res->worst != YIBAO_AUDIT_ENFORCE) {
-        return NGX_OK;
-    }
-
-    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUDIT_REFUSED,
-                          "the fee-line audit refused the transaction: %V "
-                          "(findings in output.yb_audit)", &ctx->audit_log);
-
-    return yibao_gwerr_find(YIBAO_GWERR_AUDIT_REFUSED)->http_status;
+    return NGX_OK;
 }
 
 
@@ -535,12 +592,21 @@ static void
 ngx_http_yibao_audit_med_type(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx)
 {
-    json_t     *info, *v, *id;
+    u_char     *p;
+    json_t     *info, *v, *id, *diag;
     ngx_str_t   key, value, mdtrt_id;
 
-    info = json_object_get(json_object_get(ctx->env.doc, "input"), "mdtrtinfo");
+    info = json_object_get(json_object_get(ctx->env.doc, "input"),
+                           "mdtrtinfo");
     v = json_object_get(info, "med_type");
     id = json_object_get(info, "mdtrt_id");
+    diag = json_object_get(json_array_get(json_object_get(
+               json_object_get(ctx->env.doc, "input"), "diseinfo"), 0),
+               "diag_code");
+
+    if (!json_is_string(diag) || json_string_length(diag) > 30) {
+        diag = NULL;
+    }
 
     if (!json_is_string(v) || !json_is_string(id)
         || json_string_length(v) == 0 || json_string_length(v) > 6)
@@ -558,8 +624,15 @@ ngx_http_yibao_audit_med_type(ngx_http_request_t *r,
         return;
     }
 
-    value.data = (u_char *) json_string_value(v);
-    value.len = json_string_length(v);
+    p = ngx_pnalloc(r->pool, 40);
+    if (p == NULL) {
+        return;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%s\t%s", json_string_value(v),
+                            diag ? json_string_value(diag) : "")
+                - p;
 
     ngx_http_yibao_store_audit_put(r, &key, &value);
 }
@@ -727,4 +800,508 @@ static ngx_uint_t
 ngx_http_yibao_audit_infno(ngx_http_yibao_ctx_t *ctx, const char *infno)
 {
     return ctx->infno.len == 4 && ngx_strncmp(ctx->infno.data, infno, 4) == 0;
+}
+
+
+/*
+ * The platform's audit (3101/3102) of the visit, after the gateway's own
+ * rules (yibao_audit_platform): sent with a msgid of its own, signed as
+ * every request, bounded by timeout= after which the transaction goes
+ * on without it (a miss, logged and counted in $yibao_audit).  The
+ * exchange lives in a pool of its own: a request that ends first (or
+ * stops waiting) leaves it to end by itself.
+ */
+
+typedef struct {
+    ngx_pool_t                        *pool;
+    ngx_http_request_t                *r;       /* NULL: nobody waits */
+    ngx_http_yibao_ctx_t              *ctx;
+    ngx_http_yibao_audit_remote_conf_t *conf;
+    ngx_event_t                        timer;
+    ngx_str_t                          uri;
+    ngx_str_t                          body;
+    yibao_sign_out_t                   sign;
+} ngx_http_yibao_audit_flight_t;
+
+
+static ngx_conf_enum_t  ngx_http_yibao_audit_modes[] = {
+    { ngx_string("shadow"), YIBAO_AUDIT_SHADOW },
+    { ngx_string("warn"), YIBAO_AUDIT_WARN },
+    { ngx_string("enforce"), YIBAO_AUDIT_ENFORCE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_yibao_param_t  ngx_http_yibao_audit_remote_params[] = {
+
+    { ngx_string("on"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t, on),
+      0, 0, NULL, NULL, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("infno"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t, infno),
+      0, 0, NULL, NULL, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("trig_scen"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t,
+                                 trig_scen),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("node"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t, node),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("syscode"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t,
+                                 syscode),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("timeout"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t,
+                                 timeout),
+      1, 60000, NULL, NULL, 0 },
+
+    { ngx_string("mode"), NGX_HTTP_YIBAO_PARAM_ENUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t, mode),
+      0, 0, ngx_http_yibao_audit_modes, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
+static void ngx_http_yibao_audit_remote_answer(void *data,
+    ngx_http_yibao_platform_answer_t *ans);
+static void ngx_http_yibao_audit_remote_timeout(ngx_event_t *ev);
+static void ngx_http_yibao_audit_remote_cleanup(void *data);
+static void ngx_http_yibao_audit_remote_note(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_audit_remote_conf_t *rc,
+    const char *what, json_t *findings);
+
+
+/* yibao_audit_platform on=2204 infno=3101 trig_scen=2 timeout=800ms ... */
+
+char *
+ngx_http_yibao_audit_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    char                                *rv;
+    ngx_http_yibao_audit_remote_conf_t  *rc;
+
+    if (gmcf->audit_remotes == NULL) {
+        gmcf->audit_remotes = ngx_array_create(cf->pool, 2,
+                                  sizeof(ngx_http_yibao_audit_remote_conf_t));
+        if (gmcf->audit_remotes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rc = ngx_array_push(gmcf->audit_remotes);
+    if (rc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rc, sizeof(ngx_http_yibao_audit_remote_conf_t));
+    ngx_str_set(&rc->node, "data");
+    ngx_str_set(&rc->syscode, "YBGW");
+    rc->timeout = 800;
+    rc->mode = YIBAO_AUDIT_WARN;
+
+    rv = ngx_http_yibao_conf_params(cf, ngx_http_yibao_audit_remote_params,
+                                    1, rc, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if ((rc->on.len != 4 || (ngx_strncmp(rc->on.data, "2204", 4) != 0
+                             && ngx_strncmp(rc->on.data, "2206", 4) != 0))
+        || !yibao_code_is_infno(rc->infno.data, rc->infno.len))
+    {
+        return "needs on=2204 or on=2206 and an infno= (3101, 3102, "
+               "3660, 3661)";
+    }
+
+    if (rc->syscode.len > 10) {
+        return "syscode= is at most 10 characters";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the platform's audit for this transaction, or NULL */
+
+static ngx_http_yibao_audit_remote_conf_t *
+ngx_http_yibao_audit_remote_conf(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_uint_t                           i;
+    ngx_http_yibao_audit_remote_conf_t  *rc;
+
+    if (gmcf->audit_remotes == NULL || gmcf->platform == NULL) {
+        return NULL;
+    }
+
+    rc = gmcf->audit_remotes->elts;
+
+    for (i = 0; i < gmcf->audit_remotes->nelts; i++) {
+        if (ngx_http_yibao_audit_infno(ctx, (const char *) rc[i].on.data)) {
+            return &rc[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Sends the visit to the platform's audit.  NGX_AGAIN: the request waits
+ * for its answer or the timeout (then ctx->resume); NGX_OK: not sent (a
+ * miss, noted).
+ */
+
+static ngx_int_t
+ngx_http_yibao_audit_remote(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_audit_remote_conf_t *rc, yibao_audit_ctx_t *actx,
+    const yibao_audit_line_t *lines, size_t n)
+{
+    u_char                         *p;
+    json_t                         *input;
+    ngx_str_t                       msgid, insuplc;
+    ngx_pool_t                     *pool;
+    yibao_tm_t                      tm;
+    ngx_time_t                     *tp;
+    yibao_str_t                     head, out, m, infno;
+    yibao_err_t                     err;
+    yibao_alloc_t                   a;
+    ngx_pool_cleanup_t             *cln;
+    yibao_audit_remote_t            v;
+    ngx_http_yibao_loc_conf_t      *glcf;
+    ngx_http_yibao_main_conf_t     *gmcf;
+    ngx_http_yibao_audit_flight_t  *f;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    glcf = gmcf->platform->loc;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        goto failed;
+    }
+
+    f = ngx_pcalloc(pool, sizeof(ngx_http_yibao_audit_flight_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (f == NULL || cln == NULL
+        || ngx_http_yibao_msgid_issue(gmcf, ctx->registry_clinic, pool,
+                                      &msgid)
+           != NGX_OK
+        || ngx_http_yibao_route_path(glcf, &rc->infno, pool, &f->uri)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    f->pool = pool;
+    ngx_memzero(&v, sizeof(yibao_audit_remote_t));
+
+    v.node.data = rc->node.data;
+    v.node.len = rc->node.len;
+    v.syscode.data = rc->syscode.data;
+    v.syscode.len = rc->syscode.len;
+    v.trig_scen.data = rc->trig_scen.data;
+    v.trig_scen.len = rc->trig_scen.len;
+    v.task_id.data = msgid.data;
+    v.task_id.len = msgid.len;
+    v.psn_no = ctx->personal[0];
+    v.mdtrt_id.data = ctx->mdtrt_id.data;
+    v.mdtrt_id.len = ctx->mdtrt_id.len;
+    v.entity = ctx->registry_clinic->entity_code;
+    v.entity_name = ctx->registry_clinic->entity_name;
+    v.admdvs = ctx->registry_clinic->admdvs;
+    v.med_type = actx->med_type;
+
+    p = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].data;
+    p = ngx_strlchr(p, p + ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].len,
+                    '\t');
+
+    if (p != NULL) {
+        v.diag.data = p + 1;
+        v.diag.len = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].data
+                     + ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].len
+                     - p - 1;
+    }
+    v.poolarea = ctx->env.insuplc_admdvs;
+
+    p = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON].data;
+
+    if (ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON].len == 12) {
+        v.gend.data = p;
+        v.gend.len = 1;
+        v.brdy.data = p + 2;
+        v.brdy.len = 10;
+    }
+
+    (void) insuplc;
+
+    ngx_http_yibao_alloc_init(&a, pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    tp = ngx_timeofday();
+    ngx_http_yibao_localtime((ngx_msec_t) tp->sec * 1000 + tp->msec, &tm);
+
+    m.data = msgid.data;
+    m.len = msgid.len;
+    infno.data = rc->infno.data;
+    infno.len = rc->infno.len;
+
+    input = yibao_audit_remote_input(&v, lines, n);
+
+    if (input == NULL
+        || yibao_resolve_head(&ctx->env, &a, &head) != YIBAO_OK
+        || yibao_resolve_envelope(&head, &infno,
+                                  &ctx->registry_clinic->entity_code,
+                                  &ctx->registry_clinic->entity_name, &m,
+                                  &tm, input, &a, &out, &err)
+           != YIBAO_OK)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_yibao_sign_body(&glcf->sign, ctx->registry_clinic,
+                                 &rc->infno, &out, pool, r->connection->log,
+                                 &f->sign)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    f->body.data = (u_char *) out.data;
+    f->body.len = out.len;
+    f->r = r;
+    f->ctx = ctx;
+    f->conf = rc;
+
+    if (ngx_http_yibao_platform_send(gmcf->platform, &f->uri,
+                                     &glcf->upstream_content_type, &f->sign,
+                                     &f->body,
+                                     ngx_http_yibao_audit_remote_answer, f,
+                                     ngx_cycle->log)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    f->timer.handler = ngx_http_yibao_audit_remote_timeout;
+    f->timer.data = f;
+    f->timer.log = r->connection->log;
+    ngx_add_timer(&f->timer, rc->timeout);
+
+    cln->handler = ngx_http_yibao_audit_remote_cleanup;
+    cln->data = f;
+
+    return NGX_AGAIN;
+
+failed:
+
+    if (pool != NULL) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_http_yibao_audit_remote_note(r, ctx, rc, "failed", NULL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yibao_audit_remote_answer(void *data,
+    ngx_http_yibao_platform_answer_t *ans)
+{
+    ngx_http_yibao_audit_flight_t *f = data;
+
+    char                   why[128];
+    json_t                *findings;
+    ngx_http_request_t    *r;
+    yibao_audit_mode_e     worst;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    r = f->r;
+    ctx = f->ctx;
+
+    if (r == NULL) {
+        /* nobody waits: the timeout came first, or the request ended */
+        ngx_destroy_pool(f->pool);
+        return;
+    }
+
+    f->r = NULL;
+
+    if (f->timer.timer_set) {
+        ngx_del_timer(&f->timer);
+    }
+
+    findings = NULL;
+    worst = YIBAO_AUDIT_OFF;
+
+    if (ans->error != NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: the platform's audit (%V) failed: %s; the "
+                      "transaction goes on without it", &f->conf->infno,
+                      ans->error);
+        ngx_http_yibao_audit_remote_note(r, ctx, f->conf, "failed", NULL);
+
+    } else if (yibao_audit_remote_answer(ans->body.data, ans->body.len,
+                                         (yibao_audit_mode_e) f->conf->mode,
+                                         &findings, &worst, why,
+                                         sizeof(why))
+               != YIBAO_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yibao: the platform's audit (%V) answered HTTP %ui: "
+                      "%s; the transaction goes on without it",
+                      &f->conf->infno, ans->status, why);
+        ngx_http_yibao_audit_remote_note(r, ctx, f->conf, "failed", NULL);
+
+    } else {
+        if (worst > ctx->audit_worst) {
+            ctx->audit_worst = worst;
+        }
+
+        ngx_http_yibao_audit_remote_note(r, ctx, f->conf, NULL, findings);
+        json_decref(findings);
+    }
+
+    ngx_destroy_pool(f->pool);
+
+    ctx->resume(r, ctx, NGX_OK);
+}
+
+
+static void
+ngx_http_yibao_audit_remote_timeout(ngx_event_t *ev)
+{
+    ngx_http_yibao_audit_flight_t *f = ev->data;
+
+    ngx_http_request_t    *r;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    r = f->r;
+    ctx = f->ctx;
+
+    /* the answer, when it comes, only ends the exchange */
+
+    f->r = NULL;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "yibao: the platform's audit (%V) did not answer within "
+                  "%M ms; the transaction goes on without it",
+                  &f->conf->infno, f->conf->timeout);
+
+    ngx_http_yibao_audit_remote_note(r, ctx, f->conf, "timeout", NULL);
+
+    ctx->resume(r, ctx, NGX_OK);
+}
+
+
+static void
+ngx_http_yibao_audit_remote_cleanup(void *data)
+{
+    ngx_http_yibao_audit_flight_t *f = data;
+
+    if (f->r == NULL) {
+        return;
+    }
+
+    f->r = NULL;
+
+    if (f->timer.timer_set) {
+        ngx_del_timer(&f->timer);
+    }
+}
+
+
+/*
+ * The platform's findings merged with the gateway's (ctx->audit_findings
+ * and the log's $yibao_audit: "3101:rule_id:mode:sev:amount" each), or
+ * its miss ("3101:timeout", "3101:failed").
+ */
+
+static void
+ngx_http_yibao_audit_remote_note(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_audit_remote_conf_t *rc,
+    const char *what, json_t *findings)
+{
+    u_char              *p, *last;
+    size_t               i, size;
+    json_t              *o, *amt, *sev;
+    ngx_pool_cleanup_t  *cln;
+
+    size = ctx->audit_log.len + 64;
+
+    for (i = 0; i < json_array_size(findings); i++) {
+        size += 64 + json_string_length(json_object_get(
+                                 json_array_get(findings, i), "rule_id"));
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return;
+    }
+
+    last = p + size;
+    ctx->audit_remote = 1;
+
+    if (what != NULL) {
+        ctx->audit_log.len = ngx_slprintf(p, last, "%V%s%V:%s",
+                                          &ctx->audit_log,
+                                          ctx->audit_log.len ? " " : "",
+                                          &rc->infno, what)
+                             - p;
+        ctx->audit_log.data = p;
+        return;
+    }
+
+    last = ngx_cpymem(p, ctx->audit_log.data, ctx->audit_log.len);
+
+    for (i = 0; i < json_array_size(findings); i++) {
+        o = json_array_get(findings, i);
+        amt = json_object_get(o, "vola_amt");
+        sev = json_object_get(o, "sev_deg");
+
+        last = ngx_slprintf(last, p + size, "%s%V:%s:%s:%s:%.2f",
+                            last == p ? "" : " ", &rc->infno,
+                            json_string_value(json_object_get(o, "rule_id")),
+                            yibao_audit_mode_name(rc->mode),
+                            json_is_string(sev) ? json_string_value(sev)
+                            : json_integer_value(sev) == 1 ? "1"
+                            : json_integer_value(sev) == 2 ? "2" : "3",
+                            json_number_value(amt));
+    }
+
+    ctx->audit_log.data = p;
+    ctx->audit_log.len = last - p;
+
+    if (json_array_size(findings) == 0
+        || rc->mode == YIBAO_AUDIT_SHADOW)
+    {
+        return;
+    }
+
+    if (ctx->audit_findings == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return;
+        }
+
+        ctx->audit_findings = json_array();
+        if (ctx->audit_findings == NULL) {
+            return;
+        }
+
+        cln->handler = ngx_http_yibao_audit_cleanup;
+        cln->data = ctx->audit_findings;
+    }
+
+    (void) json_array_extend(ctx->audit_findings, findings);
 }

@@ -164,6 +164,19 @@ struct ngx_http_yibao_param_s {
     { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL, 0 }
 
 
+/* yibao_audit_platform: the platform's audit of a transaction */
+
+typedef struct {
+    ngx_str_t                  on;         /* 2204 or 2206 */
+    ngx_str_t                  infno;      /* 3101, 3102, 3660, 3661 */
+    ngx_str_t                  trig_scen;
+    ngx_str_t                  node;       /* input's node: data */
+    ngx_str_t                  syscode;
+    ngx_msec_t                 timeout;
+    ngx_uint_t                 mode;       /* yibao_audit_mode_e */
+} ngx_http_yibao_audit_remote_conf_t;
+
+
 typedef struct {
     yibao_keys_t              *keys;
     yibao_clinics_t           *clinics;
@@ -206,6 +219,8 @@ typedef struct {
     yibao_alloc_t              audit_alloc;
     ngx_str_t                  audit_rules;        /* the file's name */
     ngx_msec_t                 audit_window;
+    ngx_array_t               *audit_remotes;  /* yibao_audit_platform */
+
     ngx_str_t                  offline_file;       /* yibao_offline */
     ngx_uint_t                 offline_count;      /* a clinic's day */
     int64_t                    offline_amount;     /* cents */
@@ -315,6 +330,7 @@ struct ngx_http_yibao_ctx_s {
     ngx_str_t                  audit_record;   /* kept once accepted */
     json_t                    *audit_findings; /* warn, enforce: 3101 */
     ngx_uint_t                 audit_acks;
+    ngx_uint_t                 audit_worst;    /* yibao_audit_mode_e */
 
     u_char                    *resp;
     size_t                     resp_len;
@@ -340,6 +356,8 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   outage_seen:1;     /* its outcome counted */
     unsigned                   audit_loaded:1;
     unsigned                   audit_done:1;
+    unsigned                   audit_ran:1;
+    unsigned                   audit_remote:1;  /* the platform's asked */
 };
 
 
@@ -651,6 +669,8 @@ ngx_int_t ngx_http_yibao_read_file(ngx_conf_t *cf, ngx_str_t *name,
 char *ngx_http_yibao_audit_rules_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_yibao_audit_lists_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_yibao_audit_platform_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_yibao_audit_init_conf(ngx_conf_t *cf,
     ngx_http_yibao_main_conf_t *gmcf);

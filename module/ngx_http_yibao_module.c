@@ -227,6 +227,13 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       offsetof(ngx_http_yibao_main_conf_t, audit_window),
       NULL },
 
+    { ngx_string("yibao_audit_platform"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_yibao_audit_platform_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_audit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,

@@ -235,6 +235,10 @@ RE_NUMSTR = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 MED_TYPES = {"11", "12", "13", "14", "18", "21", "22", "23", "24", "26",
              "28", "41", "51", "52", "93", "99", "2101", "2102", "2106",
              "2107", "2111", "210303", "9901", "990101", "9903", "9904"}
+
+# 3101/3102 trig_scen: 事前 1 门诊挂号 .. 5 住院执行医嘱, 事中 6 门诊结算 .. 10 购药划卡
+TRIG_SCENS = {str(i) for i in range(1, 11)}
+
 INSUTYPES = {"310", "320", "330", "340", "350", "360", "370", "380",
              "390", "391", "392", "399", "410", "510"}
 
@@ -2024,10 +2028,78 @@ class Platform:
                              "stmt_rslt_dscr": "不平：" + "；".join(diffs)
                              if diffs else "平"}}
 
+    # 3101 (事前) and 3102 (事中) 明细审核分析服务, and Hainan's 3660/3661
+    # (the same payload under input.trigScen): the shapes of the
+    # interface checked; one rule of the platform's own, R01 抗菌药物联用
+    # (two or more antibacterial drugs, national codes XJ01..., in one
+    # encounter), sev_deg 2; result is a list of violations (empty: none)
+    def h3101(self, ctx):
+        node = "trigScen" if ctx["infno"] in ("3660", "3661") else "data"
+        d = ctx["input"].node(node)
+        d.str("syscode", maxlen=10)
+        task_id = d.str("task_id", required=False, maxlen=50)
+        trig = d.str("trig_scen", required=False, maxlen=20)
+        if not trig and not d.obj.get("rule_ids"):
+            _fail("input.%s.trig_scen.missing" % node, "input.%s.trig_scen "
+                  "与 rule_ids 须指定其一" % node)
+        if trig and not all(t in TRIG_SCENS for t in trig.split(",")):
+            _fail("input.%s.trig_scen.value" % node, "input.%s.trig_scen "
+                  "取值无效：%s（1..10，逗号分隔）" % (node, trig))
+        out = []
+        for p in d.rows("patient_dtos"):
+            patn = p.str("patn_id", maxlen=50)
+            p.str("gend", required=False, choices={"0", "1", "2", "9"})
+            p.date("brdy", required=False)
+            p.str("poolarea", maxlen=10, regex=RE_ADMDVS, what="6位区划")
+            p.str("curr_mdtrt_id", maxlen=50)
+            for e in p.rows("fsi_encounter_dtos"):
+                mdtrt_id = e.str("mdtrt_id", maxlen=50)
+                e.str("medins_id", maxlen=30)
+                e.num("setl_totlnum", 0, minimum=1)
+                for g in e.rows("fsi_diagnose_dtos"):
+                    g.str("dise_codg", maxlen=30)
+                    g.str("maindise_flag", choices={"0", "1"})
+                    g.str("dias_srt_no", maxlen=2)
+                anti = []
+                for o in e.rows("fsi_order_dtos"):
+                    rx = o.str("rx_id", maxlen=50)
+                    code = o.str("hilist_code", maxlen=50)
+                    if national_code_kind(code) is None:
+                        _fail("input.fsi_order_dtos.hilist_code.national",
+                              "%s 非国家医保编码：%s"
+                              % (o.where("hilist_code"), code))
+                    o.num("cnt", 2, minimum=0)
+                    o.num("pric", 6, minimum=0)
+                    amt = o.num("sumamt", 2, minimum=0)
+                    # spec (规格) is required by the interface; 2204 does
+                    # not carry it, so a gateway may send it empty
+                    o.str("spec", required=False, maxlen=200)
+                    o.str("curr_drord_flag", choices={"0", "1"})
+                    if code.startswith("XJ01"):
+                        anti.append((rx, amt))
+                if len(anti) < 2:
+                    continue
+                n = len(out) + 1
+                out.append({
+                    "jr_id": "JR%s%02d" % (ctx["msgid"][-12:], n),
+                    "rule_id": "R01", "rule_name": "抗菌药物联用",
+                    "vola_cont": "同一就诊开具%d种抗菌药物" % len(anti),
+                    "patn_id": patn, "mdtrt_id": mdtrt_id,
+                    "vola_amt": float(sum(a for _, a in anti)),
+                    "vola_amt_stas": "1", "sev_deg": "2", "vola_evid": "",
+                    "vola_bhvr_type": "2", "task_id": task_id,
+                    "judge_result_detail_dtos": [
+                        {"jrd_id": "JRD%02d%02d" % (n, i), "patn_id": patn,
+                         "mdtrt_id": mdtrt_id, "rx_id": rx,
+                         "vola_item_type": "1", "vola_amt": float(a)}
+                        for i, (rx, a) in enumerate(anti, 1)]})
+        return {"result": out}
+
     HANDLERS = {"9001": h9001, "9002": h9002, "1101": h1101,
                 "2201": h2201, "2202": h2202, "2203": h2203, "2204": h2204,
                 "2205": h2205, "2206": h2206, "2207": h2207, "2208": h2208,
-                "2601": h2601, "5201": h5201, "5203": h5203, "3201": h3201}
+                "2601": h2601, "5201": h5201, "5203": h5203, "3201": h3201,
+                "3101": h3101, "3102": h3101, "3660": h3101, "3661": h3101}
 
     # ------------------------------------------------------- control API
 

@@ -5,6 +5,7 @@ answer, enforce: refused with the findings, nothing sent); the clinic's
 acknowledgement; the visit's context kept in the store (1101's person,
 2203's med_type, earlier visits); configuration mistakes at nginx -t."""
 
+import base64
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 import harness
 import yibao_client as client
-from harness import sim_get
+from harness import sim_get, sim_post
 from test_gateway_core import CALLER, SECRET, township_clinic, own_clinic
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -334,3 +335,119 @@ def test_audit_on_without_rules_fails_nginx_t(make_stack):
     p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
     assert p.returncode != 0
     assert "\"yibao_audit on\" needs \"yibao_audit_rules\"" in p.stderr
+
+
+# ---------------------------------------------------------------------------
+# the platform's audit (3101/3102): merged, or skipped on its timeout
+# ---------------------------------------------------------------------------
+
+TWO_ANTIBIOTICS = [line(EXAM_FEE), line(AMOX, 2, 12.60),
+                   line("XJ01DCT093A010969823691", 1, 20.00)]
+
+
+def platform_stack(make_stack, extra):
+    return make_stack(
+        http_extra="yibao_audit_rules %s;\n    yibao_audit_lists %s;\n"
+                   "    yibao_audit_platform %s;" % (RULES, LISTS, extra),
+        location_extra="yibao_audit on;")
+
+
+@pytest.mark.parametrize("infno,node", [("3101", "data"),
+                                        ("3660", "trigScen")])
+def test_platform_audit_merged(make_stack, infno, node):
+    stack = platform_stack(make_stack, "on=2204 infno=%s trig_scen=2 "
+                           "node=%s timeout=20s mode=warn" % (infno, node))
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    status, body = steps["2204"]
+    assert status == 200 and body["infcode"] == 0, body
+    f = findings(body)
+    assert set(f) == {"R01"}, f                 # the gateway found nothing
+    assert f["R01"]["source"] == "platform"
+    assert f["R01"]["mode"] == "warn"
+    assert sorted(d["rx_id"] for d in f["R01"]["judge_result_detail_dtos"]) \
+        == ["2", "3"]
+    assert "R01 抗菌药物联用" in body["warn_msg"]
+    assert log_lines(stack, "2204")[0]["audit"] == \
+        "%s:R01:warn:2:45.20" % infno
+
+    asked = sent(stack, infno)
+    assert len(asked) == 1
+    data = asked[0]["input"][node]
+    assert data["trig_scen"] == "2"
+    patient = data["patient_dtos"][0]
+    assert patient["gend"] == "1" and patient["brdy"] == "1956-03-15"
+    enc = patient["fsi_encounter_dtos"][0]
+    assert enc["med_type"] == "11"
+    assert enc["fsi_diagnose_dtos"][0]["dise_codg"] == "I10.x00"
+    assert [o["rx_id"] for o in enc["fsi_order_dtos"]] == ["1", "2", "3"]
+
+    # another person's clean visit: asked, nothing found
+    steps = visit(stack, CLEAN, person=FEMALE_ADULT)
+    assert findings(steps["2204"][1]) == {}
+    assert log_lines(stack, "2204", 2)[1]["audit"] == ""
+    assert len(sent(stack, infno)) == 2
+
+
+def test_platform_audit_timeout_lets_the_transaction_go(make_stack):
+    stack = platform_stack(make_stack, "on=2204 infno=3101 trig_scen=2 "
+                           "timeout=300ms mode=enforce")
+    sim_post(stack, "fault", {"infno": "3101", "mode": "hold", "count": 1})
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    sim_post(stack, "release")
+    status, body = steps["2204"]
+    assert status == 200 and body["infcode"] == 0, body
+    assert findings(body) == {}
+    assert log_lines(stack, "2204")[0]["audit"] == "3101:timeout"
+    assert steps["2207"][1]["infcode"] == 0
+    stack.allowed_log = [r"did not answer within 300 ms"]
+
+
+@pytest.mark.parametrize("answer", [
+    {"infcode": "0", "err_msg": "FSI-文件查询号不能为空[fileBO_156]",
+     "output": None},
+    {"code": "999", "msg": "系统繁忙"},
+    {"infcode": -1, "err_msg": "审核服务异常", "output": None},
+])
+def test_platform_audit_failure_is_a_miss(make_stack, answer):
+    stack = platform_stack(make_stack, "on=2204 infno=3101 trig_scen=2 "
+                           "timeout=20s")
+    body = json.dumps(answer, ensure_ascii=False).encode()
+    sim_post(stack, "fault", {"infno": "3101", "mode": "answer", "count": 1,
+                              "body_b64": base64.b64encode(body).decode(),
+                              "content_type": "application/json"})
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    assert steps["2204"][0] == 200 and steps["2204"][1]["infcode"] == 0
+    assert findings(steps["2204"][1]) == {}
+    assert log_lines(stack, "2204")[0]["audit"] == "3101:failed"
+    stack.allowed_log = [r"the platform's audit \(3101\)"]
+
+
+def test_platform_audit_needs_yibao_platform(make_stack):
+    stack = make_stack(start=False, platform=None, resolve="off",
+                       http_extra="yibao_audit_rules %s;\n"
+                                  "    yibao_audit_lists %s;\n"
+                                  "    yibao_audit_platform on=2204 "
+                                  "infno=3101;" % (RULES, LISTS),
+                       location_extra="yibao_audit on;")
+    stack.allowed_log = [r"\[emerg\]"]
+    p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "needs \"yibao_audit_rules\" and \"yibao_platform\"" in p.stderr
+
+
+def test_platform_audit_of_the_settlement(make_stack):
+    """3102 (事中) on 2206: every line of the visit, from the store."""
+    stack = platform_stack(make_stack, "on=2206 infno=3102 trig_scen=7 "
+                           "timeout=20s mode=warn")
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    assert findings(steps["2204"][1]) == {}
+    assert sent(stack, "3101") == []
+    status, body = steps["2206"]
+    assert status == 200 and body["infcode"] == 0, body
+    assert set(findings(body)) == {"R01"}
+    assert log_lines(stack, "2206")[0]["audit"] == "3102:R01:warn:2:45.20"
+    orders = sent(stack, "3102")[0]["input"]["data"]["patient_dtos"][0][
+        "fsi_encounter_dtos"][0]["fsi_order_dtos"]
+    assert [o["hilist_code"] for o in orders] == [
+        EXAM_FEE, AMOX, "XJ01DCT093A010969823691"]
+    assert steps["2207"][1]["infcode"] == 0

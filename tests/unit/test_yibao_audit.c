@@ -1008,6 +1008,107 @@ test_audit_acks_attach_log(void **state)
 }
 
 
+static void
+test_audit_remote(void **state)
+{
+    test_ctx_t            *t = *state;
+    char                   why[128];
+    json_t                *in, *enc, *o, *f;
+    yibao_audit_mode_e     worst;
+    yibao_audit_remote_t   v;
+
+    static const char  ok[] =
+        "{\"infcode\":0,\"err_msg\":null,\"output\":{\"result\":["
+        "{\"rule_id\":\"R01\",\"sev_deg\":\"2\",\"vola_amt\":1.5},"
+        "{\"rule_id\":\"R02\",\"sev_deg\":1},{\"no\":1}]}}";
+    static const char  one[] =
+        "{\"infcode\":\"0\",\"output\":{\"result\":"
+        "{\"rule_id\":\"R03\",\"sev_deg\":\"3\"}}}";
+    static const char  quirk[] =
+        "{\"infcode\":\"0\",\"err_msg\":\"FSI-文件查询号不能为空\"}";
+    static const char  gw[] = "{\"code\":\"999\",\"msg\":\"x\"}";
+
+    memset(&v, 0, sizeof(v));
+    v.node = (yibao_str_t) yibao_string("trigScen");
+    v.syscode = (yibao_str_t) yibao_string("YBGW");
+    v.trig_scen = (yibao_str_t) yibao_string("2");
+    v.psn_no = (yibao_str_t) yibao_string("37000000000000000001");
+    v.mdtrt_id = (yibao_str_t) yibao_string("M1");
+    v.med_type = (yibao_str_t) yibao_string("11");
+    v.diag = (yibao_str_t) yibao_string("I10.x00");
+
+    line(t, "1", AMOX, 200, 1260);
+    in = yibao_audit_remote_input(&v, t->lines, t->n);
+    assert_non_null(in);
+
+    o = json_object_get(in, "trigScen");
+    assert_string_equal(json_string_value(json_object_get(o, "trig_scen")),
+                        "2");
+    o = json_array_get(json_object_get(o, "patient_dtos"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "patn_id")),
+                        "37000000000000000001");
+    enc = json_array_get(json_object_get(o, "fsi_encounter_dtos"), 0);
+    assert_int_equal(json_integer_value(json_object_get(enc,
+                                                        "setl_totlnum")), 1);
+    o = json_array_get(json_object_get(enc, "fsi_diagnose_dtos"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "dise_codg")),
+                        "I10.x00");
+    o = json_array_get(json_object_get(enc, "fsi_order_dtos"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "hilist_code")),
+                        AMOX);
+    assert_true(json_real_value(json_object_get(o, "sumamt")) == 25.2);
+    assert_string_equal(json_string_value(json_object_get(o,
+                                                   "curr_drord_flag")), "1");
+    json_decref(in);
+
+    /* warn: a sev_deg 1 finding makes it warn, the others too */
+
+    assert_int_equal(yibao_audit_remote_answer(U(ok), sizeof(ok) - 1,
+                                               YIBAO_AUDIT_ENFORCE, &f,
+                                               &worst, why, sizeof(why)),
+                     YIBAO_OK);
+    assert_int_equal(json_array_size(f), 2);
+    assert_int_equal(worst, YIBAO_AUDIT_ENFORCE);
+    o = json_array_get(f, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "source")),
+                        "platform");
+    assert_string_equal(json_string_value(json_object_get(o, "mode")),
+                        "enforce");
+    json_decref(f);
+
+    assert_int_equal(yibao_audit_remote_answer(U(one), sizeof(one) - 1,
+                                               YIBAO_AUDIT_ENFORCE, &f,
+                                               &worst, why, sizeof(why)),
+                     YIBAO_OK);
+    assert_int_equal(json_array_size(f), 1);
+    assert_int_equal(worst, YIBAO_AUDIT_WARN);   /* sev 3: not refused */
+    json_decref(f);
+
+    assert_int_equal(yibao_audit_remote_answer(U(one), sizeof(one) - 1,
+                                               YIBAO_AUDIT_SHADOW, &f,
+                                               &worst, why, sizeof(why)),
+                     YIBAO_OK);
+    assert_int_equal(worst, YIBAO_AUDIT_SHADOW);
+    json_decref(f);
+
+    assert_int_equal(yibao_audit_remote_answer(U(quirk), sizeof(quirk) - 1,
+                                               YIBAO_AUDIT_WARN, &f, &worst,
+                                               why, sizeof(why)),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(why, "err_msg"));
+    assert_null(f);
+    assert_int_equal(yibao_audit_remote_answer(U(gw), sizeof(gw) - 1,
+                                               YIBAO_AUDIT_WARN, &f, &worst,
+                                               why, sizeof(why)),
+                     YIBAO_ERR_INVALID);
+    assert_string_equal(why, "not an envelope");
+    assert_int_equal(yibao_audit_remote_answer(U("<html>"), 6,
+                                               YIBAO_AUDIT_WARN, &f, &worst,
+                                               why, sizeof(why)),
+                     YIBAO_ERR_INVALID);
+}
+
+
 int
 main(void)
 {
@@ -1032,6 +1133,7 @@ main(void)
         T(test_audit_nomem),
         T(test_audit_history_roundtrip),
         T(test_audit_acks_attach_log),
+        T(test_audit_remote),
 #undef T
     };
 
