@@ -1131,6 +1131,12 @@ ngx_http_yibao_audit_remote_answer(void *data,
 
     if (r == NULL) {
         /* nobody waits: the timeout came first, or the request ended */
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "yibao: the platform's audit (%V) ended after its "
+                      "transaction went on (%s)", &f->conf->infno,
+                      ans->error ? ans->error : "answered");
+
         ngx_destroy_pool(f->pool);
         return;
     }

@@ -394,6 +394,10 @@ def test_platform_audit_timeout_lets_the_transaction_go(make_stack):
     sim_post(stack, "fault", {"infno": "3101", "mode": "hold", "count": 1})
     steps = visit(stack, TWO_ANTIBIOTICS)
     sim_post(stack, "release")
+
+    # the late answer ends the exchange (no connection is left open)
+    harness.wait_until("the late 3101 answer", lambda: "ended after its "
+                       "transaction went on" in harness.error_log_text(stack))
     status, body = steps["2204"]
     assert status == 200 and body["infcode"] == 0, body
     assert findings(body) == {}
