@@ -206,6 +206,15 @@ CAUSES = [
               "to 15 digits: {error_detail}",
      "next": "number the fee rows 1, 2, 3 ... in the clinic system and "
              "resend 2204"},
+    {"id": "audit_refused",
+     "title": "fee-line audit (智能审核): refused",
+     "match": [{"error": r"^YB4010$"}],
+     "cause": "the fee-line audit refused the transaction; findings "
+              "(rule:mode:severity:amount): {audit|error_detail}",
+     "next": "correct the fee lines the findings name in the clinic "
+             "system, or, where the rule allows it, resend {infno} with "
+             "input.yb_audit_ack naming the rule (docs/audit.md); nothing "
+             "was sent to the platform"},
     {"id": "business_check",
      "title": "code translation / business check",
      "match": [{"error": r"^YB4\d{3}$"}],
@@ -507,9 +516,9 @@ STR_FIELDS = ("caller", "clinic", "clinic_name", "entity", "entity_name",
               "infno", "msgid", "upstream_msgid", "mdtrt_id", "setl_id",
               "psn_no", "infcode", "platform_msg", "error", "error_detail",
               "unmapped", "upstream_status", "upstream_time", "ratelimit",
-              "store", "cache", "journal")
+              "store", "cache", "journal", "audit")
 FREE_TEXT = frozenset(("platform_msg", "error_detail", "unmapped",
-                       "journal"))
+                       "journal", "audit"))
 INTERN = frozenset(("caller", "clinic", "clinic_name", "entity",
                     "entity_name", "infno", "infcode", "error",
                     "upstream_status", "ratelimit", "store", "cache"))
@@ -1239,7 +1248,8 @@ def step_dict(t):
          "name": infno_name(t.infno), "outcome": t.outcome,
          "status": t.status, "infcode": t.infcode, "error": t.error,
          "error_detail": t.error_detail, "platform_msg": t.platform_msg,
-         "unmapped": t.unmapped, "upstream_status": t.upstream_status,
+         "unmapped": t.unmapped, "audit": t.audit,
+         "upstream_status": t.upstream_status,
          "upstream_time": t.upstream_time,
          "request_time": t.request_time, "sent": t.sent,
          "msgid": t.msgid, "upstream_msgid": t.upstream_msgid,

@@ -455,3 +455,20 @@ def test_platform_audit_of_the_settlement(make_stack):
     assert [o["hilist_code"] for o in orders] == [
         EXAM_FEE, AMOX, "XJ01DCT093A010969823691"]
     assert steps["2207"][1]["infcode"] == 0
+
+
+def test_trace_tells_a_refused_visits_findings(make_stack):
+    stack = audit_stack(make_stack)
+    state = client.FlowState()
+    steps = visit(stack, [line(GP_FEE), line(EXAM_FEE)], state=state)
+    assert steps["2204"][0] == 422
+    log_lines(stack, "2204")
+    p = subprocess.run([os.path.join(ROOT, "tools", "yibao-trace"),
+                        "--log", stack.access_log, "--mdtrt-id",
+                        state.mdtrt_id], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "the fee-line audit refused the transaction; findings" \
+        in p.stdout, p.stdout
+    assert "YB-L01:enforce:1:10.00" in p.stdout
+    assert "yb_audit_ack" in p.stdout
+    assert state.psn_no not in p.stdout

@@ -179,6 +179,10 @@ CAUSE_CASES = {
     "feedetl_sn": ("2204", dict(
         REFUSED, status=422, error="YB4005",
         error_detail="feedetail[0].feedetl_sn=A1"), ("feedetl_sn",)),
+    "audit_refused": ("2204", dict(
+        REFUSED, status=422, error="YB4010",
+        audit="YB-L05:enforce:1:2.00 YB-L06:warn:2:20.00"),
+        ("YB-L05:enforce:1:2.00", "yb_audit_ack")),
     "business_check": ("2204", dict(
         REFUSED, status=422, error="YB4099", error_detail="new check"),
         ("business check", "new check")),
