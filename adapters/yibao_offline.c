@@ -607,6 +607,7 @@ yibao_offline_verify(const unsigned char *p, size_t len, const char *prev,
     yibao_offline_copy(body, "id", info->id, sizeof(info->id));
     yibao_offline_copy(body, "clinic", info->clinic, sizeof(info->clinic));
     yibao_offline_copy(body, "day", info->day, sizeof(info->day));
+    yibao_offline_copy(body, "entity", info->entity, sizeof(info->entity));
     yibao_offline_copy(body, "caller", info->caller, sizeof(info->caller));
     yibao_offline_copy(body, "msgid", info->msgid, sizeof(info->msgid));
     yibao_offline_copy(body, "prev", info->prev, sizeof(info->prev));

@@ -72,6 +72,7 @@ typedef struct {
 typedef struct {
     char                       id[64];
     char                       clinic[64];
+    char                       entity[64];
     char                       state[24];
     char                       day[16];
     char                       caller[64];

@@ -731,6 +731,7 @@ ngx_http_yibao_offline_flush(ngx_cycle_t *cycle, ngx_log_t *log)
  *                            its hash, and that it follows the clinic's
  *                            previous record
  *   GET ?id=ID               one record, checked the same way
+ *   GET ?summary=1           per contracting entity: records by state
  *   POST ?id=ID&state=voided an operator voids a record (never settled)
  *
  * No personal data is in the answers: ids, amounts, days, states.
@@ -955,6 +956,103 @@ ngx_http_yibao_offline_void(ngx_http_request_t *r, ngx_str_t *id,
 }
 
 
+/*
+ * ?summary=1: per contracting entity (a township hospital and its
+ * villages, or a clinic under its own designation), the records in each
+ * state, those that fail their check, and the amounts not yet settled.
+ */
+
+static const char  *ngx_http_yibao_offline_states[] = {
+    "recorded", "waiting", "replaying", "pending", "settling", "settled",
+    "rejected", "voided"
+};
+
+#define NGX_HTTP_YIBAO_OFFLINE_STATES  8
+
+
+static ngx_int_t
+ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
+{
+    u_char                        *p, *last;
+    size_t                         size;
+    int64_t                        open;
+    ngx_uint_t                     i, j, k, count, bad, first;
+    ngx_http_yibao_offline_row_t  *row;
+
+    row = rows->elts;
+    size = 64 + rows->nelts * (256 + 24 * NGX_HTTP_YIBAO_OFFLINE_STATES);
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_slprintf(p, p + size, "{\"entities\":[");
+    first = 1;
+
+    for (i = 0; i < rows->nelts; i++) {
+
+        /* each entity once, at its first row */
+
+        for (j = 0; j < i; j++) {
+            if (ngx_strcmp(row[j].info.entity, row[i].info.entity) == 0) {
+                break;
+            }
+        }
+
+        if (j < i) {
+            continue;
+        }
+
+        last = ngx_slprintf(last, p + size, "%s{\"entity\":\"%s\"",
+                            first ? "" : ",", row[i].info.entity);
+        first = 0;
+
+        for (k = 0; k < NGX_HTTP_YIBAO_OFFLINE_STATES; k++) {
+            count = 0;
+
+            for (j = i; j < rows->nelts; j++) {
+                if (ngx_strcmp(row[j].info.entity, row[i].info.entity) == 0
+                    && ngx_strcmp(row[j].info.state,
+                                  ngx_http_yibao_offline_states[k]) == 0)
+                {
+                    count++;
+                }
+            }
+
+            last = ngx_slprintf(last, p + size, ",\"%s\":%ui",
+                                ngx_http_yibao_offline_states[k], count);
+        }
+
+        bad = 0;
+        open = 0;
+
+        for (j = i; j < rows->nelts; j++) {
+            if (ngx_strcmp(row[j].info.entity, row[i].info.entity) != 0) {
+                continue;
+            }
+
+            bad += row[j].verified ? 0 : 1;
+
+            if (ngx_strcmp(row[j].info.state, "settled") != 0
+                && ngx_strcmp(row[j].info.state, "voided") != 0
+                && row[j].info.total > 0)
+            {
+                open += row[j].info.total;
+            }
+        }
+
+        last = ngx_slprintf(last, p + size,
+                            ",\"unverified\":%ui,\"open_amount\":"
+                            "\"%L.%02L\"}", bad, open / 100, open % 100);
+    }
+
+    last = ngx_slprintf(last, p + size, "]}");
+
+    return ngx_http_yibao_send_json(r, NGX_HTTP_OK, p, last - p);
+}
+
+
 static ngx_int_t
 ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 {
@@ -1061,6 +1159,10 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
         if (rc != NGX_OK) {
             return rc;
         }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "summary", 7, &state) == NGX_OK) {
+        return ngx_http_yibao_offline_summary(r, &rows);
     }
 
     n = one ? 1 : rows.nelts;

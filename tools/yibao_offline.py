@@ -21,6 +21,9 @@ YIBAO_OFFLINE_URL):
   yibao-offline void ID                  an operator voids a record: it
                                          is never settled
   yibao-offline export [--clinic CODE]   the records as CSV
+  yibao-offline summary                  per township hospital (entity):
+                                         records by state, the unverified,
+                                         the amount not yet settled
 
 Output is a table; --json prints the gateway's JSON as it is.
 
@@ -135,6 +138,23 @@ def records_command(args, out):
         for r in got["records"]:
             w.writerow([r.get(c, "") for c in RECORD_COLUMNS])
         return EXIT_OK
+    if args.command == "summary":
+        got = call(url, summary="1")
+        if args.json:
+            print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+            return EXIT_OK
+        cols = ["entity", "recorded", "waiting", "replaying", "pending",
+                "settling", "settled", "rejected", "voided", "unverified",
+                "open_amount"]
+        rows = [[str(e.get(c, "")) for c in cols] for e in got["entities"]]
+        widths = [max([len(x[i]) for x in rows] + [len(cols[i])])
+                  for i in range(len(cols))]
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip(),
+              file=out)
+        for x in rows:
+            print("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip(),
+                  file=out)
+        return EXIT_OK
     if args.command == "show":
         got = call(url, id=args.id)
     else:
@@ -166,6 +186,7 @@ def main(argv=None, out=sys.stdout):
         p = sub.add_parser(name, help="the 记账 records" if name ==
                            "records" else "the records as CSV")
         p.add_argument("--clinic")
+    sub.add_parser("summary", help="records by state per entity")
     for name in ("show", "void"):
         p = sub.add_parser(name, help="one record" if name == "show"
                            else "void a record")

@@ -228,6 +228,17 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     assert status == 200 and got["state"] == "voided" and got["verified"]
     status, got = api(stack, "?id=%s&state=voided" % first["id"], "POST")
     assert status == 409
+
+    # per township hospital: the records by state
+    status, got = api(stack, "?summary=1")
+    assert status == 200
+    assert got["entities"] == [{
+        "entity": clinic["entity"], "recorded": 2, "waiting": 0,
+        "replaying": 0, "pending": 0, "settling": 0, "settled": 0,
+        "rejected": 0, "voided": 1, "unverified": 1,
+        "open_amount": "70.40"}]
+    rc, out, err = cli(stack, "summary")
+    assert rc == 0 and clinic["entity"] in out and "70.40" in out, err
     assert "recorded -> voided (by the operator)" in \
         harness.error_log_text(stack)
 

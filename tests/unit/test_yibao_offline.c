@@ -209,6 +209,7 @@ test_seal_verify_chain_and_tamper(void **state)
     assert_string_equal(info.hash, h1);
     assert_string_equal(info.id, "JZPDY60134132080312D6001000001");
     assert_string_equal(info.caller, "village-subsystem");
+    assert_string_equal(info.entity, "H37010200001");
     assert_string_equal(info.msgid,
                         "PDY60134132080312D6001202612071000000001");
     assert_int_equal(yibao_offline_verify(r2.data, r2.len, h1, &info, &err),
