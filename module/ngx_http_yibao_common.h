@@ -350,6 +350,8 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   journal_done:1;
     unsigned                   journal_local:1;   /* Redis was down */
     unsigned                   forget_checked:1;  /* 5203: not settled */
+    unsigned                   journal_check:1;   /* ask the platform
+                                                     before the claim */
     unsigned                   op_watched:1;
     unsigned                   stale_swap:1;
     unsigned                   outage_probe:1;    /* let through as one */
@@ -633,7 +635,6 @@ ngx_int_t ngx_http_yibao_api_allowed(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_yibao_forget_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
-void ngx_http_yibao_forget_serve(ngx_http_yibao_ctx_t *ctx);
 
 ngx_int_t ngx_http_yibao_journal_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *caller, const char *kind, ngx_str_t *msgid);

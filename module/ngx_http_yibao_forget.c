@@ -16,7 +16,7 @@
  * it is claimed and sent, the platform is asked (5203, through
  * yibao_platform) whether the visit is settled:
  *
- *   not settled (or reversed)   the claim goes on, and it is sent;
+ *   not settled (or reversed)   it is claimed, and sent;
  *   settled by it               it is not sent: the settlement is the
  *                               answer (a replay, resolved by 5203),
  *                               and the record is claimed as "ok";
@@ -45,8 +45,13 @@ static void ngx_http_yibao_forget_cleanup(void *data);
 
 
 /*
+ * A step of the request before its journal claim, when the claim found
+ * the store unable to vouch for this msgid (ctx->journal_check).
  * NGX_AGAIN: the 5203 is under way, and its answer resumes the request
- * through ctx->resume; otherwise an HTTP status (refused).
+ * through ctx->resume: NGX_OK, and the caller claims the msgid again,
+ * to send it (ctx->forget_checked) or as resolved by the settlement
+ * (ctx->forget_record, its answer served as a replay), or an HTTP
+ * status (refused); otherwise an HTTP status (refused).
  */
 
 ngx_int_t
@@ -191,7 +196,7 @@ ngx_http_yibao_forget_answer(void *data,
                                     YIBAO_STATUS_CHECK_NOT_SETTLED);
 
         ctx->forget_checked = 1;
-        rc = ngx_http_yibao_journal_claim(r, ctx);
+        rc = NGX_OK;
         break;
 
     case YIBAO_RESOLVE_OK:
@@ -220,9 +225,9 @@ done:
 
 
 /*
- * The visit is settled by this msgid: it is not sent.  Its record is
+ * The visit is settled by this msgid: it is not sent.  Its record, to be
  * claimed as "ok" (resolved by 5203, under the msgid the platform
- * received), and the settlement is the answer, as a replay.
+ * received), whose answer is the settlement, served as a replay.
  */
 
 static ngx_int_t
@@ -289,27 +294,7 @@ ngx_http_yibao_forget_settled(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ctx->upstream_msgid.len = j->upstream_msgid.len;
     ctx->forget_record = j;
 
-    return ngx_http_yibao_journal_claim(r, ctx);
-}
-
-
-/* Claimed as resolved: the settlement is answered, as a replay. */
-
-void
-ngx_http_yibao_forget_serve(ngx_http_yibao_ctx_t *ctx)
-{
-    yibao_journal_t  *j;
-
-    j = ctx->forget_record;
-
-    ctx->journal_state = YIBAO_JOURNAL_OK;
-    ctx->journal_repeat = 1;
-    ctx->replay = 1;
-    ctx->cache_serve = 1;
-    ctx->cache_answer.data = (u_char *) j->answer.data;
-    ctx->cache_answer.len = j->answer.len;
-    ctx->resolved_by.data = (u_char *) j->resolved_by.data;
-    ctx->resolved_by.len = j->resolved_by.len;
+    return NGX_OK;
 }
 
 

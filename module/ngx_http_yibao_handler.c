@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_identity(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, const yibao_clinic_t *clinic);
+static ngx_int_t ngx_http_yibao_journal_step(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_make_request(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
     const yibao_clinic_t *clinic);
@@ -494,9 +496,16 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
 
         rc = ngx_http_yibao_identity(r, ctx, clinic);
         if (rc != NGX_OK) {
-            /* NGX_AGAIN: resumed by the store's answer */
             return rc;
         }
+    }
+
+    /* stages 3 and 4: the journal */
+
+    rc = ngx_http_yibao_journal_step(r, ctx);
+    if (rc != NGX_OK) {
+        /* NGX_AGAIN: resumed by the store's or the platform's answer */
+        return rc;
     }
 
     if (ctx->cache_serve) {
@@ -504,8 +513,8 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
         return NGX_HTTP_YIBAO_SERVE_CACHED;
     }
 
-    if (ctx->stage == 3) {
-        ctx->stage = 4;
+    if (ctx->stage == 4) {
+        ctx->stage = 5;
 
         /* 2601: the msgid to reverse, as the platform knows it */
 
@@ -519,10 +528,7 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
 }
 
 
-/*
- * [5] the entity's identity, and a msgid of its own if it changed; the
- * journal before anything is sent: a msgid is sent once.
- */
+/* [5] the entity's identity, and a msgid of its own if it changed */
 
 static ngx_int_t
 ngx_http_yibao_identity(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
@@ -551,7 +557,49 @@ ngx_http_yibao_identity(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         ctx->upstream_msgid = ctx->msgid;
     }
 
-    return ngx_http_yibao_journal_claim(r, ctx);
+    return NGX_OK;
+}
+
+
+/*
+ * The journal before anything is sent: a msgid is sent once.  When the
+ * journal's store lost its records and does not know this money-moving
+ * msgid, nothing is claimed and the claim says so (ctx->journal_check):
+ * the platform is asked first (ngx_http_yibao_forget_check), its answer
+ * resumes the request here, and the msgid is claimed again with what it
+ * said.  Stage 3: to claim; 4: claimed (or refused, or waiting).
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_step(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    for ( ;; ) {
+
+        if (ctx->stage == 3) {
+            ctx->stage = 4;
+
+            rc = ngx_http_yibao_journal_claim(r, ctx);
+            if (rc != NGX_OK) {
+                /* NGX_AGAIN: resumed by the store's answer */
+                return rc;
+            }
+        }
+
+        if (!ctx->journal_check) {
+            return NGX_OK;
+        }
+
+        ctx->journal_check = 0;
+        ctx->stage = 3;
+
+        rc = ngx_http_yibao_forget_check(r, ctx);
+        if (rc != NGX_OK) {
+            /* NGX_AGAIN: resumed by the platform's answer */
+            return rc;
+        }
+    }
 }
 
 

@@ -34,6 +34,8 @@ static void ngx_http_yibao_journal_claimed(void *data,
     ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_journal_result(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_res_t *res);
+static void ngx_http_yibao_journal_serve(ngx_http_yibao_ctx_t *ctx,
+    yibao_journal_t *j);
 static void ngx_http_yibao_journal_omsgid_reply(void *data,
     ngx_http_yibao_store_res_t *res);
 static void ngx_http_yibao_journal_omsgid_apply(ngx_http_request_t *r,
@@ -120,9 +122,13 @@ invalid:
 
 /*
  * Claims the caller's msgid before the request is sent.  NGX_OK: go on
- * (claimed, or not journaled); NGX_AGAIN: the store answers through
- * ctx->resume; an HTTP status: refused (recorded in ctx); a
- * replay sets ctx->cache_serve with the stored answer.
+ * (claimed, or not journaled), unless ctx->journal_check is set: the
+ * store lost its records and does not know this money-moving msgid, so
+ * nothing was claimed and the platform is to be asked first
+ * (ngx_http_yibao_forget_check), then the claim made again with what it
+ * said (ctx->forget_checked, ctx->forget_record); NGX_AGAIN: the store
+ * answers through ctx->resume; an HTTP status: refused (recorded in
+ * ctx); a replay sets ctx->cache_serve with the stored answer.
  */
 
 ngx_int_t
@@ -207,6 +213,8 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_SENT);
 
     /* the platform showed it settled (forget.c): claimed as resolved */
+
+    ctx->journal_check = 0;
 
     record = ctx->forget_record ? ctx->forget_record : &j;
 
@@ -310,6 +318,22 @@ ngx_http_yibao_journal_claimed(void *data, ngx_http_yibao_store_res_t *res)
 }
 
 
+/* A record claimed as resolved: its answer is served, as a replay. */
+
+static void
+ngx_http_yibao_journal_serve(ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j)
+{
+    ctx->journal_state = YIBAO_JOURNAL_OK;
+    ctx->journal_repeat = 1;
+    ctx->replay = 1;
+    ctx->cache_serve = 1;
+    ctx->cache_answer.data = (u_char *) j->answer.data;
+    ctx->cache_answer.len = j->answer.len;
+    ctx->resolved_by.data = (u_char *) j->resolved_by.data;
+    ctx->resolved_by.len = j->resolved_by.len;
+}
+
+
 /* what the store said of the claim */
 
 static ngx_int_t
@@ -321,7 +345,7 @@ ngx_http_yibao_journal_result(ngx_http_request_t *r,
     case NGX_HTTP_YIBAO_STORE_CLAIMED:
         if (!res->local && ctx->forget_record != NULL) {
             /* claimed as resolved: the platform's settlement answers */
-            ngx_http_yibao_forget_serve(ctx);
+            ngx_http_yibao_journal_serve(ctx, ctx->forget_record);
             return NGX_OK;
         }
 
@@ -334,8 +358,13 @@ ngx_http_yibao_journal_result(ngx_http_request_t *r,
                                                res->value.len);
 
     case NGX_HTTP_YIBAO_STORE_UNKNOWN:
-        /* no record, and the store forgot: the platform is asked first */
-        return ngx_http_yibao_forget_check(r, ctx);
+        /*
+         * No record, and the store forgot: nothing was claimed; the
+         * caller asks the platform first (ctx->journal_check), then
+         * claims again.
+         */
+        ctx->journal_check = 1;
+        return NGX_OK;
 
     case NGX_HTTP_YIBAO_STORE_FULL:
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -773,17 +802,17 @@ ngx_http_yibao_journal_log_handler(ngx_http_request_t *r)
         ngx_http_yibao_journal_fill(ctx, &j, YIBAO_JOURNAL_FAILED);
         ngx_str_set(&j.resolved_by, "gateway");
 
+        ctx->gwerr = YIBAO_GWERR_CALLER_GONE;
+
         if (sent) {
             ngx_str_set(&j.reason, "the caller closed its connection and "
                         "the answer was not waited for; this transaction "
                         "changes nothing on the platform");
-            ctx->gwerr = YIBAO_GWERR_CALLER_GONE;
 
         } else {
             ngx_str_set(&j.reason, "the caller closed its connection "
                         "before the transaction was sent: nothing was "
                         "sent");
-            ctx->gwerr = YIBAO_GWERR_CALLER_GONE;
         }
     }
 

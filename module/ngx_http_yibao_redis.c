@@ -104,6 +104,7 @@ static ngx_int_t ngx_http_yibao_redis_parse_addr(ngx_conf_t *cf,
     ngx_str_t *text, const char *what, in_port_t default_port,
     ngx_str_t *host, in_port_t *port);
 static void ngx_http_yibao_redis_connect(void);
+static ngx_msec_t ngx_http_yibao_redis_lag(void);
 static void ngx_http_yibao_redis_fail(const char *why);
 static void ngx_http_yibao_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_yibao_redis_handshake_handler(ngx_event_t *ev);
@@ -1576,11 +1577,13 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
 
     /*
      * The timeout is Redis's time: from now, not from the start of this
-     * turn of the event loop, which a long request may have filled.
+     * turn of the event loop, which a long request may have filled.  Now
+     * is read from the clock of nginx's timers, without updating nginx's
+     * cached time (ngx_time_update) for every command.
      */
 
-    ngx_time_update();
-    ngx_add_timer(&op->timer, ngx_http_yibao_redis.conf->timeout);
+    ngx_add_timer(&op->timer, ngx_http_yibao_redis.conf->timeout
+                              + ngx_http_yibao_redis_lag());
 
     return op;
 }
@@ -1648,6 +1651,32 @@ ngx_http_yibao_redis_sha1(const u_char *text, size_t len, char *sha)
     sha[40] = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * How far the clock of nginx's timers (ngx_current_msec, the monotonic
+ * clock, read at the start of this turn of the event loop) is behind.
+ */
+
+static ngx_msec_t
+ngx_http_yibao_redis_lag(void)
+{
+#if (NGX_HAVE_CLOCK_MONOTONIC)
+    ngx_msec_t       now;
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        return 0;
+    }
+
+    now = (ngx_msec_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    return (ngx_msec_int_t) (now - ngx_current_msec) > 0
+           ? now - ngx_current_msec : 0;
+#else
+    return 0;
+#endif
 }
 
 
