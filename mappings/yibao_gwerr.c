@@ -63,6 +63,8 @@ static const yibao_gwerr_t  yibao_gwerr_table[] = {
       "clinic is not in the registry" },
     { YIBAO_GWERR_NO_ROUTE, 404, "no_route",
       "transaction has no upstream route" },
+    { YIBAO_GWERR_NO_VALID_KEY, 503, "no_valid_key",
+      "the entity has no key valid now (expired or not yet valid)" },
     { YIBAO_GWERR_RATE_LIMITED, 429, "rate_limited",
       "rate limit reached" },
     { YIBAO_GWERR_OFFLINE_LIMIT, 429, "offline_limit",

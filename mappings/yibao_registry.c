@@ -10,6 +10,7 @@
 #include "yibao_codes.h"
 #include "yibao_gwerr.h"
 #include "yibao_hash.h"
+#include "yibao_infno.h"
 #include "yibao_registry.h"
 #include "yibao_tsv.h"
 
@@ -21,7 +22,9 @@
 #define YIBAO_REGISTRY_NAME_MAX     200
 
 #define YIBAO_KEYS_FIELDS           3
+#define YIBAO_KEYS_FIELDS_MAX       5
 #define YIBAO_CLINICS_FIELDS        7
+#define YIBAO_CLINICS_FIELDS_MAX    13
 #define YIBAO_CALLERS_FIELDS        4
 
 
@@ -66,6 +69,7 @@ struct yibao_caller_s {
     size_t                   nclinics;
     yibao_caller_infno_t    *infnos;
     size_t                   ninfnos;
+    yibao_hash_t            *set;      /* the clinics items' codes */
     unsigned                 all_clinics:1;
     unsigned                 all_infnos:1;
 };
@@ -110,6 +114,19 @@ static int yibao_registry_open(yibao_registry_file_t *f,
     yibao_err_t *err);
 static int yibao_registry_fields(yibao_registry_file_t *f,
     yibao_str_t *fields, size_t n);
+static int yibao_registry_fields_range(yibao_registry_file_t *f,
+    yibao_str_t *fields, size_t min, size_t max, size_t *got);
+static int yibao_registry_key_line(yibao_registry_file_t *f,
+    yibao_key_t *key);
+static int yibao_registry_key_times(yibao_registry_file_t *f,
+    yibao_key_t *key, const yibao_str_t *fields);
+static int yibao_registry_key_index(yibao_registry_file_t *f,
+    yibao_key_t *key);
+static int yibao_registry_clinic_optional(yibao_registry_file_t *f,
+    yibao_clinic_t *clinic, const yibao_str_t *fields, size_t n);
+static int yibao_registry_caller_set(yibao_registry_file_t *f,
+    yibao_caller_t *caller, yibao_alloc_t *a);
+static int64_t yibao_registry_days(int64_t y, unsigned m, unsigned d);
 static void *yibao_registry_records(yibao_registry_file_t *f, size_t size,
     size_t codes, yibao_alloc_t *a);
 static int yibao_registry_index(yibao_registry_file_t *f,
@@ -159,7 +176,6 @@ yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_err_t *err)
 {
     int                     rc;
-    yibao_str_t             fields[YIBAO_KEYS_FIELDS];
     yibao_key_t            *key;
     yibao_keys_t           *keys;
     yibao_registry_file_t   f;
@@ -182,7 +198,9 @@ yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     }
 
     for ( ;; ) {
-        rc = yibao_registry_fields(&f, fields, YIBAO_KEYS_FIELDS);
+        key = &keys->keys[keys->nkeys];
+
+        rc = yibao_registry_key_line(&f, key);
 
         if (rc == YIBAO_ERR_NOT_FOUND) {
             return keys;
@@ -192,28 +210,9 @@ yibao_keys_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
             return NULL;
         }
 
-        if (yibao_registry_check_ascii(&f, 1, "key_id", &fields[0], 1,
-                                       YIBAO_REGISTRY_ID_MAX)
-            != YIBAO_OK
-            || yibao_registry_check_ascii(&f, 2, "ak", &fields[1], 1,
-                                          YIBAO_REGISTRY_SECRET_MAX)
-               != YIBAO_OK
-            || yibao_registry_check_ascii(&f, 3, "sk", &fields[2], 1,
-                                          YIBAO_REGISTRY_SECRET_MAX)
-               != YIBAO_OK)
-        {
-            return NULL;
-        }
+        key->index = (uint32_t) keys->nkeys;
 
-        key = &keys->keys[keys->nkeys];
-        key->id = fields[0];
-        key->ak = fields[1];
-        key->sk = fields[2];
-
-        if (yibao_registry_index(&f, &key->id, key, 1, "key_id",
-                                 "a duplicate of")
-            != YIBAO_OK)
-        {
+        if (yibao_registry_key_index(&f, key) != YIBAO_OK) {
             return NULL;
         }
 
@@ -234,6 +233,219 @@ size_t
 yibao_keys_count(const yibao_keys_t *keys)
 {
     return keys->nkeys;
+}
+
+
+const yibao_key_t *
+yibao_keys_at(const yibao_keys_t *keys, size_t i)
+{
+    return i < keys->nkeys ? &keys->keys[i] : NULL;
+}
+
+
+const yibao_key_t *
+yibao_key_pick(const yibao_key_t *newest, int64_t now,
+    const unsigned char *use, size_t use_len)
+{
+    char                label[YIBAO_KEY_LABEL_LEN];
+    size_t              len;
+    const yibao_key_t  *older;
+
+    older = newest->older;
+
+    if (older != NULL && use_len != 0
+        && now >= older->valid_from && now < older->valid_to)
+    {
+        len = yibao_key_label(older, label);
+
+        if (len == use_len && memcmp(label, use, len) == 0) {
+            return older;
+        }
+    }
+
+    if (now >= newest->valid_from) {
+        return now < newest->valid_to ? newest : NULL;
+    }
+
+    if (older != NULL && now >= older->valid_from && now < older->valid_to) {
+        return older;
+    }
+
+    return NULL;
+}
+
+
+yibao_key_state_e
+yibao_key_state(const yibao_key_t *key, int64_t activated, int64_t now)
+{
+    if (now >= key->valid_to) {
+        return YIBAO_KEY_EXPIRED;
+    }
+
+    if (key->valid_to != YIBAO_KEY_NEVER
+        && key->valid_to - now <= YIBAO_KEY_EXPIRING_S)
+    {
+        return YIBAO_KEY_EXPIRING;
+    }
+
+    if (activated != 0) {
+        return YIBAO_KEY_ACTIVATED;
+    }
+
+    if (now < key->valid_from) {
+        return YIBAO_KEY_PENDING;
+    }
+
+    return YIBAO_KEY_NEVER_USED;
+}
+
+
+int
+yibao_key_activates(const unsigned char *infno, size_t len)
+{
+    return (len >= 4 && memcmp(infno, "9001", 4) == 0)
+           || yibao_infno_money(infno, len);
+}
+
+
+const char *
+yibao_key_state_name(yibao_key_state_e state)
+{
+    switch (state) {
+
+    case YIBAO_KEY_ACTIVATED:
+        return "activated";
+
+    case YIBAO_KEY_EXPIRING:
+        return "expiring";
+
+    case YIBAO_KEY_EXPIRED:
+        return "expired";
+
+    case YIBAO_KEY_PENDING:
+        return "pending";
+
+    default: /* YIBAO_KEY_NEVER_USED */
+        return "never_used";
+    }
+}
+
+
+size_t
+yibao_key_label(const yibao_key_t *key, char *buf)
+{
+    int  n;
+
+    n = snprintf(buf, YIBAO_KEY_LABEL_LEN, "%.*s@%lld",
+                 (int) key->id.len, key->id.data,
+                 (long long) key->valid_from);
+
+    return n < 0 ? 0 : (size_t) n;
+}
+
+
+int
+yibao_time_parse(const unsigned char *p, size_t len, int64_t *t)
+{
+    size_t    i;
+    int64_t   v[6], off;
+    unsigned  sign;
+
+    static const unsigned char  shape[] = "dddd-dd-ddTdd:dd:dd";
+    static const unsigned char  mdays[] = { 31, 29, 31, 30, 31, 30, 31,
+                                            31, 30, 31, 30, 31 };
+
+    if (len != 20 && len != 25) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    for (i = 0; i < 19; i++) {
+        if (shape[i] == 'd' ? (p[i] < '0' || p[i] > '9')
+                            : (p[i] != shape[i]
+                               && !(i == 10 && p[i] == ' ')))
+        {
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    v[0] = yibao_code_number(p, 4);
+    v[1] = yibao_code_number(p + 5, 2);
+    v[2] = yibao_code_number(p + 8, 2);
+    v[3] = yibao_code_number(p + 11, 2);
+    v[4] = yibao_code_number(p + 14, 2);
+    v[5] = yibao_code_number(p + 17, 2);
+
+    if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1
+        || v[2] > mdays[v[1] - 1]
+        || (v[1] == 2 && v[2] == 29
+            && !(v[0] % 4 == 0 && (v[0] % 100 != 0 || v[0] % 400 == 0)))
+        || v[3] > 23 || v[4] > 59 || v[5] > 59)
+    {
+        return YIBAO_ERR_INVALID;
+    }
+
+    off = 0;
+
+    if (len == 20) {
+        if (p[19] != 'Z') {
+            return YIBAO_ERR_INVALID;
+        }
+
+    } else {
+        sign = p[19];
+
+        if ((sign != '+' && sign != '-') || p[22] != ':'
+            || !yibao_code_is_digits(p + 20, 2)
+            || !yibao_code_is_digits(p + 23, 2)
+            || yibao_code_number(p + 20, 2) > 14
+            || yibao_code_number(p + 23, 2) > 59)
+        {
+            return YIBAO_ERR_INVALID;
+        }
+
+        off = (int64_t) yibao_code_number(p + 20, 2) * 3600
+              + (int64_t) yibao_code_number(p + 23, 2) * 60;
+
+        if (sign == '-') {
+            off = -off;
+        }
+    }
+
+    *t = yibao_registry_days(v[0], (unsigned) v[1], (unsigned) v[2]) * 86400
+         + v[3] * 3600 + v[4] * 60 + v[5] - off;
+
+    return YIBAO_OK;
+}
+
+
+void
+yibao_time_format(int64_t t, char *buf)
+{
+    int64_t   days, secs, y, era, doe, yoe, doy, mp, d, m;
+
+    days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    secs = t - days * 86400;
+
+    /* civil from days (H. Hinnant's algorithm) */
+
+    days += 719468;
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += (m <= 2);
+
+    if (y < 0 || y > 9999) {
+        y = y < 0 ? 0 : 9999;
+    }
+
+    snprintf(buf, YIBAO_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+             (int) y, (int) m, (int) d, (int) (secs / 3600),
+             (int) (secs / 60 % 60), (int) (secs % 60));
 }
 
 
@@ -328,6 +540,14 @@ yibao_clinics_index(const yibao_clinics_t *clinics,
 }
 
 
+const yibao_str_t *
+yibao_clinic_township(const yibao_clinic_t *clinic)
+{
+    return clinic->mode == YIBAO_SETTLE_TOWNSHIP ? &clinic->entity_code
+                                                 : &clinic->township_code;
+}
+
+
 yibao_callers_t *
 yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
     yibao_err_t *err)
@@ -394,6 +614,10 @@ yibao_callers_parse(const unsigned char *data, size_t len, yibao_alloc_t *a,
         caller->all_clinics = (clinics == NULL);
         caller->infnos = infnos;
         caller->all_infnos = (infnos == NULL);
+
+        if (yibao_registry_caller_set(&f, caller, a) != YIBAO_OK) {
+            return NULL;
+        }
 
         if (yibao_registry_index(&f, &caller->id, caller, 1, "caller_id",
                                  "a duplicate of")
@@ -538,23 +762,210 @@ static int
 yibao_registry_fields(yibao_registry_file_t *f, yibao_str_t *fields,
     size_t n)
 {
-    size_t       got;
+    return yibao_registry_fields_range(f, fields, n, n, NULL);
+}
+
+
+/*
+ * As yibao_registry_fields(), for a record of min to max fields; *got
+ * (if not NULL) is set to their number.  The fields past it are set
+ * empty, up to max.
+ */
+
+static int
+yibao_registry_fields_range(yibao_registry_file_t *f, yibao_str_t *fields,
+    size_t min, size_t max, size_t *got)
+{
+    size_t       n, i;
     yibao_str_t  line;
 
     if (!yibao_tsv_next(&f->tsv, &line)) {
         return YIBAO_ERR_NOT_FOUND;
     }
 
-    got = yibao_tsv_split(&line, fields, n);
+    n = yibao_tsv_split(&line, fields, max);
 
-    if (got != n) {
-        yibao_err_line(f->err, f->tsv.line,
-                             "expected %zu TAB-separated fields, got %zu",
-                             n, got);
+    if (n < min || n > max) {
+        if (min == max) {
+            yibao_err_line(f->err, f->tsv.line,
+                                 "expected %zu TAB-separated fields, "
+                                 "got %zu", min, n);
+
+        } else {
+            yibao_err_line(f->err, f->tsv.line,
+                                 "expected %zu to %zu TAB-separated "
+                                 "fields, got %zu", min, max, n);
+        }
+
         return YIBAO_ERR_SYNTAX;
     }
 
+    for (i = n; i < max; i++) {
+        fields[i].data = (const unsigned char *) "";
+        fields[i].len = 0;
+    }
+
+    if (got != NULL) {
+        *got = n;
+    }
+
     return YIBAO_OK;
+}
+
+
+/*
+ * Reads and checks one keys line into *key (but its index and older).
+ * Returns YIBAO_OK, YIBAO_ERR_NOT_FOUND at the end, or an error with
+ * err set.  A line has 3 fields (a key valid at any time) or 5.
+ */
+
+static int
+yibao_registry_key_line(yibao_registry_file_t *f, yibao_key_t *key)
+{
+    int          rc;
+    size_t       n;
+    yibao_str_t  fields[YIBAO_KEYS_FIELDS_MAX];
+
+    rc = yibao_registry_fields_range(f, fields, YIBAO_KEYS_FIELDS,
+                                     YIBAO_KEYS_FIELDS_MAX, &n);
+    if (rc != YIBAO_OK) {
+        return rc;
+    }
+
+    if (n == 4) {
+        yibao_err_line(f->err, f->tsv.line,
+                             "expected 3 or 5 TAB-separated fields "
+                             "(valid_from and valid_to together), got 4");
+        return YIBAO_ERR_SYNTAX;
+    }
+
+    if (yibao_registry_check_ascii(f, 1, "key_id", &fields[0], 1,
+                                   YIBAO_REGISTRY_ID_MAX)
+        != YIBAO_OK
+        || yibao_registry_check_ascii(f, 2, "ak", &fields[1], 1,
+                                      YIBAO_REGISTRY_SECRET_MAX)
+           != YIBAO_OK
+        || yibao_registry_check_ascii(f, 3, "sk", &fields[2], 1,
+                                      YIBAO_REGISTRY_SECRET_MAX)
+           != YIBAO_OK)
+    {
+        return YIBAO_ERR_INVALID;
+    }
+
+    key->id = fields[0];
+    key->ak = fields[1];
+    key->sk = fields[2];
+    key->valid_from = 0;
+    key->valid_to = YIBAO_KEY_NEVER;
+    key->older = NULL;
+    key->validity = 0;
+
+    if (n == YIBAO_KEYS_FIELDS) {
+        return YIBAO_OK;
+    }
+
+    return yibao_registry_key_times(f, key, fields);
+}
+
+
+/* the valid_from and valid_to columns of a keys line */
+
+static int
+yibao_registry_key_times(yibao_registry_file_t *f, yibao_key_t *key,
+    const yibao_str_t *fields)
+{
+    int          i;
+    char         buf[YIBAO_QUOTE_LEN];
+    int64_t      t[2];
+    const char  *name[2] = { "valid_from", "valid_to" };
+
+    for (i = 0; i < 2; i++) {
+        if (yibao_time_parse(fields[3 + i].data, fields[3 + i].len, &t[i])
+            != YIBAO_OK)
+        {
+            yibao_err_line(f->err, f->tsv.line,
+                                 "column %d \"%s\": %s is not "
+                                 "YYYY-MM-DDTHH:MM:SS and Z or +HH:MM",
+                                 4 + i, name[i],
+                                 yibao_quote(buf, fields[3 + i].data,
+                                             fields[3 + i].len));
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    if (t[1] <= t[0]) {
+        yibao_err_line(f->err, f->tsv.line,
+                             "column 5 \"valid_to\" is not after column 4 "
+                             "\"valid_from\"");
+        return YIBAO_ERR_INVALID;
+    }
+
+    key->valid_from = t[0];
+    key->valid_to = t[1];
+    key->validity = 1;
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * Indexes a key under its key_id: the first of the id, or its second,
+ * both with validity, with another AK and another valid_from; the index
+ * then points to the newer, which points to the older.
+ */
+
+static int
+yibao_registry_key_index(yibao_registry_file_t *f, yibao_key_t *key)
+{
+    size_t        line;
+    const char   *why;
+    yibao_key_t  *prev, tmp;
+
+    if (yibao_hash_insert(f->index, key->id.data, key->id.len, key)
+        == YIBAO_OK)
+    {
+        return YIBAO_OK;
+    }
+
+    prev = yibao_hash_find(f->index, key->id.data, key->id.len);
+    line = yibao_registry_record_line(f, prev->index);
+
+    if (!key->validity || !prev->validity) {
+        why = "(two keys of a key_id need valid_from and valid_to)";
+
+    } else if (prev->older != NULL) {
+        why = "(a key_id has two keys at most)";
+
+    } else if (prev->ak.len == key->ak.len
+               && memcmp(prev->ak.data, key->ak.data, key->ak.len) == 0)
+    {
+        why = "with the same AK";
+
+    } else if (prev->valid_from == key->valid_from) {
+        why = "with the same valid_from";
+
+    } else {
+        /* the index keeps pointing at the first: it gets the newer */
+
+        if (key->valid_from > prev->valid_from) {
+            tmp = *prev;
+            *prev = *key;
+            *key = tmp;
+            key->index = prev->index;
+            prev->index = tmp.index;
+        }
+
+        prev->older = key;
+        key->older = NULL;
+
+        return YIBAO_OK;
+    }
+
+    yibao_err_line(f->err, f->tsv.line, "column 1 \"key_id\": \"%.*s\" "
+                         "is a duplicate of line %zu %s",
+                         (int) key->id.len, key->id.data, line, why);
+
+    return YIBAO_ERR_INVALID;
 }
 
 
@@ -759,10 +1170,12 @@ yibao_registry_clinic_line(yibao_registry_file_t *f,
 {
     int                 rc;
     char                buf[YIBAO_QUOTE_LEN];
-    yibao_str_t         fields[YIBAO_CLINICS_FIELDS];
+    size_t              n;
+    yibao_str_t         fields[YIBAO_CLINICS_FIELDS_MAX];
     const yibao_key_t  *key;
 
-    rc = yibao_registry_fields(f, fields, YIBAO_CLINICS_FIELDS);
+    rc = yibao_registry_fields_range(f, fields, YIBAO_CLINICS_FIELDS,
+                                     YIBAO_CLINICS_FIELDS_MAX, &n);
     if (rc != YIBAO_OK) {
         return rc;
     }
@@ -823,7 +1236,111 @@ yibao_registry_clinic_line(yibao_registry_file_t *f,
     clinic->entity_name = fields[5];
     clinic->key = key;
 
-    return YIBAO_OK;
+    return yibao_registry_clinic_optional(f, clinic, fields, n);
+}
+
+
+/* the optional columns 8..n of a clinics line */
+
+static int
+yibao_registry_clinic_optional(yibao_registry_file_t *f,
+    yibao_clinic_t *clinic, const yibao_str_t *fields, size_t n)
+{
+    int                v;
+    char               buf[YIBAO_QUOTE_LEN];
+    size_t             i;
+    const yibao_str_t *t;
+
+    static const struct {
+        const char    *text;
+        size_t         len;
+        int            value;
+    } included[] = {
+        { "是", sizeof("是") - 1, YIBAO_INCLUDED_YES },
+        { "否", sizeof("否") - 1, YIBAO_INCLUDED_NO },
+        { "yes", 3, YIBAO_INCLUDED_YES },
+        { "no", 2, YIBAO_INCLUDED_NO }
+    };
+
+    static const char  *names[] = { "county", "township", NULL, NULL,
+                                    "reason" };
+
+    t = &fields[7];
+    clinic->township_code = *t;
+
+    if (t->len != 0) {
+        if (yibao_registry_check_code(f, 8, "township_code", t,
+                                      yibao_code_is_fixmedins,
+                                      "a national code ('H' or 'P' and "
+                                      "11 digits)")
+            != YIBAO_OK)
+        {
+            return YIBAO_ERR_INVALID;
+        }
+
+        if (clinic->mode == YIBAO_SETTLE_TOWNSHIP
+            ? !yibao_registry_str_eq(t, clinic->entity_code.data,
+                                     clinic->entity_code.len)
+            : yibao_registry_str_eq(t, clinic->entity_code.data,
+                                    clinic->entity_code.len))
+        {
+            yibao_err_line(f->err, f->tsv.line,
+                                 "column 8 \"township_code\": %s %s",
+                                 yibao_quote(buf, t->data, t->len),
+                                 clinic->mode == YIBAO_SETTLE_TOWNSHIP
+                                 ? "is not the entity_code of a "
+                                   "\"township\" clinic"
+                                 : "is the clinic's own entity_code");
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    for (i = 0; i < 5; i++) {
+        if (names[i] != NULL && fields[8 + i].len != 0
+            && yibao_registry_check_name(f, (int) (9 + i), names[i],
+                                         &fields[8 + i])
+               != YIBAO_OK)
+        {
+            return YIBAO_ERR_INVALID;
+        }
+    }
+
+    if (fields[10].len != 0
+        && yibao_registry_check_ascii(f, 11, "org_id", &fields[10], 1,
+                                      YIBAO_REGISTRY_ID_MAX)
+           != YIBAO_OK)
+    {
+        return YIBAO_ERR_INVALID;
+    }
+
+    clinic->county = fields[8];
+    clinic->township = fields[9];
+    clinic->org_id = fields[10];
+    clinic->reason = fields[12];
+    clinic->included = YIBAO_INCLUDED_UNKNOWN;
+
+    t = &fields[11];
+
+    if (t->len == 0) {
+        return YIBAO_OK;
+    }
+
+    for (i = 0; i < sizeof(included) / sizeof(included[0]); i++) {
+        if (yibao_registry_str_eq(t, (const unsigned char *) included[i].text,
+                                  included[i].len))
+        {
+            v = included[i].value;
+            clinic->included = (yibao_included_e) v;
+            return YIBAO_OK;
+        }
+    }
+
+    yibao_err_line(f->err, f->tsv.line,
+                         "column 12 \"included\": %s is not 是, 否, yes, "
+                         "no or empty", yibao_quote(buf, t->data, t->len));
+
+    (void) n;
+    return YIBAO_ERR_INVALID;
 }
 
 
@@ -1037,43 +1554,71 @@ yibao_registry_next_item(const yibao_str_t *v, const unsigned char **pos,
 }
 
 
+/*
+ * The caller's clinics items in one hash set of their codes: org codes
+ * (22 characters), national codes (12) and admdvs prefixes (1 to 6
+ * digits) never have the same length, so they never collide; an item
+ * given twice is kept once.
+ */
+
 static int
-yibao_registry_clinic_match(const yibao_caller_t *caller,
-    const yibao_clinic_t *clinic)
+yibao_registry_caller_set(yibao_registry_file_t *f, yibao_caller_t *caller,
+    yibao_alloc_t *a)
 {
+    int                           rc;
     size_t                        i;
-    const yibao_str_t            *code;
     const yibao_caller_clinic_t  *c;
 
+    caller->set = NULL;
+
     if (caller->all_clinics) {
-        return 1;
+        return YIBAO_OK;
+    }
+
+    caller->set = yibao_hash_create(caller->nclinics, a);
+    if (caller->set == NULL) {
+        yibao_registry_nomem(f->err);
+        return YIBAO_ERR_NOMEM;
     }
 
     for (i = 0; i < caller->nclinics; i++) {
         c = &caller->clinics[i];
 
-        switch (c->kind) {
+        rc = yibao_hash_insert(caller->set, c->code.data, c->code.len,
+                               (void *) c);
 
-        case YIBAO_CALLER_ORG:
-            code = &clinic->org_code;
-            break;
-
-        case YIBAO_CALLER_ENTITY:
-            code = &clinic->entity_code;
-            break;
-
-        default: /* YIBAO_CALLER_ADMDVS */
-            if (c->code.len <= clinic->admdvs.len
-                && memcmp(c->code.data, clinic->admdvs.data, c->code.len)
-                   == 0)
-            {
-                return 1;
-            }
-
-            continue;
+        if (rc != YIBAO_OK && rc != YIBAO_ERR_INVALID) {
+            yibao_registry_nomem(f->err);
+            return rc;
         }
+    }
 
-        if (yibao_registry_str_eq(code, c->code.data, c->code.len)) {
+    return YIBAO_OK;
+}
+
+
+static int
+yibao_registry_clinic_match(const yibao_caller_t *caller,
+    const yibao_clinic_t *clinic)
+{
+    size_t  len;
+
+    if (caller->all_clinics) {
+        return 1;
+    }
+
+    if (yibao_hash_find(caller->set, clinic->org_code.data,
+                        clinic->org_code.len)
+        != NULL
+        || yibao_hash_find(caller->set, clinic->entity_code.data,
+                           clinic->entity_code.len)
+           != NULL)
+    {
+        return 1;
+    }
+
+    for (len = 1; len <= clinic->admdvs.len; len++) {
+        if (yibao_hash_find(caller->set, clinic->admdvs.data, len) != NULL) {
             return 1;
         }
     }
@@ -1114,6 +1659,23 @@ yibao_registry_infno_match(const yibao_caller_t *caller,
     }
 
     return 0;
+}
+
+
+/* days from 1970-01-01 to y-m-d (H. Hinnant's days_from_civil) */
+
+static int64_t
+yibao_registry_days(int64_t y, unsigned m, unsigned d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= (m <= 2);
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
 }
 
 

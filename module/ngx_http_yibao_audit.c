@@ -1070,7 +1070,7 @@ ngx_http_yibao_audit_remote(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     if (ngx_http_yibao_sign_body(&glcf->sign, ctx->registry_clinic,
                                  &rc->infno, &out, pool, r->connection->log,
-                                 &f->sign)
+                                 &f->sign, NULL)
         != NGX_OK)
     {
         goto failed;

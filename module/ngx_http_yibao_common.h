@@ -289,6 +289,7 @@ struct ngx_http_yibao_ctx_s {
     ngx_int_t                  infcode;
 
     const yibao_clinic_t      *registry_clinic;
+    const yibao_key_t         *signer;         /* the key that signed */
 
     int64_t                    auth_ts;
     ngx_str_t                  nonce;
@@ -516,6 +517,17 @@ void ngx_http_yibao_store_inflight_remove(void *handle);
 ngx_int_t ngx_http_yibao_store_inflight_orphans(ngx_pool_t *pool,
     ngx_array_t *out);
 
+/* the keys' store: activations and operators' choices (store.c) */
+void ngx_http_yibao_store_key_use(ngx_str_t *key_id, ngx_pool_t *pool,
+    ngx_str_t *label);
+ngx_int_t ngx_http_yibao_store_key_choose(ngx_str_t *key_id,
+    ngx_str_t *label, ngx_pool_t *pool, ngx_log_t *log);
+void ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
+    ngx_pool_t *pool, ngx_log_t *log);
+time_t ngx_http_yibao_store_key_activated_at(ngx_str_t *label,
+    ngx_pool_t *pool);
+ngx_int_t ngx_http_yibao_store_keys_init_process(ngx_cycle_t *cycle);
+
 char *ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_yibao_cache_purge_directive(ngx_conf_t *cf,
@@ -645,7 +657,10 @@ ngx_int_t ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
     const yibao_clinic_t *clinic, ngx_pool_t *pool, ngx_str_t *msgid);
 ngx_int_t ngx_http_yibao_sign_body(yibao_sign_conf_t *sign,
     const yibao_clinic_t *clinic, ngx_str_t *infno, yibao_str_t *body,
-    ngx_pool_t *pool, ngx_log_t *log, yibao_sign_out_t *out);
+    ngx_pool_t *pool, ngx_log_t *log, yibao_sign_out_t *out,
+    const yibao_key_t **used);
+void ngx_http_yibao_key_activated(const yibao_key_t *key, ngx_pool_t *pool,
+    ngx_log_t *log);
 
 char *ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -495,6 +495,11 @@ ngx_http_yibao_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     if (!ctx->cache_serve && ctx->infcode_set && ctx->infcode == 0) {
         ngx_http_yibao_signin_learn(r, ctx, p, n);
+
+        if (yibao_key_activates(ctx->infno.data, ctx->infno.len)) {
+            ngx_http_yibao_key_activated(ctx->signer, r->pool,
+                                         r->connection->log);
+        }
     }
 
     if (!ctx->cache_serve) {

@@ -1168,10 +1168,21 @@ ngx_http_yibao_sign_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_http_yibao_loc_conf_t *glcf, const yibao_clinic_t *clinic,
     yibao_str_t *body, yibao_sign_out_t *out)
 {
-    if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &ctx->infno, body,
-                            r->pool, r->connection->log, out)
-        != NGX_OK)
-    {
+    ngx_int_t  rc;
+
+    rc = ngx_http_yibao_sign_body(&glcf->sign, clinic, &ctx->infno, body,
+                                  r->pool, r->connection->log, out,
+                                  &ctx->signer);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_NO_VALID_KEY,
+                              "entity %V has no key valid now (key_id "
+                              "\"%*s\")", &ctx->entity,
+                              clinic->key->id.len, clinic->key->id.data);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_SIGN_FAILED,
                               "the gateway could not sign the request for "
                               "entity %V", &ctx->entity);

@@ -506,6 +506,7 @@ static ngx_int_t
 ngx_http_yibao_init_process(ngx_cycle_t *cycle)
 {
     if (ngx_http_yibao_store_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_store_keys_init_process(cycle) != NGX_OK
         || ngx_http_yibao_journal_init_process(cycle) != NGX_OK
         || ngx_http_yibao_resolve_init_process(cycle) != NGX_OK
         || ngx_http_yibao_outage_init_process(cycle) != NGX_OK

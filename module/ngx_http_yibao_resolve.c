@@ -549,7 +549,7 @@ ngx_http_yibao_resolve_send(yibao_journal_t *j, ngx_uint_t mode,
     }
 
     if (ngx_http_yibao_sign_body(&glcf->sign, clinic, infno, &out, pool,
-                                 ngx_cycle->log, &sign)
+                                 ngx_cycle->log, &sign, NULL)
         != NGX_OK)
     {
         *error = "signing failed";

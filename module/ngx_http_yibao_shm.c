@@ -47,7 +47,11 @@
 #define NGX_HTTP_YIBAO_ENTRY_CACHE  3
 #define NGX_HTTP_YIBAO_ENTRY_JOURNAL  4   /* never evicted before expiry */
 #define NGX_HTTP_YIBAO_ENTRY_OFFLINE  5   /* 记账: never evicted, kept */
-#define NGX_HTTP_YIBAO_ENTRY_TYPES  6
+#define NGX_HTTP_YIBAO_ENTRY_KEY    6   /* keys' states: never evicted */
+#define NGX_HTTP_YIBAO_ENTRY_TYPES  7
+
+/* the operators' choices of a key among a key_id's two */
+#define NGX_HTTP_YIBAO_KEY_USE      "yk:use:"
 
 /* what a journal query reads at most per hold of the zone's lock */
 #define NGX_HTTP_YIBAO_HOLD_RECORDS  64
@@ -106,6 +110,7 @@ typedef struct {
     uint64_t                   seq;        /* the last record's */
     yibao_outage_t             outage;     /* is the platform there? */
     uint64_t                   offline_gen;    /* 记账 records changed */
+    ngx_atomic_t               key_uses;   /* NGX_HTTP_YIBAO_KEY_USE keys */
 } ngx_http_yibao_shctx_t;
 
 
@@ -279,6 +284,7 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->seq = 0;
     ngx_memzero(&zone->sh->outage, sizeof(yibao_outage_t));
     zone->sh->offline_gen = 0;
+    zone->sh->key_uses = 0;
 
     ngx_rbtree_init(&zone->sh->index, &zone->sh->sentinel,
                     ngx_http_yibao_shm_index_insert);
@@ -561,6 +567,92 @@ ngx_http_yibao_shm_free(ngx_http_yibao_zone_t *zone,
     ngx_queue_remove(&e->queue);
     ngx_slab_free_locked(zone->shpool, e);
     zone->sh->entries--;
+}
+
+
+/*
+ * The keys' states (when a key was activated) and the operators'
+ * choices of a key (keys starting with NGX_HTTP_YIBAO_KEY_USE), kept
+ * until they are changed: never evicted, never expired.  get copies
+ * the value into pool; NGX_DECLINED when there is none.
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_key_get(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    return ngx_http_yibao_shm_get(shm_zone, key, NGX_HTTP_YIBAO_ENTRY_KEY,
+                                  pool, value);
+}
+
+
+/*
+ * Sets (value not NULL) or removes (NULL) a key's entry; with only_new,
+ * an entry that exists is kept.  NGX_OK, NGX_DECLINED (only_new: it
+ * existed) or NGX_BUSY (the zone is full).
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_key_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *value, ngx_uint_t only_new)
+{
+    uint32_t                 hash;
+    ngx_uint_t               use;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    use = (key->len >= sizeof(NGX_HTTP_YIBAO_KEY_USE) - 1
+           && ngx_strncmp(key->data, NGX_HTTP_YIBAO_KEY_USE,
+                          sizeof(NGX_HTTP_YIBAO_KEY_USE) - 1) == 0);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key, hash);
+
+    if (e != NULL && only_new) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (e != NULL) {
+        ngx_http_yibao_shm_free(zone, e);
+        zone->sh->key_uses -= use;
+    }
+
+    if (value == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    e = ngx_http_yibao_shm_insert(zone, key, hash, ngx_http_yibao_shm_now(),
+                                  value->len, NGX_HTTP_YIBAO_ENTRY_KEY, 0);
+    if (e == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    ngx_memcpy(e->data + key->len, value->data, value->len);
+    e->expire = (uint64_t) -1;
+    zone->sh->key_uses += use;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* how many operators' choices of a key the zone holds (no lock) */
+
+ngx_uint_t
+ngx_http_yibao_shm_key_uses(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_yibao_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    return zone->sh->key_uses;
 }
 
 

@@ -23,6 +23,11 @@ ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
 void ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
     ngx_str_t *keys, yibao_limit_policy_t **policies,
     yibao_limit_decision_t *d);
+ngx_int_t ngx_http_yibao_shm_key_get(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_key_set(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *value, ngx_uint_t only_new);
+ngx_uint_t ngx_http_yibao_shm_key_uses(ngx_shm_zone_t *shm_zone);
 ngx_int_t ngx_http_yibao_shm_cache_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
 void ngx_http_yibao_shm_cache_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,

@@ -38,6 +38,7 @@ struct ngx_http_yibao_signin_flight_s {
     ngx_str_t                         uri;
     ngx_str_t                         body;
     yibao_sign_out_t                  sign;
+    const yibao_key_t                *signer;   /* the key that signed */
     ngx_msec_t                        ttl;
 };
 
@@ -411,7 +412,7 @@ ngx_http_yibao_signin_flight(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     }
 
     if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &infno, &out, pool,
-                                 r->connection->log, &f->sign)
+                                 r->connection->log, &f->sign, &f->signer)
         != NGX_OK)
     {
         goto failed;
@@ -548,6 +549,8 @@ ngx_http_yibao_signin_answer(void *data,
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "yibao: signed in by the gateway (9001): %V", &f->key);
+
+    ngx_http_yibao_key_activated(f->signer, f->pool, ngx_cycle->log);
 
     ngx_http_yibao_signin_done(f, &sign_no, NULL);
 }

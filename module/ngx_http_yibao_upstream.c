@@ -114,28 +114,60 @@ ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
 
 
 /*
- * The signature headers of a body sent for the clinic's entity with its
- * key, by the scheme of sign: NGX_OK or NGX_ERROR (logged).
+ * The signature headers of a body sent for the clinic's entity with the
+ * key that signs for it now (yibao_key_pick(): the newer of two from its
+ * valid_from on, or the older an operator chose), by the scheme of
+ * sign: NGX_OK, NGX_DECLINED (no key of the entity is valid now;
+ * logged) or NGX_ERROR (logged).  *used (if not NULL) is the key.
  */
 
 ngx_int_t
 ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
     ngx_str_t *infno, yibao_str_t *body, ngx_pool_t *pool, ngx_log_t *log,
-    yibao_sign_out_t *out)
+    yibao_sign_out_t *out, const yibao_key_t **used)
 {
     u_char              nonce[32];
+    ngx_str_t           use, id;
     ngx_uint_t          i;
     ngx_time_t         *tp;
     yibao_err_t         err;
     yibao_alloc_t       a;
     yibao_sign_key_t    key;
     yibao_sign_input_t  in;
+    const yibao_key_t  *k;
 
     static u_char  alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                              "abcdefghijklmnopqrstuvwxyz0123456789";
 
     ngx_memzero(&err, sizeof(yibao_err_t));
     ngx_memzero(out, sizeof(yibao_sign_out_t));
+
+    tp = ngx_timeofday();
+
+    /* the operator's choice of the older key, if any (the store's) */
+
+    id.data = (u_char *) clinic->key->id.data;
+    id.len = clinic->key->id.len;
+    ngx_str_null(&use);
+
+    if (clinic->key->older != NULL) {
+        ngx_http_yibao_store_key_use(&id, pool, &use);
+    }
+
+    k = yibao_key_pick(clinic->key, tp->sec, use.data, use.len);
+
+    if (used != NULL) {
+        *used = k;
+    }
+
+    if (k == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "yibao: entity %*s has no key valid now (key_id "
+                      "\"%V\": expired or not yet valid)",
+                      clinic->entity_code.len, clinic->entity_code.data,
+                      &id);
+        return NGX_DECLINED;
+    }
 
     if (sign->scheme == YIBAO_SIGN_NONE) {
         return NGX_OK;
@@ -158,10 +190,8 @@ ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
         in.nonce.len = sizeof(nonce);
     }
 
-    tp = ngx_timeofday();
-
-    key.ak = clinic->key->ak;
-    key.sk = clinic->key->sk;
+    key.ak = k->ak;
+    key.sk = k->sk;
     in.infno.data = infno->data;
     in.infno.len = infno->len;
     in.body = *body;
@@ -173,10 +203,33 @@ ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "yibao: signing for entity %*s with key \"%*s\" "
                       "failed: %s", clinic->entity_code.len,
-                      clinic->entity_code.data, clinic->key->id.len,
-                      clinic->key->id.data, err.msg);
+                      clinic->entity_code.data, k->id.len, k->id.data,
+                      err.msg);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The key signed a 9001 or a settlement the platform accepted: it is
+ * activated, if it was not (the keys' store, ngx_http_yibao_store.c).
+ */
+
+void
+ngx_http_yibao_key_activated(const yibao_key_t *key, ngx_pool_t *pool,
+    ngx_log_t *log)
+{
+    char       buf[YIBAO_KEY_LABEL_LEN];
+    ngx_str_t  label;
+
+    if (key == NULL) {
+        return;
+    }
+
+    label.data = (u_char *) buf;
+    label.len = yibao_key_label(key, buf);
+
+    ngx_http_yibao_store_key_activated(&label, ngx_time(), pool, log);
 }

@@ -674,11 +674,17 @@ test_keys_errors(void **state)
 
     char                          buf[1024];
     static const test_failure_t   cases[] = {
-        { "# k\nk1\tak\n", 2, "expected 3 TAB-separated fields, got 2" },
+        { "# k\nk1\tak\n", 2,
+          "expected 3 to 5 TAB-separated fields, got 2" },
         { "k1\tak\tsk\textra\n", 1,
-          "expected 3 TAB-separated fields, got 4" },
-        { "k1\tak\tsk\t\n", 1, "expected 3 TAB-separated fields, got 4" },
-        { "k1 ak sk\n", 1, "expected 3 TAB-separated fields, got 1" },
+          "expected 3 or 5 TAB-separated fields (valid_from and valid_to "
+          "together), got 4" },
+        { "k1\tak\tsk\t\n", 1,
+          "expected 3 or 5 TAB-separated fields (valid_from and valid_to "
+          "together), got 4" },
+        { "k1\tak\tsk\ta\tb\tc\n", 1,
+          "expected 3 to 5 TAB-separated fields, got 6" },
+        { "k1 ak sk\n", 1, "expected 3 to 5 TAB-separated fields, got 1" },
         { "k0\ta\ts\n\tak\tsk\n", 2, "column 1 \"key_id\" is empty" },
         { "k 1\tak\tsk\n", 1,
           "column 1 \"key_id\" has a byte that is not printable ASCII "
@@ -692,7 +698,8 @@ test_keys_errors(void **state)
           "column 3 \"sk\" has a byte that is not printable ASCII "
           "(byte 3)" },
         { "# keys\nk1\ta\ts\n\nk2\ta\ts\nk1\tb\tt\n", 5,
-          "column 1 \"key_id\": \"k1\" is a duplicate of line 2" },
+          "column 1 \"key_id\": \"k1\" is a duplicate of line 2 (two "
+          "keys of a key_id need valid_from and valid_to)" },
     };
 
     test_failures(t, TEST_KEYS, cases, TEST_NCASES(cases));
@@ -711,6 +718,452 @@ test_keys_errors(void **state)
     memcpy(buf + 6 + 513, "\n", 2);
     test_failed(t, test_keys(t, buf), 1,
                 "column 3 \"sk\" is longer than 512 bytes");
+}
+
+
+/* two keys per key_id, their times, the choice of the signing key */
+
+#define T_FROM1       "2026-01-01T00:00:00+08:00"
+#define T_TO1         "2027-01-01T00:00:00+08:00"
+#define T_FROM2       "2026-12-01T00:00:00+08:00"
+#define T_TO2         "2028-01-01T00:00:00+08:00"
+
+/* the same instants in seconds since the epoch */
+#define S_FROM1       INT64_C(1767196800)
+#define S_TO1         INT64_C(1798732800)
+#define S_FROM2       INT64_C(1796054400)
+#define S_TO2         INT64_C(1830268800)
+
+#define KEYS_ROTATION                                                        \
+    "k-H37010200001\tAK-OLD\tSK-OLD-SECRET\t" T_FROM1 "\t" T_TO1 "\n"         \
+    "k-H37010200002\tAK-TWO\tSK-TWO-SECRET\n"                                \
+    "k-H37010200001\tAK-NEW\tSK-NEW-SECRET\t" T_FROM2 "\t" T_TO2 "\n"
+
+
+static void
+test_time_parse(void **state)
+{
+    char     buf[YIBAO_TIME_LEN];
+    int64_t  t;
+    size_t   i;
+
+    static const char  *bad[] = {
+        "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
+        "2026-02-29T00:00:00Z", "2026-01-01T24:00:00Z",
+        "2026-01-01T00:60:00Z", "2026-01-01X00:00:00Z",
+        "2026-01-01T00:00:00+8:00", "2026-01-01T00:00:00+15:00",
+        "1969-12-31T23:59:59Z", "2026-01-01T00:00:00z",
+        "2026-0a-01T00:00:00Z"
+    };
+
+    (void) state;
+
+    assert_int_equal(yibao_time_parse(U("1970-01-01T00:00:00Z"), 20, &t),
+                     YIBAO_OK);
+    assert_true(t == 0);
+
+    assert_int_equal(yibao_time_parse(U(T_FROM1), 25, &t), YIBAO_OK);
+    assert_true(t == S_FROM1);
+    assert_int_equal(yibao_time_parse(U("2025-12-31 16:00:00Z"), 20, &t),
+                     YIBAO_OK);
+    assert_true(t == S_FROM1);
+    assert_int_equal(yibao_time_parse(U("2025-12-31T12:00:00-04:00"), 25,
+                                      &t),
+                     YIBAO_OK);
+    assert_true(t == S_FROM1);
+
+    /* a leap day */
+    assert_int_equal(yibao_time_parse(U("2028-02-29T12:00:00Z"), 20, &t),
+                     YIBAO_OK);
+    yibao_time_format(t, buf);
+    assert_string_equal(buf, "2028-02-29T12:00:00Z");
+
+    yibao_time_format(S_TO2, buf);
+    assert_string_equal(buf, "2027-12-31T16:00:00Z");
+
+    for (i = 0; i < TEST_NCASES(bad); i++) {
+        assert_int_equal(yibao_time_parse(U(bad[i]), strlen(bad[i]), &t),
+                         YIBAO_ERR_INVALID);
+    }
+}
+
+
+static void
+test_keys_rotation(void **state)
+{
+    test_ctx_t         *t = *state;
+
+    char                label[YIBAO_KEY_LABEL_LEN];
+    yibao_keys_t       *keys;
+    const yibao_key_t  *key, *older, *two;
+
+    keys = test_keys(t, KEYS_ROTATION);
+    assert_non_null(keys);
+    assert_int_equal(yibao_keys_count(keys), 3);
+
+    /* the id finds the newer (the later valid_from), whatever the order */
+    key = yibao_keys_find(keys, U("k-H37010200001"), 14);
+    assert_non_null(key);
+    test_str_equal(&key->ak, "AK-NEW");
+    assert_true(key->valid_from == S_FROM2);
+    assert_true(key->valid_to == S_TO2);
+
+    older = key->older;
+    assert_non_null(older);
+    test_str_equal(&older->ak, "AK-OLD");
+    assert_null(older->older);
+
+    /* the index is the key's slot */
+    assert_ptr_equal(yibao_keys_at(keys, older->index), older);
+    assert_ptr_equal(yibao_keys_at(keys, key->index), key);
+    assert_int_not_equal(older->index, key->index);
+    assert_true(older->index < 3 && key->index < 3);
+    assert_null(yibao_keys_at(keys, 3));
+
+    two = yibao_keys_find(keys, U("k-H37010200002"), 14);
+    assert_non_null(two);
+    assert_null(two->older);
+    assert_true(two->valid_from == 0);
+    assert_true(two->valid_to == YIBAO_KEY_NEVER);
+
+    assert_int_equal(yibao_key_label(key, label), 25);
+    assert_string_equal(label, "k-H37010200001@1796054400");
+    yibao_key_label(two, label);
+    assert_string_equal(label, "k-H37010200002@0");
+
+    /* the same keys, the other order */
+    keys = test_keys(t, "k-H37010200001\tAK-NEW\tSK-NEW-SECRET\t" T_FROM2
+                        "\t" T_TO2 "\n"
+                        "k-H37010200001\tAK-OLD\tSK-OLD-SECRET\t" T_FROM1
+                        "\t" T_TO1 "\n");
+    assert_non_null(keys);
+    key = yibao_keys_find(keys, U("k-H37010200001"), 14);
+    test_str_equal(&key->ak, "AK-NEW");
+    test_str_equal(&key->older->ak, "AK-OLD");
+    assert_int_equal(key->index, 0);
+    assert_int_equal(key->older->index, 1);
+}
+
+
+static void
+test_keys_rotation_errors(void **state)
+{
+    test_ctx_t                   *t = *state;
+
+    static const test_failure_t   cases[] = {
+        { "k1\tak\tsk\t2026-01-01\t" T_TO1 "\n", 1,
+          "column 4 \"valid_from\": \"2026-01-01\" is not "
+          "YYYY-MM-DDTHH:MM:SS and Z or +HH:MM" },
+        { "k1\tak\tsk\t" T_FROM1 "\tnever\n", 1,
+          "column 5 \"valid_to\": \"never\" is not "
+          "YYYY-MM-DDTHH:MM:SS and Z or +HH:MM" },
+        { "k1\tak\tsk\t" T_TO1 "\t" T_FROM1 "\n", 1,
+          "column 5 \"valid_to\" is not after column 4 \"valid_from\"" },
+        { "k1\tak\tsk\t" T_FROM1 "\t" T_FROM1 "\n", 1,
+          "column 5 \"valid_to\" is not after column 4 \"valid_from\"" },
+        { "k1\ta\tsk\t" T_FROM1 "\t" T_TO1 "\n"
+          "k1\tb\tsk\n", 2,
+          "column 1 \"key_id\": \"k1\" is a duplicate of line 1 (two keys "
+          "of a key_id need valid_from and valid_to)" },
+        { "k1\ta\tsk\t" T_FROM1 "\t" T_TO1 "\n"
+          "k1\ta\tsk2\t" T_FROM2 "\t" T_TO2 "\n", 2,
+          "column 1 \"key_id\": \"k1\" is a duplicate of line 1 with the "
+          "same AK" },
+        { "k1\ta\tsk\t" T_FROM1 "\t" T_TO1 "\n"
+          "k1\tb\tsk2\t" T_FROM1 "\t" T_TO2 "\n", 2,
+          "column 1 \"key_id\": \"k1\" is a duplicate of line 1 with the "
+          "same valid_from" },
+        { "k1\ta\tsk\t" T_FROM1 "\t" T_TO1 "\n"
+          "k1\tb\tsk2\t" T_FROM2 "\t" T_TO2 "\n"
+          "k1\tc\tsk3\t2027-06-01T00:00:00Z\t" T_TO2 "\n", 3,
+          "column 1 \"key_id\": \"k1\" is a duplicate of line 1 (a key_id "
+          "has two keys at most)" },
+    };
+
+    test_failures(t, TEST_KEYS, cases, TEST_NCASES(cases));
+}
+
+
+static void
+test_key_pick(void **state)
+{
+    test_ctx_t         *t = *state;
+
+    char                label[YIBAO_KEY_LABEL_LEN];
+    size_t              len;
+    yibao_keys_t       *keys;
+    const yibao_key_t  *newer, *older, *two;
+
+    keys = test_keys(t, KEYS_ROTATION);
+    assert_non_null(keys);
+
+    newer = yibao_keys_find(keys, U("k-H37010200001"), 14);
+    older = newer->older;
+    two = yibao_keys_find(keys, U("k-H37010200002"), 14);
+
+    /* before the older is valid: none */
+    assert_null(yibao_key_pick(newer, S_FROM1 - 1, NULL, 0));
+
+    /* the older until the newer's valid_from, the newer from then */
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM1, NULL, 0), older);
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM2 - 1, NULL, 0), older);
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM2, NULL, 0), newer);
+    assert_ptr_equal(yibao_key_pick(newer, S_TO1, NULL, 0), newer);
+
+    /* an operator's rollback: the older while it is valid */
+    len = yibao_key_label(older, label);
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM2, U(label), len), older);
+    assert_ptr_equal(yibao_key_pick(newer, S_TO1 - 1, U(label), len),
+                     older);
+    assert_ptr_equal(yibao_key_pick(newer, S_TO1, U(label), len), newer);
+
+    /* a choice that names another key, or part of it, is no rollback */
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM2, U(label), len - 1),
+                     newer);
+    len = yibao_key_label(newer, label);
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM2, U(label), len), newer);
+    assert_ptr_equal(yibao_key_pick(newer, S_FROM2, U("x"), 1), newer);
+
+    /* every key expired: none */
+    assert_null(yibao_key_pick(newer, S_TO2, NULL, 0));
+    assert_null(yibao_key_pick(newer, S_TO2 + 86400, U(label), len));
+
+    /* a key without times always signs; a choice changes nothing */
+    assert_ptr_equal(yibao_key_pick(two, 0, NULL, 0), two);
+    assert_ptr_equal(yibao_key_pick(two, S_TO2 * 10, U("x"), 1), two);
+}
+
+
+static void
+test_key_state(void **state)
+{
+    test_ctx_t         *t = *state;
+
+    yibao_keys_t       *keys;
+    const yibao_key_t  *newer, *older, *two;
+
+    keys = test_keys(t, KEYS_ROTATION);
+    assert_non_null(keys);
+
+    newer = yibao_keys_find(keys, U("k-H37010200001"), 14);
+    older = newer->older;
+    two = yibao_keys_find(keys, U("k-H37010200002"), 14);
+
+    assert_int_equal(yibao_key_state(newer, 0, S_FROM2 - 1),
+                     YIBAO_KEY_PENDING);
+    assert_int_equal(yibao_key_state(newer, 0, S_FROM2),
+                     YIBAO_KEY_NEVER_USED);
+    assert_int_equal(yibao_key_state(newer, S_FROM2 + 5, S_FROM2 + 10),
+                     YIBAO_KEY_ACTIVATED);
+
+    /* 30 days before valid_to it is expiring, activated or not */
+    assert_int_equal(yibao_key_state(older, S_FROM1,
+                                     S_TO1 - YIBAO_KEY_EXPIRING_S - 1),
+                     YIBAO_KEY_ACTIVATED);
+    assert_int_equal(yibao_key_state(older, S_FROM1,
+                                     S_TO1 - YIBAO_KEY_EXPIRING_S),
+                     YIBAO_KEY_EXPIRING);
+    assert_int_equal(yibao_key_state(older, 0, S_TO1 - 1),
+                     YIBAO_KEY_EXPIRING);
+    assert_int_equal(yibao_key_state(older, S_FROM1, S_TO1),
+                     YIBAO_KEY_EXPIRED);
+
+    /* a key without times never expires */
+    assert_int_equal(yibao_key_state(two, 0, S_TO2 * 10),
+                     YIBAO_KEY_NEVER_USED);
+    assert_int_equal(yibao_key_state(two, 1, S_TO2 * 10),
+                     YIBAO_KEY_ACTIVATED);
+
+    assert_string_equal(yibao_key_state_name(YIBAO_KEY_NEVER_USED),
+                        "never_used");
+    assert_string_equal(yibao_key_state_name(YIBAO_KEY_ACTIVATED),
+                        "activated");
+    assert_string_equal(yibao_key_state_name(YIBAO_KEY_EXPIRING),
+                        "expiring");
+    assert_string_equal(yibao_key_state_name(YIBAO_KEY_EXPIRED), "expired");
+    assert_string_equal(yibao_key_state_name(YIBAO_KEY_PENDING), "pending");
+
+    assert_true(yibao_key_activates(U("9001"), 4));
+    assert_true(yibao_key_activates(U("2207"), 4));
+    assert_true(yibao_key_activates(U("2304"), 4));
+    assert_false(yibao_key_activates(U("1101"), 4));
+    assert_false(yibao_key_activates(U("2206"), 4));
+    assert_false(yibao_key_activates(U("90"), 2));
+}
+
+
+/* the optional columns of the clinics file and the township link */
+
+#define ROW13(a, b, c, d, e, f, g, h, i, j, k, l, m)                         \
+    a "\t" b "\t" c "\t" d "\t" e "\t" f "\t" g "\t" h "\t" i "\t" j "\t"    \
+    k "\t" l "\t" m "\n"
+
+
+static void
+test_clinics_optional(void **state)
+{
+    test_ctx_t            *t = *state;
+
+    const yibao_clinic_t  *c;
+
+    t->clinics = test_clinics(t,
+        ROW_ORG4
+        ROW13(ORG1, "一村卫生室", "370102", "township", "H37010200001",
+              "某镇卫生院", "k-H37010200001", "H37010200001", "某县",
+              "某镇", "320803101KAF", "是", "")
+        ROW13(ORG3, "三村卫生室", "370102", "own", "H37010200105",
+              "三村卫生室", "k-H37010200105", "H37010200001", "", "", "",
+              "否", "无网络")
+        ROW7(ORG5, "五村卫生室", "370102", "own", "H37010200002",
+             "五村卫生室", "k-H37010200002") "\n"
+        ORG2 "\t二村卫生室\t370102\town\tH37010200003\t二村卫生室\t"
+        "k-H37010200002\t\tx县\n");
+    assert_non_null(t->clinics);
+    assert_int_equal(yibao_clinics_count(t->clinics), 5);
+
+    c = test_find_clinic(t, ORG1);
+    test_str_equal(yibao_clinic_township(c), "H37010200001");
+    test_str_equal(&c->county, "某县");
+    test_str_equal(&c->township, "某镇");
+    test_str_equal(&c->org_id, "320803101KAF");
+    assert_int_equal(c->included, YIBAO_INCLUDED_YES);
+    test_str_equal(&c->reason, "");
+    assert_int_equal(yibao_clinics_index(t->clinics, c), 1);
+    assert_ptr_equal(yibao_clinics_at(t->clinics, 1), c);
+
+    /* an own-designation village linked to its township hospital */
+    c = test_find_clinic(t, ORG3);
+    assert_int_equal(c->mode, YIBAO_SETTLE_OWN);
+    test_str_equal(yibao_clinic_township(c), "H37010200001");
+    assert_int_equal(c->included, YIBAO_INCLUDED_NO);
+    test_str_equal(&c->reason, "无网络");
+
+    /* without the columns: empty, unknown */
+    c = test_find_clinic(t, ORG5);
+    test_str_equal(yibao_clinic_township(c), "");
+    test_str_equal(&c->county, "");
+    assert_int_equal(c->included, YIBAO_INCLUDED_UNKNOWN);
+
+    c = test_find_clinic(t, ORG2);
+    test_str_equal(&c->county, "x县");
+    test_str_equal(yibao_clinic_township(c), "");
+    assert_null(yibao_clinics_at(t->clinics, 5));
+}
+
+
+static void
+test_clinics_optional_errors(void **state)
+{
+    test_ctx_t                   *t = *state;
+
+    static const test_failure_t   cases[] = {
+        { ROW13(ORG1, "x", "370102", "own", "H37010200105", "x",
+                "k-H37010200105", "H3701020000", "", "", "", "", ""), 1,
+          "column 8 \"township_code\": \"H3701020000\" is not a national "
+          "code ('H' or 'P' and 11 digits)" },
+        { ROW13(ORG1, "x", "370102", "own", "H37010200105", "x",
+                "k-H37010200105", "H37010200105", "", "", "", "", ""), 1,
+          "column 8 \"township_code\": \"H37010200105\" is the clinic's "
+          "own entity_code" },
+        { ROW13(ORG1, "x", "370102", "township", "H37010200001", "x",
+                "k-H37010200001", "H37010200002", "", "", "", "", ""), 1,
+          "column 8 \"township_code\": \"H37010200002\" is not the "
+          "entity_code of a \"township\" clinic" },
+        { ROW13(ORG1, "x", "370102", "own", "H37010200105", "x",
+                "k-H37010200105", "", "a\x01", "", "", "", ""), 1,
+          "column 9 \"county\" has a control character (byte 2)" },
+        { ROW13(ORG1, "x", "370102", "own", "H37010200105", "x",
+                "k-H37010200105", "", "", "\xff", "", "", ""), 1,
+          "column 10 \"township\" is not valid UTF-8" },
+        { ROW13(ORG1, "x", "370102", "own", "H37010200105", "x",
+                "k-H37010200105", "", "", "", "a b", "", ""), 1,
+          "column 11 \"org_id\" has a byte that is not printable ASCII "
+          "(byte 2)" },
+        { ROW13(ORG1, "x", "370102", "own", "H37010200105", "x",
+                "k-H37010200105", "", "", "", "", "maybe", ""), 1,
+          "column 12 \"included\": \"maybe\" is not 是, 否, yes, no or "
+          "empty" },
+    };
+
+    test_failures(t, TEST_CLINICS, cases, TEST_NCASES(cases));
+}
+
+
+/*
+ * A caller allowed 50,000 clinics by org code: matched in its hash set,
+ * the first, the last, and one not in the list; entity and admdvs items
+ * beside them; an item given twice is no error.
+ */
+
+static void
+test_allowed_long_list(void **state)
+{
+    test_ctx_t            *t = *state;
+
+    char                  *line, *p;
+    size_t                 i, n;
+    yibao_clinic_t         clinic;
+    const yibao_caller_t  *caller;
+
+    n = 50000;
+    line = test_malloc(n * 23 + 256);
+    assert_non_null(line);
+
+    p = line + sprintf(line, "big\tbig-caller-secret-0001\t");
+
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, "PDY6013413208%09zu,", i);
+    }
+
+    p += sprintf(p, "PDY6013413208%09zu,H37010200009,admdvs:4201\t*\n",
+                 (size_t) 7);
+
+    t->callers = test_callers(t, line);
+    test_free(line);
+    assert_non_null(t->callers);
+
+    caller = test_find_caller(t, "big");
+
+    memset(&clinic, 0, sizeof(yibao_clinic_t));
+    clinic.name.data = U("x");
+    clinic.name.len = 1;
+    clinic.admdvs.data = U("370102");
+    clinic.admdvs.len = 6;
+    clinic.entity_code.data = U("H37010200001");
+    clinic.entity_code.len = 12;
+
+    clinic.org_code.data = U("PDY6013413208000000000");
+    clinic.org_code.len = 22;
+    assert_int_equal(yibao_caller_allowed(caller, &clinic, U("1101"), 4,
+                                          NULL),
+                     YIBAO_OK);
+
+    clinic.org_code.data = U("PDY6013413208000049999");
+    assert_int_equal(yibao_caller_allowed(caller, &clinic, U("1101"), 4,
+                                          NULL),
+                     YIBAO_OK);
+
+    clinic.org_code.data = U("PDY6013413208000050000");
+    assert_int_equal(yibao_caller_allowed(caller, &clinic, U("1101"), 4,
+                                          NULL),
+                     YIBAO_ERR_DENIED);
+
+    /* by its entity */
+    clinic.entity_code.data = U("H37010200009");
+    assert_int_equal(yibao_caller_allowed(caller, &clinic, U("1101"), 4,
+                                          NULL),
+                     YIBAO_OK);
+
+    /* by a prefix of its admdvs, not by a code that only starts alike */
+    clinic.entity_code.data = U("H37010200001");
+    clinic.admdvs.data = U("420105");
+    assert_int_equal(yibao_caller_allowed(caller, &clinic, U("1101"), 4,
+                                          NULL),
+                     YIBAO_OK);
+    clinic.admdvs.data = U("420501");
+    assert_int_equal(yibao_caller_allowed(caller, &clinic, U("1101"), 4,
+                                          NULL),
+                     YIBAO_ERR_DENIED);
 }
 
 
@@ -821,7 +1274,7 @@ test_clinics_crlf_comments(void **state)
                                 "\tk-H37010200001\r\n"
                                 "\r\n"
                                 "x\r\n"),
-                4, "expected 7 TAB-separated fields, got 1");
+                4, "expected 7 to 13 TAB-separated fields, got 1");
 }
 
 
@@ -864,11 +1317,12 @@ test_clinics_errors(void **state)
     static const test_failure_t   cases[] = {
         { CLINICS_HEAD ROW_ORG4
           ORG1 "\tname\t370102\town\tH37010200001\n",
-          3, "expected 7 TAB-separated fields, got 5" },
+          3, "expected 7 to 13 TAB-separated fields, got 5" },
 
         { ROW_ORG4 ROW_ORG1
-          ORG2 "\tx\t370102\town\tH37010200003\tx\tk-H37010200001\t\n",
-          3, "expected 7 TAB-separated fields, got 8" },
+          ORG2 "\tx\t370102\town\tH37010200003\tx\tk-H37010200001"
+          "\t\t\t\t\t\t\t\n",
+          3, "expected 7 to 13 TAB-separated fields, got 14" },
 
         { ROW7("PDY60134132080312D600", "x", "370102", "own",
                "H37010200001", "x", "k-H37010200001"),
@@ -1550,8 +2004,12 @@ test_nomem(void **state)
     assert_int_equal(test_nomem_sweep(t, TEST_KEYS, KEYS_GOOD), 6);
     assert_int_equal(test_nomem_sweep(t, TEST_CLINICS, CLINICS_GOOD), 6);
 
-    /* plus a list per caller and per column that is not "*" */
-    assert_int_equal(test_nomem_sweep(t, TEST_CALLERS, CALLERS_GOOD), 6 + 8);
+    /*
+     * plus a list per caller and per column that is not "*", and the
+     * hash set (3) of each clinics list
+     */
+    assert_int_equal(test_nomem_sweep(t, TEST_CALLERS, CALLERS_GOOD),
+                     6 + 8 + 4 * 3);
 
     /* with everything failing, still no crash */
     yibao_test_arena_fail_from(&t->base.arena, 1);
@@ -1728,6 +2186,14 @@ main(void)
         TEST_FILES(test_clinics_names),
         TEST_FILES(test_clinics_duplicates),
         TEST_FILES(test_callers_good),
+        cmocka_unit_test(test_time_parse),
+        TEST_ARENA(test_keys_rotation),
+        TEST_ARENA(test_keys_rotation_errors),
+        TEST_ARENA(test_key_pick),
+        TEST_ARENA(test_key_state),
+        TEST_FILES(test_clinics_optional),
+        TEST_FILES(test_clinics_optional_errors),
+        TEST_ARENA(test_allowed_long_list),
         TEST_ARENA(test_callers_errors),
         TEST_ARENA(test_no_secret_in_messages),
         TEST_FILES(test_allowed_all),
