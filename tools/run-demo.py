@@ -15,6 +15,9 @@ simulator on 127.0.0.1:9080, until Ctrl-C.
                               them) or "off"; parameters may follow
                               (default: query interval=5s after=30s
                               attempts=20)
+  YIBAO_AUDIT=off             no fee-line audit (default: the demo's rules
+                              and lists of conf/demo/audit, and, with the
+                              simulator, its 3101)
   YIBAO_DEMO_DIR              the working folder (build/demo): nginx.conf,
                               logs, data
 
@@ -74,9 +77,18 @@ def what_is_configured(conf):
                   "has no sign_no")
     else:
         signin = "off: the callers sign in (9001) themselves"
+    rules = configured(conf, "yibao_audit_rules")
+    remote = configured(conf, "yibao_audit_platform")
+    if rules:
+        audit = ("2204 and 2206 fee lines checked by %s (docs/audit.md)%s"
+                 % (rules, "; the platform's audit too: " + remote
+                    if remote else ""))
+    else:
+        audit = "off (YIBAO_AUDIT=off)"
     return {k: textwrap.fill(v, 76, initial_indent=" " * 14,
                              subsequent_indent=" " * 14).lstrip()
-            for k, v in (("resolver", resolver), ("signin", signin))}
+            for k, v in (("resolver", resolver), ("signin", signin),
+                         ("audit", audit))}
 
 
 def main():
@@ -125,9 +137,24 @@ def main():
                  "with parameters or not")
     if resolve in ("query", "reverse"):
         resolve += " " + RESOLVE_TIMING
-    extra = {}
+    extra = {"http_extra": ""}
     if not upstream:
         extra = dict(http_extra="    yibao_signin auto;\n")
+
+    # the fee-line audit with the demo's rules and lists (docs/audit.md);
+    # with the simulator, its 3101 too; YIBAO_AUDIT=off leaves it out
+    audit = os.environ.get("YIBAO_AUDIT", "on").strip() != "off"
+    if audit:
+        demo_audit = os.path.join(yibao_stack.DEMO_DATA, "audit")
+        extra["http_extra"] += (
+            "    yibao_audit_rules %s;\n    yibao_audit_lists %s;\n"
+            % (os.path.join(demo_audit, "rules.tsv"),
+               os.path.join(demo_audit, "lists.tsv")))
+        if not upstream and resolve != "off":
+            extra["http_extra"] += ("    yibao_audit_platform on=2204 "
+                                    "infno=3101 trig_scen=2 timeout=800ms "
+                                    "mode=warn;\n")
+        extra["location_extra"] = "yibao_audit on;"
 
     stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,
                               listen=port, sim_port=sim_port, redis=redis,
@@ -164,6 +191,7 @@ yibao-gateway demo is running (signing scheme: %(scheme)s)
   journal     %(url)s/yibao/journal (tools/yibao-journal)
   resolver    %(resolver)s
   sign-in     %(signin)s
+  audit       %(audit)s
 
 demo callers (id / secret):
 %(callers)s

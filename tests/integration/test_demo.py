@@ -324,3 +324,43 @@ def test_demo_in_front_of_another_platform_resolves(make_stack,
     assert r.status == 200 and r.headers["X-Yibao-Replay"] == "1", r.body
     assert journal(gateway, state="unknown") == []
     assert "make run: stopped" in demo.stop()
+
+
+def test_demo_audits_fee_lines(make_demo):
+    """make run audits with the demo's rules and lists (and, with the
+    simulator, its 3101): a 2204 charging 一般诊疗费 with 诊查费 is
+    refused (YB4010); YIBAO_AUDIT=off leaves the audit out."""
+    ports = [harness.free_port() for _ in range(3)]
+    demo = make_demo("audit", ports)
+    banner = " ".join(demo.start().split())
+    assert "2204 and 2206 fee lines checked by" in banner, banner
+    conf = os.path.join(demo.workdir, "nginx.conf")
+    assert directive(conf, "yibao_audit_rules").endswith(
+        "conf/demo/audit/rules.tsv")
+    assert directive(conf, "yibao_audit") == "on"
+    assert directive(conf, "yibao_audit_platform").startswith(
+        "on=2204 infno=3101")
+
+    callers = harness.yibao_stack.read_tsv(
+        os.path.join(demo.workdir, "data", "callers.tsv"))
+    clinic = next(c for c in harness.yibao_stack.read_tsv(
+        os.path.join(demo.workdir, "data", "clinics.tsv"))
+        if c[3] == "township")
+    steps = client.outpatient_flow(
+        "http://127.0.0.1:%d" % ports[0], callers[0][0], callers[0][1],
+        clinic[0], clinic[1], clinic[2], fee_lines=[
+            {"med_list_codg": "001101000010000",
+             "medins_list_codg": "001101000010000", "cnt": 1, "pric": 10.0},
+            {"med_list_codg": "001102000010000",
+             "medins_list_codg": "001102000010000", "cnt": 1, "pric": 10.0}])
+    infno, status, body = steps[-1]
+    assert (infno, status) == ("2204", 422), steps[-1]
+    assert body["err_msg"].startswith("YB4010 ")
+    assert body["output"]["yb_audit"][0]["rule_id"] == "YB-L01"
+    assert "make run: stopped" in demo.stop()
+
+    off = make_demo("audit-off", YIBAO_AUDIT="off")
+    assert "audit off (YIBAO_AUDIT=off)" in " ".join(off.start().split())
+    assert directive(os.path.join(off.workdir, "nginx.conf"),
+                     "yibao_audit_rules") is None
+    off.stop()
