@@ -526,13 +526,19 @@ class Node:
 # --------------------------------------------------------------------------
 
 Institution = collections.namedtuple(
-    "Institution", "code name admdvs ak sk")
+    "Institution", "code name admdvs ak sk valid_from valid_to",
+    defaults=(0, None))
 
 DEFAULT_INSTITUTIONS = [
     Institution("H37010200001", "某村卫生室", "370102",
                 "AKTEST000000000000000000000000",
                 "SKTEST000000000000000000000000"),
 ]
+
+
+def key_valid(inst, now):
+    """A key of a rotation is valid from valid_from up to valid_to."""
+    return inst.valid_to is None or inst.valid_from <= now < inst.valid_to
 
 
 def load_institutions(path):
@@ -543,12 +549,21 @@ def load_institutions(path):
             line = line.rstrip("\r\n")
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            cols = line.split("\t")
-            if len(cols) != 5:
-                raise ValueError("%s:%d: expected 5 TAB-separated columns "
-                                 "(code name admdvs ak sk), got %d"
+            cols = [c.strip() for c in line.split("\t")]
+            if len(cols) not in (5, 7):
+                raise ValueError("%s:%d: expected 5 or 7 TAB-separated "
+                                 "columns (code name admdvs ak sk "
+                                 "[valid_from valid_to]), got %d"
                                  % (path, n, len(cols)))
-            inst = Institution(*[c.strip() for c in cols])
+            if len(cols) == 7:
+                # seconds since the epoch: a key of a rotation
+                if not (cols[5].isdigit() and cols[6].isdigit()
+                        and int(cols[5]) < int(cols[6])):
+                    raise ValueError("%s:%d: valid_from and valid_to are "
+                                     "not seconds, from before to"
+                                     % (path, n))
+                cols[5], cols[6] = int(cols[5]), int(cols[6])
+            inst = Institution(*cols)
             if not RE_FIXMEDINS.match(inst.code):
                 raise ValueError("%s:%d: fixmedins_code %r is not H/P + 11 "
                                  "digits" % (path, n, inst.code))
@@ -557,7 +572,9 @@ def load_institutions(path):
                                  % (path, n, inst.admdvs))
             if not inst.name or not inst.ak or not inst.sk:
                 raise ValueError("%s:%d: empty name, ak or sk" % (path, n))
-            if inst.code in seen_codes or inst.ak in seen_aks:
+            # a code twice: two keys of one entity (a rotation), with times
+            if inst.ak in seen_aks or (inst.code in seen_codes
+                                       and inst.valid_to is None):
                 raise ValueError("%s:%d: duplicate code or ak" % (path, n))
             seen_codes.add(inst.code)
             seen_aks.add(inst.ak)
@@ -680,7 +697,9 @@ class Platform:
     def __init__(self, institutions, scheme="csb", route=None,
                  csb_api_version="1.0.0", csb_api_name_prefix="",
                  clock_window=1800, state_file=None, clock=None):
-        self.institutions = {i.code: i for i in institutions}
+        self.institutions = {}
+        for i in institutions:
+            self.institutions.setdefault(i.code, i)
         self.by_ak = {i.ak: i for i in institutions}
         self.scheme = scheme
         self.route = route or Route("single:/fsi/api/rsfComIfsService/"
@@ -894,6 +913,9 @@ class Platform:
             if inst is None:
                 deny("unknown_ak", "非法用户!",
                      "unknown _api_access_key")
+            if not key_valid(inst, now):
+                deny("expired_ak", "非法用户!",
+                     "_api_access_key outside its validity")
             want = csb_signature(inst.sk, h["_api_access_key"],
                                  h["_api_name"], ts, h["_api_version"])
             if not hmac.compare_digest(want, h["_api_signature"]):
@@ -929,6 +951,8 @@ class Platform:
             inst = self.by_ak.get(h["x-tif-paasid"])
             if inst is None:
                 deny("unknown_ak", "unknown x-tif-paasid")
+            if not key_valid(inst, now):
+                deny("expired_ak", "x-tif-paasid outside its validity")
             want = tif_signature(inst.sk, ts, nonce)
             if not hmac.compare_digest(want, h["x-tif-signature"].lower()):
                 deny("signature", "x-tif-signature does not match")
@@ -964,6 +988,8 @@ class Platform:
         inst = self.by_ak.get(h["x-ca-key"])
         if inst is None:
             deny("unknown_ak", "非法用户", "unknown x-ca-key")
+        if not key_valid(inst, now):
+            deny("expired_ak", "非法用户", "x-ca-key outside its validity")
         # the body is appended by the caller of check_body_signature
         return inst, (ts, mac)
 
@@ -1003,6 +1029,7 @@ class Platform:
             got = self.check_transport(headers)
             if got is not None:
                 signer, extra = got
+                entry["ak"] = signer.ak if signer is not None else None
                 if self.scheme == "zj-sm3":
                     self.check_zj_body(signer, extra, body)
             if method != "POST":

@@ -5,6 +5,7 @@ One piece of code for `make run` (tools/run-demo.py) and for the
 integration tests (tests/integration/harness.py).  Standard library only.
 """
 
+import datetime
 import os
 import random
 import shutil
@@ -135,16 +136,27 @@ def read_tsv(path):
     return rows
 
 
+def epoch(text):
+    t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return str(int(t.timestamp()))
+
+
 def institutions(clinics_path, keys_path):
-    """The platform's view of the registry: one row per contracting
-    entity, fixmedins_code name admdvs ak sk."""
-    keys = {r[0]: (r[1], r[2]) for r in read_tsv(keys_path)}
+    """The platform's view of the registry: one row per key of each
+    contracting entity, fixmedins_code name admdvs ak sk, and for a key
+    with times its valid_from and valid_to in seconds."""
+    keys = {}
+    for r in read_tsv(keys_path):
+        times = [epoch(r[3]), epoch(r[4])] if len(r) == 5 else []
+        keys.setdefault(r[0], []).append([r[1], r[2]] + times)
     entities = {}
-    for org, name, admdvs, mode, code, ename, key in read_tsv(clinics_path):
+    for row in read_tsv(clinics_path):
+        name, admdvs, mode, code, ename, key = row[1:7]
         if mode == "own" or code not in entities:
             entities[code] = (ename, admdvs, keys[key])
-    return [(code, ename, admdvs, ak, sk)
-            for code, (ename, admdvs, (ak, sk)) in sorted(entities.items())]
+    return [[code, ename, admdvs] + k
+            for code, (ename, admdvs, ks) in sorted(entities.items())
+            for k in ks]
 
 
 def upstream_tls_lines(ca, name):

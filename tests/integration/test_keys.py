@@ -1,0 +1,199 @@
+"""The platform keys at scale: yibao-keys import (the bureau's batch
+checked against the registry, written atomically with mode 0600, no
+secret in any output), two keys per entity (the gateway signs with the
+newer from its valid_from on, with no failed request), and an entity
+without a valid key refused with YB3003 before anything is sent."""
+import datetime
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+
+import harness
+from test_gateway_core import (assert_rejected, envelope, ready_clinic,
+                               send, township_clinic)
+from test_journal import sent
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+TOOL = os.path.join(ROOT, "tools", "yibao-keys")
+DEMO = os.path.join(ROOT, "conf", "demo")
+ENTITIES = ("H37010200001", "H37010200002", "H37010200105")
+
+
+def keys_tool(*args):
+    return subprocess.run([TOOL] + list(args), capture_output=True,
+                          text=True, timeout=60)
+
+
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    for name in ("clinics.tsv", "callers.tsv", "keys.tsv"):
+        shutil.copyfile(os.path.join(DEMO, name), d / name)
+    os.chmod(d / "keys.tsv", 0o600)
+    shutil.copytree(os.path.join(DEMO, "mappings"), d / "mappings")
+    return d
+
+
+def batch(path, rows, header=True):
+    with open(path, "w", encoding="utf-8") as f:
+        if header:
+            f.write("定点医药机构编码,AK,SK,生效时间,失效时间\n")
+        for r in rows:
+            f.write(",".join(r) + "\n")
+    return str(path)
+
+
+def new_rows(valid_from="2026-01-01", valid_to="2099-12-31"):
+    return [(e, "AK-NEW-" + e, "SK-NEW-SECRET-" + e, valid_from, valid_to)
+            for e in ENTITIES]
+
+
+def secrets_in(text, rows):
+    return [s for r in rows for s in (r[1], r[2]) if s in text]
+
+
+def test_import_good_batch_then_gateway_signs_with_the_new_keys(
+        make_stack, tmp_path):
+    d = data_dir(tmp_path)
+    rows = new_rows()
+    b = batch(tmp_path / "batch.csv", rows)
+    r = keys_tool("import", b, "--registry", str(d / "clinics.tsv"),
+                  "--keys", str(d / "keys.tsv"))
+    assert r.returncode == 0, r.stderr
+    assert "3 key(s) imported" in r.stdout
+    assert not secrets_in(r.stdout + r.stderr, rows)
+    assert stat.S_IMODE(os.stat(d / "keys.tsv").st_mode) == 0o600
+    # no temporary file left beside it
+    assert sorted(p.name for p in d.iterdir()
+                  if p.name.startswith(".keys-")) == []
+    # the old keys are kept beside the new ones: two per entity
+    lines = [l for l in (d / "keys.tsv").read_text().splitlines()
+             if l and not l.startswith("#")]
+    assert len(lines) == 6
+
+    listed = keys_tool("list", "--keys", str(d / "keys.tsv"))
+    assert listed.returncode == 0
+    assert "k-H37010200001@0" in listed.stdout
+    assert not secrets_in(listed.stdout, rows)
+    assert "DEMO-SK" not in listed.stdout and "DEMO-AK" not in listed.stdout
+
+    stack = make_stack(data_dir=str(d))
+    clinic = ready_clinic(stack)
+    assert sent(stack, "9001")[-1]["ak"] == "AK-NEW-H37010200001"
+    r = send(stack, envelope(clinic))
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+    assert sent(stack, "1101")[-1]["ak"] == "AK-NEW-H37010200001"
+
+
+def test_bad_batches_write_nothing_and_say_why(tmp_path):
+    d = data_dir(tmp_path)
+    before = (d / "keys.tsv").read_bytes()
+    rows = new_rows()
+    org = "PDY60134132080312D6005"    # the own village H37010200105
+    cases = [
+        ([("H37099900001", "AK-X", "SK-X-SECRET", "2026-01-01",
+           "2099-01-01")] + rows, "entity H37099900001 is not in the "
+                                  "registry"),
+        ([("PDY60134132080312Z9999", "AK-X", "SK-X-SECRET", "2026-01-01",
+           "2099-01-01")] + rows, "clinic PDY60134132080312Z9999 is not in "
+                                  "the registry"),
+        (rows + [rows[0]], "code H37010200001 is a duplicate of line 2"),
+        (rows + [(org, rows[0][1], "SK-Y-SECRET", "2026-01-01",
+                  "2099-01-01")],
+         "the AK of %s is the AK of line 2" % org),
+        (rows + [(org, "AK-Z", "SK-Z-SECRET", "2026-01-01", "2099-01-01")],
+         "%s has key_id k-H37010200105, as line 4" % org),
+        (rows[:2] + [(rows[2][0], "AK-W", "SK-W-SECRET", "soon",
+                      "2099-01-01")], "not a date"),
+        (rows[:2] + [(rows[2][0], "AK-W", "SK-W-SECRET", "2027-01-01",
+                      "2026-01-01")], "valid to is not after valid from"),
+        (rows[:2] + [(rows[2][0], "AK-W", "SK-W-SECRET", "2026-01-01")],
+         "expected 5 fields"),
+    ]
+    for i, (bad_rows, words) in enumerate(cases):
+        b = batch(tmp_path / ("bad%d.csv" % i), bad_rows)
+        r = keys_tool("import", b, "--registry", str(d / "clinics.tsv"),
+                      "--keys", str(d / "keys.tsv"))
+        assert r.returncode == 1, (words, r.stdout, r.stderr)
+        assert words in r.stderr, (words, r.stderr)
+        assert "nothing written" in r.stderr
+        assert not secrets_in(r.stdout + r.stderr, bad_rows), r.stderr
+        assert (d / "keys.tsv").read_bytes() == before
+
+    # a clinic left without a key: a batch that replaces the file and
+    # forgets one entity
+    b = batch(tmp_path / "partial.csv", rows[:2])
+    r = keys_tool("import", b, "--registry", str(d / "clinics.tsv"),
+                  "--keys", str(d / "keys.tsv"), "--replace")
+    assert r.returncode == 1
+    assert "1 clinic(s) left without a valid key: " + org in r.stderr
+    assert (d / "keys.tsv").read_bytes() == before
+
+    # and an expired key does not count as one
+    b = batch(tmp_path / "expired.csv", new_rows("2020-01-01",
+                                                 "2021-01-01"))
+    r = keys_tool("import", b, "--registry", str(d / "clinics.tsv"),
+                  "--keys", str(d / "keys.tsv"), "--replace")
+    assert r.returncode == 1
+    assert "7 clinic(s) left without a valid key" in r.stderr
+
+
+def test_rotation_mid_traffic_no_failed_request(make_stack, tmp_path):
+    """The new keys become valid a few seconds after the start: requests
+    sent all the while all succeed, first signed with the old keys, then
+    with the new (the simulator knows both, each within its times)."""
+    d = data_dir(tmp_path)
+    tz = datetime.timezone(datetime.timedelta(hours=8))
+    switch = datetime.datetime.now(tz).replace(microsecond=0) \
+        + datetime.timedelta(seconds=4)
+    rows = new_rows(switch.strftime("%Y-%m-%d %H:%M:%S"), "2099-12-31")
+    b = batch(tmp_path / "batch.csv", rows)
+    r = keys_tool("import", b, "--registry", str(d / "clinics.tsv"),
+                  "--keys", str(d / "keys.tsv"))
+    assert r.returncode == 0, r.stderr
+
+    stack = make_stack(data_dir=str(d))
+    clinic = ready_clinic(stack)
+    failed, aks = [], []
+
+    def traffic():
+        deadline = time.monotonic() + harness.HANG_GUARD
+        while time.monotonic() < deadline:
+            res = send(stack, envelope(clinic))
+            if res.status != 200 or res.body["infcode"] != 0:
+                failed.append(res.body)
+            got = sent(stack, "1101")
+            if got and got[-1]["ak"] == "AK-NEW-H37010200001":
+                return
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    t.join()
+    assert failed == []
+    aks = [x["ak"] for x in sent(stack, "1101")]
+    # the old key until the switch, the new one from then on
+    assert aks[0] == "DEMO-AK-H37010200001"
+    assert aks[-1] == "AK-NEW-H37010200001"
+    first_new = aks.index("AK-NEW-H37010200001")
+    assert set(aks[:first_new]) == {"DEMO-AK-H37010200001"}
+
+
+def test_no_valid_key_refused_before_sending(make_stack, tmp_path):
+    d = data_dir(tmp_path)
+    keys = (d / "keys.tsv").read_text().splitlines()
+    with open(d / "keys.tsv", "w") as f:
+        for line in keys:
+            if line.startswith("k-H37010200001\t"):
+                line += "\t2020-01-01T00:00:00+08:00\t2021-01-01T00:00:00Z"
+            f.write(line + "\n")
+    stack = make_stack(data_dir=str(d))
+    clinic = township_clinic(stack)
+    r = send(stack, envelope(clinic))
+    assert_rejected(r.status, r.body, 503, 3003, "H37010200001",
+                    "k-H37010200001")
+    assert sent(stack, "1101") == []
+    stack.allowed_log = ("has no key valid now",)
