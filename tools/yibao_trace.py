@@ -2,7 +2,8 @@
 """yibao-trace: the story of a visit, from the gateway's JSON logs.
 
 The gateway writes one JSON object per transaction (nginx
-`log_format yibao_tx escape=json`, conf/gateway.conf.template).  This
+`log_format yibao_tx`, the variable `$yibao_tx_log`,
+conf/gateway.conf.template).  This
 tool reads those logs -- current, rotated (`*.log.1`) and gzipped
 (`*.gz`) -- puts the lines in time order, groups them into visits and
 tells what happened:

@@ -986,3 +986,66 @@ def test_transaction_log_holds_only_transactions(make_stack):
         == [(200, "1101", ""), (200, "9001", ""), (400, "", ""),
             (401, "", "YB2003")], lines
     assert not any("?" in x or "state=" in x for x in plain), plain
+
+
+def test_tx_log_variable_writes_the_variables_line(make_stack):
+    """$yibao_tx_log (the template's log_format yibao_tx) writes, byte
+    for byte, what the log_format of the variables one by one (kept in
+    the template's comment) writes, for transactions that succeed, are
+    refused before and after the clinic is known, carry ids, masked
+    personal data, unmapped codes, and quotes, backslashes and control
+    characters that must be escaped."""
+    from test_gateway_core import (SECRET, envelope, ready_clinic, send,
+                                   township_clinic)
+
+    with open(os.path.join(ROOT, "conf", "gateway.conf.template"),
+              encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"#     log_format yibao_tx escape=json\n"
+                  r"((?:    #         '[^']*'\n)+)", text)
+    assert m, "the variables' log_format is in the template's comment"
+    fmt = " ".join(re.findall(r"'[^']*'", m.group(1)))
+    assert fmt.count("$") == 29, fmt
+
+    st = make_stack(scheme="csb", start=False)
+    vars_log = os.path.join(st.workdir, "logs", "vars.log")
+    st.http_extra = "    log_format yibao_tx_vars escape=json %s;" % fmt
+    st.location_extra = "            access_log %s yibao_tx_vars;" % vars_log
+    st.start()
+
+    clinic = ready_clinic(st)
+    steps = client.outpatient_flow(st.url, CALLER, SECRET,
+                                   township_clinic(st)["org"],
+                                   township_clinic(st)["name"],
+                                   township_clinic(st)["admdvs"])
+    assert [s[1] for s in steps] == [200] * 7, steps
+    assert send(st, envelope(clinic)).status == 200
+    assert send(st, envelope(clinic), secret="x" * 32).status == 401
+    bad = envelope(clinic, infno='1"1\\0\x01\n')
+    assert send(st, bad).status == 400
+    odd = envelope(clinic, inp={"data": {"psn_no": '37"\\\x1f\t',
+                                         "mdtrt_cert_no": ID_NUMBER}},
+                   infno="1101")
+    send(st, odd)
+    fee = envelope(clinic, infno="2204", inp={"feedetail": [dict(
+        client.default_fee_lines()[0], medins_list_codg="YP9990")]})
+    assert send(st, fee).status != 200
+
+    tx = os.path.join(st.workdir, "logs", "access.log")
+
+    def lines(path):
+        with open(path, "rb") as f:
+            return f.read().splitlines()
+
+    got = harness.wait_until(
+        "both logs to have every line",
+        lambda: (lines(tx), lines(vars_log))
+        if len(lines(tx)) >= 13 and len(lines(vars_log)) == len(lines(tx))
+        else None)
+    assert got[0] == got[1]
+    for line in got[0]:
+        json.loads(line)
+    assert any(b'\\"' in ln for ln in got[0]), "a quote was escaped"
+    assert any(b'"unmapped":"feedetail' in ln for ln in got[0])
+    assert any(b'"setl_id":"' in ln and b'"setl_id":""' not in ln
+               for ln in got[0])
