@@ -99,6 +99,19 @@ bench_throughput() {
 }
 
 
+# throughput as deployed: the template as shipped (csb, one limit by
+# entity, journal, transaction log), 1 worker, the 1101 and the 2204 of
+# 50 fee lines, embedded store and Redis, next to plain proxy_pass, at 1
+# and 32 connections; CPU per request of the front worker and of
+# redis-server, "BENCH deploy <case> conns= cpu_us_per_req=
+# added_us_vs_proxy= ...", the median of 3 interleaved rounds.  About
+# 4 min; tests/bench/deployment.py and docs/benchmarks.md.
+
+bench_deploy() {
+    "$PYTHON" tests/bench/deployment.py
+}
+
+
 # journal queries over 200 outpatient flows of one clinic, with Redis and
 # with the embedded store; then over 100,000 settlements in the zone, and
 # the latency of settlements sent beside them (tests/bench/
@@ -127,6 +140,7 @@ bench_audit || status=1
 bench_coverage || status=1
 bench_instr || status=1
 bench_throughput || status=1
+bench_deploy || status=1
 bench_journal || status=1
 
 exit $status

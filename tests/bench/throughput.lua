@@ -8,6 +8,11 @@
 -- run then has "exhausted" > 0 and its rate is not a measurement; what
 -- is sent meanwhile is an unsigned GET that fails, it reuses no pair).
 --
+-- A body with a msgid of its own per request (a journaled transaction,
+-- tests/bench/deployment.py) has "@@@@@@@@" where the msgid's last 8
+-- digits go, and its lines are "NONCE SIGNATURE DIGITS": the driver
+-- signed the body with those digits in place.
+--
 --   wrk -s throughput.lua URL -- PAIRS BODY CALLER TIMESTAMP
 --
 -- done() prints one line for the driver:
@@ -28,7 +33,7 @@ end
 -- per thread (init/request/response run in the thread's own Lua state)
 
 local lines = {}
-local head, mid, tail, swapped
+local parts, fields = {}, {}
 local next_pair, npairs = 1, 0
 
 ok, non200, badbody, exhausted, msgid_cap = 0, 0, 0, 0, 0
@@ -46,7 +51,9 @@ function init(args)
                                                 args[4]
     local body = read_file(body_path)
 
-    -- the request, with markers where the nonce and signature go
+    -- the request, with markers where the nonce, the signature and
+    -- the msgid's digits (in the body, if there) go: parts[1] field[1]
+    -- parts[2] ... in request order
     local req = wrk.format("POST", nil, {
         ["Content-Type"] = "application/json",
         ["X-Yibao-Caller"] = caller,
@@ -54,15 +61,25 @@ function init(args)
         ["X-Yibao-Nonce"] = "@@NONCE@@",
         ["X-Yibao-Signature"] = "@@SIGNATURE@@",
     }, body)
+    local marks = {}
     local a, b = req:find("@@NONCE@@", 1, true)
-    local c, d = req:find("@@SIGNATURE@@", 1, true)
-    if a > c then
-        -- header order is not fixed: keep the pieces in request order
-        a, b, c, d = c, d, a, b
-        swapped = true
+    marks[#marks + 1] = { a, b, 1 }
+    a, b = req:find("@@SIGNATURE@@", 1, true)
+    marks[#marks + 1] = { a, b, 2 }
+    local eoh = req:find("\r\n\r\n", 1, true)
+    a, b = req:find("@@@@@@@@", eoh, true)
+    if a then
+        marks[#marks + 1] = { a, b, 3 }
     end
-    head, mid, tail = req:sub(1, a - 1), req:sub(b + 1, c - 1),
-                      req:sub(d + 1)
+    -- header order is not fixed: keep the pieces in request order
+    table.sort(marks, function(x, y) return x[1] < y[1] end)
+    local from = 1
+    for i, m in ipairs(marks) do
+        parts[i] = req:sub(from, m[1] - 1)
+        fields[i] = m[3]
+        from = m[2] + 1
+    end
+    parts[#marks + 1] = req:sub(from)
 
     for line in io.lines(pairs_prefix .. "-" .. id .. ".txt") do
         npairs = npairs + 1
@@ -82,11 +99,13 @@ function request()
     next_pair = k + 1
     local line = lines[k]
     lines[k] = nil
-    local nonce, sig = line:sub(1, 32), line:sub(34, 97)
-    if swapped then
-        return head .. sig .. mid .. nonce .. tail
+    local vals = { line:sub(1, 32), line:sub(34, 97), line:sub(99, 106) }
+    local out = { parts[1] }
+    for i = 1, #fields do
+        out[#out + 1] = vals[fields[i]]
+        out[#out + 1] = parts[i + 1]
     end
-    return head .. nonce .. mid .. sig .. tail
+    return table.concat(out)
 end
 
 function response(status, headers, body)
