@@ -44,20 +44,46 @@ static ngx_int_t ngx_http_yibao_cache_purge_answer(ngx_http_request_t *r,
  * yibao_cache infno=LIST ttl=TIME [stale=TIME] [max_size=SIZE];
  */
 
+typedef struct {
+    ngx_http_yibao_cache_t     cache;
+    ngx_str_t                  infno;
+} ngx_http_yibao_cache_args_t;
+
+
+static ngx_http_yibao_param_t  ngx_http_yibao_cache_params[] = {
+
+    { ngx_string("infno"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_cache_args_t, infno),
+      0, 0, NULL, NULL, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("ttl"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_cache_args_t, cache.ttl),
+      1, 0, NULL, NULL, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("stale"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_cache_args_t, cache.stale),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("max_size"), NGX_HTTP_YIBAO_PARAM_SIZE,
+      ngx_http_yibao_param_field(ngx_http_yibao_cache_args_t,
+                                 cache.max_size),
+      1, 0, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    u_char                   num[8];
-    ssize_t                  size;
-    ngx_str_t               *value, v, infno;
-    ngx_int_t                t;
-    ngx_uint_t               i, n;
-    yibao_err_t              err;
-    yibao_alloc_t            a;
-    yibao_clinic_t           any;
-    ngx_http_yibao_cache_t  *cache;
+    u_char                       num[8];
+    char                        *rv;
+    ngx_uint_t                   n;
+    yibao_clinic_t               any;
+    ngx_http_yibao_cache_t      *cache;
+    ngx_http_yibao_cache_args_t  args;
 
     if (gmcf->caches == NULL) {
         gmcf->caches = ngx_array_create(cf->pool, 4,
@@ -72,76 +98,23 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(cache, sizeof(ngx_http_yibao_cache_t));
-    cache->max_size = 1024 * 1024;
+    ngx_memzero(&args, sizeof(ngx_http_yibao_cache_args_t));
+    args.cache.max_size = 1024 * 1024;
 
-    ngx_str_null(&infno);
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_yibao_conf_param(&value[i], "infno=", &v) && v.len) {
-            infno = v;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "ttl=", &v) && v.len) {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR || t == 0) {
-                goto invalid;
-            }
-
-            cache->ttl = t;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "stale=", &v)
-                   && v.len)
-        {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR) {
-                goto invalid;
-            }
-
-            cache->stale = t;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "max_size=", &v)
-                   && v.len)
-        {
-            size = ngx_parse_size(&v);
-            if (size == NGX_ERROR || size == 0) {
-                goto invalid;
-            }
-
-            cache->max_size = size;
-
-        } else {
-            goto invalid;
-        }
+    rv = ngx_http_yibao_conf_params(cf, ngx_http_yibao_cache_params, 1,
+                                    &args, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    if (infno.len == 0 || cache->ttl == 0) {
-        return "needs infno= and ttl=";
-    }
+    *cache = args.cache;
 
-    /* the class, in the callers file's syntax and by its parser */
-
-    v.len = sizeof("cache\t0123456789abcdef\t*\t\n") - 1 + infno.len;
-    v.data = ngx_pnalloc(cf->temp_pool, v.len);
-    if (v.data == NULL) {
+    if (ngx_http_yibao_conf_infno_class(cf, "cache", &args.infno,
+                                        &cache->infnos, &cache->class)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    ngx_sprintf(v.data, "cache\t0123456789abcdef\t*\t%V\n", &infno);
-
-    ngx_http_yibao_alloc_init(&a, cf->pool);
-    ngx_memzero(&err, sizeof(yibao_err_t));
-
-    cache->infnos = yibao_callers_parse(v.data, v.len, &a, &err);
-    if (cache->infnos == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid infno class \"%V\": %s", &infno,
-                           err.msg);
-        return NGX_CONF_ERROR;
-    }
-
-    cache->class = yibao_callers_find(cache->infnos, (u_char *) "cache", 5);
 
     /* nothing that creates state or moves money is ever cached */
 
@@ -166,10 +139,6 @@ ngx_http_yibao_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
 }
 
 

@@ -403,6 +403,8 @@ char *ngx_http_yibao_conf_invalid(ngx_conf_t *cf, ngx_str_t *arg);
 char *ngx_http_yibao_conf_params(ngx_conf_t *cf,
     ngx_http_yibao_param_t *params, ngx_uint_t first, void *conf,
     ngx_uint_t flags);
+ngx_int_t ngx_http_yibao_conf_infno_class(ngx_conf_t *cf, const char *label,
+    ngx_str_t *infno, yibao_callers_t **infnos, const yibao_caller_t **class);
 ngx_int_t ngx_http_yibao_store_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 ngx_int_t ngx_http_yibao_store_watch(ngx_http_request_t *r,

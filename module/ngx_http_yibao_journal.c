@@ -58,15 +58,38 @@ static ngx_event_t  ngx_http_yibao_journal_orphan_ev;
 
 /* yibao_journal [ttl=7d] [in_flight=120s] [redis_down=refuse|local]; */
 
+static ngx_conf_enum_t  ngx_http_yibao_journal_redis_down[] = {
+    { ngx_string("refuse"), 0 },
+    { ngx_string("local"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_yibao_param_t  ngx_http_yibao_journal_params[] = {
+
+    { ngx_string("ttl"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t, journal_ttl),
+      1, 0, NULL, NULL, 0 },
+
+    { ngx_string("in_flight"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t,
+                                 journal_in_flight),
+      1, 0, NULL, NULL, 0 },
+
+    { ngx_string("redis_down"), NGX_HTTP_YIBAO_PARAM_ENUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t,
+                                 journal_money_local),
+      0, 0, ngx_http_yibao_journal_redis_down, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
-
-    ngx_str_t   *value, v;
-    ngx_int_t    t;
-    ngx_uint_t   i;
 
     if (gmcf->journal_ttl) {
         return "is duplicate";
@@ -75,48 +98,8 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     gmcf->journal_ttl = 7 * 86400 * 1000;
     gmcf->journal_in_flight = 120 * 1000;
 
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_yibao_conf_param(&value[i], "ttl=", &v)) {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR || t == 0) {
-                goto invalid;
-            }
-
-            gmcf->journal_ttl = t;
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "in_flight=", &v)) {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR || t == 0) {
-                goto invalid;
-            }
-
-            gmcf->journal_in_flight = t;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "redis_down=refuse") == 0) {
-            gmcf->journal_money_local = 0;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "redis_down=local") == 0) {
-            gmcf->journal_money_local = 1;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
+    return ngx_http_yibao_conf_params(cf, ngx_http_yibao_journal_params, 1,
+                                      gmcf, 0);
 }
 
 

@@ -103,6 +103,11 @@ struct ngx_http_yibao_redis_op_s {
 static ngx_int_t ngx_http_yibao_redis_parse_addr(ngx_conf_t *cf,
     ngx_str_t *text, const char *what, in_port_t default_port,
     ngx_str_t *host, in_port_t *port);
+static ngx_int_t ngx_http_yibao_redis_address(ngx_conf_t *cf,
+    ngx_http_yibao_redis_conf_t *rcf, ngx_str_t *address);
+static ngx_int_t ngx_http_yibao_redis_sentinel(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+static ngx_int_t ngx_http_yibao_redis_cstring(ngx_conf_t *cf, ngx_str_t *s);
 static void ngx_http_yibao_redis_connect(void);
 static ngx_msec_t ngx_http_yibao_redis_lag(void);
 static void ngx_http_yibao_redis_fail(const char *why);
@@ -213,120 +218,53 @@ ngx_http_yibao_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *text,
  *     through the sentinel= addresses).
  */
 
+static ngx_http_yibao_param_t  ngx_http_yibao_redis_params[] = {
+
+    { ngx_string("db"), NGX_HTTP_YIBAO_PARAM_NUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_redis_conf_t, db),
+      0, 255, NULL, NULL, 0 },
+
+    { ngx_string("timeout"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_redis_conf_t, timeout),
+      1, 0, NULL, NULL, 0 },
+
+    { ngx_string("connect_timeout"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_redis_conf_t,
+                                 connect_timeout),
+      1, 0, NULL, NULL, 0 },
+
+    { ngx_string("sentinel"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0, NULL,
+      ngx_http_yibao_redis_sentinel, NGX_HTTP_YIBAO_PARAM_EMPTY },
+
+    { ngx_string("password"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_redis_conf_t, password),
+      0, 0, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
 {
-    u_char                       *p;
-    ngx_int_t                     n;
-    ngx_str_t                    *value, s;
-    ngx_uint_t                    i;
-    ngx_http_yibao_redis_addr_t  *addr;
+    char       *rv;
+    ngx_str_t  *value;
 
     value = cf->args->elts;
 
     rcf->timeout = 100;
     rcf->connect_timeout = 1000;
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        rcf->host = value[1];
-        rcf->port = 0;
-
-    } else if (ngx_strncmp(value[1].data, "sentinel:", 9) == 0) {
-        rcf->master.data = value[1].data + 9;
-        rcf->master.len = value[1].len - 9;
-
-        if (rcf->master.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"sentinel:\" needs the master's name, "
-                               "as in \"sentinel:mymaster\"");
-            return NGX_CONF_ERROR;
-        }
-
-        rcf->host = rcf->master;
-
-        rcf->sentinels = ngx_array_create(cf->pool, 3,
-                                        sizeof(ngx_http_yibao_redis_addr_t));
-        if (rcf->sentinels == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-    } else if (ngx_http_yibao_redis_parse_addr(cf, &value[1], "Redis", 6379,
-                                               &rcf->host, &rcf->port)
-               != NGX_OK)
-    {
+    if (ngx_http_yibao_redis_address(cf, rcf, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    /* the messages name a parameter only: the value may be the password */
 
-        if (ngx_http_yibao_conf_param(&value[i], "db=", &s)) {
-            n = ngx_atoi(s.data, s.len);
-            if (n == NGX_ERROR || n > 255) {
-                goto invalid;
-            }
-
-            rcf->db = n;
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "timeout=", &s)) {
-            rcf->timeout = ngx_parse_time(&s, 0);
-            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "connect_timeout=", &s)) {
-            rcf->connect_timeout = ngx_parse_time(&s, 0);
-            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rcf->connect_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
-            if (rcf->sentinels == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\" needs \"sentinel:NAME\" as the "
-                                   "address", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            addr = ngx_array_push(rcf->sentinels);
-            if (addr == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            if (ngx_http_yibao_redis_parse_addr(cf, &s, "Sentinel", 26379,
-                                                &addr->host, &addr->port)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            rcf->password.data = value[i].data + 9;
-            rcf->password.len = value[i].len - 9;
-
-            if (rcf->password.len == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
+    rv = ngx_http_yibao_conf_params(cf, ngx_http_yibao_redis_params, 2, rcf,
+                                    NGX_HTTP_YIBAO_PARAM_HIDE);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     if (rcf->sentinels && rcf->sentinels->nelts == 0) {
@@ -336,40 +274,111 @@ ngx_http_yibao_redis_parse(ngx_conf_t *cf, ngx_http_yibao_redis_conf_t *rcf)
         return NGX_CONF_ERROR;
     }
 
-    if (rcf->master.len) {
-        p = ngx_pnalloc(cf->pool, rcf->master.len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    /* hiredis takes the master's name and the password as C strings */
 
-        ngx_memcpy(p, rcf->master.data, rcf->master.len);
-        p[rcf->master.len] = '\0';
-        rcf->master.data = p;
-    }
-
-    if (rcf->password.len) {
-        p = ngx_pnalloc(cf->pool, rcf->password.len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(p, rcf->password.data, rcf->password.len);
-        p[rcf->password.len] = '\0';
-        rcf->password.data = p;
+    if (ngx_http_yibao_redis_cstring(cf, &rcf->master) != NGX_OK
+        || ngx_http_yibao_redis_cstring(cf, &rcf->password) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    /* the name only: the value may be the password */
+/* The address: IP:port, host:port, unix:PATH or sentinel:NAME. */
 
-    p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+static ngx_int_t
+ngx_http_yibao_redis_address(ngx_conf_t *cf,
+    ngx_http_yibao_redis_conf_t *rcf, ngx_str_t *address)
+{
+    if (ngx_strncmp(address->data, "unix:", 5) == 0) {
+        rcf->host = *address;
+        rcf->port = 0;
+        return NGX_OK;
+    }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%*s\"",
-                       (size_t) (p ? p - value[i].data : (int) value[i].len),
-                       value[i].data);
-    return NGX_CONF_ERROR;
+    if (ngx_strncmp(address->data, "sentinel:", 9) != 0) {
+        return ngx_http_yibao_redis_parse_addr(cf, address, "Redis", 6379,
+                                               &rcf->host, &rcf->port);
+    }
+
+    rcf->master.data = address->data + 9;
+    rcf->master.len = address->len - 9;
+
+    if (rcf->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel:\" needs the master's name, "
+                           "as in \"sentinel:mymaster\"");
+        return NGX_ERROR;
+    }
+
+    rcf->host = rcf->master;
+
+    rcf->sentinels = ngx_array_create(cf->pool, 3,
+                                      sizeof(ngx_http_yibao_redis_addr_t));
+    if (rcf->sentinels == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* sentinel=IP:port, one per Sentinel, with "sentinel:NAME" only */
+
+static ngx_int_t
+ngx_http_yibao_redis_sentinel(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_redis_conf_t *rcf = conf;
+
+    ngx_http_yibao_redis_addr_t  *addr;
+
+    if (rcf->sentinels == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=%V\" needs \"sentinel:NAME\" as the "
+                           "address", value);
+        return NGX_ERROR;
+    }
+
+    addr = ngx_array_push(rcf->sentinels);
+    if (addr == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_redis_parse_addr(cf, value, "Sentinel", 26379,
+                                        &addr->host, &addr->port)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* A copy of s ending in '\0' (s stays as long and as empty). */
+
+static ngx_int_t
+ngx_http_yibao_redis_cstring(ngx_conf_t *cf, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, s->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+    s->data = p;
+
+    return NGX_OK;
 }
 
 

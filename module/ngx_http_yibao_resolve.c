@@ -68,15 +68,33 @@ static ngx_http_yibao_resolver_t  ngx_http_yibao_resolver;
  *     [attempts=10];
  */
 
+static ngx_http_yibao_param_t  ngx_http_yibao_resolve_params[] = {
+
+    { ngx_string("interval"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t,
+                                 resolve_interval),
+      100, 0, NULL, NULL, 0 },
+
+    { ngx_string("after"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t, resolve_after),
+      0, 0, NULL, NULL, 0 },
+
+    { ngx_string("attempts"), NGX_HTTP_YIBAO_PARAM_NUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t,
+                                 resolve_attempts),
+      1, 1000, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    ngx_str_t             *value, v;
-    ngx_int_t              t;
-    ngx_uint_t             i;
+    ngx_str_t             *value;
     yibao_resolve_mode_e   mode;
 
     if (gmcf->resolve_file != NULL) {
@@ -101,46 +119,8 @@ ngx_http_yibao_resolve_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     gmcf->resolve_file = cf->conf_file->file.name.data;
     gmcf->resolve_line = cf->conf_file->line;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_http_yibao_conf_param(&value[i], "interval=", &v)) {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR || t < 100) {
-                goto invalid;
-            }
-
-            gmcf->resolve_interval = t;
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "after=", &v)) {
-            t = ngx_parse_time(&v, 0);
-            if (t == NGX_ERROR) {
-                goto invalid;
-            }
-
-            gmcf->resolve_after = t;
-            continue;
-        }
-
-        if (ngx_http_yibao_conf_param(&value[i], "attempts=", &v)) {
-            t = ngx_atoi(v.data, v.len);
-            if (t == NGX_ERROR || t < 1 || t > 1000) {
-                goto invalid;
-            }
-
-            gmcf->resolve_attempts = t;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
+    return ngx_http_yibao_conf_params(cf, ngx_http_yibao_resolve_params, 2,
+                                      gmcf, 0);
 }
 
 

@@ -43,6 +43,10 @@ struct ngx_http_yibao_signin_flight_s {
 };
 
 
+static ngx_int_t ngx_http_yibao_signin_mac(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+static ngx_int_t ngx_http_yibao_signin_ip(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
 static ngx_int_t ngx_http_yibao_signin_apply(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static ngx_http_yibao_signin_flight_t *ngx_http_yibao_signin_flight(
@@ -67,16 +71,25 @@ static ngx_queue_t  ngx_http_yibao_signin_flights;
 
 /* yibao_signin auto|off [mac=00-16-3E-00-00-01] [ip=127.0.0.1]; */
 
+static ngx_http_yibao_param_t  ngx_http_yibao_signin_params[] = {
+
+    { ngx_string("mac"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0, NULL,
+      ngx_http_yibao_signin_mac, 0 },
+
+    { ngx_string("ip"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0, NULL,
+      ngx_http_yibao_signin_ip, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_signin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    u_char       c;
-    ngx_str_t   *value;
-    ngx_uint_t   i, n;
-    ngx_addr_t   addr;
+    ngx_str_t  *value;
 
     if (gmcf->signin_file != NULL) {
         return "is duplicate";
@@ -98,54 +111,60 @@ ngx_http_yibao_signin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_set(&gmcf->signin_mac, "00-00-00-00-00-00");
     ngx_str_set(&gmcf->signin_ip, "127.0.0.1");
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    return ngx_http_yibao_conf_params(cf, ngx_http_yibao_signin_params, 2,
+                                      gmcf, 0);
+}
 
-        if (ngx_strncmp(value[i].data, "mac=", 4) == 0) {
 
-            /* six hexadecimal pairs with - or : between them */
+/* mac=: six hexadecimal pairs with - or : between them */
 
-            if (value[i].len != 4 + 17) {
-                goto invalid;
-            }
+static ngx_int_t
+ngx_http_yibao_signin_mac(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
 
-            for (n = 0; n < 17; n++) {
-                c = value[i].data[4 + n];
+    u_char      c;
+    ngx_uint_t  n;
 
-                if (n % 3 == 2 ? (c != '-' && c != ':')
-                               : !((c >= '0' && c <= '9')
-                                   || ((c | 0x20) >= 'a'
-                                       && (c | 0x20) <= 'f')))
-                {
-                    goto invalid;
-                }
-            }
-
-            gmcf->signin_mac.data = value[i].data + 4;
-            gmcf->signin_mac.len = 17;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ip=", 3) == 0) {
-            if (ngx_parse_addr(cf->pool, &addr, value[i].data + 3,
-                               value[i].len - 3)
-                != NGX_OK)
-            {
-                goto invalid;
-            }
-
-            gmcf->signin_ip.data = value[i].data + 3;
-            gmcf->signin_ip.len = value[i].len - 3;
-            continue;
-        }
-
-        goto invalid;
+    if (value->len != 17) {
+        return NGX_DECLINED;
     }
 
-    return NGX_CONF_OK;
+    for (n = 0; n < 17; n++) {
+        c = value->data[n];
 
-invalid:
+        if (n % 3 == 2 ? (c != '-' && c != ':')
+                       : !((c >= '0' && c <= '9')
+                           || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')))
+        {
+            return NGX_DECLINED;
+        }
+    }
 
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
+    gmcf->signin_mac = *value;
+
+    return NGX_OK;
+}
+
+
+/* ip=: an IPv4 or IPv6 address */
+
+static ngx_int_t
+ngx_http_yibao_signin_ip(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_addr_t  addr;
+
+    if (ngx_parse_addr(cf->pool, &addr, value->data, value->len) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    gmcf->signin_ip = *value;
+
+    return NGX_OK;
 }
 
 

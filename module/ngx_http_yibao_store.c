@@ -65,6 +65,10 @@ static void ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op,
     redisReply *reply);
 static void ngx_http_yibao_store_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
+static ngx_int_t ngx_http_yibao_limit_name(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+static ngx_int_t ngx_http_yibao_limit_rate(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
 
 
 static ngx_uint_t  ngx_http_yibao_store_nobody;
@@ -89,11 +93,68 @@ ngx_http_yibao_store_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+
 /*
  * yibao_limit name=N by=caller|clinic|entity|all rate=600r/m
  *     [burst=B] [infno=LIST] [on_error=local|open|closed] [nodes=K];
  * infno takes the callers file's syntax: 1101,2201-2208.
  */
+
+typedef struct {
+    yibao_limit_policy_t       policy;
+    ngx_str_t                  infno;
+} ngx_http_yibao_limit_args_t;
+
+
+static ngx_conf_enum_t  ngx_http_yibao_limit_by[] = {
+    { ngx_string("caller"), YIBAO_LIMIT_BY_CALLER },
+    { ngx_string("clinic"), YIBAO_LIMIT_BY_CLINIC },
+    { ngx_string("entity"), YIBAO_LIMIT_BY_ENTITY },
+    { ngx_string("all"), YIBAO_LIMIT_BY_ALL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_yibao_limit_on_error[] = {
+    { ngx_string("local"), YIBAO_LIMIT_FAIL_LOCAL },
+    { ngx_string("open"), YIBAO_LIMIT_FAIL_OPEN },
+    { ngx_string("closed"), YIBAO_LIMIT_FAIL_CLOSED },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_yibao_param_t  ngx_http_yibao_limit_params[] = {
+
+    { ngx_string("name"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0, NULL,
+      ngx_http_yibao_limit_name, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("by"), NGX_HTTP_YIBAO_PARAM_ENUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_limit_args_t, policy.by),
+      0, 0, ngx_http_yibao_limit_by, NULL, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("rate"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0, NULL,
+      ngx_http_yibao_limit_rate, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    { ngx_string("burst"), NGX_HTTP_YIBAO_PARAM_NUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_limit_args_t, policy.burst),
+      0, 1000000, NULL, NULL, 0 },
+
+    { ngx_string("nodes"), NGX_HTTP_YIBAO_PARAM_NUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_limit_args_t, policy.nodes),
+      1, 1000, NULL, NULL, 0 },
+
+    { ngx_string("on_error"), NGX_HTTP_YIBAO_PARAM_ENUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_limit_args_t,
+                                 policy.on_error),
+      0, 0, ngx_http_yibao_limit_on_error, NULL, 0 },
+
+    { ngx_string("infno"), NGX_HTTP_YIBAO_PARAM_STR,
+      ngx_http_yibao_param_field(ngx_http_yibao_limit_args_t, infno),
+      0, 0, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
 
 char *
 ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -101,13 +162,11 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
-    ngx_int_t                n;
-    ngx_str_t               *value, v, infno;
-    ngx_uint_t               i;
-    yibao_err_t              err;
-    yibao_alloc_t            a;
-    yibao_limit_policy_t    *policy;
-    ngx_http_yibao_limit_t  *limit, *l;
+    char                         *rv;
+    ngx_uint_t                    n;
+    yibao_limit_policy_t         *policy;
+    ngx_http_yibao_limit_t       *limit, *l;
+    ngx_http_yibao_limit_args_t   args;
 
     if (gmcf->limits == NULL) {
         gmcf->limits = ngx_array_create(cf->pool, 4,
@@ -127,107 +186,23 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ngx_memzero(limit, sizeof(ngx_http_yibao_limit_t));
+    ngx_memzero(&args, sizeof(ngx_http_yibao_limit_args_t));
+
+    args.policy.nodes = 1;
+    args.policy.on_error = YIBAO_LIMIT_FAIL_LOCAL;
+
+    rv = ngx_http_yibao_conf_params(cf, ngx_http_yibao_limit_params, 1,
+                                    &args, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
 
     policy = &limit->policy;
-    policy->nodes = 1;
-    policy->on_error = YIBAO_LIMIT_FAIL_LOCAL;
-
-    ngx_str_null(&infno);
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_yibao_conf_param(&value[i], "name=", &v) && v.len) {
-            for (n = 0; n < (ngx_int_t) v.len; n++) {
-                if (!((v.data[n] >= 'a' && v.data[n] <= 'z')
-                      || (v.data[n] >= '0' && v.data[n] <= '9')
-                      || v.data[n] == '-' || v.data[n] == '_'))
-                {
-                    goto invalid;
-                }
-            }
-
-            policy->name.data = v.data;
-            policy->name.len = v.len;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "by=", &v) && v.len) {
-            if (ngx_strcmp(v.data, "caller") == 0) {
-                policy->by = YIBAO_LIMIT_BY_CALLER;
-
-            } else if (ngx_strcmp(v.data, "clinic") == 0) {
-                policy->by = YIBAO_LIMIT_BY_CLINIC;
-
-            } else if (ngx_strcmp(v.data, "entity") == 0) {
-                policy->by = YIBAO_LIMIT_BY_ENTITY;
-
-            } else if (ngx_strcmp(v.data, "all") == 0) {
-                policy->by = YIBAO_LIMIT_BY_ALL;
-
-            } else {
-                goto invalid;
-            }
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "rate=", &v) && v.len) {
-            if (yibao_limit_parse_rate(v.data, v.len, &policy->rate,
-                                       &policy->period_s)
-                != YIBAO_OK)
-            {
-                goto invalid;
-            }
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "burst=", &v)
-                   && v.len)
-        {
-            n = ngx_atoi(v.data, v.len);
-            if (n == NGX_ERROR || n > 1000000) {
-                goto invalid;
-            }
-
-            policy->burst = n;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "nodes=", &v)
-                   && v.len)
-        {
-            n = ngx_atoi(v.data, v.len);
-            if (n == NGX_ERROR || n < 1 || n > 1000) {
-                goto invalid;
-            }
-
-            policy->nodes = n;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "on_error=", &v)
-                   && v.len)
-        {
-            if (ngx_strcmp(v.data, "local") == 0) {
-                policy->on_error = YIBAO_LIMIT_FAIL_LOCAL;
-
-            } else if (ngx_strcmp(v.data, "open") == 0) {
-                policy->on_error = YIBAO_LIMIT_FAIL_OPEN;
-
-            } else if (ngx_strcmp(v.data, "closed") == 0) {
-                policy->on_error = YIBAO_LIMIT_FAIL_CLOSED;
-
-            } else {
-                goto invalid;
-            }
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "infno=", &v)
-                   && v.len)
-        {
-            infno = v;
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (policy->name.len == 0 || policy->by == 0 || policy->rate == 0) {
-        return "needs name=, by= and rate=";
-    }
+    *policy = args.policy;
 
     l = gmcf->limits->elts;
 
-    for (n = 0; n < (ngx_int_t) gmcf->limits->nelts - 1; n++) {
+    for (n = 0; n < gmcf->limits->nelts - 1; n++) {
         if (l[n].policy.name.len == policy->name.len
             && ngx_strncmp(l[n].policy.name.data, policy->name.data,
                            policy->name.len) == 0)
@@ -240,41 +215,62 @@ ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     yibao_limit_policy_init(policy, 0);
     yibao_limit_policy_init(&limit->local, 1);
 
-    if (infno.len) {
-
-        /*
-         * The class of transactions: parsed by the callers file's own
-         * parser, as the infnos column of a caller allowed everywhere.
-         */
-
-        v.len = sizeof("limit\t0123456789abcdef\t*\t\n") - 1 + infno.len;
-        v.data = ngx_pnalloc(cf->temp_pool, v.len);
-        if (v.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_sprintf(v.data, "limit\t0123456789abcdef\t*\t%V\n", &infno);
-
-        ngx_http_yibao_alloc_init(&a, cf->pool);
-        ngx_memzero(&err, sizeof(yibao_err_t));
-
-        limit->infnos = yibao_callers_parse(v.data, v.len, &a, &err);
-        if (limit->infnos == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid infno class \"%V\": %s", &infno,
-                               err.msg);
-            return NGX_CONF_ERROR;
-        }
-
-        limit->class = yibao_callers_find(limit->infnos,
-                                          (u_char *) "limit", 5);
+    if (args.infno.len
+        && ngx_http_yibao_conf_infno_class(cf, "limit", &args.infno,
+                                           &limit->infnos, &limit->class)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
+/* name=: a-z, 0-9, '-' and '_' (it is part of the store's keys) */
+
+static ngx_int_t
+ngx_http_yibao_limit_name(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_limit_args_t *args = conf;
+
+    u_char      c;
+    ngx_uint_t  i;
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    args->policy.name.data = value->data;
+    args->policy.name.len = value->len;
+
+    return NGX_OK;
+}
+
+
+/* rate=: requests per second, minute, hour or day ("600r/m") */
+
+static ngx_int_t
+ngx_http_yibao_limit_rate(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_limit_args_t *args = conf;
+
+    if (yibao_limit_parse_rate(value->data, value->len, &args->policy.rate,
+                               &args->policy.period_s)
+        != YIBAO_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -381,6 +381,49 @@ ngx_http_yibao_param_invalid(ngx_conf_t *cf, ngx_str_t *arg,
 }
 
 
+/*
+ * A directive's class of transactions (infno=1101,2201-2208), in the
+ * callers file's syntax and read by its parser, as the infnos column
+ * of a caller named label allowed everywhere: *infnos, and *class, the
+ * caller to ask yibao_caller_allowed() with.
+ */
+
+ngx_int_t
+ngx_http_yibao_conf_infno_class(ngx_conf_t *cf, const char *label,
+    ngx_str_t *infno, yibao_callers_t **infnos, const yibao_caller_t **class)
+{
+    size_t         len;
+    ngx_str_t      v;
+    yibao_err_t    err;
+    yibao_alloc_t  a;
+
+    len = ngx_strlen(label);
+
+    v.len = len + sizeof("\t0123456789abcdef\t*\t\n") - 1 + infno->len;
+    v.data = ngx_pnalloc(cf->temp_pool, v.len);
+    if (v.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(v.data, "%s\t0123456789abcdef\t*\t%V\n", label, infno);
+
+    ngx_http_yibao_alloc_init(&a, cf->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    *infnos = yibao_callers_parse(v.data, v.len, &a, &err);
+    if (*infnos == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid infno class \"%V\": %s", infno,
+                           err.msg);
+        return NGX_ERROR;
+    }
+
+    *class = yibao_callers_find(*infnos, (u_char *) label, len);
+
+    return NGX_OK;
+}
+
+
 ngx_http_yibao_ctx_t *
 ngx_http_yibao_get_ctx(ngx_http_request_t *r)
 {

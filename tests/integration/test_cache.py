@@ -149,6 +149,13 @@ def test_state_changing_never_cached_config(make_stack):
                        ("yibao_cache infno=1901 ttl=1m size=1k;",
                         '"size=1k"'),
                        ("yibao_cache infno=1901 ttl=0;", '"ttl=0"'),
+                       ("yibao_cache infno=1901 ttl=1m stale=soon;",
+                        '"stale=soon"'),
+                       ("yibao_cache infno=1901 ttl=1m max_size=0;",
+                        '"max_size=0"'),
+                       ("yibao_cache infno=19O1 ttl=1m;",
+                        'invalid infno class "19O1"'),
+                       ("yibao_cache ttl=1m;", "needs infno= and ttl="),
                        ("yibao_cache infno=1901;", "needs infno= and ttl=")):
         stack = make_stack(start=False, caches=(line,))
         rc, out = stack.test_config()

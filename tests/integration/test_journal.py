@@ -791,3 +791,17 @@ def test_refused_repeats_name_the_msgid_sent(make_stack, make_redis,
     lines = tx_lines(stack, caller_msgid, 3)
     assert sorted((x["status"], x["upstream_msgid"]) for x in lines) == [
         (409, held), (502, held), (502, held)], lines
+
+
+@pytest.mark.parametrize("journal,word", [
+    ("ttl=0", '"ttl=0"'),
+    ("ttl=7d in_flight=soon", '"in_flight=soon"'),
+    ("ttl=7d redis_down=maybe", '"redis_down=maybe"'),
+    ("ttl=7d redis_down", '"redis_down"'),
+    ("ttl=7d colour=red", '"colour=red"'),
+])
+def test_journal_config_errors(make_stack, journal, word):
+    stack = make_stack(start=False, journal=journal)
+    rc, out = stack.test_config()
+    assert rc != 0 and ("invalid parameter %s" % word) in out, out
+    assert "nginx.conf:" in out, out

@@ -191,7 +191,18 @@ def test_limit_config_errors(make_stack):
             ("yibao_limit name=x by= rate=1r/s;", "\"by=\""),
             ("yibao_limit name=x by=clinic rate=1r/s burst;", "\"burst\""),
             ("yibao_limit name=x by=clinic rate=1r/s colour=red;",
-             "colour=red")]:
+             "colour=red"),
+            ("yibao_limit name=X by=clinic rate=1r/s;", "\"name=X\""),
+            ("yibao_limit name=x by=clinic rate=0r/s;", "\"rate=0r/s\""),
+            ("yibao_limit name=x by=clinic rate=1r/s burst=1000001;",
+             "\"burst=1000001\""),
+            ("yibao_limit name=x by=clinic rate=1r/s nodes=0;",
+             "\"nodes=0\""),
+            ("yibao_limit name=x by=clinic rate=1r/s on_error=maybe;",
+             "\"on_error=maybe\""),
+            ("yibao_limit name=x by=clinic;", "needs name=, by= and rate="),
+            ("yibao_limit name=x by=all rate=1r/s;"
+             "yibao_limit name=x by=clinic rate=1r/s;", "repeats a name")]:
         stack = make_stack(start=False, limits=(bad,))
         rc, out = stack.test_config()
         assert rc != 0 and word in out and "nginx.conf:" in out, out
@@ -201,6 +212,16 @@ def test_limit_config_errors(make_stack):
                                   "bogus=1;")
     rc, out = stack.test_config()
     assert rc != 0 and "bogus" in out and "s3cr3t" not in out, out
+
+    # a wrong value is named by its parameter alone, never shown
+    for bad, word in [("db=256", "\"db\""), ("timeout=0", "\"timeout\""),
+                      ("connect_timeout=soon", "\"connect_timeout\""),
+                      ("password=", "\"password\"")]:
+        stack = make_stack(start=False, limits=(),
+                           http_extra="yibao_redis 127.0.0.1:1 %s;" % bad)
+        rc, out = stack.test_config()
+        assert rc != 0 and ("invalid parameter %s" % word) in out, out
+        assert "nginx.conf:" in out and ('"%s"' % bad) not in out, out
 
 
 def test_caller_gone_while_waiting_nothing_sent(make_stack, make_redis):
