@@ -26,6 +26,9 @@ static ngx_int_t ngx_http_yibao_authorize(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, const yibao_caller_t *caller);
 static ngx_int_t ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_translate_lookup(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    const yibao_clinic_t *clinic);
 static ngx_int_t ngx_http_yibao_identity(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, const yibao_clinic_t *clinic);
 static ngx_int_t ngx_http_yibao_journal_step(ngx_http_request_t *r,
@@ -432,25 +435,8 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     if (ctx->stage == 0) {
         ctx->stage = 1;
 
-        /* [5] local codes to national ones; nothing untranslatable is sent */
-
-        if (glcf->translate) {
-            rc = ngx_http_yibao_translate(r, ctx, glcf, clinic);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-        }
-
-        /* a 记账 record is kept here, never sent (yibao_offline_record) */
-
-        if (glcf->offline) {
-            return ngx_http_yibao_offline_take(r, ctx);
-        }
-
-        /* a read-only query may be answered from the cache */
-
-        rc = ngx_http_yibao_cache_lookup(r, ctx);
-        if (rc != NGX_OK) {
+        rc = ngx_http_yibao_translate_lookup(r, ctx, glcf, clinic);
+        if (rc != NGX_OK || glcf->offline) {
             /* NGX_AGAIN: resumed by the store's answer */
             return rc;
         }
@@ -525,6 +511,34 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     }
 
     return ngx_http_yibao_make_request(r, ctx, glcf, clinic);
+}
+
+
+/*
+ * [5] local codes to national ones (nothing untranslatable is sent);
+ * then a 记账 record is kept here, never sent (yibao_offline_record),
+ * and a read-only query may be answered from the cache.
+ */
+
+static ngx_int_t
+ngx_http_yibao_translate_lookup(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    const yibao_clinic_t *clinic)
+{
+    ngx_int_t  rc;
+
+    if (glcf->translate) {
+        rc = ngx_http_yibao_translate(r, ctx, glcf, clinic);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (glcf->offline) {
+        return ngx_http_yibao_offline_take(r, ctx);
+    }
+
+    return ngx_http_yibao_cache_lookup(r, ctx);
 }
 
 

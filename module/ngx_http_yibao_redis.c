@@ -108,6 +108,8 @@ static ngx_int_t ngx_http_yibao_redis_address(ngx_conf_t *cf,
 static ngx_int_t ngx_http_yibao_redis_sentinel(ngx_conf_t *cf,
     ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
 static ngx_int_t ngx_http_yibao_redis_cstring(ngx_conf_t *cf, ngx_str_t *s);
+static ngx_uint_t ngx_http_yibao_redis_by_sha(ngx_uint_t argc,
+    ngx_str_t *argv, ngx_uint_t script, ngx_str_t *sha);
 static void ngx_http_yibao_redis_connect(void);
 static ngx_msec_t ngx_http_yibao_redis_lag(void);
 static void ngx_http_yibao_redis_fail(const char *why);
@@ -1503,25 +1505,7 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
         return NULL;
     }
 
-    /*
-     * EVAL of a script: sent as EVALSHA, by the SHA-1 of its text
-     * (computed once per worker), and only after a NOSCRIPT answer as
-     * EVAL with the whole text, which loads it again
-     */
-
-    ngx_str_null(&sha);
-    by_sha = 0;
-
-    if (!script && argc >= 3 && argv[0].len == 4
-        && ngx_strncasecmp(argv[0].data, (u_char *) "EVAL", 4) == 0)
-    {
-        sha.data = (u_char *) ngx_http_yibao_redis_script_sha(&argv[1]);
-
-        if (sha.data != NULL) {
-            sha.len = 40;
-            by_sha = 1;
-        }
-    }
+    by_sha = ngx_http_yibao_redis_by_sha(argc, argv, script, &sha);
 
     size = sizeof(ngx_http_yibao_redis_op_t)
            + argc * (sizeof(char *) + sizeof(size_t)) + NGX_INT_T_LEN + 1
@@ -1595,6 +1579,33 @@ ngx_http_yibao_redis_run(ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
                               + ngx_http_yibao_redis_lag());
 
     return op;
+}
+
+
+/*
+ * EVAL of a script: sent as EVALSHA, by the SHA-1 of its text
+ * (computed once per worker), and only after a NOSCRIPT answer as EVAL
+ * with the whole text, which loads it again.  Returns 1 with *sha.
+ */
+
+static ngx_uint_t
+ngx_http_yibao_redis_by_sha(ngx_uint_t argc, ngx_str_t *argv,
+    ngx_uint_t script, ngx_str_t *sha)
+{
+    ngx_str_null(sha);
+
+    if (!script && argc >= 3 && argv[0].len == 4
+        && ngx_strncasecmp(argv[0].data, (u_char *) "EVAL", 4) == 0)
+    {
+        sha->data = (u_char *) ngx_http_yibao_redis_script_sha(&argv[1]);
+
+        if (sha->data != NULL) {
+            sha->len = 40;
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

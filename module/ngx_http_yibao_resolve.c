@@ -49,6 +49,9 @@ static void ngx_http_yibao_resolve_sign_no(yibao_journal_t *j,
     const yibao_clinic_t *clinic, yibao_tm_t *tm, ngx_pool_t *pool);
 static void ngx_http_yibao_resolve_answer(void *data,
     ngx_http_yibao_platform_answer_t *ans);
+static ngx_int_t ngx_http_yibao_resolve_settled(yibao_journal_t *j,
+    ngx_http_yibao_platform_answer_t *ans, yibao_resolve_result_t *res,
+    yibao_alloc_t *a);
 static void ngx_http_yibao_resolve_retry(ngx_http_yibao_resolve_item_t *it,
     const char *error);
 static void ngx_http_yibao_resolve_write(ngx_http_yibao_resolve_item_t *it);
@@ -550,6 +553,18 @@ ngx_http_yibao_resolve_send(yibao_journal_t *j, ngx_uint_t mode,
 }
 
 
+/* a resolution's outcome: its name in the log, the record's state */
+
+static const char  *ngx_http_yibao_resolve_names[] = {
+    "", "ok", "failed", "reversed"
+};
+
+static const yibao_journal_state_e  ngx_http_yibao_resolve_states[] = {
+    YIBAO_JOURNAL_UNKNOWN, YIBAO_JOURNAL_OK, YIBAO_JOURNAL_FAILED,
+    YIBAO_JOURNAL_REVERSED
+};
+
+
 /*
  * With yibao_signin auto, the operator's sign_no of today (a record may
  * be resolved after the day it was sent in), when this node has it.
@@ -598,18 +613,11 @@ ngx_http_yibao_resolve_answer(void *data,
     ngx_http_yibao_resolve_item_t *it = data;
 
     u_char                      *p;
-    ngx_str_t                    body;
     yibao_str_t                  infno;
     yibao_alloc_t                a;
     yibao_journal_t             *j;
     yibao_resolve_result_t       res;
     ngx_http_yibao_resolver_t   *rs;
-
-    static const char  *names[] = { "", "ok", "failed", "reversed" };
-    static const yibao_journal_state_e  states[] = {
-        YIBAO_JOURNAL_UNKNOWN, YIBAO_JOURNAL_OK, YIBAO_JOURNAL_FAILED,
-        YIBAO_JOURNAL_REVERSED
-    };
 
     rs = &ngx_http_yibao_resolver;
     rs->cur = NULL;
@@ -659,30 +667,12 @@ ngx_http_yibao_resolve_answer(void *data,
         return;
     }
 
-    if (res.outcome == YIBAO_RESOLVE_OK) {
-        body = ans->body;
-
-        if (ngx_http_yibao_resolve_caller_answer(j, &body, rs->pool)
-            != NGX_OK)
-        {
-            ngx_http_yibao_resolve_retry(it, "out of memory");
-            ngx_http_yibao_resolve_next();
-            return;
-        }
-
-        if (res.setl_id.len) {
-            j->setl_id = res.setl_id;
-        }
-
-        /* a 2207 found settled: its amounts, for the 3201 totals */
-
-        if (yibao_resolve_outputs(j, ans->body.data, ans->body.len, &a)
-            != YIBAO_OK)
-        {
-            ngx_http_yibao_resolve_retry(it, "out of memory");
-            ngx_http_yibao_resolve_next();
-            return;
-        }
+    if (res.outcome == YIBAO_RESOLVE_OK
+        && ngx_http_yibao_resolve_settled(j, ans, &res, &a) != NGX_OK)
+    {
+        ngx_http_yibao_resolve_retry(it, "out of memory");
+        ngx_http_yibao_resolve_next();
+        return;
     }
 
     p = ngx_pnalloc(rs->pool, sizeof("gateway:") - 1 + rs->infno.len);
@@ -692,7 +682,7 @@ ngx_http_yibao_resolve_answer(void *data,
         return;
     }
 
-    j->state = states[res.outcome];
+    j->state = ngx_http_yibao_resolve_states[res.outcome];
     j->resolved_by.data = p;
     j->resolved_by.len = ngx_sprintf(p, "gateway:%V", &rs->infno) - p;
     j->resolved_ms = ngx_http_yibao_resolve_now();
@@ -709,10 +699,46 @@ ngx_http_yibao_resolve_answer(void *data,
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "yibao: journal caller \"%V\" msgid %V upstream %V infno "
                   "%V resolved as %s by %V: %s", &j->caller, &j->msgid,
-                  &j->upstream_msgid, &j->infno, names[res.outcome],
+                  &j->upstream_msgid, &j->infno,
+                  ngx_http_yibao_resolve_names[res.outcome],
                   &j->resolved_by, res.reason);
 
     ngx_http_yibao_resolve_next();
+}
+
+
+/*
+ * Found settled: the caller's answer, the setl_id and, of a 2207, the
+ * amounts for the 3201 totals, into the record.
+ */
+
+static ngx_int_t
+ngx_http_yibao_resolve_settled(yibao_journal_t *j,
+    ngx_http_yibao_platform_answer_t *ans, yibao_resolve_result_t *res,
+    yibao_alloc_t *a)
+{
+    ngx_str_t  body;
+
+    body = ans->body;
+
+    if (ngx_http_yibao_resolve_caller_answer(j, &body,
+                                             ngx_http_yibao_resolver.pool)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (res->setl_id.len) {
+        j->setl_id = res->setl_id;
+    }
+
+    if (yibao_resolve_outputs(j, ans->body.data, ans->body.len, a)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

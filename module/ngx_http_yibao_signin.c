@@ -51,6 +51,9 @@ static ngx_int_t ngx_http_yibao_signin_apply(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static ngx_http_yibao_signin_flight_t *ngx_http_yibao_signin_flight(
     ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx, ngx_str_t *key);
+static ngx_int_t ngx_http_yibao_signin_envelope(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    ngx_http_yibao_signin_flight_t *f);
 static ngx_int_t ngx_http_yibao_signin_wait(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_signin_flight_t *f);
 static void ngx_http_yibao_signin_got(void *data,
@@ -343,22 +346,13 @@ static ngx_http_yibao_signin_flight_t *
 ngx_http_yibao_signin_flight(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_str_t *key)
 {
-    void                            *input;
-    ngx_str_t                        msgid, infno;
     ngx_pool_t                      *pool;
-    yibao_tm_t                       tm;
-    ngx_time_t                      *tp;
-    yibao_str_t                      head, m, yinfno, out, mac, ip, opter;
-    yibao_err_t                      err;
-    yibao_alloc_t                    a;
-    const yibao_clinic_t            *clinic;
     ngx_http_yibao_loc_conf_t       *glcf;
     ngx_http_yibao_main_conf_t      *gmcf;
     ngx_http_yibao_signin_flight_t  *f;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
     glcf = gmcf->platform->loc;
-    clinic = ctx->registry_clinic;
 
     if (!glcf->enable) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -387,19 +381,60 @@ ngx_http_yibao_signin_flight(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     f->key.len = key->len;
 
+    if (ngx_http_yibao_signin_envelope(r, ctx, glcf, f) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_yibao_signin_flights, &f->queue);
+
+    return f;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NULL;
+}
+
+
+/*
+ * The flight's 9001: the caller's envelope head, a msgid of the entity,
+ * the sign-in input, signed for the platform's location.
+ */
+
+static ngx_int_t
+ngx_http_yibao_signin_envelope(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_loc_conf_t *glcf,
+    ngx_http_yibao_signin_flight_t *f)
+{
+    void                        *input;
+    ngx_str_t                    msgid, infno;
+    ngx_pool_t                  *pool;
+    yibao_tm_t                   tm;
+    ngx_time_t                  *tp;
+    yibao_str_t                  head, m, yinfno, out, mac, ip, opter;
+    yibao_err_t                  err;
+    yibao_alloc_t                a;
+    const yibao_clinic_t        *clinic;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    clinic = ctx->registry_clinic;
+    pool = f->pool;
+
     ngx_str_set(&infno, "9001");
 
     if (ngx_http_yibao_msgid_issue(gmcf, clinic, pool, &msgid) != NGX_OK
         || ngx_http_yibao_route_path(glcf, &infno, pool, &f->uri) != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
     ngx_http_yibao_alloc_init(&a, pool);
     ngx_memzero(&err, sizeof(yibao_err_t));
 
     if (yibao_resolve_head(&ctx->env, &a, &head) != YIBAO_OK) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     opter.data = ctx->opter.data;
@@ -411,7 +446,7 @@ ngx_http_yibao_signin_flight(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     input = yibao_signin_input(&opter, &mac, &ip);
     if (input == NULL) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     tp = ngx_timeofday();
@@ -427,28 +462,20 @@ ngx_http_yibao_signin_flight(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                                &out, &err)
         != YIBAO_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
     if (ngx_http_yibao_sign_body(&glcf->sign, clinic, &infno, &out, pool,
                                  r->connection->log, &f->sign, &f->signer)
         != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
     f->body.data = (u_char *) out.data;
     f->body.len = out.len;
 
-    ngx_queue_insert_tail(&ngx_http_yibao_signin_flights, &f->queue);
-
-    return f;
-
-failed:
-
-    ngx_destroy_pool(pool);
-
-    return NULL;
+    return NGX_OK;
 }
 
 

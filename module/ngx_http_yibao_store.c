@@ -63,6 +63,8 @@ static void ngx_http_yibao_store_answer(void *data, redisReply *reply,
     ngx_uint_t status);
 static void ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op,
     redisReply *reply);
+static void ngx_http_yibao_store_read_list(ngx_http_yibao_store_op_t *op,
+    redisReply *reply);
 static void ngx_http_yibao_store_ignore(void *data, redisReply *reply,
     ngx_uint_t status);
 static ngx_int_t ngx_http_yibao_limit_name(ngx_conf_t *cf,
@@ -1252,7 +1254,6 @@ ngx_http_yibao_store_answer(void *data, redisReply *reply, ngx_uint_t status)
 static void
 ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op, redisReply *reply)
 {
-    size_t                       i;
     redisReply                 **e;
     ngx_http_yibao_store_res_t  *res;
 
@@ -1285,31 +1286,7 @@ ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op, redisReply *reply)
         return;
 
     case NGX_HTTP_YIBAO_STORE_READ_LIST:
-        if (reply->type != REDIS_REPLY_ARRAY) {
-            return;
-        }
-
-        res->values = ngx_palloc(op->pool,
-                                 (reply->elements + 1) * sizeof(ngx_str_t));
-        if (res->values == NULL) {
-            return;
-        }
-
-        for (i = 0; i < reply->elements; i++) {
-            if (e[i]->type == REDIS_REPLY_STRING) {
-                if (ngx_http_yibao_store_copy_reply(op->pool,
-                                                    &res->values[res->nvalues],
-                                                    e[i])
-                    != NGX_OK)
-                {
-                    return;
-                }
-
-                res->nvalues++;
-            }
-        }
-
-        res->status = NGX_HTTP_YIBAO_STORE_FOUND;
+        ngx_http_yibao_store_read_list(op, reply);
         return;
 
     case NGX_HTTP_YIBAO_STORE_READ_CACHE:
@@ -1357,6 +1334,47 @@ ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op, redisReply *reply)
 
         return;
     }
+}
+
+
+/* A list of strings (the other elements skipped): res->values. */
+
+static void
+ngx_http_yibao_store_read_list(ngx_http_yibao_store_op_t *op,
+    redisReply *reply)
+{
+    size_t                       i;
+    redisReply                 **e;
+    ngx_http_yibao_store_res_t  *res;
+
+    res = &op->res;
+    e = reply->element;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    res->values = ngx_palloc(op->pool,
+                             (reply->elements + 1) * sizeof(ngx_str_t));
+    if (res->values == NULL) {
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (e[i]->type == REDIS_REPLY_STRING) {
+            if (ngx_http_yibao_store_copy_reply(op->pool,
+                                                &res->values[res->nvalues],
+                                                e[i])
+                != NGX_OK)
+            {
+                return;
+            }
+
+            res->nvalues++;
+        }
+    }
+
+    res->status = NGX_HTTP_YIBAO_STORE_FOUND;
 }
 
 
