@@ -959,6 +959,9 @@ ngx_http_yibao_audit_remote_conf(ngx_http_yibao_main_conf_t *gmcf,
  * Sends the visit to the platform's audit.  NGX_AGAIN: the request waits
  * for its answer or the timeout (then ctx->resume); NGX_OK: not sent (a
  * miss, noted).
+ *
+ * Long: not yet in steps: the envelope, its
+ * signature and the exchange with its timer.
  */
 
 static ngx_int_t

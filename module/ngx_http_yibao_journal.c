@@ -112,6 +112,9 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
  * said (ctx->forget_checked, ctx->forget_record); NGX_AGAIN: the store
  * answers through ctx->resume; an HTTP status: refused (recorded in
  * ctx); a replay sets ctx->cache_serve with the stored answer.
+ *
+ * Long: not yet in steps: the key, the record,
+ * the store's claim and the check of a forgotten msgid.
  */
 
 ngx_int_t
@@ -423,6 +426,9 @@ ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
 /*
  * The msgid was seen before: never send again.  The stored answer for a
  * completed one (the same request), otherwise a clear refusal.
+ *
+ * Long: not yet in steps: a refusal per state
+ * of the record found.
  */
 
 static ngx_int_t

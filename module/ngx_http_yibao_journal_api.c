@@ -124,6 +124,11 @@ ngx_http_yibao_journal_arg(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * The operators' journal API.  Long: not yet in steps: the arguments
+ * of each query, then the query and its answer.
+ */
+
 static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {

@@ -126,6 +126,9 @@ invalid:
 /*
  * The record of the visit in ctx->env (translated already): checked,
  * sealed, kept, and answered.
+ *
+ * Long: not yet in steps: checked, sealed, kept
+ * and answered one after the other.
  */
 
 ngx_int_t
@@ -402,6 +405,9 @@ ngx_http_yibao_offline_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 /*
  * The master, at the start: the records of the file into a zone that
  * has none (a reload keeps the zone and its records).
+ *
+ * Long: not yet in steps: the zone asked, the
+ * file read, each record loaded.
  */
 
 ngx_int_t
@@ -1052,6 +1058,11 @@ ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
     return ngx_http_yibao_send_json(r, NGX_HTTP_OK, p, last - p);
 }
 
+
+/*
+ * The operators' 记账 API.  Long: not yet in steps: the arguments,
+ * the records read, a record voided, the answer.
+ */
 
 static ngx_int_t
 ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)

@@ -998,7 +998,10 @@ ngx_http_yibao_redis_marker_check(ngx_uint_t handshake, ngx_uint_t loses)
 }
 
 
-/* {changed, marker} */
+/*
+ * {changed, marker}.  Long: not yet in steps: the marker's cases one
+ * after the other.
+ */
 
 static void
 ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,

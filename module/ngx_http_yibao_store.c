@@ -655,6 +655,9 @@ ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
  * NGX_OK: decided, go on; NGX_AGAIN: waiting for Redis, which resumes
  * the request through ctx->resume; otherwise an HTTP status
  * (the rejection is recorded in ctx).
+ *
+ * Long: not yet in steps: the nonce and every limit's keys, then the
+ * store asked.
  */
 
 ngx_int_t

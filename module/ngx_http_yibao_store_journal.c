@@ -202,6 +202,9 @@ ngx_http_yibao_store_journal_get(ngx_http_request_t *r,
  * Writes the record j (rendered as value) over the one stored under key,
  * in the zone (local) or in Redis, without waiting; in Redis the unknown
  * set, the problem set of its day and the query indexes follow it.
+ *
+ * Long: not yet in steps: the zone's write, then Redis's with its
+ * indexes.
  */
 
 void

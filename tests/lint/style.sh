@@ -51,8 +51,8 @@ done
 # the floors: no include reaches up (tests/lint/layers.py)
 /usr/bin/python3 tests/lint/layers.py || status=1
 
-# the pure code's functions: at most 100 lines, or a reason written
-# beside (tests/lint/lengths.py)
+# the functions of the pure code and of module/: at most 100 lines, or a
+# reason written beside (tests/lint/lengths.py)
 /usr/bin/python3 tests/lint/lengths.py || status=1
 
 if [ $status -eq 0 ]; then
