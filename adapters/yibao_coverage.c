@@ -37,6 +37,7 @@ typedef struct {
     size_t                   failing;
     size_t                   never;
     size_t                   failed_today;  /* clinics */
+    size_t                   own;       /* own designation */
     uint64_t                 requests;  /* today */
     uint64_t                 failed;
     uint64_t                 settled;
@@ -69,6 +70,7 @@ static int yibao_cov_prepare(yibao_cov_ctx_t *x, yibao_alloc_t *a);
 static yibao_cov_group_t *yibao_cov_groups(yibao_cov_ctx_t *x, int county,
     size_t *n, yibao_alloc_t *a);
 static int yibao_cov_sort_cmp(const void *a, const void *b);
+static const yibao_str_t *yibao_cov_township(const yibao_cov_info_t *info);
 static void yibao_cov_group_add(yibao_cov_group_t *g, yibao_cov_ctx_t *x,
     size_t i);
 static int yibao_cov_key_state(const yibao_cov_ctx_t *x, size_t i);
@@ -110,7 +112,7 @@ static const char  *yibao_cov_reports[] = {
 
 
 static const char  *yibao_cov_key_states[YIBAO_COV_KEY_STATES] = {
-    "none", "never_used", "activated", "expiring", "expired"
+    "none", "never_used", "activated", "expiring", "expired", "pending"
 };
 
 
@@ -700,11 +702,11 @@ yibao_cov_groups(yibao_cov_ctx_t *x, int county, size_t *n,
     for (i = 0; i < r->n; i++) {
         info = &r->info[i];
 
-        if (!county && !info->township) {
+        if (!county && yibao_cov_township(info)->len == 0) {
             continue;
         }
 
-        s[m].key = county ? &info->admdvs : &info->entity_code;
+        s[m].key = county ? &info->admdvs : yibao_cov_township(info);
         s[m].i = i;
         m++;
     }
@@ -728,6 +730,23 @@ yibao_cov_groups(yibao_cov_ctx_t *x, int county, size_t *n,
     *n = k;
 
     return g;
+}
+
+
+/* the township hospital a clinic rolls up to; empty: none */
+
+static const yibao_str_t *
+yibao_cov_township(const yibao_cov_info_t *info)
+{
+    if (info->township_code.len) {
+        return &info->township_code;
+    }
+
+    if (info->township) {
+        return &info->entity_code;
+    }
+
+    return &info->township_code;
 }
 
 
@@ -765,9 +784,11 @@ yibao_cov_group_add(yibao_cov_group_t *g, yibao_cov_ctx_t *x, size_t i)
     r = x->r;
     cls = x->classes[i];
 
-    if (g->first == NULL) {
-        g->first = &r->info[i];
+    if (g->first == NULL || (!g->first->township && r->info[i].township)) {
+        g->first = &r->info[i];     /* a village through it names it */
     }
+
+    g->own += !r->info[i].township;
 
     g->clinics++;
     g->seen_today += (cls & YIBAO_COV_SEEN_TODAY) != 0;
@@ -1277,11 +1298,14 @@ yibao_cov_json_group(yibao_cov_out_t *o, const yibao_cov_group_t *g,
 {
     if (township) {
         yibao_cov_puts(o, "{\"entity\":");
-        yibao_cov_put_json(o, &g->first->entity_code);
+        yibao_cov_put_json(o, yibao_cov_township(g->first));
         yibao_cov_puts(o, ",\"name\":");
-        yibao_cov_put_json(o, &g->first->entity_name);
+        yibao_cov_put_json(o, g->first->township ? &g->first->entity_name
+                                                 : &g->first->township_code);
         yibao_cov_puts(o, ",\"admdvs\":");
         yibao_cov_put_json(o, &g->first->admdvs);
+        yibao_cov_puts(o, ",\"own_villages\":");
+        yibao_cov_put_u64(o, g->own);
         yibao_cov_puts(o, ",\"villages\":");
 
     } else {
@@ -1328,9 +1352,10 @@ yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
         yibao_cov_puts(o, ",,");
 
     } else if (township) {
-        yibao_cov_put_csv(o, &g->first->entity_code);
+        yibao_cov_put_csv(o, yibao_cov_township(g->first));
         yibao_cov_put(o, ",", 1);
-        yibao_cov_put_csv(o, &g->first->entity_name);
+        yibao_cov_put_csv(o, g->first->township ? &g->first->entity_name
+                                                 : &g->first->township_code);
         yibao_cov_put(o, ",", 1);
         yibao_cov_put_csv(o, &g->first->admdvs);
 
@@ -1425,6 +1450,7 @@ yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
     int                        key, in;
     unsigned                   k;
     const char                *why;
+    unsigned char              buf[512];
     yibao_str_t                place, v[10];
     yibao_cov_sum_t            week;
     const yibao_cov_info_t    *info;
@@ -1455,6 +1481,24 @@ yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
 
     place = info->admdvs;
 
+    if ((info->county.len || info->town.len)
+        && info->county.len + info->town.len < sizeof(buf))
+    {
+        if (info->county.len) {
+            memcpy(buf, info->county.data, info->county.len);
+        }
+
+        buf[info->county.len] = '/';
+
+        if (info->town.len) {
+            memcpy(buf + info->county.len + 1, info->town.data,
+                   info->town.len);
+        }
+
+        place.data = buf;
+        place.len = info->county.len + 1 + info->town.len;
+    }
+
     v[0] = info->org_id;
     v[1] = place;
     v[2] = info->name;
@@ -1469,15 +1513,6 @@ yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
     if (r->csv) {
         for (k = 0; k < 10; k++) {
             yibao_cov_puts(o, k ? "," : "");
-
-            if (k == 1 && (info->county.len || info->town.len)) {
-                yibao_cov_put(o, "\"", 1);
-                yibao_cov_put(o, info->county.data, info->county.len);
-                yibao_cov_put(o, "/", 1);
-                yibao_cov_put(o, info->town.data, info->town.len);
-                yibao_cov_put(o, "\"", 1);
-                continue;
-            }
 
             if (k == 9 && why != NULL) {
                 yibao_cov_put_csvz(o, why);
@@ -1497,15 +1532,6 @@ yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
         yibao_cov_puts(o, k ? ",\"" : "\"");
         yibao_cov_puts(o, yibao_cov_weekly_head[k]);
         yibao_cov_puts(o, "\":");
-
-        if (k == 1 && (info->county.len || info->town.len)) {
-            yibao_cov_put(o, "\"", 1);
-            yibao_cov_put(o, info->county.data, info->county.len);
-            yibao_cov_put(o, "/", 1);
-            yibao_cov_put(o, info->town.data, info->town.len);
-            yibao_cov_put(o, "\"", 1);
-            continue;
-        }
 
         if (k == 9 && why != NULL) {
             yibao_cov_put_jsonz(o, why);

@@ -178,10 +178,11 @@ typedef enum {
     YIBAO_COV_KEY_NEVER_USED,
     YIBAO_COV_KEY_ACTIVATED,
     YIBAO_COV_KEY_EXPIRING,      /* within 30 days */
-    YIBAO_COV_KEY_EXPIRED
+    YIBAO_COV_KEY_EXPIRED,
+    YIBAO_COV_KEY_PENDING        /* its valid_from has not come yet */
 } yibao_cov_key_state_e;
 
-#define YIBAO_COV_KEY_STATES  5
+#define YIBAO_COV_KEY_STATES  6
 
 typedef struct {
     yibao_str_t           code;          /* 22-char org code */
@@ -191,6 +192,11 @@ typedef struct {
     yibao_str_t           entity_name;
     unsigned              township;      /* settles through the entity */
     int                   key_state;     /* -1: from the coverage */
+    yibao_str_t           township_code; /* the township hospital it
+                                            rolls up to: the entity of
+                                            a "township" clinic, the
+                                            supervisor of an "own" one;
+                                            empty: none */
 
     /* optional registry fields, empty when the registry has none */
     yibao_str_t           org_id;        /* 机构ID */

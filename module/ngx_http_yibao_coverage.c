@@ -217,6 +217,15 @@ static ngx_http_yibao_cov_writer_t  ngx_http_yibao_cov_writer;
 /* what the timer's debug lines take its data for */
 static ngx_connection_t             ngx_http_yibao_cov_dumb;
 
+/* the registry's key states (yibao_key_state_e) as the reports' */
+static const int  ngx_http_yibao_cov_key_states[] = {
+    YIBAO_COV_KEY_NEVER_USED,              /* YIBAO_KEY_NEVER_USED */
+    YIBAO_COV_KEY_ACTIVATED,               /* YIBAO_KEY_ACTIVATED */
+    YIBAO_COV_KEY_EXPIRING,                /* YIBAO_KEY_EXPIRING */
+    YIBAO_COV_KEY_EXPIRED,                 /* YIBAO_KEY_EXPIRED */
+    YIBAO_COV_KEY_PENDING                  /* YIBAO_KEY_PENDING */
+};
+
 
 static ngx_int_t
 ngx_http_yibao_cov_postconfiguration(ngx_conf_t *cf)
@@ -1071,6 +1080,7 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
     yibao_cov_report_t *rep)
 {
     size_t                           i, n;
+    int64_t                          now;
     yibao_cov_info_t                *info;
     yibao_cov_clinic_t              *cov;
     const yibao_clinic_t            *clinic;
@@ -1081,6 +1091,7 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
     static yibao_cov_clinic_t       *copy;
 
     n = ngx_min(yibao_clinics_count(ymcf->clinics), zone->sh->nslots);
+    now = ngx_time();
 
     /* the fields: the configuration's, made once (cycle's pool) */
 
@@ -1132,6 +1143,13 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
             yibao_cov_init(&cov[i], clinic->org_code.data,
                            clinic->org_code.len);
         }
+
+        /* its key's validity, and the clinic's own activation */
+
+        cmf->info[i].key_state = clinic->key == NULL
+            ? YIBAO_COV_KEY_NONE
+            : ngx_http_yibao_cov_key_states[yibao_key_state(clinic->key,
+                                                 cov[i].activated, now)];
     }
 
     rep->info = cmf->info;
@@ -1161,7 +1179,12 @@ ngx_http_yibao_cov_infos(ngx_http_yibao_main_conf_t *ymcf,
         info[i].entity_code = clinic->entity_code;
         info[i].entity_name = clinic->entity_name;
         info[i].township = (clinic->mode == YIBAO_SETTLE_TOWNSHIP);
-        info[i].key_state = clinic->key ? -1 : YIBAO_COV_KEY_NONE;
+        info[i].key_state = YIBAO_COV_KEY_NONE;
+        info[i].township_code = *yibao_clinic_township(clinic);
+        info[i].org_id = clinic->org_id;
+        info[i].county = clinic->county;
+        info[i].town = clinic->township;
+        info[i].reason = clinic->reason;
     }
 }
 

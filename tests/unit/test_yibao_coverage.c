@@ -612,6 +612,49 @@ test_report_townships(void **state)
 }
 
 
+/* an own-designation clinic supervised by a township hospital is in its
+ * roll-up (the registry's township_code) */
+
+static void
+test_report_township_link(void **state)
+{
+    json_t     *j, *t;
+    fixture_t  *f = *state;
+
+    f->info[0].township_code.data = U("H32080300009");
+    f->info[0].township_code.len = 12;
+
+    j = render_json(f, YIBAO_COV_REPORT_TOWNSHIPS);
+    assert_int_equal(json_integer_value(json_object_get(j, "count")), 2);
+
+    t = json_array_get(json_object_get(j, "townships"), 0);
+    assert_string_equal(json_string_value(json_object_get(t, "entity")),
+                        "H32080300009");
+    assert_string_equal(json_string_value(json_object_get(t, "name")),
+                        "Township One");
+    assert_int_equal(json_integer_value(json_object_get(t, "villages")), 3);
+    assert_int_equal(json_integer_value(json_object_get(t, "own_villages")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(t, "seen_today")),
+                     2);
+    json_decref(j);
+
+    /* a hospital only own villages name: its code stands for its name */
+    f->info[1].township = 0;
+    f->info[2].township = 0;
+    f->info[1].township_code = f->info[0].township_code;
+    f->info[2].township_code = f->info[0].township_code;
+
+    j = render_json(f, YIBAO_COV_REPORT_TOWNSHIPS);
+    t = json_array_get(json_object_get(j, "townships"), 0);
+    assert_int_equal(json_integer_value(json_object_get(t, "own_villages")),
+                     3);
+    assert_string_equal(json_string_value(json_object_get(t, "name")),
+                        "H32080300009");
+    json_decref(j);
+}
+
+
 static void
 test_report_csv(void **state)
 {
@@ -675,6 +718,21 @@ test_report_weekly(void **state)
         "\xe8\xb4\xa6\xe5\x8f\xb7\xe6\x9c\xaa\xe6\xbf\x80\xe6\xb4\xbb");
     json_decref(j);
 
+    /* 县/乡镇 from the registry's names, quoted as CSV and JSON need */
+    f->info[1].county.data = U("Lianyun, \"X\"");
+    f->info[1].county.len = 12;
+    f->info[1].town.data = U("Town");
+    f->info[1].town.len = 4;
+
+    j = render_json(f, YIBAO_COV_REPORT_WEEKLY);
+    row = json_array_get(json_object_get(j, "rows"), 1);
+    assert_string_equal(json_string_value(json_object_get(row,
+        "\xe5\x8e\xbf/\xe4\xb9\xa1\xe9\x95\x87")), "Lianyun, \"X\"/Town");
+    json_decref(j);
+
+    s = render_csv(f, YIBAO_COV_REPORT_WEEKLY);
+    assert_non_null(strstr(s, ",\"Lianyun, \"\"X\"\"/Town\",Clinic B,"));
+
     /* the registry's reason wins; no key: not included even settled */
     f->info[2].reason.data = U("network");
     f->info[2].reason.len = 7;
@@ -731,6 +789,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_report_lists, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_report_townships,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_report_township_link,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_report_csv, fixture_setup,
                                         fixture_teardown),
