@@ -339,6 +339,13 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yibao_keys_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_keys_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_outage_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_yibao_outage_api_directive,

@@ -443,7 +443,10 @@ def cmd_use(args):
     if status != 200:
         print("yibao-keys: %s" % doc.get("error", status), file=sys.stderr)
         return 1
-    print("yibao-keys: %s signs with %s" % (args.key_id, doc.get("signs")))
+    signs = [k["label"] for k in doc.get("keys", []) if k.get("signs")]
+    print("yibao-keys: %s signs with %s" % (args.key_id,
+                                           signs[0] if signs else
+                                           "no key valid now"))
     return 0
 
 

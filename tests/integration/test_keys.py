@@ -197,3 +197,87 @@ def test_no_valid_key_refused_before_sending(make_stack, tmp_path):
                     "k-H37010200001")
     assert sent(stack, "1101") == []
     stack.allowed_log = ("has no key valid now",)
+
+
+def keys_api(stack, query="", post=False):
+    import json
+    import urllib.error
+    import urllib.request
+    url = stack.status_url + "/yibao/keys" + query
+    req = urllib.request.Request(url, data=b"" if post else None,
+                                 method="POST" if post else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_rollback_without_reload_and_key_states(make_stack, tmp_path):
+    """The platform has not taken the new key: the operator switches the
+    entity back to the older (API and CLI), which signs at once, without
+    a reload; forward again later.  States: the older activated by its
+    sign-in, the newer never used; no AK or SK in any answer."""
+    import json
+    d = data_dir(tmp_path)
+    rows = new_rows("2026-01-01", "2099-12-31")
+    r = keys_tool("import", batch(tmp_path / "batch.csv", rows),
+                  "--registry", str(d / "clinics.tsv"),
+                  "--keys", str(d / "keys.tsv"))
+    assert r.returncode == 0, r.stderr
+    stack = make_stack(data_dir=str(d), start=False)
+    # the platform knows the old keys only
+    inst = stack.path("data", "institutions.tsv")
+    stack.write_files = lambda: None
+    with open(inst) as f:
+        lines = [l for l in f if "AK-NEW-" not in l]
+    with open(inst, "w") as f:
+        f.writelines(lines)
+    stack.start()
+    clinic = township_clinic(stack)
+    r = send(stack, envelope(clinic, infno="9001", inp={"signIn": {
+        "opter_no": "001", "mac": "00-16-3E-00-00-01", "ip": "10.0.0.9"}}))
+    assert r.body["infcode"] != 0     # signed with the new key: refused
+
+    api = stack.status_url + "/yibao/keys"
+    out = keys_tool("use", "k-H37010200001", "older", "--gateway", api)
+    assert out.returncode == 0, out.stderr
+    assert "k-H37010200001@0" in out.stdout
+
+    clinic = ready_clinic(stack)
+    assert sent(stack, "9001")[-1]["ak"] == "DEMO-AK-H37010200001"
+    r = send(stack, envelope(clinic))
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+    assert sent(stack, "1101")[-1]["ak"] == "DEMO-AK-H37010200001"
+
+    status, body = keys_api(stack, "?key_id=k-H37010200001")
+    assert status == 200, body
+    doc = json.loads(body)
+    states = {k["label"]: k for k in doc["keys"]}
+    old = states["k-H37010200001@0"]
+    assert old["signs"] and old["chosen"] and old["state"] == "activated"
+    assert old["activated"] is not None
+    new = [k for k in doc["keys"] if k["label"] != old["label"]][0]
+    assert not new["signs"] and new["state"] == "never_used"
+
+    st = keys_tool("state", "--gateway", api)
+    assert st.returncode == 0
+    status, everything = keys_api(stack)
+    assert status == 200
+    for text in (body, everything, st.stdout, out.stdout):
+        assert "DEMO-SK" not in text and "DEMO-AK" not in text
+        assert not secrets_in(text, rows)
+
+    # refused: an unknown key_id, a bad use, a key_id without an older
+    assert keys_api(stack, "?key_id=nope&use=older", post=True)[0] == 404
+    assert keys_api(stack, "?key_id=k-H37010200001&use=x", post=True)[0] \
+        == 400
+
+    # forward again: the new key signs (and the platform refuses it)
+    out = keys_tool("use", "k-H37010200001", "newer", "--gateway", api)
+    assert out.returncode == 0, out.stderr
+    n = len(sent(stack, "1101"))
+    r = send(stack, envelope(clinic))
+    assert r.body["infcode"] != 0
+    # refused at the platform's gate, before its envelope was read
+    assert len(sent(stack, "1101")) == n
