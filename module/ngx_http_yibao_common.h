@@ -354,6 +354,8 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   journal_check:1;   /* ask the platform
                                                      before the claim */
     unsigned                   op_watched:1;
+    unsigned                   store_held:1;      /* waited for the
+                                                     first connection */
     unsigned                   stale_swap:1;
     unsigned                   outage_probe:1;    /* let through as one */
     unsigned                   outage_seen:1;     /* its outcome counted */

@@ -48,6 +48,8 @@ typedef struct {
     ngx_connection_t             *c;
     ngx_uint_t                    state;
     ngx_uint_t                    was_up;
+    ngx_uint_t                    first;      /* the first connection */
+    ngx_queue_t                   first_waiters;
     ngx_event_t                   reconnect;
     ngx_event_t                   handshake;
     ngx_msec_t                    backoff;
@@ -111,6 +113,7 @@ static ngx_int_t ngx_http_yibao_redis_cstring(ngx_conf_t *cf, ngx_str_t *s);
 static ngx_uint_t ngx_http_yibao_redis_by_sha(ngx_uint_t argc,
     ngx_str_t *argv, ngx_uint_t script, ngx_str_t *sha);
 static void ngx_http_yibao_redis_connect(void);
+static void ngx_http_yibao_redis_first_done(const char *why);
 static ngx_msec_t ngx_http_yibao_redis_lag(void);
 static void ngx_http_yibao_redis_fail(const char *why);
 static void ngx_http_yibao_redis_reconnect_handler(ngx_event_t *ev);
@@ -434,6 +437,9 @@ ngx_http_yibao_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_yibao_redis.marker_timer.data = &ngx_http_yibao_redis;
     ngx_http_yibao_redis.marker_timer.cancelable = 1;
 
+    ngx_http_yibao_redis.first = 1;
+    ngx_queue_init(&ngx_http_yibao_redis.first_waiters);
+
     ngx_http_yibao_redis_connect();
 
     return NGX_OK;
@@ -450,6 +456,8 @@ ngx_http_yibao_redis_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_yibao_redis.exiting = 1;
+
+    ngx_http_yibao_redis_first_done(NULL);
 
     if (ngx_http_yibao_redis.reconnect.timer_set) {
         ngx_del_timer(&ngx_http_yibao_redis.reconnect);
@@ -476,6 +484,62 @@ ngx_uint_t
 ngx_http_yibao_redis_up(void)
 {
     return ngx_http_yibao_redis.state == NGX_HTTP_YIBAO_REDIS_READY;
+}
+
+
+ngx_uint_t
+ngx_http_yibao_redis_first(void)
+{
+    return ngx_http_yibao_redis.first;
+}
+
+
+void
+ngx_http_yibao_redis_wait(ngx_http_yibao_redis_waiter_t *w)
+{
+    ngx_queue_insert_tail(&ngx_http_yibao_redis.first_waiters, &w->queue);
+    w->waiting = 1;
+}
+
+
+void
+ngx_http_yibao_redis_unwait(ngx_http_yibao_redis_waiter_t *w)
+{
+    if (w->waiting) {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+    }
+}
+
+
+/* the first connection is up, or failed (why): its waiters go on */
+
+static void
+ngx_http_yibao_redis_first_done(const char *why)
+{
+    ngx_queue_t                    *q;
+    ngx_http_yibao_redis_waiter_t  *w;
+
+    if (!ngx_http_yibao_redis.first) {
+        return;
+    }
+
+    ngx_http_yibao_redis.first = 0;
+
+    if (why != NULL && !ngx_http_yibao_redis.exiting) {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V: this worker's first connection "
+                      "failed (%s); its requests go on without redis",
+                      &ngx_http_yibao_redis.name, why);
+    }
+
+    while (!ngx_queue_empty(&ngx_http_yibao_redis.first_waiters)) {
+        q = ngx_queue_head(&ngx_http_yibao_redis.first_waiters);
+        w = ngx_queue_data(q, ngx_http_yibao_redis_waiter_t, queue);
+
+        ngx_http_yibao_redis_unwait(w);
+        ngx_post_event(w->ev, &ngx_posted_events);
+    }
 }
 
 
@@ -593,6 +657,8 @@ ngx_http_yibao_redis_fail(const char *why)
 
     ngx_http_yibao_redis.state = NGX_HTTP_YIBAO_REDIS_DOWN_STATE;
     ngx_http_yibao_redis.marker_pending = 0;
+
+    ngx_http_yibao_redis_first_done(why);
 
     /* with Sentinel, the next connection asks again where the master is */
 
@@ -901,6 +967,8 @@ ngx_http_yibao_redis_ready(void)
                       "yibao: redis %V is up",
                       &ngx_http_yibao_redis.name);
     }
+
+    ngx_http_yibao_redis_first_done(NULL);
 }
 
 

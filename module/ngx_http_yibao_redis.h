@@ -75,6 +75,22 @@ void ngx_http_yibao_redis_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_yibao_redis_up(void);
 
 /*
+ * A worker's first connection: from the worker's start until its first
+ * connection is up (its handshake done) or has failed, _first() is 1;
+ * a waiter's event is posted when that ends (then _first() is 0).  A
+ * waiter that goes away first calls _unwait().
+ */
+typedef struct {
+    ngx_queue_t                queue;
+    ngx_event_t               *ev;
+    ngx_uint_t                 waiting;
+} ngx_http_yibao_redis_waiter_t;
+
+ngx_uint_t ngx_http_yibao_redis_first(void);
+void ngx_http_yibao_redis_wait(ngx_http_yibao_redis_waiter_t *w);
+void ngx_http_yibao_redis_unwait(ngx_http_yibao_redis_waiter_t *w);
+
+/*
  * Runs the limit script with EVALSHA (EVAL after a NOSCRIPT) on the
  * given keys and arguments, which are copied.  Returns the operation,
  * or NULL when the store is down or on allocation failure: the caller

@@ -57,6 +57,10 @@ static ngx_int_t ngx_http_yibao_store_decide(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr,
     yibao_limit_decision_t *d, ngx_uint_t local);
 static void ngx_http_yibao_store_cleanup(void *data);
+static ngx_int_t ngx_http_yibao_store_hold(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_main_conf_t *gmcf);
+static void ngx_http_yibao_store_held(ngx_event_t *ev);
+static void ngx_http_yibao_store_unhold(void *data);
 static ngx_int_t ngx_http_yibao_store_copy(ngx_pool_t *pool, ngx_str_t *dst,
     const char *src);
 static void ngx_http_yibao_store_answer(void *data, redisReply *reply,
@@ -722,6 +726,12 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         sr->limits[sr->n++] = &limits[i];
     }
 
+    if (gmcf->redis != NULL && ngx_http_yibao_redis_first()
+        && !ctx->store_held)
+    {
+        return ngx_http_yibao_store_hold(r, ctx, gmcf);
+    }
+
     if (gmcf->redis == NULL || !ngx_http_yibao_redis_up()) {
         ctx->store = (gmcf->redis == NULL) ? NGX_HTTP_YIBAO_STORE_LOCAL
                                            : NGX_HTTP_YIBAO_STORE_DOWN;
@@ -797,6 +807,100 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * A request that comes while this worker's first connection to Redis is
+ * being made (after a start, a reload or a binary upgrade) waits for it,
+ * on the event loop, at most connect_timeout: then it goes on with Redis
+ * up, or as with Redis down.
+ */
+
+typedef struct {
+    ngx_http_request_t             *r;
+    ngx_http_yibao_ctx_t           *ctx;
+    ngx_event_t                     ev;       /* posted, or the bound */
+    ngx_http_yibao_redis_waiter_t   waiter;
+} ngx_http_yibao_store_hold_t;
+
+
+static ngx_int_t
+ngx_http_yibao_store_hold(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_main_conf_t *gmcf)
+{
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_yibao_store_hold_t  *h;
+
+    h = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_store_hold_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (h == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->r = r;
+    h->ctx = ctx;
+    h->ev.handler = ngx_http_yibao_store_held;
+    h->ev.data = h;
+    h->ev.log = r->connection->log;
+    h->waiter.ev = &h->ev;
+
+    cln->handler = ngx_http_yibao_store_unhold;
+    cln->data = h;
+
+    ngx_http_yibao_redis_wait(&h->waiter);
+    ngx_add_timer(&h->ev, gmcf->redis->connect_timeout);
+
+    ctx->store_held = 1;
+    ctx->store_start = ngx_current_msec;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "yibao: the request waits for this worker's first "
+                  "connection to redis");
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yibao_store_held(ngx_event_t *ev)
+{
+    ngx_http_yibao_store_hold_t *h = ev->data;
+
+    ngx_int_t              rc;
+    ngx_http_request_t    *r;
+    ngx_http_yibao_ctx_t  *ctx;
+
+    r = h->r;
+    ctx = h->ctx;
+
+    ngx_http_yibao_store_unhold(h);
+
+    ctx->store_time += ngx_current_msec - ctx->store_start;
+
+    rc = ngx_http_yibao_store_check(r, ctx);
+
+    if (rc != NGX_AGAIN) {
+        ctx->resume(r, ctx, rc);
+    }
+}
+
+
+static void
+ngx_http_yibao_store_unhold(void *data)
+{
+    ngx_http_yibao_store_hold_t *h = data;
+
+    ngx_http_yibao_redis_unwait(&h->waiter);
+
+    if (h->ev.timer_set) {
+        ngx_del_timer(&h->ev);
+    }
+
+    if (h->ev.posted) {
+        ngx_delete_posted_event(&h->ev);
+    }
 }
 
 

@@ -17,6 +17,7 @@ never for a time: the deadlines are hang guards (harness.HANG_GUARD).
 
 import json
 import os
+import re
 import signal
 import threading
 import urllib.error
@@ -394,3 +395,104 @@ def _msgid_of(stack, infno):
                                 timeout=10) as r:
         found = json.loads(r.read())
     return found[0]["msgid"] if found else "none"
+
+
+# ---------------------------------------------------------------------------
+# a new worker's first connection to Redis (docs/deployment.md, "Upgrades")
+# ---------------------------------------------------------------------------
+
+FIRST_WAIT = "waits for this worker's first connection to redis"
+FIRST_FAILED = "this worker's first connection failed"
+
+
+def reload_with_redis_paused(stack, server):
+    """Redis paused, then nginx -s reload: the new workers connect, and
+    their handshake goes unanswered while Redis is paused.  Returns once
+    only new workers are left, with the error log's offset from before
+    the reload."""
+    old = set(stack.worker_pids())
+    since = stack.error_log_size()
+    server.pause()
+    stack.reload()
+    wait_until("only new workers", lambda: not set(stack.worker_pids())
+               & old and len(stack.serving_pids()) == stack.workers)
+    return since
+
+
+def log_since(stack, since):
+    with open(stack.error_log, "rb") as f:
+        f.seek(since)
+        return f.read().decode("utf-8", "replace")
+
+
+def settled_2207(make_stack, server, connect_timeout):
+    """A stack on server, with a settled visit: its 2207's envelope."""
+    from test_journal import flow_until
+    stack = make_stack(scheme="csb", redis=server,
+                       redis_options="timeout=10s connect_timeout=%s"
+                       % connect_timeout)
+    steps, envs = flow_until(stack, township_clinic(stack))
+    assert steps[-1][:2] == ("2207", 200), steps[-1]
+    wait_complete(stack, envs["2207"]["msgid"])
+    return stack, envs["2207"]
+
+
+def test_request_waits_for_the_first_connection(make_stack, make_redis):
+    """After nginx -s reload the new workers' first connection to Redis
+    takes a moment (here: as long as Redis is paused).  A money-moving
+    request that comes meanwhile waits for it, on the event loop, and is
+    answered once it is up: the repeat of a settled 2207 is replayed from
+    the journal, not refused with 503 YB5005."""
+    server = make_redis()
+    stack, env = settled_2207(make_stack, server, "%ds" % HANG_GUARD)
+
+    since = reload_with_redis_paused(stack, server)
+    res = {}
+    th = threading.Thread(target=lambda: res.update(
+        r=client.post(stack.url, CALLER, SECRET, env, timeout=HANG_GUARD)))
+    try:
+        th.start()
+        wait_until("the repeat to wait, or to be answered",
+                   lambda: FIRST_WAIT in log_since(stack, since)
+                   or not th.is_alive())
+    finally:
+        server.resume()
+    join(th)
+
+    r = res["r"]
+    assert r.status == 200 and r.headers.get("X-Yibao-Replay") == "1", \
+        (r.status, r.body)
+    assert FIRST_WAIT in log_since(stack, since)
+    assert len(sent_2207(stack)) == 1
+
+
+def test_request_waits_no_longer_than_connect_timeout(make_stack,
+                                                      make_redis):
+    """The same with Redis still paused: the request waits until the
+    worker's first connection has failed (connect_timeout), and only then
+    is refused, as whenever Redis is down: 503 YB5005, Retry-After,
+    nothing sent."""
+    server = make_redis()
+    stack, env = settled_2207(make_stack, server, "10s")
+
+    since = reload_with_redis_paused(stack, server)
+    try:
+        r = client.post(stack.url, CALLER, SECRET, env, timeout=HANG_GUARD)
+        lines = log_since(stack, since).splitlines()
+    finally:
+        server.resume()
+
+    assert_rejected(r.status, r.body, 503, 5005, "unreachable", "2207")
+    assert r.headers.get("Retry-After") == "1"
+    assert len(sent_2207(stack)) == 1
+
+    # in the worker's error log: the request waited, the first connection
+    # failed, and only then was the request refused
+    held = [i for i, x in enumerate(lines) if FIRST_WAIT in x]
+    assert held, "the request did not wait for the first connection"
+    pid = re.search(r"\] (\d+)#", lines[held[0]]).group(1)
+    mine = [(i, x) for i, x in enumerate(lines) if "] %s#" % pid in x]
+    failed = [i for i, x in mine if FIRST_FAILED in x]
+    refused = [i for i, x in mine if "redis is down: infno 2207" in x]
+    assert failed and refused, mine
+    assert held[0] < failed[0] < refused[0], mine
