@@ -766,6 +766,12 @@ typedef struct {
 } ngx_http_yibao_offline_row_t;
 
 
+static ngx_int_t ngx_http_yibao_offline_api_void(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_str_t *state, ngx_http_yibao_offline_row_t *one);
+static ngx_int_t ngx_http_yibao_offline_api_answer(ngx_http_request_t *r,
+    ngx_array_t *rows, ngx_http_yibao_offline_row_t *one);
+
+
 static int
 ngx_http_yibao_offline_cmp(const void *one, const void *two)
 {
@@ -1059,19 +1065,14 @@ ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
 }
 
 
-/*
- * The operators' 记账 API.  Long: not yet in steps: the arguments,
- * the records read, a record voided, the answer.
- */
+/* The operators' 记账 API: a clinic's records, one, or one voided. */
 
 static ngx_int_t
 ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 {
-    u_char                        *p, *last;
-    size_t                         size;
     ngx_int_t                      rc;
     ngx_str_t                      id, clinic, state, prefix;
-    ngx_uint_t                     i, n;
+    ngx_uint_t                     i;
     ngx_array_t                    rows;
     ngx_http_yibao_offline_row_t  *row, *one;
     ngx_http_yibao_main_conf_t    *gmcf;
@@ -1149,25 +1150,8 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_POST) {
-        if (one == NULL || state.len != 6
-            || ngx_strncmp(state.data, "voided", 6) != 0)
-        {
-            return ngx_http_yibao_offline_api_error(r,
-                                                    NGX_HTTP_BAD_REQUEST,
-                                                    "POST needs id= and "
-                                                    "state=voided");
-        }
-
-        rc = ngx_http_yibao_offline_void(r, &id, one);
-
-        if (rc == NGX_HTTP_CONFLICT) {
-            return ngx_http_yibao_offline_api_error(r, rc,
-                                                    "a record settling, "
-                                                    "settled or voided "
-                                                    "cannot be voided");
-        }
-
-        if (rc != NGX_OK) {
+        rc = ngx_http_yibao_offline_api_void(r, &id, &state, one);
+        if (rc != NGX_DECLINED) {
             return rc;
         }
     }
@@ -1176,7 +1160,57 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
         return ngx_http_yibao_offline_summary(r, &rows);
     }
 
-    n = one ? 1 : rows.nelts;
+    return ngx_http_yibao_offline_api_answer(r, &rows, one);
+}
+
+
+/*
+ * POST ?id=...&state=voided: NGX_DECLINED when the record was voided (it
+ * is then answered as a GET), or the refusal sent.
+ */
+
+static ngx_int_t
+ngx_http_yibao_offline_api_void(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *state, ngx_http_yibao_offline_row_t *one)
+{
+    ngx_int_t  rc;
+
+    if (one == NULL || state->len != 6
+        || ngx_strncmp(state->data, "voided", 6) != 0)
+    {
+        return ngx_http_yibao_offline_api_error(r,
+                                                NGX_HTTP_BAD_REQUEST,
+                                                "POST needs id= and "
+                                                "state=voided");
+    }
+
+    rc = ngx_http_yibao_offline_void(r, id, one);
+
+    if (rc == NGX_HTTP_CONFLICT) {
+        return ngx_http_yibao_offline_api_error(r, rc,
+                                                "a record settling, "
+                                                "settled or voided "
+                                                "cannot be voided");
+    }
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
+}
+
+
+/* The record asked for, or every record read, in JSON. */
+
+static ngx_int_t
+ngx_http_yibao_offline_api_answer(ngx_http_request_t *r, ngx_array_t *rows,
+    ngx_http_yibao_offline_row_t *one)
+{
+    u_char                        *p, *last;
+    size_t                         size;
+    ngx_uint_t                     i, n;
+    ngx_http_yibao_offline_row_t  *row;
+
+    row = rows->elts;
+
+    n = one ? 1 : rows->nelts;
     size = 64 + n * (1024 + YIBAO_OFFLINE_HASH_LEN);
 
     p = ngx_pnalloc(r->pool, size);
@@ -1191,7 +1225,7 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 
     last = ngx_slprintf(p, p + size, "{\"records\":[");
 
-    for (i = 0; i < rows.nelts; i++) {
+    for (i = 0; i < rows->nelts; i++) {
         if (i) {
             *last++ = ',';
         }
