@@ -5,8 +5,12 @@ callers.tsv in the formats of mappings/yibao_registry.h.
 The clinics file has exactly N rows.  Township hospitals (mode "own",
 their own national code H + admdvs + 5 digits) each come with 15..35
 village clinics; most villages settle through their township hospital
-(mode "township"), a few have their own designation.  Every entity (a
-township hospital or an "own" village) has one key, k-<entity code>.
+(mode "township"), about 6 % have their own designation and are linked
+to the township hospital that supervises them (column township_code).
+Every row has the optional columns of the weekly report: county and
+township names, a 机构ID, 是否纳入 (是 for most, 否 with a reason for
+about 2 %).  Every entity (a township hospital or an "own" village) has
+one key, k-<entity code>.
 
 All values are invented and only shaped like real ones; the same --seed
 and -n always give the same files.  keys.tsv and callers.tsv hold
@@ -29,6 +33,8 @@ PLACES = "东西南北前后大小新老上下中"
 SUFFIXES = "庄村屯营集店寨桥河湾岗坡沟峪堡"
 
 ORG_CHARS = string.digits + string.ascii_uppercase
+REASONS = ("无医保网络", "村医未取得执业资格", "未完成信息系统改造",
+           "正在办理定点协议")
 INFNOS_HIS = "1101,2201-2208,2601,5203,9001"
 INFNOS_READONLY = "1101"
 INFNOS_TOWNSHIP = "1101,2201-2208,2301-2305,2401-2405,5201-5205,9001"
@@ -42,6 +48,8 @@ class Generator:
         self.orgs = set()
         self.seq = {}
         self.towns = []
+        self.county_names = {}
+        self.org_ids = 0
         self.counties = [
             "%s%02d%02d" % (province, city, county)
             for city in range(1, 18)
@@ -71,6 +79,23 @@ class Generator:
             return place + "镇卫生院"
         return place + rng.choice(SUFFIXES) + "村卫生室"
 
+    def county_name(self, admdvs):
+        if admdvs not in self.county_names:
+            self.county_names[admdvs] = (self.rng.choice(SURNAMES)
+                                         + self.rng.choice(PLACES) + "县")
+        return self.county_names[admdvs]
+
+    def report(self, county, township, admdvs):
+        """county, township, 机构ID, 是否纳入, 未纳入原因"""
+        self.org_ids += 1
+        org_id = "%s%03d%s" % (admdvs, self.org_ids % 1000,
+                               "".join(self.rng.choice(ORG_CHARS)
+                                       for _ in range(3)))
+        if self.rng.randrange(100) < 2:
+            return [county, township, org_id, "否",
+                    self.rng.choice(REASONS)]
+        return [county, township, org_id, "是", ""]
+
     def secret(self, n):
         return "".join(self.rng.choice("0123456789abcdef") for _ in range(n))
 
@@ -88,8 +113,11 @@ class Generator:
             self.towns.append(town)
             town_key = "k-" + town
             keys.append([town_key, "AK" + self.secret(24), self.secret(40)])
+            county = self.county_name(admdvs)
+            township = town_name[:-3]
             clinics.append([self.org_code(), town_name, admdvs, "own", town,
-                            town_name, town_key])
+                            town_name, town_key, ""]
+                           + self.report(county, township, admdvs))
 
             for _ in range(self.rng.randint(15, 35)):
                 if len(clinics) == total:
@@ -104,10 +132,12 @@ class Generator:
                     keys.append([key, "AK" + self.secret(24),
                                  self.secret(40)])
                     clinics.append([org, name, admdvs, "own", own, name,
-                                    key])
+                                    key, town]
+                                   + self.report(county, township, admdvs))
                 else:
                     clinics.append([org, name, admdvs, "township", town,
-                                    town_name, town_key])
+                                    town_name, town_key, town]
+                                   + self.report(county, township, admdvs))
 
         return keys, clinics
 
@@ -157,9 +187,9 @@ def main():
                         "(default 1)")
     p.add_argument("--province", default="37", metavar="NN",
                    help="2-digit province of the admdvs codes (default 37)")
-    p.add_argument("--own-percent", type=int, default=5, metavar="P",
-                   help="percentage of villages with their own designation "
-                        "(default 5)")
+    p.add_argument("--own-percent", type=int, default=6, metavar="P",
+                   help="percentage of villages with their own designation, "
+                        "linked to their township hospital (default 6)")
     args = p.parse_args()
 
     if args.clinics < 1:
@@ -182,7 +212,8 @@ def main():
           made + "# key_id\tak\tsk\n", keys, True)
     write(os.path.join(args.out, "clinics.tsv"),
           made + "# org_code\tname\tadmdvs\tmode\tentity_code\tentity_name"
-                 "\tkey_id\n", clinics, False)
+                 "\tkey_id\ttownship_code\tcounty\ttownship\torg_id"
+                 "\tincluded\treason\n", clinics, False)
     write(os.path.join(args.out, "callers.tsv"),
           made + "# caller_id\tsecret\tclinics\tinfnos\n", callers, True)
 

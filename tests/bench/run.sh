@@ -34,6 +34,28 @@ bench_mapping() {
 }
 
 
+# the registry at province scale: keys and clinics of 50,000 clinics
+# (tools/gen-registry.py) loaded as at configuration time (must be under
+# 1 s), and a caller allowed all 50,000 by org code matched against the
+# last one, beside a caller allowed "*"
+
+bench_registry() {
+    reg="$OUT/registry-50k"
+
+    $CC $BENCH_CFLAGS -o "$OUT/bench_registry" tests/bench/bench_registry.c \
+        mappings/yibao_registry.c mappings/yibao_hash.c mappings/yibao_tsv.c \
+        mappings/yibao_codes.c mappings/yibao_gwerr.c mappings/yibao_infno.c \
+        base/yibao_types.c || return 1
+
+    if [ ! -s "$reg/clinics.tsv" ]; then
+        "$PYTHON" tools/gen-registry.py --out "$reg" -n 50000 --seed 1 \
+            > /dev/null || return 1
+    fi
+
+    "$OUT/bench_registry" "$reg"
+}
+
+
 # code translation: a 2204 of 50 fee lines of local codes with the real
 # rules and the demo tables; translate alone, and parse + translate +
 # serialize, over 20,000 requests
@@ -135,6 +157,7 @@ bench_instr() {
 status=0
 
 bench_mapping || status=1
+bench_registry || status=1
 bench_translate || status=1
 bench_audit || status=1
 bench_coverage || status=1

@@ -45,7 +45,8 @@ def gen_registry(tmp_path, n, seed):
 def registry(stack):
     rows = harness.yibao_stack.read_tsv(stack.path("data", "clinics.tsv"))
     return [dict(zip(("org", "name", "admdvs", "mode", "entity",
-                      "entity_name", "key"), r)) for r in rows]
+                      "entity_name", "key", "township_code"), r))
+            for r in rows]
 
 
 def caller(stack):
@@ -209,13 +210,16 @@ def check_reports(stack, day, clinics=None):
         else:
             assert c["last_seen"] is None
 
-    # the township roll-up: villages by entity, those seen, failures
+    # the township roll-up: villages by entity, and the own-designation
+    # villages linked to their township hospital; those seen, failures
     doc = report(stack, "townships")
     towns = {t["entity"]: t for t in doc["townships"]}
     villages = {}
     for c in clinics:
         if c["mode"] == "township":
             villages.setdefault(c["entity"], []).append(c)
+        elif c.get("township_code"):
+            villages.setdefault(c["township_code"], []).append(c)
     assert set(towns) == set(villages)
     for entity, vs in villages.items():
         t = towns[entity]
@@ -224,7 +228,8 @@ def check_reports(stack, day, clinics=None):
         assert t["seen_week"] == len(orgs & seen), entity
         assert t["failing"] == len(orgs & failing), entity
         assert t["never_activated"] == len(orgs - activated), entity
-        assert t["name"] == vs[0]["entity_name"]
+        assert t["name"] == next(v["entity_name"] for v in vs
+                                 if v["mode"] == "township")
 
     # the weekly report: one row per clinic, included = settled
     rows = report(stack, "weekly", format="csv")
