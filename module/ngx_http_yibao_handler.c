@@ -1253,7 +1253,16 @@ ngx_http_yibao_replace_request(ngx_http_request_t *r,
         }
     }
 
+    /*
+     * The list was made on the stack: its last part, when it is its first,
+     * must be the copy's own, or a later push would write into this frame.
+     */
+
     r->headers_in.headers = list;
+
+    if (list.last == &list.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
 
     return NGX_OK;
 }

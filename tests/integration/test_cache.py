@@ -63,10 +63,14 @@ def test_hit_after_miss_and_key(make_stack, make_redis, use_redis):
     assert other.headers["X-Yibao-Cache"] == "MISS"
     assert platform_calls(stack, "1901") == 2
 
+    # each worker writes its line once the answer is sent, so the lines of
+    # two workers may come in either order: match them by the caller's msgid
     with open(stack.access_log, encoding="utf-8") as f:
         lines = [json.loads(x) for x in f]
-    assert [x["cache"] for x in lines if x["infno"] == "1901"] == [
-        "MISS", "HIT", "MISS"]
+    logged = {x["msgid"]: x["cache"] for x in lines if x["infno"] == "1901"}
+    assert [logged.get(r.headers["X-Yibao-Msgid"])
+            for r in (first, second, other)] == ["MISS", "HIT", "MISS"]
+    assert len(logged) == 3
 
     # a state-creating transaction is never looked up
     r = send(stack, envelope(clinic, infno="2201", inp={"data": {}}))
