@@ -338,6 +338,10 @@ static void ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
 static ngx_event_t  ngx_http_yibao_store_keys_timer;
 static ngx_uint_t   ngx_http_yibao_store_keys_ticks;
 
+/* the data of the sync's replies (never NULL: a NULL one is not called) */
+static ngx_uint_t   ngx_http_yibao_store_keys_uses = 0;
+static ngx_uint_t   ngx_http_yibao_store_keys_acts = 1;
+
 
 static ngx_shm_zone_t *
 ngx_http_yibao_store_keys_zone(void)
@@ -587,19 +591,20 @@ ngx_http_yibao_store_keys_tick(ngx_event_t *ev)
 
     ngx_http_yibao_store_keys_send(2, argv,
                                    ngx_http_yibao_store_keys_synced,
-                                   (void *) 0, ev->log);
+                                   &ngx_http_yibao_store_keys_uses, ev->log);
 
     if (all) {
         ngx_str_set(&argv[1], NGX_HTTP_YIBAO_KEYS_ACTIVATED);
 
         ngx_http_yibao_store_keys_send(2, argv,
                                        ngx_http_yibao_store_keys_synced,
-                                       (void *) 1, ev->log);
+                                       &ngx_http_yibao_store_keys_acts,
+                                       ev->log);
     }
 }
 
 
-/* data: 0 the choices' hash, 1 the activations' */
+/* data: the choices' hash (0) or the activations' (1) */
 
 static void
 ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
@@ -611,7 +616,7 @@ ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
     ngx_uint_t       activated;
     ngx_shm_zone_t  *zone;
 
-    activated = (data != NULL);
+    activated = *(ngx_uint_t *) data;
     zone = ngx_http_yibao_store_keys_zone();
 
     if (status != NGX_HTTP_YIBAO_REDIS_OK || zone == NULL

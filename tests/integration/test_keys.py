@@ -281,3 +281,36 @@ def test_rollback_without_reload_and_key_states(make_stack, tmp_path):
     assert r.body["infcode"] != 0
     # refused at the platform's gate, before its envelope was read
     assert len(sent(stack, "1101")) == n
+
+
+def test_rollback_reaches_the_other_node_through_redis(make_stack,
+                                                       make_redis,
+                                                       tmp_path):
+    """Two nodes sharing Redis: the rollback made on one is copied by
+    the other into its zone (within the 2 s of its sync) and it signs
+    with the older key too."""
+    import json
+    d = data_dir(tmp_path)
+    rows = new_rows("2026-01-01", "2099-12-31")
+    r = keys_tool("import", batch(tmp_path / "batch.csv", rows),
+                  "--registry", str(d / "clinics.tsv"),
+                  "--keys", str(d / "keys.tsv"))
+    assert r.returncode == 0, r.stderr
+    server = make_redis()
+    a = make_stack(data_dir=str(d), redis=server)
+    b = make_stack(data_dir=str(d), redis=server)
+    clinic = ready_clinic(b)
+    assert sent(b, "9001")[-1]["ak"] == "AK-NEW-H37010200001"
+
+    status, _ = keys_api(a, "?key_id=k-H37010200001&use=older", post=True)
+    assert status == 200
+
+    def chosen_on_b():
+        doc = json.loads(keys_api(b, "?key_id=k-H37010200001")[1])
+        return any(k["chosen"] for k in doc["keys"])
+
+    harness.wait_until("the choice on node B", chosen_on_b)
+    r = send(b, envelope(clinic))
+    assert r.status == 200 and r.body["infcode"] == 0, r.body
+    assert sent(b, "1101")[-1]["ak"] == "DEMO-AK-H37010200001"
+    a.allowed_log = ("set to sign with",)
