@@ -11,6 +11,7 @@
 #include "yibao_cache.h"
 #include "yibao_codes.h"
 #include "yibao_crypto.h"
+#include "yibao_decimal.h"
 #include "yibao_envelope.h"
 
 
@@ -45,28 +46,85 @@ const char  yibao_cache_purge_script[] =
 
 
 
+/*
+ * The canonical text: what json_dumps() writes with JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY (jansson 2.14, dump.c and strconv.c),
+ * byte for byte, so that keys and journal hashes stay what they were;
+ * written here because jansson's own writer decodes every character of
+ * every string and costs several times as much.  It goes through a
+ * window of YIBAO_CANON_WINDOW bytes: for the digest each full window is
+ * hashed and the text never exists whole; for yibao_json_canonical() the
+ * window is the text, grown as needed.
+ */
+
+#define YIBAO_CANON_WINDOW  4096
+#define YIBAO_CANON_CHUNK   (YIBAO_CANON_WINDOW / 8)  /* escaped: x 6 */
+
+
+#define YIBAO_CANON_KEYS    48     /* sorted on the stack */
+
+
+typedef struct {
+    unsigned char  *p;
+    size_t          len;
+    size_t          size;
+    unsigned        hash:1;     /* windows go to yibao_digest_add() */
+    unsigned        failed:1;
+
+    /* the order the last object's keys were sorted into (the rows of
+     * an array have their keys in the same order): tried first */
+    size_t          order_n;
+    unsigned char   order[YIBAO_CANON_KEYS];
+} yibao_canon_t;
+
+
+typedef struct {
+    const char     *key;
+    size_t          len;
+    json_t         *value;
+    size_t          at;         /* where the object holds it */
+} yibao_canon_key_t;
+
+
+static void yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth);
+
+
 int
 yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65])
 {
-    size_t          dlen, len;
+    size_t          dlen;
     json_t         *input;
-    unsigned char  *canon, digest[YIBAO_MD_MAX_SIZE];
+    yibao_canon_t   c;
+    unsigned char   window[YIBAO_CANON_WINDOW], digest[YIBAO_MD_MAX_SIZE];
 
     input = json_object_get((json_t *) env->doc, "input");
 
-    canon = yibao_json_canonical(input, &len);
-    if (canon == NULL) {
+    if (input == NULL) {
         return YIBAO_ERR_NOMEM;
     }
 
-    if (yibao_digest(YIBAO_MD_SHA256, canon, len, digest, &dlen)
-        != YIBAO_OK || dlen != 32)
-    {
-        free(canon);
+    if (yibao_digest_begin(YIBAO_MD_SHA256) != YIBAO_OK) {
         return YIBAO_ERR_CRYPTO;
     }
 
-    free(canon);
+    c.p = window;
+    c.len = 0;
+    c.size = sizeof(window);
+    c.hash = 1;
+    c.failed = 0;
+    c.order_n = 0;
+
+    yibao_canon_value(&c, input, 0);
+
+    if (c.failed) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    if (yibao_digest_add(window, c.len) != YIBAO_OK
+        || yibao_digest_end(digest, &dlen) != YIBAO_OK || dlen != 32)
+    {
+        return YIBAO_ERR_CRYPTO;
+    }
 
     yibao_hex_encode(digest, dlen, hex, 0);
 
@@ -75,62 +133,65 @@ yibao_cache_input_digest(const yibao_envelope_t *env, char hex[65])
 
 
 /*
- * The canonical text: what json_dumps() writes with JSON_COMPACT |
- * JSON_SORT_KEYS | JSON_ENCODE_ANY (jansson 2.14, dump.c and strconv.c),
- * byte for byte, so that keys and journal hashes stay what they were;
- * written here because jansson's own writer decodes every character of
- * every string and costs several times as much.
+ * Room for n more bytes (n <= YIBAO_CANON_WINDOW): the window hashed and
+ * emptied, or the text grown.  0, or -1 with c->failed set.
  */
 
-typedef struct {
-    unsigned char  *p;
-    size_t          len;
-    size_t          size;
-    int             failed;
-} yibao_canon_t;
-
-
-typedef struct {
-    const char     *key;
-    size_t          len;
-    json_t         *value;
-} yibao_canon_key_t;
-
-
-static void yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth);
-static void yibao_canon_put_run(void *ctx, const void *p, size_t len);
-
-
-static void
-yibao_canon_put(yibao_canon_t *c, const void *s, size_t n)
+static int
+yibao_canon_room(yibao_canon_t *c, size_t n)
 {
     size_t          size;
     unsigned char  *p;
 
     if (c->failed) {
-        return;
+        return -1;
     }
 
-    if (c->size - c->len < n) {
-        size = c->size ? c->size : 1024;
+    if (c->size - c->len >= n) {
+        return 0;
+    }
 
-        while (size - c->len < n) {
-            if (size > ((size_t) -1) / 2) {
-                c->failed = 1;
-                return;
-            }
-
-            size *= 2;
-        }
-
-        p = realloc(c->p, size);
-        if (p == NULL) {
+    if (c->hash) {
+        if (yibao_digest_add(c->p, c->len) != YIBAO_OK) {
             c->failed = 1;
-            return;
+            return -1;
         }
 
-        c->p = p;
-        c->size = size;
+        c->len = 0;
+        return 0;
+    }
+
+    size = c->size ? c->size : YIBAO_CANON_WINDOW;
+
+    while (size - c->len < n) {
+        if (size > ((size_t) -1) / 2) {
+            c->failed = 1;
+            return -1;
+        }
+
+        size *= 2;
+    }
+
+    p = realloc(c->p, size);
+    if (p == NULL) {
+        c->failed = 1;
+        return -1;
+    }
+
+    c->p = p;
+    c->size = size;
+
+    return 0;
+}
+
+
+/* n <= YIBAO_CANON_WINDOW bytes */
+
+static void
+yibao_canon_put(yibao_canon_t *c, const void *s, size_t n)
+{
+    if (c->size - c->len < n && yibao_canon_room(c, n) != 0) {
+        return;
     }
 
     memcpy(c->p + c->len, s, n);
@@ -139,19 +200,39 @@ yibao_canon_put(yibao_canon_t *c, const void *s, size_t n)
 
 
 static void
-yibao_canon_string(yibao_canon_t *c, const char *s, size_t n)
+yibao_canon_byte(yibao_canon_t *c, unsigned char ch)
 {
-    yibao_canon_put(c, "\"", 1);
-    yibao_json_escape((const unsigned char *) s, n, 0, yibao_canon_put_run,
-                      c);
-    yibao_canon_put(c, "\"", 1);
+    if (c->len == c->size && yibao_canon_room(c, 1) != 0) {
+        return;
+    }
+
+    c->p[c->len++] = ch;
 }
 
 
+/* '"', the escaped bytes a chunk at a time (6 bytes a byte at most), '"' */
+
 static void
-yibao_canon_put_run(void *ctx, const void *p, size_t len)
+yibao_canon_string(yibao_canon_t *c, const char *s, size_t n)
 {
-    yibao_canon_put(ctx, p, len);
+    size_t  chunk;
+
+    yibao_canon_byte(c, '"');
+
+    while (n) {
+        chunk = n < YIBAO_CANON_CHUNK ? n : YIBAO_CANON_CHUNK;
+
+        if (yibao_canon_room(c, 6 * chunk) != 0) {
+            return;
+        }
+
+        c->len += yibao_json_escape_into(c->p + c->len,
+                                         (const unsigned char *) s, chunk);
+        s += chunk;
+        n -= chunk;
+    }
+
+    yibao_canon_byte(c, '"');
 }
 
 
@@ -164,20 +245,20 @@ yibao_canon_real(yibao_canon_t *c, double d)
     int     n;
     char    buf[64], *e, *from, *to;
 
-    n = snprintf(buf, sizeof(buf) - 3, "%.17g", d);
+    n = yibao_decimal_g17(d, buf, sizeof(buf) - 3);
 
-    if (n < 0 || (size_t) n >= sizeof(buf) - 3) {
+    if (n < 0) {
         c->failed = 1;
         return;
     }
 
-    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+    if (memchr(buf, '.', n) == NULL && memchr(buf, 'e', n) == NULL) {
         buf[n++] = '.';
         buf[n++] = '0';
         buf[n] = '\0';
     }
 
-    e = strchr(buf, 'e');
+    e = memchr(buf, 'e', n);
 
     if (e != NULL) {
         to = e + 1;
@@ -205,20 +286,82 @@ yibao_canon_real(yibao_canon_t *c, double d)
 }
 
 
+/* keys in the order of their bytes (jansson's compare_keys): insertion
+ * sort, an object having few keys */
+
 static int
-yibao_canon_cmp(const void *one, const void *two)
+yibao_canon_before(const yibao_canon_key_t *a, const yibao_canon_key_t *b)
 {
-    int                       rc;
-    const yibao_canon_key_t  *a = one;
-    const yibao_canon_key_t  *b = two;
+    int  rc;
+
+    if (a->len && b->len && a->key[0] != b->key[0]) {
+        return (unsigned char) a->key[0] < (unsigned char) b->key[0];
+    }
 
     rc = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
 
     if (rc) {
-        return rc;
+        return rc < 0;
     }
 
-    return (a->len > b->len) - (a->len < b->len);
+    return a->len < b->len;
+}
+
+
+/*
+ * The keys in order: in the last object's order when that is sorted
+ * (n - 1 comparisons), else by insertion sort, an object having few
+ * keys; the order is kept for the next object.
+ */
+
+static void
+yibao_canon_sort(yibao_canon_t *c, yibao_canon_key_t *keys, size_t n)
+{
+    size_t             i, j;
+    yibao_canon_key_t  k, tried[YIBAO_CANON_KEYS];
+
+    if (n > 1 && n == c->order_n) {
+        for (i = 0; i < n; i++) {
+            tried[i] = keys[c->order[i]];
+        }
+
+        for (i = 1; i < n; i++) {
+            if (!yibao_canon_before(&tried[i - 1], &tried[i])) {
+                break;
+            }
+        }
+
+        if (i == n) {
+            memcpy(keys, tried, n * sizeof(yibao_canon_key_t));
+            return;
+        }
+    }
+
+    for (i = 1; i < n; i++) {
+        k = keys[i];
+
+        for (j = i; j > 0 && yibao_canon_before(&k, &keys[j - 1]); j--) {
+            keys[j] = keys[j - 1];
+        }
+
+        keys[j] = k;
+    }
+
+    for (i = 0; i < n; i++) {
+        c->order[i] = (unsigned char) keys[i].at;
+    }
+
+    c->order_n = n;
+}
+
+
+static int
+yibao_canon_cmp(const void *one, const void *two)
+{
+    const yibao_canon_key_t  *a = one;
+    const yibao_canon_key_t  *b = two;
+
+    return yibao_canon_before(b, a) - yibao_canon_before(a, b);
 }
 
 
@@ -227,8 +370,8 @@ yibao_canon_object(yibao_canon_t *c, json_t *v, size_t depth)
 {
     size_t              i, n;
     json_t             *child;
-    const char         *key;
-    yibao_canon_key_t  *keys, stack[32];
+    void               *it;
+    yibao_canon_key_t  *keys, stack[YIBAO_CANON_KEYS];
 
     n = json_object_size(v);
     keys = stack;
@@ -243,34 +386,39 @@ yibao_canon_object(yibao_canon_t *c, json_t *v, size_t depth)
 
     i = 0;
 
-    json_object_foreach(v, key, child) {
-        if (i == n) {
-            break;
-        }
-
-        keys[i].key = key;
-        keys[i].len = strlen(key);
-        keys[i].value = child;
+    for (it = json_object_iter(v); it != NULL && i < n;
+         it = json_object_iter_next(v, it))
+    {
+        keys[i].key = json_object_iter_key(it);
+        keys[i].len = strlen(keys[i].key);
+        keys[i].value = json_object_iter_value(it);
+        keys[i].at = i;
         i++;
     }
 
     n = i;
 
-    qsort(keys, n, sizeof(yibao_canon_key_t), yibao_canon_cmp);
+    if (keys == stack) {
+        yibao_canon_sort(c, keys, n);
 
-    yibao_canon_put(c, "{", 1);
+    } else {
+        qsort(keys, n, sizeof(yibao_canon_key_t), yibao_canon_cmp);
+    }
+
+    yibao_canon_byte(c, '{');
 
     for (i = 0; i < n; i++) {
         if (i) {
-            yibao_canon_put(c, ",", 1);
+            yibao_canon_byte(c, ',');
         }
 
         yibao_canon_string(c, keys[i].key, keys[i].len);
-        yibao_canon_put(c, ":", 1);
-        yibao_canon_value(c, keys[i].value, depth + 1);
+        yibao_canon_byte(c, ':');
+        child = keys[i].value;
+        yibao_canon_value(c, child, depth + 1);
     }
 
-    yibao_canon_put(c, "}", 1);
+    yibao_canon_byte(c, '}');
 
     if (keys != stack) {
         free(keys);
@@ -281,9 +429,8 @@ yibao_canon_object(yibao_canon_t *c, json_t *v, size_t depth)
 static void
 yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth)
 {
-    int      n;
     char     buf[32];
-    size_t   i;
+    size_t   i, n;
     json_t  *child;
 
     /* as deep as jansson dumps (JSON_PARSER_MAX_DEPTH) */
@@ -300,17 +447,19 @@ yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth)
         return;
 
     case JSON_ARRAY:
-        yibao_canon_put(c, "[", 1);
+        yibao_canon_byte(c, '[');
+        n = json_array_size(v);
 
-        json_array_foreach(v, i, child) {
+        for (i = 0; i < n; i++) {
             if (i) {
-                yibao_canon_put(c, ",", 1);
+                yibao_canon_byte(c, ',');
             }
 
+            child = json_array_get(v, i);
             yibao_canon_value(c, child, depth + 1);
         }
 
-        yibao_canon_put(c, "]", 1);
+        yibao_canon_byte(c, ']');
         return;
 
     case JSON_STRING:
@@ -318,9 +467,8 @@ yibao_canon_value(yibao_canon_t *c, json_t *v, size_t depth)
         return;
 
     case JSON_INTEGER:
-        n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(v));
-        yibao_canon_put(c, buf, (size_t) n);
+        n = yibao_decimal_int_text((int64_t) json_integer_value(v), buf);
+        yibao_canon_put(c, buf, n);
         return;
 
     case JSON_REAL:

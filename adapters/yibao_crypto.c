@@ -31,6 +31,7 @@ static const unsigned char  yibao_crypto_empty[1];
 
 static EVP_MD      *yibao_crypto_fetched[YIBAO_MD_SM3 + 1];
 static EVP_MD_CTX  *yibao_crypto_kept_ctx;
+static EVP_MD_CTX  *yibao_crypto_stream_ctx;
 
 
 /*
@@ -110,6 +111,8 @@ yibao_crypto_release(void)
 
     EVP_MD_CTX_free(yibao_crypto_kept_ctx);
     yibao_crypto_kept_ctx = NULL;
+    EVP_MD_CTX_free(yibao_crypto_stream_ctx);
+    yibao_crypto_stream_ctx = NULL;
 
     for (i = 0; i < sizeof(yibao_crypto_fetched) / sizeof(EVP_MD *); i++) {
         EVP_MD_free(yibao_crypto_fetched[i]);
@@ -156,6 +159,61 @@ yibao_digest(yibao_md_e md, const unsigned char *data, size_t len,
     if (EVP_DigestInit_ex2(ctx, type, NULL) != 1
         || EVP_DigestUpdate(ctx, data, len) != 1
         || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+    {
+        return YIBAO_ERR_CRYPTO;
+    }
+
+    *out_len = n;
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_digest_begin(yibao_md_e md)
+{
+    const EVP_MD  *type;
+
+    type = yibao_crypto_md(md);
+
+    if (yibao_crypto_stream_ctx == NULL) {
+        yibao_crypto_stream_ctx = EVP_MD_CTX_new();
+    }
+
+    if (type == NULL || yibao_crypto_stream_ctx == NULL
+        || EVP_DigestInit_ex2(yibao_crypto_stream_ctx, type, NULL) != 1)
+    {
+        return YIBAO_ERR_CRYPTO;
+    }
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_digest_add(const unsigned char *data, size_t len)
+{
+    data = yibao_crypto_bytes(data, len);
+
+    if (data == NULL || yibao_crypto_stream_ctx == NULL
+        || EVP_DigestUpdate(yibao_crypto_stream_ctx, data, len) != 1)
+    {
+        return YIBAO_ERR_CRYPTO;
+    }
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_digest_end(unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len)
+{
+    unsigned int  n;
+
+    n = 0;
+
+    if (yibao_crypto_stream_ctx == NULL
+        || EVP_DigestFinal_ex(yibao_crypto_stream_ctx, out, &n) != 1)
     {
         return YIBAO_ERR_CRYPTO;
     }

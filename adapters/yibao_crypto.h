@@ -38,6 +38,17 @@ void yibao_crypto_release(void);
 int yibao_digest(yibao_md_e md, const unsigned char *data, size_t len,
     unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len);
 
+/*
+ * A digest of bytes given in pieces: yibao_digest_begin(), any number of
+ * yibao_digest_add(), yibao_digest_end(), which gives what yibao_digest()
+ * of the pieces one after the other gives.  One such digest at a time
+ * per process (its context is kept, as yibao_digest()'s is); the other
+ * digest functions may run in between.  YIBAO_OK or YIBAO_ERR_CRYPTO.
+ */
+int yibao_digest_begin(yibao_md_e md);
+int yibao_digest_add(const unsigned char *data, size_t len);
+int yibao_digest_end(unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len);
+
 /* HMAC over data with key; *out_len receives the MAC size.  YIBAO_OK or
  * YIBAO_ERR_CRYPTO. */
 int yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,

@@ -13,6 +13,8 @@
 static void yibao_decimal_digits(yibao_decimal_t *dec, const char *text);
 static int yibao_decimal_scale(int64_t *m, int from, int to);
 static int yibao_decimal_fixed(double d, char *buf, size_t size);
+static int yibao_decimal_g17_fixed(double d, char *buf, size_t size);
+static uint64_t yibao_decimal_g17_digits(uint64_t m, int e, int k);
 
 
 static const int64_t  yibao_decimal_pow10[] = {
@@ -396,4 +398,202 @@ yibao_decimal_fixed(double d, char *buf, size_t size)
     buf[len] = '\0';
 
     return len;
+}
+
+
+size_t
+yibao_decimal_int_text(int64_t n, char *buf)
+{
+    char      text[24];
+    size_t    i, len;
+    uint64_t  u;
+
+    u = n < 0 ? (uint64_t) 0 - (uint64_t) n : (uint64_t) n;
+    i = sizeof(text);
+
+    do {
+        text[--i] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    len = 0;
+
+    if (n < 0) {
+        buf[len++] = '-';
+    }
+
+    memcpy(buf + len, text + i, sizeof(text) - i);
+
+    return len + sizeof(text) - i;
+}
+
+
+int
+yibao_decimal_g17(double d, char *buf, size_t size)
+{
+    int  n;
+
+    n = yibao_decimal_g17_fixed(d, buf, size);
+
+    if (n >= 0) {
+        return n;
+    }
+
+    n = snprintf(buf, size, "%.17g", d);
+
+    if (n < 0 || (size_t) n >= size) {
+        return -1;
+    }
+
+    return n;
+}
+
+
+/*
+ * "%.17g" for 0.0001 <= |d| < 10^17: d = m 2^e, its 17 significant
+ * digits N = d 10^(16 - x) rounded to an integer (x the decimal exponent
+ * of d, 10^x <= |d| < 10^(x+1)), computed exactly in 128 bits (m < 2^53,
+ * 10^(16 - x) <= 10^20, 2^-e <= 2^66); then written positionally, as %g
+ * does for an exponent from -4 to 16, without trailing zeros.  -1 for
+ * anything else (0, subnormals, infinities, NaN, other exponents) or a
+ * buf too small.
+ */
+
+static int
+yibao_decimal_g17_fixed(double d, char *buf, size_t size)
+{
+    int        x, e, i, t, len;
+    char       digits[17], out[32];
+    double     a;
+    uint64_t   bits, m, n;
+
+    memcpy(&bits, &d, sizeof(bits));
+
+    e = (int) ((bits >> 52) & 0x7ff);
+    m = bits & ((1ULL << 52) - 1);
+
+    a = d < 0 ? -d : d;
+
+    if (e == 0 || e == 0x7ff || a < 1e-4 || a >= 1e17) {
+        return -1;
+    }
+
+    m |= 1ULL << 52;
+    e -= 1075;
+
+    /* x: an estimate from the doubles 10^x, then checked on N */
+
+    for (x = 16; x > -4 && a < (x >= 0 ? (double) yibao_decimal_pow10[x]
+                                       : 1.0 / yibao_decimal_pow10[-x]);
+         x--)
+    {
+        /* void */
+    }
+
+    n = yibao_decimal_g17_digits(m, e, 16 - x);
+
+    if (n < 10000000000000000ULL) {
+        if (x == -4) {
+            return -1;
+        }
+
+        x--;
+        n = yibao_decimal_g17_digits(m, e, 16 - x);
+    }
+
+    if (n >= 100000000000000000ULL) {
+
+        /* rounded up to 10^17: one digit more before the point */
+
+        n = 10000000000000000ULL;
+        x++;
+    }
+
+    if (x > 16 || x < -4 || n < 10000000000000000ULL) {
+        return -1;
+    }
+
+    for (i = 16; i >= 0; i--) {
+        digits[i] = (char) ('0' + n % 10);
+        n /= 10;
+    }
+
+    for (t = 17; digits[t - 1] == '0'; t--) {
+        /* void */
+    }
+
+    len = 0;
+
+    if (d < 0) {
+        out[len++] = '-';
+    }
+
+    if (x >= 0) {
+        memcpy(out + len, digits, x + 1);
+        len += x + 1;
+
+        if (t > x + 1) {
+            out[len++] = '.';
+            memcpy(out + len, digits + x + 1, t - x - 1);
+            len += t - x - 1;
+        }
+
+    } else {
+        out[len++] = '0';
+        out[len++] = '.';
+
+        for (i = x + 1; i < 0; i++) {
+            out[len++] = '0';
+        }
+
+        memcpy(out + len, digits, t);
+        len += t;
+    }
+
+    if ((size_t) len >= size) {
+        return -1;
+    }
+
+    memcpy(buf, out, len);
+    buf[len] = '\0';
+
+    return len;
+}
+
+
+/* m 2^e 10^k (0 <= k <= 20) rounded to an integer, ties to even */
+
+static uint64_t
+yibao_decimal_g17_digits(uint64_t m, int e, int k)
+{
+    int                 s;
+    unsigned __int128   p, q, r, half;
+
+    p = (unsigned __int128) m;
+
+    if (e >= 0) {
+        p <<= e;
+    }
+
+    if (k > 18) {
+        p *= (uint64_t) yibao_decimal_pow10[18];
+        k -= 18;
+    }
+
+    p *= (uint64_t) yibao_decimal_pow10[k];
+
+    if (e >= 0) {
+        return (uint64_t) p;
+    }
+
+    s = -e;
+    q = p >> s;
+    r = p - (q << s);
+    half = (unsigned __int128) 1 << (s - 1);
+
+    if (r > half || (r == half && (q & 1))) {
+        q++;
+    }
+
+    return (uint64_t) q;
 }

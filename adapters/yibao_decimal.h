@@ -74,5 +74,20 @@ int yibao_decimal_within_cent(const yibao_decimal_t *sum,
  */
 size_t yibao_decimal_shortest(double d, char *buf, size_t size);
 
+/*
+ * Writes what "%.17g" writes for d (jansson's form of a real, before its
+ * own touches) to buf and returns its length, or -1 when size is too
+ * small; a d from 0.0001 to below 10^17 without printf, to the same
+ * bytes (correctly rounded, ties to even, as glibc; test_yibao_decimal.c
+ * compares), anything else with snprintf().
+ */
+int yibao_decimal_g17(double d, char *buf, size_t size);
+
+/*
+ * Writes n in decimal to buf (room for 21 bytes; no NUL) and returns the
+ * length: what "%" PRId64 writes.
+ */
+size_t yibao_decimal_int_text(int64_t n, char *buf);
+
 
 #endif /* _YIBAO_DECIMAL_H_INCLUDED_ */

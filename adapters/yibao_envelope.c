@@ -647,67 +647,138 @@ yibao_envelope_put_run(void *ctx, const void *p, size_t len)
 }
 
 
+/*
+ * What a byte adds to a JSON string over its own byte: 0 as it is, 1
+ * for the two-byte escapes (quote, backslash, \b \f \n \r \t), 5 for
+ * \u00XX; H (0x80) marks what only YIBAO_JSON_ESCAPE_HTML escapes, as
+ * \u00XX.  Bytes from 0x80 on are 0.
+ */
+
+#define H  0x80
+
+static const unsigned char  yibao_json_esc[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    0, 0, 1, 0, 0, 0, H, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, H, 0, H, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, H
+};
+
+#undef H
+
+
+/* the escape of c (yibao_json_esc[c] != 0) at p; returns its end */
+
+static unsigned char *
+yibao_json_escape_byte(unsigned char *p, unsigned char c)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+
+    *p++ = '\\';
+
+    switch (c) {
+    case '"':
+    case '\\':
+        *p++ = c;
+        return p;
+    case '\b':
+        *p++ = 'b';
+        return p;
+    case '\f':
+        *p++ = 'f';
+        return p;
+    case '\n':
+        *p++ = 'n';
+        return p;
+    case '\r':
+        *p++ = 'r';
+        return p;
+    case '\t':
+        *p++ = 't';
+        return p;
+    default:
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0x0f];
+        return p;
+    }
+}
+
+
 void
 yibao_json_escape(const unsigned char *s, size_t n, unsigned flags,
     void (*put)(void *ctx, const void *p, size_t len), void *ctx)
 {
-    char           esc[8];
-    size_t         i, start;
-    unsigned char  c;
+    size_t          i, start;
+    unsigned char   c, esc, mask, buf[8];
 
-    static const char  hex[] = "0123456789ABCDEF";
-
+    mask = (flags & YIBAO_JSON_ESCAPE_HTML) ? 0xff : 0x7f;
     start = 0;
 
     for (i = 0; i < n; i++) {
         c = s[i];
+        esc = yibao_json_esc[c] & mask;
 
-        if (c >= 0x20 && c != '"' && c != '\\'
-            && (!(flags & YIBAO_JSON_ESCAPE_HTML)
-                || (c != '<' && c != '>' && c != '&' && c != 0x7f)))
-        {
+        if (esc == 0) {
             continue;
         }
 
         put(ctx, s + start, i - start);
         start = i + 1;
 
-        esc[0] = '\\';
-        esc[1] = (char) c;
-
-        switch (c) {
-        case '"':
-        case '\\':
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0x0f];
-            put(ctx, esc, 6);
-            continue;
-        }
-
-        put(ctx, esc, 2);
+        put(ctx, buf, (size_t) (yibao_json_escape_byte(buf, c) - buf));
     }
 
     put(ctx, s + start, n - start);
+}
+
+
+size_t
+yibao_json_escaped_len(const unsigned char *s, size_t n)
+{
+    size_t  i, len;
+
+    len = n;
+
+    for (i = 0; i < n; i++) {
+        len += yibao_json_esc[s[i]] & 0x7f;
+    }
+
+    return len;
+}
+
+
+size_t
+yibao_json_escape_into(unsigned char *dst, const unsigned char *s,
+    size_t n)
+{
+    size_t          i, start;
+    unsigned char  *p;
+
+    p = dst;
+    start = 0;
+
+    for (i = 0; i < n; i++) {
+        if ((yibao_json_esc[s[i]] & 0x7f) == 0) {
+            continue;
+        }
+
+        memcpy(p, s + start, i - start);
+        p += i - start;
+        start = i + 1;
+
+        p = yibao_json_escape_byte(p, s[i]);
+    }
+
+    memcpy(p, s + start, n - start);
+    p += n - start;
+
+    return (size_t) (p - dst);
 }
 
 

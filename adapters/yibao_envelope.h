@@ -126,6 +126,16 @@ void yibao_json_escape(const unsigned char *s, size_t n, unsigned flags,
     void (*put)(void *ctx, const void *p, size_t len), void *ctx);
 
 /*
+ * The same inside (without YIBAO_JSON_ESCAPE_HTML) in one piece:
+ * yibao_json_escaped_len() is its length, yibao_json_escape_into()
+ * writes it at dst, which has room for that many bytes (at most 6 n),
+ * and returns the length.
+ */
+size_t yibao_json_escaped_len(const unsigned char *s, size_t n);
+size_t yibao_json_escape_into(unsigned char *dst, const unsigned char *s,
+    size_t n);
+
+/*
  * The string at input.<node>.<key> (e.g. input.data.omsgid): YIBAO_OK
  * with out pointing into the document, or YIBAO_ERR_NOT_FOUND when it is
  * absent or not a string.

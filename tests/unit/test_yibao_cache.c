@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "yibao_cache.h"
+#include "yibao_crypto.h"
 #include "yibao_test_alloc.h"
 
 
@@ -351,6 +352,203 @@ test_canonical_is_jansson(void **state)
     assert_null(yibao_json_canonical(NULL, &len));
 }
 
+/*
+ * The input's digest is hashed as it is walked, never written whole: it
+ * must stay the SHA-256 of what json_dumps(JSON_COMPACT | JSON_SORT_KEYS
+ * | JSON_ENCODE_ANY) writes, the bytes it was taken of when the text was
+ * built (cache keys and journal records made before keep matching).
+ * Random inputs: nested objects and arrays, keys in any order, strings
+ * with escapes, UTF-8 and lengths across the writer's chunks and
+ * windows, integers and reals of every size.
+ */
+
+static uint64_t
+test_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+
+    return *x;
+}
+
+
+static void
+test_random_text(uint64_t *x, char *buf, size_t size)
+{
+    size_t  i, n;
+
+    static const char  *pieces[] = {
+        "a", "Z", "0", "_", " ", "\"", "\\", "/", "\n", "\t", "\x01",
+        "\x1f", "\x7f", "<", "&", "\xe5\xbc\xa0", "\xe5\x8c\xbb",
+        "\xf0\x9f\x98\x80", "YP0001", "feedetl_sn", "det_item_fee_sumamt"
+    };
+
+    n = test_random(x) % 8 == 0 ? test_random(x) % (size / 4)
+                                : test_random(x) % 12;
+    buf[0] = '\0';
+
+    for (i = 0; i < n; i++) {
+        const char  *p = pieces[test_random(x)
+                                % (sizeof(pieces) / sizeof(pieces[0]))];
+
+        if (strlen(buf) + strlen(p) + 1 > size) {
+            break;
+        }
+
+        strcat(buf, p);
+    }
+}
+
+
+static json_t *
+test_random_tree(uint64_t *x, int depth)
+{
+    int       i, n;
+    char      key[64], text[8192];
+    double    d;
+    json_t   *v;
+    uint64_t  m;
+
+    switch (depth > 2 ? 2 + test_random(x) % 5 : test_random(x) % 7) {
+
+    case 0:
+        v = json_object();
+        n = (int) (test_random(x) % (test_random(x) % 8 ? 12 : 40));
+
+        for (i = 0; i < n; i++) {
+            test_random_text(x, key, sizeof(key));
+            json_object_set_new(v, key, test_random_tree(x, depth + 1));
+        }
+
+        return v;
+
+    case 1:
+        v = json_array();
+        n = (int) (test_random(x) % (depth ? 8 : 60));
+
+        for (i = 0; i < n; i++) {
+            json_array_append_new(v, test_random_tree(x, depth + 1));
+        }
+
+        return v;
+
+    case 2:
+    case 3:
+        test_random_text(x, text, sizeof(text));
+        return json_string(text);
+
+    case 4:
+        m = test_random(x);
+        return json_integer((json_int_t) (m >> (m % 64)));
+
+    case 5:
+        switch (test_random(x) % 3) {
+        case 0:
+            d = (double) (test_random(x) % 10000000) / 100;
+            break;
+        case 1:
+            m = test_random(x);
+            memcpy(&d, &m, sizeof(d));
+            if (d - d != 0) {
+                d = 1.5;
+            }
+            break;
+        default:
+            d = (double) (test_random(x) % 1000000)
+                / (double) (1 + test_random(x) % 100000);
+            break;
+        }
+
+        return json_real(test_random(x) % 2 ? d : -d);
+
+    default:
+        return test_random(x) % 3 == 0 ? json_null()
+               : json_boolean(test_random(x) % 2);
+    }
+}
+
+
+/* rows of one set of keys, most in one order, some in others */
+
+static json_t *
+test_rows(uint64_t *x)
+{
+    int      i, j, n, k;
+    char     key[16];
+    json_t  *rows, *row;
+
+    rows = json_array();
+    n = 1 + (int) (test_random(x) % 40);
+
+    for (i = 0; i < 30; i++) {
+        row = json_object();
+        k = test_random(x) % 4 ? 0 : (int) (test_random(x) % n);
+
+        for (j = 0; j < n; j++) {
+            snprintf(key, sizeof(key), "k%d", ((j + k) * 7) % n);
+            json_object_set_new(row, key, json_integer(j));
+        }
+
+        json_array_append_new(rows, row);
+    }
+
+    return rows;
+}
+
+
+static void
+test_digest_is_of_jansson_text(void **state)
+{
+    int                i;
+    char              *ref, hex[65], want[65];
+    size_t             len, dlen;
+    json_t            *input;
+    unsigned char      digest[YIBAO_MD_MAX_SIZE], *canon;
+    uint64_t           x;
+    yibao_envelope_t   env;
+
+    (void) state;
+
+    x = 0x853c49e6748fea9bULL;
+
+    for (i = 0; i < 3000; i++) {
+        input = i < 2 ? (i == 0 ? json_object() : json_array())
+                : i % 5 == 0 ? test_rows(&x) : test_random_tree(&x, 0);
+
+        memset(&env, 0, sizeof(env));
+        env.doc = json_object();
+        json_object_set_new(env.doc, "infno", json_string("2204"));
+        json_object_set_new(env.doc, "input", input);
+
+        ref = json_dumps(input, JSON_COMPACT | JSON_SORT_KEYS
+                                | JSON_ENCODE_ANY);
+        assert_non_null(ref);
+
+        assert_int_equal(yibao_digest(YIBAO_MD_SHA256,
+                                      (unsigned char *) ref, strlen(ref),
+                                      digest, &dlen), YIBAO_OK);
+        yibao_hex_encode(digest, dlen, want, 0);
+
+        assert_int_equal(yibao_cache_input_digest(&env, hex), YIBAO_OK);
+
+        if (strcmp(hex, want) != 0) {
+            print_error("input %d (%zu bytes): %s\n", i, strlen(ref), ref);
+            fail();
+        }
+
+        canon = yibao_json_canonical(input, &len);
+        assert_non_null(canon);
+        assert_int_equal(len, strlen(ref));
+        assert_memory_equal(canon, ref, len);
+
+        free(canon);
+        free(ref);
+        json_decref(env.doc);
+    }
+}
+
+
 int
 main(void)
 {
@@ -358,6 +556,7 @@ main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_unframe),
+        cmocka_unit_test(test_digest_is_of_jansson_text),
         cmocka_unit_test(test_fuzz_unframe_digits),
         cmocka_unit_test(test_frame_fields),
         cmocka_unit_test(test_canonical_is_jansson),

@@ -401,6 +401,144 @@ test_shortest_printf(void **state)
 }
 
 
+/* what yibao_decimal_g17() writes is what "%.17g" writes */
+
+static void
+test_g17_printf(void **state)
+{
+    int       n, r, e;
+    char      text[64], buf[64], ref[64], small[8];
+    double    d;
+    size_t    i;
+    uint64_t  x, m;
+
+    static const double  edges[] = {
+        0.0001, 0.00009999999999999999, 0.00010000000000000001, 1e-5,
+        0.001, 0.01, 0.1, 0.2, 0.3, 0.1 + 0.2, 1.0 / 3, 2.0 / 3, 0.5, 1.0,
+        9.999999999999999, 10.0, 99999999999999999.0, 1e16, 1e17,
+        9.9999999999999998e16, 12345678901234567.0, 9007199254740993.0,
+        1234567890123456.25, 1234567890123456.75, 2251799813685247.75,
+        123456789012345.125, 123456789012345.375, 25.2, 12.6, 3.25,
+        5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e21
+    };
+
+    (void) state;
+
+    x = 0x9e3779b97f4a7c15ULL;
+
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]) * 2 + 400000; i++) {
+
+        if (i < sizeof(edges) / sizeof(edges[0]) * 2) {
+            d = edges[i / 2] * (i % 2 ? -1 : 1);
+
+        } else if (i % 4 == 0) {
+
+            /* any bits of a double from about 2^-20 to 2^60 */
+
+            m = test_random(&x);
+            e = 1003 + (int) (test_random(&x) % 80);
+            m = (m & ((1ULL << 52) - 1)) | ((uint64_t) e << 52)
+                | (test_random(&x) % 2 ? 1ULL << 63 : 0);
+            memcpy(&d, &m, sizeof(d));
+
+        } else if (i % 4 == 1) {
+
+            /* ties at the 17th digit: 16 digits and a quarter, 15 and
+             * an eighth, exact in a double */
+
+            if (test_random(&x) % 2) {
+                m = 1000000000000000ULL
+                    + test_random(&x) % 1251799813685248ULL;
+                d = (double) m + (double) (test_random(&x) % 4) / 4;
+
+            } else {
+                m = 100000000000000ULL
+                    + test_random(&x) % 1000000000000000ULL;
+                d = (double) m + (double) (test_random(&x) % 8) / 8;
+            }
+
+        } else if (i % 4 == 2) {
+
+            /* cents, as amounts are */
+
+            snprintf(text, sizeof(text), "%llu.%02llu",
+                     (unsigned long long) (test_random(&x) % 100000000),
+                     (unsigned long long) (test_random(&x) % 100));
+            d = strtod(text, NULL);
+
+        } else {
+
+            /* a decimal of up to 17 digits and 0..22 places */
+
+            m = test_random(&x) % 100000000000000000ULL;
+            m >>= test_random(&x) % 57;
+            snprintf(text, sizeof(text), "%llue-%d", (unsigned long long) m,
+                     (int) (test_random(&x) % 23));
+            d = strtod(text, NULL);
+        }
+
+        n = yibao_decimal_g17(d, buf, sizeof(buf));
+        r = snprintf(ref, sizeof(ref), "%.17g", d);
+
+        if (n != r || strcmp(buf, ref) != 0) {
+            fprintf(stderr, "%a: \"%s\", printf \"%s\"\n", d, buf, ref);
+        }
+
+        assert_int_equal(n, r);
+        assert_string_equal(buf, ref);
+
+        /* too small: -1 */
+
+        n = yibao_decimal_g17(d, small, sizeof(small));
+
+        if ((size_t) r >= sizeof(small)) {
+            assert_int_equal(n, -1);
+
+        } else {
+            assert_int_equal(n, r);
+            assert_string_equal(small, ref);
+        }
+    }
+}
+
+
+static void
+test_int_text(void **state)
+{
+    char      buf[24], ref[24];
+    size_t    i, n;
+    int64_t   v;
+    uint64_t  x;
+
+    static const int64_t  edges[] = {
+        0, 1, -1, 9, 10, -10, 99, 100, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+        1000000000000000000LL, -999999999999999999LL
+    };
+
+    (void) state;
+
+    x = 0x2545f4914f6cdd1dULL;
+
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]) + 100000; i++) {
+        if (i < sizeof(edges) / sizeof(edges[0])) {
+            v = edges[i];
+
+        } else {
+            v = (int64_t) (test_random(&x) >> (test_random(&x) % 64));
+
+            if (test_random(&x) % 2) {
+                v = -v;
+            }
+        }
+
+        n = yibao_decimal_int_text(v, buf);
+        snprintf(ref, sizeof(ref), "%lld", (long long) v);
+        assert_int_equal(n, strlen(ref));
+        assert_memory_equal(buf, ref, n);
+    }
+}
+
+
 int
 main(void)
 {
@@ -411,6 +549,8 @@ main(void)
         cmocka_unit_test(test_within_cent),
         cmocka_unit_test(test_shortest),
         cmocka_unit_test(test_shortest_printf),
+        cmocka_unit_test(test_g17_printf),
+        cmocka_unit_test(test_int_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
