@@ -68,6 +68,8 @@ static int yibao_envelope_shape_nonempty(const unsigned char *p,
     size_t len);
 static void yibao_envelope_put(yibao_envelope_out_t *o, const void *s,
     size_t n);
+static void yibao_envelope_put_byte(yibao_envelope_out_t *o,
+    unsigned char c);
 static void yibao_envelope_put_string(yibao_envelope_out_t *o,
     const unsigned char *s, size_t n);
 static void yibao_envelope_put_escaped(yibao_envelope_out_t *o,
@@ -623,12 +625,52 @@ yibao_envelope_put(yibao_envelope_out_t *o, const void *s, size_t n)
 
 
 static void
+yibao_envelope_put_byte(yibao_envelope_out_t *o, unsigned char c)
+{
+    if (o->len < o->size) {
+        o->p[o->len] = c;
+    }
+
+    o->len++;
+}
+
+
+/*
+ * A string is escaped straight into the output when its worst case (6
+ * bytes a byte) or, failing that, its exact length fits; only counted
+ * otherwise.
+ */
+
+static void
 yibao_envelope_put_string(yibao_envelope_out_t *o, const unsigned char *s,
     size_t n)
 {
-    yibao_envelope_put(o, "\"", 1);
-    yibao_envelope_put_escaped(o, s, n);
-    yibao_envelope_put(o, "\"", 1);
+    size_t          len;
+    unsigned char  *p;
+
+    len = 0;
+
+    if (o->p != NULL && o->len <= o->size && n <= (o->size - o->len) / 6
+        && (o->size - o->len) - 6 * n >= 2)
+    {
+        p = o->p + o->len;
+        *p++ = '"';
+        len = yibao_json_escape_into(p, s, n);
+        p[len] = '"';
+        o->len += len + 2;
+        return;
+    }
+
+    len = yibao_json_escaped_len(s, n);
+
+    if (o->p != NULL && o->len <= o->size && len + 2 <= o->size - o->len) {
+        p = o->p + o->len;
+        *p++ = '"';
+        p += yibao_json_escape_into(p, s, n);
+        *p = '"';
+    }
+
+    o->len += len + 2;
 }
 
 
@@ -738,45 +780,98 @@ yibao_json_escape(const unsigned char *s, size_t n, unsigned flags,
 }
 
 
+/*
+ * 1 if any of the 8 bytes in w needs an escape (without
+ * YIBAO_JSON_ESCAPE_HTML): below 0x20, '"' or '\\'.  A byte from 0x80
+ * on never does, and its high bit keeps it out of each test.
+ */
+
+#define YIBAO_JSON_ONES   0x0101010101010101ULL
+#define YIBAO_JSON_HIGHS  0x8080808080808080ULL
+
+static int
+yibao_json_word_escapes(uint64_t w)
+{
+    uint64_t  q, b;
+
+    q = w ^ (YIBAO_JSON_ONES * '"');
+    b = w ^ (YIBAO_JSON_ONES * '\\');
+
+    return (((w - YIBAO_JSON_ONES * 0x20) & ~w)
+            | ((q - YIBAO_JSON_ONES) & ~q)
+            | ((b - YIBAO_JSON_ONES) & ~b)) & YIBAO_JSON_HIGHS ? 1 : 0;
+}
+
+
 size_t
 yibao_json_escaped_len(const unsigned char *s, size_t n)
 {
-    size_t  i, len;
+    size_t    i, k, len;
+    uint64_t  w;
 
     len = n;
 
-    for (i = 0; i < n; i++) {
-        len += yibao_json_esc[s[i]] & 0x7f;
+    for (i = 0; i < n; i += k) {
+        k = n - i < 8 ? n - i : 8;
+
+        if (k == 8) {
+            memcpy(&w, s + i, 8);
+
+            if (!yibao_json_word_escapes(w)) {
+                continue;
+            }
+        }
+
+        while (k--) {
+            len += yibao_json_esc[s[i + k]] & 0x7f;
+        }
+
+        k = n - i < 8 ? n - i : 8;
     }
 
     return len;
 }
 
 
+/* 8 bytes at a time: copied at once when none needs an escape, else
+ * one by one */
+
 size_t
 yibao_json_escape_into(unsigned char *dst, const unsigned char *s,
     size_t n)
 {
-    size_t          i, start;
-    unsigned char  *p;
+    unsigned char         c, *p;
+    uint64_t              w;
+    const unsigned char  *end, *word;
 
     p = dst;
-    start = 0;
+    end = s + n;
 
-    for (i = 0; i < n; i++) {
-        if ((yibao_json_esc[s[i]] & 0x7f) == 0) {
-            continue;
+    while (s < end) {
+        word = end - s < 8 ? end : s + 8;
+
+        if (word - s == 8) {
+            memcpy(&w, s, 8);
+
+            if (!yibao_json_word_escapes(w)) {
+                memcpy(p, &w, 8);
+                p += 8;
+                s += 8;
+                continue;
+            }
         }
 
-        memcpy(p, s + start, i - start);
-        p += i - start;
-        start = i + 1;
+        while (s < word) {
+            c = *s++;
 
-        p = yibao_json_escape_byte(p, s[i]);
+            if ((yibao_json_esc[c] & 0x7f) == 0) {
+                *p++ = c;
+                continue;
+            }
+
+            p = yibao_json_escape_byte(p, c);
+        }
     }
-
-    memcpy(p, s + start, n - start);
-    p += n - start;
 
     return (size_t) (p - dst);
 }
@@ -793,35 +888,35 @@ yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v)
     switch (json_typeof(v)) {
 
     case JSON_OBJECT:
-        yibao_envelope_put(o, "{", 1);
+        yibao_envelope_put_byte(o, '{');
         n = 0;
 
         json_object_foreach(v, key, child) {
             if (n++) {
-                yibao_envelope_put(o, ",", 1);
+                yibao_envelope_put_byte(o, ',');
             }
 
             yibao_envelope_put_string(o, (const unsigned char *) key,
                                       strlen(key));
-            yibao_envelope_put(o, ":", 1);
+            yibao_envelope_put_byte(o, ':');
             yibao_envelope_put_value(o, child);
         }
 
-        yibao_envelope_put(o, "}", 1);
+        yibao_envelope_put_byte(o, '}');
         break;
 
     case JSON_ARRAY:
-        yibao_envelope_put(o, "[", 1);
+        yibao_envelope_put_byte(o, '[');
 
         json_array_foreach(v, i, child) {
             if (i) {
-                yibao_envelope_put(o, ",", 1);
+                yibao_envelope_put_byte(o, ',');
             }
 
             yibao_envelope_put_value(o, child);
         }
 
-        yibao_envelope_put(o, "]", 1);
+        yibao_envelope_put_byte(o, ']');
         break;
 
     case JSON_STRING:
@@ -831,8 +926,7 @@ yibao_envelope_put_value(yibao_envelope_out_t *o, json_t *v)
         break;
 
     case JSON_INTEGER:
-        n = (size_t) snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-                              json_integer_value(v));
+        n = yibao_decimal_int_text((int64_t) json_integer_value(v), buf);
         yibao_envelope_put(o, buf, n);
         break;
 

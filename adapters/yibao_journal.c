@@ -213,7 +213,11 @@ yibao_journal_render(const yibao_journal_t *j, yibao_alloc_t *a,
         return YIBAO_ERR_NOMEM;
     }
 
-    rc = yibao_json_serialize(o, a, out);
+    /* written at once when the answer's escapes and the other fields
+     * fit in what is guessed: the answer is most of a record */
+
+    rc = yibao_json_serialize_hint(o, j->answer.len + j->answer.len / 4
+                                      + j->reason.len + 2048, a, out);
     json_decref(o);
 
     return rc == YIBAO_OK ? YIBAO_OK : YIBAO_ERR_NOMEM;

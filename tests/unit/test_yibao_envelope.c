@@ -280,6 +280,78 @@ test_serialize_hint(void **state)
     yibao_test_arena_free(&arena);
 }
 
+/* the escape in one piece (8 bytes at a time where none needs one) is
+ * the escape by runs, byte for byte */
+
+typedef struct {
+    unsigned char   buf[2048];
+    size_t          len;
+} test_runs_t;
+
+
+static void
+test_runs_put(void *ctx, const void *p, size_t len)
+{
+    test_runs_t  *r = ctx;
+
+    assert_true(r->len + len <= sizeof(r->buf));
+    memcpy(r->buf + r->len, p, len);
+    r->len += len;
+}
+
+
+static void
+test_escape_into(void **state)
+{
+    size_t          i, j, n, len;
+    uint64_t        x;
+    test_runs_t     runs;
+    unsigned char   s[300], out[6 * 300];
+
+    static const unsigned char  alphabet[] = {
+        'a', 'z', '0', ' ', '"', '\\', '/', '\b', '\f', '\n', '\r', '\t',
+        0x00, 0x01, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xe5, 0xff, '<', '&'
+    };
+
+    (void) state;
+
+    x = 0x9e3779b97f4a7c15ULL;
+
+    for (i = 0; i < 30000; i++) {
+        if (i < 256 * 9) {
+
+            /* every byte at every place in a word */
+
+            n = 16;
+            memset(s, 'a', n);
+            s[i / 256] = (unsigned char) (i % 256);
+
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            n = (size_t) (x % 300);
+
+            for (j = 0; j < n; j++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s[j] = (x % 4) ? (unsigned char) ('a' + x % 26)
+                               : alphabet[(x >> 8) % sizeof(alphabet)];
+            }
+        }
+
+        runs.len = 0;
+        yibao_json_escape(s, n, 0, test_runs_put, &runs);
+
+        len = yibao_json_escape_into(out, s, n);
+        assert_int_equal(len, runs.len);
+        assert_memory_equal(out, runs.buf, len);
+        assert_int_equal(yibao_json_escaped_len(s, n), runs.len);
+    }
+}
+
+
 static void
 test_body_errors(void **state)
 {
@@ -967,6 +1039,7 @@ main(void)
         cmocka_unit_test(test_set_entity),
         cmocka_unit_test(test_serialize_nomem),
         cmocka_unit_test(test_serialize_hint),
+        cmocka_unit_test(test_escape_into),
         cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_too_many_values),
         cmocka_unit_test(test_field_errors),
