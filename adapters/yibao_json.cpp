@@ -123,6 +123,7 @@ yibao_json_build(simdjson::dom::element e, size_t flags)
 static json_t *
 yibao_json_build_object(simdjson::dom::object o, size_t flags)
 {
+    size_t   n;
     json_t  *obj, *v;
 
     obj = json_object();
@@ -130,17 +131,13 @@ yibao_json_build_object(simdjson::dom::object o, size_t flags)
         return NULL;
     }
 
+    n = 0;
+
     for (simdjson::dom::key_value_pair kv : o) {
 
         /* jansson takes no NUL in a key, even with JSON_ALLOW_NUL */
 
         if (memchr(kv.key.data(), '\0', kv.key.size()) != NULL) {
-            goto failed;
-        }
-
-        if ((flags & JSON_REJECT_DUPLICATES)
-            && json_object_getn(obj, kv.key.data(), kv.key.size()) != NULL)
-        {
             goto failed;
         }
 
@@ -154,6 +151,15 @@ yibao_json_build_object(simdjson::dom::object o, size_t flags)
         if (json_object_setn_new_nocheck(obj, kv.key.data(), kv.key.size(),
                                          v)
             != 0)
+        {
+            goto failed;
+        }
+
+        /* a key seen before replaced its value: a duplicate (one hash
+         * of the key instead of a lookup first and the insert) */
+
+        if (++n != json_object_size(obj)
+            && (flags & JSON_REJECT_DUPLICATES))
         {
             goto failed;
         }

@@ -138,6 +138,24 @@ yibao_code_is_utf8(const unsigned char *p, size_t len)
     i = 0;
 
     while (i < len) {
+
+        /* 8 bytes of ASCII without NUL at once */
+
+        if (len - i >= 8) {
+            uint64_t  w;
+
+            memcpy(&w, p + i, 8);
+
+            if (((w | ((w & 0x7f7f7f7f7f7f7f7fULL)
+                       + 0x7f7f7f7f7f7f7f7fULL))
+                 & 0x8080808080808080ULL) == 0x8080808080808080ULL
+                && (w & 0x8080808080808080ULL) == 0)
+            {
+                i += 8;
+                continue;
+            }
+        }
+
         c = p[i];
 
         if (c < 0x80) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "yibao_codes.h"
 
@@ -320,6 +321,81 @@ test_utf8(void **state)
 }
 
 
+/*
+ * The check reads 8 bytes of ASCII at once: every sequence at every
+ * place of a word, between ASCII of every length, and random bytes, give
+ * what jansson's own check gives (which takes NUL, the code's refuses).
+ */
+
+static int
+test_utf8_jansson(const unsigned char *p, size_t len)
+{
+    json_t  *v;
+
+    if (memchr(p, '\0', len) != NULL) {
+        return 0;
+    }
+
+    v = json_stringn((const char *) p, len);
+    json_decref(v);
+
+    return v != NULL;
+}
+
+
+static void
+test_utf8_words(void **state)
+{
+    size_t          i, j, k, n;
+    uint64_t        x;
+    unsigned char   s[64];
+
+    static const char  *seqs[] = {
+        "\xe5\xbc\xa0", "\xf0\x9f\x98\x80", "\xc2\x80", "\xc0\xaf",
+        "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "\xe6\x9f", "\xff",
+        "\x7f", "\x01", "", "\xe6\x9fX"
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        for (j = 0; j < 17; j++) {
+            for (k = 0; k < 17; k++) {
+                memset(s, 'a', sizeof(s));
+                n = strlen(seqs[i]);
+                memcpy(s + j, seqs[i], n);
+                n += j + k;
+
+                assert_int_equal(yibao_code_is_utf8(s, n),
+                                 test_utf8_jansson(s, n));
+
+                s[n] = '\0';
+                assert_int_equal(yibao_code_is_utf8(s, n + 1), 0);
+            }
+        }
+    }
+
+    x = 0x2545f4914f6cdd1dULL;
+
+    for (i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        n = (size_t) (x % 40);
+
+        for (j = 0; j < n; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s[j] = (x % 8) ? (unsigned char) (0x20 + x % 0x5f)
+                           : (unsigned char) (x >> 16);
+        }
+
+        assert_int_equal(yibao_code_is_utf8(s, n), test_utf8_jansson(s, n));
+    }
+}
+
+
 /* Every Feb 29 from 1600 to 2400 against the Gregorian rule. */
 
 static void
@@ -390,6 +466,7 @@ main(void)
         cmocka_unit_test(test_msgid),
         cmocka_unit_test(test_alnum),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_words),
         cmocka_unit_test(test_leap_years),
         cmocka_unit_test(test_month_ends),
     };
