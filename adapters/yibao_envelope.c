@@ -262,8 +262,17 @@ yibao_envelope_walk(json_t *v, size_t depth,
         return YIBAO_ERR_TOO_LARGE;
     }
 
+    /* a scalar child is counted here, without a call of its own */
+
     if (json_is_object(v)) {
         json_object_foreach(v, key, child) {
+            if (!json_is_object(child) && !json_is_array(child)
+                && *nvalues < limits->max_values)
+            {
+                ++*nvalues;
+                continue;
+            }
+
             rc = yibao_envelope_walk(child, depth + 1, limits, nvalues, err);
             if (rc != YIBAO_OK) {
                 return rc;
@@ -274,6 +283,13 @@ yibao_envelope_walk(json_t *v, size_t depth,
     }
 
     json_array_foreach(v, i, child) {
+        if (!json_is_object(child) && !json_is_array(child)
+            && *nvalues < limits->max_values)
+        {
+            ++*nvalues;
+            continue;
+        }
+
         rc = yibao_envelope_walk(child, depth + 1, limits, nvalues, err);
         if (rc != YIBAO_OK) {
             return rc;

@@ -100,6 +100,20 @@ yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
     if (json_is_object(v)) {
         json_object_foreach(v, key, child) {
 
+            /* the names looked for begin with 'm', 's' or 'p'; only
+             * objects and arrays hold more */
+
+            if (key[0] != 'm' && key[0] != 's' && key[0] != 'p') {
+                if ((json_is_object(child) || json_is_array(child))
+                    && yibao_fields_walk(child, depth + 1, f, a)
+                       != YIBAO_OK)
+                {
+                    return YIBAO_ERR_NOMEM;
+                }
+
+                continue;
+            }
+
             if (f->mdtrt_id.len == 0 && strcmp(key, "mdtrt_id") == 0) {
                 if (yibao_fields_take(child, &f->mdtrt_id, a) != YIBAO_OK) {
                     return YIBAO_ERR_NOMEM;
@@ -122,8 +136,9 @@ yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
                                (const unsigned char *) json_string_value(child);
                 f->psn_name.len = json_string_length(child);
 
-            } else if (yibao_fields_walk(child, depth + 1, f, a)
-                       != YIBAO_OK)
+            } else if ((json_is_object(child) || json_is_array(child))
+                       && yibao_fields_walk(child, depth + 1, f, a)
+                          != YIBAO_OK)
             {
                 return YIBAO_ERR_NOMEM;
             }
@@ -134,7 +149,9 @@ yibao_fields_walk(json_t *v, size_t depth, yibao_fields_t *f,
 
     if (json_is_array(v)) {
         json_array_foreach(v, i, child) {
-            if (yibao_fields_walk(child, depth + 1, f, a) != YIBAO_OK) {
+            if ((json_is_object(child) || json_is_array(child))
+                && yibao_fields_walk(child, depth + 1, f, a) != YIBAO_OK)
+            {
                 return YIBAO_ERR_NOMEM;
             }
         }

@@ -375,6 +375,48 @@ test_body_errors(void **state)
 }
 
 
+/* the values of a JSON text: its tree's nodes */
+
+static size_t
+test_count_tree(json_t *v)
+{
+    size_t       i, n;
+    json_t      *child;
+    const char  *key;
+
+    n = 1;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child) {
+            n += test_count_tree(child);
+        }
+    }
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child) {
+            n += test_count_tree(child);
+        }
+    }
+
+    return n;
+}
+
+
+static size_t
+test_count_values(const char *text)
+{
+    size_t   n;
+    json_t  *doc;
+
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    n = test_count_tree(doc);
+    json_decref(doc);
+
+    return n;
+}
+
+
 static void
 test_too_many_values(void **state)
 {
@@ -384,6 +426,24 @@ test_too_many_values(void **state)
     yibao_envelope_limits_t  small = { 32, 20 };
 
     (void) state;
+
+    rc = yibao_envelope_parse((const unsigned char *) TEST_ENV,
+                              strlen(TEST_ENV), &small, &env, &err);
+    assert_int_equal(rc, YIBAO_ERR_TOO_LARGE);
+    assert_int_equal(err.gwerr, YIBAO_GWERR_JSON_TOO_MANY);
+    assert_null(env.doc);
+
+    /* the limit is exact: every value counts, scalars and containers */
+
+    small.max_values = test_count_values(TEST_ENV);
+    assert_true(small.max_values > 20);
+
+    rc = yibao_envelope_parse((const unsigned char *) TEST_ENV,
+                              strlen(TEST_ENV), &small, &env, &err);
+    assert_int_equal(rc, YIBAO_OK);
+    yibao_envelope_free(&env);
+
+    small.max_values--;
 
     rc = yibao_envelope_parse((const unsigned char *) TEST_ENV,
                               strlen(TEST_ENV), &small, &env, &err);
