@@ -40,6 +40,11 @@ typedef struct {
 static ngx_int_t ngx_http_yibao_offline_seal(
     ngx_http_yibao_offline_add_t *add, const char *prev, ngx_str_t *key,
     ngx_str_t *value);
+static ngx_int_t ngx_http_yibao_offline_keys(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t);
+static ngx_int_t ngx_http_yibao_offline_over_limit(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t,
+    ngx_http_yibao_main_conf_t *gmcf);
 static ngx_int_t ngx_http_yibao_offline_answer(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t,
     yibao_offline_info_t *info);
@@ -126,15 +131,12 @@ invalid:
 /*
  * The record of the visit in ctx->env (translated already): checked,
  * sealed, kept, and answered.
- *
- * Long: not yet in steps: checked, sealed, kept
- * and answered one after the other.
  */
 
 ngx_int_t
 ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                         now[24], day[16], *p;
+    u_char                         now[24], day[16];
     ngx_int_t                      rc;
     ngx_time_t                    *tp;
     yibao_tm_t                     tm;
@@ -177,24 +179,9 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     t->day = day;
     t->now = (uint64_t) tp->sec * 1000 + tp->msec;
 
-    p = ngx_pnalloc(r->pool, 2 * ctx->clinic.len + ctx->caller.len
-                             + ctx->msgid.len + 48);
-    if (p == NULL) {
+    if (ngx_http_yibao_offline_keys(r, ctx, t) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    t->add.head_key.data = p;
-    p = ngx_sprintf(p, "jzh:%V", &ctx->clinic);
-    t->add.head_key.len = p - t->add.head_key.data;
-
-    t->add.day_key.data = p;
-    p = ngx_sprintf(p, "jzd:%V:%s", &ctx->clinic, day);
-    t->add.day_key.len = p - t->add.day_key.data;
-
-    t->add.msgid_key.data = p;
-    p = ngx_sprintf(p, "jzm:%V:%V", &ctx->caller, &ctx->msgid);
-    t->add.msgid_key.len = p - t->add.msgid_key.data;
-    t->add.pool = r->pool;
 
     t->add.amount = v.total;
     t->add.max_count = gmcf->offline_count;
@@ -208,18 +195,7 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     if (rc == NGX_DECLINED) {
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_OFFLINE_LIMIT,
-                              "clinic %V has %uL 记账 records of %s today "
-                              "for %L.%02L yuan; with this visit (%L.%02L) "
-                              "it would pass the limit (%ui records, "
-                              "%L.%02L yuan a day): not kept", &ctx->clinic,
-                              t->add.day_count, day,
-                              t->add.day_amount / 100,
-                              t->add.day_amount % 100, v.total / 100,
-                              v.total % 100, gmcf->offline_count,
-                              gmcf->offline_amount / 100,
-                              gmcf->offline_amount % 100);
-        return yibao_gwerr_find(YIBAO_GWERR_OFFLINE_LIMIT)->http_status;
+        return ngx_http_yibao_offline_over_limit(r, ctx, t, gmcf);
     }
 
     if (rc != NGX_OK) {
@@ -237,6 +213,66 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
                   v.total % 100, v.paid / 100, v.paid % 100, &ctx->caller);
 
     return ngx_http_yibao_offline_answer(r, ctx, t, NULL);
+}
+
+
+/*
+ * The keys of the record being taken (t->day set): the clinic's chain
+ * head, the clinic's day, the caller's msgid.
+ */
+
+static ngx_int_t
+ngx_http_yibao_offline_keys(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_offline_take_t *t)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, 2 * ctx->clinic.len + ctx->caller.len
+                             + ctx->msgid.len + 48);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->add.head_key.data = p;
+    p = ngx_sprintf(p, "jzh:%V", &ctx->clinic);
+    t->add.head_key.len = p - t->add.head_key.data;
+
+    t->add.day_key.data = p;
+    p = ngx_sprintf(p, "jzd:%V:%s", &ctx->clinic, t->day);
+    t->add.day_key.len = p - t->add.day_key.data;
+
+    t->add.msgid_key.data = p;
+    p = ngx_sprintf(p, "jzm:%V:%V", &ctx->caller, &ctx->msgid);
+    t->add.msgid_key.len = p - t->add.msgid_key.data;
+    t->add.pool = r->pool;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The record would pass the clinic's limit of the day: refused, with
+ * the day's count and amount, the visit's and the limits.
+ */
+
+static ngx_int_t
+ngx_http_yibao_offline_over_limit(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t,
+    ngx_http_yibao_main_conf_t *gmcf)
+{
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_OFFLINE_LIMIT,
+                          "clinic %V has %uL 记账 records of %s today "
+                          "for %L.%02L yuan; with this visit (%L.%02L) "
+                          "it would pass the limit (%ui records, "
+                          "%L.%02L yuan a day): not kept", &ctx->clinic,
+                          t->add.day_count, t->day,
+                          t->add.day_amount / 100,
+                          t->add.day_amount % 100, t->visit->total / 100,
+                          t->visit->total % 100, gmcf->offline_count,
+                          gmcf->offline_amount / 100,
+                          gmcf->offline_amount % 100);
+
+    return yibao_gwerr_find(YIBAO_GWERR_OFFLINE_LIMIT)->http_status;
 }
 
 
