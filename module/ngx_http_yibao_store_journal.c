@@ -21,6 +21,10 @@
 
 static void ngx_http_yibao_store_journal_lost(void *data, redisReply *reply,
     ngx_uint_t status);
+static ngx_int_t ngx_http_yibao_store_journal_side(ngx_str_t *key,
+    ngx_str_t *value, ngx_str_t *side, ngx_pool_t *pool, ngx_log_t *log);
+static void ngx_http_yibao_store_journal_keep_local(yibao_journal_t *j,
+    ngx_str_t *key, ngx_str_t *value, ngx_pool_t *pool, ngx_log_t *log);
 static ngx_int_t ngx_http_yibao_store_journal_index(yibao_journal_t *j,
     yibao_alloc_t *a, yibao_str_t *keys, size_t *n);
 
@@ -202,9 +206,6 @@ ngx_http_yibao_store_journal_get(ngx_http_request_t *r,
  * Writes the record j (rendered as value) over the one stored under key,
  * in the zone (local) or in Redis, without waiting; in Redis the unknown
  * set, the problem set of its day and the query indexes follow it.
- *
- * Long: not yet in steps: the zone's write, then Redis's with its
- * indexes.
  */
 
 void
@@ -213,8 +214,9 @@ ngx_http_yibao_store_journal_update(yibao_journal_t *j, ngx_str_t *key,
 {
     u_char                       num[2 * NGX_INT64_LEN];
     size_t                       i, n;
+    ngx_int_t                    rc;
     ngx_str_t                    argv[10 + YIBAO_JOURNAL_INDEX_MAX];
-    ngx_str_t                    existing, side;
+    ngx_str_t                    side;
     yibao_str_t                  keys[YIBAO_JOURNAL_INDEX_MAX + 1];
     yibao_str_t                  problem;
     yibao_alloc_t                a;
@@ -245,36 +247,15 @@ ngx_http_yibao_store_journal_update(yibao_journal_t *j, ngx_str_t *key,
         problem.len = sizeof("yibao:{journal}:x:none") - 1;
     }
 
-    /*
-     * SET side-key record PX 60000, then the script renames it over the
-     * record (adapters/yibao_journal.c): the record, with the platform's
-     * answer tens of KB, is never an argument of a script
-     */
+    rc = ngx_http_yibao_store_journal_side(key, value, &side, pool, log);
 
-    side.data = ngx_pnalloc(pool, key->len + sizeof(":w:.") - 1
-                                  + 2 * NGX_INT_T_LEN);
-    if (side.data == NULL) {
+    if (rc == NGX_ABORT) {
         return;
     }
 
-    /* a side key of its own: two workers' updates never meet there */
-
-    side.len = ngx_sprintf(side.data, "%V:w:%P.%ui", key, ngx_pid,
-                           ngx_http_yibao_store_journal_writes++)
-               - side.data;
-
-    ngx_str_set(&argv[0], "SET");
-    argv[1] = side;
-    argv[2] = *value;
-    ngx_str_set(&argv[3], "PX");
-    ngx_str_set(&argv[4], "60000");
-
-    if (ngx_http_yibao_redis_run(5, argv, 1, 0,
-                                 ngx_http_yibao_store_journal_lost,
-                                 &ngx_http_yibao_store_journal_nobody, log)
-        == NULL)
-    {
-        goto down;
+    if (rc != NGX_OK) {
+        ngx_http_yibao_store_journal_keep_local(j, key, value, pool, log);
+        return;
     }
 
     ngx_str_set(&argv[0], "EVAL");
@@ -306,22 +287,79 @@ ngx_http_yibao_store_journal_update(yibao_journal_t *j, ngx_str_t *key,
                                  &ngx_http_yibao_store_journal_nobody, log)
         == NULL)
     {
-    down:
+        ngx_http_yibao_store_journal_keep_local(j, key, value, pool, log);
+    }
+}
 
-        /* Redis went down after the claim: this node's zone keeps it */
 
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "yibao: journal of msgid %*s (state %s) kept in this "
-                      "node's zone: redis is down", j->msgid.len,
-                      j->msgid.data, yibao_journal_state_name(j->state));
+/*
+ * SET side-key record PX 60000 (side made here), then the update's
+ * script renames it over the record (adapters/yibao_journal.c): the
+ * record, with the platform's answer tens of KB, is never an argument
+ * of a script.  NGX_ABORT: no memory for the side key, nothing sent;
+ * NGX_ERROR: Redis is down.
+ */
 
-        if (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone, key, value,
-                                             j->sent_ms + gmcf->journal_ttl,
-                                             pool, &existing)
-            == NGX_DECLINED)
-        {
-            ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
-        }
+static ngx_int_t
+ngx_http_yibao_store_journal_side(ngx_str_t *key, ngx_str_t *value,
+    ngx_str_t *side, ngx_pool_t *pool, ngx_log_t *log)
+{
+    ngx_str_t  argv[5];
+
+    side->data = ngx_pnalloc(pool, key->len + sizeof(":w:.") - 1
+                                   + 2 * NGX_INT_T_LEN);
+    if (side->data == NULL) {
+        return NGX_ABORT;
+    }
+
+    /* a side key of its own: two workers' updates never meet there */
+
+    side->len = ngx_sprintf(side->data, "%V:w:%P.%ui", key, ngx_pid,
+                            ngx_http_yibao_store_journal_writes++)
+                - side->data;
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1] = *side;
+    argv[2] = *value;
+    ngx_str_set(&argv[3], "PX");
+    ngx_str_set(&argv[4], "60000");
+
+    if (ngx_http_yibao_redis_run(5, argv, 1, 0,
+                                 ngx_http_yibao_store_journal_lost,
+                                 &ngx_http_yibao_store_journal_nobody, log)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Redis went down after the claim: this node's zone keeps the record.
+ */
+
+static void
+ngx_http_yibao_store_journal_keep_local(yibao_journal_t *j, ngx_str_t *key,
+    ngx_str_t *value, ngx_pool_t *pool, ngx_log_t *log)
+{
+    ngx_str_t                    existing;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_yibao_store_conf();
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "yibao: journal of msgid %*s (state %s) kept in this "
+                  "node's zone: redis is down", j->msgid.len,
+                  j->msgid.data, yibao_journal_state_name(j->state));
+
+    if (ngx_http_yibao_shm_journal_claim(gmcf->shm_zone, key, value,
+                                         j->sent_ms + gmcf->journal_ttl,
+                                         pool, &existing)
+        == NGX_DECLINED)
+    {
+        ngx_http_yibao_shm_journal_update(gmcf->shm_zone, key, value);
     }
 }
 
