@@ -28,6 +28,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_yibao_journal_refuse_resolved(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j);
+static ngx_int_t ngx_http_yibao_journal_replay(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j);
 static ngx_int_t ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static void ngx_http_yibao_journal_claimed(void *data,
@@ -426,9 +430,6 @@ ngx_http_yibao_journal_resolvable(ngx_http_request_t *r,
 /*
  * The msgid was seen before: never send again.  The stored answer for a
  * completed one (the same request), otherwise a clear refusal.
- *
- * Long: not yet in steps: a refusal per state
- * of the record found.
  */
 
 static ngx_int_t
@@ -482,61 +483,24 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
 
     switch (j.state) {
 
+    case YIBAO_JOURNAL_REVERSED:
+        return ngx_http_yibao_journal_refuse_resolved(r, ctx, &j);
+
     case YIBAO_JOURNAL_FAILED:
-        if (j.resolved_by.len == 0) {
-            /* the platform's refusal, replayed below */
-            goto replay;
+        if (j.resolved_by.len != 0) {
+            return ngx_http_yibao_journal_refuse_resolved(r, ctx, &j);
         }
 
-        /* its outcome was unknown, and it was found never done */
+        /* the platform's refusal, replayed as an answer */
 
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_NOT_DONE,
-                              "msgid %V (infno %*s, sent to the platform as "
-                              "%*s) was NOT done by the platform (resolved "
-                              "by %*s: %*s); nothing happened: send it again "
-                              "with a NEW msgid", &ctx->msgid,
-                              j.infno.len, j.infno.data,
-                              j.upstream_msgid.len, j.upstream_msgid.data,
-                              j.resolved_by.len, j.resolved_by.data,
-                              j.reason.len, j.reason.data);
-        return NGX_HTTP_CONFLICT;
-
-    case YIBAO_JOURNAL_REVERSED:
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_REVERSED,
-                              "msgid %V (infno %*s, sent to the platform as "
-                              "%*s) had an unknown outcome and was REVERSED "
-                              "(resolved by %*s); nothing of it is in "
-                              "effect: send it again with a NEW msgid",
-                              &ctx->msgid, j.infno.len, j.infno.data,
-                              j.upstream_msgid.len, j.upstream_msgid.data,
-                              j.resolved_by.len, j.resolved_by.data);
-        return NGX_HTTP_CONFLICT;
+        /* fall through */
 
     case YIBAO_JOURNAL_OK:
-    replay:
-        if (j.answer.len == 0) {
-            break;
+        if (ngx_http_yibao_journal_replay(r, ctx, &j) == NGX_OK) {
+            return NGX_OK;
         }
 
-        ctx->resolved_by.data = (u_char *) j.resolved_by.data;
-        ctx->resolved_by.len = j.resolved_by.len;
-
-        /* a refusal of the gateway is replayed with its HTTP status */
-
-        if (j.state == YIBAO_JOURNAL_FAILED && j.gwerr) {
-            ctx->replay_status = yibao_gwerr_find(j.gwerr)->http_status;
-        }
-
-        ctx->replay = 1;
-        ctx->cache_serve = 1;
-        ctx->cache_answer.data = (u_char *) j.answer.data;
-        ctx->cache_answer.len = j.answer.len;
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "yibao: msgid %V of caller \"%V\" answered again "
-                      "from the journal (not sent)", &ctx->msgid,
-                      &ctx->caller);
-        return NGX_OK;
+        break;
 
     case YIBAO_JOURNAL_SENT:
         if (now < j.sent_ms + gmcf->journal_in_flight) {
@@ -566,6 +530,77 @@ ngx_http_yibao_journal_existing(ngx_http_request_t *r,
                           j.infno.len, j.infno.data, j.upstream_msgid.len,
                           j.upstream_msgid.data);
     return NGX_HTTP_BAD_GATEWAY;
+}
+
+
+/*
+ * The record found was resolved as not done (failed, resolved_by set)
+ * or reversed: the caller sends it again with a new msgid.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_refuse_resolved(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j)
+{
+    if (j->state == YIBAO_JOURNAL_REVERSED) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_REVERSED,
+                              "msgid %V (infno %*s, sent to the platform as "
+                              "%*s) had an unknown outcome and was REVERSED "
+                              "(resolved by %*s); nothing of it is in "
+                              "effect: send it again with a NEW msgid",
+                              &ctx->msgid, j->infno.len, j->infno.data,
+                              j->upstream_msgid.len, j->upstream_msgid.data,
+                              j->resolved_by.len, j->resolved_by.data);
+        return NGX_HTTP_CONFLICT;
+    }
+
+    /* its outcome was unknown, and it was found never done */
+
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_RESOLVED_NOT_DONE,
+                          "msgid %V (infno %*s, sent to the platform as "
+                          "%*s) was NOT done by the platform (resolved "
+                          "by %*s: %*s); nothing happened: send it again "
+                          "with a NEW msgid", &ctx->msgid,
+                          j->infno.len, j->infno.data,
+                          j->upstream_msgid.len, j->upstream_msgid.data,
+                          j->resolved_by.len, j->resolved_by.data,
+                          j->reason.len, j->reason.data);
+    return NGX_HTTP_CONFLICT;
+}
+
+
+/*
+ * The record found is done (or the platform refused it): its stored
+ * answer is served again, not sent.  NGX_DECLINED: no answer recorded.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_replay(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_journal_t *j)
+{
+    if (j->answer.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->resolved_by.data = (u_char *) j->resolved_by.data;
+    ctx->resolved_by.len = j->resolved_by.len;
+
+    /* a refusal of the gateway is replayed with its HTTP status */
+
+    if (j->state == YIBAO_JOURNAL_FAILED && j->gwerr) {
+        ctx->replay_status = yibao_gwerr_find(j->gwerr)->http_status;
+    }
+
+    ctx->replay = 1;
+    ctx->cache_serve = 1;
+    ctx->cache_answer.data = (u_char *) j->answer.data;
+    ctx->cache_answer.len = j->answer.len;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "yibao: msgid %V of caller \"%V\" answered again "
+                  "from the journal (not sent)", &ctx->msgid,
+                  &ctx->caller);
+    return NGX_OK;
 }
 
 
