@@ -47,6 +47,12 @@ typedef struct {
 } ngx_http_yibao_store_req_t;
 
 
+static ngx_int_t ngx_http_yibao_store_limit_keys(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr,
+    ngx_str_t *keys);
+static ngx_int_t ngx_http_yibao_store_script_args(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr,
+    ngx_str_t *keys, ngx_str_t *args, ngx_uint_t *nargs);
 static ngx_int_t ngx_http_yibao_store_local(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr);
 static ngx_int_t ngx_http_yibao_store_nonce_local(ngx_http_request_t *r,
@@ -664,25 +670,16 @@ ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
  * NGX_OK: decided, go on; NGX_AGAIN: waiting for Redis, which resumes
  * the request through ctx->resume; otherwise an HTTP status
  * (the rejection is recorded in ctx).
- *
- * Long: not yet in steps: the nonce and every limit's keys, then the
- * store asked.
  */
 
 ngx_int_t
 ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                      *p;
     ngx_str_t                   *keys, *args;
-    ngx_uint_t                   i, n, nargs;
-    yibao_str_t                 *key, caller, clinic, entity;
-    yibao_alloc_t                a;
-    ngx_http_yibao_limit_t      *limits;
-    ngx_http_yibao_loc_conf_t   *glcf;
+    ngx_uint_t                   nargs;
     ngx_http_yibao_main_conf_t  *gmcf;
     ngx_http_yibao_store_req_t  *sr;
 
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     sr = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_store_req_t));
@@ -697,6 +694,70 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 
     sr->r = r;
     sr->ctx = ctx;
+
+    if (ngx_http_yibao_store_limit_keys(r, ctx, sr, keys) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (gmcf->redis != NULL && ngx_http_yibao_redis_first()
+        && !ctx->store_held)
+    {
+        return ngx_http_yibao_store_hold(r, ctx, gmcf);
+    }
+
+    if (gmcf->redis == NULL || !ngx_http_yibao_redis_up()) {
+        ctx->store = (gmcf->redis == NULL) ? NGX_HTTP_YIBAO_STORE_LOCAL
+                                           : NGX_HTTP_YIBAO_STORE_DOWN;
+        return ngx_http_yibao_store_local(r, ctx, sr);
+    }
+
+    /* one script call: the limits and the nonce */
+
+    if (ngx_http_yibao_store_script_args(r, ctx, sr, keys, args, &nargs)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->op = ngx_http_yibao_redis_eval(sr->n + (ctx->nonce.len ? 1 : 0),
+                                        keys, nargs, args,
+                                        ngx_http_yibao_store_reply, sr,
+                                        r->connection->log);
+
+    if (ctx->op == NULL) {
+        ctx->store = NGX_HTTP_YIBAO_STORE_DOWN;
+        return ngx_http_yibao_store_local(r, ctx, sr);
+    }
+
+    ctx->store = NGX_HTTP_YIBAO_STORE_REDIS;
+    ctx->store_start = ngx_current_msec;
+
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The keys of the limits that apply to the request (a limit with a
+ * class applies to the calls of its class only), in keys and sr.
+ */
+
+static ngx_int_t
+ngx_http_yibao_store_limit_keys(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr,
+    ngx_str_t *keys)
+{
+    ngx_uint_t                   i, n;
+    yibao_str_t                 *key, caller, clinic, entity;
+    yibao_alloc_t                a;
+    ngx_http_yibao_limit_t      *limits;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     caller.data = ctx->caller.data;
     caller.len = ctx->caller.len;
@@ -723,7 +784,7 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         key = yibao_limit_key(&limits[i].policy, &caller, &clinic, &entity,
                               &a);
         if (key == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         keys[sr->n].data = (u_char *) key->data;
@@ -731,56 +792,63 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         sr->limits[sr->n++] = &limits[i];
     }
 
-    if (gmcf->redis != NULL && ngx_http_yibao_redis_first()
-        && !ctx->store_held)
-    {
-        return ngx_http_yibao_store_hold(r, ctx, gmcf);
-    }
+    return NGX_OK;
+}
 
-    if (gmcf->redis == NULL || !ngx_http_yibao_redis_up()) {
-        ctx->store = (gmcf->redis == NULL) ? NGX_HTTP_YIBAO_STORE_LOCAL
-                                           : NGX_HTTP_YIBAO_STORE_DOWN;
-        return ngx_http_yibao_store_local(r, ctx, sr);
-    }
 
-    /* one script call: the limits and the nonce */
+/*
+ * The arguments of the script of the limits and the nonce: the count
+ * of limits, each limit's interval and burst, the nonce's time to live
+ * in ms (0: no nonce); the nonce's key follows the limits' in keys.
+ */
 
-    nargs = 0;
+static ngx_int_t
+ngx_http_yibao_store_script_args(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_store_req_t *sr,
+    ngx_str_t *keys, ngx_str_t *args, ngx_uint_t *nargs)
+{
+    u_char                     *p;
+    ngx_uint_t                  i;
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    *nargs = 0;
 
     p = ngx_pnalloc(r->pool, (2 * sr->n + 3) * NGX_INT64_LEN);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    args[nargs].data = p;
+    args[*nargs].data = p;
     p = ngx_sprintf(p, "%ui", sr->n);
-    args[nargs].len = p - args[nargs].data;
-    nargs++;
+    args[*nargs].len = p - args[*nargs].data;
+    (*nargs)++;
 
     for (i = 0; i < sr->n; i++) {
-        args[nargs].data = p;
+        args[*nargs].data = p;
         p = ngx_sprintf(p, "%uL", sr->limits[i]->policy.interval_ms);
-        args[nargs].len = p - args[nargs].data;
-        nargs++;
+        args[*nargs].len = p - args[*nargs].data;
+        (*nargs)++;
 
-        args[nargs].data = p;
+        args[*nargs].data = p;
         p = ngx_sprintf(p, "%uL", sr->limits[i]->policy.burst);
-        args[nargs].len = p - args[nargs].data;
-        nargs++;
+        args[*nargs].len = p - args[*nargs].data;
+        (*nargs)++;
     }
 
-    args[nargs].data = p;
+    args[*nargs].data = p;
 
     if (ctx->nonce.len) {
         /* remembered until the timestamp leaves the window, plus 1 s */
         p = ngx_sprintf(p, "%T", (ctx->auth_ts + glcf->auth_window
                                   - ngx_time() + 1) * 1000);
 
-        keys[sr->n].len = sizeof("yibao:{}:nonce::") - 1 + entity.len
+        keys[sr->n].len = sizeof("yibao:{}:nonce::") - 1 + ctx->entity.len
                           + ctx->caller.len + ctx->nonce.len;
         keys[sr->n].data = ngx_pnalloc(r->pool, keys[sr->n].len);
         if (keys[sr->n].data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         ngx_sprintf(keys[sr->n].data, "yibao:{%V}:nonce:%V:%V",
@@ -790,28 +858,10 @@ ngx_http_yibao_store_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         *p++ = '0';
     }
 
-    args[nargs].len = p - args[nargs].data;
-    nargs++;
+    args[*nargs].len = p - args[*nargs].data;
+    (*nargs)++;
 
-    if (ngx_http_yibao_store_watch(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->op = ngx_http_yibao_redis_eval(sr->n + (ctx->nonce.len ? 1 : 0),
-                                        keys, nargs, args,
-                                        ngx_http_yibao_store_reply, sr,
-                                        r->connection->log);
-
-    if (ctx->op == NULL) {
-        ctx->store = NGX_HTTP_YIBAO_STORE_DOWN;
-        return ngx_http_yibao_store_local(r, ctx, sr);
-    }
-
-    ctx->store = NGX_HTTP_YIBAO_STORE_REDIS;
-    ctx->store_start = ngx_current_msec;
-
-
-    return NGX_AGAIN;
+    return NGX_OK;
 }
 
 
