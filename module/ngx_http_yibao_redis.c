@@ -136,6 +136,9 @@ static void ngx_http_yibao_redis_config_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static ngx_int_t ngx_http_yibao_redis_marker_check(ngx_uint_t handshake,
     ngx_uint_t loses);
+static const char *ngx_http_yibao_redis_marker_read(redisReply *reply,
+    yibao_forget_marker_t *m);
+static void ngx_http_yibao_redis_describe(yibao_forget_marker_t *m);
 static void ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_yibao_redis_marker_apply(yibao_forget_marker_t *m,
@@ -1067,17 +1070,15 @@ ngx_http_yibao_redis_marker_check(ngx_uint_t handshake, ngx_uint_t loses)
 
 
 /*
- * {changed, marker}.  Long: not yet in steps: the marker's cases one
- * after the other.
+ * {changed, marker}.
  */
 
 static void
 ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    char                    text[160];
-    redisReply             *reply = r, *v;
-    ngx_uint_t              handshake, restarted, durable, level;
+    redisReply             *reply = r;
+    ngx_uint_t              handshake, restarted;
     const char             *why;
     yibao_forget_marker_t   m;
 
@@ -1090,27 +1091,7 @@ ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,
 
     ngx_http_yibao_redis.marker_pending = 0;
 
-    why = NULL;
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        why = reply->str;
-
-    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-               || reply->element[0]->type != REDIS_REPLY_INTEGER
-               || reply->element[1]->type != REDIS_REPLY_STRING)
-    {
-        why = "not the answer of the marker script";
-
-    } else {
-        v = reply->element[1];
-
-        if (yibao_forget_marker_parse((const unsigned char *) v->str, v->len,
-                                      &m)
-            != YIBAO_OK)
-        {
-            why = "the marker is not \"ID LOST_MS\"";
-        }
-    }
+    why = ngx_http_yibao_redis_marker_read(reply, &m);
 
     if (why != NULL) {
         ngx_log_error(NGX_LOG_ERR, ngx_http_yibao_redis.log, 0,
@@ -1153,53 +1134,7 @@ ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,
             return;
         }
 
-        /* the server's settings, once per connection */
-
-        yibao_forget_describe(&ngx_http_yibao_redis.info, text,
-                              sizeof(text));
-        durable = yibao_forget_durable(&ngx_http_yibao_redis.info) == 1;
-        level = (durable && !yibao_forget_evicts(&ngx_http_yibao_redis.info))
-                ? NGX_LOG_NOTICE : NGX_LOG_WARN;
-
-        ngx_log_error(level, ngx_http_yibao_redis.log, 0,
-                      "yibao: redis %V run_id %s: %s%s%s",
-                      &ngx_http_yibao_redis.name,
-                      ngx_http_yibao_redis.info.run_id[0]
-                      ? ngx_http_yibao_redis.info.run_id : "unknown", text,
-                      durable ? "" : ": it does not persist the journal "
-                                     "(or that is not known): a restart "
-                                     "loses its records",
-                      yibao_forget_evicts(&ngx_http_yibao_redis.info)
-                      ? ": its maxmemory-policy may evict journal records"
-                      : "");
-
-        if (ngx_http_yibao_redis.run_id[0]
-            && ngx_http_yibao_redis.info.run_id[0]
-            && ngx_strcmp(ngx_http_yibao_redis.run_id,
-                          ngx_http_yibao_redis.info.run_id) != 0)
-        {
-            ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
-                          "yibao: redis %V restarted (run_id %*s -> "
-                          "%*s): the journal's marker is %s",
-                          &ngx_http_yibao_redis.name,
-                          ngx_min(ngx_strlen(ngx_http_yibao_redis.run_id),
-                                  8),
-                          ngx_http_yibao_redis.run_id,
-                          ngx_min(ngx_strlen(
-                                      ngx_http_yibao_redis.info.run_id), 8),
-                          ngx_http_yibao_redis.info.run_id,
-                          (ngx_http_yibao_redis.marker_known
-                           && ngx_strcmp(m.id,
-                                         ngx_http_yibao_redis.marker.id)
-                              == 0)
-                          ? "there" : "gone");
-        }
-
-        if (ngx_http_yibao_redis.info.run_id[0]) {
-            ngx_memcpy(ngx_http_yibao_redis.run_id,
-                       ngx_http_yibao_redis.info.run_id,
-                       sizeof(ngx_http_yibao_redis.run_id));
-        }
+        ngx_http_yibao_redis_describe(&m);
     }
 
     ngx_http_yibao_redis_marker_apply(&m, reply->element[0]->integer == 1,
@@ -1221,6 +1156,101 @@ ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,
     {
         ngx_add_timer(&ngx_http_yibao_redis.marker_timer,
                       NGX_HTTP_YIBAO_REDIS_MARKER_EVERY);
+    }
+}
+
+
+/*
+ * The reply of the marker script checked and its marker parsed into m:
+ * NULL, or why it cannot be used.
+ */
+
+static const char *
+ngx_http_yibao_redis_marker_read(redisReply *reply,
+    yibao_forget_marker_t *m)
+{
+    redisReply  *v;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return reply->str;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        return "not the answer of the marker script";
+    }
+
+    v = reply->element[1];
+
+    if (yibao_forget_marker_parse((const unsigned char *) v->str, v->len, m)
+        != YIBAO_OK)
+    {
+        return "the marker is not \"ID LOST_MS\"";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The server's settings, once per connection, and its restart if its
+ * run_id changed (m: the marker found).
+ */
+
+static void
+ngx_http_yibao_redis_describe(yibao_forget_marker_t *m)
+{
+    char        text[160];
+    ngx_uint_t  durable, level;
+
+    /* the server's settings, once per connection */
+
+    yibao_forget_describe(&ngx_http_yibao_redis.info, text,
+                          sizeof(text));
+    durable = yibao_forget_durable(&ngx_http_yibao_redis.info) == 1;
+    level = (durable && !yibao_forget_evicts(&ngx_http_yibao_redis.info))
+            ? NGX_LOG_NOTICE : NGX_LOG_WARN;
+
+    ngx_log_error(level, ngx_http_yibao_redis.log, 0,
+                  "yibao: redis %V run_id %s: %s%s%s",
+                  &ngx_http_yibao_redis.name,
+                  ngx_http_yibao_redis.info.run_id[0]
+                  ? ngx_http_yibao_redis.info.run_id : "unknown", text,
+                  durable ? "" : ": it does not persist the journal "
+                                 "(or that is not known): a restart "
+                                 "loses its records",
+                  yibao_forget_evicts(&ngx_http_yibao_redis.info)
+                  ? ": its maxmemory-policy may evict journal records"
+                  : "");
+
+    if (ngx_http_yibao_redis.run_id[0]
+        && ngx_http_yibao_redis.info.run_id[0]
+        && ngx_strcmp(ngx_http_yibao_redis.run_id,
+                      ngx_http_yibao_redis.info.run_id) != 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_yibao_redis.log, 0,
+                      "yibao: redis %V restarted (run_id %*s -> "
+                      "%*s): the journal's marker is %s",
+                      &ngx_http_yibao_redis.name,
+                      ngx_min(ngx_strlen(ngx_http_yibao_redis.run_id),
+                              8),
+                      ngx_http_yibao_redis.run_id,
+                      ngx_min(ngx_strlen(
+                                  ngx_http_yibao_redis.info.run_id), 8),
+                      ngx_http_yibao_redis.info.run_id,
+                      (ngx_http_yibao_redis.marker_known
+                       && ngx_strcmp(m->id,
+                                     ngx_http_yibao_redis.marker.id)
+                          == 0)
+                      ? "there" : "gone");
+    }
+
+    if (ngx_http_yibao_redis.info.run_id[0]) {
+        ngx_memcpy(ngx_http_yibao_redis.run_id,
+                   ngx_http_yibao_redis.info.run_id,
+                   sizeof(ngx_http_yibao_redis.run_id));
     }
 }
 
