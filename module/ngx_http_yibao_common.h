@@ -299,6 +299,7 @@ struct ngx_http_yibao_ctx_s {
     ngx_str_t                  ratelimit_policy;
     ngx_str_t                  ratelimit;
     time_t                     retry_after;
+    const char                *outage_state;      /* its name, refused */
 
     ngx_http_yibao_cache_t    *cache;
     ngx_str_t                  cache_key;
@@ -359,6 +360,9 @@ struct ngx_http_yibao_ctx_s {
     unsigned                   stale_swap:1;
     unsigned                   outage_probe:1;    /* let through as one */
     unsigned                   outage_seen:1;     /* its outcome counted */
+    unsigned                   outage_refuse:1;   /* down: refused after
+                                                     the journal look-up */
+    unsigned                   outage_switch:1;   /* down by the switch */
     unsigned                   audit_loaded:1;
     unsigned                   audit_done:1;
     unsigned                   audit_ran:1;
@@ -595,6 +599,8 @@ char *ngx_http_yibao_outage_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_yibao_outage_api_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_yibao_outage_refuse(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 ngx_int_t ngx_http_yibao_outage_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 void ngx_http_yibao_outage_seen(ngx_http_request_t *r,

@@ -468,9 +468,10 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
             return NGX_HTTP_YIBAO_SERVE_CACHED;
         }
 
-        /* the operator's sign_no of the day, on the caller's behalf */
+        /* the operator's sign_no of the day, unless it is not sent */
 
-        rc = ngx_http_yibao_signin_fill(r, ctx);
+        rc = ctx->outage_refuse ? NGX_OK
+                                : ngx_http_yibao_signin_fill(r, ctx);
         if (rc != NGX_OK) {
             /* NGX_AGAIN: resumed by the sign-in's answer */
             return rc;
@@ -497,6 +498,11 @@ ngx_http_yibao_process_upstream(ngx_http_request_t *r,
     if (ctx->cache_serve) {
         /* a repeat of a msgid already answered: the journal's answer */
         return NGX_HTTP_YIBAO_SERVE_CACHED;
+    }
+
+    if (ctx->outage_refuse) {
+        /* the platform down: not a repeat, so not sent */
+        return ngx_http_yibao_outage_refuse(r, ctx);
     }
 
     if (ctx->stage == 4) {
@@ -601,7 +607,8 @@ ngx_http_yibao_journal_step(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
             }
         }
 
-        if (!ctx->journal_check) {
+        if (!ctx->journal_check || ctx->outage_refuse) {
+            /* down: the platform is not asked, nothing was claimed */
             return NGX_OK;
         }
 

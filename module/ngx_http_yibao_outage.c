@@ -160,16 +160,51 @@ ngx_http_yibao_outage_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_OK;
     }
 
+    ctx->outage_state = yibao_outage_state_name(yibao_outage_effective(&o));
+    ctx->outage_switch = (o.sw == YIBAO_OUTAGE_FORCE_DOWN);
+
+    /*
+     * A journaled transaction is refused after the journal's look-up
+     * (ngx_http_yibao_process_upstream): a repeat of a msgid the journal
+     * knows is answered by it (replay, in progress, unknown) as when the
+     * platform is up; only one that would be sent is refused.
+     */
+
+    if (gmcf->journal_ttl
+        && yibao_infno_journaled(ctx->infno.data, ctx->infno.len))
+    {
+        ctx->outage_refuse = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_yibao_outage_refuse(r, ctx);
+}
+
+
+/*
+ * The platform is down: the transaction is not sent (503 YB6020).  A
+ * journaled one was claimed first: the refusal completes its record as
+ * "failed", nothing sent, like any refusal of the gateway after a claim.
+ */
+
+ngx_int_t
+ngx_http_yibao_outage_refuse(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
+{
+    yibao_infno_class_e          cls;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    cls = yibao_infno_class(ctx->infno.data, ctx->infno.len);
+
     ctx->retry_after = (time_t) ((gmcf->outage.retry + 999) / 1000);
 
     if (cls == YIBAO_INFNO_READ || cls == YIBAO_INFNO_COMPUTE) {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_PLATFORM_DOWN,
                               "infno %V was not sent: the platform is %s "
                               "(%s); try again later",
-                              &ctx->infno,
-                              yibao_outage_state_name(
-                                  yibao_outage_effective(&o)),
-                              o.sw == YIBAO_OUTAGE_FORCE_DOWN
+                              &ctx->infno, ctx->outage_state,
+                              ctx->outage_switch
                               ? "the operator's switch"
                               : "its exchanges failed");
     } else {
@@ -177,10 +212,8 @@ ngx_http_yibao_outage_check(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
                               "infno %V was not sent: the platform is %s "
                               "(%s); record the visit offline (记账) and "
                               "settle it when the platform is back",
-                              &ctx->infno,
-                              yibao_outage_state_name(
-                                  yibao_outage_effective(&o)),
-                              o.sw == YIBAO_OUTAGE_FORCE_DOWN
+                              &ctx->infno, ctx->outage_state,
+                              ctx->outage_switch
                               ? "the operator's switch"
                               : "its exchanges failed");
     }

@@ -9,11 +9,15 @@ import subprocess
 import urllib.error
 import urllib.request
 
+import pytest
+
 import harness
 from harness import ROOT, sim_get
 
-from test_gateway_core import (assert_rejected, envelope, ready_clinic,
-                               send)
+from test_gateway_core import (CALLER, assert_rejected, envelope,
+                               ready_clinic, send, township_clinic)
+from test_journal import flow_until, sent, settled, wait_complete
+import yibao_client as client
 
 TOOL = os.path.join(ROOT, "tools", "yibao-offline")
 
@@ -174,6 +178,48 @@ def test_operator_switch_api_and_cli(make_stack):
     assert rc == 2
     status, _ = outage(stack, "DELETE")
     assert status == 405
+
+
+@pytest.mark.parametrize("use_redis", [False, True])
+def test_repeat_answered_by_the_journal_while_down(make_stack, make_redis,
+                                                   use_redis):
+    """A 2207 settled, its answer lost by the clinic: repeated while the
+    platform is down, it is the journal's answer (a replay), not YB6020
+    (记账 would settle the visit twice); a new 2207 is refused, not sent,
+    and its journal record is not left "sent"."""
+    server = make_redis() if use_redis else None
+    stack = make_stack(scheme="csb", redis=server, server_extra=API,
+                       http_extra="yibao_outage;")
+    clinic = township_clinic(stack)
+    steps, envs = flow_until(stack, clinic)
+    assert steps[-1][0] == "2207" and steps[-1][1] == 200, steps[-1]
+    wait_complete(stack, envs["2207"]["msgid"])
+
+    status, st = outage(stack, "POST", "?switch=down")
+    assert status == 200 and st["state"] == "down", st
+
+    again = send(stack, envs["2207"])
+    assert again.status == 200, again.body
+    assert again.headers["X-Yibao-Replay"] == "1"
+    assert again.body == steps[-1][2]
+    assert len(sent(stack, "2207")) == 1
+    assert len(settled(stack)) == 1
+
+    new = dict(envs["2207"], msgid=client.new_msgid(clinic["org"]))
+    r = send(stack, new)
+    assert_rejected(r.status, r.body, 503, 6020, "the operator's switch",
+                    "记账")
+    assert len(sent(stack, "2207")) == 1
+    assert len(settled(stack)) == 1
+
+    # claimed, then completed by the refusal: "failed", nothing sent
+    record = wait_complete(stack, new["msgid"])
+    assert record["state"] == "failed", record
+    assert not record.get("answer") or "YB6020" in json.dumps(
+        record, ensure_ascii=False), record
+
+    # the refusal is not taken as a failure of the platform
+    assert outage(stack)[1]["switch"] == "down"
 
 
 def test_probe_brings_the_platform_back(make_stack):
