@@ -45,6 +45,14 @@ static ngx_int_t ngx_http_yibao_audit_attach(ngx_http_request_t *r,
 static void ngx_http_yibao_audit_cleanup(void *data);
 static ngx_http_yibao_audit_remote_conf_t *ngx_http_yibao_audit_remote_conf(
     ngx_http_yibao_main_conf_t *gmcf, ngx_http_yibao_ctx_t *ctx);
+static void ngx_http_yibao_audit_remote_visit(ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_audit_remote_conf_t *rc, yibao_audit_ctx_t *actx,
+    ngx_str_t *msgid, yibao_audit_remote_t *v);
+static ngx_int_t ngx_http_yibao_audit_remote_envelope(
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_audit_remote_conf_t *rc,
+    ngx_str_t *msgid, yibao_audit_remote_t *v,
+    const yibao_audit_line_t *lines, size_t n, ngx_pool_t *pool,
+    yibao_str_t *out);
 static ngx_int_t ngx_http_yibao_audit_remote(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_audit_remote_conf_t *rc,
     yibao_audit_ctx_t *actx, const yibao_audit_line_t *lines, size_t n);
@@ -959,9 +967,6 @@ ngx_http_yibao_audit_remote_conf(ngx_http_yibao_main_conf_t *gmcf,
  * Sends the visit to the platform's audit.  NGX_AGAIN: the request waits
  * for its answer or the timeout (then ctx->resume); NGX_OK: not sent (a
  * miss, noted).
- *
- * Long: not yet in steps: the envelope, its
- * signature and the exchange with its timer.
  */
 
 static ngx_int_t
@@ -969,15 +974,9 @@ ngx_http_yibao_audit_remote(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_http_yibao_audit_remote_conf_t *rc, yibao_audit_ctx_t *actx,
     const yibao_audit_line_t *lines, size_t n)
 {
-    u_char                         *p;
-    json_t                         *input;
-    ngx_str_t                       msgid, insuplc;
+    ngx_str_t                       msgid;
     ngx_pool_t                     *pool;
-    yibao_tm_t                      tm;
-    ngx_time_t                     *tp;
-    yibao_str_t                     head, out, m, infno;
-    yibao_err_t                     err;
-    yibao_alloc_t                   a;
+    yibao_str_t                     out;
     ngx_pool_cleanup_t             *cln;
     yibao_audit_remote_t            v;
     ngx_http_yibao_loc_conf_t      *glcf;
@@ -1006,67 +1005,11 @@ ngx_http_yibao_audit_remote(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     }
 
     f->pool = pool;
-    ngx_memzero(&v, sizeof(yibao_audit_remote_t));
+    ngx_http_yibao_audit_remote_visit(ctx, rc, actx, &msgid, &v);
 
-    v.node.data = rc->node.data;
-    v.node.len = rc->node.len;
-    v.syscode.data = rc->syscode.data;
-    v.syscode.len = rc->syscode.len;
-    v.trig_scen.data = rc->trig_scen.data;
-    v.trig_scen.len = rc->trig_scen.len;
-    v.task_id.data = msgid.data;
-    v.task_id.len = msgid.len;
-    v.psn_no = ctx->personal[0];
-    v.mdtrt_id.data = ctx->mdtrt_id.data;
-    v.mdtrt_id.len = ctx->mdtrt_id.len;
-    v.entity = ctx->registry_clinic->entity_code;
-    v.entity_name = ctx->registry_clinic->entity_name;
-    v.admdvs = ctx->registry_clinic->admdvs;
-    v.med_type = actx->med_type;
-
-    p = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].data;
-    p = ngx_strlchr(p, p + ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].len,
-                    '\t');
-
-    if (p != NULL) {
-        v.diag.data = p + 1;
-        v.diag.len = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].data
-                     + ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].len
-                     - p - 1;
-    }
-    v.poolarea = ctx->env.insuplc_admdvs;
-
-    p = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON].data;
-
-    if (ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON].len == 12) {
-        v.gend.data = p;
-        v.gend.len = 1;
-        v.brdy.data = p + 2;
-        v.brdy.len = 10;
-    }
-
-    (void) insuplc;
-
-    ngx_http_yibao_alloc_init(&a, pool);
-    ngx_memzero(&err, sizeof(yibao_err_t));
-
-    tp = ngx_timeofday();
-    ngx_http_yibao_localtime((ngx_msec_t) tp->sec * 1000 + tp->msec, &tm);
-
-    m.data = msgid.data;
-    m.len = msgid.len;
-    infno.data = rc->infno.data;
-    infno.len = rc->infno.len;
-
-    input = yibao_audit_remote_input(&v, lines, n);
-
-    if (input == NULL
-        || yibao_resolve_head(&ctx->env, &a, &head) != YIBAO_OK
-        || yibao_resolve_envelope(&head, &infno,
-                                  &ctx->registry_clinic->entity_code,
-                                  &ctx->registry_clinic->entity_name, &m,
-                                  &tm, input, &a, &out, &err)
-           != YIBAO_OK)
+    if (ngx_http_yibao_audit_remote_envelope(ctx, rc, &msgid, &v, lines, n,
+                                             pool, &out)
+        != NGX_OK)
     {
         goto failed;
     }
@@ -1112,6 +1055,105 @@ failed:
     }
 
     ngx_http_yibao_audit_remote_note(r, ctx, rc, "failed", NULL);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The visit as the platform's audit takes it (the audit's task id: the
+ * msgid issued for the call).
+ */
+
+static void
+ngx_http_yibao_audit_remote_visit(ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_audit_remote_conf_t *rc, yibao_audit_ctx_t *actx,
+    ngx_str_t *msgid, yibao_audit_remote_t *v)
+{
+    u_char  *p;
+
+    ngx_memzero(v, sizeof(yibao_audit_remote_t));
+
+    v->node.data = rc->node.data;
+    v->node.len = rc->node.len;
+    v->syscode.data = rc->syscode.data;
+    v->syscode.len = rc->syscode.len;
+    v->trig_scen.data = rc->trig_scen.data;
+    v->trig_scen.len = rc->trig_scen.len;
+    v->task_id.data = msgid->data;
+    v->task_id.len = msgid->len;
+    v->psn_no = ctx->personal[0];
+    v->mdtrt_id.data = ctx->mdtrt_id.data;
+    v->mdtrt_id.len = ctx->mdtrt_id.len;
+    v->entity = ctx->registry_clinic->entity_code;
+    v->entity_name = ctx->registry_clinic->entity_name;
+    v->admdvs = ctx->registry_clinic->admdvs;
+    v->med_type = actx->med_type;
+
+    p = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].data;
+    p = ngx_strlchr(p, p + ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].len,
+                    '\t');
+
+    if (p != NULL) {
+        v->diag.data = p + 1;
+        v->diag.len = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].data
+                      + ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_MED_TYPE].len
+                      - p - 1;
+    }
+    v->poolarea = ctx->env.insuplc_admdvs;
+
+    p = ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON].data;
+
+    if (ctx->audit_values[NGX_HTTP_YIBAO_AUDIT_PERSON].len == 12) {
+        v->gend.data = p;
+        v->gend.len = 1;
+        v->brdy.data = p + 2;
+        v->brdy.len = 10;
+    }
+}
+
+
+/*
+ * The envelope of the call to the platform's audit (rc->infno) of the
+ * visit v and its fee lines, made in pool.
+ */
+
+static ngx_int_t
+ngx_http_yibao_audit_remote_envelope(ngx_http_yibao_ctx_t *ctx,
+    ngx_http_yibao_audit_remote_conf_t *rc, ngx_str_t *msgid,
+    yibao_audit_remote_t *v, const yibao_audit_line_t *lines, size_t n,
+    ngx_pool_t *pool, yibao_str_t *out)
+{
+    json_t         *input;
+    yibao_tm_t      tm;
+    ngx_time_t     *tp;
+    yibao_str_t     head, m, infno;
+    yibao_err_t     err;
+    yibao_alloc_t   a;
+
+    ngx_http_yibao_alloc_init(&a, pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    tp = ngx_timeofday();
+    ngx_http_yibao_localtime((ngx_msec_t) tp->sec * 1000 + tp->msec, &tm);
+
+    m.data = msgid->data;
+    m.len = msgid->len;
+    infno.data = rc->infno.data;
+    infno.len = rc->infno.len;
+
+    input = yibao_audit_remote_input(v, lines, n);
+
+    if (input == NULL
+        || yibao_resolve_head(&ctx->env, &a, &head) != YIBAO_OK
+        || yibao_resolve_envelope(&head, &infno,
+                                  &ctx->registry_clinic->entity_code,
+                                  &ctx->registry_clinic->entity_name, &m,
+                                  &tm, input, &a, out, &err)
+           != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
