@@ -26,6 +26,14 @@ typedef struct {
 } ngx_http_yibao_journal_req_t;
 
 
+static ngx_int_t ngx_http_yibao_journal_identity(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
+static ngx_int_t ngx_http_yibao_journal_extra(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, yibao_alloc_t *a);
+static ngx_int_t ngx_http_yibao_journal_when_down(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_main_conf_t *gmcf);
+static ngx_int_t ngx_http_yibao_journal_claim_down(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_journal_existing(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_http_yibao_journal_refuse_resolved(ngx_http_request_t *r,
@@ -116,21 +124,14 @@ ngx_http_yibao_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
  * said (ctx->forget_checked, ctx->forget_record); NGX_AGAIN: the store
  * answers through ctx->resume; an HTTP status: refused (recorded in
  * ctx); a replay sets ctx->cache_serve with the stored answer.
- *
- * Long: not yet in steps: the key, the record,
- * the store's claim and the check of a forgotten msgid.
  */
 
 ngx_int_t
 ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 {
-    u_char                        *day;
-    char                           hex[65];
     ngx_int_t                      rc;
     ngx_str_t                      value, ukey;
     ngx_uint_t                     money;
-    yibao_tm_t                     tm;
-    ngx_time_t                    *tp;
     yibao_str_t                    out;
     yibao_alloc_t                  a;
     yibao_journal_t                j, *record;
@@ -147,55 +148,13 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (yibao_cache_input_digest(&ctx->env, hex) != YIBAO_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_yibao_journal_key(r->pool, &ctx->journal_key, &ctx->caller,
-                                   "j", &ctx->msgid)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->journal_hash.data = ngx_pnalloc(r->pool, 64);
-    if (ctx->journal_hash.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(ctx->journal_hash.data, hex, 64);
-    ctx->journal_hash.len = 64;
-
-    tp = ngx_timeofday();
-    ctx->journal_sent_ms = (uint64_t) tp->sec * 1000 + tp->msec;
-
-    if (ctx->journal_head.len == 0
-        && ngx_http_yibao_journal_resolvable(r, ctx) != NGX_OK)
-    {
+    if (ngx_http_yibao_journal_identity(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_yibao_alloc_init(&a, r->pool);
 
-    /* the day of the claim, and what a 3201 declares, for the queries */
-
-    ctx->journal_extra = ngx_pcalloc(r->pool, sizeof(yibao_journal_t));
-    day = ngx_pnalloc(r->pool, 11);
-
-    if (ctx->journal_extra == NULL || day == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_yibao_localtime(ctx->journal_sent_ms, &tm);
-    yibao_journal_day(&tm, (char *) day);
-    ctx->journal_extra->day.data = day;
-    ctx->journal_extra->day.len = 10;
-    ctx->journal_extra->infno.data = ctx->infno.data;
-    ctx->journal_extra->infno.len = ctx->infno.len;
-
-    if (yibao_journal_outputs(ctx->env.doc, NULL, 0, &a, ctx->journal_extra)
-        != YIBAO_OK)
-    {
+    if (ngx_http_yibao_journal_extra(r, ctx, &a) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -216,33 +175,9 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     value.len = out.len;
     ctx->journal_claimed = value;
 
-    /*
-     * With Redis down the journal goes on in this node's zone: a repeat
-     * at this node is still caught; at another node, or of a msgid first
-     * claimed in Redis, it is not.  So a money-moving transaction is not
-     * sent at all, unless redis_down=local accepts that risk.
-     */
-
-    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_DOWN) {
-
-        if (!gmcf->journal_money_local
-            && yibao_infno_money(ctx->infno.data, ctx->infno.len))
-        {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "yibao: redis is down: infno %V msgid %V refused "
-                          "(money-moving, yibao_journal redis_down=refuse)",
-                          &ctx->infno, &ctx->msgid);
-            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
-                                  "the journal (Redis) is unreachable and "
-                                  "infno %V moves money: it is not sent "
-                                  "without the journal, so that a retry can "
-                                  "never settle twice; nothing happened, "
-                                  "retry later", &ctx->infno);
-            ctx->retry_after = 1;
-            return NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
-
-        ctx->journal_local = 1;
+    rc = ngx_http_yibao_journal_when_down(r, ctx, gmcf);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     jr = ngx_palloc(r->pool, sizeof(ngx_http_yibao_journal_req_t));
@@ -286,15 +221,149 @@ ngx_http_yibao_journal_claim(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     }
 
     if (rc == NGX_ERROR) {
-        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
-                              "the journal (Redis) is down, so infno %V is "
-                              "not sent; nothing happened, retry later",
-                              &ctx->infno);
-        ctx->retry_after = 5;
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_yibao_journal_claim_down(r, ctx);
     }
 
     return ngx_http_yibao_journal_result(r, ctx, &res);
+}
+
+
+/* The store could not take the claim: nothing sent. */
+
+static ngx_int_t
+ngx_http_yibao_journal_claim_down(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
+                          "the journal (Redis) is down, so infno %V is "
+                          "not sent; nothing happened, retry later",
+                          &ctx->infno);
+    ctx->retry_after = 5;
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+
+/*
+ * What names the claim: the digest of the request's input, the
+ * journal's key of the caller's msgid, the time sent, and what resolves
+ * it later (ngx_http_yibao_journal_resolvable).
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_identity(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx)
+{
+    char         hex[65];
+    ngx_time_t  *tp;
+
+    if (yibao_cache_input_digest(&ctx->env, hex) != YIBAO_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yibao_journal_key(r->pool, &ctx->journal_key, &ctx->caller,
+                                   "j", &ctx->msgid)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->journal_hash.data = ngx_pnalloc(r->pool, 64);
+    if (ctx->journal_hash.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->journal_hash.data, hex, 64);
+    ctx->journal_hash.len = 64;
+
+    tp = ngx_timeofday();
+    ctx->journal_sent_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ctx->journal_head.len == 0
+        && ngx_http_yibao_journal_resolvable(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The claim's extra fields, for the journal's queries (ctx->journal_extra).
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_extra(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
+    yibao_alloc_t *a)
+{
+    u_char      *day;
+    yibao_tm_t   tm;
+
+    /* the day of the claim, and what a 3201 declares, for the queries */
+
+    ctx->journal_extra = ngx_pcalloc(r->pool, sizeof(yibao_journal_t));
+    day = ngx_pnalloc(r->pool, 11);
+
+    if (ctx->journal_extra == NULL || day == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_yibao_localtime(ctx->journal_sent_ms, &tm);
+    yibao_journal_day(&tm, (char *) day);
+    ctx->journal_extra->day.data = day;
+    ctx->journal_extra->day.len = 10;
+    ctx->journal_extra->infno.data = ctx->infno.data;
+    ctx->journal_extra->infno.len = ctx->infno.len;
+
+    if (yibao_journal_outputs(ctx->env.doc, NULL, 0, a, ctx->journal_extra)
+        != YIBAO_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK, the journal in this node's zone if Redis is down
+ * (ctx->journal_local), or the refusal of a money-moving transaction.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_when_down(ngx_http_request_t *r,
+    ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_main_conf_t *gmcf)
+{
+    /*
+     * With Redis down the journal goes on in this node's zone: a repeat
+     * at this node is still caught; at another node, or of a msgid first
+     * claimed in Redis, it is not.  So a money-moving transaction is not
+     * sent at all, unless redis_down=local accepts that risk.
+     */
+
+    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_DOWN) {
+
+        if (!gmcf->journal_money_local
+            && yibao_infno_money(ctx->infno.data, ctx->infno.len))
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "yibao: redis is down: infno %V msgid %V refused "
+                          "(money-moving, yibao_journal redis_down=refuse)",
+                          &ctx->infno, &ctx->msgid);
+            ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_STORE_DOWN,
+                                  "the journal (Redis) is unreachable and "
+                                  "infno %V moves money: it is not sent "
+                                  "without the journal, so that a retry can "
+                                  "never settle twice; nothing happened, "
+                                  "retry later", &ctx->infno);
+            ctx->retry_after = 1;
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        ctx->journal_local = 1;
+    }
+
+    return NGX_OK;
 }
 
 
