@@ -50,6 +50,14 @@ static ngx_int_t ngx_http_yibao_offline_answer(ngx_http_request_t *r,
     yibao_offline_info_t *info);
 static ngx_int_t ngx_http_yibao_offline_repeat(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t);
+static ngx_int_t ngx_http_yibao_offline_read(ngx_cycle_t *cycle,
+    ngx_http_yibao_main_conf_t *gmcf, ngx_pool_t *pool, u_char **data,
+    ssize_t *len);
+static ngx_int_t ngx_http_yibao_offline_load(ngx_cycle_t *cycle,
+    ngx_http_yibao_main_conf_t *gmcf, ngx_pool_t *pool, ngx_str_t *value,
+    ngx_uint_t *bad);
+static void ngx_http_yibao_offline_loaded(ngx_cycle_t *cycle,
+    ngx_http_yibao_main_conf_t *gmcf, ngx_uint_t loaded, ngx_uint_t bad);
 static void ngx_http_yibao_offline_flush_handler(ngx_event_t *ev);
 static void ngx_http_yibao_offline_flush(ngx_cycle_t *cycle,
     ngx_log_t *log);
@@ -441,9 +449,6 @@ ngx_http_yibao_offline_answer(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 /*
  * The master, at the start: the records of the file into a zone that
  * has none (a reload keeps the zone and its records).
- *
- * Long: not yet in steps: the zone asked, the
- * file read, each record loaded.
  */
 
 ngx_int_t
@@ -452,15 +457,11 @@ ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle)
     u_char                        *p, *end, *nl;
     ssize_t                        n;
     uint64_t                       gen;
-    ngx_fd_t                       fd;
-    ngx_str_t                      prefix, key, value, *have;
+    ngx_int_t                      rc;
+    ngx_str_t                      prefix, value, *have;
     ngx_uint_t                     loaded, bad;
     ngx_pool_t                    *pool;
     ngx_array_t                    list;
-    ngx_file_info_t                fi;
-    yibao_err_t                    err;
-    yibao_offline_info_t           info;
-    ngx_http_yibao_offline_add_t   add;
     ngx_http_yibao_main_conf_t    *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
@@ -495,36 +496,14 @@ ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    fd = ngx_open_file(gmcf->offline_file.data, NGX_FILE_RDONLY,
-                       NGX_FILE_OPEN, 0);
+    rc = ngx_http_yibao_offline_read(cycle, gmcf, pool, &p, &n);
 
-    if (fd == NGX_INVALID_FILE) {
-        if (ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "yibao: cannot open the 记账 records \"%V\"",
-                          &gmcf->offline_file);
-            goto failed;
-        }
-
+    if (rc == NGX_DECLINED) {
         ngx_destroy_pool(pool);
         return NGX_OK;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_close_file(fd);
-        goto failed;
-    }
-
-    p = ngx_pnalloc(pool, ngx_file_size(&fi) + 1);
-    if (p == NULL) {
-        ngx_close_file(fd);
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, p, ngx_file_size(&fi));
-    ngx_close_file(fd);
-
-    if (n < 0) {
+    if (rc != NGX_OK) {
         goto failed;
     }
 
@@ -545,65 +524,39 @@ ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle)
             continue;
         }
 
-        if (yibao_offline_verify(value.data, value.len, NULL, &info, &err)
-            != YIBAO_OK)
-        {
-            /* kept as it is: reading it says what is wrong */
-            bad++;
+        rc = ngx_http_yibao_offline_load(cycle, gmcf, pool, &value, &bad);
 
-            if (info.id[0] == '\0' || info.clinic[0] == '\0') {
-                continue;
-            }
+        if (rc == NGX_DECLINED) {
+            continue;
         }
 
-        ngx_memzero(&add, sizeof(ngx_http_yibao_offline_add_t));
-
-        key.data = ngx_pnalloc(pool, 3 + ngx_strlen(info.id));
-        add.head_key.data = ngx_pnalloc(pool, 4 + ngx_strlen(info.clinic));
-        add.day_key.data = ngx_pnalloc(pool, 5 + ngx_strlen(info.clinic)
-                                             + ngx_strlen(info.day));
-        if (key.data == NULL || add.head_key.data == NULL
-            || add.day_key.data == NULL)
-        {
-            goto failed;
-        }
-
-        key.len = ngx_sprintf(key.data, "jz:%s", info.id) - key.data;
-        add.head_key.len = ngx_sprintf(add.head_key.data, "jzh:%s",
-                                       info.clinic)
-                           - add.head_key.data;
-        add.day_key.len = ngx_sprintf(add.day_key.data, "jzd:%s:%s",
-                                      info.clinic, info.day)
-                          - add.day_key.data;
-        if (info.msgid[0] && info.caller[0]) {
-            add.msgid_key.data = ngx_pnalloc(pool,
-                                             5 + ngx_strlen(info.caller)
-                                             + ngx_strlen(info.msgid));
-            if (add.msgid_key.data == NULL) {
-                goto failed;
-            }
-
-            add.msgid_key.len = ngx_sprintf(add.msgid_key.data, "jzm:%s:%s",
-                                            info.caller, info.msgid)
-                                - add.msgid_key.data;
-        }
-
-        add.seq = info.seq;
-        add.amount = info.total > 0 ? info.total : 0;
-        ngx_memcpy(add.hash, info.hash, YIBAO_OFFLINE_HASH_LEN + 1);
-
-        if (ngx_http_yibao_store_offline_load(gmcf, &add, &key, &value)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "yibao: the 记账 records of \"%V\" do not fit "
-                          "in yibao_zone", &gmcf->offline_file);
+        if (rc != NGX_OK) {
             goto failed;
         }
 
         loaded++;
     }
 
+    ngx_http_yibao_offline_loaded(cycle, gmcf, loaded, bad);
+
+    ngx_destroy_pool(pool);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+/* What the master loaded from the file, said once. */
+
+static void
+ngx_http_yibao_offline_loaded(ngx_cycle_t *cycle,
+    ngx_http_yibao_main_conf_t *gmcf, ngx_uint_t loaded, ngx_uint_t bad)
+{
     if (bad) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "yibao: %ui 记账 records read from \"%V\"; %ui fail "
@@ -615,16 +568,136 @@ ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle)
                       "yibao: %ui 记账 records read from \"%V\"", loaded,
                       &gmcf->offline_file);
     }
+}
 
-    ngx_destroy_pool(pool);
+
+/*
+ * The file of the records read whole into pool; NGX_DECLINED: there is
+ * no file yet.
+ */
+
+static ngx_int_t
+ngx_http_yibao_offline_read(ngx_cycle_t *cycle,
+    ngx_http_yibao_main_conf_t *gmcf, ngx_pool_t *pool, u_char **data,
+    ssize_t *len)
+{
+    u_char           *p;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+
+    fd = ngx_open_file(gmcf->offline_file.data, NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "yibao: cannot open the 记账 records \"%V\"",
+                          &gmcf->offline_file);
+            return NGX_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, p, ngx_file_size(&fi));
+    ngx_close_file(fd);
+
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    *data = p;
+    *len = n;
 
     return NGX_OK;
+}
 
-failed:
 
-    ngx_destroy_pool(pool);
+/*
+ * One line of the file, a record, loaded into the zone with its keys
+ * (one failing its check is kept as it is, counted in bad); NGX_DECLINED:
+ * a line without an id or a clinic, skipped.
+ */
 
-    return NGX_ERROR;
+static ngx_int_t
+ngx_http_yibao_offline_load(ngx_cycle_t *cycle,
+    ngx_http_yibao_main_conf_t *gmcf, ngx_pool_t *pool, ngx_str_t *value,
+    ngx_uint_t *bad)
+{
+    ngx_str_t                      key;
+    yibao_err_t                    err;
+    yibao_offline_info_t           info;
+    ngx_http_yibao_offline_add_t   add;
+
+    if (yibao_offline_verify(value->data, value->len, NULL, &info, &err)
+        != YIBAO_OK)
+    {
+        /* kept as it is: reading it says what is wrong */
+        (*bad)++;
+
+        if (info.id[0] == '\0' || info.clinic[0] == '\0') {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_memzero(&add, sizeof(ngx_http_yibao_offline_add_t));
+
+    key.data = ngx_pnalloc(pool, 3 + ngx_strlen(info.id));
+    add.head_key.data = ngx_pnalloc(pool, 4 + ngx_strlen(info.clinic));
+    add.day_key.data = ngx_pnalloc(pool, 5 + ngx_strlen(info.clinic)
+                                         + ngx_strlen(info.day));
+    if (key.data == NULL || add.head_key.data == NULL
+        || add.day_key.data == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    key.len = ngx_sprintf(key.data, "jz:%s", info.id) - key.data;
+    add.head_key.len = ngx_sprintf(add.head_key.data, "jzh:%s",
+                                   info.clinic)
+                       - add.head_key.data;
+    add.day_key.len = ngx_sprintf(add.day_key.data, "jzd:%s:%s",
+                                  info.clinic, info.day)
+                      - add.day_key.data;
+    if (info.msgid[0] && info.caller[0]) {
+        add.msgid_key.data = ngx_pnalloc(pool,
+                                         5 + ngx_strlen(info.caller)
+                                         + ngx_strlen(info.msgid));
+        if (add.msgid_key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        add.msgid_key.len = ngx_sprintf(add.msgid_key.data, "jzm:%s:%s",
+                                        info.caller, info.msgid)
+                            - add.msgid_key.data;
+    }
+
+    add.seq = info.seq;
+    add.amount = info.total > 0 ? info.total : 0;
+    ngx_memcpy(add.hash, info.hash, YIBAO_OFFLINE_HASH_LEN + 1);
+
+    if (ngx_http_yibao_store_offline_load(gmcf, &add, &key, value)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "yibao: the 记账 records of \"%V\" do not fit "
+                      "in yibao_zone", &gmcf->offline_file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
