@@ -109,7 +109,11 @@ MEMCHECK_TESTS := \
     $(IT)/test_faults.py::test_msgid_kept_locally_is_not_resent_after_redis_returns \
     $(IT)/test_journal_forget.py::test_without_persistence_the_loss_is_noticed_and_repeats_resolved \
     $(IT)/test_journal_forget.py::test_forgotten_msgid_not_settled_is_sent_once \
-    $(IT)/test_hostile.py
+    $(IT)/test_hostile.py \
+    $(IT)/test_audit.py \
+    $(IT)/test_outage.py \
+    $(IT)/test_offline.py \
+    $(IT)/test_keys.py
 
 # make deb: the Debian packages (debian/, docs/deployment.md), built by
 # dpkg-buildpackage in a copy of the tree in $(DEB_DIR), then lintian;

@@ -817,12 +817,15 @@ ngx_http_yibao_audit_infno(ngx_http_yibao_ctx_t *ctx, const char *infno)
  * every request, bounded by timeout= after which the transaction goes
  * on without it (a miss, logged and counted in $yibao_audit).  The
  * exchange lives in a pool of its own: a request that ends first (or
- * stops waiting) leaves it to end by itself.
+ * stops waiting) leaves it to end by itself.  cln is the request's
+ * cleanup while the request lives: the exchange that ends first disarms
+ * it, for the pool it points into is then gone.
  */
 
 typedef struct {
     ngx_pool_t                        *pool;
     ngx_http_request_t                *r;       /* NULL: nobody waits */
+    ngx_pool_cleanup_t                *cln;     /* NULL: request ended */
     ngx_http_yibao_ctx_t              *ctx;
     ngx_http_yibao_audit_remote_conf_t *conf;
     ngx_event_t                        timer;
@@ -1045,6 +1048,7 @@ ngx_http_yibao_audit_remote(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 
     cln->handler = ngx_http_yibao_audit_remote_cleanup;
     cln->data = f;
+    f->cln = cln;
 
     return NGX_AGAIN;
 
@@ -1174,6 +1178,13 @@ ngx_http_yibao_audit_remote_answer(void *data,
     r = f->r;
     ctx = f->ctx;
 
+    /* the flight's pool goes below: the request's cleanup must not see it */
+
+    if (f->cln != NULL) {
+        f->cln->handler = NULL;
+        f->cln = NULL;
+    }
+
     if (r == NULL) {
         /* nobody waits: the timeout came first, or the request ended */
 
@@ -1259,6 +1270,8 @@ static void
 ngx_http_yibao_audit_remote_cleanup(void *data)
 {
     ngx_http_yibao_audit_flight_t *f = data;
+
+    f->cln = NULL;
 
     if (f->r == NULL) {
         return;
