@@ -16,7 +16,8 @@
  * and kept in this node's zone through the store's door, chained per
  * clinic and limited per clinic and day.  One worker writes them to the
  * file of yibao_offline every second when they changed (write to a
- * temporary file, rename: never on a request's path), and when it exits;
+ * temporary file, rename, in a thread of nginx's "default" thread pool:
+ * never on the event loop), and when it exits;
  * the master reads the file back when it starts.  Each new record and
  * each change of a record's state is one line of the error log, without
  * personal data.
@@ -58,14 +59,43 @@ static ngx_int_t ngx_http_yibao_offline_load(ngx_cycle_t *cycle,
     ngx_uint_t *bad);
 static void ngx_http_yibao_offline_loaded(ngx_cycle_t *cycle,
     ngx_http_yibao_main_conf_t *gmcf, ngx_uint_t loaded, ngx_uint_t bad);
+typedef struct {
+    ngx_pool_t                    *pool;      /* all of it is in it */
+    ngx_log_t                     *log;
+    ngx_array_t                    list;      /* of ngx_str_t */
+    uint64_t                       gen;       /* the records' generation */
+    ngx_str_t                      file;
+    u_char                        *tmp;
+    ngx_err_t                      err;
+    ngx_uint_t                     failed;    /* 1 writing, 2 renaming */
+#if (NGX_THREADS)
+    ngx_thread_task_t             *task;
+#endif
+} ngx_http_yibao_offline_write_t;
+
+
 static void ngx_http_yibao_offline_flush_handler(ngx_event_t *ev);
 static void ngx_http_yibao_offline_flush(ngx_cycle_t *cycle,
     ngx_log_t *log);
+static ngx_http_yibao_offline_write_t *ngx_http_yibao_offline_collect(
+    ngx_cycle_t *cycle, ngx_log_t *log);
+static void ngx_http_yibao_offline_write(ngx_http_yibao_offline_write_t *w,
+    ngx_log_t *log);
+static void ngx_http_yibao_offline_done(ngx_http_yibao_offline_write_t *w);
+#if (NGX_THREADS)
+static void ngx_http_yibao_offline_thread(void *data, ngx_log_t *log);
+static void ngx_http_yibao_offline_thread_done(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_yibao_offline_api_handler(ngx_http_request_t *r);
 
 
 static ngx_event_t  ngx_http_yibao_offline_timer;
 static uint64_t     ngx_http_yibao_offline_written = (uint64_t) -1;
+static ngx_http_yibao_offline_write_t  *ngx_http_yibao_offline_busy;
+#if (NGX_THREADS)
+static ngx_thread_pool_t               *ngx_http_yibao_offline_pool;
+static ngx_str_t  ngx_http_yibao_offline_threads = ngx_string("default");
+#endif
 
 
 /*
@@ -127,6 +157,12 @@ ngx_http_yibao_offline_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (gmcf->offline_file.len == 0) {
         return "needs file=";
     }
+
+#if (NGX_THREADS)
+    if (ngx_thread_pool_add(cf, &ngx_http_yibao_offline_threads) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
 
     return NGX_CONF_OK;
 
@@ -726,6 +762,11 @@ ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle)
     ev->log = cycle->log;
     ev->cancelable = 1;
 
+#if (NGX_THREADS)
+    ngx_http_yibao_offline_pool = ngx_thread_pool_get(cycle,
+                                      &ngx_http_yibao_offline_threads);
+#endif
+
     ngx_add_timer(ev, NGX_HTTP_YIBAO_OFFLINE_FLUSH);
 
     return NGX_OK;
@@ -735,8 +776,29 @@ ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_yibao_offline_exit_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_yibao_offline_timer.handler != NULL) {
-        ngx_http_yibao_offline_flush(cycle, cycle->log);
+    ngx_http_yibao_offline_write_t  *w;
+
+    if (ngx_http_yibao_offline_timer.handler == NULL) {
+        return;
+    }
+
+    /*
+     * nginx's thread pools ended before this module's exit (they are
+     * core modules): a write handed to a thread is done, its pool left
+     */
+
+    w = ngx_http_yibao_offline_busy;
+
+    if (w != NULL) {
+        ngx_http_yibao_offline_busy = NULL;
+        ngx_destroy_pool(w->pool);
+    }
+
+    w = ngx_http_yibao_offline_collect(cycle, cycle->log);
+
+    if (w != NULL) {
+        ngx_http_yibao_offline_write(w, cycle->log);
+        ngx_http_yibao_offline_done(w);
     }
 }
 
@@ -755,87 +817,192 @@ ngx_http_yibao_offline_flush_handler(ngx_event_t *ev)
 /*
  * Writes every record to the file when they changed since the last
  * write: a temporary file beside it (mode 600), then renamed over it.
+ * The records are copied out of the zone here; the writing, which for
+ * a backlog of thousands of records takes milliseconds, is done by a
+ * thread of nginx's "default" thread pool, off the event loop (one
+ * write at a time; the next timer tries again while one is under way).
  */
 
 static void
 ngx_http_yibao_offline_flush(ngx_cycle_t *cycle, ngx_log_t *log)
 {
-    u_char                      *tmp;
-    size_t                       size;
-    uint64_t                     gen;
-    ngx_fd_t                     fd;
-    ngx_str_t                    prefix, *v;
-    ngx_uint_t                   i;
-    ngx_pool_t                  *pool;
-    ngx_array_t                  list;
-    ngx_http_yibao_main_conf_t  *gmcf;
+    ngx_http_yibao_offline_write_t  *w;
+
+    if (ngx_http_yibao_offline_busy != NULL) {
+        return;
+    }
+
+    w = ngx_http_yibao_offline_collect(cycle, log);
+    if (w == NULL) {
+        return;
+    }
+
+#if (NGX_THREADS)
+
+    if (ngx_http_yibao_offline_pool != NULL) {
+        w->task->ctx = w;
+        w->task->handler = ngx_http_yibao_offline_thread;
+        w->task->event.data = w;
+        w->task->event.handler = ngx_http_yibao_offline_thread_done;
+
+        if (ngx_thread_task_post(ngx_http_yibao_offline_pool, w->task)
+            == NGX_OK)
+        {
+            ngx_http_yibao_offline_busy = w;
+            return;
+        }
+    }
+
+#endif
+
+    ngx_http_yibao_offline_write(w, log);
+    ngx_http_yibao_offline_done(w);
+}
+
+
+/* the records and the generation they are of, when not written yet */
+
+static ngx_http_yibao_offline_write_t *
+ngx_http_yibao_offline_collect(ngx_cycle_t *cycle, ngx_log_t *log)
+{
+    ngx_str_t                        prefix;
+    ngx_pool_t                      *pool;
+    ngx_http_yibao_main_conf_t      *gmcf;
+    ngx_http_yibao_offline_write_t  *w;
 
     gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
 
     pool = ngx_create_pool(4096, log);
     if (pool == NULL) {
-        return;
+        return NULL;
     }
 
     ngx_str_set(&prefix, "jz:");
 
-    if (ngx_array_init(&list, pool, 64, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_http_yibao_store_offline_list(gmcf, &prefix, pool, &list,
-                                             &gen)
+    w = ngx_pcalloc(pool, sizeof(ngx_http_yibao_offline_write_t));
+
+    if (w == NULL
+        || ngx_array_init(&w->list, pool, 64, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_http_yibao_store_offline_list(gmcf, &prefix, pool, &w->list,
+                                             &w->gen)
            != NGX_OK
-        || gen == ngx_http_yibao_offline_written)
+        || w->gen == ngx_http_yibao_offline_written)
     {
         ngx_destroy_pool(pool);
-        return;
+        return NULL;
     }
 
-    size = gmcf->offline_file.len + sizeof(".tmp");
+    w->pool = pool;
+    w->log = log;
+    w->file = gmcf->offline_file;
 
-    tmp = ngx_pnalloc(pool, size);
-    if (tmp == NULL) {
+    w->tmp = ngx_pnalloc(pool, w->file.len + sizeof(".tmp"));
+    if (w->tmp == NULL) {
         ngx_destroy_pool(pool);
-        return;
+        return NULL;
     }
 
-    ngx_sprintf(tmp, "%V.tmp%Z", &gmcf->offline_file);
+    ngx_sprintf(w->tmp, "%V.tmp%Z", &w->file);
 
-    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+#if (NGX_THREADS)
+
+    w->task = ngx_thread_task_alloc(pool, 0);
+    if (w->task == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+#endif
+
+    return w;
+}
+
+
+/*
+ * The file written (in a thread or, without a thread pool and when the
+ * worker exits, in the worker): no logging here, what failed is kept
+ * for ngx_http_yibao_offline_done
+ */
+
+static void
+ngx_http_yibao_offline_write(ngx_http_yibao_offline_write_t *w,
+    ngx_log_t *log)
+{
+    ngx_fd_t     fd;
+    ngx_str_t   *v;
+    ngx_uint_t   i;
+
+    fd = ngx_open_file(w->tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "yibao: cannot write the 记账 records to \"%s\"", tmp);
-        ngx_destroy_pool(pool);
+        w->err = ngx_errno;
+        w->failed = 1;
         return;
     }
 
-    v = list.elts;
+    v = w->list.elts;
 
-    for (i = 0; i < list.nelts; i++) {
+    for (i = 0; i < w->list.nelts; i++) {
         if (ngx_write_fd(fd, v[i].data, v[i].len) != (ssize_t) v[i].len
             || ngx_write_fd(fd, "\n", 1) != 1)
         {
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "yibao: cannot write the 记账 records to \"%s\"",
-                          tmp);
+            w->err = ngx_errno;
+            w->failed = 1;
             ngx_close_file(fd);
-            ngx_destroy_pool(pool);
             return;
         }
     }
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR
-        || ngx_rename_file(tmp, gmcf->offline_file.data) == NGX_FILE_ERROR)
+        || ngx_rename_file(w->tmp, w->file.data) == NGX_FILE_ERROR)
     {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+        w->err = ngx_errno;
+        w->failed = 2;
+    }
+}
+
+
+/* in the worker again: said when it failed, remembered when it did not */
+
+static void
+ngx_http_yibao_offline_done(ngx_http_yibao_offline_write_t *w)
+{
+    if (w->failed == 1) {
+        ngx_log_error(NGX_LOG_ERR, w->log, w->err,
+                      "yibao: cannot write the 记账 records to \"%s\"",
+                      w->tmp);
+
+    } else if (w->failed) {
+        ngx_log_error(NGX_LOG_ERR, w->log, w->err,
                       "yibao: cannot keep the 记账 records in \"%V\"",
-                      &gmcf->offline_file);
-        ngx_destroy_pool(pool);
-        return;
+                      &w->file);
+
+    } else {
+        ngx_http_yibao_offline_written = w->gen;
     }
 
-    ngx_http_yibao_offline_written = gen;
-
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(w->pool);
 }
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_yibao_offline_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_yibao_offline_write(data, log);
+}
+
+
+static void
+ngx_http_yibao_offline_thread_done(ngx_event_t *ev)
+{
+    if (ngx_http_yibao_offline_busy == ev->data) {
+        ngx_http_yibao_offline_busy = NULL;
+        ngx_http_yibao_offline_done(ev->data);
+    }
+}
+
+#endif
 
 
 /*

@@ -271,3 +271,41 @@ def test_amount_limit_and_no_yibao_offline(make_stack):
     other = make_stack(scheme="csb", server_extra=SERVER)
     r = record(other, visit(township_clinic(other)))
     assert_rejected(r.status, r.body, 422, 4020, "yibao_offline is not")
+
+
+def opening(pid):
+    """True when a thread of process pid waits in openat (x86-64's 257):
+    the records' writer held by a FIFO that nobody reads."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                if f.read().split()[0] == "257":
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def test_records_written_off_the_event_loop(make_stack):
+    # the temporary file is a FIFO without a reader: opening it blocks
+    # until one comes.  The worker that writes the records must answer
+    # meanwhile: the writing is done by a thread, not its event loop
+    # (before, the worker hung in open() and this request timed out).
+    stack = make_stack(
+        start=False, workers=1, scheme="csb", server_extra=SERVER,
+        http_extra="yibao_offline file=offline.jsonl;")
+    fifo = stack.path("offline.jsonl.tmp")
+    os.mkfifo(fifo)
+    stack.start()
+    worker = stack.worker_pids()[0]
+    harness.wait_until("the records' writer to open the FIFO",
+                       lambda: opening(worker))
+
+    status, got = api(stack)
+    assert status == 200 and got == {"records": []}
+
+    # a reader: the write goes on, the FIFO is renamed over the file
+    with open(fifo, "rb") as f:
+        assert f.read() == b""
+    harness.wait_until("the FIFO renamed over the file",
+                       lambda: not os.path.exists(fifo))
