@@ -37,71 +37,19 @@ import datetime
 import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from yibao_api import EXIT_OK, Failure, fetch, table
 
 DEFAULT_URL = "http://127.0.0.1:8081/yibao/coverage"
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
-
 REPORTS = ("silent", "failing", "never-activated", "townships", "weekly",
            "summary", "clinics")
-
-
-class Failure(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-
-
-def fetch(base, timeout=60, **params):
-    """The body of the report (bytes), or Failure."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items()
-                                    if v not in (None, "")})
-    url = base + ("&" if "?" in base else "?") + query
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.read()
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            reason = json.loads(body).get("error") or ""
-        except (ValueError, AttributeError):
-            reason = ""
-        if e.code == 400:
-            raise Failure(EXIT_USAGE, "the gateway refused the query: %s"
-                          % (reason or "bad request"))
-        if e.code == 403:
-            raise Failure(EXIT_UNAVAILABLE, "the gateway does not allow "
-                          "this host to use %s (allow/deny)" % base)
-        raise Failure(EXIT_UNAVAILABLE, "the gateway answered HTTP %d%s"
-                      % (e.code, ": " + reason if reason else ""))
-    except urllib.error.URLError as e:
-        raise Failure(EXIT_UNAVAILABLE, "cannot reach the gateway at %s: %s"
-                      % (base, e.reason))
-    except (OSError, ValueError) as e:
-        raise Failure(EXIT_UNAVAILABLE, "no answer from %s: %s" % (base, e))
 
 
 def when(t):
     if not t:
         return "never"
     return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
-
-
-def table(rows, columns, out):
-    """rows of dicts as aligned columns (name, key or function)."""
-    cells = [[str(f(r) if callable(f) else (r.get(f) if r.get(f)
-                                             is not None else ""))
-              for _, f in columns] for r in rows]
-    widths = [max([len(c[i]) for c in cells] + [len(columns[i][0])])
-              for i in range(len(columns))]
-    print("  ".join(n.ljust(w) for (n, _), w in zip(columns, widths))
-          .rstrip(), file=out)
-    for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip(),
-              file=out)
 
 
 CLINIC_COLUMNS = (
@@ -196,7 +144,10 @@ def main(argv=None, out=sys.stdout, err=sys.stderr):
 
     csv = args.csv or (args.output and args.output.endswith(".csv"))
     try:
-        body = fetch(args.url, report=args.report.replace("-", "_"),
+        body = fetch(args.url, timeout=60, not_found=None,
+                     refused="the gateway refused the query",
+                     allow_hint=" (allow/deny)",
+                     report=args.report.replace("-", "_"),
                      format="csv" if csv else "json",
                      silent_days=args.days, window=args.window,
                      threshold=args.threshold,

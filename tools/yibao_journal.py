@@ -32,56 +32,24 @@ Only the Python standard library is used.
 
 import argparse
 import datetime
-import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from yibao_api import (EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, Failure,
+                       print_json, table)
+import yibao_api
 
 DEFAULT_URL = "http://127.0.0.1:8080/yibao/journal"
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNBALANCED = \
-    0, 1, 2, 3, 4
+EXIT_UNBALANCED = 4
 
 
-class Failure(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-
-
-def call(base, path="", method="GET", timeout=15, **params):
+def call(base, path="", method="GET", **params):
     """The decoded JSON answer of the journal API, or Failure."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items()
-                                    if v not in (None, "")})
-    url = base.rstrip("/") + path + ("?" + query if query else "")
-    req = urllib.request.Request(url, method=method,
-                                 data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            reason = json.loads(body).get("error") or ""
-        except (ValueError, AttributeError):
-            reason = ""
-        if e.code == 404:
-            raise Failure(EXIT_NOT_FOUND, reason or "no such record")
-        if e.code == 400:
-            raise Failure(EXIT_USAGE, "the gateway refused the query: %s"
-                          % (reason or "bad request"))
-        if e.code == 403:
-            raise Failure(EXIT_UNAVAILABLE, "the gateway does not allow "
-                          "this host to use %s (allow/deny)" % base)
-        raise Failure(EXIT_UNAVAILABLE, "the gateway answered HTTP %d%s"
-                      % (e.code, ": " + reason if reason else ""))
-    except urllib.error.URLError as e:
-        raise Failure(EXIT_UNAVAILABLE, "cannot reach the gateway at %s: %s"
-                      % (base, e.reason))
-    except (OSError, ValueError) as e:
-        raise Failure(EXIT_UNAVAILABLE, "no answer from %s: %s" % (base, e))
+    return yibao_api.call(base, path, method,
+                          refused="the gateway refused the query",
+                          not_found="no such record",
+                          allow_hint=" (allow/deny)", **params)
 
 
 def when(ms):
@@ -89,20 +57,6 @@ def when(ms):
         return ""
     return datetime.datetime.fromtimestamp(ms / 1000).strftime(
         "%Y-%m-%d %H:%M:%S")
-
-
-def table(rows, columns, out):
-    """rows of dicts as aligned columns (name, key or function)."""
-    cells = [[str(f(r) if callable(f) else (r.get(f) if r.get(f)
-                                             is not None else ""))
-              for _, f in columns] for r in rows]
-    widths = [max([len(c[i]) for c in cells] + [len(columns[i][0])])
-              for i in range(len(columns))]
-    print("  ".join(n.ljust(w) for (n, _), w in zip(columns, widths))
-          .rstrip(), file=out)
-    for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip(),
-              file=out)
 
 
 def state_of(r):
@@ -246,7 +200,7 @@ def run(a, out):
                 raise Failure(EXIT_NOT_FOUND, "no record of msgid %s"
                               % a.msgid)
         if a.json:
-            print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+            print_json(got, out)
         elif isinstance(got, list):
             for i, rec in enumerate(got):
                 if i:
@@ -274,7 +228,7 @@ def run(a, out):
                    fund_pay_sumamt=a.fund_pay_sumamt, acct_pay=a.acct_pay,
                    fixmedins_setl_cnt=a.count)
         if a.json:
-            print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+            print_json(got, out)
         else:
             show_totals(got, out)
         if "compare" in got and not got["compare"].get("balanced"):
@@ -295,7 +249,7 @@ def run(a, out):
         got = call(base, method="POST", caller=caller, msgid=msgid,
                    state=a.state, setl_id=a.setl_id)
         if a.json:
-            print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+            print_json(got, out)
         else:
             print("resolved: caller %s msgid %s is now %s%s"
                   % (caller, msgid, got.get("state"),
@@ -304,7 +258,7 @@ def run(a, out):
         return EXIT_OK
 
     if a.json:
-        print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+        print_json(got, out)
     else:
         show_records(got, out)
     return EXIT_OK

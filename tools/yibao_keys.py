@@ -23,6 +23,11 @@ activated, expiring, expired, pending) and which one signs; use switches
 an entity back to its older key (or forward again) without a reload.
 No output ever holds an AK or an SK.
 
+Exit status: 0 done; 1 a problem in the batch or the files (nothing
+written), or no such key_id; 2 a usage error or a request the gateway
+refused (its reason is printed); 3 the gateway could not answer or does
+not allow this host.
+
 Standard library only.
 """
 
@@ -34,8 +39,8 @@ import os
 import re
 import sys
 import tempfile
-import urllib.error
-import urllib.request
+
+from yibao_api import Failure, call
 
 ORG_RE = re.compile(r"^[0-9A-Z]{22}$")
 ENTITY_RE = re.compile(r"^[HP][0-9]{11}$")
@@ -396,31 +401,8 @@ def cmd_list(args):
     return 0
 
 
-def request(url, data=None):
-    req = urllib.request.Request(url, data=data,
-                                 method="POST" if data is not None
-                                 else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as e:
-        try:
-            return e.code, json.loads(e.read().decode("utf-8"))
-        except ValueError:
-            return e.code, {"error": "HTTP %d" % e.code}
-    except (urllib.error.URLError, OSError) as e:
-        raise SystemExit("yibao-keys: %s: %s" % (url, e))
-
-
 def cmd_state(args):
-    url = args.gateway
-    if args.key_id:
-        url += "?key_id=" + urllib.request.quote(args.key_id)
-    status, doc = request(url)
-    if status != 200:
-        print("yibao-keys: %s: %s" % (url, doc.get("error", status)),
-              file=sys.stderr)
-        return 1
+    doc = call(args.gateway, timeout=30, key_id=args.key_id)
     if args.json:
         json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -436,13 +418,8 @@ def cmd_state(args):
 
 
 def cmd_use(args):
-    url = "%s?key_id=%s&use=%s" % (args.gateway,
-                                   urllib.request.quote(args.key_id),
-                                   args.which)
-    status, doc = request(url, b"")
-    if status != 200:
-        print("yibao-keys: %s" % doc.get("error", status), file=sys.stderr)
-        return 1
+    doc = call(args.gateway, method="POST", timeout=30, key_id=args.key_id,
+               use=args.which)
     signs = [k["label"] for k in doc.get("keys", []) if k.get("signs")]
     print("yibao-keys: %s signs with %s" % (args.key_id,
                                            signs[0] if signs else
@@ -463,7 +440,11 @@ def main(argv=None):
         description="Import the bureau's batch of platform keys into "
                     "yibao-gateway's keys file, list the keys, show their "
                     "states and switch an entity between its two keys. "
-                    "No output holds an AK or an SK.")
+                    "No output holds an AK or an SK.",
+        epilog="Exit status: 0 done; 1 a problem in the batch or the "
+               "files (nothing written), or no such key_id; 2 a usage "
+               "error or a request the gateway refused; 3 the gateway "
+               "could not answer or does not allow this host.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     tz = "+08:00"
@@ -517,6 +498,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         return args.func(args)
+    except Failure as e:
+        print("yibao-keys: %s" % e, file=sys.stderr)
+        return e.code
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         print("yibao-keys: %s" % e, file=sys.stderr)
         return 1

@@ -36,56 +36,16 @@ Only the Python standard library is used.
 """
 
 import argparse
-import json
+import csv
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from yibao_api import EXIT_OK, Failure, call, print_json, table
 
 DEFAULT_URL = "http://127.0.0.1:8080/yibao/outage"
 DEFAULT_RECORDS_URL = "http://127.0.0.1:8080/yibao/offline"
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
-
-
-class Failure(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-
-
-def call(url, method="GET", timeout=15, **params):
-    """The decoded JSON answer of the gateway's API, or Failure."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items()
-                                    if v not in (None, "")})
-    full = url + ("?" + query if query else "")
-    req = urllib.request.Request(full, method=method,
-                                 data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            reason = json.loads(body).get("error") or ""
-        except (ValueError, AttributeError):
-            reason = ""
-        if e.code == 404:
-            raise Failure(EXIT_NOT_FOUND, reason or "not found")
-        if e.code == 400:
-            raise Failure(EXIT_USAGE, "the gateway refused: %s"
-                          % (reason or "bad request"))
-        if e.code == 403:
-            raise Failure(EXIT_UNAVAILABLE, "the gateway does not allow "
-                          "this host to use %s" % url)
-        raise Failure(EXIT_UNAVAILABLE, "the gateway answered HTTP %d%s"
-                      % (e.code, ": " + reason if reason else ""))
-    except urllib.error.URLError as e:
-        raise Failure(EXIT_UNAVAILABLE, "cannot reach the gateway at %s: %s"
-                      % (url, e.reason))
-    except (OSError, ValueError) as e:
-        raise Failure(EXIT_UNAVAILABLE, "no answer from %s: %s" % (url, e))
+EXIT_CHANGED = 4
 
 
 def show_platform(p, out):
@@ -105,20 +65,17 @@ def show_platform(p, out):
 RECORD_COLUMNS = ("id", "clinic", "seq", "day", "state", "total", "paid",
                   "verified", "problem")
 
+SUMMARY_COLUMNS = ("entity", "recorded", "waiting", "replaying", "pending",
+                   "settling", "settled", "rejected", "voided", "unverified",
+                   "open_amount")
+
 
 def show_records(recs, out):
     if not recs:
         print("no records", file=out)
         return
-    cells = [[("yes" if r.get(c) else "NO") if c == "verified"
-              else str(r.get(c, "")) for c in RECORD_COLUMNS] for r in recs]
-    widths = [max([len(x[i]) for x in cells] + [len(RECORD_COLUMNS[i])])
-              for i in range(len(RECORD_COLUMNS))]
-    print("  ".join(n.ljust(w) for n, w in zip(RECORD_COLUMNS, widths))
-          .rstrip(), file=out)
-    for x in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip(),
-              file=out)
+    table(recs, [(c, (lambda r: "yes" if r.get("verified") else "NO")
+                  if c == "verified" else c) for c in RECORD_COLUMNS], out)
 
 
 def records_command(args, out):
@@ -126,12 +83,11 @@ def records_command(args, out):
     if args.command == "records":
         got = call(url, clinic=args.clinic)
         if args.json:
-            print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+            print_json(got, out)
         else:
             show_records(got["records"], out)
         return EXIT_OK
     if args.command == "export":
-        import csv
         got = call(url, clinic=args.clinic)
         w = csv.writer(out)
         w.writerow(RECORD_COLUMNS)
@@ -141,29 +97,19 @@ def records_command(args, out):
     if args.command == "summary":
         got = call(url, summary="1")
         if args.json:
-            print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+            print_json(got, out)
             return EXIT_OK
-        cols = ["entity", "recorded", "waiting", "replaying", "pending",
-                "settling", "settled", "rejected", "voided", "unverified",
-                "open_amount"]
-        rows = [[str(e.get(c, "")) for c in cols] for e in got["entities"]]
-        widths = [max([len(x[i]) for x in rows] + [len(cols[i])])
-                  for i in range(len(cols))]
-        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip(),
-              file=out)
-        for x in rows:
-            print("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip(),
-                  file=out)
+        table(got["entities"], [(c, c) for c in SUMMARY_COLUMNS], out)
         return EXIT_OK
     if args.command == "show":
         got = call(url, id=args.id)
     else:
-        got = call(url, "POST", id=args.id, state="voided")
+        got = call(url, method="POST", id=args.id, state="voided")
     if args.json:
-        print(json.dumps(got, ensure_ascii=False, indent=1), file=out)
+        print_json(got, out)
     else:
         show_records([got], out)
-    return EXIT_OK if got.get("verified") else 4
+    return EXIT_OK if got.get("verified") else EXIT_CHANGED
 
 
 def main(argv=None, out=sys.stdout):
@@ -196,12 +142,11 @@ def main(argv=None, out=sys.stdout):
     try:
         if args.command == "platform":
             if args.switch:
-                got = call(args.url, "POST", switch=args.switch)
+                got = call(args.url, method="POST", switch=args.switch)
             else:
                 got = call(args.url)
             if args.json:
-                print(json.dumps(got, ensure_ascii=False, indent=1),
-                      file=out)
+                print_json(got, out)
             else:
                 show_platform(got, out)
         else:

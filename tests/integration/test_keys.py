@@ -272,6 +272,14 @@ def test_rollback_without_reload_and_key_states(make_stack, tmp_path):
     assert keys_api(stack, "?key_id=nope&use=older", post=True)[0] == 404
     assert keys_api(stack, "?key_id=k-H37010200001&use=x", post=True)[0] \
         == 400
+    # ... and by the tool: the gateway's reason and the exit status
+    out = keys_tool("use", "nope", "older", "--gateway", api)
+    assert out.returncode == 1 and "no such key_id" in out.stderr
+    out = keys_tool("state", "--gateway", api, "--key-id", "nope")
+    assert out.returncode == 1 and "no such key_id" in out.stderr
+    out = keys_tool("use", "k-H37010200001", "older", "--gateway",
+                    "http://127.0.0.1:%d/yibao/keys" % harness.free_port())
+    assert out.returncode == 3 and "cannot reach" in out.stderr
 
     # forward again: the new key signs (and the platform refuses it)
     out = keys_tool("use", "k-H37010200001", "newer", "--gateway", api)
