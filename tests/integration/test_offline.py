@@ -297,7 +297,7 @@ def test_records_written_off_the_event_loop(make_stack):
     fifo = stack.path("offline.jsonl.tmp")
     os.mkfifo(fifo)
     stack.start()
-    worker = stack.worker_pids()[0]
+    worker = stack.serving_pids()[0]
     harness.wait_until("the records' writer to open the FIFO",
                        lambda: opening(worker))
 
