@@ -31,7 +31,8 @@ def fetch(base, path="", method="GET", timeout=15,
 
       404  EXIT_NOT_FOUND, the gateway's reason or not_found (not_found
            None: a 404 is an answer like any other, EXIT_UNAVAILABLE)
-      400  EXIT_USAGE, "refused: reason"
+      400, 409 (not in this state: a record voided or resolved already,
+           no older key)  EXIT_USAGE, "refused: reason"
       403  EXIT_UNAVAILABLE, the host is not allowed (allow_hint added)
       else EXIT_UNAVAILABLE, the status or why there was no answer.
 
@@ -54,7 +55,7 @@ def fetch(base, path="", method="GET", timeout=15,
             reason = ""
         if e.code == 404 and not_found is not None:
             raise Failure(EXIT_NOT_FOUND, reason or not_found)
-        if e.code == 400:
+        if e.code in (400, 409):
             raise Failure(EXIT_USAGE, "%s: %s"
                           % (refused, reason or "bad request"))
         if e.code == 403:

@@ -228,6 +228,8 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     assert status == 200 and got["state"] == "voided" and got["verified"]
     status, got = api(stack, "?id=%s&state=voided" % first["id"], "POST")
     assert status == 409
+    rc, out, err = cli(stack, "void", first["id"])
+    assert rc == 2 and "cannot be voided" in err, (rc, out, err)
 
     # per township hospital: the records by state
     status, got = api(stack, "?summary=1")
