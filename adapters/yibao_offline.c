@@ -333,6 +333,13 @@ yibao_offline_check(yibao_envelope_t *env, const char *now_text,
 
     memset(v, 0, sizeof(yibao_offline_visit_t));
 
+    if (env->infno.len != 4 || memcmp(env->infno.data, "2201", 4) != 0) {
+        yibao_err_set(err, YIBAO_GWERR_OFFLINE_INVALID,
+                      "infno must be 2201: a 记账 record is a visit (the "
+                      "2201's data, the 2203's and the 2204's in input)");
+        return YIBAO_ERR_INVALID;
+    }
+
     input = json_object_get(env->doc, "input");
     data = json_object_get(input, "data");
     info = json_object_get(input, "mdtrtinfo");

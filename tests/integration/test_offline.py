@@ -118,6 +118,8 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     assert_rejected(r.status, r.body, 422, 4020, "card_sn")
     r = record(stack, visit(clinic, paid="35.21"))
     assert_rejected(r.status, r.body, 422, 4020, "offline.paid")
+    r = record(stack, dict(visit(clinic), infno="2207"))
+    assert_rejected(r.status, r.body, 422, 4020, "infno must be 2201")
     r = record(stack, visit(clinic, begntime="2099-01-01 00:00:00"))
     assert_rejected(r.status, r.body, 422, 4020, "data.begntime")
     bad = client.default_fee_lines()

@@ -39,6 +39,8 @@ load(yibao_envelope_t *env, const char *text)
     json_error_t  e;
 
     memset(env, 0, sizeof(yibao_envelope_t));
+    env->infno.data = (const unsigned char *) "2201";
+    env->infno.len = 4;
     env->doc = json_loads(text, 0, &e);
     assert_non_null(env->doc);
 }
@@ -66,6 +68,29 @@ test_check_a_good_visit(void **state)
     assert_int_equal(v.paid, 500);
     assert_int_equal(v.lines, 2);
     assert_int_equal(v.diagnoses, 1);
+    json_decref(env.doc);
+}
+
+
+/* the record endpoint takes a 2201 only: not another call's envelope */
+
+static void
+test_check_refuses_another_infno(void **state)
+{
+    yibao_envelope_t       env;
+    yibao_err_t            err;
+    yibao_offline_visit_t  v;
+
+    (void) state;
+
+    load(&env, visit_text);
+    env.infno.data = (const unsigned char *) "2207";
+
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(err.gwerr, YIBAO_GWERR_OFFLINE_INVALID);
+    assert_non_null(strstr(err.msg, "infno must be 2201"));
     json_decref(env.doc);
 }
 
@@ -399,6 +424,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_check_a_good_visit),
+        cmocka_unit_test(test_check_refuses_another_infno),
         cmocka_unit_test(test_check_refusals),
         cmocka_unit_test(test_seal_verify_chain_and_tamper),
         cmocka_unit_test(test_limits_and_amounts),
