@@ -217,6 +217,9 @@ def test_repeat_answered_by_the_journal_while_down(make_stack, make_redis,
     assert record["state"] == "failed", record
     assert not record.get("answer") or "YB6020" in json.dumps(
         record, ensure_ascii=False), record
+    assert record["gwerr"] == 6020 and record["infcode"] is None, record
+    assert "was not sent" in record["reason"], record
+    assert record["upstream_msgid"] == "" and "answer" not in record, record
 
     # the refusal is not taken as a failure of the platform
     assert outage(stack)[1]["switch"] == "down"
