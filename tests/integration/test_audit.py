@@ -292,6 +292,24 @@ def test_visit_context_from_the_store(make_stack, make_redis):
                   person=FEMALE_ADULT)
     assert findings(steps["2204"][1]) == {}
 
+    # what the audit keeps in Redis names nobody: no ID number, no
+    # psn_no (the keys carry a digest of it), no name
+    import redis as redis_client
+    rc = redis_client.Redis(host="127.0.0.1", port=redis.port)
+    person = steps["1101"][1]["output"]["baseinfo"]
+    kept = b""
+    for key in rc.scan_iter("yibao:audit:*"):
+        kind = rc.type(key)
+        value = rc.get(key) if kind == b"string" else \
+            b"\n".join(rc.lrange(key, 0, -1)) if kind == b"list" else \
+            b"\n".join(k + b"\t" + v for k, v in rc.hgetall(key).items()) \
+            if kind == b"hash" else kind
+        kept += key + b"\n" + value + b"\n"
+    assert b"yibao:audit:p:" in kept and b"yibao:audit:m:" in kept
+    for secret in (MALE_ADULT, FEMALE_ADULT, person["psn_no"],
+                   person["psn_name"]):
+        assert secret.encode() not in kept, secret
+
 
 def test_embedded_store_keeps_the_context_too(make_stack):
     stack = audit_stack(make_stack)
