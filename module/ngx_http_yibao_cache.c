@@ -391,11 +391,7 @@ ngx_http_yibao_cache_purge_handler(ngx_http_request_t *r)
     ngx_str_t                    infno, entity, pattern;
     ngx_http_yibao_store_res_t   res;
 
-    if (!(r->method & (NGX_HTTP_DELETE|NGX_HTTP_POST))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_yibao_endpoint_start(r, NGX_HTTP_DELETE|NGX_HTTP_POST);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -651,9 +651,11 @@ ngx_int_t ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle);
 void ngx_http_yibao_offline_exit_process(ngx_cycle_t *cycle);
 
-char *ngx_http_yibao_api_allow(ngx_conf_t *cf,
-    ngx_http_yibao_loc_conf_t *glcf);
-ngx_int_t ngx_http_yibao_api_allowed(ngx_http_request_t *r);
+char *ngx_http_yibao_api_directive(ngx_conf_t *cf,
+    ngx_http_yibao_loc_conf_t *glcf, ngx_http_handler_pt handler);
+ngx_int_t ngx_http_yibao_api_start(ngx_http_request_t *r);
+ngx_int_t ngx_http_yibao_endpoint_start(ngx_http_request_t *r,
+    ngx_uint_t methods);
 
 ngx_int_t ngx_http_yibao_forget_check(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);

@@ -1027,11 +1027,7 @@ ngx_http_yibao_cov_handler(ngx_http_request_t *r)
     ngx_http_yibao_main_conf_t      *ymcf;
     ngx_http_yibao_cov_main_conf_t  *cmf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_yibao_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -148,11 +148,7 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_yibao_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_POST);
     if (rc != NGX_OK) {
         return rc;
     }

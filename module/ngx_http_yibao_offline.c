@@ -1023,14 +1023,8 @@ char *
 ngx_http_yibao_offline_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_yibao_loc_conf_t *glcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_yibao_offline_api_handler;
-
-    return ngx_http_yibao_api_allow(cf, glcf);
+    return ngx_http_yibao_api_directive(cf, conf,
+                                        ngx_http_yibao_offline_api_handler);
 }
 
 
@@ -1353,16 +1347,7 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
     ngx_http_yibao_offline_row_t  *row, *one;
     ngx_http_yibao_main_conf_t    *gmcf;
 
-    rc = ngx_http_yibao_api_allowed(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_yibao_api_start(r);
     if (rc != NGX_OK) {
         return rc;
     }

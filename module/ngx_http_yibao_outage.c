@@ -412,67 +412,6 @@ ngx_http_yibao_outage_probed(void *data,
 
 
 /*
- * The addresses of an operators' API (yibao_outage_api, yibao_offline_api
- * ADDRESS|CIDR ...): the directive's arguments into glcf->api_allow.
- */
-
-char *
-ngx_http_yibao_api_allow(ngx_conf_t *cf, ngx_http_yibao_loc_conf_t *glcf)
-{
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-    ngx_cidr_t  *cidr;
-
-    if (glcf->api_allow != NULL) {
-        return "is duplicate";
-    }
-
-    glcf->api_allow = ngx_array_create(cf->pool, 2, sizeof(ngx_cidr_t));
-    if (glcf->api_allow == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        cidr = ngx_array_push(glcf->api_allow);
-        if (cidr == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_ptocidr(&value[i], cidr) == NGX_ERROR) {
-            return ngx_http_yibao_conf_invalid(cf, &value[i]);
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* NGX_OK if the client's address is one the API allows; else 403 */
-
-ngx_int_t
-ngx_http_yibao_api_allowed(ngx_http_request_t *r)
-{
-    ngx_http_yibao_loc_conf_t  *glcf;
-
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
-
-    if (glcf->api_allow == NULL
-        || ngx_cidr_match(r->connection->sockaddr, glcf->api_allow)
-           != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "yibao: %V refused: the client's address is not "
-                      "among the API's", &r->uri);
-        return NGX_HTTP_FORBIDDEN;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
  * yibao_outage_api ADDRESS|CIDR ...;  GET: the state; POST
  * ?switch=down|up|auto: the operator's switch.  Refused (403) to any
  * client address not listed.
@@ -482,14 +421,8 @@ char *
 ngx_http_yibao_outage_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_yibao_loc_conf_t *glcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_yibao_outage_api_handler;
-
-    return ngx_http_yibao_api_allow(cf, glcf);
+    return ngx_http_yibao_api_directive(cf, conf,
+                                        ngx_http_yibao_outage_api_handler);
 }
 
 
@@ -503,16 +436,7 @@ ngx_http_yibao_outage_api_handler(ngx_http_request_t *r)
     yibao_outage_t               o;
     ngx_http_yibao_main_conf_t  *gmcf;
 
-    rc = ngx_http_yibao_api_allowed(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_yibao_api_start(r);
     if (rc != NGX_OK) {
         return rc;
     }

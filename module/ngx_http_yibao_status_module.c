@@ -914,12 +914,7 @@ ngx_http_yibao_status_send(ngx_http_request_t *r, ngx_uint_t what)
     ngx_chain_t   out;
     yibao_str_t   body;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-
+    rc = ngx_http_yibao_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
     if (rc != NGX_OK) {
         return rc;
     }

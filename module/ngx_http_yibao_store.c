@@ -334,8 +334,6 @@ static ngx_int_t ngx_http_yibao_store_keys_name(ngx_pool_t *pool,
     const char *prefix, ngx_str_t *name, ngx_str_t *out);
 static void ngx_http_yibao_store_keys_send(ngx_uint_t argc, ngx_str_t *argv,
     ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log);
-static void ngx_http_yibao_store_keys_done(void *data, redisReply *reply,
-    ngx_uint_t status);
 static void ngx_http_yibao_store_keys_tick(ngx_event_t *ev);
 static void ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
     ngx_uint_t status);
@@ -448,7 +446,7 @@ ngx_http_yibao_store_key_choose(ngx_str_t *key_id, ngx_str_t *label,
     argv[2] = *key_id;
     argv[3] = *label;
 
-    ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_keys_done,
+    ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_ignore,
                                    NULL, log);
 
     return NGX_OK;
@@ -489,7 +487,7 @@ ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
     argv[2] = *label;
     argv[3] = value;
 
-    ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_keys_done,
+    ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_ignore,
                                    NULL, log);
 }
 
@@ -535,14 +533,6 @@ ngx_http_yibao_store_keys_send(ngx_uint_t argc, ngx_str_t *argv,
     }
 
     (void) ngx_http_yibao_redis_run(argc, argv, 0, 0, handler, data, log);
-}
-
-
-static void
-ngx_http_yibao_store_keys_done(void *data, redisReply *reply,
-    ngx_uint_t status)
-{
-    /* the zone holds it; the next change or sync writes it again */
 }
 
 
@@ -1558,7 +1548,11 @@ ngx_http_yibao_store_copy_reply(ngx_pool_t *pool, ngx_str_t *dst,
 }
 
 
-/* a write nobody waits for: a failure only costs a later miss */
+/*
+ * a write nobody waits for: a failure only costs a later miss (a cached
+ * answer, a sign-in token, an audit's context), or is written again by
+ * the next change or sync (the keys' store, whose zone holds it)
+ */
 
 static void
 ngx_http_yibao_store_ignore(void *data, redisReply *reply, ngx_uint_t status)
@@ -1839,10 +1833,6 @@ typedef struct {
 
 static void ngx_http_yibao_store_audit_reply(void *data, redisReply *reply,
     ngx_uint_t status);
-static void ngx_http_yibao_store_audit_stored(void *data, redisReply *reply,
-    ngx_uint_t status);
-
-static ngx_uint_t  ngx_http_yibao_store_audit_nobody;
 
 
 ngx_int_t
@@ -1984,17 +1974,9 @@ ngx_http_yibao_store_audit_put(ngx_http_request_t *r, ngx_str_t *key,
     argv[4].len = ngx_sprintf(p, "%M", gmcf->audit_window) - p;
 
     (void) ngx_http_yibao_redis_run(5, argv, 1, 0,
-                                    ngx_http_yibao_store_audit_stored,
-                                    &ngx_http_yibao_store_audit_nobody,
+                                    ngx_http_yibao_store_ignore,
+                                    &ngx_http_yibao_store_nobody,
                                     r->connection->log);
-}
-
-
-static void
-ngx_http_yibao_store_audit_stored(void *data, redisReply *reply,
-    ngx_uint_t status)
-{
-    /* a context not kept only makes a later audit see less */
 }
 
 

@@ -632,3 +632,92 @@ ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_output_filter(r, &out);
 }
+
+
+/*
+ * An operators' API (yibao_outage_api, yibao_offline_api, yibao_keys_api
+ * ADDRESS|CIDR ...): the location's handler, and the directive's
+ * arguments into glcf->api_allow.
+ */
+
+char *
+ngx_http_yibao_api_directive(ngx_conf_t *cf, ngx_http_yibao_loc_conf_t *glcf,
+    ngx_http_handler_pt handler)
+{
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_cidr_t                *cidr;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (glcf->api_allow != NULL) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = handler;
+
+    glcf->api_allow = ngx_array_create(cf->pool, 2, sizeof(ngx_cidr_t));
+    if (glcf->api_allow == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        cidr = ngx_array_push(glcf->api_allow);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_ptocidr(&value[i], cidr) == NGX_ERROR) {
+            return ngx_http_yibao_conf_invalid(cf, &value[i]);
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The start of an operators' API's request: NGX_OK, or 403 to a client
+ * address the API does not list, 405 to a method other than GET, HEAD
+ * and POST, or what discarding the body returned.
+ */
+
+ngx_int_t
+ngx_http_yibao_api_start(ngx_http_request_t *r)
+{
+    ngx_http_yibao_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
+
+    if (glcf->api_allow == NULL
+        || ngx_cidr_match(r->connection->sockaddr, glcf->api_allow)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "yibao: %V refused: the client's address is not "
+                      "among the API's", &r->uri);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return ngx_http_yibao_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_HEAD
+                                            |NGX_HTTP_POST);
+}
+
+
+/*
+ * The start of a request to one of the gateway's own endpoints: NGX_OK,
+ * or 405 to a method not among methods, or what discarding the body
+ * returned.
+ */
+
+ngx_int_t
+ngx_http_yibao_endpoint_start(ngx_http_request_t *r, ngx_uint_t methods)
+{
+    if (!(r->method & methods)) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_discard_request_body(r);
+}
