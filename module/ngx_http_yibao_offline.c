@@ -1037,7 +1037,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_yibao_offline_api_void(ngx_http_request_t *r,
-    ngx_str_t *id, ngx_str_t *state, ngx_http_yibao_offline_row_t *one);
+    ngx_str_t *id, ngx_http_yibao_offline_row_t *one);
 static ngx_int_t ngx_http_yibao_offline_api_answer(ngx_http_request_t *r,
     ngx_array_t *rows, ngx_http_yibao_offline_row_t *one);
 
@@ -1360,16 +1360,23 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
                                                 "configured");
     }
 
-    if (ngx_http_arg(r, (u_char *) "id", 2, &id) != NGX_OK) {
-        id.len = 0;
-    }
+    ngx_str_null(&id);
+    ngx_str_null(&clinic);
+    ngx_str_null(&state);
 
-    if (ngx_http_arg(r, (u_char *) "clinic", 6, &clinic) != NGX_OK) {
-        clinic.len = 0;
-    }
+    (void) ngx_http_arg(r, (u_char *) "id", 2, &id);
+    (void) ngx_http_arg(r, (u_char *) "clinic", 6, &clinic);
+    (void) ngx_http_arg(r, (u_char *) "state", 5, &state);
 
-    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK) {
-        state.len = 0;
+    /* an operator voids a record: nothing else is posted */
+
+    if (r->method == NGX_HTTP_POST
+        && (id.len == 0 || state.len != 6
+            || ngx_strncmp(state.data, "voided", 6) != 0))
+    {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "POST needs id= and "
+                                                "state=voided");
     }
 
     /* a clinic's chain is read whole, also for one record */
@@ -1411,7 +1418,7 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_POST) {
-        rc = ngx_http_yibao_offline_api_void(r, &id, &state, one);
+        rc = ngx_http_yibao_offline_api_void(r, &id, one);
         if (rc != NGX_DECLINED) {
             return rc;
         }
@@ -1426,24 +1433,16 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 
 
 /*
- * POST ?id=...&state=voided: NGX_DECLINED when the record was voided (it
- * is then answered as a GET), or the refusal sent.
+ * POST ?id=...&state=voided (checked before, the record found):
+ * NGX_DECLINED when the record was voided (it is then answered as a
+ * GET), or the refusal sent.
  */
 
 static ngx_int_t
 ngx_http_yibao_offline_api_void(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *state, ngx_http_yibao_offline_row_t *one)
+    ngx_http_yibao_offline_row_t *one)
 {
     ngx_int_t  rc;
-
-    if (one == NULL || state->len != 6
-        || ngx_strncmp(state->data, "voided", 6) != 0)
-    {
-        return ngx_http_yibao_offline_api_error(r,
-                                                NGX_HTTP_BAD_REQUEST,
-                                                "POST needs id= and "
-                                                "state=voided");
-    }
 
     rc = ngx_http_yibao_offline_void(r, id, one);
 

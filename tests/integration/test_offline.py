@@ -259,6 +259,11 @@ def test_operators_api_refusals(make_stack):
     assert api(stack, path="/yibao/offline-elsewhere")[0] == 403
     assert api(stack, "?id=JZ%s000009" % ("X" * 22))[0] == 404
     assert api(stack, "?state=voided", "POST")[0] == 400
+    # the parameter named before the record is looked for
+    for query in ("?id=JZ%s000009&state=bogus" % ("X" * 22),
+                  "?id=JZ%s000009" % ("X" * 22)):
+        status, got = api(stack, query, "POST")
+        assert status == 400 and "state=voided" in got["error"], query
     assert api(stack, "", "DELETE")[0] == 405
     status, got = api(stack)
     assert status == 200 and got == {"records": []}
