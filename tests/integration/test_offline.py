@@ -223,6 +223,17 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     rc, _, err = cli(stack, "show", "JZ" + "X" * 28)
     assert rc == 1, err
 
+    # no personal data in the operators' answers, API and CLI
+    seen = json.dumps([api(stack, q)[1] for q in (
+        "", "?clinic=" + clinic["org"], "?id=" + first["id"],
+        "?summary=1")], ensure_ascii=False)
+    for args in (("records",), ("show", first["id"]), ("export",),
+                 ("summary",)):
+        seen += "".join(cli(stack, *args)[1:])
+    assert first["id"] in seen and clinic["entity"] in seen
+    for personal in (ID_NUMBER, ID_NUMBER[-8:], NAME, "certno"):
+        assert personal not in seen, personal
+
     # an operator voids a record; only once
     rc, out, err = cli(stack, "void", first["id"])
     assert rc == 0 and "voided" in out, err
