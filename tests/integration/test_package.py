@@ -279,9 +279,11 @@ def test_packages_installed_flow_and_purge(installed, tmp_path):
     assert t.returncode != 0
     assert '"/etc/yibao/keys.tsv" holds secrets' in t.stderr, t.stderr
 
-    # the tools: installed, with manual pages, the maptool beside them
+    # the tools: installed, with manual pages, the maptool beside them,
+    # the module they share (yibao_api.py) found by each
     for tool in ("yibao-client", "yibao-trace", "yibao-journal",
-                 "yibao-mappings"):
+                 "yibao-mappings", "yibao-coverage", "yibao-offline",
+                 "yibao-keys"):
         assert os.path.isfile("/usr/share/man/man1/%s.1.gz" % tool)
         run(["/usr/bin/" + tool, "--help"])
     v = run(["/usr/bin/yibao-mappings", "validate", "/etc/yibao/mappings"],
