@@ -6,9 +6,9 @@
 /*
  * The fee-line audit in the gateway (docs/audit.md): the rules and
  * lists files (read before the workers start), the visit's context
- * from the store (through ngx_http_yibao_store.c), the rules run on a
- * 2204 or 2206 before it is sent (adapters/yibao_audit.c decides), the
- * findings refused, added to the answer, or only logged.
+ * from the store (through ngx_http_yibao_store_audit.c), the rules run
+ * on a 2204 or 2206 before it is sent (adapters/yibao_audit.c decides),
+ * the findings refused, added to the answer, or only logged.
  */
 
 #include "ngx_http_yibao_common.h"

@@ -13,9 +13,10 @@
 
 
 /*
- * Inside the door to the stores: what ngx_http_yibao_store.c and
- * ngx_http_yibao_store_journal.c share.  No other file includes this
- * header, nor the Redis and zone headers under it (make lint).
+ * Inside the door to the stores: what its files (ngx_http_yibao_store.c,
+ * ngx_http_yibao_store_journal.c and, per feature, _keys.c, _audit.c,
+ * _offline.c, _coverage.c) share.  No other file includes this header,
+ * nor the Redis and zone headers under it (make lint).
  */
 
 /* how Redis's answer is read into ngx_http_yibao_store_res_t */
@@ -33,6 +34,10 @@ ngx_int_t ngx_http_yibao_store_run(ngx_http_request_t *r,
 ngx_http_yibao_main_conf_t *ngx_http_yibao_store_conf(void);
 ngx_int_t ngx_http_yibao_store_copy_reply(ngx_pool_t *pool, ngx_str_t *dst,
     redisReply *reply);
+void ngx_http_yibao_store_ignore(void *data, redisReply *reply,
+    ngx_uint_t status);
+void ngx_http_yibao_store_write(ngx_uint_t argc, ngx_str_t *argv,
+    ngx_uint_t nkeys, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_YIBAO_STORE_H_INCLUDED_ */

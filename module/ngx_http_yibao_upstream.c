@@ -214,7 +214,8 @@ ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
 
 /*
  * The key signed a 9001 or a settlement the platform accepted: it is
- * activated, if it was not (the keys' store, ngx_http_yibao_store.c).
+ * activated, if it was not (the keys' store,
+ * ngx_http_yibao_store_keys.c).
  */
 
 void

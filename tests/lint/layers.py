@@ -4,8 +4,9 @@ From the bottom: base/ (the types every unit shares), mappings/ (the
 national codes and the tables), adapters/ (everything that decides),
 module/ (the nginx glue).  A file may include headers of its own floor
 and of the floors below it, never above; the pure floors never include
-nginx.  Inside module/, the door to the stores (ngx_http_yibao_store.c
-and ngx_http_yibao_store_journal.c) is the only file that calls Redis
+nginx.  Inside module/, the door to the stores (ngx_http_yibao_store.c,
+ngx_http_yibao_store_journal.c and the features' ngx_http_yibao_store_keys.c,
+_audit.c, _offline.c, _coverage.c) is the only place that calls Redis
 (ngx_http_yibao_redis_*) or the zone as a store (ngx_http_yibao_shm_*)
 and includes their headers; the yibao_zone directive may add the zone
 (ngx_http_yibao_shm_add, ngx_http_yibao_module.c).  Prints every offence
@@ -22,6 +23,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 # the door to the stores, and the stores behind it
 DOOR = ("ngx_http_yibao_store.c", "ngx_http_yibao_store_journal.c",
+        "ngx_http_yibao_store_keys.c", "ngx_http_yibao_store_audit.c",
+        "ngx_http_yibao_store_offline.c", "ngx_http_yibao_store_coverage.c",
         "ngx_http_yibao_store.h")
 STORES = ("ngx_http_yibao_redis.c", "ngx_http_yibao_redis.h",
           "ngx_http_yibao_shm.c", "ngx_http_yibao_shm.h")
