@@ -43,6 +43,9 @@ import tempfile
 from yibao_api import Failure, call
 
 ORG_RE = re.compile(r"^[0-9A-Z]{22}$")
+# what a time column may show of itself in a message: digits and the
+# separators of a date and time, nothing a key could be made of
+TIME_CHARS_RE = re.compile(r"^[0-9 :T+\-Z./]{0,30}$")
 ENTITY_RE = re.compile(r"^[HP][0-9]{11}$")
 ASCII_RE = re.compile(r"^[\x21-\x7e]+$")
 TZ_RE = re.compile(r"^([+-])([0-9]{2}):([0-9]{2})$")
@@ -65,6 +68,13 @@ def parse_tz(text):
     delta = datetime.timedelta(hours=int(m.group(2)),
                                minutes=int(m.group(3)))
     return datetime.timezone(sign * delta)
+
+
+def shown_time(text):
+    """A time column as a message may show it: itself when it has only
+    the characters of a date and time, else not (the columns may be out
+    of order, and it a key)."""
+    return repr(text) if TIME_CHARS_RE.match(text) else "(not shown)"
 
 
 def parse_time(text, tz, end_of_day):
@@ -226,9 +236,11 @@ def read_batch(path, encoding, tz, registry, problems):
                 continue
             key_id = next(iter(ids))
         else:
-            problems.append("%s: code %r is neither a 22-character org "
-                            "code nor a national code (H or P and 11 "
-                            "digits)" % (where, code[:40]))
+            # not shown: with the columns out of order it may be a key
+            problems.append("%s: the code column is neither a "
+                            "22-character org code nor a national code "
+                            "(H or P and 11 digits); its value is not "
+                            "shown" % where)
             continue
 
         bad = [name for name, v in (("AK", ak), ("SK", sk))
@@ -242,9 +254,10 @@ def read_batch(path, encoding, tz, registry, problems):
         vf = parse_time(vf_text, tz, False)
         vt = parse_time(vt_text, tz, True)
         if vf is None or vt is None:
-            problems.append("%s: valid from %r / valid to %r: not a date "
+            problems.append("%s: valid from %s / valid to %s: not a date "
                             "(YYYY-MM-DD) or a date and time"
-                            % (where, vf_text[:30], vt_text[:30]))
+                            % (where, shown_time(vf_text),
+                               shown_time(vt_text)))
             continue
         if vt <= vf:
             problems.append("%s: valid to is not after valid from" % where)

@@ -113,6 +113,13 @@ def test_bad_batches_write_nothing_and_say_why(tmp_path):
                       "2026-01-01")], "valid to is not after valid from"),
         (rows[:2] + [(rows[2][0], "AK-W", "SK-W-SECRET", "2026-01-01")],
          "expected 5 fields"),
+        # columns out of order: a key where a code or a time belongs
+        (rows[:2] + [("SK-IN-CODE-SECRET", "AK-V", rows[2][0],
+                      "2026-01-01", "2099-01-01")],
+         "the code column is neither"),
+        (rows[:2] + [(rows[2][0], "AK-U", "2026-01-01",
+                      "SK-IN-TIME-SECRET", "2099-01-01")],
+         "valid from (not shown) / valid to '2099-01-01': not a date"),
     ]
     for i, (bad_rows, words) in enumerate(cases):
         b = batch(tmp_path / ("bad%d.csv" % i), bad_rows)
@@ -122,6 +129,7 @@ def test_bad_batches_write_nothing_and_say_why(tmp_path):
         assert words in r.stderr, (words, r.stderr)
         assert "nothing written" in r.stderr
         assert not secrets_in(r.stdout + r.stderr, bad_rows), r.stderr
+        assert "SECRET" not in r.stdout + r.stderr, r.stderr
         assert (d / "keys.tsv").read_bytes() == before
 
     # a clinic left without a key: a batch that replaces the file and
