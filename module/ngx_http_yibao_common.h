@@ -530,7 +530,7 @@ void ngx_http_yibao_store_key_use(ngx_str_t *key_id, ngx_pool_t *pool,
     ngx_str_t *label);
 ngx_int_t ngx_http_yibao_store_key_choose(ngx_str_t *key_id,
     ngx_str_t *label, ngx_pool_t *pool, ngx_log_t *log);
-void ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
+ngx_int_t ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
     ngx_pool_t *pool, ngx_log_t *log);
 time_t ngx_http_yibao_store_key_activated_at(ngx_str_t *label,
     ngx_pool_t *pool);

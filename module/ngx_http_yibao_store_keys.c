@@ -147,30 +147,44 @@ ngx_http_yibao_store_key_choose(ngx_str_t *key_id, ngx_str_t *label,
 }
 
 
-/* The key of label was activated at now, unless it was before. */
+/*
+ * The key of label was activated at now, unless it was before.  NGX_OK:
+ * the zone holds its activation (or there is no keys' store); NGX_ERROR:
+ * it could not be kept, and a later call tries again.
+ */
 
-void
+ngx_int_t
 ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
     ngx_pool_t *pool, ngx_log_t *log)
 {
     u_char           buf[NGX_TIME_T_LEN];
+    ngx_int_t        rc;
     ngx_str_t        name, value, argv[4];
     ngx_shm_zone_t  *zone;
 
     zone = ngx_http_yibao_store_keys_zone();
 
-    if (zone == NULL
-        || ngx_http_yibao_store_keys_name(pool, "yk:act:", label, &name)
-           != NGX_OK)
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_yibao_store_keys_name(pool, "yk:act:", label, &name)
+        != NGX_OK)
     {
-        return;
+        return NGX_ERROR;
     }
 
     value.data = buf;
     value.len = ngx_sprintf(buf, "%T", now) - buf;
 
-    if (ngx_http_yibao_shm_key_set(zone, &name, &value, 1) != NGX_OK) {
-        return;
+    rc = ngx_http_yibao_shm_key_set(zone, &name, &value, 1);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;                          /* activated before */
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;                       /* the zone is full */
     }
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
@@ -183,6 +197,8 @@ ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
 
     ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_ignore,
                                    NULL, log);
+
+    return NGX_OK;
 }
 
 

@@ -215,22 +215,46 @@ ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
 /*
  * The key signed a 9001 or a settlement the platform accepted: it is
  * activated, if it was not (the keys' store,
- * ngx_http_yibao_store_keys.c).
+ * ngx_http_yibao_store_keys.c).  An activation is never undone, so the
+ * worker remembers the keys whose activation the store holds (a byte a
+ * key, by its index in the keys file, which a reload's new workers read
+ * afresh) and asks the store, under the zone's lock, once a key.
  */
 
 void
 ngx_http_yibao_key_activated(const yibao_key_t *key, ngx_pool_t *pool,
     ngx_log_t *log)
 {
-    char       buf[YIBAO_KEY_LABEL_LEN];
-    ngx_str_t  label;
+    char                         buf[YIBAO_KEY_LABEL_LEN];
+    size_t                       n;
+    ngx_str_t                    label;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    static u_char               *kept;
 
     if (key == NULL) {
+        return;
+    }
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_yibao_module);
+    n = (gmcf && gmcf->keys) ? yibao_keys_count(gmcf->keys) : 0;
+
+    if (kept == NULL && n > 0) {
+        kept = ngx_calloc(n, log);              /* NULL: ask every time */
+    }
+
+    if (kept != NULL && key->index < n && kept[key->index]) {
         return;
     }
 
     label.data = (u_char *) buf;
     label.len = yibao_key_label(key, buf);
 
-    ngx_http_yibao_store_key_activated(&label, ngx_time(), pool, log);
+    if (ngx_http_yibao_store_key_activated(&label, ngx_time(), pool, log)
+            == NGX_OK
+        && kept != NULL && key->index < n)
+    {
+        kept[key->index] = 1;
+    }
 }
