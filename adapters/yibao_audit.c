@@ -190,7 +190,6 @@ static int yibao_audit_detail(yibao_audit_run_t *run,
 static int64_t yibao_audit_supply_x(const yibao_audit_entry_t *e,
     const yibao_audit_line_t *l);
 static int yibao_audit_years(int32_t birth, int32_t today);
-static void yibao_audit_civil(int32_t day, int *y, int *m, int *d);
 static int yibao_audit_acked(const yibao_audit_ctx_t *ctx,
     const yibao_str_t *id);
 static int yibao_audit_json_fixed(json_t *v, int64_t *x);
@@ -2337,7 +2336,7 @@ yibao_audit_amount(int64_t v)
 int32_t
 yibao_audit_day(const unsigned char *p, size_t len)
 {
-    int   y, m, d, a, mp;
+    int  y, m, d;
 
     if (len < 10 || p[4] != '-' || p[7] != '-'
         || !yibao_code_is_digits(p, 4) || !yibao_code_is_digits(p + 5, 2)
@@ -2346,53 +2345,30 @@ yibao_audit_day(const unsigned char *p, size_t len)
         return INT32_MIN;
     }
 
-    y = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10
-        + (p[3] - '0');
-    m = (p[5] - '0') * 10 + (p[6] - '0');
-    d = (p[8] - '0') * 10 + (p[9] - '0');
+    y = yibao_code_number(p, 4);
+    m = yibao_code_number(p + 5, 2);
+    d = yibao_code_number(p + 8, 2);
 
-    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > 31) {
+    if (y < 1900 || m < 1 || m > 12 || d < 1
+        || d > yibao_code_days_in_month(y, m))
+    {
         return INT32_MIN;
     }
 
-    /* days from civil (proleptic Gregorian), era of 400 years */
-
-    y -= (m <= 2);
-    a = y / 400;
-    mp = (m + 9) % 12;
-
-    return a * 146097 + (y - a * 400) * 365 + (y - a * 400) / 4
-           - (y - a * 400) / 100 + (153 * mp + 2) / 5 + d - 1 - 719468;
-}
-
-
-static void
-yibao_audit_civil(int32_t day, int *y, int *m, int *d)
-{
-    int   z, era, doe, yoe, doy, mp;
-
-    z = day + 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yoe + era * 400 + (*m <= 2);
+    return (int32_t) yibao_code_days_from_civil(y, m, d);
 }
 
 
 static int
 yibao_audit_years(int32_t birth, int32_t today)
 {
-    int  by, bm, bd, ty, tm, td;
+    int      bm, bd, tm, td;
+    int64_t  by, ty;
 
-    yibao_audit_civil(birth, &by, &bm, &bd);
-    yibao_audit_civil(today, &ty, &tm, &td);
+    yibao_code_civil_from_days(birth, &by, &bm, &bd);
+    yibao_code_civil_from_days(today, &ty, &tm, &td);
 
-    return ty - by - (tm < bm || (tm == bm && td < bd));
+    return (int) (ty - by) - (tm < bm || (tm == bm && td < bd));
 }
 
 

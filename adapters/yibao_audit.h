@@ -255,7 +255,7 @@ int32_t yibao_audit_supply(const yibao_audit_t *au,
 
 /*
  * The days since 1970-01-01 of "yyyy-MM-dd" (and anything after), or
- * INT32_MIN when it is not a date.
+ * INT32_MIN when it is not a date of the calendar (2026-02-30 is not).
  */
 int32_t yibao_audit_day(const unsigned char *p, size_t len);
 

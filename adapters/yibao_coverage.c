@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yibao_codes.h"
 #include "yibao_coverage.h"
 #include "yibao_status.h"
 
@@ -1581,15 +1582,15 @@ yibao_cov_put_u64(yibao_cov_out_t *o, uint64_t v)
 
 /*
  * JSON: seconds since the epoch, null for never; CSV: local time
- * "YYYY-MM-DD HH:MM:SS", empty for never (days to the civil date as
- * in H. Hinnant's days_from_civil, inverted).
+ * "YYYY-MM-DD HH:MM:SS", empty for never.
  */
 
 static void
 yibao_cov_put_time(yibao_cov_out_t *o, int64_t t, int csv, int64_t gmtoff)
 {
-    char      buf[20];
-    int64_t   z, era, doe, yoe, y, doy, mp, d, m, s;
+    int      m, d;
+    char     buf[20];
+    int64_t  y, s;
 
     if (t <= 0) {
         yibao_cov_puts(o, csv ? "" : "null");
@@ -1603,16 +1604,8 @@ yibao_cov_put_time(yibao_cov_out_t *o, int64_t t, int csv, int64_t gmtoff)
 
     t += gmtoff;
     s = t % YIBAO_COV_DAY_SECONDS;
-    z = t / YIBAO_COV_DAY_SECONDS + 719468;
-    era = z / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y += (m <= 2);
+
+    yibao_code_civil_from_days(t / YIBAO_COV_DAY_SECONDS, &y, &m, &d);
 
     buf[0] = (char) ('0' + y / 1000 % 10);
     buf[1] = (char) ('0' + y / 100 % 10);

@@ -8,7 +8,6 @@
 #include "yibao_codes.h"
 
 
-static int yibao_code_days_in_month(int year, int month);
 static int yibao_code_is_time(const unsigned char *p, const size_t at[6]);
 
 
@@ -245,8 +244,8 @@ yibao_code_number(const unsigned char *p, size_t len)
 }
 
 
-static int
-yibao_code_days_in_month(int year, int month)
+int
+yibao_code_days_in_month(int64_t year, int month)
 {
     static const int  days[] = {
         31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
@@ -259,6 +258,39 @@ yibao_code_days_in_month(int year, int month)
     }
 
     return days[month - 1];
+}
+
+
+int64_t
+yibao_code_days_from_civil(int64_t y, int m, int d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= (m <= 2);
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+void
+yibao_code_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+    int64_t  z, era, doe, yoe, doy, mp;
+
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+
+    *d = (int) (doy - (153 * mp + 2) / 5 + 1);
+    *m = (int) (mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
 }
 
 

@@ -62,6 +62,17 @@ int yibao_code_number(const unsigned char *p, size_t len);
 /* well-formed UTF-8 without NUL */
 int yibao_code_is_utf8(const unsigned char *p, size_t len);
 
+/* the days of month 1..12 of a (proleptic Gregorian) year */
+int yibao_code_days_in_month(int64_t year, int month);
+
+/*
+ * Days from 1970-01-01 to the date y-m-d (proleptic Gregorian, negative
+ * before 1970), and back; the one calendar of the pure code (H. Hinnant's
+ * days_from_civil and civil_from_days).
+ */
+int64_t yibao_code_days_from_civil(int64_t y, int m, int d);
+void yibao_code_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
 /*
  * Writes p[0..len) into buf (YIBAO_QUOTE_LEN bytes) double-quoted for a
  * message: at most YIBAO_QUOTE_SHOW bytes of it (a UTF-8 character is

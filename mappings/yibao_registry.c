@@ -126,7 +126,6 @@ static int yibao_registry_clinic_optional(yibao_registry_file_t *f,
     yibao_clinic_t *clinic, const yibao_str_t *fields, size_t n);
 static int yibao_registry_caller_set(yibao_registry_file_t *f,
     yibao_caller_t *caller, yibao_alloc_t *a);
-static int64_t yibao_registry_days(int64_t y, unsigned m, unsigned d);
 static void *yibao_registry_records(yibao_registry_file_t *f, size_t size,
     size_t codes, yibao_alloc_t *a);
 static int yibao_registry_index(yibao_registry_file_t *f,
@@ -352,8 +351,6 @@ yibao_time_parse(const unsigned char *p, size_t len, int64_t *t)
     unsigned  sign;
 
     static const unsigned char  shape[] = "dddd-dd-ddTdd:dd:dd";
-    static const unsigned char  mdays[] = { 31, 29, 31, 30, 31, 30, 31,
-                                            31, 30, 31, 30, 31 };
 
     if (len != 20 && len != 25) {
         return YIBAO_ERR_INVALID;
@@ -376,9 +373,7 @@ yibao_time_parse(const unsigned char *p, size_t len, int64_t *t)
     v[5] = yibao_code_number(p + 17, 2);
 
     if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1
-        || v[2] > mdays[v[1] - 1]
-        || (v[1] == 2 && v[2] == 29
-            && !(v[0] % 4 == 0 && (v[0] % 100 != 0 || v[0] % 400 == 0)))
+        || v[2] > yibao_code_days_in_month(v[0], (int) v[1])
         || v[3] > 23 || v[4] > 59 || v[5] > 59)
     {
         return YIBAO_ERR_INVALID;
@@ -411,7 +406,7 @@ yibao_time_parse(const unsigned char *p, size_t len, int64_t *t)
         }
     }
 
-    *t = yibao_registry_days(v[0], (unsigned) v[1], (unsigned) v[2]) * 86400
+    *t = yibao_code_days_from_civil(v[0], (int) v[1], (int) v[2]) * 86400
          + v[3] * 3600 + v[4] * 60 + v[5] - off;
 
     return YIBAO_OK;
@@ -421,30 +416,20 @@ yibao_time_parse(const unsigned char *p, size_t len, int64_t *t)
 void
 yibao_time_format(int64_t t, char *buf)
 {
-    int64_t   days, secs, y, era, doe, yoe, doy, mp, d, m;
+    int      m, d;
+    int64_t  days, secs, y;
 
     days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
     secs = t - days * 86400;
 
-    /* civil from days (H. Hinnant's algorithm) */
-
-    days += 719468;
-    era = (days >= 0 ? days : days - 146096) / 146097;
-    doe = days - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y += (m <= 2);
+    yibao_code_civil_from_days(days, &y, &m, &d);
 
     if (y < 0 || y > 9999) {
         y = y < 0 ? 0 : 9999;
     }
 
     snprintf(buf, YIBAO_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ",
-             (int) y, (int) m, (int) d, (int) (secs / 3600),
+             (int) y, m, d, (int) (secs / 3600),
              (int) (secs / 60 % 60), (int) (secs % 60));
 }
 
@@ -1659,23 +1644,6 @@ yibao_registry_infno_match(const yibao_caller_t *caller,
     }
 
     return 0;
-}
-
-
-/* days from 1970-01-01 to y-m-d (H. Hinnant's days_from_civil) */
-
-static int64_t
-yibao_registry_days(int64_t y, unsigned m, unsigned d)
-{
-    int64_t  era, yoe, doy, doe;
-
-    y -= (m <= 2);
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + doe - 719468;
 }
 
 

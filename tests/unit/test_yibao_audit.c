@@ -660,6 +660,15 @@ test_audit_numbers_and_days(void **state)
     assert_int_equal(yibao_audit_day(U("2026-13-07"), 10), INT32_MIN);
     assert_int_equal(yibao_audit_day(U("2026/12/07"), 10), INT32_MIN);
     assert_int_equal(yibao_audit_day(U("2026-12"), 7), INT32_MIN);
+
+    /* days the month does not have */
+    assert_int_equal(yibao_audit_day(U("2026-02-31"), 10), INT32_MIN);
+    assert_int_equal(yibao_audit_day(U("2026-04-31"), 10), INT32_MIN);
+    assert_int_equal(yibao_audit_day(U("2026-02-29"), 10), INT32_MIN);
+    assert_int_equal(yibao_audit_day(U("1900-02-29"), 10), INT32_MIN);
+    assert_int_equal(yibao_audit_day(U("2024-02-29"), 10), 19782);
+    assert_int_equal(yibao_audit_day(U("2000-02-29"), 10), 11016);
+    assert_int_equal(yibao_audit_day(U("2026-03-31"), 10), 20543);
 }
 
 

@@ -453,6 +453,45 @@ test_month_ends(void **state)
 }
 
 
+/*
+ * The calendar: days from 1970-01-01 and back agree day by day from
+ * 1600 to 2400 (each day one more than the one before, the month's
+ * length from yibao_code_days_in_month), and with known dates.
+ */
+
+static void
+test_civil_days(void **state)
+{
+    int      m, d, cm, cd;
+    int64_t  y, cy, days, next;
+
+    (void) state;
+
+    assert_int_equal(yibao_code_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(yibao_code_days_from_civil(1969, 12, 31), -1);
+    assert_int_equal(yibao_code_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(yibao_code_days_from_civil(2026, 12, 7), 20794);
+
+    days = yibao_code_days_from_civil(1600, 1, 1);
+
+    for (y = 1600; y <= 2400; y++) {
+        for (m = 1; m <= 12; m++) {
+            for (d = 1; d <= yibao_code_days_in_month(y, m); d++) {
+                next = yibao_code_days_from_civil(y, m, d);
+                assert_int_equal(next, days);
+
+                yibao_code_civil_from_days(days, &cy, &cm, &cd);
+                assert_int_equal(cy, y);
+                assert_int_equal(cm, m);
+                assert_int_equal(cd, d);
+
+                days++;
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -469,6 +508,7 @@ main(void)
         cmocka_unit_test(test_utf8_words),
         cmocka_unit_test(test_leap_years),
         cmocka_unit_test(test_month_ends),
+        cmocka_unit_test(test_civil_days),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
