@@ -3,6 +3,7 @@
  */
 
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,21 +81,33 @@ static void yibao_cov_write(yibao_cov_out_t *o, yibao_cov_ctx_t *x);
 static void yibao_cov_write_groups(yibao_cov_out_t *o, yibao_cov_ctx_t *x);
 static void yibao_cov_write_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x);
 static void yibao_cov_write_clinics(yibao_cov_out_t *o, yibao_cov_ctx_t *x);
-static void yibao_cov_json_errors(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
+static void yibao_cov_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
     size_t i);
-static void yibao_cov_json_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
-    size_t i);
-static void yibao_cov_csv_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
+static void yibao_cov_errors(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
     size_t i);
 static void yibao_cov_json_group(yibao_cov_out_t *o,
     const yibao_cov_group_t *g, int township);
 static void yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
     const yibao_cov_group_t *g, int township);
+static void yibao_cov_group_counts(yibao_cov_out_t *o, int csv,
+    const yibao_cov_group_t *g);
 static void yibao_cov_json_summary(yibao_cov_out_t *o, yibao_cov_ctx_t *x);
 static void yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
     size_t i);
-static void yibao_cov_put(yibao_cov_out_t *o, const void *p, size_t n);
-static void yibao_cov_puts(yibao_cov_out_t *o, const char *s);
+static inline void yibao_cov_key(yibao_cov_out_t *o, int csv,
+    const char *key);
+static inline void yibao_cov_f_str(yibao_cov_out_t *o, int csv,
+    const char *key, const yibao_str_t *s);
+static inline void yibao_cov_f_name(yibao_cov_out_t *o, int csv,
+    const char *key, const char *name);
+static inline void yibao_cov_f_u64(yibao_cov_out_t *o, int csv,
+    const char *key, uint64_t v);
+static inline void yibao_cov_f_time(yibao_cov_out_t *o,
+    const yibao_cov_report_t *r, const char *key, int64_t t);
+static inline void yibao_cov_f_bool(yibao_cov_out_t *o, int csv,
+    const char *key, unsigned b);
+static inline void yibao_cov_put(yibao_cov_out_t *o, const void *p, size_t n);
+static inline void yibao_cov_puts(yibao_cov_out_t *o, const char *s);
 static void yibao_cov_put_u64(yibao_cov_out_t *o, uint64_t v);
 static void yibao_cov_put_time(yibao_cov_out_t *o, int64_t t, int csv,
     int64_t gmtoff);
@@ -1019,7 +1032,7 @@ yibao_cov_write_clinics(yibao_cov_out_t *o, yibao_cov_ctx_t *x)
 
         for (i = 0; i < r->n; i++) {
             if (yibao_cov_selected(x, i)) {
-                yibao_cov_csv_clinic(o, x, i);
+                yibao_cov_clinic(o, x, i);
             }
         }
 
@@ -1058,16 +1071,23 @@ yibao_cov_write_clinics(yibao_cov_out_t *o, yibao_cov_ctx_t *x)
         }
 
         yibao_cov_puts(o, n++ ? "," : "");
-        yibao_cov_json_clinic(o, x, i);
+        yibao_cov_clinic(o, x, i);
     }
 
     yibao_cov_puts(o, "]}\n");
 }
 
 
+/*
+ * A clinic's row, JSON object or CSV line, the same fields in the same
+ * order: each field's JSON key (the first one opens the object) is a
+ * comma in CSV (none before the first).
+ */
+
 static void
-yibao_cov_json_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
+yibao_cov_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
 {
+    int                        csv;
     char                       name[16];
     unsigned                   cls;
     uint32_t                   top, count;
@@ -1077,6 +1097,7 @@ yibao_cov_json_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
     const yibao_cov_report_t  *r;
 
     r = x->r;
+    csv = r->csv;
     info = &r->info[i];
     c = &r->cov[i];
     cls = x->classes[i];
@@ -1085,89 +1106,82 @@ yibao_cov_json_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
     yibao_cov_sum(c, x->today, YIBAO_COV_WEEK, &week);
     yibao_cov_sum(c, x->today, r->params.window, &win);
 
-    yibao_cov_puts(o, "{\"clinic\":");
-    yibao_cov_put_json(o, &info->code);
-    yibao_cov_puts(o, ",\"name\":");
-    yibao_cov_put_json(o, &info->name);
-    yibao_cov_puts(o, ",\"admdvs\":");
-    yibao_cov_put_json(o, &info->admdvs);
-    yibao_cov_puts(o, ",\"entity\":");
-    yibao_cov_put_json(o, &info->entity_code);
-    yibao_cov_puts(o, ",\"entity_name\":");
-    yibao_cov_put_json(o, &info->entity_name);
-    yibao_cov_puts(o, info->township ? ",\"mode\":\"township\""
-                                     : ",\"mode\":\"own\"");
-    yibao_cov_puts(o, ",\"key_state\":\"");
-    yibao_cov_puts(o, yibao_cov_key_states[yibao_cov_key_state(x, i)]);
-    yibao_cov_puts(o, "\",\"last_seen\":");
-    yibao_cov_put_time(o, c->last_seen, 0, 0);
-    yibao_cov_puts(o, ",\"last_settled\":");
-    yibao_cov_put_time(o, c->last_settled, 0, 0);
-    yibao_cov_puts(o, ",\"activated\":");
-    yibao_cov_put_time(o, c->activated, 0, 0);
-    yibao_cov_puts(o, ",\"today\":{\"requests\":");
-    yibao_cov_put_u64(o, day.requests);
-    yibao_cov_puts(o, ",\"failed\":");
-    yibao_cov_put_u64(o, day.failed);
-    yibao_cov_puts(o, ",\"settled\":");
-    yibao_cov_put_u64(o, day.settled);
-    yibao_cov_puts(o, "},\"week\":{\"requests\":");
-    yibao_cov_put_u64(o, week.requests);
-    yibao_cov_puts(o, ",\"failed\":");
-    yibao_cov_put_u64(o, week.failed);
-    yibao_cov_puts(o, ",\"settled\":");
-    yibao_cov_put_u64(o, week.settled);
-    yibao_cov_puts(o, "},\"window\":{\"requests\":");
-    yibao_cov_put_u64(o, win.requests);
-    yibao_cov_puts(o, ",\"failed\":");
-    yibao_cov_put_u64(o, win.failed);
-    yibao_cov_puts(o, ",\"error_ratio\":");
-    yibao_cov_put_ratio(o, win.failed, win.requests, 0);
+    yibao_cov_f_str(o, csv, "{\"clinic\":", &info->code);
+    yibao_cov_f_str(o, csv, ",\"name\":", &info->name);
+    yibao_cov_f_str(o, csv, ",\"admdvs\":", &info->admdvs);
+    yibao_cov_f_str(o, csv, ",\"entity\":", &info->entity_code);
+    yibao_cov_f_str(o, csv, ",\"entity_name\":", &info->entity_name);
+    yibao_cov_f_name(o, csv, ",\"mode\":",
+                     info->township ? "township" : "own");
+    yibao_cov_f_name(o, csv, ",\"key_state\":",
+                     yibao_cov_key_states[yibao_cov_key_state(x, i)]);
+    yibao_cov_f_time(o, r, ",\"last_seen\":", c->last_seen);
+    yibao_cov_f_time(o, r, ",\"last_settled\":", c->last_settled);
+    yibao_cov_f_time(o, r, ",\"activated\":", c->activated);
+    yibao_cov_f_u64(o, csv, ",\"today\":{\"requests\":", day.requests);
+    yibao_cov_f_u64(o, csv, ",\"failed\":", day.failed);
+    yibao_cov_f_u64(o, csv, ",\"settled\":", day.settled);
+    yibao_cov_f_u64(o, csv, "},\"week\":{\"requests\":", week.requests);
+    yibao_cov_f_u64(o, csv, ",\"failed\":", week.failed);
+    yibao_cov_f_u64(o, csv, ",\"settled\":", week.settled);
+    yibao_cov_f_u64(o, csv, "},\"window\":{\"requests\":", win.requests);
+    yibao_cov_f_u64(o, csv, ",\"failed\":", win.failed);
+    yibao_cov_key(o, csv, ",\"error_ratio\":");
+    yibao_cov_put_ratio(o, win.failed, win.requests, csv);
+
+    /* JSON: the top error's name or null; CSV: name and count */
 
     top = yibao_cov_top_error(c, x->today, &count);
 
-    yibao_cov_puts(o, "},\"top_error\":");
+    yibao_cov_key(o, csv, "},\"top_error\":");
 
     if (top) {
         yibao_cov_error_name(top, name, sizeof(name));
-        yibao_cov_put_jsonz(o, name);
+
+        if (csv) {
+            yibao_cov_puts(o, name);
+            yibao_cov_put(o, ",", 1);
+            yibao_cov_put_u64(o, count);
+
+        } else {
+            yibao_cov_put_jsonz(o, name);
+        }
 
     } else {
-        yibao_cov_puts(o, "null");
+        yibao_cov_puts(o, csv ? "," : "null");
     }
 
-    yibao_cov_json_errors(o, x, i);
+    yibao_cov_key(o, csv, ",\"errors\":");
+    yibao_cov_errors(o, x, i);
 
-    yibao_cov_puts(o, ",\"silent\":");
+    yibao_cov_f_name(o, csv, ",\"silent\":",
+                     (cls & YIBAO_COV_NOT_SEEN) ? "not_seen"
+                     : (cls & YIBAO_COV_SILENT) ? "no_settlement" : NULL);
+    yibao_cov_f_bool(o, csv, ",\"failing\":", cls & YIBAO_COV_FAILING);
+    yibao_cov_f_bool(o, csv, ",\"never_activated\":",
+                     cls & YIBAO_COV_NEVER_ACTIVATED);
 
-    if (cls & YIBAO_COV_NOT_SEEN) {
-        yibao_cov_puts(o, "\"not_seen\"");
-
-    } else if (cls & YIBAO_COV_SILENT) {
-        yibao_cov_puts(o, "\"no_settlement\"");
-
-    } else {
-        yibao_cov_puts(o, "null");
-    }
-
-    yibao_cov_puts(o, (cls & YIBAO_COV_FAILING) ? ",\"failing\":true"
-                                                : ",\"failing\":false");
-    yibao_cov_puts(o, (cls & YIBAO_COV_NEVER_ACTIVATED)
-                      ? ",\"never_activated\":true}"
-                      : ",\"never_activated\":false}");
+    yibao_cov_puts(o, csv ? "\r\n" : "}");
 }
 
 
+/*
+ * The errors of the last 7 days: JSON [{"error":, "count":, "last":}],
+ * CSV "name:count" separated by spaces.
+ */
+
 static void
-yibao_cov_json_errors(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
+yibao_cov_errors(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
 {
+    int                        csv;
     char                       name[16];
     unsigned                   k, first;
     const yibao_cov_clinic_t  *c;
 
     c = &x->r->cov[i];
+    csv = x->r->csv;
 
-    yibao_cov_puts(o, ",\"errors\":[");
+    yibao_cov_puts(o, csv ? "" : "[");
 
     first = 1;
 
@@ -1178,10 +1192,20 @@ yibao_cov_json_errors(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
             continue;
         }
 
+        yibao_cov_error_name(c->errors[k].key, name, sizeof(name));
+
+        if (csv) {
+            yibao_cov_puts(o, first ? "" : " ");
+            yibao_cov_puts(o, name);
+            yibao_cov_put(o, ":", 1);
+            yibao_cov_put_u64(o, c->errors[k].count);
+            first = 0;
+            continue;
+        }
+
         yibao_cov_puts(o, first ? "{\"error\":" : ",{\"error\":");
         first = 0;
 
-        yibao_cov_error_name(c->errors[k].key, name, sizeof(name));
         yibao_cov_put_jsonz(o, name);
         yibao_cov_puts(o, ",\"count\":");
         yibao_cov_put_u64(o, c->errors[k].count);
@@ -1191,105 +1215,7 @@ yibao_cov_json_errors(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
         yibao_cov_puts(o, "}");
     }
 
-    yibao_cov_puts(o, "]");
-}
-
-
-static void
-yibao_cov_csv_clinic(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
-{
-    char                       name[16];
-    unsigned                   k, cls, first;
-    uint32_t                   top, count;
-    yibao_cov_sum_t            day, week, win;
-    const yibao_cov_info_t    *info;
-    const yibao_cov_clinic_t  *c;
-    const yibao_cov_report_t  *r;
-
-    r = x->r;
-    info = &r->info[i];
-    c = &r->cov[i];
-    cls = x->classes[i];
-
-    yibao_cov_sum(c, x->today, 1, &day);
-    yibao_cov_sum(c, x->today, YIBAO_COV_WEEK, &week);
-    yibao_cov_sum(c, x->today, r->params.window, &win);
-
-    yibao_cov_put_csv(o, &info->code);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_csv(o, &info->name);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_csv(o, &info->admdvs);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_csv(o, &info->entity_code);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_csv(o, &info->entity_name);
-    yibao_cov_puts(o, info->township ? ",township," : ",own,");
-    yibao_cov_puts(o, yibao_cov_key_states[yibao_cov_key_state(x, i)]);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_time(o, c->last_seen, 1, r->gmtoff);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_time(o, c->last_settled, 1, r->gmtoff);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_time(o, c->activated, 1, r->gmtoff);
-
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, day.requests);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, day.failed);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, day.settled);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, week.requests);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, week.failed);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, week.settled);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, win.requests);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, win.failed);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_ratio(o, win.failed, win.requests, 1);
-    yibao_cov_put(o, ",", 1);
-
-    top = yibao_cov_top_error(c, x->today, &count);
-
-    if (top) {
-        yibao_cov_error_name(top, name, sizeof(name));
-        yibao_cov_puts(o, name);
-        yibao_cov_put(o, ",", 1);
-        yibao_cov_put_u64(o, count);
-
-    } else {
-        yibao_cov_put(o, ",", 1);
-    }
-
-    yibao_cov_put(o, ",", 1);
-
-    first = 1;
-
-    for (k = 0; k < YIBAO_COV_ERRORS; k++) {
-        if (c->errors[k].key == 0
-            || c->errors[k].day + YIBAO_COV_WEEK <= x->today)
-        {
-            continue;
-        }
-
-        yibao_cov_puts(o, first ? "" : " ");
-        first = 0;
-
-        yibao_cov_error_name(c->errors[k].key, name, sizeof(name));
-        yibao_cov_puts(o, name);
-        yibao_cov_put(o, ":", 1);
-        yibao_cov_put_u64(o, c->errors[k].count);
-    }
-
-    yibao_cov_puts(o, (cls & YIBAO_COV_NOT_SEEN) ? ",not_seen"
-                      : (cls & YIBAO_COV_SILENT) ? ",no_settlement" : ",");
-    yibao_cov_puts(o, (cls & YIBAO_COV_FAILING) ? ",yes" : ",no");
-    yibao_cov_puts(o, (cls & YIBAO_COV_NEVER_ACTIVATED) ? ",yes\r\n"
-                                                         : ",no\r\n");
+    yibao_cov_puts(o, csv ? "" : "]");
 }
 
 
@@ -1316,18 +1242,7 @@ yibao_cov_json_group(yibao_cov_out_t *o, const yibao_cov_group_t *g,
     }
 
     yibao_cov_put_u64(o, g->clinics);
-    yibao_cov_puts(o, ",\"seen_today\":");
-    yibao_cov_put_u64(o, g->seen_today);
-    yibao_cov_puts(o, ",\"seen_week\":");
-    yibao_cov_put_u64(o, g->seen_week);
-    yibao_cov_puts(o, ",\"not_seen\":");
-    yibao_cov_put_u64(o, g->not_seen);
-    yibao_cov_puts(o, ",\"silent\":");
-    yibao_cov_put_u64(o, g->silent);
-    yibao_cov_puts(o, ",\"failing\":");
-    yibao_cov_put_u64(o, g->failing);
-    yibao_cov_puts(o, ",\"never_activated\":");
-    yibao_cov_put_u64(o, g->never);
+    yibao_cov_group_counts(o, 0, g);
     yibao_cov_puts(o, ",\"failed_today\":");
     yibao_cov_put_u64(o, g->failed_today);
     yibao_cov_puts(o, ",\"today\":{\"requests\":");
@@ -1373,18 +1288,7 @@ yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
 
     yibao_cov_put(o, ",", 1);
     yibao_cov_put_u64(o, g->clinics);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, g->seen_today);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, g->seen_week);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, g->not_seen);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, g->silent);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, g->failing);
-    yibao_cov_put(o, ",", 1);
-    yibao_cov_put_u64(o, g->never);
+    yibao_cov_group_counts(o, 1, g);
     yibao_cov_put(o, ",", 1);
     yibao_cov_put_u64(o, g->requests);
     yibao_cov_put(o, ",", 1);
@@ -1394,6 +1298,34 @@ yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
     yibao_cov_put(o, ",", 1);
     yibao_cov_put_u64(o, g->failed_today);
     yibao_cov_puts(o, "\r\n");
+}
+
+
+/* a group's counts of clinics by class, in JSON and CSV alike */
+
+static void
+yibao_cov_group_counts(yibao_cov_out_t *o, int csv,
+    const yibao_cov_group_t *g)
+{
+    size_t  i;
+
+    static const struct {
+        const char  *key;
+        size_t       off;
+    } counts[] = {
+        { ",\"seen_today\":", offsetof(yibao_cov_group_t, seen_today) },
+        { ",\"seen_week\":", offsetof(yibao_cov_group_t, seen_week) },
+        { ",\"not_seen\":", offsetof(yibao_cov_group_t, not_seen) },
+        { ",\"silent\":", offsetof(yibao_cov_group_t, silent) },
+        { ",\"failing\":", offsetof(yibao_cov_group_t, failing) },
+        { ",\"never_activated\":", offsetof(yibao_cov_group_t, never) }
+    };
+
+    for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        yibao_cov_f_u64(o, csv, counts[i].key,
+                        *(const size_t *) ((const char *) g
+                                           + counts[i].off));
+    }
 }
 
 
@@ -1546,7 +1478,85 @@ yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x, size_t i)
 }
 
 
-static void
+/* a field's JSON key, or in CSV a comma unless the key opens a row */
+
+static inline void
+yibao_cov_key(yibao_cov_out_t *o, int csv, const char *key)
+{
+    if (!csv) {
+        yibao_cov_puts(o, key);
+
+    } else if (key[0] != '{') {
+        yibao_cov_put(o, ",", 1);
+    }
+}
+
+
+static inline void
+yibao_cov_f_str(yibao_cov_out_t *o, int csv, const char *key,
+    const yibao_str_t *s)
+{
+    yibao_cov_key(o, csv, key);
+
+    if (csv) {
+        yibao_cov_put_csv(o, s);
+
+    } else {
+        yibao_cov_put_json(o, s);
+    }
+}
+
+
+/* a name of ours (nothing to escape); NULL: JSON null, CSV empty */
+
+static inline void
+yibao_cov_f_name(yibao_cov_out_t *o, int csv, const char *key,
+    const char *name)
+{
+    yibao_cov_key(o, csv, key);
+
+    if (csv) {
+        yibao_cov_puts(o, name ? name : "");
+
+    } else if (name == NULL) {
+        yibao_cov_puts(o, "null");
+
+    } else {
+        yibao_cov_put(o, "\"", 1);
+        yibao_cov_puts(o, name);
+        yibao_cov_put(o, "\"", 1);
+    }
+}
+
+
+static inline void
+yibao_cov_f_u64(yibao_cov_out_t *o, int csv, const char *key, uint64_t v)
+{
+    yibao_cov_key(o, csv, key);
+    yibao_cov_put_u64(o, v);
+}
+
+
+static inline void
+yibao_cov_f_time(yibao_cov_out_t *o, const yibao_cov_report_t *r,
+    const char *key, int64_t t)
+{
+    yibao_cov_key(o, r->csv, key);
+    yibao_cov_put_time(o, t, r->csv, r->csv ? r->gmtoff : 0);
+}
+
+
+/* JSON true or false, CSV yes or no */
+
+static inline void
+yibao_cov_f_bool(yibao_cov_out_t *o, int csv, const char *key, unsigned b)
+{
+    yibao_cov_key(o, csv, key);
+    yibao_cov_puts(o, csv ? (b ? "yes" : "no") : (b ? "true" : "false"));
+}
+
+
+static inline void
 yibao_cov_put(yibao_cov_out_t *o, const void *p, size_t n)
 {
     if (o->buf != NULL && n && n <= o->size && o->len <= o->size - n) {
@@ -1557,7 +1567,7 @@ yibao_cov_put(yibao_cov_out_t *o, const void *p, size_t n)
 }
 
 
-static void
+static inline void
 yibao_cov_puts(yibao_cov_out_t *o, const char *s)
 {
     yibao_cov_put(o, s, strlen(s));
