@@ -335,7 +335,13 @@ ngx_http_yibao_platform_send(ngx_http_yibao_platform_t *pf, ngx_str_t *uri,
     ctx->timer.handler = ngx_http_yibao_platform_timeout;
     ctx->timer.data = ctx;
     ctx->timer.log = &ctx->log;
-    ctx->timer.cancelable = 1;
+
+    /*
+     * Not cancelable: a worker shutting down gracefully waits for the
+     * exchange (at most its timeout) instead of exiting with the
+     * platform's socket open and the exchange's outcome unknown.
+     */
+    ctx->timer.cancelable = 0;
 
     ngx_add_timer(&ctx->timer, pf->timeout);
 

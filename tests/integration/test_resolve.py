@@ -616,3 +616,23 @@ def test_query_is_the_default_with_a_platform(make_stack, platform):
               "default)")
     assert (notice in harness.error_log_text(stack)) == bool(platform)
     assert "reversal" not in harness.error_log_text(stack)
+
+
+def test_graceful_stop_waits_for_the_exchange(make_stack):
+    """nginx -s quit while the resolver's 5203 is at the platform: the
+    worker finishes the exchange (its timer keeps the worker) before it
+    exits, instead of leaving the socket open ("open socket left", an
+    alert) and the record's attempt half done."""
+    from test_journal_restart import stop_nginx
+
+    stack = resolving_stack(make_stack)
+    sim_post(stack, "fault", {"infno": "5203", "mode": "hold", "count": 1})
+    unknown_2207(stack, {"mode": "drop_after_act"})
+    harness.wait_until("the platform to hold the 5203",
+                       lambda: sim_get(stack, "stats")["held"])
+
+    stop_nginx(stack, "quit",
+               meanwhile=lambda: (time.sleep(1), sim_post(stack, "release")))
+    log = harness.error_log_text(stack)
+    assert "open socket" not in log, log[-2000:]
+    assert "exiting" in log
