@@ -349,6 +349,32 @@ int yibao_audit_acks(json_t *input, yibao_alloc_t *a, yibao_str_t **acks,
 int yibao_audit_attach(json_t *doc, json_t *findings, unsigned warn);
 
 /*
+ * The store's key of what the audit keeps of a person or a visit:
+ * "yibao:audit:<kind>:<entity>:<32 hex digits>", the digits the first
+ * 16 bytes of HMAC-SHA256 of id (a psn_no, a mdtrt_id) under the
+ * installation's secret, so that the id cannot be found again from the
+ * key by trying every possible id (as a plain digest allows) without
+ * the secret.  kind is "p", "l" or "m"; an empty id is keyed as "-".
+ * out->data is allocated from a.  YIBAO_OK, YIBAO_ERR_CRYPTO or
+ * YIBAO_ERR_NOMEM.
+ */
+
+#define YIBAO_AUDIT_SECRET_MIN  32
+
+/*
+ * The secret of a key file's bytes: the whole file but its trailing
+ * spaces and line ends, at least YIBAO_AUDIT_SECRET_MIN bytes (the
+ * demo and the Debian package write 64 hex digits, 256 random bits).
+ * YIBAO_OK, or YIBAO_ERR_INVALID with err->msg saying why.
+ */
+int yibao_audit_secret(const unsigned char *data, size_t len,
+    yibao_str_t *secret, yibao_err_t *err);
+
+int yibao_audit_store_key(const yibao_str_t *secret, const char *kind,
+    const yibao_str_t *entity, const yibao_str_t *id, yibao_alloc_t *a,
+    yibao_str_t *out);
+
+/*
  * The findings for the transaction log: "rule_id:mode:sev:vola_amt"
  * joined with " ", "+ack" after an acknowledged one; only ids, modes
  * and amounts (no personal data).  YIBAO_OK or YIBAO_ERR_NOMEM.

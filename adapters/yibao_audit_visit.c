@@ -16,6 +16,7 @@
 
 #include "yibao_audit.h"
 #include "yibao_codes.h"
+#include "yibao_crypto.h"
 #include "yibao_tsv.h"
 
 
@@ -451,6 +452,68 @@ yibao_audit_attach(json_t *doc, json_t *findings, unsigned warn)
     free(text);
 
     return i ? YIBAO_OK : YIBAO_ERR_NOMEM;
+}
+
+
+int
+yibao_audit_secret(const unsigned char *data, size_t len,
+    yibao_str_t *secret, yibao_err_t *err)
+{
+    while (len > 0 && (data[len - 1] == ' ' || data[len - 1] == '\t'
+                       || data[len - 1] == '\r' || data[len - 1] == '\n'))
+    {
+        len--;
+    }
+
+    if (len < YIBAO_AUDIT_SECRET_MIN) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "the secret has %zu bytes, at least %d are needed "
+                 "(write one with: openssl rand -hex 32)", len,
+                 YIBAO_AUDIT_SECRET_MIN);
+        return YIBAO_ERR_INVALID;
+    }
+
+    secret->data = data;
+    secret->len = len;
+
+    return YIBAO_OK;
+}
+
+
+int
+yibao_audit_store_key(const yibao_str_t *secret, const char *kind,
+    const yibao_str_t *entity, const yibao_str_t *id, yibao_alloc_t *a,
+    yibao_str_t *out)
+{
+    char           *p, hex[2 * YIBAO_MD_MAX_SIZE + 1];
+    size_t          n;
+    yibao_str_t     none = { 1, (const unsigned char *) "-" };
+    unsigned char   md[YIBAO_MD_MAX_SIZE];
+
+    if (id->len == 0) {
+        id = &none;
+    }
+
+    if (yibao_hmac(YIBAO_MD_SHA256, secret->data, secret->len, id->data,
+                   id->len, md, &n)
+        != YIBAO_OK)
+    {
+        return YIBAO_ERR_CRYPTO;
+    }
+
+    yibao_hex_encode(md, 16, hex, 0);
+
+    p = yibao_alloc(a, sizeof("yibao:audit:") + strlen(kind) + entity->len
+                       + 32 + 2);
+    if (p == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    out->data = (const unsigned char *) p;
+    out->len = sprintf(p, "yibao:audit:%s:%.*s:%.32s", kind,
+                       (int) entity->len, (const char *) entity->data, hex);
+
+    return YIBAO_OK;
 }
 
 

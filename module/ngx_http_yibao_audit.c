@@ -27,8 +27,8 @@
 
 static ngx_int_t ngx_http_yibao_audit_keys(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_str_t *psn_no, ngx_str_t *mdtrt_id);
-static ngx_int_t ngx_http_yibao_audit_key(ngx_pool_t *pool, ngx_str_t *key,
-    const char *kind, ngx_str_t *entity, ngx_str_t *id);
+static ngx_int_t ngx_http_yibao_audit_key(ngx_http_request_t *r,
+    ngx_str_t *key, const char *kind, ngx_str_t *entity, ngx_str_t *id);
 static ngx_int_t ngx_http_yibao_audit_run(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
 static ngx_int_t ngx_http_yibao_audit_context(ngx_http_request_t *r,
@@ -62,10 +62,25 @@ static ngx_uint_t ngx_http_yibao_audit_infno(ngx_http_yibao_ctx_t *ctx,
 
 
 /*
- * yibao_audit_rules file: the rules (one file), read at once; the
- * lists are read by yibao_audit_lists, the two are checked together in
- * ngx_http_yibao_audit_init_conf().
+ * yibao_audit_rules file history_key=file: the rules (one file), read
+ * at once; the lists are read by yibao_audit_lists, the two are checked
+ * together in ngx_http_yibao_audit_init_conf().  The history key is the
+ * installation's secret of the store's keys of a person (HMAC-SHA256
+ * of psn_no, yibao_audit_store_key()): a file only root may read.
  */
+
+static ngx_int_t ngx_http_yibao_audit_secret(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+
+
+static ngx_http_yibao_param_t  ngx_http_yibao_audit_rules_params[] = {
+
+    { ngx_string("history_key"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0,
+      NULL, ngx_http_yibao_audit_secret, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
+    ngx_http_yibao_null_param
+};
+
 
 static yibao_audit_t *
 ngx_http_yibao_audit_object(ngx_conf_t *cf,
@@ -86,6 +101,7 @@ ngx_http_yibao_audit_rules_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
 
+    char           *rv;
     ngx_str_t      *value, data;
     yibao_err_t     err;
 
@@ -102,6 +118,12 @@ ngx_http_yibao_audit_rules_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    rv = ngx_http_yibao_conf_params(cf, ngx_http_yibao_audit_rules_params, 2,
+                                    gmcf, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     gmcf->audit_rules = value[1];
     ngx_memzero(&err, sizeof(yibao_err_t));
 
@@ -114,6 +136,35 @@ ngx_http_yibao_audit_rules_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yibao_audit_secret(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_main_conf_t *gmcf = conf;
+
+    ngx_str_t    name, data;
+    yibao_err_t  err;
+
+    name = *value;
+
+    if (ngx_http_yibao_read_file(cf, &name, 1, cf->pool, &data) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    if (yibao_audit_secret(data.data, data.len, &gmcf->audit_secret, &err)
+        != YIBAO_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s", &name,
+                           err.msg);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -299,33 +350,23 @@ ngx_http_yibao_audit_request(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
 }
 
 
-/* the keys of the person (by a digest of psn_no) and of the visit */
+/* the keys of the person (by a keyed digest of psn_no) and of the visit */
 
 static ngx_int_t
 ngx_http_yibao_audit_keys(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     ngx_str_t *psn_no, ngx_str_t *mdtrt_id)
 {
-    ngx_str_t  none = ngx_string("-");
-
-    if (psn_no->len == 0) {
-        psn_no = &none;
-    }
-
-    if (mdtrt_id->len == 0) {
-        mdtrt_id = &none;
-    }
-
-    if (ngx_http_yibao_audit_key(r->pool,
+    if (ngx_http_yibao_audit_key(r,
                                  &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_PERSON],
                                  "p", &ctx->entity, psn_no)
         != NGX_OK
-        || ngx_http_yibao_audit_key(r->pool,
-                                &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_LINES],
-                                "l", &ctx->entity, psn_no)
+        || ngx_http_yibao_audit_key(r,
+                                 &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_LINES],
+                                 "l", &ctx->entity, psn_no)
            != NGX_OK
-        || ngx_http_yibao_audit_key(r->pool,
-                             &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_MED_TYPE],
-                             "m", &ctx->entity, mdtrt_id)
+        || ngx_http_yibao_audit_key(r,
+                              &ctx->audit_keys[NGX_HTTP_YIBAO_AUDIT_MED_TYPE],
+                              "m", &ctx->entity, mdtrt_id)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -335,33 +376,32 @@ ngx_http_yibao_audit_keys(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
 }
 
 
-/* yibao:audit:<kind>:<entity>:<SHA-256 of id, 32 hex digits> */
+/* yibao:audit:<kind>:<entity>:<HMAC-SHA256 of id, 32 hex digits> */
 
 static ngx_int_t
-ngx_http_yibao_audit_key(ngx_pool_t *pool, ngx_str_t *key, const char *kind,
-    ngx_str_t *entity, ngx_str_t *id)
+ngx_http_yibao_audit_key(ngx_http_request_t *r, ngx_str_t *key,
+    const char *kind, ngx_str_t *entity, ngx_str_t *id)
 {
-    char           hex[2 * YIBAO_MD_MAX_SIZE + 1];
-    size_t         n;
-    unsigned char  md[YIBAO_MD_MAX_SIZE];
+    yibao_str_t                  e, i, out;
+    yibao_alloc_t                a;
+    ngx_http_yibao_main_conf_t  *gmcf;
 
-    if (yibao_digest(YIBAO_MD_SHA256, id->data, id->len, md, &n)
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    e.data = entity->data;
+    e.len = entity->len;
+    i.data = id->data;
+    i.len = id->len;
+
+    if (yibao_audit_store_key(&gmcf->audit_secret, kind, &e, &i, &a, &out)
         != YIBAO_OK)
     {
         return NGX_ERROR;
     }
 
-    yibao_hex_encode(md, 16, hex, 0);
-
-    key->data = ngx_pnalloc(pool, sizeof("yibao:audit:x::") - 1
-                                  + entity->len + 32);
-    if (key->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    key->len = ngx_sprintf(key->data, "yibao:audit:%s:%V:%*s", kind, entity,
-                           (size_t) 32, hex)
-               - key->data;
+    key->data = (u_char *) out.data;
+    key->len = out.len;
 
     return NGX_OK;
 }
@@ -625,7 +665,7 @@ ngx_http_yibao_audit_med_type(ngx_http_request_t *r,
     mdtrt_id.data = (u_char *) json_string_value(id);
     mdtrt_id.len = json_string_length(id);
 
-    if (ngx_http_yibao_audit_key(r->pool, &key, "m", &ctx->entity,
+    if (ngx_http_yibao_audit_key(r, &key, "m", &ctx->entity,
                                  &mdtrt_id)
         != NGX_OK)
     {
@@ -766,7 +806,7 @@ ngx_http_yibao_audit_person(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     psn_no.data = (u_char *) json_string_value(psn);
     psn_no.len = json_string_length(psn);
 
-    if (ngx_http_yibao_audit_key(r->pool, &key, "p", &ctx->entity, &psn_no)
+    if (ngx_http_yibao_audit_key(r, &key, "p", &ctx->entity, &psn_no)
         != NGX_OK)
     {
         return;

@@ -218,6 +218,7 @@ typedef struct {
     yibao_audit_t             *audit;              /* yibao_audit_rules */
     yibao_alloc_t              audit_alloc;
     ngx_str_t                  audit_rules;        /* the file's name */
+    yibao_str_t                audit_secret;       /* history_key= */
     ngx_msec_t                 audit_window;
     ngx_array_t               *audit_remotes;  /* yibao_audit_platform */
 

@@ -207,7 +207,7 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       NULL },
 
     { ngx_string("yibao_audit_rules"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_yibao_audit_rules_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

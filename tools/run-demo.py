@@ -147,7 +147,8 @@ def main():
     if audit:
         demo_audit = os.path.join(yibao_stack.DEMO_DATA, "audit")
         extra["http_extra"] += (
-            "    yibao_audit_rules %s;\n    yibao_audit_lists %s;\n"
+            "    yibao_audit_rules %s history_key=data/audit-history.key;\n"
+            "    yibao_audit_lists %s;\n"
             % (os.path.join(demo_audit, "rules.tsv"),
                os.path.join(demo_audit, "lists.tsv")))
         if not upstream and resolve != "off":

@@ -428,6 +428,15 @@ class Stack:
             shutil.copyfile(os.path.join(self.data_dir, name), dst)
             os.chmod(dst, 0o600 if name != "clinics.tsv" else 0o644)
 
+        # the fee-line audit's history key (yibao_audit_rules
+        # history_key=data/audit-history.key, docs/security.md): made
+        # once, kept across restarts of the same folder
+        key = self.path("data", "audit-history.key")
+        if not os.path.exists(key):
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+
         # mapping tables: the data set's own, else the demo's
         maps = os.path.join(self.data_dir, "mappings")
         if not os.path.isdir(maps):

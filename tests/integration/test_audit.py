@@ -8,6 +8,7 @@ acknowledgement; the visit's context kept in the store (1101's person,
 import base64
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -31,6 +32,9 @@ PROG = "XG03DAH041B002000000001"      # female only
 CHILD_IV = "001204000020000"          # children only
 
 MALE_ADULT = "370102195603152017"
+
+# the history key every stack writes in its folder (tools/yibao_stack.py)
+KEY = "history_key=data/audit-history.key"
 
 
 def id_number(birth, male):
@@ -73,8 +77,8 @@ def audit_stack(make_stack, rules=RULES, mode=None, tmp=None, **kw):
         with open(rules, "w", encoding="utf-8") as f:
             f.write("\n".join(out) + "\n")
     return make_stack(
-        http_extra="yibao_audit_rules %s;\n    yibao_audit_lists %s;"
-                   % (rules, LISTS),
+        http_extra="yibao_audit_rules %s %s;\n    yibao_audit_lists %s;"
+                   % (rules, KEY, LISTS),
         location_extra="yibao_audit on;", **kw)
 
 
@@ -311,6 +315,75 @@ def test_visit_context_from_the_store(make_stack, make_redis):
         assert secret.encode() not in kept, secret
 
 
+def write_key(path, text):
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_history_is_keyed_by_the_installations_secret(make_stack,
+                                                      make_redis, tmp_path):
+    """The store's keys of a person are HMAC-SHA256 of psn_no under the
+    history key, not its SHA-256 (which anyone can compute for every
+    possible psn_no): two secrets give two keys, and the history still
+    works from one request to the next."""
+    import hashlib
+    import hmac
+    import redis as redis_client
+    redis = make_redis()
+    rc = redis_client.Redis(host="127.0.0.1", port=redis.port)
+    keys = {}
+    for name, secret in (("a", "a1" * 32), ("b", "b2" * 32)):
+        path = write_key(tmp_path / (name + ".key"), secret + "\n")
+        stack = audit_stack(make_stack, redis=redis, start=False)
+        stack.http_extra = stack.http_extra.replace(KEY,
+                                                    "history_key=" + path)
+        stack.start()
+        steps = visit(stack, [line(EXAM_FEE)])
+        assert findings(steps["2204"][1]) == {}
+        steps = visit(stack, [line(EXAM_FEE)])
+        assert set(findings(steps["2204"][1])) == {"YB-L02"}
+        psn_no = steps["1101"][1]["output"]["baseinfo"]["psn_no"].encode()
+        mac = hmac.new(secret.encode(), psn_no,
+                       hashlib.sha256).hexdigest()[:32]
+        plain = hashlib.sha256(psn_no).hexdigest()[:32]
+        kept = [k.decode() for k in rc.scan_iter("yibao:audit:p:*")]
+        assert [k for k in kept if k.endswith(":" + mac)], (mac, kept)
+        assert not [k for k in kept if plain in k], (plain, kept)
+        keys[name] = mac
+        stack.stop()
+    assert keys["a"] != keys["b"]
+
+
+@pytest.mark.parametrize("key,mode,words", [
+    (None, 0o600, ["open() \"", "missing.key\" failed"]),
+    ("a1" * 32, 0o644, ["holds secrets but is accessible by group or "
+                        "others (mode 0644)"]),
+    ("a1" * 15 + "\n", 0o600, ["the secret has 30 bytes, at least 32"]),
+    ("", 0o600, ["needs history_key="]),
+])
+def test_history_key_mistakes_fail_nginx_t(make_stack, tmp_path, key, mode,
+                                           words):
+    path = str(tmp_path / "missing.key")
+    if key:
+        write_key(path, key)
+        os.chmod(path, mode)
+    param = "" if key == "" else "history_key=" + path
+    stack = make_stack(start=False,
+                       http_extra="yibao_audit_rules %s %s;\n"
+                                  "    yibao_audit_lists %s;"
+                                  % (RULES, param, LISTS),
+                       location_extra="yibao_audit on;")
+    stack.allowed_log = [r"\[emerg\]"]
+    p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
+    assert p.returncode != 0
+    for w in words:
+        assert w in p.stderr, p.stderr
+    # the file and line of the directive
+    assert re.search(r"in \S+/nginx\.conf:\d+", p.stderr), p.stderr
+
+
 def test_embedded_store_keeps_the_context_too(make_stack):
     stack = audit_stack(make_stack)
     visit(stack, [line(EXAM_FEE)])
@@ -337,8 +410,9 @@ def test_mistakes_fail_nginx_t(make_stack, tmp_path, rules, lists, words):
         with open(lpath, "w", encoding="utf-8") as f:
             f.write(lists)
     stack = make_stack(start=False,
-                       http_extra="yibao_audit_rules %s;\n"
-                                  "    yibao_audit_lists %s;" % (rpath, lpath),
+                       http_extra="yibao_audit_rules %s %s;\n"
+                                  "    yibao_audit_lists %s;"
+                                  % (rpath, KEY, lpath),
                        location_extra="yibao_audit on;")
     stack.allowed_log = [r"\[emerg\]"]
     p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
@@ -365,8 +439,8 @@ TWO_ANTIBIOTICS = [line(EXAM_FEE), line(AMOX, 2, 12.60),
 
 def platform_stack(make_stack, extra):
     return make_stack(
-        http_extra="yibao_audit_rules %s;\n    yibao_audit_lists %s;\n"
-                   "    yibao_audit_platform %s;" % (RULES, LISTS, extra),
+        http_extra="yibao_audit_rules %s %s;\n    yibao_audit_lists %s;\n"
+                   "    yibao_audit_platform %s;" % (RULES, KEY, LISTS, extra),
         location_extra="yibao_audit on;")
 
 
@@ -446,10 +520,10 @@ def test_platform_audit_failure_is_a_miss(make_stack, answer):
 
 def test_platform_audit_needs_yibao_platform(make_stack):
     stack = make_stack(start=False, platform=None, resolve="off",
-                       http_extra="yibao_audit_rules %s;\n"
+                       http_extra="yibao_audit_rules %s %s;\n"
                                   "    yibao_audit_lists %s;\n"
                                   "    yibao_audit_platform on=2204 "
-                                  "infno=3101;" % (RULES, LISTS),
+                                  "infno=3101;" % (RULES, KEY, LISTS),
                        location_extra="yibao_audit on;")
     stack.allowed_log = [r"\[emerg\]"]
     p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)

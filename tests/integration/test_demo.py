@@ -335,8 +335,12 @@ def test_demo_audits_fee_lines(make_demo):
     banner = " ".join(demo.start().split())
     assert "2204 and 2206 fee lines checked by" in banner, banner
     conf = os.path.join(demo.workdir, "nginx.conf")
-    assert directive(conf, "yibao_audit_rules").endswith(
-        "conf/demo/audit/rules.tsv")
+    rules, key = directive(conf, "yibao_audit_rules").split()
+    assert rules.endswith("conf/demo/audit/rules.tsv")
+    # the history key, made by the demo's setup: root's only
+    assert key == "history_key=data/audit-history.key"
+    st = os.stat(os.path.join(demo.workdir, "data", "audit-history.key"))
+    assert st.st_mode & 0o077 == 0
     assert directive(conf, "yibao_audit") == "on"
     assert directive(conf, "yibao_audit_platform").startswith(
         "on=2204 infno=3101")

@@ -249,11 +249,14 @@ def test_packages_installed_flow_and_purge(installed, tmp_path):
     assert os.path.isfile("/usr/lib/nginx/modules/ngx_http_yibao_module.so")
 
     # the secrets: root's alone (nginx's master reads them)
+    # (audit-history.key: made by postinst, yibao_audit_rules history_key=)
     for name, mode in (("keys.tsv", 0o600), ("callers.tsv", 0o600),
-                       ("clinics.tsv", 0o644)):
+                       ("clinics.tsv", 0o644), ("audit-history.key", 0o600)):
         st = os.stat(os.path.join("/etc/yibao", name))
         assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == \
             (mode, 0, 0), name
+    with open("/etc/yibao/audit-history.key") as f:
+        assert re.fullmatch(r"[0-9a-f]{64}\n", f.read())
     for name in ("redis-journal.conf", "balancer.conf"):
         assert os.path.isfile(os.path.join("/usr/share/yibao-gateway", name))
     st = os.stat("/var/log/nginx/yibao")

@@ -1118,6 +1118,73 @@ test_audit_remote(void **state)
 }
 
 
+
+/*
+ * The store's keys of a person: HMAC-SHA256 of psn_no under the
+ * installation's secret (the expected digits from Python's hmac), not
+ * its plain SHA-256, and another secret gives other keys.
+ */
+
+static void
+test_audit_store_key(void **state)
+{
+    test_ctx_t   *t = *state;
+    yibao_str_t   sec, sec2, entity, id, key, empty;
+
+    static const char  file[] = "0123456789abcdef0123456789abcdef\n";
+    static const char  rev[] = "fedcba9876543210fedcba9876543210";
+
+    assert_int_equal(yibao_audit_secret(U(file), sizeof(file) - 1, &sec,
+                                        &t->err),
+                     YIBAO_OK);
+    assert_int_equal(sec.len, 32);
+
+    entity.data = U(ENTITY);
+    entity.len = sizeof(ENTITY) - 1;
+    id.data = U("37000000000000000001");
+    id.len = 20;
+
+    assert_int_equal(yibao_audit_store_key(&sec, "p", &entity, &id,
+                                           &t->alloc, &key),
+                     YIBAO_OK);
+    assert_int_equal(key.len, sizeof("yibao:audit:p:" ENTITY ":") - 1 + 32);
+    assert_memory_equal(key.data, "yibao:audit:p:" ENTITY ":"
+                        "54de101eff63062a9a9cb041b1e8baa6", key.len);
+    /* the plain SHA-256 of the psn_no: 49eb588830f441916f09d58cceb462cb */
+    assert_null(memmem(key.data, key.len, "49eb5888", 8));
+
+    sec2.data = U(rev);
+    sec2.len = sizeof(rev) - 1;
+    assert_int_equal(yibao_audit_store_key(&sec2, "p", &entity, &id,
+                                           &t->alloc, &key),
+                     YIBAO_OK);
+    assert_memory_equal(key.data, "yibao:audit:p:" ENTITY ":"
+                        "2e88dc7e173dfeae259009794a9b182f", key.len);
+
+    /* an empty id is keyed as "-" */
+    empty.data = U("");
+    empty.len = 0;
+    id.data = U("-");
+    id.len = 1;
+    assert_int_equal(yibao_audit_store_key(&sec, "m", &entity, &empty,
+                                           &t->alloc, &key),
+                     YIBAO_OK);
+    assert_int_equal(yibao_audit_store_key(&sec, "m", &entity, &id,
+                                           &t->alloc, &sec2),
+                     YIBAO_OK);
+    assert_int_equal(key.len, sec2.len);
+    assert_memory_equal(key.data, sec2.data, key.len);
+
+    /* too short, also once its line end is taken away */
+    assert_int_equal(yibao_audit_secret(U(file), 31, &sec, &t->err),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(t->err.msg, "31 bytes, at least 32"));
+    assert_int_equal(yibao_audit_secret(U("short\r\n \t\n"), 10, &sec,
+                                        &t->err),
+                     YIBAO_ERR_INVALID);
+    assert_non_null(strstr(t->err.msg, "5 bytes"));
+}
+
 int
 main(void)
 {
@@ -1143,6 +1210,7 @@ main(void)
         T(test_audit_history_roundtrip),
         T(test_audit_acks_attach_log),
         T(test_audit_remote),
+        T(test_audit_store_key),
 #undef T
     };
 
