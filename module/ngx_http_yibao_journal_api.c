@@ -78,6 +78,14 @@ typedef struct {
 } ngx_http_yibao_journal_api_t;
 
 
+static ngx_int_t ngx_http_yibao_journal_api_parse(
+    ngx_http_yibao_journal_api_t *ja, const char **msg);
+static ngx_int_t ngx_http_yibao_journal_api_totals(
+    ngx_http_yibao_journal_api_t *ja);
+static ngx_int_t ngx_http_yibao_journal_api_kind(
+    ngx_http_yibao_journal_api_t *ja, ngx_str_t *msgid, const char **msg);
+static ngx_int_t ngx_http_yibao_journal_api_redis(
+    ngx_http_yibao_journal_api_t *ja);
 static ngx_int_t ngx_http_yibao_journal_api_query(ngx_http_request_t *r,
     ngx_http_yibao_journal_api_t *ja);
 static ngx_int_t ngx_http_yibao_journal_api_send(
@@ -125,28 +133,17 @@ ngx_http_yibao_journal_arg(ngx_http_request_t *r, const char *name,
 
 
 /*
- * The operators' journal API.  Long: not yet in steps: the arguments
- * of each query, then the query and its answer.
+ * The operators' journal API: the arguments read into a query (a list,
+ * or one record), then the query run on the embedded store's zone or
+ * on Redis; the answers are rendered by the functions below.
  */
 
 static ngx_int_t
 ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 {
-    u_char                        *day;
     ngx_int_t                      rc;
-    ngx_str_t                      caller, msgid, state, setl, key;
-    ngx_str_t                      skey, *setl_key;
-    yibao_err_t                    err;
-    ngx_time_t                    *tp;
-    yibao_tm_t                     tm;
-    yibao_str_t                    out, v;
-    yibao_alloc_t                  a;
-    yibao_journal_state_e          st;
-    ngx_http_yibao_store_res_t     res;
-    ngx_http_yibao_main_conf_t    *gmcf;
+    const char                    *msg;
     ngx_http_yibao_journal_api_t  *ja;
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     rc = ngx_http_yibao_endpoint_start(r, NGX_HTTP_GET|NGX_HTTP_POST);
     if (rc != NGX_OK) {
@@ -154,13 +151,56 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
     }
 
     ja = ngx_pcalloc(r->pool, sizeof(ngx_http_yibao_journal_api_t));
-    day = ngx_pnalloc(r->pool, 11);
-
-    if (ja == NULL || day == NULL) {
+    if (ja == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ja->r = r;
+    msg = NULL;
+
+    rc = ngx_http_yibao_journal_api_parse(ja, &msg);
+
+    if (rc != NGX_OK) {
+        return msg ? ngx_http_yibao_journal_api_error(r, rc, msg) : rc;
+    }
+
+    if (ja->q.kind != YIBAO_JOURNAL_Q_NONE) {
+        return ngx_http_yibao_journal_api_query(r, ja);
+    }
+
+    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_LOCAL) {
+        return ngx_http_yibao_journal_api_zone(ja);
+    }
+
+    return ngx_http_yibao_journal_api_redis(ja);
+}
+
+
+/*
+ * The request's arguments: a list's query (ja->q.kind), or one record
+ * (ja->key, with a resolution's state and setl_id).  NGX_OK, or the
+ * status to answer with, and for a 400 *msg: what is wrong.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_parse(ngx_http_yibao_journal_api_t *ja,
+    const char **msg)
+{
+    u_char                      *day;
+    ngx_str_t                    caller, msgid;
+    ngx_time_t                  *tp;
+    yibao_tm_t                   tm;
+    ngx_http_request_t          *r;
+    yibao_journal_state_e        st;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    r = ja->r;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    day = ngx_pnalloc(r->pool, 11);
+    if (day == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     tp = ngx_timeofday();
     ja->q.now_ms = (uint64_t) tp->sec * 1000 + tp->msec;
@@ -180,136 +220,161 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
 
     ngx_http_yibao_journal_arg(r, "clinic", &ja->q.clinic);
 
-    /* GET .../totals?entity=E[&day][&insutype][&clr_type][&figures] */
-
     if (r->uri.len >= 7
         && ngx_strncmp(r->uri.data + r->uri.len - 7, "/totals", 7) == 0)
     {
-        if (r->method != NGX_HTTP_GET) {
-            return NGX_HTTP_NOT_ALLOWED;
-        }
-
-        ja->q.kind = YIBAO_JOURNAL_Q_TOTALS;
-        ngx_http_yibao_journal_arg(r, "entity", &ja->q.entity);
-        ngx_http_yibao_journal_arg(r, "insutype", &ja->q.insutype);
-        ngx_http_yibao_journal_arg(r, "clr_type", &ja->q.clr_type);
-        ngx_http_yibao_journal_arg(r, "medfee_sumamt",
-                                   &ja->q.medfee_sumamt);
-        ngx_http_yibao_journal_arg(r, "fund_pay_sumamt",
-                                   &ja->q.fund_pay_sumamt);
-        ngx_http_yibao_journal_arg(r, "acct_pay", &ja->q.acct_pay);
-        ngx_http_yibao_journal_arg(r, "fixmedins_setl_cnt",
-                                   &ja->q.setl_cnt);
-
-        return ngx_http_yibao_journal_api_query(r, ja);
+        return ngx_http_yibao_journal_api_totals(ja);
     }
 
-    if (ngx_http_arg(r, (u_char *) "caller", 6, &caller) != NGX_OK) {
-        ngx_str_null(&caller);
-    }
+    ngx_str_null(&caller);
+    ngx_str_null(&msgid);
 
-    if (ngx_http_arg(r, (u_char *) "msgid", 5, &msgid) != NGX_OK) {
-        ngx_str_null(&msgid);
-    }
-
-    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK) {
-        ngx_str_null(&state);
-    }
-
-    if (ngx_http_arg(r, (u_char *) "setl_id", 7, &setl) != NGX_OK) {
-        ngx_str_null(&setl);
-    }
-
-    st = yibao_journal_state_parse(state.data, state.len);
+    (void) ngx_http_arg(r, (u_char *) "caller", 6, &caller);
+    (void) ngx_http_arg(r, (u_char *) "msgid", 5, &msgid);
+    (void) ngx_http_arg(r, (u_char *) "state", 5, &ja->state);
+    (void) ngx_http_arg(r, (u_char *) "setl_id", 7, &ja->setl);
 
     if (r->method == NGX_HTTP_GET && caller.len == 0) {
-
-        /* the queries for operations, answered as a list */
-
-        ngx_http_yibao_journal_arg(r, "problems", &v);
-
-        if (v.len) {
-            ja->q.kind = YIBAO_JOURNAL_Q_PROBLEMS;
-
-        } else if (st == YIBAO_JOURNAL_UNKNOWN) {
-            ja->q.kind = YIBAO_JOURNAL_Q_UNKNOWN;
-
-        } else if (msgid.len) {
-            ja->q.kind = YIBAO_JOURNAL_Q_MSGID;
-            ngx_http_yibao_journal_arg(r, "msgid", &ja->q.value);
-
-        } else if (setl.len) {
-            ja->q.kind = YIBAO_JOURNAL_Q_SETL;
-            ngx_http_yibao_journal_arg(r, "setl_id", &ja->q.value);
-
-        } else {
-            ngx_http_yibao_journal_arg(r, "mdtrt_id", &ja->q.value);
-
-            if (ja->q.value.len) {
-                ja->q.kind = YIBAO_JOURNAL_Q_MDTRT;
-
-            } else if (ja->q.clinic.len) {
-                ja->q.kind = YIBAO_JOURNAL_Q_CLINIC;
-
-            } else {
-                return ngx_http_yibao_journal_api_error(r,
-                           NGX_HTTP_BAD_REQUEST,
-                           "name a record (caller and msgid) or a query: "
-                           "msgid, mdtrt_id, setl_id, clinic [day], "
-                           "problems [clinic] [day], state=unknown");
-            }
-        }
-
-        return ngx_http_yibao_journal_api_query(r, ja);
+        return ngx_http_yibao_journal_api_kind(ja, &msgid, msg);
     }
 
     if (caller.len == 0 || caller.len > 64
         || !yibao_code_is_alnum(msgid.data, msgid.len, 64)
-        || setl.len > 64)
+        || ja->setl.len > 64)
     {
-        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
-                   "caller and msgid (letters and digits, at most 64) are "
-                   "needed");
+        *msg = "caller and msgid (letters and digits, at most 64) are "
+               "needed";
+        return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (ngx_http_yibao_journal_key(r->pool, &key, &caller, "j", &msgid)
+    if (ngx_http_yibao_journal_key(r->pool, &ja->key, &caller, "j", &msgid)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ja->key = key;
-    ja->state = state;
-    ja->setl = setl;
+    st = yibao_journal_state_parse(ja->state.data, ja->state.len);
 
     if (r->method == NGX_HTTP_POST
         && st != YIBAO_JOURNAL_OK && st != YIBAO_JOURNAL_FAILED)
     {
-        return ngx_http_yibao_journal_api_error(r, NGX_HTTP_BAD_REQUEST,
-                   "state must be ok or failed");
+        *msg = "state must be ok or failed";
+        return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (ngx_http_yibao_store_state() == NGX_HTTP_YIBAO_STORE_LOCAL) {
-        return ngx_http_yibao_journal_api_zone(ja);
+    return NGX_OK;
+}
+
+
+/* GET .../totals?entity=E[&day][&insutype][&clr_type][&figures] */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_totals(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_http_request_t  *r;
+
+    r = ja->r;
+
+    if (r->method != NGX_HTTP_GET) {
+        return NGX_HTTP_NOT_ALLOWED;
     }
+
+    ja->q.kind = YIBAO_JOURNAL_Q_TOTALS;
+    ngx_http_yibao_journal_arg(r, "entity", &ja->q.entity);
+    ngx_http_yibao_journal_arg(r, "insutype", &ja->q.insutype);
+    ngx_http_yibao_journal_arg(r, "clr_type", &ja->q.clr_type);
+    ngx_http_yibao_journal_arg(r, "medfee_sumamt", &ja->q.medfee_sumamt);
+    ngx_http_yibao_journal_arg(r, "fund_pay_sumamt",
+                               &ja->q.fund_pay_sumamt);
+    ngx_http_yibao_journal_arg(r, "acct_pay", &ja->q.acct_pay);
+    ngx_http_yibao_journal_arg(r, "fixmedins_setl_cnt", &ja->q.setl_cnt);
+
+    return NGX_OK;
+}
+
+
+/* a GET without caller=: the queries for operations, answered as lists */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_kind(ngx_http_yibao_journal_api_t *ja,
+    ngx_str_t *msgid, const char **msg)
+{
+    yibao_str_t          v;
+    ngx_http_request_t  *r;
+
+    r = ja->r;
+
+    ngx_http_yibao_journal_arg(r, "problems", &v);
+
+    if (v.len) {
+        ja->q.kind = YIBAO_JOURNAL_Q_PROBLEMS;
+
+    } else if (yibao_journal_state_parse(ja->state.data, ja->state.len)
+               == YIBAO_JOURNAL_UNKNOWN)
+    {
+        ja->q.kind = YIBAO_JOURNAL_Q_UNKNOWN;
+
+    } else if (msgid->len) {
+        ja->q.kind = YIBAO_JOURNAL_Q_MSGID;
+        ngx_http_yibao_journal_arg(r, "msgid", &ja->q.value);
+
+    } else if (ja->setl.len) {
+        ja->q.kind = YIBAO_JOURNAL_Q_SETL;
+        ngx_http_yibao_journal_arg(r, "setl_id", &ja->q.value);
+
+    } else {
+        ngx_http_yibao_journal_arg(r, "mdtrt_id", &ja->q.value);
+
+        if (ja->q.value.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_MDTRT;
+
+        } else if (ja->q.clinic.len) {
+            ja->q.kind = YIBAO_JOURNAL_Q_CLINIC;
+
+        } else {
+            *msg = "name a record (caller and msgid) or a query: msgid, "
+                   "mdtrt_id, setl_id, clinic [day], problems [clinic] "
+                   "[day], state=unknown";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One record in Redis: GET, the record (not there: this node's zone,
+ * in ngx_http_yibao_journal_api_reply); POST, an operator's resolution,
+ * the setl_id the operator found joining its index.
+ */
+
+static ngx_int_t
+ngx_http_yibao_journal_api_redis(ngx_http_yibao_journal_api_t *ja)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    skey, *setl_key;
+    yibao_err_t                  err;
+    yibao_str_t                  out;
+    yibao_alloc_t                a;
+    ngx_http_request_t          *r;
+    ngx_http_yibao_store_res_t   res;
+
+    r = ja->r;
 
     if (r->method == NGX_HTTP_GET) {
-        rc = ngx_http_yibao_store_journal_get(r, NULL, &key, 0, &res,
+        rc = ngx_http_yibao_store_journal_get(r, NULL, &ja->key, 0, &res,
                                               ngx_http_yibao_journal_api_reply,
                                               ja);
         return ngx_http_yibao_journal_api_wait(r, rc);
     }
 
-    /* POST ?caller&msgid&state=ok|failed[&setl_id]: a resolution */
-
     setl_key = NULL;
 
-    /* the setl_id the operator found joins its index */
-
-    if (setl.len) {
+    if (ja->setl.len) {
         ja->q.kind = YIBAO_JOURNAL_Q_SETL;
-        ja->q.value.data = setl.data;
-        ja->q.value.len = setl.len;
+        ja->q.value.data = ja->setl.data;
+        ja->q.value.len = ja->setl.len;
         ngx_http_yibao_alloc_init(&a, r->pool);
 
         if (yibao_journal_query_key(&ja->q, &a, &out, &err) != YIBAO_OK) {
@@ -324,8 +389,8 @@ ngx_http_yibao_journal_api_handler(ngx_http_request_t *r)
         setl_key = &skey;
     }
 
-    rc = ngx_http_yibao_store_journal_resolve(r, &key, &state, &setl,
-                                              setl_key,
+    rc = ngx_http_yibao_store_journal_resolve(r, &ja->key, &ja->state,
+                                              &ja->setl, setl_key,
                                               ngx_http_yibao_journal_api_reply,
                                               ja);
 
