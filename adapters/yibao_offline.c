@@ -517,6 +517,29 @@ yibao_offline_text(json_t *rec, yibao_alloc_t *a, yibao_str_t *out)
 }
 
 
+/*
+ * The visit as a record keeps it: env's input without the person's name
+ * (1101 gives it again when the record is settled) and without "offline"
+ * (what was paid is kept beside it).  NULL: no memory.
+ */
+
+static json_t *
+yibao_offline_visit(yibao_envelope_t *env)
+{
+    json_t  *visit;
+
+    visit = json_deep_copy(json_object_get(env->doc, "input"));
+    if (visit == NULL) {
+        return NULL;
+    }
+
+    json_object_del(json_object_get(visit, "data"), "psn_name");
+    json_object_del(visit, "offline");
+
+    return visit;
+}
+
+
 int
 yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
     const yibao_offline_visit_t *v, const char *prev, yibao_alloc_t *a,
@@ -524,20 +547,12 @@ yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
 {
     int      rc;
     char     total[32], paid[32];
-    json_t  *input, *visit, *body, *rec, *data;
+    json_t  *visit, *body, *rec;
 
-    input = json_object_get(env->doc, "input");
-
-    visit = json_deep_copy(input);
+    visit = yibao_offline_visit(env);
     if (visit == NULL) {
         return YIBAO_ERR_NOMEM;
     }
-
-    /* the name is not kept: 1101 gives it again when it is settled */
-
-    data = json_object_get(visit, "data");
-    json_object_del(data, "psn_name");
-    json_object_del(visit, "offline");
 
     body = json_pack("{s:s%,s:s%,s:s%,s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s,"
                      "s:s,s:s,s:o}",
@@ -645,6 +660,34 @@ yibao_offline_verify(const unsigned char *p, size_t len, const char *prev,
     }
 
     return YIBAO_OK;
+}
+
+
+int
+yibao_offline_same(yibao_envelope_t *env, const yibao_offline_visit_t *v,
+    const unsigned char *p, size_t len)
+{
+    int            same;
+    json_t        *rec, *body, *visit;
+    json_error_t   e;
+
+    rec = json_loadb((const char *) p, len, JSON_REJECT_DUPLICATES, &e);
+    body = json_object_get(rec, "body");
+
+    visit = yibao_offline_visit(env);
+    if (visit == NULL) {
+        json_decref(rec);
+        return YIBAO_ERR_NOMEM;
+    }
+
+    same = json_is_object(body)
+           && yibao_offline_cents(json_object_get(body, "paid")) == v->paid
+           && json_equal(json_object_get(body, "visit"), visit);
+
+    json_decref(visit);
+    json_decref(rec);
+
+    return same ? YIBAO_OK : YIBAO_ERR_INVALID;
 }
 
 

@@ -124,6 +124,16 @@ int yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
 int yibao_offline_verify(const unsigned char *p, size_t len, const char *prev,
     yibao_offline_info_t *info, yibao_err_t *err);
 
+/*
+ * Whether the stored record p (of the caller's msgid) keeps the visit of
+ * env (checked, v): the same visit and the same amount paid (the
+ * person's name aside, a record does not keep it).  YIBAO_OK: it does,
+ * the visit was sent again; YIBAO_ERR_INVALID: another visit (or a
+ * record that cannot be read); YIBAO_ERR_NOMEM.
+ */
+int yibao_offline_same(yibao_envelope_t *env, const yibao_offline_visit_t *v,
+    const unsigned char *p, size_t len);
+
 /* the record with another state: *out from a */
 int yibao_offline_restate(const unsigned char *p, size_t len,
     const char *state, yibao_alloc_t *a, yibao_str_t *out);

@@ -321,14 +321,17 @@ ngx_http_yibao_offline_over_limit(ngx_http_request_t *r,
 
 
 /*
- * The caller's msgid has its record already (the clinic system sent
- * the visit again, its first answer lost): that record, not another.
+ * The caller's msgid has its record already: the clinic system sent the
+ * visit again, its first answer lost (that record, not another), or it
+ * sent another visit with the msgid of the first (refused, as the
+ * journal refuses a msgid used for another request).
  */
 
 static ngx_int_t
 ngx_http_yibao_offline_repeat(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_http_yibao_offline_take_t *t)
 {
+    ngx_int_t                     rc;
     ngx_str_t                     value;
     yibao_err_t                   err;
     yibao_offline_info_t         *info;
@@ -350,6 +353,20 @@ ngx_http_yibao_offline_repeat(ngx_http_request_t *r,
 
     t->id.data = t->add.existing.data + 3;
     t->id.len = t->add.existing.len - 3;
+
+    rc = yibao_offline_same(&ctx->env, t->visit, value.data, value.len);
+
+    if (rc == YIBAO_ERR_NOMEM) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != YIBAO_OK) {
+        ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_MSGID_REUSED,
+                              "msgid %V was already used by this caller for "
+                              "another visit (记账 record %V); nothing was "
+                              "kept: use a new msgid", &ctx->msgid, &t->id);
+        return yibao_gwerr_find(YIBAO_GWERR_MSGID_REUSED)->http_status;
+    }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "yibao: offline record %V of clinic %V: sent again "

@@ -144,6 +144,16 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     assert rep["seq"] == 1 and rep["day_count"] == 1
     assert first["repeat"] is False
 
+    # the msgid of the first with another visit (another patient, another
+    # amount paid): refused, not taken for the first record
+    for other in (visit(clinic, mdtrt_cert_no="110101199003074514",
+                        certno="110101199003074514"),
+                  visit(clinic, paid="6.00")):
+        other["msgid"] = first_msgid
+        r = record(stack, other)
+        assert_rejected(r.status, r.body, 409, 1013, first_msgid,
+                        "another visit", first["id"])
+
     # the clinic's day: count=3
     for seq in (2, 3):
         r = record(stack, visit(clinic))

@@ -271,6 +271,73 @@ test_seal_verify_chain_and_tamper(void **state)
 }
 
 
+/*
+ * A msgid sent again: the same visit (its name aside) is a repeat;
+ * another visit, or another amount paid, is not.
+ */
+
+static void
+test_same_visit_or_another(void **state)
+{
+    char                   h1[YIBAO_OFFLINE_HASH_LEN + 1];
+    yibao_str_t            r1;
+    yibao_err_t            err;
+    yibao_alloc_t          a;
+    yibao_envelope_t       env;
+    yibao_test_arena_t     arena;
+    yibao_offline_visit_t  v;
+
+    (void) state;
+
+    yibao_test_arena_init(&arena, &a);
+
+    seal(&a, 1, "", &r1, h1);
+
+    load(&env, visit_text);
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err), YIBAO_OK);
+    assert_int_equal(yibao_offline_same(&env, &v, r1.data, r1.len),
+                     YIBAO_OK);
+
+    /* the name is not kept: not what tells two visits apart */
+    json_object_set_new(json_object_get(input(&env), "data"), "psn_name",
+                        json_string("李四"));
+    assert_int_equal(yibao_offline_same(&env, &v, r1.data, r1.len),
+                     YIBAO_OK);
+
+    /* another patient */
+    json_object_set_new(json_object_get(input(&env), "data"),
+                        "mdtrt_cert_no", json_string("110101199003074514"));
+    assert_int_equal(yibao_offline_same(&env, &v, r1.data, r1.len),
+                     YIBAO_ERR_INVALID);
+    json_decref(env.doc);
+
+    /* another fee line's amount */
+    load(&env, visit_text);
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err), YIBAO_OK);
+    json_object_set_new(json_array_get(json_object_get(input(&env),
+                                                       "feedetail"), 0),
+                        "det_item_fee_sumamt", json_real(12.7));
+    assert_int_equal(yibao_offline_same(&env, &v, r1.data, r1.len),
+                     YIBAO_ERR_INVALID);
+    json_decref(env.doc);
+
+    /* the same visit, another amount paid */
+    load(&env, visit_text);
+    assert_int_equal(yibao_offline_check(&env, NOW, &v, &err), YIBAO_OK);
+    v.paid = 400;
+    assert_int_equal(yibao_offline_same(&env, &v, r1.data, r1.len),
+                     YIBAO_ERR_INVALID);
+
+    /* not a record */
+    assert_int_equal(yibao_offline_same(&env, &v,
+                                        (const unsigned char *) "{}", 2),
+                     YIBAO_ERR_INVALID);
+    json_decref(env.doc);
+
+    yibao_test_arena_free(&arena);
+}
+
+
 static void
 test_limits_and_amounts(void **state)
 {
@@ -427,6 +494,7 @@ main(void)
         cmocka_unit_test(test_check_refuses_another_infno),
         cmocka_unit_test(test_check_refusals),
         cmocka_unit_test(test_seal_verify_chain_and_tamper),
+        cmocka_unit_test(test_same_visit_or_another),
         cmocka_unit_test(test_limits_and_amounts),
         cmocka_unit_test(test_plan_who_waits_for_an_operator),
         cmocka_unit_test(test_states_settle_at_most_once),
