@@ -430,5 +430,23 @@ int yibao_audit_remote_answer(const unsigned char *data, size_t len,
     yibao_audit_mode_e mode, json_t **findings, yibao_audit_mode_e *worst,
     char *why, size_t size);
 
+/*
+ * The platform's findings (yibao_audit_remote_answer()) for the
+ * transaction log, as yibao_audit_log() gives the gateway's:
+ * "infno:rule_id:mode:sev_deg:vola_amt" joined with " ".  rule_id and
+ * a sev_deg that is a string are the platform's text: shown as
+ * yibao_echo() shows an outside value (quotes, backslashes and control
+ * characters as '?', other than ASCII as '*', ID-number-long digit runs
+ * masked, at most YIBAO_AUDIT_REMOTE_ECHO characters), and the field's
+ * separators ' ' and ':' as '?' too, so that one finding is always one
+ * word of five fields; an amount beyond 10^12 as "?".  YIBAO_OK or
+ * YIBAO_ERR_NOMEM.
+ */
+
+#define YIBAO_AUDIT_REMOTE_ECHO  40
+
+int yibao_audit_remote_log(const yibao_str_t *infno, json_t *findings,
+    yibao_audit_mode_e mode, yibao_alloc_t *a, yibao_str_t *out);
+
 
 #endif /* _YIBAO_AUDIT_H_INCLUDED_ */

@@ -17,6 +17,7 @@
 #include "yibao_audit.h"
 #include "yibao_codes.h"
 #include "yibao_crypto.h"
+#include "yibao_fields.h"
 #include "yibao_tsv.h"
 
 
@@ -835,6 +836,90 @@ yibao_audit_remote_answer(const unsigned char *data, size_t len,
 
     json_decref(doc);
     *findings = arr;
+
+    return YIBAO_OK;
+}
+
+
+/* the platform's text for the log: yibao_echo(), separators as '?' */
+
+static const char *
+yibao_audit_remote_echo(json_t *v, char *buf, size_t size)
+{
+    char  *c;
+
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+
+    if (!json_is_string(v)) {
+        return "?";
+    }
+
+    yibao_echo((const unsigned char *) json_string_value(v),
+               json_string_length(v), YIBAO_AUDIT_REMOTE_ECHO, buf, size);
+
+    for (c = buf; *c; c++) {
+        if (*c == ' ' || *c == ':') {
+            *c = '?';
+        }
+    }
+
+    return buf;
+}
+
+
+int
+yibao_audit_remote_log(const yibao_str_t *infno, json_t *findings,
+    yibao_audit_mode_e mode, yibao_alloc_t *a, yibao_str_t *out)
+{
+    char         *p, *start, amt[32];
+    char          id[YIBAO_AUDIT_REMOTE_ECHO + 4];
+    char          sev[YIBAO_AUDIT_REMOTE_ECHO + 4];
+    double        v;
+    size_t        i, n, size;
+    json_t       *o;
+    const char   *sid, *ssev;
+
+    n = json_array_size(findings);
+    size = 1 + n * (infno->len + sizeof(id) + sizeof(sev) + sizeof(amt)
+                    + 16);
+
+    start = yibao_alloc(a, size);
+    if (start == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    p = start;
+    *p = '\0';
+
+    for (i = 0; i < n; i++) {
+        o = json_array_get(findings, i);
+
+        sid = yibao_audit_remote_echo(json_object_get(o, "rule_id"), id,
+                                      sizeof(id));
+        ssev = yibao_audit_remote_echo(json_object_get(o, "sev_deg"), sev,
+                                       sizeof(sev));
+
+        v = json_number_value(json_object_get(o, "vola_amt"));
+
+        if (v > -1e12 && v < 1e12) {
+            snprintf(amt, sizeof(amt), "%.2f", v);
+
+        } else {
+            amt[0] = '?';
+            amt[1] = '\0';
+        }
+
+        p += snprintf(p, start + size - p, "%s%.*s:%s:%s:%s:%s",
+                      i ? " " : "", (int) infno->len,
+                      (const char *) infno->data, sid,
+                      yibao_audit_mode_name(mode), ssev, amt);
+    }
+
+    out->data = (const unsigned char *) start;
+    out->len = p - start;
 
     return YIBAO_OK;
 }

@@ -1337,27 +1337,22 @@ ngx_http_yibao_audit_remote_note(ngx_http_request_t *r,
     const char *what, json_t *findings)
 {
     u_char              *p, *last;
-    size_t               i, size;
-    json_t              *o, *amt, *sev;
+    size_t               size;
+    yibao_str_t          infno, log;
+    yibao_alloc_t        a;
     ngx_pool_cleanup_t  *cln;
 
-    size = ctx->audit_log.len + 64;
-
-    for (i = 0; i < json_array_size(findings); i++) {
-        size += 64 + json_string_length(json_object_get(
-                                 json_array_get(findings, i), "rule_id"));
-    }
-
-    p = ngx_pnalloc(r->pool, size);
-    if (p == NULL) {
-        return;
-    }
-
-    last = p + size;
     ctx->audit_remote = 1;
 
     if (what != NULL) {
-        ctx->audit_log.len = ngx_slprintf(p, last, "%V%s%V:%s",
+        size = ctx->audit_log.len + rc->infno.len + 16;
+
+        p = ngx_pnalloc(r->pool, size);
+        if (p == NULL) {
+            return;
+        }
+
+        ctx->audit_log.len = ngx_slprintf(p, p + size, "%V%s%V:%s",
                                           &ctx->audit_log,
                                           ctx->audit_log.len ? " " : "",
                                           &rc->infno, what)
@@ -1366,25 +1361,36 @@ ngx_http_yibao_audit_remote_note(ngx_http_request_t *r,
         return;
     }
 
-    last = ngx_cpymem(p, ctx->audit_log.data, ctx->audit_log.len);
+    /* the platform's rule ids and severities escaped (pure code) */
 
-    for (i = 0; i < json_array_size(findings); i++) {
-        o = json_array_get(findings, i);
-        amt = json_object_get(o, "vola_amt");
-        sev = json_object_get(o, "sev_deg");
+    infno.data = rc->infno.data;
+    infno.len = rc->infno.len;
+    ngx_http_yibao_alloc_init(&a, r->pool);
 
-        last = ngx_slprintf(last, p + size, "%s%V:%s:%s:%s:%.2f",
-                            last == p ? "" : " ", &rc->infno,
-                            json_string_value(json_object_get(o, "rule_id")),
-                            yibao_audit_mode_name(rc->mode),
-                            json_is_string(sev) ? json_string_value(sev)
-                            : json_integer_value(sev) == 1 ? "1"
-                            : json_integer_value(sev) == 2 ? "2" : "3",
-                            json_number_value(amt));
+    if (yibao_audit_remote_log(&infno, findings,
+                               (yibao_audit_mode_e) rc->mode, &a, &log)
+        != YIBAO_OK)
+    {
+        return;
     }
 
-    ctx->audit_log.data = p;
-    ctx->audit_log.len = last - p;
+    if (log.len) {
+        p = ngx_pnalloc(r->pool, ctx->audit_log.len + 1 + log.len);
+        if (p == NULL) {
+            return;
+        }
+
+        last = ngx_cpymem(p, ctx->audit_log.data, ctx->audit_log.len);
+
+        if (last != p) {
+            *last++ = ' ';
+        }
+
+        last = ngx_cpymem(last, log.data, log.len);
+
+        ctx->audit_log.data = p;
+        ctx->audit_log.len = last - p;
+    }
 
     if (json_array_size(findings) == 0
         || rc->mode == YIBAO_AUDIT_SHADOW)

@@ -518,6 +518,43 @@ def test_platform_audit_failure_is_a_miss(make_stack, answer):
     stack.allowed_log = [r"the platform's audit \(3101\)"]
 
 
+def test_platform_findings_are_escaped_in_the_log(make_stack):
+    """The platform's rule_id and sev_deg are outside text: a quote, a
+    line end, a tab, the log field's separators (' ', ':') and digits of
+    an ID number in them must not reach the logs as they are (a forged
+    line in the error log, a forged finding in $yibao_audit)."""
+    stack = platform_stack(make_stack, "on=2204 infno=3101 trig_scen=2 "
+                           "timeout=20s mode=warn")
+    rule = 'R"01\n2026/12/08 [emerg] forged\tX 3101:F:enforce:1:0.00 ' \
+        + MALE_ADULT
+    answer = {"infcode": 0, "err_msg": None, "output": {"result": [
+        {"jr_id": "J1", "rule_id": rule, "rule_name": "抗菌药物联用",
+         "vola_cont": "x", "sev_deg": "2\n\"x", "vola_amt": 45.2,
+         "judge_result_detail_dtos": [{"rx_id": "2"}]}]}}
+    body = json.dumps(answer, ensure_ascii=False).encode()
+    sim_post(stack, "fault", {"infno": "3101", "mode": "answer", "count": 1,
+                              "body_b64": base64.b64encode(body).decode(),
+                              "content_type": "application/json"})
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    status, body = steps["2204"]
+    assert status == 200 and body["infcode"] == 0, body
+    # the answer's findings keep the platform's own text (JSON-escaped)
+    assert rule in findings(body)
+    logged = log_lines(stack, "2204")[0]["audit"]
+    # one finding of five fields, the platform's text shown as
+    # yibao_echo() shows outside values, at most 40 characters
+    assert len(logged.split(" ")) == 1 and len(logged.split(":")) == 5, \
+        logged
+    assert logged.startswith("3101:R?01?2026/12/08?[emerg]?forged?X?3101?F?")
+    assert logged.endswith("...:warn:2??x:45.20"), logged
+    assert not set('"\\\n\t') & set(logged), logged
+    with open(stack.access_log, encoding="utf-8") as f:
+        text = f.read()
+    errors = harness.error_log_text(stack)
+    assert "[emerg] forged" not in errors, errors
+    assert MALE_ADULT not in errors + text
+
+
 def test_platform_audit_needs_yibao_platform(make_stack):
     stack = make_stack(start=False, platform=None, resolve="off",
                        http_extra="yibao_audit_rules %s %s;\n"

@@ -1185,6 +1185,56 @@ test_audit_store_key(void **state)
     assert_non_null(strstr(t->err.msg, "5 bytes"));
 }
 
+
+/*
+ * The platform's findings in the log: its rule_id and sev_deg are
+ * outside text; one finding stays one word of five fields whatever
+ * they hold.
+ */
+
+static void
+test_audit_remote_log(void **state)
+{
+    test_ctx_t   *t = *state;
+    json_t       *f;
+    yibao_str_t   infno, out;
+
+    infno.data = U("3101");
+    infno.len = 4;
+
+    f = json_loads("[{\"rule_id\": \"R01\", \"sev_deg\": 2,"
+                   "  \"vola_amt\": 45.2},"
+                   " {\"rule_id\": \"R\\\"0\\n2\\tX 3101:F:enforce\","
+                   "  \"sev_deg\": \"1\\n\\\"\", \"vola_amt\": 1e300},"
+                   " {\"rule_id\": \"370102195603152017\","
+                   "  \"sev_deg\": null},"
+                   " {\"rule_id\": \"\\u89c4\\u5219"
+                   "01234567890123456789012345678901234567890\","
+                   "  \"sev_deg\": \"3\", \"vola_amt\": -1.005}]",
+                   0, NULL);
+    assert_non_null(f);
+
+    assert_int_equal(yibao_audit_remote_log(&infno, f, YIBAO_AUDIT_WARN,
+                                            &t->alloc, &out),
+                     YIBAO_OK);
+    assert_string_equal((const char *) out.data,
+                        "3101:R01:warn:2:45.20"
+                        " 3101:R?0?2?X?3101?F?enforce:warn:1??:?"
+                        " 3101:3701**********2017:warn:?:0.00"
+                        " 3101:**0123*****************************"
+                        "****7...:warn:3:-1.00");
+    assert_int_equal(out.len, strlen((const char *) out.data));
+
+    json_decref(f);
+
+    f = json_array();
+    assert_int_equal(yibao_audit_remote_log(&infno, f, YIBAO_AUDIT_SHADOW,
+                                            &t->alloc, &out),
+                     YIBAO_OK);
+    assert_int_equal(out.len, 0);
+    json_decref(f);
+}
+
 int
 main(void)
 {
@@ -1211,6 +1261,7 @@ main(void)
         T(test_audit_acks_attach_log),
         T(test_audit_remote),
         T(test_audit_store_key),
+        T(test_audit_remote_log),
 #undef T
     };
 
