@@ -43,6 +43,8 @@ typedef struct {
     uint64_t                 requests;  /* today */
     uint64_t                 failed;
     uint64_t                 settled;
+    size_t                   keys[YIBAO_COV_KEY_STATES];  /* clinics by
+                                                     their key's state */
 } yibao_cov_group_t;
 
 
@@ -61,7 +63,6 @@ typedef struct {
     yibao_cov_group_t         *townships;
     size_t                     ntownships;
     yibao_cov_group_t          total;
-    size_t                     keys[YIBAO_COV_KEY_STATES];
 } yibao_cov_ctx_t;
 
 
@@ -90,6 +91,8 @@ static void yibao_cov_json_group(yibao_cov_out_t *o,
 static void yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
     const yibao_cov_group_t *g, int township);
 static void yibao_cov_group_counts(yibao_cov_out_t *o, int csv,
+    const yibao_cov_group_t *g);
+static void yibao_cov_group_keys(yibao_cov_out_t *o, int csv,
     const yibao_cov_group_t *g);
 static void yibao_cov_json_summary(yibao_cov_out_t *o, yibao_cov_ctx_t *x);
 static void yibao_cov_weekly(yibao_cov_out_t *o, yibao_cov_ctx_t *x,
@@ -663,7 +666,6 @@ yibao_cov_prepare(yibao_cov_ctx_t *x, yibao_alloc_t *a)
         x->classes[i] = yibao_cov_classify(&r->cov[i], r->now, r->gmtoff,
                                            &r->params);
         yibao_cov_group_add(&x->total, x, i);
-        x->keys[yibao_cov_key_state(x, i)]++;
     }
 
     if (r->report == YIBAO_COV_REPORT_SUMMARY) {
@@ -811,6 +813,7 @@ yibao_cov_group_add(yibao_cov_group_t *g, yibao_cov_ctx_t *x, size_t i)
     g->silent += (cls & YIBAO_COV_SILENT) != 0;
     g->failing += (cls & YIBAO_COV_FAILING) != 0;
     g->never += (cls & YIBAO_COV_NEVER_ACTIVATED) != 0;
+    g->keys[yibao_cov_key_state(x, i)]++;
 
     yibao_cov_sum(&r->cov[i], x->today, 1, &sum);
 
@@ -869,7 +872,8 @@ static const char  yibao_cov_clinic_csv_head[] =
 static const char  yibao_cov_group_csv_head[] =
     "level,code,name,admdvs,clinics,seen_today,seen_week,not_seen,"
     "silent,failing,never_activated,requests_today,failed_today,"
-    "settled_today,clinics_failed_today\r\n";
+    "settled_today,clinics_failed_today,key_none,key_never_used,"
+    "key_activated,key_expiring,key_expired,key_pending\r\n";
 
 /*
  * 机构ID, 县/乡镇, 名称, 卫生机构（组织）代码,
@@ -1251,7 +1255,9 @@ yibao_cov_json_group(yibao_cov_out_t *o, const yibao_cov_group_t *g,
     yibao_cov_put_u64(o, g->failed);
     yibao_cov_puts(o, ",\"settled\":");
     yibao_cov_put_u64(o, g->settled);
-    yibao_cov_puts(o, "}}");
+    yibao_cov_puts(o, "},\"keys\":");
+    yibao_cov_group_keys(o, 0, g);
+    yibao_cov_puts(o, "}");
 }
 
 
@@ -1297,6 +1303,7 @@ yibao_cov_csv_group(yibao_cov_out_t *o, const char *level,
     yibao_cov_put_u64(o, g->settled);
     yibao_cov_put(o, ",", 1);
     yibao_cov_put_u64(o, g->failed_today);
+    yibao_cov_group_keys(o, 1, g);
     yibao_cov_puts(o, "\r\n");
 }
 
@@ -1329,6 +1336,33 @@ yibao_cov_group_counts(yibao_cov_out_t *o, int csv,
 }
 
 
+/*
+ * A group's clinics by the state of their key: an object in JSON, a
+ * column each in CSV (after a comma)
+ */
+
+static void
+yibao_cov_group_keys(yibao_cov_out_t *o, int csv, const yibao_cov_group_t *g)
+{
+    size_t  i;
+
+    for (i = 0; i < YIBAO_COV_KEY_STATES; i++) {
+        if (csv) {
+            yibao_cov_put(o, ",", 1);
+
+        } else {
+            yibao_cov_puts(o, i ? ",\"" : "{\"");
+            yibao_cov_puts(o, yibao_cov_key_states[i]);
+            yibao_cov_puts(o, "\":");
+        }
+
+        yibao_cov_put_u64(o, g->keys[i]);
+    }
+
+    yibao_cov_puts(o, csv ? "" : "}");
+}
+
+
 static void
 yibao_cov_json_summary(yibao_cov_out_t *o, yibao_cov_ctx_t *x)
 {
@@ -1343,16 +1377,9 @@ yibao_cov_json_summary(yibao_cov_out_t *o, yibao_cov_ctx_t *x)
     yibao_cov_put_u64(o, r->params.silent_days);
     yibao_cov_puts(o, ",\"total\":");
     yibao_cov_json_group(o, &x->total, 0);
-    yibao_cov_puts(o, ",\"keys\":{");
-
-    for (i = 0; i < YIBAO_COV_KEY_STATES; i++) {
-        yibao_cov_puts(o, i ? ",\"" : "\"");
-        yibao_cov_puts(o, yibao_cov_key_states[i]);
-        yibao_cov_puts(o, "\":");
-        yibao_cov_put_u64(o, x->keys[i]);
-    }
-
-    yibao_cov_puts(o, "},\"counties\":[");
+    yibao_cov_puts(o, ",\"keys\":");
+    yibao_cov_group_keys(o, 0, &x->total);
+    yibao_cov_puts(o, ",\"counties\":[");
 
     for (i = 0; i < x->ncounties; i++) {
         yibao_cov_puts(o, i ? "," : "");

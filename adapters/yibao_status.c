@@ -10,6 +10,7 @@
 #include "yibao_gwerr.h"
 #include "yibao_codes.h"
 #include "yibao_envelope.h"
+#include "yibao_registry.h"
 
 
 /*
@@ -1306,6 +1307,15 @@ yibao_status_json_store(yibao_status_out_t *o,
     yibao_status_put_u64(o, s->callers);
     yibao_status_puts(o, ",\"keys\":");
     yibao_status_put_u64(o, s->keys);
+
+    /* the keys' states, as the keys API names them */
+
+    for (i = 0; i < YIBAO_STATUS_KEY_STATES; i++) {
+        yibao_status_puts(o, i ? ",\"" : "},\"keys\":{\"");
+        yibao_status_puts(o, yibao_key_state_name((yibao_key_state_e) i));
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, s->key_states[i]);
+    }
 }
 
 

@@ -228,6 +228,9 @@ typedef struct {
  * so its cardinality is bounded whatever the number of clinics.
  */
 
+/* the states of a key (yibao_key_state_e of yibao_registry.h) */
+#define YIBAO_STATUS_KEY_STATES   5
+
 #define YIBAO_STATUS_CLINICS      64
 #define YIBAO_STATUS_CLINIC_LEN   24
 #define YIBAO_STATUS_ERRORS       4
@@ -324,6 +327,10 @@ typedef struct {
     uint64_t              clinics_registered;
     uint64_t              callers;
     uint64_t              keys;
+
+    /* the keys by state, in the order of yibao_key_state_e (never
+     * used, activated, expiring, expired, pending) */
+    uint64_t              key_states[YIBAO_STATUS_KEY_STATES];
 
     yibao_status_counts_t infno[YIBAO_STATUS_INFNOS];
 

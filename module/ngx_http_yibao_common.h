@@ -719,6 +719,10 @@ ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
 char *ngx_http_yibao_keys_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+const yibao_key_t *ngx_http_yibao_key_signer(const yibao_key_t *newest,
+    time_t now, ngx_pool_t *pool, ngx_str_t *use);
+yibao_key_state_e ngx_http_yibao_key_state(const yibao_key_t *k, time_t now,
+    ngx_pool_t *pool, time_t *act);
 
 extern ngx_str_t  ngx_http_yibao_star;
 extern ngx_str_t  ngx_http_yibao_cache_names[];

@@ -139,6 +139,8 @@ static ngx_int_t ngx_http_yibao_cov_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_cov_read(ngx_http_request_t *r,
     ngx_http_yibao_cov_zone_t *zone, ngx_http_yibao_main_conf_t *ymcf,
     yibao_cov_report_t *rep);
+static int ngx_http_yibao_cov_key_state(ngx_http_request_t *r,
+    const yibao_clinic_t *clinic, signed char *state, time_t now);
 static void ngx_http_yibao_cov_infos(ngx_http_yibao_main_conf_t *ymcf,
     yibao_cov_info_t *info, size_t n);
 static ngx_int_t ngx_http_yibao_cov_send(ngx_http_request_t *r,
@@ -1077,6 +1079,7 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
 {
     size_t                           i, n;
     int64_t                          now;
+    signed char                     *state;
     yibao_cov_info_t                *info;
     yibao_cov_clinic_t              *cov;
     const yibao_clinic_t            *clinic;
@@ -1124,6 +1127,19 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
 
     cov = copy;
 
+    /* the state of each key_id's signing key, asked once a report */
+
+    state = NULL;
+
+    if (ymcf->keys != NULL) {
+        state = ngx_pnalloc(r->pool, yibao_keys_count(ymcf->keys) + 1);
+        if (state == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memset(state, -1, yibao_keys_count(ymcf->keys) + 1);
+    }
+
     for (i = 0; i < n; i++) {
         clinic = yibao_clinics_at(ymcf->clinics, i);
         slot = &zone->sh->slots[i];
@@ -1140,12 +1156,8 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
                            clinic->org_code.len);
         }
 
-        /* its key's validity, and the clinic's own activation */
-
-        cmf->info[i].key_state = clinic->key == NULL
-            ? YIBAO_COV_KEY_NONE
-            : ngx_http_yibao_cov_key_states[yibao_key_state(clinic->key,
-                                                 cov[i].activated, now)];
+        cmf->info[i].key_state = ngx_http_yibao_cov_key_state(r, clinic,
+                                                              state, now);
     }
 
     rep->info = cmf->info;
@@ -1153,6 +1165,36 @@ ngx_http_yibao_cov_read(ngx_http_request_t *r,
     rep->n = n;
 
     return NGX_OK;
+}
+
+
+/*
+ * The state of the key that signs for the clinic now (the newest when
+ * none is valid), as the keys API says: the activation is the key's,
+ * shared by the villages of a township hospital.  state[] keeps each
+ * key_id's for the report (-1: not asked yet).
+ */
+
+static int
+ngx_http_yibao_cov_key_state(ngx_http_request_t *r,
+    const yibao_clinic_t *clinic, signed char *state, time_t now)
+{
+    time_t              act;
+    ngx_str_t           use;
+    const yibao_key_t  *k;
+
+    if (clinic->key == NULL || state == NULL) {
+        return YIBAO_COV_KEY_NONE;
+    }
+
+    if (state[clinic->key->index] < 0) {
+        k = ngx_http_yibao_key_signer(clinic->key, now, r->pool, &use);
+        state[clinic->key->index] =
+            (signed char) ngx_http_yibao_key_state(k ? k : clinic->key, now,
+                                                   r->pool, &act);
+    }
+
+    return ngx_http_yibao_cov_key_states[(int) state[clinic->key->index]];
 }
 
 

@@ -29,6 +29,52 @@ static ngx_int_t ngx_http_yibao_keys_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
 
 
+/*
+ * The key that signs for newest's key_id at now: the operator's choice
+ * (the store's; *use its label, empty: none) or the keys' times; NULL
+ * when none is valid now.
+ */
+
+const yibao_key_t *
+ngx_http_yibao_key_signer(const yibao_key_t *newest, time_t now,
+    ngx_pool_t *pool, ngx_str_t *use)
+{
+    ngx_str_t  id;
+
+    ngx_str_null(use);
+
+    if (newest->older != NULL) {
+        id.data = (u_char *) newest->id.data;
+        id.len = newest->id.len;
+        ngx_http_yibao_store_key_use(&id, pool, use);
+    }
+
+    return yibao_key_pick(newest, now, use->data, use->len);
+}
+
+
+/*
+ * The state of key k at now, its activation from the keys' store (*act,
+ * 0: never): what the keys API, the status document and the coverage's
+ * reports show.
+ */
+
+yibao_key_state_e
+ngx_http_yibao_key_state(const yibao_key_t *k, time_t now, ngx_pool_t *pool,
+    time_t *act)
+{
+    char       label[YIBAO_KEY_LABEL_LEN];
+    ngx_str_t  l;
+
+    l.data = (u_char *) label;
+    l.len = yibao_key_label(k, label);
+
+    *act = ngx_http_yibao_store_key_activated_at(&l, pool);
+
+    return yibao_key_state(k, *act, now);
+}
+
+
 char *
 ngx_http_yibao_keys_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -185,25 +231,18 @@ ngx_http_yibao_keys_render(ngx_http_request_t *r, u_char *p,
     char                label[YIBAO_KEY_LABEL_LEN], t[3][YIBAO_TIME_LEN];
     size_t              len;
     time_t              act;
-    ngx_str_t           id, use, l;
+    ngx_str_t           id, use;
+    yibao_key_state_e   state;
     const yibao_key_t  *k, *signer;
 
     id.data = (u_char *) newest->id.data;
     id.len = newest->id.len;
-    ngx_str_null(&use);
 
-    if (newest->older != NULL) {
-        ngx_http_yibao_store_key_use(&id, r->pool, &use);
-    }
-
-    signer = yibao_key_pick(newest, now, use.data, use.len);
+    signer = ngx_http_yibao_key_signer(newest, now, r->pool, &use);
 
     for (k = newest; k != NULL; k = k->older) {
         len = yibao_key_label(k, label);
-        l.data = (u_char *) label;
-        l.len = len;
-
-        act = ngx_http_yibao_store_key_activated_at(&l, r->pool);
+        state = ngx_http_yibao_key_state(k, now, r->pool, &act);
 
         yibao_time_format(k->valid_from, t[0]);
         yibao_time_format(k->valid_to == YIBAO_KEY_NEVER ? 0 : k->valid_to,
@@ -222,7 +261,7 @@ ngx_http_yibao_keys_render(ngx_http_request_t *r, u_char *p,
                         k->validity ? "\"" : "",
                         k->validity ? "\"" : "", k->validity ? t[1] : "null",
                         k->validity ? "\"" : "",
-                        yibao_key_state_name(yibao_key_state(k, act, now)),
+                        yibao_key_state_name(state),
                         act ? "\"" : "", act ? t[2] : "null", act ? "\"" : "",
                         k == signer ? "true" : "false",
                         (use.len && k == signer && k != newest)

@@ -152,7 +152,7 @@ static void ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
 static void ngx_http_yibao_status_copy_minutes(
     ngx_http_yibao_status_shctx_t *sh, yibao_status_snapshot_t *s);
 static void ngx_http_yibao_status_configured(ngx_http_yibao_main_conf_t *gmcf,
-    yibao_status_snapshot_t *s);
+    yibao_status_snapshot_t *s, ngx_pool_t *pool);
 static void ngx_http_yibao_status_copy(uint64_t *dst, ngx_atomic_t *src,
     ngx_uint_t n);
 static ngx_int_t ngx_http_yibao_status_header(ngx_http_request_t *r,
@@ -1121,7 +1121,7 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
     ngx_memcpy(&s->clinics, &sh->clinics, sizeof(yibao_status_clinics_t));
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_http_yibao_status_configured(gmcf, s);
+    ngx_http_yibao_status_configured(gmcf, s, r->pool);
 
     s->top = NGX_HTTP_YIBAO_STATUS_TOP;
 }
@@ -1170,9 +1170,11 @@ ngx_http_yibao_status_copy_minutes(ngx_http_yibao_status_shctx_t *sh,
 
 static void
 ngx_http_yibao_status_configured(ngx_http_yibao_main_conf_t *gmcf,
-    yibao_status_snapshot_t *s)
+    yibao_status_snapshot_t *s, ngx_pool_t *pool)
 {
+    time_t                 act;
     ngx_uint_t             i;
+    yibao_key_state_e      st;
     const yibao_clinic_t  *c;
 
     /* the clinics' names from this configuration's registry */
@@ -1209,6 +1211,14 @@ ngx_http_yibao_status_configured(ngx_http_yibao_main_conf_t *gmcf,
 
     if (gmcf->keys != NULL) {
         s->keys = yibao_keys_count(gmcf->keys);
+
+        /* each key's state, as the keys API says it */
+
+        for (i = 0; i < s->keys; i++) {
+            st = ngx_http_yibao_key_state(yibao_keys_at(gmcf->keys, i),
+                                          ngx_time(), pool, &act);
+            s->key_states[st]++;
+        }
     }
 }
 

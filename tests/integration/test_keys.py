@@ -335,3 +335,115 @@ def test_rollback_reaches_the_other_node_through_redis(make_stack,
     assert r.status == 200 and r.body["infcode"] == 0, r.body
     assert sent(b, "1101")[-1]["ak"] == "DEMO-AK-H37010200001"
     a.allowed_log = ("set to sign with",)
+
+
+def test_status_and_coverage_show_key_states(make_stack, tmp_path):
+    """The status document counts the keys by state as the keys API
+    says them (never used, activated, expiring within 30 days, expired,
+    not yet valid); the coverage summary counts the clinics of each
+    county and township hospital by the state of the key that signs for
+    them (a township's villages share its key and its activation); the
+    status page shows both; no AK or SK anywhere."""
+    import json
+    import re
+    import urllib.request
+    from test_coverage import get as coverage_get
+    from test_status import STATUS, PAGE
+    from test_status_page import CHROMIUM, chromium
+
+    d = data_dir(tmp_path)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def t(delta):
+        return (now + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = [
+        # always valid: never used until the sign-in below
+        ("k-H37010200001", "AK-ONE", "SK-ONE-SECRET"),
+        # ends in 10 days: expiring
+        ("k-H37010200002", "AK-TWO", "SK-TWO-SECRET",
+         t(-datetime.timedelta(days=100)), t(datetime.timedelta(days=10))),
+        # an expired key, and its successor not yet valid
+        ("k-H37010200105", "AK-OLD", "SK-OLD-SECRET",
+         "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),
+        ("k-H37010200105", "AK-NEXT", "SK-NEXT-SECRET",
+         "2099-01-01T00:00:00Z", "2100-01-01T00:00:00Z"),
+    ]
+    with open(d / "keys.tsv", "w") as f:
+        f.writelines("\t".join(r) + "\n" for r in rows)
+    stack = make_stack(data_dir=str(d))
+    secrets = [s for r in rows for s in r[1:3]]
+
+    def status():
+        with urllib.request.urlopen(stack.status_url + STATUS,
+                                    timeout=60) as r:
+            return json.loads(r.read())
+
+    def summary():
+        code, _, body = coverage_get(stack, "?report=summary")
+        assert code == 200, body
+        return json.loads(body)
+
+    doc = status()
+    assert doc["config"]["keys"] == 4
+    assert doc["keys"] == {"never_used": 1, "activated": 0, "expiring": 1,
+                           "expired": 1, "pending": 1}
+
+    ready_clinic(stack)         # a village of H37010200001 signs in
+
+    doc = status()
+    assert doc["keys"] == {"never_used": 0, "activated": 1, "expiring": 1,
+                           "expired": 1, "pending": 1}
+    # the same states as the keys API's, key by key
+    code, body = keys_api(stack)
+    assert code == 200
+    api = {}
+    for k in json.loads(body)["keys"]:
+        api[k["state"]] = api.get(k["state"], 0) + 1
+    assert {s: n for s, n in doc["keys"].items() if n} == api
+
+    # the clinics by their signing key's state: the township hospital's
+    # three villages and itself share the activated key, the second
+    # township's key is expiring, the own village has none valid now
+    cov = summary()
+    assert cov["keys"] == {"none": 0, "never_used": 0, "activated": 4,
+                           "expiring": 2, "expired": 0, "pending": 1}
+    assert cov["total"]["keys"] == cov["keys"]
+    (county,) = cov["counties"]
+    assert county["admdvs"] == "370102" and county["keys"] == cov["keys"]
+    towns = {x["entity"]: x["keys"] for x in cov["townships"]}
+    assert towns["H37010200001"]["activated"] == 3
+    assert towns["H37010200002"] == {"none": 0, "never_used": 0,
+                                     "activated": 0, "expiring": 1,
+                                     "expired": 0, "pending": 0}
+    # ... in CSV too, one column per state
+    code, _, body = coverage_get(stack, "?report=townships&format=csv")
+    text = body.decode("utf-8")
+    head, *lines = text.splitlines()
+    assert head.endswith(",key_none,key_never_used,key_activated,"
+                         "key_expiring,key_expired,key_pending")
+    assert any(l.startswith("township,H37010200002,")
+               and l.endswith(",0,0,0,1,0,0") for l in lines), text
+
+    with urllib.request.urlopen(stack.status_url + STATUS,
+                                timeout=60) as r:
+        status_text = r.read().decode("utf-8")
+    with urllib.request.urlopen(stack.status_url + PAGE, timeout=60) as r:
+        page = r.read().decode("utf-8")
+    for text in (status_text, page, json.dumps(cov), body.decode("utf-8")):
+        assert not [s for s in secrets if s in text]
+
+    # the page draws them (when a browser is there to run it)
+    if os.path.exists(CHROMIUM):
+        dom = chromium(tmp_path, stack.status_url + PAGE, "--dump-dom")
+        kv = re.search(r'<div class="kv" id="keys-kv">(.*?)</div>', dom,
+                       re.S)
+        assert kv, dom[:3000]
+        cells = re.findall(r'<span[^>]*>([^<]*)</span>', kv.group(1))
+        assert cells == ["keys", "4", "never used", "0", "activated", "1",
+                         "expiring within 30 days", "1", "expired", "1",
+                         "not yet valid", "1"], cells
+        assert re.search(r'class="bad">1</span>', kv.group(1))
+        row = re.search(r'<tr data-township="H37010200002">(.*?)</tr>',
+                        dom, re.S)
+        assert row and "1 expiring" in row.group(1), dom[-3000:]

@@ -676,11 +676,70 @@ test_report_csv(void **state)
 
     s = render_csv(f, YIBAO_COV_REPORT_TOWNSHIPS);
     assert_non_null(strstr(s, "township,H32080300009,Township One,320803,"
-                              "2,1,1,1,1,1,1,3,3,0,1\r\n"));
+                              "2,1,1,1,1,1,1,3,3,0,1,0,1,1,0,0,0\r\n"));
 
     s = render_csv(f, YIBAO_COV_REPORT_SUMMARY);
     assert_non_null(strstr(s, "\r\ntotal,,,,4,2,2,1,2,1,1,"));
     assert_non_null(strstr(s, "\r\ncounty,320803,,320803,3,"));
+}
+
+
+/*
+ * The clinics by their key's state, per county and per township
+ * hospital: the state the glue gives (the keys' store's), else from the
+ * clinic's coverage; in JSON and CSV
+ */
+
+static void
+test_report_key_states_by_group(void **state)
+{
+    char       *s;
+    json_t     *j, *t, *k;
+    fixture_t  *f = *state;
+
+    f->info[0].key_state = YIBAO_COV_KEY_EXPIRED;
+    f->info[1].key_state = YIBAO_COV_KEY_ACTIVATED;
+    f->info[2].key_state = YIBAO_COV_KEY_ACTIVATED;  /* the township's */
+    f->info[3].key_state = YIBAO_COV_KEY_EXPIRING;
+
+    j = render_json(f, YIBAO_COV_REPORT_SUMMARY);
+
+    k = json_object_get(j, "keys");
+    assert_int_equal(json_integer_value(json_object_get(k, "activated")), 2);
+    assert_int_equal(json_integer_value(json_object_get(k, "expired")), 1);
+    assert_int_equal(json_integer_value(json_object_get(k, "expiring")), 1);
+    assert_int_equal(json_integer_value(json_object_get(k, "never_used")),
+                     0);
+    assert_true(json_equal(k, json_object_get(json_object_get(j, "total"),
+                                              "keys")));
+
+    t = json_array_get(json_object_get(j, "counties"), 0);     /* 320803 */
+    k = json_object_get(t, "keys");
+    assert_int_equal(json_integer_value(json_object_get(k, "activated")), 2);
+    assert_int_equal(json_integer_value(json_object_get(k, "expired")), 1);
+    assert_int_equal(json_integer_value(json_object_get(k, "expiring")), 0);
+
+    t = json_array_get(json_object_get(j, "counties"), 1);     /* 320804 */
+    k = json_object_get(t, "keys");
+    assert_int_equal(json_integer_value(json_object_get(k, "expiring")), 1);
+    assert_int_equal(json_integer_value(json_object_get(k, "activated")), 0);
+
+    t = json_array_get(json_object_get(j, "townships"), 0);
+    assert_string_equal(json_string_value(json_object_get(t, "entity")),
+                        "H32080300009");
+    k = json_object_get(t, "keys");
+    assert_int_equal(json_integer_value(json_object_get(k, "activated")), 2);
+    assert_int_equal(json_integer_value(json_object_get(k, "expired")), 0);
+    json_decref(j);
+
+    s = render_csv(f, YIBAO_COV_REPORT_SUMMARY);
+    assert_non_null(strstr(s, ",key_none,key_never_used,key_activated,"
+                              "key_expiring,key_expired,key_pending\r\n"));
+    assert_non_null(strstr(s, "\r\ncounty,320803,,320803,3,"));
+    assert_non_null(strstr(s, ",0,0,2,0,1,0\r\ncounty,320804,"));
+    assert_non_null(strstr(s, "\r\ntownship,H32080300009,Township One,"
+                              "320803,2,"));
+    assert_non_null(strstr(s, ",0,0,2,0,0,0\r\ntownship,H32080400009,"));
 }
 
 
@@ -794,6 +853,10 @@ main(void)
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_report_csv, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_report_key_states_by_group,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_report_key_states_by_group,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_report_weekly, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_report_nomem, fixture_setup,

@@ -149,7 +149,10 @@ fill_snapshot(yibao_status_snapshot_t *s)
     s->rules = 40;
     s->clinics_registered = 10;
     s->callers = 3;
-    s->keys = 2;
+    s->keys = 5;
+    s->key_states[0] = 1;     /* never used */
+    s->key_states[1] = 2;     /* activated */
+    s->key_states[3] = 2;     /* expired */
     s->top = 20;
 
     /* Redis without persistence lost the journal 100 s ago */
