@@ -177,6 +177,13 @@ yibao_offline_cents(json_t *v)
 }
 
 
+int64_t
+yibao_offline_cents_json(const void *v)
+{
+    return yibao_offline_cents((json_t *) v);
+}
+
+
 char *
 yibao_offline_amount(int64_t cents, char *buf)
 {
@@ -545,9 +552,10 @@ yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
     const yibao_offline_visit_t *v, const char *prev, yibao_alloc_t *a,
     yibao_str_t *out, char hash[YIBAO_OFFLINE_HASH_LEN + 1])
 {
-    int      rc;
-    char     total[32], paid[32];
-    json_t  *visit, *body, *rec;
+    int            rc;
+    char           total[32], paid[32];
+    json_t        *visit, *body, *rec, *head;
+    json_error_t   e;
 
     visit = yibao_offline_visit(env);
     if (visit == NULL) {
@@ -570,6 +578,23 @@ yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
                      "prev", prev, "visit", visit);
     if (body == NULL) {
         return YIBAO_ERR_NOMEM;
+    }
+
+    /* the envelope's head, for the replay's envelopes (补录) */
+
+    if (m->head.len) {
+        head = json_loadb((const char *) m->head.data, m->head.len, 0, &e);
+
+        if (!json_is_object(head)) {
+            json_decref(head);
+            json_decref(body);
+            return YIBAO_ERR_INVALID;
+        }
+
+        if (json_object_set_new(body, "head", head) != 0) {
+            json_decref(body);
+            return YIBAO_ERR_NOMEM;
+        }
     }
 
     rc = yibao_offline_digest(body, hash);

@@ -64,6 +64,9 @@ typedef struct {
     yibao_str_t                day;        /* YYYY-MM-DD, recorded */
     uint64_t                   recorded_ms;
     uint64_t                   seq;        /* in the clinic's chain, 1.. */
+    yibao_str_t                head;       /* the envelope's head (JSON,
+                                              yibao_resolve_head), or
+                                              empty */
 } yibao_offline_meta_t;
 
 
@@ -144,6 +147,9 @@ int yibao_offline_restate(const unsigned char *p, size_t len,
  */
 int yibao_offline_within(uint64_t count, int64_t total, int64_t add,
     uint64_t max_count, int64_t max_total);
+
+/* cents of a JSON amount (a json_t *: string or number), -1 if not */
+int64_t yibao_offline_cents_json(const void *v);
 
 /* "12.30" of 1230 cents (buf of 32) */
 char *yibao_offline_amount(int64_t cents, char *buf);

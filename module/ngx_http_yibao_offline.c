@@ -5,6 +5,7 @@
 
 #include "ngx_http_yibao_common.h"
 #include "yibao_offline.h"
+#include "yibao_resolve.h"
 
 
 /*
@@ -35,6 +36,7 @@ typedef struct {
     u_char                        *day;
     uint64_t                       now;
     ngx_str_t                      id;
+    yibao_str_t                    head;      /* the envelope's head */
 } ngx_http_yibao_offline_take_t;
 
 
@@ -185,6 +187,7 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     ngx_time_t                    *tp;
     yibao_tm_t                     tm;
     yibao_err_t                    err;
+    yibao_alloc_t                  a;
     yibao_offline_visit_t          v;
     ngx_http_yibao_main_conf_t    *gmcf;
     ngx_http_yibao_offline_take_t *t;
@@ -223,7 +226,11 @@ ngx_http_yibao_offline_take(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx)
     t->day = day;
     t->now = (uint64_t) tp->sec * 1000 + tp->msec;
 
-    if (ngx_http_yibao_offline_keys(r, ctx, t) != NGX_OK) {
+    ngx_http_yibao_alloc_init(&a, r->pool);
+
+    if (ngx_http_yibao_offline_keys(r, ctx, t) != NGX_OK
+        || yibao_resolve_head(&ctx->env, &a, &t->head) != YIBAO_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -423,6 +430,7 @@ ngx_http_yibao_offline_seal(ngx_http_yibao_offline_add_t *add,
     m.day.len = 10;
     m.recorded_ms = t->now;
     m.seq = add->seq;
+    m.head = t->head;
 
     ngx_http_yibao_alloc_init(&a, t->r->pool);
 
