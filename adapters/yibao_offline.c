@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "yibao_offline.h"
+#include "yibao_codes.h"
 #include "yibao_crypto.h"
 #include "yibao_decimal.h"
 #include "yibao_gwerr.h"
@@ -741,6 +742,23 @@ yibao_offline_restate(const unsigned char *p, size_t len, const char *state,
     json_decref(rec);
 
     return rc;
+}
+
+
+int
+yibao_offline_id(const unsigned char *p, size_t len, yibao_str_t *clinic)
+{
+    if (len < 2 + 22 + 6 || len > 2 + 22 + 20 || p[0] != 'J' || p[1] != 'Z'
+        || !yibao_code_is_org(p + 2, 22)
+        || !yibao_code_is_digits(p + 2 + 22, len - 2 - 22))
+    {
+        return YIBAO_ERR_INVALID;
+    }
+
+    clinic->data = p + 2;
+    clinic->len = 22;
+
+    return YIBAO_OK;
 }
 
 

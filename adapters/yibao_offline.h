@@ -142,6 +142,13 @@ int yibao_offline_restate(const unsigned char *p, size_t len,
     const char *state, yibao_alloc_t *a, yibao_str_t *out);
 
 /*
+ * Whether p[0..len) is a record's id: "JZ", the clinic's 22-character
+ * code, the record's number in the clinic's chain (6 to 20 digits).
+ * YIBAO_OK with *clinic pointing at the code in p, or YIBAO_ERR_INVALID.
+ */
+int yibao_offline_id(const unsigned char *p, size_t len, yibao_str_t *clinic);
+
+/*
  * 1 if a clinic that has count records of total cents today may add one
  * of add cents under the limits (0: no limit).
  */

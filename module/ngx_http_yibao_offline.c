@@ -1061,6 +1061,8 @@ typedef struct {
 } ngx_http_yibao_offline_row_t;
 
 
+static const char *ngx_http_yibao_offline_api_args(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_str_t *clinic);
 static ngx_int_t ngx_http_yibao_offline_api_void(ngx_http_request_t *r,
     ngx_str_t *id, ngx_http_yibao_offline_row_t *one);
 static ngx_int_t ngx_http_yibao_offline_api_answer(ngx_http_request_t *r,
@@ -1360,6 +1362,57 @@ ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
 }
 
 
+/*
+ * The API's arguments: id= (a record's id; its clinic's chain is read
+ * whole, also for one record), clinic=, and for a POST state=voided.
+ * NULL, or what is wrong: an argument given empty or malformed is never
+ * taken for "every record".
+ */
+
+static const char *
+ngx_http_yibao_offline_api_args(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *clinic)
+{
+    ngx_str_t    state;
+    ngx_uint_t   has_id, has_clinic;
+    yibao_str_t  c;
+
+    ngx_str_null(id);
+    ngx_str_null(clinic);
+    ngx_str_null(&state);
+
+    has_id = ngx_http_arg(r, (u_char *) "id", 2, id) == NGX_OK;
+    has_clinic = ngx_http_arg(r, (u_char *) "clinic", 6, clinic) == NGX_OK;
+    (void) ngx_http_arg(r, (u_char *) "state", 5, &state);
+
+    /* an operator voids a record: nothing else is posted */
+
+    if (r->method == NGX_HTTP_POST
+        && (id->len == 0 || state.len != 6
+            || ngx_strncmp(state.data, "voided", 6) != 0))
+    {
+        return "POST needs id= and state=voided";
+    }
+
+    if (has_id) {
+        if (yibao_offline_id(id->data, id->len, &c) != YIBAO_OK) {
+            return "id= is empty or not a record's id: JZ, the clinic's "
+                   "22-character code and the record's number (6 to 20 "
+                   "digits)";
+        }
+
+        clinic->data = (u_char *) c.data;
+        clinic->len = c.len;
+
+    } else if (has_clinic && !yibao_code_is_org(clinic->data, clinic->len)) {
+        return "clinic= is empty or not a clinic's code (22 characters of "
+               "0-9 and A-Z)";
+    }
+
+    return NULL;
+}
+
+
 /* The operators' 记账 API: a clinic's records, one, or one voided. */
 
 static ngx_int_t
@@ -1368,6 +1421,7 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_str_t                      id, clinic, state, prefix;
     ngx_uint_t                     i;
+    const char                    *bad;
     ngx_array_t                    rows;
     ngx_http_yibao_offline_row_t  *row, *one;
     ngx_http_yibao_main_conf_t    *gmcf;
@@ -1385,30 +1439,9 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
                                                 "configured");
     }
 
-    ngx_str_null(&id);
-    ngx_str_null(&clinic);
-    ngx_str_null(&state);
-
-    (void) ngx_http_arg(r, (u_char *) "id", 2, &id);
-    (void) ngx_http_arg(r, (u_char *) "clinic", 6, &clinic);
-    (void) ngx_http_arg(r, (u_char *) "state", 5, &state);
-
-    /* an operator voids a record: nothing else is posted */
-
-    if (r->method == NGX_HTTP_POST
-        && (id.len == 0 || state.len != 6
-            || ngx_strncmp(state.data, "voided", 6) != 0))
-    {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                                "POST needs id= and "
-                                                "state=voided");
-    }
-
-    /* a clinic's chain is read whole, also for one record */
-
-    if (id.len > 2 + 22 && ngx_strncmp(id.data, "JZ", 2) == 0) {
-        clinic.data = id.data + 2;
-        clinic.len = id.len - 2 - 6;
+    bad = ngx_http_yibao_offline_api_args(r, &id, &clinic);
+    if (bad != NULL) {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST, bad);
     }
 
     prefix.data = ngx_pnalloc(r->pool, clinic.len + 8);

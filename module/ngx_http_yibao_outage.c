@@ -46,15 +46,30 @@ static ngx_event_t  ngx_http_yibao_outage_timer;
  * yibao_outage [failures=3] [retry=30s] [probe=on|off];
  */
 
+static ngx_http_yibao_param_t  ngx_http_yibao_outage_params[] = {
+
+    { ngx_string("failures"), NGX_HTTP_YIBAO_PARAM_NUM,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t,
+                                 outage.failures),
+      1, 1000, NULL, NULL, 0 },
+
+    { ngx_string("retry"), NGX_HTTP_YIBAO_PARAM_MSEC,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t, outage.retry),
+      100, 0, NULL, NULL, 0 },
+
+    { ngx_string("probe"), NGX_HTTP_YIBAO_PARAM_FLAG,
+      ngx_http_yibao_param_field(ngx_http_yibao_main_conf_t, outage_probe),
+      0, 0, NULL, NULL, 0 },
+
+    ngx_http_yibao_null_param
+};
+
+
 char *
 ngx_http_yibao_outage_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_yibao_main_conf_t *gmcf = conf;
-
-    ngx_int_t    n;
-    ngx_str_t   *value, v;
-    ngx_uint_t   i;
 
     if (gmcf->outage_on) {
         return "is duplicate";
@@ -65,49 +80,8 @@ ngx_http_yibao_outage_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     gmcf->outage.retry = 30000;
     gmcf->outage_probe = 1;
 
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_yibao_conf_param(&value[i], "failures=", &v)) {
-            n = ngx_atoi(v.data, v.len);
-            if (n < 1 || n > 1000) {
-                goto invalid;
-            }
-
-            gmcf->outage.failures = n;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "retry=", &v)) {
-            n = ngx_parse_time(&v, 0);
-            if (n == NGX_ERROR || n < 100) {
-                goto invalid;
-            }
-
-            gmcf->outage.retry = n;
-
-        } else if (ngx_http_yibao_conf_param(&value[i], "probe=", &v)
-                   && (v.len == 2 || v.len == 3))
-        {
-            if (ngx_strncmp(v.data, "on", v.len) == 0) {
-                gmcf->outage_probe = 1;
-
-            } else if (ngx_strncmp(v.data, "off", v.len) == 0) {
-                gmcf->outage_probe = 0;
-
-            } else {
-                goto invalid;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    return ngx_http_yibao_conf_invalid(cf, &value[i]);
+    return ngx_http_yibao_conf_params(cf, ngx_http_yibao_outage_params, 1,
+                                      gmcf, 0);
 }
 
 

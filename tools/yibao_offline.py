@@ -40,7 +40,8 @@ import csv
 import os
 import sys
 
-from yibao_api import EXIT_OK, Failure, call, print_json, table
+from yibao_api import EXIT_OK, EXIT_USAGE, Failure, call, print_json, \
+    table
 
 DEFAULT_URL = "http://127.0.0.1:8080/yibao/outage"
 DEFAULT_RECORDS_URL = "http://127.0.0.1:8080/yibao/offline"
@@ -101,6 +102,9 @@ def records_command(args, out):
             return EXIT_OK
         table(got["entities"], [(c, c) for c in SUMMARY_COLUMNS], out)
         return EXIT_OK
+    if not args.id:
+        # an empty id would be left out of the query: every record
+        raise Failure(EXIT_USAGE, "%s needs a record's id" % args.command)
     if args.command == "show":
         got = call(url, id=args.id)
     else:

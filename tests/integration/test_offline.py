@@ -169,6 +169,8 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     assert [x["seq"] for x in recs] == [1, 2, 3]
     assert all(x["verified"] and x["state"] == "recorded" for x in recs)
     assert api(stack, "?id=" + first["id"])[1]["hash"] == first["hash"]
+    status, got = api(stack, "?id=")
+    assert status == 400 and "records" not in got, got
 
     # kept in the file (written by a worker within a second)
     path = stack.path("offline.jsonl")
@@ -230,8 +232,13 @@ def test_records_taken_refused_limited_kept_and_checked(make_stack):
     rc, out, _ = cli(stack, "export")
     assert rc == 0 and out.splitlines()[0].startswith("id,clinic,seq")
     assert len(out.splitlines()) == 4
-    rc, _, err = cli(stack, "show", "JZ" + "X" * 28)
+    rc, _, err = cli(stack, "show", "JZ" + "X" * 22 + "000009")
     assert rc == 1, err
+    rc, _, err = cli(stack, "show", "JZ" + "X" * 28)
+    assert rc == 2 and "not a record's id" in err, err
+    for command in ("show", "void"):
+        rc, out, err = cli(stack, command, "")
+        assert rc == 2 and "needs a record's id" in err, (out, err)
 
     # no personal data in the operators' answers, API and CLI
     seen = json.dumps([api(stack, q)[1] for q in (
@@ -286,6 +293,17 @@ def test_operators_api_refusals(make_stack):
         status, got = api(stack, query, "POST")
         assert status == 400 and "state=voided" in got["error"], query
     assert api(stack, "", "DELETE")[0] == 405
+    # an empty or malformed id or clinic is not "every record"
+    for query in ("?id=", "?id=&clinic=", "?id=JZ", "?id=JZ%s00001" % (
+            "X" * 22), "?id=jz%s000001" % ("X" * 22), "?id=%s000001" % (
+            "X" * 24), "?summary=1&id="):
+        status, got = api(stack, query)
+        assert status == 400 and "id= is empty or not a record's id" in \
+            got["error"], (query, status, got)
+    for query in ("?clinic=", "?clinic=X", "?clinic=%s" % ("x" * 22)):
+        status, got = api(stack, query)
+        assert status == 400 and "clinic= is empty or not" in \
+            got["error"], (query, status, got)
     status, got = api(stack)
     assert status == 200 and got == {"records": []}
 

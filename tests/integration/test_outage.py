@@ -5,6 +5,7 @@ a read is answered from the cache; the probe brings the platform back."""
 
 import json
 import os
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -275,3 +276,22 @@ def test_a_read_is_the_probe_without_yibao_platform(make_stack):
     assert "yibao: platform probing: a transaction is the probe" in \
         harness.error_log_text(stack)
     assert platform_requests(stack, "2207") == 0
+
+
+@pytest.mark.parametrize("params", [
+    "probe=of", "probe=o", "probe=", "probe=onn", "failures=0",
+    "failures=1001", "retry=50ms", "retry=soon", "prob=off"])
+def test_bad_parameter_fails_nginx_t(make_stack, params):
+    # probe=of was taken for probe=off (compared on the value's length)
+    stack = make_stack(start=False, http_extra="yibao_outage %s;" % params)
+    rc, out = stack.test_config()
+    assert rc != 0, out
+    assert 'invalid parameter "%s"' % params in out, out
+    assert re.search(r"nginx\.conf:\d+", out), out
+
+
+def test_good_parameters_pass_nginx_t(make_stack):
+    stack = make_stack(start=False, http_extra="yibao_outage failures=1 "
+                                               "retry=100ms probe=off;")
+    rc, out = stack.test_config()
+    assert rc == 0, out

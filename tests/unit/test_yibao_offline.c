@@ -341,7 +341,15 @@ test_same_visit_or_another(void **state)
 static void
 test_limits_and_amounts(void **state)
 {
-    char  buf[32];
+    char          buf[32];
+    size_t        i;
+    yibao_str_t   clinic;
+    const char   *bad[] = {
+        "", "JZ", "JZPDY60134132080312D600100001",
+        "JZPDY60134132080312D6001000001x", "XZPDY60134132080312D6001000001",
+        "jzPDY60134132080312D6001000001", "JZpdy60134132080312D6001000001",
+        "JZPDY60134132080312D6001123456789012345678901",
+        "JZPDY60134132080312D6001 00001", NULL };
 
     (void) state;
 
@@ -361,6 +369,23 @@ test_limits_and_amounts(void **state)
     assert_int_equal(yibao_offline_cents_text("", 0), -1);
 
     assert_string_equal(yibao_offline_amount(1230, buf), "12.30");
+
+    /* a record's id: JZ, the clinic's code, 6 to 20 digits */
+    assert_int_equal(yibao_offline_id((const unsigned char *)
+                                      "JZPDY60134132080312D6001000001",
+                                      30, &clinic),
+                     YIBAO_OK);
+    assert_int_equal(clinic.len, 22);
+    assert_memory_equal(clinic.data, "PDY60134132080312D6001", 22);
+    assert_int_equal(yibao_offline_id((const unsigned char *)
+                                      "JZPDY60134132080312D60011234567",
+                                      31, &clinic),
+                     YIBAO_OK);
+    for (i = 0; bad[i] != NULL; i++) {
+        assert_int_equal(yibao_offline_id((const unsigned char *) bad[i],
+                                          strlen(bad[i]), &clinic),
+                         YIBAO_ERR_INVALID);
+    }
     assert_string_equal(yibao_offline_amount(5, buf), "0.05");
     assert_string_equal(yibao_offline_amount(300000, buf), "3000.00");
 }
