@@ -577,21 +577,20 @@ ngx_int_t ngx_http_yibao_journal_init_process(ngx_cycle_t *cycle);
 /*
  * Hashes in Redis, for a part that keeps its state there from a timer,
  * never for a request (clinic coverage): HSET of n/2 field-value pairs,
- * and one HSCAN step from cursor.  The handler gets NGX_OK (for a scan
- * the next cursor, "0" at the end, and the pairs, valid during the
- * call), or NGX_ERROR (an error reply or a timeout).  NGX_DECLINED from
- * the call: Redis is down or not configured, nothing was sent.
+ * and one HSCAN step from cursor.  done gets res: FOUND (for a scan
+ * res->value the next cursor, "0" at the end, and res->values the
+ * pairs, valid during the call), or another status (an error reply or
+ * a timeout).  NGX_DECLINED from the call: Redis is down or not
+ * configured, nothing was sent; NGX_OK: done is called later.
  */
-typedef void (*ngx_http_yibao_store_hash_pt)(void *data, ngx_int_t rc,
-    ngx_str_t *cursor, ngx_str_t *items, ngx_uint_t n);
 
 ngx_uint_t ngx_http_yibao_store_redis_up(ngx_http_yibao_main_conf_t *gmcf);
 uint64_t ngx_http_yibao_store_redis_lost(void);
 ngx_int_t ngx_http_yibao_store_hash_set(ngx_str_t *key, ngx_str_t *items,
-    ngx_uint_t n, ngx_http_yibao_store_hash_pt handler, void *data,
+    ngx_uint_t n, ngx_http_yibao_store_done_pt done, void *data,
     ngx_log_t *log);
 ngx_int_t ngx_http_yibao_store_hash_scan(ngx_str_t *key, ngx_str_t *cursor,
-    ngx_uint_t count, ngx_http_yibao_store_hash_pt handler, void *data,
+    ngx_uint_t count, ngx_http_yibao_store_done_pt done, void *data,
     ngx_log_t *log);
 ngx_uint_t ngx_http_yibao_store_outage(ngx_http_yibao_main_conf_t *gmcf,
     ngx_uint_t ev, yibao_outage_t *out, ngx_uint_t *changed);

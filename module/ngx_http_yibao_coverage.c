@@ -129,11 +129,11 @@ static void ngx_http_yibao_cov_lock(ngx_http_yibao_cov_slot_t *slot);
 static ngx_int_t ngx_http_yibao_cov_init_process(ngx_cycle_t *cycle);
 static void ngx_http_yibao_cov_tick(ngx_event_t *ev);
 static ngx_uint_t ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w);
-static void ngx_http_yibao_cov_written(void *data, ngx_int_t rc,
-    ngx_str_t *cursor, ngx_str_t *items, ngx_uint_t n);
+static void ngx_http_yibao_cov_written(void *data,
+    ngx_http_yibao_store_res_t *res);
 static void ngx_http_yibao_cov_restore(ngx_http_yibao_cov_writer_t *w);
-static void ngx_http_yibao_cov_scanned(void *data, ngx_int_t rc,
-    ngx_str_t *cursor, ngx_str_t *items, ngx_uint_t n);
+static void ngx_http_yibao_cov_scanned(void *data,
+    ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_cov_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_cov_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_cov_read(ngx_http_request_t *r,
@@ -813,12 +813,11 @@ ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w)
 
 
 static void
-ngx_http_yibao_cov_written(void *data, ngx_int_t rc, ngx_str_t *cursor,
-    ngx_str_t *items, ngx_uint_t n)
+ngx_http_yibao_cov_written(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_cov_writer_t *w = data;
 
-    if (rc == NGX_OK) {
+    if (res->status == NGX_HTTP_YIBAO_STORE_FOUND) {
         w->failed = 0;
         return;
     }
@@ -865,12 +864,12 @@ ngx_http_yibao_cov_restore(ngx_http_yibao_cov_writer_t *w)
  */
 
 static void
-ngx_http_yibao_cov_scanned(void *data, ngx_int_t rc, ngx_str_t *cursor,
-    ngx_str_t *items, ngx_uint_t n)
+ngx_http_yibao_cov_scanned(void *data, ngx_http_yibao_store_res_t *res)
 {
     ngx_http_yibao_cov_writer_t *w = data;
 
-    size_t                       i, k;
+    size_t                       i, k, n;
+    ngx_str_t                   *cursor, *items;
     yibao_cov_clinic_t           c;
     const yibao_clinic_t        *clinic;
     ngx_http_yibao_cov_sh_t     *sh;
@@ -878,8 +877,13 @@ ngx_http_yibao_cov_scanned(void *data, ngx_int_t rc, ngx_str_t *cursor,
     ngx_http_yibao_main_conf_t  *ymcf;
 
     w->busy = 0;
+    cursor = &res->value;
+    items = res->values;
+    n = res->nvalues;
 
-    if (rc != NGX_OK || cursor->len > NGX_INT_T_LEN) {
+    if (res->status != NGX_HTTP_YIBAO_STORE_FOUND
+        || cursor->len > NGX_INT_T_LEN)
+    {
         return;                           /* again from the same cursor */
     }
 

@@ -37,6 +37,15 @@ typedef struct {
 } ngx_http_yibao_store_op_t;
 
 
+/* an operation with a pool of its own (ngx_http_yibao_store_run_own) */
+
+typedef struct {
+    ngx_pool_t                    *pool;
+    ngx_http_yibao_store_done_pt   done;
+    void                          *data;
+} ngx_http_yibao_store_own_t;
+
+
 #define NGX_HTTP_YIBAO_LIMIT_MAX  8
 
 
@@ -76,6 +85,10 @@ static void ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op,
     redisReply *reply);
 static void ngx_http_yibao_store_read_list(ngx_http_yibao_store_op_t *op,
     redisReply *reply);
+static void ngx_http_yibao_store_read_scan(ngx_http_yibao_store_op_t *op,
+    redisReply *reply);
+static void ngx_http_yibao_store_own_done(void *data,
+    ngx_http_yibao_store_res_t *res);
 static ngx_int_t ngx_http_yibao_limit_name(ngx_conf_t *cf,
     ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
 static ngx_int_t ngx_http_yibao_limit_rate(ngx_conf_t *cf,
@@ -1096,6 +1109,10 @@ ngx_http_yibao_store_read(ngx_http_yibao_store_op_t *op, redisReply *reply)
         ngx_http_yibao_store_read_list(op, reply);
         return;
 
+    case NGX_HTTP_YIBAO_STORE_READ_SCAN:
+        ngx_http_yibao_store_read_scan(op, reply);
+        return;
+
     case NGX_HTTP_YIBAO_STORE_READ_CACHE:
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
             res->status = NGX_HTTP_YIBAO_STORE_FAILED;
@@ -1185,6 +1202,28 @@ ngx_http_yibao_store_read_list(ngx_http_yibao_store_op_t *op,
 }
 
 
+/*
+ * One step of a scan, {cursor, {strings}}: res->value the next cursor
+ * ("0" at the end), res->values what the step found.
+ */
+
+static void
+ngx_http_yibao_store_read_scan(ngx_http_yibao_store_op_t *op,
+    redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || ngx_http_yibao_store_copy_reply(op->pool, &op->res.value,
+                                           reply->element[0])
+           != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_yibao_store_read_list(op, reply->element[1]);
+}
+
+
 /* a string of a reply, which is freed after its handler: a copy */
 
 ngx_int_t
@@ -1222,6 +1261,58 @@ ngx_http_yibao_store_write(ngx_uint_t argc, ngx_str_t *argv,
     (void) ngx_http_yibao_redis_run(argc, argv, nkeys, 0,
                                     ngx_http_yibao_store_ignore,
                                     &ngx_http_yibao_store_nobody, log);
+}
+
+
+/*
+ * ngx_http_yibao_store_run for a part that no request waits for (a
+ * timer's): the answer is copied into a pool of the operation's own,
+ * destroyed after done.  NGX_AGAIN, or NGX_ERROR: nothing was asked.
+ */
+
+ngx_int_t
+ngx_http_yibao_store_run_own(ngx_log_t *log, ngx_uint_t read,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_http_yibao_store_done_pt done,
+    void *data)
+{
+    ngx_int_t                    rc;
+    ngx_pool_t                  *pool;
+    ngx_http_yibao_store_own_t  *own;
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    own = ngx_palloc(pool, sizeof(ngx_http_yibao_store_own_t));
+    if (own == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    own->pool = pool;
+    own->done = done;
+    own->data = data;
+
+    rc = ngx_http_yibao_store_run(NULL, NULL, pool, log, read, argc, argv, 0,
+                                  ngx_http_yibao_store_own_done, own);
+
+    if (rc != NGX_AGAIN) {
+        ngx_destroy_pool(pool);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_yibao_store_own_done(void *data, ngx_http_yibao_store_res_t *res)
+{
+    ngx_http_yibao_store_own_t *own = data;
+
+    own->done(own->data, res);
+
+    ngx_destroy_pool(own->pool);
 }
 
 

@@ -25,12 +25,16 @@
 #define NGX_HTTP_YIBAO_STORE_READ_LIST    2   /* an array of strings */
 #define NGX_HTTP_YIBAO_STORE_READ_CACHE   3   /* {value|nil, locked, now} */
 #define NGX_HTTP_YIBAO_STORE_READ_CLAIM   4   /* {1}, {2}, {0, existing} */
+#define NGX_HTTP_YIBAO_STORE_READ_SCAN    5   /* {cursor, {strings}} */
 
 
 ngx_int_t ngx_http_yibao_store_run(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx, ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t read, ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t nkeys,
     ngx_http_yibao_store_done_pt done, void *data);
+ngx_int_t ngx_http_yibao_store_run_own(ngx_log_t *log, ngx_uint_t read,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_http_yibao_store_done_pt done,
+    void *data);
 ngx_http_yibao_main_conf_t *ngx_http_yibao_store_conf(void);
 ngx_int_t ngx_http_yibao_store_copy_reply(ngx_pool_t *pool, ngx_str_t *dst,
     redisReply *reply);

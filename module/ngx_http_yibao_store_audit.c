@@ -12,6 +12,12 @@
  * a key that is not there.  A store that is down or fails gives empty
  * values: the audit runs without the visit's history.  NGX_OK when the
  * values are there, NGX_AGAIN while Redis answers (then ctx->resume).
+ *
+ * The MGET's reply is read here, not into ngx_http_yibao_store_res_t:
+ * it is positional (one element a key, nil for a key not there), which
+ * the common shape's list, of strings only, does not keep, and each
+ * value goes straight to its key's place in the caller's values; a
+ * failure is no error for the audit, which resumes all the same.
  */
 
 typedef struct {

@@ -26,17 +26,17 @@
 static ngx_shm_zone_t *ngx_http_yibao_store_keys_zone(void);
 static ngx_int_t ngx_http_yibao_store_keys_name(ngx_pool_t *pool,
     const char *prefix, ngx_str_t *name, ngx_str_t *out);
-static void ngx_http_yibao_store_keys_send(ngx_uint_t argc, ngx_str_t *argv,
-    ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log);
 static void ngx_http_yibao_store_keys_tick(ngx_event_t *ev);
-static void ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
-    ngx_uint_t status);
+static void ngx_http_yibao_store_keys_sync(const char *hash,
+    ngx_uint_t *activated, ngx_log_t *log);
+static void ngx_http_yibao_store_keys_synced(void *data,
+    ngx_http_yibao_store_res_t *res);
 
 
 static ngx_event_t  ngx_http_yibao_store_keys_timer;
 static ngx_uint_t   ngx_http_yibao_store_keys_ticks;
 
-/* the data of the sync's replies (never NULL: a NULL one is not called) */
+/* the data of the sync's replies: which hash */
 static ngx_uint_t   ngx_http_yibao_store_keys_uses = 0;
 static ngx_uint_t   ngx_http_yibao_store_keys_acts = 1;
 
@@ -140,8 +140,7 @@ ngx_http_yibao_store_key_choose(ngx_str_t *key_id, ngx_str_t *label,
     argv[2] = *key_id;
     argv[3] = *label;
 
-    ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_ignore,
-                                   NULL, log);
+    ngx_http_yibao_store_write(4, argv, 0, log);
 
     return NGX_OK;
 }
@@ -195,8 +194,7 @@ ngx_http_yibao_store_key_activated(ngx_str_t *label, time_t now,
     argv[2] = *label;
     argv[3] = value;
 
-    ngx_http_yibao_store_keys_send(4, argv, ngx_http_yibao_store_ignore,
-                                   NULL, log);
+    ngx_http_yibao_store_write(4, argv, 0, log);
 
     return NGX_OK;
 }
@@ -224,25 +222,6 @@ ngx_http_yibao_store_key_activated_at(ngx_str_t *label, ngx_pool_t *pool)
     t = ngx_atotm(value.data, value.len);
 
     return t == NGX_ERROR ? 0 : t;
-}
-
-
-/* a command to Redis, if there is one and it is up; else nothing */
-
-static void
-ngx_http_yibao_store_keys_send(ngx_uint_t argc, ngx_str_t *argv,
-    ngx_http_yibao_redis_handler_pt handler, void *data, ngx_log_t *log)
-{
-    ngx_http_yibao_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_yibao_module);
-
-    if (gmcf == NULL || gmcf->redis == NULL) {
-        return;
-    }
-
-    (void) ngx_http_yibao_redis_run(argc, argv, 0, 0, handler, data, log);
 }
 
 
@@ -280,7 +259,6 @@ ngx_http_yibao_store_keys_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_yibao_store_keys_tick(ngx_event_t *ev)
 {
-    ngx_str_t   argv[2];
     ngx_uint_t  all;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
@@ -292,32 +270,43 @@ ngx_http_yibao_store_keys_tick(ngx_event_t *ev)
     all = (ngx_http_yibao_store_keys_ticks++
            % NGX_HTTP_YIBAO_KEYS_SYNC_ALL == 0);
 
-    ngx_str_set(&argv[0], "HGETALL");
-    ngx_str_set(&argv[1], NGX_HTTP_YIBAO_KEYS_USE);
-
-    ngx_http_yibao_store_keys_send(2, argv,
-                                   ngx_http_yibao_store_keys_synced,
+    ngx_http_yibao_store_keys_sync(NGX_HTTP_YIBAO_KEYS_USE,
                                    &ngx_http_yibao_store_keys_uses, ev->log);
 
     if (all) {
-        ngx_str_set(&argv[1], NGX_HTTP_YIBAO_KEYS_ACTIVATED);
-
-        ngx_http_yibao_store_keys_send(2, argv,
-                                       ngx_http_yibao_store_keys_synced,
+        ngx_http_yibao_store_keys_sync(NGX_HTTP_YIBAO_KEYS_ACTIVATED,
                                        &ngx_http_yibao_store_keys_acts,
                                        ev->log);
     }
 }
 
 
+/* HGETALL of one of the hashes, read as a list of field, value */
+
+static void
+ngx_http_yibao_store_keys_sync(const char *hash, ngx_uint_t *activated,
+    ngx_log_t *log)
+{
+    ngx_str_t  argv[2];
+
+    ngx_str_set(&argv[0], "HGETALL");
+    argv[1].data = (u_char *) hash;
+    argv[1].len = ngx_strlen(hash);
+
+    (void) ngx_http_yibao_store_run_own(log, NGX_HTTP_YIBAO_STORE_READ_LIST,
+                                        2, argv,
+                                        ngx_http_yibao_store_keys_synced,
+                                        activated);
+}
+
+
 /* data: the choices' hash (0) or the activations' (1) */
 
 static void
-ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
-    ngx_uint_t status)
+ngx_http_yibao_store_keys_synced(void *data, ngx_http_yibao_store_res_t *res)
 {
     size_t           i;
-    ngx_str_t        field, value, name;
+    ngx_str_t        name, *v;
     ngx_pool_t      *pool;
     ngx_uint_t       activated;
     ngx_shm_zone_t  *zone;
@@ -325,9 +314,7 @@ ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
     activated = *(ngx_uint_t *) data;
     zone = ngx_http_yibao_store_keys_zone();
 
-    if (status != NGX_HTTP_YIBAO_REDIS_OK || zone == NULL
-        || reply->type != REDIS_REPLY_ARRAY)
-    {
+    if (res->status != NGX_HTTP_YIBAO_STORE_FOUND || zone == NULL) {
         return;
     }
 
@@ -336,28 +323,19 @@ ngx_http_yibao_store_keys_synced(void *data, redisReply *reply,
         return;
     }
 
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING
-            || reply->element[i + 1]->type != REDIS_REPLY_STRING)
-        {
-            continue;
-        }
+    v = res->values;
 
-        field.data = (u_char *) reply->element[i]->str;
-        field.len = reply->element[i]->len;
-        value.data = (u_char *) reply->element[i + 1]->str;
-        value.len = reply->element[i + 1]->len;
-
+    for (i = 0; i + 1 < res->nvalues; i += 2) {
         if (ngx_http_yibao_store_keys_name(pool,
                                            activated ? "yk:act:" : "yk:use:",
-                                           &field, &name)
+                                           &v[i], &name)
             != NGX_OK)
         {
             break;
         }
 
         (void) ngx_http_yibao_shm_key_set(zone, &name,
-                                          value.len ? &value : NULL,
+                                          v[i + 1].len ? &v[i + 1] : NULL,
                                           activated);
         ngx_reset_pool(pool);
     }
