@@ -64,6 +64,9 @@ typedef struct {
 
 #define yibao_map_row_data(row)  ((const unsigned char *) ((row) + 1))
 
+#define yibao_map_align(n)                                                    \
+    (((n) + YIBAO_MAP_UNIT - 1) & ~((size_t) YIBAO_MAP_UNIT - 1))
+
 
 typedef struct yibao_map_file_s  yibao_map_file_t;
 
@@ -80,6 +83,7 @@ struct yibao_map_file_s {
 
 struct yibao_map_builder_s {
     yibao_alloc_t        *a;
+    yibao_alloc_t        *tmp;       /* the rows and build()'s scratch */
     yibao_map_file_t     *files;
     yibao_map_file_t    **last;
     size_t                nfiles;
@@ -89,16 +93,58 @@ struct yibao_map_builder_s {
 };
 
 
+/*
+ * A cell of the map's table, one cache line.  It holds a row (llen 0:
+ * none), not necessarily one whose home it is, and says where the rows
+ * whose home it is start (disp cells further on) and how many they are.
+ * The row's strings, local code, national code and name, are in data
+ * in that order as long as they fit; the first that does not and the
+ * ones after it are in map->more at unit more, one after the other.
+ */
+
+#define YIBAO_MAP_CELL_DATA  48
+#define YIBAO_MAP_RUN_MAX    0xffff
+
+typedef struct {
+    uint16_t              homed;     /* rows whose home this cell is */
+    uint16_t              disp;      /* cells from here to the first */
+    uint8_t               llen;
+    uint8_t               nlen;
+    uint16_t              name_len;
+    uint32_t              ctx;       /* its context, a map->ctx unit */
+    uint32_t              more;      /* a map->more unit */
+    unsigned char         data[YIBAO_MAP_CELL_DATA];
+} yibao_map_cell_t;
+
+
 struct yibao_map_s {
-    yibao_map_file_t     *files;     /* the files with rows, an array */
-    size_t                nfiles;
+    yibao_map_cell_t     *cells;     /* 64-byte aligned */
+    size_t                ncells;    /* the homes; more cells follow */
+    size_t                total;     /* cells in all */
+    unsigned char        *ctx;       /* contexts: length byte, bytes */
+    unsigned char        *more;      /* strings that do not fit a cell */
     size_t                nrows;
-    size_t                units;
     size_t                bytes;
-    yibao_hash_t         *forward;
-    yibao_hash_t         *reverse;
+    yibao_hash_t         *reverse;   /* over cell numbers */
     unsigned              scopes[YIBAO_KIND_MAX];   /* 1 << scope type */
+
+    /* while building only: the builder's files, an array */
+    yibao_map_file_t     *files;
+    size_t                nfiles;
+    size_t                units;
 };
+
+
+/* the home cell of a hash: its place in [0, ncells) */
+
+#if defined(__GNUC__)
+#define yibao_map_prefetch(p)  __builtin_prefetch(p)
+#else
+#define yibao_map_prefetch(p)
+#endif
+
+#define yibao_map_home(map, hash)                                             \
+    ((size_t) (((uint64_t) (hash) * (map)->ncells) >> 32))
 
 
 typedef struct {
@@ -138,6 +184,25 @@ typedef struct {
     yibao_map_probe_t     reverse;
 } yibao_map_entry_t;
 
+
+/* what build() keeps of a row, by its number in the order added */
+
+typedef struct {
+    uint32_t              unit;      /* in the builder's arenas */
+    uint32_t              fhash;
+    uint32_t              rhash;
+    uint32_t              ctx;       /* a map->ctx unit */
+    uint32_t              cell;
+} yibao_map_place_t;
+
+
+/* the contexts while they are counted: a compact index over rows */
+
+typedef struct {
+    const yibao_map_t        *map;
+    const yibao_map_place_t  *rows;
+} yibao_map_ctxs_t;
+
 #define YIBAO_MAP_BATCH  16
 
 
@@ -148,10 +213,36 @@ static yibao_map_file_t *yibao_map_file(yibao_map_builder_t *b,
 static void yibao_map_copy(yibao_map_file_t *f, const unsigned char *data,
     size_t len, size_t nrows, yibao_err_t *err);
 static int yibao_map_files(yibao_map_t *map, yibao_map_builder_t *b);
-static int yibao_map_index(yibao_map_t *map, const yibao_map_file_t *f,
+static void yibao_map_index(const yibao_map_file_t *f,
+    yibao_map_place_t *rows, size_t *k);
+static size_t yibao_map_entry(const yibao_map_file_t *f, size_t off,
+    yibao_map_entry_t *e);
+static int yibao_map_duplicates(const yibao_map_t *map,
+    const yibao_map_place_t *rows, const uint32_t *order, yibao_err_t *err);
+static yibao_hash_t *yibao_map_context_index(yibao_alloc_t *tmp,
+    size_t nelts, yibao_map_ctxs_t *ctxs, const uint32_t *firsts,
+    size_t nfirsts);
+static int yibao_map_contexts(yibao_map_t *map, yibao_alloc_t *a,
+    yibao_alloc_t *tmp, yibao_map_place_t *rows);
+static int yibao_map_match_context(const void *ctx, uint32_t n,
+    const void *key);
+static const unsigned char *yibao_map_row_context(const yibao_map_t *map,
+    uint32_t unit, size_t *tlen);
+static int yibao_map_cells(yibao_map_t *map, yibao_alloc_t *a,
+    const yibao_map_place_t *rows, const uint32_t *order, size_t total);
+static int yibao_map_order(yibao_map_t *map, yibao_alloc_t *tmp,
+    yibao_map_place_t *rows, uint32_t *order, size_t *total,
     yibao_err_t *err);
-static size_t yibao_map_entry(yibao_map_t *map, const yibao_map_file_t *f,
-    size_t off, yibao_map_entry_t *e);
+static size_t yibao_map_more_size(const yibao_map_t *map,
+    const yibao_map_place_t *rows);
+static void yibao_map_cell_put(yibao_map_t *map, yibao_map_cell_t *c,
+    const yibao_map_place_t *r, size_t *more);
+static void yibao_map_cell_strings(const yibao_map_t *map,
+    const yibao_map_cell_t *c, yibao_map_hit_t *s);
+static int yibao_map_cell_match(const yibao_map_t *map,
+    const yibao_map_cell_t *c, const yibao_map_probe_t *pr);
+static int yibao_map_reverse_index(yibao_map_t *map, yibao_alloc_t *a,
+    const yibao_map_place_t *rows);
 static int yibao_map_parse_line(const yibao_str_t *line, size_t lineno,
     yibao_map_line_t *l, int check, yibao_err_t *err);
 static int yibao_map_parse_kind(const yibao_str_t *v, size_t lineno,
@@ -179,14 +270,14 @@ static const yibao_map_row_t *yibao_map_row(const yibao_map_t *map,
     uint32_t n, const yibao_map_file_t **file);
 static void yibao_map_row_probe(const yibao_map_row_t *row,
     yibao_map_probe_t *pr, const unsigned char **national, size_t *nlen);
+static void yibao_map_tail_probe(const unsigned char *t,
+    yibao_map_probe_t *pr);
 static int yibao_map_match_tail(const unsigned char *t, size_t tlen,
     const yibao_map_probe_t *pr);
 static int yibao_map_match_forward(const void *ctx, uint32_t n,
     const void *key);
 static int yibao_map_match_reverse(const void *ctx, uint32_t n,
     const void *key);
-static void yibao_map_hit(const yibao_map_t *map, uint32_t n,
-    yibao_map_hit_t *hit);
 static void yibao_map_duplicate(const yibao_map_t *map, uint32_t n,
     uint32_t prev, yibao_err_t *err);
 static const char *yibao_map_place(char *buf, const yibao_map_file_t *f);
@@ -306,10 +397,18 @@ yibao_map_builder_create(yibao_alloc_t *a)
     memset(b, 0, sizeof(yibao_map_builder_t));
 
     b->a = a;
+    b->tmp = a;
     b->files = NULL;
     b->last = &b->files;
 
     return b;
+}
+
+
+void
+yibao_map_builder_scratch(yibao_map_builder_t *b, yibao_alloc_t *tmp)
+{
+    b->tmp = tmp;
 }
 
 
@@ -428,7 +527,7 @@ yibao_map_file(yibao_map_builder_t *b, const yibao_str_t *label,
     unsigned char     *p;
     yibao_map_file_t  *f;
 
-    f = yibao_alloc(b->a, sizeof(yibao_map_file_t));
+    f = yibao_alloc(b->tmp, sizeof(yibao_map_file_t));
     if (f == NULL) {
         return NULL;
     }
@@ -436,7 +535,7 @@ yibao_map_file(yibao_map_builder_t *b, const yibao_str_t *label,
     memset(f, 0, sizeof(yibao_map_file_t));
 
     if (label != NULL && label->len != 0) {
-        p = yibao_alloc(b->a, label->len);
+        p = yibao_alloc(b->tmp, label->len);
         if (p == NULL) {
             return NULL;
         }
@@ -447,7 +546,7 @@ yibao_map_file(yibao_map_builder_t *b, const yibao_str_t *label,
     }
 
     if (size != 0) {
-        f->arena = yibao_alloc(b->a, size);
+        f->arena = yibao_alloc(b->tmp, size);
         if (f->arena == NULL) {
             return NULL;
         }
@@ -516,36 +615,56 @@ yibao_map_copy(yibao_map_file_t *f, const unsigned char *data, size_t len,
 yibao_map_t *
 yibao_map_build(yibao_map_builder_t *b, yibao_err_t *err)
 {
-    size_t         i;
-    yibao_map_t   *map;
+    int                 rc;
+    size_t              i, k, total;
+    uint32_t           *order;
+    yibao_map_t        *map;
+    yibao_map_place_t  *rows;
 
     map = yibao_alloc(b->a, sizeof(yibao_map_t));
     if (map == NULL || yibao_map_files(map, b) != YIBAO_OK) {
         goto nomem;
     }
 
-    map->forward = yibao_hash_create_compact(map->nrows, map->units,
-                                             yibao_map_match_forward, map,
-                                             b->a);
-    if (map->forward == NULL) {
+    /* the rows' hashes, then their order by home: a duplicate is found
+     * among the rows of its home */
+
+    rows = yibao_alloc(b->tmp, (map->nrows ? map->nrows : 1)
+                               * sizeof(yibao_map_place_t));
+    order = yibao_alloc(b->tmp, (map->nrows ? map->nrows : 1)
+                                * sizeof(uint32_t));
+    if (rows == NULL || order == NULL) {
         goto nomem;
     }
 
-    map->reverse = yibao_hash_create_compact(map->nrows, map->units,
-                                             yibao_map_match_reverse, map,
-                                             b->a);
-    if (map->reverse == NULL) {
-        goto nomem;
-    }
-
-    map->bytes += yibao_hash_bytes(map->forward)
-                  + yibao_hash_bytes(map->reverse);
+    k = 0;
 
     for (i = 0; i < map->nfiles; i++) {
-        if (yibao_map_index(map, &map->files[i], err) != YIBAO_OK) {
-            return NULL;
-        }
+        yibao_map_index(&map->files[i], rows, &k);
     }
+
+    map->ncells = map->nrows + map->nrows * 2 / 3 + 1;
+
+    rc = yibao_map_order(map, b->tmp, rows, order, &total, err);
+    if (rc != YIBAO_OK) {
+        return NULL;
+    }
+
+    if (yibao_map_duplicates(map, rows, order, err) != YIBAO_OK) {
+        return NULL;
+    }
+
+    /* then the map's own memory: contexts, cells, the reverse index */
+
+    if (yibao_map_contexts(map, b->a, b->tmp, rows) != YIBAO_OK
+        || yibao_map_cells(map, b->a, rows, order, total) != YIBAO_OK
+        || yibao_map_reverse_index(map, b->a, rows) != YIBAO_OK)
+    {
+        goto nomem;
+    }
+
+    map->files = NULL;
+    map->nfiles = 0;
 
     return map;
 
@@ -572,17 +691,16 @@ yibao_map_files(yibao_map_t *map, yibao_map_builder_t *b)
         n += (f->nrows != 0);
     }
 
-    map->files = yibao_alloc(b->a, (n ? n : 1) * sizeof(yibao_map_file_t));
+    map->files = yibao_alloc(b->tmp, (n ? n : 1) * sizeof(yibao_map_file_t));
     if (map->files == NULL) {
         return YIBAO_ERR_NOMEM;
     }
 
-    map->bytes = sizeof(yibao_map_t) + n * sizeof(yibao_map_file_t);
+    map->bytes = sizeof(yibao_map_t);
 
     for (f = b->files; f != NULL; f = f->next) {
         if (f->nrows != 0) {
             map->files[map->nfiles++] = *f;
-            map->bytes += f->label.len + f->size;
         }
     }
 
@@ -594,52 +712,80 @@ yibao_map_files(yibao_map_t *map, yibao_map_builder_t *b)
 }
 
 
+/* the rows of a file: rows[*k...] receive each row's unit and hashes */
+
+static void
+yibao_map_index(const yibao_map_file_t *f, yibao_map_place_t *rows,
+    size_t *k)
+{
+    size_t             off;
+    yibao_map_entry_t  e;
+
+    for (off = 0; off < f->size; (*k)++) {
+        off += yibao_map_entry(f, off, &e);
+
+        rows[*k].unit = e.unit;
+        rows[*k].fhash = e.fhash;
+        rows[*k].rhash = e.rhash;
+    }
+}
+
+
 /*
- * The rows of a file into both indexes, a batch at a time: their keys
- * and hashes first, with their slots on their way into the cache, then
- * the inserts.  A duplicate local code is an error (err names both
- * rows); the earliest row of a national code keeps it.
+ * The same (kind, scope, local code) twice: the rows of a key share a
+ * home, and the rows of a home are in the order added.  The error
+ * names the earliest row added that repeats an earlier one, and the
+ * first of those, as a check in the order added would.
  */
 
 static int
-yibao_map_index(yibao_map_t *map, const yibao_map_file_t *f,
-    yibao_err_t *err)
+yibao_map_duplicates(const yibao_map_t *map, const yibao_map_place_t *rows,
+    const uint32_t *order, yibao_err_t *err)
 {
-    int                 rc;
-    size_t              j, k, off;
-    uint32_t            prev;
-    yibao_map_entry_t  *e, batch[YIBAO_MAP_BATCH];
+    size_t                  a, i, j, nlen;
+    uint32_t                later, first;
+    yibao_map_probe_t       pr;
+    const unsigned char    *national;
+    const yibao_map_row_t  *row;
+    const yibao_map_file_t *f;
 
-    off = 0;
+    later = UINT32_MAX;
+    first = 0;
 
-    while (off < f->size) {
+    for (a = 0; a < map->nrows; a = j) {
 
-        for (k = 0; k < YIBAO_MAP_BATCH && off < f->size; k++) {
-            off += yibao_map_entry(map, f, off, &batch[k]);
-        }
-
-        for (j = 0; j < k; j++) {
-            e = &batch[j];
-
-            rc = yibao_hash_insert_index(map->forward, e->unit, e->fhash,
-                                         &e->forward, &prev);
-
-            if (rc == YIBAO_ERR_INVALID) {
-                yibao_map_duplicate(map, e->unit, prev, err);
-                return rc;
+        for (j = a + 1; j < map->nrows
+                        && yibao_map_home(map, rows[order[j]].fhash)
+                           == yibao_map_home(map, rows[order[a]].fhash);
+             j++)
+        {
+            if (order[j] > later) {
+                continue;
             }
 
-            if (rc != YIBAO_OK) {
-                yibao_err_line(err, 0, "the index is full");
-                return rc;
-            }
+            row = yibao_map_row(map, rows[order[j]].unit, &f);
+            yibao_map_row_probe(row, &pr, &national, &nlen);
 
-            (void) yibao_hash_insert_index(map->reverse, e->unit, e->rhash,
-                                           &e->reverse, NULL);
+            for (i = a; i < j; i++) {
+                if (rows[order[i]].fhash == rows[order[j]].fhash
+                    && yibao_map_match_forward(map, rows[order[i]].unit,
+                                               &pr))
+                {
+                    later = order[j];
+                    first = order[i];
+                    break;
+                }
+            }
         }
     }
 
-    return YIBAO_OK;
+    if (later == UINT32_MAX) {
+        return YIBAO_OK;
+    }
+
+    yibao_map_duplicate(map, rows[later].unit, rows[first].unit, err);
+
+    return YIBAO_ERR_INVALID;
 }
 
 
@@ -649,8 +795,7 @@ yibao_map_index(yibao_map_t *map, const yibao_map_file_t *f,
  */
 
 static size_t
-yibao_map_entry(yibao_map_t *map, const yibao_map_file_t *f, size_t off,
-    yibao_map_entry_t *e)
+yibao_map_entry(const yibao_map_file_t *f, size_t off, yibao_map_entry_t *e)
 {
     size_t                  nlen;
     const unsigned char    *national;
@@ -674,11 +819,470 @@ yibao_map_entry(yibao_map_t *map, const yibao_map_file_t *f, size_t off,
                    yibao_map_context(YIBAO_MAP_SEED, &e->reverse),
                    national, nlen));
 
-    yibao_hash_prefetch(map->forward, e->fhash);
-    yibao_hash_prefetch(map->reverse, e->rhash);
-
     return yibao_map_row_size(row->llen + (row->line & 0xff) + row->nlen
                               + row->name_len);
+}
+
+
+/*
+ * The distinct contexts of the rows (kind, dictionary, scope), each
+ * once in map->ctx as a length byte and its bytes, 4-byte aligned;
+ * rows[k].ctx receives the unit of row k's.  A map has few of them (a
+ * gateway's clinics, entities and regions), so that they stay in the
+ * cache while every lookup compares them.
+ */
+
+static int
+yibao_map_contexts(yibao_map_t *map, yibao_alloc_t *a, yibao_alloc_t *tmp,
+    yibao_map_place_t *rows)
+{
+    size_t                i, size, tlen, nelts;
+    uint32_t              n, hash, *firsts, nfirsts;
+    yibao_str_t           key;
+    yibao_hash_t         *index;
+    unsigned char        *p;
+    yibao_map_ctxs_t      ctxs;
+    const unsigned char  *t;
+
+    ctxs.map = map;
+    ctxs.rows = rows;
+
+    firsts = yibao_alloc(tmp, (map->nrows ? map->nrows : 1)
+                              * sizeof(uint32_t));
+    if (firsts == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    /* an index of a few contexts, four times larger when full */
+
+    nelts = 1024;
+    nfirsts = 0;
+    size = 0;
+
+    index = yibao_map_context_index(tmp, nelts, &ctxs, firsts, 0);
+    if (index == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    for (i = 0; i < map->nrows; i++) {
+        t = yibao_map_row_context(map, rows[i].unit, &tlen);
+        key.data = t;
+        key.len = tlen;
+        hash = yibao_hash_key(t, tlen);
+
+        if (yibao_hash_find_index(index, hash, &key, &n)) {
+            rows[i].ctx = rows[n].ctx;
+            continue;
+        }
+
+        if (yibao_hash_count(index) == nelts) {
+            nelts *= 4;
+            index = yibao_map_context_index(tmp, nelts, &ctxs, firsts,
+                                            nfirsts);
+            if (index == NULL) {
+                return YIBAO_ERR_NOMEM;
+            }
+        }
+
+        (void) yibao_hash_insert_index(index, (uint32_t) i, hash, &key,
+                                       NULL);
+
+        rows[i].ctx = (uint32_t) (size / YIBAO_MAP_UNIT);
+        size += yibao_map_align(1 + tlen);
+        firsts[nfirsts++] = (uint32_t) i;
+    }
+
+    map->ctx = yibao_alloc(a, size ? size : 1);
+    if (map->ctx == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    memset(map->ctx, 0, size ? size : 1);
+    map->bytes += size;
+
+    for (i = 0; i < nfirsts; i++) {
+        t = yibao_map_row_context(map, rows[firsts[i]].unit, &tlen);
+        p = map->ctx + (size_t) rows[firsts[i]].ctx * YIBAO_MAP_UNIT;
+        p[0] = (unsigned char) tlen;
+        memcpy(p + 1, t, tlen);
+    }
+
+    return YIBAO_OK;
+}
+
+
+/* an index of contexts for nelts, with the first nfirsts in it */
+
+static yibao_hash_t *
+yibao_map_context_index(yibao_alloc_t *tmp, size_t nelts,
+    yibao_map_ctxs_t *ctxs, const uint32_t *firsts, size_t nfirsts)
+{
+    size_t                i, tlen;
+    yibao_str_t           key;
+    yibao_hash_t         *index;
+    const unsigned char  *t;
+
+    index = yibao_hash_create_compact(nelts, ctxs->map->nrows + 1,
+                                      yibao_map_match_context, ctxs, tmp);
+    if (index == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < nfirsts; i++) {
+        t = yibao_map_row_context(ctxs->map, ctxs->rows[firsts[i]].unit,
+                                  &tlen);
+        key.data = t;
+        key.len = tlen;
+
+        (void) yibao_hash_insert_index(index, firsts[i],
+                                       yibao_hash_key(t, tlen), &key, NULL);
+    }
+
+    return index;
+}
+
+
+static int
+yibao_map_match_context(const void *ctx, uint32_t n, const void *key)
+{
+    const yibao_map_ctxs_t  *ctxs = ctx;
+    const yibao_str_t       *k = key;
+
+    size_t                tlen;
+    const unsigned char  *t;
+
+    t = yibao_map_row_context(ctxs->map, ctxs->rows[n].unit, &tlen);
+
+    return tlen == k->len && memcmp(t, k->data, tlen) == 0;
+}
+
+
+/* the context of the row at unit n in the builder's arenas */
+
+static const unsigned char *
+yibao_map_row_context(const yibao_map_t *map, uint32_t unit, size_t *tlen)
+{
+    const yibao_map_row_t   *row;
+    const yibao_map_file_t  *f;
+
+    row = yibao_map_row(map, unit, &f);
+    *tlen = row->line & 0xff;
+
+    return yibao_map_row_data(row) + row->llen;
+}
+
+
+/*
+ * The table: about 5 cells for every 3 rows (so that most homes hold
+ * their own rows, and 60 % of the homes of an absent code are empty),
+ * the rows in the order of their homes, each row's strings copied in.
+ */
+
+static int
+yibao_map_cells(yibao_map_t *map, yibao_alloc_t *a,
+    const yibao_map_place_t *rows, const uint32_t *order, size_t total)
+{
+    size_t             i, more;
+    unsigned char     *p;
+    yibao_map_cell_t  *c;
+
+    more = yibao_map_more_size(map, rows);
+
+    p = yibao_alloc(a, total * sizeof(yibao_map_cell_t) + 64);
+    map->more = yibao_alloc(a, more ? more : 1);
+    if (p == NULL || map->more == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    map->cells = (yibao_map_cell_t *)
+                     (p + ((64 - ((uintptr_t) p & 63)) & 63));
+    map->total = total;
+    map->bytes += total * sizeof(yibao_map_cell_t) + 64 + more;
+
+    memset(map->cells, 0, total * sizeof(yibao_map_cell_t));
+    memset(map->more, 0, more ? more : 1);
+
+    /* the homes' runs, then the rows */
+
+    for (i = 0; i < map->nrows; i++) {
+        c = &map->cells[yibao_map_home(map, rows[order[i]].fhash)];
+
+        if (c->homed++ == 0) {
+            c->disp = (uint16_t) (rows[order[i]].cell - (c - map->cells));
+        }
+    }
+
+    more = 0;
+
+    for (i = 0; i < map->nrows; i++) {
+        yibao_map_cell_put(map, &map->cells[rows[i].cell], &rows[i], &more);
+    }
+
+    return YIBAO_OK;
+}
+
+
+/*
+ * The rows in the order of their homes (a counting sort into order),
+ * and each row's cell: the first free one from its home on.  Sets the
+ * number of cells the table needs (the homes and the cells the last
+ * runs take beyond them); a run longer than the cells' counters take
+ * is an error.
+ */
+
+static int
+yibao_map_order(yibao_map_t *map, yibao_alloc_t *tmp,
+    yibao_map_place_t *rows, uint32_t *order, size_t *total,
+    yibao_err_t *err)
+{
+    size_t     i, h, pos, first;
+    uint32_t  *start;
+
+    start = yibao_alloc(tmp, (map->ncells + 1) * sizeof(uint32_t));
+    if (start == NULL) {
+        yibao_err_line(err, 0, "out of memory");
+        return YIBAO_ERR_NOMEM;
+    }
+
+    memset(start, 0, (map->ncells + 1) * sizeof(uint32_t));
+
+    for (i = 0; i < map->nrows; i++) {
+        start[yibao_map_home(map, rows[i].fhash) + 1]++;
+    }
+
+    pos = 0;
+
+    for (h = 0; h < map->ncells; h++) {
+        if (start[h + 1] > YIBAO_MAP_RUN_MAX) {
+            goto collide;
+        }
+
+        if (start[h + 1] != 0) {
+            first = pos > h ? pos : h;
+
+            if (first - h > YIBAO_MAP_RUN_MAX) {
+                goto collide;
+            }
+
+            pos = first + start[h + 1];
+        }
+    }
+
+    *total = (pos > map->ncells ? pos : map->ncells) + 1;
+
+    for (h = 0; h < map->ncells; h++) {
+        start[h + 1] += start[h];
+    }
+
+    for (i = 0; i < map->nrows; i++) {
+        order[start[yibao_map_home(map, rows[i].fhash)]++] = (uint32_t) i;
+    }
+
+    /* the rows of each home in turn, from the home or the next free cell */
+
+    pos = 0;
+
+    for (i = 0; i < map->nrows; i++) {
+        h = yibao_map_home(map, rows[order[i]].fhash);
+        pos = pos > h ? pos : h;
+        rows[order[i]].cell = (uint32_t) pos++;
+    }
+
+    return YIBAO_OK;
+
+collide:
+
+    yibao_err_line(err, 0, "more than %d codes have hashes alike",
+                   YIBAO_MAP_RUN_MAX);
+    return YIBAO_ERR_TOO_LARGE;
+}
+
+
+/* the bytes of the strings that do not fit in their cells */
+
+static size_t
+yibao_map_more_size(const yibao_map_t *map, const yibao_map_place_t *rows)
+{
+    size_t                   i, used, size, n;
+    const yibao_map_row_t   *row;
+    const yibao_map_file_t  *f;
+
+    size = 0;
+
+    for (i = 0; i < map->nrows; i++) {
+        row = yibao_map_row(map, rows[i].unit, &f);
+
+        used = row->llen;
+        n = 0;
+
+        if (used > YIBAO_MAP_CELL_DATA) {
+            n = row->llen + row->nlen + row->name_len;
+
+        } else if (used + row->nlen > YIBAO_MAP_CELL_DATA) {
+            n = row->nlen + row->name_len;
+
+        } else if (used + row->nlen + row->name_len > YIBAO_MAP_CELL_DATA) {
+            n = row->name_len;
+        }
+
+        size += yibao_map_align(n);
+    }
+
+    return size;
+}
+
+
+/* row r into cell c: its strings, in the cell while they fit */
+
+static void
+yibao_map_cell_put(yibao_map_t *map, yibao_map_cell_t *c,
+    const yibao_map_place_t *r, size_t *more)
+{
+    size_t                   i, used, n;
+    yibao_str_t              strs[3];
+    const unsigned char     *p;
+    const yibao_map_row_t   *row;
+    const yibao_map_file_t  *f;
+
+    row = yibao_map_row(map, r->unit, &f);
+    p = yibao_map_row_data(row);
+
+    strs[0].data = p;
+    strs[0].len = row->llen;
+    strs[1].data = p + row->llen + (row->line & 0xff);
+    strs[1].len = row->nlen;
+    strs[2].data = strs[1].data + row->nlen;
+    strs[2].len = row->name_len;
+
+    c->llen = row->llen;
+    c->nlen = row->nlen;
+    c->name_len = row->name_len;
+    c->ctx = r->ctx;
+    c->more = (uint32_t) (*more / YIBAO_MAP_UNIT);
+
+    used = 0;
+    n = 0;
+
+    for (i = 0; i < 3; i++) {
+        if (n == 0 && used + strs[i].len <= YIBAO_MAP_CELL_DATA) {
+            memcpy(c->data + used, strs[i].data, strs[i].len);
+            used += strs[i].len;
+            continue;
+        }
+
+        memcpy(map->more + *more + n, strs[i].data, strs[i].len);
+        n += strs[i].len;
+    }
+
+    *more += yibao_map_align(n);
+}
+
+
+/* the strings of the row in cell c, as a hit */
+
+static void
+yibao_map_cell_strings(const yibao_map_t *map, const yibao_map_cell_t *c,
+    yibao_map_hit_t *s)
+{
+    size_t                used;
+    const unsigned char  *q;
+
+    q = map->more + (size_t) c->more * YIBAO_MAP_UNIT;
+
+    s->local.len = c->llen;
+    s->national.len = c->nlen;
+    s->name.len = c->name_len;
+
+    used = c->llen;
+
+    if (used > YIBAO_MAP_CELL_DATA) {
+        s->local.data = q;
+        s->national.data = q + c->llen;
+        s->name.data = q + c->llen + c->nlen;
+        return;
+    }
+
+    s->local.data = c->data;
+    used += c->nlen;
+
+    if (used > YIBAO_MAP_CELL_DATA) {
+        s->national.data = q;
+        s->name.data = q + c->nlen;
+        return;
+    }
+
+    s->national.data = c->data + c->llen;
+    used += c->name_len;
+
+    s->name.data = (used > YIBAO_MAP_CELL_DATA)
+                   ? q : c->data + c->llen + c->nlen;
+}
+
+
+/* whether cell c holds the row of the probe's local code and context */
+
+static int
+yibao_map_cell_match(const yibao_map_t *map, const yibao_map_cell_t *c,
+    const yibao_map_probe_t *pr)
+{
+    const unsigned char  *local, *t;
+
+    if (c->llen != pr->len) {
+        return 0;
+    }
+
+    local = (c->llen <= YIBAO_MAP_CELL_DATA)
+            ? c->data : map->more + (size_t) c->more * YIBAO_MAP_UNIT;
+
+    if (memcmp(local, pr->code, pr->len) != 0) {
+        return 0;
+    }
+
+    t = map->ctx + (size_t) c->ctx * YIBAO_MAP_UNIT;
+
+    return yibao_map_match_tail(t + 1, t[0], pr);
+}
+
+
+/*
+ * National to local: a compact index over the cells, the rows inserted
+ * in the order added, so that the earliest row of a national code in a
+ * context keeps it.
+ */
+
+static int
+yibao_map_reverse_index(yibao_map_t *map, yibao_alloc_t *a,
+    const yibao_map_place_t *rows)
+{
+    size_t                   i;
+    yibao_map_hit_t          s;
+    yibao_map_probe_t        pr;
+    const unsigned char     *t;
+    const yibao_map_cell_t  *c;
+
+    map->reverse = yibao_hash_create_compact(map->nrows, map->total,
+                                             yibao_map_match_reverse, map,
+                                             a);
+    if (map->reverse == NULL) {
+        return YIBAO_ERR_NOMEM;
+    }
+
+    map->bytes += yibao_hash_bytes(map->reverse);
+
+    for (i = 0; i < map->nrows; i++) {
+        c = &map->cells[rows[i].cell];
+        t = map->ctx + (size_t) c->ctx * YIBAO_MAP_UNIT;
+
+        yibao_map_cell_strings(map, c, &s);
+        yibao_map_tail_probe(t + 1, &pr);
+        pr.code = s.national.data;
+        pr.len = s.national.len;
+
+        (void) yibao_hash_insert_index(map->reverse, rows[i].cell,
+                                       rows[i].rhash, &pr, NULL);
+    }
+
+    return YIBAO_OK;
 }
 
 
@@ -701,12 +1305,12 @@ yibao_map_lookup(const yibao_map_t *map, yibao_kind_e kind,
     const yibao_str_t *dict, const yibao_map_scope_t *scope,
     const unsigned char *code, size_t len, yibao_map_hit_t *hit)
 {
-    size_t             i;
-    uint32_t           n, hashes[YIBAO_MAP_SCOPE_MAX];
-    uint64_t           h;
-    unsigned           mask;
-    yibao_str_t        values[YIBAO_MAP_SCOPE_MAX];
-    yibao_map_probe_t  pr;
+    size_t                   i, j, homes[YIBAO_MAP_SCOPE_MAX];
+    uint64_t                 h;
+    unsigned                 mask;
+    yibao_str_t              values[YIBAO_MAP_SCOPE_MAX];
+    yibao_map_probe_t        pr;
+    const yibao_map_cell_t  *c, *run;
 
     if ((unsigned) kind >= YIBAO_KIND_MAX
         || len == 0 || len > YIBAO_MAP_LOCAL_MAX)
@@ -735,9 +1339,9 @@ yibao_map_lookup(const yibao_map_t *map, yibao_kind_e kind,
     }
 
     /*
-     * The hashes of every scope first, so that the slots of all of them
-     * are on their way into the cache together; then the probes, the
-     * most specific scope first.
+     * The home cells of every scope first, so that all of them are on
+     * their way into the cache together; then the probes, the most
+     * specific scope first.  A home without rows of its own is a miss.
      */
 
     h = yibao_map_mix(YIBAO_MAP_SEED, code, len);
@@ -747,8 +1351,10 @@ yibao_map_lookup(const yibao_map_t *map, yibao_kind_e kind,
             pr.scope = (yibao_map_scope_e) i;
             pr.value = values[i];
 
-            hashes[i] = yibao_map_final(yibao_map_context(h, &pr));
-            yibao_hash_prefetch(map->forward, hashes[i]);
+            homes[i] = yibao_map_home(map,
+                           yibao_map_final(yibao_map_context(h, &pr)));
+            yibao_map_prefetch(&map->cells[homes[i]]);
+            yibao_map_prefetch(&map->cells[homes[i] + 1]);
         }
     }
 
@@ -757,12 +1363,24 @@ yibao_map_lookup(const yibao_map_t *map, yibao_kind_e kind,
             continue;
         }
 
+        c = &map->cells[homes[i]];
+
+        if (c->homed == 0) {
+            continue;
+        }
+
         pr.scope = (yibao_map_scope_e) i;
         pr.value = values[i];
+        run = c + c->disp;
 
-        if (yibao_hash_find_index(map->forward, hashes[i], &pr, &n)) {
-            yibao_map_hit(map, n, hit);
-            return 1;
+        for (j = 0; j < c->homed; j++) {
+            if (yibao_map_cell_match(map, &run[j], &pr)) {
+                if (hit != NULL) {
+                    yibao_map_cell_strings(map, &run[j], hit);
+                }
+
+                return 1;
+            }
         }
     }
 
@@ -815,7 +1433,10 @@ yibao_map_reverse(const yibao_map_t *map, yibao_kind_e kind,
                    yibao_map_context(YIBAO_MAP_SEED, &pr), code, len));
 
         if (yibao_hash_find_index(map->reverse, hash, &pr, &n)) {
-            yibao_map_hit(map, n, hit);
+            if (hit != NULL) {
+                yibao_map_cell_strings(map, &map->cells[n], hit);
+            }
+
             return 1;
         }
     }
@@ -1357,17 +1978,27 @@ yibao_map_row_probe(const yibao_map_row_t *row, yibao_map_probe_t *pr,
     p = yibao_map_row_data(row);
     t = p + row->llen;
 
+    yibao_map_tail_probe(t, pr);
+
     pr->code = p;
     pr->len = row->llen;
+
+    *national = t + (row->line & 0xff);
+    *nlen = row->nlen;
+}
+
+
+/* a context's bytes as the kind, dictionary and scope of a probe */
+
+static void
+yibao_map_tail_probe(const unsigned char *t, yibao_map_probe_t *pr)
+{
     pr->kind = (yibao_kind_e) t[0];
     pr->dict.len = t[1];
     pr->dict.data = t + 2;
     pr->scope = (yibao_map_scope_e) t[2 + pr->dict.len];
     pr->value.len = yibao_map_scope_len[pr->scope];
     pr->value.data = t + 3 + pr->dict.len;
-
-    *national = t + (row->line & 0xff);
-    *nlen = row->nlen;
 }
 
 
@@ -1414,45 +2045,25 @@ yibao_map_match_reverse(const void *ctx, uint32_t n, const void *key)
     const yibao_map_t        *map = ctx;
     const yibao_map_probe_t  *pr = key;
 
-    size_t                   tlen;
+    yibao_map_hit_t          s;
     const unsigned char     *t;
-    const yibao_map_row_t   *row;
-    const yibao_map_file_t  *f;
+    const yibao_map_cell_t  *c;
 
-    row = yibao_map_row(map, n, &f);
-    t = yibao_map_row_data(row) + row->llen;
-    tlen = row->line & 0xff;
+    c = &map->cells[n];
 
-    return row->nlen == pr->len
-           && yibao_map_match_tail(t, tlen, pr)
-           && memcmp(t + tlen, pr->code, pr->len) == 0;
-}
-
-
-static void
-yibao_map_hit(const yibao_map_t *map, uint32_t n, yibao_map_hit_t *hit)
-{
-    const unsigned char     *p;
-    const yibao_map_row_t   *row;
-    const yibao_map_file_t  *f;
-
-    if (hit == NULL) {
-        return;
+    if (c->nlen != pr->len) {
+        return 0;
     }
 
-    row = yibao_map_row(map, n, &f);
-    p = yibao_map_row_data(row);
+    t = map->ctx + (size_t) c->ctx * YIBAO_MAP_UNIT;
 
-    hit->local.data = p;
-    hit->local.len = row->llen;
+    if (!yibao_map_match_tail(t + 1, t[0], pr)) {
+        return 0;
+    }
 
-    p += row->llen + (row->line & 0xff);
+    yibao_map_cell_strings(map, c, &s);
 
-    hit->national.data = p;
-    hit->national.len = row->nlen;
-
-    hit->name.data = p + row->nlen;
-    hit->name.len = row->name_len;
+    return memcmp(s.national.data, pr->code, pr->len) == 0;
 }
 
 

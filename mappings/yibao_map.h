@@ -33,6 +33,16 @@
  *
  * A map is built once, at configuration time, before the workers
  * fork, and is then immutable: every worker reads the same memory.
+ *
+ * Its rows live in the cells of a hash table, one cache line (64 bytes)
+ * each: a lookup reads the cell its hash names and finds there the row
+ * with its local code, its context (kind, dictionary and scope, by
+ * reference to the map's few distinct contexts), its national code and,
+ * when they fit in the cell's 48 bytes, its name; what does not fit
+ * goes to an overflow area the cell points to.  Rows are placed in the
+ * order of their home cells (linear probing, laid out once), and each
+ * cell says how many rows have it as their home and where they start,
+ * so that a code that is absent is known from one cell.
  */
 
 typedef enum {
@@ -91,8 +101,19 @@ typedef struct yibao_map_s          yibao_map_t;
 typedef struct yibao_map_builder_s  yibao_map_builder_t;
 
 
-/* NULL on allocation failure. */
+/*
+ * NULL on allocation failure.  The builder and the map it builds take
+ * their memory from a, unless yibao_map_builder_scratch() is called.
+ */
 yibao_map_builder_t *yibao_map_builder_create(yibao_alloc_t *a);
+
+/*
+ * Takes the rows added (copied from the files) and what build() needs
+ * only while it runs from tmp instead: none of it is used once build()
+ * has returned, so the caller may release tmp then (nginx: the
+ * configuration's temporary pool).  Called before the first add().
+ */
+void yibao_map_builder_scratch(yibao_map_builder_t *b, yibao_alloc_t *tmp);
 
 /*
  * Adds the rows of one table file.  The rows are copied: data may be

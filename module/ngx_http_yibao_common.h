@@ -187,6 +187,7 @@ typedef struct {
 
     yibao_map_builder_t       *map_builder;
     yibao_alloc_t              map_alloc;  /* the builder keeps it */
+    yibao_alloc_t              map_scratch;   /* cf->temp_pool */
     yibao_map_t               *map;
     yibao_rules_t             *rules;
 

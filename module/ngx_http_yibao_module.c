@@ -1100,6 +1100,7 @@ ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_memzero(&err, sizeof(yibao_err_t));
 
     gmcf->map = yibao_map_build(gmcf->map_builder, &err);
+    gmcf->map_builder = NULL;       /* its rows were in cf->temp_pool */
 
     if (gmcf->map == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "yibao_mappings: %s",
@@ -1120,7 +1121,8 @@ ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
 
 /*
  * yibao_mappings file ...: the rows are copied into the builder (from
- * cf->pool), the indexes are built once all files are read.
+ * cf->temp_pool), the map is built into cf->pool once all files are
+ * read.
  */
 
 static char *
@@ -1142,6 +1144,11 @@ ngx_http_yibao_mappings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (gmcf->map_builder == NULL) {
             return NGX_CONF_ERROR;
         }
+
+        /* the rows as read and the build's scratch: gone after reading */
+
+        ngx_http_yibao_alloc_init(&gmcf->map_scratch, cf->temp_pool);
+        yibao_map_builder_scratch(gmcf->map_builder, &gmcf->map_scratch);
     }
 
     for (i = 1; i < cf->args->nelts; i++) {

@@ -29,8 +29,11 @@
  * memory_load is the baseline of lookup_ns on this machine: one load
  * from memory that depends on the one before (a walk of a random cycle
  * over as many bytes as the map takes, so that nearly every load misses
- * the caches, as a lookup's do).  A lookup reads at least two such
- * loads, its slot and then its row.
+ * the caches, as a lookup's do).  The lookups and the walk take turns
+ * in BENCH_ROUNDS rounds; the figures are the medians, lookup_vs_load
+ * the median of each round's ratio.  The builder's scratch (the rows
+ * as read) is released once the map is built, as nginx releases its
+ * temporary configuration pool.
  */
 
 #include <stdint.h>
@@ -83,23 +86,25 @@ typedef struct {
 static double bench_now(void);
 
 
-/* ns per dependent load over bytes of memory, steps loads */
+#define BENCH_ROUNDS  7
 
-static double
-bench_memory_load(size_t bytes, size_t steps)
+
+/* a random cycle through every word of bytes of memory, or NULL */
+
+static size_t *
+bench_memory_cycle(size_t bytes)
 {
-    size_t     n, i, j, k, t, *next;
-    double     t0, t1;
+    size_t     n, i, j, t, *next;
     uint64_t   x;
 
     n = bytes / sizeof(size_t);
     if (n < 2) {
-        return 0.0;
+        return NULL;
     }
 
     next = malloc(n * sizeof(size_t));
     if (next == NULL) {
-        return 0.0;
+        return NULL;
     }
 
     /* Sattolo's shuffle: one cycle through every element */
@@ -120,19 +125,42 @@ bench_memory_load(size_t bytes, size_t steps)
         next[j] = t;
     }
 
-    k = 0;
+    return next;
+}
+
+
+/* ns per dependent load: steps loads along the cycle, from *k on */
+
+static double
+bench_memory_walk(const size_t *next, size_t steps, size_t *k)
+{
+    size_t  i, j;
+    double  t0, t1;
+
+    j = *k;
     t0 = bench_now();
 
     for (i = 0; i < steps; i++) {
-        k = next[k];
+        j = next[j];
     }
 
+    /* the walk is over before the clock is read again */
+
+    __asm__ __volatile__ ("" : : "r" (j) : "memory");
+
     t1 = bench_now();
+    *k = j;
 
-    free(next);
+    return steps ? (t1 - t0) * 1e9 / steps : 0.0;
+}
 
-    /* k printed nowhere but used, so that the walk is not optimized out */
-    return (t1 - t0) * 1e9 / steps + (double) (k == (size_t) -1);
+
+static int
+bench_cmp_double(const void *a, const void *b)
+{
+    double  x = *(const double *) a, y = *(const double *) b;
+
+    return (x > y) - (x < y);
 }
 
 
@@ -282,16 +310,18 @@ int
 main(int argc, char **argv)
 {
     int                   found;
-    double                t0, t1, t2, t3, load_ns, lookup_ns;
-    size_t                len, len2, nrows, i, n, nq, rss0, rss1, hits;
+    double                t0, t1, t2, t3, lookups[BENCH_ROUNDS],
+                          loads[BENCH_ROUNDS], ratios[BENCH_ROUNDS];
+    size_t                len, len2, nrows, i, n, nq, rss0, rss1, hits, r, k,
+                         *cycle;
     uint64_t              rnd;
     yibao_err_t           err;
     yibao_map_t          *map;
     yibao_str_t           line, f[5];
     yibao_tsv_t           tsv;
-    bench_pool_t          pool;
+    bench_pool_t          pool, scratch;
     unsigned char        *data, *data2;
-    yibao_alloc_t         alloc;
+    yibao_alloc_t         alloc, scratch_alloc;
     bench_query_t        *rows, *queries, *q;
     bench_values_t        entities, clinics, dicts;
     yibao_map_hit_t       hit;
@@ -408,8 +438,11 @@ main(int argc, char **argv)
     /* the load */
 
     memset(&pool, 0, sizeof(pool));
+    memset(&scratch, 0, sizeof(scratch));
     alloc.alloc = bench_pool_alloc;
     alloc.ctx = &pool;
+    scratch_alloc.alloc = bench_pool_alloc;
+    scratch_alloc.ctx = &scratch;
     memset(&err, 0, sizeof(err));
 
     rss0 = bench_rss();
@@ -417,7 +450,13 @@ main(int argc, char **argv)
 
     data2 = bench_read(argv[1], &len2);
 
+    /* the rows read and the build's scratch: released once built */
+
     b = yibao_map_builder_create(&alloc);
+    if (b != NULL) {
+        yibao_map_builder_scratch(b, &scratch_alloc);
+    }
+
     if (b == NULL
         || yibao_map_builder_add(b, data2, len2, &err) != YIBAO_OK)
     {
@@ -433,6 +472,8 @@ main(int argc, char **argv)
         return 1;
     }
 
+    bench_pool_free(&scratch);
+
     t1 = bench_now();
     rss1 = bench_rss();
 
@@ -442,39 +483,55 @@ main(int argc, char **argv)
         return 1;
     }
 
-    /* the lookups */
+    /*
+     * The lookups and the baseline in turns, a seventh of each at a
+     * time, so that both see the same moments of a shared machine: the
+     * figures are the medians of the rounds, the ratio the median of
+     * each round's own.
+     */
 
+    cycle = bench_memory_cycle(yibao_map_bytes(map));
+    k = 0;
     hits = 0;
-    t2 = bench_now();
 
-    for (i = 0; i < nq; i++) {
-        q = &queries[i];
+    for (r = 0; r < BENCH_ROUNDS; r++) {
+        t2 = bench_now();
 
-        found = yibao_map_lookup(map, q->kind, &q->dict, &q->scope,
-                                 q->code.data, q->code.len, &hit);
-        hits += found;
+        for (i = nq * r / BENCH_ROUNDS; i < nq * (r + 1) / BENCH_ROUNDS; i++) {
+            q = &queries[i];
+
+            found = yibao_map_lookup(map, q->kind, &q->dict, &q->scope,
+                                     q->code.data, q->code.len, &hit);
+            hits += found;
+        }
+
+        t3 = bench_now();
+        n = nq * (r + 1) / BENCH_ROUNDS - nq * r / BENCH_ROUNDS;
+
+        lookups[r] = n ? (t3 - t2) * 1e9 / n : 0.0;
+        loads[r] = cycle ? bench_memory_walk(cycle, n, &k) : 0.0;
+        ratios[r] = loads[r] > 0 ? lookups[r] / loads[r] : 0.0;
     }
-
-    t3 = bench_now();
 
     if (hits != nq) {
         fprintf(stderr, "%zu of %zu lookups found nothing\n", nq - hits, nq);
         return 1;
     }
 
+    qsort(lookups, BENCH_ROUNDS, sizeof(double), bench_cmp_double);
+    qsort(loads, BENCH_ROUNDS, sizeof(double), bench_cmp_double);
+    qsort(ratios, BENCH_ROUNDS, sizeof(double), bench_cmp_double);
+
     printf("BENCH mapping_load rows=%zu seconds=%.3f bytes_per_row=%.1f "
            "lookup_ns=%.1f\n", nrows, t1 - t0,
            nrows ? (double) yibao_map_bytes(map) / nrows : 0.0,
-           nq ? (t3 - t2) * 1e9 / nq : 0.0);
+           lookups[BENCH_ROUNDS / 2]);
     printf("BENCH mapping_rss bytes_per_row=%.1f\n",
            nrows ? (double) (rss1 - rss0) / nrows : 0.0);
+    printf("BENCH memory_load ns=%.1f lookup_vs_load=%.2f\n",
+           loads[BENCH_ROUNDS / 2], ratios[BENCH_ROUNDS / 2]);
 
-    load_ns = bench_memory_load(yibao_map_bytes(map), nq);
-    lookup_ns = nq ? (t3 - t2) * 1e9 / nq : 0.0;
-
-    printf("BENCH memory_load ns=%.1f lookup_vs_load=%.2f\n", load_ns,
-           load_ns > 0 ? lookup_ns / load_ns : 0.0);
-
+    free(cycle);
     bench_pool_free(&pool);
     free(queries);
     free(rows);

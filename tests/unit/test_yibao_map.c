@@ -53,6 +53,9 @@ typedef struct {
 } test_failure_t;
 
 
+static void test_name(char *p, size_t n);
+
+
 static int
 test_setup(void **state)
 {
@@ -1160,9 +1163,13 @@ test_nomem(void **state)
         assert_int_equal(t->err.line, 0);
     }
 
-    /* create, file + label + arena twice, map + files + 2 x 2 indexes */
+    /*
+     * create, file + label + arena twice; map, files, rows, order,
+     * homes, contexts' firsts, their index (2), contexts, cells,
+     * overflow, the reverse index (2)
+     */
 
-    assert_int_equal(failures, 12);
+    assert_int_equal(failures, 19);
     assert_non_null(map);
 
     test_scope_set(&scope, ORG1, ENTITY1, "370102");
@@ -1170,6 +1177,116 @@ test_nomem(void **state)
                  "XA00AAA000A000000000006", "clinic");
     test_maps_to(map, YIBAO_KIND_CHRONIC, NULL, &scope, "MB0001", "M01607",
                  "hypertension");
+}
+
+
+/*
+ * Rows whose strings do not all fit in a cell (48 bytes: local code,
+ * national code, name, in that order), around that size, and the
+ * builder's scratch released (and poisoned) before any lookup: the map
+ * keeps nothing of it.
+ */
+
+static void
+test_cells(void **state)
+{
+    test_ctx_t  *t = *state;
+
+    char                  data[8192], local[160], name[640];
+    size_t                i, k, n;
+    yibao_map_t          *map;
+    yibao_alloc_t         scratch_alloc;
+    yibao_map_hit_t       hit;
+    yibao_map_scope_t     scope;
+    yibao_test_arena_t    scratch;
+    yibao_map_builder_t  *b;
+
+    /* local code lengths and name lengths (in 3-byte characters) */
+
+    static const size_t  llens[] = { 2, 10, 25, 26, 47, 48, 49, 150 };
+    static const size_t  nlens[] = { 0, 4, 5, 200 };
+
+    yibao_test_arena_init(&scratch, &scratch_alloc);
+
+    n = 0;
+
+    for (i = 0; i < TEST_NCASES(llens); i++) {
+        for (k = 0; k < TEST_NCASES(nlens); k++) {
+            memset(local, 'A' + (int) k, llens[i]);
+            local[llens[i]] = '\0';
+            local[0] = (char) ('0' + i);
+            test_name(name, nlens[k]);
+
+            n += snprintf(data + n, sizeof(data) - n, "drug\t%s\t%s\t%s\t%s\n",
+                          (i + k) % 2 ? "*" : "clinic:" ORG1, local,
+                          DRUG_NAT, name);
+        }
+    }
+
+    test_err_reset(t);
+
+    b = yibao_map_builder_create(&t->alloc);
+    assert_non_null(b);
+    yibao_map_builder_scratch(b, &scratch_alloc);
+
+    assert_int_equal(yibao_map_builder_add(b, U(data), n, &t->err),
+                     YIBAO_OK);
+
+    map = yibao_map_build(b, &t->err);
+    assert_non_null(map);
+
+    yibao_test_arena_free(&scratch);
+
+    test_scope_set(&scope, ORG1, ENTITY1, "370102");
+
+    for (i = 0; i < TEST_NCASES(llens); i++) {
+        for (k = 0; k < TEST_NCASES(nlens); k++) {
+            memset(local, 'A' + (int) k, llens[i]);
+            local[llens[i]] = '\0';
+            local[0] = (char) ('0' + i);
+            test_name(name, nlens[k]);
+
+            test_maps_to(map, YIBAO_KIND_DRUG, NULL, &scope, local,
+                         DRUG_NAT, name);
+
+            /* the same code one byte longer or shorter is not there */
+
+            local[llens[i]] = 'A';
+            local[llens[i] + 1] = '\0';
+            assert_false(test_lookup(map, YIBAO_KIND_DRUG, NULL, &scope,
+                                     local, &hit));
+        }
+    }
+
+    /* the national code back: the earliest row of its scope */
+
+    memset(&hit, 0, sizeof(hit));
+    assert_true(test_reverse(map, YIBAO_KIND_DRUG, NULL, NULL, DRUG_NAT,
+                             &hit));
+    test_str_equal(&hit.local, "0B");
+    test_name(name, 4);
+    test_str_equal(&hit.name, name);
+
+    test_scope_set(&scope, ORG1, NULL, NULL);
+    assert_true(test_reverse(map, YIBAO_KIND_DRUG, NULL, &scope, DRUG_NAT,
+                             &hit));
+    test_str_equal(&hit.local, "0A");
+    test_str_equal(&hit.name, "");
+}
+
+
+/* n characters of 高 (3 bytes each) */
+
+static void
+test_name(char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        memcpy(p + 3 * i, "\xe9\xab\x98", 3);
+    }
+
+    p[3 * n] = '\0';
 }
 
 
@@ -1319,6 +1436,7 @@ main(void)
         TEST_MAP(test_nomem),
         TEST_MAP(test_too_many_lines),
         TEST_MAP(test_large),
+        TEST_MAP(test_cells),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
