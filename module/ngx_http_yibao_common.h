@@ -394,10 +394,6 @@ ngx_int_t ngx_http_yibao_copy_str(ngx_pool_t *pool, ngx_str_t *dst,
 void ngx_http_yibao_localtime(ngx_msec_t ms, yibao_tm_t *tm);
 u_char *ngx_http_yibao_time_text(u_char *buf, uint64_t ms);
 
-ngx_int_t ngx_http_yibao_msgid_next(ngx_shm_zone_t *zone, ngx_str_t *entity,
-    ngx_uint_t node, ngx_uint_t nodes, time_t now, uint64_t *sec,
-    unsigned *seq);
-
 char *ngx_http_yibao_store_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_yibao_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -595,6 +591,8 @@ ngx_int_t ngx_http_yibao_store_hash_scan(ngx_str_t *key, ngx_str_t *cursor,
     ngx_log_t *log);
 ngx_uint_t ngx_http_yibao_store_outage(ngx_http_yibao_main_conf_t *gmcf,
     ngx_uint_t ev, yibao_outage_t *out, ngx_uint_t *changed);
+ngx_int_t ngx_http_yibao_store_msgid_next(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *entity, time_t now, uint64_t *sec, unsigned *seq);
 
 char *ngx_http_yibao_outage_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

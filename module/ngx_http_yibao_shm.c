@@ -312,8 +312,8 @@ ngx_http_yibao_shm_init(ngx_shm_zone_t *shm_zone, void *data)
  */
 
 ngx_int_t
-ngx_http_yibao_nonce_record(ngx_shm_zone_t *shm_zone, ngx_str_t *caller,
-    ngx_str_t *nonce, time_t now, time_t expire)
+ngx_http_yibao_shm_nonce_record(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *caller, ngx_str_t *nonce, time_t now, time_t expire)
 {
     u_char                   key[NGX_HTTP_YIBAO_NONCE_KEY_MAX], *p;
     uint32_t                 hash;
@@ -860,7 +860,7 @@ ngx_http_yibao_shm_expire(ngx_http_yibao_zone_t *zone, uint64_t now,
  */
 
 ngx_int_t
-ngx_http_yibao_msgid_next(ngx_shm_zone_t *shm_zone, ngx_str_t *entity,
+ngx_http_yibao_shm_msgid_next(ngx_shm_zone_t *shm_zone, ngx_str_t *entity,
     ngx_uint_t node, ngx_uint_t nodes, time_t now, uint64_t *sec,
     unsigned *seq)
 {

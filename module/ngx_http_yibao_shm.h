@@ -18,8 +18,11 @@
  */
 
 ngx_int_t ngx_http_yibao_shm_add(ngx_conf_t *cf, ngx_str_t *size);
-ngx_int_t ngx_http_yibao_nonce_record(ngx_shm_zone_t *zone, ngx_str_t *caller,
-    ngx_str_t *nonce, time_t now, time_t expire);
+ngx_int_t ngx_http_yibao_shm_nonce_record(ngx_shm_zone_t *zone,
+    ngx_str_t *caller, ngx_str_t *nonce, time_t now, time_t expire);
+ngx_int_t ngx_http_yibao_shm_msgid_next(ngx_shm_zone_t *zone,
+    ngx_str_t *entity, ngx_uint_t node, ngx_uint_t nodes, time_t now,
+    uint64_t *sec, unsigned *seq);
 void ngx_http_yibao_shm_limit(ngx_shm_zone_t *shm_zone, ngx_uint_t n,
     ngx_str_t *keys, yibao_limit_policy_t **policies,
     yibao_limit_decision_t *d);

@@ -808,10 +808,10 @@ ngx_http_yibao_store_nonce_local(ngx_http_request_t *r,
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_yibao_module);
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
-    rc = ngx_http_yibao_nonce_record(gmcf->shm_zone, &ctx->caller,
-                                     &ctx->nonce, ngx_time(),
-                                     (time_t) ctx->auth_ts
-                                     + glcf->auth_window);
+    rc = ngx_http_yibao_shm_nonce_record(gmcf->shm_zone, &ctx->caller,
+                                         &ctx->nonce, ngx_time(),
+                                         (time_t) ctx->auth_ts
+                                         + glcf->auth_window);
     if (rc == NGX_DECLINED) {
         ngx_http_yibao_reject(r, ctx, YIBAO_GWERR_AUTH_REPLAY,
                               "X-Yibao-Nonce was already used by caller "
@@ -965,6 +965,22 @@ ngx_http_yibao_store_outage(ngx_http_yibao_main_conf_t *gmcf, ngx_uint_t ev,
 {
     return ngx_http_yibao_shm_outage(gmcf->shm_zone, &gmcf->outage, ev, out,
                                      changed);
+}
+
+
+/*
+ * The entity's next msgid sequence number on this node, from the zone
+ * (ngx_http_yibao_msgid_issue): NGX_OK, or NGX_BUSY when the second's
+ * numbers are used up.
+ */
+
+ngx_int_t
+ngx_http_yibao_store_msgid_next(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *entity, time_t now, uint64_t *sec, unsigned *seq)
+{
+    return ngx_http_yibao_shm_msgid_next(gmcf->shm_zone, entity,
+                                         gmcf->msgid_node, gmcf->msgid_nodes,
+                                         now, sec, seq);
 }
 
 

@@ -85,9 +85,8 @@ ngx_http_yibao_msgid_issue(ngx_http_yibao_main_conf_t *gmcf,
     entity.data = (u_char *) clinic->entity_code.data;
     entity.len = clinic->entity_code.len;
 
-    if (ngx_http_yibao_msgid_next(gmcf->shm_zone, &entity,
-                                  gmcf->msgid_node, gmcf->msgid_nodes,
-                                  ngx_time(), &sec, &seq)
+    if (ngx_http_yibao_store_msgid_next(gmcf, &entity, ngx_time(), &sec,
+                                        &seq)
         != NGX_OK)
     {
         return NGX_BUSY;
