@@ -10,8 +10,14 @@ to the last byte (the worker copies every slot, renders, sends):
 
   BENCH coverage_http report=<r> format=<f> median_ms=X max_ms=Y bytes=N
 
+then COLD times, after a reload (new workers), the first 4 reports of
+every clinic in JSON:
+
+  BENCH coverage_http_cold round=<k> report=clinics format=json ms=a,b,c,d
+
 and the zone: its size for CLINICS clinics and per 10,000.  Settings:
-YIBAO_BENCH_COVERAGE_CLINICS (50000), _ACTIVE (1000), _ROUNDS (5).
+YIBAO_BENCH_COVERAGE_CLINICS (50000), _ACTIVE (1000), _ROUNDS (5),
+_COLD (3).
 Standard library only.
 """
 
@@ -33,6 +39,7 @@ import yibao_stack  # noqa: E402
 CLINICS = int(os.environ.get("YIBAO_BENCH_COVERAGE_CLINICS", "50000"))
 ACTIVE = int(os.environ.get("YIBAO_BENCH_COVERAGE_ACTIVE", "1000"))
 ROUNDS = int(os.environ.get("YIBAO_BENCH_COVERAGE_ROUNDS", "5"))
+COLD_ROUNDS = int(os.environ.get("YIBAO_BENCH_COVERAGE_COLD", "3"))
 REPORTS = ("silent", "failing", "never_activated", "townships", "weekly",
            "summary", "clinics")
 
@@ -102,6 +109,26 @@ def main():
                       "median_ms=%.0f max_ms=%.0f bytes=%d"
                       % (report, fmt, statistics.median(times), max(times),
                          size), flush=True)
+        # cold workers: after a reload the new workers have neither the
+        # copy's buffer nor the render's memory, nor the zone's pages
+        # mapped; their first reports of the whole list
+        cold = []
+        for k in range(COLD_ROUNDS):
+            old = set(stack.serving_pids())
+            stack.reload()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and \
+                    set(stack.serving_pids()) & old:
+                time.sleep(0.1)
+            times = [get(stack, "?report=clinics&format=json")[0]
+                     for _ in range(4)]
+            cold += times[:2]
+            print("BENCH coverage_http_cold round=%d report=clinics "
+                  "format=json ms=%s" % (k, ",".join("%.0f" % t
+                                                     for t in times)),
+                  flush=True)
+        print("BENCH coverage_http_cold first_two_median_ms=%.0f max_ms=%.0f"
+              % (statistics.median(cold), max(cold)), flush=True)
         slot = 257
         need = ((len(rows) * slot + 65536) * 128 // 127 + 1)
         per10k = ((10000 * slot + 65536) * 128 // 127 + 1)

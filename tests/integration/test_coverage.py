@@ -583,3 +583,45 @@ def test_counts_made_while_redis_is_down_are_written_later(make_stack,
     harness.wait_until("everything written again",
                        lambda: written(stack, server))
     assert len(redis_coverage(server)) == 3
+
+
+def test_report_made_while_another_is_still_being_sent(make_stack,
+                                                       tmp_path):
+    """A worker renders its reports into memory it keeps; while a large
+    answer is still being sent to a slow reader, another report of the
+    same worker must not be rendered over it (it takes its request's
+    pool): the slow reader gets its report whole."""
+    import socket
+    data = gen_registry(tmp_path, 20000, 12)
+    stack = make_stack(data_dir=data, translate=False, workers=1)
+    t = Traffic(stack)
+    for c in registry(stack)[:3]:
+        t.sign_in(c)
+    wait_count(stack, "summary", 3)
+
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", stack.status_port))
+    slow.sendall(b"GET " + COVERAGE.encode() + b"?report=clinics HTTP/1.0"
+                 b"\r\nHost: x\r\n\r\n")
+    head = slow.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+
+    # meanwhile, the same worker: another large report, and a small one
+    silent = report(stack, "silent")
+    assert silent["count"] == 20000     # none settled
+    assert report(stack, "summary")["total"]["clinics"] == 20000
+
+    chunks = [head]
+    while True:
+        b = slow.recv(1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+    slow.close()
+    body = b"".join(chunks).split(b"\r\n\r\n", 1)[1]
+    doc = json.loads(body)
+    assert doc["report"] == "clinics" and doc["count"] == 20000
+    assert [c["clinic"] for c in doc["clinics"]] == \
+        [c["org"] for c in registry(stack)]
+    assert doc["clinics"] == report(stack, "clinics")["clinics"]
