@@ -425,12 +425,12 @@ def log_since(stack, since):
         return f.read().decode("utf-8", "replace")
 
 
-def settled_2207(make_stack, server, connect_timeout):
+def settled_2207(make_stack, server, connect_timeout, timeout="10s"):
     """A stack on server, with a settled visit: its 2207's envelope."""
     from test_journal import flow_until
     stack = make_stack(scheme="csb", redis=server,
-                       redis_options="timeout=10s connect_timeout=%s"
-                       % connect_timeout)
+                       redis_options="timeout=%s connect_timeout=%s"
+                       % (timeout, connect_timeout))
     steps, envs = flow_until(stack, township_clinic(stack))
     assert steps[-1][:2] == ("2207", 200), steps[-1]
     wait_complete(stack, envs["2207"]["msgid"])
@@ -473,7 +473,13 @@ def test_request_waits_no_longer_than_connect_timeout(make_stack,
     is refused, as whenever Redis is down: 503 YB5005, Retry-After,
     nothing sent."""
     server = make_redis()
-    stack, env = settled_2207(make_stack, server, "10s")
+    # an old worker with a command sent to the paused Redis (a sync, a
+    # flush) stays until that command's timeout; the new workers' first
+    # connection must still be pending once the old ones are gone, so
+    # that the request finds it pending: timeout well under
+    # connect_timeout (with timeout=10s connect_timeout=10s the first
+    # connection had sometimes failed already on a loaded machine)
+    stack, env = settled_2207(make_stack, server, "30s", timeout="2s")
 
     since = reload_with_redis_paused(stack, server)
     try:
