@@ -146,6 +146,23 @@ static void yibao_status_prom_events(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_prom_journal(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_audit(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_audit_misses(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_json_audit(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_audit_clinics(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_audit_word(yibao_status_audit_t *t,
+    const unsigned char *w, size_t len, uint64_t *found);
+static int yibao_status_audit_index(const char *const *names, size_t n,
+    const unsigned char *p, size_t len);
+static yibao_status_audit_rule_t *yibao_status_audit_rule(
+    yibao_status_audit_t *t, const unsigned char *id, size_t len,
+    unsigned platform);
+static void yibao_status_audit_clinic(yibao_status_audit_t *t,
+    const unsigned char *code, size_t len, uint64_t found, int64_t now);
 static void yibao_status_prom_checks(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 
@@ -202,6 +219,16 @@ static const char  *yibao_status_checks[YIBAO_STATUS_CHECKS] = {
     "settled", "not_settled", "other_settlement", "failed"
 };
 
+
+static const char  *yibao_status_audit_modes[YIBAO_STATUS_AUDIT_MODES] = {
+    "shadow", "warn", "enforce"
+};
+
+static const char  *yibao_status_audit_sevs[YIBAO_STATUS_AUDIT_SEVS] = {
+    "1", "2", "3", "other"
+};
+
+static const char  *yibao_status_audit_misses[2] = { "timeout", "failed" };
 
 static const unsigned  yibao_status_windows[3] = { 1, 5, 15 };
 
@@ -352,6 +379,22 @@ static const yibao_status_family_t  yibao_status_families[] = {
     { "yibao_failing_clinics_evicted_total", "counter",
       "Clinics dropped from the full failing-clinics table.",
       yibao_status_prom_value, yibao_status_field(clinics.evicted),
+      YIBAO_STATUS_VALUE_U64 },
+
+    { "yibao_audit_findings_total", "counter",
+      "Findings of the fee-line audit by rule (the rules file's ids; the "
+      "platform's audit as its infno, source platform), mode and "
+      "severity.",
+      yibao_status_prom_audit, 0, 0 },
+
+    { "yibao_audit_platform_misses_total", "counter",
+      "Transactions that went on without the platform's audit (3101/3102), "
+      "by reason.",
+      yibao_status_prom_audit_misses, 0, 0 },
+
+    { "yibao_audit_clinics_evicted_total", "counter",
+      "Clinics dropped from the full table of clinics by audit findings.",
+      yibao_status_prom_value, yibao_status_field(audit.evicted),
       YIBAO_STATUS_VALUE_U64 },
 
     { NULL, NULL, NULL, NULL, 0, 0 }
@@ -664,6 +707,236 @@ yibao_status_clinics_record(yibao_status_clinics_t *t,
     if (c->nerrors < YIBAO_STATUS_ERRORS) {
         c->nerrors++;
     }
+}
+
+
+void
+yibao_status_audit_record(yibao_status_audit_t *t, const unsigned char *log,
+    size_t len, const unsigned char *clinic, size_t clinic_len, int64_t now)
+{
+    size_t    i, start;
+    uint64_t  found;
+
+    found = 0;
+    start = 0;
+
+    for (i = 0; i <= len; i++) {
+        if (i < len && log[i] != ' ') {
+            continue;
+        }
+
+        if (i > start) {
+            yibao_status_audit_word(t, log + start, i - start, &found);
+        }
+
+        start = i + 1;
+    }
+
+    if (found) {
+        yibao_status_audit_clinic(t, clinic, clinic_len, found, now);
+    }
+}
+
+
+/* one word of $yibao_audit */
+
+static void
+yibao_status_audit_word(yibao_status_audit_t *t, const unsigned char *w,
+    size_t len, uint64_t *found)
+{
+    int                         mode, sev;
+    size_t                      i, n, f[6], flen[6];
+    yibao_status_audit_rule_t  *r;
+
+    /* the fields between ':' */
+
+    n = 0;
+    f[0] = 0;
+
+    for (i = 0; i <= len && n < 6; i++) {
+        if (i < len && w[i] != ':') {
+            continue;
+        }
+
+        flen[n] = i - f[n];
+        n++;
+
+        if (n < 6) {
+            f[n] = i + 1;
+        }
+    }
+
+    if (n == 2) {
+        if (yibao_code_is_infno(w, flen[0])) {
+            i = (size_t) yibao_status_audit_index(yibao_status_audit_misses,
+                                                  2, w + f[1], flen[1]);
+            if (i < 2) {
+                t->misses[i]++;
+            }
+        }
+
+        return;
+    }
+
+    if (n != 4 && n != 5) {
+        return;
+    }
+
+    /* 4: rule:mode:sev:amount, 5: infno:rule:mode:sev:amount */
+
+    mode = yibao_status_audit_index(yibao_status_audit_modes,
+                                    YIBAO_STATUS_AUDIT_MODES,
+                                    w + f[n - 3], flen[n - 3]);
+    sev = yibao_status_audit_index(yibao_status_audit_sevs,
+                                   YIBAO_STATUS_AUDIT_SEVS - 1,
+                                   w + f[n - 2], flen[n - 2]);
+
+    if (mode < 0) {
+        return;
+    }
+
+    if (sev < 0) {
+        sev = YIBAO_STATUS_AUDIT_SEVS - 1;
+    }
+
+    if (n == 5) {
+        if (!yibao_code_is_infno(w, flen[0]) || flen[0] != 4) {
+            return;
+        }
+
+        r = yibao_status_audit_rule(t, w, 4, 1);
+
+    } else {
+        if (flen[0] == 0 || flen[0] > YIBAO_STATUS_AUDIT_ID_LEN) {
+            return;
+        }
+
+        for (i = 0; i < flen[0]; i++) {
+            if (!((w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= 'a' && w[i] <= 'z')
+                  || (w[i] >= '0' && w[i] <= '9') || w[i] == '_'
+                  || w[i] == '-'))
+            {
+                return;
+            }
+        }
+
+        r = yibao_status_audit_rule(t, w, flen[0], 0);
+    }
+
+    r->findings[mode][sev]++;
+    r->total++;
+    (*found)++;
+}
+
+
+static int
+yibao_status_audit_index(const char *const *names, size_t n,
+    const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], p, len) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
+/* the row of a rule: found, made, or "other" when the table is full */
+
+static yibao_status_audit_rule_t *
+yibao_status_audit_rule(yibao_status_audit_t *t, const unsigned char *id,
+    size_t len, unsigned platform)
+{
+    uint32_t                    i;
+    yibao_status_audit_rule_t  *r;
+
+    for (i = 0; i < t->nrules && i < YIBAO_STATUS_AUDIT_RULES; i++) {
+        r = &t->rule[i];
+
+        if (r->id_len == len && r->platform == platform
+            && memcmp(r->id, id, len) == 0)
+        {
+            return r;
+        }
+    }
+
+    if (t->nrules < YIBAO_STATUS_AUDIT_RULES - 1) {
+        r = &t->rule[t->nrules++];
+        memcpy(r->id, id, len);
+        r->id_len = (uint8_t) len;
+        r->platform = (uint8_t) platform;
+        return r;
+    }
+
+    r = &t->rule[YIBAO_STATUS_AUDIT_RULES - 1];
+
+    if (t->nrules < YIBAO_STATUS_AUDIT_RULES) {
+        t->nrules = YIBAO_STATUS_AUDIT_RULES;
+        memcpy(r->id, "other", 5);
+        r->id_len = 5;
+    }
+
+    return r;
+}
+
+
+/* a clinic's findings; a full table drops the clinic with the fewest */
+
+static void
+yibao_status_audit_clinic(yibao_status_audit_t *t, const unsigned char *code,
+    size_t len, uint64_t found, int64_t now)
+{
+    uint32_t                      i, low;
+    yibao_status_audit_clinic_t  *c;
+
+    if (len == 0 || len > YIBAO_STATUS_CLINIC_LEN) {
+        return;
+    }
+
+    c = NULL;
+
+    for (i = 0; i < t->nclinics && i < YIBAO_STATUS_AUDIT_CLINICS; i++) {
+        if (t->clinic[i].code_len == len
+            && memcmp(t->clinic[i].code, code, len) == 0)
+        {
+            c = &t->clinic[i];
+            break;
+        }
+    }
+
+    if (c == NULL) {
+
+        if (t->nclinics < YIBAO_STATUS_AUDIT_CLINICS) {
+            c = &t->clinic[t->nclinics++];
+
+        } else {
+            low = 0;
+
+            for (i = 1; i < YIBAO_STATUS_AUDIT_CLINICS; i++) {
+                if (t->clinic[i].findings < t->clinic[low].findings
+                    || (t->clinic[i].findings == t->clinic[low].findings
+                        && t->clinic[i].last < t->clinic[low].last))
+                {
+                    low = i;
+                }
+            }
+
+            c = &t->clinic[low];
+            t->evicted++;
+        }
+
+        memset(c, 0, sizeof(yibao_status_audit_clinic_t));
+        memcpy(c->code, code, len);
+        c->code_len = (uint8_t) len;
+    }
+
+    c->findings += found;
+    c->transactions++;
+    c->last = now;
 }
 
 
@@ -1189,6 +1462,9 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
     yibao_status_puts(o, ",\"clinics\":");
     yibao_status_json_clinics(o, s);
 
+    yibao_status_puts(o, ",\"audit\":");
+    yibao_status_json_audit(o, s);
+
     yibao_status_puts(o, "}\n");
 }
 
@@ -1619,6 +1895,178 @@ yibao_status_json_clinics(yibao_status_out_t *o,
 }
 
 
+/*
+ * The audit's findings: totals, the rules and the clinics with the
+ * most findings (most first; a tie by the table's order).
+ */
+
+static void
+yibao_status_json_audit(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    unsigned                          i, j, k, m, v, n, top;
+    uint64_t                          total;
+    unsigned                          order[YIBAO_STATUS_AUDIT_RULES];
+    const yibao_status_audit_t       *a;
+    const yibao_status_audit_rule_t  *r;
+
+    a = &s->audit;
+    n = (a->nrules < YIBAO_STATUS_AUDIT_RULES) ? a->nrules
+                                               : YIBAO_STATUS_AUDIT_RULES;
+
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        total += a->rule[i].total;
+        order[i] = i;
+    }
+
+    yibao_status_puts(o, "{\"findings\":");
+    yibao_status_put_u64(o, total);
+    yibao_status_puts(o, ",\"platform_misses\":{\"timeout\":");
+    yibao_status_put_u64(o, a->misses[0]);
+    yibao_status_puts(o, ",\"failed\":");
+    yibao_status_put_u64(o, a->misses[1]);
+    yibao_status_puts(o, "},\"rules_tracked\":");
+    yibao_status_put_u64(o, n);
+    yibao_status_puts(o, ",\"top_rules\":[");
+
+    for (i = 1; i < n; i++) {
+        for (j = i; j > 0 && a->rule[order[j]].total
+                             > a->rule[order[j - 1]].total; j--)
+        {
+            k = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = k;
+        }
+    }
+
+    top = (n < YIBAO_STATUS_AUDIT_TOP) ? n : YIBAO_STATUS_AUDIT_TOP;
+
+    for (i = 0; i < top; i++) {
+        r = &a->rule[order[i]];
+
+        yibao_status_puts(o, i ? ",{\"rule\":" : "{\"rule\":");
+        yibao_status_put_json_str(o, (const unsigned char *) r->id,
+                                  r->id_len <= YIBAO_STATUS_AUDIT_ID_LEN
+                                  ? r->id_len : 0);
+        yibao_status_puts(o, r->platform ? ",\"source\":\"platform\""
+                                         : ",\"source\":\"gateway\"");
+        yibao_status_puts(o, ",\"findings\":");
+        yibao_status_put_u64(o, r->total);
+
+        for (m = 0; m < YIBAO_STATUS_AUDIT_MODES; m++) {
+            yibao_status_puts(o, ",\"");
+            yibao_status_puts(o, yibao_status_audit_modes[m]);
+            yibao_status_puts(o, "\":");
+            yibao_status_put_u64(o, yibao_status_sum(r->findings[m],
+                                                     YIBAO_STATUS_AUDIT_SEVS));
+        }
+
+        yibao_status_puts(o, ",\"severity\":{");
+
+        for (v = 0; v < YIBAO_STATUS_AUDIT_SEVS; v++) {
+            total = 0;
+
+            for (m = 0; m < YIBAO_STATUS_AUDIT_MODES; m++) {
+                total += r->findings[m][v];
+            }
+
+            yibao_status_puts(o, v ? ",\"" : "\"");
+            yibao_status_puts(o, yibao_status_audit_sevs[v]);
+            yibao_status_puts(o, "\":");
+            yibao_status_put_u64(o, total);
+        }
+
+        yibao_status_puts(o, "}}");
+    }
+
+    yibao_status_puts(o, "],\"clinics\":");
+    yibao_status_json_audit_clinics(o, s);
+    yibao_status_puts(o, "}");
+}
+
+
+/* the clinics with the most findings, from the registry their names */
+
+static void
+yibao_status_json_audit_clinics(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    unsigned                            i, j, k, nc, top;
+    unsigned                            order[YIBAO_STATUS_AUDIT_CLINICS];
+    const yibao_status_audit_t         *a;
+    const yibao_status_audit_clinic_t  *c;
+
+    a = &s->audit;
+    nc = (a->nclinics < YIBAO_STATUS_AUDIT_CLINICS)
+         ? a->nclinics : YIBAO_STATUS_AUDIT_CLINICS;
+
+    for (i = 0; i < nc; i++) {
+        order[i] = i;
+    }
+
+    for (i = 1; i < nc; i++) {
+        for (j = i; j > 0 && a->clinic[order[j]].findings
+                             > a->clinic[order[j - 1]].findings; j--)
+        {
+            k = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = k;
+        }
+    }
+
+    yibao_status_puts(o, "{\"tracked\":");
+    yibao_status_put_u64(o, nc);
+    yibao_status_puts(o, ",\"capacity\":");
+    yibao_status_put_u64(o, YIBAO_STATUS_AUDIT_CLINICS);
+    yibao_status_puts(o, ",\"evicted\":");
+    yibao_status_put_u64(o, a->evicted);
+    yibao_status_puts(o, ",\"top\":[");
+
+    top = (nc < YIBAO_STATUS_AUDIT_TOP) ? nc : YIBAO_STATUS_AUDIT_TOP;
+
+    for (i = 0; i < top; i++) {
+        k = order[i];
+        c = &a->clinic[k];
+
+        yibao_status_puts(o, i ? ",{\"clinic\":" : "{\"clinic\":");
+        yibao_status_put_json_str(o, c->code,
+                                  c->code_len <= YIBAO_STATUS_CLINIC_LEN
+                                  ? c->code_len : 0);
+        yibao_status_puts(o, ",\"name\":");
+
+        if (s->audit_clinic_name[k].len) {
+            yibao_status_put_json_str(o, s->audit_clinic_name[k].data,
+                                      s->audit_clinic_name[k].len);
+
+        } else {
+            yibao_status_puts(o, "null");
+        }
+
+        yibao_status_puts(o, ",\"entity\":");
+
+        if (s->audit_clinic_entity[k].len) {
+            yibao_status_put_json_str(o, s->audit_clinic_entity[k].data,
+                                      s->audit_clinic_entity[k].len);
+
+        } else {
+            yibao_status_puts(o, "null");
+        }
+
+        yibao_status_puts(o, ",\"findings\":");
+        yibao_status_put_u64(o, c->findings);
+        yibao_status_puts(o, ",\"transactions\":");
+        yibao_status_put_u64(o, c->transactions);
+        yibao_status_puts(o, ",\"last\":");
+        yibao_status_put_time(o, c->last);
+        yibao_status_puts(o, "}");
+    }
+
+    yibao_status_puts(o, "]}");
+}
+
+
 /* Most failures first, then the latest failure, then by code. */
 
 static int
@@ -1935,6 +2383,65 @@ yibao_status_prom_events(yibao_status_out_t *o,
         yibao_status_puts(o, yibao_status_events[i]);
         yibao_status_puts(o, "\"} ");
         yibao_status_put_u64(o, s->events[i]);
+        yibao_status_puts(o, "\n");
+    }
+}
+
+
+/* the audit's findings: a sample per rule, mode and severity seen */
+
+static void
+yibao_status_prom_audit(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    unsigned                          i, m, v, n;
+    const yibao_status_audit_rule_t  *r;
+
+    n = (s->audit.nrules < YIBAO_STATUS_AUDIT_RULES)
+        ? s->audit.nrules : YIBAO_STATUS_AUDIT_RULES;
+
+    for (i = 0; i < n; i++) {
+        r = &s->audit.rule[i];
+
+        for (m = 0; m < YIBAO_STATUS_AUDIT_MODES; m++) {
+            for (v = 0; v < YIBAO_STATUS_AUDIT_SEVS; v++) {
+
+                if (r->findings[m][v] == 0) {
+                    continue;
+                }
+
+                yibao_status_puts(o, f->name);
+                yibao_status_puts(o, "{rule=");
+                yibao_status_put_label(o, (const unsigned char *) r->id,
+                                       r->id_len <= YIBAO_STATUS_AUDIT_ID_LEN
+                                       ? r->id_len : 0);
+                yibao_status_puts(o, r->platform ? ",source=\"platform\""
+                                                 : ",source=\"gateway\"");
+                yibao_status_puts(o, ",mode=\"");
+                yibao_status_puts(o, yibao_status_audit_modes[m]);
+                yibao_status_puts(o, "\",severity=\"");
+                yibao_status_puts(o, yibao_status_audit_sevs[v]);
+                yibao_status_puts(o, "\"} ");
+                yibao_status_put_u64(o, r->findings[m][v]);
+                yibao_status_puts(o, "\n");
+            }
+        }
+    }
+}
+
+
+static void
+yibao_status_prom_audit_misses(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    unsigned  i;
+
+    for (i = 0; i < 2; i++) {
+        yibao_status_puts(o, f->name);
+        yibao_status_puts(o, "{reason=\"");
+        yibao_status_puts(o, yibao_status_audit_misses[i]);
+        yibao_status_puts(o, "\"} ");
+        yibao_status_put_u64(o, s->audit.misses[i]);
         yibao_status_puts(o, "\n");
     }
 }

@@ -292,6 +292,72 @@ void yibao_status_clinics_record(yibao_status_clinics_t *t,
     const yibao_status_failure_t *f);
 
 
+/*
+ * The fee-line audit's findings (docs/audit.md), counted from each
+ * request's $yibao_audit (its findings as the transaction log has
+ * them): by rule, mode and severity, and by clinic.  The label sets are
+ * bounded: a gateway rule is an id of the configured rules file (the
+ * first YIBAO_STATUS_AUDIT_RULES - 1 ids seen get a row, any later one
+ * is counted as rule "other"); the platform's findings (3101/3102) fold
+ * into one rule per configured platform audit, named by its infno, with
+ * source "platform": the platform's own rule ids are outside text and
+ * never a label.  Modes are shadow, warn and enforce; severities 1, 2,
+ * 3 and "other".  The clinics with the most findings are kept in a
+ * table of YIBAO_STATUS_AUDIT_CLINICS (a new clinic replaces the one
+ * with the fewest findings when it is full).  The glue serializes
+ * calls (the zone mutex).
+ */
+
+#define YIBAO_STATUS_AUDIT_RULES     64
+#define YIBAO_STATUS_AUDIT_ID_LEN    20
+#define YIBAO_STATUS_AUDIT_MODES     3
+#define YIBAO_STATUS_AUDIT_SEVS      4
+#define YIBAO_STATUS_AUDIT_CLINICS   64
+#define YIBAO_STATUS_AUDIT_TOP       10
+
+typedef struct {
+    uint8_t               id_len;
+    uint8_t               platform;     /* id is the platform's infno */
+    char                  id[YIBAO_STATUS_AUDIT_ID_LEN];
+    uint64_t              total;
+    uint64_t              findings[YIBAO_STATUS_AUDIT_MODES]
+                                  [YIBAO_STATUS_AUDIT_SEVS];
+} yibao_status_audit_rule_t;
+
+
+typedef struct {
+    uint8_t               code_len;
+    unsigned char         code[YIBAO_STATUS_CLINIC_LEN];
+    uint64_t              findings;
+    uint64_t              transactions;  /* with at least one finding */
+    int64_t               last;
+} yibao_status_audit_clinic_t;
+
+
+typedef struct {
+    uint32_t                     nrules;
+    uint32_t                     nclinics;
+    uint64_t                     evicted;
+    uint64_t                     misses[2];     /* timeout, failed */
+    yibao_status_audit_rule_t    rule[YIBAO_STATUS_AUDIT_RULES];
+    yibao_status_audit_clinic_t  clinic[YIBAO_STATUS_AUDIT_CLINICS];
+} yibao_status_audit_t;
+
+
+/*
+ * Counts one request's findings: log is its $yibao_audit (words
+ * "rule:mode:sev:amount[+ack]" of the gateway's rules,
+ * "infno:rule:mode:sev:amount" of the platform's, "infno:timeout" and
+ * "infno:failed" of a platform audit missed); clinic its clinic code
+ * (may be empty: no clinic row).  A word of another shape, a gateway
+ * rule id that is not one of a rules file (1 to 20 of A-Z a-z 0-9 _ -)
+ * or a platform word whose infno is not 4 digits is not counted.
+ */
+void yibao_status_audit_record(yibao_status_audit_t *t,
+    const unsigned char *log, size_t len, const unsigned char *clinic,
+    size_t clinic_len, int64_t now);
+
+
 /* Everything rendered, copied out of shared memory by the glue. */
 
 typedef struct {
@@ -346,6 +412,12 @@ typedef struct {
     /* per clinics.clinic[i], from the registry; len 0 when unknown */
     yibao_str_t           clinic_name[YIBAO_STATUS_CLINICS];
     yibao_str_t           clinic_entity[YIBAO_STATUS_CLINICS];
+
+    yibao_status_audit_t  audit;
+
+    /* per audit.clinic[i], from the registry; len 0 when unknown */
+    yibao_str_t           audit_clinic_name[YIBAO_STATUS_AUDIT_CLINICS];
+    yibao_str_t           audit_clinic_entity[YIBAO_STATUS_AUDIT_CLINICS];
 
     unsigned              top;           /* clinics listed in JSON */
 } yibao_status_snapshot_t;

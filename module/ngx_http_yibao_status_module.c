@@ -93,6 +93,9 @@ typedef struct {
 
     /* under shpool->mutex, taken on the failure path only */
     yibao_status_clinics_t           clinics;
+
+    /* under shpool->mutex, taken by requests with audit findings only */
+    yibao_status_audit_t             audit;
 } ngx_http_yibao_status_shctx_t;
 
 
@@ -129,7 +132,8 @@ static void ngx_http_yibao_status_count(ngx_http_yibao_status_shctx_t *sh,
 static ngx_http_yibao_status_minute_t *ngx_http_yibao_status_minute(
     ngx_http_yibao_status_shctx_t *sh, ngx_atomic_uint_t minute);
 static void ngx_http_yibao_status_results(
-    ngx_http_yibao_status_shctx_t *sh, ngx_http_yibao_ctx_t *ctx);
+    ngx_http_yibao_status_zone_t *zone, ngx_http_yibao_ctx_t *ctx,
+    time_t now);
 static void ngx_http_yibao_status_events(
     ngx_http_yibao_status_shctx_t *sh, ngx_http_yibao_ctx_t *ctx);
 static ngx_uint_t ngx_http_yibao_status_answered(
@@ -137,6 +141,8 @@ static ngx_uint_t ngx_http_yibao_status_answered(
 static void ngx_http_yibao_status_failure(ngx_http_request_t *r,
     ngx_http_yibao_status_zone_t *zone, ngx_http_yibao_ctx_t *ctx,
     ngx_int_t cls, time_t now);
+static void ngx_http_yibao_status_audit(ngx_http_yibao_status_zone_t *zone,
+    ngx_http_yibao_ctx_t *ctx, time_t now);
 
 static ngx_int_t ngx_http_yibao_status_json_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_status_metrics_handler(
@@ -516,7 +522,7 @@ ngx_http_yibao_status_log_handler(ngx_http_request_t *r)
                                 (ngx_msec_t) ms, upstream, ums);
 
     if (ctx != NULL) {
-        ngx_http_yibao_status_results(sh, ctx);
+        ngx_http_yibao_status_results(zone, ctx, now);
     }
 
     switch (cls) {
@@ -708,19 +714,27 @@ ngx_http_yibao_status_minute(ngx_http_yibao_status_shctx_t *sh,
 
 
 /*
- * The rate-limit decision and the cache lookup of the request, and the
- * state of the store as the request found it: the last request's view
- * is the zone's.  The state is only written when it changed, so that
- * the workers do not keep writing the same cache line.
+ * The rate-limit decision and the cache lookup of the request, its
+ * audit findings (by rule and clinic), and the state of the store as
+ * the request found it: the last request's view is the zone's.  The
+ * state is only written when it changed, so that the workers do not
+ * keep writing the same cache line.
  */
 
 static void
-ngx_http_yibao_status_results(ngx_http_yibao_status_shctx_t *sh,
-    ngx_http_yibao_ctx_t *ctx)
+ngx_http_yibao_status_results(ngx_http_yibao_status_zone_t *zone,
+    ngx_http_yibao_ctx_t *ctx, time_t now)
 {
-    ngx_uint_t  backend, up, degraded;
+    ngx_uint_t                      backend, up, degraded;
+    ngx_http_yibao_status_shctx_t  *sh;
+
+    sh = zone->sh;
 
     ngx_http_yibao_status_events(sh, ctx);
+
+    if (ctx->audit_log.len) {
+        ngx_http_yibao_status_audit(zone, ctx, now);
+    }
 
     switch (ctx->store) {
 
@@ -878,6 +892,22 @@ ngx_http_yibao_status_failure(ngx_http_request_t *r,
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     yibao_status_clinics_record(&zone->sh->clinics, &f);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* the audit's findings of the request ($yibao_audit) by rule and clinic */
+
+static void
+ngx_http_yibao_status_audit(ngx_http_yibao_status_zone_t *zone,
+    ngx_http_yibao_ctx_t *ctx, time_t now)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    yibao_status_audit_record(&zone->sh->audit, ctx->audit_log.data,
+                              ctx->audit_log.len, ctx->clinic.data,
+                              ctx->clinic.len, now);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -1119,6 +1149,7 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
     ngx_memcpy(&s->clinics, &sh->clinics, sizeof(yibao_status_clinics_t));
+    ngx_memcpy(&s->audit, &sh->audit, sizeof(yibao_status_audit_t));
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_http_yibao_status_configured(gmcf, s, r->pool);
@@ -1189,6 +1220,20 @@ ngx_http_yibao_status_configured(ngx_http_yibao_main_conf_t *gmcf,
         if (c != NULL) {
             s->clinic_name[i] = c->name;
             s->clinic_entity[i] = c->entity_code;
+        }
+    }
+
+    for (i = 0; i < s->audit.nclinics && i < YIBAO_STATUS_AUDIT_CLINICS; i++)
+    {
+        if (gmcf->clinics == NULL) {
+            break;
+        }
+
+        c = yibao_clinics_find(gmcf->clinics, s->audit.clinic[i].code,
+                               s->audit.clinic[i].code_len);
+        if (c != NULL) {
+            s->audit_clinic_name[i] = c->name;
+            s->audit_clinic_entity[i] = c->entity_code;
         }
     }
 

@@ -15,6 +15,8 @@ import time
 import pytest
 
 import harness
+import test_status as ts
+import test_status_page as tsp
 import yibao_client as client
 from harness import sim_get, sim_post
 from test_gateway_core import CALLER, SECRET, township_clinic, own_clinic
@@ -601,3 +603,144 @@ def test_trace_tells_a_refused_visits_findings(make_stack):
     assert "YB-L01:enforce:1:10.00" in p.stdout
     assert "yb_audit_ack" in p.stdout
     assert state.psn_no not in p.stdout
+
+
+# ---------------------------------------------------------------------------
+# metrics by rule, mode and severity; the status page's top rules and
+# clinics (docs/status.md)
+# ---------------------------------------------------------------------------
+
+SEVERITIES = ("1", "2", "3")
+
+
+def counted(words):
+    """{(rule, source, mode, severity): n} of $yibao_audit words, as the
+    status counts them (docs/status.md)."""
+    out = {}
+    for w in words:
+        f = w.split(":")
+        if len(f) == 4:
+            key = (f[0], "gateway", f[1], f[2])
+        elif len(f) == 5:
+            key = (f[0], "platform", f[2],
+                   f[3] if f[3] in SEVERITIES else "other")
+        else:
+            continue
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def audit_samples(text):
+    families, samples = ts.parse_prometheus(text)
+    assert families["yibao_audit_findings_total"] == "counter"
+    out = {}
+    for (name, labels), value in samples.items():
+        if name == "yibao_audit_findings_total":
+            d = dict(labels)
+            assert set(d) == {"rule", "source", "mode", "severity"}, d
+            out[(d["rule"], d["source"], d["mode"], d["severity"])] = value
+    return out, samples
+
+
+def findings_visits(stack):
+    """Three visits with findings at two clinics; the persons seen."""
+    township, own = township_clinic(stack), own_clinic(stack)
+    seen = []
+    for fees, person, clinic in (
+            ([line(GP_FEE), line(EXAM_FEE)], MALE_ADULT, township),
+            ([line(EXAM_FEE), line(LEVO)], FEMALE_ADULT, township),
+            ([line(GP_FEE), line(EXAM_FEE)], FEMALE_ADULT, own)):
+        steps = visit(stack, fees, person=person, clinic=clinic)
+        base = steps["1101"][1]["output"]["baseinfo"]
+        seen += [person, base["psn_no"], base["psn_name"]]
+    # every transaction's findings count: 2204's and 2206's (the second
+    # visit's 2206 audits its lines again); the third 2204 is the last
+    # transaction with findings
+    log_lines(stack, "2204", 3)
+    with open(stack.access_log, encoding="utf-8") as f:
+        words = [w for x in f for w in json.loads(x)["audit"].split()]
+    return township, own, seen, counted(words)
+
+
+def test_findings_in_metrics_and_status(make_stack):
+    stack = audit_stack(make_stack)
+    township, own, seen, want = findings_visits(stack)
+    assert want == {("YB-L01", "gateway", "enforce", "1"): 2,
+                    ("YB-L06", "gateway", "warn", "2"): 2}, want
+
+    doc = ts.wait_status(stack, lambda d: d["audit"]["findings"]
+                         == sum(want.values()))
+    text = ts.metrics(stack)
+    got, samples = audit_samples(text)
+    assert got == want
+    assert samples[("yibao_audit_platform_misses_total",
+                    (("reason", "timeout"),))] == 0
+
+    a = doc["audit"]
+    rules = {r["rule"]: r for r in a["top_rules"]}
+    assert set(rules) == {"YB-L01", "YB-L06"}
+    assert rules["YB-L01"]["enforce"] == 2
+    assert rules["YB-L01"]["severity"]["1"] == 2
+    assert rules["YB-L06"]["warn"] == 2
+    assert a["rules_tracked"] == 2
+    clinics = {c["clinic"]: c for c in a["clinics"]["top"]}
+    assert set(clinics) == {township["org"], own["org"]}
+    assert clinics[own["org"]]["name"] == own["name"]
+    assert clinics[township["org"]]["entity"] == township["entity"]
+    assert clinics[township["org"]]["transactions"] == 3
+    assert clinics[own["org"]]["findings"] == 1
+    assert sum(c["findings"] for c in clinics.values()) == \
+        sum(want.values())
+
+    # rule ids, clinic codes and names, counts: nobody's data
+    body = json.dumps(doc, ensure_ascii=False) + text
+    for secret in seen:
+        assert secret not in body, secret
+
+
+def test_platform_findings_fold_into_their_infno(make_stack):
+    """The platform's rule ids are outside text: its findings are counted
+    as its audit's infno, never under the platform's own rule id."""
+    stack = platform_stack(make_stack, "on=2204 infno=3101 trig_scen=2 "
+                           "timeout=20s mode=warn")
+    visit(stack, TWO_ANTIBIOTICS)
+    sim_post(stack, "fault", {"infno": "3101", "mode": "answer", "count": 1,
+                              "body_b64": base64.b64encode(json.dumps(
+                                  {"infcode": -1, "err_msg": "x"}).encode())
+                              .decode(),
+                              "content_type": "application/json"})
+    visit(stack, CLEAN, person=FEMALE_ADULT)
+    assert [x["audit"] for x in log_lines(stack, "2204", 2)] == \
+        ["3101:R01:warn:2:45.20", "3101:failed"]
+    ts.wait_status(stack, lambda d: d["audit"]["platform_misses"]
+                   ["failed"] == 1)
+    text = ts.metrics(stack)
+    got, samples = audit_samples(text)
+    assert got == {("3101", "platform", "warn", "2"): 1}
+    assert samples[("yibao_audit_platform_misses_total",
+                    (("reason", "failed"),))] == 1
+    assert "R01" not in text
+    stack.allowed_log = [r"the platform's audit \(3101\)"]
+
+
+@tsp.needs_chromium
+def test_status_page_shows_top_rules_and_clinics(make_stack, tmp_path):
+    stack = audit_stack(make_stack)
+    township, own, seen, want = findings_visits(stack)
+    doc = ts.wait_status(stack, lambda d: d["audit"]["findings"]
+                         == sum(want.values()))
+    dom = tsp.chromium(tmp_path, stack.status_url + ts.PAGE, "--dump-dom")
+    for r in doc["audit"]["top_rules"]:
+        c = tsp.cells(dom, "data-rule", "gateway:" + r["rule"])
+        assert int(c["a-findings"]) == r["findings"], r
+        assert int(c["a-enforce"]) == r["enforce"], r
+        assert int(c["a-sev2"]) == r["severity"]["2"], r
+    for clinic in (township, own):
+        c = tsp.cells(dom, "data-audit-clinic", clinic["org"])
+        assert c["a-name"] == clinic["name"]
+        assert int(c["a-findings"]) == sum(
+            x["findings"] for x in doc["audit"]["clinics"]["top"]
+            if x["clinic"] == clinic["org"])
+    assert 'id="audit-none" style="display: none;"' in dom
+    for secret in seen:
+        assert secret not in dom, secret

@@ -99,6 +99,15 @@ minute_at(yibao_status_snapshot_t *s, int64_t minute)
 
 
 static void
+audit(yibao_status_audit_t *t, const char *log, const char *clinic,
+    int64_t now)
+{
+    yibao_status_audit_record(t, U(log), strlen(log), U(clinic),
+                              strlen(clinic), now);
+}
+
+
+static void
 record(yibao_status_clinics_t *t, const char *code, const char *infno,
     int cls, int gwerr, int infcode_known, long infcode, int64_t now)
 {
@@ -245,6 +254,20 @@ fill_snapshot(yibao_status_snapshot_t *s)
     s->clinic_entity[0].len = 12;
     s->clinic_name[1].data = U(NAME_B);
     s->clinic_name[1].len = sizeof(NAME_B) - 1;
+
+    /* the audit's findings, as $yibao_audit has them */
+
+    audit(&s->audit, "YB-L01:enforce:1:10.00 YB-L05:warn:2:1.00+ack",
+          ORG_A, NOW - 50);
+    audit(&s->audit, "YB-L01:shadow:1:10.00 3101:R?01:warn:2:45.20 "
+          "3101:timeout", ORG_B, NOW - 10);
+    audit(&s->audit, "YB-L01:enforce:1:10.00", ORG_B, NOW - 5);
+    audit(&s->audit, "3102:failed", ORG_A, NOW - 4);
+
+    s->audit_clinic_name[0].data = U(NAME_A);
+    s->audit_clinic_name[0].len = sizeof(NAME_A) - 1;
+    s->audit_clinic_entity[0].data = U("H37010200001");
+    s->audit_clinic_entity[0].len = 12;
 }
 
 
@@ -1110,6 +1133,73 @@ test_render_top(void **state)
 }
 
 
+
+/*
+ * The audit's counters stay bounded: rule ids beyond the table's rows
+ * are "other", a word of another shape or an id that no rules file can
+ * have is not counted, the platform's rules are one row per infno, and
+ * a full table of clinics drops the one with the fewest findings.
+ */
+
+static void
+test_audit_record(void **state)
+{
+    char                   log[64], org[32];
+    unsigned               i;
+    yibao_status_audit_t  *t;
+
+    (void) state;
+
+    t = calloc(1, sizeof(yibao_status_audit_t));
+    assert_non_null(t);
+
+    audit(t, "bad!id:warn:1:0.00 R1:block:1:0.00 x:y 12a4:R:warn:1:0.00 "
+          "3101:R:warn:1 3101:late  R2:warn:9:0.00", ORG_A, 100);
+    assert_int_equal(t->nrules, 1);
+    assert_memory_equal(t->rule[0].id, "R2", 2);
+    assert_int_equal(t->rule[0].findings[1][3], 1);    /* warn, other */
+    assert_int_equal(t->misses[0] + t->misses[1], 0);
+    assert_int_equal(t->clinic[0].findings, 1);
+
+    audit(t, "3101:A:enforce:1:1.00 3101:B?x:warn:3:1.00 3101:failed "
+          "3102:timeout", ORG_B, 101);
+    assert_int_equal(t->nrules, 2);
+    assert_int_equal(t->rule[1].platform, 1);
+    assert_memory_equal(t->rule[1].id, "3101", 4);
+    assert_int_equal(t->rule[1].total, 2);
+    assert_int_equal(t->misses[0], 1);
+    assert_int_equal(t->misses[1], 1);
+
+    for (i = 0; i < 70; i++) {
+        snprintf(log, sizeof(log), "R-%u:shadow:3:0.00", i);
+        snprintf(org, sizeof(org), "PDY6013413208031%06u", i);
+        audit(t, log, org, 200 + i);
+    }
+
+    assert_int_equal(t->nrules, YIBAO_STATUS_AUDIT_RULES);
+    assert_memory_equal(t->rule[YIBAO_STATUS_AUDIT_RULES - 1].id, "other",
+                        5);
+    /* R-0 .. R-60 have rows; R-61 .. R-69 are "other" */
+    assert_int_equal(t->rule[YIBAO_STATUS_AUDIT_RULES - 1].total, 9);
+
+    assert_int_equal(t->nclinics, YIBAO_STATUS_AUDIT_CLINICS);
+    assert_int_equal(t->evicted, 72 - YIBAO_STATUS_AUDIT_CLINICS);
+    /* ORG_B (2 findings) stayed; ORG_A (1) was dropped first */
+    for (i = 0; i < YIBAO_STATUS_AUDIT_CLINICS; i++) {
+        assert_false(t->clinic[i].code_len == strlen(ORG_A)
+                     && memcmp(t->clinic[i].code, ORG_A, strlen(ORG_A))
+                        == 0);
+        if (memcmp(t->clinic[i].code, ORG_B, strlen(ORG_B)) == 0) {
+            assert_int_equal(t->clinic[i].findings, 2);
+            break;
+        }
+    }
+    assert_true(i < YIBAO_STATUS_AUDIT_CLINICS);
+
+    free(t);
+}
+
+
 int
 main(void)
 {
@@ -1133,6 +1223,7 @@ main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_render_nomem, test_setup,
                                         test_teardown),
+        cmocka_unit_test(test_audit_record),
         cmocka_unit_test_setup_teardown(test_render_top, test_setup,
                                         test_teardown),
     };
