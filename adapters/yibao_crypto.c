@@ -35,6 +35,33 @@ static EVP_MD_CTX  *yibao_crypto_stream_ctx;
 
 
 /*
+ * HMAC keys of at most a block, with the digest's state after the
+ * padded key's block, inner (K ^ ipad) and outer (K ^ opad): an HMAC
+ * with a key seen before hashes its data and the inner digest only, not
+ * two more blocks for the key.  A small table by the key's hash; a key
+ * that takes another's place costs the two blocks again.
+ */
+
+#define YIBAO_HMAC_KEYS  64
+
+typedef struct {
+    const EVP_MD         *type;      /* NULL: free */
+    size_t                len;
+    unsigned char         key[YIBAO_CRYPTO_BLOCK_MAX];
+    EVP_MD_CTX           *inner;
+    EVP_MD_CTX           *outer;
+} yibao_hmac_key_t;
+
+static yibao_hmac_key_t  yibao_hmac_keys[YIBAO_HMAC_KEYS];
+
+
+static yibao_hmac_key_t *yibao_hmac_key(const EVP_MD *type,
+    const unsigned char *key, size_t key_len);
+static int yibao_hmac_key_set(yibao_hmac_key_t *hk, const EVP_MD *type,
+    const unsigned char *key, size_t key_len);
+
+
+/*
  * The digest md names; NULL if none or larger than YIBAO_MD_MAX_SIZE.
  * Fetched from the default provider once per process and kept: an
  * EVP_sha256() style handle is fetched again by every EVP_DigestInit,
@@ -117,6 +144,12 @@ yibao_crypto_release(void)
     for (i = 0; i < sizeof(yibao_crypto_fetched) / sizeof(EVP_MD *); i++) {
         EVP_MD_free(yibao_crypto_fetched[i]);
         yibao_crypto_fetched[i] = NULL;
+    }
+
+    for (i = 0; i < YIBAO_HMAC_KEYS; i++) {
+        EVP_MD_CTX_free(yibao_hmac_keys[i].inner);
+        EVP_MD_CTX_free(yibao_hmac_keys[i].outer);
+        OPENSSL_cleanse(&yibao_hmac_keys[i], sizeof(yibao_hmac_key_t));
     }
 }
 
@@ -229,12 +262,13 @@ yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
     const unsigned char *data, size_t len,
     unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len)
 {
-    size_t          i, block, klen;
-    EVP_MD_CTX     *ctx;
-    unsigned int    n;
-    const EVP_MD   *type;
-    unsigned char   k[YIBAO_CRYPTO_BLOCK_MAX], pad[YIBAO_CRYPTO_BLOCK_MAX];
-    unsigned char   inner[YIBAO_MD_MAX_SIZE];
+    size_t             i, block, klen;
+    EVP_MD_CTX        *ctx;
+    unsigned int       n;
+    const EVP_MD      *type;
+    unsigned char      k[YIBAO_CRYPTO_BLOCK_MAX], pad[YIBAO_CRYPTO_BLOCK_MAX];
+    unsigned char      inner[YIBAO_MD_MAX_SIZE];
+    yibao_hmac_key_t  *hk;
 
     type = yibao_crypto_md(md);
     key = yibao_crypto_bytes(key, key_len);
@@ -254,6 +288,24 @@ yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
      */
 
     block = (size_t) EVP_MD_get_block_size(type);
+
+    hk = (key_len <= block) ? yibao_hmac_key(type, key, key_len) : NULL;
+
+    if (hk != NULL) {
+        if (EVP_MD_CTX_copy_ex(ctx, hk->inner) != 1
+            || EVP_DigestUpdate(ctx, data, len) != 1
+            || EVP_DigestFinal_ex(ctx, inner, &n) != 1
+            || EVP_MD_CTX_copy_ex(ctx, hk->outer) != 1
+            || EVP_DigestUpdate(ctx, inner, n) != 1
+            || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+        {
+            return YIBAO_ERR_CRYPTO;
+        }
+
+        *out_len = n;
+
+        return YIBAO_OK;
+    }
 
     memset(k, 0, sizeof(k));
 
@@ -301,6 +353,105 @@ failed:
 
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(pad, sizeof(pad));
+
+    return YIBAO_ERR_CRYPTO;
+}
+
+
+/*
+ * The kept states of a key of at most a block, set up when it is not
+ * in its place; NULL when they cannot be (the caller then hashes the
+ * key's blocks itself).
+ */
+
+static yibao_hmac_key_t *
+yibao_hmac_key(const EVP_MD *type, const unsigned char *key,
+    size_t key_len)
+{
+    size_t             i;
+    uint32_t           h;
+    yibao_hmac_key_t  *hk;
+
+    h = 2166136261u;
+
+    for (i = 0; i < key_len; i++) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+
+    hk = &yibao_hmac_keys[(h ^ (h >> 16)) % YIBAO_HMAC_KEYS];
+
+    if (hk->type == type && hk->len == key_len
+        && memcmp(hk->key, key, key_len) == 0)
+    {
+        return hk;
+    }
+
+    if (yibao_hmac_key_set(hk, type, key, key_len) != YIBAO_OK) {
+        hk->type = NULL;
+        return NULL;
+    }
+
+    return hk;
+}
+
+
+static int
+yibao_hmac_key_set(yibao_hmac_key_t *hk, const EVP_MD *type,
+    const unsigned char *key, size_t key_len)
+{
+    size_t         i, block;
+    unsigned char  pad[YIBAO_CRYPTO_BLOCK_MAX];
+
+    hk->type = NULL;
+
+    if (hk->inner == NULL) {
+        hk->inner = EVP_MD_CTX_new();
+    }
+
+    if (hk->outer == NULL) {
+        hk->outer = EVP_MD_CTX_new();
+    }
+
+    if (hk->inner == NULL || hk->outer == NULL) {
+        return YIBAO_ERR_CRYPTO;
+    }
+
+    block = (size_t) EVP_MD_get_block_size(type);
+
+    OPENSSL_cleanse(hk->key, sizeof(hk->key));
+    memcpy(hk->key, key, key_len);
+
+    for (i = 0; i < block; i++) {
+        pad[i] = hk->key[i] ^ 0x36;
+    }
+
+    if (EVP_DigestInit_ex2(hk->inner, type, NULL) != 1
+        || EVP_DigestUpdate(hk->inner, pad, block) != 1)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < block; i++) {
+        pad[i] = hk->key[i] ^ 0x5c;
+    }
+
+    if (EVP_DigestInit_ex2(hk->outer, type, NULL) != 1
+        || EVP_DigestUpdate(hk->outer, pad, block) != 1)
+    {
+        goto failed;
+    }
+
+    OPENSSL_cleanse(pad, sizeof(pad));
+
+    hk->type = type;
+    hk->len = key_len;
+
+    return YIBAO_OK;
+
+failed:
+
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(hk->key, sizeof(hk->key));
 
     return YIBAO_ERR_CRYPTO;
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "yibao_crypto.h"
 
@@ -187,6 +188,66 @@ test_hmac_rfc_long_key(void **state)
 }
 
 
+/*
+ * Keys kept with their padded states: 300 keys of 0 to 64 bytes (more
+ * than the table's places, so that they take each other's), used in
+ * turns, two and three times each, with every digest: the same MAC as
+ * OpenSSL's HMAC() every time.
+ */
+
+static void
+test_hmac_kept_keys(void **state)
+{
+    size_t          i, j, k, len, mlen;
+    uint64_t        x;
+    unsigned int    n;
+    unsigned char   keys[300][64], klen[300], msg[200];
+    unsigned char   mac[YIBAO_MD_MAX_SIZE], ref[EVP_MAX_MD_SIZE];
+
+    static const struct {
+        yibao_md_e      md;
+        const char     *name;
+    } mds[] = {
+        { YIBAO_MD_SHA1, "SHA1" },
+        { YIBAO_MD_SHA256, "SHA256" },
+        { YIBAO_MD_SM3, "SM3" },
+    };
+
+    (void) state;
+
+    x = 0x9e3779b97f4a7c15ull;
+
+    for (i = 0; i < 300; i++) {
+        klen[i] = (unsigned char) (i % 65);
+
+        for (j = 0; j < 64; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            keys[i][j] = (unsigned char) x;
+        }
+    }
+
+    for (k = 0; k < 3 * 300 * 3; k++) {
+        i = (k * 7) % 300;
+        mlen = k % sizeof(msg);
+
+        for (j = 0; j < mlen; j++) {
+            msg[j] = (unsigned char) (k + j);
+        }
+
+        assert_int_equal(yibao_hmac(mds[k % 3].md, keys[i], klen[i], msg,
+                                    mlen, mac, &len),
+                         YIBAO_OK);
+
+        assert_non_null(HMAC(EVP_get_digestbyname(mds[k % 3].name), keys[i],
+                             (int) klen[i], msg, mlen, ref, &n));
+        assert_int_equal(len, n);
+        assert_memory_equal(mac, ref, n);
+    }
+}
+
+
 static void
 test_hmac_errors(void **state)
 {
@@ -350,6 +411,7 @@ main(void)
         cmocka_unit_test(test_hmac_vectors),
         cmocka_unit_test(test_hmac_rfc_long_key),
         cmocka_unit_test(test_hmac_errors),
+        cmocka_unit_test(test_hmac_kept_keys),
         cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_base64_rfc4648),
         cmocka_unit_test(test_base64_binary),
