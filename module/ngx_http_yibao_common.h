@@ -179,6 +179,7 @@ typedef struct {
 
 typedef struct {
     yibao_keys_t              *keys;
+    u_char                    *keys_kept;  /* a worker's: activation held */
     yibao_clinics_t           *clinics;
     yibao_callers_t           *callers;
     ngx_shm_zone_t            *shm_zone;

@@ -216,8 +216,9 @@ ngx_http_yibao_sign_body(yibao_sign_conf_t *sign, const yibao_clinic_t *clinic,
  * activated, if it was not (the keys' store,
  * ngx_http_yibao_store_keys.c).  An activation is never undone, so the
  * worker remembers the keys whose activation the store holds (a byte a
- * key, by its index in the keys file, which a reload's new workers read
- * afresh) and asks the store, under the zone's lock, once a key.
+ * key, by its index in the keys file, in the configuration's main conf:
+ * a reload's configuration starts afresh) and asks the store, under the
+ * zone's lock, once a key.
  */
 
 void
@@ -226,10 +227,9 @@ ngx_http_yibao_key_activated(const yibao_key_t *key, ngx_pool_t *pool,
 {
     char                         buf[YIBAO_KEY_LABEL_LEN];
     size_t                       n;
+    u_char                      *kept;
     ngx_str_t                    label;
     ngx_http_yibao_main_conf_t  *gmcf;
-
-    static u_char               *kept;
 
     if (key == NULL) {
         return;
@@ -239,11 +239,14 @@ ngx_http_yibao_key_activated(const yibao_key_t *key, ngx_pool_t *pool,
                                                ngx_http_yibao_module);
     n = (gmcf && gmcf->keys) ? yibao_keys_count(gmcf->keys) : 0;
 
-    if (kept == NULL && n > 0) {
-        kept = ngx_calloc(n, log);              /* NULL: ask every time */
+    if (n > 0 && gmcf->keys_kept == NULL) {
+        /* NULL: ask every time */
+        gmcf->keys_kept = ngx_pcalloc(ngx_cycle->pool, n);
     }
 
-    if (kept != NULL && key->index < n && kept[key->index]) {
+    kept = (n > 0 && key->index < n) ? gmcf->keys_kept : NULL;
+
+    if (kept != NULL && kept[key->index]) {
         return;
     }
 
@@ -252,7 +255,7 @@ ngx_http_yibao_key_activated(const yibao_key_t *key, ngx_pool_t *pool,
 
     if (ngx_http_yibao_store_key_activated(&label, ngx_time(), pool, log)
             == NGX_OK
-        && kept != NULL && key->index < n)
+        && kept != NULL)
     {
         kept[key->index] = 1;
     }
