@@ -410,6 +410,32 @@ yibao_cov_merge(yibao_cov_clinic_t *dst, const yibao_cov_clinic_t *src)
 
 
 void
+yibao_cov_value_encode(const yibao_cov_clinic_t *c, unsigned char *v)
+{
+    memcpy(v, YIBAO_COV_MAGIC, 4);
+    memcpy(v + 4, c, sizeof(yibao_cov_clinic_t));
+}
+
+
+int
+yibao_cov_value_decode(const unsigned char *field, size_t flen,
+    const unsigned char *v, size_t len, yibao_cov_clinic_t *out)
+{
+    if (len != YIBAO_COV_VALUE || memcmp(v, YIBAO_COV_MAGIC, 4) != 0) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    memcpy(out, v + 4, sizeof(yibao_cov_clinic_t));
+
+    if (!yibao_cov_is(out, field, flen)) {
+        return YIBAO_ERR_INVALID;
+    }
+
+    return YIBAO_OK;
+}
+
+
+void
 yibao_cov_sum(const yibao_cov_clinic_t *c, uint32_t today, unsigned w,
     yibao_cov_sum_t *out)
 {

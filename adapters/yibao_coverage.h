@@ -113,6 +113,29 @@ void yibao_cov_record(yibao_cov_clinic_t *c, int64_t now, int64_t gmtoff,
 void yibao_cov_merge(yibao_cov_clinic_t *dst, const yibao_cov_clinic_t *src);
 
 
+/*
+ * The value a node keeps of a clinic in Redis (a field of the hash
+ * yibao:coverage:<node>, named by the clinic's org code): "YCV1" and
+ * the clinic's coverage, YIBAO_COV_VALUE bytes.
+ */
+
+#define YIBAO_COV_MAGIC       "YCV1"
+#define YIBAO_COV_VALUE       (4 + sizeof(yibao_cov_clinic_t))
+
+/* writes the value of c into v (YIBAO_COV_VALUE bytes) */
+void yibao_cov_value_encode(const yibao_cov_clinic_t *c, unsigned char *v);
+
+/*
+ * Reads a value back into out: YIBAO_OK, or YIBAO_ERR_INVALID for a
+ * value of another layout (an older or newer gateway) or one that is
+ * not the coverage of the clinic its field names.  The caller finds the
+ * clinic's slot by the field (the org code), never by a position, so a
+ * value written under an older registry lands on the right clinic.
+ */
+int yibao_cov_value_decode(const unsigned char *field, size_t flen,
+    const unsigned char *v, size_t len, yibao_cov_clinic_t *out);
+
+
 /* the sums over the last w days (1..8) ending today */
 
 typedef struct {

@@ -75,12 +75,10 @@ typedef struct {
     (((n) * NGX_HTTP_YIBAO_COV_CLINIC + NGX_HTTP_YIBAO_COV_OVERHEAD)        \
      * 128 / 127 + 1)
 
-/* Redis: slots a write, a tick; a scan step; a value's first bytes */
+/* Redis: slots a write, a tick; a scan step */
 #define NGX_HTTP_YIBAO_COV_BATCH     64
 #define NGX_HTTP_YIBAO_COV_TICK      2048
 #define NGX_HTTP_YIBAO_COV_SCAN      256
-#define NGX_HTTP_YIBAO_COV_MAGIC     "YCV1"
-#define NGX_HTTP_YIBAO_COV_VALUE     (4 + sizeof(yibao_cov_clinic_t))
 
 #define NGX_HTTP_YIBAO_COV_SPIN      2048
 
@@ -777,7 +775,7 @@ ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w)
     ngx_http_yibao_cov_sh_t    *sh;
     ngx_http_yibao_cov_slot_t  *slot;
     u_char                      values[NGX_HTTP_YIBAO_COV_BATCH]
-                                      [NGX_HTTP_YIBAO_COV_VALUE];
+                                      [YIBAO_COV_VALUE];
 
     sh = w->zone->sh;
     n = sh->nslots;
@@ -798,7 +796,7 @@ ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w)
             v = values[k];
 
             ngx_http_yibao_cov_lock(slot);
-            ngx_memcpy(v + 4, &slot->c, sizeof(yibao_cov_clinic_t));
+            yibao_cov_value_encode(&slot->c, v);
             seen = slot->c.last_seen;
             ngx_unlock(&slot->lock);
 
@@ -806,12 +804,10 @@ ngx_http_yibao_cov_persist(ngx_http_yibao_cov_writer_t *w)
                 continue;                 /* never seen: nothing to keep */
             }
 
-            ngx_memcpy(v, NGX_HTTP_YIBAO_COV_MAGIC, 4);
-
             items[2 * k].data = v + 4;
             items[2 * k].len = ngx_strnlen(v + 4, YIBAO_COV_CODE);
             items[2 * k + 1].data = v;
-            items[2 * k + 1].len = NGX_HTTP_YIBAO_COV_VALUE;
+            items[2 * k + 1].len = YIBAO_COV_VALUE;
             idx[k] = i;
             k++;
         }
@@ -923,21 +919,17 @@ ngx_http_yibao_cov_scanned(void *data, ngx_http_yibao_store_res_t *res)
     sh = w->zone->sh;
 
     for (i = 0; i + 1 < n; i += 2) {
-        if (items[i + 1].len != NGX_HTTP_YIBAO_COV_VALUE
-            || ngx_memcmp(items[i + 1].data, NGX_HTTP_YIBAO_COV_MAGIC, 4)
-               != 0)
+        if (yibao_cov_value_decode(items[i].data, items[i].len,
+                                   items[i + 1].data, items[i + 1].len, &c)
+            != YIBAO_OK)
         {
             continue;
         }
 
-        ngx_memcpy(&c, items[i + 1].data + 4, sizeof(yibao_cov_clinic_t));
-
         clinic = yibao_clinics_find(ymcf->clinics, items[i].data,
                                     items[i].len);
 
-        if (clinic == NULL
-            || !yibao_cov_is(&c, clinic->org_code.data, clinic->org_code.len))
-        {
+        if (clinic == NULL) {
             continue;
         }
 

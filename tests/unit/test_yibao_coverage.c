@@ -268,6 +268,185 @@ test_merge(void **state)
 }
 
 
+/*
+ * The same clinic counted on two nodes (one node's live slot, the
+ * other's as persisted): counts add, the latest times win, the first
+ * activation stays, and the most frequent error is the one over the
+ * merged counts, not either node's own; either order gives the same.
+ */
+
+static void
+test_merge_two_nodes(void **state)
+{
+    int                 o;
+    uint32_t            n;
+    yibao_cov_sum_t     s;
+    yibao_cov_clinic_t  a, b, m;
+
+    (void) state;
+
+    yibao_cov_init(&a, U(ORG_A), 22);
+    yibao_cov_init(&b, U(ORG_A), 22);
+
+    /* node a: a settlement at NOW, 6002 three times, 6003 once */
+    rec(&a, NOW - 3 * 3600, "9001", 1, 0);
+    rec(&a, NOW, "2207", 1, 0);
+    rec(&a, NOW + 10, "2207", 0, 6002);
+    rec(&a, NOW + 11, "2207", 0, 6002);
+    rec(&a, NOW + 12, "2207", 0, 6002);
+    rec(&a, NOW + 13, "2207", 0, 6003);
+
+    /* node b: seen last, settled earlier, 6003 three times */
+    rec(&b, NOW - 4 * 3600, "9001", 1, 0);
+    rec(&b, NOW - 60, "2207", 1, 0);
+    rec(&b, NOW + 20, "2207", 0, 6003);
+    rec(&b, NOW + 21, "2207", 0, 6003);
+    rec(&b, NOW + 22, "1101", 0, 6003);
+
+    assert_int_equal(yibao_cov_top_error(&a, TODAY, NULL),
+                     (1u << 24) | 6002);
+    assert_int_equal(yibao_cov_top_error(&b, TODAY, NULL),
+                     (1u << 24) | 6003);
+
+    for (o = 0; o < 2; o++) {
+        m = o ? b : a;
+        yibao_cov_merge(&m, o ? &a : &b);
+
+        assert_int_equal(m.last_seen, NOW + 22);
+        assert_int_equal(m.last_settled, NOW);
+        assert_int_equal(m.last_failed, NOW + 22);
+        assert_int_equal(m.activated, NOW - 4 * 3600);
+
+        yibao_cov_sum(&m, TODAY, 1, &s);
+        assert_int_equal(s.requests, 11);
+        assert_int_equal(s.failed, 7);
+        assert_int_equal(s.settled, 2);
+
+        assert_int_equal(yibao_cov_top_error(&m, TODAY, &n),
+                         (1u << 24) | 6003);
+        assert_int_equal(n, 4);
+    }
+}
+
+
+/*
+ * Nodes whose days differ: node b persisted 3 days ago (its ring ends
+ * at TODAY - 3 and reaches back to TODAY - 10), node a counts until
+ * today.  Entries are aligned by their day: the same day adds, a day
+ * only one node has is taken, and a day older than the 8 kept (b's
+ * TODAY - 10, where a keeps TODAY - 2) is dropped.  Either order.
+ */
+
+static void
+test_merge_days_differ(void **state)
+{
+    int                 o;
+    uint32_t            d;
+    yibao_cov_sum_t     s;
+    yibao_cov_clinic_t  a, b, m;
+
+    (void) state;
+
+    yibao_cov_init(&a, U(ORG_A), 22);
+    yibao_cov_init(&b, U(ORG_A), 22);
+
+    rec(&b, NOW - 10 * DAY, "2207", 1, 0);      /* dropped */
+    rec(&b, NOW - 10 * DAY + 1, "2207", 1, 0);
+    rec(&b, NOW - 5 * DAY, "2207", 1, 0);       /* b only */
+    rec(&b, NOW - 3 * DAY, "2207", 0, 6001);    /* with a's */
+    rec(&b, NOW - 3 * DAY + 1, "2207", 1, 0);
+
+    rec(&a, NOW - 3 * DAY, "2207", 1, 0);
+    rec(&a, NOW - 2 * DAY, "1101", 1, 0);       /* a only */
+    rec(&a, NOW, "2207", 1, 0);
+
+    for (o = 0; o < 2; o++) {
+        m = o ? b : a;
+        yibao_cov_merge(&m, o ? &a : &b);
+
+        assert_int_equal(m.last_seen, NOW);
+        assert_int_equal(m.last_settled, NOW);
+        assert_int_equal(m.activated, NOW - 10 * DAY);
+
+        yibao_cov_sum(&m, TODAY, 1, &s);
+        assert_int_equal(s.requests, 1);
+
+        yibao_cov_sum(&m, TODAY, 3, &s);        /* TODAY-2 .. TODAY */
+        assert_int_equal(s.requests, 2);
+        assert_int_equal(s.settled, 1);
+
+        yibao_cov_sum(&m, TODAY, 4, &s);        /* with TODAY - 3 */
+        assert_int_equal(s.requests, 5);
+        assert_int_equal(s.failed, 1);
+        assert_int_equal(s.settled, 3);
+
+        yibao_cov_sum(&m, TODAY, 8, &s);        /* with TODAY - 5 */
+        assert_int_equal(s.requests, 6);
+        assert_int_equal(s.settled, 4);
+
+        /* the ring holds days, one entry each, none older than 8 */
+        for (d = 0; d < YIBAO_COV_DAYS; d++) {
+            assert_true(m.days[d].day == 0
+                        || m.days[d].day + YIBAO_COV_DAYS > TODAY);
+        }
+
+        assert_int_equal(yibao_cov_top_error(&m, TODAY, NULL),
+                         (1u << 24) | 6001);
+    }
+}
+
+
+/*
+ * A node's value as it keeps it in Redis: read back for the clinic its
+ * field names, whatever position the clinic had in the registry the
+ * node ran with; a value of another layout (an older gateway), or one
+ * that is another clinic's coverage, is refused.
+ */
+
+static void
+test_value_decode(void **state)
+{
+    yibao_cov_clinic_t  a, c;
+    unsigned char       v[YIBAO_COV_VALUE + 8];
+
+    (void) state;
+
+    yibao_cov_init(&a, U(ORG_B), 22);
+    rec(&a, NOW, "2207", 1, 0);
+    rec(&a, NOW + 1, "2207", 0, 6002);
+
+    yibao_cov_value_encode(&a, v);
+    assert_memory_equal(v, "YCV1", 4);
+
+    memset(&c, 0xff, sizeof(c));
+    assert_int_equal(yibao_cov_value_decode(U(ORG_B), 22, v,
+                                            YIBAO_COV_VALUE, &c),
+                     YIBAO_OK);
+    assert_memory_equal(&c, &a, sizeof(a));
+
+    /* under another clinic's field, or a prefix of the code */
+    assert_int_equal(yibao_cov_value_decode(U(ORG_A), 22, v,
+                                            YIBAO_COV_VALUE, &c),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_cov_value_decode(U(ORG_B), 21, v,
+                                            YIBAO_COV_VALUE, &c),
+                     YIBAO_ERR_INVALID);
+
+    /* another layout: a shorter or longer slot, another magic */
+    assert_int_equal(yibao_cov_value_decode(U(ORG_B), 22, v,
+                                            YIBAO_COV_VALUE - 8, &c),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_cov_value_decode(U(ORG_B), 22, v,
+                                            YIBAO_COV_VALUE + 8, &c),
+                     YIBAO_ERR_INVALID);
+
+    v[3] = '0';
+    assert_int_equal(yibao_cov_value_decode(U(ORG_B), 22, v,
+                                            YIBAO_COV_VALUE, &c),
+                     YIBAO_ERR_INVALID);
+}
+
+
 static void
 test_classify(void **state)
 {
@@ -844,6 +1023,9 @@ main(void)
         cmocka_unit_test(test_day_ring_rolls),
         cmocka_unit_test(test_top_error),
         cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_merge_two_nodes),
+        cmocka_unit_test(test_merge_days_differ),
+        cmocka_unit_test(test_value_decode),
         cmocka_unit_test(test_classify),
         cmocka_unit_test_setup_teardown(test_report_lists, fixture_setup,
                                         fixture_teardown),
