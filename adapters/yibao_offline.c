@@ -549,6 +549,13 @@ yibao_offline_visit(yibao_envelope_t *env)
 
 
 int
+yibao_offline_render(void *rec, yibao_alloc_t *a, yibao_str_t *out)
+{
+    return yibao_offline_text(rec, a, out);
+}
+
+
+int
 yibao_offline_seal(yibao_envelope_t *env, const yibao_offline_meta_t *m,
     const yibao_offline_visit_t *v, const char *prev, yibao_alloc_t *a,
     yibao_str_t *out, char hash[YIBAO_OFFLINE_HASH_LEN + 1])

@@ -137,6 +137,12 @@ int yibao_offline_verify(const unsigned char *p, size_t len, const char *prev,
 int yibao_offline_same(yibao_envelope_t *env, const yibao_offline_visit_t *v,
     const unsigned char *p, size_t len);
 
+/*
+ * A record (a json_t *) as it is stored: reals as jansson writes them,
+ * so that the body still gives its hash.  *out from a.
+ */
+int yibao_offline_render(void *rec, yibao_alloc_t *a, yibao_str_t *out);
+
 /* the record with another state: *out from a */
 int yibao_offline_restate(const unsigned char *p, size_t len,
     const char *state, yibao_alloc_t *a, yibao_str_t *out);

@@ -112,11 +112,11 @@ yibao_replay_text(json_t *rec, const char *state, yibao_alloc_t *a,
         return YIBAO_ERR_NOMEM;
     }
 
-    rc = yibao_json_serialize(rec, a, out);
+    rc = yibao_offline_render(rec, a, out);
 
     json_decref(rec);
 
-    return rc == YIBAO_OK ? YIBAO_OK : YIBAO_ERR_NOMEM;
+    return rc;
 }
 
 
@@ -366,7 +366,8 @@ yibao_replay_head(json_t *body, json_t *replay,
     }
 
     if (json_object_set_new(head, "sign_no",
-                            json_stringn((const char *) sign_no->data,
+                            json_stringn(sign_no->len
+                                         ? (const char *) sign_no->data : "",
                                          sign_no->len))
         != 0
         || json_object_set_new(head, "insuplc_admdvs",
@@ -677,6 +678,7 @@ yibao_replay_request(const unsigned char *p, size_t len,
         json_decref(head);
         json_decref(input);
         json_decref(rec);
+        yibao_err_set(err, YIBAO_GWERR_INTERNAL, "out of memory");
         return YIBAO_ERR_NOMEM;
     }
 

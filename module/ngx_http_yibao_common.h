@@ -227,6 +227,12 @@ typedef struct {
     ngx_str_t                  offline_file;       /* yibao_offline */
     ngx_uint_t                 offline_count;      /* a clinic's day */
     int64_t                    offline_amount;     /* cents */
+    ngx_flag_t                 replay;             /* yibao_offline_replay */
+    ngx_msec_t                 replay_max_age;
+    ngx_flag_t                 replay_cross_month;
+    ngx_flag_t                 replay_cross_year;
+    u_char                    *replay_file;
+    ngx_uint_t                 replay_line;
 } ngx_http_yibao_main_conf_t;
 
 
@@ -638,6 +644,8 @@ ngx_int_t ngx_http_yibao_store_offline_get(ngx_http_yibao_main_conf_t *gmcf,
     ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_store_offline_put(ngx_http_yibao_main_conf_t *gmcf,
     ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_store_offline_swap(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *key, ngx_str_t *old, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_store_offline_list(ngx_http_yibao_main_conf_t *gmcf,
     ngx_str_t *prefix, ngx_pool_t *pool, ngx_array_t *out, uint64_t *gen);
 
@@ -647,6 +655,14 @@ char *ngx_http_yibao_offline_api_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_yibao_offline_take(ngx_http_request_t *r,
     ngx_http_yibao_ctx_t *ctx);
+char *ngx_http_yibao_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yibao_replay_init_conf(ngx_conf_t *cf,
+    ngx_http_yibao_main_conf_t *gmcf);
+ngx_int_t ngx_http_yibao_replay_init_process(ngx_cycle_t *cycle);
+void ngx_http_yibao_replay_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yibao_replay_command(ngx_http_request_t *r,
+    ngx_str_t *id);
 ngx_int_t ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle);
 void ngx_http_yibao_offline_exit_process(ngx_cycle_t *cycle);

@@ -325,6 +325,13 @@ static ngx_command_t  ngx_http_yibao_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yibao_offline_replay"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yibao_replay_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yibao_offline_record"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -517,7 +524,8 @@ ngx_http_yibao_init_process(ngx_cycle_t *cycle)
         || ngx_http_yibao_journal_init_process(cycle) != NGX_OK
         || ngx_http_yibao_resolve_init_process(cycle) != NGX_OK
         || ngx_http_yibao_outage_init_process(cycle) != NGX_OK
-        || ngx_http_yibao_offline_init_process(cycle) != NGX_OK)
+        || ngx_http_yibao_offline_init_process(cycle) != NGX_OK
+        || ngx_http_yibao_replay_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -529,6 +537,7 @@ ngx_http_yibao_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_yibao_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_yibao_replay_exit_process(cycle);
     ngx_http_yibao_offline_exit_process(cycle);
     ngx_http_yibao_store_exit_process(cycle);
     yibao_crypto_release();
@@ -1085,6 +1094,7 @@ ngx_http_yibao_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (ngx_http_yibao_resolve_init_conf(cf, gmcf) != NGX_CONF_OK
         || ngx_http_yibao_signin_init_conf(cf, gmcf) != NGX_CONF_OK
+        || ngx_http_yibao_replay_init_conf(cf, gmcf) != NGX_CONF_OK
         || ngx_http_yibao_audit_init_conf(cf, gmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

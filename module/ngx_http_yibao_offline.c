@@ -5,6 +5,7 @@
 
 #include "ngx_http_yibao_common.h"
 #include "yibao_offline.h"
+#include "yibao_replay.h"
 #include "yibao_resolve.h"
 
 
@@ -698,7 +699,9 @@ ngx_http_yibao_offline_load(ngx_cycle_t *cycle,
     ngx_uint_t *bad)
 {
     ngx_str_t                      key;
+    yibao_str_t                    out;
     yibao_err_t                    err;
+    yibao_alloc_t                  a;
     yibao_offline_info_t           info;
     ngx_http_yibao_offline_add_t   add;
 
@@ -743,6 +746,26 @@ ngx_http_yibao_offline_load(ngx_cycle_t *cycle,
         add.msgid_key.len = ngx_sprintf(add.msgid_key.data, "jzm:%s:%s",
                                         info.caller, info.msgid)
                             - add.msgid_key.data;
+    }
+
+    /* a replay cut by the stop: nothing was settled, it is replayed again */
+
+    if (ngx_strcmp(info.state, "replaying") == 0) {
+        ngx_http_yibao_alloc_init(&a, pool);
+
+        if (yibao_replay_release(value->data, value->len,
+                                 "the gateway stopped during its replay",
+                                 &a, &out)
+            == YIBAO_OK)
+        {
+            value->data = (u_char *) out.data;
+            value->len = out.len;
+
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "yibao: offline record %s: replaying -> recorded "
+                          "(the gateway stopped during its replay)",
+                          info.id);
+        }
     }
 
     add.seq = info.seq;
@@ -1055,6 +1078,7 @@ ngx_http_yibao_offline_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 typedef struct {
     yibao_offline_info_t       info;
+    yibao_replay_info_t        replay;
     ngx_str_t                  text;
     ngx_uint_t                 verified;
     char                       problem[128];
@@ -1063,6 +1087,7 @@ typedef struct {
 
 static const char *ngx_http_yibao_offline_api_args(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *clinic);
+static ngx_int_t ngx_http_yibao_offline_api_replay(ngx_http_request_t *r);
 static ngx_int_t ngx_http_yibao_offline_api_void(ngx_http_request_t *r,
     ngx_str_t *id, ngx_http_yibao_offline_row_t *one);
 static ngx_int_t ngx_http_yibao_offline_api_answer(ngx_http_request_t *r,
@@ -1129,6 +1154,8 @@ ngx_http_yibao_offline_rows(ngx_http_request_t *r, ngx_str_t *prefix,
                                              &row->info, &err)
                         == YIBAO_OK;
 
+        (void) yibao_replay_info(v[i].data, v[i].len, &row->replay);
+
         if (!row->verified) {
             ngx_cpystrn((u_char *) row->problem, (u_char *) err.msg,
                         sizeof(row->problem));
@@ -1176,20 +1203,40 @@ static u_char *
 ngx_http_yibao_offline_row_json(u_char *p, u_char *last,
     ngx_http_yibao_offline_row_t *row)
 {
-    char  total[32], paid[32];
+    char                  total[32], paid[32], cash[32];
+    u_char                reason[2 * sizeof(row->replay.reason)];
+    yibao_replay_info_t  *ri;
+
+    p = ngx_slprintf(p, last,
+                     "{\"id\":\"%s\",\"clinic\":\"%s\",\"seq\":%uL,"
+                     "\"state\":\"%s\",\"day\":\"%s\","
+                     "\"total\":\"%s\",\"paid\":\"%s\","
+                     "\"hash\":\"%s\",\"verified\":%s,"
+                     "\"problem\":\"%s\",",
+                     row->info.id, row->info.clinic, row->info.seq,
+                     row->info.state, row->info.day,
+                     yibao_offline_amount(row->info.total, total),
+                     yibao_offline_amount(row->info.paid, paid),
+                     row->info.hash, row->verified ? "true" : "false",
+                     row->problem);
+
+    /* its replay: the 2206's patient share, why it waits or was refused */
+
+    ri = &row->replay;
+
+    *(u_char *) ngx_escape_json(reason, (u_char *) ri->reason,
+                                ngx_strlen(ri->reason)) = '\0';
+
+    cash[0] = '\0';
+
+    if (ri->psn_cash >= 0) {
+        (void) yibao_offline_amount(ri->psn_cash, cash);
+    }
 
     return ngx_slprintf(p, last,
-                        "{\"id\":\"%s\",\"clinic\":\"%s\",\"seq\":%uL,"
-                        "\"state\":\"%s\",\"day\":\"%s\","
-                        "\"total\":\"%s\",\"paid\":\"%s\","
-                        "\"hash\":\"%s\",\"verified\":%s,"
-                        "\"problem\":\"%s\"}",
-                        row->info.id, row->info.clinic, row->info.seq,
-                        row->info.state, row->info.day,
-                        yibao_offline_amount(row->info.total, total),
-                        yibao_offline_amount(row->info.paid, paid),
-                        row->info.hash, row->verified ? "true" : "false",
-                        row->problem);
+                        "\"psn_cash\":\"%s\",\"mdtrt_id\":\"%s\","
+                        "\"attempts\":%uL,\"reason\":\"%s\"}",
+                        cash, ri->mdtrt_id, ri->attempts, reason);
 }
 
 
@@ -1439,6 +1486,14 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
                                                 "configured");
     }
 
+    /* an operator replays the records, or one (ngx_http_yibao_replay.c) */
+
+    if (r->method == NGX_HTTP_POST
+        && ngx_http_arg(r, (u_char *) "replay", 6, &state) == NGX_OK)
+    {
+        return ngx_http_yibao_offline_api_replay(r);
+    }
+
     bad = ngx_http_yibao_offline_api_args(r, &id, &clinic);
     if (bad != NULL) {
         return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST, bad);
@@ -1491,6 +1546,73 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 
 
 /*
+ * POST ?replay=1[&id=ID]: 202 when the replay started (of the record,
+ * or of every record the rules let go); 409 when the record cannot be
+ * taken (not recorded or waiting, or held by another driver).
+ */
+
+static ngx_int_t
+ngx_http_yibao_offline_api_replay(ngx_http_request_t *r)
+{
+    u_char                      *p;
+    ngx_int_t                    rc;
+    ngx_str_t                    one, *id;
+    yibao_str_t                  c;
+    ngx_http_yibao_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (!gmcf->replay) {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                "yibao_offline_replay is "
+                                                "not on");
+    }
+
+    id = &one;
+    ngx_str_null(id);
+
+    if (ngx_http_arg(r, (u_char *) "id", 2, id) == NGX_OK
+        && yibao_offline_id(id->data, id->len, &c) != YIBAO_OK)
+    {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "id= is empty or not a "
+                                                "record's id");
+    }
+
+    rc = ngx_http_yibao_replay_command(r, id);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_CONFLICT,
+                                                "the record is not "
+                                                "recorded or waiting, or "
+                                                "is replayed already");
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_CONFLICT,
+                                                "this worker replays "
+                                                "another record: ask "
+                                                "again");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, id->len + 64);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_yibao_send_json(r, NGX_HTTP_ACCEPTED, p,
+                                    ngx_sprintf(p, "{\"replay\":\"%V\"}",
+                                                id->len ? id
+                                                        : &ngx_http_yibao_star)
+                                    - p);
+}
+
+
+/*
  * POST ?id=...&state=voided (checked before, the record found):
  * NGX_DECLINED when the record was voided (it is then answered as a
  * GET), or the refusal sent.
@@ -1529,7 +1651,7 @@ ngx_http_yibao_offline_api_answer(ngx_http_request_t *r, ngx_array_t *rows,
     row = rows->elts;
 
     n = one ? 1 : rows->nelts;
-    size = 64 + n * (1024 + YIBAO_OFFLINE_HASH_LEN);
+    size = 64 + n * (2048 + YIBAO_OFFLINE_HASH_LEN);
 
     p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {

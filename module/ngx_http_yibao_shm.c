@@ -1861,6 +1861,52 @@ ngx_http_yibao_shm_offline_put(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
+ * A record's new text only when it still is old (the replay's claims
+ * and moves: two workers never both move it): NGX_OK; NGX_DECLINED: it
+ * changed meanwhile (or is gone); NGX_BUSY: the zone is full.
+ */
+
+ngx_int_t
+ngx_http_yibao_shm_offline_swap(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *old, ngx_str_t *value)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               created;
+    ngx_http_yibao_zone_t   *zone;
+    ngx_http_yibao_entry_t  *e;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_http_yibao_shm_lookup(zone, key,
+                                  ngx_crc32_short(key->data, key->len));
+
+    if (e == NULL || e->type != NGX_HTTP_YIBAO_ENTRY_OFFLINE
+        || e->vlen != old->len
+        || ngx_memcmp(e->data + e->klen, old->data, old->len) != 0)
+    {
+        rc = NGX_DECLINED;
+
+    } else {
+        e = ngx_http_yibao_shm_offline_entry(zone, key, value->len,
+                                             &created);
+
+        if (e != NULL) {
+            ngx_memcpy(e->data + e->klen, value->data, value->len);
+            zone->sh->offline_gen++;
+        }
+
+        rc = e ? NGX_OK : NGX_BUSY;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
  * Every record (ngx_str_t values, from pool) whose key starts with
  * prefix ("jz:" for all), and the zone's change count.
  */

@@ -68,6 +68,8 @@ ngx_int_t ngx_http_yibao_shm_offline_get(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_pool_t *pool, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_offline_put(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_yibao_shm_offline_swap(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *old, ngx_str_t *value);
 ngx_int_t ngx_http_yibao_shm_offline_list(ngx_shm_zone_t *shm_zone,
     ngx_str_t *prefix, ngx_pool_t *pool, ngx_array_t *out, uint64_t *gen);
 

@@ -47,3 +47,11 @@ ngx_http_yibao_store_offline_list(ngx_http_yibao_main_conf_t *gmcf,
     return ngx_http_yibao_shm_offline_list(gmcf->shm_zone, prefix, pool, out,
                                            gen);
 }
+
+
+ngx_int_t
+ngx_http_yibao_store_offline_swap(ngx_http_yibao_main_conf_t *gmcf,
+    ngx_str_t *key, ngx_str_t *old, ngx_str_t *value)
+{
+    return ngx_http_yibao_shm_offline_swap(gmcf->shm_zone, key, old, value);
+}

@@ -20,6 +20,10 @@ YIBAO_OFFLINE_URL):
   yibao-offline show ID                  one record
   yibao-offline void ID                  an operator voids a record: it
                                          is never settled
+  yibao-offline replay [--id ID]         replay the records the rules
+                                         let go now (补录: 9001 ... 2206,
+                                         then pending); with --id that
+                                         one, whatever the rules say
   yibao-offline export [--clinic CODE]   the records as CSV
   yibao-offline summary                  per township hospital (entity):
                                          records by state, the unverified,
@@ -102,6 +106,13 @@ def records_command(args, out):
             return EXIT_OK
         table(got["entities"], [(c, c) for c in SUMMARY_COLUMNS], out)
         return EXIT_OK
+    if args.command == "replay":
+        if args.id:
+            got = call(url, method="POST", replay="1", id=args.id)
+        else:
+            got = call(url, method="POST", replay="1")
+        print_json(got, out)
+        return EXIT_OK
     if not args.id:
         # an empty id would be left out of the query: every record
         raise Failure(EXIT_USAGE, "%s needs a record's id" % args.command)
@@ -137,6 +148,8 @@ def main(argv=None, out=sys.stdout):
                            "records" else "the records as CSV")
         p.add_argument("--clinic")
     sub.add_parser("summary", help="records by state per entity")
+    p = sub.add_parser("replay", help="replay the records (补录) now")
+    p.add_argument("--id", help="this record, whatever the rules say")
     for name in ("show", "void"):
         p = sub.add_parser(name, help="one record" if name == "show"
                            else "void a record")

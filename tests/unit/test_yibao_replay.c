@@ -36,10 +36,10 @@ static const char  *visit_text =
     "\"diseinfo\":[{\"diag_code\":\"J06.900\"}],"
     "\"feedetail\":[{\"feedetl_sn\":\"1\",\"chrg_bchno\":\"1\","
     "\"fee_ocur_time\":\"2026-12-07 08:40:00\","
-    "\"det_item_fee_sumamt\":12.6},"
+    "\"det_item_fee_sumamt\":10.0},"
     "{\"feedetl_sn\":\"2\",\"chrg_bchno\":\"1\","
     "\"fee_ocur_time\":\"2026-12-07 08:41:00\","
-    "\"det_item_fee_sumamt\":\"7.40\"}],"
+    "\"det_item_fee_sumamt\":\"10.00\"}],"
     "\"offline\":{\"paid\":\"6.00\"}}}";
 
 
@@ -183,7 +183,9 @@ request(yibao_alloc_t *a, yibao_str_t *rec, const char *sign_no,
     tm.hour = 10;
 
     memset(&err, 0, sizeof(err));
-    sn.data = (const unsigned char *) sign_no;
+
+    /* no sign_no yet: as a driver holds it, no data at all */
+    sn.data = *sign_no ? (const unsigned char *) sign_no : NULL;
     sn.len = strlen(sign_no);
     msgid = (yibao_str_t) yibao_string("H37010200001202612071000000001");
 
