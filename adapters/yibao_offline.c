@@ -667,6 +667,8 @@ yibao_offline_verify(const unsigned char *p, size_t len, const char *prev,
     yibao_offline_copy(body, "msgid", info->msgid, sizeof(info->msgid));
     yibao_offline_copy(body, "prev", info->prev, sizeof(info->prev));
     info->seq = (uint64_t) json_integer_value(json_object_get(body, "seq"));
+    info->recorded_ms = (uint64_t) json_integer_value(
+                            json_object_get(body, "recorded_ms"));
     info->total = yibao_offline_cents(json_object_get(body, "total"));
     info->paid = yibao_offline_cents(json_object_get(body, "paid"));
 
@@ -851,6 +853,42 @@ static const yibao_offline_move_t  yibao_offline_moves[] = {
     { "pending", "void", "voided" },
     { "rejected", "void", "voided" }
 };
+
+
+static const char  *yibao_offline_states[YIBAO_OFFLINE_STATES] = {
+    "recorded", "waiting", "replaying", "pending", "settling", "settled",
+    "rejected", "voided"
+};
+
+
+const char *
+yibao_offline_state_name(int i)
+{
+    return (i >= 0 && i < YIBAO_OFFLINE_STATES) ? yibao_offline_states[i]
+                                                : NULL;
+}
+
+
+int
+yibao_offline_state_index(const char *state)
+{
+    int  i;
+
+    for (i = 0; i < YIBAO_OFFLINE_STATES; i++) {
+        if (strcmp(yibao_offline_states[i], state) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+int
+yibao_offline_open(int i)
+{
+    return i >= 0 && i <= 4;
+}
 
 
 int

@@ -81,6 +81,7 @@ typedef struct {
     char                       caller[64];
     char                       msgid[64];
     uint64_t                   seq;
+    uint64_t                   recorded_ms;
     int64_t                    total;
     int64_t                    paid;
     char                       hash[YIBAO_OFFLINE_HASH_LEN + 1];
@@ -226,6 +227,21 @@ yibao_offline_plan_e yibao_offline_plan(const char *begntime,
     uint64_t recorded_ms, const char *now_text, uint64_t now_ms,
     const yibao_str_t *clinic_admdvs, const yibao_str_t *insuplc_admdvs,
     const yibao_offline_plan_conf_t *conf, const char **reason);
+
+/*
+ * The states a record can be in, in the order they are counted (the
+ * operators' summary, the status document, the metrics): recorded,
+ * waiting, replaying, pending, settling, settled, rejected, voided.
+ * yibao_offline_state_name(i) for i below YIBAO_OFFLINE_STATES, NULL
+ * past them; yibao_offline_state_index the index of a name, -1 if not
+ * a state.  A record recorded, waiting, replaying, pending or settling
+ * is open: still to be settled (yibao_offline_open).
+ */
+#define YIBAO_OFFLINE_STATES  8
+
+const char *yibao_offline_state_name(int i);
+int yibao_offline_state_index(const char *state);
+int yibao_offline_open(int i);
 
 /*
  * The state after event in state: YIBAO_OK and *next, or

@@ -11,6 +11,7 @@
 #include "yibao_codes.h"
 #include "yibao_envelope.h"
 #include "yibao_registry.h"
+#include "yibao_offline.h"
 
 
 /*
@@ -119,6 +120,12 @@ static void yibao_status_json_series(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, int slot, unsigned all);
 static void yibao_status_json_reasons(yibao_status_out_t *o,
     const uint64_t *counts, unsigned upstream);
+static void yibao_status_json_offline(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s);
+static void yibao_status_json_offline_states(yibao_status_out_t *o,
+    const uint64_t *states, uint64_t unverified, int64_t oldest);
+static void yibao_status_prom_offline(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_json_clinics(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s);
 static int yibao_status_clinic_before(const yibao_status_clinic_t *a,
@@ -397,6 +404,21 @@ static const yibao_status_family_t  yibao_status_families[] = {
       yibao_status_prom_value, yibao_status_field(audit.evicted),
       YIBAO_STATUS_VALUE_U64 },
 
+    { "yibao_offline_records", "gauge",
+      "记账 records kept on this node, by state (per township hospital in "
+      "the JSON status and the offline API's summary).",
+      yibao_status_prom_offline, 0, 0 },
+
+    { "yibao_offline_unverified_records", "gauge",
+      "记账 records that fail their check (changed, or their clinic's "
+      "chain broken before them).",
+      yibao_status_prom_offline, 0, 1 },
+
+    { "yibao_offline_oldest_open_timestamp_seconds", "gauge",
+      "When the oldest 记账 record still to be settled was taken (0: "
+      "none).",
+      yibao_status_prom_offline, 0, 2 },
+
     { NULL, NULL, NULL, NULL, 0, 0 }
 };
 
@@ -625,6 +647,80 @@ yibao_status_reason_name(int code, char *buf)
     buf[6] = '\0';
 
     return buf;
+}
+
+
+void
+yibao_status_offline_count(yibao_status_offline_entity_t *e,
+    const char *state, uint64_t recorded_ms, int verified)
+{
+    int      i;
+    int64_t  t;
+
+    i = yibao_offline_state_index(state);
+    if (i < 0) {
+        return;
+    }
+
+    e->states[i]++;
+    e->unverified += verified ? 0 : 1;
+
+    t = (int64_t) (recorded_ms / 1000);
+
+    if (yibao_offline_open(i) && t > 0
+        && (e->oldest_open == 0 || t < e->oldest_open))
+    {
+        e->oldest_open = t;
+    }
+}
+
+
+/* whether a's oldest open record is older than b's (none: never) */
+
+static int
+yibao_status_offline_older(const yibao_status_offline_entity_t *a,
+    const yibao_status_offline_entity_t *b)
+{
+    return a->oldest_open != 0
+           && (b->oldest_open == 0 || a->oldest_open < b->oldest_open);
+}
+
+
+void
+yibao_status_offline_add(yibao_status_offline_t *t,
+    const yibao_status_offline_entity_t *e)
+{
+    uint32_t  i, newest;
+
+    for (i = 0; i < YIBAO_STATUS_OFFLINE_STATES; i++) {
+        t->states[i] += e->states[i];
+    }
+
+    t->unverified += e->unverified;
+    t->entities++;
+
+    if (e->oldest_open != 0
+        && (t->oldest_open == 0 || e->oldest_open < t->oldest_open))
+    {
+        t->oldest_open = e->oldest_open;
+    }
+
+    if (t->n < YIBAO_STATUS_OFFLINE_ENTITIES) {
+        t->entity[t->n++] = *e;
+        return;
+    }
+
+    newest = 0;
+
+    for (i = 1; i < t->n; i++) {
+        if (yibao_status_offline_older(&t->entity[newest], &t->entity[i])) {
+            newest = i;
+        }
+    }
+
+    if (yibao_status_offline_older(e, &t->entity[newest])) {
+        t->entity[newest] = *e;
+    }
 }
 
 
@@ -1464,6 +1560,8 @@ yibao_status_json(yibao_status_out_t *o, const yibao_status_snapshot_t *s)
 
     yibao_status_puts(o, ",\"audit\":");
     yibao_status_json_audit(o, s);
+    yibao_status_puts(o, ",\"offline\":");
+    yibao_status_json_offline(o, s);
 
     yibao_status_puts(o, "}\n");
 }
@@ -2557,4 +2655,107 @@ yibao_status_prom_reasons(yibao_status_out_t *o,
         yibao_status_put_u64(o, counts[slot]);
         yibao_status_puts(o, "\n");
     }
+}
+
+
+/*
+ * 记账 records: null without yibao_offline; the totals by state, and
+ * the entities listed.
+ */
+
+static void
+yibao_status_json_offline(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s)
+{
+    uint32_t                              i;
+    const yibao_status_offline_t         *t;
+    const yibao_status_offline_entity_t  *e;
+
+    t = &s->offline;
+
+    if (!t->configured) {
+        yibao_status_puts(o, "null");
+        return;
+    }
+
+    yibao_status_puts(o, "{");
+    yibao_status_json_offline_states(o, t->states, t->unverified,
+                                     t->oldest_open);
+    yibao_status_puts(o, ",\"entities\":");
+    yibao_status_put_u64(o, t->entities);
+    yibao_status_puts(o, ",\"by_entity\":[");
+
+    for (i = 0; i < t->n; i++) {
+        e = &t->entity[i];
+
+        yibao_status_puts(o, i ? ",{\"entity\":" : "{\"entity\":");
+        yibao_status_put_json_str(o, (const unsigned char *) e->entity,
+                                  strlen(e->entity));
+        yibao_status_puts(o, ",");
+        yibao_status_json_offline_states(o, e->states, e->unverified,
+                                         e->oldest_open);
+        yibao_status_puts(o, "}");
+    }
+
+    yibao_status_puts(o, "]}");
+}
+
+
+static void
+yibao_status_json_offline_states(yibao_status_out_t *o,
+    const uint64_t *states, uint64_t unverified, int64_t oldest)
+{
+    int  i;
+
+    for (i = 0; i < YIBAO_STATUS_OFFLINE_STATES; i++) {
+        yibao_status_puts(o, i ? ",\"" : "\"states\":{\"");
+        yibao_status_puts(o, yibao_offline_state_name(i));
+        yibao_status_puts(o, "\":");
+        yibao_status_put_u64(o, states[i]);
+    }
+
+    yibao_status_puts(o, "},\"unverified\":");
+    yibao_status_put_u64(o, unverified);
+    yibao_status_puts(o, ",\"oldest_open\":");
+    yibao_status_put_time(o, oldest);
+}
+
+
+/*
+ * 记账 records: f->arg 0 by state, 1 the unverified, 2 the oldest open
+ * one's time.  Labels: state only (8 values): the entities, thousands
+ * in a province, are in the JSON.
+ */
+
+static void
+yibao_status_prom_offline(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    int  i;
+
+    if (f->arg == 0) {
+        for (i = 0; i < YIBAO_STATUS_OFFLINE_STATES; i++) {
+            yibao_status_puts(o, f->name);
+            yibao_status_puts(o, "{state=\"");
+            yibao_status_puts(o, yibao_offline_state_name(i));
+            yibao_status_puts(o, "\"} ");
+            yibao_status_put_u64(o, s->offline.states[i]);
+            yibao_status_puts(o, "\n");
+        }
+
+        return;
+    }
+
+    yibao_status_puts(o, f->name);
+    yibao_status_puts(o, " ");
+
+    if (f->arg == 1) {
+        yibao_status_put_u64(o, s->offline.unverified);
+
+    } else {
+        yibao_status_put_i64(o, s->offline.oldest_open > 0
+                                ? s->offline.oldest_open : 0);
+    }
+
+    yibao_status_puts(o, "\n");
 }

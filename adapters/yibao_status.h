@@ -358,6 +358,55 @@ void yibao_status_audit_record(yibao_status_audit_t *t,
     size_t clinic_len, int64_t now);
 
 
+/*
+ * 记账 records (yibao_offline.h) by state: all of them, and per
+ * contracting entity (a township hospital and its villages) for at most
+ * YIBAO_STATUS_OFFLINE_ENTITIES entities, those whose oldest open
+ * record (still to be settled) is the oldest; entities counts them all
+ * (the operators' API's ?summary=1 lists every one).  Times are seconds
+ * since the epoch, 0: no open record.  No personal data: codes and
+ * counts.
+ */
+
+#define YIBAO_STATUS_OFFLINE_STATES    8   /* YIBAO_OFFLINE_STATES */
+#define YIBAO_STATUS_OFFLINE_ENTITIES  32
+
+typedef struct {
+    char                  entity[YIBAO_STATUS_CLINIC_LEN];  /* with NUL */
+    uint64_t              states[YIBAO_STATUS_OFFLINE_STATES];
+    uint64_t              unverified;    /* failing their check */
+    int64_t               oldest_open;
+} yibao_status_offline_entity_t;
+
+
+typedef struct {
+    int                   configured;    /* yibao_offline */
+    uint64_t              states[YIBAO_STATUS_OFFLINE_STATES];
+    uint64_t              unverified;
+    int64_t               oldest_open;
+    uint64_t              entities;
+    uint32_t              n;             /* entity[] in use */
+    yibao_status_offline_entity_t  entity[YIBAO_STATUS_OFFLINE_ENTITIES];
+} yibao_status_offline_t;
+
+
+/*
+ * One record of entity e (zeroed by the caller before its first, its
+ * entity code set): its state (an unknown one is not counted), when it
+ * was recorded (ms since the epoch), whether it passed its check.
+ */
+void yibao_status_offline_count(yibao_status_offline_entity_t *e,
+    const char *state, uint64_t recorded_ms, int verified);
+
+/*
+ * Entity e counted whole: added to t's totals, and listed if t has
+ * room or if its oldest open record is older than the newest of those
+ * listed (which it replaces).
+ */
+void yibao_status_offline_add(yibao_status_offline_t *t,
+    const yibao_status_offline_entity_t *e);
+
+
 /* Everything rendered, copied out of shared memory by the glue. */
 
 typedef struct {
@@ -397,6 +446,8 @@ typedef struct {
     /* the keys by state, in the order of yibao_key_state_e (never
      * used, activated, expiring, expired, pending) */
     uint64_t              key_states[YIBAO_STATUS_KEY_STATES];
+
+    yibao_status_offline_t  offline;
 
     yibao_status_counts_t infno[YIBAO_STATUS_INFNOS];
 

@@ -26,6 +26,7 @@
 #include "yibao_outage.h"
 #include "yibao_audit.h"
 #include "yibao_offline.h"
+#include "yibao_status.h"
 
 
 #define NGX_HTTP_YIBAO_ROUTE_SINGLE  1
@@ -665,6 +666,8 @@ ngx_int_t ngx_http_yibao_replay_command(ngx_http_request_t *r,
     ngx_str_t *id);
 ngx_int_t ngx_http_yibao_offline_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yibao_offline_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yibao_offline_status(ngx_http_request_t *r,
+    yibao_status_offline_t *t);
 void ngx_http_yibao_offline_exit_process(ngx_cycle_t *cycle);
 
 char *ngx_http_yibao_api_directive(ngx_conf_t *cf,

@@ -1318,14 +1318,6 @@ ngx_http_yibao_offline_void(ngx_http_request_t *r, ngx_str_t *id,
  * state, those that fail their check, and the amounts not yet settled.
  */
 
-static const char  *ngx_http_yibao_offline_states[] = {
-    "recorded", "waiting", "replaying", "pending", "settling", "settled",
-    "rejected", "voided"
-};
-
-#define NGX_HTTP_YIBAO_OFFLINE_STATES  8
-
-
 static ngx_int_t
 ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
 {
@@ -1336,7 +1328,7 @@ ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
     ngx_http_yibao_offline_row_t  *row;
 
     row = rows->elts;
-    size = 64 + rows->nelts * (256 + 24 * NGX_HTTP_YIBAO_OFFLINE_STATES);
+    size = 64 + rows->nelts * (256 + 24 * YIBAO_OFFLINE_STATES);
 
     p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
@@ -1364,20 +1356,20 @@ ngx_http_yibao_offline_summary(ngx_http_request_t *r, ngx_array_t *rows)
                             first ? "" : ",", row[i].info.entity);
         first = 0;
 
-        for (k = 0; k < NGX_HTTP_YIBAO_OFFLINE_STATES; k++) {
+        for (k = 0; k < YIBAO_OFFLINE_STATES; k++) {
             count = 0;
 
             for (j = i; j < rows->nelts; j++) {
                 if (ngx_strcmp(row[j].info.entity, row[i].info.entity) == 0
                     && ngx_strcmp(row[j].info.state,
-                                  ngx_http_yibao_offline_states[k]) == 0)
+                                  yibao_offline_state_name(k)) == 0)
                 {
                     count++;
                 }
             }
 
             last = ngx_slprintf(last, p + size, ",\"%s\":%ui",
-                                ngx_http_yibao_offline_states[k], count);
+                                yibao_offline_state_name(k), count);
         }
 
         bad = 0;
@@ -1542,6 +1534,78 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_yibao_offline_api_answer(r, &rows, one);
+}
+
+
+static int
+ngx_http_yibao_offline_entity_cmp(const void *one, const void *two)
+{
+    const ngx_http_yibao_offline_row_t  *a = one, *b = two;
+
+    return ngx_strcmp(a->info.entity, b->info.entity);
+}
+
+
+/*
+ * The status document's and the metrics' view (t zeroed by the
+ * caller): every record, checked as the API checks it, counted by state
+ * per contracting entity (yibao_status_offline_count, _add).
+ */
+
+ngx_int_t
+ngx_http_yibao_offline_status(ngx_http_request_t *r,
+    yibao_status_offline_t *t)
+{
+    ngx_str_t                      prefix;
+    ngx_uint_t                     i;
+    ngx_array_t                    rows;
+    yibao_status_offline_entity_t  e;
+    ngx_http_yibao_offline_row_t  *row;
+    ngx_http_yibao_main_conf_t    *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
+
+    if (gmcf == NULL || gmcf->offline_file.len == 0
+        || gmcf->shm_zone == NULL)
+    {
+        return NGX_OK;
+    }
+
+    t->configured = 1;
+
+    ngx_str_set(&prefix, "jz:");
+
+    if (ngx_http_yibao_offline_rows(r, &prefix, &rows) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    row = rows.elts;
+
+    ngx_qsort(row, rows.nelts, sizeof(ngx_http_yibao_offline_row_t),
+              ngx_http_yibao_offline_entity_cmp);
+
+    for (i = 0; i < rows.nelts; i++) {
+
+        if (i == 0 || ngx_strcmp(row[i].info.entity, row[i - 1].info.entity)
+                      != 0)
+        {
+            ngx_memzero(&e, sizeof(yibao_status_offline_entity_t));
+            ngx_cpystrn((u_char *) e.entity, (u_char *) row[i].info.entity,
+                        sizeof(e.entity));
+        }
+
+        yibao_status_offline_count(&e, row[i].info.state,
+                                   row[i].info.recorded_ms,
+                                   row[i].verified);
+
+        if (i + 1 == rows.nelts
+            || ngx_strcmp(row[i].info.entity, row[i + 1].info.entity) != 0)
+        {
+            yibao_status_offline_add(t, &e);
+        }
+    }
+
+    return NGX_OK;
 }
 
 

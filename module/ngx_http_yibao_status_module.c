@@ -1154,6 +1154,11 @@ ngx_http_yibao_status_snapshot(ngx_http_request_t *r,
 
     ngx_http_yibao_status_configured(gmcf, s, r->pool);
 
+    if (ngx_http_yibao_offline_status(r, &s->offline) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yibao status: the 记账 records could not be read");
+    }
+
     s->top = NGX_HTTP_YIBAO_STATUS_TOP;
 }
 

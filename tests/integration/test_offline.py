@@ -357,3 +357,93 @@ def test_records_written_off_the_event_loop(make_stack):
         assert f.read() == b""
     harness.wait_until("the FIFO renamed over the file",
                        lambda: not os.path.exists(fifo))
+
+
+def test_records_by_state_in_status_metrics_and_page(make_stack, tmp_path):
+    import re
+    import urllib.request
+    from test_status import METRICS, PAGE, STATUS
+    from test_status_page import CHROMIUM, chromium
+
+    stack = offline_stack(make_stack)
+    clinic = township_clinic(stack)
+
+    def get(path):
+        with urllib.request.urlopen(stack.status_url + path,
+                                    timeout=60) as r:
+            return r.read().decode("utf-8")
+
+    def records_metric(text):
+        return {m.group(1): int(m.group(2)) for m in re.finditer(
+            r'^yibao_offline_records\{state="(\w+)"\} (\d+)$', text, re.M)}
+
+    got = json.loads(get(STATUS))["offline"]
+    assert got["entities"] == 0 and got["by_entity"] == []
+    assert set(got["states"].values()) == {0}
+    assert got["oldest_open"] is None
+
+    stack.stop_sim()
+    ids = []
+    for _ in range(4):
+        r = record(stack, visit(clinic))
+        assert r.status == 200, r.body
+        ids.append(r.body["output"]["offline"]["id"])
+    assert api(stack, "?id=%s&state=voided" % ids[0], "POST")[0] == 200
+
+    # the replay's states, as its driver leaves them (the state is
+    # outside the record's hash: the records still pass their check)
+    path = stack.path("offline.jsonl")
+    harness.wait_until("4 records in the file, one voided", lambda: (
+        os.path.exists(path) and open(path, encoding="utf-8").read()
+        .count('"state":"') == 4 and '"state":"voided"' in
+        open(path, encoding="utf-8").read()))
+    stack.stop()
+    lines = [json.loads(x) for x in open(path, encoding="utf-8")
+             if x.strip()]
+    recorded_ms = {}
+    for rec in lines:
+        recorded_ms[rec["body"]["id"]] = rec["body"]["recorded_ms"]
+        if rec["body"]["id"] == ids[1]:
+            rec["state"] = "waiting"
+        elif rec["body"]["id"] == ids[2]:
+            rec["state"] = "settled"
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(x, ensure_ascii=False, sort_keys=True,
+                                separators=(",", ":")) + "\n"
+                     for x in lines)
+    stack.start()
+
+    want = {"recorded": 1, "waiting": 1, "replaying": 0, "pending": 0,
+            "settling": 0, "settled": 1, "rejected": 0, "voided": 1}
+    status_text = get(STATUS)
+    got = json.loads(status_text)["offline"]
+    assert got["states"] == want, got
+    assert got["unverified"] == 0 and got["entities"] == 1
+    # the oldest record still to be settled: the waiting one (the first
+    # is voided)
+    oldest = recorded_ms[ids[1]] // 1000
+    assert got["oldest_open"] == oldest
+    assert got["by_entity"] == [{
+        "entity": clinic["entity"], "states": want, "unverified": 0,
+        "oldest_open": oldest}]
+
+    metrics = get(METRICS)
+    assert records_metric(metrics) == want, metrics
+    assert "yibao_offline_unverified_records 0\n" in metrics
+    assert "yibao_offline_oldest_open_timestamp_seconds %d\n" % oldest \
+        in metrics
+    page = get(PAGE)
+    for text in (status_text, metrics, page):
+        for personal in (ID_NUMBER, ID_NUMBER[-8:], NAME):
+            assert personal not in text, personal
+
+    # the page draws them per township hospital (when a browser is there)
+    if os.path.exists(CHROMIUM):
+        dom = chromium(tmp_path, stack.status_url + PAGE, "--dump-dom")
+        row = re.search(r'<tr data-entity="%s">(.*?)</tr>'
+                        % clinic["entity"], dom, re.S)
+        assert row, dom[-3000:]
+        cells = re.findall(r'<td[^>]*>([^<]*)</td>', row.group(1))
+        assert cells[:10] == [clinic["entity"], "1", "1", "0", "0", "0",
+                              "1", "0", "1", "0"], cells
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", cells[10])

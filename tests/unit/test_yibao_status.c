@@ -138,8 +138,9 @@ record(yibao_status_clinics_t *t, const char *code, const char *infno,
 static void
 fill_snapshot(yibao_status_snapshot_t *s)
 {
-    int                     a, b, o;
-    yibao_status_minute_t  *m;
+    int                            a, b, o;
+    yibao_status_minute_t         *m;
+    yibao_status_offline_entity_t  e;
 
     memset(s, 0, sizeof(yibao_status_snapshot_t));
 
@@ -163,6 +164,22 @@ fill_snapshot(yibao_status_snapshot_t *s)
     s->key_states[1] = 2;     /* activated */
     s->key_states[3] = 2;     /* expired */
     s->top = 20;
+
+    /* 记账: a township with open records (one failing its check), one
+     * whose only record is settled */
+    s->offline.configured = 1;
+    memset(&e, 0, sizeof(e));
+    strcpy(e.entity, "H37010200001");
+    yibao_status_offline_count(&e, "recorded", (NOW - 600) * 1000ULL, 1);
+    yibao_status_offline_count(&e, "waiting", (NOW - 7200) * 1000ULL, 1);
+    yibao_status_offline_count(&e, "recorded", (NOW - 60) * 1000ULL, 0);
+    yibao_status_offline_count(&e, "voided", (NOW - 9000) * 1000ULL, 1);
+    yibao_status_offline_count(&e, "nonsense", (NOW - 9000) * 1000ULL, 1);
+    yibao_status_offline_add(&s->offline, &e);
+    memset(&e, 0, sizeof(e));
+    strcpy(e.entity, "H37010200002");
+    yibao_status_offline_count(&e, "settled", (NOW - 9000) * 1000ULL, 1);
+    yibao_status_offline_add(&s->offline, &e);
 
     /* Redis without persistence lost the journal 100 s ago */
     s->journal_durable = 0;
@@ -829,6 +846,58 @@ test_windows(void **state)
 }
 
 
+/*
+ * 记账 records per township: the totals of all, and a bounded list of
+ * the entities whose oldest open record is the oldest.
+ */
+
+static void
+test_offline_entities(void **state)
+{
+    int                            i;
+    yibao_status_offline_t        *t;
+    yibao_status_offline_entity_t  e;
+
+    (void) state;
+
+    t = calloc(1, sizeof(yibao_status_offline_t));
+    assert_non_null(t);
+
+    /* entity i's open record was taken at 1000 + (i * 7) % 40 */
+
+    for (i = 0; i < 40; i++) {
+        memset(&e, 0, sizeof(e));
+        snprintf(e.entity, sizeof(e.entity), "H370102%05d", i);
+        yibao_status_offline_count(&e, "settled", 10 * 1000ULL, 1);
+        yibao_status_offline_count(&e, "pending",
+                                   (1000 + (i * 7) % 40) * 1000ULL, 1);
+        yibao_status_offline_add(t, &e);
+    }
+
+    /* one without an open record is not listed when the list is full */
+    memset(&e, 0, sizeof(e));
+    strcpy(e.entity, "H37010299999");
+    yibao_status_offline_count(&e, "voided", 5 * 1000ULL, 0);
+    yibao_status_offline_add(t, &e);
+
+    assert_int_equal(t->entities, 41);
+    assert_int_equal(t->n, YIBAO_STATUS_OFFLINE_ENTITIES);
+    assert_int_equal(t->states[3], 40);      /* pending */
+    assert_int_equal(t->states[5], 40);      /* settled */
+    assert_int_equal(t->states[7], 1);       /* voided */
+    assert_int_equal(t->unverified, 1);
+    assert_int_equal(t->oldest_open, 1000);
+
+    /* the 32 listed are those of 1000 .. 1031 */
+    for (i = 0; i < (int) t->n; i++) {
+        assert_true(t->entity[i].oldest_open < 1000 + 32);
+        assert_int_equal(t->entity[i].states[3], 1);
+    }
+
+    free(t);
+}
+
+
 static void
 test_escaping(void **state)
 {
@@ -1212,6 +1281,7 @@ main(void)
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_clinics_table),
+        cmocka_unit_test(test_offline_entities),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test_setup_teardown(test_windows, test_setup,
                                         test_teardown),
