@@ -733,6 +733,8 @@ ngx_int_t ngx_http_yibao_store_audit_get(ngx_http_request_t *r,
 void ngx_http_yibao_store_audit_put(ngx_http_request_t *r, ngx_str_t *key,
     ngx_str_t *value);
 
+ngx_int_t ngx_http_yibao_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg);
 ngx_int_t ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
 char *ngx_http_yibao_keys_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -25,8 +25,6 @@ static ngx_uint_t ngx_http_yibao_keys_choose(ngx_http_request_t *r,
     const yibao_key_t *newest, ngx_str_t *use, const char **msg);
 static u_char *ngx_http_yibao_keys_render(ngx_http_request_t *r, u_char *p,
     const yibao_key_t *newest, time_t now);
-static ngx_int_t ngx_http_yibao_keys_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *msg);
 
 
 /*
@@ -105,8 +103,8 @@ ngx_http_yibao_keys_api_handler(ngx_http_request_t *r)
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     if (gmcf->keys == NULL) {
-        return ngx_http_yibao_keys_error(r, NGX_HTTP_NOT_FOUND,
-                                         "no yibao_keys");
+        return ngx_http_yibao_api_error(r, NGX_HTTP_NOT_FOUND,
+                                        "no yibao_keys");
     }
 
     now = ngx_time();
@@ -116,8 +114,8 @@ ngx_http_yibao_keys_api_handler(ngx_http_request_t *r)
         k = yibao_keys_find(gmcf->keys, id.data, id.len);
 
         if (k == NULL) {
-            return ngx_http_yibao_keys_error(r, NGX_HTTP_NOT_FOUND,
-                                             "no such key_id");
+            return ngx_http_yibao_api_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such key_id");
         }
     }
 
@@ -125,14 +123,14 @@ ngx_http_yibao_keys_api_handler(ngx_http_request_t *r)
         if (k == NULL
             || ngx_http_arg(r, (u_char *) "use", 3, &use) != NGX_OK)
         {
-            return ngx_http_yibao_keys_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "POST needs key_id= and "
-                                             "use=older or newer");
+            return ngx_http_yibao_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "POST needs key_id= and "
+                                            "use=older or newer");
         }
 
         status = ngx_http_yibao_keys_choose(r, k, &use, &msg);
         if (status != NGX_HTTP_OK) {
-            return ngx_http_yibao_keys_error(r, status, msg);
+            return ngx_http_yibao_api_error(r, status, msg);
         }
     }
 
@@ -164,7 +162,7 @@ ngx_http_yibao_keys_api_handler(ngx_http_request_t *r)
         p--;
     }
 
-    p = ngx_cpymem(p, "]}\n", 3);
+    p = ngx_cpymem(p, "]}", 2);
 
     return ngx_http_yibao_send_json(r, NGX_HTTP_OK, buf, p - buf);
 }
@@ -269,24 +267,4 @@ ngx_http_yibao_keys_render(ngx_http_request_t *r, u_char *p,
     }
 
     return p;
-}
-
-
-static ngx_int_t
-ngx_http_yibao_keys_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *msg)
-{
-    u_char  *p;
-    size_t   len;
-
-    len = ngx_strlen(msg);
-
-    p = ngx_pnalloc(r->pool, len + 16);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_sprintf(p, "{\"error\":\"%s\"}\n", msg) - p;
-
-    return ngx_http_yibao_send_json(r, status, p, len);
 }

@@ -1240,25 +1240,6 @@ ngx_http_yibao_offline_row_json(u_char *p, u_char *last,
 }
 
 
-static ngx_int_t
-ngx_http_yibao_offline_api_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *msg)
-{
-    u_char  *p;
-    size_t   len;
-
-    len = ngx_strlen(msg) + 16;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_yibao_send_json(r, status, p,
-                                    ngx_sprintf(p, "{\"error\":\"%s\"}", msg)
-                                    - p);
-}
-
 
 static ngx_int_t
 ngx_http_yibao_offline_void(ngx_http_request_t *r, ngx_str_t *id,
@@ -1473,9 +1454,9 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     if (gmcf->offline_file.len == 0 || gmcf->shm_zone == NULL) {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_NOT_FOUND,
-                                                "yibao_offline is not "
-                                                "configured");
+        return ngx_http_yibao_api_error(r, NGX_HTTP_NOT_FOUND,
+                                        "yibao_offline is not "
+                                        "configured");
     }
 
     /* an operator replays the records, or one (ngx_http_yibao_replay.c) */
@@ -1488,7 +1469,7 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
 
     bad = ngx_http_yibao_offline_api_args(r, &id, &clinic);
     if (bad != NULL) {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST, bad);
+        return ngx_http_yibao_api_error(r, NGX_HTTP_BAD_REQUEST, bad);
     }
 
     prefix.data = ngx_pnalloc(r->pool, clinic.len + 8);
@@ -1517,8 +1498,8 @@ ngx_http_yibao_offline_api_handler(ngx_http_request_t *r)
         }
 
         if (one == NULL) {
-            return ngx_http_yibao_offline_api_error(r, NGX_HTTP_NOT_FOUND,
-                                                    "no such record");
+            return ngx_http_yibao_api_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such record");
         }
     }
 
@@ -1627,9 +1608,9 @@ ngx_http_yibao_offline_api_replay(ngx_http_request_t *r)
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_yibao_module);
 
     if (!gmcf->replay) {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_NOT_FOUND,
-                                                "yibao_offline_replay is "
-                                                "not on");
+        return ngx_http_yibao_api_error(r, NGX_HTTP_NOT_FOUND,
+                                        "yibao_offline_replay is "
+                                        "not on");
     }
 
     id = &one;
@@ -1638,25 +1619,25 @@ ngx_http_yibao_offline_api_replay(ngx_http_request_t *r)
     if (ngx_http_arg(r, (u_char *) "id", 2, id) == NGX_OK
         && yibao_offline_id(id->data, id->len, &c) != YIBAO_OK)
     {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                                "id= is empty or not a "
-                                                "record's id");
+        return ngx_http_yibao_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "id= is empty or not a "
+                                        "record's id");
     }
 
     rc = ngx_http_yibao_replay_command(r, id);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_CONFLICT,
-                                                "the record is not "
-                                                "recorded or waiting, or "
-                                                "is replayed already");
+        return ngx_http_yibao_api_error(r, NGX_HTTP_CONFLICT,
+                                        "the record is not "
+                                        "recorded or waiting, or "
+                                        "is replayed already");
     }
 
     if (rc == NGX_BUSY) {
-        return ngx_http_yibao_offline_api_error(r, NGX_HTTP_CONFLICT,
-                                                "this worker replays "
-                                                "another record: ask "
-                                                "again");
+        return ngx_http_yibao_api_error(r, NGX_HTTP_CONFLICT,
+                                        "this worker replays "
+                                        "another record: ask "
+                                        "again");
     }
 
     if (rc != NGX_OK) {
@@ -1691,10 +1672,10 @@ ngx_http_yibao_offline_api_void(ngx_http_request_t *r, ngx_str_t *id,
     rc = ngx_http_yibao_offline_void(r, id, one);
 
     if (rc == NGX_HTTP_CONFLICT) {
-        return ngx_http_yibao_offline_api_error(r, rc,
-                                                "a record settling, "
-                                                "settled or voided "
-                                                "cannot be voided");
+        return ngx_http_yibao_api_error(r, rc,
+                                        "a record settling, "
+                                        "settled or voided "
+                                        "cannot be voided");
     }
 
     return (rc == NGX_OK) ? NGX_DECLINED : rc;

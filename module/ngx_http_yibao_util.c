@@ -597,7 +597,34 @@ ngx_http_yibao_map_scope(const yibao_clinic_t *clinic,
 }
 
 
-/* A small JSON answer of the gateway's own endpoints. */
+/*
+ * The refusal of an operators' API: {"error":"msg"} (msg escaped for
+ * JSON), with the one newline every JSON answer ends with.
+ */
+
+ngx_int_t
+ngx_http_yibao_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = ngx_strlen(msg);
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}") + len * 6);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, "{\"error\":\"", 10);
+    last = (u_char *) ngx_escape_json(last, (u_char *) msg, len);
+    last = ngx_cpymem(last, "\"}", 2);
+
+    return ngx_http_yibao_send_json(r, status, p, last - p);
+}
+
+
+/* A small JSON answer of the gateway's own endpoints: a newline added. */
 
 ngx_int_t
 ngx_http_yibao_send_json(ngx_http_request_t *r, ngx_uint_t status,

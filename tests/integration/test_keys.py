@@ -283,6 +283,10 @@ def test_rollback_without_reload_and_key_states(make_stack, tmp_path):
 
     # refused: an unknown key_id, a bad use, a key_id without an older
     assert keys_api(stack, "?key_id=nope&use=older", post=True)[0] == 404
+    # every answer ends with one newline (the error's ended with two)
+    assert keys_api(stack, "?key_id=nope") == (
+        404, '{"error":"no such key_id"}\n')
+    assert everything.endswith("]}\n") and not everything.endswith("\n\n")
     assert keys_api(stack, "?key_id=k-H37010200001&use=x", post=True)[0] \
         == 400
     # ... and by the tool: the gateway's reason and the exit status

@@ -293,6 +293,14 @@ def test_operators_api_refusals(make_stack):
         status, got = api(stack, query, "POST")
         assert status == 400 and "state=voided" in got["error"], query
     assert api(stack, "", "DELETE")[0] == 405
+    # one error writer for the operators' APIs: one newline at the end
+    try:
+        urllib.request.urlopen(stack.url + "/yibao/offline?id=", timeout=20)
+        assert False, "?id= was answered"
+    except urllib.error.HTTPError as e:
+        assert e.read() == (b'{"error":"id= is empty or not a record\'s '
+                            b'id: JZ, the clinic\'s 22-character code and '
+                            b'the record\'s number (6 to 20 digits)"}\n')
     # an empty or malformed id or clinic is not "every record"
     for query in ("?id=", "?id=&clinic=", "?id=JZ", "?id=JZ%s00001" % (
             "X" * 22), "?id=jz%s000001" % ("X" * 22), "?id=%s000001" % (
