@@ -155,6 +155,8 @@ static void yibao_status_prom_journal(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_prom_audit(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
+static void yibao_status_prom_keys(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_prom_audit_misses(yibao_status_out_t *o,
     const yibao_status_snapshot_t *s, const yibao_status_family_t *f);
 static void yibao_status_json_audit(yibao_status_out_t *o,
@@ -336,6 +338,11 @@ static const yibao_status_family_t  yibao_status_families[] = {
     { "yibao_cache_total", "counter",
       "Answer cache lookups.",
       yibao_status_prom_events, 0, YIBAO_STATUS_EV_CACHE_HIT },
+
+    { "yibao_keys", "gauge",
+      "Platform keys (AK/SK) of the keys file by state: never used, "
+      "activated, expiring within 30 days, expired, not yet valid.",
+      yibao_status_prom_keys, 0, 0 },
 
     { "yibao_mapping_rows", "gauge",
       "Rows of the code mapping tables loaded.",
@@ -2481,6 +2488,25 @@ yibao_status_prom_events(yibao_status_out_t *o,
         yibao_status_puts(o, yibao_status_events[i]);
         yibao_status_puts(o, "\"} ");
         yibao_status_put_u64(o, s->events[i]);
+        yibao_status_puts(o, "\n");
+    }
+}
+
+
+/* the keys by state, as the keys API names them: a sample per state */
+
+static void
+yibao_status_prom_keys(yibao_status_out_t *o,
+    const yibao_status_snapshot_t *s, const yibao_status_family_t *f)
+{
+    unsigned  i;
+
+    for (i = 0; i < YIBAO_STATUS_KEY_STATES; i++) {
+        yibao_status_puts(o, f->name);
+        yibao_status_puts(o, "{state=\"");
+        yibao_status_puts(o, yibao_key_state_name((yibao_key_state_e) i));
+        yibao_status_puts(o, "\"} ");
+        yibao_status_put_u64(o, s->key_states[i]);
         yibao_status_puts(o, "\n");
     }
 }

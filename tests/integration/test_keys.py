@@ -405,6 +405,11 @@ def test_status_and_coverage_show_key_states(make_stack, tmp_path):
     for k in json.loads(body)["keys"]:
         api[k["state"]] = api.get(k["state"], 0) + 1
     assert {s: n for s, n in doc["keys"].items() if n} == api
+    # ... and in the metrics, a gauge per state
+    from test_status import metrics
+    text = metrics(stack)
+    for state, n in doc["keys"].items():
+        assert 'yibao_keys{state="%s"} %d\n' % (state, n) in text, state
 
     # the clinics by their signing key's state: the township hospital's
     # three villages and itself share the activated key, the second
