@@ -5,7 +5,7 @@
 
 #include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_platform.h"
-#include "ngx_http_yibao_status_module.h"
+#include "ngx_http_yibao_status_hooks.h"
 #include "yibao_resolve.h"
 
 
@@ -192,8 +192,7 @@ ngx_http_yibao_forget_answer(void *data,
                       "sent", &ctx->caller, &ctx->msgid, &ctx->infno,
                       res.reason);
 
-        ngx_http_yibao_status_check((ngx_cycle_t *) ngx_cycle,
-                                    YIBAO_STATUS_CHECK_NOT_SETTLED);
+        ngx_http_yibao_status_check(YIBAO_STATUS_CHECK_NOT_SETTLED);
 
         ctx->forget_checked = 1;
         rc = NGX_OK;
@@ -287,8 +286,7 @@ ngx_http_yibao_forget_settled(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
                   "as resolved", &ctx->caller, &ctx->msgid, &ctx->infno,
                   res->reason);
 
-    ngx_http_yibao_status_check((ngx_cycle_t *) ngx_cycle,
-                                YIBAO_STATUS_CHECK_SETTLED);
+    ngx_http_yibao_status_check(YIBAO_STATUS_CHECK_SETTLED);
 
     ctx->upstream_msgid.data = (u_char *) j->upstream_msgid.data;
     ctx->upstream_msgid.len = j->upstream_msgid.len;
@@ -316,8 +314,7 @@ ngx_http_yibao_forget_refuse(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
     *ngx_http_yibao_time_text(at, lost) = '\0';
 
     if (gwerr == YIBAO_GWERR_VISIT_SETTLED) {
-        ngx_http_yibao_status_check((ngx_cycle_t *) ngx_cycle,
-                                    YIBAO_STATUS_CHECK_OTHER);
+        ngx_http_yibao_status_check(YIBAO_STATUS_CHECK_OTHER);
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "yibao: journal caller \"%V\" msgid %V infno %V "
@@ -337,8 +334,7 @@ ngx_http_yibao_forget_refuse(ngx_http_request_t *r, ngx_http_yibao_ctx_t *ctx,
         return yibao_gwerr_find(gwerr)->http_status;
     }
 
-    ngx_http_yibao_status_check((ngx_cycle_t *) ngx_cycle,
-                                YIBAO_STATUS_CHECK_FAILED);
+    ngx_http_yibao_status_check(YIBAO_STATUS_CHECK_FAILED);
 
     if (why == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -295,6 +295,9 @@ ngx_http_yibao_outage_init_process(ngx_cycle_t *cycle)
     ngx_event_t                 *ev;
     ngx_http_yibao_main_conf_t  *gmcf;
 
+    /* every exchange of the platform client is seen */
+    ngx_http_yibao_platform_observe = ngx_http_yibao_outage_observe;
+
     gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_yibao_module);
 
     if (gmcf == NULL || !gmcf->outage_on || !gmcf->outage_probe

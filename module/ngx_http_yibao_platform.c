@@ -50,6 +50,9 @@ static void ngx_http_yibao_platform_finish(ngx_http_yibao_platform_ctx_t *ctx,
 static void ngx_http_yibao_platform_dummy(ngx_event_t *ev);
 
 
+ngx_http_yibao_platform_observe_pt  ngx_http_yibao_platform_observe;
+
+
 /*
  * yibao_platform URL [name=N] [trusted_certificate=F] [verify=on|off]
  *     [timeout=10s] [max_size=1m];  (URL: http or https, host[:port])
@@ -903,10 +906,12 @@ ngx_http_yibao_platform_finish(ngx_http_yibao_platform_ctx_t *ctx,
 
     /* what the exchange shows of the platform (yibao_outage) */
 
-    ngx_http_yibao_outage_observe(status != 0
-                                  && (status < 502 || status > 504),
-                                  "an exchange of the gateway's own",
-                                  &ctx->log);
+    if (ngx_http_yibao_platform_observe != NULL) {
+        ngx_http_yibao_platform_observe(status != 0
+                                        && (status < 502 || status > 504),
+                                        "an exchange of the gateway's own",
+                                        &ctx->log);
+    }
 
     ctx->handler(ctx->data, &ans);
 

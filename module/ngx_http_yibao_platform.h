@@ -50,6 +50,18 @@ typedef void (*ngx_http_yibao_platform_handler_pt)(void *data,
     ngx_http_yibao_platform_answer_t *ans);
 
 
+/*
+ * What each exchange shows of the platform: ok (an HTTP answer but 502,
+ * 503 or 504) or not.  Set by the part that keeps the platform's state
+ * (the outage's init_process, ngx_http_yibao_outage.c); NULL: no one
+ * listens.
+ */
+typedef void (*ngx_http_yibao_platform_observe_pt)(ngx_uint_t ok,
+    const char *what, ngx_log_t *log);
+
+extern ngx_http_yibao_platform_observe_pt  ngx_http_yibao_platform_observe;
+
+
 char *ngx_http_yibao_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -8,7 +8,7 @@
 
 #include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_redis.h"
-#include "ngx_http_yibao_status_module.h"
+#include "ngx_http_yibao_status_hooks.h"
 #include "yibao_limit.h"
 #include "yibao_crypto.h"
 #include "yibao_forget.h"
@@ -1143,12 +1143,11 @@ ngx_http_yibao_redis_marker_reply(redisAsyncContext *ac, void *r,
     if (handshake) {
         ngx_http_yibao_redis_ready();
 
-        ngx_http_yibao_status_journal((ngx_cycle_t *) ngx_cycle,
-                                 ngx_http_yibao_redis.marker.lost_ms,
-                                 ngx_http_yibao_redis.until,
-                                 yibao_forget_durable(
-                                     &ngx_http_yibao_redis.info),
-                                 0);
+        ngx_http_yibao_status_journal(ngx_http_yibao_redis.marker.lost_ms,
+                                      ngx_http_yibao_redis.until,
+                                      yibao_forget_durable(
+                                          &ngx_http_yibao_redis.info),
+                                      0);
     }
 
     if (!ngx_http_yibao_redis.marker_timer.timer_set
@@ -1304,11 +1303,10 @@ ngx_http_yibao_redis_marker_apply(yibao_forget_marker_t *m,
                       &ngx_http_yibao_redis.name, how, at, until);
 
         if (changed) {
-            ngx_http_yibao_status_journal((ngx_cycle_t *) ngx_cycle,
-                                     m->lost_ms, end,
-                                     yibao_forget_durable(
-                                         &ngx_http_yibao_redis.info),
-                                     1);
+            ngx_http_yibao_status_journal(m->lost_ms, end,
+                                          yibao_forget_durable(
+                                              &ngx_http_yibao_redis.info),
+                                          1);
         }
 
     } else if (end == 0 && ngx_http_yibao_redis.until != 0) {
@@ -1327,8 +1325,7 @@ ngx_http_yibao_redis_marker_apply(yibao_forget_marker_t *m,
     if (end != ngx_http_yibao_redis.until
         || m->lost_ms != ngx_http_yibao_redis.marker.lost_ms)
     {
-        ngx_http_yibao_status_journal((ngx_cycle_t *) ngx_cycle, m->lost_ms,
-                                      end,
+        ngx_http_yibao_status_journal(m->lost_ms, end,
                                       yibao_forget_durable(
                                           &ngx_http_yibao_redis.info),
                                       0);

@@ -5,6 +5,7 @@
 
 #include "ngx_http_yibao_common.h"
 #include "ngx_http_yibao_status_module.h"
+#include "ngx_http_yibao_status_zone.h"
 
 
 /*
@@ -40,79 +41,10 @@
 #define NGX_HTTP_YIBAO_STATUS_SPIN     2048
 
 
-typedef struct {
-    ngx_atomic_t                     requests[YIBAO_STATUS_NCLASSES];
-    ngx_atomic_t                     total[YIBAO_STATUS_BUCKETS];
-    ngx_atomic_t                     total_ms;
-    ngx_atomic_t                     upstream[YIBAO_STATUS_BUCKETS];
-    ngx_atomic_t                     upstream_ms;
-} ngx_http_yibao_status_counts_t;
-
-
-typedef struct {
-    ngx_atomic_t                     forwarded;
-    ngx_atomic_t                     requests[YIBAO_STATUS_NCLASSES];
-    ngx_atomic_t                     latency[YIBAO_STATUS_BUCKETS];
-    ngx_atomic_t                     latency_ms;
-} ngx_http_yibao_status_slice_t;
-
-
-typedef struct {
-    ngx_atomic_t                     minute;
-    ngx_http_yibao_status_slice_t    infno[YIBAO_STATUS_INFNOS];
-} ngx_http_yibao_status_minute_t;
-
-
-typedef struct {
-    size_t                           layout;
-    time_t                           started;
-
-    ngx_atomic_t                     reloads;
-    ngx_atomic_t                     last_success;
-    ngx_atomic_t                     last_failure;
-
-    ngx_atomic_t                     store;
-    ngx_atomic_t                     store_up;
-    ngx_atomic_t                     store_degraded;
-    ngx_atomic_t                     store_errors;
-
-    ngx_atomic_t                     events[YIBAO_STATUS_EVENTS];
-
-    /* the journal's store: durable 0 unknown, 1 no, 2 yes; ms */
-    ngx_atomic_t                     journal_durable;
-    ngx_atomic_t                     journal_lost;
-    ngx_atomic_t                     journal_until;
-    ngx_atomic_t                     journal_losses;
-    ngx_atomic_t                     journal_checks[YIBAO_STATUS_CHECKS];
-
-    ngx_http_yibao_status_counts_t   infno[YIBAO_STATUS_INFNOS];
-    ngx_atomic_t                     rejections[YIBAO_STATUS_REASONS];
-    ngx_atomic_t                     upstream_errors[YIBAO_STATUS_REASONS];
-
-    ngx_http_yibao_status_minute_t   minutes[YIBAO_STATUS_MINUTES];
-
-    /* under shpool->mutex, taken on the failure path only */
-    yibao_status_clinics_t           clinics;
-
-    /* under shpool->mutex, taken by requests with audit findings only */
-    yibao_status_audit_t             audit;
-} ngx_http_yibao_status_shctx_t;
-
-
-typedef struct {
-    ngx_http_yibao_status_shctx_t   *sh;
-    ngx_slab_pool_t                 *shpool;
-} ngx_http_yibao_status_zone_t;
-
-
-typedef struct {
-    ngx_shm_zone_t                  *shm_zone;
-    time_t                           loaded;
-    ngx_uint_t                       used;     /* unsigned  used:1; */
-} ngx_http_yibao_status_main_conf_t;
 
 
 static ngx_int_t ngx_http_yibao_status_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_yibao_status_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_yibao_status_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_yibao_status_init_main_conf(ngx_conf_t *cf,
     void *conf);
@@ -163,8 +95,6 @@ static void ngx_http_yibao_status_copy(uint64_t *dst, ngx_atomic_t *src,
     ngx_uint_t n);
 static ngx_int_t ngx_http_yibao_status_header(ngx_http_request_t *r,
     char *name, char *value);
-static ngx_http_yibao_status_shctx_t *ngx_http_yibao_status_shared(
-    ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_yibao_status_commands[] = {
@@ -223,7 +153,7 @@ ngx_module_t  ngx_http_yibao_status_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_yibao_status_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -254,6 +184,23 @@ ngx_http_yibao_status_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_yibao_status_log_handler;
+
+    return NGX_OK;
+}
+
+
+/* the zone that the lower parts' hooks write (..._status_hooks.c) */
+
+static ngx_int_t
+ngx_http_yibao_status_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_yibao_status_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_yibao_status_module);
+
+    ngx_http_yibao_status_running = (smcf != NULL && smcf->shm_zone != NULL)
+                                    ? smcf->shm_zone->data : NULL;
 
     return NGX_OK;
 }
@@ -1302,102 +1249,4 @@ ngx_http_yibao_status_header(ngx_http_request_t *r, char *name,
     h->value.len = ngx_strlen(value);
 
     return NGX_OK;
-}
-
-
-static ngx_http_yibao_status_shctx_t *
-ngx_http_yibao_status_shared(ngx_cycle_t *cycle)
-{
-    ngx_http_yibao_status_zone_t       *zone;
-    ngx_http_yibao_status_main_conf_t  *smcf;
-
-    smcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_yibao_status_module);
-
-    if (smcf == NULL || smcf->shm_zone == NULL) {
-        return NULL;
-    }
-
-    zone = smcf->shm_zone->data;
-
-    return zone->sh;
-}
-
-
-void
-ngx_http_yibao_status_store(ngx_cycle_t *cycle, ngx_uint_t backend,
-    ngx_uint_t up, ngx_uint_t degraded)
-{
-    ngx_http_yibao_status_shctx_t  *sh;
-
-    sh = ngx_http_yibao_status_shared(cycle);
-
-    if (sh == NULL) {
-        return;
-    }
-
-    sh->store = backend;
-    sh->store_up = up ? 1 : 0;
-    sh->store_degraded = degraded ? 1 : 0;
-}
-
-
-void
-ngx_http_yibao_status_store_error(ngx_cycle_t *cycle)
-{
-    ngx_http_yibao_status_shctx_t  *sh;
-
-    sh = ngx_http_yibao_status_shared(cycle);
-
-    if (sh != NULL) {
-        (void) ngx_atomic_fetch_add(&sh->store_errors, 1);
-    }
-}
-
-
-void
-ngx_http_yibao_status_journal(ngx_cycle_t *cycle, uint64_t lost_ms,
-    uint64_t until_ms, ngx_int_t durable, ngx_uint_t loss)
-{
-    ngx_http_yibao_status_shctx_t  *sh;
-
-    sh = ngx_http_yibao_status_shared(cycle);
-
-    if (sh == NULL) {
-        return;
-    }
-
-    sh->journal_durable = (ngx_atomic_uint_t) (durable + 1);
-    sh->journal_lost = (ngx_atomic_uint_t) lost_ms;
-    sh->journal_until = (ngx_atomic_uint_t) until_ms;
-
-    if (loss) {
-        (void) ngx_atomic_fetch_add(&sh->journal_losses, 1);
-    }
-}
-
-
-void
-ngx_http_yibao_status_check(ngx_cycle_t *cycle, ngx_uint_t result)
-{
-    ngx_http_yibao_status_shctx_t  *sh;
-
-    sh = ngx_http_yibao_status_shared(cycle);
-
-    if (sh != NULL && result < YIBAO_STATUS_CHECKS) {
-        (void) ngx_atomic_fetch_add(&sh->journal_checks[result], 1);
-    }
-}
-
-
-void
-ngx_http_yibao_status_event(ngx_cycle_t *cycle, ngx_uint_t event)
-{
-    ngx_http_yibao_status_shctx_t  *sh;
-
-    sh = ngx_http_yibao_status_shared(cycle);
-
-    if (sh != NULL && event < YIBAO_STATUS_EVENTS) {
-        (void) ngx_atomic_fetch_add(&sh->events[event], 1);
-    }
 }
