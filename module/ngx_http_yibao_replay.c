@@ -152,6 +152,16 @@ ngx_http_yibao_replay_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    if (gmcf->replay == 2 && !gmcf->outage_on) {
+        /* without it, auto would try each second through an outage */
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"yibao_offline_replay auto\" needs yibao_outage "
+                      "(it replays once the outage's probe finds the "
+                      "platform back; or use manual) in %s:%ui",
+                      gmcf->replay_file, gmcf->replay_line);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -212,10 +222,9 @@ ngx_http_yibao_replay_tick(ngx_event_t *ev)
     }
 
     if (ngx_http_yibao_replay_cur == NULL
-        && (!gmcf->outage_on
-            || ngx_http_yibao_store_outage(gmcf, YIBAO_OUTAGE_EV_ADMIT, &o,
-                                           &changed)
-               == YIBAO_OUTAGE_SEND))
+        && ngx_http_yibao_store_outage(gmcf, YIBAO_OUTAGE_EV_ADMIT, &o,
+                                       &changed)
+           == YIBAO_OUTAGE_SEND)
     {
         (void) ngx_http_yibao_replay_next_record(0);
     }

@@ -10,6 +10,7 @@ visit twice; refusals reject the record with the platform's message;
 import base64
 import json
 import os
+import re
 import subprocess
 import threading
 
@@ -205,3 +206,24 @@ def test_lost_platform_and_restart_never_register_twice(make_stack):
     assert replay(stack, rid)[0] == 202
     wait_state(stack, rid, "pending")
     assert sent(stack).count("2201") == 2      # one per record
+
+
+def test_auto_needs_the_outage_state(make_stack):
+    """auto without yibao_outage would try every second through a whole
+    outage (two log lines each time): nginx -t refuses it, naming the
+    file and line; manual does without."""
+    stack = make_stack(
+        start=False, scheme="csb", server_extra=SERVER,
+        http_extra="yibao_offline file=offline.jsonl; "
+                   "yibao_offline_replay auto;")
+    rc, out = stack.test_config()
+    assert rc != 0, out
+    assert '"yibao_offline_replay auto" needs yibao_outage' in out, out
+    assert re.search(r"nginx\.conf:\d+", out), out
+
+    stack = make_stack(
+        start=False, scheme="csb", server_extra=SERVER,
+        http_extra="yibao_offline file=offline.jsonl; "
+                   "yibao_offline_replay manual;")
+    rc, out = stack.test_config()
+    assert rc == 0, out
