@@ -59,10 +59,13 @@ static ngx_str_t  ngx_http_yibao_store_names[] = {
  * $yibao_tx_log: the transaction log's JSON object in one variable, for
  * log_format yibao_tx escape=none '$yibao_tx_log'.  The same fields in
  * the same order as the log_format of the variables one by one with
- * escape=json (docs/operations.md), each value escaped by nginx's own
- * ngx_escape_json and a value not found left empty, as the log module
- * does; but one variable written into one buffer, instead of one log
- * operation (length, then copy) for each of the 29 variables.
+ * escape=json (docs/operations.md), each value escaped as nginx's own
+ * ngx_escape_json escapes it (yibao_json_escape_into writes the same
+ * bytes: '"' and '\\' escaped, \b \f \n \r \t, the other control
+ * characters as \u00XX in upper-case hex, every other byte as it is)
+ * and a value not found left empty, as the log module does; but one
+ * variable written into one buffer, instead of one log operation
+ * (length, then copy) for each of the 29 variables.
  */
 
 typedef struct {
@@ -269,9 +272,8 @@ ngx_http_yibao_variables_add(ngx_conf_t *cf)
 
 
 /*
- * The length of every value escaped (most need nothing escaped: their
- * bytes are then copied as they are), then each text and value written
- * once into one buffer.
+ * Each value escaped once, straight into a buffer with room for its
+ * worst case (6 bytes a byte, \u00XX); the line is what was written.
  */
 
 static ngx_int_t
@@ -280,7 +282,6 @@ ngx_http_yibao_variable_tx_log(ngx_http_request_t *r,
 {
     u_char                     *p;
     size_t                      len;
-    uintptr_t                   escape[NGX_HTTP_YIBAO_TX_FIELDS];
     ngx_int_t                  *index;
     ngx_uint_t                  i;
     ngx_http_variable_value_t  *value[NGX_HTTP_YIBAO_TX_FIELDS];
@@ -298,8 +299,7 @@ ngx_http_yibao_variable_tx_log(ngx_http_request_t *r,
             continue;
         }
 
-        escape[i] = ngx_escape_json(NULL, value[i]->data, value[i]->len);
-        len += value[i]->len + escape[i];
+        len += 6 * (size_t) value[i]->len;
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -313,15 +313,8 @@ ngx_http_yibao_variable_tx_log(ngx_http_request_t *r,
         p = ngx_cpymem(p, ngx_http_yibao_tx_fields[i].text.data,
                        ngx_http_yibao_tx_fields[i].text.len);
 
-        if (value[i] == NULL) {
-            continue;
-        }
-
-        if (escape[i] == 0) {
-            p = ngx_cpymem(p, value[i]->data, value[i]->len);
-
-        } else {
-            p = (u_char *) ngx_escape_json(p, value[i]->data, value[i]->len);
+        if (value[i] != NULL) {
+            p += yibao_json_escape_into(p, value[i]->data, value[i]->len);
         }
     }
 

@@ -352,6 +352,66 @@ test_escape_into(void **state)
 }
 
 
+/*
+ * The transaction log line ($yibao_tx_log) escapes its values with
+ * yibao_json_escape_into, in place of nginx's ngx_escape_json (what
+ * log_format escape=json uses): the same bytes for every kind of escape
+ * and for what is left as it is ('/', DEL, UTF-8, bytes above 0x7f).
+ */
+
+static void
+test_escape_into_as_nginx_log(void **state)
+{
+    size_t          c, len, n;
+    unsigned char   in[1], out[64], want[6];
+
+    static const unsigned char  value[] =
+        "1\"1\\0\x01\n\b\f\r\t\x1f\x7f/<&\xe4\xb8\xad\xff";
+    static const char           escaped[] =
+        "1\\\"1\\\\0\\u0001\\n\\b\\f\\r\\t\\u001F\x7f/<&\xe4\xb8\xad\xff";
+
+    (void) state;
+
+    len = yibao_json_escape_into(out, value, sizeof(value) - 1);
+    assert_int_equal(len, sizeof(escaped) - 1);
+    assert_memory_equal(out, escaped, len);
+
+    /* each byte alone, by ngx_escape_json's rules */
+
+    for (c = 0; c < 256; c++) {
+        in[0] = (unsigned char) c;
+
+        if (c == '"' || c == '\\') {
+            want[0] = '\\';
+            want[1] = (unsigned char) c;
+            n = 2;
+
+        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b'
+                   || c == '\f')
+        {
+            want[0] = '\\';
+            want[1] = (c == '\n') ? 'n' : (c == '\r') ? 'r'
+                      : (c == '\t') ? 't' : (c == '\b') ? 'b' : 'f';
+            n = 2;
+
+        } else if (c <= 0x1f) {
+            memcpy(want, "\\u00", 4);
+            want[4] = (unsigned char) ('0' + (c >> 4));
+            want[5] = (unsigned char) "0123456789ABCDEF"[c & 0xf];
+            n = 6;
+
+        } else {
+            want[0] = (unsigned char) c;
+            n = 1;
+        }
+
+        len = yibao_json_escape_into(out, in, 1);
+        assert_int_equal(len, n);
+        assert_memory_equal(out, want, n);
+    }
+}
+
+
 static void
 test_body_errors(void **state)
 {
@@ -1100,6 +1160,7 @@ main(void)
         cmocka_unit_test(test_serialize_nomem),
         cmocka_unit_test(test_serialize_hint),
         cmocka_unit_test(test_escape_into),
+        cmocka_unit_test(test_escape_into_as_nginx_log),
         cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_too_many_values),
         cmocka_unit_test(test_field_errors),
