@@ -189,10 +189,13 @@ test_hmac_rfc_long_key(void **state)
 
 
 /*
- * Keys kept with their padded states: 300 keys of 0 to 64 bytes (more
- * than the table's places, so that they take each other's), used in
- * turns, two and three times each, with every digest: the same MAC as
- * OpenSSL's HMAC() every time.
+ * Keys kept with their padded states: 300 keys of 0 to 160 bytes (more
+ * than the table's places, so that they take each other's; longer than
+ * a block, kept by their digest), used in turns, two and three times
+ * each, with every digest (SHA-1 and SHA-256 kept as structures, SM3 as
+ * EVP contexts), then keys of every size around a block, each three
+ * times in a row (found kept the second and third time): the same MAC
+ * as OpenSSL's HMAC() every time.
  */
 
 static void
@@ -201,7 +204,7 @@ test_hmac_kept_keys(void **state)
     size_t          i, j, k, len, mlen;
     uint64_t        x;
     unsigned int    n;
-    unsigned char   keys[300][64], klen[300], msg[200];
+    unsigned char   keys[300][160], klen[300], msg[200];
     unsigned char   mac[YIBAO_MD_MAX_SIZE], ref[EVP_MAX_MD_SIZE];
 
     static const struct {
@@ -218,9 +221,9 @@ test_hmac_kept_keys(void **state)
     x = 0x9e3779b97f4a7c15ull;
 
     for (i = 0; i < 300; i++) {
-        klen[i] = (unsigned char) (i % 65);
+        klen[i] = (unsigned char) (i % 161);
 
-        for (j = 0; j < 64; j++) {
+        for (j = 0; j < 160; j++) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
@@ -242,6 +245,20 @@ test_hmac_kept_keys(void **state)
 
         assert_non_null(HMAC(EVP_get_digestbyname(mds[k % 3].name), keys[i],
                              (int) klen[i], msg, mlen, ref, &n));
+        assert_int_equal(len, n);
+        assert_memory_equal(mac, ref, n);
+    }
+
+    for (k = 0; k < 3 * 3 * 161; k++) {
+        i = k / 9 % 300;
+        mlen = (k * 13) % sizeof(msg);
+
+        assert_int_equal(yibao_hmac(mds[k / 3 % 3].md, keys[i], k / 9,
+                                    msg, mlen, mac, &len),
+                         YIBAO_OK);
+
+        assert_non_null(HMAC(EVP_get_digestbyname(mds[k / 3 % 3].name),
+                             keys[i], (int) (k / 9), msg, mlen, ref, &n));
         assert_int_equal(len, n);
         assert_memory_equal(mac, ref, n);
     }
