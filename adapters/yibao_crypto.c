@@ -3,19 +3,11 @@
  */
 
 
-/*
- * SHA1_Update() and SHA256_Update() on kept states (below): deprecated
- * in OpenSSL 3, still there, and the only way to copy a digest's state
- * without an allocation.
- */
-#define OPENSSL_SUPPRESS_DEPRECATED
-
 #include <limits.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "yibao_crypto.h"
 
@@ -43,46 +35,30 @@ static EVP_MD_CTX  *yibao_crypto_stream_ctx;
 
 
 /*
- * HMAC keys K (the key, or its digest when longer than a block), with
- * the digest's state after the padded key's block, inner (K ^ ipad) and
- * outer (K ^ opad): an HMAC with a key seen before hashes its data and
- * the inner digest only, not two more blocks for the key.  A small table
- * by the key's hash; a key that takes another's place costs the two
- * blocks again.  SHA-1 and SHA-256 keep their states as plain structures,
- * copied on the stack for each MAC; other digests (SM3) as EVP contexts,
- * copied by EVP_MD_CTX_copy_ex() (which frees and allocates the copy's
- * state each time).  For the workers (single-threaded): nothing that
- * runs in a thread calls yibao_hmac().
+ * HMAC keys of at most a block, with the digest's state after the
+ * padded key's block, inner (K ^ ipad) and outer (K ^ opad): an HMAC
+ * with a key seen before hashes its data and the inner digest only, not
+ * two more blocks for the key.  A small table by the key's hash; a key
+ * that takes another's place costs the two blocks again.
  */
 
 #define YIBAO_HMAC_KEYS  64
 
-typedef union {
-    SHA_CTX               sha1;
-    SHA256_CTX            sha256;
-} yibao_hmac_state_t;
-
 typedef struct {
     const EVP_MD         *type;      /* NULL: free */
-    yibao_md_e            md;
     size_t                len;
     unsigned char         key[YIBAO_CRYPTO_BLOCK_MAX];
-    yibao_hmac_state_t    ipad;      /* SHA-1, SHA-256 */
-    yibao_hmac_state_t    opad;
-    EVP_MD_CTX           *inner;     /* other digests */
+    EVP_MD_CTX           *inner;
     EVP_MD_CTX           *outer;
 } yibao_hmac_key_t;
 
 static yibao_hmac_key_t  yibao_hmac_keys[YIBAO_HMAC_KEYS];
 
 
-static int yibao_hmac_kept(yibao_hmac_key_t *hk, EVP_MD_CTX *ctx,
-    const unsigned char *data, size_t len,
-    unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len);
-static yibao_hmac_key_t *yibao_hmac_key(const EVP_MD *type, yibao_md_e md,
+static yibao_hmac_key_t *yibao_hmac_key(const EVP_MD *type,
     const unsigned char *key, size_t key_len);
 static int yibao_hmac_key_set(yibao_hmac_key_t *hk, const EVP_MD *type,
-    yibao_md_e md, const unsigned char *key, size_t key_len);
+    const unsigned char *key, size_t key_len);
 
 
 /*
@@ -286,7 +262,6 @@ yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
     const unsigned char *data, size_t len,
     unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len)
 {
-    int                rc;
     size_t             i, block, klen;
     EVP_MD_CTX        *ctx;
     unsigned int       n;
@@ -314,34 +289,34 @@ yibao_hmac(yibao_md_e md, const unsigned char *key, size_t key_len,
 
     block = (size_t) EVP_MD_get_block_size(type);
 
+    hk = (key_len <= block) ? yibao_hmac_key(type, key, key_len) : NULL;
+
+    if (hk != NULL) {
+        if (EVP_MD_CTX_copy_ex(ctx, hk->inner) != 1
+            || EVP_DigestUpdate(ctx, data, len) != 1
+            || EVP_DigestFinal_ex(ctx, inner, &n) != 1
+            || EVP_MD_CTX_copy_ex(ctx, hk->outer) != 1
+            || EVP_DigestUpdate(ctx, inner, n) != 1
+            || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+        {
+            return YIBAO_ERR_CRYPTO;
+        }
+
+        *out_len = n;
+
+        return YIBAO_OK;
+    }
+
+    memset(k, 0, sizeof(k));
+
     if (key_len > block) {
         if (yibao_digest(md, key, key_len, k, &klen) != YIBAO_OK) {
             return YIBAO_ERR_CRYPTO;
         }
 
-        key = k;
-        key_len = klen;
-    }
-
-    hk = yibao_hmac_key(type, md, key, key_len);
-
-    if (hk != NULL) {
-        rc = yibao_hmac_kept(hk, ctx, data, len, out, out_len);
-
-        if (key == k) {
-            OPENSSL_cleanse(k, sizeof(k));
-        }
-
-        return rc;
-    }
-
-    /* the key's states could not be kept: its blocks hashed here */
-
-    if (key != k) {
+    } else {
         memcpy(k, key, key_len);
     }
-
-    memset(k + key_len, 0, sizeof(k) - key_len);
 
     for (i = 0; i < block; i++) {
         pad[i] = k[i] ^ 0x36;
@@ -384,74 +359,13 @@ failed:
 
 
 /*
- * The MAC of data with a kept key: its inner state copied, the data
- * and the inner digest hashed.  The copy on the stack holds the key's
- * state until it is finished, and is wiped.
- */
-
-static int
-yibao_hmac_kept(yibao_hmac_key_t *hk, EVP_MD_CTX *ctx,
-    const unsigned char *data, size_t len,
-    unsigned char out[YIBAO_MD_MAX_SIZE], size_t *out_len)
-{
-    int                 rc;
-    unsigned int        n;
-    unsigned char       inner[YIBAO_MD_MAX_SIZE];
-    yibao_hmac_state_t  st;
-
-    switch (hk->md) {
-
-    case YIBAO_MD_SHA1:
-        st.sha1 = hk->ipad.sha1;
-        rc = SHA1_Update(&st.sha1, data, len) == 1
-             && SHA1_Final(inner, &st.sha1) == 1;
-        st.sha1 = hk->opad.sha1;
-        rc = rc && SHA1_Update(&st.sha1, inner, SHA_DIGEST_LENGTH) == 1
-             && SHA1_Final(out, &st.sha1) == 1;
-        OPENSSL_cleanse(&st, sizeof(SHA_CTX));
-        *out_len = SHA_DIGEST_LENGTH;
-
-        return rc ? YIBAO_OK : YIBAO_ERR_CRYPTO;
-
-    case YIBAO_MD_SHA256:
-        st.sha256 = hk->ipad.sha256;
-        rc = SHA256_Update(&st.sha256, data, len) == 1
-             && SHA256_Final(inner, &st.sha256) == 1;
-        st.sha256 = hk->opad.sha256;
-        rc = rc && SHA256_Update(&st.sha256, inner, SHA256_DIGEST_LENGTH) == 1
-             && SHA256_Final(out, &st.sha256) == 1;
-        OPENSSL_cleanse(&st, sizeof(SHA256_CTX));
-        *out_len = SHA256_DIGEST_LENGTH;
-
-        return rc ? YIBAO_OK : YIBAO_ERR_CRYPTO;
-
-    default:
-        break;
-    }
-
-    if (EVP_MD_CTX_copy_ex(ctx, hk->inner) != 1
-        || EVP_DigestUpdate(ctx, data, len) != 1
-        || EVP_DigestFinal_ex(ctx, inner, &n) != 1
-        || EVP_MD_CTX_copy_ex(ctx, hk->outer) != 1
-        || EVP_DigestUpdate(ctx, inner, n) != 1
-        || EVP_DigestFinal_ex(ctx, out, &n) != 1)
-    {
-        return YIBAO_ERR_CRYPTO;
-    }
-
-    *out_len = n;
-
-    return YIBAO_OK;
-}
-
-
-/*
- * The kept states of a key K, set up when it is not in its place; NULL
- * when they cannot be (the caller then hashes the key's blocks itself).
+ * The kept states of a key of at most a block, set up when it is not
+ * in its place; NULL when they cannot be (the caller then hashes the
+ * key's blocks itself).
  */
 
 static yibao_hmac_key_t *
-yibao_hmac_key(const EVP_MD *type, yibao_md_e md, const unsigned char *key,
+yibao_hmac_key(const EVP_MD *type, const unsigned char *key,
     size_t key_len)
 {
     size_t             i;
@@ -472,7 +386,7 @@ yibao_hmac_key(const EVP_MD *type, yibao_md_e md, const unsigned char *key,
         return hk;
     }
 
-    if (yibao_hmac_key_set(hk, type, md, key, key_len) != YIBAO_OK) {
+    if (yibao_hmac_key_set(hk, type, key, key_len) != YIBAO_OK) {
         hk->type = NULL;
         return NULL;
     }
@@ -483,52 +397,12 @@ yibao_hmac_key(const EVP_MD *type, yibao_md_e md, const unsigned char *key,
 
 static int
 yibao_hmac_key_set(yibao_hmac_key_t *hk, const EVP_MD *type,
-    yibao_md_e md, const unsigned char *key, size_t key_len)
+    const unsigned char *key, size_t key_len)
 {
-    int            ok;
     size_t         i, block;
     unsigned char  pad[YIBAO_CRYPTO_BLOCK_MAX];
 
     hk->type = NULL;
-    block = (size_t) EVP_MD_get_block_size(type);
-
-    if (md == YIBAO_MD_SHA1 || md == YIBAO_MD_SHA256) {
-        OPENSSL_cleanse(hk->key, sizeof(hk->key));
-        memcpy(hk->key, key, key_len);
-
-        for (i = 0; i < block; i++) {
-            pad[i] = hk->key[i] ^ 0x36;
-        }
-
-        ok = (md == YIBAO_MD_SHA1)
-             ? SHA1_Init(&hk->ipad.sha1) == 1
-               && SHA1_Update(&hk->ipad.sha1, pad, block) == 1
-             : SHA256_Init(&hk->ipad.sha256) == 1
-               && SHA256_Update(&hk->ipad.sha256, pad, block) == 1;
-
-        for (i = 0; i < block; i++) {
-            pad[i] = hk->key[i] ^ 0x5c;
-        }
-
-        ok = ok && ((md == YIBAO_MD_SHA1)
-                    ? SHA1_Init(&hk->opad.sha1) == 1
-                      && SHA1_Update(&hk->opad.sha1, pad, block) == 1
-                    : SHA256_Init(&hk->opad.sha256) == 1
-                      && SHA256_Update(&hk->opad.sha256, pad, block) == 1);
-
-        OPENSSL_cleanse(pad, sizeof(pad));
-
-        if (!ok) {
-            OPENSSL_cleanse(hk->key, sizeof(hk->key));
-            return YIBAO_ERR_CRYPTO;
-        }
-
-        hk->type = type;
-        hk->md = md;
-        hk->len = key_len;
-
-        return YIBAO_OK;
-    }
 
     if (hk->inner == NULL) {
         hk->inner = EVP_MD_CTX_new();
@@ -541,6 +415,8 @@ yibao_hmac_key_set(yibao_hmac_key_t *hk, const EVP_MD *type,
     if (hk->inner == NULL || hk->outer == NULL) {
         return YIBAO_ERR_CRYPTO;
     }
+
+    block = (size_t) EVP_MD_get_block_size(type);
 
     OPENSSL_cleanse(hk->key, sizeof(hk->key));
     memcpy(hk->key, key, key_len);
@@ -568,7 +444,6 @@ yibao_hmac_key_set(yibao_hmac_key_t *hk, const EVP_MD *type,
     OPENSSL_cleanse(pad, sizeof(pad));
 
     hk->type = type;
-    hk->md = md;
     hk->len = key_len;
 
     return YIBAO_OK;
