@@ -64,7 +64,7 @@ FUZZ_RUNS   := $(addprefix fuzz-run-,$(FUZZ_NAMES))
 FUZZ_OBJS   := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(PURE_SRCS)) \
                $(patsubst %.cpp,$(BUILD)/fuzz/obj/%.o,$(PURE_CXX))
 FUZZ_LIBS   := -ljansson -lcrypto -lsimdjson -lstdc++
-FUZZ_DICT    = $(if $(filter map registry rules audit,$*),tests/fuzz/tsv.dict, \
+FUZZ_DICT    = $(if $(filter map registry rules audit audit_map,$*),tests/fuzz/tsv.dict, \
                $(if $(filter envelope answer translate limit journal json,$*), \
                     tests/fuzz/json.dict))
 FUZZ_OPTS   := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \

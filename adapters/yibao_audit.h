@@ -386,14 +386,9 @@ int yibao_audit_log(const yibao_audit_result_t *res, yibao_alloc_t *a,
 /*
  * The platform's audit (3101 事前 / 3102 事中, 明细审核分析服务):
  * what the gateway knows of the visit, and its lines, as the input of the
- * interface: node (normally "data"; Hainan's 3660/3661 "trigScen")
- * {syscode, task_id, trig_scen, patient_dtos: [{patn_id, gend, brdy,
- * poolarea, curr_mdtrt_id, fsi_encounter_dtos: [{mdtrt_id, medins_id,
- * medins_name, medins_admdvs, med_type, setl_totlnum 1,
- * fsi_diagnose_dtos [{dise_codg, maindise_flag 1, dias_srt_no 1}] (none
- * without diag), fsi_order_dtos: [{rx_id (feedetl_sn),
- * hilist_code, drord_dr_codg, cnt, pric, sumamt, spec "",
- * curr_drord_flag "1"}]}]}]}.  A new reference, or NULL.
+ * interface: {node (normally "data"; Hainan's 3660/3661 "trigScen"):
+ * {...}}, the object's fields as the mapping (below) says.  A new
+ * reference, or NULL.
  */
 
 typedef struct {
@@ -414,8 +409,46 @@ typedef struct {
 } yibao_audit_remote_t;
 
 
-json_t *yibao_audit_remote_input(const yibao_audit_remote_t *v,
-    const yibao_audit_line_t *lines, size_t n);
+/*
+ * The mapping of the visit to the input (a file, directive
+ * yibao_audit_platform map=; the shipped one is conf/audit-3101.tsv):
+ * UTF-8 TSV, '#' comments, one field per line, exactly one TAB between
+ * the columns "level field source":
+ *
+ *   level   data | patient | encounter | diagnose | order
+ *   field   the JSON key, 1..YIBAO_AUDIT_MAP_KEY of [A-Za-z0-9_], once
+ *           per level
+ *   source  a value of the visit (yibao_audit_remote_t's syscode ..
+ *           diag, by the member's name); on order lines a value of the
+ *           fee line: line.sn, line.code, line.doctor, line.cnt,
+ *           line.pric, line.amt (numbers); "text" (UTF-8, no '"',
+ *           '\' or control character inside); an integer; or
+ *           [level], the array of a level inside this one: [patient]
+ *           in data, [encounter] in patient, [diagnose] and [order] in
+ *           encounter, each exactly once.
+ *
+ * One patient and one encounter; one diagnose object when diag is not
+ * empty, none otherwise; one order object per fee line.  Keys are
+ * written in the file's order.
+ */
+
+#define YIBAO_AUDIT_MAP_KEY  40
+
+typedef struct yibao_audit_map_s  yibao_audit_map_t;
+
+/*
+ * Parses a mapping file; the map points into data, which must outlive
+ * it.  NULL on error: err->line is the line (for a level never placed,
+ * the last field's line, 1 in an empty file), err->msg names the
+ * column and quotes the value, or
+ * says "out of memory".
+ */
+yibao_audit_map_t *yibao_audit_map_parse(const unsigned char *data,
+    size_t len, yibao_alloc_t *a, yibao_err_t *err);
+
+json_t *yibao_audit_remote_input(const yibao_audit_map_t *map,
+    const yibao_audit_remote_t *v, const yibao_audit_line_t *lines,
+    size_t n);
 
 /*
  * The platform's answer: YIBAO_OK with *findings (a new reference: an

@@ -36,8 +36,6 @@ static size_t yibao_audit_history_size(const yibao_audit_history_t *h,
 static void yibao_audit_history_line(yibao_audit_buf_t *b,
     const yibao_audit_line_t *l);
 static int64_t yibao_audit_num(const yibao_str_t *v);
-static json_t *yibao_audit_jstr(const yibao_str_t *s);
-static json_t *yibao_audit_jnum(int64_t v);
 static int yibao_audit_same(const yibao_str_t *a, const yibao_str_t *b);
 static void yibao_audit_put(yibao_audit_buf_t *b, const yibao_str_t *s);
 static void yibao_audit_lit(yibao_audit_buf_t *b, const char *s);
@@ -634,113 +632,6 @@ yibao_audit_put_num(yibao_audit_buf_t *b, int64_t n, char sep)
                    (long long) (n < 0 ? 0 : n), sep);
 
     b->p += len;
-}
-
-
-/* a string of the visit as a JSON string (jansson copies it) */
-
-static json_t *
-yibao_audit_jstr(const yibao_str_t *s)
-{
-    return json_stringn_nocheck(s->data ? (const char *) s->data : "",
-                                s->len);
-}
-
-
-static json_t *
-yibao_audit_jnum(int64_t v)
-{
-    return json_real((double) v / 1000000);
-}
-
-
-json_t *
-yibao_audit_remote_input(const yibao_audit_remote_t *v,
-    const yibao_audit_line_t *lines, size_t n)
-{
-    size_t   i;
-    json_t  *orders, *diags, *o, *enc, *patient, *data, *input;
-
-    orders = json_array();
-    if (orders == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < n; i++) {
-        o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
-                      "rx_id", yibao_audit_jstr(&lines[i].sn),
-                      "hilist_code", yibao_audit_jstr(&lines[i].code),
-                      "drord_dr_codg", yibao_audit_jstr(&lines[i].doctor),
-                      "cnt", yibao_audit_jnum(lines[i].cnt),
-                      "pric", yibao_audit_jnum(lines[i].pric),
-                      "sumamt", yibao_audit_jnum(lines[i].amt),
-                      "spec", "", "curr_drord_flag", "1");
-
-        if (o == NULL || json_array_append_new(orders, o) != 0) {
-            json_decref(orders);
-            return NULL;
-        }
-    }
-
-    diags = json_array();
-
-    if (diags != NULL && v->diag.len) {
-        o = json_pack("{s:o, s:s, s:s}",
-                      "dise_codg", yibao_audit_jstr(&v->diag),
-                      "maindise_flag", "1", "dias_srt_no", "1");
-
-        if (o == NULL || json_array_append_new(diags, o) != 0) {
-            json_decref(diags);
-            diags = NULL;
-        }
-    }
-
-    enc = (diags == NULL) ? NULL
-          : json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o}",
-                      "mdtrt_id", yibao_audit_jstr(&v->mdtrt_id),
-                      "medins_id", yibao_audit_jstr(&v->entity),
-                      "medins_name", yibao_audit_jstr(&v->entity_name),
-                      "medins_admdvs", yibao_audit_jstr(&v->admdvs),
-                      "med_type", yibao_audit_jstr(&v->med_type),
-                      "setl_totlnum", 1, "fsi_diagnose_dtos", diags,
-                      "fsi_order_dtos", orders);
-
-    if (diags == NULL) {
-        json_decref(orders);
-    }
-
-    patient = (enc == NULL) ? NULL
-              : json_pack("{s:o, s:o, s:o, s:o, s:o, s:[o]}",
-                          "patn_id", yibao_audit_jstr(&v->psn_no),
-                          "gend", yibao_audit_jstr(&v->gend),
-                          "brdy", yibao_audit_jstr(&v->brdy),
-                          "poolarea", yibao_audit_jstr(&v->poolarea),
-                          "curr_mdtrt_id", yibao_audit_jstr(&v->mdtrt_id),
-                          "fsi_encounter_dtos", enc);
-
-    data = (patient == NULL) ? NULL
-           : json_pack("{s:o, s:o, s:o, s:[o]}",
-                       "syscode", yibao_audit_jstr(&v->syscode),
-                       "task_id", yibao_audit_jstr(&v->task_id),
-                       "trig_scen", yibao_audit_jstr(&v->trig_scen),
-                       "patient_dtos", patient);
-
-    if (data == NULL) {
-        return NULL;
-    }
-
-    input = json_object();
-
-    if (input == NULL
-        || json_object_setn_new_nocheck(input, (const char *) v->node.data,
-                                        v->node.len, data)
-           != 0)
-    {
-        json_decref(input);
-        return NULL;
-    }
-
-    return input;
 }
 
 

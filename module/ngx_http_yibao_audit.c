@@ -883,6 +883,10 @@ static ngx_conf_enum_t  ngx_http_yibao_audit_modes[] = {
 };
 
 
+static ngx_int_t ngx_http_yibao_audit_remote_map(ngx_conf_t *cf,
+    ngx_http_yibao_param_t *p, ngx_str_t *value, void *conf);
+
+
 static ngx_http_yibao_param_t  ngx_http_yibao_audit_remote_params[] = {
 
     { ngx_string("on"), NGX_HTTP_YIBAO_PARAM_STR,
@@ -916,6 +920,9 @@ static ngx_http_yibao_param_t  ngx_http_yibao_audit_remote_params[] = {
       ngx_http_yibao_param_field(ngx_http_yibao_audit_remote_conf_t, mode),
       0, 0, ngx_http_yibao_audit_modes, NULL, 0 },
 
+    { ngx_string("map"), NGX_HTTP_YIBAO_PARAM_SET, 0, 0, 0, 0,
+      NULL, ngx_http_yibao_audit_remote_map, NGX_HTTP_YIBAO_PARAM_REQUIRED },
+
     ngx_http_yibao_null_param
 };
 
@@ -929,7 +936,43 @@ static void ngx_http_yibao_audit_remote_note(ngx_http_request_t *r,
     const char *what, json_t *findings);
 
 
-/* yibao_audit_platform on=2204 infno=3101 trig_scen=2 timeout=800ms ... */
+/*
+ * map=FILE: the mapping of the visit to the audit's input, parsed once;
+ * the map points into the file's bytes, kept in the cycle's pool.
+ */
+
+static ngx_int_t
+ngx_http_yibao_audit_remote_map(ngx_conf_t *cf, ngx_http_yibao_param_t *p,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_yibao_audit_remote_conf_t *rc = conf;
+
+    ngx_str_t      name, data;
+    yibao_err_t    err;
+    yibao_alloc_t  a;
+
+    name = *value;
+
+    if (ngx_http_yibao_read_file(cf, &name, 0, cf->pool, &data) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_yibao_alloc_init(&a, cf->pool);
+    ngx_memzero(&err, sizeof(yibao_err_t));
+
+    rc->map = yibao_audit_map_parse(data.data, data.len, &a, &err);
+
+    if (rc->map == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" line %uz: %s",
+                           &name, err.line, err.msg);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* yibao_audit_platform on=2204 infno=3101 map=FILE trig_scen=2 ... */
 
 char *
 ngx_http_yibao_audit_platform_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1186,7 +1229,7 @@ ngx_http_yibao_audit_remote_envelope(ngx_http_yibao_ctx_t *ctx,
     infno.data = rc->infno.data;
     infno.len = rc->infno.len;
 
-    input = yibao_audit_remote_input(v, lines, n);
+    input = yibao_audit_remote_input(rc->map, v, lines, n);
 
     if (input == NULL
         || yibao_resolve_head(&ctx->env, &a, &head) != YIBAO_OK

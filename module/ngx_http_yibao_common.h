@@ -175,6 +175,7 @@ typedef struct {
     ngx_str_t                  syscode;
     ngx_msec_t                 timeout;
     ngx_uint_t                 mode;       /* yibao_audit_mode_e */
+    yibao_audit_map_t         *map;        /* map=: the visit as input */
 } ngx_http_yibao_audit_remote_conf_t;
 
 

@@ -154,7 +154,9 @@ def main():
         if not upstream and resolve != "off":
             extra["http_extra"] += ("    yibao_audit_platform on=2204 "
                                     "infno=3101 trig_scen=2 timeout=800ms "
-                                    "mode=warn;\n")
+                                    "mode=warn map=%s;\n"
+                                    % os.path.join(yibao_stack.ROOT, "conf",
+                                                   "audit-3101.tsv"))
         extra["location_extra"] = "yibao_audit on;"
 
     stack = yibao_stack.Stack(workdir, scheme=scheme, upstream=upstream,

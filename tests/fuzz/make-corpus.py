@@ -197,6 +197,13 @@ def main():
           + b"item\tadmdvs:37\tZL1\t001102000010000-110200001\n"
           + b"dict:psn_cert_type\tentity:" + CODE.encode() + b"\t1\t01\n")
 
+    # audit_map: the shipped mapping of the visit to 3101, and a small one
+    c.add("audit_map", "audit-3101.tsv", read("conf/audit-3101.tsv"))
+    c.add("audit_map", "small",
+          b'data\tsyscode\t"HIS01"\r\ndata\tp\t[patient]\n'
+          b"patient\te\t[encounter]\nencounter\td\t[diagnose]\n"
+          b"encounter\to\t[order]\norder\tamt\tline.amt\norder\tn\t-2\n")
+
     # registry: keys, clinics, callers, infnos
     reg = [read("conf/demo/keys.tsv"), read("conf/demo/clinics.tsv"),
            read("conf/demo/callers.tsv"), b"1101,2204,2207A,9001,2201-2208"]

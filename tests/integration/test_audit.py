@@ -24,6 +24,7 @@ from test_gateway_core import CALLER, SECRET, township_clinic, own_clinic
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = os.path.join(ROOT, "conf", "demo", "audit", "rules.tsv")
 LISTS = os.path.join(ROOT, "conf", "demo", "audit", "lists.tsv")
+MAP = os.path.join(ROOT, "conf", "audit-3101.tsv")   # the shipped mapping
 
 AMOX = "XJ01CAA040A001010102699"      # 3 days a box, cap 15.00
 IBU = "XM01AEB059A002957235362"       # 10 days a box
@@ -439,11 +440,24 @@ TWO_ANTIBIOTICS = [line(EXAM_FEE), line(AMOX, 2, 12.60),
                    line("XJ01DCT093A010969823691", 1, 20.00)]
 
 
-def platform_stack(make_stack, extra):
+def platform_stack(make_stack, extra, mapping=MAP, start=True):
     return make_stack(
+        start=start,
         http_extra="yibao_audit_rules %s %s;\n    yibao_audit_lists %s;\n"
-                   "    yibao_audit_platform %s;" % (RULES, KEY, LISTS, extra),
+                   "    yibao_audit_platform %s map=%s;"
+                   % (RULES, KEY, LISTS, extra, mapping),
         location_extra="yibao_audit on;")
+
+
+def changed_mapping(tmp_path, edit):
+    """The shipped mapping with edit(text) applied, in a file of its own."""
+    with open(MAP, encoding="utf-8") as f:
+        text = f.read()
+    changed = edit(text)
+    assert changed != text
+    path = tmp_path / "audit-3101.tsv"
+    path.write_text(changed, encoding="utf-8")
+    return str(path)
 
 
 @pytest.mark.parametrize("infno,node", [("3101", "data"),
@@ -557,12 +571,91 @@ def test_platform_findings_are_escaped_in_the_log(make_stack):
     assert MALE_ADULT not in errors + text
 
 
+def test_platform_audit_mapping_is_data(make_stack, tmp_path):
+    """map=: another mapping file changes what the platform receives: a
+    literal syscode, a fee line's doctor under another key, spec
+    filled, medins_name left out; the simulator still checks the input
+    strictly."""
+    def edit(text):
+        text = text.replace("data\tsyscode\tsyscode",
+                            'data\tsyscode\t"HIS01"')
+        text = text.replace("order\tdrord_dr_codg\tline.doctor",
+                            "order\tbilg_dr_codg\tline.doctor")
+        text = text.replace('order\tspec\t""', 'order\tspec\t"1box"')
+        return text.replace("encounter\tmedins_name\tentity_name\n", "")
+
+    stack = platform_stack(make_stack, "on=2204 infno=3101 trig_scen=2 "
+                           "timeout=20s mode=warn",
+                           mapping=changed_mapping(tmp_path, edit))
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    status, body = steps["2204"]
+    assert status == 200 and body["infcode"] == 0, body
+    assert set(findings(body)) == {"R01"}       # the platform answered
+    data = sent(stack, "3101")[0]["input"]["data"]
+    assert data["syscode"] == "HIS01"
+    enc = data["patient_dtos"][0]["fsi_encounter_dtos"][0]
+    assert "medins_name" not in enc and enc["medins_id"]
+    for o in enc["fsi_order_dtos"]:
+        assert o["spec"] == "1box" and o["bilg_dr_codg"]
+        assert "drord_dr_codg" not in o
+
+
+def test_platform_audit_mapping_missing_a_field_is_refused(make_stack,
+                                                           tmp_path):
+    """A mapping without patn_id: the simulator refuses the input (it
+    stays strict), the transaction goes on, the miss is logged."""
+    stack = platform_stack(make_stack, "on=2204 infno=3101 trig_scen=2 "
+                           "timeout=20s",
+                           mapping=changed_mapping(
+                               tmp_path, lambda t: t.replace(
+                                   "patient\tpatn_id\tpsn_no\n", "")))
+    steps = visit(stack, TWO_ANTIBIOTICS)
+    assert steps["2204"][0] == 200 and steps["2204"][1]["infcode"] == 0
+    assert findings(steps["2204"][1]) == {}
+    assert log_lines(stack, "2204")[0]["audit"] == "3101:failed"
+    assert "patn_id" not in \
+        sent(stack, "3101")[0]["input"]["data"]["patient_dtos"][0]
+    stack.allowed_log = [r"the platform's audit \(3101\)"]
+
+
+@pytest.mark.parametrize("edit,line,msg", [
+    (lambda t: t.replace("order\tcnt\tline.cnt", "order\tcnt\tline.count"),
+     55, 'column 3 "source": "line.count" is not a value'),
+    (lambda t: t.replace("patient\tgend\tgend", "patient\tgend"),
+     33, "2 columns, expected 3"),
+    (lambda t: t.replace("encounter\tfsi_order_dtos\t[order]\n", ""),
+     58, "no line of encounter places [order]"),
+])
+def test_platform_audit_bad_mapping_fails_nginx_t(make_stack, tmp_path,
+                                                  edit, line, msg):
+    path = changed_mapping(tmp_path, edit)
+    stack = platform_stack(make_stack, "on=2204 infno=3101", mapping=path,
+                           start=False)
+    stack.allowed_log = [r"\[emerg\]"]
+    p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
+    assert p.returncode != 0
+    assert '"%s" line %d: %s' % (path, line, msg) in p.stderr, p.stderr
+
+
+def test_platform_audit_needs_a_mapping(make_stack):
+    stack = make_stack(start=False, http_extra="yibao_audit_rules %s %s;\n"
+                       "    yibao_audit_lists %s;\n"
+                       "    yibao_audit_platform on=2204 infno=3101;"
+                       % (RULES, KEY, LISTS),
+                       location_extra="yibao_audit on;")
+    stack.allowed_log = [r"\[emerg\]"]
+    p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "map=" in p.stderr, p.stderr
+
+
 def test_platform_audit_needs_yibao_platform(make_stack):
     stack = make_stack(start=False, platform=None, resolve="off",
                        http_extra="yibao_audit_rules %s %s;\n"
                                   "    yibao_audit_lists %s;\n"
                                   "    yibao_audit_platform on=2204 "
-                                  "infno=3101;" % (RULES, KEY, LISTS),
+                                  "infno=3101 map=%s;"
+                                  % (RULES, KEY, LISTS, MAP),
                        location_extra="yibao_audit on;")
     stack.allowed_log = [r"\[emerg\]"]
     p = subprocess.run(stack.nginx_cmd("-t"), capture_output=True, text=True)

@@ -344,6 +344,9 @@ def test_demo_audits_fee_lines(make_demo):
     assert directive(conf, "yibao_audit") == "on"
     assert directive(conf, "yibao_audit_platform").startswith(
         "on=2204 infno=3101")
+    # the platform's audit with the shipped mapping of the visit to 3101
+    assert directive(conf, "yibao_audit_platform").split()[-1].endswith(
+        "/conf/audit-3101.tsv")
 
     callers = harness.yibao_stack.read_tsv(
         os.path.join(demo.workdir, "data", "callers.tsv"))

@@ -1017,6 +1017,263 @@ test_audit_acks_attach_log(void **state)
 }
 
 
+/* the shipped mapping, conf/audit-3101.tsv (its bytes kept in the arena) */
+
+static yibao_audit_map_t *
+shipped_map(test_ctx_t *t)
+{
+    char               *text;
+    size_t              len;
+    unsigned char      *kept;
+    yibao_audit_map_t  *map;
+
+    text = read_conf("conf/audit-3101.tsv", &len);
+    kept = yibao_alloc(&t->alloc, len);
+    assert_non_null(kept);
+    memcpy(kept, text, len);
+    free(text);
+
+    map = yibao_audit_map_parse(kept, len, &t->alloc, &t->err);
+
+    if (map == NULL) {
+        fail_msg("line %zu: %s", t->err.line, t->err.msg);
+    }
+
+    return map;
+}
+
+
+/* a visit with every value set, two fee lines (or none) */
+
+static void
+remote_visit(test_ctx_t *t, yibao_audit_remote_t *v)
+{
+    memset(v, 0, sizeof(yibao_audit_remote_t));
+    v->node = (yibao_str_t) yibao_string("data");
+    v->syscode = (yibao_str_t) yibao_string("YBGW");
+    v->task_id = (yibao_str_t) yibao_string("T1");
+    v->trig_scen = (yibao_str_t) yibao_string("2");
+    v->psn_no = (yibao_str_t) yibao_string("P1");
+    v->gend = (yibao_str_t) yibao_string("1");
+    v->brdy = (yibao_str_t) yibao_string("1970-01-01");
+    v->poolarea = (yibao_str_t) yibao_string("370102");
+    v->mdtrt_id = (yibao_str_t) yibao_string("M1");
+    v->entity = (yibao_str_t) yibao_string("H1");
+    v->entity_name = (yibao_str_t) yibao_string("N");
+    v->admdvs = (yibao_str_t) yibao_string("370102");
+    v->med_type = (yibao_str_t) yibao_string("11");
+    v->diag = (yibao_str_t) yibao_string("I10.x00");
+
+    t->n = 0;
+    line(t, "1", "XJ01", 200, 1260);
+    line(t, "2", "XJ02", 100, 1);
+}
+
+
+static void
+assert_input(const yibao_audit_map_t *map, const yibao_audit_remote_t *v,
+    const yibao_audit_line_t *lines, size_t n, const char *want)
+{
+    char    *got;
+    json_t  *in;
+
+    in = yibao_audit_remote_input(map, v, lines, n);
+    assert_non_null(in);
+    got = json_dumps(in, JSON_COMPACT);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+    json_decref(in);
+}
+
+
+/*
+ * The shipped mapping makes, byte for byte, the input the gateway's
+ * table in C made before the mapping was data.
+ */
+
+static void
+test_audit_map_shipped(void **state)
+{
+    test_ctx_t            *t = *state;
+    yibao_audit_map_t     *map;
+    yibao_audit_remote_t   v;
+
+    map = shipped_map(t);
+    remote_visit(t, &v);
+
+    assert_input(map, &v, t->lines, t->n,
+        "{\"data\":{\"syscode\":\"YBGW\",\"task_id\":\"T1\","
+        "\"trig_scen\":\"2\",\"patient_dtos\":[{\"patn_id\":\"P1\","
+        "\"gend\":\"1\",\"brdy\":\"1970-01-01\",\"poolarea\":\"370102\","
+        "\"curr_mdtrt_id\":\"M1\",\"fsi_encounter_dtos\":[{"
+        "\"mdtrt_id\":\"M1\",\"medins_id\":\"H1\",\"medins_name\":\"N\","
+        "\"medins_admdvs\":\"370102\",\"med_type\":\"11\","
+        "\"setl_totlnum\":1,\"fsi_diagnose_dtos\":[{\"dise_codg\":"
+        "\"I10.x00\",\"maindise_flag\":\"1\",\"dias_srt_no\":\"1\"}],"
+        "\"fsi_order_dtos\":[{\"rx_id\":\"1\",\"hilist_code\":\"XJ01\","
+        "\"drord_dr_codg\":\"" DOCTOR "\",\"cnt\":2.0,\"pric\":12.6,"
+        "\"sumamt\":25.199999999999999,\"spec\":\"\","
+        "\"curr_drord_flag\":\"1\"},{\"rx_id\":\"2\","
+        "\"hilist_code\":\"XJ02\",\"drord_dr_codg\":\"" DOCTOR "\","
+        "\"cnt\":1.0,\"pric\":0.01,\"sumamt\":0.01,\"spec\":\"\","
+        "\"curr_drord_flag\":\"1\"}]}]}]}}");
+
+    /* no diagnosis: no diagnose object; no lines: no order */
+
+    v.diag.len = 0;
+    assert_input(map, &v, t->lines, 0,
+        "{\"data\":{\"syscode\":\"YBGW\",\"task_id\":\"T1\","
+        "\"trig_scen\":\"2\",\"patient_dtos\":[{\"patn_id\":\"P1\","
+        "\"gend\":\"1\",\"brdy\":\"1970-01-01\",\"poolarea\":\"370102\","
+        "\"curr_mdtrt_id\":\"M1\",\"fsi_encounter_dtos\":[{"
+        "\"mdtrt_id\":\"M1\",\"medins_id\":\"H1\",\"medins_name\":\"N\","
+        "\"medins_admdvs\":\"370102\",\"med_type\":\"11\","
+        "\"setl_totlnum\":1,\"fsi_diagnose_dtos\":[],"
+        "\"fsi_order_dtos\":[]}]}]}}");
+}
+
+
+/* another mapping: other keys, literals, a value moved between levels */
+
+static void
+test_audit_map_changed(void **state)
+{
+    test_ctx_t            *t = *state;
+    yibao_audit_map_t     *map;
+    yibao_audit_remote_t   v;
+
+    static const char  text[] =
+        "\xef\xbb\xbf# a province's variant\r\n"
+        "data\tsyscode\t\"HIS01\"\n"
+        "data\tpatient_dtos\t[patient]\n"
+        "data\tversion\t-2\n"
+        "\n"
+        "patient\tpsn_no\tpsn_no\n"
+        "patient\tfsi_encounter_dtos\t[encounter]\n"
+        "encounter\tfsi_order_dtos\t[order]\n"
+        "encounter\tdiags\t[diagnose]\n"
+        "encounter\tgend\tgend\n"
+        "diagnose\tcode\tdiag\n"
+        "order\tamt\tline.amt\n"
+        "order\tmedins_list_codg\tline.code\n"
+        "order\tmed_type\tmed_type\n"
+        "order\tcurr_drord_flag\t\"0\"";
+
+    map = yibao_audit_map_parse(U(text), sizeof(text) - 1, &t->alloc,
+                                &t->err);
+    if (map == NULL) {
+        fail_msg("line %zu: %s", t->err.line, t->err.msg);
+    }
+
+    remote_visit(t, &v);
+    v.node = (yibao_str_t) yibao_string("trigScen");
+
+    assert_input(map, &v, t->lines, 1,
+        "{\"trigScen\":{\"syscode\":\"HIS01\",\"patient_dtos\":[{"
+        "\"psn_no\":\"P1\",\"fsi_encounter_dtos\":[{\"fsi_order_dtos\":"
+        "[{\"amt\":25.199999999999999,\"medins_list_codg\":\"XJ01\","
+        "\"med_type\":\"11\",\"curr_drord_flag\":\"0\"}],\"diags\":"
+        "[{\"code\":\"I10.x00\"}],\"gend\":\"1\"}]}],\"version\":-2}}");
+}
+
+
+/* every kind of mistake: its line and what the message says */
+
+static void
+test_audit_map_errors(void **state)
+{
+    test_ctx_t  *t = *state;
+    size_t       i, len;
+
+#define NEST  "data\tp\t[patient]\npatient\te\t[encounter]\n"              \
+              "encounter\td\t[diagnose]\nencounter\to\t[order]\n"
+
+    static const struct {
+        const char  *text;
+        size_t       line;
+        const char  *msg;
+    } bad[] = {
+        { "# x\ndata\tsyscode\n" NEST, 2,
+          "2 columns, expected 3: level, field, source" },
+        { "data\tsyscode\tsyscode\t\n" NEST, 1, "4 columns, expected 3" },
+        { "data\tsyscode\t\n" NEST, 1, "column 3 \"source\": \"\" is not" },
+        { NEST "visit\tsyscode\tsyscode\n", 5,
+          "column 1 \"level\": \"visit\" is not data, patient" },
+        { NEST "data\tsys-code\tsyscode\n", 5,
+          "column 2 \"field\": \"sys-code\" is not 1 to 40" },
+        { NEST "data\t\tsyscode\n", 5, "column 2 \"field\": \"\" is not" },
+        { NEST "data\tp\tsyscode\n", 5,
+          "column 2 \"field\": \"p\" is already a field of data" },
+        { NEST "order\tx\tpsn_num\n", 5,
+          "column 3 \"source\": \"psn_num\" is not a value of the visit" },
+        { NEST "order\tx\tline.price\n", 5,
+          "column 3 \"source\": \"line.price\" is not a value" },
+        { NEST "encounter\tx\tline.code\n", 5,
+          "column 3 \"source\": \"line.code\" is a value of the fee line: "
+          "only on order lines" },
+        { NEST "order\tx\t\"a\"b\"\n", 5,
+          "column 3 \"source\": the text \"a\"b\" holds a quote" },
+        { NEST "order\tx\t\"a\\b\"\n", 5, "holds a quote, a backslash" },
+        { NEST "order\tx\t\"H\x84S01\"\n", 5,
+          "column 3 \"source\": the text is not UTF-8" },
+        { NEST "order\tx\t12a\n", 5, "\"12a\" is not a value" },
+        { NEST "order\tx\t1234567890123456789\n", 5, "is not a value" },
+        { NEST "order\tx\t[visit]\n", 5, "\"[visit]\" is not a value" },
+        { NEST "order\tx\t[data]\n", 5, "\"[data]\" is not a value" },
+        { "data\tp\t[patient]\npatient\te\t[encounter]\n"
+          "encounter\td\t[diagnose]\ndata\to\t[order]\n", 4,
+          "column 3 \"source\": [order] belongs in encounter, not in data" },
+        { NEST "patient\tp2\t[encounter]\n", 5,
+          "[encounter] is already placed on line 2" },
+        { "# only\ndata\tp\t[patient]\npatient\te\t[encounter]\n"
+          "encounter\to\t[order]\n# end\n", 4,
+          "no line of encounter places [diagnose] (its array)" },
+        { "", 1, "no line of data places [patient]" },
+    };
+
+#undef NEST
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&t->err, 0, sizeof(yibao_err_t));
+        len = strlen(bad[i].text);
+
+        if (yibao_audit_map_parse(U(bad[i].text), len, &t->alloc, &t->err)
+            != NULL)
+        {
+            fail_msg("case %zu parsed: %s", i, bad[i].text);
+        }
+
+        if (t->err.line != bad[i].line
+            || strstr(t->err.msg, bad[i].msg) == NULL)
+        {
+            fail_msg("case %zu: line %zu \"%s\", expected line %zu \"%s\"",
+                     i, t->err.line, t->err.msg, bad[i].line, bad[i].msg);
+        }
+    }
+
+    /* out of memory: said, never a crash */
+
+    for (len = 0; len < 256; len += 16) {
+        yibao_test_arena_limit(&t->arena, t->arena.bytes + len);
+        memset(&t->err, 0, sizeof(yibao_err_t));
+
+        if (yibao_audit_map_parse(U("data\tp\t[patient]\n"), 17,
+                                  &t->alloc, &t->err)
+            == NULL
+            && strstr(t->err.msg, "out of memory") != NULL)
+        {
+            continue;
+        }
+
+        assert_non_null(strstr(t->err.msg, "[encounter]"));
+    }
+
+    yibao_test_arena_limit(&t->arena, 0);
+}
+
+
+
 static void
 test_audit_remote(void **state)
 {
@@ -1047,7 +1304,7 @@ test_audit_remote(void **state)
     v.diag = (yibao_str_t) yibao_string("I10.x00");
 
     line(t, "1", AMOX, 200, 1260);
-    in = yibao_audit_remote_input(&v, t->lines, t->n);
+    in = yibao_audit_remote_input(shipped_map(t), &v, t->lines, t->n);
     assert_non_null(in);
 
     o = json_object_get(in, "trigScen");
@@ -1260,6 +1517,9 @@ main(void)
         T(test_audit_history_roundtrip),
         T(test_audit_acks_attach_log),
         T(test_audit_remote),
+        T(test_audit_map_shipped),
+        T(test_audit_map_changed),
+        T(test_audit_map_errors),
         T(test_audit_store_key),
         T(test_audit_remote_log),
 #undef T
