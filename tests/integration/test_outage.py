@@ -90,28 +90,41 @@ def test_down_after_failures_refused_at_once_cache_served(make_stack):
     assert st["failures"] == 2 and st["switch"] == "auto"
 
     # ... then nothing is sent: a settlement is told to switch to 记账
-    r = send(stack, settle_env(clinic))
+    envs = [settle_env(clinic),
+            envelope(clinic, infno="2201", inp={"data": {}}),
+            envelope(clinic, infno="1901", inp=DICT),
+            envelope(clinic)]
+    r = send(stack, envs[0])
     assert_rejected(r.status, r.body, 503, 6020, "infno 2207", "记账",
                     "its exchanges failed")
     assert r.headers["Retry-After"] == "3600"
-    r = send(stack, envelope(clinic, infno="2201", inp={"data": {}}))
+    r = send(stack, envs[1])
     assert_rejected(r.status, r.body, 503, 6020, "记账")
 
     # a read is answered from the cache; one without: refused at once
-    r = send(stack, envelope(clinic, infno="1901", inp=DICT))
+    r = send(stack, envs[2])
     assert r.status == 200 and r.body == first.body
     assert r.headers["X-Yibao-Cache"] == "HIT"
-    r = send(stack, envelope(clinic))
+    r = send(stack, envs[3])
     assert_rejected(r.status, r.body, 503, 6020, "try again later")
 
     st = outage(stack)[1]
     assert st["refused"] == 3 and st["failures"] == 2
 
-    with open(stack.access_log, encoding="utf-8") as f:
-        lines = [json.loads(x) for x in f]
-    assert [x["error"] for x in lines[-4:]] == [
-        "YB6020", "YB6020", "", "YB6020"]
-    assert all(x["upstream_status"] == "" for x in lines[-4:]
+    # each worker writes its line after the answer has gone: the lines
+    # are found by msgid, in whatever order the workers wrote them
+    expect = dict(zip((e["msgid"] for e in envs),
+                      ("YB6020", "YB6020", "", "YB6020")))
+
+    def logged():
+        with open(stack.access_log, encoding="utf-8") as f:
+            got = {x["msgid"]: x for x in map(json.loads, f)
+                   if x.get("msgid") in expect}
+        return got if len(got) == len(expect) else None
+
+    got = harness.wait_until("the four requests' log lines", logged)
+    assert {m: x["error"] for m, x in got.items()} == expect
+    assert all(x["upstream_status"] == "" for x in got.values()
                if x["error"] == "YB6020")
 
     text = harness.error_log_text(stack)

@@ -62,8 +62,9 @@ def test_limit_by_clinic(make_stack, make_redis, use_redis):
     assert r.headers["RateLimit"].startswith('"t1";r=0;t=')
     assert got[0].headers["RateLimit"].startswith('"t1";r=')
 
+    # (two workers: a line may be written after the next request's)
     lines = [x for x in access(stack) if x["infno"] == "1101"]
-    assert [x["ratelimit"] for x in lines][-4:] == [
+    assert sorted(x["ratelimit"] for x in lines[-4:]) == [
         "PASSED", "PASSED", "PASSED", "REJECTED"]
     assert lines[-1]["store"] == ("redis" if use_redis else "local")
 
