@@ -2403,6 +2403,10 @@ yibao_audit_fixed(const unsigned char *p, size_t len, int64_t *v)
     }
 
     while (frac++ < 6) {
+        if (x > 100000000000000000LL) {
+            return YIBAO_ERR_INVALID;       /* over 10^18 millionths */
+        }
+
         x *= 10;
     }
 

@@ -653,6 +653,18 @@ test_audit_numbers_and_days(void **state)
     assert_int_equal(yibao_audit_fixed(U("-1"), 2, &v), YIBAO_ERR_INVALID);
     assert_int_equal(yibao_audit_fixed(U("99999999999999999999"), 20, &v),
                      YIBAO_ERR_INVALID);
+    /* whole numbers of up to 16 digits passed the digits' bound and
+       overflowed when scaled to millionths (the fuzzer's find) */
+    assert_int_equal(yibao_audit_fixed(U("1204000020000200"), 16, &v),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_audit_fixed(U("1000000000001"), 13, &v),
+                     YIBAO_ERR_INVALID);
+    assert_int_equal(yibao_audit_fixed(U("1000000000000"), 13, &v),
+                     YIBAO_OK);
+    assert_int_equal(v, 1000000000000000000LL);
+    assert_int_equal(yibao_audit_fixed(U("999999999.999999"), 16, &v),
+                     YIBAO_OK);
+    assert_int_equal(v, 999999999999999LL);
 
     assert_int_equal(yibao_audit_day(U("1970-01-01"), 10), 0);
     assert_int_equal(yibao_audit_day(U("2000-03-01 00:00:00"), 19), 11017);
